@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sanity-checks a transport-bench JSON export: every case ok, and the figures consistent
+# (min <= p50 <= p99 <= max, ops_per_s = iterations / total_s). Usage: check-results.sh FILE.json
+set -euo pipefail
+python3 - "$1" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["tool"] == "transport-bench", doc["tool"]
+assert doc["state"] == "complete", doc["state"]
+results = doc["results"]
+expected = len(doc["config"]["transports"]) * len(doc["config"]["sizes"])
+assert len(results) == expected, f"{len(results)} results, expected {expected}"
+for r in results:
+    name = f'{r["transport"]} at {r["size_bytes"]} B'
+    assert r["status"] == "ok", f'{name}: {r["status"]}: {r["error"]}'
+    l = r["latency_us"]
+    chain = [l[k] for k in ("min", "p50", "p90", "p99", "p999", "max")]
+    assert chain == sorted(chain), f"{name}: percentiles out of order: {chain}"
+    ops = r["iterations"] / r["total_s"]
+    assert abs(ops - r["ops_per_s"]) <= 1e-6 * ops, f"{name}: ops_per_s {r['ops_per_s']} != {ops}"
+    print(f'{name}: ok, mean {l["mean"]:.1f} us, p99 {l["p99"]:.1f} us')
+print(f"{len(results)} results checked")
+PY

@@ -1,0 +1,219 @@
+//! The measuring loop: warm-up, then timed round trips, each verified.
+//!
+//! The timed region holds nothing but the round trip. Stamping the sequence number, checking
+//! the echo and updating progress happen outside it, and progress is updated at most every
+//! [`PROGRESS_INTERVAL`] (reusing the clock read the timing already made).
+
+use std::time::{Duration, Instant};
+
+use crate::benchmark::stats::LatencyRecorder;
+use crate::signals;
+use crate::transport::{TransportClient, TransportError};
+
+/// How often the progress display is updated during a timed run.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Bytes at the front of each request that carry its sequence number.
+pub const SEQUENCE_LEN: usize = 8;
+
+/// Why a run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum MeasureError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("round trip {round_trip}: {problem}")]
+    BadEcho { round_trip: u64, problem: String },
+}
+
+impl MeasureError {
+    pub fn is_interrupt(&self) -> bool {
+        matches!(self, MeasureError::Transport(TransportError::Interrupted))
+    }
+}
+
+/// Receives progress from the loop; implemented by the output module.
+pub trait ProgressSink {
+    fn update(&mut self, round_trips_done: u64);
+}
+
+/// What to do and how carefully.
+#[derive(Debug, Clone, Copy)]
+pub struct MeasureConfig {
+    pub size_bytes: usize,
+    pub warmup: u64,
+    pub iterations: u64,
+    /// Compare every reply byte for byte, not only its length and sequence number.
+    pub verify_all: bool,
+}
+
+/// The outcome of one timed run; on failure, what was measured before it.
+pub struct RunMeasurement {
+    pub latencies: LatencyRecorder,
+    pub elapsed: Duration,
+    /// Wall time spent updating progress inside the timed loop.
+    pub progress_time: Duration,
+    pub error: Option<MeasureError>,
+}
+
+/// A request buffer and a reply buffer, reused for every round trip.
+pub struct EchoBuffers {
+    request: Vec<u8>,
+    response: Vec<u8>,
+}
+
+impl EchoBuffers {
+    /// `response_capacity` bounds what a reply may be; a longer one is an error, not truncation.
+    pub fn new(size_bytes: usize, response_capacity: usize) -> EchoBuffers {
+        // A pattern that varies with the offset, so a shifted or stale copy does not pass.
+        let request = (0..size_bytes)
+            .map(|i| (i.wrapping_mul(31).wrapping_add(7) % 251) as u8)
+            .collect();
+        EchoBuffers {
+            request,
+            // Written once so the pages are faulted in before the clock starts.
+            response: vec![0xa5; response_capacity.max(size_bytes)],
+        }
+    }
+
+    fn stamp(&mut self, sequence: u64) {
+        let bytes = sequence.to_le_bytes();
+        let n = self.request.len().min(SEQUENCE_LEN);
+        self.request[..n].copy_from_slice(&bytes[..n]);
+    }
+
+    /// Checks length and sequence number, and every byte if `full`.
+    fn verify(&self, reply_len: usize, full: bool) -> Result<(), String> {
+        let sent = self.request.len();
+        if reply_len != sent {
+            return Err(format!("the reply has {reply_len} bytes, the request had {sent}"));
+        }
+        let reply = &self.response[..reply_len];
+        let checked = if full { sent } else { sent.min(SEQUENCE_LEN) };
+        if let Some(offset) = (0..checked).find(|&i| reply[i] != self.request[i]) {
+            let what = if offset < SEQUENCE_LEN { "sequence number" } else { "payload" };
+            return Err(format!(
+                "the reply differs from the request at byte offset {offset} ({what}): sent 0x{:02x}, got 0x{:02x}",
+                self.request[offset], reply[offset]
+            ));
+        }
+        Ok(())
+    }
+
+    fn round_trip(
+        &mut self,
+        client: &mut dyn TransportClient,
+    ) -> Result<usize, TransportError> {
+        client.round_trip(&self.request, &mut self.response)
+    }
+}
+
+/// Runs the warm-up (untimed, every reply checked byte for byte).
+pub fn warm_up(
+    client: &mut dyn TransportClient,
+    buffers: &mut EchoBuffers,
+    config: &MeasureConfig,
+) -> Result<(), MeasureError> {
+    for sequence in 1..=config.warmup {
+        check_interrupt()?;
+        buffers.stamp(sequence);
+        let len = buffers.round_trip(client)?;
+        buffers
+            .verify(len, true)
+            .map_err(|problem| MeasureError::BadEcho {
+                round_trip: sequence,
+                problem,
+            })?;
+    }
+    Ok(())
+}
+
+/// Runs the timed round trips. Sequence numbers continue after the warm-up's.
+pub fn timed_run(
+    client: &mut dyn TransportClient,
+    buffers: &mut EchoBuffers,
+    config: &MeasureConfig,
+    progress: &mut dyn ProgressSink,
+) -> RunMeasurement {
+    let mut latencies = LatencyRecorder::new();
+    let mut progress_time = Duration::ZERO;
+    let mut error = None;
+    let first = config.warmup + 1;
+    let last = config.warmup + config.iterations;
+    let start = Instant::now();
+    let mut last_update = start;
+    for sequence in first..=last {
+        if let Err(e) = check_interrupt() {
+            error = Some(e);
+            break;
+        }
+        buffers.stamp(sequence);
+        let before = Instant::now();
+        let result = buffers.round_trip(client);
+        let after = Instant::now();
+        let len = match result {
+            Ok(len) => len,
+            Err(e) => {
+                error = Some(e.into());
+                break;
+            }
+        };
+        latencies.record((after - before).as_nanos() as u64);
+        let full = config.verify_all || sequence == last;
+        if let Err(problem) = buffers.verify(len, full) {
+            error = Some(MeasureError::BadEcho {
+                round_trip: sequence,
+                problem,
+            });
+            break;
+        }
+        if after - last_update >= PROGRESS_INTERVAL {
+            progress.update(sequence - config.warmup);
+            last_update = Instant::now();
+            progress_time += last_update - after;
+        }
+    }
+    let elapsed = start.elapsed();
+    progress.update(latencies.count());
+    RunMeasurement {
+        latencies,
+        elapsed,
+        progress_time,
+        error,
+    }
+}
+
+fn check_interrupt() -> Result<(), MeasureError> {
+    match signals::received() {
+        Some(_) => Err(TransportError::Interrupted.into()),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_reports_the_first_differing_offset() {
+        let mut buffers = EchoBuffers::new(100, 200);
+        buffers.stamp(42);
+        buffers.response[..100].copy_from_slice(&buffers.request.clone());
+        assert!(buffers.verify(100, true).is_ok());
+        assert!(buffers.verify(99, true).unwrap_err().contains("99 bytes"));
+        buffers.response[57] ^= 0xff;
+        assert!(buffers.verify(100, false).is_ok(), "only the sequence is checked");
+        assert!(buffers.verify(100, true).unwrap_err().contains("offset 57"));
+        buffers.response[3] ^= 0xff;
+        assert!(buffers.verify(100, false).unwrap_err().contains("offset 3 (sequence number)"));
+    }
+
+    #[test]
+    fn tiny_messages_carry_part_of_the_sequence() {
+        let mut buffers = EchoBuffers::new(2, 2);
+        buffers.stamp(0x0102);
+        assert_eq!(buffers.request, vec![0x02, 0x01]);
+        let mut empty = EchoBuffers::new(0, 0);
+        empty.stamp(7);
+        assert!(empty.verify(0, true).is_ok());
+    }
+}

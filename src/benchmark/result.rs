@@ -1,0 +1,202 @@
+//! The one serializable result document that the summary table and every exporter consume.
+//! Field names are the documented JSON schema: change them only with the README.
+
+use serde::Serialize;
+
+use crate::benchmark::stats::{LatencyRecorder, LatencyStats, RunSpread};
+use crate::transport::TransportKind;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub config: Config,
+    pub machine: Machine,
+    pub clock_overhead_ns: f64,
+    /// "complete", or "interrupted by SIGINT" etc.
+    pub state: String,
+    pub results: Vec<BenchmarkResult>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub iterations: u64,
+    pub warmup: u64,
+    pub runs: u32,
+    pub buffer_size: usize,
+    pub timeout_s: f64,
+    pub transports: Vec<TransportKind>,
+    pub sizes: Vec<usize>,
+    pub baseline: TransportKind,
+    pub verify_all: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub kernel: String,
+    pub os: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Failed,
+    Interrupted,
+}
+
+/// All runs of one (transport, size) case.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchmarkResult {
+    pub transport: TransportKind,
+    pub size_bytes: usize,
+    /// Timed round trips completed, summed over all runs.
+    pub iterations: u64,
+    pub status: Status,
+    pub error: Option<String>,
+    /// Wall time of the timed loops, summed over all runs.
+    pub total_s: f64,
+    pub ops_per_s: f64,
+    /// Payload megabytes (10^6 bytes) per second in each direction.
+    pub mb_per_s: f64,
+    /// Null when no round trip completed.
+    pub latency_us: Option<LatencyUs>,
+    /// Mean round-trip latency of each run, in µs.
+    pub runs: Vec<f64>,
+    pub runs_median_us: Option<f64>,
+    pub runs_min_us: Option<f64>,
+    pub runs_max_us: Option<f64>,
+    pub noisy: bool,
+    /// Share of the timed wall time spent updating the progress display, in percent.
+    pub progress_overhead_pct: f64,
+    /// `[percentile, latency_us]` pairs describing the whole distribution.
+    pub histogram: Vec<[f64; 2]>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LatencyUs {
+    pub mean: f64,
+    pub stddev: f64,
+    pub min: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+impl From<LatencyStats> for LatencyUs {
+    fn from(s: LatencyStats) -> LatencyUs {
+        LatencyUs {
+            mean: s.mean_ns / 1000.0,
+            stddev: s.stddev_ns / 1000.0,
+            min: us(s.min_ns),
+            p50: us(s.p50_ns),
+            p90: us(s.p90_ns),
+            p99: us(s.p99_ns),
+            p999: us(s.p999_ns),
+            max: us(s.max_ns),
+        }
+    }
+}
+
+/// The measured parts of one case, gathered run by run.
+pub struct CaseTally {
+    pub latencies: LatencyRecorder,
+    pub run_means_ns: Vec<f64>,
+    pub total_s: f64,
+    pub progress_s: f64,
+}
+
+impl CaseTally {
+    pub fn new() -> CaseTally {
+        CaseTally {
+            latencies: LatencyRecorder::new(),
+            run_means_ns: Vec::new(),
+            total_s: 0.0,
+            progress_s: 0.0,
+        }
+    }
+
+    pub fn into_result(
+        self,
+        transport: TransportKind,
+        size_bytes: usize,
+        status: Status,
+        error: Option<String>,
+    ) -> BenchmarkResult {
+        let iterations = self.latencies.count();
+        let ops_per_s = if self.total_s > 0.0 {
+            iterations as f64 / self.total_s
+        } else {
+            0.0
+        };
+        let spread = RunSpread::of(&self.run_means_ns);
+        BenchmarkResult {
+            transport,
+            size_bytes,
+            iterations,
+            status,
+            error,
+            total_s: self.total_s,
+            ops_per_s,
+            mb_per_s: ops_per_s * size_bytes as f64 / 1e6,
+            latency_us: self.latencies.stats().map(LatencyUs::from),
+            runs: self.run_means_ns.iter().map(|ns| ns / 1000.0).collect(),
+            runs_median_us: spread.map(|s| s.median_ns / 1000.0),
+            runs_min_us: spread.map(|s| s.min_ns / 1000.0),
+            runs_max_us: spread.map(|s| s.max_ns / 1000.0),
+            noisy: spread.is_some_and(|s| self.run_means_ns.len() > 1 && s.is_noisy()),
+            progress_overhead_pct: if self.total_s > 0.0 {
+                100.0 * self.progress_s / self.total_s
+            } else {
+                0.0
+            },
+            histogram: self
+                .latencies
+                .curve()
+                .into_iter()
+                .map(|(p, ns)| [p, us(ns)])
+                .collect(),
+        }
+    }
+}
+
+impl Default for CaseTally {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BenchmarkResult {
+    /// (max - min) / median of the run means, when there are several runs.
+    pub fn runs_spread(&self) -> Option<f64> {
+        match (self.runs_min_us, self.runs_max_us, self.runs_median_us) {
+            (Some(min), Some(max), Some(median)) if self.runs.len() > 1 && median > 0.0 => {
+                Some((max - min) / median)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Report {
+    /// The result for the baseline transport at the same size, if it succeeded.
+    pub fn baseline_for(&self, result: &BenchmarkResult) -> Option<&BenchmarkResult> {
+        self.results.iter().find(|r| {
+            r.transport == self.config.baseline
+                && r.size_bytes == result.size_bytes
+                && r.latency_us.is_some()
+        })
+    }
+
+    pub fn any_failed(&self) -> bool {
+        self.results.iter().any(|r| r.status == Status::Failed)
+    }
+}

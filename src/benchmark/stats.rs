@@ -1,0 +1,247 @@
+//! Latency statistics: an HdrHistogram for percentiles (3 significant digits, nanoseconds),
+//! plus exact count, mean, variance, min and max kept alongside it (the histogram's own are
+//! bucket-rounded).
+
+use hdrhistogram::Histogram;
+
+/// Percentiles exported as the `histogram` curve of a result.
+pub const CURVE_PERCENTILES: [f64; 14] = [
+    0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 100.0,
+];
+
+/// Collects round-trip latencies.
+#[derive(Clone)]
+pub struct LatencyRecorder {
+    histogram: Histogram<u64>,
+    count: u64,
+    mean_ns: f64,
+    /// Sum of squared deviations from the mean (Welford), for the variance.
+    m2: f64,
+    min_ns: u64,
+    max_ns: u64,
+}
+
+impl LatencyRecorder {
+    pub fn new() -> LatencyRecorder {
+        // 1 ns to 1 hour; auto-resize covers anything longer rather than failing a run.
+        let mut histogram = Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+            .expect("constant histogram bounds are valid");
+        histogram.auto(true);
+        LatencyRecorder {
+            histogram,
+            count: 0,
+            mean_ns: 0.0,
+            m2: 0.0,
+            min_ns: u64::MAX,
+            max_ns: 0,
+        }
+    }
+
+    #[inline]
+    pub fn record(&mut self, latency_ns: u64) {
+        // With auto-resize on, recording cannot fail for any u64.
+        let _ = self.histogram.record(latency_ns.max(1));
+        self.count += 1;
+        let delta = latency_ns as f64 - self.mean_ns;
+        self.mean_ns += delta / self.count as f64;
+        self.m2 += delta * (latency_ns as f64 - self.mean_ns);
+        self.min_ns = self.min_ns.min(latency_ns);
+        self.max_ns = self.max_ns.max(latency_ns);
+    }
+
+    /// Adds another recorder's samples (Chan et al.'s parallel update for mean and variance).
+    pub fn merge(&mut self, other: &LatencyRecorder) {
+        if other.count == 0 {
+            return;
+        }
+        let _ = self.histogram.add(&other.histogram);
+        let total = self.count + other.count;
+        let delta = other.mean_ns - self.mean_ns;
+        self.m2 += other.m2 + delta * delta * (self.count as f64 * other.count as f64) / total as f64;
+        self.mean_ns += delta * other.count as f64 / total as f64;
+        self.count = total;
+        self.min_ns = self.min_ns.min(other.min_ns);
+        self.max_ns = self.max_ns.max(other.max_ns);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub fn mean_ns(&self) -> f64 {
+        self.mean_ns
+    }
+
+    /// The latency at `percentile` (0 to 100), kept within the exact min and max.
+    pub fn percentile_ns(&self, percentile: f64) -> u64 {
+        let value = self.histogram.value_at_percentile(percentile);
+        value.clamp(self.min_ns, self.max_ns)
+    }
+
+    /// The summary, or None if nothing was recorded.
+    pub fn stats(&self) -> Option<LatencyStats> {
+        if self.count == 0 {
+            return None;
+        }
+        let variance = if self.count > 1 {
+            self.m2 / (self.count - 1) as f64
+        } else {
+            0.0
+        };
+        Some(LatencyStats {
+            count: self.count,
+            mean_ns: self.mean_ns,
+            stddev_ns: variance.sqrt(),
+            min_ns: self.min_ns,
+            p50_ns: self.percentile_ns(50.0),
+            p90_ns: self.percentile_ns(90.0),
+            p99_ns: self.percentile_ns(99.0),
+            p999_ns: self.percentile_ns(99.9),
+            max_ns: self.max_ns,
+        })
+    }
+
+    /// `(percentile, latency in ns)` at each of [`CURVE_PERCENTILES`].
+    pub fn curve(&self) -> Vec<(f64, u64)> {
+        if self.count == 0 {
+            return Vec::new();
+        }
+        CURVE_PERCENTILES
+            .iter()
+            .map(|&p| (p, self.percentile_ns(p)))
+            .collect()
+    }
+}
+
+impl Default for LatencyRecorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Summary of one case's round-trip latencies. The standard deviation is the sample one (n - 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencyStats {
+    pub count: u64,
+    pub mean_ns: f64,
+    pub stddev_ns: f64,
+    pub min_ns: u64,
+    pub p50_ns: u64,
+    pub p90_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+}
+
+/// How the means of repeated runs of one case spread.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunSpread {
+    pub median_ns: f64,
+    pub min_ns: f64,
+    pub max_ns: f64,
+}
+
+/// Runs whose means differ by more than this fraction of their median are flagged as noisy.
+pub const NOISY_SPREAD: f64 = 0.10;
+
+impl RunSpread {
+    pub fn of(run_means_ns: &[f64]) -> Option<RunSpread> {
+        let mut sorted: Vec<f64> = run_means_ns.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median_ns = match n {
+            0 => return None,
+            _ if n % 2 == 1 => sorted[n / 2],
+            _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+        };
+        Some(RunSpread {
+            median_ns,
+            min_ns: sorted[0],
+            max_ns: sorted[n - 1],
+        })
+    }
+
+    /// (max - min) / median.
+    pub fn relative_spread(&self) -> f64 {
+        if self.median_ns > 0.0 {
+            (self.max_ns - self.min_ns) / self.median_ns
+        } else {
+            0.0
+        }
+    }
+
+    pub fn is_noisy(&self) -> bool {
+        self.relative_spread() > NOISY_SPREAD
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorder_of(samples: &[u64]) -> LatencyRecorder {
+        let mut recorder = LatencyRecorder::new();
+        for &s in samples {
+            recorder.record(s);
+        }
+        recorder
+    }
+
+    #[test]
+    fn mean_stddev_min_max_are_exact() {
+        // 2,4,4,4,5,5,7,9: mean 5, sum of squared deviations 32, sample variance 32/7.
+        let stats = recorder_of(&[2000, 4000, 4000, 4000, 5000, 5000, 7000, 9000])
+            .stats()
+            .unwrap();
+        assert_eq!(stats.count, 8);
+        assert!((stats.mean_ns - 5000.0).abs() < 1e-9);
+        assert!((stats.stddev_ns - (32.0f64 / 7.0).sqrt() * 1000.0).abs() < 1e-6);
+        assert_eq!(stats.min_ns, 2000);
+        assert_eq!(stats.max_ns, 9000);
+    }
+
+    #[test]
+    fn percentiles_match_hand_computed_values() {
+        // 1..=1000 µs: the p-th percentile is p*10 µs, within the histogram's 0.1%.
+        let samples: Vec<u64> = (1..=1000).map(|i| i * 1000).collect();
+        let stats = recorder_of(&samples).stats().unwrap();
+        let close = |got: u64, want: u64| (got as f64 - want as f64).abs() <= want as f64 * 0.001;
+        assert!(close(stats.p50_ns, 500_000), "p50 {}", stats.p50_ns);
+        assert!(close(stats.p90_ns, 900_000), "p90 {}", stats.p90_ns);
+        assert!(close(stats.p99_ns, 990_000), "p99 {}", stats.p99_ns);
+        assert!(close(stats.p999_ns, 999_000), "p99.9 {}", stats.p999_ns);
+        assert_eq!(stats.max_ns, 1_000_000);
+        assert!(stats.min_ns <= stats.p50_ns && stats.p999_ns <= stats.max_ns);
+    }
+
+    #[test]
+    fn merging_equals_recording_everything() {
+        let mut a = recorder_of(&[1000, 2000, 3000]);
+        let b = recorder_of(&[10_000, 20_000]);
+        a.merge(&b);
+        let all = recorder_of(&[1000, 2000, 3000, 10_000, 20_000]).stats().unwrap();
+        let merged = a.stats().unwrap();
+        assert_eq!(merged.count, all.count);
+        assert!((merged.mean_ns - all.mean_ns).abs() < 1e-6);
+        assert!((merged.stddev_ns - all.stddev_ns).abs() < 1e-6);
+        assert_eq!((merged.min_ns, merged.max_ns), (all.min_ns, all.max_ns));
+        assert_eq!(merged.p50_ns, all.p50_ns);
+    }
+
+    #[test]
+    fn empty_recorder_has_no_stats() {
+        assert!(LatencyRecorder::new().stats().is_none());
+        assert!(LatencyRecorder::new().curve().is_empty());
+    }
+
+    #[test]
+    fn run_spread_flags_noise() {
+        let steady = RunSpread::of(&[100.0, 102.0, 101.0]).unwrap();
+        assert_eq!(steady.median_ns, 101.0);
+        assert!(!steady.is_noisy());
+        let noisy = RunSpread::of(&[100.0, 123.0]).unwrap();
+        assert_eq!(noisy.median_ns, 111.5);
+        assert!(noisy.is_noisy());
+        assert!(RunSpread::of(&[]).is_none());
+    }
+}

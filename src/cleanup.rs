@@ -1,0 +1,158 @@
+//! Finding and removing leftover IPC objects: at driver start-up and in `transport-bench cleanup`.
+//!
+//! POSIX shared memory shows up as `/dev/shm/<name>` and a named semaphore as
+//! `/dev/shm/sem.<name>`; both are removed through their own unlink call, not as files.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
+use crate::naming::{channel_owner_pid, dir_owner_pid};
+use crate::transport::posix::{unlink_semaphore, unlink_shared_memory};
+use crate::transport::shm_posix;
+
+const SHM_DIR: &str = "/dev/shm";
+const SEM_FILE_PREFIX: &str = "sem.";
+/// Every shm-rpc-bridge object name starts with this (after the leading slash).
+const SRB_PREFIX: &str = "srb_";
+
+/// One leftover object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IpcObject {
+    SharedMemory(String),
+    Semaphore(String),
+    Directory(PathBuf),
+}
+
+impl fmt::Display for IpcObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IpcObject::SharedMemory(name) => write!(f, "shared memory {name}"),
+            IpcObject::Semaphore(name) => write!(f, "semaphore {name}"),
+            IpcObject::Directory(path) => write!(f, "directory {}", path.display()),
+        }
+    }
+}
+
+impl IpcObject {
+    /// Removes the object; true if it was there to remove.
+    pub fn remove(&self) -> bool {
+        match self {
+            IpcObject::SharedMemory(name) => unlink_shared_memory(name),
+            IpcObject::Semaphore(name) => unlink_semaphore(name),
+            IpcObject::Directory(path) => std::fs::remove_dir_all(path).is_ok(),
+        }
+    }
+}
+
+/// Every shm-rpc-bridge object (`/srb_*`) on the machine, whoever made it.
+pub fn all_srb_objects() -> Vec<IpcObject> {
+    shm_objects(|name| name.starts_with(SRB_PREFIX))
+}
+
+/// The existing objects of one channel.
+pub fn channel_objects(channel: &str) -> Vec<IpcObject> {
+    let wanted = shm_posix::object_names(channel);
+    shm_objects(|name| wanted.iter().any(|w| &w[1..] == name))
+}
+
+/// Objects and private directories left by drivers that are no longer alive. Objects of a live
+/// driver, and objects whose names this tool does not make, are never included.
+pub fn stale_objects(temp_dir: &Path) -> Vec<IpcObject> {
+    let mut stale = shm_objects(|name| {
+        name.strip_prefix(SRB_PREFIX)
+            .and_then(channel_owner_pid)
+            .is_some_and(|pid| !process_alive(pid))
+    });
+    if let Ok(entries) = std::fs::read_dir(temp_dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let dead_owner = name
+                .to_str()
+                .and_then(dir_owner_pid)
+                .is_some_and(|pid| !process_alive(pid));
+            if dead_owner && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stale.push(IpcObject::Directory(entry.path()));
+            }
+        }
+    }
+    stale.sort();
+    stale
+}
+
+/// Lists `/dev/shm` objects whose name (without `/` and without the `sem.` prefix) passes `keep`.
+fn shm_objects(keep: impl Fn(&str) -> bool) -> Vec<IpcObject> {
+    let Ok(entries) = std::fs::read_dir(SHM_DIR) else {
+        return Vec::new();
+    };
+    let mut objects: Vec<IpcObject> = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter_map(|file| match file.strip_prefix(SEM_FILE_PREFIX) {
+            Some(name) if keep(name) => Some(IpcObject::Semaphore(format!("/{name}"))),
+            None if keep(&file) => Some(IpcObject::SharedMemory(format!("/{file}"))),
+            _ => None,
+        })
+        .collect();
+    objects.sort();
+    objects
+}
+
+/// True unless the kernel says no such process exists (EPERM means it exists, as someone else's).
+pub fn process_alive(pid: u32) -> bool {
+    match i32::try_from(pid) {
+        Ok(pid) if pid > 0 => !matches!(kill(Pid::from_raw(pid), None), Err(Errno::ESRCH)),
+        _ => false,
+    }
+}
+
+/// Removes `objects`, returning those that were actually removed.
+pub fn remove_all(objects: &[IpcObject]) -> Vec<IpcObject> {
+    objects.iter().filter(|o| o.remove()).cloned().collect()
+}
+
+/// What the `cleanup` subcommand should remove.
+#[derive(Debug, Clone)]
+pub enum CleanupScope {
+    /// Objects of drivers that are no longer running.
+    Stale,
+    /// The objects of one channel.
+    Channel(String),
+    /// Every `/srb_*` object, as the seed benchmark's cleanup did.
+    All,
+}
+
+/// Runs `transport-bench cleanup`: says what it removes and removes it.
+pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
+    let objects = match scope {
+        CleanupScope::Stale => stale_objects(&std::env::temp_dir()),
+        CleanupScope::Channel(channel) => channel_objects(channel),
+        CleanupScope::All => all_srb_objects(),
+    };
+    if objects.is_empty() {
+        println!("Nothing to remove.");
+        return std::process::ExitCode::SUCCESS;
+    }
+    if matches!(scope, CleanupScope::All) {
+        println!(
+            "Removing {} /srb_* object(s), including any of running programs:",
+            objects.len()
+        );
+        for object in &objects {
+            println!("  {object}");
+        }
+    }
+    let removed = remove_all(&objects);
+    for object in &removed {
+        println!("Removed {object}");
+    }
+    let failed = objects.len() - removed.len();
+    if failed > 0 {
+        eprintln!("error: {failed} object(s) could not be removed (already gone, or not ours to remove)");
+        return std::process::ExitCode::FAILURE;
+    }
+    std::process::ExitCode::SUCCESS
+}

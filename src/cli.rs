@@ -1,0 +1,234 @@
+//! The command line, as clap derive structs. Doc comments are the help text. Value parsers reject
+//! bad single values here (clap names the flag and exits 2); cross-field checks live in
+//! `options.rs`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::size::{parse_byte_count, parse_message_size, MessageSize};
+use crate::transport::TransportKind;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "transport-bench",
+    version,
+    about = "Measures round-trip latency and throughput of IPC transports between two processes",
+    long_about = "Measures round-trip latency and throughput of IPC transports between two \
+processes on this host. For every (message size, transport) case it starts itself as an echo \
+server, sends fixed-size messages and times each full round trip (request + echo).",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub bench: BenchArgs,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Timed round trips per case (and per run).
+    #[arg(long, default_value = "50000", value_parser = parse_positive_u64)]
+    pub iterations: u64,
+
+    /// Untimed round trips before the timed ones, each verified byte for byte.
+    #[arg(long, default_value = "100", value_parser = parse_u64)]
+    pub warmup: u64,
+
+    /// Message sizes, comma-separated: small (100 B), medium (10 KB), large (500 KB), big (2 MB),
+    /// or byte counts such as 4096, 64KiB (binary) or 1MB (decimal). [default: all four names]
+    #[arg(long, value_name = "LIST", value_parser = parse_size_list)]
+    pub sizes: Option<SizeList>,
+
+    /// Transports to compare, comma-separated. [default: shm-posix,zmq-ipc]
+    #[arg(long, value_name = "LIST", value_parser = parse_transport_list)]
+    pub transports: Option<TransportList>,
+
+    /// Shared-memory buffer size per direction (a 4-byte header plus the payload).
+    /// [default: max(2500000, largest size + 4)]
+    #[arg(long, value_name = "BYTES", value_parser = parse_positive_bytes)]
+    pub buffer_size: Option<usize>,
+
+    /// Longest any single wait may take before the case fails (e.g. 10s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
+    pub timeout: Duration,
+
+    /// Repeat each case this many times, each with a fresh server process.
+    #[arg(long, default_value = "1", value_parser = parse_positive_u32)]
+    pub runs: u32,
+
+    /// The transport the relative column compares against. [default: shm-posix]
+    #[arg(long, value_name = "TRANSPORT", value_parser = parse_transport)]
+    pub baseline: Option<TransportKind>,
+
+    /// Compare every echo byte for byte (slower: adds a memcmp per round trip outside the
+    /// timed region). By default the length and sequence number of every echo are checked,
+    /// and every byte during warm-up and on the last round trip.
+    #[arg(long)]
+    pub verify_all: bool,
+
+    /// Write all results as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub export_json: Option<PathBuf>,
+
+    /// Write one CSV row per case.
+    #[arg(long, value_name = "FILE")]
+    pub export_csv: Option<PathBuf>,
+
+    /// Write the summary table as Markdown.
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+
+    /// Draw latency and throughput against message size as an SVG chart.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// Testing aid: make the servers of one transport misbehave, as TRANSPORT:FAULT
+    /// (faults: no-ready, exit@N, flip@N:OFFSET, bad-length@N).
+    #[arg(long, hide = true, value_name = "TRANSPORT:FAULT", value_parser = parse_injected_fault)]
+    pub inject_server_fault: Option<(TransportKind, String)>,
+}
+
+/// Server mode: hidden from --help, documented in the README.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Run as the echo server of one transport.
+    #[arg(long, hide = true)]
+    pub server: bool,
+
+    #[arg(long, hide = true, requires = "server", value_parser = parse_transport)]
+    pub transport: Option<TransportKind>,
+
+    #[arg(long, hide = true, requires = "server")]
+    pub channel: Option<String>,
+
+    #[arg(long, hide = true, requires = "server")]
+    pub endpoint: Option<String>,
+
+    #[arg(long, hide = true, requires = "server", value_parser = parse_fault)]
+    pub fault: Option<crate::server::Fault>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Remove leftover IPC objects: by default those of transport-bench runs that are no longer
+    /// alive.
+    Cleanup {
+        /// Remove the /srb_<NAME>_* objects of one channel.
+        #[arg(long, value_name = "NAME")]
+        channel: Option<String>,
+
+        /// Remove every /srb_* object on the machine, including those of running programs.
+        #[arg(long, conflicts_with = "channel")]
+        all: bool,
+    },
+}
+
+/// Sizes in the order given.
+#[derive(Debug, Clone)]
+pub struct SizeList(pub Vec<MessageSize>);
+
+/// Transports in the order given.
+#[derive(Debug, Clone)]
+pub struct TransportList(pub Vec<TransportKind>);
+
+fn parse_u64(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<u64>()
+        .map_err(|_| format!("'{text}' is not a whole number"))
+}
+
+fn parse_positive_u64(text: &str) -> Result<u64, String> {
+    match parse_u64(text)? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+fn parse_positive_u32(text: &str) -> Result<u32, String> {
+    u32::try_from(parse_positive_u64(text)?).map_err(|_| format!("'{text}' is too large"))
+}
+
+fn parse_positive_bytes(text: &str) -> Result<usize, String> {
+    match parse_byte_count(text)? {
+        0 => Err("must be at least 1 byte".into()),
+        n => Ok(n),
+    }
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("'{text}' is not a duration such as 10s or 500ms ({e})"))?;
+    if duration.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(duration)
+}
+
+fn split_list(text: &str) -> Result<Vec<&str>, String> {
+    let items: Vec<&str> = text.split(',').map(str::trim).collect();
+    if items.iter().any(|item| item.is_empty()) {
+        return Err(format!("'{text}' has an empty item"));
+    }
+    Ok(items)
+}
+
+/// The largest payload the SHM POSIX header (a u32 length) can describe.
+const MAX_MESSAGE_BYTES: usize = u32::MAX as usize - 4;
+
+fn parse_size_list(text: &str) -> Result<SizeList, String> {
+    let mut sizes: Vec<MessageSize> = Vec::new();
+    for item in split_list(text)? {
+        let size = parse_message_size(item)?;
+        if size.bytes == 0 {
+            return Err(format!("'{item}' is zero bytes; sizes must be at least 1 byte"));
+        }
+        if size.bytes > MAX_MESSAGE_BYTES {
+            return Err(format!(
+                "'{item}' is larger than the {MAX_MESSAGE_BYTES} bytes a message can carry"
+            ));
+        }
+        if sizes.iter().any(|s| s.bytes == size.bytes) {
+            return Err(format!("{} bytes is listed twice", size.bytes));
+        }
+        sizes.push(size);
+    }
+    Ok(SizeList(sizes))
+}
+
+fn parse_transport(text: &str) -> Result<TransportKind, String> {
+    TransportKind::from_name(text.trim()).ok_or_else(|| {
+        let known: Vec<&str> = TransportKind::ALL.iter().map(|k| k.name()).collect();
+        format!("unknown transport '{text}'; known: {}", known.join(", "))
+    })
+}
+
+fn parse_transport_list(text: &str) -> Result<TransportList, String> {
+    let mut kinds = Vec::new();
+    for item in split_list(text)? {
+        let kind = parse_transport(item)?;
+        if kinds.contains(&kind) {
+            return Err(format!("transport '{item}' is listed twice"));
+        }
+        kinds.push(kind);
+    }
+    Ok(TransportList(kinds))
+}
+
+fn parse_fault(text: &str) -> Result<crate::server::Fault, String> {
+    text.parse()
+}
+
+fn parse_injected_fault(text: &str) -> Result<(TransportKind, String), String> {
+    let (transport, fault) = text
+        .split_once(':')
+        .ok_or_else(|| format!("'{text}' is not TRANSPORT:FAULT"))?;
+    parse_fault(fault)?;
+    Ok((parse_transport(transport)?, fault.to_string()))
+}

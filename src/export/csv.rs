@@ -1,0 +1,99 @@
+//! `--export-csv`: one row per case with the figures flattened, after a header line.
+
+use super::Exporter;
+use crate::benchmark::result::Report;
+
+pub struct CsvExporter;
+
+const COLUMNS: [&str; 21] = [
+    "transport",
+    "size_bytes",
+    "status",
+    "iterations",
+    "total_s",
+    "ops_per_s",
+    "mb_per_s",
+    "mean_us",
+    "stddev_us",
+    "min_us",
+    "p50_us",
+    "p90_us",
+    "p99_us",
+    "p999_us",
+    "max_us",
+    "runs",
+    "runs_median_us",
+    "runs_min_us",
+    "runs_max_us",
+    "noisy",
+    "error",
+];
+
+/// Quotes a field when it holds a comma, quote or newline (RFC 4180).
+fn field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+fn opt(value: Option<f64>) -> String {
+    value.map_or(String::new(), |v| v.to_string())
+}
+
+impl Exporter for CsvExporter {
+    fn serialize(&self, report: &Report) -> Result<Vec<u8>, String> {
+        let mut out = COLUMNS.join(",");
+        out.push('\n');
+        for r in &report.results {
+            let l = r.latency_us;
+            let cells = [
+                r.transport.name().to_string(),
+                r.size_bytes.to_string(),
+                serde_json::to_value(r.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                r.iterations.to_string(),
+                r.total_s.to_string(),
+                r.ops_per_s.to_string(),
+                r.mb_per_s.to_string(),
+                opt(l.map(|l| l.mean)),
+                opt(l.map(|l| l.stddev)),
+                opt(l.map(|l| l.min)),
+                opt(l.map(|l| l.p50)),
+                opt(l.map(|l| l.p90)),
+                opt(l.map(|l| l.p99)),
+                opt(l.map(|l| l.p999)),
+                opt(l.map(|l| l.max)),
+                r.runs.len().to_string(),
+                opt(r.runs_median_us),
+                opt(r.runs_min_us),
+                opt(r.runs_max_us),
+                r.noisy.to_string(),
+                r.error.as_deref().map(field).unwrap_or_default(),
+            ];
+            out.push_str(&cells.join(","));
+            out.push('\n');
+        }
+        Ok(out.into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::test_report::sample;
+
+    #[test]
+    fn one_row_per_case_with_a_header() {
+        let text = String::from_utf8(CsvExporter.serialize(&sample()).unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1 + 5);
+        assert_eq!(lines[0].split(',').count(), COLUMNS.len());
+        assert!(lines[1].starts_with("shm-posix,100,ok,100,"));
+        // The failed row's error has a comma and quotes: quoted, quotes doubled.
+        assert!(lines[5].ends_with("\"server exited: killed by signal 9 (SIGKILL), \"\"quoted\"\"\""));
+    }
+}

@@ -1,0 +1,55 @@
+//! `--export-json`: the [`Report`] as one JSON document (schema in the README).
+
+use super::Exporter;
+use crate::benchmark::result::Report;
+
+pub struct JsonExporter;
+
+impl Exporter for JsonExporter {
+    fn serialize(&self, report: &Report) -> Result<Vec<u8>, String> {
+        let mut bytes = serde_json::to_vec_pretty(report).map_err(|e| e.to_string())?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::test_report::sample;
+
+    #[test]
+    fn round_trips_with_the_documented_fields() {
+        let bytes = JsonExporter.serialize(&sample()).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(doc["tool"], "transport-bench");
+        for key in ["iterations", "warmup", "runs", "buffer_size", "timeout_s", "transports", "sizes"] {
+            assert!(!doc["config"][key].is_null(), "config.{key}");
+        }
+        for key in ["cpu", "cores", "kernel", "os"] {
+            assert!(!doc["machine"][key].is_null(), "machine.{key}");
+        }
+        assert_eq!(doc["clock_overhead_ns"], 25.0);
+        let results = doc["results"].as_array().unwrap();
+        assert_eq!(results.len(), 5);
+        let first = &results[0];
+        assert_eq!(first["transport"], "shm-posix");
+        assert_eq!(first["size_bytes"], 100);
+        assert_eq!(first["status"], "ok");
+        assert!(first["error"].is_null());
+        let latency = &first["latency_us"];
+        let order: Vec<f64> = ["min", "p50", "p90", "p99", "p999", "max"]
+            .iter()
+            .map(|k| latency[k].as_f64().unwrap())
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+        let ops = first["ops_per_s"].as_f64().unwrap();
+        let expected = first["iterations"].as_f64().unwrap() / first["total_s"].as_f64().unwrap();
+        assert!((ops - expected).abs() < 1e-6 * expected);
+        assert_eq!(first["histogram"].as_array().unwrap()[0].as_array().unwrap().len(), 2);
+        let failed = &results[4];
+        assert_eq!(failed["status"], "failed");
+        assert!(failed["error"].as_str().unwrap().contains("signal 9"));
+        assert!(failed["latency_us"].is_null());
+    }
+}

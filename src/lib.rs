@@ -1,0 +1,16 @@
+//! transport-bench: measures how fast two processes on one Linux host exchange byte messages
+//! over different IPC transports. The binary (`main.rs`) is a short pipeline over these modules.
+
+pub mod benchmark;
+pub mod cleanup;
+pub mod cli;
+pub mod driver;
+pub mod export;
+pub mod machine;
+pub mod naming;
+pub mod options;
+pub mod output;
+pub mod server;
+pub mod signals;
+pub mod size;
+pub mod transport;

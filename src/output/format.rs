@@ -1,0 +1,80 @@
+//! Number and unit formatting for people.
+
+use std::time::Duration;
+
+/// `4.03 s` under a minute, `2m 7.89s` above, as the seed benchmark printed durations.
+pub fn duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.2} s")
+    } else {
+        let minutes = (secs / 60.0).floor();
+        format!("{minutes:.0}m {:.2}s", secs - minutes * 60.0)
+    }
+}
+
+/// Microseconds with precision that suits the magnitude.
+pub fn micros(us: f64) -> String {
+    if us < 10.0 {
+        format!("{us:.2}")
+    } else if us < 1000.0 {
+        format!("{us:.1}")
+    } else {
+        thousands(us.round() as u64)
+    }
+}
+
+/// `12,345`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Megabytes per second with sensible precision.
+pub fn rate(value: f64) -> String {
+    if value < 10.0 {
+        format!("{value:.2}")
+    } else if value < 1000.0 {
+        format!("{value:.1}")
+    } else {
+        thousands(value.round() as u64)
+    }
+}
+
+/// The seed's relative column: `241.7% slower`, `12.0% faster`, from mean latencies.
+pub fn relative(mean_us: f64, baseline_us: f64) -> String {
+    if baseline_us <= 0.0 {
+        return "n/a".into();
+    }
+    let diff = (mean_us - baseline_us) / baseline_us * 100.0;
+    if diff >= 0.0 {
+        format!("{diff:.1}% slower")
+    } else {
+        format!("{:.1}% faster", -diff)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(duration(Duration::from_millis(4030)), "4.03 s");
+        assert_eq!(duration(Duration::from_millis(127_890)), "2m 7.89s");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(micros(3.456), "3.46");
+        assert_eq!(micros(275.65), "275.6");
+        assert_eq!(relative(275.65, 80.68), "241.7% slower");
+        assert_eq!(relative(50.0, 100.0), "50.0% faster");
+        assert_eq!(relative(100.0, 100.0), "0.0% slower");
+    }
+}

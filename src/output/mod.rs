@@ -1,0 +1,96 @@
+//! Everything printed for people: header, sections, progress and the summary. Measuring code
+//! never prints; it hands data here.
+
+pub mod format;
+pub mod progress;
+pub mod summary;
+
+use crate::benchmark::result::Report;
+use crate::cleanup::IpcObject;
+
+const RULE_WIDTH: usize = 70;
+
+fn rule() -> String {
+    "=".repeat(RULE_WIDTH)
+}
+
+pub fn print_header(report: &Report) {
+    let config = &report.config;
+    println!("{}", rule());
+    println!("Transport Layer Benchmark");
+    println!("{}", rule());
+    println!(
+        "Iterations per test: {} (warm-up: {}{})",
+        format::thousands(config.iterations),
+        format::thousands(config.warmup),
+        if config.runs > 1 {
+            format!(", runs per case: {}", config.runs)
+        } else {
+            String::new()
+        }
+    );
+    println!("Buffer size: {} bytes", format::thousands(config.buffer_size as u64));
+    println!("Communication: Process-to-Process (raw byte arrays)");
+    println!("Latency: full round trip (request + echo), timed one by one");
+    println!(
+        "Machine: {} ({} cores), {}, kernel {}",
+        report.machine.cpu, report.machine.cores, report.machine.os, report.machine.kernel
+    );
+    println!(
+        "Clock overhead: {:.0} ns per timed round trip",
+        report.clock_overhead_ns
+    );
+    println!();
+}
+
+pub fn print_cleanup(removed: &[IpcObject]) {
+    println!("Cleaning up any leftover resources...");
+    for object in removed {
+        println!("  removed stale {object}");
+    }
+    println!("Cleanup complete.");
+}
+
+pub fn print_section(title: &str, size_bytes: usize) {
+    println!();
+    println!("{}", rule());
+    println!("Testing {title} messages ({size_bytes} bytes)");
+    println!("{}", rule());
+    println!();
+}
+
+pub fn print_summary(report: &Report, interrupted_by: Option<&str>) {
+    println!();
+    println!("{}", rule());
+    match interrupted_by {
+        Some(signal) => println!("OVERALL SUMMARY (interrupted by {signal}: partial results)"),
+        None => println!("OVERALL SUMMARY"),
+    }
+    println!("{}", rule());
+    if report.results.is_empty() {
+        println!("No case completed.");
+        return;
+    }
+    println!(
+        "{}",
+        summary::terminal_table(report, progress::interactive())
+    );
+    println!(
+        "Latencies are full round trips (request + echo). MB/s is payload per direction (1 MB = 10^6 bytes). Relative to {}.",
+        report.config.baseline.display_name()
+    );
+    for note in summary::notes(report) {
+        println!("  {note}");
+    }
+}
+
+/// One line per result of a case, shown after it completes: the distribution at a glance.
+pub fn case_detail(p50_us: f64, p99_us: f64, max_us: f64) -> String {
+    format!(
+        "(p50 {} µs, p99 {} µs, max {} µs)",
+        format::micros(p50_us),
+        format::micros(p99_us),
+        format::micros(max_us)
+    )
+}
+

@@ -1,0 +1,208 @@
+//! Server mode (`transport-bench --server ...`): the echo peer the driver spawns.
+//!
+//! It creates its endpoint, prints `READY`, echoes until SIGTERM/SIGINT, then drops the
+//! transport (which unlinks its objects) and exits 0. It dies with its driver: the kernel sends
+//! it SIGTERM when the parent exits (`PR_SET_PDEATHSIG`), which takes the same clean path.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::signals;
+use crate::transport::{EchoOutcome, Endpoint, Tamper, TransportKind, TransportOptions, TransportServer};
+
+/// The environment variable through which the driver tells its server its own pid.
+pub const DRIVER_PID_ENV: &str = "TRANSPORT_BENCH_DRIVER_PID";
+
+/// Exit code of a server ended by an injected `exit@N` fault.
+pub const FAULT_EXIT_CODE: u8 = 3;
+
+/// Everything a server process needs, validated.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub transport: TransportKind,
+    pub endpoint: Endpoint,
+    pub timeout: Duration,
+    pub fault: Option<Fault>,
+}
+
+/// A fault a test can inject into a server, to prove that the driver detects it. Requests are
+/// counted from 1 and include the warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Never print READY.
+    NoReady,
+    /// Exit (code 3) on receiving request N, without replying.
+    ExitAt(u64),
+    /// Flip the byte at `offset` of the reply to request N.
+    FlipByteAt { request: u64, offset: usize },
+    /// Announce an impossible length in the reply to request N.
+    BadLengthAt(u64),
+}
+
+impl FromStr for Fault {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Fault, String> {
+        let usage = || {
+            format!("unknown fault '{text}': expected no-ready, exit@N, flip@N:OFFSET or bad-length@N")
+        };
+        let number = |s: &str| s.parse::<u64>().map_err(|_| usage());
+        if text == "no-ready" {
+            return Ok(Fault::NoReady);
+        }
+        let (kind, arg) = text.split_once('@').ok_or_else(usage)?;
+        match kind {
+            "exit" => Ok(Fault::ExitAt(number(arg)?)),
+            "bad-length" => Ok(Fault::BadLengthAt(number(arg)?)),
+            "flip" => {
+                let (request, offset) = arg.split_once(':').ok_or_else(usage)?;
+                Ok(Fault::FlipByteAt {
+                    request: number(request)?,
+                    offset: number(offset)? as usize,
+                })
+            }
+            _ => Err(usage()),
+        }
+    }
+}
+
+impl Fault {
+    fn tamper_for(fault: Option<Fault>, request: u64) -> Tamper {
+        match fault {
+            Some(Fault::FlipByteAt { request: n, offset }) if n == request => {
+                Tamper::FlipByte(offset)
+            }
+            Some(Fault::BadLengthAt(n)) if n == request => Tamper::BadLength,
+            _ => Tamper::None,
+        }
+    }
+}
+
+/// The echo loop around one transport's server side.
+pub struct EchoServer {
+    transport: Box<dyn TransportServer>,
+    fault: Option<Fault>,
+}
+
+/// Why an [`EchoServer`] stopped serving.
+enum ServeEnd {
+    Stopped,
+    FaultExit(u64),
+}
+
+impl EchoServer {
+    fn serve(&mut self) -> Result<ServeEnd, crate::transport::TransportError> {
+        let mut request = 0u64;
+        loop {
+            request += 1;
+            let exit_now = self.fault == Some(Fault::ExitAt(request));
+            let tamper = if exit_now {
+                // Take the request and never answer it, so the exit lands mid-round-trip.
+                Tamper::Swallow
+            } else {
+                Fault::tamper_for(self.fault, request)
+            };
+            if self.transport.echo_one(&signals::STOP, tamper)? == EchoOutcome::Stopped {
+                return Ok(ServeEnd::Stopped);
+            }
+            if exit_now {
+                return Ok(ServeEnd::FaultExit(request));
+            }
+        }
+    }
+}
+
+/// Runs server mode to completion and returns the process exit code.
+pub fn run(options: &ServerOptions) -> ExitCode {
+    if let Err(message) = die_with_driver() {
+        eprintln!("error: {message}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = signals::install() {
+        eprintln!("error: installing signal handlers: {e}");
+        return ExitCode::FAILURE;
+    }
+    let name = options.transport.display_name();
+    let transport_options = TransportOptions {
+        timeout: options.timeout,
+    };
+    if options.fault == Some(Fault::NoReady) {
+        while !signals::STOP.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        return ExitCode::SUCCESS;
+    }
+    let transport = match options.transport.bind(&options.endpoint, transport_options) {
+        Ok(transport) => transport,
+        Err(e) => {
+            eprintln!("error: {name} server could not start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut server = EchoServer {
+        transport,
+        fault: options.fault,
+    };
+    if let Err(e) = announce_ready() {
+        eprintln!("error: writing READY: {e}");
+        return ExitCode::FAILURE;
+    }
+    // Every return below drops `server`, and with it the transport's objects.
+    match server.serve() {
+        Ok(ServeEnd::Stopped) => ExitCode::SUCCESS,
+        Ok(ServeEnd::FaultExit(request)) => {
+            eprintln!("fault injected: exiting on request {request}");
+            ExitCode::from(FAULT_EXIT_CODE)
+        }
+        Err(e) => {
+            eprintln!("error: {name} server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn announce_ready() -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "READY")?;
+    stdout.flush()
+}
+
+/// Asks the kernel for SIGTERM when our parent exits, then checks the parent has not already
+/// gone (the request only covers deaths after it is made).
+fn die_with_driver() -> Result<(), String> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+        .map_err(|e| format!("PR_SET_PDEATHSIG: {e}"))?;
+    if let Ok(expected) = std::env::var(DRIVER_PID_ENV) {
+        let parent = nix::unistd::getppid().as_raw().to_string();
+        if parent != expected {
+            return Err(format!(
+                "the driver (pid {expected}) is already gone; not starting"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_parse() {
+        assert_eq!("no-ready".parse::<Fault>(), Ok(Fault::NoReady));
+        assert_eq!("exit@5".parse::<Fault>(), Ok(Fault::ExitAt(5)));
+        assert_eq!("bad-length@2".parse::<Fault>(), Ok(Fault::BadLengthAt(2)));
+        assert_eq!(
+            "flip@3:17".parse::<Fault>(),
+            Ok(Fault::FlipByteAt {
+                request: 3,
+                offset: 17
+            })
+        );
+        assert!("flip@3".parse::<Fault>().is_err());
+        assert!("explode".parse::<Fault>().is_err());
+    }
+}

@@ -1,0 +1,247 @@
+//! The IPC transports under test, each in its own file behind one trait pair.
+//!
+//! A transport has a client side that performs one round trip into a caller's buffer
+//! ([`TransportClient`]) and a server side that echoes one request ([`TransportServer`]).
+//! [`TransportKind`] is the factory: it names a transport, allocates a fresh endpoint for it,
+//! and builds either side. Adding a transport means adding a file here and a variant below.
+
+mod error;
+pub mod posix;
+pub mod shm_posix;
+pub mod zmq_ipc;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+pub use error::TransportError;
+
+/// Client side of a transport: sends a request and waits for its echo.
+pub trait TransportClient {
+    /// Sends `request`, receives the reply into `response` and returns the reply's length.
+    /// A reply longer than `response` is an error, never a silent truncation.
+    fn round_trip(&mut self, request: &[u8], response: &mut [u8])
+        -> Result<usize, TransportError>;
+}
+
+/// Server side of a transport: echoes requests back unchanged (unless told to tamper, for tests).
+pub trait TransportServer {
+    /// Waits for the next request, however long that takes, and echoes it.
+    /// Returns [`EchoOutcome::Stopped`] once `stop` is set while no request is in progress.
+    fn echo_one(&mut self, stop: &AtomicBool, tamper: Tamper)
+        -> Result<EchoOutcome, TransportError>;
+}
+
+/// What became of one [`TransportServer::echo_one`] call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EchoOutcome {
+    Echoed,
+    Stopped,
+}
+
+/// A deliberate fault in one echo, injected by the server's hidden `--fault` option so that
+/// tests can prove the driver detects broken peers through the real transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tamper {
+    None,
+    /// Flip every bit of the byte at this offset of the reply (if the reply is that long).
+    FlipByte(usize),
+    /// Announce a reply longer than the transport can carry.
+    BadLength,
+    /// Receive the request and never reply.
+    Swallow,
+}
+
+/// Checked by a client between the slices of a long wait, so that a dead server or a Ctrl-C
+/// ends the wait promptly instead of after the full timeout.
+pub trait PeerWatch: Send + Sync {
+    fn check(&self) -> Result<(), TransportError>;
+}
+
+/// A watch that never objects: for clients whose peer is not a child process.
+pub struct NoWatch;
+
+impl PeerWatch for NoWatch {
+    fn check(&self) -> Result<(), TransportError> {
+        Ok(())
+    }
+}
+
+/// How long a wait may take in total, and how often it looks at the [`PeerWatch`].
+pub const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+/// Where a server listens and a client connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/srb_<channel>_*` POSIX shared-memory objects and semaphores.
+    ShmChannel {
+        channel: String,
+        buffer_size: usize,
+    },
+    /// A ZeroMQ `ipc://` endpoint: a Unix socket at `path`.
+    ZmqIpc { path: PathBuf },
+}
+
+impl Endpoint {
+    /// The arguments that tell a `--server` process where to listen.
+    pub fn server_args(&self) -> Vec<OsString> {
+        match self {
+            Endpoint::ShmChannel {
+                channel,
+                buffer_size,
+            } => vec![
+                "--channel".into(),
+                channel.into(),
+                "--buffer-size".into(),
+                buffer_size.to_string().into(),
+            ],
+            Endpoint::ZmqIpc { path } => {
+                let mut endpoint = OsString::from("ipc://");
+                endpoint.push(path);
+                vec!["--endpoint".into(), endpoint]
+            }
+        }
+    }
+
+    /// Removes whatever a server that died without cleaning up left at this endpoint.
+    /// Returns the names of the objects it removed.
+    pub fn remove_leftovers(&self) -> Vec<String> {
+        match self {
+            Endpoint::ShmChannel { channel, .. } => shm_posix::unlink_channel(channel),
+            Endpoint::ZmqIpc { path } => match std::fs::remove_file(path) {
+                Ok(()) => vec![path.display().to_string()],
+                Err(_) => Vec::new(),
+            },
+        }
+    }
+}
+
+/// Options shared by both sides of every transport.
+#[derive(Debug, Clone, Copy)]
+pub struct TransportOptions {
+    /// Bound on any single wait inside a round trip (and on connecting).
+    pub timeout: Duration,
+}
+
+/// The transports this tool knows. The order here is the order in which they run and print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum TransportKind {
+    #[serde(rename = "shm-posix")]
+    ShmPosix,
+    #[serde(rename = "zmq-ipc")]
+    ZmqIpc,
+}
+
+impl TransportKind {
+    pub const ALL: [TransportKind; 2] = [TransportKind::ShmPosix, TransportKind::ZmqIpc];
+
+    /// The name used on the command line and in exports.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransportKind::ShmPosix => "shm-posix",
+            TransportKind::ZmqIpc => "zmq-ipc",
+        }
+    }
+
+    /// The name printed for people, as the seed benchmark printed it.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            TransportKind::ShmPosix => "SHM POSIX",
+            TransportKind::ZmqIpc => "ZeroMQ IPC",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<TransportKind> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// Builds the endpoint for one server process. `unique_name` is unique per run and case;
+    /// `private_dir` is a fresh 0700 directory the caller owns, for transports that need a file.
+    pub fn endpoint(
+        self,
+        unique_name: &str,
+        private_dir: &std::path::Path,
+        buffer_size: usize,
+    ) -> Endpoint {
+        match self {
+            TransportKind::ShmPosix => Endpoint::ShmChannel {
+                channel: unique_name.to_string(),
+                buffer_size,
+            },
+            TransportKind::ZmqIpc => Endpoint::ZmqIpc {
+                path: private_dir.join("echo.sock"),
+            },
+        }
+    }
+
+    /// Whether the endpoint lives in the file system and so needs a private directory.
+    pub fn needs_private_dir(self) -> bool {
+        matches!(self, TransportKind::ZmqIpc)
+    }
+
+    pub fn connect(
+        self,
+        endpoint: &Endpoint,
+        options: TransportOptions,
+        watch: std::sync::Arc<dyn PeerWatch>,
+    ) -> Result<Box<dyn TransportClient>, TransportError> {
+        match (self, endpoint) {
+            (
+                TransportKind::ShmPosix,
+                Endpoint::ShmChannel {
+                    channel,
+                    buffer_size,
+                },
+            ) => Ok(Box::new(shm_posix::ShmPosixClient::connect(
+                channel,
+                *buffer_size,
+                options,
+                watch,
+            )?)),
+            (TransportKind::ZmqIpc, Endpoint::ZmqIpc { path }) => Ok(Box::new(
+                zmq_ipc::ZmqIpcClient::connect(path, options, watch)?,
+            )),
+            _ => Err(TransportError::Protocol(format!(
+                "endpoint {endpoint:?} does not belong to transport {}",
+                self.name()
+            ))),
+        }
+    }
+
+    pub fn bind(
+        self,
+        endpoint: &Endpoint,
+        options: TransportOptions,
+    ) -> Result<Box<dyn TransportServer>, TransportError> {
+        match (self, endpoint) {
+            (
+                TransportKind::ShmPosix,
+                Endpoint::ShmChannel {
+                    channel,
+                    buffer_size,
+                },
+            ) => Ok(Box::new(shm_posix::ShmPosixServer::create(
+                channel,
+                *buffer_size,
+                options,
+            )?)),
+            (TransportKind::ZmqIpc, Endpoint::ZmqIpc { path }) => {
+                Ok(Box::new(zmq_ipc::ZmqIpcServer::bind(path, options)?))
+            }
+            _ => Err(TransportError::Protocol(format!(
+                "endpoint {endpoint:?} does not belong to transport {}",
+                self.name()
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.display_name())
+    }
+}
+
+/// Prefix of the private directories the driver makes for file-based endpoints.
+pub const PRIVATE_DIR_PREFIX: &str = "transport-bench-";

@@ -1,0 +1,320 @@
+//! Thin owners of named POSIX IPC objects: shared-memory mappings and semaphores.
+//!
+//! Both kinds outlive the processes that create them, so each wrapper remembers whether it
+//! created its object and, if so, unlinks the name when dropped. Openers only close.
+
+use std::ffi::CString;
+use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, AsRawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::mman::{mmap, munmap, shm_open, shm_unlink, MapFlags, ProtFlags};
+use nix::sys::stat::{fstat, Mode};
+
+use super::{PeerWatch, TransportError, WAIT_SLICE};
+
+/// How often an idle server looks at its stop flag.
+const IDLE_SLICE: Duration = Duration::from_millis(100);
+
+fn c_name(name: &str) -> Result<CString, TransportError> {
+    CString::new(name).map_err(|_| TransportError::Protocol(format!("name {name:?} contains NUL")))
+}
+
+/// A `MAP_SHARED` mapping of a named POSIX shared-memory object.
+pub struct SharedMemory {
+    name: String,
+    ptr: NonNull<u8>,
+    len: usize,
+    owner: bool,
+}
+
+// SAFETY: the mapping is plain memory shared with another process; all access goes through raw
+// pointers under the semaphore protocol of the transport that owns it, never through references.
+unsafe impl Send for SharedMemory {}
+
+impl SharedMemory {
+    /// Creates the object exclusively (0600) with `len` bytes. Fails if the name exists: a
+    /// squatter's object must never be used.
+    pub fn create(name: &str, len: usize) -> Result<SharedMemory, TransportError> {
+        let cname = c_name(name)?;
+        let fd = shm_open(
+            cname.as_c_str(),
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR,
+            Mode::S_IRUSR | Mode::S_IWUSR,
+        )
+        .map_err(|e| TransportError::os(format!("creating shared memory {name}"), e))?;
+        // From here on the name is ours: unlink it if anything below fails.
+        let unlink_on_error = |e: nix::Error, op: &str| {
+            let _ = shm_unlink(cname.as_c_str());
+            TransportError::os(format!("{op} shared memory {name}"), e)
+        };
+        let size = libc::off_t::try_from(len).map_err(|_| {
+            unlink_on_error(Errno::EOVERFLOW, "sizing");
+            TransportError::Protocol(format!("buffer size {len} is too large"))
+        })?;
+        nix::unistd::ftruncate(&fd, size).map_err(|e| unlink_on_error(e, "sizing"))?;
+        let ptr = map(&fd, len).map_err(|e| unlink_on_error(e, "mapping"))?;
+        Ok(SharedMemory {
+            name: name.to_string(),
+            ptr,
+            len,
+            owner: true,
+        })
+    }
+
+    /// Opens an existing object and maps its first `len` bytes, refusing one that is smaller.
+    pub fn open(name: &str, len: usize) -> Result<SharedMemory, TransportError> {
+        let cname = c_name(name)?;
+        let fd = shm_open(cname.as_c_str(), OFlag::O_RDWR, Mode::empty())
+            .map_err(|e| TransportError::os(format!("opening shared memory {name}"), e))?;
+        let stat = fstat(fd.as_raw_fd())
+            .map_err(|e| TransportError::os(format!("inspecting shared memory {name}"), e))?;
+        let actual = usize::try_from(stat.st_size).unwrap_or(0);
+        if actual < len {
+            return Err(TransportError::Protocol(format!(
+                "shared memory {name} has {actual} bytes, fewer than the buffer size {len}"
+            )));
+        }
+        let ptr =
+            map(&fd, len).map_err(|e| TransportError::os(format!("mapping shared memory {name}"), e))?;
+        Ok(SharedMemory {
+            name: name.to_string(),
+            ptr,
+            len,
+            owner: false,
+        })
+    }
+
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+fn map(fd: &impl AsFd, len: usize) -> Result<NonNull<u8>, nix::Error> {
+    let length = NonZeroUsize::new(len).ok_or(Errno::EINVAL)?;
+    // SAFETY: a fresh mapping at an address the kernel chooses aliases no Rust object; the fd is
+    // valid for the call and the mapping stays valid after it is closed.
+    let ptr = unsafe {
+        mmap(
+            None,
+            length,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_SHARED,
+            fd,
+            0,
+        )?
+    };
+    Ok(ptr.cast())
+}
+
+impl Drop for SharedMemory {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly what mmap returned and nothing borrows the mapping now.
+        let _ = unsafe { munmap(self.ptr.cast(), self.len) };
+        if self.owner {
+            if let Ok(cname) = c_name(&self.name) {
+                let _ = shm_unlink(cname.as_c_str());
+            }
+        }
+    }
+}
+
+/// Removes a shared-memory name; true if it existed.
+pub fn unlink_shared_memory(name: &str) -> bool {
+    c_name(name)
+        .map(|cname| shm_unlink(cname.as_c_str()).is_ok())
+        .unwrap_or(false)
+}
+
+/// A named POSIX semaphore (`sem_open`), which nix does not wrap.
+pub struct NamedSemaphore {
+    name: String,
+    sem: NonNull<libc::sem_t>,
+    owner: bool,
+}
+
+// SAFETY: a sem_t from sem_open is designed for use from any thread and process.
+unsafe impl Send for NamedSemaphore {}
+
+impl NamedSemaphore {
+    /// Creates the semaphore exclusively (0600) with `initial` as its value.
+    pub fn create(name: &str, initial: u32) -> Result<NamedSemaphore, TransportError> {
+        let cname = c_name(name)?;
+        let mode: libc::c_uint = 0o600;
+        // SAFETY: cname is a valid C string; O_CREAT takes exactly the mode and value varargs.
+        let sem = unsafe {
+            libc::sem_open(
+                cname.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL,
+                mode,
+                initial as libc::c_uint,
+            )
+        };
+        Self::from_raw(name, sem, true, "creating")
+    }
+
+    /// Opens an existing semaphore.
+    pub fn open(name: &str) -> Result<NamedSemaphore, TransportError> {
+        let cname = c_name(name)?;
+        // SAFETY: cname is a valid C string; without O_CREAT no varargs are read.
+        let sem = unsafe { libc::sem_open(cname.as_ptr(), 0) };
+        Self::from_raw(name, sem, false, "opening")
+    }
+
+    fn from_raw(
+        name: &str,
+        sem: *mut libc::sem_t,
+        owner: bool,
+        op: &str,
+    ) -> Result<NamedSemaphore, TransportError> {
+        if sem == libc::SEM_FAILED {
+            return Err(TransportError::os(
+                format!("{op} semaphore {name}"),
+                Errno::last(),
+            ));
+        }
+        let sem = NonNull::new(sem).ok_or_else(|| {
+            TransportError::Protocol(format!("sem_open returned NULL for semaphore {name}"))
+        })?;
+        Ok(NamedSemaphore {
+            name: name.to_string(),
+            sem,
+            owner,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Increments the semaphore. A release operation: writes before it are visible to whoever
+    /// acquires the semaphore next (POSIX lists sem_post among the memory-synchronising calls).
+    pub fn post(&self) -> Result<(), TransportError> {
+        // SAFETY: self.sem is a live semaphore from sem_open.
+        if unsafe { libc::sem_post(self.sem.as_ptr()) } == 0 {
+            Ok(())
+        } else {
+            Err(TransportError::os(
+                format!("posting semaphore {}", self.name),
+                Errno::last(),
+            ))
+        }
+    }
+
+    /// Decrements the semaphore, waiting at most `timeout` in total. Waits in short slices and
+    /// asks `watch` between them, so a dead peer or an interrupt ends the wait early.
+    pub fn wait(&self, timeout: Duration, watch: &dyn PeerWatch) -> Result<(), TransportError> {
+        if self.try_wait()? {
+            return Ok(());
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(TransportError::Timeout {
+                    what: format!("semaphore {}", self.name),
+                    timeout,
+                });
+            }
+            if self.timed_wait((deadline - now).min(WAIT_SLICE))? {
+                return Ok(());
+            }
+            watch.check()?;
+        }
+    }
+
+    /// Decrements the semaphore, waiting as long as it takes unless `stop` is set.
+    /// Returns false if it stopped without decrementing.
+    pub fn wait_unless_stopped(&self, stop: &AtomicBool) -> Result<bool, TransportError> {
+        if self.try_wait()? {
+            return Ok(true);
+        }
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            if self.timed_wait(IDLE_SLICE)? {
+                return Ok(true);
+            }
+        }
+    }
+
+    fn try_wait(&self) -> Result<bool, TransportError> {
+        loop {
+            // SAFETY: self.sem is a live semaphore from sem_open.
+            if unsafe { libc::sem_trywait(self.sem.as_ptr()) } == 0 {
+                return Ok(true);
+            }
+            match Errno::last() {
+                Errno::EINTR => continue,
+                Errno::EAGAIN => return Ok(false),
+                e => {
+                    return Err(TransportError::os(
+                        format!("waiting on semaphore {}", self.name),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+
+    /// One blocking wait of at most `slice`; true if the semaphore was decremented.
+    fn timed_wait(&self, slice: Duration) -> Result<bool, TransportError> {
+        // sem_timedwait takes an absolute CLOCK_REALTIME deadline; slices are short, so a wall
+        // clock step costs at most one extra slice and the overall bound stays monotonic.
+        let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)
+            .map_err(|e| TransportError::os("reading the clock", e))?;
+        let total_ns = now.tv_nsec() as u64 + u64::from(slice.subsec_nanos());
+        let deadline = libc::timespec {
+            tv_sec: now.tv_sec() + slice.as_secs() as libc::time_t + (total_ns / 1_000_000_000) as libc::time_t,
+            tv_nsec: (total_ns % 1_000_000_000) as libc::c_long,
+        };
+        loop {
+            // SAFETY: self.sem is a live semaphore; deadline is a valid timespec.
+            if unsafe { libc::sem_timedwait(self.sem.as_ptr(), &deadline) } == 0 {
+                return Ok(true);
+            }
+            match Errno::last() {
+                Errno::EINTR => continue,
+                Errno::ETIMEDOUT => return Ok(false),
+                e => {
+                    return Err(TransportError::os(
+                        format!("waiting on semaphore {}", self.name),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+}
+
+impl Drop for NamedSemaphore {
+    fn drop(&mut self) {
+        // SAFETY: self.sem came from sem_open and is closed exactly once, here.
+        unsafe { libc::sem_close(self.sem.as_ptr()) };
+        if self.owner {
+            unlink_semaphore(&self.name);
+        }
+    }
+}
+
+/// Removes a semaphore name; true if it existed.
+pub fn unlink_semaphore(name: &str) -> bool {
+    match c_name(name) {
+        // SAFETY: cname is a valid C string.
+        Ok(cname) => unsafe { libc::sem_unlink(cname.as_ptr()) == 0 },
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,230 @@
+//! ZeroMQ IPC: a REQ socket (client) and a REP socket (server) over an `ipc://` Unix socket.
+//!
+//! libzmq moves bytes on its own I/O thread in each process, so a round trip costs two copies per
+//! direction (into and out of a zmq message) plus the thread hand-offs; the server echoes the
+//! received message itself, without another copy.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{
+    EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportOptions,
+    TransportServer, PRIVATE_DIR_PREFIX, WAIT_SLICE,
+};
+
+/// How often an idle server looks at its stop flag.
+const IDLE_SLICE: Duration = Duration::from_millis(100);
+
+/// `sun_path` holds 108 bytes including the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+
+fn endpoint_of(path: &Path) -> Result<String, TransportError> {
+    let text = path.to_str().ok_or_else(|| {
+        TransportError::Protocol(format!("socket path {} is not UTF-8", path.display()))
+    })?;
+    if text.len() > MAX_SOCKET_PATH {
+        return Err(TransportError::Protocol(format!(
+            "socket path {text} is {} bytes long; Unix sockets allow at most {MAX_SOCKET_PATH} (set TMPDIR to a shorter directory)",
+            text.len()
+        )));
+    }
+    Ok(format!("ipc://{text}"))
+}
+
+fn millis(duration: Duration) -> i32 {
+    i32::try_from(duration.as_millis()).unwrap_or(i32::MAX).max(1)
+}
+
+fn new_socket(
+    kind: zmq::SocketType,
+    rcv: Duration,
+    snd: Duration,
+) -> Result<(zmq::Context, zmq::Socket), TransportError> {
+    let context = zmq::Context::new();
+    let socket = context
+        .socket(kind)
+        .map_err(|e| TransportError::zmq("creating socket", e))?;
+    // Linger 0: a socket closed with unsent messages (a dead peer) must not block the exit.
+    socket
+        .set_linger(0)
+        .and_then(|()| socket.set_rcvtimeo(millis(rcv)))
+        .and_then(|()| socket.set_sndtimeo(millis(snd)))
+        .map_err(|e| TransportError::zmq("setting socket options", e))?;
+    Ok((context, socket))
+}
+
+/// The requesting side: a REQ socket connected to the server's endpoint.
+pub struct ZmqIpcClient {
+    // Field order is drop order: the socket must close before its context terminates.
+    socket: zmq::Socket,
+    _context: zmq::Context,
+    timeout: Duration,
+    watch: Arc<dyn PeerWatch>,
+}
+
+impl ZmqIpcClient {
+    /// Connects to `path`. ZeroMQ connects in the background, so a missing server shows up as a
+    /// timeout of the first round trip.
+    pub fn connect(
+        path: &Path,
+        options: TransportOptions,
+        watch: Arc<dyn PeerWatch>,
+    ) -> Result<ZmqIpcClient, TransportError> {
+        let endpoint = endpoint_of(path)?;
+        let (context, socket) = new_socket(zmq::REQ, WAIT_SLICE, WAIT_SLICE)?;
+        socket
+            .connect(&endpoint)
+            .map_err(|e| TransportError::zmq(format!("connecting to {endpoint}"), e))?;
+        Ok(ZmqIpcClient {
+            socket,
+            _context: context,
+            timeout: options.timeout,
+            watch,
+        })
+    }
+
+    /// Retries `op` while it reports EAGAIN (a slice of the timeout passed), up to the timeout.
+    fn retry_slices<T>(
+        &self,
+        what: &str,
+        mut op: impl FnMut() -> Result<T, zmq::Error>,
+    ) -> Result<T, TransportError> {
+        let mut deadline = None;
+        loop {
+            match op() {
+                Ok(value) => return Ok(value),
+                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {
+                    self.watch.check()?;
+                    // The clock is read only once a wait has run long, never on the fast path.
+                    let deadline = *deadline.get_or_insert_with(|| Instant::now() + self.timeout);
+                    if Instant::now() >= deadline {
+                        return Err(TransportError::Timeout {
+                            what: what.to_string(),
+                            timeout: self.timeout,
+                        });
+                    }
+                }
+                Err(e) => return Err(TransportError::zmq(what, e)),
+            }
+        }
+    }
+}
+
+impl TransportClient for ZmqIpcClient {
+    fn round_trip(
+        &mut self,
+        request: &[u8],
+        response: &mut [u8],
+    ) -> Result<usize, TransportError> {
+        self.retry_slices("sending the request", || self.socket.send(request, 0))?;
+        let len = self.retry_slices("the reply", || self.socket.recv_into(response, 0))?;
+        if len > response.len() {
+            return Err(TransportError::Protocol(format!(
+                "a {len}-byte reply does not fit the {}-byte receive buffer",
+                response.len()
+            )));
+        }
+        if self
+            .socket
+            .get_rcvmore()
+            .map_err(|e| TransportError::zmq("reading RCVMORE", e))?
+        {
+            return Err(TransportError::Protocol(
+                "the reply has more than one part; an echo has exactly one".into(),
+            ));
+        }
+        Ok(len)
+    }
+}
+
+/// The echoing side: a REP socket bound to a socket file in a private directory.
+pub struct ZmqIpcServer {
+    socket: zmq::Socket,
+    _context: zmq::Context,
+    path: PathBuf,
+}
+
+impl ZmqIpcServer {
+    pub fn bind(path: &Path, options: TransportOptions) -> Result<ZmqIpcServer, TransportError> {
+        let endpoint = endpoint_of(path)?;
+        // An existing file would be silently replaced by bind: refuse it, as SHM refuses squatters.
+        if path.symlink_metadata().is_ok() {
+            return Err(TransportError::Protocol(format!(
+                "{} already exists; refusing to replace it",
+                path.display()
+            )));
+        }
+        let (context, socket) = new_socket(zmq::REP, IDLE_SLICE, options.timeout)?;
+        socket
+            .bind(&endpoint)
+            .map_err(|e| TransportError::zmq(format!("binding {endpoint}"), e))?;
+        Ok(ZmqIpcServer {
+            socket,
+            _context: context,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl TransportServer for ZmqIpcServer {
+    fn echo_one(
+        &mut self,
+        stop: &AtomicBool,
+        tamper: Tamper,
+    ) -> Result<EchoOutcome, TransportError> {
+        let mut message = zmq::Message::new();
+        loop {
+            match self.socket.recv(&mut message, 0) {
+                Ok(()) => break,
+                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(EchoOutcome::Stopped);
+                    }
+                }
+                Err(e) => return Err(TransportError::zmq("receiving a request", e)),
+            }
+        }
+        if message.get_more() {
+            return Err(TransportError::Protocol(
+                "the request has more than one part; an echo request has exactly one".into(),
+            ));
+        }
+        let sent = match tamper {
+            Tamper::Swallow => return Ok(EchoOutcome::Echoed),
+            Tamper::None => self.socket.send(message, 0),
+            Tamper::FlipByte(offset) => {
+                if let Some(byte) = message.get_mut(offset) {
+                    *byte ^= 0xff;
+                }
+                self.socket.send(message, 0)
+            }
+            Tamper::BadLength => {
+                let mut longer = message.to_vec();
+                longer.push(0);
+                self.socket.send(longer, 0)
+            }
+        };
+        sent.map_err(|e| TransportError::zmq("sending the reply", e))?;
+        Ok(EchoOutcome::Echoed)
+    }
+}
+
+impl Drop for ZmqIpcServer {
+    fn drop(&mut self) {
+        // libzmq unlinks the file on close too; removing it here also covers an unclean close.
+        let _ = std::fs::remove_file(&self.path);
+        // The driver made the private directory; if the driver is gone (killed), nobody else
+        // will remove it. rmdir only succeeds on an empty directory, so this never loses data.
+        if let Some(dir) = self.path.parent() {
+            let ours = dir
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with(PRIVATE_DIR_PREFIX));
+            if ours {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
+}
