@@ -151,7 +151,9 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
     }
     let failed = objects.len() - removed.len();
     if failed > 0 {
-        eprintln!("error: {failed} object(s) could not be removed (already gone, or not ours to remove)");
+        eprintln!(
+            "error: {failed} object(s) could not be removed (already gone, or not ours to remove)"
+        );
         return std::process::ExitCode::FAILURE;
     }
     std::process::ExitCode::SUCCESS

@@ -34,11 +34,11 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Timed round trips per case (and per run).
-    #[arg(long, default_value = "50000", value_parser = parse_positive_u64)]
+    #[arg(long, default_value = "50000", value_parser = parse_positive_u64, allow_negative_numbers = true)]
     pub iterations: u64,
 
     /// Untimed round trips before the timed ones, each verified byte for byte.
-    #[arg(long, default_value = "100", value_parser = parse_u64)]
+    #[arg(long, default_value = "100", value_parser = parse_u64, allow_negative_numbers = true)]
     pub warmup: u64,
 
     /// Message sizes, comma-separated: small (100 B), medium (10 KB), large (500 KB), big (2 MB),
@@ -52,7 +52,7 @@ pub struct BenchArgs {
 
     /// Shared-memory buffer size per direction (a 4-byte header plus the payload).
     /// [default: max(2500000, largest size + 4)]
-    #[arg(long, value_name = "BYTES", value_parser = parse_positive_bytes)]
+    #[arg(long, value_name = "BYTES", value_parser = parse_positive_bytes, allow_negative_numbers = true)]
     pub buffer_size: Option<usize>,
 
     /// Longest any single wait may take before the case fails (e.g. 10s, 500ms).
@@ -60,7 +60,7 @@ pub struct BenchArgs {
     pub timeout: Duration,
 
     /// Repeat each case this many times, each with a fresh server process.
-    #[arg(long, default_value = "1", value_parser = parse_positive_u32)]
+    #[arg(long, default_value = "1", value_parser = parse_positive_u32, allow_negative_numbers = true)]
     pub runs: u32,
 
     /// The transport the relative column compares against. [default: shm-posix]
@@ -187,7 +187,9 @@ fn parse_size_list(text: &str) -> Result<SizeList, String> {
     for item in split_list(text)? {
         let size = parse_message_size(item)?;
         if size.bytes == 0 {
-            return Err(format!("'{item}' is zero bytes; sizes must be at least 1 byte"));
+            return Err(format!(
+                "'{item}' is zero bytes; sizes must be at least 1 byte"
+            ));
         }
         if size.bytes > MAX_MESSAGE_BYTES {
             return Err(format!(

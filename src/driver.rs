@@ -110,9 +110,7 @@ impl ServerProcess {
                 Ok(line) if line.trim() == "READY" => return Ok(()),
                 Ok(_) | Err(RecvTimeoutError::Timeout) => {}
                 // stdout closed: the server is exiting; the next check() reports how.
-                Err(RecvTimeoutError::Disconnected) => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(5)),
             }
         }
     }
@@ -180,7 +178,11 @@ impl ServerWatch {
         // Give the stderr reader a moment to collect the last words of the server.
         std::thread::sleep(Duration::from_millis(20));
         let mut text = format!("server exited: {}", describe_status(status));
-        let stderr = self.stderr.lock().map(|s| s.trim().to_string()).unwrap_or_default();
+        let stderr = self
+            .stderr
+            .lock()
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
         if !stderr.is_empty() {
             let start = stderr
                 .char_indices()

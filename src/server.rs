@@ -11,7 +11,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::signals;
-use crate::transport::{EchoOutcome, Endpoint, Tamper, TransportKind, TransportOptions, TransportServer};
+use crate::transport::{
+    EchoOutcome, Endpoint, Tamper, TransportKind, TransportOptions, TransportServer,
+};
 
 /// The environment variable through which the driver tells its server its own pid.
 pub const DRIVER_PID_ENV: &str = "TRANSPORT_BENCH_DRIVER_PID";
@@ -47,7 +49,9 @@ impl FromStr for Fault {
 
     fn from_str(text: &str) -> Result<Fault, String> {
         let usage = || {
-            format!("unknown fault '{text}': expected no-ready, exit@N, flip@N:OFFSET or bad-length@N")
+            format!(
+                "unknown fault '{text}': expected no-ready, exit@N, flip@N:OFFSET or bad-length@N"
+            )
         };
         let number = |s: &str| s.parse::<u64>().map_err(|_| usage());
         if text == "no-ready" {

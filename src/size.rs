@@ -111,7 +111,7 @@ pub fn format_bytes(bytes: usize) -> String {
     ];
     if bytes > 0 {
         for (unit, name) in UNITS {
-            if bytes % unit == 0 {
+            if bytes.is_multiple_of(unit) {
                 return format!("{} {name}", bytes / unit);
             }
         }

@@ -85,12 +85,18 @@ impl EchoBuffers {
     fn verify(&self, reply_len: usize, full: bool) -> Result<(), String> {
         let sent = self.request.len();
         if reply_len != sent {
-            return Err(format!("the reply has {reply_len} bytes, the request had {sent}"));
+            return Err(format!(
+                "the reply has {reply_len} bytes, the request had {sent}"
+            ));
         }
         let reply = &self.response[..reply_len];
         let checked = if full { sent } else { sent.min(SEQUENCE_LEN) };
         if let Some(offset) = (0..checked).find(|&i| reply[i] != self.request[i]) {
-            let what = if offset < SEQUENCE_LEN { "sequence number" } else { "payload" };
+            let what = if offset < SEQUENCE_LEN {
+                "sequence number"
+            } else {
+                "payload"
+            };
             return Err(format!(
                 "the reply differs from the request at byte offset {offset} ({what}): sent 0x{:02x}, got 0x{:02x}",
                 self.request[offset], reply[offset]
@@ -99,10 +105,7 @@ impl EchoBuffers {
         Ok(())
     }
 
-    fn round_trip(
-        &mut self,
-        client: &mut dyn TransportClient,
-    ) -> Result<usize, TransportError> {
+    fn round_trip(&mut self, client: &mut dyn TransportClient) -> Result<usize, TransportError> {
         client.round_trip(&self.request, &mut self.response)
     }
 }
@@ -201,10 +204,16 @@ mod tests {
         assert!(buffers.verify(100, true).is_ok());
         assert!(buffers.verify(99, true).unwrap_err().contains("99 bytes"));
         buffers.response[57] ^= 0xff;
-        assert!(buffers.verify(100, false).is_ok(), "only the sequence is checked");
+        assert!(
+            buffers.verify(100, false).is_ok(),
+            "only the sequence is checked"
+        );
         assert!(buffers.verify(100, true).unwrap_err().contains("offset 57"));
         buffers.response[3] ^= 0xff;
-        assert!(buffers.verify(100, false).unwrap_err().contains("offset 3 (sequence number)"));
+        assert!(buffers
+            .verify(100, false)
+            .unwrap_err()
+            .contains("offset 3 (sequence number)"));
     }
 
     #[test]

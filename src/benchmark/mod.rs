@@ -14,8 +14,8 @@ use crate::driver::ServerProcess;
 use crate::export::ExportSet;
 use crate::naming::RunNames;
 use crate::options::Options;
-use crate::output::progress::CaseProgress;
 use crate::output;
+use crate::output::progress::CaseProgress;
 use crate::size::{format_bytes, MessageSize};
 use crate::transport::{TransportError, TransportKind, TransportOptions};
 use crate::{cleanup, machine, signals};
@@ -255,9 +255,9 @@ fn exercise(
     let transport_options = TransportOptions {
         timeout: options.timeout,
     };
-    let connected = server.wait_ready(options.timeout).and_then(|()| {
-        transport.connect(&lease.endpoint, transport_options, server.watch())
-    });
+    let connected = server
+        .wait_ready(options.timeout)
+        .and_then(|()| transport.connect(&lease.endpoint, transport_options, server.watch()));
     let mut client = match connected {
         Ok(client) => client,
         Err(e) => return (None, Some(e.into())),
@@ -277,4 +277,3 @@ fn exercise(
     let failure = measurement.error.take().map(CaseFailure::from);
     (Some(measurement), failure)
 }
-

@@ -94,6 +94,8 @@ mod tests {
         assert_eq!(lines[0].split(',').count(), COLUMNS.len());
         assert!(lines[1].starts_with("shm-posix,100,ok,100,"));
         // The failed row's error has a comma and quotes: quoted, quotes doubled.
-        assert!(lines[5].ends_with("\"server exited: killed by signal 9 (SIGKILL), \"\"quoted\"\"\""));
+        assert!(
+            lines[5].ends_with("\"server exited: killed by signal 9 (SIGKILL), \"\"quoted\"\"\"")
+        );
     }
 }

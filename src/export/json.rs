@@ -23,7 +23,15 @@ mod tests {
         let bytes = JsonExporter.serialize(&sample()).unwrap();
         let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(doc["tool"], "transport-bench");
-        for key in ["iterations", "warmup", "runs", "buffer_size", "timeout_s", "transports", "sizes"] {
+        for key in [
+            "iterations",
+            "warmup",
+            "runs",
+            "buffer_size",
+            "timeout_s",
+            "transports",
+            "sizes",
+        ] {
             assert!(!doc["config"][key].is_null(), "config.{key}");
         }
         for key in ["cpu", "cores", "kernel", "os"] {
@@ -46,7 +54,13 @@ mod tests {
         let ops = first["ops_per_s"].as_f64().unwrap();
         let expected = first["iterations"].as_f64().unwrap() / first["total_s"].as_f64().unwrap();
         assert!((ops - expected).abs() < 1e-6 * expected);
-        assert_eq!(first["histogram"].as_array().unwrap()[0].as_array().unwrap().len(), 2);
+        assert_eq!(
+            first["histogram"].as_array().unwrap()[0]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
         let failed = &results[4];
         assert_eq!(failed["status"], "failed");
         assert!(failed["error"].as_str().unwrap().contains("signal 9"));

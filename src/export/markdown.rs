@@ -42,7 +42,9 @@ mod tests {
         let rows: Vec<&str> = text.lines().filter(|l| l.starts_with('|')).collect();
         assert_eq!(rows.len(), 2 + 5);
         assert!(rows[0].contains("p99.9 (µs)"));
-        assert!(rows.iter().any(|r| r.contains("ZeroMQ IPC") && r.contains("% slower")));
+        assert!(rows
+            .iter()
+            .any(|r| r.contains("ZeroMQ IPC") && r.contains("% slower")));
         assert!(rows.iter().any(|r| r.contains("failed")));
     }
 }

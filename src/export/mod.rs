@@ -29,18 +29,16 @@ pub struct ExportSet {
 
 impl ExportSet {
     pub fn new(exports: &Exports) -> ExportSet {
-        let mut targets: Vec<(Box<dyn Exporter>, PathBuf)> = Vec::new();
-        let wanted: [(Option<&PathBuf>, fn() -> Box<dyn Exporter>); 4] = [
-            (exports.json.as_ref(), || Box::new(JsonExporter)),
-            (exports.csv.as_ref(), || Box::new(CsvExporter)),
-            (exports.markdown.as_ref(), || Box::new(MarkdownExporter)),
-            (exports.plot.as_ref(), || Box::new(SvgPlotExporter)),
+        let wanted: [(&Option<PathBuf>, Box<dyn Exporter>); 4] = [
+            (&exports.json, Box::new(JsonExporter)),
+            (&exports.csv, Box::new(CsvExporter)),
+            (&exports.markdown, Box::new(MarkdownExporter)),
+            (&exports.plot, Box::new(SvgPlotExporter)),
         ];
-        for (path, make) in wanted {
-            if let Some(path) = path {
-                targets.push((make(), path.clone()));
-            }
-        }
+        let targets = wanted
+            .into_iter()
+            .filter_map(|(path, exporter)| Some((exporter, path.clone()?)))
+            .collect();
         ExportSet { targets }
     }
 

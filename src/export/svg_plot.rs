@@ -53,11 +53,16 @@ fn draw(report: &Report, svg: &mut String) -> Result<(), String> {
     let sizes = log_range(measured.clone().map(|r| r.size_bytes as f64));
 
     let latency_range = log_range(measured.clone().flat_map(|r| {
-        let l = r.latency_us.unwrap_or_else(|| unreachable!("filtered on is_some"));
+        let l = r
+            .latency_us
+            .unwrap_or_else(|| unreachable!("filtered on is_some"));
         [l.p50, l.p99]
     }));
     let mut chart = ChartBuilder::on(&left)
-        .caption("Round-trip latency (p50 solid, p99 dashed)", ("sans-serif", 16))
+        .caption(
+            "Round-trip latency (p50 solid, p99 dashed)",
+            ("sans-serif", 16),
+        )
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(70)
@@ -77,7 +82,9 @@ fn draw(report: &Report, svg: &mut String) -> Result<(), String> {
             .draw_series(LineSeries::new(p50.clone(), color.stroke_width(2)))
             .map_err(|e| err(&e))?
             .label(kind.display_name())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
         chart
             .draw_series(p50.iter().map(|&p| Circle::new(p, 4, color.filled())))
             .map_err(|e| err(&e))?;
@@ -114,7 +121,9 @@ fn draw(report: &Report, svg: &mut String) -> Result<(), String> {
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
             .map_err(|e| err(&e))?
             .label(kind.display_name())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
         chart
             .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
             .map_err(|e| err(&e))?;
@@ -151,6 +160,7 @@ mod tests {
             .descendants()
             .filter(|n| n.has_tag_name("text"))
             .filter_map(|n| n.text())
+            .map(str::trim)
             .collect();
         for name in ["SHM POSIX", "ZeroMQ IPC"] {
             // One legend entry per panel.

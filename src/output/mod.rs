@@ -29,7 +29,10 @@ pub fn print_header(report: &Report) {
             String::new()
         }
     );
-    println!("Buffer size: {} bytes", format::thousands(config.buffer_size as u64));
+    println!(
+        "Buffer size: {} bytes",
+        format::thousands(config.buffer_size as u64)
+    );
     println!("Communication: Process-to-Process (raw byte arrays)");
     println!("Latency: full round trip (request + echo), timed one by one");
     println!(
@@ -93,4 +96,3 @@ pub fn case_detail(p50_us: f64, p99_us: f64, max_us: f64) -> String {
         format::micros(max_us)
     )
 }
-

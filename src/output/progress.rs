@@ -52,7 +52,10 @@ impl CaseProgress {
 
     pub fn finish_ok(&self, elapsed: Duration, detail: &str) {
         self.end();
-        println!("{INDENT}Completed in {} {detail}", format::duration(elapsed));
+        println!(
+            "{INDENT}Completed in {} {detail}",
+            format::duration(elapsed)
+        );
     }
 
     pub fn finish_failed(&self, display_name: &str, cause: &str) {

@@ -24,7 +24,9 @@ pub enum TransportError {
     #[error("a {len}-byte message does not fit: the buffer carries at most {capacity} bytes")]
     MessageTooLarge { len: usize, capacity: usize },
 
-    #[error("peer announced a {len}-byte message, more than the {capacity} bytes the buffer can carry")]
+    #[error(
+        "peer announced a {len}-byte message, more than the {capacity} bytes the buffer can carry"
+    )]
     BadLengthHeader { len: usize, capacity: usize },
 
     #[error("{0}")]

@@ -21,16 +21,18 @@ pub use error::TransportError;
 pub trait TransportClient {
     /// Sends `request`, receives the reply into `response` and returns the reply's length.
     /// A reply longer than `response` is an error, never a silent truncation.
-    fn round_trip(&mut self, request: &[u8], response: &mut [u8])
-        -> Result<usize, TransportError>;
+    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError>;
 }
 
 /// Server side of a transport: echoes requests back unchanged (unless told to tamper, for tests).
 pub trait TransportServer {
     /// Waits for the next request, however long that takes, and echoes it.
     /// Returns [`EchoOutcome::Stopped`] once `stop` is set while no request is in progress.
-    fn echo_one(&mut self, stop: &AtomicBool, tamper: Tamper)
-        -> Result<EchoOutcome, TransportError>;
+    fn echo_one(
+        &mut self,
+        stop: &AtomicBool,
+        tamper: Tamper,
+    ) -> Result<EchoOutcome, TransportError>;
 }
 
 /// What became of one [`TransportServer::echo_one`] call.
@@ -75,10 +77,7 @@ pub const WAIT_SLICE: Duration = Duration::from_millis(50);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
     /// `/srb_<channel>_*` POSIX shared-memory objects and semaphores.
-    ShmChannel {
-        channel: String,
-        buffer_size: usize,
-    },
+    ShmChannel { channel: String, buffer_size: usize },
     /// A ZeroMQ `ipc://` endpoint: a Unix socket at `path`.
     ZmqIpc { path: PathBuf },
 }

@@ -79,8 +79,8 @@ impl SharedMemory {
                 "shared memory {name} has {actual} bytes, fewer than the buffer size {len}"
             )));
         }
-        let ptr =
-            map(&fd, len).map_err(|e| TransportError::os(format!("mapping shared memory {name}"), e))?;
+        let ptr = map(&fd, len)
+            .map_err(|e| TransportError::os(format!("mapping shared memory {name}"), e))?;
         Ok(SharedMemory {
             name: name.to_string(),
             ptr,
@@ -278,7 +278,9 @@ impl NamedSemaphore {
             .map_err(|e| TransportError::os("reading the clock", e))?;
         let total_ns = now.tv_nsec() as u64 + u64::from(slice.subsec_nanos());
         let deadline = libc::timespec {
-            tv_sec: now.tv_sec() + slice.as_secs() as libc::time_t + (total_ns / 1_000_000_000) as libc::time_t,
+            tv_sec: now.tv_sec()
+                + slice.as_secs() as libc::time_t
+                + (total_ns / 1_000_000_000) as libc::time_t,
             tv_nsec: (total_ns % 1_000_000_000) as libc::c_long,
         };
         loop {

@@ -141,7 +141,9 @@ impl Direction {
     fn read_header(&self) -> Result<usize, TransportError> {
         let mut header = [0u8; HEADER_LEN];
         // SAFETY: as in write_header; we hold `full`, so the writer has finished.
-        unsafe { std::ptr::copy_nonoverlapping(self.memory.as_ptr(), header.as_mut_ptr(), HEADER_LEN) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.memory.as_ptr(), header.as_mut_ptr(), HEADER_LEN)
+        };
         let len = u32::from_ne_bytes(header) as usize;
         if len > self.capacity() {
             return Err(TransportError::BadLengthHeader {
@@ -276,11 +278,7 @@ impl ShmPosixClient {
 }
 
 impl TransportClient for ShmPosixClient {
-    fn round_trip(
-        &mut self,
-        request: &[u8],
-        response: &mut [u8],
-    ) -> Result<usize, TransportError> {
+    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
         let watch = self.watch.as_ref();
         self.request.send(request, self.timeout, watch)?;
         self.response.receive_into(response, self.timeout, watch)

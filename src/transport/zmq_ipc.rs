@@ -34,7 +34,9 @@ fn endpoint_of(path: &Path) -> Result<String, TransportError> {
 }
 
 fn millis(duration: Duration) -> i32 {
-    i32::try_from(duration.as_millis()).unwrap_or(i32::MAX).max(1)
+    i32::try_from(duration.as_millis())
+        .unwrap_or(i32::MAX)
+        .max(1)
 }
 
 fn new_socket(
@@ -113,11 +115,7 @@ impl ZmqIpcClient {
 }
 
 impl TransportClient for ZmqIpcClient {
-    fn round_trip(
-        &mut self,
-        request: &[u8],
-        response: &mut [u8],
-    ) -> Result<usize, TransportError> {
+    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
         self.retry_slices("sending the request", || self.socket.send(request, 0))?;
         let len = self.retry_slices("the reply", || self.socket.recv_into(response, 0))?;
         if len > response.len() {

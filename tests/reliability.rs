@@ -1,0 +1,481 @@
+//! Faults created for real: signals to the driver and the server, servers that die, hang or
+//! lie, concurrent drivers, stale and squatted objects. Every test checks that nothing is left.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use nix::sys::signal::Signal;
+use transport_bench::transport::posix::{NamedSemaphore, SharedMemory};
+
+/// Waits until the driver has a server up for `transport`, and returns the server's pid.
+fn wait_for_server(driver: &Driver, transport: &str) -> u32 {
+    let mut found = None;
+    eventually(&format!("a {transport} server"), || {
+        found = servers_of(driver.pid()).into_iter().find(|&pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(transport))
+                .unwrap_or(false)
+        });
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// Waits until the driver is in its timed loop: past warm-up, the progress display is not
+/// updated in plain mode, so we watch the server's CPU time grow instead of guessing a sleep.
+fn wait_until_busy(server_pid: u32) {
+    let cpu_ticks = || -> u64 {
+        std::fs::read_to_string(format!("/proc/{server_pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                let fields: Vec<String> = s
+                    .rsplit(')')
+                    .next()?
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect();
+                Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+            })
+            .unwrap_or(0)
+    };
+    eventually("the server to be echoing", || cpu_ticks() >= 2);
+}
+
+fn interrupt_mid_measurement(transport: &str, signal_to_send: Signal, expected_code: i32) {
+    let out_dir = tempfile::tempdir().unwrap();
+    let json = out_dir.path().join("partial.json");
+    let driver = Driver::start(&[
+        "--iterations",
+        "100000000",
+        "--sizes",
+        "small",
+        "--transports",
+        transport,
+        "--export-json",
+        json.to_str().unwrap(),
+    ]);
+    let server = wait_for_server(&driver, transport);
+    wait_until_busy(server);
+    signal(driver.pid(), signal_to_send);
+    let (status, out, err) = driver.finish_clean();
+    assert_eq!(status.code(), Some(expected_code), "{out}\n{err}");
+    let name = if signal_to_send == Signal::SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    };
+    assert!(out.contains(&format!("interrupted by {name}")), "{out}");
+    assert!(out.contains("OVERALL SUMMARY (interrupted"), "{out}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["state"], format!("interrupted by {name}"));
+    let result = &doc["results"][0];
+    assert_eq!(result["status"], "interrupted");
+    assert!(
+        result["iterations"].as_u64().unwrap() > 0,
+        "partial results kept: {result}"
+    );
+}
+
+#[test]
+fn sigint_mid_measurement_shm() {
+    interrupt_mid_measurement("shm-posix", Signal::SIGINT, 130);
+}
+
+#[test]
+fn sigterm_mid_measurement_zmq() {
+    interrupt_mid_measurement("zmq-ipc", Signal::SIGTERM, 143);
+}
+
+#[test]
+fn sigint_during_warmup() {
+    let driver = Driver::start(&[
+        "--warmup",
+        "100000000",
+        "--sizes",
+        "small",
+        "--transports",
+        "shm-posix",
+    ]);
+    let server = wait_for_server(&driver, "shm-posix");
+    wait_until_busy(server);
+    signal(driver.pid(), Signal::SIGINT);
+    let (status, out, _) = driver.finish_clean();
+    assert_eq!(status.code(), Some(130), "{out}");
+    assert!(out.contains("interrupted by SIGINT"), "{out}");
+}
+
+#[test]
+fn sigterm_between_cases_keeps_completed_results() {
+    // The first case is short; the second never starts measuring because it cannot get READY.
+    let driver = Driver::start(&[
+        "--iterations",
+        "50",
+        "--sizes",
+        "small",
+        "--timeout",
+        "60s",
+        "--inject-server-fault",
+        "zmq-ipc:no-ready",
+    ]);
+    driver
+        .spawned
+        .wait_for_line("[2/2] Running ZeroMQ IPC benchmark");
+    wait_for_server(&driver, "zmq-ipc");
+    signal(driver.pid(), Signal::SIGTERM);
+    let (status, out, _) = driver.finish_clean();
+    assert_eq!(status.code(), Some(143), "{out}");
+    let summary = out.split("OVERALL SUMMARY").nth(1).unwrap();
+    assert!(summary.contains("SHM POSIX"), "{summary}");
+    assert!(summary.contains("interrupted"), "{summary}");
+}
+
+#[test]
+fn sigkill_of_each_server_fails_its_case_and_the_run_goes_on() {
+    let driver = Driver::start(&[
+        "--iterations",
+        "100000000",
+        "--sizes",
+        "small",
+        "--timeout",
+        "20s",
+    ]);
+    for transport in ["shm-posix", "zmq-ipc"] {
+        let server = wait_for_server(&driver, transport);
+        wait_until_busy(server);
+        signal(server, Signal::SIGKILL);
+    }
+    let (status, out, _) = driver.finish_clean();
+    assert_eq!(status.code(), Some(1), "{out}");
+    for name in ["SHM POSIX", "ZeroMQ IPC"] {
+        let line =
+            format!("✗ {name} benchmark failed: server exited: killed by signal 9 (SIGKILL)");
+        assert!(out.contains(&line), "missing {line:?} in:\n{out}");
+    }
+    assert!(out.contains("(100 B messages)"), "{out}");
+}
+
+#[test]
+fn a_server_that_exits_by_itself_is_reported() {
+    let driver = Driver::start(&[
+        "--iterations",
+        "200",
+        "--sizes",
+        "small",
+        "--inject-server-fault",
+        "shm-posix:exit@150",
+    ]);
+    let (status, out, _) = driver.finish_clean();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("SHM POSIX benchmark failed: server exited: exit code 3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fault injected: exiting on request 150"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[2/2] Running ZeroMQ IPC benchmark...\n      Completed in"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_server_that_never_says_ready_times_out() {
+    let driver = Driver::start(&[
+        "--iterations",
+        "50",
+        "--sizes",
+        "small",
+        "--timeout",
+        "1s",
+        "--inject-server-fault",
+        "zmq-ipc:no-ready",
+    ]);
+    let (status, out, _) = driver.finish_clean();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(
+            "ZeroMQ IPC benchmark failed: timed out after 1s waiting for the server to print READY"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn sigkill_of_the_driver_takes_its_server_down_cleanly() {
+    for transport in ["shm-posix", "zmq-ipc"] {
+        let driver = Driver::start(&[
+            "--iterations",
+            "100000000",
+            "--sizes",
+            "small",
+            "--transports",
+            transport,
+        ]);
+        let pid = driver.pid();
+        let server = wait_for_server(&driver, transport);
+        wait_until_busy(server);
+        signal(pid, Signal::SIGKILL);
+        // The server gets SIGTERM from the kernel (PR_SET_PDEATHSIG) and cleans up itself.
+        eventually("the orphaned server to exit", || {
+            processes_with(&format!("tb_{pid}_")).is_empty() && servers_of(pid).is_empty()
+        });
+        let tmp = driver.tmp.path().to_path_buf();
+        let _ = driver.spawned.finish();
+        assert_nothing_left(pid, &tmp);
+    }
+}
+
+#[test]
+fn concurrent_drivers_do_not_meet() {
+    let args = ["--iterations", "300", "--sizes", "small,medium"];
+    let drivers: Vec<Driver> = (0..3).map(|_| Driver::start(&args)).collect();
+    for driver in drivers {
+        let (status, out, err) = driver.finish_clean();
+        assert!(status.success(), "{out}\n{err}");
+    }
+}
+
+fn remove_objects(channel: &str) {
+    transport_bench::transport::shm_posix::unlink_channel(channel);
+}
+
+#[test]
+fn cleanup_of_one_channel_removes_a_killed_servers_objects() {
+    let channel = unique_channel("killed");
+    let server = start_server(&[
+        "--transport",
+        "shm-posix",
+        "--channel",
+        &channel,
+        "--buffer-size",
+        "4096",
+    ]);
+    assert_eq!(channel_leftovers(&channel).len(), 6);
+    signal(server.pid(), Signal::SIGKILL);
+    let _ = server.finish();
+    assert_eq!(
+        channel_leftovers(&channel).len(),
+        6,
+        "SIGKILL leaves objects: the case cleanup exists for"
+    );
+    let output = Command::new(bin())
+        .args(["cleanup", "--channel", &channel])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    assert_eq!(out.matches("Removed ").count(), 6, "{out}");
+    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+}
+
+#[test]
+fn creation_is_exclusive_and_a_squatter_is_left_alone() {
+    let channel = unique_channel("squat");
+    // Someone else owns one of the six names.
+    std::mem::forget(NamedSemaphore::create(&format!("/srb_{channel}_resp_full"), 0).unwrap());
+    let output = Command::new(bin())
+        .args([
+            "--server",
+            "--transport",
+            "shm-posix",
+            "--channel",
+            &channel,
+            "--buffer-size",
+            "4096",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let left = channel_leftovers(&channel);
+    remove_objects(&channel);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("creating semaphore /srb_{channel}_resp_full")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("EEXIST"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("READY"));
+    assert_eq!(
+        left,
+        vec![format!("sem.srb_{channel}_resp_full")],
+        "only the squatter's object remains"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("taken.sock");
+    std::fs::write(&socket, b"not a socket").unwrap();
+    let endpoint = format!("ipc://{}", socket.display());
+    let output = Command::new(bin())
+        .args([
+            "--server",
+            "--transport",
+            "zmq-ipc",
+            "--endpoint",
+            &endpoint,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("already exists"));
+    assert_eq!(std::fs::read(&socket).unwrap(), b"not a socket");
+}
+
+#[test]
+fn objects_are_created_owner_only() {
+    let channel = unique_channel("mode");
+    let server = start_server(&[
+        "--transport",
+        "shm-posix",
+        "--channel",
+        &channel,
+        "--buffer-size",
+        "4096",
+    ]);
+    for entry in channel_leftovers(&channel) {
+        let meta = std::fs::metadata(format!("/dev/shm/{entry}")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{entry}");
+    }
+    signal(server.pid(), Signal::SIGTERM);
+    assert!(server.finish().0.success());
+    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+}
+
+fn run_with_fault(fault: &str, extra: &[&str]) -> (i32, String) {
+    let mut args = vec![
+        "--iterations",
+        "100",
+        "--warmup",
+        "100",
+        "--sizes",
+        "small",
+        "--inject-server-fault",
+        fault,
+    ];
+    args.extend_from_slice(extra);
+    let driver = Driver::start(&args);
+    let (status, out, _) = driver.finish_clean();
+    (status.code().unwrap_or(-1), out)
+}
+
+#[test]
+fn corrupted_sequence_number_is_caught_on_every_round_trip() {
+    let (code, out) = run_with_fault("shm-posix:flip@150:3", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "round trip 150: the reply differs from the request at byte offset 3 (sequence number)"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn corrupted_payload_is_caught_during_warmup() {
+    let (code, out) = run_with_fault("zmq-ipc:flip@10:40", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "round trip 10: the reply differs from the request at byte offset 40 (payload)"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn corrupted_payload_mid_run_needs_verify_all() {
+    let (code, out) = run_with_fault("shm-posix:flip@150:40", &[]);
+    assert_eq!(
+        code, 0,
+        "only the sequence number is checked mid-run by default:\n{out}"
+    );
+    let (code, out) = run_with_fault("shm-posix:flip@150:40", &["--verify-all"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("round trip 150: the reply differs from the request at byte offset 40"),
+        "{out}"
+    );
+}
+
+#[test]
+fn corrupted_payload_on_the_last_round_trip_is_caught() {
+    let (code, out) = run_with_fault("zmq-ipc:flip@200:99", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("round trip 200: the reply differs from the request at byte offset 99"),
+        "{out}"
+    );
+}
+
+#[test]
+fn hostile_length_headers_are_errors_not_crashes() {
+    let (code, out) = run_with_fault("shm-posix:bad-length@120", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("SHM POSIX benchmark failed: peer announced a 2499997-byte message, more than the 2499996 bytes"), "{out}");
+    let (code, out) = run_with_fault("zmq-ipc:bad-length@120", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("round trip 120: the reply has 101 bytes, the request had 100"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_hostile_client_header_stops_the_server_cleanly() {
+    let channel = unique_channel("hostile");
+    let server = start_server(&[
+        "--transport",
+        "shm-posix",
+        "--channel",
+        &channel,
+        "--buffer-size",
+        "4096",
+    ]);
+    {
+        let memory = SharedMemory::open(&format!("/srb_{channel}_req"), 4096).unwrap();
+        let empty = NamedSemaphore::open(&format!("/srb_{channel}_req_empty")).unwrap();
+        let full = NamedSemaphore::open(&format!("/srb_{channel}_req_full")).unwrap();
+        empty
+            .wait(
+                Duration::from_secs(10),
+                &transport_bench::transport::NoWatch,
+            )
+            .unwrap();
+        // SAFETY: a 4096-byte mapping; we hold req_empty.
+        unsafe {
+            std::ptr::copy_nonoverlapping(u32::MAX.to_ne_bytes().as_ptr(), memory.as_ptr(), 4)
+        };
+        full.post().unwrap();
+    }
+    let (status, _, stderr) = server.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("peer announced a 4294967295-byte message, more than the 4092 bytes"),
+        "{stderr}"
+    );
+    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+}
+
+#[test]
+fn a_multipart_zmq_request_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("echo.sock");
+    let endpoint = format!("ipc://{}", socket.display());
+    let server = start_server(&["--transport", "zmq-ipc", "--endpoint", &endpoint]);
+    let context = zmq::Context::new();
+    let req = context.socket(zmq::REQ).unwrap();
+    req.set_linger(0).unwrap();
+    req.connect(&endpoint).unwrap();
+    req.send_multipart([b"one".as_slice(), b"two".as_slice()], 0)
+        .unwrap();
+    let (status, _, stderr) = server.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("more than one part"), "{stderr}");
+    assert!(!socket.exists());
+}

@@ -1,0 +1,131 @@
+//! Stale objects and the `cleanup` subcommand. These tests sweep machine-wide state (objects of
+//! dead drivers, every `/srb_*`), so they live in their own test binary (cargo runs test
+//! binaries one at a time) and take a lock so they never run alongside each other.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Mutex;
+
+use common::*;
+use transport_bench::transport::posix::{NamedSemaphore, SharedMemory};
+
+static MACHINE_WIDE: Mutex<()> = Mutex::new(());
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    MACHINE_WIDE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+/// Leaves objects behind on purpose, as a crashed program would.
+fn leak_objects(channel: &str) {
+    std::mem::forget(SharedMemory::create(&format!("/srb_{channel}_req"), 4096).unwrap());
+    std::mem::forget(NamedSemaphore::create(&format!("/srb_{channel}_req_empty"), 1).unwrap());
+}
+
+fn remove_objects(channel: &str) {
+    transport_bench::transport::shm_posix::unlink_channel(channel);
+}
+
+#[test]
+fn cleanup_removes_only_dead_runs_objects() {
+    let _guard = lock();
+    let dead = format!("tb_{}_1", dead_pid());
+    let live = format!("tb_{}_9{}", std::process::id(), std::process::id());
+    let foreign = unique_channel("foreign");
+    for channel in [&dead, &live, &foreign] {
+        leak_objects(channel);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let stale_dir = tmp
+        .path()
+        .join(format!("transport-bench-{}-abc", dead_pid()));
+    std::fs::create_dir(&stale_dir).unwrap();
+    let output = Command::new(bin())
+        .arg("cleanup")
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout).to_string();
+    let leftovers = (
+        channel_leftovers(&dead),
+        channel_leftovers(&live).len(),
+        channel_leftovers(&foreign).len(),
+    );
+    remove_objects(&live);
+    remove_objects(&foreign);
+    assert!(output.status.success(), "{out}");
+    assert!(
+        out.contains(&format!("Removed shared memory /srb_{dead}_req")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Removed semaphore /srb_{dead}_req_empty")),
+        "{out}"
+    );
+    assert!(out.contains("Removed directory"), "{out}");
+    assert_eq!(
+        leftovers,
+        (Vec::<String>::new(), 2, 2),
+        "dead removed, live and foreign kept"
+    );
+    assert!(!stale_dir.exists());
+}
+
+#[test]
+fn the_driver_removes_stale_objects_at_start() {
+    let _guard = lock();
+    let dead = format!("tb_{}_7", dead_pid());
+    leak_objects(&dead);
+    let driver = Driver::start(&[
+        "--iterations",
+        "20",
+        "--sizes",
+        "small",
+        "--transports",
+        "shm-posix",
+    ]);
+    let (status, out, _) = driver.finish_clean();
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains(&format!("removed stale shared memory /srb_{dead}_req")),
+        "{out}"
+    );
+    assert_eq!(channel_leftovers(&dead), Vec::<String>::new());
+}
+
+#[test]
+fn cleanup_all_says_what_it_removes_then_removes_every_srb_object() {
+    let _guard = lock();
+    let foreign = unique_channel("all");
+    leak_objects(&foreign);
+    let output = Command::new(bin())
+        .args(["cleanup", "--all"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    let announce = out.find("Removing ").expect("announces before removing");
+    let removed = out
+        .find(&format!("Removed shared memory /srb_{foreign}_req"))
+        .expect(&out);
+    assert!(announce < removed, "{out}");
+    assert!(
+        out.contains(&format!("  semaphore /srb_{foreign}_req_empty")),
+        "{out}"
+    );
+    assert_eq!(channel_leftovers(&foreign), Vec::<String>::new());
+    let again = Command::new(bin())
+        .args(["cleanup", "--all"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("Nothing to remove."));
+}

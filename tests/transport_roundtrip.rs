@@ -1,0 +1,194 @@
+//! Each transport against a real server process: payload sizes at the edges, oversize
+//! messages, a missing server, and cleanup of every object afterwards.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use transport_bench::transport::shm_posix::HEADER_LEN;
+use transport_bench::transport::{
+    Endpoint, NoWatch, TransportClient, TransportError, TransportKind, TransportOptions,
+};
+
+const BUFFER: usize = 64 * 1024;
+
+fn options(timeout: Duration) -> TransportOptions {
+    TransportOptions { timeout }
+}
+
+fn echo(client: &mut dyn TransportClient, len: usize) {
+    let request: Vec<u8> = (0..len).map(|i| (i % 253) as u8 ^ 0x5a).collect();
+    let mut response = vec![0u8; BUFFER];
+    let got = client.round_trip(&request, &mut response).unwrap();
+    assert_eq!(got, len, "reply length for a {len}-byte request");
+    assert_eq!(
+        &response[..got],
+        &request[..],
+        "reply bytes for a {len}-byte request"
+    );
+}
+
+/// Starts a server for `kind`, hands a connected client to `body`, then stops the server and
+/// checks that it exited 0 and left nothing behind.
+fn with_server(kind: TransportKind, body: impl FnOnce(&mut dyn TransportClient)) {
+    let channel = unique_channel("rt");
+    let dir = tempfile::Builder::new().prefix("rt-").tempdir().unwrap();
+    let socket = dir.path().join("echo.sock");
+    let endpoint = match kind {
+        TransportKind::ShmPosix => Endpoint::ShmChannel {
+            channel: channel.clone(),
+            buffer_size: BUFFER,
+        },
+        TransportKind::ZmqIpc => Endpoint::ZmqIpc {
+            path: socket.clone(),
+        },
+    };
+    let mut args = vec!["--transport".to_string(), kind.name().to_string()];
+    args.extend(
+        endpoint
+            .server_args()
+            .into_iter()
+            .map(|a| a.into_string().unwrap()),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = start_server(&args);
+    {
+        let mut client = kind
+            .connect(
+                &endpoint,
+                options(Duration::from_secs(30)),
+                Arc::new(NoWatch),
+            )
+            .unwrap();
+        body(client.as_mut());
+    }
+    signal(server.pid(), nix::sys::signal::Signal::SIGTERM);
+    let (status, _, stderr) = server.finish();
+    assert!(status.success(), "server exit {status:?}: {stderr}");
+    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+    assert!(!socket.exists(), "socket file left behind");
+}
+
+#[test]
+fn shm_posix_echoes_edge_sizes() {
+    with_server(TransportKind::ShmPosix, |client| {
+        for len in [0, 1, 100, BUFFER - HEADER_LEN] {
+            echo(client, len);
+        }
+    });
+}
+
+#[test]
+fn zmq_ipc_echoes_edge_sizes() {
+    with_server(TransportKind::ZmqIpc, |client| {
+        for len in [0, 1, 100, BUFFER - HEADER_LEN] {
+            echo(client, len);
+        }
+    });
+}
+
+#[test]
+fn shm_posix_rejects_an_oversize_message_and_keeps_working() {
+    with_server(TransportKind::ShmPosix, |client| {
+        let request = vec![1u8; BUFFER - HEADER_LEN + 1];
+        let mut response = vec![0u8; BUFFER];
+        let err = client.round_trip(&request, &mut response).unwrap_err();
+        assert!(
+            matches!(err, TransportError::MessageTooLarge { len, capacity } if len == BUFFER - HEADER_LEN + 1 && capacity == BUFFER - HEADER_LEN),
+            "{err}"
+        );
+        assert!(err.to_string().contains("does not fit"), "{err}");
+        echo(client, 100);
+    });
+}
+
+#[test]
+fn zmq_ipc_rejects_a_reply_larger_than_the_receive_buffer() {
+    with_server(TransportKind::ZmqIpc, |client| {
+        let request = vec![1u8; 2048];
+        let mut response = vec![0u8; 1024];
+        let err = client.round_trip(&request, &mut response).unwrap_err();
+        assert!(
+            err.to_string().contains("2048-byte reply does not fit"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn shm_posix_client_without_server_times_out_clearly() {
+    let channel = unique_channel("absent");
+    let started = Instant::now();
+    let err = TransportKind::ShmPosix
+        .connect(
+            &Endpoint::ShmChannel {
+                channel: channel.clone(),
+                buffer_size: BUFFER,
+            },
+            options(Duration::from_millis(300)),
+            Arc::new(NoWatch),
+        )
+        .err()
+        .expect("connecting without a server must fail");
+    assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("timed out after 300ms"), "{text}");
+    assert!(text.contains(&format!("/srb_{channel}_req")), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+}
+
+#[test]
+fn zmq_ipc_client_without_server_times_out_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = Endpoint::ZmqIpc {
+        path: dir.path().join("nobody.sock"),
+    };
+    let mut client = TransportKind::ZmqIpc
+        .connect(
+            &endpoint,
+            options(Duration::from_millis(300)),
+            Arc::new(NoWatch),
+        )
+        .unwrap();
+    let mut response = vec![0u8; 16];
+    let err = client.round_trip(b"hello", &mut response).unwrap_err();
+    assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("timed out after 300ms"), "{err}");
+    drop(client);
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn shm_posix_client_refuses_a_buffer_smaller_than_requested() {
+    let channel = unique_channel("small");
+    let server = start_server(&[
+        "--transport",
+        "shm-posix",
+        "--channel",
+        &channel,
+        "--buffer-size",
+        "1024",
+    ]);
+    let err = TransportKind::ShmPosix
+        .connect(
+            &Endpoint::ShmChannel {
+                channel: channel.clone(),
+                buffer_size: 4096,
+            },
+            options(Duration::from_secs(5)),
+            Arc::new(NoWatch),
+        )
+        .err()
+        .expect("a smaller object must be refused");
+    assert!(
+        err.to_string().contains("fewer than the buffer size 4096"),
+        "{err}"
+    );
+    signal(server.pid(), nix::sys::signal::Signal::SIGTERM);
+    let (status, _, _) = server.finish();
+    assert!(status.success());
+    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+}
