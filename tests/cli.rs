@@ -200,6 +200,7 @@ fn end_to_end_with_runs_and_every_export() {
     let texts: Vec<&str> = svg_doc.descendants().filter_map(|n| n.text()).collect();
     assert!(texts.iter().any(|t| t.trim() == "SHM POSIX"));
     assert!(texts.iter().any(|t| t.trim() == "ZeroMQ IPC"));
+    assert!(texts.iter().any(|t| t.trim() == "100 B"));
 }
 
 #[test]

@@ -36,6 +36,18 @@ fn log_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (min / 2.0)..(max * 2.0)
 }
 
+fn size_tick(bytes: &f64) -> String {
+    crate::size::format_bytes(bytes.round() as usize)
+}
+
+fn value_tick(value: &f64) -> String {
+    if *value >= 1.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value}")
+    }
+}
+
 fn draw(report: &Report, svg: &mut String) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let root = SVGBackend::with_string(svg, (WIDTH, HEIGHT)).into_drawing_area();
@@ -70,8 +82,10 @@ fn draw(report: &Report, svg: &mut String) -> Result<(), String> {
         .map_err(|e| err(&e))?;
     chart
         .configure_mesh()
-        .x_desc("Message size (bytes)")
+        .x_desc("Message size")
         .y_desc("Round-trip latency (µs)")
+        .x_label_formatter(&size_tick)
+        .y_label_formatter(&value_tick)
         .draw()
         .map_err(|e| err(&e))?;
     for (i, &kind) in transports.iter().enumerate() {
@@ -110,8 +124,10 @@ fn draw(report: &Report, svg: &mut String) -> Result<(), String> {
         .map_err(|e| err(&e))?;
     chart
         .configure_mesh()
-        .x_desc("Message size (bytes)")
+        .x_desc("Message size")
         .y_desc("Throughput (MB/s, 1 MB = 10^6 B)")
+        .x_label_formatter(&size_tick)
+        .y_label_formatter(&value_tick)
         .draw()
         .map_err(|e| err(&e))?;
     for (i, &kind) in transports.iter().enumerate() {
@@ -167,6 +183,7 @@ mod tests {
             assert_eq!(labels.iter().filter(|l| **l == name).count(), 2, "{name}");
         }
         assert!(labels.iter().any(|l| l.contains("Test CPU")));
-        assert!(labels.iter().any(|l| l.contains("Message size (bytes)")));
+        assert!(labels.iter().any(|l| *l == "Message size"));
+        assert!(labels.iter().any(|l| *l == "10 KB"), "{labels:?}");
     }
 }
