@@ -183,7 +183,7 @@ mod tests {
             assert_eq!(labels.iter().filter(|l| **l == name).count(), 2, "{name}");
         }
         assert!(labels.iter().any(|l| l.contains("Test CPU")));
-        assert!(labels.iter().any(|l| *l == "Message size"));
-        assert!(labels.iter().any(|l| *l == "10 KB"), "{labels:?}");
+        assert!(labels.contains(&"Message size"));
+        assert!(labels.contains(&"10 KB"), "{labels:?}");
     }
 }
