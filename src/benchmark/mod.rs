@@ -23,6 +23,9 @@ use crate::{cleanup, machine, signals};
 use measure::{EchoBuffers, MeasureConfig, MeasureError, RunMeasurement};
 use result::{CaseTally, Config, Report, Status};
 
+/// How long a server whose case failed gets to exit on SIGTERM before it is killed.
+const TEARDOWN_GRACE: Duration = Duration::from_secs(1);
+
 /// Runs the whole benchmark and returns the exit code: 0 all ok, 1 a case or an export failed,
 /// 128 + signal number when interrupted.
 pub fn run(options: &Options) -> ExitCode {
@@ -158,12 +161,8 @@ fn run_case(
         }
     }
     let result = tally.into_result(transport, size.bytes, status, error);
-    if let (true, Some(spread)) = (result.noisy, result.runs_spread()) {
-        println!(
-            "{}noisy: runs differ by {:.0}%",
-            output::progress::INDENT,
-            spread * 100.0
-        );
+    if let Some(line) = output::runs_line(&result) {
+        println!("{}{line}", output::progress::INDENT);
     }
     result
 }
@@ -229,7 +228,8 @@ fn run_once(
             }
         },
         Some(_) => {
-            drop(server);
+            // Give it a moment to clean up after itself; dropping it kills whatever remains.
+            let _ = server.stop(TEARDOWN_GRACE);
             false
         }
     };

@@ -78,8 +78,9 @@ pub fn print_summary(report: &Report, interrupted_by: Option<&str>) {
         "{}",
         summary::terminal_table(report, progress::interactive())
     );
+    println!("Latencies are full round trips (request + echo), in µs.");
     println!(
-        "Latencies are full round trips (request + echo). MB/s is payload per direction (1 MB = 10^6 bytes). Relative to {}.",
+        "MB/s: payload per direction, 1 MB = 10^6 bytes. Relative to {}.",
         report.config.baseline.display_name()
     );
     for note in summary::notes(report) {
@@ -95,4 +96,21 @@ pub fn case_detail(p50_us: f64, p99_us: f64, max_us: f64) -> String {
         format::micros(p99_us),
         format::micros(max_us)
     )
+}
+
+/// After repeated runs of a case: the median and range of the run means, flagged when noisy.
+pub fn runs_line(result: &crate::benchmark::result::BenchmarkResult) -> Option<String> {
+    let spread = result.runs_spread()?;
+    let mut line = format!(
+        "{} runs: median {} µs/call, range {}–{} µs (spread {:.0}%)",
+        result.runs.len(),
+        format::micros(result.runs_median_us?),
+        format::micros(result.runs_min_us?),
+        format::micros(result.runs_max_us?),
+        spread * 100.0
+    );
+    if result.noisy {
+        line.push_str(&format!(" — noisy: runs differ by {:.0}%", spread * 100.0));
+    }
+    Some(line)
 }

@@ -7,6 +7,8 @@ use crate::benchmark::result::{Report, Status};
 use crate::output::format;
 use crate::size::format_bytes;
 
+const MIN_TERMINAL_WIDTH: u16 = 80;
+
 pub const HEADER: [&str; 10] = [
     "Size",
     "Transport",
@@ -69,15 +71,64 @@ pub fn rows(report: &Report) -> Vec<[String; 10]> {
         .collect()
 }
 
-/// Renders the summary for a terminal (fitted to its width) or a pipe (complete width).
+/// Headers of the compact layout: two lines each, no Total time column (it is iterations
+/// divided by ops/s, and the exports keep it).
+const COMPACT_HEADER: [&str; 9] = [
+    "Size",
+    "Transport",
+    "ops/s",
+    "MB/s",
+    "Mean\nµs",
+    "p50\nµs",
+    "p99\nµs",
+    "p99.9\nµs",
+    "vs\nbaseline",
+];
+const TOTAL_TIME_COLUMN: usize = 2;
+
+/// Renders the summary. Piped, it is complete. On a terminal too narrow for the complete table
+/// (at least 80 columns are assumed), it switches to a compact layout rather than wrapping
+/// numbers in the middle.
 pub fn terminal_table(report: &Report, interactive: bool) -> String {
+    // A pty without a window size reports a width near zero.
+    let terminal_width =
+        interactive.then(|| Table::new().width().unwrap_or(0).max(MIN_TERMINAL_WIDTH));
+    render(report, terminal_width)
+}
+
+/// The table for a terminal of `terminal_width` columns, or complete when None.
+fn render(report: &Report, terminal_width: Option<u16>) -> String {
+    let rows = rows(report);
     let mut table = Table::new();
-    table.load_preset(presets::UTF8_FULL_CONDENSED);
-    if interactive {
-        table.set_content_arrangement(ContentArrangement::Dynamic);
+    let fits = terminal_width.is_none_or(|w| usize::from(w) >= natural_width(&HEADER, &rows));
+    if fits {
+        table.load_preset(presets::UTF8_FULL_CONDENSED);
+        table.set_header(HEADER);
+        add_rows(&mut table, rows.iter().map(|r| r.to_vec()));
+    } else {
+        table.load_preset(presets::UTF8_HORIZONTAL_ONLY);
+        table.set_header(COMPACT_HEADER);
+        add_rows(
+            &mut table,
+            rows.iter().map(|r| {
+                let mut row = r.to_vec();
+                row.remove(TOTAL_TIME_COLUMN);
+                row
+            }),
+        );
+        for column in table.column_iter_mut() {
+            column.set_padding((0, 1));
+        }
     }
-    table.set_header(HEADER);
-    for row in rows(report) {
+    if let Some(width) = terminal_width {
+        table.set_content_arrangement(ContentArrangement::Dynamic);
+        table.set_width(width);
+    }
+    table.to_string()
+}
+
+fn add_rows(table: &mut Table, rows: impl Iterator<Item = Vec<String>>) {
+    for row in rows {
         table.add_row(row.into_iter().enumerate().map(|(i, text)| {
             let cell = Cell::new(text);
             if i >= 2 {
@@ -87,7 +138,23 @@ pub fn terminal_table(report: &Report, interactive: bool) -> String {
             }
         }));
     }
-    table.to_string()
+}
+
+/// Width of the bordered table with no wrapping: widest cell per column, plus padding and
+/// borders (3 per column, 1 at the end).
+fn natural_width(header: &[&str], rows: &[[String; 10]]) -> usize {
+    let width = |text: &str| text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|row| width(&row[i]))
+                .chain([width(header[i])])
+                .max()
+                .unwrap_or(0)
+                + 3
+        })
+        .sum::<usize>()
+        + 1
 }
 
 /// Lines under the table: noisy cases and failures, with their causes.
@@ -101,11 +168,11 @@ pub fn notes(report: &Report) -> Vec<String> {
         );
         if let (true, Some(spread)) = (result.noisy, result.runs_spread()) {
             notes.push(format!(
-                "{name}: noisy: runs differ by {:.0}% (run means {:.1}–{:.1} µs, median {:.1} µs)",
-                spread * 100.0,
+                "{name}: noisy: run means {:.1}–{:.1} µs, median {:.1} (spread {:.0}%)",
                 result.runs_min_us.unwrap_or_default(),
                 result.runs_max_us.unwrap_or_default(),
-                result.runs_median_us.unwrap_or_default()
+                result.runs_median_us.unwrap_or_default(),
+                spread * 100.0
             ));
         }
         if let Some(error) = &result.error {
@@ -113,4 +180,40 @@ pub fn notes(report: &Report) -> Vec<String> {
         }
     }
     notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::test_report::sample;
+
+    #[test]
+    fn complete_table_when_piped() {
+        let text = render(&sample(), None);
+        assert!(text.contains("Total time") && text.contains("Throughput (ops/s)"));
+        assert!(text.contains("200.0% slower"), "{text}");
+    }
+
+    #[test]
+    fn compact_table_fits_80_columns_without_breaking_numbers() {
+        let text = render(&sample(), Some(80));
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= 80,
+                "{} columns: {line}",
+                line.chars().count()
+            );
+        }
+        assert!(!text.contains("Total time"));
+        for whole in [
+            "ZeroMQ IPC",
+            "SHM POSIX",
+            "200.0% slower",
+            "10 KB",
+            "p99.9",
+            "baseline",
+        ] {
+            assert!(text.contains(whole), "{whole} broken in:\n{text}");
+        }
+    }
 }

@@ -70,6 +70,20 @@ impl PeerWatch for NoWatch {
     }
 }
 
+/// A watch for a server mid-request: gives up once its stop flag is set, so SIGTERM is not
+/// held up by a client that vanished half-way through an exchange.
+pub struct StopFlag<'a>(pub &'a AtomicBool);
+
+impl PeerWatch for StopFlag<'_> {
+    fn check(&self) -> Result<(), TransportError> {
+        if self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(TransportError::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// How long a wait may take in total, and how often it looks at the [`PeerWatch`].
 pub const WAIT_SLICE: Duration = Duration::from_millis(50);
 

@@ -17,7 +17,7 @@ use nix::errno::Errno;
 
 use super::posix::{unlink_semaphore, unlink_shared_memory, NamedSemaphore, SharedMemory};
 use super::{
-    EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportOptions,
+    EchoOutcome, PeerWatch, StopFlag, Tamper, TransportClient, TransportError, TransportOptions,
     TransportServer,
 };
 
@@ -331,7 +331,10 @@ impl TransportServer for ShmPosixServer {
         }
         // A client waits for its reply before sending again, so resp_empty is normally free;
         // the timeout only matters for a client that died mid-exchange.
-        self.response.empty.wait(self.timeout, &super::NoWatch)?;
+        match self.response.empty.wait(self.timeout, &StopFlag(stop)) {
+            Err(TransportError::Interrupted) => return Ok(EchoOutcome::Stopped),
+            other => other?,
+        }
         // SAFETY: len fits both buffers (checked above); we hold req_full and resp_empty, so the
         // client touches neither buffer. One copy, straight from request to response.
         unsafe {
