@@ -159,7 +159,10 @@ fn sigkill_of_each_server_fails_its_case_and_the_run_goes_on() {
 }
 
 #[test]
-fn a_server_that_exits_by_itself_is_reported() {
+fn a_server_that_exits_by_itself_is_reported_and_exported() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let json = out_dir.path().join("r.json");
+    let csv = out_dir.path().join("r.csv");
     let driver = Driver::start(&[
         "--iterations",
         "200",
@@ -167,8 +170,34 @@ fn a_server_that_exits_by_itself_is_reported() {
         "small",
         "--inject-server-fault",
         "shm-posix:exit@150",
+        "--export-json",
+        json.to_str().unwrap(),
+        "--export-csv",
+        csv.to_str().unwrap(),
     ]);
     let (status, out, _) = driver.finish_clean();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["state"], "complete");
+    assert_eq!(doc["results"][0]["status"], "failed");
+    assert!(doc["results"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("server exited: exit code 3"));
+    assert_eq!(
+        doc["results"][0]["iterations"], 49,
+        "the 49 timed round trips before the exit are kept"
+    );
+    assert_eq!(doc["results"][1]["status"], "ok");
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        csv_text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("shm-posix,100,failed,49,"),
+        "{csv_text}"
+    );
     assert_eq!(status.code(), Some(1), "{out}");
     assert!(
         out.contains("SHM POSIX benchmark failed: server exited: exit code 3"),

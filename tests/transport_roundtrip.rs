@@ -192,3 +192,87 @@ fn shm_posix_client_refuses_a_buffer_smaller_than_requested() {
     assert!(status.success());
     assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
 }
+
+#[test]
+fn a_frozen_server_makes_the_round_trip_time_out_naming_the_semaphore() {
+    let channel = unique_channel("frozen");
+    let server = start_server(&[
+        "--transport",
+        "shm-posix",
+        "--channel",
+        &channel,
+        "--buffer-size",
+        "4096",
+    ]);
+    let endpoint = Endpoint::ShmChannel {
+        channel: channel.clone(),
+        buffer_size: 4096,
+    };
+    let mut client = TransportKind::ShmPosix
+        .connect(
+            &endpoint,
+            options(Duration::from_millis(300)),
+            Arc::new(NoWatch),
+        )
+        .unwrap();
+    signal(server.pid(), nix::sys::signal::Signal::SIGSTOP);
+    let mut response = vec![0u8; 4096];
+    let err = client.round_trip(b"ping", &mut response).unwrap_err();
+    signal(server.pid(), nix::sys::signal::Signal::SIGCONT);
+    assert!(
+        err.to_string().contains(&format!(
+            "timed out after 300ms waiting for semaphore /srb_{channel}_resp_full"
+        )),
+        "{err}"
+    );
+    drop(client);
+    signal(server.pid(), nix::sys::signal::Signal::SIGTERM);
+    assert!(server.finish().0.success());
+    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+}
+
+#[test]
+fn an_idle_server_waits_longer_than_its_timeout() {
+    for kind in TransportKind::ALL {
+        let channel = unique_channel("idle");
+        let dir = tempfile::tempdir().unwrap();
+        let endpoint = match kind {
+            TransportKind::ShmPosix => Endpoint::ShmChannel {
+                channel: channel.clone(),
+                buffer_size: 4096,
+            },
+            TransportKind::ZmqIpc => Endpoint::ZmqIpc {
+                path: dir.path().join("idle.sock"),
+            },
+        };
+        let mut args: Vec<String> = vec![
+            "--transport".into(),
+            kind.name().into(),
+            "--timeout".into(),
+            "100ms".into(),
+        ];
+        args.extend(
+            endpoint
+                .server_args()
+                .into_iter()
+                .map(|a| a.into_string().unwrap()),
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let server = start_server(&args);
+        // Idle for several of the server's timeouts: waiting for a client is not a request.
+        std::thread::sleep(Duration::from_millis(600));
+        let mut client = kind
+            .connect(
+                &endpoint,
+                options(Duration::from_secs(30)),
+                Arc::new(NoWatch),
+            )
+            .unwrap();
+        echo(client.as_mut(), 100);
+        drop(client);
+        signal(server.pid(), nix::sys::signal::Signal::SIGTERM);
+        let (status, _, stderr) = server.finish();
+        assert!(status.success(), "{kind:?}: {stderr}");
+        assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+    }
+}
