@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use nix::sys::signal::Signal;
 use transport_bench::transport::{Endpoint, NoWatch, TransportKind, TransportOptions};
 
 const BUFFER: usize = 64 * 1024;
@@ -44,14 +43,7 @@ fn payload(size: usize) -> Vec<u8> {
 fn python_client_against_our_server() {
     let Some(python) = python() else { return };
     let channel = unique_channel("py_client");
-    let server = start_server(&[
-        "--transport",
-        "shm-posix",
-        "--channel",
-        &channel,
-        "--buffer-size",
-        &BUFFER.to_string(),
-    ]);
+    let server = start_shm_server(&channel, BUFFER);
     let sizes: Vec<String> = SIZES.iter().map(|s| s.to_string()).collect();
     let output = Command::new(python)
         .arg(peer_script())
@@ -65,9 +57,7 @@ fn python_client_against_our_server() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(stdout.lines().count(), SIZES.len(), "{stdout}");
-    signal(server.pid(), Signal::SIGTERM);
-    assert!(server.finish().0.success());
-    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+    stop_server_clean(server, &channel);
 }
 
 #[test]

@@ -277,14 +277,7 @@ fn remove_objects(channel: &str) {
 #[test]
 fn cleanup_of_one_channel_removes_a_killed_servers_objects() {
     let channel = unique_channel("killed");
-    let server = start_server(&[
-        "--transport",
-        "shm-posix",
-        "--channel",
-        &channel,
-        "--buffer-size",
-        "4096",
-    ]);
+    let server = start_shm_server(&channel, 4096);
     assert_eq!(channel_leftovers(&channel).len(), 6);
     signal(server.pid(), Signal::SIGKILL);
     let _ = server.finish();
@@ -358,22 +351,13 @@ fn creation_is_exclusive_and_a_squatter_is_left_alone() {
 #[test]
 fn objects_are_created_owner_only() {
     let channel = unique_channel("mode");
-    let server = start_server(&[
-        "--transport",
-        "shm-posix",
-        "--channel",
-        &channel,
-        "--buffer-size",
-        "4096",
-    ]);
+    let server = start_shm_server(&channel, 4096);
     for entry in channel_leftovers(&channel) {
         let meta = std::fs::metadata(format!("/dev/shm/{entry}")).unwrap();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{entry}");
     }
-    signal(server.pid(), Signal::SIGTERM);
-    assert!(server.finish().0.success());
-    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+    stop_server_clean(server, &channel);
 }
 
 fn run_with_fault(fault: &str, extra: &[&str]) -> (i32, String) {
@@ -458,14 +442,7 @@ fn hostile_length_headers_are_errors_not_crashes() {
 #[test]
 fn a_hostile_client_header_stops_the_server_cleanly() {
     let channel = unique_channel("hostile");
-    let server = start_server(&[
-        "--transport",
-        "shm-posix",
-        "--channel",
-        &channel,
-        "--buffer-size",
-        "4096",
-    ]);
+    let server = start_shm_server(&channel, 4096);
     {
         let memory = SharedMemory::open(&format!("/srb_{channel}_req"), 4096).unwrap();
         let empty = NamedSemaphore::open(&format!("/srb_{channel}_req_empty")).unwrap();

@@ -30,45 +30,71 @@ fn echo(client: &mut dyn TransportClient, len: usize) {
     );
 }
 
-/// Starts a server for `kind`, hands a connected client to `body`, then stops the server and
-/// checks that it exited 0 and left nothing behind.
-fn with_server(kind: TransportKind, body: impl FnOnce(&mut dyn TransportClient)) {
-    let channel = unique_channel("rt");
-    let dir = tempfile::Builder::new().prefix("rt-").tempdir().unwrap();
-    let socket = dir.path().join("echo.sock");
-    let endpoint = match kind {
-        TransportKind::ShmPosix => Endpoint::ShmChannel {
-            channel: channel.clone(),
-            buffer_size: BUFFER,
-        },
-        TransportKind::ZmqIpc => Endpoint::ZmqIpc {
-            path: socket.clone(),
-        },
-    };
-    let mut args = vec!["--transport".to_string(), kind.name().to_string()];
-    args.extend(
-        endpoint
-            .server_args()
-            .into_iter()
-            .map(|a| a.into_string().unwrap()),
-    );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let server = start_server(&args);
-    {
-        let mut client = kind
+/// A real server process for one transport, on a fresh channel or private socket.
+struct TestServer {
+    kind: TransportKind,
+    endpoint: Endpoint,
+    channel: String,
+    server: Spawned,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    fn start(kind: TransportKind, extra_args: &[&str]) -> TestServer {
+        let channel = unique_channel("rt");
+        let dir = tempfile::Builder::new().prefix("rt-").tempdir().unwrap();
+        let endpoint = match kind {
+            TransportKind::ShmPosix => Endpoint::ShmChannel {
+                channel: channel.clone(),
+                buffer_size: BUFFER,
+            },
+            TransportKind::ZmqIpc => Endpoint::ZmqIpc {
+                path: dir.path().join("echo.sock"),
+            },
+        };
+        let mut args: Vec<String> = vec!["--transport".into(), kind.name().into()];
+        args.extend(extra_args.iter().map(|a| a.to_string()));
+        args.extend(
+            endpoint
+                .server_args()
+                .into_iter()
+                .map(|a| a.into_string().unwrap()),
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let server = start_server(&args);
+        TestServer {
+            kind,
+            endpoint,
+            channel,
+            server,
+            _dir: dir,
+        }
+    }
+
+    fn connect(&self) -> Box<dyn TransportClient> {
+        self.kind
             .connect(
-                &endpoint,
+                &self.endpoint,
                 options(Duration::from_secs(30)),
                 Arc::new(NoWatch),
             )
-            .unwrap();
-        body(client.as_mut());
+            .unwrap()
     }
-    signal(server.pid(), nix::sys::signal::Signal::SIGTERM);
-    let (status, _, stderr) = server.finish();
-    assert!(status.success(), "server exit {status:?}: {stderr}");
-    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
-    assert!(!socket.exists(), "socket file left behind");
+
+    /// Stops the server and checks that it exited 0 and left nothing behind.
+    fn stop(self) {
+        stop_server_clean(self.server, &self.channel);
+        if let Endpoint::ZmqIpc { path } = &self.endpoint {
+            assert!(!path.exists(), "socket file left behind");
+        }
+    }
+}
+
+/// Starts a server for `kind`, hands a connected client to `body`, then stops the server.
+fn with_server(kind: TransportKind, body: impl FnOnce(&mut dyn TransportClient)) {
+    let server = TestServer::start(kind, &[]);
+    body(server.connect().as_mut());
+    server.stop();
 }
 
 #[test]
@@ -164,14 +190,7 @@ fn zmq_ipc_client_without_server_times_out_clearly() {
 #[test]
 fn shm_posix_client_refuses_a_buffer_smaller_than_requested() {
     let channel = unique_channel("small");
-    let server = start_server(&[
-        "--transport",
-        "shm-posix",
-        "--channel",
-        &channel,
-        "--buffer-size",
-        "1024",
-    ]);
+    let server = start_shm_server(&channel, 1024);
     let err = TransportKind::ShmPosix
         .connect(
             &Endpoint::ShmChannel {
@@ -187,23 +206,13 @@ fn shm_posix_client_refuses_a_buffer_smaller_than_requested() {
         err.to_string().contains("fewer than the buffer size 4096"),
         "{err}"
     );
-    signal(server.pid(), nix::sys::signal::Signal::SIGTERM);
-    let (status, _, _) = server.finish();
-    assert!(status.success());
-    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+    stop_server_clean(server, &channel);
 }
 
 #[test]
 fn a_frozen_server_makes_the_round_trip_time_out_naming_the_semaphore() {
     let channel = unique_channel("frozen");
-    let server = start_server(&[
-        "--transport",
-        "shm-posix",
-        "--channel",
-        &channel,
-        "--buffer-size",
-        "4096",
-    ]);
+    let server = start_shm_server(&channel, 4096);
     let endpoint = Endpoint::ShmChannel {
         channel: channel.clone(),
         buffer_size: 4096,
@@ -226,53 +235,16 @@ fn a_frozen_server_makes_the_round_trip_time_out_naming_the_semaphore() {
         "{err}"
     );
     drop(client);
-    signal(server.pid(), nix::sys::signal::Signal::SIGTERM);
-    assert!(server.finish().0.success());
-    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+    stop_server_clean(server, &channel);
 }
 
 #[test]
 fn an_idle_server_waits_longer_than_its_timeout() {
     for kind in TransportKind::ALL {
-        let channel = unique_channel("idle");
-        let dir = tempfile::tempdir().unwrap();
-        let endpoint = match kind {
-            TransportKind::ShmPosix => Endpoint::ShmChannel {
-                channel: channel.clone(),
-                buffer_size: 4096,
-            },
-            TransportKind::ZmqIpc => Endpoint::ZmqIpc {
-                path: dir.path().join("idle.sock"),
-            },
-        };
-        let mut args: Vec<String> = vec![
-            "--transport".into(),
-            kind.name().into(),
-            "--timeout".into(),
-            "100ms".into(),
-        ];
-        args.extend(
-            endpoint
-                .server_args()
-                .into_iter()
-                .map(|a| a.into_string().unwrap()),
-        );
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let server = start_server(&args);
+        let server = TestServer::start(kind, &["--timeout", "100ms"]);
         // Idle for several of the server's timeouts: waiting for a client is not a request.
         std::thread::sleep(Duration::from_millis(600));
-        let mut client = kind
-            .connect(
-                &endpoint,
-                options(Duration::from_secs(30)),
-                Arc::new(NoWatch),
-            )
-            .unwrap();
-        echo(client.as_mut(), 100);
-        drop(client);
-        signal(server.pid(), nix::sys::signal::Signal::SIGTERM);
-        let (status, _, stderr) = server.finish();
-        assert!(status.success(), "{kind:?}: {stderr}");
-        assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+        echo(server.connect().as_mut(), 100);
+        server.stop();
     }
 }

@@ -255,3 +255,23 @@ pub fn start_server(args: &[&str]) -> Spawned {
     server.wait_for_line("READY");
     server
 }
+
+/// A SHM POSIX server on `channel` with a `buffer_size`-byte buffer, ready.
+pub fn start_shm_server(channel: &str, buffer_size: usize) -> Spawned {
+    start_server(&[
+        "--transport",
+        "shm-posix",
+        "--channel",
+        channel,
+        "--buffer-size",
+        &buffer_size.to_string(),
+    ])
+}
+
+/// Stops a server with SIGTERM and asserts that it exited 0 and unlinked its channel.
+pub fn stop_server_clean(server: Spawned, channel: &str) {
+    signal(server.pid(), Signal::SIGTERM);
+    let (status, _, stderr) = server.finish();
+    assert!(status.success(), "server exit {status:?}: {stderr}");
+    assert_eq!(channel_leftovers(channel), Vec::<String>::new());
+}
