@@ -90,10 +90,6 @@ impl ServerProcess {
         })
     }
 
-    pub fn pid(&self) -> Pid {
-        self.pid
-    }
-
     /// Waits for the `READY` line. Fails if the server exits first, or stays silent for `timeout`.
     pub fn wait_ready(&self, timeout: Duration) -> Result<(), TransportError> {
         let deadline = Instant::now() + timeout;

@@ -39,7 +39,6 @@ pub trait ProgressSink {
 /// What to do and how carefully.
 #[derive(Debug, Clone, Copy)]
 pub struct MeasureConfig {
-    pub size_bytes: usize,
     pub warmup: u64,
     pub iterations: u64,
     /// Compare every reply byte for byte, not only its length and sequence number.

@@ -134,13 +134,7 @@ fn run_case(
                 let m = measurement.as_ref();
                 let stats = m.and_then(|m| m.latencies.stats());
                 tally.run_means_ns.push(stats.map_or(0.0, |s| s.mean_ns));
-                let detail = stats.map_or(String::new(), |s| {
-                    output::case_detail(
-                        s.p50_ns as f64 / 1000.0,
-                        s.p99_ns as f64 / 1000.0,
-                        s.max_ns as f64 / 1000.0,
-                    )
-                });
+                let detail = stats.as_ref().map_or(String::new(), output::case_detail);
                 progress.finish_ok(m.map_or(Duration::ZERO, |m| m.elapsed), &detail);
             }
             Some(CaseFailure::Interrupted) => {
@@ -263,7 +257,6 @@ fn exercise(
         Err(e) => return (None, Some(e.into())),
     };
     let config = MeasureConfig {
-        size_bytes: size.bytes,
         warmup: options.warmup,
         iterations: options.iterations,
         verify_all: options.verify_all,

@@ -69,10 +69,6 @@ impl LatencyRecorder {
         self.count
     }
 
-    pub fn mean_ns(&self) -> f64 {
-        self.mean_ns
-    }
-
     /// The latency at `percentile` (0 to 100), kept within the exact min and max.
     pub fn percentile_ns(&self, percentile: f64) -> u64 {
         let value = self.histogram.value_at_percentile(percentile);

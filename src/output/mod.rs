@@ -6,6 +6,7 @@ pub mod progress;
 pub mod summary;
 
 use crate::benchmark::result::Report;
+use crate::benchmark::stats::LatencyStats;
 use crate::cleanup::IpcObject;
 
 const RULE_WIDTH: usize = 70;
@@ -88,13 +89,14 @@ pub fn print_summary(report: &Report, interrupted_by: Option<&str>) {
     }
 }
 
-/// One line per result of a case, shown after it completes: the distribution at a glance.
-pub fn case_detail(p50_us: f64, p99_us: f64, max_us: f64) -> String {
+/// Shown after a run completes: its distribution at a glance.
+pub fn case_detail(stats: &LatencyStats) -> String {
+    let us = |ns: u64| format::micros(ns as f64 / 1000.0);
     format!(
         "(p50 {} µs, p99 {} µs, max {} µs)",
-        format::micros(p50_us),
-        format::micros(p99_us),
-        format::micros(max_us)
+        us(stats.p50_ns),
+        us(stats.p99_ns),
+        us(stats.max_ns)
     )
 }
 

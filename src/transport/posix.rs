@@ -195,10 +195,6 @@ impl NamedSemaphore {
         })
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Increments the semaphore. A release operation: writes before it are visible to whoever
     /// acquires the semaphore next (POSIX lists sem_post among the memory-synchronising calls).
     pub fn post(&self) -> Result<(), TransportError> {
