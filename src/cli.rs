@@ -46,7 +46,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "LIST", value_parser = parse_size_list)]
     pub sizes: Option<SizeList>,
 
-    /// Transports to compare, comma-separated. [default: shm-posix,zmq-ipc]
+    /// Transports to compare, comma-separated: shm-posix, zmq-ipc, unix-stream, or all.
+    /// [default: shm-posix,zmq-ipc, the seed benchmark's pair]
     #[arg(long, value_name = "LIST", value_parser = parse_transport_list)]
     pub transports: Option<TransportList>,
 
@@ -212,6 +213,9 @@ fn parse_transport(text: &str) -> Result<TransportKind, String> {
 }
 
 fn parse_transport_list(text: &str) -> Result<TransportList, String> {
+    if text.trim() == "all" {
+        return Ok(TransportList(TransportKind::ALL.to_vec()));
+    }
     let mut kinds = Vec::new();
     for item in split_list(text)? {
         let kind = parse_transport(item)?;

@@ -42,7 +42,7 @@ impl ServerProcess {
             .arg("--server")
             .arg("--transport")
             .arg(kind.name())
-            .args(endpoint.server_args())
+            .args(kind.server_args(endpoint))
             .arg("--timeout")
             .arg(humantime::format_duration(timeout).to_string())
             .env(DRIVER_PID_ENV, std::process::id().to_string())

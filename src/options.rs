@@ -83,42 +83,51 @@ fn server_options(cli: Cli) -> ServerOptions {
             "--server needs --transport".into(),
         );
     };
-    let endpoint = match transport {
-        TransportKind::ShmPosix => {
+    let buffer_size = cli.bench.buffer_size.unwrap_or(DEFAULT_BUFFER_SIZE);
+    if buffer_size <= HEADER_LEN {
+        usage_error(
+            ErrorKind::ValueValidation,
+            format!("--buffer-size must be more than {HEADER_LEN} bytes"),
+        );
+    }
+    let endpoint = match transport.socket_scheme() {
+        None => {
             let Some(channel) = args.channel else {
                 usage_error(
                     ErrorKind::MissingRequiredArgument,
-                    "--server --transport shm-posix needs --channel NAME".into(),
+                    format!(
+                        "--server --transport {} needs --channel NAME",
+                        transport.name()
+                    ),
                 );
             };
             if let Err(e) = shm_posix::validate_channel(&channel) {
                 usage_error(ErrorKind::ValueValidation, format!("--channel: {e}"));
-            }
-            let buffer_size = cli.bench.buffer_size.unwrap_or(DEFAULT_BUFFER_SIZE);
-            if buffer_size <= HEADER_LEN {
-                usage_error(
-                    ErrorKind::ValueValidation,
-                    format!("--buffer-size must be more than {HEADER_LEN} bytes"),
-                );
             }
             Endpoint::ShmChannel {
                 channel,
                 buffer_size,
             }
         }
-        TransportKind::ZmqIpc => {
+        Some(scheme) => {
             let path = args
                 .endpoint
                 .as_deref()
-                .and_then(|e| e.strip_prefix("ipc://"))
+                .and_then(|e| e.strip_prefix(scheme))
                 .filter(|p| !p.is_empty());
             let Some(path) = path else {
                 usage_error(
                     ErrorKind::MissingRequiredArgument,
-                    "--server --transport zmq-ipc needs --endpoint ipc://PATH".into(),
+                    format!(
+                        "--server --transport {} needs --endpoint {scheme}PATH",
+                        transport.name()
+                    ),
                 );
             };
-            Endpoint::ZmqIpc { path: path.into() }
+            Endpoint::SocketFile {
+                path: path.into(),
+                buffer_size,
+            }
         }
     };
     ServerOptions {
@@ -138,7 +147,7 @@ fn benchmark_options(cli: Cli) -> Options {
     let transports = args
         .transports
         .map(|list| list.0)
-        .unwrap_or_else(|| TransportKind::ALL.to_vec());
+        .unwrap_or_else(|| TransportKind::DEFAULT.to_vec());
     let largest = sizes.iter().map(|s| s.bytes).max().unwrap_or(0);
     let needed = largest + HEADER_LEN;
     let buffer_size = match args.buffer_size {

@@ -222,3 +222,26 @@ fn one_transport_and_custom_baseline() {
     assert!(!out.contains("SHM POSIX benchmark"), "{out}");
     assert!(out.contains("Relative to ZeroMQ IPC"), "{out}");
 }
+
+#[test]
+fn all_transports_run_end_to_end() {
+    let driver = Driver::start(&[
+        "--iterations",
+        "100",
+        "--sizes",
+        "small,64KiB",
+        "--transports",
+        "all",
+    ]);
+    let (status, out, err) = driver.finish_clean();
+    assert!(status.success(), "{out}\n{err}");
+    for line in [
+        "[1/3] Running SHM POSIX benchmark...",
+        "[2/3] Running ZeroMQ IPC benchmark...",
+        "[3/3] Running Unix stream benchmark...",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    let summary = out.split("OVERALL SUMMARY").nth(1).unwrap();
+    assert_eq!(summary.matches("Unix stream").count(), 2, "{summary}");
+}

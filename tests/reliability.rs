@@ -142,15 +142,17 @@ fn sigkill_of_each_server_fails_its_case_and_the_run_goes_on() {
         "small",
         "--timeout",
         "20s",
+        "--transports",
+        "all",
     ]);
-    for transport in ["shm-posix", "zmq-ipc"] {
+    for transport in ["shm-posix", "zmq-ipc", "unix-stream"] {
         let server = wait_for_server(&driver, transport);
         wait_until_busy(server);
         signal(server, Signal::SIGKILL);
     }
     let (status, out, _) = driver.finish_clean();
     assert_eq!(status.code(), Some(1), "{out}");
-    for name in ["SHM POSIX", "ZeroMQ IPC"] {
+    for name in ["SHM POSIX", "ZeroMQ IPC", "Unix stream"] {
         let line =
             format!("✗ {name} benchmark failed: server exited: killed by signal 9 (SIGKILL)");
         assert!(out.contains(&line), "missing {line:?} in:\n{out}");
@@ -237,7 +239,7 @@ fn a_server_that_never_says_ready_times_out() {
 
 #[test]
 fn sigkill_of_the_driver_takes_its_server_down_cleanly() {
-    for transport in ["shm-posix", "zmq-ipc"] {
+    for transport in ["shm-posix", "zmq-ipc", "unix-stream"] {
         let driver = Driver::start(&[
             "--iterations",
             "100000000",
@@ -484,4 +486,27 @@ fn a_multipart_zmq_request_is_refused() {
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("more than one part"), "{stderr}");
     assert!(!socket.exists());
+}
+
+#[test]
+fn unix_stream_faults_are_caught() {
+    let only = ["--transports", "unix-stream"];
+    let (code, out) = run_with_fault("unix-stream:exit@150", &only);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("Unix stream benchmark failed: server exited: exit code 3"),
+        "{out}"
+    );
+    let (code, out) = run_with_fault("unix-stream:flip@150:3", &only);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("round trip 150: the reply differs from the request at byte offset 3"),
+        "{out}"
+    );
+    let (code, out) = run_with_fault("unix-stream:bad-length@120", &only);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("Unix stream benchmark failed: peer announced a 2499997-byte message, more than the 2499996 bytes"),
+        "{out}"
+    );
 }

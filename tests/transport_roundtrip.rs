@@ -48,15 +48,15 @@ impl TestServer {
                 channel: channel.clone(),
                 buffer_size: BUFFER,
             },
-            TransportKind::ZmqIpc => Endpoint::ZmqIpc {
+            TransportKind::ZmqIpc | TransportKind::UnixStream => Endpoint::SocketFile {
                 path: dir.path().join("echo.sock"),
+                buffer_size: BUFFER,
             },
         };
         let mut args: Vec<String> = vec!["--transport".into(), kind.name().into()];
         args.extend(extra_args.iter().map(|a| a.to_string()));
         args.extend(
-            endpoint
-                .server_args()
+            kind.server_args(&endpoint)
                 .into_iter()
                 .map(|a| a.into_string().unwrap()),
         );
@@ -84,7 +84,7 @@ impl TestServer {
     /// Stops the server and checks that it exited 0 and left nothing behind.
     fn stop(self) {
         stop_server_clean(self.server, &self.channel);
-        if let Endpoint::ZmqIpc { path } = &self.endpoint {
+        if let Endpoint::SocketFile { path, .. } = &self.endpoint {
             assert!(!path.exists(), "socket file left behind");
         }
     }
@@ -169,8 +169,9 @@ fn shm_posix_client_without_server_times_out_clearly() {
 #[test]
 fn zmq_ipc_client_without_server_times_out_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let endpoint = Endpoint::ZmqIpc {
+    let endpoint = Endpoint::SocketFile {
         path: dir.path().join("nobody.sock"),
+        buffer_size: BUFFER,
     };
     let mut client = TransportKind::ZmqIpc
         .connect(
@@ -247,4 +248,74 @@ fn an_idle_server_waits_longer_than_its_timeout() {
         echo(server.connect().as_mut(), 100);
         server.stop();
     }
+}
+
+#[test]
+fn unix_stream_echoes_edge_sizes() {
+    with_server(TransportKind::UnixStream, |client| {
+        for len in [0, 1, 100, BUFFER - HEADER_LEN] {
+            echo(client, len);
+        }
+    });
+}
+
+#[test]
+fn unix_stream_rejects_an_oversize_message_and_keeps_working() {
+    with_server(TransportKind::UnixStream, |client| {
+        let request = vec![1u8; BUFFER - HEADER_LEN + 1];
+        let mut response = vec![0u8; BUFFER];
+        let err = client.round_trip(&request, &mut response).unwrap_err();
+        assert!(
+            matches!(err, TransportError::MessageTooLarge { .. }),
+            "{err}"
+        );
+        echo(client, 100);
+    });
+}
+
+#[test]
+fn unix_stream_rejects_a_reply_larger_than_the_receive_buffer() {
+    with_server(TransportKind::UnixStream, |client| {
+        let request = vec![1u8; 2048];
+        let mut response = vec![0u8; 1024];
+        let err = client.round_trip(&request, &mut response).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("peer announced a 2048-byte message, more than the 1024 bytes"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn unix_stream_client_without_server_times_out_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = Endpoint::SocketFile {
+        path: dir.path().join("nobody.sock"),
+        buffer_size: BUFFER,
+    };
+    let err = TransportKind::UnixStream
+        .connect(
+            &endpoint,
+            options(Duration::from_millis(300)),
+            Arc::new(NoWatch),
+        )
+        .err()
+        .expect("connecting without a server must fail");
+    assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("timed out after 300ms waiting for a server at"),
+        "{err}"
+    );
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn unix_stream_server_serves_one_client_after_another() {
+    let server = TestServer::start(TransportKind::UnixStream, &[]);
+    for _ in 0..3 {
+        echo(server.connect().as_mut(), 100);
+    }
+    server.stop();
 }

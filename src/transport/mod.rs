@@ -8,6 +8,8 @@
 mod error;
 pub mod posix;
 pub mod shm_posix;
+pub mod socket_file;
+pub mod unix_stream;
 pub mod zmq_ipc;
 
 use std::ffi::OsString;
@@ -92,40 +94,28 @@ pub const WAIT_SLICE: Duration = Duration::from_millis(50);
 pub enum Endpoint {
     /// `/srb_<channel>_*` POSIX shared-memory objects and semaphores.
     ShmChannel { channel: String, buffer_size: usize },
-    /// A ZeroMQ `ipc://` endpoint: a Unix socket at `path`.
-    ZmqIpc { path: PathBuf },
+    /// A Unix socket file, inside a private directory.
+    SocketFile { path: PathBuf, buffer_size: usize },
 }
 
 impl Endpoint {
-    /// The arguments that tell a `--server` process where to listen.
-    pub fn server_args(&self) -> Vec<OsString> {
-        match self {
-            Endpoint::ShmChannel {
-                channel,
-                buffer_size,
-            } => vec![
-                "--channel".into(),
-                channel.into(),
-                "--buffer-size".into(),
-                buffer_size.to_string().into(),
-            ],
-            Endpoint::ZmqIpc { path } => {
-                let mut endpoint = OsString::from("ipc://");
-                endpoint.push(path);
-                vec!["--endpoint".into(), endpoint]
-            }
-        }
-    }
-
     /// Removes whatever a server that died without cleaning up left at this endpoint.
     /// Returns the names of the objects it removed.
     pub fn remove_leftovers(&self) -> Vec<String> {
         match self {
             Endpoint::ShmChannel { channel, .. } => shm_posix::unlink_channel(channel),
-            Endpoint::ZmqIpc { path } => match std::fs::remove_file(path) {
+            Endpoint::SocketFile { path, .. } => match std::fs::remove_file(path) {
                 Ok(()) => vec![path.display().to_string()],
                 Err(_) => Vec::new(),
             },
+        }
+    }
+
+    pub fn buffer_size(&self) -> usize {
+        match self {
+            Endpoint::ShmChannel { buffer_size, .. } | Endpoint::SocketFile { buffer_size, .. } => {
+                *buffer_size
+            }
         }
     }
 }
@@ -144,16 +134,26 @@ pub enum TransportKind {
     ShmPosix,
     #[serde(rename = "zmq-ipc")]
     ZmqIpc,
+    #[serde(rename = "unix-stream")]
+    UnixStream,
 }
 
 impl TransportKind {
-    pub const ALL: [TransportKind; 2] = [TransportKind::ShmPosix, TransportKind::ZmqIpc];
+    pub const ALL: [TransportKind; 3] = [
+        TransportKind::ShmPosix,
+        TransportKind::ZmqIpc,
+        TransportKind::UnixStream,
+    ];
+
+    /// What runs without `--transports`: the seed benchmark's pair.
+    pub const DEFAULT: [TransportKind; 2] = [TransportKind::ShmPosix, TransportKind::ZmqIpc];
 
     /// The name used on the command line and in exports.
     pub fn name(self) -> &'static str {
         match self {
             TransportKind::ShmPosix => "shm-posix",
             TransportKind::ZmqIpc => "zmq-ipc",
+            TransportKind::UnixStream => "unix-stream",
         }
     }
 
@@ -162,11 +162,22 @@ impl TransportKind {
         match self {
             TransportKind::ShmPosix => "SHM POSIX",
             TransportKind::ZmqIpc => "ZeroMQ IPC",
+            TransportKind::UnixStream => "Unix stream",
         }
     }
 
     pub fn from_name(name: &str) -> Option<TransportKind> {
         Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// The URL scheme of a socket-file endpoint on the command line (`ipc://PATH`), or None for
+    /// transports addressed by a channel name.
+    pub fn socket_scheme(self) -> Option<&'static str> {
+        match self {
+            TransportKind::ShmPosix => None,
+            TransportKind::ZmqIpc => Some("ipc://"),
+            TransportKind::UnixStream => Some("unix://"),
+        }
     }
 
     /// Builds the endpoint for one server process. `unique_name` is unique per run and case;
@@ -177,20 +188,38 @@ impl TransportKind {
         private_dir: &std::path::Path,
         buffer_size: usize,
     ) -> Endpoint {
-        match self {
-            TransportKind::ShmPosix => Endpoint::ShmChannel {
+        match self.socket_scheme() {
+            None => Endpoint::ShmChannel {
                 channel: unique_name.to_string(),
                 buffer_size,
             },
-            TransportKind::ZmqIpc => Endpoint::ZmqIpc {
+            Some(_) => Endpoint::SocketFile {
                 path: private_dir.join("echo.sock"),
+                buffer_size,
             },
         }
     }
 
     /// Whether the endpoint lives in the file system and so needs a private directory.
     pub fn needs_private_dir(self) -> bool {
-        matches!(self, TransportKind::ZmqIpc)
+        self.socket_scheme().is_some()
+    }
+
+    /// The arguments that tell a `--server` process of this transport where to listen.
+    pub fn server_args(self, endpoint: &Endpoint) -> Vec<OsString> {
+        let (mut args, buffer_size): (Vec<OsString>, usize) = match endpoint {
+            Endpoint::ShmChannel {
+                channel,
+                buffer_size,
+            } => (vec!["--channel".into(), channel.into()], *buffer_size),
+            Endpoint::SocketFile { path, buffer_size } => {
+                let mut url = OsString::from(self.socket_scheme().unwrap_or_default());
+                url.push(path);
+                (vec!["--endpoint".into(), url], *buffer_size)
+            }
+        };
+        args.extend(["--buffer-size".into(), buffer_size.to_string().into()]);
+        args
     }
 
     pub fn connect(
@@ -199,27 +228,27 @@ impl TransportKind {
         options: TransportOptions,
         watch: std::sync::Arc<dyn PeerWatch>,
     ) -> Result<Box<dyn TransportClient>, TransportError> {
-        match (self, endpoint) {
+        Ok(match (self, endpoint) {
             (
                 TransportKind::ShmPosix,
                 Endpoint::ShmChannel {
                     channel,
                     buffer_size,
                 },
-            ) => Ok(Box::new(shm_posix::ShmPosixClient::connect(
+            ) => Box::new(shm_posix::ShmPosixClient::connect(
                 channel,
                 *buffer_size,
                 options,
                 watch,
-            )?)),
-            (TransportKind::ZmqIpc, Endpoint::ZmqIpc { path }) => Ok(Box::new(
-                zmq_ipc::ZmqIpcClient::connect(path, options, watch)?,
-            )),
-            _ => Err(TransportError::Protocol(format!(
-                "endpoint {endpoint:?} does not belong to transport {}",
-                self.name()
-            ))),
-        }
+            )?),
+            (TransportKind::ZmqIpc, Endpoint::SocketFile { path, .. }) => {
+                Box::new(zmq_ipc::ZmqIpcClient::connect(path, options, watch)?)
+            }
+            (TransportKind::UnixStream, Endpoint::SocketFile { path, buffer_size }) => Box::new(
+                unix_stream::UnixStreamClient::connect(path, *buffer_size, options, watch)?,
+            ),
+            _ => return Err(self.mismatch(endpoint)),
+        })
     }
 
     pub fn bind(
@@ -227,26 +256,33 @@ impl TransportKind {
         endpoint: &Endpoint,
         options: TransportOptions,
     ) -> Result<Box<dyn TransportServer>, TransportError> {
-        match (self, endpoint) {
+        Ok(match (self, endpoint) {
             (
                 TransportKind::ShmPosix,
                 Endpoint::ShmChannel {
                     channel,
                     buffer_size,
                 },
-            ) => Ok(Box::new(shm_posix::ShmPosixServer::create(
+            ) => Box::new(shm_posix::ShmPosixServer::create(
                 channel,
                 *buffer_size,
                 options,
-            )?)),
-            (TransportKind::ZmqIpc, Endpoint::ZmqIpc { path }) => {
-                Ok(Box::new(zmq_ipc::ZmqIpcServer::bind(path, options)?))
+            )?),
+            (TransportKind::ZmqIpc, Endpoint::SocketFile { path, .. }) => {
+                Box::new(zmq_ipc::ZmqIpcServer::bind(path, options)?)
             }
-            _ => Err(TransportError::Protocol(format!(
-                "endpoint {endpoint:?} does not belong to transport {}",
-                self.name()
-            ))),
-        }
+            (TransportKind::UnixStream, Endpoint::SocketFile { path, buffer_size }) => Box::new(
+                unix_stream::UnixStreamServer::bind(path, *buffer_size, options)?,
+            ),
+            _ => return Err(self.mismatch(endpoint)),
+        })
+    }
+
+    fn mismatch(self, endpoint: &Endpoint) -> TransportError {
+        TransportError::Protocol(format!(
+            "endpoint {endpoint:?} does not belong to transport {}",
+            self.name()
+        ))
     }
 }
 

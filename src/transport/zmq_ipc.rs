@@ -4,33 +4,22 @@
 //! direction (into and out of a zmq message) plus the thread hand-offs; the server echoes the
 //! received message itself, without another copy.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::socket_file::{checked_path, SocketFile};
 use super::{
     EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportOptions,
-    TransportServer, PRIVATE_DIR_PREFIX, WAIT_SLICE,
+    TransportServer, WAIT_SLICE,
 };
 
 /// How often an idle server looks at its stop flag.
 const IDLE_SLICE: Duration = Duration::from_millis(100);
 
-/// `sun_path` holds 108 bytes including the terminating NUL.
-const MAX_SOCKET_PATH: usize = 107;
-
 fn endpoint_of(path: &Path) -> Result<String, TransportError> {
-    let text = path.to_str().ok_or_else(|| {
-        TransportError::Protocol(format!("socket path {} is not UTF-8", path.display()))
-    })?;
-    if text.len() > MAX_SOCKET_PATH {
-        return Err(TransportError::Protocol(format!(
-            "socket path {text} is {} bytes long; Unix sockets allow at most {MAX_SOCKET_PATH} (set TMPDIR to a shorter directory)",
-            text.len()
-        )));
-    }
-    Ok(format!("ipc://{text}"))
+    Ok(format!("ipc://{}", checked_path(path)?))
 }
 
 fn millis(duration: Duration) -> i32 {
@@ -139,21 +128,16 @@ impl TransportClient for ZmqIpcClient {
 
 /// The echoing side: a REP socket bound to a socket file in a private directory.
 pub struct ZmqIpcServer {
+    // Field order is drop order: close the socket, end the context, then remove the file.
     socket: zmq::Socket,
     _context: zmq::Context,
-    path: PathBuf,
+    _file: SocketFile,
 }
 
 impl ZmqIpcServer {
     pub fn bind(path: &Path, options: TransportOptions) -> Result<ZmqIpcServer, TransportError> {
         let endpoint = endpoint_of(path)?;
-        // An existing file would be silently replaced by bind: refuse it, as SHM refuses squatters.
-        if path.symlink_metadata().is_ok() {
-            return Err(TransportError::Protocol(format!(
-                "{} already exists; refusing to replace it",
-                path.display()
-            )));
-        }
+        let file = SocketFile::claim(path)?;
         let (context, socket) = new_socket(zmq::REP, IDLE_SLICE, options.timeout)?;
         socket
             .bind(&endpoint)
@@ -161,7 +145,7 @@ impl ZmqIpcServer {
         Ok(ZmqIpcServer {
             socket,
             _context: context,
-            path: path.to_path_buf(),
+            _file: file,
         })
     }
 }
@@ -206,23 +190,5 @@ impl TransportServer for ZmqIpcServer {
         };
         sent.map_err(|e| TransportError::zmq("sending the reply", e))?;
         Ok(EchoOutcome::Echoed)
-    }
-}
-
-impl Drop for ZmqIpcServer {
-    fn drop(&mut self) {
-        // libzmq unlinks the file on close too; removing it here also covers an unclean close.
-        let _ = std::fs::remove_file(&self.path);
-        // The driver made the private directory; if the driver is gone (killed), nobody else
-        // will remove it. rmdir only succeeds on an empty directory, so this never loses data.
-        if let Some(dir) = self.path.parent() {
-            let ours = dir
-                .file_name()
-                .and_then(|name| name.to_str())
-                .is_some_and(|name| name.starts_with(PRIVATE_DIR_PREFIX));
-            if ours {
-                let _ = std::fs::remove_dir(dir);
-            }
-        }
     }
 }

@@ -1,0 +1,63 @@
+//! What the socket-file transports (ZeroMQ IPC, Unix stream) share: checking the socket path,
+//! refusing one that already exists, and removing the file and its private directory.
+
+use std::path::{Path, PathBuf};
+
+use super::{TransportError, PRIVATE_DIR_PREFIX};
+
+/// `sun_path` holds 108 bytes including the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Checks that `path` fits a Unix socket address and is UTF-8; returns it as text.
+pub fn checked_path(path: &Path) -> Result<&str, TransportError> {
+    let text = path.to_str().ok_or_else(|| {
+        TransportError::Protocol(format!("socket path {} is not UTF-8", path.display()))
+    })?;
+    if text.len() > MAX_SOCKET_PATH {
+        return Err(TransportError::Protocol(format!(
+            "socket path {text} is {} bytes long; Unix sockets allow at most {MAX_SOCKET_PATH} (set TMPDIR to a shorter directory)",
+            text.len()
+        )));
+    }
+    Ok(text)
+}
+
+/// Owns a server's socket file: refuses to take over an existing one, and on drop removes the
+/// file and, if the driver made it, the private directory around it.
+pub struct SocketFile {
+    path: PathBuf,
+}
+
+impl SocketFile {
+    /// Claims `path` for a server about to bind there. Binding would silently replace an
+    /// existing file: refuse it, as the SHM transport refuses a squatter's object.
+    pub fn claim(path: &Path) -> Result<SocketFile, TransportError> {
+        checked_path(path)?;
+        if path.symlink_metadata().is_ok() {
+            return Err(TransportError::Protocol(format!(
+                "{} already exists; refusing to replace it",
+                path.display()
+            )));
+        }
+        Ok(SocketFile {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        // If the driver is gone (killed), nobody else will remove its private directory.
+        // rmdir only succeeds on an empty directory, so this never loses anything.
+        if let Some(dir) = self.path.parent() {
+            let ours = dir
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with(PRIVATE_DIR_PREFIX));
+            if ours {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
+}

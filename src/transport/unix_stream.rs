@@ -1,0 +1,351 @@
+//! Unix stream: a plain `SOCK_STREAM` Unix domain socket, each message framed as in SHM POSIX
+//! (a 4-byte native-endian `u32` length, then the payload).
+//!
+//! It is the kernel primitive under ZeroMQ IPC without ZeroMQ: per direction one `writev` and
+//! one or more `read`s, the payload copied user → kernel → user. Comparing the two shows what
+//! ZeroMQ's framing and I/O threads cost.
+
+use std::io::{ErrorKind, IoSlice, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use super::socket_file::{checked_path, SocketFile};
+use super::{
+    EchoOutcome, NoWatch, PeerWatch, Tamper, TransportClient, TransportError, TransportOptions,
+    TransportServer, WAIT_SLICE,
+};
+
+/// Bytes of the length header in front of every message.
+const HEADER_LEN: usize = 4;
+
+/// How often an idle server looks at its stop flag.
+const IDLE_SLICE_MS: u16 = 100;
+
+fn io_error(what: &str, e: std::io::Error) -> TransportError {
+    TransportError::Protocol(format!("{what}: {e}"))
+}
+
+fn is_hang_up(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof
+    )
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// Waits until `fd` is readable; false if `stop` was set first. Never times out by itself.
+fn readable_unless_stopped(fd: &impl AsFd, stop: &AtomicBool) -> Result<bool, TransportError> {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(IDLE_SLICE_MS)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => {}
+            Ok(_) => return Ok(true),
+            Err(e) => return Err(TransportError::os("polling the socket", e)),
+        }
+    }
+}
+
+/// Blocking I/O in slices of the socket's own timeout: between slices the watch is asked, and
+/// the whole operation gives up after `timeout`.
+struct Sliced<'a> {
+    timeout: Duration,
+    watch: &'a dyn PeerWatch,
+    deadline: Option<Instant>,
+}
+
+impl Sliced<'_> {
+    fn new(timeout: Duration, watch: &dyn PeerWatch) -> Sliced<'_> {
+        Sliced {
+            timeout,
+            watch,
+            deadline: None,
+        }
+    }
+
+    /// Called after a slice ran out: fails if the peer is gone or the time is up.
+    fn slice_expired(&mut self, what: &str) -> Result<(), TransportError> {
+        self.watch.check()?;
+        // The clock is read only once a wait has run long, never on the fast path.
+        let deadline = *self
+            .deadline
+            .get_or_insert_with(|| Instant::now() + self.timeout);
+        if Instant::now() >= deadline {
+            return Err(TransportError::Timeout {
+                what: what.to_string(),
+                timeout: self.timeout,
+            });
+        }
+        Ok(())
+    }
+
+    /// The connection broke: give the watch a moment to say why (a dead server is reported
+    /// from waitpid), else report the socket's own words.
+    fn peer_gone(&self, how: &str) -> TransportError {
+        for _ in 0..10 {
+            if let Err(e) = self.watch.check() {
+                return e;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        TransportError::PeerGone(format!("the connection to the peer broke: {how}"))
+    }
+
+    fn read_full(
+        &mut self,
+        stream: &mut UnixStream,
+        mut buf: &mut [u8],
+        what: &str,
+    ) -> Result<(), TransportError> {
+        while !buf.is_empty() {
+            match stream.read(buf) {
+                Ok(0) => return Err(self.peer_gone(&format!("closed while we waited for {what}"))),
+                Ok(n) => buf = &mut buf[n..],
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if is_hang_up(&e) => return Err(self.peer_gone(&e.to_string())),
+                Err(e) if is_timeout(&e) => self.slice_expired(what)?,
+                Err(e) => return Err(io_error(&format!("reading {what}"), e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes header and payload with as few `writev` calls as the kernel allows.
+    fn write_message(
+        &mut self,
+        stream: &mut UnixStream,
+        payload: &[u8],
+        what: &str,
+    ) -> Result<(), TransportError> {
+        let header = (payload.len() as u32).to_ne_bytes();
+        let mut parts = [IoSlice::new(&header), IoSlice::new(payload)];
+        let mut parts: &mut [IoSlice<'_>] = &mut parts;
+        while !parts.is_empty() {
+            match stream.write_vectored(parts) {
+                Ok(0) => return Err(self.peer_gone(&format!("closed while we sent {what}"))),
+                Ok(n) => IoSlice::advance_slices(&mut parts, n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if is_hang_up(&e) => return Err(self.peer_gone(&e.to_string())),
+                Err(e) if is_timeout(&e) => self.slice_expired(what)?,
+                Err(e) => return Err(io_error(&format!("sending {what}"), e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads a length header and checks it against what the receiver can hold.
+fn read_length(
+    sliced: &mut Sliced<'_>,
+    stream: &mut UnixStream,
+    capacity: usize,
+    what: &str,
+) -> Result<usize, TransportError> {
+    let mut header = [0u8; HEADER_LEN];
+    sliced.read_full(stream, &mut header, what)?;
+    let len = u32::from_ne_bytes(header) as usize;
+    if len > capacity {
+        return Err(TransportError::BadLengthHeader { len, capacity });
+    }
+    Ok(len)
+}
+
+/// The requesting side: one connected stream.
+pub struct UnixStreamClient {
+    stream: UnixStream,
+    capacity: usize,
+    timeout: Duration,
+    watch: Arc<dyn PeerWatch>,
+}
+
+impl UnixStreamClient {
+    /// Connects to `path`, retrying until `options.timeout` while the server is not there yet.
+    pub fn connect(
+        path: &Path,
+        buffer_size: usize,
+        options: TransportOptions,
+        watch: Arc<dyn PeerWatch>,
+    ) -> Result<UnixStreamClient, TransportError> {
+        checked_path(path)?;
+        let deadline = Instant::now() + options.timeout;
+        let stream = loop {
+            match UnixStream::connect(path) {
+                Ok(stream) => break stream,
+                Err(e)
+                    if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) =>
+                {
+                    watch.check()?;
+                    if Instant::now() >= deadline {
+                        return Err(TransportError::Timeout {
+                            what: format!("a server at {} ({e})", path.display()),
+                            timeout: options.timeout,
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(io_error(&format!("connecting to {}", path.display()), e)),
+            }
+        };
+        stream
+            .set_read_timeout(Some(WAIT_SLICE))
+            .and_then(|()| stream.set_write_timeout(Some(WAIT_SLICE)))
+            .map_err(|e| io_error("setting socket timeouts", e))?;
+        Ok(UnixStreamClient {
+            stream,
+            capacity: buffer_size.saturating_sub(HEADER_LEN),
+            timeout: options.timeout,
+            watch,
+        })
+    }
+}
+
+impl TransportClient for UnixStreamClient {
+    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
+        if request.len() > self.capacity {
+            return Err(TransportError::MessageTooLarge {
+                len: request.len(),
+                capacity: self.capacity,
+            });
+        }
+        let mut sliced = Sliced::new(self.timeout, self.watch.as_ref());
+        sliced.write_message(&mut self.stream, request, "the request")?;
+        let capacity = self.capacity.min(response.len());
+        let len = read_length(&mut sliced, &mut self.stream, capacity, "the reply")?;
+        sliced.read_full(&mut self.stream, &mut response[..len], "the reply")?;
+        Ok(len)
+    }
+}
+
+/// The echoing side: a listener, the connection being served, and one reusable buffer.
+pub struct UnixStreamServer {
+    // Field order is drop order: close the sockets before removing the file.
+    connection: Option<UnixStream>,
+    listener: UnixListener,
+    buffer: Vec<u8>,
+    timeout: Duration,
+    _file: SocketFile,
+}
+
+impl UnixStreamServer {
+    pub fn bind(
+        path: &Path,
+        buffer_size: usize,
+        options: TransportOptions,
+    ) -> Result<UnixStreamServer, TransportError> {
+        let file = SocketFile::claim(path)?;
+        let listener = UnixListener::bind(path)
+            .map_err(|e| io_error(&format!("binding {}", path.display()), e))?;
+        Ok(UnixStreamServer {
+            connection: None,
+            listener,
+            buffer: vec![0; buffer_size.saturating_sub(HEADER_LEN)],
+            timeout: options.timeout,
+            _file: file,
+        })
+    }
+}
+
+impl TransportServer for UnixStreamServer {
+    fn echo_one(
+        &mut self,
+        stop: &AtomicBool,
+        tamper: Tamper,
+    ) -> Result<EchoOutcome, TransportError> {
+        let UnixStreamServer {
+            connection,
+            listener,
+            buffer,
+            timeout,
+            ..
+        } = self;
+        loop {
+            if connection.is_none() {
+                if !readable_unless_stopped(listener, stop)? {
+                    return Ok(EchoOutcome::Stopped);
+                }
+                let (stream, _) = listener
+                    .accept()
+                    .map_err(|e| io_error("accepting a client", e))?;
+                stream
+                    .set_read_timeout(Some(*timeout))
+                    .and_then(|()| stream.set_write_timeout(Some(*timeout)))
+                    .map_err(|e| io_error("setting socket timeouts", e))?;
+                *connection = Some(stream);
+            }
+            let Some(stream) = connection.as_mut() else {
+                continue;
+            };
+            if !readable_unless_stopped(stream, stop)? {
+                return Ok(EchoOutcome::Stopped);
+            }
+            let mut header = [0u8; HEADER_LEN];
+            let first = match stream.read(&mut header) {
+                // Readable with nothing to read: the client hung up; serve the next one.
+                Ok(0) => {
+                    *connection = None;
+                    continue;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if is_hang_up(&e) => {
+                    *connection = None;
+                    continue;
+                }
+                Err(e) => return Err(io_error("reading a request", e)),
+            };
+            // A request has begun: from here on every wait is bounded by the timeout (the
+            // stream's own read/write timeouts), and a stop is honoured after this echo.
+            match echo_request(stream, header, first, buffer, *timeout, tamper) {
+                // A client that hangs up mid-exchange ends its connection, not the server.
+                Err(TransportError::PeerGone(_)) => *connection = None,
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Reads the rest of a request whose first `first` header bytes are in `header`, and echoes it.
+fn echo_request(
+    stream: &mut UnixStream,
+    mut header: [u8; HEADER_LEN],
+    first: usize,
+    buffer: &mut [u8],
+    timeout: Duration,
+    tamper: Tamper,
+) -> Result<EchoOutcome, TransportError> {
+    let capacity = buffer.len();
+    let mut sliced = Sliced::new(timeout, &NoWatch);
+    sliced.read_full(stream, &mut header[first..], "a request")?;
+    let len = u32::from_ne_bytes(header) as usize;
+    if len > capacity {
+        return Err(TransportError::BadLengthHeader { len, capacity });
+    }
+    let payload = &mut buffer[..len];
+    sliced.read_full(stream, payload, "a request")?;
+    match tamper {
+        Tamper::Swallow => return Ok(EchoOutcome::Echoed),
+        Tamper::FlipByte(offset) if offset < len => payload[offset] ^= 0xff,
+        Tamper::BadLength => {
+            // Announce more than any buffer of this size carries; send no payload.
+            let header = ((capacity + 1) as u32).to_ne_bytes();
+            stream
+                .write_all(&header)
+                .map_err(|e| io_error("sending the reply", e))?;
+            return Ok(EchoOutcome::Echoed);
+        }
+        Tamper::FlipByte(_) | Tamper::None => {}
+    }
+    sliced.write_message(stream, payload, "the reply")?;
+    Ok(EchoOutcome::Echoed)
+}
