@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 
 use crate::naming::{channel_owner_pid, dir_owner_pid};
 use crate::transport::posix::{unlink_semaphore, unlink_shared_memory};
-use crate::transport::shm_posix;
+use crate::transport::{shm_posix, shm_spin};
 
 const SHM_DIR: &str = "/dev/shm";
 const SEM_FILE_PREFIX: &str = "sem.";
@@ -53,9 +53,10 @@ pub fn all_srb_objects() -> Vec<IpcObject> {
     shm_objects(|name| name.starts_with(SRB_PREFIX))
 }
 
-/// The existing objects of one channel.
+/// The existing objects of one channel, whichever shared-memory transport made them.
 pub fn channel_objects(channel: &str) -> Vec<IpcObject> {
-    let wanted = shm_posix::object_names(channel);
+    let mut wanted = shm_posix::object_names(channel);
+    wanted.push(shm_spin::object_name(channel));
     shm_objects(|name| wanted.iter().any(|w| &w[1..] == name))
 }
 

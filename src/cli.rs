@@ -46,7 +46,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "LIST", value_parser = parse_size_list)]
     pub sizes: Option<SizeList>,
 
-    /// Transports to compare, comma-separated: shm-posix, zmq-ipc, unix-stream, or all.
+    /// Transports to compare, comma-separated: shm-posix, zmq-ipc, unix-stream, shm-spin, or
+    /// all.
     /// [default: shm-posix,zmq-ipc, the seed benchmark's pair]
     #[arg(long, value_name = "LIST", value_parser = parse_transport_list)]
     pub transports: Option<TransportList>,

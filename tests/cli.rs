@@ -236,12 +236,14 @@ fn all_transports_run_end_to_end() {
     let (status, out, err) = driver.finish_clean();
     assert!(status.success(), "{out}\n{err}");
     for line in [
-        "[1/3] Running SHM POSIX benchmark...",
-        "[2/3] Running ZeroMQ IPC benchmark...",
-        "[3/3] Running Unix stream benchmark...",
+        "[1/4] Running SHM POSIX benchmark...",
+        "[2/4] Running ZeroMQ IPC benchmark...",
+        "[3/4] Running Unix stream benchmark...",
+        "[4/4] Running SHM spin benchmark...",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
     let summary = out.split("OVERALL SUMMARY").nth(1).unwrap();
     assert_eq!(summary.matches("Unix stream").count(), 2, "{summary}");
+    assert_eq!(summary.matches("SHM spin").count(), 2, "{summary}");
 }

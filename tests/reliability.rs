@@ -145,14 +145,14 @@ fn sigkill_of_each_server_fails_its_case_and_the_run_goes_on() {
         "--transports",
         "all",
     ]);
-    for transport in ["shm-posix", "zmq-ipc", "unix-stream"] {
+    for transport in ["shm-posix", "zmq-ipc", "unix-stream", "shm-spin"] {
         let server = wait_for_server(&driver, transport);
         wait_until_busy(server);
         signal(server, Signal::SIGKILL);
     }
     let (status, out, _) = driver.finish_clean();
     assert_eq!(status.code(), Some(1), "{out}");
-    for name in ["SHM POSIX", "ZeroMQ IPC", "Unix stream"] {
+    for name in ["SHM POSIX", "ZeroMQ IPC", "Unix stream", "SHM spin"] {
         let line =
             format!("✗ {name} benchmark failed: server exited: killed by signal 9 (SIGKILL)");
         assert!(out.contains(&line), "missing {line:?} in:\n{out}");
@@ -239,7 +239,7 @@ fn a_server_that_never_says_ready_times_out() {
 
 #[test]
 fn sigkill_of_the_driver_takes_its_server_down_cleanly() {
-    for transport in ["shm-posix", "zmq-ipc", "unix-stream"] {
+    for transport in ["shm-posix", "zmq-ipc", "unix-stream", "shm-spin"] {
         let driver = Driver::start(&[
             "--iterations",
             "100000000",
@@ -509,4 +509,24 @@ fn unix_stream_faults_are_caught() {
         out.contains("Unix stream benchmark failed: peer announced a 2499997-byte message, more than the 2499996 bytes"),
         "{out}"
     );
+}
+
+#[test]
+fn shm_spin_faults_are_caught() {
+    let only = ["--transports", "shm-spin"];
+    let (code, out) = run_with_fault("shm-spin:exit@150", &only);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("SHM spin benchmark failed: server exited: exit code 3"),
+        "{out}"
+    );
+    let (code, out) = run_with_fault("shm-spin:flip@150:3", &only);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("round trip 150: the reply differs from the request at byte offset 3"),
+        "{out}"
+    );
+    let (code, out) = run_with_fault("shm-spin:bad-length@120", &only);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("SHM spin benchmark failed: peer announced a 2499997-byte message, more than the 2499996 bytes"), "{out}");
 }

@@ -44,7 +44,7 @@ impl TestServer {
         let channel = unique_channel("rt");
         let dir = tempfile::Builder::new().prefix("rt-").tempdir().unwrap();
         let endpoint = match kind {
-            TransportKind::ShmPosix => Endpoint::ShmChannel {
+            TransportKind::ShmPosix | TransportKind::ShmSpin => Endpoint::ShmChannel {
                 channel: channel.clone(),
                 buffer_size: BUFFER,
             },
@@ -317,5 +317,83 @@ fn unix_stream_server_serves_one_client_after_another() {
     for _ in 0..3 {
         echo(server.connect().as_mut(), 100);
     }
+    server.stop();
+}
+
+#[test]
+fn shm_spin_echoes_edge_sizes_across_clients() {
+    let server = TestServer::start(TransportKind::ShmSpin, &[]);
+    for _ in 0..2 {
+        let mut client = server.connect();
+        for len in [0, 1, 100, BUFFER - HEADER_LEN] {
+            echo(client.as_mut(), len);
+        }
+    }
+    server.stop();
+}
+
+#[test]
+fn shm_spin_rejects_oversize_messages_both_ways() {
+    with_server(TransportKind::ShmSpin, |client| {
+        let mut response = vec![0u8; BUFFER];
+        let err = client
+            .round_trip(&vec![1u8; BUFFER - HEADER_LEN + 1], &mut response)
+            .unwrap_err();
+        assert!(
+            matches!(err, TransportError::MessageTooLarge { .. }),
+            "{err}"
+        );
+        let mut small = vec![0u8; 1024];
+        let err = client.round_trip(&[1u8; 2048], &mut small).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("peer announced a 2048-byte message, more than the 1024 bytes"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn shm_spin_client_without_server_times_out_clearly() {
+    let channel = unique_channel("spin_absent");
+    let err = TransportKind::ShmSpin
+        .connect(
+            &Endpoint::ShmChannel {
+                channel: channel.clone(),
+                buffer_size: BUFFER,
+            },
+            options(Duration::from_millis(300)),
+            Arc::new(NoWatch),
+        )
+        .err()
+        .expect("connecting without a server must fail");
+    assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&format!("/srb_{channel}_spin")),
+        "{err}"
+    );
+    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+}
+
+#[test]
+fn shm_spin_frozen_server_times_out() {
+    let server = TestServer::start(TransportKind::ShmSpin, &[]);
+    let mut client = TransportKind::ShmSpin
+        .connect(
+            &server.endpoint,
+            options(Duration::from_millis(300)),
+            Arc::new(NoWatch),
+        )
+        .unwrap();
+    signal(server.server.pid(), nix::sys::signal::Signal::SIGSTOP);
+    let mut response = vec![0u8; 64];
+    let err = client.round_trip(b"ping", &mut response).unwrap_err();
+    signal(server.server.pid(), nix::sys::signal::Signal::SIGCONT);
+    assert!(
+        err.to_string()
+            .contains("timed out after 300ms waiting for the reply"),
+        "{err}"
+    );
+    drop(client);
     server.stop();
 }

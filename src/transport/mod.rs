@@ -8,6 +8,7 @@
 mod error;
 pub mod posix;
 pub mod shm_posix;
+pub mod shm_spin;
 pub mod socket_file;
 pub mod unix_stream;
 pub mod zmq_ipc;
@@ -103,7 +104,11 @@ impl Endpoint {
     /// Returns the names of the objects it removed.
     pub fn remove_leftovers(&self) -> Vec<String> {
         match self {
-            Endpoint::ShmChannel { channel, .. } => shm_posix::unlink_channel(channel),
+            Endpoint::ShmChannel { channel, .. } => {
+                let mut removed = shm_posix::unlink_channel(channel);
+                removed.extend(shm_spin::unlink_channel(channel));
+                removed
+            }
             Endpoint::SocketFile { path, .. } => match std::fs::remove_file(path) {
                 Ok(()) => vec![path.display().to_string()],
                 Err(_) => Vec::new(),
@@ -136,13 +141,16 @@ pub enum TransportKind {
     ZmqIpc,
     #[serde(rename = "unix-stream")]
     UnixStream,
+    #[serde(rename = "shm-spin")]
+    ShmSpin,
 }
 
 impl TransportKind {
-    pub const ALL: [TransportKind; 3] = [
+    pub const ALL: [TransportKind; 4] = [
         TransportKind::ShmPosix,
         TransportKind::ZmqIpc,
         TransportKind::UnixStream,
+        TransportKind::ShmSpin,
     ];
 
     /// What runs without `--transports`: the seed benchmark's pair.
@@ -154,6 +162,7 @@ impl TransportKind {
             TransportKind::ShmPosix => "shm-posix",
             TransportKind::ZmqIpc => "zmq-ipc",
             TransportKind::UnixStream => "unix-stream",
+            TransportKind::ShmSpin => "shm-spin",
         }
     }
 
@@ -163,6 +172,7 @@ impl TransportKind {
             TransportKind::ShmPosix => "SHM POSIX",
             TransportKind::ZmqIpc => "ZeroMQ IPC",
             TransportKind::UnixStream => "Unix stream",
+            TransportKind::ShmSpin => "SHM spin",
         }
     }
 
@@ -174,7 +184,7 @@ impl TransportKind {
     /// transports addressed by a channel name.
     pub fn socket_scheme(self) -> Option<&'static str> {
         match self {
-            TransportKind::ShmPosix => None,
+            TransportKind::ShmPosix | TransportKind::ShmSpin => None,
             TransportKind::ZmqIpc => Some("ipc://"),
             TransportKind::UnixStream => Some("unix://"),
         }
@@ -247,6 +257,18 @@ impl TransportKind {
             (TransportKind::UnixStream, Endpoint::SocketFile { path, buffer_size }) => Box::new(
                 unix_stream::UnixStreamClient::connect(path, *buffer_size, options, watch)?,
             ),
+            (
+                TransportKind::ShmSpin,
+                Endpoint::ShmChannel {
+                    channel,
+                    buffer_size,
+                },
+            ) => Box::new(shm_spin::ShmSpinClient::connect(
+                channel,
+                *buffer_size,
+                options,
+                watch,
+            )?),
             _ => return Err(self.mismatch(endpoint)),
         })
     }
@@ -274,6 +296,13 @@ impl TransportKind {
             (TransportKind::UnixStream, Endpoint::SocketFile { path, buffer_size }) => Box::new(
                 unix_stream::UnixStreamServer::bind(path, *buffer_size, options)?,
             ),
+            (
+                TransportKind::ShmSpin,
+                Endpoint::ShmChannel {
+                    channel,
+                    buffer_size,
+                },
+            ) => Box::new(shm_spin::ShmSpinServer::create(channel, *buffer_size)?),
             _ => return Err(self.mismatch(endpoint)),
         })
     }

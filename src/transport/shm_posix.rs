@@ -202,7 +202,7 @@ impl Direction {
 }
 
 /// Opens an object the server may not have created yet, retrying until the deadline.
-fn retry_until_created<T>(
+pub(super) fn retry_until_created<T>(
     deadline: Instant,
     timeout: Duration,
     watch: &dyn PeerWatch,

@@ -1,0 +1,389 @@
+//! SHM spin: one shared-memory segment, an atomic sequence number per direction, and waits that
+//! spin (yielding the CPU) for up to [`SPIN_BUDGET`] before sleeping on a futex.
+//!
+//! With both processes awake on separate CPUs a round trip never enters the kernel: the floor
+//! of what two processes can do here, two memcpys and two cache-line hand-offs. When the peer
+//! does sleep, it is woken with one `FUTEX_WAKE`, and an idle server sleeps rather than spins.
+//!
+//! Layout of `/srb_<channel>_spin` (`HEADER_BYTES + 2 × capacity` bytes, capacity =
+//! `buffer_size − 4` as for the other transports):
+//! - offset 64: request line: `seq` (u32), `waiters` (u32), `len` (u32);
+//! - offset 128: response line, the same; each on its own cache line;
+//! - offset 256: request payload, then response payload.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+
+use super::posix::{unlink_shared_memory, SharedMemory};
+use super::shm_posix::retry_until_created;
+use super::{
+    EchoOutcome, PeerWatch, StopFlag, Tamper, TransportClient, TransportError, TransportOptions,
+    TransportServer, WAIT_SLICE,
+};
+
+/// How long a wait spins before it sleeps on the futex.
+pub const SPIN_BUDGET: Duration = Duration::from_micros(20);
+
+/// Spins between looks at the clock (and between `sched_yield`s).
+const SPINS_PER_YIELD: u32 = 64;
+
+const REQUEST_LINE: usize = 64;
+const RESPONSE_LINE: usize = 128;
+const HEADER_BYTES: usize = 256;
+
+/// Same framing budget as the other transports, so capacities match.
+const LENGTH_BYTES: usize = 4;
+
+/// How often an idle server looks at its stop flag.
+const IDLE_SLICE: Duration = Duration::from_millis(100);
+
+pub fn object_name(channel: &str) -> String {
+    format!("/srb_{channel}_spin")
+}
+
+/// Unlinks the channel's segment; returns its name if it existed.
+pub fn unlink_channel(channel: &str) -> Option<String> {
+    let name = object_name(channel);
+    unlink_shared_memory(&name).then_some(name)
+}
+
+fn capacity_of(buffer_size: usize) -> Result<usize, TransportError> {
+    match buffer_size.checked_sub(LENGTH_BYTES) {
+        Some(capacity) if capacity > 0 && capacity <= u32::MAX as usize => Ok(capacity),
+        _ => Err(TransportError::Protocol(format!(
+            "buffer size {buffer_size} must be more than {LENGTH_BYTES} bytes and fit a u32 length"
+        ))),
+    }
+}
+
+/// One direction: its control line in the header and its payload area.
+struct Lane {
+    seq: NonNull<AtomicU32>,
+    waiters: NonNull<AtomicU32>,
+    len: NonNull<AtomicU32>,
+    data: *mut u8,
+}
+
+impl Lane {
+    /// # Safety
+    /// `base` must point to a live mapping of at least `HEADER_BYTES + 2 × capacity` bytes,
+    /// page-aligned (so every u32 below is aligned), that outlives the lane.
+    unsafe fn new(base: *mut u8, line: usize, data_offset: usize) -> Lane {
+        // SAFETY: offsets are inside the header (checked by the caller's size) and 4-aligned.
+        unsafe {
+            Lane {
+                seq: NonNull::new_unchecked(base.add(line).cast()),
+                waiters: NonNull::new_unchecked(base.add(line + 4).cast()),
+                len: NonNull::new_unchecked(base.add(line + 8).cast()),
+                data: base.add(data_offset),
+            }
+        }
+    }
+
+    fn seq(&self) -> &AtomicU32 {
+        // SAFETY: points into the live mapping; both processes only touch it atomically.
+        unsafe { self.seq.as_ref() }
+    }
+
+    fn waiters(&self) -> &AtomicU32 {
+        // SAFETY: as for seq.
+        unsafe { self.waiters.as_ref() }
+    }
+
+    fn len(&self) -> &AtomicU32 {
+        // SAFETY: as for seq.
+        unsafe { self.len.as_ref() }
+    }
+
+    /// Publishes sequence number `seq` (payload and `len` already written) and wakes a sleeper.
+    fn publish(&self, seq: u32) -> Result<(), TransportError> {
+        // Release: the payload and len written before are visible to whoever acquires seq.
+        self.seq().store(seq, Ordering::Release);
+        // Dekker pairing with `wait_for`: the waiter increments `waiters` and then re-reads
+        // `seq`; we store `seq` and then read `waiters`. With a SeqCst fence between each pair
+        // at least one side sees the other's write, so a waiter never sleeps through a publish.
+        fence(Ordering::SeqCst);
+        if self.waiters().load(Ordering::Relaxed) != 0 {
+            futex_wake(self.seq())?;
+        }
+        Ok(())
+    }
+
+    /// Waits until `seq` differs from `old`: spins for up to SPIN_BUDGET, then sleeps on the
+    /// futex in slices of `slice`, calling `between` after each slice (it may end the wait).
+    fn wait_for(
+        &self,
+        old: u32,
+        slice: Duration,
+        mut between: impl FnMut() -> Result<(), TransportError>,
+    ) -> Result<u32, TransportError> {
+        let seq = self.seq();
+        let spin_start = Instant::now();
+        loop {
+            for _ in 0..SPINS_PER_YIELD {
+                // Acquire: pairs with publish's Release, so the payload is visible.
+                let now = seq.load(Ordering::Acquire);
+                if now != old {
+                    return Ok(now);
+                }
+                std::hint::spin_loop();
+            }
+            if spin_start.elapsed() >= SPIN_BUDGET {
+                break;
+            }
+            // If the peer shares our CPU, let it run instead of spinning against it.
+            std::thread::yield_now();
+        }
+        loop {
+            self.waiters().fetch_add(1, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            let result = if seq.load(Ordering::Relaxed) == old {
+                futex_wait(seq, old, slice)
+            } else {
+                Ok(())
+            };
+            self.waiters().fetch_sub(1, Ordering::Relaxed);
+            result?;
+            let now = seq.load(Ordering::Acquire);
+            if now != old {
+                return Ok(now);
+            }
+            between()?;
+        }
+    }
+}
+
+/// Sleeps while `*word == expected`, at most `timeout`. Wakes, time-outs, signals and a changed
+/// value all return Ok: the caller re-checks the word.
+fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) -> Result<(), TransportError> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: word is a valid, aligned u32 in shared memory; ts outlives the call. Not
+    // FUTEX_PRIVATE: the word is shared between processes.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &ts as *const libc::timespec,
+            std::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    match Errno::last() {
+        Errno::EAGAIN | Errno::ETIMEDOUT | Errno::EINTR => Ok(()),
+        e => Err(TransportError::os("futex wait", e)),
+    }
+}
+
+fn futex_wake(word: &AtomicU32) -> Result<(), TransportError> {
+    // SAFETY: word is a valid, aligned u32 in shared memory.
+    let rc = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1i32) };
+    if rc < 0 {
+        return Err(TransportError::os("futex wake", Errno::last()));
+    }
+    Ok(())
+}
+
+/// The mapping and its two lanes.
+struct Segment {
+    request: Lane,
+    response: Lane,
+    capacity: usize,
+    // Last: the lanes point into it.
+    _memory: SharedMemory,
+}
+
+// SAFETY: the lanes point into `_memory`, which the segment owns; access is atomic or guarded by
+// the sequence protocol.
+unsafe impl Send for Segment {}
+
+impl Segment {
+    fn new(memory: SharedMemory, capacity: usize) -> Segment {
+        let base = memory.as_ptr();
+        // SAFETY: memory is at least HEADER_BYTES + 2 × capacity (its creator or opener sized
+        // it so), page-aligned, and owned by the segment for as long as the lanes live.
+        let (request, response) = unsafe {
+            (
+                Lane::new(base, REQUEST_LINE, HEADER_BYTES),
+                Lane::new(base, RESPONSE_LINE, HEADER_BYTES + capacity),
+            )
+        };
+        Segment {
+            request,
+            response,
+            capacity,
+            _memory: memory,
+        }
+    }
+
+    fn size(capacity: usize) -> usize {
+        HEADER_BYTES + 2 * capacity
+    }
+}
+
+/// The requesting side.
+pub struct ShmSpinClient {
+    segment: Segment,
+    next_seq: u32,
+    timeout: Duration,
+    watch: Arc<dyn PeerWatch>,
+}
+
+impl ShmSpinClient {
+    pub fn connect(
+        channel: &str,
+        buffer_size: usize,
+        options: TransportOptions,
+        watch: Arc<dyn PeerWatch>,
+    ) -> Result<ShmSpinClient, TransportError> {
+        super::shm_posix::validate_channel(channel).map_err(TransportError::Protocol)?;
+        let capacity = capacity_of(buffer_size)?;
+        let deadline = Instant::now() + options.timeout;
+        let memory = retry_until_created(deadline, options.timeout, watch.as_ref(), || {
+            SharedMemory::open(&object_name(channel), Segment::size(capacity))
+        })?;
+        let segment = Segment::new(memory, capacity);
+        // Continue from wherever a previous client left the sequence.
+        let next_seq = segment
+            .request
+            .seq()
+            .load(Ordering::Acquire)
+            .wrapping_add(1);
+        Ok(ShmSpinClient {
+            segment,
+            next_seq,
+            timeout: options.timeout,
+            watch,
+        })
+    }
+}
+
+impl TransportClient for ShmSpinClient {
+    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
+        let Segment {
+            request: out,
+            response: back,
+            capacity,
+            ..
+        } = &self.segment;
+        if request.len() > *capacity {
+            return Err(TransportError::MessageTooLarge {
+                len: request.len(),
+                capacity: *capacity,
+            });
+        }
+        let seq = self.next_seq;
+        self.next_seq = seq.wrapping_add(1);
+        let previous = back.seq().load(Ordering::Acquire);
+        // SAFETY: request fits the payload area; the server reads it only after seeing `seq`,
+        // and has finished with the previous request (we hold its reply).
+        unsafe { std::ptr::copy_nonoverlapping(request.as_ptr(), out.data, request.len()) };
+        out.len().store(request.len() as u32, Ordering::Relaxed);
+        out.publish(seq)?;
+
+        let mut deadline = None;
+        let timeout = self.timeout;
+        let watch = self.watch.as_ref();
+        back.wait_for(previous, WAIT_SLICE, || {
+            watch.check()?;
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
+            if Instant::now() >= deadline {
+                return Err(TransportError::Timeout {
+                    what: "the reply (response sequence number)".into(),
+                    timeout,
+                });
+            }
+            Ok(())
+        })?;
+        let len = back.len().load(Ordering::Relaxed) as usize;
+        if len > *capacity || len > response.len() {
+            return Err(TransportError::BadLengthHeader {
+                len,
+                capacity: (*capacity).min(response.len()),
+            });
+        }
+        // SAFETY: len fits both buffers; the server wrote the reply before publishing it and
+        // will not touch it again until our next request.
+        unsafe { std::ptr::copy_nonoverlapping(back.data, response.as_mut_ptr(), len) };
+        Ok(len)
+    }
+}
+
+/// The echoing side: creates the segment (exclusively, 0600) and unlinks it when dropped.
+pub struct ShmSpinServer {
+    segment: Segment,
+    last_seen: u32,
+}
+
+impl ShmSpinServer {
+    /// Publishing never waits (there is one slot per direction and the client waits for its
+    /// reply before writing again), so the server needs no timeout.
+    pub fn create(channel: &str, buffer_size: usize) -> Result<ShmSpinServer, TransportError> {
+        super::shm_posix::validate_channel(channel).map_err(TransportError::Protocol)?;
+        let capacity = capacity_of(buffer_size)?;
+        // ftruncate zero-fills: sequence numbers start at 0, no waiters.
+        let memory = SharedMemory::create(&object_name(channel), Segment::size(capacity))?;
+        Ok(ShmSpinServer {
+            segment: Segment::new(memory, capacity),
+            last_seen: 0,
+        })
+    }
+}
+
+impl TransportServer for ShmSpinServer {
+    fn echo_one(
+        &mut self,
+        stop: &AtomicBool,
+        tamper: Tamper,
+    ) -> Result<EchoOutcome, TransportError> {
+        let Segment {
+            request,
+            response,
+            capacity,
+            ..
+        } = &self.segment;
+        let stop_flag = StopFlag(stop);
+        let seq = match request.wait_for(self.last_seen, IDLE_SLICE, || stop_flag.check()) {
+            Ok(seq) => seq,
+            Err(TransportError::Interrupted) => return Ok(EchoOutcome::Stopped),
+            Err(e) => return Err(e),
+        };
+        self.last_seen = seq;
+        let len = request.len().load(Ordering::Relaxed) as usize;
+        if len > *capacity {
+            return Err(TransportError::BadLengthHeader {
+                len,
+                capacity: *capacity,
+            });
+        }
+        if tamper == Tamper::Swallow {
+            return Ok(EchoOutcome::Echoed);
+        }
+        // SAFETY: len <= capacity; the client wrote the request before publishing `seq` and
+        // waits for our reply before touching either payload area again.
+        unsafe { std::ptr::copy_nonoverlapping(request.data, response.data, len) };
+        let mut reply_len = len as u32;
+        match tamper {
+            // SAFETY: offset < len <= capacity.
+            Tamper::FlipByte(offset) if offset < len => unsafe {
+                *response.data.add(offset) ^= 0xff
+            },
+            Tamper::BadLength => reply_len = *capacity as u32 + 1,
+            _ => {}
+        }
+        response.len().store(reply_len, Ordering::Relaxed);
+        response.publish(seq)?;
+        Ok(EchoOutcome::Echoed)
+    }
+}
