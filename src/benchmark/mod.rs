@@ -261,7 +261,7 @@ fn exercise(
         iterations: options.iterations,
         verify_all: options.verify_all,
     };
-    let capacity = options.buffer_size - crate::transport::shm_posix::HEADER_LEN;
+    let capacity = crate::transport::payload_capacity(options.buffer_size);
     let mut buffers = EchoBuffers::new(size.bytes, capacity);
     if let Err(e) = measure::warm_up(client.as_mut(), &mut buffers, &config) {
         return (None, Some(e.into()));

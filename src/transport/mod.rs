@@ -321,5 +321,14 @@ impl std::fmt::Display for TransportKind {
     }
 }
 
+/// Bytes of the length header every transport budgets for in front of a message (SHM POSIX
+/// and Unix stream send it; the others keep the same capacity so sizes mean the same).
+pub const LENGTH_BYTES: usize = 4;
+
+/// The largest payload a `buffer_size`-byte buffer carries.
+pub fn payload_capacity(buffer_size: usize) -> usize {
+    buffer_size.saturating_sub(LENGTH_BYTES)
+}
+
 /// Prefix of the private directories the driver makes for file-based endpoints.
 pub const PRIVATE_DIR_PREFIX: &str = "transport-bench-";

@@ -22,7 +22,7 @@ use super::{
 };
 
 /// Bytes taken by the length header in front of every message.
-pub const HEADER_LEN: usize = 4;
+pub const HEADER_LEN: usize = super::LENGTH_BYTES;
 
 /// The longest channel name: keeps `sem.srb_<channel>_resp_empty` within NAME_MAX (255).
 pub const MAX_CHANNEL_LEN: usize = 200;

@@ -22,7 +22,7 @@ use super::posix::{unlink_shared_memory, SharedMemory};
 use super::shm_posix::retry_until_created;
 use super::{
     EchoOutcome, PeerWatch, StopFlag, Tamper, TransportClient, TransportError, TransportOptions,
-    TransportServer, WAIT_SLICE,
+    TransportServer, LENGTH_BYTES, WAIT_SLICE,
 };
 
 /// How long a wait spins before it sleeps on the futex.
@@ -34,9 +34,6 @@ const SPINS_PER_YIELD: u32 = 64;
 const REQUEST_LINE: usize = 64;
 const RESPONSE_LINE: usize = 128;
 const HEADER_BYTES: usize = 256;
-
-/// Same framing budget as the other transports, so capacities match.
-const LENGTH_BYTES: usize = 4;
 
 /// How often an idle server looks at its stop flag.
 const IDLE_SLICE: Duration = Duration::from_millis(100);

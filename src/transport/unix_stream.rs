@@ -21,8 +21,7 @@ use super::{
     TransportServer, WAIT_SLICE,
 };
 
-/// Bytes of the length header in front of every message.
-const HEADER_LEN: usize = 4;
+use super::LENGTH_BYTES as HEADER_LEN;
 
 /// How often an idle server looks at its stop flag.
 const IDLE_SLICE_MS: u16 = 100;
@@ -203,7 +202,7 @@ impl UnixStreamClient {
             .map_err(|e| io_error("setting socket timeouts", e))?;
         Ok(UnixStreamClient {
             stream,
-            capacity: buffer_size.saturating_sub(HEADER_LEN),
+            capacity: super::payload_capacity(buffer_size),
             timeout: options.timeout,
             watch,
         })
@@ -249,7 +248,7 @@ impl UnixStreamServer {
         Ok(UnixStreamServer {
             connection: None,
             listener,
-            buffer: vec![0; buffer_size.saturating_sub(HEADER_LEN)],
+            buffer: vec![0; super::payload_capacity(buffer_size)],
             timeout: options.timeout,
             _file: file,
         })
