@@ -489,44 +489,25 @@ fn a_multipart_zmq_request_is_refused() {
 }
 
 #[test]
-fn unix_stream_faults_are_caught() {
-    let only = ["--transports", "unix-stream"];
-    let (code, out) = run_with_fault("unix-stream:exit@150", &only);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("Unix stream benchmark failed: server exited: exit code 3"),
-        "{out}"
-    );
-    let (code, out) = run_with_fault("unix-stream:flip@150:3", &only);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("round trip 150: the reply differs from the request at byte offset 3"),
-        "{out}"
-    );
-    let (code, out) = run_with_fault("unix-stream:bad-length@120", &only);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("Unix stream benchmark failed: peer announced a 2499997-byte message, more than the 2499996 bytes"),
-        "{out}"
-    );
-}
-
-#[test]
-fn shm_spin_faults_are_caught() {
-    let only = ["--transports", "shm-spin"];
-    let (code, out) = run_with_fault("shm-spin:exit@150", &only);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("SHM spin benchmark failed: server exited: exit code 3"),
-        "{out}"
-    );
-    let (code, out) = run_with_fault("shm-spin:flip@150:3", &only);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("round trip 150: the reply differs from the request at byte offset 3"),
-        "{out}"
-    );
-    let (code, out) = run_with_fault("shm-spin:bad-length@120", &only);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("SHM spin benchmark failed: peer announced a 2499997-byte message, more than the 2499996 bytes"), "{out}");
+fn faults_in_the_added_transports_are_caught() {
+    for (transport, name) in [("unix-stream", "Unix stream"), ("shm-spin", "SHM spin")] {
+        let only = ["--transports", transport];
+        let (code, out) = run_with_fault(&format!("{transport}:exit@150"), &only);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains(&format!(
+                "{name} benchmark failed: server exited: exit code 3"
+            )),
+            "{out}"
+        );
+        let (code, out) = run_with_fault(&format!("{transport}:flip@150:3"), &only);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("round trip 150: the reply differs from the request at byte offset 3"),
+            "{out}"
+        );
+        let (code, out) = run_with_fault(&format!("{transport}:bad-length@120"), &only);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(&format!("{name} benchmark failed: peer announced a 2499997-byte message, more than the 2499996 bytes")), "{out}");
+    }
 }
