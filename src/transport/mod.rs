@@ -87,6 +87,46 @@ impl PeerWatch for StopFlag<'_> {
     }
 }
 
+/// The budget of one wait that blocks in slices (a socket or futex timeout of [`WAIT_SLICE`]):
+/// each time a slice runs out, the watch is asked, and the wait fails once `timeout` has passed.
+/// The clock is read only after a first slice ran out, never on the fast path, so a wait may
+/// last up to one slice longer than `timeout`.
+pub struct WaitBudget<'a> {
+    timeout: Duration,
+    watch: &'a dyn PeerWatch,
+    deadline: Option<std::time::Instant>,
+}
+
+impl<'a> WaitBudget<'a> {
+    pub fn new(timeout: Duration, watch: &'a dyn PeerWatch) -> WaitBudget<'a> {
+        WaitBudget {
+            timeout,
+            watch,
+            deadline: None,
+        }
+    }
+
+    pub fn watch(&self) -> &'a dyn PeerWatch {
+        self.watch
+    }
+
+    /// Called after a slice ran out waiting for `what`: fails if the peer is gone or the time is up.
+    pub fn slice_expired(&mut self, what: &str) -> Result<(), TransportError> {
+        self.watch.check()?;
+        let timeout = self.timeout;
+        let deadline = *self
+            .deadline
+            .get_or_insert_with(|| std::time::Instant::now() + timeout);
+        if std::time::Instant::now() >= deadline {
+            return Err(TransportError::Timeout {
+                what: what.to_string(),
+                timeout,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// How long a wait may take in total, and how often it looks at the [`PeerWatch`].
 pub const WAIT_SLICE: Duration = Duration::from_millis(50);
 

@@ -22,7 +22,7 @@ use super::posix::{unlink_shared_memory, SharedMemory};
 use super::shm_posix::retry_until_created;
 use super::{
     EchoOutcome, PeerWatch, StopFlag, Tamper, TransportClient, TransportError, TransportOptions,
-    TransportServer, LENGTH_BYTES, WAIT_SLICE,
+    TransportServer, WaitBudget, LENGTH_BYTES, WAIT_SLICE,
 };
 
 /// How long a wait spins before it sleeps on the futex.
@@ -289,19 +289,9 @@ impl TransportClient for ShmSpinClient {
         out.len().store(request.len() as u32, Ordering::Relaxed);
         out.publish(seq)?;
 
-        let mut deadline = None;
-        let timeout = self.timeout;
-        let watch = self.watch.as_ref();
+        let mut budget = WaitBudget::new(self.timeout, self.watch.as_ref());
         back.wait_for(previous, WAIT_SLICE, || {
-            watch.check()?;
-            let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
-            if Instant::now() >= deadline {
-                return Err(TransportError::Timeout {
-                    what: "the reply (response sequence number)".into(),
-                    timeout,
-                });
-            }
-            Ok(())
+            budget.slice_expired("the reply (response sequence number)")
         })?;
         let len = back.len().load(Ordering::Relaxed) as usize;
         if len > *capacity || len > response.len() {

@@ -18,7 +18,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use super::socket_file::{checked_path, SocketFile};
 use super::{
     EchoOutcome, NoWatch, PeerWatch, Tamper, TransportClient, TransportError, TransportOptions,
-    TransportServer, WAIT_SLICE,
+    TransportServer, WaitBudget, WAIT_SLICE,
 };
 
 use super::LENGTH_BYTES as HEADER_LEN;
@@ -56,44 +56,27 @@ fn readable_unless_stopped(fd: &impl AsFd, stop: &AtomicBool) -> Result<bool, Tr
     }
 }
 
-/// Blocking I/O in slices of the socket's own timeout: between slices the watch is asked, and
-/// the whole operation gives up after `timeout`.
+/// Blocking I/O in slices of the socket's own timeout, within one [`WaitBudget`].
 struct Sliced<'a> {
-    timeout: Duration,
-    watch: &'a dyn PeerWatch,
-    deadline: Option<Instant>,
+    budget: WaitBudget<'a>,
 }
 
 impl Sliced<'_> {
     fn new(timeout: Duration, watch: &dyn PeerWatch) -> Sliced<'_> {
         Sliced {
-            timeout,
-            watch,
-            deadline: None,
+            budget: WaitBudget::new(timeout, watch),
         }
     }
 
-    /// Called after a slice ran out: fails if the peer is gone or the time is up.
     fn slice_expired(&mut self, what: &str) -> Result<(), TransportError> {
-        self.watch.check()?;
-        // The clock is read only once a wait has run long, never on the fast path.
-        let deadline = *self
-            .deadline
-            .get_or_insert_with(|| Instant::now() + self.timeout);
-        if Instant::now() >= deadline {
-            return Err(TransportError::Timeout {
-                what: what.to_string(),
-                timeout: self.timeout,
-            });
-        }
-        Ok(())
+        self.budget.slice_expired(what)
     }
 
     /// The connection broke: give the watch a moment to say why (a dead server is reported
     /// from waitpid), else report the socket's own words.
     fn peer_gone(&self, how: &str) -> TransportError {
         for _ in 0..10 {
-            if let Err(e) = self.watch.check() {
+            if let Err(e) = self.budget.watch().check() {
                 return e;
             }
             std::thread::sleep(Duration::from_millis(10));

@@ -7,12 +7,12 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::socket_file::{checked_path, SocketFile};
 use super::{
     EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportOptions,
-    TransportServer, WAIT_SLICE,
+    TransportServer, WaitBudget, WAIT_SLICE,
 };
 
 /// How often an idle server looks at its stop flag.
@@ -82,21 +82,11 @@ impl ZmqIpcClient {
         what: &str,
         mut op: impl FnMut() -> Result<T, zmq::Error>,
     ) -> Result<T, TransportError> {
-        let mut deadline = None;
+        let mut budget = WaitBudget::new(self.timeout, self.watch.as_ref());
         loop {
             match op() {
                 Ok(value) => return Ok(value),
-                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {
-                    self.watch.check()?;
-                    // The clock is read only once a wait has run long, never on the fast path.
-                    let deadline = *deadline.get_or_insert_with(|| Instant::now() + self.timeout);
-                    if Instant::now() >= deadline {
-                        return Err(TransportError::Timeout {
-                            what: what.to_string(),
-                            timeout: self.timeout,
-                        });
-                    }
-                }
+                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => budget.slice_expired(what)?,
                 Err(e) => return Err(TransportError::zmq(what, e)),
             }
         }
