@@ -362,6 +362,13 @@ fn objects_are_created_owner_only() {
     stop_server_clean(server, &channel);
 }
 
+/// Runs with `fault` injected and asserts that the run fails (exit 1) saying `expected`.
+fn assert_fault_fails(fault: &str, extra: &[&str], expected: &str) {
+    let (code, out) = run_with_fault(fault, extra);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+}
+
 fn run_with_fault(fault: &str, extra: &[&str]) -> (i32, String) {
     let mut args = vec![
         "--iterations",
@@ -381,25 +388,19 @@ fn run_with_fault(fault: &str, extra: &[&str]) -> (i32, String) {
 
 #[test]
 fn corrupted_sequence_number_is_caught_on_every_round_trip() {
-    let (code, out) = run_with_fault("shm-posix:flip@150:3", &[]);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains(
-            "round trip 150: the reply differs from the request at byte offset 3 (sequence number)"
-        ),
-        "{out}"
+    assert_fault_fails(
+        "shm-posix:flip@150:3",
+        &[],
+        "round trip 150: the reply differs from the request at byte offset 3 (sequence number)",
     );
 }
 
 #[test]
 fn corrupted_payload_is_caught_during_warmup() {
-    let (code, out) = run_with_fault("zmq-ipc:flip@10:40", &[]);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains(
-            "round trip 10: the reply differs from the request at byte offset 40 (payload)"
-        ),
-        "{out}"
+    assert_fault_fails(
+        "zmq-ipc:flip@10:40",
+        &[],
+        "round trip 10: the reply differs from the request at byte offset 40 (payload)",
     );
 }
 
@@ -410,34 +411,29 @@ fn corrupted_payload_mid_run_needs_verify_all() {
         code, 0,
         "only the sequence number is checked mid-run by default:\n{out}"
     );
-    let (code, out) = run_with_fault("shm-posix:flip@150:40", &["--verify-all"]);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("round trip 150: the reply differs from the request at byte offset 40"),
-        "{out}"
+    assert_fault_fails(
+        "shm-posix:flip@150:40",
+        &["--verify-all"],
+        "round trip 150: the reply differs from the request at byte offset 40",
     );
 }
 
 #[test]
 fn corrupted_payload_on_the_last_round_trip_is_caught() {
-    let (code, out) = run_with_fault("zmq-ipc:flip@200:99", &[]);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("round trip 200: the reply differs from the request at byte offset 99"),
-        "{out}"
+    assert_fault_fails(
+        "zmq-ipc:flip@200:99",
+        &[],
+        "round trip 200: the reply differs from the request at byte offset 99",
     );
 }
 
 #[test]
 fn hostile_length_headers_are_errors_not_crashes() {
-    let (code, out) = run_with_fault("shm-posix:bad-length@120", &[]);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("SHM POSIX benchmark failed: peer announced a 2499997-byte message, more than the 2499996 bytes"), "{out}");
-    let (code, out) = run_with_fault("zmq-ipc:bad-length@120", &[]);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("round trip 120: the reply has 101 bytes, the request had 100"),
-        "{out}"
+    assert_fault_fails("shm-posix:bad-length@120", &[], "SHM POSIX benchmark failed: peer announced a 2499997-byte message, more than the 2499996 bytes");
+    assert_fault_fails(
+        "zmq-ipc:bad-length@120",
+        &[],
+        "round trip 120: the reply has 101 bytes, the request had 100",
     );
 }
 
@@ -492,22 +488,16 @@ fn a_multipart_zmq_request_is_refused() {
 fn faults_in_the_added_transports_are_caught() {
     for (transport, name) in [("unix-stream", "Unix stream"), ("shm-spin", "SHM spin")] {
         let only = ["--transports", transport];
-        let (code, out) = run_with_fault(&format!("{transport}:exit@150"), &only);
-        assert_eq!(code, 1, "{out}");
-        assert!(
-            out.contains(&format!(
-                "{name} benchmark failed: server exited: exit code 3"
-            )),
-            "{out}"
+        assert_fault_fails(
+            &format!("{transport}:exit@150"),
+            &only,
+            &format!("{name} benchmark failed: server exited: exit code 3"),
         );
-        let (code, out) = run_with_fault(&format!("{transport}:flip@150:3"), &only);
-        assert_eq!(code, 1, "{out}");
-        assert!(
-            out.contains("round trip 150: the reply differs from the request at byte offset 3"),
-            "{out}"
+        assert_fault_fails(
+            &format!("{transport}:flip@150:3"),
+            &only,
+            "round trip 150: the reply differs from the request at byte offset 3",
         );
-        let (code, out) = run_with_fault(&format!("{transport}:bad-length@120"), &only);
-        assert_eq!(code, 1, "{out}");
-        assert!(out.contains(&format!("{name} benchmark failed: peer announced a 2499997-byte message, more than the 2499996 bytes")), "{out}");
+        assert_fault_fails(&format!("{transport}:bad-length@120"), &only, &format!("{name} benchmark failed: peer announced a 2499997-byte message, more than the 2499996 bytes"));
     }
 }

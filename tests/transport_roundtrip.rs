@@ -153,26 +153,37 @@ fn a_reply_larger_than_the_receive_buffer_is_an_error_not_a_truncation() {
 }
 
 #[test]
-fn shm_posix_client_without_server_times_out_clearly() {
-    let channel = unique_channel("absent");
-    let started = Instant::now();
-    let err = TransportKind::ShmPosix
-        .connect(
-            &Endpoint::ShmChannel {
-                channel: channel.clone(),
-                buffer_size: BUFFER,
-            },
-            options(Duration::from_millis(300)),
-            Arc::new(NoWatch),
-        )
-        .err()
-        .expect("connecting without a server must fail");
-    assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
-    let text = err.to_string();
-    assert!(text.contains("timed out after 300ms"), "{text}");
-    assert!(text.contains(&format!("/srb_{channel}_req")), "{text}");
-    assert!(started.elapsed() < Duration::from_secs(20));
-    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+fn shm_clients_without_server_time_out_naming_the_missing_object() {
+    for (kind, object) in [
+        (TransportKind::ShmPosix, "req"),
+        (TransportKind::ShmSpin, "spin"),
+    ] {
+        let channel = unique_channel("absent");
+        let started = Instant::now();
+        let err = kind
+            .connect(
+                &Endpoint::ShmChannel {
+                    channel: channel.clone(),
+                    buffer_size: BUFFER,
+                },
+                options(Duration::from_millis(300)),
+                Arc::new(NoWatch),
+            )
+            .err()
+            .expect("connecting without a server must fail");
+        assert!(
+            matches!(err, TransportError::Timeout { .. }),
+            "{kind:?}: {err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("timed out after 300ms"), "{kind:?}: {text}");
+        assert!(
+            text.contains(&format!("/srb_{channel}_{object}")),
+            "{kind:?}: {text}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(20));
+        assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+    }
 }
 
 #[test]
@@ -302,28 +313,6 @@ fn shm_spin_echoes_edge_sizes_across_clients() {
         }
     }
     server.stop();
-}
-
-#[test]
-fn shm_spin_client_without_server_times_out_clearly() {
-    let channel = unique_channel("spin_absent");
-    let err = TransportKind::ShmSpin
-        .connect(
-            &Endpoint::ShmChannel {
-                channel: channel.clone(),
-                buffer_size: BUFFER,
-            },
-            options(Duration::from_millis(300)),
-            Arc::new(NoWatch),
-        )
-        .err()
-        .expect("connecting without a server must fail");
-    assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
-    assert!(
-        err.to_string().contains(&format!("/srb_{channel}_spin")),
-        "{err}"
-    );
-    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
 }
 
 #[test]
