@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::options::DEFAULT_BUFFER_SIZE;
+use crate::server::{Fault, FaultParseError};
 use crate::size::{parse_byte_count, parse_message_size, MessageSize};
-use crate::transport::TransportKind;
+use crate::transport::socket_file::checked_path;
+use crate::transport::{Endpoint, TransportError, TransportKind};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,9 +29,6 @@ pub struct Cli {
 
     #[command(flatten)]
     pub bench: BenchArgs,
-
-    #[command(flatten)]
-    pub server: ServerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -94,27 +94,107 @@ pub struct BenchArgs {
     /// Testing aid: make the servers of one transport misbehave, as TRANSPORT:FAULT
     /// (faults: no-ready, exit@N, flip@N:OFFSET, bad-length@N).
     #[arg(long, hide = true, value_name = "TRANSPORT:FAULT", value_parser = parse_injected_fault)]
-    pub inject_server_fault: Option<(TransportKind, String)>,
+    pub inject_server_fault: Option<(TransportKind, Fault)>,
 }
 
-/// Server mode: hidden from --help, documented in the README.
-#[derive(Debug, Args)]
+/// The command line of server mode, `transport-bench --server ...`: parsed by clap in the
+/// server, and rendered by the driver that spawns it (and by tests), so the two cannot drift
+/// apart. Documented in the README's "Server mode"; options of the benchmark have no meaning
+/// here and are usage errors.
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(
+    name = "transport-bench --server",
+    about = "Runs the echo server of one transport until SIGTERM or SIGINT"
+)]
 pub struct ServerArgs {
-    /// Run as the echo server of one transport.
-    #[arg(long, hide = true)]
-    pub server: bool,
+    /// Selects server mode.
+    #[arg(long, required = true)]
+    server: bool,
 
-    #[arg(long, hide = true, requires = "server", value_parser = parse_transport)]
-    pub transport: Option<TransportKind>,
+    /// The transport to serve.
+    #[arg(long, value_parser = parse_transport)]
+    pub transport: TransportKind,
 
-    #[arg(long, hide = true, requires = "server")]
+    /// Channel name, for transports addressed by one (shm-posix, shm-spin).
+    #[arg(long, conflicts_with = "endpoint")]
     pub channel: Option<String>,
 
-    #[arg(long, hide = true, requires = "server")]
+    /// Socket URL, for transports addressed by a file (ipc://PATH, unix://PATH).
+    #[arg(long)]
     pub endpoint: Option<String>,
 
-    #[arg(long, hide = true, requires = "server", value_parser = parse_fault)]
-    pub fault: Option<crate::server::Fault>,
+    /// Buffer size per direction (a 4-byte header plus the payload).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BUFFER_SIZE, value_parser = parse_positive_bytes)]
+    pub buffer_size: usize,
+
+    /// Longest a started exchange may wait for its client.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
+    pub timeout: Duration,
+
+    /// Testing aid: misbehave on purpose (no-ready, exit@N, flip@N:OFFSET, bad-length@N).
+    #[arg(long, hide = true, value_parser = parse_fault)]
+    pub fault: Option<Fault>,
+}
+
+impl ServerArgs {
+    /// The command line that serves `kind` at `endpoint`.
+    pub fn new(
+        kind: TransportKind,
+        endpoint: &Endpoint,
+        timeout: Duration,
+        fault: Option<Fault>,
+    ) -> Result<ServerArgs, TransportError> {
+        let (channel, url, buffer_size) = match endpoint {
+            Endpoint::ShmChannel {
+                channel,
+                buffer_size,
+            } => (Some(channel.clone()), None, *buffer_size),
+            Endpoint::SocketFile { path, buffer_size } => {
+                let scheme = kind.socket_scheme().unwrap_or_default();
+                let url = format!("{scheme}{}", checked_path(path)?);
+                (None, Some(url), *buffer_size)
+            }
+        };
+        Ok(ServerArgs {
+            server: true,
+            transport: kind,
+            channel,
+            endpoint: url,
+            buffer_size,
+            timeout,
+            fault,
+        })
+    }
+
+    /// The arguments, without the program name, that parse back into `self`.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--server".to_string(),
+            "--transport".into(),
+            self.transport.name().into(),
+        ];
+        if let Some(channel) = &self.channel {
+            args.extend(["--channel".into(), channel.clone()]);
+        }
+        if let Some(endpoint) = &self.endpoint {
+            args.extend(["--endpoint".into(), endpoint.clone()]);
+        }
+        args.extend([
+            "--buffer-size".into(),
+            self.buffer_size.to_string(),
+            "--timeout".into(),
+            humantime::format_duration(self.timeout).to_string(),
+        ]);
+        if let Some(fault) = self.fault {
+            args.extend(["--fault".into(), fault.to_string()]);
+        }
+        args
+    }
+}
+
+/// Whether a command line asks for server mode (which has a command line of its own).
+pub fn is_server_mode(args: &[std::ffi::OsString]) -> bool {
+    args.iter().skip(1).any(|arg| arg == "--server")
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,14 +308,56 @@ fn parse_transport_list(text: &str) -> Result<TransportList, String> {
     Ok(TransportList(kinds))
 }
 
-fn parse_fault(text: &str) -> Result<crate::server::Fault, String> {
-    text.parse()
+fn parse_fault(text: &str) -> Result<Fault, String> {
+    text.parse().map_err(|e: FaultParseError| e.to_string())
 }
 
-fn parse_injected_fault(text: &str) -> Result<(TransportKind, String), String> {
+fn parse_injected_fault(text: &str) -> Result<(TransportKind, Fault), String> {
     let (transport, fault) = text
         .split_once(':')
         .ok_or_else(|| format!("'{text}' is not TRANSPORT:FAULT"))?;
-    parse_fault(fault)?;
-    Ok((parse_transport(transport)?, fault.to_string()))
+    Ok((parse_transport(transport)?, parse_fault(fault)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[String]) -> ServerArgs {
+        let mut argv = vec!["transport-bench".to_string()];
+        argv.extend_from_slice(args);
+        ServerArgs::try_parse_from(argv).unwrap()
+    }
+
+    #[test]
+    fn server_args_parse_back_from_what_they_render() {
+        let channel = Endpoint::ShmChannel {
+            channel: "tb_1_2".into(),
+            buffer_size: 4096,
+        };
+        let socket = Endpoint::SocketFile {
+            path: "/tmp/transport-bench-1-x/echo.sock".into(),
+            buffer_size: 2_500_000,
+        };
+        let fault = Fault::FlipByteAt {
+            request: 3,
+            offset: 17,
+        };
+        for (kind, endpoint, fault) in [
+            (TransportKind::ShmPosix, &channel, None),
+            (TransportKind::ShmSpin, &channel, Some(Fault::NoReady)),
+            (TransportKind::ZmqIpc, &socket, Some(fault)),
+            (TransportKind::UnixStream, &socket, Some(Fault::ExitAt(9))),
+        ] {
+            let args = ServerArgs::new(kind, endpoint, Duration::from_millis(1500), fault).unwrap();
+            assert_eq!(parse(&args.to_args()), args);
+        }
+    }
+
+    #[test]
+    fn benchmark_options_are_not_server_options() {
+        let argv = ["tb", "--server", "--transport", "shm-posix", "--sizes", "5"];
+        let error = ServerArgs::try_parse_from(argv).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::UnknownArgument);
+    }
 }

@@ -4,20 +4,38 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::cli::ServerArgs;
 use crate::server::DRIVER_PID_ENV;
 use crate::signals;
-use crate::transport::{Endpoint, PeerWatch, TransportError, TransportKind, WAIT_SLICE};
+use crate::transport::{NoWatch, PeerWatch, TransportError, WaitBudget, WAIT_SLICE};
 
 /// How much of a failed server's stderr to quote.
 const STDERR_TAIL_BYTES: usize = 600;
+
+/// How often a stopping server is checked for its exit.
+const EXIT_POLL: Duration = Duration::from_millis(2);
+
+/// Why a server could not be started or did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("cannot find this executable to start the server: {0}")]
+    CurrentExe(#[source] std::io::Error),
+    #[error("cannot start the server process: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// The server exited on its own, or with a failure after SIGTERM; the text says how.
+    #[error("{0}")]
+    Exited(String),
+    #[error("server did not exit within {} of SIGTERM; killed it", humantime::format_duration(*.0))]
+    StopTimeout(Duration),
+}
 
 /// A running `transport-bench --server` child.
 pub struct ServerProcess {
@@ -28,60 +46,23 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts this executable in server mode for `kind` at `endpoint`.
-    pub fn spawn(
-        kind: TransportKind,
-        endpoint: &Endpoint,
-        timeout: Duration,
-        fault: Option<&str>,
-    ) -> Result<ServerProcess, String> {
-        let exe = std::env::current_exe()
-            .map_err(|e| format!("cannot find this executable to start the server: {e}"))?;
-        let mut command = Command::new(exe);
-        command
-            .arg("--server")
-            .arg("--transport")
-            .arg(kind.name())
-            .args(kind.server_args(endpoint))
-            .arg("--timeout")
-            .arg(humantime::format_duration(timeout).to_string())
+    /// Starts this executable in server mode with `args`.
+    pub fn spawn(args: &ServerArgs) -> Result<ServerProcess, DriverError> {
+        let exe = std::env::current_exe().map_err(DriverError::CurrentExe)?;
+        let mut child = Command::new(exe)
+            .args(args.to_args())
             .env(DRIVER_PID_ENV, std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Its own process group: a terminal Ctrl-C reaches only the driver, which then stops
             // the server in order instead of racing it.
-            .process_group(0);
-        if let Some(fault) = fault {
-            command.arg("--fault").arg(fault);
-        }
-        let mut child = command
+            .process_group(0)
             .spawn()
-            .map_err(|e| format!("cannot start the server process: {e}"))?;
+            .map_err(DriverError::Spawn)?;
         let pid = Pid::from_raw(child.id() as i32);
-
-        let (line_tx, stdout_lines) = mpsc::channel();
-        if let Some(stdout) = child.stdout.take() {
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if line_tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        let stderr = Arc::new(Mutex::new(String::new()));
-        if let Some(mut pipe) = child.stderr.take() {
-            let sink = Arc::clone(&stderr);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                    if let Ok(mut text) = sink.lock() {
-                        text.push_str(&String::from_utf8_lossy(&buf[..n]));
-                    }
-                }
-            });
-        }
+        let stdout_lines = forward_lines(child.stdout.take());
+        let stderr = collect_text(child.stderr.take());
         Ok(ServerProcess {
             child: Arc::new(Mutex::new(child)),
             pid,
@@ -92,60 +73,86 @@ impl ServerProcess {
 
     /// Waits for the `READY` line. Fails if the server exits first, or stays silent for `timeout`.
     pub fn wait_ready(&self, timeout: Duration) -> Result<(), TransportError> {
-        let deadline = Instant::now() + timeout;
+        let watch = self.server_watch();
+        let mut budget = WaitBudget::new(timeout, &watch);
         loop {
-            self.watch().check()?;
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(TransportError::Timeout {
-                    what: "the server to print READY".into(),
-                    timeout,
-                });
-            }
-            match self.stdout_lines.recv_timeout(left.min(WAIT_SLICE)) {
+            watch.check()?;
+            match self.stdout_lines.recv_timeout(WAIT_SLICE) {
                 Ok(line) if line.trim() == "READY" => return Ok(()),
-                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    budget.slice_expired("the server to print READY")?
+                }
                 // stdout closed: the server is exiting; the next check() reports how.
                 Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(5)),
             }
         }
     }
 
-    /// A watch for the client: fails once the server has exited or the driver was interrupted.
-    pub fn watch(&self) -> Arc<dyn PeerWatch> {
-        Arc::new(ServerWatch {
+    fn server_watch(&self) -> ServerWatch {
+        ServerWatch {
             child: Arc::clone(&self.child),
             stderr: Arc::clone(&self.stderr),
-        })
+        }
+    }
+
+    /// A watch for the client: fails once the server has exited or the driver was interrupted.
+    pub fn watch(&self) -> Arc<dyn PeerWatch> {
+        Arc::new(self.server_watch())
     }
 
     /// Stops the server with SIGTERM and checks that it exits 0 within `timeout`.
-    pub fn stop(self, timeout: Duration) -> Result<(), String> {
-        let watch = ServerWatch {
-            child: Arc::clone(&self.child),
-            stderr: Arc::clone(&self.stderr),
-        };
+    pub fn stop(self, timeout: Duration) -> Result<(), DriverError> {
+        let watch = self.server_watch();
         if let Some(status) = watch.try_status() {
-            return Err(watch.describe_exit(status));
+            return Err(DriverError::Exited(watch.describe_exit(status)));
         }
         let _ = kill(self.pid, Signal::SIGTERM);
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = watch.try_status() {
-                return if status.success() {
-                    Ok(())
-                } else {
-                    Err(watch.describe_exit(status))
-                };
+        let mut budget = WaitBudget::new(timeout, &NoWatch);
+        loop {
+            match watch.try_status() {
+                Some(status) if status.success() => return Ok(()),
+                Some(status) => return Err(DriverError::Exited(watch.describe_exit(status))),
+                None => std::thread::sleep(EXIT_POLL),
             }
-            std::thread::sleep(Duration::from_millis(2));
+            if budget.slice_expired("the server to exit").is_err() {
+                // Dropping `self` kills and reaps it.
+                return Err(DriverError::StopTimeout(timeout));
+            }
         }
-        Err(format!(
-            "server did not exit within {} of SIGTERM; killed it",
-            humantime::format_duration(timeout)
-        ))
-        // Drop kills and reaps it.
     }
+}
+
+/// Sends each line of `pipe` to the returned channel, from a thread of its own.
+fn forward_lines(pipe: Option<ChildStdout>) -> Receiver<String> {
+    let (line_tx, lines) = mpsc::channel();
+    if let Some(stdout) = pipe {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    lines
+}
+
+/// Collects everything `pipe` says, from a thread of its own.
+fn collect_text(pipe: Option<ChildStderr>) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    if let Some(mut pipe) = pipe {
+        let sink = Arc::clone(&text);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                if let Ok(mut text) = sink.lock() {
+                    text.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+    }
+    text
 }
 
 impl Drop for ServerProcess {

@@ -1,16 +1,41 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use transport_bench::cli::Cli;
-use transport_bench::options::Mode;
-use transport_bench::{benchmark, cleanup, server};
+use transport_bench::benchmark::executor::ProcessExecutor;
+use transport_bench::benchmark::report::Reporters;
+use transport_bench::benchmark::scheduler::Scheduler;
+use transport_bench::export::ExportSet;
+use transport_bench::options::{Mode, Options};
+use transport_bench::output::terminal::TerminalReporter;
+use transport_bench::{benchmark, cleanup, server, signals};
 
 fn main() -> ExitCode {
     // Parse and validate (bad input exits 2 here, before anything starts), then run one mode.
-    match Mode::from_cli(Cli::parse()) {
-        Mode::Benchmark(options) => benchmark::run(&options),
+    match Mode::from_args(std::env::args_os().collect()) {
+        Mode::Benchmark(options) => run_benchmark(&options),
         Mode::Server(options) => server::run(&options),
         Mode::Cleanup(scope) => cleanup::run(&scope),
+    }
+}
+
+/// Exit codes: 0 all ok, 1 a case or an export failed, 2 an export path cannot be written,
+/// 128 + the signal's number when interrupted.
+fn run_benchmark(options: &Options) -> ExitCode {
+    if let Err(e) = signals::install() {
+        eprintln!("error: installing signal handlers: {e}");
+        return ExitCode::FAILURE;
+    }
+    // Exports first: a file that cannot be written stops the run before anything is shown.
+    let reporters = Reporters::new(vec![
+        Box::new(ExportSet::new(&options.exports)),
+        Box::new(TerminalReporter::new()),
+    ]);
+    let report = benchmark::new_report(options);
+    let scheduler = Scheduler::new(options, ProcessExecutor::new(options), reporters, report);
+    match scheduler.run() {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }

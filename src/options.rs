@@ -2,15 +2,16 @@
 //! everything downstream trusts these values. A bad combination exits with clap's usage error
 //! (code 2) before anything is started.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::error::ErrorKind;
-use clap::CommandFactory;
+use clap::{CommandFactory, Parser};
 
 use crate::cleanup::CleanupScope;
-use crate::cli::{Cli, Command};
-use crate::server::ServerOptions;
+use crate::cli::{is_server_mode, Cli, Command, ServerArgs};
+use crate::server::{Fault, ServerOptions};
 use crate::size::MessageSize;
 use crate::transport::shm_posix::{self, HEADER_LEN};
 use crate::transport::{Endpoint, TransportKind};
@@ -18,6 +19,7 @@ use crate::transport::{Endpoint, TransportKind};
 /// The buffer size the seed benchmark used, and our minimum default.
 pub const DEFAULT_BUFFER_SIZE: usize = 2_500_000;
 
+/// What the program was asked to do.
 pub enum Mode {
     Benchmark(Options),
     Server(ServerOptions),
@@ -37,7 +39,7 @@ pub struct Options {
     pub baseline: TransportKind,
     pub verify_all: bool,
     pub exports: Exports,
-    pub injected_fault: Option<(TransportKind, String)>,
+    pub injected_fault: Option<(TransportKind, Fault)>,
 }
 
 /// Where to write results, if anywhere.
@@ -53,9 +55,19 @@ fn usage_error(kind: ErrorKind, message: String) -> ! {
     Cli::command().error(kind, message).exit()
 }
 
+fn server_usage_error(kind: ErrorKind, message: String) -> ! {
+    ServerArgs::command().error(kind, message).exit()
+}
+
 impl Mode {
-    /// Validates `cli`; on a bad value prints a usage error and exits 2.
-    pub fn from_cli(cli: Cli) -> Mode {
+    /// Parses and validates the command line `args` (program name first); on bad input prints
+    /// a usage error and exits 2, before anything is started. Server mode has a command line
+    /// of its own, so benchmark options given to a server are usage errors.
+    pub fn from_args(args: Vec<OsString>) -> Mode {
+        if is_server_mode(&args) {
+            return Mode::Server(server_options(ServerArgs::parse_from(args)));
+        }
+        let cli = Cli::parse_from(args);
         if let Some(Command::Cleanup { channel, all }) = cli.command {
             return Mode::Cleanup(match (channel, all) {
                 (_, true) => CleanupScope::All,
@@ -68,73 +80,58 @@ impl Mode {
                 (None, false) => CleanupScope::Stale,
             });
         }
-        if cli.server.server {
-            return Mode::Server(server_options(cli));
-        }
         Mode::Benchmark(benchmark_options(cli))
     }
 }
 
-fn server_options(cli: Cli) -> ServerOptions {
-    let args = cli.server;
-    let Some(transport) = args.transport else {
-        usage_error(
-            ErrorKind::MissingRequiredArgument,
-            "--server needs --transport".into(),
-        );
-    };
-    let buffer_size = cli.bench.buffer_size.unwrap_or(DEFAULT_BUFFER_SIZE);
-    if buffer_size <= HEADER_LEN {
-        usage_error(
+fn server_options(args: ServerArgs) -> ServerOptions {
+    if args.buffer_size <= HEADER_LEN {
+        server_usage_error(
             ErrorKind::ValueValidation,
             format!("--buffer-size must be more than {HEADER_LEN} bytes"),
         );
     }
-    let endpoint = match transport.socket_scheme() {
-        None => {
-            let Some(channel) = args.channel else {
-                usage_error(
-                    ErrorKind::MissingRequiredArgument,
-                    format!(
-                        "--server --transport {} needs --channel NAME",
-                        transport.name()
-                    ),
-                );
-            };
-            if let Err(e) = shm_posix::validate_channel(&channel) {
-                usage_error(ErrorKind::ValueValidation, format!("--channel: {e}"));
-            }
-            Endpoint::ShmChannel {
-                channel,
-                buffer_size,
-            }
-        }
-        Some(scheme) => {
-            let path = args
-                .endpoint
-                .as_deref()
-                .and_then(|e| e.strip_prefix(scheme))
-                .filter(|p| !p.is_empty());
-            let Some(path) = path else {
-                usage_error(
-                    ErrorKind::MissingRequiredArgument,
-                    format!(
-                        "--server --transport {} needs --endpoint {scheme}PATH",
-                        transport.name()
-                    ),
-                );
-            };
-            Endpoint::SocketFile {
-                path: path.into(),
-                buffer_size,
-            }
-        }
-    };
     ServerOptions {
-        transport,
-        endpoint,
-        timeout: cli.bench.timeout,
+        transport: args.transport,
+        endpoint: server_endpoint(&args),
+        timeout: args.timeout,
         fault: args.fault,
+    }
+}
+
+/// The endpoint a server's `--channel` or `--endpoint` names, as its transport expects it.
+fn server_endpoint(args: &ServerArgs) -> Endpoint {
+    let name = args.transport.name();
+    let buffer_size = args.buffer_size;
+    let Some(scheme) = args.transport.socket_scheme() else {
+        let Some(channel) = args.channel.clone() else {
+            server_usage_error(
+                ErrorKind::MissingRequiredArgument,
+                format!("--server --transport {name} needs --channel NAME"),
+            );
+        };
+        if let Err(e) = shm_posix::validate_channel(&channel) {
+            server_usage_error(ErrorKind::ValueValidation, format!("--channel: {e}"));
+        }
+        return Endpoint::ShmChannel {
+            channel,
+            buffer_size,
+        };
+    };
+    let path = args
+        .endpoint
+        .as_deref()
+        .and_then(|e| e.strip_prefix(scheme))
+        .filter(|p| !p.is_empty());
+    let Some(path) = path else {
+        server_usage_error(
+            ErrorKind::MissingRequiredArgument,
+            format!("--server --transport {name} needs --endpoint {scheme}PATH"),
+        );
+    };
+    Endpoint::SocketFile {
+        path: path.into(),
+        buffer_size,
     }
 }
 

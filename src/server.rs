@@ -4,6 +4,7 @@
 //! transport (which unlinks its objects) and exits 0. It dies with its driver: the kernel sends
 //! it SIGTERM when the parent exits (`PR_SET_PDEATHSIG`), which takes the same clean path.
 
+use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -44,15 +45,16 @@ pub enum Fault {
     BadLengthAt(u64),
 }
 
-impl FromStr for Fault {
-    type Err = String;
+/// A fault description that is not one of the known faults.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fault '{0}': expected no-ready, exit@N, flip@N:OFFSET or bad-length@N")]
+pub struct FaultParseError(String);
 
-    fn from_str(text: &str) -> Result<Fault, String> {
-        let usage = || {
-            format!(
-                "unknown fault '{text}': expected no-ready, exit@N, flip@N:OFFSET or bad-length@N"
-            )
-        };
+impl FromStr for Fault {
+    type Err = FaultParseError;
+
+    fn from_str(text: &str) -> Result<Fault, FaultParseError> {
+        let usage = || FaultParseError(text.to_string());
         let number = |s: &str| s.parse::<u64>().map_err(|_| usage());
         if text == "no-ready" {
             return Ok(Fault::NoReady);
@@ -65,10 +67,22 @@ impl FromStr for Fault {
                 let (request, offset) = arg.split_once(':').ok_or_else(usage)?;
                 Ok(Fault::FlipByteAt {
                     request: number(request)?,
-                    offset: number(offset)? as usize,
+                    offset: usize::try_from(number(offset)?).map_err(|_| usage())?,
                 })
             }
             _ => Err(usage()),
+        }
+    }
+}
+
+/// The form [`Fault::from_str`] reads, so a fault can be handed to a server's command line.
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::NoReady => write!(f, "no-ready"),
+            Fault::ExitAt(n) => write!(f, "exit@{n}"),
+            Fault::FlipByteAt { request, offset } => write!(f, "flip@{request}:{offset}"),
+            Fault::BadLengthAt(n) => write!(f, "bad-length@{n}"),
         }
     }
 }
@@ -174,17 +188,24 @@ fn announce_ready() -> std::io::Result<()> {
     stdout.flush()
 }
 
+/// Why a server would not start serving.
+#[derive(Debug, thiserror::Error)]
+enum OrphanError {
+    #[error("PR_SET_PDEATHSIG: {0}")]
+    DeathSignal(#[source] nix::Error),
+    #[error("the driver (pid {0}) is already gone; not starting")]
+    DriverGone(String),
+}
+
 /// Asks the kernel for SIGTERM when our parent exits, then checks the parent has not already
 /// gone (the request only covers deaths after it is made).
-fn die_with_driver() -> Result<(), String> {
+fn die_with_driver() -> Result<(), OrphanError> {
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
-        .map_err(|e| format!("PR_SET_PDEATHSIG: {e}"))?;
+        .map_err(OrphanError::DeathSignal)?;
     if let Ok(expected) = std::env::var(DRIVER_PID_ENV) {
         let parent = nix::unistd::getppid().as_raw().to_string();
         if parent != expected {
-            return Err(format!(
-                "the driver (pid {expected}) is already gone; not starting"
-            ));
+            return Err(OrphanError::DriverGone(expected));
         }
     }
     Ok(())
@@ -197,6 +218,9 @@ mod tests {
     #[test]
     fn faults_parse() {
         assert_eq!("no-ready".parse::<Fault>(), Ok(Fault::NoReady));
+        for text in ["no-ready", "exit@5", "bad-length@2", "flip@3:17"] {
+            assert_eq!(text.parse::<Fault>().unwrap().to_string(), text);
+        }
         assert_eq!("exit@5".parse::<Fault>(), Ok(Fault::ExitAt(5)));
         assert_eq!("bad-length@2".parse::<Fault>(), Ok(Fault::BadLengthAt(2)));
         assert_eq!(

@@ -22,7 +22,19 @@ pub enum MeasureError {
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error("round trip {round_trip}: {problem}")]
-    BadEcho { round_trip: u64, problem: String },
+    BadEcho {
+        round_trip: u64,
+        problem: EchoMismatch,
+    },
+}
+
+/// How an echo differed from its request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EchoMismatch {
+    #[error("the reply has {got} bytes, the request had {sent}")]
+    Length { got: usize, sent: usize },
+    #[error("the reply differs from the request at byte offset {offset} ({}): sent 0x{sent:02x}, got 0x{got:02x}", if *.offset < SEQUENCE_LEN { "sequence number" } else { "payload" })]
+    Byte { offset: usize, sent: u8, got: u8 },
 }
 
 impl MeasureError {
@@ -81,12 +93,13 @@ impl EchoBuffers {
     }
 
     /// Checks length and sequence number, and every byte if `full`.
-    fn verify(&self, reply_len: usize, full: bool) -> Result<(), String> {
+    fn verify(&self, reply_len: usize, full: bool) -> Result<(), EchoMismatch> {
         let sent = self.request.len();
         if reply_len != sent {
-            return Err(format!(
-                "the reply has {reply_len} bytes, the request had {sent}"
-            ));
+            return Err(EchoMismatch::Length {
+                got: reply_len,
+                sent,
+            });
         }
         let reply = &self.response[..reply_len];
         let checked = if full { sent } else { sent.min(SEQUENCE_LEN) };
@@ -94,18 +107,14 @@ impl EchoBuffers {
         if reply[..checked] == self.request[..checked] {
             return Ok(());
         }
-        if let Some(offset) = (0..checked).find(|&i| reply[i] != self.request[i]) {
-            let what = if offset < SEQUENCE_LEN {
-                "sequence number"
-            } else {
-                "payload"
-            };
-            return Err(format!(
-                "the reply differs from the request at byte offset {offset} ({what}): sent 0x{:02x}, got 0x{:02x}",
-                self.request[offset], reply[offset]
-            ));
+        match (0..checked).find(|&i| reply[i] != self.request[i]) {
+            Some(offset) => Err(EchoMismatch::Byte {
+                offset,
+                sent: self.request[offset],
+                got: reply[offset],
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn round_trip(&mut self, client: &mut dyn TransportClient) -> Result<usize, TransportError> {
@@ -205,17 +214,26 @@ mod tests {
         buffers.stamp(42);
         buffers.response[..100].copy_from_slice(&buffers.request.clone());
         assert!(buffers.verify(100, true).is_ok());
-        assert!(buffers.verify(99, true).unwrap_err().contains("99 bytes"));
+        assert!(buffers
+            .verify(99, true)
+            .unwrap_err()
+            .to_string()
+            .contains("99 bytes"));
         buffers.response[57] ^= 0xff;
         assert!(
             buffers.verify(100, false).is_ok(),
             "only the sequence is checked"
         );
-        assert!(buffers.verify(100, true).unwrap_err().contains("offset 57"));
+        assert!(buffers
+            .verify(100, true)
+            .unwrap_err()
+            .to_string()
+            .contains("offset 57"));
         buffers.response[3] ^= 0xff;
         assert!(buffers
             .verify(100, false)
             .unwrap_err()
+            .to_string()
             .contains("offset 3 (sequence number)"));
     }
 

@@ -5,6 +5,7 @@
 mod csv;
 mod json;
 mod markdown;
+mod reporter;
 mod svg_plot;
 
 use std::path::{Path, PathBuf};

@@ -4,6 +4,7 @@
 pub mod format;
 pub mod progress;
 pub mod summary;
+pub mod terminal;
 
 use crate::benchmark::result::Report;
 use crate::benchmark::stats::LatencyStats;

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::benchmark::measure::ProgressSink;
 use crate::output::format;
 
 pub const INDENT: &str = "      ";
@@ -69,8 +68,9 @@ impl CaseProgress {
     }
 }
 
-impl ProgressSink for CaseProgress {
-    fn update(&mut self, round_trips_done: u64) {
+impl CaseProgress {
+    /// Timed round trips done so far.
+    pub fn update(&mut self, round_trips_done: u64) {
         if let Some(bar) = &self.bar {
             bar.set_position(round_trips_done);
         }

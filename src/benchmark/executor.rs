@@ -1,0 +1,199 @@
+//! What one run of a case needs from the outside world, behind [`Executor`] (as hyperfine's
+//! executor is), so that the scheduling logic can be tested without processes.
+//!
+//! [`ProcessExecutor`] is the real one: a fresh server process per run, readiness, warm-up, the
+//! timed loop, and an orderly teardown that checks the server left nothing behind.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::benchmark::measure::ProgressSink;
+use crate::benchmark::measure::{self, EchoBuffers, MeasureConfig, MeasureError, RunMeasurement};
+use crate::cleanup::{self, IpcObject};
+use crate::cli::ServerArgs;
+use crate::driver::{DriverError, ServerProcess};
+use crate::naming::{EndpointLease, RunNames};
+use crate::options::Options;
+use crate::signals;
+use crate::size::MessageSize;
+use crate::transport::{payload_capacity, TransportError, TransportKind, TransportOptions};
+
+/// How long a server whose case failed gets to exit on SIGTERM before it is killed.
+const TEARDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// One (size, transport) pair of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Case {
+    pub size: MessageSize,
+    pub transport: TransportKind,
+}
+
+/// Why a run failed. The text is what the summary and the exports show.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot create a private directory for the endpoint: {0}")]
+    PrivateDir(#[source] std::io::Error),
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    #[error(transparent)]
+    Measure(#[from] MeasureError),
+    #[error("the server exited but left {} behind", .0.join(", "))]
+    Leftovers(Vec<String>),
+}
+
+impl From<TransportError> for RunError {
+    fn from(e: TransportError) -> RunError {
+        RunError::Measure(e.into())
+    }
+}
+
+impl RunError {
+    /// A Ctrl-C (or SIGTERM) ended the run, rather than a fault.
+    pub fn is_interrupt(&self) -> bool {
+        matches!(self, RunError::Measure(e) if e.is_interrupt())
+    }
+}
+
+/// What one run produced: its measurement if the timed loop started, and why it ended early.
+#[derive(Default)]
+pub struct RunOutcome {
+    pub measurement: Option<RunMeasurement>,
+    pub error: Option<RunError>,
+}
+
+impl RunOutcome {
+    fn failed(error: impl Into<RunError>) -> RunOutcome {
+        RunOutcome {
+            measurement: None,
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// Runs cases, one run at a time.
+pub trait Executor {
+    /// Removes what earlier, dead runs left behind, before the first case.
+    fn remove_stale_objects(&mut self) -> Vec<IpcObject>;
+
+    /// One run of `case`: a fresh server, warm-up, the timed round trips, teardown.
+    fn run(&mut self, case: &Case, progress: &mut dyn ProgressSink) -> RunOutcome;
+
+    /// The signal that asked the benchmark to stop, if one did.
+    fn interrupted(&self) -> Option<Signal>;
+}
+
+/// The real executor: each run spawns this executable as the echo server.
+pub struct ProcessExecutor<'a> {
+    options: &'a Options,
+    names: RunNames,
+}
+
+impl<'a> ProcessExecutor<'a> {
+    pub fn new(options: &'a Options) -> ProcessExecutor<'a> {
+        ProcessExecutor {
+            options,
+            names: RunNames::new(),
+        }
+    }
+
+    fn transport_options(&self) -> TransportOptions {
+        TransportOptions {
+            timeout: self.options.timeout,
+        }
+    }
+
+    fn spawn_server(&self, case: &Case, lease: &EndpointLease) -> Result<ServerProcess, RunError> {
+        let fault = self
+            .options
+            .injected_fault
+            .filter(|(kind, _)| *kind == case.transport)
+            .map(|(_, fault)| fault);
+        let args = ServerArgs::new(case.transport, &lease.endpoint, self.options.timeout, fault)?;
+        Ok(ServerProcess::spawn(&args)?)
+    }
+
+    /// Waits for READY, connects, warms up and measures.
+    fn exercise(
+        &self,
+        case: &Case,
+        lease: &EndpointLease,
+        server: &ServerProcess,
+        progress: &mut dyn ProgressSink,
+    ) -> RunOutcome {
+        let connected = server.wait_ready(self.options.timeout).and_then(|()| {
+            case.transport
+                .connect(&lease.endpoint, self.transport_options(), server.watch())
+        });
+        let mut client = match connected {
+            Ok(client) => client,
+            Err(e) => return RunOutcome::failed(e),
+        };
+        let config = MeasureConfig {
+            warmup: self.options.warmup,
+            iterations: self.options.iterations,
+            verify_all: self.options.verify_all,
+        };
+        let capacity = payload_capacity(self.options.buffer_size);
+        let mut buffers = EchoBuffers::new(case.size.bytes, capacity);
+        if let Err(e) = measure::warm_up(client.as_mut(), &mut buffers, &config) {
+            return RunOutcome::failed(e);
+        }
+        let mut measurement = measure::timed_run(client.as_mut(), &mut buffers, &config, progress);
+        let error = measurement.error.take().map(RunError::from);
+        RunOutcome {
+            measurement: Some(measurement),
+            error,
+        }
+    }
+
+    /// A healthy server is asked to stop and must exit 0; a failed one gets a moment to clean
+    /// up, then dropping it kills and reaps it. Either way, anything left at the endpoint is
+    /// removed and, after a clean exit, reported: a server that leaks objects is a bug.
+    fn tear_down(&self, server: ServerProcess, lease: &EndpointLease, outcome: &mut RunOutcome) {
+        let clean_exit = match outcome.error {
+            None => match server.stop(self.options.timeout) {
+                Ok(()) => true,
+                Err(e) => {
+                    outcome.error = Some(e.into());
+                    false
+                }
+            },
+            Some(_) => {
+                let _ = server.stop(TEARDOWN_GRACE);
+                false
+            }
+        };
+        let leftovers = lease.endpoint.remove_leftovers();
+        if clean_exit && !leftovers.is_empty() {
+            outcome.error = Some(RunError::Leftovers(leftovers));
+        }
+    }
+}
+
+impl Executor for ProcessExecutor<'_> {
+    fn remove_stale_objects(&mut self) -> Vec<IpcObject> {
+        cleanup::remove_all(&cleanup::stale_objects(&std::env::temp_dir()))
+    }
+
+    fn run(&mut self, case: &Case, progress: &mut dyn ProgressSink) -> RunOutcome {
+        let lease = match self
+            .names
+            .next_endpoint(case.transport, self.options.buffer_size)
+        {
+            Ok(lease) => lease,
+            Err(e) => return RunOutcome::failed(RunError::PrivateDir(e)),
+        };
+        let server = match self.spawn_server(case, &lease) {
+            Ok(server) => server,
+            Err(e) => return RunOutcome::failed(e),
+        };
+        let mut outcome = self.exercise(case, &lease, &server, progress);
+        self.tear_down(server, &lease, &mut outcome);
+        outcome
+    }
+
+    fn interrupted(&self) -> Option<Signal> {
+        signals::received()
+    }
+}

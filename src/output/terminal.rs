@@ -1,0 +1,106 @@
+//! The terminal as a reporter: the seed benchmark's header and sections, a spinner (or plain
+//! lines when piped) for every run, the run spread of each case, and the summary table.
+
+use nix::sys::signal::Signal;
+
+use super::progress::{CaseProgress, INDENT};
+use crate::benchmark::report::{CaseRun, ReportError, Reporter, RunEnd};
+use crate::benchmark::result::{BenchmarkResult, Report};
+use crate::cleanup::IpcObject;
+use crate::size::{format_bytes, MessageSize};
+
+/// Prints to stdout (errors to stderr).
+#[derive(Default)]
+pub struct TerminalReporter {
+    /// The display of the run in progress.
+    progress: Option<CaseProgress>,
+}
+
+impl TerminalReporter {
+    pub fn new() -> TerminalReporter {
+        TerminalReporter::default()
+    }
+}
+
+/// `[1/2] Running SHM POSIX benchmark (run 1/3)...`; the run number only when there are several.
+fn label(run: &CaseRun) -> String {
+    let runs = if run.runs > 1 {
+        format!(" (run {}/{})", run.run, run.runs)
+    } else {
+        String::new()
+    };
+    format!(
+        "[{}/{}] Running {} benchmark{runs}...",
+        run.transport_number,
+        run.transport_count,
+        run.transport.display_name()
+    )
+}
+
+impl Reporter for TerminalReporter {
+    fn run_started(&mut self, report: &Report) -> Result<(), ReportError> {
+        super::print_header(report);
+        Ok(())
+    }
+
+    fn stale_objects_removed(&mut self, removed: &[IpcObject]) {
+        super::print_cleanup(removed);
+    }
+
+    fn size_started(&mut self, size: &MessageSize) {
+        super::print_section(&size.title(), size.bytes);
+    }
+
+    fn case_run_started(&mut self, run: &CaseRun) {
+        self.progress = Some(CaseProgress::start(label(run), run.iterations));
+    }
+
+    fn progress(&mut self, round_trips_done: u64) {
+        if let Some(progress) = &mut self.progress {
+            progress.update(round_trips_done);
+        }
+    }
+
+    fn case_run_finished(&mut self, run: &CaseRun, end: &RunEnd<'_>) {
+        let Some(progress) = self.progress.take() else {
+            return;
+        };
+        match end {
+            RunEnd::Completed { elapsed, stats } => {
+                let detail = stats.as_ref().map_or(String::new(), super::case_detail);
+                progress.finish_ok(*elapsed, &detail);
+            }
+            RunEnd::Failed { cause } => progress.finish_failed(
+                run.transport.display_name(),
+                &format!("{cause} ({} messages)", format_bytes(run.size.bytes)),
+            ),
+            RunEnd::Interrupted { signal } => {
+                progress.finish_interrupted(signal.map_or("signal", Signal::as_str))
+            }
+        }
+    }
+
+    fn case_finished(
+        &mut self,
+        result: &BenchmarkResult,
+        _report: &Report,
+    ) -> Result<(), ReportError> {
+        if let Some(line) = super::runs_line(result) {
+            println!("{INDENT}{line}");
+        }
+        Ok(())
+    }
+
+    fn run_finished(
+        &mut self,
+        report: &Report,
+        interrupted_by: Option<Signal>,
+    ) -> Result<(), ReportError> {
+        super::print_summary(report, interrupted_by.map(Signal::as_str));
+        Ok(())
+    }
+
+    fn error(&mut self, error: &ReportError) {
+        eprintln!("error: {error}");
+    }
+}
