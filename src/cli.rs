@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::options::DEFAULT_BUFFER_SIZE;
 use crate::server::{Fault, FaultParseError};
 use crate::size::{parse_byte_count, parse_message_size, MessageSize};
+use crate::transport::shm_posix::HEADER_LEN;
 use crate::transport::socket_file::checked_path;
 use crate::transport::{Endpoint, TransportError, TransportKind};
 
@@ -54,7 +55,7 @@ pub struct BenchArgs {
 
     /// Shared-memory buffer size per direction (a 4-byte header plus the payload).
     /// [default: max(2500000, largest size + 4)]
-    #[arg(long, value_name = "BYTES", value_parser = parse_positive_bytes, allow_negative_numbers = true)]
+    #[arg(long, value_name = "BYTES", value_parser = parse_buffer_size, allow_negative_numbers = true)]
     pub buffer_size: Option<usize>,
 
     /// Longest any single wait may take before the case fails (e.g. 10s, 500ms).
@@ -124,7 +125,7 @@ pub struct ServerArgs {
     pub endpoint: Option<String>,
 
     /// Buffer size per direction (a 4-byte header plus the payload).
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BUFFER_SIZE, value_parser = parse_positive_bytes)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BUFFER_SIZE, value_parser = parse_buffer_size)]
     pub buffer_size: usize,
 
     /// Longest a started exchange may wait for its client.
@@ -237,18 +238,34 @@ fn parse_positive_u32(text: &str) -> Result<u32, String> {
     u32::try_from(parse_positive_u64(text)?).map_err(|_| format!("'{text}' is too large"))
 }
 
-fn parse_positive_bytes(text: &str) -> Result<usize, String> {
+/// The largest `--buffer-size`: the header's u32 must describe every payload the buffer holds.
+pub const MAX_BUFFER_SIZE: usize = MAX_MESSAGE_BYTES + HEADER_LEN;
+
+fn parse_buffer_size(text: &str) -> Result<usize, String> {
     match parse_byte_count(text)? {
         0 => Err("must be at least 1 byte".into()),
+        n if n > MAX_BUFFER_SIZE => Err(format!(
+            "'{text}' is more than the {MAX_BUFFER_SIZE} bytes a 4-byte length header can describe"
+        )),
         n => Ok(n),
     }
 }
 
+/// The shortest `--timeout`: below it not even a server's start-up fits.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// The longest `--timeout`: a bound on one wait, so a day is already generous, and deadlines
+/// computed from it stay far from the clock's limits.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
 fn parse_timeout(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text.trim())
         .map_err(|e| format!("'{text}' is not a duration such as 10s or 500ms ({e})"))?;
-    if duration.is_zero() {
-        return Err("must be longer than zero".into());
+    if duration < MIN_TIMEOUT {
+        return Err("must be at least 1ms".into());
+    }
+    if duration > MAX_TIMEOUT {
+        return Err("must be at most 24h (it bounds a single wait)".into());
     }
     Ok(duration)
 }
@@ -261,8 +278,8 @@ fn split_list(text: &str) -> Result<Vec<&str>, String> {
     Ok(items)
 }
 
-/// The largest payload the SHM POSIX header (a u32 length) can describe.
-const MAX_MESSAGE_BYTES: usize = u32::MAX as usize - 4;
+/// The largest payload: with its header, it still fits a buffer whose size is a u32.
+pub const MAX_MESSAGE_BYTES: usize = u32::MAX as usize - HEADER_LEN;
 
 fn parse_size_list(text: &str) -> Result<SizeList, String> {
     let mut sizes: Vec<MessageSize> = Vec::new();

@@ -145,9 +145,33 @@ fn benchmark_options(cli: Cli) -> Options {
         .transports
         .map(|list| list.0)
         .unwrap_or_else(|| TransportKind::DEFAULT.to_vec());
+    check_round_trip_count(args.warmup, args.iterations);
+    Options {
+        iterations: args.iterations,
+        warmup: args.warmup,
+        runs: args.runs,
+        buffer_size: buffer_size(args.buffer_size, &sizes),
+        baseline: baseline(args.baseline, &transports),
+        sizes,
+        transports,
+        timeout: args.timeout,
+        verify_all: args.verify_all,
+        exports: Exports {
+            json: args.export_json,
+            csv: args.export_csv,
+            markdown: args.export_markdown,
+            plot: args.plot,
+        },
+        injected_fault: args.inject_server_fault,
+    }
+}
+
+/// The buffer asked for, which must hold the largest message, or the default that does.
+fn buffer_size(asked: Option<usize>, sizes: &[MessageSize]) -> usize {
     let largest = sizes.iter().map(|s| s.bytes).max().unwrap_or(0);
+    // Sizes are at most MAX_MESSAGE_BYTES (checked when parsed), so this cannot overflow.
     let needed = largest + HEADER_LEN;
-    let buffer_size = match args.buffer_size {
+    match asked {
         Some(b) if b < needed => usage_error(
             ErrorKind::ValueValidation,
             format!(
@@ -156,8 +180,11 @@ fn benchmark_options(cli: Cli) -> Options {
         ),
         Some(b) => b,
         None => DEFAULT_BUFFER_SIZE.max(needed),
-    };
-    let baseline = match args.baseline {
+    }
+}
+
+fn baseline(asked: Option<TransportKind>, transports: &[TransportKind]) -> TransportKind {
+    match asked {
         Some(b) if !transports.contains(&b) => usage_error(
             ErrorKind::ValueValidation,
             format!(
@@ -168,24 +195,19 @@ fn benchmark_options(cli: Cli) -> Options {
         Some(b) => b,
         None if transports.contains(&TransportKind::ShmPosix) => TransportKind::ShmPosix,
         None => transports[0],
-    };
-    let exports = Exports {
-        json: args.export_json,
-        csv: args.export_csv,
-        markdown: args.export_markdown,
-        plot: args.plot,
-    };
-    Options {
-        iterations: args.iterations,
-        warmup: args.warmup,
-        runs: args.runs,
-        sizes,
-        transports,
-        buffer_size,
-        timeout: args.timeout,
-        baseline,
-        verify_all: args.verify_all,
-        exports,
-        injected_fault: args.inject_server_fault,
+    }
+}
+
+/// Sequence numbers run from 1 through warm-up plus timed round trips, so their sum must be
+/// a u64: a sum that wraps would leave a case with nothing to measure.
+fn check_round_trip_count(warmup: u64, iterations: u64) {
+    if warmup.checked_add(iterations).is_none() {
+        usage_error(
+            ErrorKind::ValueValidation,
+            format!(
+                "--warmup {warmup} plus --iterations {iterations} is more than the {} round trips a sequence number counts",
+                u64::MAX
+            ),
+        );
     }
 }

@@ -135,10 +135,13 @@ impl<'a> ProcessExecutor<'a> {
             verify_all: self.options.verify_all,
         };
         let capacity = payload_capacity(self.options.buffer_size);
-        let mut buffers = EchoBuffers::new(case.size.bytes, capacity);
-        if let Err(e) = measure::warm_up(client.as_mut(), &mut buffers, &config) {
-            return RunOutcome::failed(e);
-        }
+        let warmed_up = EchoBuffers::new(case.size.bytes, capacity).and_then(|mut buffers| {
+            measure::warm_up(client.as_mut(), &mut buffers, &config).map(|()| buffers)
+        });
+        let mut buffers = match warmed_up {
+            Ok(buffers) => buffers,
+            Err(e) => return RunOutcome::failed(e),
+        };
         let mut measurement = measure::timed_run(client.as_mut(), &mut buffers, &config, progress);
         let error = measurement.error.take().map(RunError::from);
         RunOutcome {

@@ -21,6 +21,13 @@ pub const SEQUENCE_LEN: usize = 8;
 pub enum MeasureError {
     #[error(transparent)]
     Transport(#[from] TransportError),
+    #[error("cannot allocate {bytes} bytes for the {what}: {source}")]
+    Allocation {
+        what: &'static str,
+        bytes: usize,
+        #[source]
+        source: std::collections::TryReserveError,
+    },
     #[error("round trip {round_trip}: {problem}")]
     BadEcho {
         round_trip: u64,
@@ -74,16 +81,16 @@ pub struct EchoBuffers {
 
 impl EchoBuffers {
     /// `response_capacity` bounds what a reply may be; a longer one is an error, not truncation.
-    pub fn new(size_bytes: usize, response_capacity: usize) -> EchoBuffers {
+    /// Fails, rather than aborting, when the memory cannot be had.
+    pub fn new(size_bytes: usize, response_capacity: usize) -> Result<EchoBuffers, MeasureError> {
+        let mut request = allocate("request buffer", size_bytes)?;
         // A pattern that varies with the offset, so a shifted or stale copy does not pass.
-        let request = (0..size_bytes)
-            .map(|i| (i.wrapping_mul(31).wrapping_add(7) % 251) as u8)
-            .collect();
-        EchoBuffers {
-            request,
-            // Written once so the pages are faulted in before the clock starts.
-            response: vec![0xa5; response_capacity.max(size_bytes)],
-        }
+        request.extend((0..size_bytes).map(|i| (i.wrapping_mul(31).wrapping_add(7) % 251) as u8));
+        let response_len = response_capacity.max(size_bytes);
+        let mut response = allocate("reply buffer", response_len)?;
+        // Written once so the pages are faulted in before the clock starts.
+        response.resize(response_len, 0xa5);
+        Ok(EchoBuffers { request, response })
     }
 
     fn stamp(&mut self, sequence: u64) {
@@ -120,6 +127,19 @@ impl EchoBuffers {
     fn round_trip(&mut self, client: &mut dyn TransportClient) -> Result<usize, TransportError> {
         client.round_trip(&self.request, &mut self.response)
     }
+}
+
+/// An empty vector with room for `bytes`, or an error that names what it was for.
+fn allocate(what: &'static str, bytes: usize) -> Result<Vec<u8>, MeasureError> {
+    let mut buffer = Vec::new();
+    buffer
+        .try_reserve_exact(bytes)
+        .map_err(|source| MeasureError::Allocation {
+            what,
+            bytes,
+            source,
+        })?;
+    Ok(buffer)
 }
 
 /// Runs the warm-up (untimed, every reply checked byte for byte).
@@ -210,7 +230,7 @@ mod tests {
 
     #[test]
     fn verify_reports_the_first_differing_offset() {
-        let mut buffers = EchoBuffers::new(100, 200);
+        let mut buffers = EchoBuffers::new(100, 200).unwrap();
         buffers.stamp(42);
         buffers.response[..100].copy_from_slice(&buffers.request.clone());
         assert!(buffers.verify(100, true).is_ok());
@@ -238,11 +258,20 @@ mod tests {
     }
 
     #[test]
+    fn a_buffer_the_machine_cannot_hold_is_an_error_not_an_abort() {
+        let error = EchoBuffers::new(100, usize::MAX).err().unwrap();
+        assert!(error.to_string().starts_with(&format!(
+            "cannot allocate {} bytes for the reply buffer",
+            usize::MAX
+        )));
+    }
+
+    #[test]
     fn tiny_messages_carry_part_of_the_sequence() {
-        let mut buffers = EchoBuffers::new(2, 2);
+        let mut buffers = EchoBuffers::new(2, 2).unwrap();
         buffers.stamp(0x0102);
         assert_eq!(buffers.request, vec![0x02, 0x01]);
-        let mut empty = EchoBuffers::new(0, 0);
+        let mut empty = EchoBuffers::new(0, 0).unwrap();
         empty.stamp(7);
         assert!(empty.verify(0, true).is_ok());
     }

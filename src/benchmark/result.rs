@@ -132,6 +132,14 @@ impl CaseTally {
         error: Option<String>,
     ) -> BenchmarkResult {
         let iterations = self.latencies.count();
+        // A case that measured nothing is never "ok", whatever else went right.
+        let (status, error) = match (status, iterations) {
+            (Status::Ok, 0) => (
+                Status::Failed,
+                Some("no timed round trip completed".to_string()),
+            ),
+            other => (other.0, error),
+        };
         let ops_per_s = if self.total_s > 0.0 {
             iterations as f64 / self.total_s
         } else {
@@ -198,5 +206,24 @@ impl Report {
 
     pub fn any_failed(&self) -> bool {
         self.results.iter().any(|r| r.status == Status::Failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_case_that_measured_nothing_is_never_ok() {
+        let result = CaseTally::new().into_result(TransportKind::ShmPosix, 100, Status::Ok, None);
+        assert_eq!(result.status, Status::Failed);
+        assert_eq!(
+            result.error.as_deref(),
+            Some("no timed round trip completed")
+        );
+        assert!(result.latency_us.is_none());
+        let interrupted =
+            CaseTally::new().into_result(TransportKind::ShmPosix, 100, Status::Interrupted, None);
+        assert_eq!(interrupted.status, Status::Interrupted);
     }
 }
