@@ -1,0 +1,238 @@
+//! Where an export goes, and how it is written without damaging anything on the way.
+//!
+//! - A regular file (or a name not taken yet) is replaced atomically: written to a temporary
+//!   file in the same directory, then renamed over it, so a reader never sees half a file and
+//!   an interrupted run keeps the previous complete one.
+//! - A symbolic link is followed: the file it resolves to is replaced, in that file's own
+//!   directory, and the link stays a link.
+//! - Anything else (standard output as `-`, a FIFO, a character device such as `/dev/stdout`)
+//!   is opened once at the start and written once, with the final state, directly: renaming
+//!   over it would replace a device node or a pipe with a plain file, and writing intermediate
+//!   states would hand its reader several documents.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// How many symbolic links a path may pass through, as the kernel's own limit (ELOOP).
+const MAX_LINK_HOPS: usize = 40;
+
+/// The path that means standard output.
+pub const STDOUT_PATH: &str = "-";
+
+/// An export's destination, opened and checked.
+pub enum ExportTarget {
+    /// A regular file (possibly reached through links), replaced after every case.
+    Replace { shown: PathBuf, resolved: PathBuf },
+    /// A stream (standard output, a FIFO, a device), written once when the run ends.
+    Stream { shown: PathBuf, file: Option<File> },
+}
+
+impl ExportTarget {
+    /// Opens `path` for export: follows links, and opens streams now, so that a FIFO without
+    /// a reader or an unwritable device fails before the run starts.
+    pub fn open(path: &Path) -> io::Result<ExportTarget> {
+        let shown = path.to_path_buf();
+        if path == Path::new(STDOUT_PATH) {
+            return Ok(ExportTarget::Stream {
+                shown,
+                file: Some(stdout_file()?),
+            });
+        }
+        let resolved = resolve_links(path)?;
+        match std::fs::metadata(&resolved) {
+            Ok(meta) if !meta.is_file() && !meta.is_dir() => Ok(ExportTarget::Stream {
+                file: Some(open_stream(&resolved, meta.file_type().is_fifo())?),
+                shown,
+            }),
+            Ok(meta) if meta.is_dir() => Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "it is a directory",
+            )),
+            _ => Ok(ExportTarget::Replace { shown, resolved }),
+        }
+    }
+
+    /// The path as the user gave it, for messages.
+    pub fn shown(&self) -> &Path {
+        match self {
+            ExportTarget::Replace { shown, .. } | ExportTarget::Stream { shown, .. } => shown,
+        }
+    }
+
+    /// Whether this target takes intermediate states (only a replaceable file does).
+    pub fn takes_updates(&self) -> bool {
+        matches!(self, ExportTarget::Replace { .. })
+    }
+
+    /// Writes `bytes` as the target's whole content. A stream is written at most once.
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            ExportTarget::Replace { resolved, .. } => replace_atomically(resolved, bytes),
+            ExportTarget::Stream { file, .. } => match file.take() {
+                Some(mut file) => file.write_all(bytes).and_then(|()| file.flush()),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+/// Follows symbolic links (relative ones from their own directory) to the path they end at,
+/// which may not exist yet.
+pub fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINK_HOPS {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&current)?;
+                let base = current.parent().unwrap_or(Path::new(""));
+                current = base.join(target);
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(io::Error::other(format!(
+        "more than {MAX_LINK_HOPS} symbolic links"
+    )))
+}
+
+/// Opens a FIFO or device for writing. A FIFO is opened without blocking, so a FIFO with no
+/// reader is an error now rather than a hang; then it is made blocking again for the write.
+fn open_stream(path: &Path, fifo: bool) -> io::Result<File> {
+    let flags = if fifo { libc::O_NONBLOCK } else { 0 };
+    let file = OpenOptions::new()
+        .write(true)
+        .custom_flags(flags)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => io::Error::other("the FIFO has no reader"),
+            _ => e,
+        })?;
+    if fifo {
+        set_blocking(&file)?;
+    }
+    Ok(file)
+}
+
+fn set_blocking(file: &File) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = fcntl(file, FcntlArg::F_GETFL).map_err(io::Error::from)?;
+    let flags = OFlag::from_bits_truncate(flags) - OFlag::O_NONBLOCK;
+    fcntl(file, FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
+    Ok(())
+}
+
+/// Writes a temporary file beside `path` and renames it over `path`.
+fn replace_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut temp_name = path.file_name().unwrap_or_default().to_os_string();
+    temp_name.push(format!(".tmp-{}", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    let written = create_new(&temp).and_then(|mut file| file.write_all(bytes));
+    written
+        .and_then(|()| std::fs::rename(&temp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&temp);
+        })
+}
+
+/// Creates `path` exclusively (O_EXCL never follows a link planted there). A leftover of a
+/// crashed run with our pid is removed (unlinking a planted link is harmless) and the creation
+/// tried once more.
+fn create_new(path: &Path) -> io::Result<File> {
+    let open = || OpenOptions::new().write(true).create_new(true).open(path);
+    match open() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(path)?;
+            open()
+        }
+        other => other,
+    }
+}
+
+/// Standard output as a `File` of its own (a duplicate of descriptor 1), so that it is
+/// written like any other stream.
+fn stdout_file() -> io::Result<File> {
+    use std::os::fd::AsFd;
+    Ok(File::from(io::stdout().as_fd().try_clone_to_owned()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn a_regular_file_is_replaced_and_no_temporary_file_remains() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, "old").unwrap();
+        let mut target = ExportTarget::open(&path).unwrap();
+        assert!(target.takes_updates());
+        target.write(b"one").unwrap();
+        target.write(b"two").unwrap();
+        assert_eq!(read(&path), "two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_link_stays_a_link_and_its_target_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let target_path = elsewhere.path().join("real.json");
+        std::fs::write(&target_path, "old").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&target_path, &link).unwrap();
+        ExportTarget::open(&link).unwrap().write(b"new").unwrap();
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(read(&target_path), "new");
+        // A dangling link (relative, through a second link) gets its target created.
+        let dangling = dir.path().join("dangling.json");
+        std::os::unix::fs::symlink("link2.json", &dangling).unwrap();
+        std::os::unix::fs::symlink("made.json", dir.path().join("link2.json")).unwrap();
+        ExportTarget::open(&dangling).unwrap().write(b"x").unwrap();
+        assert_eq!(read(&dir.path().join("made.json")), "x");
+    }
+
+    #[test]
+    fn a_link_loop_and_a_directory_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        std::os::unix::fs::symlink("b", &a).unwrap();
+        std::os::unix::fs::symlink("a", dir.path().join("b")).unwrap();
+        assert!(ExportTarget::open(&a).is_err());
+        assert!(ExportTarget::open(dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_fifo_is_written_once_in_place_and_needs_a_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let error = ExportTarget::open(&fifo).err().unwrap();
+        assert!(error.to_string().contains("no reader"), "{error}");
+        let reader_path = fifo.clone();
+        let reader = std::thread::spawn(move || {
+            // Opening for reading blocks until the writer opens; then read to the end.
+            std::fs::read_to_string(reader_path).unwrap()
+        });
+        let mut target = loop {
+            match ExportTarget::open(&fifo) {
+                Ok(target) => break target,
+                Err(_) => std::thread::yield_now(),
+            }
+        };
+        assert!(!target.takes_updates());
+        target.write(b"final").unwrap();
+        target.write(b"ignored").unwrap();
+        drop(target);
+        assert_eq!(reader.join().unwrap(), "final");
+        assert!(std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+    }
+}
