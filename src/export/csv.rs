@@ -84,7 +84,7 @@ impl Exporter for CsvExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::test_report::sample;
+    use crate::test_report::sample;
 
     #[test]
     fn one_row_per_case_with_a_header() {

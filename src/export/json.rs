@@ -16,7 +16,7 @@ impl Exporter for JsonExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::test_report::sample;
+    use crate::test_report::sample;
 
     #[test]
     fn round_trips_with_the_documented_fields() {

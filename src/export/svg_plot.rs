@@ -165,7 +165,7 @@ impl Exporter for SvgPlotExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::test_report::sample;
+    use crate::test_report::sample;
 
     #[test]
     fn svg_parses_and_has_a_series_per_transport() {

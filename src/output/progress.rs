@@ -9,7 +9,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::benchmark::measure::ProgressSink;
-use crate::output::format;
+use crate::format;
 
 pub const INDENT: &str = "      ";
 
