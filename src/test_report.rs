@@ -1,6 +1,7 @@
 //! A known report for unit tests of the table, the terminal summary and the exporters.
 
-use crate::benchmark::result::{CaseTally, Config, Machine, Report, Status};
+use crate::benchmark::result::{CaseTally, Config, Report, Status};
+use crate::machine::Machine;
 use crate::transport::TransportKind;
 
 /// A two-transport, two-size report with one failed case, from known samples.
