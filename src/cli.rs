@@ -158,7 +158,7 @@ fn parse_positive_u32(text: &str) -> Result<u32, String> {
 }
 
 fn parse_positive_bytes(text: &str) -> Result<usize, String> {
-    match parse_byte_count(text)? {
+    match parse_byte_count(text).map_err(|e| e.to_string())? {
         0 => Err("must be at least 1 byte".into()),
         n => Ok(n),
     }
@@ -187,7 +187,7 @@ const MAX_MESSAGE_BYTES: usize = u32::MAX as usize - 4;
 fn parse_size_list(text: &str) -> Result<SizeList, String> {
     let mut sizes: Vec<MessageSize> = Vec::new();
     for item in split_list(text)? {
-        let size = parse_message_size(item)?;
+        let size = parse_message_size(item).map_err(|e| e.to_string())?;
         if size.bytes == 0 {
             return Err(format!(
                 "'{item}' is zero bytes; sizes must be at least 1 byte"

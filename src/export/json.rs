@@ -1,13 +1,13 @@
 //! `--export-json`: the [`Report`] as one JSON document (schema in the README).
 
-use super::Exporter;
+use super::{ExportError, Exporter};
 use crate::benchmark::result::Report;
 
 pub struct JsonExporter;
 
 impl Exporter for JsonExporter {
-    fn serialize(&self, report: &Report) -> Result<Vec<u8>, String> {
-        let mut bytes = serde_json::to_vec_pretty(report).map_err(|e| e.to_string())?;
+    fn serialize(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
+        let mut bytes = serde_json::to_vec_pretty(report).map_err(ExportError::Json)?;
         bytes.push(b'\n');
         Ok(bytes)
     }

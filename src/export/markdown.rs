@@ -1,6 +1,6 @@
 //! `--export-markdown`: the summary table as a Markdown table.
 
-use super::Exporter;
+use super::{ExportError, Exporter};
 use crate::benchmark::result::Report;
 use crate::table::{Alignment, SummaryTable};
 
@@ -16,7 +16,7 @@ fn table_line<S: AsRef<str>>(cells: impl IntoIterator<Item = S>) -> String {
 }
 
 impl Exporter for MarkdownExporter {
-    fn serialize(&self, report: &Report) -> Result<Vec<u8>, String> {
+    fn serialize(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
         let table = SummaryTable::new(report);
         let mut out = table_line(table.header);
         out.push_str(&table_line((0..table.header.len()).map(

@@ -9,6 +9,8 @@ mod svg_plot;
 
 use std::path::{Path, PathBuf};
 
+use plotters::drawing::DrawingAreaErrorKind;
+
 use crate::benchmark::result::Report;
 use crate::options::Exports;
 
@@ -19,7 +21,22 @@ pub use self::svg_plot::SvgPlotExporter;
 
 pub trait Exporter {
     /// The whole file's contents for `report`.
-    fn serialize(&self, report: &Report) -> Result<Vec<u8>, String>;
+    fn serialize(&self, report: &Report) -> Result<Vec<u8>, ExportError>;
+}
+
+/// Why an export file could not be produced or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot serialize the JSON report: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("drawing the plot: {0}")]
+    Plot(#[from] DrawingAreaErrorKind<std::io::Error>),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The exporters the user asked for, each with its file.
@@ -43,11 +60,13 @@ impl ExportSet {
     }
 
     /// Writes every file; the first failure names the file and the cause.
-    pub fn write(&self, report: &Report) -> Result<(), String> {
+    pub fn write(&self, report: &Report) -> Result<(), ExportError> {
         for (exporter, path) in &self.targets {
             let bytes = exporter.serialize(report)?;
-            write_atomically(path, &bytes)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            write_atomically(path, &bytes).map_err(|source| ExportError::Write {
+                path: path.clone(),
+                source,
+            })?;
         }
         Ok(())
     }
@@ -61,4 +80,32 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&temp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&temp);
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+    use crate::test_report::sample;
+
+    #[test]
+    fn a_write_failure_names_the_file_and_keeps_the_io_error() {
+        let exports = Exports {
+            json: Some(PathBuf::from("/nonexistent-dir/report.json")),
+            ..Exports::default()
+        };
+        let error = ExportSet::new(&exports).write(&sample()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot write /nonexistent-dir/report.json: No such file or directory (os error 2)"
+        );
+        let source = error
+            .source()
+            .and_then(|e| e.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            source.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound)
+        );
+    }
 }

@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::Exporter;
+use super::{ExportError, Exporter};
 use crate::benchmark::result::{BenchmarkResult, Report};
 use crate::transport::TransportKind;
 
@@ -166,9 +166,9 @@ fn draw_lines(chart: &mut LogLogChart, lines: &TransportLines) -> Result<(), Plo
 }
 
 impl Exporter for SvgPlotExporter {
-    fn serialize(&self, report: &Report) -> Result<Vec<u8>, String> {
+    fn serialize(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
         let mut svg = String::new();
-        draw(report, &mut svg).map_err(|e| format!("drawing the plot: {e}"))?;
+        draw(report, &mut svg)?;
         Ok(svg.into_bytes())
     }
 }
