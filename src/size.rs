@@ -1,8 +1,6 @@
 //! Message sizes: parsing what users type (`small`, `4096`, `64KiB`, `1MB`) and printing sizes
 //! exactly (a size is never rounded when shown).
 
-use std::fmt;
-
 /// The seed benchmark's four named sizes.
 pub const NAMED_SIZES: [(&str, usize); 4] = [
     ("small", 100),
@@ -35,12 +33,6 @@ impl MessageSize {
             Some(name) => name.to_uppercase(),
             None => format_bytes(self.bytes),
         }
-    }
-}
-
-impl fmt::Display for MessageSize {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&format_bytes(self.bytes))
     }
 }
 
