@@ -242,7 +242,7 @@ fn parse_positive_u32(text: &str) -> Result<u32, String> {
 pub const MAX_BUFFER_SIZE: usize = MAX_MESSAGE_BYTES + HEADER_LEN;
 
 fn parse_buffer_size(text: &str) -> Result<usize, String> {
-    match parse_byte_count(text)? {
+    match parse_byte_count(text).map_err(|e| e.to_string())? {
         0 => Err("must be at least 1 byte".into()),
         n if n > MAX_BUFFER_SIZE => Err(format!(
             "'{text}' is more than the {MAX_BUFFER_SIZE} bytes a 4-byte length header can describe"
@@ -284,7 +284,7 @@ pub const MAX_MESSAGE_BYTES: usize = u32::MAX as usize - HEADER_LEN;
 fn parse_size_list(text: &str) -> Result<SizeList, String> {
     let mut sizes: Vec<MessageSize> = Vec::new();
     for item in split_list(text)? {
-        let size = parse_message_size(item)?;
+        let size = parse_message_size(item).map_err(|e| e.to_string())?;
         if size.bytes == 0 {
             return Err(format!(
                 "'{item}' is zero bytes; sizes must be at least 1 byte"

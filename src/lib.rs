@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod driver;
 pub mod export;
+pub mod format;
 pub mod machine;
 pub mod naming;
 pub mod options;
@@ -13,4 +14,7 @@ pub mod output;
 pub mod server;
 pub mod signals;
 pub mod size;
+pub mod table;
+#[cfg(test)]
+mod test_report;
 pub mod transport;

@@ -1,7 +1,17 @@
 //! What machine the numbers came from, for the header, the JSON and the plot title.
 
-use crate::benchmark::result::Machine;
+use serde::Serialize;
 
+/// The `machine` object of the JSON report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub kernel: String,
+    pub os: String,
+}
+
+/// This machine, read from /proc/cpuinfo, uname and /etc/os-release ("unknown" where absent).
 pub fn describe() -> Machine {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()

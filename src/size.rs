@@ -1,8 +1,6 @@
 //! Message sizes: parsing what users type (`small`, `4096`, `64KiB`, `1MB`) and printing sizes
 //! exactly (a size is never rounded when shown).
 
-use std::fmt;
-
 /// The seed benchmark's four named sizes.
 pub const NAMED_SIZES: [(&str, usize); 4] = [
     ("small", 100),
@@ -38,14 +36,21 @@ impl MessageSize {
     }
 }
 
-impl fmt::Display for MessageSize {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&format_bytes(self.bytes))
-    }
+/// Why text is not a size; the messages are shown as they are in usage errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("empty size")]
+    Empty,
+    #[error("'{text}' is not a size: expected a number of bytes such as 4096, 64KiB or 1MB, or one of small, medium, large, big")]
+    NotANumber { text: String },
+    #[error("unknown unit '{unit}' in '{text}': use B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024)")]
+    UnknownUnit { unit: String, text: String },
+    #[error("'{text}' is too large")]
+    TooLarge { text: String },
 }
 
 /// Parses one size: a name from [`NAMED_SIZES`] or a byte count.
-pub fn parse_message_size(text: &str) -> Result<MessageSize, String> {
+pub fn parse_message_size(text: &str) -> Result<MessageSize, SizeError> {
     let trimmed = text.trim();
     if let Some(&(name, bytes)) = NAMED_SIZES
         .iter()
@@ -64,19 +69,17 @@ pub fn parse_message_size(text: &str) -> Result<MessageSize, String> {
 
 /// Parses a byte count with an optional unit: `B`, decimal `KB`/`MB`/`GB` (powers of 1000) or
 /// binary `KiB`/`MiB`/`GiB` (powers of 1024). Units are case-insensitive; a space is allowed.
-pub fn parse_byte_count(text: &str) -> Result<usize, String> {
+pub fn parse_byte_count(text: &str) -> Result<usize, SizeError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("empty size".into());
+        return Err(SizeError::Empty);
     }
     let digits_end = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(digits_end);
     if number.is_empty() {
-        return Err(format!(
-            "'{text}' is not a size: expected a number of bytes such as 4096, 64KiB or 1MB, or one of small, medium, large, big"
-        ));
+        return Err(SizeError::NotANumber { text: text.into() });
     }
     let multiplier: usize = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -87,16 +90,17 @@ pub fn parse_byte_count(text: &str) -> Result<usize, String> {
         "mib" => 1 << 20,
         "gib" => 1 << 30,
         other => {
-            return Err(format!(
-                "unknown unit '{other}' in '{text}': use B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024)"
-            ))
+            return Err(SizeError::UnknownUnit {
+                unit: other.into(),
+                text: text.into(),
+            })
         }
     };
     number
         .parse::<usize>()
         .ok()
         .and_then(|n| n.checked_mul(multiplier))
-        .ok_or_else(|| format!("'{text}' is too large"))
+        .ok_or_else(|| SizeError::TooLarge { text: text.into() })
 }
 
 /// Formats a byte count exactly: the largest unit that divides it, binary or decimal.
@@ -139,6 +143,21 @@ mod tests {
         for bad in ["", "-5", "abc", "12XB", "1.5MB", "99999999999999999999999"] {
             assert!(parse_byte_count(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn says_why_text_is_not_a_size() {
+        let message = |text| parse_byte_count(text).unwrap_err().to_string();
+        assert_eq!(message(" "), "empty size");
+        assert_eq!(
+            message("abc"),
+            "'abc' is not a size: expected a number of bytes such as 4096, 64KiB or 1MB, or one of small, medium, large, big"
+        );
+        assert_eq!(
+            message("12XB"),
+            "unknown unit 'xb' in '12XB': use B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024)"
+        );
+        assert_eq!(message("99999999999GiB"), "'99999999999GiB' is too large");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::benchmark::stats::{LatencyRecorder, LatencyStats, RunSpread};
+use crate::machine::Machine;
 use crate::transport::TransportKind;
 
 #[derive(Debug, Clone, Serialize)]
@@ -29,14 +30,6 @@ pub struct Config {
     pub sizes: Vec<usize>,
     pub baseline: TransportKind,
     pub verify_all: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Machine {
-    pub cpu: String,
-    pub cores: usize,
-    pub kernel: String,
-    pub os: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

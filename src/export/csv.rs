@@ -1,6 +1,6 @@
 //! `--export-csv`: one row per case with the figures flattened, after a header line.
 
-use super::Exporter;
+use super::{ExportError, Exporter};
 use crate::benchmark::result::Report;
 
 pub struct CsvExporter;
@@ -43,7 +43,7 @@ fn opt(value: Option<f64>) -> String {
 }
 
 impl Exporter for CsvExporter {
-    fn serialize(&self, report: &Report) -> Result<Vec<u8>, String> {
+    fn serialize(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
         let mut out = COLUMNS.join(",");
         out.push('\n');
         for r in &report.results {
@@ -84,7 +84,7 @@ impl Exporter for CsvExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::test_report::sample;
+    use crate::test_report::sample;
 
     #[test]
     fn one_row_per_case_with_a_header() {

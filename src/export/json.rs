@@ -1,13 +1,13 @@
 //! `--export-json`: the [`Report`] as one JSON document (schema in the README).
 
-use super::Exporter;
+use super::{ExportError, Exporter};
 use crate::benchmark::result::Report;
 
 pub struct JsonExporter;
 
 impl Exporter for JsonExporter {
-    fn serialize(&self, report: &Report) -> Result<Vec<u8>, String> {
-        let mut bytes = serde_json::to_vec_pretty(report).map_err(|e| e.to_string())?;
+    fn serialize(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
+        let mut bytes = serde_json::to_vec_pretty(report).map_err(ExportError::Json)?;
         bytes.push(b'\n');
         Ok(bytes)
     }
@@ -16,7 +16,7 @@ impl Exporter for JsonExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::test_report::sample;
+    use crate::test_report::sample;
 
     #[test]
     fn round_trips_with_the_documented_fields() {

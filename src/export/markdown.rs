@@ -1,25 +1,32 @@
 //! `--export-markdown`: the summary table as a Markdown table.
 
-use super::Exporter;
+use super::{ExportError, Exporter};
 use crate::benchmark::result::Report;
-use crate::output::summary;
+use crate::table::{Alignment, SummaryTable};
 
 pub struct MarkdownExporter;
 
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|")
+/// One line of the table, with `|` escaped inside cells.
+fn table_line<S: AsRef<str>>(cells: impl IntoIterator<Item = S>) -> String {
+    let cells: Vec<String> = cells
+        .into_iter()
+        .map(|c| c.as_ref().replace('|', "\\|"))
+        .collect();
+    format!("| {} |\n", cells.join(" | "))
 }
 
 impl Exporter for MarkdownExporter {
-    fn serialize(&self, report: &Report) -> Result<Vec<u8>, String> {
-        let mut out = format!("| {} |\n", summary::HEADER.join(" | "));
-        let align: Vec<&str> = (0..summary::HEADER.len())
-            .map(|i| if i < 2 { ":---" } else { "---:" })
-            .collect();
-        out.push_str(&format!("| {} |\n", align.join(" | ")));
-        for row in summary::rows(report) {
-            let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
-            out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    fn serialize(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
+        let table = SummaryTable::new(report);
+        let mut out = table_line(table.header);
+        out.push_str(&table_line((0..table.header.len()).map(
+            |i| match SummaryTable::alignment(i) {
+                Alignment::Left => ":---",
+                Alignment::Right => "---:",
+            },
+        )));
+        for row in &table.rows {
+            out.push_str(&table_line(row));
         }
         out.push_str(&format!(
             "\nRound-trip latencies (request + echo), {} iterations per case, relative to {}. {}.\n",
@@ -34,7 +41,7 @@ impl Exporter for MarkdownExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::test_report::sample;
+    use crate::test_report::sample;
 
     #[test]
     fn one_table_row_per_case() {

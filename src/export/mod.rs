@@ -10,6 +10,8 @@ mod svg_plot;
 
 use std::path::{Path, PathBuf};
 
+use plotters::drawing::DrawingAreaErrorKind;
+
 use crate::benchmark::result::Report;
 use crate::options::Exports;
 
@@ -20,7 +22,22 @@ pub use self::svg_plot::SvgPlotExporter;
 
 pub trait Exporter {
     /// The whole file's contents for `report`.
-    fn serialize(&self, report: &Report) -> Result<Vec<u8>, String>;
+    fn serialize(&self, report: &Report) -> Result<Vec<u8>, ExportError>;
+}
+
+/// Why an export file could not be produced or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot serialize the JSON report: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("drawing the plot: {0}")]
+    Plot(#[from] DrawingAreaErrorKind<std::io::Error>),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The exporters the user asked for, each with its file.
@@ -44,11 +61,13 @@ impl ExportSet {
     }
 
     /// Writes every file; the first failure names the file and the cause.
-    pub fn write(&self, report: &Report) -> Result<(), String> {
+    pub fn write(&self, report: &Report) -> Result<(), ExportError> {
         for (exporter, path) in &self.targets {
             let bytes = exporter.serialize(report)?;
-            write_atomically(path, &bytes)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            write_atomically(path, &bytes).map_err(|source| ExportError::Write {
+                path: path.clone(),
+                source,
+            })?;
         }
         Ok(())
     }
@@ -65,53 +84,29 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-pub(crate) mod test_report {
-    use crate::benchmark::result::{CaseTally, Config, Machine, Report, Status};
-    use crate::transport::TransportKind;
+mod tests {
+    use std::error::Error;
 
-    /// A two-transport, two-size report with one failed case, from known samples.
-    pub fn sample() -> Report {
-        let mut results = Vec::new();
-        for (transport, scale) in [(TransportKind::ShmPosix, 1), (TransportKind::ZmqIpc, 3)] {
-            for size in [100usize, 10_000] {
-                let mut tally = CaseTally::new();
-                for i in 1..=100u64 {
-                    tally.latencies.record(i * 1000 * scale);
-                }
-                tally.run_means_ns = vec![50_500.0 * scale as f64];
-                tally.total_s = 0.01 * scale as f64;
-                results.push(tally.into_result(transport, size, Status::Ok, None));
-            }
-        }
-        results.push(CaseTally::new().into_result(
-            TransportKind::ZmqIpc,
-            500_000,
-            Status::Failed,
-            Some("server exited: killed by signal 9 (SIGKILL), \"quoted\"".into()),
-        ));
-        Report {
-            tool: "transport-bench",
-            version: "test",
-            config: Config {
-                iterations: 100,
-                warmup: 10,
-                runs: 1,
-                buffer_size: 2_500_000,
-                timeout_s: 10.0,
-                transports: vec![TransportKind::ShmPosix, TransportKind::ZmqIpc],
-                sizes: vec![100, 10_000, 500_000],
-                baseline: TransportKind::ShmPosix,
-                verify_all: false,
-            },
-            machine: Machine {
-                cpu: "Test CPU".into(),
-                cores: 2,
-                kernel: "6.0".into(),
-                os: "Linux".into(),
-            },
-            clock_overhead_ns: 25.0,
-            state: "complete".into(),
-            results,
-        }
+    use super::*;
+    use crate::test_report::sample;
+
+    #[test]
+    fn a_write_failure_names_the_file_and_keeps_the_io_error() {
+        let exports = Exports {
+            json: Some(PathBuf::from("/nonexistent-dir/report.json")),
+            ..Exports::default()
+        };
+        let error = ExportSet::new(&exports).write(&sample()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot write /nonexistent-dir/report.json: No such file or directory (os error 2)"
+        );
+        let source = error
+            .source()
+            .and_then(|e| e.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            source.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound)
+        );
     }
 }

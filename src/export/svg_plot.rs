@@ -2,9 +2,10 @@
 //! size, log-log, one colour per transport. Drawn with plotters' SVG backend, whose text needs
 //! no system fonts.
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::Exporter;
+use super::{ExportError, Exporter};
 use crate::benchmark::result::{BenchmarkResult, Report};
 use crate::transport::TransportKind;
 
@@ -13,12 +14,47 @@ pub struct SvgPlotExporter;
 const WIDTH: u32 = 1200;
 const HEIGHT: u32 = 520;
 
-/// Points of one transport: (size, value) for every case that measured something.
-fn series(
-    report: &Report,
+/// What a panel plots for each transport, against message size.
+type Metric = fn(&BenchmarkResult) -> Option<f64>;
+
+/// One of the two panels: a solid line with markers per transport (the one in the legend), and
+/// optionally a dashed companion line in the same colour.
+struct Panel {
+    caption: &'static str,
+    y_desc: &'static str,
+    solid: Metric,
+    dashed: Option<Metric>,
+}
+
+const LATENCY_PANEL: Panel = Panel {
+    caption: "Round-trip latency (p50 solid, p99 dashed)",
+    y_desc: "Round-trip latency (µs)",
+    solid: |r| r.latency_us.map(|l| l.p50),
+    dashed: Some(|r| r.latency_us.map(|l| l.p99)),
+};
+
+const THROUGHPUT_PANEL: Panel = Panel {
+    caption: "Throughput (payload per direction)",
+    y_desc: "Throughput (MB/s, 1 MB = 10^6 B)",
+    solid: |r| Some(r.mb_per_s),
+    dashed: None,
+};
+
+/// The lines of one transport in one panel.
+struct TransportLines {
     kind: TransportKind,
-    value: impl Fn(&BenchmarkResult) -> Option<f64>,
-) -> Vec<(f64, f64)> {
+    color: RGBAColor,
+    solid: Vec<(f64, f64)>,
+    dashed: Option<Vec<(f64, f64)>>,
+}
+
+type PlotError = DrawingAreaErrorKind<std::io::Error>;
+type PanelArea<'svg> = DrawingArea<SVGBackend<'svg>, Shift>;
+type LogLogChart<'area, 'svg> =
+    ChartContext<'area, SVGBackend<'svg>, Cartesian2d<LogCoord<f64>, LogCoord<f64>>>;
+
+/// Points of one transport: (size, value) for every case that measured something.
+fn series(report: &Report, kind: TransportKind, value: Metric) -> Vec<(f64, f64)> {
     report
         .results
         .iter()
@@ -48,63 +84,54 @@ fn value_tick(value: &f64) -> String {
     }
 }
 
-fn draw(report: &Report, svg: &mut String) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
+fn draw(report: &Report, svg: &mut String) -> Result<(), PlotError> {
     let root = SVGBackend::with_string(svg, (WIDTH, HEIGHT)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
+    root.fill(&WHITE)?;
     let title = format!(
         "transport-bench: {} ({} cores), {} round trips per case",
         report.machine.cpu, report.machine.cores, report.config.iterations
     );
-    let root = root
-        .titled(&title, ("sans-serif", 20))
-        .map_err(|e| err(&e))?;
+    let root = root.titled(&title, ("sans-serif", 20))?;
     let (left, right) = root.split_horizontally(WIDTH / 2);
-    let transports = &report.config.transports;
-    let measured = report.results.iter().filter(|r| r.latency_us.is_some());
-    let sizes = log_range(measured.clone().map(|r| r.size_bytes as f64));
+    draw_panel(&left, report, &LATENCY_PANEL)?;
+    draw_panel(&right, report, &THROUGHPUT_PANEL)?;
+    root.present()
+}
 
-    let latency_range = log_range(measured.clone().flat_map(|r| {
-        let l = r
-            .latency_us
-            .unwrap_or_else(|| unreachable!("filtered on is_some"));
-        [l.p50, l.p99]
-    }));
-    let mut chart = ChartBuilder::on(&left)
-        .caption(
-            "Round-trip latency (p50 solid, p99 dashed)",
-            ("sans-serif", 16),
-        )
+/// A log-log chart of the panel's lines, with its mesh, axes and legend.
+fn draw_panel(area: &PanelArea, report: &Report, panel: &Panel) -> Result<(), PlotError> {
+    let lines: Vec<TransportLines> = report
+        .config
+        .transports
+        .iter()
+        .enumerate()
+        .map(|(i, &kind)| TransportLines {
+            kind,
+            color: Palette99::pick(i).to_rgba(),
+            solid: series(report, kind, panel.solid),
+            dashed: panel.dashed.map(|metric| series(report, kind, metric)),
+        })
+        .collect();
+    let points = lines
+        .iter()
+        .flat_map(|l| l.solid.iter().chain(l.dashed.iter().flatten()));
+    let sizes = log_range(points.clone().map(|&(size, _)| size));
+    let values = log_range(points.map(|&(_, value)| value));
+    let mut chart = ChartBuilder::on(area)
+        .caption(panel.caption, ("sans-serif", 16))
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d(sizes.clone().log_scale(), latency_range.log_scale())
-        .map_err(|e| err(&e))?;
+        .build_cartesian_2d(sizes.log_scale(), values.log_scale())?;
     chart
         .configure_mesh()
         .x_desc("Message size")
-        .y_desc("Round-trip latency (µs)")
+        .y_desc(panel.y_desc)
         .x_label_formatter(&size_tick)
         .y_label_formatter(&value_tick)
-        .draw()
-        .map_err(|e| err(&e))?;
-    for (i, &kind) in transports.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let p50 = series(report, kind, |r| r.latency_us.map(|l| l.p50));
-        let p99 = series(report, kind, |r| r.latency_us.map(|l| l.p99));
-        chart
-            .draw_series(LineSeries::new(p50.clone(), color.stroke_width(2)))
-            .map_err(|e| err(&e))?
-            .label(kind.display_name())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(p50.iter().map(|&p| Circle::new(p, 4, color.filled())))
-            .map_err(|e| err(&e))?;
-        chart
-            .draw_series(DashedLineSeries::new(p99, 6, 4, color.stroke_width(1)))
-            .map_err(|e| err(&e))?;
+        .draw()?;
+    for transport in &lines {
+        draw_lines(&mut chart, transport)?;
     }
     chart
         .configure_series_labels()
@@ -112,52 +139,36 @@ fn draw(report: &Report, svg: &mut String) -> Result<(), String> {
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| err(&e))?;
+}
 
-    let throughput_range = log_range(measured.map(|r| r.mb_per_s.max(1e-3)));
-    let mut chart = ChartBuilder::on(&right)
-        .caption("Throughput (payload per direction)", ("sans-serif", 16))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(sizes.log_scale(), throughput_range.log_scale())
-        .map_err(|e| err(&e))?;
+/// The transport's solid line with its markers and legend entry, then its dashed line.
+fn draw_lines(chart: &mut LogLogChart, lines: &TransportLines) -> Result<(), PlotError> {
+    let color = lines.color;
     chart
-        .configure_mesh()
-        .x_desc("Message size")
-        .y_desc("Throughput (MB/s, 1 MB = 10^6 B)")
-        .x_label_formatter(&size_tick)
-        .y_label_formatter(&value_tick)
-        .draw()
-        .map_err(|e| err(&e))?;
-    for (i, &kind) in transports.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let points = series(report, kind, |r| Some(r.mb_per_s));
-        chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-            .map_err(|e| err(&e))?
-            .label(kind.display_name())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
-            .map_err(|e| err(&e))?;
+        .draw_series(LineSeries::new(lines.solid.clone(), color.stroke_width(2)))?
+        .label(lines.kind.display_name())
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    chart.draw_series(
+        lines
+            .solid
+            .iter()
+            .map(|&p| Circle::new(p, 4, color.filled())),
+    )?;
+    if let Some(dashed) = &lines.dashed {
+        chart.draw_series(DashedLineSeries::new(
+            dashed.clone(),
+            6,
+            4,
+            color.stroke_width(1),
+        ))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))
+    Ok(())
 }
 
 impl Exporter for SvgPlotExporter {
-    fn serialize(&self, report: &Report) -> Result<Vec<u8>, String> {
+    fn serialize(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
         let mut svg = String::new();
-        draw(report, &mut svg).map_err(|e| format!("drawing the plot: {e}"))?;
+        draw(report, &mut svg)?;
         Ok(svg.into_bytes())
     }
 }
@@ -165,7 +176,7 @@ impl Exporter for SvgPlotExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::test_report::sample;
+    use crate::test_report::sample;
 
     #[test]
     fn svg_parses_and_has_a_series_per_transport() {

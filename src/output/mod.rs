@@ -1,7 +1,6 @@
 //! Everything printed for people: header, sections, progress and the summary. Measuring code
 //! never prints; it hands data here.
 
-pub mod format;
 pub mod progress;
 pub mod summary;
 pub mod terminal;
@@ -9,6 +8,8 @@ pub mod terminal;
 use crate::benchmark::result::Report;
 use crate::benchmark::stats::LatencyStats;
 use crate::cleanup::IpcObject;
+use crate::format;
+use crate::table::SummaryTable;
 
 const RULE_WIDTH: usize = 70;
 
@@ -76,23 +77,24 @@ pub fn print_summary(report: &Report, interrupted_by: Option<&str>) {
         println!("No case completed.");
         return;
     }
+    let table = SummaryTable::new(report);
     println!(
         "{}",
-        summary::terminal_table(report, progress::interactive())
+        summary::terminal_table(&table, progress::interactive())
     );
     println!("Latencies are full round trips (request + echo), in µs.");
     println!(
         "MB/s: payload per direction, 1 MB = 10^6 bytes. Relative to {}.",
         report.config.baseline.display_name()
     );
-    for note in summary::notes(report) {
+    for note in &table.notes {
         println!("  {note}");
     }
 }
 
 /// Shown after a run completes: its distribution at a glance.
 pub fn case_detail(stats: &LatencyStats) -> String {
-    let us = |ns: u64| format::micros(ns as f64 / 1000.0);
+    let us = |ns: u64| format::figure(ns as f64 / 1000.0);
     format!(
         "(p50 {} µs, p99 {} µs, max {} µs)",
         us(stats.p50_ns),
@@ -107,9 +109,9 @@ pub fn runs_line(result: &crate::benchmark::result::BenchmarkResult) -> Option<S
     let mut line = format!(
         "{} runs: median {} µs/call, range {}–{} µs (spread {:.0}%)",
         result.runs.len(),
-        format::micros(result.runs_median_us?),
-        format::micros(result.runs_min_us?),
-        format::micros(result.runs_max_us?),
+        format::figure(result.runs_median_us?),
+        format::figure(result.runs_min_us?),
+        format::figure(result.runs_max_us?),
         spread * 100.0
     );
     if result.noisy {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::output::format;
+use crate::format;
 
 pub const INDENT: &str = "      ";
 

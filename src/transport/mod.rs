@@ -355,12 +355,6 @@ impl TransportKind {
     }
 }
 
-impl std::fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.display_name())
-    }
-}
-
 /// Bytes of the length header every transport budgets for in front of a message (SHM POSIX
 /// and Unix stream send it; the others keep the same capacity so sizes mean the same).
 pub const LENGTH_BYTES: usize = 4;

@@ -1,4 +1,4 @@
-//! Number and unit formatting for people.
+//! Number and unit formatting for people, shared by the terminal output and the exports' tables.
 
 use std::time::Duration;
 
@@ -16,14 +16,15 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
-/// Microseconds with precision that suits the magnitude.
-pub fn micros(us: f64) -> String {
-    if us < 10.0 {
-        format!("{us:.2}")
-    } else if us < 1000.0 {
-        format!("{us:.1}")
+/// A measured figure (µs, MB/s) with precision that suits its magnitude: `3.46`, `275.6`,
+/// `12,345`.
+pub fn figure(value: f64) -> String {
+    if value < 10.0 {
+        format!("{value:.2}")
+    } else if value < 1000.0 {
+        format!("{value:.1}")
     } else {
-        thousands(us.round() as u64)
+        thousands(value.round() as u64)
     }
 }
 
@@ -38,17 +39,6 @@ pub fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-/// Megabytes per second with sensible precision.
-pub fn rate(value: f64) -> String {
-    if value < 10.0 {
-        format!("{value:.2}")
-    } else if value < 1000.0 {
-        format!("{value:.1}")
-    } else {
-        thousands(value.round() as u64)
-    }
 }
 
 /// The seed's relative column: `241.7% slower`, `12.0% faster`, from mean latencies.
@@ -75,8 +65,9 @@ mod tests {
         assert_eq!(duration(Duration::from_millis(127_890)), "2m 7.89s");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(999), "999");
-        assert_eq!(micros(3.456), "3.46");
-        assert_eq!(micros(275.65), "275.6");
+        assert_eq!(figure(3.456), "3.46");
+        assert_eq!(figure(275.65), "275.6");
+        assert_eq!(figure(12_345.4), "12,345");
         assert_eq!(relative(275.65, 80.68), "241.7% slower");
         assert_eq!(relative(50.0, 100.0), "50.0% faster");
         assert_eq!(relative(100.0, 100.0), "0.0% slower");

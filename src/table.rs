@@ -1,0 +1,191 @@
+//! The summary table model: header, one row of text per case, and the notes under it. Built once
+//! from a [`Report`]; the terminal summary (`output::summary`) and the Markdown export both
+//! render it, so the two never disagree about a figure.
+
+use std::time::Duration;
+
+use crate::benchmark::result::{BenchmarkResult, LatencyUs, Report, Status};
+use crate::format;
+use crate::size::format_bytes;
+
+/// How many columns the table has.
+pub const COLUMNS: usize = 10;
+
+/// Index of "Total time": the compact terminal layout leaves it out.
+pub const TOTAL_TIME_COLUMN: usize = 2;
+
+/// The first columns name the case; the others hold figures.
+const NAME_COLUMNS: usize = 2;
+
+const HEADER: [&str; COLUMNS] = [
+    "Size",
+    "Transport",
+    "Total time",
+    "Throughput (ops/s)",
+    "MB/s",
+    "Mean (µs/call)",
+    "p50 (µs)",
+    "p99 (µs)",
+    "p99.9 (µs)",
+    "vs baseline",
+];
+
+/// One case's cells, in header order.
+pub type Row = [String; COLUMNS];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alignment {
+    Left,
+    Right,
+}
+
+#[derive(Debug, Clone)]
+pub struct SummaryTable {
+    pub header: [&'static str; COLUMNS],
+    /// In the order of `report.results`.
+    pub rows: Vec<Row>,
+    /// Lines under the table: noisy cases and failures, with their causes.
+    pub notes: Vec<String>,
+}
+
+impl SummaryTable {
+    pub fn new(report: &Report) -> SummaryTable {
+        SummaryTable {
+            header: HEADER,
+            rows: report.results.iter().map(|r| row(report, r)).collect(),
+            notes: report.results.iter().flat_map(case_notes).collect(),
+        }
+    }
+
+    /// Names read left to right; figures line up on their last digit.
+    pub fn alignment(column: usize) -> Alignment {
+        if column < NAME_COLUMNS {
+            Alignment::Left
+        } else {
+            Alignment::Right
+        }
+    }
+}
+
+fn row(report: &Report, result: &BenchmarkResult) -> Row {
+    let size = format_bytes(result.size_bytes);
+    let transport = result.transport.display_name().to_string();
+    let Some(latency) = result.latency_us else {
+        // Nothing measured: only the status, where the total time would be.
+        let mut row: Row = Default::default();
+        row[0] = size;
+        row[1] = transport;
+        row[TOTAL_TIME_COLUMN] = match result.status {
+            Status::Interrupted => "interrupted",
+            _ => "failed",
+        }
+        .into();
+        return row;
+    };
+    [
+        size,
+        transport,
+        total_time(result),
+        format::thousands(result.ops_per_s.round() as u64),
+        format::figure(result.mb_per_s),
+        format::figure(latency.mean),
+        format::figure(latency.p50),
+        format::figure(latency.p99),
+        format::figure(latency.p999),
+        versus_baseline(report, result, latency),
+    ]
+}
+
+/// The timed wall time, marked when the case stopped early but measured something.
+fn total_time(result: &BenchmarkResult) -> String {
+    let mut total = format::duration(Duration::from_secs_f64(result.total_s));
+    match result.status {
+        Status::Interrupted => total.push_str(" (interrupted)"),
+        Status::Failed => total.push_str(" (failed)"),
+        Status::Ok => {}
+    }
+    total
+}
+
+fn versus_baseline(report: &Report, result: &BenchmarkResult, latency: LatencyUs) -> String {
+    if result.transport == report.config.baseline {
+        return "baseline".into();
+    }
+    report
+        .baseline_for(result)
+        .and_then(|b| b.latency_us)
+        .map_or("n/a".into(), |b| format::relative(latency.mean, b.mean))
+}
+
+/// The spread of a case's runs when they were noisy, then its error, if any.
+fn case_notes(result: &BenchmarkResult) -> Vec<String> {
+    let name = format!(
+        "{} at {}",
+        result.transport.display_name(),
+        format_bytes(result.size_bytes)
+    );
+    let mut notes = Vec::new();
+    if let (true, Some(spread)) = (result.noisy, result.runs_spread()) {
+        notes.push(format!(
+            "{name}: noisy: run means {:.1}–{:.1} µs, median {:.1} (spread {:.0}%)",
+            result.runs_min_us.unwrap_or_default(),
+            result.runs_max_us.unwrap_or_default(),
+            result.runs_median_us.unwrap_or_default(),
+            spread * 100.0
+        ));
+    }
+    if let Some(error) = &result.error {
+        notes.push(format!("{name}: {error}"));
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_report::sample;
+
+    #[test]
+    fn one_row_per_case_relative_to_the_baseline() {
+        let table = SummaryTable::new(&sample());
+        assert_eq!(table.rows.len(), 5);
+        assert_eq!(
+            table.rows[0],
+            [
+                "100 B",
+                "SHM POSIX",
+                "10.0 ms",
+                "10,000",
+                "1.00",
+                "50.5",
+                "50.0",
+                "99.0",
+                "100.0",
+                "baseline"
+            ]
+        );
+        assert_eq!(table.rows[3][9], "200.0% slower");
+        assert_eq!(table.rows[4][..3], ["500 KB", "ZeroMQ IPC", "failed"]);
+        assert!(table.rows[4][3..].iter().all(String::is_empty));
+    }
+
+    #[test]
+    fn notes_name_noisy_and_failed_cases() {
+        let mut report = sample();
+        let noisy = &mut report.results[0];
+        noisy.runs = vec![40.0, 60.0, 50.0];
+        (noisy.runs_min_us, noisy.runs_max_us) = (Some(40.0), Some(60.0));
+        noisy.runs_median_us = Some(50.0);
+        noisy.noisy = true;
+        report.results[1].status = Status::Interrupted;
+        let table = SummaryTable::new(&report);
+        assert_eq!(
+            table.notes,
+            [
+                "SHM POSIX at 100 B: noisy: run means 40.0–60.0 µs, median 50.0 (spread 40%)",
+                "ZeroMQ IPC at 500 KB: server exited: killed by signal 9 (SIGKILL), \"quoted\"",
+            ]
+        );
+        assert_eq!(table.rows[1][TOTAL_TIME_COLUMN], "10.0 ms (interrupted)");
+    }
+}

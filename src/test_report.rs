@@ -1,0 +1,51 @@
+//! A known report for unit tests of the table, the terminal summary and the exporters.
+
+use crate::benchmark::result::{CaseTally, Config, Report, Status};
+use crate::machine::Machine;
+use crate::transport::TransportKind;
+
+/// A two-transport, two-size report with one failed case, from known samples.
+pub fn sample() -> Report {
+    let mut results = Vec::new();
+    for (transport, scale) in [(TransportKind::ShmPosix, 1), (TransportKind::ZmqIpc, 3)] {
+        for size in [100usize, 10_000] {
+            let mut tally = CaseTally::new();
+            for i in 1..=100u64 {
+                tally.latencies.record(i * 1000 * scale);
+            }
+            tally.run_means_ns = vec![50_500.0 * scale as f64];
+            tally.total_s = 0.01 * scale as f64;
+            results.push(tally.into_result(transport, size, Status::Ok, None));
+        }
+    }
+    results.push(CaseTally::new().into_result(
+        TransportKind::ZmqIpc,
+        500_000,
+        Status::Failed,
+        Some("server exited: killed by signal 9 (SIGKILL), \"quoted\"".into()),
+    ));
+    Report {
+        tool: "transport-bench",
+        version: "test",
+        config: Config {
+            iterations: 100,
+            warmup: 10,
+            runs: 1,
+            buffer_size: 2_500_000,
+            timeout_s: 10.0,
+            transports: vec![TransportKind::ShmPosix, TransportKind::ZmqIpc],
+            sizes: vec![100, 10_000, 500_000],
+            baseline: TransportKind::ShmPosix,
+            verify_all: false,
+        },
+        machine: Machine {
+            cpu: "Test CPU".into(),
+            cores: 2,
+            kernel: "6.0".into(),
+            os: "Linux".into(),
+        },
+        clock_overhead_ns: 25.0,
+        state: "complete".into(),
+        results,
+    }
+}
