@@ -5,6 +5,7 @@ use transport_bench::benchmark::report::Reporters;
 use transport_bench::benchmark::scheduler::Scheduler;
 use transport_bench::export::ExportSet;
 use transport_bench::options::{Mode, Options};
+use transport_bench::output::console::Console;
 use transport_bench::output::terminal::TerminalReporter;
 use transport_bench::{benchmark, cleanup, server, signals};
 
@@ -25,9 +26,14 @@ fn run_benchmark(options: &Options) -> ExitCode {
         return ExitCode::FAILURE;
     }
     // Exports first: a file that cannot be written stops the run before anything is shown.
+    let console = if ExportSet::uses_stdout(&options.exports) {
+        Console::Stderr
+    } else {
+        Console::Stdout
+    };
     let reporters = Reporters::new(vec![
         Box::new(ExportSet::new(&options.exports)),
-        Box::new(TerminalReporter::new()),
+        Box::new(TerminalReporter::new(console)),
     ]);
     let report = benchmark::new_report(options);
     let scheduler = Scheduler::new(options, ProcessExecutor::new(options), reporters, report);

@@ -3,7 +3,7 @@
 //! (code 2) before anything is started.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::error::ErrorKind;
@@ -11,6 +11,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::cleanup::CleanupScope;
 use crate::cli::{is_server_mode, Cli, Command, ServerArgs};
+use crate::export::target::{resolve_links, STDOUT_PATH};
 use crate::server::{Fault, ServerOptions};
 use crate::size::MessageSize;
 use crate::transport::shm_posix::{self, HEADER_LEN};
@@ -49,6 +50,15 @@ pub struct Exports {
     pub csv: Option<PathBuf>,
     pub markdown: Option<PathBuf>,
     pub plot: Option<PathBuf>,
+}
+
+impl Exports {
+    /// Every path asked for, in the order of the options.
+    pub fn paths(&self) -> impl Iterator<Item = &PathBuf> {
+        [&self.json, &self.csv, &self.markdown, &self.plot]
+            .into_iter()
+            .flatten()
+    }
 }
 
 fn usage_error(kind: ErrorKind, message: String) -> ! {
@@ -146,6 +156,13 @@ fn benchmark_options(cli: Cli) -> Options {
         .map(|list| list.0)
         .unwrap_or_else(|| TransportKind::DEFAULT.to_vec());
     check_round_trip_count(args.warmup, args.iterations);
+    let exports = Exports {
+        json: args.export_json,
+        csv: args.export_csv,
+        markdown: args.export_markdown,
+        plot: args.plot,
+    };
+    check_exports(&exports);
     Options {
         iterations: args.iterations,
         warmup: args.warmup,
@@ -156,12 +173,7 @@ fn benchmark_options(cli: Cli) -> Options {
         transports,
         timeout: args.timeout,
         verify_all: args.verify_all,
-        exports: Exports {
-            json: args.export_json,
-            csv: args.export_csv,
-            markdown: args.export_markdown,
-            plot: args.plot,
-        },
+        exports,
         injected_fault: args.inject_server_fault,
     }
 }
@@ -196,6 +208,54 @@ fn baseline(asked: Option<TransportKind>, transports: &[TransportKind]) -> Trans
         None if transports.contains(&TransportKind::ShmPosix) => TransportKind::ShmPosix,
         None => transports[0],
     }
+}
+
+/// Two exports into one file would overwrite each other; a plot is SVG, whatever its name.
+fn check_exports(exports: &Exports) {
+    if let Some(plot) = &exports.plot {
+        let svg = plot
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+        if !svg && plot != Path::new(STDOUT_PATH) {
+            usage_error(
+                ErrorKind::ValueValidation,
+                format!(
+                    "--plot {}: the plot is SVG; name the file *.svg",
+                    plot.display()
+                ),
+            );
+        }
+    }
+    let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    for path in exports.paths() {
+        let identity = file_identity(path);
+        if let Some((_, first)) = seen.iter().find(|(id, _)| *id == identity) {
+            usage_error(
+                ErrorKind::ArgumentConflict,
+                format!(
+                    "{} and {} are the same file; give each export a file of its own",
+                    first.display(),
+                    path.display()
+                ),
+            );
+        }
+        seen.push((identity, path));
+    }
+}
+
+/// The file a path ends at, after links, in absolute form (as far as it exists), so that
+/// `a.json`, `./a.json` and a link to it compare equal.
+fn file_identity(path: &Path) -> PathBuf {
+    if path == Path::new(STDOUT_PATH) {
+        return path.to_path_buf();
+    }
+    let resolved = resolve_links(path).unwrap_or_else(|_| path.to_path_buf());
+    let parent = match resolved.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let parent = std::fs::canonicalize(&parent).unwrap_or(parent);
+    parent.join(resolved.file_name().unwrap_or_default())
 }
 
 /// Sequence numbers run from 1 through warm-up plus timed round trips, so their sum must be

@@ -1,12 +1,14 @@
 //! Machine-readable results: one small file per format behind [`Exporter`], all fed by the same
 //! [`Report`]. Files are rewritten after every case (atomically, through a temporary file and a
-//! rename) so that an interrupted run keeps what it measured.
+//! rename) so that an interrupted run keeps what it measured; standard output, FIFOs and
+//! devices get the final state once ([`target`] says why).
 
 mod csv;
 mod json;
 mod markdown;
 mod reporter;
 mod svg_plot;
+pub mod target;
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +16,7 @@ use plotters::drawing::DrawingAreaErrorKind;
 
 use crate::benchmark::result::Report;
 use crate::options::Exports;
+use target::{ExportTarget, STDOUT_PATH};
 
 pub use self::csv::CsvExporter;
 pub use self::json::JsonExporter;
@@ -40,9 +43,16 @@ pub enum ExportError {
     },
 }
 
-/// The exporters the user asked for, each with its file.
+/// One export the user asked for: its format, its path, and once opened, its destination.
+struct Export {
+    exporter: Box<dyn Exporter>,
+    path: PathBuf,
+    target: Option<ExportTarget>,
+}
+
+/// The exports the user asked for.
 pub struct ExportSet {
-    targets: Vec<(Box<dyn Exporter>, PathBuf)>,
+    exports: Vec<Export>,
 }
 
 impl ExportSet {
@@ -53,34 +63,55 @@ impl ExportSet {
             (&exports.markdown, Box::new(MarkdownExporter)),
             (&exports.plot, Box::new(SvgPlotExporter)),
         ];
-        let targets = wanted
+        let exports = wanted
             .into_iter()
-            .filter_map(|(path, exporter)| Some((exporter, path.clone()?)))
+            .filter_map(|(path, exporter)| {
+                Some(Export {
+                    exporter,
+                    path: path.clone()?,
+                    target: None,
+                })
+            })
             .collect();
-        ExportSet { targets }
+        ExportSet { exports }
     }
 
-    /// Writes every file; the first failure names the file and the cause.
-    pub fn write(&self, report: &Report) -> Result<(), ExportError> {
-        for (exporter, path) in &self.targets {
-            let bytes = exporter.serialize(report)?;
-            write_atomically(path, &bytes).map_err(|source| ExportError::Write {
-                path: path.clone(),
+    /// Opens every destination and writes the first state of the files; the first failure
+    /// names its file and cause.
+    pub fn open(&mut self, report: &Report) -> Result<(), ExportError> {
+        for export in &mut self.exports {
+            let target = ExportTarget::open(&export.path).map_err(|source| ExportError::Write {
+                path: export.path.clone(),
+                source,
+            })?;
+            export.target = Some(target);
+        }
+        self.write(report, false)
+    }
+
+    /// Writes `report` to every file that takes intermediate states, or to every destination
+    /// when it is the `last` state. The first failure names its file and cause.
+    pub fn write(&mut self, report: &Report, last: bool) -> Result<(), ExportError> {
+        for export in &mut self.exports {
+            let Some(target) = export.target.as_mut() else {
+                continue;
+            };
+            if !(last || target.takes_updates()) {
+                continue;
+            }
+            let bytes = export.exporter.serialize(report)?;
+            target.write(&bytes).map_err(|source| ExportError::Write {
+                path: export.path.clone(),
                 source,
             })?;
         }
         Ok(())
     }
-}
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut temp_name = path.file_name().unwrap_or_default().to_os_string();
-    temp_name.push(format!(".tmp-{}", std::process::id()));
-    let temp = path.with_file_name(temp_name);
-    std::fs::write(&temp, bytes)?;
-    std::fs::rename(&temp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&temp);
-    })
+    /// Whether any export goes to standard output (then people's output goes to stderr).
+    pub fn uses_stdout(exports: &Exports) -> bool {
+        exports.paths().any(|path| path == Path::new(STDOUT_PATH))
+    }
 }
 
 #[cfg(test)]
@@ -96,7 +127,7 @@ mod tests {
             json: Some(PathBuf::from("/nonexistent-dir/report.json")),
             ..Exports::default()
         };
-        let error = ExportSet::new(&exports).write(&sample()).unwrap_err();
+        let error = ExportSet::new(&exports).open(&sample()).unwrap_err();
         assert_eq!(
             error.to_string(),
             "cannot write /nonexistent-dir/report.json: No such file or directory (os error 2)"

@@ -6,15 +6,13 @@ use super::ExportSet;
 use crate::benchmark::report::{ReportError, Reporter};
 use crate::benchmark::result::{BenchmarkResult, Report};
 
-impl ExportSet {
-    fn write_report(&self, report: &Report) -> Result<(), ReportError> {
-        self.write(report).map_err(|e| ReportError(e.into()))
-    }
+fn report_error(error: super::ExportError) -> ReportError {
+    ReportError(error.into())
 }
 
 impl Reporter for ExportSet {
     fn run_started(&mut self, report: &Report) -> Result<(), ReportError> {
-        self.write_report(report)
+        self.open(report).map_err(report_error)
     }
 
     fn case_finished(
@@ -22,7 +20,7 @@ impl Reporter for ExportSet {
         _result: &BenchmarkResult,
         report: &Report,
     ) -> Result<(), ReportError> {
-        self.write_report(report)
+        self.write(report, false).map_err(report_error)
     }
 
     fn run_finished(
@@ -30,6 +28,6 @@ impl Reporter for ExportSet {
         report: &Report,
         _interrupted_by: Option<nix::sys::signal::Signal>,
     ) -> Result<(), ReportError> {
-        self.write_report(report)
+        self.write(report, true).map_err(report_error)
     }
 }

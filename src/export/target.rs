@@ -117,9 +117,11 @@ fn open_stream(path: &Path, fifo: bool) -> io::Result<File> {
 
 fn set_blocking(file: &File) -> io::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    let flags = fcntl(file, FcntlArg::F_GETFL).map_err(io::Error::from)?;
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(io::Error::from)?;
     let flags = OFlag::from_bits_truncate(flags) - OFlag::O_NONBLOCK;
-    fcntl(file, FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
+    fcntl(fd, FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
     Ok(())
 }
 

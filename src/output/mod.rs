@@ -1,6 +1,7 @@
 //! Everything printed for people: header, sections, progress and the summary. Measuring code
 //! never prints; it hands data here.
 
+pub mod console;
 pub mod progress;
 pub mod summary;
 pub mod terminal;
@@ -17,79 +18,87 @@ fn rule() -> String {
     "=".repeat(RULE_WIDTH)
 }
 
-pub fn print_header(report: &Report) {
+/// The header: what is measured, how, and on what machine.
+pub fn header(report: &Report) -> String {
     let config = &report.config;
-    println!("{}", rule());
-    println!("Transport Layer Benchmark");
-    println!("{}", rule());
-    println!(
-        "Iterations per test: {} (warm-up: {}{})",
-        format::thousands(config.iterations),
-        format::thousands(config.warmup),
-        if config.runs > 1 {
-            format!(", runs per case: {}", config.runs)
-        } else {
-            String::new()
-        }
-    );
-    println!(
-        "Buffer size: {} bytes",
-        format::thousands(config.buffer_size as u64)
-    );
-    println!("Communication: Process-to-Process (raw byte arrays)");
-    println!("Latency: full round trip (request + echo), timed one by one");
-    println!(
-        "Machine: {} ({} cores), {}, kernel {}",
-        report.machine.cpu, report.machine.cores, report.machine.os, report.machine.kernel
-    );
-    println!(
-        "Clock overhead: {:.0} ns per timed round trip",
-        report.clock_overhead_ns
-    );
-    println!();
+    let runs = if config.runs > 1 {
+        format!(", runs per case: {}", config.runs)
+    } else {
+        String::new()
+    };
+    let machine = &report.machine;
+    [
+        rule(),
+        "Transport Layer Benchmark".into(),
+        rule(),
+        format!(
+            "Iterations per test: {} (warm-up: {}{runs})",
+            format::thousands(config.iterations),
+            format::thousands(config.warmup),
+        ),
+        format!(
+            "Buffer size: {} bytes",
+            format::thousands(config.buffer_size as u64)
+        ),
+        "Communication: Process-to-Process (raw byte arrays)".into(),
+        "Latency: full round trip (request + echo), timed one by one".into(),
+        format!(
+            "Machine: {} ({} cores), {}, kernel {}",
+            machine.cpu, machine.cores, machine.os, machine.kernel
+        ),
+        format!(
+            "Clock overhead: {:.0} ns per timed round trip",
+            report.clock_overhead_ns
+        ),
+        String::new(),
+    ]
+    .join("\n")
 }
 
-pub fn print_cleanup(removed: &[IpcObject]) {
-    println!("Cleaning up any leftover resources...");
-    for object in removed {
-        println!("  removed stale {object}");
-    }
-    println!("Cleanup complete.");
+/// What the start-up cleanup removed.
+pub fn cleanup(removed: &[IpcObject]) -> String {
+    let mut lines = vec!["Cleaning up any leftover resources...".to_string()];
+    lines.extend(
+        removed
+            .iter()
+            .map(|object| format!("  removed stale {object}")),
+    );
+    lines.push("Cleanup complete.".into());
+    lines.join("\n")
 }
 
-pub fn print_section(title: &str, size_bytes: usize) {
-    println!();
-    println!("{}", rule());
-    println!("Testing {title} messages ({size_bytes} bytes)");
-    println!("{}", rule());
-    println!();
+/// The heading of one message size.
+pub fn section(title: &str, size_bytes: usize) -> String {
+    [
+        String::new(),
+        rule(),
+        format!("Testing {title} messages ({size_bytes} bytes)"),
+        rule(),
+        String::new(),
+    ]
+    .join("\n")
 }
 
-pub fn print_summary(report: &Report, interrupted_by: Option<&str>) {
-    println!();
-    println!("{}", rule());
-    match interrupted_by {
-        Some(signal) => println!("OVERALL SUMMARY (interrupted by {signal}: partial results)"),
-        None => println!("OVERALL SUMMARY"),
-    }
-    println!("{}", rule());
+/// The summary table with its footnotes; `interactive` chooses the layout for a terminal.
+pub fn summary(report: &Report, interrupted_by: Option<&str>, interactive: bool) -> String {
+    let heading = match interrupted_by {
+        Some(signal) => format!("OVERALL SUMMARY (interrupted by {signal}: partial results)"),
+        None => "OVERALL SUMMARY".into(),
+    };
+    let mut lines = vec![String::new(), rule(), heading, rule()];
     if report.results.is_empty() {
-        println!("No case completed.");
-        return;
+        lines.push("No case completed.".into());
+        return lines.join("\n");
     }
     let table = SummaryTable::new(report);
-    println!(
-        "{}",
-        summary::terminal_table(&table, progress::interactive())
-    );
-    println!("Latencies are full round trips (request + echo), in µs.");
-    println!(
+    lines.push(summary::terminal_table(&table, interactive));
+    lines.push("Latencies are full round trips (request + echo), in µs.".into());
+    lines.push(format!(
         "MB/s: payload per direction, 1 MB = 10^6 bytes. Relative to {}.",
         report.config.baseline.display_name()
-    );
-    for note in &table.notes {
-        println!("  {note}");
-    }
+    ));
+    lines.extend(table.notes.iter().map(|note| format!("  {note}")));
+    lines.join("\n")
 }
 
 /// Shown after a run completes: its distribution at a glance.

@@ -3,30 +3,26 @@
 //! The spinner is redrawn only when the measuring loop reports (every 100 ms at most), never
 //! from a background ticker thread that would compete with the measured processes for a CPU.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 
+use super::console::Console;
 use crate::format;
 
 pub const INDENT: &str = "      ";
 
-/// Whether stdout is an interactive terminal (spinners, colours) or a pipe/file (plain lines).
-pub fn interactive() -> bool {
-    std::io::stdout().is_terminal()
-}
-
 pub struct CaseProgress {
+    console: Console,
     label: String,
     bar: Option<ProgressBar>,
 }
 
 impl CaseProgress {
     /// Starts the display for a run labelled like `[1/2] Running SHM POSIX benchmark...`.
-    pub fn start(label: String, iterations: u64) -> CaseProgress {
-        let bar = if interactive() {
-            let bar = ProgressBar::with_draw_target(Some(iterations), ProgressDrawTarget::stdout());
+    pub fn start(console: Console, label: String, iterations: u64) -> CaseProgress {
+        let bar = if console.is_terminal() {
+            let bar = ProgressBar::with_draw_target(Some(iterations), console.draw_target());
             let style = ProgressStyle::with_template(
                 "{spinner:.cyan} {msg} {human_pos}/{human_len} round trips",
             )
@@ -36,35 +32,42 @@ impl CaseProgress {
             bar.tick();
             Some(bar)
         } else {
-            println!("{label}");
+            console.line(&label);
             None
         };
-        CaseProgress { label, bar }
+        CaseProgress {
+            console,
+            label,
+            bar,
+        }
     }
 
     fn end(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
-            println!("{}", self.label);
+            self.console.line(&self.label);
         }
     }
 
     pub fn finish_ok(&self, elapsed: Duration, detail: &str) {
         self.end();
-        println!(
+        self.console.line(format_args!(
             "{INDENT}Completed in {} {detail}",
             format::duration(elapsed)
-        );
+        ));
     }
 
     pub fn finish_failed(&self, display_name: &str, cause: &str) {
         self.end();
-        println!("{INDENT}✗ {display_name} benchmark failed: {cause}");
+        self.console.line(format_args!(
+            "{INDENT}✗ {display_name} benchmark failed: {cause}"
+        ));
     }
 
     pub fn finish_interrupted(&self, signal: &str) {
         self.end();
-        println!("{INDENT}✗ interrupted by {signal}");
+        self.console
+            .line(format_args!("{INDENT}✗ interrupted by {signal}"));
     }
 }
 

@@ -3,22 +3,26 @@
 
 use nix::sys::signal::Signal;
 
+use super::console::Console;
 use super::progress::{CaseProgress, INDENT};
 use crate::benchmark::report::{CaseRun, ReportError, Reporter, RunEnd};
 use crate::benchmark::result::{BenchmarkResult, Report};
 use crate::cleanup::IpcObject;
 use crate::size::{format_bytes, MessageSize};
 
-/// Prints to stdout (errors to stderr).
-#[derive(Default)]
+/// Prints to its console (errors always to stderr).
 pub struct TerminalReporter {
+    console: Console,
     /// The display of the run in progress.
     progress: Option<CaseProgress>,
 }
 
 impl TerminalReporter {
-    pub fn new() -> TerminalReporter {
-        TerminalReporter::default()
+    pub fn new(console: Console) -> TerminalReporter {
+        TerminalReporter {
+            console,
+            progress: None,
+        }
     }
 }
 
@@ -39,20 +43,24 @@ fn label(run: &CaseRun) -> String {
 
 impl Reporter for TerminalReporter {
     fn run_started(&mut self, report: &Report) -> Result<(), ReportError> {
-        super::print_header(report);
+        self.console.line(super::header(report));
         Ok(())
     }
 
     fn stale_objects_removed(&mut self, removed: &[IpcObject]) {
-        super::print_cleanup(removed);
+        self.console.line(super::cleanup(removed));
     }
 
     fn size_started(&mut self, size: &MessageSize) {
-        super::print_section(&size.title(), size.bytes);
+        self.console.line(super::section(&size.title(), size.bytes));
     }
 
     fn case_run_started(&mut self, run: &CaseRun) {
-        self.progress = Some(CaseProgress::start(label(run), run.iterations));
+        self.progress = Some(CaseProgress::start(
+            self.console,
+            label(run),
+            run.iterations,
+        ));
     }
 
     fn progress(&mut self, round_trips_done: u64) {
@@ -86,7 +94,7 @@ impl Reporter for TerminalReporter {
         _report: &Report,
     ) -> Result<(), ReportError> {
         if let Some(line) = super::runs_line(result) {
-            println!("{INDENT}{line}");
+            self.console.line(format_args!("{INDENT}{line}"));
         }
         Ok(())
     }
@@ -96,11 +104,14 @@ impl Reporter for TerminalReporter {
         report: &Report,
         interrupted_by: Option<Signal>,
     ) -> Result<(), ReportError> {
-        super::print_summary(report, interrupted_by.map(Signal::as_str));
+        let signal = interrupted_by.map(Signal::as_str);
+        let interactive = self.console.is_terminal();
+        self.console
+            .line(super::summary(report, signal, interactive));
         Ok(())
     }
 
     fn error(&mut self, error: &ReportError) {
-        eprintln!("error: {error}");
+        Console::Stderr.line(format_args!("error: {error}"));
     }
 }

@@ -1,0 +1,41 @@
+//! Where people's output goes: standard output, or standard error when standard output carries
+//! an export (`--export-json -`), so that `transport-bench --export-json - | jq` works.
+//!
+//! A closed stream (`transport-bench | head`) is not a reason to stop: the run still measures,
+//! exports and cleans up, so write errors are ignored here rather than panicking as `println!`.
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::ProgressDrawTarget;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Console {
+    Stdout,
+    Stderr,
+}
+
+impl Console {
+    /// Writes `text` and a newline.
+    pub fn line(self, text: impl std::fmt::Display) {
+        let _ = match self {
+            Console::Stdout => writeln!(std::io::stdout().lock(), "{text}"),
+            Console::Stderr => writeln!(std::io::stderr().lock(), "{text}"),
+        };
+    }
+
+    /// Whether it is an interactive terminal (spinners) or a pipe or file (plain lines).
+    pub fn is_terminal(self) -> bool {
+        match self {
+            Console::Stdout => std::io::stdout().is_terminal(),
+            Console::Stderr => std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Where a spinner on this stream draws.
+    pub fn draw_target(self) -> ProgressDrawTarget {
+        match self {
+            Console::Stdout => ProgressDrawTarget::stdout(),
+            Console::Stderr => ProgressDrawTarget::stderr(),
+        }
+    }
+}
