@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::transport::{Endpoint, TransportKind, PRIVATE_DIR_PREFIX};
+use crate::transport::{owner_lock, Endpoint, TransportKind, PRIVATE_DIR_PREFIX};
 
 /// Prefix of every channel name this tool makes.
 pub const CHANNEL_PREFIX: &str = "tb_";
@@ -19,6 +19,8 @@ pub struct RunNames {
 /// An endpoint plus the private directory it may live in; dropping it removes the directory.
 pub struct EndpointLease {
     pub endpoint: Endpoint,
+    // Field order is drop order: release the owner lock, then remove the directory.
+    _dir_lock: Option<std::fs::File>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -49,8 +51,18 @@ impl RunNames {
             None
         };
         let dir_path = dir.as_ref().map_or(Path::new(""), |d| d.path());
+        // The lock tells a cleaner in any PID namespace that this directory is in use.
+        let dir_lock = match &dir {
+            Some(dir) => {
+                let file = std::fs::File::open(dir.path())?;
+                owner_lock::hold(&file)?;
+                Some(file)
+            }
+            None => None,
+        };
         Ok(EndpointLease {
             endpoint: kind.endpoint(&channel, dir_path, buffer_size),
+            _dir_lock: dir_lock,
             _dir: dir,
         })
     }

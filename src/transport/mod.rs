@@ -6,6 +6,7 @@
 //! and builds either side. Adding a transport means adding a file here and a variant below.
 
 mod error;
+pub mod owner_lock;
 pub mod posix;
 pub mod shm_posix;
 pub mod shm_spin;
