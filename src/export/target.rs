@@ -40,17 +40,27 @@ impl ExportTarget {
                 file: Some(stdout_file()?),
             });
         }
-        let resolved = resolve_links(path)?;
-        match std::fs::metadata(&resolved) {
-            Ok(meta) if !meta.is_file() && !meta.is_dir() => Ok(ExportTarget::Stream {
-                file: Some(open_stream(&resolved, meta.file_type().is_fifo())?),
-                shown,
-            }),
+        // The kernel follows links itself, including /proc's magic ones (/dev/stdout is
+        // /proc/self/fd/1, which names a pipe or a terminal, not a path).
+        match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => Err(io::Error::new(
                 io::ErrorKind::IsADirectory,
                 "it is a directory",
             )),
-            _ => Ok(ExportTarget::Replace { shown, resolved }),
+            Ok(meta) if meta.is_file() => Ok(ExportTarget::Replace {
+                resolved: std::fs::canonicalize(path)?,
+                shown,
+            }),
+            Ok(meta) => Ok(ExportTarget::Stream {
+                file: Some(open_stream(path, meta.file_type().is_fifo())?),
+                shown,
+            }),
+            // Not there yet, or a link that dangles: create what it points at.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(ExportTarget::Replace {
+                resolved: resolve_links(path)?,
+                shown,
+            }),
+            Err(e) => Err(e),
         }
     }
 
@@ -161,6 +171,8 @@ fn stdout_file() -> io::Result<File> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsRawFd;
+
     use super::*;
 
     fn read(path: &Path) -> String {
@@ -197,6 +209,23 @@ mod tests {
         std::os::unix::fs::symlink("made.json", dir.path().join("link2.json")).unwrap();
         ExportTarget::open(&dangling).unwrap().write(b"x").unwrap();
         assert_eq!(read(&dir.path().join("made.json")), "x");
+    }
+
+    #[test]
+    fn a_link_to_a_descriptor_is_written_in_place() {
+        // As /dev/stdout is a link to /proc/self/fd/1: here, to a pipe of our own.
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("out");
+        let fd_path = format!("/proc/self/fd/{}", write_end.as_raw_fd());
+        std::os::unix::fs::symlink(fd_path, &link).unwrap();
+        let mut target = ExportTarget::open(&link).unwrap();
+        assert!(!target.takes_updates(), "a pipe is a stream");
+        target.write(b"through the pipe").unwrap();
+        drop((target, write_end));
+        let text = std::io::read_to_string(File::from(read_end)).unwrap();
+        assert_eq!(text, "through the pipe");
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
     }
 
     #[test]
