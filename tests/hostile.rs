@@ -1,0 +1,216 @@
+//! What a hostile user can hand the tool: numbers at their limits, export paths that are links,
+//! FIFOs and devices. Each ends in a clear message and an exit code from the README's table,
+//! with nothing started that should not be, and nothing left behind.
+
+mod common;
+
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+fn run_in(tmp: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .env("TMPDIR", tmp)
+        .output()
+        .expect("running the binary")
+}
+
+/// Runs `args`, which must be refused as a usage error naming `needle`, before anything starts.
+fn assert_usage_error(args: &[&str], needle: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = run_in(tmp.path(), args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: no {needle:?} in {stderr}"
+    );
+    assert!(output.stdout.is_empty(), "{args:?} printed to stdout");
+    assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn numbers_that_would_wrap_or_overflow_are_usage_errors() {
+    let max = u64::MAX.to_string();
+    let wraps = (u64::MAX - 99).to_string();
+    let cases: &[(&[&str], &str)] = &[
+        // warm-up 100 + this wraps to 0 round trips.
+        (&["--iterations", &wraps, "--sizes", "100"], "--iterations"),
+        (&["--iterations", &max], "--iterations"),
+        (&["--warmup", &max], "--warmup"),
+        (&["--timeout", "18446744073709551615s"], "at most 24h"),
+        (&["--timeout", "500000000000years"], "at most 24h"),
+        (&["--timeout", "999us"], "at least 1ms"),
+        (&["--buffer-size", &max], "4-byte length header"),
+        (&["--buffer-size", "4294967296"], "4-byte length header"),
+        (&["--sizes", "4294967292"], "larger than"),
+        (&["--runs", "4294967296"], "--runs"),
+    ];
+    for (args, needle) in cases {
+        assert_usage_error(args, needle);
+    }
+}
+
+#[test]
+fn server_mode_refuses_what_it_cannot_serve_and_benchmark_options() {
+    let max = u64::MAX.to_string();
+    let server = ["--server", "--transport", "unix-stream", "--endpoint"];
+    let cases: &[(&[&str], &str)] = &[
+        (&["--buffer-size", &max], "4-byte length header"),
+        (&["--timeout", "100years"], "at most 24h"),
+        (&["--sizes", "5"], "--sizes"),
+        (&["--export-json", "x.json"], "--export-json"),
+        (&["--iterations", "5"], "--iterations"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = server.to_vec();
+        args.push("unix:///nonexistent/echo.sock");
+        args.extend_from_slice(extra);
+        assert_usage_error(&args, needle);
+    }
+}
+
+#[test]
+fn exports_that_collide_or_misname_the_plot_are_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a.json");
+    let a = a.to_str().unwrap();
+    let dotted = format!("{}/./a.json", tmp.path().display());
+    let link = tmp.path().join("link.json");
+    std::os::unix::fs::symlink(a, &link).unwrap();
+    let link = link.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--export-json", a, "--export-csv", &dotted], "same file"),
+        (
+            &["--export-json", a, "--export-markdown", link],
+            "same file",
+        ),
+        (&["--export-json", "-", "--export-csv", "-"], "same file"),
+        (&["--plot", "plot.png"], "*.svg"),
+    ];
+    for (args, needle) in cases {
+        assert_usage_error(args, needle);
+    }
+    assert!(!Path::new(a).exists());
+}
+
+/// A short, real run with one export at `path`; returns the driver's output.
+fn run_with_json_export(path: &Path) -> (std::process::ExitStatus, String, String) {
+    let driver = Driver::start(&[
+        "--iterations",
+        "30",
+        "--warmup",
+        "3",
+        "--sizes",
+        "small",
+        "--transports",
+        "shm-posix",
+        "--export-json",
+        path.to_str().unwrap(),
+    ]);
+    driver.finish_clean()
+}
+
+fn json_state(text: &str) -> String {
+    let doc: serde_json::Value = serde_json::from_str(text).expect("one JSON document");
+    doc["state"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn an_export_through_a_link_writes_the_target_and_keeps_the_link() {
+    let here = tempfile::tempdir().unwrap();
+    let there = tempfile::tempdir().unwrap();
+    let target = there.path().join("results.json");
+    std::fs::write(&target, "previous").unwrap();
+    let link = here.path().join("link.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (status, out, err) = run_with_json_export(&link);
+    assert!(status.success(), "{out}\n{err}");
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(
+        json_state(&std::fs::read_to_string(&target).unwrap()),
+        "complete"
+    );
+    // No temporary file is left beside the link or the target.
+    assert_eq!(std::fs::read_dir(here.path()).unwrap().count(), 1);
+    assert_eq!(std::fs::read_dir(there.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn an_export_to_a_fifo_hands_its_reader_one_final_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("results.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    // Opened without blocking, the reader is in place before the driver looks for one.
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let reader = std::thread::spawn(move || read_until_the_writer_is_done(reader));
+    let (status, out, err) = run_with_json_export(&fifo);
+    assert!(status.success(), "{out}\n{err}");
+    assert_eq!(json_state(&reader.join().unwrap()), "complete");
+    let kind = fifo.symlink_metadata().unwrap().file_type();
+    assert!(
+        std::os::unix::fs::FileTypeExt::is_fifo(&kind),
+        "still a FIFO"
+    );
+}
+
+/// Reads a FIFO until its writer has come, written and gone. Before any writer a read says
+/// end-of-file (and without blocking, "would block" while a writer is there but silent).
+fn read_until_the_writer_is_done(mut fifo: std::fs::File) -> String {
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        match fifo.read(&mut chunk) {
+            Ok(0) if !text.is_empty() => return String::from_utf8(text).unwrap(),
+            Ok(n) => text.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("reading the FIFO: {e}"),
+        }
+        assert!(std::time::Instant::now() < deadline, "no document came");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_fifo_without_a_reader_is_refused_before_anything_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("results.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let output = Command::new(bin())
+        .args(["--sizes", "small", "--export-json", fifo.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no reader"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn json_to_standard_output_moves_the_human_output_to_stderr() {
+    let driver = Driver::start(&[
+        "--iterations",
+        "30",
+        "--sizes",
+        "small",
+        "--export-json",
+        "-",
+    ]);
+    let (status, out, err) = driver.finish_clean();
+    assert!(status.success(), "{err}");
+    assert_eq!(
+        json_state(&out),
+        "complete",
+        "stdout is exactly one document"
+    );
+    assert!(err.contains("OVERALL SUMMARY"), "{err}");
+}
