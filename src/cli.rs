@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::size::{parse_byte_count, parse_message_size, MessageSize};
-use crate::transport::TransportKind;
+use crate::transport::{TransportKind, HEADER_LEN};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -182,7 +182,7 @@ fn split_list(text: &str) -> Result<Vec<&str>, String> {
 }
 
 /// The largest payload the SHM POSIX header (a u32 length) can describe.
-const MAX_MESSAGE_BYTES: usize = u32::MAX as usize - 4;
+const MAX_MESSAGE_BYTES: usize = u32::MAX as usize - HEADER_LEN;
 
 fn parse_size_list(text: &str) -> Result<SizeList, String> {
     let mut sizes: Vec<MessageSize> = Vec::new();

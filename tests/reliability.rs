@@ -273,7 +273,9 @@ fn concurrent_drivers_do_not_meet() {
 }
 
 fn remove_objects(channel: &str) {
-    transport_bench::transport::shm_posix::unlink_channel(channel);
+    transport_bench::transport::shm_posix::unlink_channel(
+        &transport_bench::transport::ChannelName::new(channel).unwrap(),
+    );
 }
 
 #[test]

@@ -32,7 +32,9 @@ fn leak_objects(channel: &str) {
 }
 
 fn remove_objects(channel: &str) {
-    transport_bench::transport::shm_posix::unlink_channel(channel);
+    transport_bench::transport::shm_posix::unlink_channel(
+        &transport_bench::transport::ChannelName::new(channel).unwrap(),
+    );
 }
 
 #[test]

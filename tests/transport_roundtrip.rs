@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use transport_bench::transport::shm_posix::HEADER_LEN;
 use transport_bench::transport::{
-    Endpoint, NoWatch, TransportClient, TransportError, TransportKind, TransportOptions,
+    Endpoint, NoWatch, TransportClient, TransportError, TransportKind, TransportOptions, HEADER_LEN,
 };
 
 const BUFFER: usize = 64 * 1024;
