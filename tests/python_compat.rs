@@ -5,18 +5,25 @@
 //! `.venv-compat` (CI runs it and sets TB_REQUIRE_PYTHON_COMPAT=1, which turns a missing
 //! interpreter into a failure instead of a skip).
 
-mod common;
+mod common {
+    pub mod channel;
+    pub mod client;
+    pub mod process;
+    pub mod server;
+}
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
-use transport_bench::transport::{Endpoint, NoWatch, TransportKind, TransportOptions};
+use common::channel::*;
+use common::client::{connect, shm_endpoint};
+use common::process::Spawned;
+use common::server::*;
+use transport_bench::transport::{TransportKind, HEADER_LEN};
 
 const BUFFER: usize = 64 * 1024;
-const SIZES: [usize; 5] = [0, 1, 100, 10_000, BUFFER - 4];
+const SIZES: [usize; 5] = [0, 1, 100, 10_000, BUFFER - HEADER_LEN];
 
 fn python() -> Option<PathBuf> {
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-compat/bin/python");
@@ -70,18 +77,11 @@ fn our_client_against_the_python_server() {
         &BUFFER.to_string(),
         &SIZES.len().to_string(),
     ]));
-    server.wait_for_line("READY");
+    wait_for_line(&server, "READY");
     {
-        let endpoint = Endpoint::ShmChannel {
-            channel: channel.clone(),
-            buffer_size: BUFFER,
-        };
-        let options = TransportOptions {
-            timeout: Duration::from_secs(30),
-        };
-        let mut client = TransportKind::ShmPosix
-            .connect(&endpoint, options, Arc::new(NoWatch))
-            .unwrap();
+        let endpoint = shm_endpoint(&channel, BUFFER);
+        let mut client =
+            connect(TransportKind::ShmPosix, &endpoint, Duration::from_secs(30)).unwrap();
         let mut response = vec![0u8; BUFFER];
         for size in SIZES {
             let request = payload(size);
