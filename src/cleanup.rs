@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 
 use crate::naming::{channel_owner_pid, dir_owner_pid};
 use crate::transport::posix::{unlink_semaphore, unlink_shared_memory};
-use crate::transport::{shm_posix, shm_spin};
+use crate::transport::{shm_posix, shm_spin, ChannelName};
 
 const SHM_DIR: &str = "/dev/shm";
 const SEM_FILE_PREFIX: &str = "sem.";
@@ -54,7 +54,7 @@ pub fn all_srb_objects() -> Vec<IpcObject> {
 }
 
 /// The existing objects of one channel, whichever shared-memory transport made them.
-pub fn channel_objects(channel: &str) -> Vec<IpcObject> {
+pub fn channel_objects(channel: &ChannelName) -> Vec<IpcObject> {
     let mut wanted = shm_posix::object_names(channel);
     wanted.push(shm_spin::object_name(channel));
     shm_objects(|name| wanted.iter().any(|w| &w[1..] == name))
@@ -121,7 +121,7 @@ pub enum CleanupScope {
     /// Objects of drivers that are no longer running.
     Stale,
     /// The objects of one channel.
-    Channel(String),
+    Channel(ChannelName),
     /// Every `/srb_*` object, as the seed benchmark's cleanup did.
     All,
 }

@@ -10,9 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::options::DEFAULT_BUFFER_SIZE;
 use crate::server::{Fault, FaultParseError};
 use crate::size::{parse_byte_count, parse_message_size, MessageSize};
-use crate::transport::shm_posix::HEADER_LEN;
 use crate::transport::socket_file::checked_path;
-use crate::transport::{Endpoint, TransportError, TransportKind};
+use crate::transport::{Endpoint, TransportError, TransportKind, HEADER_LEN};
 
 #[derive(Debug, Parser)]
 #[command(

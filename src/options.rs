@@ -14,8 +14,7 @@ use crate::cli::{is_server_mode, Cli, Command, ServerArgs};
 use crate::export::target::{resolve_links, STDOUT_PATH};
 use crate::server::{Fault, ServerOptions};
 use crate::size::MessageSize;
-use crate::transport::shm_posix::{self, HEADER_LEN};
-use crate::transport::{Endpoint, TransportKind};
+use crate::transport::{validate_channel, ChannelName, Endpoint, TransportKind, HEADER_LEN};
 
 /// The buffer size the seed benchmark used, and our minimum default.
 pub const DEFAULT_BUFFER_SIZE: usize = 2_500_000;
@@ -81,12 +80,10 @@ impl Mode {
         if let Some(Command::Cleanup { channel, all }) = cli.command {
             return Mode::Cleanup(match (channel, all) {
                 (_, true) => CleanupScope::All,
-                (Some(channel), false) => {
-                    if let Err(e) = shm_posix::validate_channel(&channel) {
-                        usage_error(ErrorKind::ValueValidation, format!("--channel: {e}"));
-                    }
-                    CleanupScope::Channel(channel)
-                }
+                (Some(channel), false) => match ChannelName::new(&channel) {
+                    Ok(channel) => CleanupScope::Channel(channel),
+                    Err(e) => usage_error(ErrorKind::ValueValidation, format!("--channel: {e}")),
+                },
                 (None, false) => CleanupScope::Stale,
             });
         }
@@ -120,7 +117,7 @@ fn server_endpoint(args: &ServerArgs) -> Endpoint {
                 format!("--server --transport {name} needs --channel NAME"),
             );
         };
-        if let Err(e) = shm_posix::validate_channel(&channel) {
+        if let Err(e) = validate_channel(&channel) {
             server_usage_error(ErrorKind::ValueValidation, format!("--channel: {e}"));
         }
         return Endpoint::ShmChannel {

@@ -1,9 +1,15 @@
 //! The binary from the outside: usage errors, help, and end-to-end runs with every export.
 
-mod common;
+mod common {
+    pub mod driver;
+    pub mod process;
+    pub mod summary;
+}
 
 use assert_cmd::Command;
-use common::*;
+use common::driver::Driver;
+use common::process::PATIENCE;
+use common::summary::SummaryTable;
 use predicates::prelude::*;
 
 fn tb() -> Command {
@@ -110,7 +116,6 @@ fn end_to_end_run_prints_the_seed_style_report() {
         "OVERALL SUMMARY",
         "full round trips",
         "baseline",
-        "% s", // "% slower" or "% faster"
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
@@ -118,6 +123,24 @@ fn end_to_end_run_prints_the_seed_style_report() {
     let summary = out.split("OVERALL SUMMARY").nth(1).unwrap();
     assert_eq!(summary.matches("SHM POSIX").count(), 3, "{summary}"); // 2 rows + footnote
     assert_eq!(summary.matches("ZeroMQ IPC").count(), 2, "{summary}");
+    let table = SummaryTable::parse(&out);
+    for size in ["100 B", "10 KiB"] {
+        assert_eq!(table.cell(size, "SHM POSIX", "vs baseline"), "baseline");
+        let relative = table.cell(size, "ZeroMQ IPC", "vs baseline");
+        assert!(
+            is_relative_difference(relative),
+            "{relative:?} in:\n{summary}"
+        );
+    }
+}
+
+/// Whether `text` reads `<number>% slower` or `<number>% faster`: which one a run prints
+/// depends on the machine, so a test checks only the form.
+fn is_relative_difference(text: &str) -> bool {
+    let number = text
+        .strip_suffix("% slower")
+        .or_else(|| text.strip_suffix("% faster"));
+    number.is_some_and(|n| n.parse::<f64>().is_ok_and(|n| n >= 0.0))
 }
 
 #[test]

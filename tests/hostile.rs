@@ -1,15 +1,23 @@
 //! What a hostile user can hand the tool: numbers at their limits, export paths that are links,
 //! FIFOs and devices. Each ends in a clear message and an exit code from the README's table,
 //! with nothing started that should not be, and nothing left behind.
+//!
+//! Attacks that need a private mount or PID namespace (`unshare`, as root) are ignored by a
+//! plain `cargo test`, which may run without root, and run by `.ci/run` with
+//! `--include-ignored`; there, a kernel that refuses the namespace is a failure, not a skip.
 
-mod common;
+mod common {
+    pub mod driver;
+    pub mod process;
+}
 
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
+use common::driver::Driver;
+use common::process::{bin, PATIENCE};
 
 fn run_in(tmp: &Path, args: &[&str]) -> Output {
     Command::new(bin())
@@ -213,4 +221,39 @@ fn json_to_standard_output_moves_the_human_output_to_stderr() {
         "stdout is exactly one document"
     );
     assert!(err.contains("OVERALL SUMMARY"), "{err}");
+}
+
+const NEEDS_ROOT: &str = "needs root for unshare; .ci/run runs it";
+
+/// Runs `script` with sh in new namespaces (`unshare` flags), the binary's path in `$TB`.
+fn in_namespaces(flags: &[&str], script: &str) -> Output {
+    let output = Command::new("unshare")
+        .args(flags)
+        .args(["sh", "-c", script])
+        .env("TB", bin())
+        .output()
+        .expect("running unshare");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.starts_with("unshare:"),
+        "{NEEDS_ROOT}: the kernel refused the namespace: {stderr}"
+    );
+    output
+}
+
+#[test]
+#[ignore = "needs root for unshare; .ci/run runs it"]
+fn an_export_to_dev_stdout_writes_through_it_and_leaves_dev_alone() {
+    // A /dev of its own, so that a regression could only damage a throwaway one; it needs a
+    // /dev/null (for the server's stdin) and a /dev/shm.
+    let script = r#"mount -t tmpfs none /dev && mknod -m 666 /dev/null c 1 3 &&
+        mkdir /dev/shm && mount -t tmpfs none /dev/shm && ln -s /proc/self/fd/1 /dev/stdout &&
+        "$TB" --iterations 20 --sizes small --transports shm-posix --export-json /dev/stdout &&
+        [ -L /dev/stdout ] && echo STILL-A-LINK"#;
+    let output = in_namespaces(&["--mount", "--propagation", "private"], script);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("STILL-A-LINK"), "{stdout}");
+    assert!(stdout.contains(r#""state": "complete""#), "{stdout}");
 }

@@ -2,12 +2,20 @@
 //! dead drivers, every `/srb_*`), so they live in their own test binary (cargo runs test
 //! binaries one at a time) and take a lock so they never run alongside each other.
 
-mod common;
+mod common {
+    pub mod channel;
+    pub mod cleanup;
+    pub mod driver;
+    pub mod process;
+}
 
 use std::process::Command;
 use std::sync::Mutex;
 
-use common::*;
+use common::channel::*;
+use common::cleanup::remove_objects;
+use common::driver::Driver;
+use common::process::bin;
 use transport_bench::transport::posix::{NamedSemaphore, SharedMemory};
 
 static MACHINE_WIDE: Mutex<()> = Mutex::new(());
@@ -29,10 +37,6 @@ fn dead_pid() -> u32 {
 fn leak_objects(channel: &str) {
     std::mem::forget(SharedMemory::create(&format!("/srb_{channel}_req"), 4096).unwrap());
     std::mem::forget(NamedSemaphore::create(&format!("/srb_{channel}_req_empty"), 1).unwrap());
-}
-
-fn remove_objects(channel: &str) {
-    transport_bench::transport::shm_posix::unlink_channel(channel);
 }
 
 #[test]

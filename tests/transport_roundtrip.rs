@@ -1,22 +1,24 @@
 //! Each transport against a real server process: payload sizes at the edges, oversize
 //! messages, a missing server, and cleanup of every object afterwards.
 
-mod common;
+mod common {
+    pub mod channel;
+    pub mod client;
+    pub mod process;
+    pub mod server;
+}
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
-use transport_bench::transport::shm_posix::HEADER_LEN;
+use common::channel::*;
+use common::client::{connect, shm_endpoint};
+use common::process::Spawned;
+use common::server::*;
 use transport_bench::transport::{
-    Endpoint, NoWatch, TransportClient, TransportError, TransportKind, TransportOptions,
+    Endpoint, TransportClient, TransportError, TransportKind, HEADER_LEN,
 };
 
 const BUFFER: usize = 64 * 1024;
-
-fn options(timeout: Duration) -> TransportOptions {
-    TransportOptions { timeout }
-}
 
 fn echo(client: &mut dyn TransportClient, len: usize) {
     let request: Vec<u8> = (0..len).map(|i| (i % 253) as u8 ^ 0x5a).collect();
@@ -44,10 +46,7 @@ impl TestServer {
         let channel = unique_channel("rt");
         let dir = tempfile::Builder::new().prefix("rt-").tempdir().unwrap();
         let endpoint = match kind {
-            TransportKind::ShmPosix | TransportKind::ShmSpin => Endpoint::ShmChannel {
-                channel: channel.clone(),
-                buffer_size: BUFFER,
-            },
+            TransportKind::ShmPosix | TransportKind::ShmSpin => shm_endpoint(&channel, BUFFER),
             TransportKind::ZmqIpc | TransportKind::UnixStream => Endpoint::SocketFile {
                 path: dir.path().join("echo.sock"),
                 buffer_size: BUFFER,
@@ -72,13 +71,7 @@ impl TestServer {
     }
 
     fn connect(&self) -> Box<dyn TransportClient> {
-        self.kind
-            .connect(
-                &self.endpoint,
-                options(Duration::from_secs(30)),
-                Arc::new(NoWatch),
-            )
-            .unwrap()
+        connect(self.kind, &self.endpoint, Duration::from_secs(30)).unwrap()
     }
 
     /// Stops the server and checks that it exited 0 and left nothing behind.
@@ -160,17 +153,13 @@ fn shm_clients_without_server_time_out_naming_the_missing_object() {
     ] {
         let channel = unique_channel("absent");
         let started = Instant::now();
-        let err = kind
-            .connect(
-                &Endpoint::ShmChannel {
-                    channel: channel.clone(),
-                    buffer_size: BUFFER,
-                },
-                options(Duration::from_millis(300)),
-                Arc::new(NoWatch),
-            )
-            .err()
-            .expect("connecting without a server must fail");
+        let err = connect(
+            kind,
+            &shm_endpoint(&channel, BUFFER),
+            Duration::from_millis(300),
+        )
+        .err()
+        .expect("connecting without a server must fail");
         assert!(
             matches!(err, TransportError::Timeout { .. }),
             "{kind:?}: {err}"
@@ -193,13 +182,7 @@ fn zmq_ipc_client_without_server_times_out_clearly() {
         path: dir.path().join("nobody.sock"),
         buffer_size: BUFFER,
     };
-    let mut client = TransportKind::ZmqIpc
-        .connect(
-            &endpoint,
-            options(Duration::from_millis(300)),
-            Arc::new(NoWatch),
-        )
-        .unwrap();
+    let mut client = connect(TransportKind::ZmqIpc, &endpoint, Duration::from_millis(300)).unwrap();
     let mut response = vec![0u8; 16];
     let err = client.round_trip(b"hello", &mut response).unwrap_err();
     assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
@@ -212,17 +195,13 @@ fn zmq_ipc_client_without_server_times_out_clearly() {
 fn shm_posix_client_refuses_a_buffer_smaller_than_requested() {
     let channel = unique_channel("small");
     let server = start_shm_server(&channel, 1024);
-    let err = TransportKind::ShmPosix
-        .connect(
-            &Endpoint::ShmChannel {
-                channel: channel.clone(),
-                buffer_size: 4096,
-            },
-            options(Duration::from_secs(5)),
-            Arc::new(NoWatch),
-        )
-        .err()
-        .expect("a smaller object must be refused");
+    let err = connect(
+        TransportKind::ShmPosix,
+        &shm_endpoint(&channel, 4096),
+        Duration::from_secs(5),
+    )
+    .err()
+    .expect("a smaller object must be refused");
     assert!(
         err.to_string().contains("fewer than the buffer size 4096"),
         "{err}"
@@ -234,17 +213,13 @@ fn shm_posix_client_refuses_a_buffer_smaller_than_requested() {
 fn a_frozen_server_makes_the_round_trip_time_out_naming_the_semaphore() {
     let channel = unique_channel("frozen");
     let server = start_shm_server(&channel, 4096);
-    let endpoint = Endpoint::ShmChannel {
-        channel: channel.clone(),
-        buffer_size: 4096,
-    };
-    let mut client = TransportKind::ShmPosix
-        .connect(
-            &endpoint,
-            options(Duration::from_millis(300)),
-            Arc::new(NoWatch),
-        )
-        .unwrap();
+    let endpoint = shm_endpoint(&channel, 4096);
+    let mut client = connect(
+        TransportKind::ShmPosix,
+        &endpoint,
+        Duration::from_millis(300),
+    )
+    .unwrap();
     signal(server.pid(), nix::sys::signal::Signal::SIGSTOP);
     let mut response = vec![0u8; 4096];
     let err = client.round_trip(b"ping", &mut response).unwrap_err();
@@ -277,14 +252,13 @@ fn unix_stream_client_without_server_times_out_clearly() {
         path: dir.path().join("nobody.sock"),
         buffer_size: BUFFER,
     };
-    let err = TransportKind::UnixStream
-        .connect(
-            &endpoint,
-            options(Duration::from_millis(300)),
-            Arc::new(NoWatch),
-        )
-        .err()
-        .expect("connecting without a server must fail");
+    let err = connect(
+        TransportKind::UnixStream,
+        &endpoint,
+        Duration::from_millis(300),
+    )
+    .err()
+    .expect("connecting without a server must fail");
     assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
     assert!(
         err.to_string()
@@ -318,13 +292,12 @@ fn shm_spin_echoes_edge_sizes_across_clients() {
 #[test]
 fn shm_spin_frozen_server_times_out() {
     let server = TestServer::start(TransportKind::ShmSpin, &[]);
-    let mut client = TransportKind::ShmSpin
-        .connect(
-            &server.endpoint,
-            options(Duration::from_millis(300)),
-            Arc::new(NoWatch),
-        )
-        .unwrap();
+    let mut client = connect(
+        TransportKind::ShmSpin,
+        &server.endpoint,
+        Duration::from_millis(300),
+    )
+    .unwrap();
     signal(server.server.pid(), nix::sys::signal::Signal::SIGSTOP);
     let mut response = vec![0u8; 64];
     let err = client.round_trip(b"ping", &mut response).unwrap_err();

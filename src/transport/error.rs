@@ -1,6 +1,11 @@
-//! The one error type of every transport.
+//! The one error type of every transport. Each variant that wraps a failure of the system keeps
+//! it as its `source`; the texts are what users see (and what tests match), so they stay put.
 
 use std::time::Duration;
+
+use super::socket_file::SocketPathError;
+use super::toolkit::{ChannelNameError, HEADER_LEN};
+use super::Endpoint;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -14,11 +19,54 @@ pub enum TransportError {
         source: nix::Error,
     },
 
+    #[error("{op}: {source}")]
+    Io {
+        op: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("ZeroMQ {op}: {source}")]
     Zmq {
         op: String,
         #[source]
         source: zmq::Error,
+    },
+
+    #[error(transparent)]
+    InvalidChannel(#[from] ChannelNameError),
+
+    #[error(transparent)]
+    SocketPath(#[from] SocketPathError),
+
+    #[error("endpoint {endpoint:?} does not belong to transport {transport}")]
+    WrongEndpoint {
+        endpoint: Endpoint,
+        transport: &'static str,
+    },
+
+    #[error("name {name:?} contains NUL")]
+    InvalidObjectName {
+        name: String,
+        #[source]
+        source: std::ffi::NulError,
+    },
+
+    #[error("buffer size {buffer_size} must be more than {HEADER_LEN} bytes and fit a u32 length")]
+    BufferSize { buffer_size: usize },
+
+    #[error("buffer size {len} is too large")]
+    BufferTooLarge {
+        len: usize,
+        #[source]
+        source: std::num::TryFromIntError,
+    },
+
+    #[error("shared memory {name} has {actual} bytes, fewer than the buffer size {required}")]
+    ObjectTooSmall {
+        name: String,
+        actual: usize,
+        required: usize,
     },
 
     #[error("a {len}-byte message does not fit: the buffer carries at most {capacity} bytes")]
@@ -29,6 +77,8 @@ pub enum TransportError {
     )]
     BadLengthHeader { len: usize, capacity: usize },
 
+    /// The peer broke the exchange's rules in a way no other variant names (a multipart ZeroMQ
+    /// message, a reply longer than the receive buffer).
     #[error("{0}")]
     Protocol(String),
 
@@ -43,6 +93,13 @@ pub enum TransportError {
 impl TransportError {
     pub fn os(op: impl Into<String>, source: nix::Error) -> Self {
         TransportError::Os {
+            op: op.into(),
+            source,
+        }
+    }
+
+    pub fn io(op: impl Into<String>, source: std::io::Error) -> Self {
+        TransportError::Io {
             op: op.into(),
             source,
         }

@@ -11,6 +11,7 @@ pub mod posix;
 pub mod shm_posix;
 pub mod shm_spin;
 pub mod socket_file;
+pub mod toolkit;
 pub mod unix_stream;
 pub mod zmq_ipc;
 
@@ -20,6 +21,10 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 pub use error::TransportError;
+pub use toolkit::{
+    payload_capacity, validate_channel, ChannelName, ChannelNameError, WaitBudget, HEADER_LEN,
+    WAIT_SLICE,
+};
 
 /// Client side of a transport: sends a request and waits for its echo.
 pub trait TransportClient {
@@ -88,49 +93,6 @@ impl PeerWatch for StopFlag<'_> {
     }
 }
 
-/// The budget of one wait that blocks in slices (a socket or futex timeout of [`WAIT_SLICE`]):
-/// each time a slice runs out, the watch is asked, and the wait fails once `timeout` has passed.
-/// The clock is read only after a first slice ran out, never on the fast path, so a wait may
-/// last up to one slice longer than `timeout`.
-pub struct WaitBudget<'a> {
-    timeout: Duration,
-    watch: &'a dyn PeerWatch,
-    deadline: Option<std::time::Instant>,
-}
-
-impl<'a> WaitBudget<'a> {
-    pub fn new(timeout: Duration, watch: &'a dyn PeerWatch) -> WaitBudget<'a> {
-        WaitBudget {
-            timeout,
-            watch,
-            deadline: None,
-        }
-    }
-
-    pub fn watch(&self) -> &'a dyn PeerWatch {
-        self.watch
-    }
-
-    /// Called after a slice ran out waiting for `what`: fails if the peer is gone or the time is up.
-    pub fn slice_expired(&mut self, what: &str) -> Result<(), TransportError> {
-        self.watch.check()?;
-        let timeout = self.timeout;
-        let deadline = *self
-            .deadline
-            .get_or_insert_with(|| std::time::Instant::now() + timeout);
-        if std::time::Instant::now() >= deadline {
-            return Err(TransportError::Timeout {
-                what: what.to_string(),
-                timeout,
-            });
-        }
-        Ok(())
-    }
-}
-
-/// How long a wait may take in total, and how often it looks at the [`PeerWatch`].
-pub const WAIT_SLICE: Duration = Duration::from_millis(50);
-
 /// Where a server listens and a client connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
@@ -145,23 +107,19 @@ impl Endpoint {
     /// Returns the names of the objects it removed.
     pub fn remove_leftovers(&self) -> Vec<String> {
         match self {
-            Endpoint::ShmChannel { channel, .. } => {
-                let mut removed = shm_posix::unlink_channel(channel);
-                removed.extend(shm_spin::unlink_channel(channel));
-                removed
-            }
+            Endpoint::ShmChannel { channel, .. } => match ChannelName::new(channel) {
+                Ok(channel) => {
+                    let mut removed = shm_posix::unlink_channel(&channel);
+                    removed.extend(shm_spin::unlink_channel(&channel));
+                    removed
+                }
+                // No transport creates objects for a name it refuses.
+                Err(_) => Vec::new(),
+            },
             Endpoint::SocketFile { path, .. } => match std::fs::remove_file(path) {
                 Ok(()) => vec![path.display().to_string()],
                 Err(_) => Vec::new(),
             },
-        }
-    }
-
-    pub fn buffer_size(&self) -> usize {
-        match self {
-            Endpoint::ShmChannel { buffer_size, .. } | Endpoint::SocketFile { buffer_size, .. } => {
-                *buffer_size
-            }
         }
     }
 }
@@ -349,20 +307,11 @@ impl TransportKind {
     }
 
     fn mismatch(self, endpoint: &Endpoint) -> TransportError {
-        TransportError::Protocol(format!(
-            "endpoint {endpoint:?} does not belong to transport {}",
-            self.name()
-        ))
+        TransportError::WrongEndpoint {
+            endpoint: endpoint.clone(),
+            transport: self.name(),
+        }
     }
-}
-
-/// Bytes of the length header every transport budgets for in front of a message (SHM POSIX
-/// and Unix stream send it; the others keep the same capacity so sizes mean the same).
-pub const LENGTH_BYTES: usize = 4;
-
-/// The largest payload a `buffer_size`-byte buffer carries.
-pub fn payload_capacity(buffer_size: usize) -> usize {
-    buffer_size.saturating_sub(LENGTH_BYTES)
 }
 
 /// Prefix of the private directories the driver makes for file-based endpoints.

@@ -7,21 +7,22 @@ use std::ffi::CString;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::mman::{mmap, munmap, shm_open, shm_unlink, MapFlags, ProtFlags};
 use nix::sys::stat::{fstat, Mode};
 
-use super::{PeerWatch, TransportError, WAIT_SLICE};
-
-/// How often an idle server looks at its stop flag.
-const IDLE_SLICE: Duration = Duration::from_millis(100);
+use super::toolkit::{idle_until_request, WaitBudget, IDLE_SLICE, WAIT_SLICE};
+use super::{PeerWatch, TransportError};
 
 fn c_name(name: &str) -> Result<CString, TransportError> {
-    CString::new(name).map_err(|_| TransportError::Protocol(format!("name {name:?} contains NUL")))
+    CString::new(name).map_err(|source| TransportError::InvalidObjectName {
+        name: name.to_string(),
+        source,
+    })
 }
 
 /// A `MAP_SHARED` mapping of a named POSIX shared-memory object.
@@ -52,9 +53,9 @@ impl SharedMemory {
             let _ = shm_unlink(cname.as_c_str());
             TransportError::os(format!("{op} shared memory {name}"), e)
         };
-        let size = libc::off_t::try_from(len).map_err(|_| {
+        let size = libc::off_t::try_from(len).map_err(|source| {
             unlink_on_error(Errno::EOVERFLOW, "sizing");
-            TransportError::Protocol(format!("buffer size {len} is too large"))
+            TransportError::BufferTooLarge { len, source }
         })?;
         nix::unistd::ftruncate(&fd, size).map_err(|e| unlink_on_error(e, "sizing"))?;
         let ptr = map(&fd, len).map_err(|e| unlink_on_error(e, "mapping"))?;
@@ -75,9 +76,11 @@ impl SharedMemory {
             .map_err(|e| TransportError::os(format!("inspecting shared memory {name}"), e))?;
         let actual = usize::try_from(stat.st_size).unwrap_or(0);
         if actual < len {
-            return Err(TransportError::Protocol(format!(
-                "shared memory {name} has {actual} bytes, fewer than the buffer size {len}"
-            )));
+            return Err(TransportError::ObjectTooSmall {
+                name: name.to_string(),
+                actual,
+                required: len,
+            });
         }
         let ptr = map(&fd, len)
             .map_err(|e| TransportError::os(format!("mapping shared memory {name}"), e))?;
@@ -179,15 +182,10 @@ impl NamedSemaphore {
         owner: bool,
         op: &str,
     ) -> Result<NamedSemaphore, TransportError> {
-        if sem == libc::SEM_FAILED {
-            return Err(TransportError::os(
-                format!("{op} semaphore {name}"),
-                Errno::last(),
-            ));
-        }
-        let sem = NonNull::new(sem).ok_or_else(|| {
-            TransportError::Protocol(format!("sem_open returned NULL for semaphore {name}"))
-        })?;
+        // SEM_FAILED is NULL on Linux; checking both keeps the NonNull honest anywhere.
+        let sem = NonNull::new(sem)
+            .filter(|sem| sem.as_ptr() != libc::SEM_FAILED)
+            .ok_or_else(|| TransportError::os(format!("{op} semaphore {name}"), Errno::last()))?;
         Ok(NamedSemaphore {
             name: name.to_string(),
             sem,
@@ -209,61 +207,38 @@ impl NamedSemaphore {
         }
     }
 
-    /// Decrements the semaphore, waiting at most `timeout` in total. Waits in short slices and
-    /// asks `watch` between them, so a dead peer or an interrupt ends the wait early.
+    /// Decrements the semaphore, waiting at most `timeout` in total (plus up to one slice, see
+    /// [`WaitBudget`]). Waits in slices and asks `watch` between them, so a dead peer or an
+    /// interrupt ends the wait early.
     pub fn wait(&self, timeout: Duration, watch: &dyn PeerWatch) -> Result<(), TransportError> {
         if self.try_wait()? {
             return Ok(());
         }
-        let deadline = Instant::now() + timeout;
+        let mut budget = WaitBudget::new(timeout, watch);
         loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(TransportError::Timeout {
-                    what: format!("semaphore {}", self.name),
-                    timeout,
-                });
-            }
-            if self.timed_wait((deadline - now).min(WAIT_SLICE))? {
+            if self.timed_wait(WAIT_SLICE)? {
                 return Ok(());
             }
-            watch.check()?;
+            budget.slice_expired(&format!("semaphore {}", self.name))?;
         }
     }
 
     /// Decrements the semaphore, waiting as long as it takes unless `stop` is set.
     /// Returns false if it stopped without decrementing.
     pub fn wait_unless_stopped(&self, stop: &AtomicBool) -> Result<bool, TransportError> {
+        // The fast path does not read the clock, as timed_wait must.
         if self.try_wait()? {
             return Ok(true);
         }
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(false);
-            }
-            if self.timed_wait(IDLE_SLICE)? {
-                return Ok(true);
-            }
-        }
+        idle_until_request(stop, || self.timed_wait(IDLE_SLICE))
     }
 
+    /// Decrements the semaphore if it is free, without waiting; false if it was not.
     fn try_wait(&self) -> Result<bool, TransportError> {
-        loop {
-            // SAFETY: self.sem is a live semaphore from sem_open.
-            if unsafe { libc::sem_trywait(self.sem.as_ptr()) } == 0 {
-                return Ok(true);
-            }
-            match Errno::last() {
-                Errno::EINTR => continue,
-                Errno::EAGAIN => return Ok(false),
-                e => {
-                    return Err(TransportError::os(
-                        format!("waiting on semaphore {}", self.name),
-                        e,
-                    ))
-                }
-            }
-        }
+        // SAFETY: self.sem is a live semaphore from sem_open.
+        self.decrement(Errno::EAGAIN, || unsafe {
+            libc::sem_trywait(self.sem.as_ptr())
+        })
     }
 
     /// One blocking wait of at most `slice`; true if the semaphore was decremented.
@@ -279,14 +254,26 @@ impl NamedSemaphore {
                 + (total_ns / 1_000_000_000) as libc::time_t,
             tv_nsec: (total_ns % 1_000_000_000) as libc::c_long,
         };
+        // SAFETY: self.sem is a live semaphore; deadline is a valid timespec that outlives the call.
+        self.decrement(Errno::ETIMEDOUT, || unsafe {
+            libc::sem_timedwait(self.sem.as_ptr(), &deadline)
+        })
+    }
+
+    /// Runs `sem_call` (a sem_*wait) again while a signal interrupts it: true if it decremented
+    /// the semaphore, false if it failed with `not_now` (not free, or the slice ran out).
+    fn decrement(
+        &self,
+        not_now: Errno,
+        sem_call: impl Fn() -> libc::c_int,
+    ) -> Result<bool, TransportError> {
         loop {
-            // SAFETY: self.sem is a live semaphore; deadline is a valid timespec.
-            if unsafe { libc::sem_timedwait(self.sem.as_ptr(), &deadline) } == 0 {
+            if sem_call() == 0 {
                 return Ok(true);
             }
             match Errno::last() {
                 Errno::EINTR => continue,
-                Errno::ETIMEDOUT => return Ok(false),
+                e if e == not_now => return Ok(false),
                 e => {
                     return Err(TransportError::os(
                         format!("waiting on semaphore {}", self.name),

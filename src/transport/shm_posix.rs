@@ -11,75 +11,60 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use nix::errno::Errno;
+use std::time::Duration;
 
 use super::posix::{unlink_semaphore, unlink_shared_memory, NamedSemaphore, SharedMemory};
+use super::toolkit::{
+    check_message_fits, check_reply_fits, checked_payload_capacity, decode_len, encode_len,
+    retry_until_created, shm_object_missing, ChannelName, WaitBudget, HEADER_LEN,
+};
 use super::{
     EchoOutcome, PeerWatch, StopFlag, Tamper, TransportClient, TransportError, TransportOptions,
     TransportServer,
 };
 
-/// Bytes taken by the length header in front of every message.
-pub const HEADER_LEN: usize = super::LENGTH_BYTES;
-
-/// The longest channel name: keeps `sem.srb_<channel>_resp_empty` within NAME_MAX (255).
-pub const MAX_CHANNEL_LEN: usize = 200;
-
 const DIRECTIONS: [&str; 2] = ["req", "resp"];
 
-/// The six object names of a channel, shared memory first.
-pub fn object_names(channel: &str) -> Vec<String> {
-    let mut names: Vec<String> = DIRECTIONS
-        .iter()
-        .map(|dir| format!("/srb_{channel}_{dir}"))
-        .collect();
-    for dir in DIRECTIONS {
-        names.push(format!("/srb_{channel}_{dir}_empty"));
-        names.push(format!("/srb_{channel}_{dir}_full"));
-    }
-    names
+/// The names of one direction's three objects.
+struct DirectionNames {
+    memory: String,
+    empty: String,
+    full: String,
 }
 
-/// Checks that a channel name makes valid, unambiguous POSIX object names.
-pub fn validate_channel(channel: &str) -> Result<(), String> {
-    if channel.is_empty() {
-        return Err("the channel name is empty".into());
+impl DirectionNames {
+    fn of(channel: &ChannelName, dir: &str) -> DirectionNames {
+        DirectionNames {
+            memory: channel.object_name(dir),
+            empty: channel.object_name(&format!("{dir}_empty")),
+            full: channel.object_name(&format!("{dir}_full")),
+        }
     }
-    if channel.len() > MAX_CHANNEL_LEN {
-        return Err(format!(
-            "the channel name is {} bytes long; at most {MAX_CHANNEL_LEN} are allowed",
-            channel.len()
-        ));
+
+    fn of_channel(channel: &ChannelName) -> [DirectionNames; 2] {
+        DIRECTIONS.map(|dir| DirectionNames::of(channel, dir))
     }
-    if let Some(bad) = channel
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
-    {
-        return Err(format!(
-            "the channel name {channel:?} contains {bad:?}; use letters, digits, '_', '-' and '.'"
-        ));
-    }
-    Ok(())
+}
+
+/// The six object names of a channel, shared memory first.
+pub fn object_names(channel: &ChannelName) -> Vec<String> {
+    let names = DirectionNames::of_channel(channel);
+    let memories = names.iter().map(|n| n.memory.clone());
+    let semaphores = names.iter().flat_map(|n| [n.empty.clone(), n.full.clone()]);
+    memories.chain(semaphores).collect()
 }
 
 /// Unlinks every object of a channel that exists; returns the names it removed.
-pub fn unlink_channel(channel: &str) -> Vec<String> {
-    let names = object_names(channel);
-    let (memories, semaphores) = names.split_at(DIRECTIONS.len());
-    let mut removed: Vec<String> = memories
-        .iter()
-        .filter(|name| unlink_shared_memory(name))
+pub fn unlink_channel(channel: &ChannelName) -> Vec<String> {
+    let names = DirectionNames::of_channel(channel);
+    let memories = names.iter().map(|n| &n.memory);
+    let semaphores = names.iter().flat_map(|n| [&n.empty, &n.full]);
+    let removed_memories = memories.filter(|name| unlink_shared_memory(name));
+    let removed_semaphores = semaphores.filter(|name| unlink_semaphore(name));
+    removed_memories
+        .chain(removed_semaphores)
         .cloned()
-        .collect();
-    removed.extend(
-        semaphores
-            .iter()
-            .filter(|name| unlink_semaphore(name))
-            .cloned(),
-    );
-    removed
+        .collect()
 }
 
 /// One direction of a channel: a buffer and the two semaphores that hand it back and forth.
@@ -90,11 +75,16 @@ struct Direction {
 }
 
 impl Direction {
-    fn create(channel: &str, dir: &str, buffer_size: usize) -> Result<Direction, TransportError> {
+    fn create(
+        channel: &ChannelName,
+        dir: &str,
+        buffer_size: usize,
+    ) -> Result<Direction, TransportError> {
+        let names = DirectionNames::of(channel, dir);
         // Declaration order is drop order: on a failure part-way, what was created is unlinked.
-        let memory = SharedMemory::create(&format!("/srb_{channel}_{dir}"), buffer_size)?;
-        let empty = NamedSemaphore::create(&format!("/srb_{channel}_{dir}_empty"), 1)?;
-        let full = NamedSemaphore::create(&format!("/srb_{channel}_{dir}_full"), 0)?;
+        let memory = SharedMemory::create(&names.memory, buffer_size)?;
+        let empty = NamedSemaphore::create(&names.empty, 1)?;
+        let full = NamedSemaphore::create(&names.full, 0)?;
         Ok(Direction {
             memory,
             empty,
@@ -102,23 +92,29 @@ impl Direction {
         })
     }
 
+    /// Opens a direction the server may not have created yet, within the connect's `budget`.
     fn open(
-        channel: &str,
+        channel: &ChannelName,
         dir: &str,
         buffer_size: usize,
-        deadline: Instant,
-        timeout: Duration,
-        watch: &dyn PeerWatch,
+        budget: &mut WaitBudget<'_>,
     ) -> Result<Direction, TransportError> {
-        let memory = retry_until_created(deadline, timeout, watch, || {
-            SharedMemory::open(&format!("/srb_{channel}_{dir}"), buffer_size)
-        })?;
-        let empty = retry_until_created(deadline, timeout, watch, || {
-            NamedSemaphore::open(&format!("/srb_{channel}_{dir}_empty"))
-        })?;
-        let full = retry_until_created(deadline, timeout, watch, || {
-            NamedSemaphore::open(&format!("/srb_{channel}_{dir}_full"))
-        })?;
+        let names = DirectionNames::of(channel, dir);
+        let memory = retry_until_created(
+            budget,
+            || SharedMemory::open(&names.memory, buffer_size),
+            shm_object_missing,
+        )?;
+        let empty = retry_until_created(
+            budget,
+            || NamedSemaphore::open(&names.empty),
+            shm_object_missing,
+        )?;
+        let full = retry_until_created(
+            budget,
+            || NamedSemaphore::open(&names.full),
+            shm_object_missing,
+        )?;
         Ok(Direction {
             memory,
             empty,
@@ -131,7 +127,7 @@ impl Direction {
     }
 
     fn write_header(&self, len: usize) {
-        let header = (len as u32).to_ne_bytes();
+        let header = encode_len(len);
         // SAFETY: the mapping is at least HEADER_LEN bytes (checked at creation) and we hold
         // `empty`, so the peer does not touch the buffer until we post `full`.
         unsafe { std::ptr::copy_nonoverlapping(header.as_ptr(), self.memory.as_ptr(), HEADER_LEN) };
@@ -144,14 +140,7 @@ impl Direction {
         unsafe {
             std::ptr::copy_nonoverlapping(self.memory.as_ptr(), header.as_mut_ptr(), HEADER_LEN)
         };
-        let len = u32::from_ne_bytes(header) as usize;
-        if len > self.capacity() {
-            return Err(TransportError::BadLengthHeader {
-                len,
-                capacity: self.capacity(),
-            });
-        }
-        Ok(len)
+        decode_len(header, self.capacity())
     }
 
     fn payload_ptr(&self) -> *mut u8 {
@@ -165,12 +154,7 @@ impl Direction {
         timeout: Duration,
         watch: &dyn PeerWatch,
     ) -> Result<(), TransportError> {
-        if payload.len() > self.capacity() {
-            return Err(TransportError::MessageTooLarge {
-                len: payload.len(),
-                capacity: self.capacity(),
-            });
-        }
+        check_message_fits(payload.len(), self.capacity())?;
         self.empty.wait(timeout, watch)?;
         self.write_header(payload.len());
         // SAFETY: payload fits (checked above) and we hold `empty`.
@@ -188,53 +172,12 @@ impl Direction {
     ) -> Result<usize, TransportError> {
         self.full.wait(timeout, watch)?;
         let len = self.read_header()?;
-        if len > out.len() {
-            return Err(TransportError::Protocol(format!(
-                "a {len}-byte reply does not fit the {}-byte receive buffer",
-                out.len()
-            )));
-        }
+        check_reply_fits(len, out.len())?;
         // SAFETY: len <= capacity (read_header) and len <= out.len(); we hold `full`.
         unsafe { std::ptr::copy_nonoverlapping(self.payload_ptr(), out.as_mut_ptr(), len) };
         self.empty.post()?;
         Ok(len)
     }
-}
-
-/// Opens an object the server may not have created yet, retrying until the deadline.
-pub(super) fn retry_until_created<T>(
-    deadline: Instant,
-    timeout: Duration,
-    watch: &dyn PeerWatch,
-    mut open: impl FnMut() -> Result<T, TransportError>,
-) -> Result<T, TransportError> {
-    loop {
-        match open() {
-            Err(TransportError::Os {
-                source: Errno::ENOENT,
-                op,
-            }) => {
-                watch.check()?;
-                if Instant::now() >= deadline {
-                    return Err(TransportError::Timeout {
-                        what: format!("the server to create its objects ({op}: not found)"),
-                        timeout,
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            other => return other,
-        }
-    }
-}
-
-fn check_buffer_size(buffer_size: usize) -> Result<(), TransportError> {
-    if buffer_size <= HEADER_LEN || buffer_size - HEADER_LEN > u32::MAX as usize {
-        return Err(TransportError::Protocol(format!(
-            "buffer size {buffer_size} must be more than {HEADER_LEN} bytes and fit a u32 length"
-        )));
-    }
-    Ok(())
 }
 
 /// The requesting side of a channel: opens the server's objects, never unlinks them.
@@ -253,21 +196,12 @@ impl ShmPosixClient {
         options: TransportOptions,
         watch: Arc<dyn PeerWatch>,
     ) -> Result<ShmPosixClient, TransportError> {
-        validate_channel(channel).map_err(TransportError::Protocol)?;
-        check_buffer_size(buffer_size)?;
-        let deadline = Instant::now() + options.timeout;
-        let open = |dir| {
-            Direction::open(
-                channel,
-                dir,
-                buffer_size,
-                deadline,
-                options.timeout,
-                watch.as_ref(),
-            )
-        };
-        let request = open("req")?;
-        let response = open("resp")?;
+        let channel = ChannelName::new(channel)?;
+        checked_payload_capacity(buffer_size)?;
+        // One budget for all six objects: the timeout bounds the whole connect.
+        let mut budget = WaitBudget::new(options.timeout, watch.as_ref());
+        let request = Direction::open(&channel, "req", buffer_size, &mut budget)?;
+        let response = Direction::open(&channel, "resp", buffer_size, &mut budget)?;
         Ok(ShmPosixClient {
             request,
             response,
@@ -298,10 +232,10 @@ impl ShmPosixServer {
         buffer_size: usize,
         options: TransportOptions,
     ) -> Result<ShmPosixServer, TransportError> {
-        validate_channel(channel).map_err(TransportError::Protocol)?;
-        check_buffer_size(buffer_size)?;
-        let request = Direction::create(channel, "req", buffer_size)?;
-        let response = Direction::create(channel, "resp", buffer_size)?;
+        let channel = ChannelName::new(channel)?;
+        checked_payload_capacity(buffer_size)?;
+        let request = Direction::create(&channel, "req", buffer_size)?;
+        let response = Direction::create(&channel, "resp", buffer_size)?;
         Ok(ShmPosixServer {
             request,
             response,
@@ -323,12 +257,7 @@ impl TransportServer for ShmPosixServer {
         if tamper == Tamper::Swallow {
             return Ok(EchoOutcome::Echoed);
         }
-        if len > self.response.capacity() {
-            return Err(TransportError::MessageTooLarge {
-                len,
-                capacity: self.response.capacity(),
-            });
-        }
+        check_message_fits(len, self.response.capacity())?;
         // A client waits for its reply before sending again, so resp_empty is normally free;
         // the timeout only matters for a client that died mid-exchange.
         match self.response.empty.wait(self.timeout, &StopFlag(stop)) {

@@ -5,8 +5,8 @@
 //! of what two processes can do here, two memcpys and two cache-line hand-offs. When the peer
 //! does sleep, it is woken with one `FUTEX_WAKE`, and an idle server sleeps rather than spins.
 //!
-//! Layout of `/srb_<channel>_spin` (`HEADER_BYTES + 2 × capacity` bytes, capacity =
-//! `buffer_size − 4` as for the other transports):
+//! Layout of `/srb_<channel>_spin` (`CONTROL_BYTES + 2 × capacity` bytes, capacity =
+//! `buffer_size − HEADER_LEN` as for the other transports):
 //! - offset 64: request line: `seq` (u32), `waiters` (u32), `len` (u32);
 //! - offset 128: response line, the same; each on its own cache line;
 //! - offset 256: request payload, then response payload.
@@ -19,10 +19,13 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 
 use super::posix::{unlink_shared_memory, SharedMemory};
-use super::shm_posix::retry_until_created;
+use super::toolkit::{
+    check_announced_len, check_message_fits, checked_payload_capacity, retry_until_created,
+    shm_object_missing, ChannelName, WaitBudget, IDLE_SLICE, WAIT_SLICE,
+};
 use super::{
     EchoOutcome, PeerWatch, StopFlag, Tamper, TransportClient, TransportError, TransportOptions,
-    TransportServer, WaitBudget, LENGTH_BYTES, WAIT_SLICE,
+    TransportServer,
 };
 
 /// How long a wait spins before it sleeps on the futex.
@@ -31,30 +34,20 @@ pub const SPIN_BUDGET: Duration = Duration::from_micros(20);
 /// Spins between looks at the clock (and between `sched_yield`s).
 const SPINS_PER_YIELD: u32 = 64;
 
+/// Offsets of the two control lines, and the bytes they take before the payload areas.
 const REQUEST_LINE: usize = 64;
 const RESPONSE_LINE: usize = 128;
-const HEADER_BYTES: usize = 256;
+const CONTROL_BYTES: usize = 256;
 
-/// How often an idle server looks at its stop flag.
-const IDLE_SLICE: Duration = Duration::from_millis(100);
-
-pub fn object_name(channel: &str) -> String {
-    format!("/srb_{channel}_spin")
+/// The channel's one segment, `/srb_<channel>_spin`.
+pub fn object_name(channel: &ChannelName) -> String {
+    channel.object_name("spin")
 }
 
 /// Unlinks the channel's segment; returns its name if it existed.
-pub fn unlink_channel(channel: &str) -> Option<String> {
+pub fn unlink_channel(channel: &ChannelName) -> Option<String> {
     let name = object_name(channel);
     unlink_shared_memory(&name).then_some(name)
-}
-
-fn capacity_of(buffer_size: usize) -> Result<usize, TransportError> {
-    match buffer_size.checked_sub(LENGTH_BYTES) {
-        Some(capacity) if capacity > 0 && capacity <= u32::MAX as usize => Ok(capacity),
-        _ => Err(TransportError::Protocol(format!(
-            "buffer size {buffer_size} must be more than {LENGTH_BYTES} bytes and fit a u32 length"
-        ))),
-    }
 }
 
 /// One direction: its control line in the header and its payload area.
@@ -67,7 +60,7 @@ struct Lane {
 
 impl Lane {
     /// # Safety
-    /// `base` must point to a live mapping of at least `HEADER_BYTES + 2 × capacity` bytes,
+    /// `base` must point to a live mapping of at least `CONTROL_BYTES + 2 × capacity` bytes,
     /// page-aligned (so every u32 below is aligned), that outlives the lane.
     unsafe fn new(base: *mut u8, line: usize, data_offset: usize) -> Lane {
         // SAFETY: offsets are inside the header (checked by the caller's size) and 4-aligned.
@@ -208,12 +201,12 @@ unsafe impl Send for Segment {}
 impl Segment {
     fn new(memory: SharedMemory, capacity: usize) -> Segment {
         let base = memory.as_ptr();
-        // SAFETY: memory is at least HEADER_BYTES + 2 × capacity (its creator or opener sized
+        // SAFETY: memory is at least CONTROL_BYTES + 2 × capacity (its creator or opener sized
         // it so), page-aligned, and owned by the segment for as long as the lanes live.
         let (request, response) = unsafe {
             (
-                Lane::new(base, REQUEST_LINE, HEADER_BYTES),
-                Lane::new(base, RESPONSE_LINE, HEADER_BYTES + capacity),
+                Lane::new(base, REQUEST_LINE, CONTROL_BYTES),
+                Lane::new(base, RESPONSE_LINE, CONTROL_BYTES + capacity),
             )
         };
         Segment {
@@ -225,7 +218,7 @@ impl Segment {
     }
 
     fn size(capacity: usize) -> usize {
-        HEADER_BYTES + 2 * capacity
+        CONTROL_BYTES + 2 * capacity
     }
 }
 
@@ -244,12 +237,13 @@ impl ShmSpinClient {
         options: TransportOptions,
         watch: Arc<dyn PeerWatch>,
     ) -> Result<ShmSpinClient, TransportError> {
-        super::shm_posix::validate_channel(channel).map_err(TransportError::Protocol)?;
-        let capacity = capacity_of(buffer_size)?;
-        let deadline = Instant::now() + options.timeout;
-        let memory = retry_until_created(deadline, options.timeout, watch.as_ref(), || {
-            SharedMemory::open(&object_name(channel), Segment::size(capacity))
-        })?;
+        let name = object_name(&ChannelName::new(channel)?);
+        let capacity = checked_payload_capacity(buffer_size)?;
+        let memory = retry_until_created(
+            &mut WaitBudget::new(options.timeout, watch.as_ref()),
+            || SharedMemory::open(&name, Segment::size(capacity)),
+            shm_object_missing,
+        )?;
         let segment = Segment::new(memory, capacity);
         // Continue from wherever a previous client left the sequence.
         let next_seq = segment
@@ -274,12 +268,7 @@ impl TransportClient for ShmSpinClient {
             capacity,
             ..
         } = &self.segment;
-        if request.len() > *capacity {
-            return Err(TransportError::MessageTooLarge {
-                len: request.len(),
-                capacity: *capacity,
-            });
-        }
+        check_message_fits(request.len(), *capacity)?;
         let seq = self.next_seq;
         self.next_seq = seq.wrapping_add(1);
         let previous = back.seq().load(Ordering::Acquire);
@@ -293,13 +282,8 @@ impl TransportClient for ShmSpinClient {
         back.wait_for(previous, WAIT_SLICE, || {
             budget.slice_expired("the reply (response sequence number)")
         })?;
-        let len = back.len().load(Ordering::Relaxed) as usize;
-        if len > *capacity || len > response.len() {
-            return Err(TransportError::BadLengthHeader {
-                len,
-                capacity: (*capacity).min(response.len()),
-            });
-        }
+        let announced = back.len().load(Ordering::Relaxed) as usize;
+        let len = check_announced_len(announced, (*capacity).min(response.len()))?;
         // SAFETY: len fits both buffers; the server wrote the reply before publishing it and
         // will not touch it again until our next request.
         unsafe { std::ptr::copy_nonoverlapping(back.data, response.as_mut_ptr(), len) };
@@ -317,10 +301,10 @@ impl ShmSpinServer {
     /// Publishing never waits (there is one slot per direction and the client waits for its
     /// reply before writing again), so the server needs no timeout.
     pub fn create(channel: &str, buffer_size: usize) -> Result<ShmSpinServer, TransportError> {
-        super::shm_posix::validate_channel(channel).map_err(TransportError::Protocol)?;
-        let capacity = capacity_of(buffer_size)?;
+        let name = object_name(&ChannelName::new(channel)?);
+        let capacity = checked_payload_capacity(buffer_size)?;
         // ftruncate zero-fills: sequence numbers start at 0, no waiters.
-        let memory = SharedMemory::create(&object_name(channel), Segment::size(capacity))?;
+        let memory = SharedMemory::create(&name, Segment::size(capacity))?;
         Ok(ShmSpinServer {
             segment: Segment::new(memory, capacity),
             last_seen: 0,
@@ -347,13 +331,8 @@ impl TransportServer for ShmSpinServer {
             Err(e) => return Err(e),
         };
         self.last_seen = seq;
-        let len = request.len().load(Ordering::Relaxed) as usize;
-        if len > *capacity {
-            return Err(TransportError::BadLengthHeader {
-                len,
-                capacity: *capacity,
-            });
-        }
+        let announced = request.len().load(Ordering::Relaxed) as usize;
+        let len = check_announced_len(announced, *capacity)?;
         if tamper == Tamper::Swallow {
             return Ok(EchoOutcome::Echoed);
         }

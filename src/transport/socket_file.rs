@@ -8,16 +8,27 @@ use super::{TransportError, PRIVATE_DIR_PREFIX};
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
 
+/// Why a path cannot be a server's socket file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SocketPathError {
+    #[error("socket path {} is not UTF-8", .0.display())]
+    NotUtf8(PathBuf),
+    #[error("socket path {path} is {len} bytes long; Unix sockets allow at most {MAX_SOCKET_PATH} (set TMPDIR to a shorter directory)")]
+    TooLong { path: String, len: usize },
+    #[error("{} already exists; refusing to replace it", .0.display())]
+    AlreadyExists(PathBuf),
+}
+
 /// Checks that `path` fits a Unix socket address and is UTF-8; returns it as text.
-pub fn checked_path(path: &Path) -> Result<&str, TransportError> {
-    let text = path.to_str().ok_or_else(|| {
-        TransportError::Protocol(format!("socket path {} is not UTF-8", path.display()))
-    })?;
+pub fn checked_path(path: &Path) -> Result<&str, SocketPathError> {
+    let text = path
+        .to_str()
+        .ok_or_else(|| SocketPathError::NotUtf8(path.to_path_buf()))?;
     if text.len() > MAX_SOCKET_PATH {
-        return Err(TransportError::Protocol(format!(
-            "socket path {text} is {} bytes long; Unix sockets allow at most {MAX_SOCKET_PATH} (set TMPDIR to a shorter directory)",
-            text.len()
-        )));
+        return Err(SocketPathError::TooLong {
+            path: text.to_string(),
+            len: text.len(),
+        });
     }
     Ok(text)
 }
@@ -34,10 +45,7 @@ impl SocketFile {
     pub fn claim(path: &Path) -> Result<SocketFile, TransportError> {
         checked_path(path)?;
         if path.symlink_metadata().is_ok() {
-            return Err(TransportError::Protocol(format!(
-                "{} already exists; refusing to replace it",
-                path.display()
-            )));
+            return Err(SocketPathError::AlreadyExists(path.to_path_buf()).into());
         }
         Ok(SocketFile {
             path: path.to_path_buf(),

@@ -9,26 +9,21 @@ use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::socket_file::{checked_path, SocketFile};
+use super::toolkit::{
+    check_message_fits, decode_len, encode_len, idle_until_request, payload_capacity,
+    retry_until_created, WaitBudget, HEADER_LEN, IDLE_SLICE, WAIT_SLICE,
+};
 use super::{
     EchoOutcome, NoWatch, PeerWatch, Tamper, TransportClient, TransportError, TransportOptions,
-    TransportServer, WaitBudget, WAIT_SLICE,
+    TransportServer,
 };
-
-use super::LENGTH_BYTES as HEADER_LEN;
-
-/// How often an idle server looks at its stop flag.
-const IDLE_SLICE_MS: u16 = 100;
-
-fn io_error(what: &str, e: std::io::Error) -> TransportError {
-    TransportError::Protocol(format!("{what}: {e}"))
-}
 
 fn is_hang_up(e: &std::io::Error) -> bool {
     matches!(
@@ -41,19 +36,47 @@ fn is_timeout(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
+/// For [`retry_until_created`]: no socket file yet, or nobody listening on it yet.
+fn no_server_yet(path: &Path) -> impl Fn(&TransportError) -> Option<String> + '_ {
+    move |e| match e {
+        TransportError::Io { source, .. }
+            if matches!(
+                source.kind(),
+                ErrorKind::NotFound | ErrorKind::ConnectionRefused
+            ) =>
+        {
+            Some(format!("a server at {} ({source})", path.display()))
+        }
+        _ => None,
+    }
+}
+
+/// Bounds every blocking read and write on `stream` by `timeout`.
+fn set_timeouts(stream: &UnixStream, timeout: Duration) -> Result<(), TransportError> {
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .map_err(|e| TransportError::io("setting socket timeouts", e))
+}
+
 /// Waits until `fd` is readable; false if `stop` was set first. Never times out by itself.
 fn readable_unless_stopped(fd: &impl AsFd, stop: &AtomicBool) -> Result<bool, TransportError> {
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return Ok(false);
-        }
+    let idle_slice = PollTimeout::try_from(IDLE_SLICE).unwrap_or(PollTimeout::MAX);
+    idle_until_request(stop, || {
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(IDLE_SLICE_MS)) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => {}
-            Ok(_) => return Ok(true),
-            Err(e) => return Err(TransportError::os("polling the socket", e)),
+        match poll(&mut fds, idle_slice) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => Ok(false),
+            Ok(_) => Ok(true),
+            Err(e) => Err(TransportError::os("polling the socket", e)),
         }
-    }
+    })
+}
+
+/// Which way a [`Sliced`] transfer moves bytes, for its error texts.
+#[derive(Clone, Copy)]
+enum Transfer {
+    Receive,
+    Send,
 }
 
 /// Blocking I/O in slices of the socket's own timeout, within one [`WaitBudget`].
@@ -68,10 +91,6 @@ impl Sliced<'_> {
         }
     }
 
-    fn slice_expired(&mut self, what: &str) -> Result<(), TransportError> {
-        self.budget.slice_expired(what)
-    }
-
     /// The connection broke: give the watch a moment to say why (a dead server is reported
     /// from waitpid), else report the socket's own words.
     fn peer_gone(&self, how: &str) -> TransportError {
@@ -84,6 +103,28 @@ impl Sliced<'_> {
         TransportError::PeerGone(format!("the connection to the peer broke: {how}"))
     }
 
+    /// Judges one read or write of a transfer of `what`: Some(bytes moved), or None to try
+    /// again (interrupted, or a slice ran out within the budget).
+    fn progress(
+        &mut self,
+        result: std::io::Result<usize>,
+        transfer: Transfer,
+        what: &str,
+    ) -> Result<Option<usize>, TransportError> {
+        let (closed_while, op) = match transfer {
+            Transfer::Receive => ("we waited for", "reading"),
+            Transfer::Send => ("we sent", "sending"),
+        };
+        match result {
+            Ok(0) => Err(self.peer_gone(&format!("closed while {closed_while} {what}"))),
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(None),
+            Err(e) if is_hang_up(&e) => Err(self.peer_gone(&e.to_string())),
+            Err(e) if is_timeout(&e) => self.budget.slice_expired(what).map(|()| None),
+            Err(e) => Err(TransportError::io(format!("{op} {what}"), e)),
+        }
+    }
+
     fn read_full(
         &mut self,
         stream: &mut UnixStream,
@@ -91,13 +132,9 @@ impl Sliced<'_> {
         what: &str,
     ) -> Result<(), TransportError> {
         while !buf.is_empty() {
-            match stream.read(buf) {
-                Ok(0) => return Err(self.peer_gone(&format!("closed while we waited for {what}"))),
-                Ok(n) => buf = &mut buf[n..],
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if is_hang_up(&e) => return Err(self.peer_gone(&e.to_string())),
-                Err(e) if is_timeout(&e) => self.slice_expired(what)?,
-                Err(e) => return Err(io_error(&format!("reading {what}"), e)),
+            let read = stream.read(buf);
+            if let Some(n) = self.progress(read, Transfer::Receive, what)? {
+                buf = &mut buf[n..];
             }
         }
         Ok(())
@@ -110,37 +147,29 @@ impl Sliced<'_> {
         payload: &[u8],
         what: &str,
     ) -> Result<(), TransportError> {
-        let header = (payload.len() as u32).to_ne_bytes();
+        let header = encode_len(payload.len());
         let mut parts = [IoSlice::new(&header), IoSlice::new(payload)];
         let mut parts: &mut [IoSlice<'_>] = &mut parts;
         while !parts.is_empty() {
-            match stream.write_vectored(parts) {
-                Ok(0) => return Err(self.peer_gone(&format!("closed while we sent {what}"))),
-                Ok(n) => IoSlice::advance_slices(&mut parts, n),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if is_hang_up(&e) => return Err(self.peer_gone(&e.to_string())),
-                Err(e) if is_timeout(&e) => self.slice_expired(what)?,
-                Err(e) => return Err(io_error(&format!("sending {what}"), e)),
+            let written = stream.write_vectored(parts);
+            if let Some(n) = self.progress(written, Transfer::Send, what)? {
+                IoSlice::advance_slices(&mut parts, n);
             }
         }
         Ok(())
     }
-}
 
-/// Reads a length header and checks it against what the receiver can hold.
-fn read_length(
-    sliced: &mut Sliced<'_>,
-    stream: &mut UnixStream,
-    capacity: usize,
-    what: &str,
-) -> Result<usize, TransportError> {
-    let mut header = [0u8; HEADER_LEN];
-    sliced.read_full(stream, &mut header, what)?;
-    let len = u32::from_ne_bytes(header) as usize;
-    if len > capacity {
-        return Err(TransportError::BadLengthHeader { len, capacity });
+    /// Reads a length header and checks it against what the receiver can hold.
+    fn read_length(
+        &mut self,
+        stream: &mut UnixStream,
+        capacity: usize,
+        what: &str,
+    ) -> Result<usize, TransportError> {
+        let mut header = [0u8; HEADER_LEN];
+        self.read_full(stream, &mut header, what)?;
+        decode_len(header, capacity)
     }
-    Ok(len)
 }
 
 /// The requesting side: one connected stream.
@@ -160,32 +189,19 @@ impl UnixStreamClient {
         watch: Arc<dyn PeerWatch>,
     ) -> Result<UnixStreamClient, TransportError> {
         checked_path(path)?;
-        let deadline = Instant::now() + options.timeout;
-        let stream = loop {
-            match UnixStream::connect(path) {
-                Ok(stream) => break stream,
-                Err(e)
-                    if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) =>
-                {
-                    watch.check()?;
-                    if Instant::now() >= deadline {
-                        return Err(TransportError::Timeout {
-                            what: format!("a server at {} ({e})", path.display()),
-                            timeout: options.timeout,
-                        });
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(e) => return Err(io_error(&format!("connecting to {}", path.display()), e)),
-            }
+        let connect = || {
+            UnixStream::connect(path)
+                .map_err(|e| TransportError::io(format!("connecting to {}", path.display()), e))
         };
-        stream
-            .set_read_timeout(Some(WAIT_SLICE))
-            .and_then(|()| stream.set_write_timeout(Some(WAIT_SLICE)))
-            .map_err(|e| io_error("setting socket timeouts", e))?;
+        let stream = retry_until_created(
+            &mut WaitBudget::new(options.timeout, watch.as_ref()),
+            connect,
+            no_server_yet(path),
+        )?;
+        set_timeouts(&stream, WAIT_SLICE)?;
         Ok(UnixStreamClient {
             stream,
-            capacity: super::payload_capacity(buffer_size),
+            capacity: payload_capacity(buffer_size),
             timeout: options.timeout,
             watch,
         })
@@ -194,16 +210,11 @@ impl UnixStreamClient {
 
 impl TransportClient for UnixStreamClient {
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
-        if request.len() > self.capacity {
-            return Err(TransportError::MessageTooLarge {
-                len: request.len(),
-                capacity: self.capacity,
-            });
-        }
+        check_message_fits(request.len(), self.capacity)?;
         let mut sliced = Sliced::new(self.timeout, self.watch.as_ref());
         sliced.write_message(&mut self.stream, request, "the request")?;
         let capacity = self.capacity.min(response.len());
-        let len = read_length(&mut sliced, &mut self.stream, capacity, "the reply")?;
+        let len = sliced.read_length(&mut self.stream, capacity, "the reply")?;
         sliced.read_full(&mut self.stream, &mut response[..len], "the reply")?;
         Ok(len)
     }
@@ -227,11 +238,11 @@ impl UnixStreamServer {
     ) -> Result<UnixStreamServer, TransportError> {
         let file = SocketFile::claim(path)?;
         let listener = UnixListener::bind(path)
-            .map_err(|e| io_error(&format!("binding {}", path.display()), e))?;
+            .map_err(|e| TransportError::io(format!("binding {}", path.display()), e))?;
         Ok(UnixStreamServer {
             connection: None,
             listener,
-            buffer: vec![0; super::payload_capacity(buffer_size)],
+            buffer: vec![0; payload_capacity(buffer_size)],
             timeout: options.timeout,
             _file: file,
         })
@@ -258,11 +269,8 @@ impl TransportServer for UnixStreamServer {
                 }
                 let (stream, _) = listener
                     .accept()
-                    .map_err(|e| io_error("accepting a client", e))?;
-                stream
-                    .set_read_timeout(Some(*timeout))
-                    .and_then(|()| stream.set_write_timeout(Some(*timeout)))
-                    .map_err(|e| io_error("setting socket timeouts", e))?;
+                    .map_err(|e| TransportError::io("accepting a client", e))?;
+                set_timeouts(&stream, *timeout)?;
                 *connection = Some(stream);
             }
             let Some(stream) = connection.as_mut() else {
@@ -284,7 +292,7 @@ impl TransportServer for UnixStreamServer {
                     *connection = None;
                     continue;
                 }
-                Err(e) => return Err(io_error("reading a request", e)),
+                Err(e) => return Err(TransportError::io("reading a request", e)),
             };
             // A request has begun: from here on every wait is bounded by the timeout (the
             // stream's own read/write timeouts), and a stop is honoured after this echo.
@@ -309,10 +317,7 @@ fn echo_request(
     let capacity = buffer.len();
     let mut sliced = Sliced::new(timeout, &NoWatch);
     sliced.read_full(stream, &mut header[first..], "a request")?;
-    let len = u32::from_ne_bytes(header) as usize;
-    if len > capacity {
-        return Err(TransportError::BadLengthHeader { len, capacity });
-    }
+    let len = decode_len(header, capacity)?;
     let payload = &mut buffer[..len];
     sliced.read_full(stream, payload, "a request")?;
     match tamper {
@@ -320,10 +325,9 @@ fn echo_request(
         Tamper::FlipByte(offset) if offset < len => payload[offset] ^= 0xff,
         Tamper::BadLength => {
             // Announce more than any buffer of this size carries; send no payload.
-            let header = ((capacity + 1) as u32).to_ne_bytes();
             stream
-                .write_all(&header)
-                .map_err(|e| io_error("sending the reply", e))?;
+                .write_all(&encode_len(capacity + 1))
+                .map_err(|e| TransportError::io("sending the reply", e))?;
             return Ok(EchoOutcome::Echoed);
         }
         Tamper::FlipByte(_) | Tamper::None => {}

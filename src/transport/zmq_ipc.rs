@@ -5,18 +5,16 @@
 //! received message itself, without another copy.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::socket_file::{checked_path, SocketFile};
+use super::toolkit::{check_reply_fits, idle_until_request, WaitBudget, IDLE_SLICE, WAIT_SLICE};
 use super::{
     EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportOptions,
-    TransportServer, WaitBudget, WAIT_SLICE,
+    TransportServer,
 };
-
-/// How often an idle server looks at its stop flag.
-const IDLE_SLICE: Duration = Duration::from_millis(100);
 
 fn endpoint_of(path: &Path) -> Result<String, TransportError> {
     Ok(format!("ipc://{}", checked_path(path)?))
@@ -97,12 +95,7 @@ impl TransportClient for ZmqIpcClient {
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
         self.retry_slices("sending the request", || self.socket.send(request, 0))?;
         let len = self.retry_slices("the reply", || self.socket.recv_into(response, 0))?;
-        if len > response.len() {
-            return Err(TransportError::Protocol(format!(
-                "a {len}-byte reply does not fit the {}-byte receive buffer",
-                response.len()
-            )));
-        }
+        check_reply_fits(len, response.len())?;
         if self
             .socket
             .get_rcvmore()
@@ -147,16 +140,14 @@ impl TransportServer for ZmqIpcServer {
         tamper: Tamper,
     ) -> Result<EchoOutcome, TransportError> {
         let mut message = zmq::Message::new();
-        loop {
-            match self.socket.recv(&mut message, 0) {
-                Ok(()) => break,
-                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {
-                    if stop.load(Ordering::Relaxed) {
-                        return Ok(EchoOutcome::Stopped);
-                    }
-                }
-                Err(e) => return Err(TransportError::zmq("receiving a request", e)),
-            }
+        // The socket's receive timeout is the idle slice (set in `bind`).
+        let received = idle_until_request(stop, || match self.socket.recv(&mut message, 0) {
+            Ok(()) => Ok(true),
+            Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => Ok(false),
+            Err(e) => Err(TransportError::zmq("receiving a request", e)),
+        })?;
+        if !received {
+            return Ok(EchoOutcome::Stopped);
         }
         if message.get_more() {
             return Err(TransportError::Protocol(

@@ -1,0 +1,108 @@
+//! A benchmark run of the real binary with its own TMPDIR, and the checks that it left nothing
+//! behind: no IPC object, no socket directory, no server process.
+
+use std::path::Path;
+use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use super::process::{bin, shm_entries, Spawned, PATIENCE};
+
+/// Polls `condition` until it holds or `PATIENCE` runs out.
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Objects of a driver run (channels `tb_<pid>_*`).
+pub fn driver_leftovers(driver_pid: u32) -> Vec<String> {
+    shm_entries(&format!("srb_tb_{driver_pid}_"))
+}
+
+/// Pids of live processes whose command line contains `needle` (zombies excluded).
+pub fn processes_with(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+        let zombie = std::fs::read_to_string(entry.path().join("stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(false);
+        if !zombie && cmdline.contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Server processes started by the driver with this pid.
+pub fn servers_of(driver_pid: u32) -> Vec<u32> {
+    let mut pids = processes_with(&format!("tb_{driver_pid}_"));
+    pids.extend(processes_with(&format!("transport-bench-{driver_pid}-")));
+    pids.retain(|&p| {
+        std::fs::read(format!("/proc/{p}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains("--server"))
+            .unwrap_or(false)
+    });
+    pids
+}
+
+/// A driver started with its own private TMPDIR, so its socket directories can be checked.
+pub struct Driver {
+    pub spawned: Spawned,
+    pub tmp: tempfile::TempDir,
+}
+
+impl Driver {
+    pub fn start(args: &[&str]) -> Driver {
+        let tmp = tempfile::tempdir().unwrap();
+        let spawned = Spawned::start(Command::new(bin()).args(args).env("TMPDIR", tmp.path()));
+        Driver { spawned, tmp }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.spawned.pid()
+    }
+
+    /// Waits for exit and asserts the run left nothing: no object, no socket dir, no server.
+    pub fn finish_clean(self) -> (ExitStatus, String, String) {
+        let pid = self.pid();
+        let tmp_path = self.tmp.path().to_path_buf();
+        let result = self.spawned.finish();
+        assert_nothing_left(pid, &tmp_path);
+        drop(self.tmp);
+        result
+    }
+}
+
+pub fn assert_nothing_left(driver_pid: u32, tmp: &Path) {
+    // A server that was SIGKILLed may still be in the process of dying for a moment.
+    eventually("the servers to exit", || servers_of(driver_pid).is_empty());
+    assert_eq!(
+        driver_leftovers(driver_pid),
+        Vec::<String>::new(),
+        "IPC objects left"
+    );
+    let entries: Vec<_> = std::fs::read_dir(tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(entries.is_empty(), "temp files left: {entries:?}");
+}

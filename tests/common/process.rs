@@ -1,0 +1,114 @@
+//! The real binary as a child process, and the `/dev/shm` entries processes leave.
+//!
+//! The helpers under `tests/common/` are split by what a test needs, and each test file declares
+//! only the modules it uses (`mod common { pub mod driver; pub mod process; }`). Every test file
+//! is its own crate, so a helper that none of a file's tests uses is a dead-code warning there;
+//! that is why there is no catch-all `common/mod.rs`.
+//! - `process`: this file; every test needs it.
+//! - `driver`: a benchmark run with its own TMPDIR, checked to leave nothing behind.
+//! - `channel`: fresh SHM channel names and what is left of a channel.
+//! - `server`: `--server` processes started directly, and signals.
+//! - `client`: connecting a transport client of the library to such a server.
+//! - `cleanup`: removing objects a test made on purpose.
+//! - `summary`: the printed summary table, read back cell by cell.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Generous bound for anything a loaded 2-core machine should finish.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_transport-bench"))
+}
+
+/// `/dev/shm` entries (shared memory and `sem.` semaphores) whose name contains `needle`.
+pub fn shm_entries(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/dev/shm")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|name| name.contains(needle))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A child process whose stdout and stderr are collected as they arrive; killed on drop.
+pub struct Spawned {
+    pub child: Child,
+    pub stdout: Arc<Mutex<String>>,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Spawned {
+    pub fn start(command: &mut Command) -> Spawned {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning the binary");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().unwrap();
+        let sink = Arc::clone(&stdout);
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().unwrap();
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            sink.lock().unwrap().push_str(&text);
+        });
+        Spawned {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit (bounded) and returns its status and full output.
+    pub fn finish(mut self) -> (ExitStatus, String, String) {
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "process did not exit; stdout:\n{}",
+                    self.stdout.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // Let the reader threads drain the pipes.
+        std::thread::sleep(Duration::from_millis(100));
+        let out = self.stdout.lock().unwrap().clone();
+        let err = self.stderr.lock().unwrap().clone();
+        (status, out, err)
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

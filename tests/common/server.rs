@@ -1,0 +1,66 @@
+//! `--server` processes started directly by a test, peers that print `READY` like them, and the
+//! signals tests send to processes.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::channel::channel_leftovers;
+use super::process::{bin, Spawned, PATIENCE};
+
+pub fn signal(pid: u32, signal: Signal) {
+    kill(Pid::from_raw(pid as i32), signal).expect("sending a signal");
+}
+
+/// Waits until `process` has printed a line containing `needle`, and returns that line.
+pub fn wait_for_line(process: &Spawned, needle: &str) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let found = process
+            .stdout
+            .lock()
+            .unwrap()
+            .lines()
+            .find(|line| line.contains(needle))
+            .map(String::from);
+        if let Some(line) = found {
+            return line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line containing {needle:?}; stdout so far:\n{}\nstderr:\n{}",
+            process.stdout.lock().unwrap(),
+            process.stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A server started directly (`--server`), ready; killed on drop.
+pub fn start_server(args: &[&str]) -> Spawned {
+    let server = Spawned::start(Command::new(bin()).arg("--server").args(args));
+    wait_for_line(&server, "READY");
+    server
+}
+
+/// A SHM POSIX server on `channel` with a `buffer_size`-byte buffer, ready.
+pub fn start_shm_server(channel: &str, buffer_size: usize) -> Spawned {
+    start_server(&[
+        "--transport",
+        "shm-posix",
+        "--channel",
+        channel,
+        "--buffer-size",
+        &buffer_size.to_string(),
+    ])
+}
+
+/// Stops a server with SIGTERM and asserts that it exited 0 and unlinked its channel.
+pub fn stop_server_clean(server: Spawned, channel: &str) {
+    signal(server.pid(), Signal::SIGTERM);
+    let (status, _, stderr) = server.finish();
+    assert!(status.success(), "server exit {status:?}: {stderr}");
+    assert_eq!(channel_leftovers(channel), Vec::<String>::new());
+}
