@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 
 use crate::naming::{channel_owner_pid, dir_owner_pid};
 use crate::transport::posix::{unlink_semaphore, unlink_shared_memory};
-use crate::transport::{shm_posix, shm_spin, ChannelName};
+use crate::transport::{self, ChannelName};
 
 const SHM_DIR: &str = "/dev/shm";
 const SEM_FILE_PREFIX: &str = "sem.";
@@ -55,9 +55,8 @@ pub fn all_srb_objects() -> Vec<IpcObject> {
 
 /// The existing objects of one channel, whichever shared-memory transport made them.
 pub fn channel_objects(channel: &ChannelName) -> Vec<IpcObject> {
-    let mut wanted = shm_posix::object_names(channel);
-    wanted.push(shm_spin::object_name(channel));
-    shm_objects(|name| wanted.iter().any(|w| &w[1..] == name))
+    let wanted = transport::channel_objects(channel);
+    shm_objects(|name| wanted.iter().any(|w| &w.name()[1..] == name))
 }
 
 /// Objects and private directories left by drivers that are no longer alive. Objects of a live

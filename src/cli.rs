@@ -304,14 +304,14 @@ fn parse_size_list(text: &str) -> Result<SizeList, String> {
 
 fn parse_transport(text: &str) -> Result<TransportKind, String> {
     TransportKind::from_name(text.trim()).ok_or_else(|| {
-        let known: Vec<&str> = TransportKind::ALL.iter().map(|k| k.name()).collect();
+        let known: Vec<&str> = TransportKind::all().iter().map(|k| k.name()).collect();
         format!("unknown transport '{text}'; known: {}", known.join(", "))
     })
 }
 
 fn parse_transport_list(text: &str) -> Result<TransportList, String> {
     if text.trim() == "all" {
-        return Ok(TransportList(TransportKind::ALL.to_vec()));
+        return Ok(TransportList(TransportKind::all().to_vec()));
     }
     let mut kinds = Vec::new();
     for item in split_list(text)? {
@@ -338,6 +338,7 @@ fn parse_injected_fault(text: &str) -> Result<(TransportKind, Fault), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::{shm_posix, shm_spin, unix_stream, zmq_ipc};
 
     fn parse(args: &[String]) -> ServerArgs {
         let mut argv = vec!["transport-bench".to_string()];
@@ -360,10 +361,10 @@ mod tests {
             offset: 17,
         };
         for (kind, endpoint, fault) in [
-            (TransportKind::ShmPosix, &channel, None),
-            (TransportKind::ShmSpin, &channel, Some(Fault::NoReady)),
-            (TransportKind::ZmqIpc, &socket, Some(fault)),
-            (TransportKind::UnixStream, &socket, Some(Fault::ExitAt(9))),
+            (shm_posix::KIND, &channel, None),
+            (shm_spin::KIND, &channel, Some(Fault::NoReady)),
+            (zmq_ipc::KIND, &socket, Some(fault)),
+            (unix_stream::KIND, &socket, Some(Fault::ExitAt(9))),
         ] {
             let args = ServerArgs::new(kind, endpoint, Duration::from_millis(1500), fault).unwrap();
             assert_eq!(parse(&args.to_args()), args);

@@ -14,7 +14,9 @@ use crate::cli::{is_server_mode, Cli, Command, ServerArgs};
 use crate::export::target::{resolve_links, STDOUT_PATH};
 use crate::server::{Fault, ServerOptions};
 use crate::size::MessageSize;
-use crate::transport::{validate_channel, ChannelName, Endpoint, TransportKind, HEADER_LEN};
+use crate::transport::{
+    registry, shm_posix, validate_channel, ChannelName, Endpoint, TransportKind, HEADER_LEN,
+};
 
 /// The buffer size the seed benchmark used, and our minimum default.
 pub const DEFAULT_BUFFER_SIZE: usize = 2_500_000;
@@ -151,7 +153,7 @@ fn benchmark_options(cli: Cli) -> Options {
     let transports = args
         .transports
         .map(|list| list.0)
-        .unwrap_or_else(|| TransportKind::DEFAULT.to_vec());
+        .unwrap_or_else(|| registry::DEFAULT_TRANSPORTS.to_vec());
     check_round_trip_count(args.warmup, args.iterations);
     let exports = Exports {
         json: args.export_json,
@@ -202,7 +204,7 @@ fn baseline(asked: Option<TransportKind>, transports: &[TransportKind]) -> Trans
             ),
         ),
         Some(b) => b,
-        None if transports.contains(&TransportKind::ShmPosix) => TransportKind::ShmPosix,
+        None if transports.contains(&shm_posix::KIND) => shm_posix::KIND,
         None => transports[0],
     }
 }

@@ -2,12 +2,12 @@
 
 use crate::benchmark::result::{CaseTally, Config, Report, Status};
 use crate::machine::Machine;
-use crate::transport::TransportKind;
+use crate::transport::{shm_posix, zmq_ipc};
 
 /// A two-transport, two-size report with one failed case, from known samples.
 pub fn sample() -> Report {
     let mut results = Vec::new();
-    for (transport, scale) in [(TransportKind::ShmPosix, 1), (TransportKind::ZmqIpc, 3)] {
+    for (transport, scale) in [(shm_posix::KIND, 1), (zmq_ipc::KIND, 3)] {
         for size in [100usize, 10_000] {
             let mut tally = CaseTally::new();
             for i in 1..=100u64 {
@@ -19,7 +19,7 @@ pub fn sample() -> Report {
         }
     }
     results.push(CaseTally::new().into_result(
-        TransportKind::ZmqIpc,
+        zmq_ipc::KIND,
         500_000,
         Status::Failed,
         Some("server exited: killed by signal 9 (SIGKILL), \"quoted\"".into()),
@@ -33,9 +33,9 @@ pub fn sample() -> Report {
             runs: 1,
             buffer_size: 2_500_000,
             timeout_s: 10.0,
-            transports: vec![TransportKind::ShmPosix, TransportKind::ZmqIpc],
+            transports: vec![shm_posix::KIND, zmq_ipc::KIND],
             sizes: vec![100, 10_000, 500_000],
-            baseline: TransportKind::ShmPosix,
+            baseline: shm_posix::KIND,
             verify_all: false,
         },
         machine: Machine {

@@ -21,7 +21,7 @@ use common::channel::*;
 use common::client::{connect, shm_endpoint};
 use common::process::Spawned;
 use common::server::*;
-use transport_bench::transport::{TransportKind, HEADER_LEN};
+use transport_bench::transport::{shm_posix, HEADER_LEN};
 
 const BUFFER: usize = 64 * 1024;
 const SIZES: [usize; 5] = [0, 1, 100, 10_000, BUFFER - HEADER_LEN];
@@ -81,8 +81,7 @@ fn our_client_against_the_python_server() {
     wait_for_line(&server, "READY");
     {
         let endpoint = shm_endpoint(&channel, BUFFER);
-        let mut client =
-            connect(TransportKind::ShmPosix, &endpoint, Duration::from_secs(30)).unwrap();
+        let mut client = connect(shm_posix::KIND, &endpoint, Duration::from_secs(30)).unwrap();
         let mut response = vec![0u8; BUFFER];
         for size in SIZES {
             let request = payload(size);

@@ -16,13 +16,13 @@ use std::time::Duration;
 use common::channel::*;
 use common::cleanup::remove_objects;
 use common::driver::*;
-use common::process::bin;
+use common::process::{bin, PATIENCE};
 use common::server::*;
 use common::summary::SummaryTable;
 use nix::sys::signal::Signal;
 use transport_bench::options::DEFAULT_BUFFER_SIZE;
 use transport_bench::transport::posix::{NamedSemaphore, SharedMemory};
-use transport_bench::transport::HEADER_LEN;
+use transport_bench::transport::{zmq_ipc, Endpoint, HEADER_LEN};
 
 /// Waits until the driver has a server up for `transport`, and returns the server's pid.
 fn wait_for_server(driver: &Driver, transport: &str) -> u32 {
@@ -509,7 +509,11 @@ fn a_multipart_zmq_request_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("echo.sock");
     let endpoint = format!("ipc://{}", socket.display());
-    let server = start_server(&["--transport", "zmq-ipc", "--endpoint", &endpoint]);
+    let socket_file = Endpoint::SocketFile {
+        path: socket.clone(),
+        buffer_size: 4096,
+    };
+    let server = start_server(&server_args(zmq_ipc::KIND, &socket_file, PATIENCE));
     let context = zmq::Context::new();
     let req = context.socket(zmq::REQ).unwrap();
     req.set_linger(0).unwrap();

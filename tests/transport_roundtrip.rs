@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use common::channel::*;
 use common::client::{connect, shm_endpoint};
-use common::process::Spawned;
+use common::process::{Spawned, PATIENCE};
 use common::server::*;
 use transport_bench::transport::{
-    Endpoint, TransportClient, TransportError, TransportKind, HEADER_LEN,
+    shm_posix, shm_spin, unix_stream, zmq_ipc, Endpoint, TransportClient, TransportError,
+    TransportKind, HEADER_LEN,
 };
 
 const BUFFER: usize = 64 * 1024;
@@ -42,25 +43,12 @@ struct TestServer {
 }
 
 impl TestServer {
-    fn start(kind: TransportKind, extra_args: &[&str]) -> TestServer {
+    /// `timeout` bounds the server's waits inside an exchange.
+    fn start(kind: TransportKind, timeout: Duration) -> TestServer {
         let channel = unique_channel("rt");
         let dir = tempfile::Builder::new().prefix("rt-").tempdir().unwrap();
-        let endpoint = match kind {
-            TransportKind::ShmPosix | TransportKind::ShmSpin => shm_endpoint(&channel, BUFFER),
-            TransportKind::ZmqIpc | TransportKind::UnixStream => Endpoint::SocketFile {
-                path: dir.path().join("echo.sock"),
-                buffer_size: BUFFER,
-            },
-        };
-        let mut args: Vec<String> = vec!["--transport".into(), kind.name().into()];
-        args.extend(extra_args.iter().map(|a| a.to_string()));
-        args.extend(
-            kind.server_args(&endpoint)
-                .into_iter()
-                .map(|a| a.into_string().unwrap()),
-        );
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let server = start_server(&args);
+        let endpoint = kind.endpoint(&channel, dir.path(), BUFFER);
+        let server = start_server(&server_args(kind, &endpoint, timeout));
         TestServer {
             kind,
             endpoint,
@@ -85,14 +73,14 @@ impl TestServer {
 
 /// Starts a server for `kind`, hands a connected client to `body`, then stops the server.
 fn with_server(kind: TransportKind, body: impl FnOnce(&mut dyn TransportClient)) {
-    let server = TestServer::start(kind, &[]);
+    let server = TestServer::start(kind, PATIENCE);
     body(server.connect().as_mut());
     server.stop();
 }
 
 #[test]
 fn every_transport_echoes_edge_sizes() {
-    for kind in TransportKind::ALL {
+    for kind in TransportKind::all().iter().copied() {
         with_server(kind, |client| {
             for len in [0, 1, 100, BUFFER - HEADER_LEN] {
                 echo(client, len);
@@ -104,11 +92,7 @@ fn every_transport_echoes_edge_sizes() {
 #[test]
 fn an_oversize_request_is_refused_before_sending_and_the_channel_keeps_working() {
     // ZeroMQ has no buffer of its own to overflow; the other three share the SHM capacity.
-    for kind in [
-        TransportKind::ShmPosix,
-        TransportKind::UnixStream,
-        TransportKind::ShmSpin,
-    ] {
+    for kind in [shm_posix::KIND, unix_stream::KIND, shm_spin::KIND] {
         with_server(kind, |client| {
             let request = vec![1u8; BUFFER - HEADER_LEN + 1];
             let mut response = vec![0u8; BUFFER];
@@ -127,13 +111,13 @@ fn an_oversize_request_is_refused_before_sending_and_the_channel_keeps_working()
 #[test]
 fn a_reply_larger_than_the_receive_buffer_is_an_error_not_a_truncation() {
     for (kind, expected) in [
-        (TransportKind::ZmqIpc, "2048-byte reply does not fit"),
+        (zmq_ipc::KIND, "2048-byte reply does not fit"),
         (
-            TransportKind::UnixStream,
+            unix_stream::KIND,
             "peer announced a 2048-byte message, more than the 1024 bytes",
         ),
         (
-            TransportKind::ShmSpin,
+            shm_spin::KIND,
             "peer announced a 2048-byte message, more than the 1024 bytes",
         ),
     ] {
@@ -147,10 +131,7 @@ fn a_reply_larger_than_the_receive_buffer_is_an_error_not_a_truncation() {
 
 #[test]
 fn shm_clients_without_server_time_out_naming_the_missing_object() {
-    for (kind, object) in [
-        (TransportKind::ShmPosix, "req"),
-        (TransportKind::ShmSpin, "spin"),
-    ] {
+    for (kind, object) in [(shm_posix::KIND, "req"), (shm_spin::KIND, "spin")] {
         let channel = unique_channel("absent");
         let started = Instant::now();
         let err = connect(
@@ -182,7 +163,7 @@ fn zmq_ipc_client_without_server_times_out_clearly() {
         path: dir.path().join("nobody.sock"),
         buffer_size: BUFFER,
     };
-    let mut client = connect(TransportKind::ZmqIpc, &endpoint, Duration::from_millis(300)).unwrap();
+    let mut client = connect(zmq_ipc::KIND, &endpoint, Duration::from_millis(300)).unwrap();
     let mut response = vec![0u8; 16];
     let err = client.round_trip(b"hello", &mut response).unwrap_err();
     assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
@@ -196,7 +177,7 @@ fn shm_posix_client_refuses_a_buffer_smaller_than_requested() {
     let channel = unique_channel("small");
     let server = start_shm_server(&channel, 1024);
     let err = connect(
-        TransportKind::ShmPosix,
+        shm_posix::KIND,
         &shm_endpoint(&channel, 4096),
         Duration::from_secs(5),
     )
@@ -214,12 +195,7 @@ fn a_frozen_server_makes_the_round_trip_time_out_naming_the_semaphore() {
     let channel = unique_channel("frozen");
     let server = start_shm_server(&channel, 4096);
     let endpoint = shm_endpoint(&channel, 4096);
-    let mut client = connect(
-        TransportKind::ShmPosix,
-        &endpoint,
-        Duration::from_millis(300),
-    )
-    .unwrap();
+    let mut client = connect(shm_posix::KIND, &endpoint, Duration::from_millis(300)).unwrap();
     signal(server.pid(), nix::sys::signal::Signal::SIGSTOP);
     let mut response = vec![0u8; 4096];
     let err = client.round_trip(b"ping", &mut response).unwrap_err();
@@ -236,8 +212,8 @@ fn a_frozen_server_makes_the_round_trip_time_out_naming_the_semaphore() {
 
 #[test]
 fn an_idle_server_waits_longer_than_its_timeout() {
-    for kind in TransportKind::ALL {
-        let server = TestServer::start(kind, &["--timeout", "100ms"]);
+    for kind in TransportKind::all().iter().copied() {
+        let server = TestServer::start(kind, Duration::from_millis(100));
         // Idle for several of the server's timeouts: waiting for a client is not a request.
         std::thread::sleep(Duration::from_millis(600));
         echo(server.connect().as_mut(), 100);
@@ -252,13 +228,9 @@ fn unix_stream_client_without_server_times_out_clearly() {
         path: dir.path().join("nobody.sock"),
         buffer_size: BUFFER,
     };
-    let err = connect(
-        TransportKind::UnixStream,
-        &endpoint,
-        Duration::from_millis(300),
-    )
-    .err()
-    .expect("connecting without a server must fail");
+    let err = connect(unix_stream::KIND, &endpoint, Duration::from_millis(300))
+        .err()
+        .expect("connecting without a server must fail");
     assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
     assert!(
         err.to_string()
@@ -270,7 +242,7 @@ fn unix_stream_client_without_server_times_out_clearly() {
 
 #[test]
 fn unix_stream_server_serves_one_client_after_another() {
-    let server = TestServer::start(TransportKind::UnixStream, &[]);
+    let server = TestServer::start(unix_stream::KIND, PATIENCE);
     for _ in 0..3 {
         echo(server.connect().as_mut(), 100);
     }
@@ -279,7 +251,7 @@ fn unix_stream_server_serves_one_client_after_another() {
 
 #[test]
 fn shm_spin_echoes_edge_sizes_across_clients() {
-    let server = TestServer::start(TransportKind::ShmSpin, &[]);
+    let server = TestServer::start(shm_spin::KIND, PATIENCE);
     for _ in 0..2 {
         let mut client = server.connect();
         for len in [0, 1, 100, BUFFER - HEADER_LEN] {
@@ -291,13 +263,8 @@ fn shm_spin_echoes_edge_sizes_across_clients() {
 
 #[test]
 fn shm_spin_frozen_server_times_out() {
-    let server = TestServer::start(TransportKind::ShmSpin, &[]);
-    let mut client = connect(
-        TransportKind::ShmSpin,
-        &server.endpoint,
-        Duration::from_millis(300),
-    )
-    .unwrap();
+    let server = TestServer::start(shm_spin::KIND, PATIENCE);
+    let mut client = connect(shm_spin::KIND, &server.endpoint, Duration::from_millis(300)).unwrap();
     signal(server.server.pid(), nix::sys::signal::Signal::SIGSTOP);
     let mut response = vec![0u8; 64];
     let err = client.round_trip(b"ping", &mut response).unwrap_err();

@@ -205,10 +205,11 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::shm_posix;
 
     #[test]
     fn a_case_that_measured_nothing_is_never_ok() {
-        let result = CaseTally::new().into_result(TransportKind::ShmPosix, 100, Status::Ok, None);
+        let result = CaseTally::new().into_result(shm_posix::KIND, 100, Status::Ok, None);
         assert_eq!(result.status, Status::Failed);
         assert_eq!(
             result.error.as_deref(),
@@ -216,7 +217,7 @@ mod tests {
         );
         assert!(result.latency_us.is_none());
         let interrupted =
-            CaseTally::new().into_result(TransportKind::ShmPosix, 100, Status::Interrupted, None);
+            CaseTally::new().into_result(shm_posix::KIND, 100, Status::Interrupted, None);
         assert_eq!(interrupted.status, Status::Interrupted);
     }
 }

@@ -178,7 +178,7 @@ mod tests {
     use crate::cleanup::IpcObject;
     use crate::options::Exports;
     use crate::size::MessageSize;
-    use crate::transport::{TransportError, TransportKind};
+    use crate::transport::{shm_posix, zmq_ipc, TransportError, TransportKind};
 
     /// What a scripted run does.
     enum Scripted {
@@ -297,10 +297,10 @@ mod tests {
                 bytes: 100,
                 name: None,
             }],
-            transports: vec![TransportKind::ShmPosix, TransportKind::ZmqIpc],
+            transports: vec![shm_posix::KIND, zmq_ipc::KIND],
             buffer_size: 4096,
             timeout: Duration::from_secs(1),
-            baseline: TransportKind::ShmPosix,
+            baseline: shm_posix::KIND,
             verify_all: false,
             exports: Exports::default(),
             injected_fault: None,
@@ -402,7 +402,7 @@ mod tests {
             played
                 .ran
                 .iter()
-                .filter(|(k, _)| *k == TransportKind::ZmqIpc)
+                .filter(|(k, _)| *k == zmq_ipc::KIND)
                 .count(),
             3
         );

@@ -2,25 +2,30 @@
 //!
 //! A transport has a client side that performs one round trip into a caller's buffer
 //! ([`TransportClient`]) and a server side that echoes one request ([`TransportServer`]).
-//! [`TransportKind`] is the factory: it names a transport, allocates a fresh endpoint for it,
-//! and builds either side. Adding a transport means adding a file here and a variant below.
+//! Each transport's file describes it in one [`TransportSpec`] (names, addressing, how to build
+//! either side, which objects it leaves in `/dev/shm`), and [`registry`] lists them. Adding a
+//! transport means adding its file here, its `mod` line below and one line in the registry.
 
 mod error;
 pub mod owner_lock;
 pub mod posix;
-pub mod shm_posix;
-pub mod shm_spin;
+pub mod registry;
 pub mod socket_file;
 pub mod toolkit;
+
+// The transports.
+pub mod shm_posix;
+pub mod shm_spin;
 pub mod unix_stream;
 pub mod zmq_ipc;
 
-use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::TransportError;
+pub use posix::PosixObject;
 pub use toolkit::{
     payload_capacity, validate_channel, ChannelName, ChannelNameError, WaitBudget, HEADER_LEN,
     WAIT_SLICE,
@@ -103,16 +108,32 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// The channel and buffer size of a channel endpoint; `transport` names who asks, for the
+    /// error when the endpoint is of another kind.
+    pub fn channel(&self, transport: TransportKind) -> Result<(&str, usize), TransportError> {
+        match self {
+            Endpoint::ShmChannel {
+                channel,
+                buffer_size,
+            } => Ok((channel, *buffer_size)),
+            Endpoint::SocketFile { .. } => Err(transport.mismatch(self)),
+        }
+    }
+
+    /// The socket path and buffer size of a socket-file endpoint.
+    pub fn socket_file(&self, transport: TransportKind) -> Result<(&Path, usize), TransportError> {
+        match self {
+            Endpoint::SocketFile { path, buffer_size } => Ok((path, *buffer_size)),
+            Endpoint::ShmChannel { .. } => Err(transport.mismatch(self)),
+        }
+    }
+
     /// Removes whatever a server that died without cleaning up left at this endpoint.
     /// Returns the names of the objects it removed.
     pub fn remove_leftovers(&self) -> Vec<String> {
         match self {
             Endpoint::ShmChannel { channel, .. } => match ChannelName::new(channel) {
-                Ok(channel) => {
-                    let mut removed = shm_posix::unlink_channel(&channel);
-                    removed.extend(shm_spin::unlink_channel(&channel));
-                    removed
-                }
+                Ok(channel) => unlink_channel_objects(&channel),
                 // No transport creates objects for a name it refuses.
                 Err(_) => Vec::new(),
             },
@@ -124,6 +145,24 @@ impl Endpoint {
     }
 }
 
+/// Every object any transport may create for `channel`.
+pub fn channel_objects(channel: &ChannelName) -> Vec<PosixObject> {
+    registry::TRANSPORTS
+        .iter()
+        .flat_map(|kind| (kind.0.channel_objects)(channel))
+        .collect()
+}
+
+/// Unlinks every object of `channel` that exists, whichever transport made it; returns the
+/// names it removed.
+pub fn unlink_channel_objects(channel: &ChannelName) -> Vec<String> {
+    channel_objects(channel)
+        .into_iter()
+        .filter(PosixObject::unlink)
+        .map(|object| object.name().to_string())
+        .collect()
+}
+
 /// Options shared by both sides of every transport.
 #[derive(Debug, Clone, Copy)]
 pub struct TransportOptions {
@@ -131,78 +170,86 @@ pub struct TransportOptions {
     pub timeout: Duration,
 }
 
-/// The transports this tool knows. The order here is the order in which they run and print.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub enum TransportKind {
-    #[serde(rename = "shm-posix")]
-    ShmPosix,
-    #[serde(rename = "zmq-ipc")]
-    ZmqIpc,
-    #[serde(rename = "unix-stream")]
-    UnixStream,
-    #[serde(rename = "shm-spin")]
-    ShmSpin,
+/// How a transport's endpoints are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressing {
+    /// POSIX IPC objects `/srb_<channel>_*`.
+    Channel,
+    /// A socket file in a private directory, written `<scheme>PATH` on a command line.
+    SocketFile { scheme: &'static str },
 }
 
-impl TransportKind {
-    pub const ALL: [TransportKind; 4] = [
-        TransportKind::ShmPosix,
-        TransportKind::ZmqIpc,
-        TransportKind::UnixStream,
-        TransportKind::ShmSpin,
-    ];
+/// Builds the client side of a transport, connected to `endpoint`.
+pub type ConnectFn = fn(
+    &Endpoint,
+    TransportOptions,
+    Arc<dyn PeerWatch>,
+) -> Result<Box<dyn TransportClient>, TransportError>;
 
-    /// What runs without `--transports`: the seed benchmark's pair.
-    pub const DEFAULT: [TransportKind; 2] = [TransportKind::ShmPosix, TransportKind::ZmqIpc];
+/// Builds the server side of a transport, listening at `endpoint`.
+pub type BindFn =
+    fn(&Endpoint, TransportOptions) -> Result<Box<dyn TransportServer>, TransportError>;
 
+/// Everything the rest of the tool knows about one transport. Each transport's file defines
+/// one, as the constant behind its `KIND`.
+pub struct TransportSpec {
     /// The name used on the command line and in exports.
-    pub fn name(self) -> &'static str {
-        match self {
-            TransportKind::ShmPosix => "shm-posix",
-            TransportKind::ZmqIpc => "zmq-ipc",
-            TransportKind::UnixStream => "unix-stream",
-            TransportKind::ShmSpin => "shm-spin",
-        }
+    pub name: &'static str,
+    /// The name printed for people.
+    pub display_name: &'static str,
+    pub addressing: Addressing,
+    pub connect: ConnectFn,
+    pub bind: BindFn,
+    /// The objects it creates for a channel, so that cleanup can find them (none for
+    /// transports addressed by a socket file).
+    pub channel_objects: fn(&ChannelName) -> Vec<PosixObject>,
+}
+
+/// A transport, as the rest of the tool handles it: a cheap, comparable handle on its
+/// [`TransportSpec`]. The registry's order is the order in which transports run and print.
+#[derive(Clone, Copy)]
+pub struct TransportKind(&'static TransportSpec);
+
+impl TransportKind {
+    pub const fn new(spec: &'static TransportSpec) -> TransportKind {
+        TransportKind(spec)
     }
 
-    /// The name printed for people, as the seed benchmark printed it.
+    /// Every transport, in the registry's order.
+    pub fn all() -> &'static [TransportKind] {
+        &registry::TRANSPORTS
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0.name
+    }
+
     pub fn display_name(self) -> &'static str {
-        match self {
-            TransportKind::ShmPosix => "SHM POSIX",
-            TransportKind::ZmqIpc => "ZeroMQ IPC",
-            TransportKind::UnixStream => "Unix stream",
-            TransportKind::ShmSpin => "SHM spin",
-        }
+        self.0.display_name
     }
 
     pub fn from_name(name: &str) -> Option<TransportKind> {
-        Self::ALL.into_iter().find(|kind| kind.name() == name)
+        Self::all().iter().copied().find(|kind| kind.name() == name)
     }
 
     /// The URL scheme of a socket-file endpoint on the command line (`ipc://PATH`), or None for
     /// transports addressed by a channel name.
     pub fn socket_scheme(self) -> Option<&'static str> {
-        match self {
-            TransportKind::ShmPosix | TransportKind::ShmSpin => None,
-            TransportKind::ZmqIpc => Some("ipc://"),
-            TransportKind::UnixStream => Some("unix://"),
+        match self.0.addressing {
+            Addressing::Channel => None,
+            Addressing::SocketFile { scheme } => Some(scheme),
         }
     }
 
     /// Builds the endpoint for one server process. `unique_name` is unique per run and case;
     /// `private_dir` is a fresh 0700 directory the caller owns, for transports that need a file.
-    pub fn endpoint(
-        self,
-        unique_name: &str,
-        private_dir: &std::path::Path,
-        buffer_size: usize,
-    ) -> Endpoint {
-        match self.socket_scheme() {
-            None => Endpoint::ShmChannel {
+    pub fn endpoint(self, unique_name: &str, private_dir: &Path, buffer_size: usize) -> Endpoint {
+        match self.0.addressing {
+            Addressing::Channel => Endpoint::ShmChannel {
                 channel: unique_name.to_string(),
                 buffer_size,
             },
-            Some(_) => Endpoint::SocketFile {
+            Addressing::SocketFile { .. } => Endpoint::SocketFile {
                 path: private_dir.join("echo.sock"),
                 buffer_size,
             },
@@ -214,62 +261,13 @@ impl TransportKind {
         self.socket_scheme().is_some()
     }
 
-    /// The arguments that tell a `--server` process of this transport where to listen.
-    pub fn server_args(self, endpoint: &Endpoint) -> Vec<OsString> {
-        let (mut args, buffer_size): (Vec<OsString>, usize) = match endpoint {
-            Endpoint::ShmChannel {
-                channel,
-                buffer_size,
-            } => (vec!["--channel".into(), channel.into()], *buffer_size),
-            Endpoint::SocketFile { path, buffer_size } => {
-                let mut url = OsString::from(self.socket_scheme().unwrap_or_default());
-                url.push(path);
-                (vec!["--endpoint".into(), url], *buffer_size)
-            }
-        };
-        args.extend(["--buffer-size".into(), buffer_size.to_string().into()]);
-        args
-    }
-
     pub fn connect(
         self,
         endpoint: &Endpoint,
         options: TransportOptions,
-        watch: std::sync::Arc<dyn PeerWatch>,
+        watch: Arc<dyn PeerWatch>,
     ) -> Result<Box<dyn TransportClient>, TransportError> {
-        Ok(match (self, endpoint) {
-            (
-                TransportKind::ShmPosix,
-                Endpoint::ShmChannel {
-                    channel,
-                    buffer_size,
-                },
-            ) => Box::new(shm_posix::ShmPosixClient::connect(
-                channel,
-                *buffer_size,
-                options,
-                watch,
-            )?),
-            (TransportKind::ZmqIpc, Endpoint::SocketFile { path, .. }) => {
-                Box::new(zmq_ipc::ZmqIpcClient::connect(path, options, watch)?)
-            }
-            (TransportKind::UnixStream, Endpoint::SocketFile { path, buffer_size }) => Box::new(
-                unix_stream::UnixStreamClient::connect(path, *buffer_size, options, watch)?,
-            ),
-            (
-                TransportKind::ShmSpin,
-                Endpoint::ShmChannel {
-                    channel,
-                    buffer_size,
-                },
-            ) => Box::new(shm_spin::ShmSpinClient::connect(
-                channel,
-                *buffer_size,
-                options,
-                watch,
-            )?),
-            _ => return Err(self.mismatch(endpoint)),
-        })
+        (self.0.connect)(endpoint, options, watch)
     }
 
     pub fn bind(
@@ -277,33 +275,7 @@ impl TransportKind {
         endpoint: &Endpoint,
         options: TransportOptions,
     ) -> Result<Box<dyn TransportServer>, TransportError> {
-        Ok(match (self, endpoint) {
-            (
-                TransportKind::ShmPosix,
-                Endpoint::ShmChannel {
-                    channel,
-                    buffer_size,
-                },
-            ) => Box::new(shm_posix::ShmPosixServer::create(
-                channel,
-                *buffer_size,
-                options,
-            )?),
-            (TransportKind::ZmqIpc, Endpoint::SocketFile { path, .. }) => {
-                Box::new(zmq_ipc::ZmqIpcServer::bind(path, options)?)
-            }
-            (TransportKind::UnixStream, Endpoint::SocketFile { path, buffer_size }) => Box::new(
-                unix_stream::UnixStreamServer::bind(path, *buffer_size, options)?,
-            ),
-            (
-                TransportKind::ShmSpin,
-                Endpoint::ShmChannel {
-                    channel,
-                    buffer_size,
-                },
-            ) => Box::new(shm_spin::ShmSpinServer::create(channel, *buffer_size)?),
-            _ => return Err(self.mismatch(endpoint)),
-        })
+        (self.0.bind)(endpoint, options)
     }
 
     fn mismatch(self, endpoint: &Endpoint) -> TransportError {
@@ -311,6 +283,34 @@ impl TransportKind {
             endpoint: endpoint.clone(),
             transport: self.name(),
         }
+    }
+}
+
+/// Transports are the same when their names are: a name is what the command line, the
+/// exports and the registry know them by.
+impl PartialEq for TransportKind {
+    fn eq(&self, other: &TransportKind) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for TransportKind {}
+
+impl std::hash::Hash for TransportKind {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state);
+    }
+}
+
+impl std::fmt::Debug for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for TransportKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
     }
 }
 

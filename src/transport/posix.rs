@@ -303,3 +303,27 @@ pub fn unlink_semaphore(name: &str) -> bool {
         Err(_) => false,
     }
 }
+
+/// A named POSIX IPC object, by kind: what a transport leaves in `/dev/shm` until unlinked.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PosixObject {
+    SharedMemory(String),
+    Semaphore(String),
+}
+
+impl PosixObject {
+    /// The object's name, with its leading slash.
+    pub fn name(&self) -> &str {
+        match self {
+            PosixObject::SharedMemory(name) | PosixObject::Semaphore(name) => name,
+        }
+    }
+
+    /// Removes the name; true if it existed.
+    pub fn unlink(&self) -> bool {
+        match self {
+            PosixObject::SharedMemory(name) => unlink_shared_memory(name),
+            PosixObject::Semaphore(name) => unlink_semaphore(name),
+        }
+    }
+}

@@ -13,14 +13,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::posix::{unlink_semaphore, unlink_shared_memory, NamedSemaphore, SharedMemory};
+use super::posix::{NamedSemaphore, PosixObject, SharedMemory};
 use super::toolkit::{
     check_message_fits, check_reply_fits, checked_payload_capacity, decode_len, encode_len,
     retry_until_created, shm_object_missing, ChannelName, WaitBudget, HEADER_LEN,
 };
 use super::{
-    EchoOutcome, PeerWatch, StopFlag, Tamper, TransportClient, TransportError, TransportOptions,
-    TransportServer,
+    Addressing, EchoOutcome, PeerWatch, StopFlag, Tamper, TransportClient, TransportError,
+    TransportKind, TransportOptions, TransportServer, TransportSpec,
 };
 
 const DIRECTIONS: [&str; 2] = ["req", "resp"];
@@ -46,26 +46,39 @@ impl DirectionNames {
     }
 }
 
-/// The six object names of a channel, shared memory first.
-pub fn object_names(channel: &ChannelName) -> Vec<String> {
+/// The six objects of a channel, shared memory first.
+fn channel_objects(channel: &ChannelName) -> Vec<PosixObject> {
     let names = DirectionNames::of_channel(channel);
-    let memories = names.iter().map(|n| n.memory.clone());
-    let semaphores = names.iter().flat_map(|n| [n.empty.clone(), n.full.clone()]);
+    let memories = names
+        .iter()
+        .map(|n| PosixObject::SharedMemory(n.memory.clone()));
+    let semaphores = names
+        .iter()
+        .flat_map(|n| [n.empty.clone(), n.full.clone()].map(PosixObject::Semaphore));
     memories.chain(semaphores).collect()
 }
 
-/// Unlinks every object of a channel that exists; returns the names it removed.
-pub fn unlink_channel(channel: &ChannelName) -> Vec<String> {
-    let names = DirectionNames::of_channel(channel);
-    let memories = names.iter().map(|n| &n.memory);
-    let semaphores = names.iter().flat_map(|n| [&n.empty, &n.full]);
-    let removed_memories = memories.filter(|name| unlink_shared_memory(name));
-    let removed_semaphores = semaphores.filter(|name| unlink_semaphore(name));
-    removed_memories
-        .chain(removed_semaphores)
-        .cloned()
-        .collect()
-}
+pub const KIND: TransportKind = TransportKind::new(&SPEC);
+
+const SPEC: TransportSpec = TransportSpec {
+    name: "shm-posix",
+    display_name: "SHM POSIX",
+    addressing: Addressing::Channel,
+    connect: |endpoint, options, watch| {
+        let (channel, buffer_size) = endpoint.channel(KIND)?;
+        let client = ShmPosixClient::connect(channel, buffer_size, options, watch)?;
+        Ok(Box::new(client))
+    },
+    bind: |endpoint, options| {
+        let (channel, buffer_size) = endpoint.channel(KIND)?;
+        Ok(Box::new(ShmPosixServer::create(
+            channel,
+            buffer_size,
+            options,
+        )?))
+    },
+    channel_objects,
+};
 
 /// One direction of a channel: a buffer and the two semaphores that hand it back and forth.
 struct Direction {

@@ -18,14 +18,14 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use super::posix::{unlink_shared_memory, SharedMemory};
+use super::posix::{PosixObject, SharedMemory};
 use super::toolkit::{
     check_announced_len, check_message_fits, checked_payload_capacity, retry_until_created,
     shm_object_missing, ChannelName, WaitBudget, IDLE_SLICE, WAIT_SLICE,
 };
 use super::{
-    EchoOutcome, PeerWatch, StopFlag, Tamper, TransportClient, TransportError, TransportOptions,
-    TransportServer,
+    Addressing, EchoOutcome, PeerWatch, StopFlag, Tamper, TransportClient, TransportError,
+    TransportKind, TransportOptions, TransportServer, TransportSpec,
 };
 
 /// How long a wait spins before it sleeps on the futex.
@@ -40,15 +40,31 @@ const RESPONSE_LINE: usize = 128;
 const CONTROL_BYTES: usize = 256;
 
 /// The channel's one segment, `/srb_<channel>_spin`.
-pub fn object_name(channel: &ChannelName) -> String {
+fn segment_name(channel: &ChannelName) -> String {
     channel.object_name("spin")
 }
 
-/// Unlinks the channel's segment; returns its name if it existed.
-pub fn unlink_channel(channel: &ChannelName) -> Option<String> {
-    let name = object_name(channel);
-    unlink_shared_memory(&name).then_some(name)
+fn channel_objects(channel: &ChannelName) -> Vec<PosixObject> {
+    vec![PosixObject::SharedMemory(segment_name(channel))]
 }
+
+pub const KIND: TransportKind = TransportKind::new(&SPEC);
+
+const SPEC: TransportSpec = TransportSpec {
+    name: "shm-spin",
+    display_name: "SHM spin",
+    addressing: Addressing::Channel,
+    connect: |endpoint, options, watch| {
+        let (channel, buffer_size) = endpoint.channel(KIND)?;
+        let client = ShmSpinClient::connect(channel, buffer_size, options, watch)?;
+        Ok(Box::new(client))
+    },
+    bind: |endpoint, _options| {
+        let (channel, buffer_size) = endpoint.channel(KIND)?;
+        Ok(Box::new(ShmSpinServer::create(channel, buffer_size)?))
+    },
+    channel_objects,
+};
 
 /// One direction: its control line in the header and its payload area.
 struct Lane {
@@ -237,7 +253,7 @@ impl ShmSpinClient {
         options: TransportOptions,
         watch: Arc<dyn PeerWatch>,
     ) -> Result<ShmSpinClient, TransportError> {
-        let name = object_name(&ChannelName::new(channel)?);
+        let name = segment_name(&ChannelName::new(channel)?);
         let capacity = checked_payload_capacity(buffer_size)?;
         let memory = retry_until_created(
             &mut WaitBudget::new(options.timeout, watch.as_ref()),
@@ -301,7 +317,7 @@ impl ShmSpinServer {
     /// Publishing never waits (there is one slot per direction and the client waits for its
     /// reply before writing again), so the server needs no timeout.
     pub fn create(channel: &str, buffer_size: usize) -> Result<ShmSpinServer, TransportError> {
-        let name = object_name(&ChannelName::new(channel)?);
+        let name = segment_name(&ChannelName::new(channel)?);
         let capacity = checked_payload_capacity(buffer_size)?;
         // ftruncate zero-fills: sequence numbers start at 0, no waiters.
         let memory = SharedMemory::create(&name, Segment::size(capacity))?;

@@ -21,8 +21,8 @@ use super::toolkit::{
     retry_until_created, WaitBudget, HEADER_LEN, IDLE_SLICE, WAIT_SLICE,
 };
 use super::{
-    EchoOutcome, NoWatch, PeerWatch, Tamper, TransportClient, TransportError, TransportOptions,
-    TransportServer,
+    Addressing, EchoOutcome, NoWatch, PeerWatch, Tamper, TransportClient, TransportError,
+    TransportKind, TransportOptions, TransportServer, TransportSpec,
 };
 
 fn is_hang_up(e: &std::io::Error) -> bool {
@@ -171,6 +171,28 @@ impl Sliced<'_> {
         decode_len(header, capacity)
     }
 }
+
+pub const KIND: TransportKind = TransportKind::new(&SPEC);
+
+const SPEC: TransportSpec = TransportSpec {
+    name: "unix-stream",
+    display_name: "Unix stream",
+    addressing: Addressing::SocketFile { scheme: "unix://" },
+    connect: |endpoint, options, watch| {
+        let (path, buffer_size) = endpoint.socket_file(KIND)?;
+        let client = UnixStreamClient::connect(path, buffer_size, options, watch)?;
+        Ok(Box::new(client))
+    },
+    bind: |endpoint, options| {
+        let (path, buffer_size) = endpoint.socket_file(KIND)?;
+        Ok(Box::new(UnixStreamServer::bind(
+            path,
+            buffer_size,
+            options,
+        )?))
+    },
+    channel_objects: |_| Vec::new(),
+};
 
 /// The requesting side: one connected stream.
 pub struct UnixStreamClient {

@@ -12,8 +12,8 @@ use std::time::Duration;
 use super::socket_file::{checked_path, SocketFile};
 use super::toolkit::{check_reply_fits, idle_until_request, WaitBudget, IDLE_SLICE, WAIT_SLICE};
 use super::{
-    EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportOptions,
-    TransportServer,
+    Addressing, EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportKind,
+    TransportOptions, TransportServer, TransportSpec,
 };
 
 fn endpoint_of(path: &Path) -> Result<String, TransportError> {
@@ -43,6 +43,23 @@ fn new_socket(
         .map_err(|e| TransportError::zmq("setting socket options", e))?;
     Ok((context, socket))
 }
+
+pub const KIND: TransportKind = TransportKind::new(&SPEC);
+
+const SPEC: TransportSpec = TransportSpec {
+    name: "zmq-ipc",
+    display_name: "ZeroMQ IPC",
+    addressing: Addressing::SocketFile { scheme: "ipc://" },
+    connect: |endpoint, options, watch| {
+        let (path, _) = endpoint.socket_file(KIND)?;
+        Ok(Box::new(ZmqIpcClient::connect(path, options, watch)?))
+    },
+    bind: |endpoint, options| {
+        let (path, _) = endpoint.socket_file(KIND)?;
+        Ok(Box::new(ZmqIpcServer::bind(path, options)?))
+    },
+    channel_objects: |_| Vec::new(),
+};
 
 /// The requesting side: a REQ socket connected to the server's endpoint.
 pub struct ZmqIpcClient {

@@ -9,6 +9,8 @@ use nix::unistd::Pid;
 
 use super::channel::channel_leftovers;
 use super::process::{bin, Spawned, PATIENCE};
+use transport_bench::cli::ServerArgs;
+use transport_bench::transport::{shm_posix, Endpoint, TransportKind};
 
 pub fn signal(pid: u32, signal: Signal) {
     kill(Pid::from_raw(pid as i32), signal).expect("sending a signal");
@@ -38,23 +40,25 @@ pub fn wait_for_line(process: &Spawned, needle: &str) -> String {
     }
 }
 
+/// The command line of a `kind` server at `endpoint`, as the driver renders it.
+pub fn server_args(kind: TransportKind, endpoint: &Endpoint, timeout: Duration) -> ServerArgs {
+    ServerArgs::new(kind, endpoint, timeout, None).expect("a valid endpoint")
+}
+
 /// A server started directly (`--server`), ready; killed on drop.
-pub fn start_server(args: &[&str]) -> Spawned {
-    let server = Spawned::start(Command::new(bin()).arg("--server").args(args));
+pub fn start_server(args: &ServerArgs) -> Spawned {
+    let server = Spawned::start(Command::new(bin()).args(args.to_args()));
     wait_for_line(&server, "READY");
     server
 }
 
 /// A SHM POSIX server on `channel` with a `buffer_size`-byte buffer, ready.
 pub fn start_shm_server(channel: &str, buffer_size: usize) -> Spawned {
-    start_server(&[
-        "--transport",
-        "shm-posix",
-        "--channel",
-        channel,
-        "--buffer-size",
-        &buffer_size.to_string(),
-    ])
+    let endpoint = Endpoint::ShmChannel {
+        channel: channel.to_string(),
+        buffer_size,
+    };
+    start_server(&server_args(shm_posix::KIND, &endpoint, PATIENCE))
 }
 
 /// Stops a server with SIGTERM and asserts that it exited 0 and unlinked its channel.
