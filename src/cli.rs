@@ -8,10 +8,14 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::options::DEFAULT_BUFFER_SIZE;
-use crate::server::{Fault, FaultParseError};
-use crate::size::{parse_byte_count, parse_message_size, MessageSize};
+use crate::server::Fault;
+use crate::size::MessageSize;
 use crate::transport::socket_file::checked_path;
-use crate::transport::{Endpoint, TransportError, TransportKind, HEADER_LEN};
+use crate::transport::{Endpoint, TransportError, TransportKind};
+use crate::values::{
+    parse_buffer_size, parse_fault, parse_injected_fault, parse_positive_u32, parse_positive_u64,
+    parse_size_list, parse_timeout, parse_transport, parse_transport_list, parse_u64,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -219,121 +223,6 @@ pub struct SizeList(pub Vec<MessageSize>);
 /// Transports in the order given.
 #[derive(Debug, Clone)]
 pub struct TransportList(pub Vec<TransportKind>);
-
-fn parse_u64(text: &str) -> Result<u64, String> {
-    text.trim()
-        .parse::<u64>()
-        .map_err(|_| format!("'{text}' is not a whole number"))
-}
-
-fn parse_positive_u64(text: &str) -> Result<u64, String> {
-    match parse_u64(text)? {
-        0 => Err("must be at least 1".into()),
-        n => Ok(n),
-    }
-}
-
-fn parse_positive_u32(text: &str) -> Result<u32, String> {
-    u32::try_from(parse_positive_u64(text)?).map_err(|_| format!("'{text}' is too large"))
-}
-
-/// The largest `--buffer-size`: the header's u32 must describe every payload the buffer holds.
-pub const MAX_BUFFER_SIZE: usize = MAX_MESSAGE_BYTES + HEADER_LEN;
-
-fn parse_buffer_size(text: &str) -> Result<usize, String> {
-    match parse_byte_count(text).map_err(|e| e.to_string())? {
-        0 => Err("must be at least 1 byte".into()),
-        n if n > MAX_BUFFER_SIZE => Err(format!(
-            "'{text}' is more than the {MAX_BUFFER_SIZE} bytes a 4-byte length header can describe"
-        )),
-        n => Ok(n),
-    }
-}
-
-/// The shortest `--timeout`: below it not even a server's start-up fits.
-pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
-
-/// The longest `--timeout`: a bound on one wait, so a day is already generous, and deadlines
-/// computed from it stay far from the clock's limits.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
-
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("'{text}' is not a duration such as 10s or 500ms ({e})"))?;
-    if duration < MIN_TIMEOUT {
-        return Err("must be at least 1ms".into());
-    }
-    if duration > MAX_TIMEOUT {
-        return Err("must be at most 24h (it bounds a single wait)".into());
-    }
-    Ok(duration)
-}
-
-fn split_list(text: &str) -> Result<Vec<&str>, String> {
-    let items: Vec<&str> = text.split(',').map(str::trim).collect();
-    if items.iter().any(|item| item.is_empty()) {
-        return Err(format!("'{text}' has an empty item"));
-    }
-    Ok(items)
-}
-
-/// The largest payload: with its header, it still fits a buffer whose size is a u32.
-pub const MAX_MESSAGE_BYTES: usize = u32::MAX as usize - HEADER_LEN;
-
-fn parse_size_list(text: &str) -> Result<SizeList, String> {
-    let mut sizes: Vec<MessageSize> = Vec::new();
-    for item in split_list(text)? {
-        let size = parse_message_size(item).map_err(|e| e.to_string())?;
-        if size.bytes == 0 {
-            return Err(format!(
-                "'{item}' is zero bytes; sizes must be at least 1 byte"
-            ));
-        }
-        if size.bytes > MAX_MESSAGE_BYTES {
-            return Err(format!(
-                "'{item}' is larger than the {MAX_MESSAGE_BYTES} bytes a message can carry"
-            ));
-        }
-        if sizes.iter().any(|s| s.bytes == size.bytes) {
-            return Err(format!("{} bytes is listed twice", size.bytes));
-        }
-        sizes.push(size);
-    }
-    Ok(SizeList(sizes))
-}
-
-fn parse_transport(text: &str) -> Result<TransportKind, String> {
-    TransportKind::from_name(text.trim()).ok_or_else(|| {
-        let known: Vec<&str> = TransportKind::all().iter().map(|k| k.name()).collect();
-        format!("unknown transport '{text}'; known: {}", known.join(", "))
-    })
-}
-
-fn parse_transport_list(text: &str) -> Result<TransportList, String> {
-    if text.trim() == "all" {
-        return Ok(TransportList(TransportKind::all().to_vec()));
-    }
-    let mut kinds = Vec::new();
-    for item in split_list(text)? {
-        let kind = parse_transport(item)?;
-        if kinds.contains(&kind) {
-            return Err(format!("transport '{item}' is listed twice"));
-        }
-        kinds.push(kind);
-    }
-    Ok(TransportList(kinds))
-}
-
-fn parse_fault(text: &str) -> Result<Fault, String> {
-    text.parse().map_err(|e: FaultParseError| e.to_string())
-}
-
-fn parse_injected_fault(text: &str) -> Result<(TransportKind, Fault), String> {
-    let (transport, fault) = text
-        .split_once(':')
-        .ok_or_else(|| format!("'{text}' is not TRANSPORT:FAULT"))?;
-    Ok((parse_transport(transport)?, parse_fault(fault)?))
-}
 
 #[cfg(test)]
 mod tests {

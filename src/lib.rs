@@ -18,3 +18,4 @@ pub mod table;
 #[cfg(test)]
 mod test_report;
 pub mod transport;
+pub mod values;

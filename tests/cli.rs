@@ -4,12 +4,14 @@ mod common {
     pub mod driver;
     pub mod process;
     pub mod summary;
+    pub mod usage;
 }
 
 use assert_cmd::Command;
 use common::driver::Driver;
 use common::process::PATIENCE;
 use common::summary::SummaryTable;
+use common::usage::assert_usage_error;
 use predicates::prelude::*;
 
 fn tb() -> Command {
@@ -50,16 +52,7 @@ fn bad_values_exit_2_naming_the_flag_and_start_nothing() {
         (&["cleanup", "--channel", "x", "--all"], "--all"),
     ];
     for (args, flag) in cases {
-        let tmp = tempfile::tempdir().unwrap();
-        let output = tb().args(*args).env("TMPDIR", tmp.path()).output().unwrap();
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            stderr.contains(flag),
-            "{args:?}: stderr does not name {flag}: {stderr}"
-        );
-        assert!(output.stdout.is_empty(), "{args:?} printed to stdout");
-        assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none());
+        assert_usage_error(args, flag);
     }
 }
 

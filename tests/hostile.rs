@@ -9,6 +9,7 @@
 mod common {
     pub mod driver;
     pub mod process;
+    pub mod usage;
 }
 
 use std::io::Read;
@@ -18,28 +19,7 @@ use std::process::{Command, Output};
 
 use common::driver::Driver;
 use common::process::{bin, PATIENCE};
-
-fn run_in(tmp: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .env("TMPDIR", tmp)
-        .output()
-        .expect("running the binary")
-}
-
-/// Runs `args`, which must be refused as a usage error naming `needle`, before anything starts.
-fn assert_usage_error(args: &[&str], needle: &str) {
-    let tmp = tempfile::tempdir().unwrap();
-    let output = run_in(tmp.path(), args);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-    assert!(
-        stderr.contains(needle),
-        "{args:?}: no {needle:?} in {stderr}"
-    );
-    assert!(output.stdout.is_empty(), "{args:?} printed to stdout");
-    assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none());
-}
+use common::usage::assert_usage_error;
 
 #[test]
 fn numbers_that_would_wrap_or_overflow_are_usage_errors() {

@@ -1,0 +1,168 @@
+//! Single option values, parsed for clap: each parser returns a typed [`ValueError`], which
+//! clap prints after the flag's name (and exits 2). Checks across several options live in
+//! `options.rs`.
+
+use std::time::Duration;
+
+use crate::cli::{SizeList, TransportList};
+use crate::server::{Fault, FaultParseError};
+use crate::size::{parse_byte_count, parse_message_size, MessageSize, SizeError};
+use crate::transport::{TransportKind, HEADER_LEN};
+
+/// The largest payload: with its header, it still fits a buffer whose size is a u32.
+pub const MAX_MESSAGE_BYTES: usize = u32::MAX as usize - HEADER_LEN;
+
+/// The largest `--buffer-size`: the header's u32 must describe every payload the buffer holds.
+pub const MAX_BUFFER_SIZE: usize = MAX_MESSAGE_BYTES + HEADER_LEN;
+
+/// The shortest `--timeout`: below it not even a server's start-up fits.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// The longest `--timeout`: a bound on one wait, so a day is already generous, and deadlines
+/// computed from it stay far from the clock's limits.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Why one option value was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    #[error("'{0}' is not a whole number")]
+    NotANumber(String),
+    #[error("must be at least 1")]
+    Zero,
+    #[error("'{0}' is too large")]
+    TooLarge(String),
+    #[error("must be at least 1 byte")]
+    ZeroBytes,
+    #[error("'{0}' is more than the {MAX_BUFFER_SIZE} bytes a 4-byte length header can describe")]
+    BufferTooLarge(String),
+    #[error("'{text}' is not a duration such as 10s or 500ms ({source})")]
+    Duration {
+        text: String,
+        #[source]
+        source: humantime::DurationError,
+    },
+    #[error("must be at least 1ms")]
+    TimeoutTooShort,
+    #[error("must be at most 24h (it bounds a single wait)")]
+    TimeoutTooLong,
+    #[error("'{0}' has an empty item")]
+    EmptyItem(String),
+    #[error(transparent)]
+    Size(#[from] SizeError),
+    #[error("'{0}' is zero bytes; sizes must be at least 1 byte")]
+    ZeroSize(String),
+    #[error("'{0}' is larger than the {MAX_MESSAGE_BYTES} bytes a message can carry")]
+    SizeTooLarge(String),
+    #[error("{0} bytes is listed twice")]
+    DuplicateSize(usize),
+    #[error("unknown transport '{name}'; known: {known}")]
+    UnknownTransport { name: String, known: String },
+    #[error("transport '{0}' is listed twice")]
+    DuplicateTransport(String),
+    #[error(transparent)]
+    Fault(#[from] FaultParseError),
+    #[error("'{0}' is not TRANSPORT:FAULT")]
+    NotTransportFault(String),
+}
+
+pub fn parse_u64(text: &str) -> Result<u64, ValueError> {
+    text.trim()
+        .parse::<u64>()
+        .map_err(|_| ValueError::NotANumber(text.to_string()))
+}
+
+pub fn parse_positive_u64(text: &str) -> Result<u64, ValueError> {
+    match parse_u64(text)? {
+        0 => Err(ValueError::Zero),
+        n => Ok(n),
+    }
+}
+
+pub fn parse_positive_u32(text: &str) -> Result<u32, ValueError> {
+    u32::try_from(parse_positive_u64(text)?).map_err(|_| ValueError::TooLarge(text.to_string()))
+}
+
+pub fn parse_buffer_size(text: &str) -> Result<usize, ValueError> {
+    match parse_byte_count(text)? {
+        0 => Err(ValueError::ZeroBytes),
+        n if n > MAX_BUFFER_SIZE => Err(ValueError::BufferTooLarge(text.to_string())),
+        n => Ok(n),
+    }
+}
+
+pub fn parse_timeout(text: &str) -> Result<Duration, ValueError> {
+    let duration =
+        humantime::parse_duration(text.trim()).map_err(|source| ValueError::Duration {
+            text: text.to_string(),
+            source,
+        })?;
+    if duration < MIN_TIMEOUT {
+        return Err(ValueError::TimeoutTooShort);
+    }
+    if duration > MAX_TIMEOUT {
+        return Err(ValueError::TimeoutTooLong);
+    }
+    Ok(duration)
+}
+
+fn split_list(text: &str) -> Result<Vec<&str>, ValueError> {
+    let items: Vec<&str> = text.split(',').map(str::trim).collect();
+    if items.iter().any(|item| item.is_empty()) {
+        return Err(ValueError::EmptyItem(text.to_string()));
+    }
+    Ok(items)
+}
+
+pub fn parse_size_list(text: &str) -> Result<SizeList, ValueError> {
+    let mut sizes: Vec<MessageSize> = Vec::new();
+    for item in split_list(text)? {
+        let size = parse_message_size(item)?;
+        if size.bytes == 0 {
+            return Err(ValueError::ZeroSize(item.to_string()));
+        }
+        if size.bytes > MAX_MESSAGE_BYTES {
+            return Err(ValueError::SizeTooLarge(item.to_string()));
+        }
+        if sizes.iter().any(|s| s.bytes == size.bytes) {
+            return Err(ValueError::DuplicateSize(size.bytes));
+        }
+        sizes.push(size);
+    }
+    Ok(SizeList(sizes))
+}
+
+pub fn parse_transport(text: &str) -> Result<TransportKind, ValueError> {
+    TransportKind::from_name(text.trim()).ok_or_else(|| {
+        let known: Vec<&str> = TransportKind::all().iter().map(|k| k.name()).collect();
+        ValueError::UnknownTransport {
+            name: text.to_string(),
+            known: known.join(", "),
+        }
+    })
+}
+
+pub fn parse_transport_list(text: &str) -> Result<TransportList, ValueError> {
+    if text.trim() == "all" {
+        return Ok(TransportList(TransportKind::all().to_vec()));
+    }
+    let mut kinds = Vec::new();
+    for item in split_list(text)? {
+        let kind = parse_transport(item)?;
+        if kinds.contains(&kind) {
+            return Err(ValueError::DuplicateTransport(item.to_string()));
+        }
+        kinds.push(kind);
+    }
+    Ok(TransportList(kinds))
+}
+
+pub fn parse_fault(text: &str) -> Result<Fault, ValueError> {
+    Ok(text.parse()?)
+}
+
+pub fn parse_injected_fault(text: &str) -> Result<(TransportKind, Fault), ValueError> {
+    let (transport, fault) = text
+        .split_once(':')
+        .ok_or_else(|| ValueError::NotTransportFault(text.to_string()))?;
+    Ok((parse_transport(transport)?, parse_fault(fault)?))
+}
