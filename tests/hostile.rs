@@ -237,3 +237,43 @@ fn an_export_to_dev_stdout_writes_through_it_and_leaves_dev_alone() {
     assert!(stdout.contains("STILL-A-LINK"), "{stdout}");
     assert!(stdout.contains(r#""state": "complete""#), "{stdout}");
 }
+
+#[test]
+#[ignore = "needs root for unshare; .ci/run runs it"]
+fn a_full_dev_shm_fails_the_shm_cases_clearly_and_the_rest_still_run() {
+    // An 8 MB /dev/shm of its own with 1 MB left: no room for 2 × 2.5 MB buffers.
+    let script = r#"mount -t tmpfs -o size=8m none /dev/shm && fallocate -l 7M /dev/shm/filler &&
+        "$TB" --iterations 20 --sizes 2MB --transports shm-posix,shm-spin,zmq-ipc \
+            --export-json /dev/stderr;
+        echo "exit $?"; ls /dev/shm"#;
+    let output = in_namespaces(&["--mount", "--propagation", "private"], script);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stdout.contains("exit 1"), "{stdout}\n{stderr}");
+    for name in ["SHM POSIX", "SHM spin"] {
+        let line = format!("{name} benchmark failed: server exited: exit code 1");
+        assert!(stdout.contains(&line), "{stdout}");
+    }
+    assert!(
+        stdout.contains("not enough space in /dev/shm for 2 × 2,500,000 bytes (1.0 MB free)"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("Completed in").count(), 1, "ZeroMQ still ran");
+    assert!(stderr.contains(r#""state": "complete""#), "{stderr}");
+    let listing = stdout.rsplit("exit 1").next().unwrap_or_default();
+    assert_eq!(listing.trim(), "filler", "objects left in /dev/shm");
+}
+
+#[test]
+#[ignore = "needs root for unshare; .ci/run runs it"]
+fn a_server_whose_buffers_cannot_fit_dev_shm_refuses_to_start() {
+    let script = r#"mount -t tmpfs -o size=256m none /dev/shm &&
+        "$TB" --server --transport shm-posix --channel big --buffer-size 3GB;
+        echo "exit $?"; ls /dev/shm | wc -l"#;
+    let output = in_namespaces(&["--mount", "--propagation", "private"], script);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stdout.contains("READY"), "{stdout}");
+    assert!(stdout.contains("exit 1\n0"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("not enough space in /dev/shm"), "{stderr}");
+}

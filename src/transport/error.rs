@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::format::thousands;
+
 use super::socket_file::SocketPathError;
 use super::toolkit::{ChannelNameError, HEADER_LEN};
 use super::Endpoint;
@@ -62,6 +64,21 @@ pub enum TransportError {
         source: std::num::TryFromIntError,
     },
 
+    /// /dev/shm cannot hold what a server was about to create.
+    #[error("not enough space in /dev/shm for {what}: {} bytes ({} free)", thousands(*.bytes as u64), free_text(*.free))]
+    NoSpace {
+        what: String,
+        bytes: usize,
+        free: Option<u64>,
+    },
+
+    #[error("not enough space in /dev/shm for {count} × {} bytes ({} free)", thousands(*.bytes as u64), free_text(Some(*.free)))]
+    ShmTooFull {
+        count: usize,
+        bytes: usize,
+        free: u64,
+    },
+
     #[error("shared memory {name} has {actual} bytes, fewer than the buffer size {required}")]
     ObjectTooSmall {
         name: String,
@@ -111,4 +128,11 @@ impl TransportError {
             source,
         }
     }
+}
+
+/// `1.0 MB`, or `unknown` when the file system did not say.
+fn free_text(free: Option<u64>) -> String {
+    free.map_or("unknown".into(), |bytes| {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    })
 }

@@ -5,7 +5,7 @@
 
 use std::ffi::CString;
 use std::num::NonZeroUsize;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use nix::sys::mman::{mmap, munmap, shm_open, shm_unlink, MapFlags, ProtFlags};
 use nix::sys::stat::{fstat, Mode};
 
 use super::toolkit::{idle_until_request, WaitBudget, IDLE_SLICE, WAIT_SLICE};
-use super::{PeerWatch, TransportError};
+use super::{owner_lock, PeerWatch, TransportError};
 
 fn c_name(name: &str) -> Result<CString, TransportError> {
     CString::new(name).map_err(|source| TransportError::InvalidObjectName {
@@ -25,12 +25,18 @@ fn c_name(name: &str) -> Result<CString, TransportError> {
     })
 }
 
+/// Where Linux keeps POSIX shared memory and named semaphores (`sem.<name>`).
+pub const SHM_DIR: &str = "/dev/shm";
+
 /// A `MAP_SHARED` mapping of a named POSIX shared-memory object.
 pub struct SharedMemory {
     name: String,
     ptr: NonNull<u8>,
     len: usize,
     owner: bool,
+    /// The creator keeps its descriptor, and with it an owner lock ([`owner_lock`]): proof of
+    /// life for cleaners in any PID namespace, released by the kernel however we end.
+    _owner_fd: Option<OwnedFd>,
 }
 
 // SAFETY: the mapping is plain memory shared with another process; all access goes through raw
@@ -38,8 +44,8 @@ pub struct SharedMemory {
 unsafe impl Send for SharedMemory {}
 
 impl SharedMemory {
-    /// Creates the object exclusively (0600) with `len` bytes. Fails if the name exists: a
-    /// squatter's object must never be used.
+    /// Creates the object exclusively (0600) with `len` bytes, all of them reserved now. Fails
+    /// if the name exists: a squatter's object must never be used.
     pub fn create(name: &str, len: usize) -> Result<SharedMemory, TransportError> {
         let cname = c_name(name)?;
         let fd = shm_open(
@@ -49,21 +55,27 @@ impl SharedMemory {
         )
         .map_err(|e| TransportError::os(format!("creating shared memory {name}"), e))?;
         // From here on the name is ours: unlink it if anything below fails.
-        let unlink_on_error = |e: nix::Error, op: &str| {
+        let unlink_on_error = |e: TransportError| {
             let _ = shm_unlink(cname.as_c_str());
-            TransportError::os(format!("{op} shared memory {name}"), e)
+            e
         };
-        let size = libc::off_t::try_from(len).map_err(|source| {
-            unlink_on_error(Errno::EOVERFLOW, "sizing");
-            TransportError::BufferTooLarge { len, source }
-        })?;
-        nix::unistd::ftruncate(&fd, size).map_err(|e| unlink_on_error(e, "sizing"))?;
-        let ptr = map(&fd, len).map_err(|e| unlink_on_error(e, "mapping"))?;
+        let os_error = |op: &str| {
+            let op = format!("{op} shared memory {name}");
+            move |e: nix::Error| TransportError::os(op, e)
+        };
+        owner_lock::hold(&fd)
+            .map_err(os_error("locking"))
+            .map_err(unlink_on_error)?;
+        reserve(&fd, name, len).map_err(unlink_on_error)?;
+        let ptr = map(&fd, len)
+            .map_err(os_error("mapping"))
+            .map_err(unlink_on_error)?;
         Ok(SharedMemory {
             name: name.to_string(),
             ptr,
             len,
             owner: true,
+            _owner_fd: Some(fd),
         })
     }
 
@@ -89,6 +101,7 @@ impl SharedMemory {
             ptr,
             len,
             owner: false,
+            _owner_fd: None,
         })
     }
 
@@ -103,6 +116,34 @@ impl SharedMemory {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
+
+/// Sizes the object and reserves its pages. tmpfs allocates a page when it is first touched,
+/// so without the reservation a full /dev/shm shows up later as SIGBUS in whichever process
+/// touches the page first; `posix_fallocate` turns it into ENOSPC here, at creation.
+fn reserve(fd: &OwnedFd, name: &str, len: usize) -> Result<(), TransportError> {
+    let size = libc::off_t::try_from(len)
+        .map_err(|source| TransportError::BufferTooLarge { len, source })?;
+    nix::unistd::ftruncate(fd, size)
+        .map_err(|e| TransportError::os(format!("sizing shared memory {name}"), e))?;
+    match nix::fcntl::posix_fallocate(fd.as_raw_fd(), 0, size) {
+        Ok(()) => Ok(()),
+        Err(Errno::ENOSPC) => Err(TransportError::NoSpace {
+            what: name.to_string(),
+            bytes: len,
+            free: shm_free_bytes(),
+        }),
+        Err(e) => Err(TransportError::os(
+            format!("reserving shared memory {name}"),
+            e,
+        )),
+    }
+}
+
+/// Bytes still free in /dev/shm for us, if the file system says.
+pub fn shm_free_bytes() -> Option<u64> {
+    let stat = nix::sys::statvfs::statvfs(SHM_DIR).ok()?;
+    Some(u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size())))
 }
 
 fn map(fd: &impl AsFd, len: usize) -> Result<NonNull<u8>, nix::Error> {
@@ -146,6 +187,8 @@ pub struct NamedSemaphore {
     name: String,
     sem: NonNull<libc::sem_t>,
     owner: bool,
+    /// The creator's owner lock on the semaphore's file, as for [`SharedMemory`].
+    _owner_file: Option<std::fs::File>,
 }
 
 // SAFETY: a sem_t from sem_open is designed for use from any thread and process.
@@ -165,7 +208,9 @@ impl NamedSemaphore {
                 initial as libc::c_uint,
             )
         };
-        Self::from_raw(name, sem, true, "creating")
+        let mut semaphore = Self::from_raw(name, sem, true, "creating")?;
+        semaphore._owner_file = lock_semaphore_file(name);
+        Ok(semaphore)
     }
 
     /// Opens an existing semaphore.
@@ -190,6 +235,7 @@ impl NamedSemaphore {
             name: name.to_string(),
             sem,
             owner,
+            _owner_file: None,
         })
     }
 
@@ -293,6 +339,15 @@ impl Drop for NamedSemaphore {
             unlink_semaphore(&self.name);
         }
     }
+}
+
+/// Takes the owner lock on a semaphore's file, where glibc keeps it (`/dev/shm/sem.<name>`).
+/// Without it (another C library), cleaners fall back on the pid in the name.
+fn lock_semaphore_file(name: &str) -> Option<std::fs::File> {
+    let path = format!("{SHM_DIR}/sem.{}", name.trim_start_matches('/'));
+    let file = std::fs::File::open(path).ok()?;
+    owner_lock::hold(&file).ok()?;
+    Some(file)
 }
 
 /// Removes a semaphore name; true if it existed.

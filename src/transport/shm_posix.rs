@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use super::posix::{NamedSemaphore, PosixObject, SharedMemory};
 use super::toolkit::{
-    check_message_fits, check_reply_fits, checked_payload_capacity, decode_len, encode_len,
-    retry_until_created, shm_object_missing, ChannelName, WaitBudget, HEADER_LEN,
+    check_message_fits, check_reply_fits, check_shm_space, checked_payload_capacity, decode_len,
+    encode_len, retry_until_created, shm_object_missing, ChannelName, WaitBudget, HEADER_LEN,
 };
 use super::{
     Addressing, EchoOutcome, PeerWatch, StopFlag, Tamper, TransportClient, TransportError,
@@ -247,6 +247,8 @@ impl ShmPosixServer {
     ) -> Result<ShmPosixServer, TransportError> {
         let channel = ChannelName::new(channel)?;
         checked_payload_capacity(buffer_size)?;
+        // Both buffers or neither: say so before creating the first.
+        check_shm_space(DIRECTIONS.len(), buffer_size)?;
         let request = Direction::create(&channel, "req", buffer_size)?;
         let response = Direction::create(&channel, "resp", buffer_size)?;
         Ok(ShmPosixServer {

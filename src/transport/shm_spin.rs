@@ -20,8 +20,8 @@ use nix::errno::Errno;
 
 use super::posix::{PosixObject, SharedMemory};
 use super::toolkit::{
-    check_announced_len, check_message_fits, checked_payload_capacity, retry_until_created,
-    shm_object_missing, ChannelName, WaitBudget, IDLE_SLICE, WAIT_SLICE,
+    check_announced_len, check_message_fits, check_shm_space, checked_payload_capacity,
+    retry_until_created, shm_object_missing, ChannelName, WaitBudget, IDLE_SLICE, WAIT_SLICE,
 };
 use super::{
     Addressing, EchoOutcome, PeerWatch, StopFlag, Tamper, TransportClient, TransportError,
@@ -319,6 +319,7 @@ impl ShmSpinServer {
     pub fn create(channel: &str, buffer_size: usize) -> Result<ShmSpinServer, TransportError> {
         let name = segment_name(&ChannelName::new(channel)?);
         let capacity = checked_payload_capacity(buffer_size)?;
+        check_shm_space(1, Segment::size(capacity))?;
         // ftruncate zero-fills: sequence numbers start at 0, no waiters.
         let memory = SharedMemory::create(&name, Segment::size(capacity))?;
         Ok(ShmSpinServer {

@@ -335,3 +335,14 @@ mod tests {
         );
     }
 }
+
+/// Fails, before anything is created, when /dev/shm has less room than `count` objects of
+/// `bytes` each. The reservation at creation stays the real guard (space can vanish between
+/// the two); this check only lets the error speak of the whole channel.
+pub fn check_shm_space(count: usize, bytes: usize) -> Result<(), TransportError> {
+    let needed = (count as u64).saturating_mul(bytes as u64);
+    match super::posix::shm_free_bytes() {
+        Some(free) if free < needed => Err(TransportError::ShmTooFull { count, bytes, free }),
+        _ => Ok(()),
+    }
+}
