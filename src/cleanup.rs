@@ -11,10 +11,10 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 use crate::naming::{channel_owner_pid, dir_owner_pid};
+use crate::transport::posix::SHM_DIR;
 use crate::transport::posix::{unlink_semaphore, unlink_shared_memory};
-use crate::transport::{self, ChannelName};
+use crate::transport::{self, owner_lock, ChannelName};
 
-const SHM_DIR: &str = "/dev/shm";
 const SEM_FILE_PREFIX: &str = "sem.";
 /// Every shm-rpc-bridge object name starts with this (after the leading slash).
 const SRB_PREFIX: &str = "srb_";
@@ -38,6 +38,25 @@ impl fmt::Display for IpcObject {
 }
 
 impl IpcObject {
+    /// The object's POSIX name (with its leading slash), if it has one.
+    fn name(&self) -> Option<&str> {
+        match self {
+            IpcObject::SharedMemory(name) | IpcObject::Semaphore(name) => Some(name),
+            IpcObject::Directory(_) => None,
+        }
+    }
+
+    /// Where the object shows in the file system.
+    fn path(&self) -> PathBuf {
+        match self {
+            IpcObject::SharedMemory(name) => Path::new(SHM_DIR).join(&name[1..]),
+            IpcObject::Semaphore(name) => {
+                Path::new(SHM_DIR).join(format!("{SEM_FILE_PREFIX}{}", &name[1..]))
+            }
+            IpcObject::Directory(path) => path.clone(),
+        }
+    }
+
     /// Removes the object; true if it was there to remove.
     pub fn remove(&self) -> bool {
         match self {
@@ -59,14 +78,20 @@ pub fn channel_objects(channel: &ChannelName) -> Vec<IpcObject> {
     shm_objects(|name| wanted.iter().any(|w| &w.name()[1..] == name))
 }
 
-/// Objects and private directories left by drivers that are no longer alive. Objects of a live
-/// driver, and objects whose names this tool does not make, are never included.
+/// Objects and private directories left by runs that are over. An object counts as left only
+/// if nobody holds its owner lock ([`owner_lock`]: the creator holds one for as long as it
+/// lives, in whatever PID namespace) and the pid in its name is not alive here either (objects
+/// of another C library's semaphores, which cannot be locked, fall back on the pid alone).
+/// Objects whose names this tool does not make are never included.
 pub fn stale_objects(temp_dir: &Path) -> Vec<IpcObject> {
-    let mut stale = shm_objects(|name| {
-        name.strip_prefix(SRB_PREFIX)
-            .and_then(channel_owner_pid)
-            .is_some_and(|pid| !process_alive(pid))
-    });
+    let ours = |name: &str| name.strip_prefix(SRB_PREFIX).and_then(channel_owner_pid);
+    let mut stale: Vec<IpcObject> = shm_objects(|name| ours(name).is_some())
+        .into_iter()
+        .filter(|object| {
+            let pid = object.name().and_then(|name| ours(&name[1..]));
+            !owner_lock::is_held(&object.path()) && pid.is_some_and(|pid| !process_alive(pid))
+        })
+        .collect();
     if let Ok(entries) = std::fs::read_dir(temp_dir) {
         for entry in entries.flatten() {
             let name = entry.file_name();
@@ -74,7 +99,8 @@ pub fn stale_objects(temp_dir: &Path) -> Vec<IpcObject> {
                 .to_str()
                 .and_then(dir_owner_pid)
                 .is_some_and(|pid| !process_alive(pid));
-            if dead_owner && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let abandoned = dead_owner && !owner_lock::is_held(&entry.path());
+            if abandoned && entry.file_type().is_ok_and(|t| t.is_dir()) {
                 stale.push(IpcObject::Directory(entry.path()));
             }
         }

@@ -258,7 +258,11 @@ fn a_full_dev_shm_fails_the_shm_cases_clearly_and_the_rest_still_run() {
         stdout.contains("not enough space in /dev/shm for 2 × 2,500,000 bytes (1.0 MB free)"),
         "{stdout}"
     );
-    assert_eq!(stdout.matches("Completed in").count(), 1, "ZeroMQ still ran");
+    assert_eq!(
+        stdout.matches("Completed in").count(),
+        1,
+        "ZeroMQ still ran"
+    );
     assert!(stderr.contains(r#""state": "complete""#), "{stderr}");
     let listing = stdout.rsplit("exit 1").next().unwrap_or_default();
     assert_eq!(listing.trim(), "filler", "objects left in /dev/shm");

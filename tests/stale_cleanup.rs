@@ -7,6 +7,7 @@ mod common {
     pub mod cleanup;
     pub mod driver;
     pub mod process;
+    pub mod server;
 }
 
 use std::process::Command;
@@ -16,7 +17,12 @@ use common::channel::*;
 use common::cleanup::remove_objects;
 use common::driver::Driver;
 use common::process::bin;
-use transport_bench::transport::posix::{NamedSemaphore, SharedMemory};
+use common::server::{start_shm_server, stop_server_clean};
+use std::ffi::CString;
+
+use nix::fcntl::OFlag;
+use nix::sys::mman::shm_open;
+use nix::sys::stat::Mode;
 
 static MACHINE_WIDE: Mutex<()> = Mutex::new(());
 
@@ -33,10 +39,21 @@ fn dead_pid() -> u32 {
     pid
 }
 
-/// Leaves objects behind on purpose, as a crashed program would.
+/// Leaves objects behind on purpose, as a crashed program would: names in /dev/shm that no
+/// process holds open (so no owner lock is held either).
 fn leak_objects(channel: &str) {
-    std::mem::forget(SharedMemory::create(&format!("/srb_{channel}_req"), 4096).unwrap());
-    std::mem::forget(NamedSemaphore::create(&format!("/srb_{channel}_req_empty"), 1).unwrap());
+    let memory = CString::new(format!("/srb_{channel}_req")).unwrap();
+    let mode = Mode::S_IRUSR | Mode::S_IWUSR;
+    let fd = shm_open(memory.as_c_str(), OFlag::O_CREAT | OFlag::O_RDWR, mode).unwrap();
+    nix::unistd::ftruncate(&fd, 4096).unwrap();
+    drop(fd);
+    let semaphore = CString::new(format!("/srb_{channel}_req_empty")).unwrap();
+    // SAFETY: a valid C string; O_CREAT takes exactly the mode and value varargs.
+    let sem =
+        unsafe { libc::sem_open(semaphore.as_ptr(), libc::O_CREAT, 0o600 as libc::c_uint, 1) };
+    assert_ne!(sem, libc::SEM_FAILED);
+    // SAFETY: sem came from sem_open and is closed once.
+    unsafe { libc::sem_close(sem) };
 }
 
 #[test]
@@ -132,4 +149,18 @@ fn cleanup_all_says_what_it_removes_then_removes_every_srb_object() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("Nothing to remove."));
+}
+
+#[test]
+fn a_live_server_is_kept_whatever_pid_its_channel_name_shows() {
+    // As a run in another PID namespace looks from here: its pid does not exist, yet it lives.
+    let _guard = lock();
+    let channel = format!("tb_{}_1", dead_pid());
+    let server = start_shm_server(&channel, 4096);
+    let output = Command::new(bin()).arg("cleanup").output().unwrap();
+    let out = String::from_utf8_lossy(&output.stdout).to_string();
+    let kept = channel_leftovers(&channel).len();
+    stop_server_clean(server, &channel);
+    assert!(output.status.success(), "{out}");
+    assert_eq!(kept, 6, "the live server's objects were removed:\n{out}");
 }
