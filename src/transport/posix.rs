@@ -143,7 +143,7 @@ fn reserve(fd: &OwnedFd, name: &str, len: usize) -> Result<(), TransportError> {
 /// Bytes still free in /dev/shm for us, if the file system says.
 pub fn shm_free_bytes() -> Option<u64> {
     let stat = nix::sys::statvfs::statvfs(SHM_DIR).ok()?;
-    Some(u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size())))
+    Some(stat.blocks_available().saturating_mul(stat.fragment_size()))
 }
 
 fn map(fd: &impl AsFd, len: usize) -> Result<NonNull<u8>, nix::Error> {

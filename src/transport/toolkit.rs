@@ -249,6 +249,17 @@ pub fn shm_object_missing(e: &TransportError) -> Option<String> {
     }
 }
 
+/// Fails, before anything is created, when /dev/shm has less room than `count` objects of
+/// `bytes` each. The reservation at creation stays the real guard (space can vanish between
+/// the two); this check only lets the error speak of the whole channel.
+pub fn check_shm_space(count: usize, bytes: usize) -> Result<(), TransportError> {
+    let needed = (count as u64).saturating_mul(bytes as u64);
+    match super::posix::shm_free_bytes() {
+        Some(free) if free < needed => Err(TransportError::ShmTooFull { count, bytes, free }),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,16 +344,5 @@ mod tests {
                 .to_string(),
             "buffer size 4 must be more than 4 bytes and fit a u32 length"
         );
-    }
-}
-
-/// Fails, before anything is created, when /dev/shm has less room than `count` objects of
-/// `bytes` each. The reservation at creation stays the real guard (space can vanish between
-/// the two); this check only lets the error speak of the whole channel.
-pub fn check_shm_space(count: usize, bytes: usize) -> Result<(), TransportError> {
-    let needed = (count as u64).saturating_mul(bytes as u64);
-    match super::posix::shm_free_bytes() {
-        Some(free) if free < needed => Err(TransportError::ShmTooFull { count, bytes, free }),
-        _ => Ok(()),
     }
 }
