@@ -17,9 +17,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::driver::Driver;
+use common::driver::{driver_leftovers, eventually, processes_with, Driver};
 use common::process::{bin, PATIENCE};
 use common::usage::assert_usage_error;
+use nix::sys::signal::Signal;
 
 #[test]
 fn numbers_that_would_wrap_or_overflow_are_usage_errors() {
@@ -280,4 +281,61 @@ fn a_server_whose_buffers_cannot_fit_dev_shm_refuses_to_start() {
     assert!(!stdout.contains("READY"), "{stdout}");
     assert!(stdout.contains("exit 1\n0"), "{stdout}\n{stderr}");
     assert!(stderr.contains("not enough space in /dev/shm"), "{stderr}");
+}
+
+/// A pid that no process here has, nor the next few: what a process in another PID namespace
+/// can be numbered, seen from here.
+fn pid_free_here() -> u32 {
+    let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(32768);
+    let taken = |pid: u32| Path::new(&format!("/proc/{pid}")).exists();
+    (1000..pid_max - 20)
+        .rev()
+        .step_by(20)
+        .find(|&start| !(start..start + 20).any(taken))
+        .expect("a free range of pids")
+}
+
+#[test]
+#[ignore = "needs root for unshare; .ci/run runs it"]
+fn a_live_run_in_another_pid_namespace_survives_cleanup_from_here() {
+    let last_pid = pid_free_here();
+    let driver_pid = last_pid + 1;
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("pidns.json");
+    // Inside, the next process (the driver) gets `driver_pid`, a number that is dead here.
+    let script = r#"echo "$LAST_PID" > /proc/sys/kernel/ns_last_pid &&
+        "$TB" --iterations 100000000 --sizes small --transports shm-posix --export-json "$JSON";
+        echo "exit $?""#;
+    let child = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "sh", "-c", script])
+        .env("TB", bin())
+        .env("LAST_PID", last_pid.to_string())
+        .env("JSON", &json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let objects = || driver_leftovers(driver_pid);
+    eventually("the run's objects to appear", || objects().len() == 6);
+    let cleanup = Command::new(bin()).arg("cleanup").output().unwrap();
+    let kept = objects().len();
+    // Stop the run from here: its driver is the process whose command line names the export.
+    let json_text = json.to_str().unwrap();
+    for pid in processes_with(json_text) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGINT).unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.starts_with("unshare:"), "{NEEDS_ROOT}: {stderr}");
+    assert_eq!(kept, 6, "cleanup removed a live run's objects: {cleanup:?}");
+    assert!(stdout.contains("exit 130"), "{stdout}\n{stderr}");
+    assert_eq!(
+        objects(),
+        Vec::<String>::new(),
+        "the run cleaned up after itself"
+    );
 }
