@@ -339,3 +339,51 @@ fn a_live_run_in_another_pid_namespace_survives_cleanup_from_here() {
         "the run cleaned up after itself"
     );
 }
+
+#[test]
+fn sizes_the_address_space_cannot_hold_fail_each_case_clearly() {
+    use std::os::unix::process::CommandExt;
+    // 700 MB buffers under a 300 MiB address-space limit, inherited by the servers.
+    let limit = libc::rlimit {
+        rlim_cur: 300 << 20,
+        rlim_max: 300 << 20,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut command = Command::new(bin());
+    command
+        .args([
+            "--iterations",
+            "5",
+            "--sizes",
+            "700MB",
+            "--transports",
+            "all",
+        ])
+        .env("TMPDIR", tmp.path());
+    // SAFETY: setrlimit is async-signal-safe and touches only the child, between fork and exec.
+    unsafe {
+        command.pre_exec(move || match libc::setrlimit(libc::RLIMIT_AS, &limit) {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        });
+    }
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert_eq!(stdout.matches("benchmark failed").count(), 4, "{stdout}");
+    assert_eq!(driver_leftovers(pid), Vec::<String>::new());
+    // The shm servers cannot map, the Unix stream server and the driver cannot allocate.
+    for cause in [
+        "mapping shared memory",
+        "cannot allocate 700000000 bytes for the request buffer",
+    ] {
+        assert!(stdout.contains(cause), "no {cause:?} in {stdout}");
+    }
+    assert!(!stdout.contains("signal"), "a process was killed: {stdout}");
+    assert!(stdout.contains("OVERALL SUMMARY"), "{stdout}");
+}

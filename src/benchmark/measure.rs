@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::benchmark::stats::LatencyRecorder;
 use crate::signals;
+use crate::transport::toolkit::zeroed_buffer;
 use crate::transport::{TransportClient, TransportError};
 
 /// How often the progress display is updated during a timed run.
@@ -21,13 +22,6 @@ pub const SEQUENCE_LEN: usize = 8;
 pub enum MeasureError {
     #[error(transparent)]
     Transport(#[from] TransportError),
-    #[error("cannot allocate {bytes} bytes for the {what}: {source}")]
-    Allocation {
-        what: &'static str,
-        bytes: usize,
-        #[source]
-        source: std::collections::TryReserveError,
-    },
     #[error("round trip {round_trip}: {problem}")]
     BadEcho {
         round_trip: u64,
@@ -83,13 +77,13 @@ impl EchoBuffers {
     /// `response_capacity` bounds what a reply may be; a longer one is an error, not truncation.
     /// Fails, rather than aborting, when the memory cannot be had.
     pub fn new(size_bytes: usize, response_capacity: usize) -> Result<EchoBuffers, MeasureError> {
-        let mut request = allocate("request buffer", size_bytes)?;
+        let mut request = zeroed_buffer("request buffer", size_bytes)?;
         // A pattern that varies with the offset, so a shifted or stale copy does not pass.
-        request.extend((0..size_bytes).map(|i| (i.wrapping_mul(31).wrapping_add(7) % 251) as u8));
-        let response_len = response_capacity.max(size_bytes);
-        let mut response = allocate("reply buffer", response_len)?;
-        // Written once so the pages are faulted in before the clock starts.
-        response.resize(response_len, 0xa5);
+        for (i, byte) in request.iter_mut().enumerate() {
+            *byte = (i.wrapping_mul(31).wrapping_add(7) % 251) as u8;
+        }
+        // Written once (zeroed) so the pages are faulted in before the clock starts.
+        let response = zeroed_buffer("reply buffer", response_capacity.max(size_bytes))?;
         Ok(EchoBuffers { request, response })
     }
 
@@ -127,19 +121,6 @@ impl EchoBuffers {
     fn round_trip(&mut self, client: &mut dyn TransportClient) -> Result<usize, TransportError> {
         client.round_trip(&self.request, &mut self.response)
     }
-}
-
-/// An empty vector with room for `bytes`, or an error that names what it was for.
-fn allocate(what: &'static str, bytes: usize) -> Result<Vec<u8>, MeasureError> {
-    let mut buffer = Vec::new();
-    buffer
-        .try_reserve_exact(bytes)
-        .map_err(|source| MeasureError::Allocation {
-            what,
-            bytes,
-            source,
-        })?;
-    Ok(buffer)
 }
 
 /// Runs the warm-up (untimed, every reply checked byte for byte).

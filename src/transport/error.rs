@@ -79,6 +79,14 @@ pub enum TransportError {
         free: u64,
     },
 
+    #[error("cannot allocate {bytes} bytes for the {what}: {source}")]
+    Allocation {
+        what: &'static str,
+        bytes: usize,
+        #[source]
+        source: std::collections::TryReserveError,
+    },
+
     #[error("shared memory {name} has {actual} bytes, fewer than the buffer size {required}")]
     ObjectTooSmall {
         name: String,

@@ -36,7 +36,7 @@ pub struct SharedMemory {
     owner: bool,
     /// The creator keeps its descriptor, and with it an owner lock ([`owner_lock`]): proof of
     /// life for cleaners in any PID namespace, released by the kernel however we end.
-    _owner_fd: Option<OwnedFd>,
+    owner_fd: Option<OwnedFd>,
 }
 
 // SAFETY: the mapping is plain memory shared with another process; all access goes through raw
@@ -66,17 +66,20 @@ impl SharedMemory {
         owner_lock::hold(&fd)
             .map_err(os_error("locking"))
             .map_err(unlink_on_error)?;
-        reserve(&fd, name, len).map_err(unlink_on_error)?;
+        set_size(&fd, name, len).map_err(unlink_on_error)?;
         let ptr = map(&fd, len)
             .map_err(os_error("mapping"))
             .map_err(unlink_on_error)?;
-        Ok(SharedMemory {
+        // Mapped first, so that an address space too small fails before any page is taken.
+        let memory = SharedMemory {
             name: name.to_string(),
             ptr,
             len,
             owner: true,
-            _owner_fd: Some(fd),
-        })
+            owner_fd: Some(fd),
+        };
+        memory.reserve()?;
+        Ok(memory)
     }
 
     /// Opens an existing object and maps its first `len` bytes, refusing one that is smaller.
@@ -101,8 +104,30 @@ impl SharedMemory {
             ptr,
             len,
             owner: false,
-            _owner_fd: None,
+            owner_fd: None,
         })
+    }
+
+    /// Reserves every page of an object we created. tmpfs allocates a page when it is first
+    /// touched, so without the reservation a full /dev/shm shows up later as SIGBUS in
+    /// whichever process touches the page first; `posix_fallocate` makes it ENOSPC here, at
+    /// creation. (Dropping `self` on failure unlinks the name.)
+    fn reserve(&self) -> Result<(), TransportError> {
+        let fd = self.owner_fd.as_ref().map_or(-1, |fd| fd.as_raw_fd());
+        // len fits off_t: set_size checked it.
+        let size = self.len as libc::off_t;
+        match nix::fcntl::posix_fallocate(fd, 0, size) {
+            Ok(()) => Ok(()),
+            Err(Errno::ENOSPC) => Err(TransportError::NoSpace {
+                what: self.name.clone(),
+                bytes: self.len,
+                free: shm_free_bytes(),
+            }),
+            Err(e) => Err(TransportError::os(
+                format!("reserving shared memory {}", self.name),
+                e,
+            )),
+        }
     }
 
     pub fn as_ptr(&self) -> *mut u8 {
@@ -118,26 +143,11 @@ impl SharedMemory {
     }
 }
 
-/// Sizes the object and reserves its pages. tmpfs allocates a page when it is first touched,
-/// so without the reservation a full /dev/shm shows up later as SIGBUS in whichever process
-/// touches the page first; `posix_fallocate` turns it into ENOSPC here, at creation.
-fn reserve(fd: &OwnedFd, name: &str, len: usize) -> Result<(), TransportError> {
+fn set_size(fd: &OwnedFd, name: &str, len: usize) -> Result<(), TransportError> {
     let size = libc::off_t::try_from(len)
         .map_err(|source| TransportError::BufferTooLarge { len, source })?;
     nix::unistd::ftruncate(fd, size)
-        .map_err(|e| TransportError::os(format!("sizing shared memory {name}"), e))?;
-    match nix::fcntl::posix_fallocate(fd.as_raw_fd(), 0, size) {
-        Ok(()) => Ok(()),
-        Err(Errno::ENOSPC) => Err(TransportError::NoSpace {
-            what: name.to_string(),
-            bytes: len,
-            free: shm_free_bytes(),
-        }),
-        Err(e) => Err(TransportError::os(
-            format!("reserving shared memory {name}"),
-            e,
-        )),
-    }
+        .map_err(|e| TransportError::os(format!("sizing shared memory {name}"), e))
 }
 
 /// Bytes still free in /dev/shm for us, if the file system says.

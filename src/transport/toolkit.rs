@@ -260,6 +260,21 @@ pub fn check_shm_space(count: usize, bytes: usize) -> Result<(), TransportError>
     }
 }
 
+/// A zero-filled buffer of `bytes`, or an error that names what it was for when the memory
+/// cannot be had: an allocation failure must fail a case, never abort a process.
+pub fn zeroed_buffer(what: &'static str, bytes: usize) -> Result<Vec<u8>, TransportError> {
+    let mut buffer = Vec::new();
+    buffer
+        .try_reserve_exact(bytes)
+        .map_err(|source| TransportError::Allocation {
+            what,
+            bytes,
+            source,
+        })?;
+    buffer.resize(bytes, 0);
+    Ok(buffer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

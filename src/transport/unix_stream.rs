@@ -18,7 +18,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use super::socket_file::{checked_path, SocketFile};
 use super::toolkit::{
     check_message_fits, decode_len, encode_len, idle_until_request, payload_capacity,
-    retry_until_created, WaitBudget, HEADER_LEN, IDLE_SLICE, WAIT_SLICE,
+    retry_until_created, zeroed_buffer, WaitBudget, HEADER_LEN, IDLE_SLICE, WAIT_SLICE,
 };
 use super::{
     Addressing, EchoOutcome, NoWatch, PeerWatch, Tamper, TransportClient, TransportError,
@@ -264,7 +264,7 @@ impl UnixStreamServer {
         Ok(UnixStreamServer {
             connection: None,
             listener,
-            buffer: vec![0; payload_capacity(buffer_size)],
+            buffer: zeroed_buffer("request buffer", payload_capacity(buffer_size))?,
             timeout: options.timeout,
             _file: file,
         })
