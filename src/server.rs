@@ -169,7 +169,11 @@ pub fn run(options: &ServerOptions) -> ExitCode {
         return ExitCode::FAILURE;
     }
     // Every return below drops `server`, and with it the transport's objects.
-    match server.serve() {
+    let end = server.serve();
+    if let Some(words) = server.transport.closing_words() {
+        eprintln!("{name} server: {words}");
+    }
+    match end {
         Ok(ServeEnd::Stopped) => ExitCode::SUCCESS,
         Ok(ServeEnd::FaultExit(request)) => {
             eprintln!("fault injected: exiting on request {request}");

@@ -47,6 +47,12 @@ pub trait TransportServer {
         stop: &AtomicBool,
         tamper: Tamper,
     ) -> Result<EchoOutcome, TransportError>;
+
+    /// What the server should say on stderr when it stops, if anything (for example what its
+    /// library dropped).
+    fn closing_words(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// What became of one [`TransportServer::echo_one`] call.

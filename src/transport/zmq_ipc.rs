@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::socket_file::{checked_path, SocketFile};
-use super::toolkit::{check_reply_fits, idle_until_request, WaitBudget, IDLE_SLICE, WAIT_SLICE};
+use super::toolkit::{
+    check_reply_fits, idle_until_request, payload_capacity, WaitBudget, IDLE_SLICE, WAIT_SLICE,
+};
 use super::{
     Addressing, EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportKind,
     TransportOptions, TransportServer, TransportSpec,
@@ -55,8 +57,8 @@ const SPEC: TransportSpec = TransportSpec {
         Ok(Box::new(ZmqIpcClient::connect(path, options, watch)?))
     },
     bind: |endpoint, options| {
-        let (path, _) = endpoint.socket_file(KIND)?;
-        Ok(Box::new(ZmqIpcServer::bind(path, options)?))
+        let (path, buffer_size) = endpoint.socket_file(KIND)?;
+        Ok(Box::new(ZmqIpcServer::bind(path, buffer_size, options)?))
     },
     channel_objects: |_| Vec::new(),
 };
@@ -128,25 +130,63 @@ impl TransportClient for ZmqIpcClient {
 
 /// The echoing side: a REP socket bound to a socket file in a private directory.
 pub struct ZmqIpcServer {
-    // Field order is drop order: close the socket, end the context, then remove the file.
+    // Field order is drop order: close the sockets, end the context, then remove the file.
     socket: zmq::Socket,
+    monitor: zmq::Socket,
     _context: zmq::Context,
     _file: SocketFile,
+    disconnects: u64,
 }
 
+/// Where the REP socket reports its connection events (one server per process).
+const MONITOR_ENDPOINT: &str = "inproc://echo-server-events";
+
 impl ZmqIpcServer {
-    pub fn bind(path: &Path, options: TransportOptions) -> Result<ZmqIpcServer, TransportError> {
+    /// `buffer_size` bounds what a client can make the server allocate: libzmq drops (and
+    /// disconnects) a peer whose frame announces more than the payload capacity, before
+    /// allocating anything for it.
+    pub fn bind(
+        path: &Path,
+        buffer_size: usize,
+        options: TransportOptions,
+    ) -> Result<ZmqIpcServer, TransportError> {
         let endpoint = endpoint_of(path)?;
         let file = SocketFile::claim(path)?;
         let (context, socket) = new_socket(zmq::REP, IDLE_SLICE, options.timeout)?;
+        let max_message = i64::try_from(payload_capacity(buffer_size)).unwrap_or(i64::MAX);
+        let zmq_error = |op: &'static str| move |e| TransportError::zmq(op, e);
+        socket
+            .set_maxmsgsize(max_message)
+            .map_err(zmq_error("setting ZMQ_MAXMSGSIZE"))?;
+        socket
+            .monitor(MONITOR_ENDPOINT, zmq::SocketEvent::DISCONNECTED as i32)
+            .map_err(zmq_error("monitoring the socket"))?;
+        let monitor = context
+            .socket(zmq::PAIR)
+            .map_err(zmq_error("creating the monitor socket"))?;
+        monitor
+            .connect(MONITOR_ENDPOINT)
+            .map_err(zmq_error("connecting the monitor socket"))?;
         socket
             .bind(&endpoint)
             .map_err(|e| TransportError::zmq(format!("binding {endpoint}"), e))?;
         Ok(ZmqIpcServer {
             socket,
+            monitor,
             _context: context,
             _file: file,
+            disconnects: 0,
         })
+    }
+
+    /// Counts the disconnections libzmq reported since the last look. Called while idle only.
+    fn count_disconnects(&mut self) {
+        while let Ok(event) = self.monitor.recv_multipart(zmq::DONTWAIT) {
+            let kind = event.first().and_then(|frame| frame.get(..2));
+            if kind == Some(&(zmq::SocketEvent::DISCONNECTED as u16).to_le_bytes()[..]) {
+                self.disconnects += 1;
+            }
+        }
     }
 }
 
@@ -160,7 +200,10 @@ impl TransportServer for ZmqIpcServer {
         // The socket's receive timeout is the idle slice (set in `bind`).
         let received = idle_until_request(stop, || match self.socket.recv(&mut message, 0) {
             Ok(()) => Ok(true),
-            Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => Ok(false),
+            Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {
+                self.count_disconnects();
+                Ok(false)
+            }
             Err(e) => Err(TransportError::zmq("receiving a request", e)),
         })?;
         if !received {
@@ -188,5 +231,15 @@ impl TransportServer for ZmqIpcServer {
         };
         sent.map_err(|e| TransportError::zmq("sending the reply", e))?;
         Ok(EchoOutcome::Echoed)
+    }
+
+    fn closing_words(&mut self) -> Option<String> {
+        self.count_disconnects();
+        (self.disconnects > 0).then(|| {
+            format!(
+                "libzmq disconnected {} peer(s): clients that hung up, or sent a frame over ZMQ_MAXMSGSIZE (libzmq does not say which)",
+                self.disconnects
+            )
+        })
     }
 }
