@@ -8,13 +8,15 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::options::DEFAULT_BUFFER_SIZE;
+use crate::placement::PinMode;
 use crate::server::Fault;
 use crate::size::MessageSize;
 use crate::transport::socket_file::checked_path;
 use crate::transport::{Endpoint, TransportError, TransportKind};
 use crate::values::{
-    parse_buffer_size, parse_fault, parse_injected_fault, parse_positive_u32, parse_positive_u64,
-    parse_size_list, parse_timeout, parse_transport, parse_transport_list, parse_u64,
+    parse_buffer_size, parse_fault, parse_injected_fault, parse_interval, parse_pin,
+    parse_positive_u32, parse_positive_u64, parse_size_list, parse_timeout, parse_transport,
+    parse_transport_list, parse_u64,
 };
 
 #[derive(Debug, Parser)]
@@ -64,6 +66,16 @@ pub struct BenchArgs {
     /// Longest any single wait may take before the case fails (e.g. 10s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
     pub timeout: Duration,
+
+    /// Where the two processes run: none (wherever the scheduler puts them), same (one CPU),
+    /// split (two CPUs), or CPU numbers A,B (driver on A, server on B).
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = parse_pin)]
+    pub pin: PinMode,
+
+    /// Paced mode: send one request every DURATION (e.g. 100us, 1ms) instead of back to back;
+    /// latencies count from each request's intended send time.
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    pub interval: Option<Duration>,
 
     /// Repeat each case this many times, each with a fresh server process.
     #[arg(long, default_value = "1", value_parser = parse_positive_u32, allow_negative_numbers = true)]
@@ -135,6 +147,10 @@ pub struct ServerArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
     pub timeout: Duration,
 
+    /// The CPU to pin the server to before it says READY.
+    #[arg(long, value_name = "CPU")]
+    pub cpu: Option<usize>,
+
     /// Testing aid: misbehave on purpose (no-ready, exit@N, flip@N:OFFSET, bad-length@N).
     #[arg(long, hide = true, value_parser = parse_fault)]
     pub fault: Option<Fault>,
@@ -166,8 +182,14 @@ impl ServerArgs {
             endpoint: url,
             buffer_size,
             timeout,
+            cpu: None,
             fault,
         })
+    }
+
+    /// The same command line, with the server pinned to `cpu`.
+    pub fn pinned_to(self, cpu: Option<usize>) -> ServerArgs {
+        ServerArgs { cpu, ..self }
     }
 
     /// The arguments, without the program name, that parse back into `self`.
@@ -189,6 +211,9 @@ impl ServerArgs {
             "--timeout".into(),
             humantime::format_duration(self.timeout).to_string(),
         ]);
+        if let Some(cpu) = self.cpu {
+            args.extend(["--cpu".into(), cpu.to_string()]);
+        }
         if let Some(fault) = self.fault {
             args.extend(["--fault".into(), fault.to_string()]);
         }

@@ -96,6 +96,11 @@ impl ServerProcess {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid.as_raw() as u32
+    }
+
     /// A watch for the client: fails once the server has exited or the driver was interrupted.
     pub fn watch(&self) -> Arc<dyn PeerWatch> {
         Arc::new(self.server_watch())

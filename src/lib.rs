@@ -11,6 +11,7 @@ pub mod machine;
 pub mod naming;
 pub mod options;
 pub mod output;
+pub mod placement;
 pub mod server;
 pub mod signals;
 pub mod size;

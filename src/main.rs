@@ -35,8 +35,15 @@ fn run_benchmark(options: &Options) -> ExitCode {
         Box::new(ExportSet::new(&options.exports)),
         Box::new(TerminalReporter::new(console)),
     ]);
+    let executor = match ProcessExecutor::new(options) {
+        Ok(executor) => executor,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let report = benchmark::new_report(options);
-    let scheduler = Scheduler::new(options, ProcessExecutor::new(options), reporters, report);
+    let scheduler = Scheduler::new(options, executor, reporters, report);
     match scheduler.run() {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(e) => {

@@ -12,6 +12,7 @@ use clap::{CommandFactory, Parser};
 use crate::cleanup::CleanupScope;
 use crate::cli::{is_server_mode, Cli, Command, ServerArgs};
 use crate::export::target::{resolve_links, STDOUT_PATH};
+use crate::placement::Pinning;
 use crate::server::{Fault, ServerOptions};
 use crate::size::MessageSize;
 use crate::transport::{
@@ -42,6 +43,10 @@ pub struct Options {
     pub verify_all: bool,
     pub exports: Exports,
     pub injected_fault: Option<(TransportKind, Fault)>,
+    /// The CPUs of driver and server, when pinned.
+    pub pin: Option<Pinning>,
+    /// Paced mode: one request every `interval`, instead of back to back.
+    pub interval: Option<Duration>,
 }
 
 /// Where to write results, if anywhere.
@@ -105,6 +110,7 @@ fn server_options(args: ServerArgs) -> ServerOptions {
         endpoint: server_endpoint(&args),
         timeout: args.timeout,
         fault: args.fault,
+        cpu: args.cpu,
     }
 }
 
@@ -174,6 +180,13 @@ fn benchmark_options(cli: Cli) -> Options {
         verify_all: args.verify_all,
         exports,
         injected_fault: args.inject_server_fault,
+        interval: args.interval,
+        pin: args.pin.resolve().unwrap_or_else(|e| {
+            usage_error(
+                ErrorKind::ValueValidation,
+                format!("--pin {}: {e}", args.pin),
+            )
+        }),
     }
 }
 

@@ -11,10 +11,10 @@ use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::signals;
 use crate::transport::{
     EchoOutcome, Endpoint, Tamper, TransportKind, TransportOptions, TransportServer,
 };
+use crate::{placement, signals};
 
 /// The environment variable through which the driver tells its server its own pid.
 pub const DRIVER_PID_ENV: &str = "TRANSPORT_BENCH_DRIVER_PID";
@@ -29,6 +29,8 @@ pub struct ServerOptions {
     pub endpoint: Endpoint,
     pub timeout: Duration,
     pub fault: Option<Fault>,
+    /// Pin the server to this CPU before it says READY.
+    pub cpu: Option<usize>,
 }
 
 /// A fault a test can inject into a server, to prove that the driver detects it. Requests are
@@ -142,6 +144,12 @@ pub fn run(options: &ServerOptions) -> ExitCode {
     if let Err(e) = signals::install() {
         eprintln!("error: installing signal handlers: {e}");
         return ExitCode::FAILURE;
+    }
+    if let Some(cpu) = options.cpu {
+        if let Err(e) = placement::pin_current_thread(cpu) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     let name = options.transport.display_name();
     let transport_options = TransportOptions {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::benchmark::result::{BenchmarkResult, LatencyUs, Report, Status};
+use crate::benchmark::result::{BenchmarkResult, Config, LatencyUs, Report, Status};
 use crate::format;
 use crate::size::format_bytes;
 
@@ -137,7 +137,28 @@ fn case_notes(result: &BenchmarkResult) -> Vec<String> {
     if let Some(error) = &result.error {
         notes.push(format!("{name}: {error}"));
     }
+    notes.extend((result.warnings.iter()).map(|warning| format!("{name}: {}", warning.message)));
     notes
+}
+
+/// Where the processes ran, in a line: `unpinned`, or the CPUs `--pin` chose.
+pub fn placement_line(config: &Config) -> String {
+    match config.pin {
+        None => "Placement: unpinned (the scheduler chose the CPUs; see --pin)".into(),
+        Some(pin) => format!(
+            "Placement: driver on CPU {}, server on CPU {} (--pin {})",
+            pin.driver_cpu, pin.server_cpu, pin.mode
+        ),
+    }
+}
+
+/// How requests were sent, in a line, when paced.
+pub fn pacing_line(config: &Config) -> Option<String> {
+    let interval = Duration::from_secs_f64(config.interval_s?);
+    Some(format!(
+        "Paced: one request every {}; latency counts from each request's intended send time (service time from the actual send is in the JSON)",
+        humantime::format_duration(interval)
+    ))
 }
 
 #[cfg(test)]

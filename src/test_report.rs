@@ -37,6 +37,8 @@ pub fn sample() -> Report {
             sizes: vec![100, 10_000, 500_000],
             baseline: shm_posix::KIND,
             verify_all: false,
+            pin: None,
+            interval_s: None,
         },
         machine: Machine {
             cpu: "Test CPU".into(),

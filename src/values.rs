@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::cli::{SizeList, TransportList};
+use crate::placement::PinMode;
 use crate::server::{Fault, FaultParseError};
 use crate::size::{parse_byte_count, parse_message_size, MessageSize, SizeError};
 use crate::transport::{TransportKind, HEADER_LEN};
@@ -63,6 +64,12 @@ pub enum ValueError {
     Fault(#[from] FaultParseError),
     #[error("'{0}' is not TRANSPORT:FAULT")]
     NotTransportFault(String),
+    #[error("'{0}' is not none, same, split or two CPU numbers A,B")]
+    Pin(String),
+    #[error("must be at least 1us")]
+    IntervalTooShort,
+    #[error("must be at most 1h")]
+    IntervalTooLong,
 }
 
 pub fn parse_u64(text: &str) -> Result<u64, ValueError> {
@@ -90,12 +97,15 @@ pub fn parse_buffer_size(text: &str) -> Result<usize, ValueError> {
     }
 }
 
+fn parse_duration(text: &str) -> Result<Duration, ValueError> {
+    humantime::parse_duration(text.trim()).map_err(|source| ValueError::Duration {
+        text: text.to_string(),
+        source,
+    })
+}
+
 pub fn parse_timeout(text: &str) -> Result<Duration, ValueError> {
-    let duration =
-        humantime::parse_duration(text.trim()).map_err(|source| ValueError::Duration {
-            text: text.to_string(),
-            source,
-        })?;
+    let duration = parse_duration(text)?;
     if duration < MIN_TIMEOUT {
         return Err(ValueError::TimeoutTooShort);
     }
@@ -165,4 +175,28 @@ pub fn parse_injected_fault(text: &str) -> Result<(TransportKind, Fault), ValueE
         .split_once(':')
         .ok_or_else(|| ValueError::NotTransportFault(text.to_string()))?;
     Ok((parse_transport(transport)?, parse_fault(fault)?))
+}
+
+pub fn parse_pin(text: &str) -> Result<PinMode, ValueError> {
+    let bad = || ValueError::Pin(text.to_string());
+    match text.trim() {
+        "none" => Ok(PinMode::None),
+        "same" => Ok(PinMode::Same),
+        "split" => Ok(PinMode::Split),
+        pair => {
+            let (a, b) = pair.split_once(',').ok_or_else(bad)?;
+            let cpu = |s: &str| s.trim().parse::<usize>().map_err(|_| bad());
+            Ok(PinMode::Cpus(cpu(a)?, cpu(b)?))
+        }
+    }
+}
+
+/// The pacing interval: from 1 µs (below it no sleep is shorter than the round trip it
+/// paces) to an hour.
+pub fn parse_interval(text: &str) -> Result<Duration, ValueError> {
+    match parse_duration(text)? {
+        d if d < Duration::from_micros(1) => Err(ValueError::IntervalTooShort),
+        d if d > Duration::from_secs(3600) => Err(ValueError::IntervalTooLong),
+        d => Ok(d),
+    }
 }

@@ -10,11 +10,13 @@ use nix::sys::signal::Signal;
 
 use crate::benchmark::measure::ProgressSink;
 use crate::benchmark::measure::{self, EchoBuffers, MeasureConfig, MeasureError, RunMeasurement};
+use crate::benchmark::placement::PlacementSampler;
 use crate::cleanup::{self, IpcObject};
 use crate::cli::ServerArgs;
 use crate::driver::{DriverError, ServerProcess};
 use crate::naming::{EndpointLease, RunNames};
 use crate::options::Options;
+use crate::placement::{self, PinError};
 use crate::signals;
 use crate::size::MessageSize;
 use crate::transport::{payload_capacity, TransportError, TransportKind, TransportOptions};
@@ -90,11 +92,16 @@ pub struct ProcessExecutor<'a> {
 }
 
 impl<'a> ProcessExecutor<'a> {
-    pub fn new(options: &'a Options) -> ProcessExecutor<'a> {
-        ProcessExecutor {
+    /// Pins the calling thread, which measures, to the driver's CPU if `--pin` asks; servers
+    /// pin themselves to theirs before they say READY.
+    pub fn new(options: &'a Options) -> Result<ProcessExecutor<'a>, PinError> {
+        if let Some(pin) = options.pin {
+            placement::pin_current_thread(pin.driver_cpu)?;
+        }
+        Ok(ProcessExecutor {
             options,
             names: RunNames::new(),
-        }
+        })
     }
 
     fn transport_options(&self) -> TransportOptions {
@@ -109,7 +116,8 @@ impl<'a> ProcessExecutor<'a> {
             .injected_fault
             .filter(|(kind, _)| *kind == case.transport)
             .map(|(_, fault)| fault);
-        let args = ServerArgs::new(case.transport, &lease.endpoint, self.options.timeout, fault)?;
+        let args = ServerArgs::new(case.transport, &lease.endpoint, self.options.timeout, fault)?
+            .pinned_to(self.options.pin.map(|pin| pin.server_cpu));
         Ok(ServerProcess::spawn(&args)?)
     }
 
@@ -133,6 +141,7 @@ impl<'a> ProcessExecutor<'a> {
             warmup: self.options.warmup,
             iterations: self.options.iterations,
             verify_all: self.options.verify_all,
+            interval: self.options.interval,
         };
         let capacity = payload_capacity(self.options.buffer_size);
         let warmed_up = EchoBuffers::new(case.size.bytes, capacity).and_then(|mut buffers| {
@@ -142,7 +151,14 @@ impl<'a> ProcessExecutor<'a> {
             Ok(buffers) => buffers,
             Err(e) => return RunOutcome::failed(e),
         };
-        let mut measurement = measure::timed_run(client.as_mut(), &mut buffers, &config, progress);
+        let sampler = PlacementSampler::start(server.pid());
+        let mut measurement = measure::timed_run(
+            client.as_mut(),
+            &mut buffers,
+            &config,
+            progress,
+            Some(sampler),
+        );
         let error = measurement.error.take().map(RunError::from);
         RunOutcome {
             measurement: Some(measurement),

@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::benchmark::pacing::Pacer;
+use crate::benchmark::placement::{PlacementSampler, PlacementTally, SAMPLE_INTERVAL};
 use crate::benchmark::stats::LatencyRecorder;
 use crate::signals;
 use crate::transport::toolkit::zeroed_buffer;
@@ -56,14 +58,23 @@ pub struct MeasureConfig {
     pub iterations: u64,
     /// Compare every reply byte for byte, not only its length and sequence number.
     pub verify_all: bool,
+    /// Send on a fixed timeline with this spacing instead of back to back.
+    pub interval: Option<Duration>,
 }
 
 /// The outcome of one timed run; on failure, what was measured before it.
 pub struct RunMeasurement {
+    /// Round-trip latencies; when paced, from each request's intended send time.
     pub latencies: LatencyRecorder,
+    /// When paced: round-trip latencies from the actual send time.
+    pub service: Option<LatencyRecorder>,
+    /// When paced: requests that could not leave on time.
+    pub behind_schedule: u64,
     pub elapsed: Duration,
     /// Wall time spent updating progress inside the timed loop.
     pub progress_time: Duration,
+    /// Where the peers ran, when the loop was told whom to watch.
+    pub placement: Option<PlacementTally>,
     pub error: Option<MeasureError>,
 }
 
@@ -143,26 +154,63 @@ pub fn warm_up(
     Ok(())
 }
 
-/// Runs the timed round trips. Sequence numbers continue after the warm-up's.
+/// What the timed loop does between round trips, outside the timed region: progress, placement
+/// samples and pacing.
+struct Between<'a> {
+    progress: &'a mut dyn ProgressSink,
+    progress_time: Duration,
+    last_update: Instant,
+    sampler: Option<PlacementSampler>,
+    last_sample: Instant,
+    pacer: Option<Pacer>,
+}
+
+impl Between<'_> {
+    /// After a round trip that ended at `after`, with `done` timed round trips so far.
+    fn round_trip_done(&mut self, after: Instant, done: u64) {
+        if let Some(sampler) = &mut self.sampler {
+            if after - self.last_sample >= SAMPLE_INTERVAL {
+                sampler.sample();
+                self.last_sample = after;
+            }
+        }
+        if after - self.last_update >= PROGRESS_INTERVAL {
+            self.progress.update(done);
+            self.last_update = Instant::now();
+            self.progress_time += self.last_update - after;
+        }
+    }
+}
+
+/// Runs the timed round trips. Sequence numbers continue after the warm-up's. `sampler`, if
+/// given, watches where the peers run.
 pub fn timed_run(
     client: &mut dyn TransportClient,
     buffers: &mut EchoBuffers,
     config: &MeasureConfig,
     progress: &mut dyn ProgressSink,
+    sampler: Option<PlacementSampler>,
 ) -> RunMeasurement {
     let mut latencies = LatencyRecorder::new();
-    let mut progress_time = Duration::ZERO;
+    let mut service = config.interval.map(|_| LatencyRecorder::new());
     let mut error = None;
-    let first = config.warmup + 1;
     let last = config.warmup + config.iterations;
     let start = Instant::now();
-    let mut last_update = start;
-    for sequence in first..=last {
+    let mut between = Between {
+        progress,
+        progress_time: Duration::ZERO,
+        last_update: start,
+        sampler,
+        last_sample: start,
+        pacer: config.interval.map(Pacer::start),
+    };
+    for sequence in config.warmup + 1..=last {
         if let Err(e) = check_interrupt() {
             error = Some(e);
             break;
         }
         buffers.stamp(sequence);
+        let intended = between.pacer.as_mut().map(Pacer::wait_for_slot);
         let before = Instant::now();
         let result = buffers.round_trip(client);
         let after = Instant::now();
@@ -173,7 +221,10 @@ pub fn timed_run(
                 break;
             }
         };
-        latencies.record((after - before).as_nanos() as u64);
+        latencies.record((after - intended.unwrap_or(before)).as_nanos() as u64);
+        if let Some(service) = &mut service {
+            service.record((after - before).as_nanos() as u64);
+        }
         let full = config.verify_all || sequence == last;
         if let Err(problem) = buffers.verify(len, full) {
             error = Some(MeasureError::BadEcho {
@@ -182,18 +233,17 @@ pub fn timed_run(
             });
             break;
         }
-        if after - last_update >= PROGRESS_INTERVAL {
-            progress.update(sequence - config.warmup);
-            last_update = Instant::now();
-            progress_time += last_update - after;
-        }
+        between.round_trip_done(after, sequence - config.warmup);
     }
     let elapsed = start.elapsed();
-    progress.update(latencies.count());
+    between.progress.update(latencies.count());
     RunMeasurement {
+        behind_schedule: between.pacer.as_ref().map_or(0, Pacer::behind_schedule),
+        placement: between.sampler.map(|s| s.finish(latencies.count())),
         latencies,
+        service,
         elapsed,
-        progress_time,
+        progress_time: between.progress_time,
         error,
     }
 }

@@ -7,10 +7,13 @@
 pub mod clock;
 pub mod executor;
 pub mod measure;
+pub mod pacing;
+pub mod placement;
 pub mod report;
 pub mod result;
 pub mod scheduler;
 pub mod stats;
+pub mod warnings;
 
 use crate::machine;
 use crate::options::Options;
@@ -33,6 +36,8 @@ pub fn new_report(options: &Options) -> Report {
             sizes: options.sizes.iter().map(|s| s.bytes).collect(),
             baseline: options.baseline,
             verify_all: options.verify_all,
+            pin: options.pin,
+            interval_s: options.interval.map(|d| d.as_secs_f64()),
         },
         machine: machine::describe(),
         clock_overhead_ns: clock::clock_overhead_ns(),

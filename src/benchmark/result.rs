@@ -3,8 +3,12 @@
 
 use serde::Serialize;
 
+use crate::benchmark::measure::RunMeasurement;
+use crate::benchmark::placement::{Placement, PlacementTally};
 use crate::benchmark::stats::{LatencyRecorder, LatencyStats, RunSpread};
+use crate::benchmark::warnings::{case_warnings, WarningRecord};
 use crate::machine::Machine;
+use crate::placement::Pinning;
 use crate::transport::TransportKind;
 
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +34,10 @@ pub struct Config {
     pub sizes: Vec<usize>,
     pub baseline: TransportKind,
     pub verify_all: bool,
+    /// The CPUs driver and server were pinned to; null when unpinned.
+    pub pin: Option<Pinning>,
+    /// Paced mode: seconds between requests; null when back to back.
+    pub interval_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -66,11 +74,21 @@ pub struct BenchmarkResult {
     pub progress_overhead_pct: f64,
     /// `[percentile, latency_us]` pairs describing the whole distribution.
     pub histogram: Vec<[f64; 2]>,
+    /// Paced runs only: latencies from the actual send time (`latency_us` counts from the
+    /// intended one).
+    pub service_us: Option<LatencyUs>,
+    /// Paced runs only: requests that could not leave on time.
+    pub behind_schedule: Option<u64>,
+    /// Where the peers ran; null when nothing was sampled.
+    pub placement: Option<Placement>,
+    pub warnings: Vec<WarningRecord>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct LatencyUs {
     pub mean: f64,
+    /// The mean less the measured cost of the two clock reads around each round trip.
+    pub mean_corrected: f64,
     pub stddev: f64,
     pub min: f64,
     pub p50: f64,
@@ -88,6 +106,7 @@ impl From<LatencyStats> for LatencyUs {
     fn from(s: LatencyStats) -> LatencyUs {
         LatencyUs {
             mean: s.mean_ns / 1000.0,
+            mean_corrected: s.mean_ns / 1000.0,
             stddev: s.stddev_ns / 1000.0,
             min: us(s.min_ns),
             p50: us(s.p50_ns),
@@ -99,22 +118,56 @@ impl From<LatencyStats> for LatencyUs {
     }
 }
 
+impl LatencyUs {
+    /// With `mean_corrected` less the clock's cost per round trip (never below zero).
+    fn corrected_by(mut self, clock_overhead_ns: f64) -> LatencyUs {
+        self.mean_corrected = (self.mean - clock_overhead_ns / 1000.0).max(0.0);
+        self
+    }
+}
+
 /// The measured parts of one case, gathered run by run.
 pub struct CaseTally {
     pub latencies: LatencyRecorder,
+    /// Paced runs only.
+    pub service: Option<LatencyRecorder>,
+    pub behind_schedule: u64,
+    pub placement: PlacementTally,
     pub run_means_ns: Vec<f64>,
     pub total_s: f64,
     pub progress_s: f64,
+    /// What two clock reads cost, measured at start: subtracted for `mean_corrected`.
+    pub clock_overhead_ns: f64,
 }
 
 impl CaseTally {
     pub fn new() -> CaseTally {
         CaseTally {
             latencies: LatencyRecorder::new(),
+            service: None,
+            behind_schedule: 0,
+            placement: PlacementTally::default(),
             run_means_ns: Vec::new(),
             total_s: 0.0,
             progress_s: 0.0,
+            clock_overhead_ns: 0.0,
         }
+    }
+
+    /// Adds what one run measured, even if the run then failed.
+    pub fn add(&mut self, run: &RunMeasurement) {
+        self.latencies.merge(&run.latencies);
+        if let Some(service) = &run.service {
+            self.service
+                .get_or_insert_with(LatencyRecorder::new)
+                .merge(service);
+        }
+        self.behind_schedule += run.behind_schedule;
+        if let Some(placement) = &run.placement {
+            self.placement.merge(placement);
+        }
+        self.total_s += run.elapsed.as_secs_f64();
+        self.progress_s += run.progress_time.as_secs_f64();
     }
 
     pub fn into_result(
@@ -139,6 +192,13 @@ impl CaseTally {
             0.0
         };
         let spread = RunSpread::of(&self.run_means_ns);
+        let warnings = case_warnings(
+            &self.latencies,
+            &self.placement,
+            &self.run_means_ns,
+            self.clock_overhead_ns,
+        );
+        let overhead = self.clock_overhead_ns;
         BenchmarkResult {
             transport,
             size_bytes,
@@ -148,7 +208,8 @@ impl CaseTally {
             total_s: self.total_s,
             ops_per_s,
             mb_per_s: ops_per_s * size_bytes as f64 / 1e6,
-            latency_us: self.latencies.stats().map(LatencyUs::from),
+            latency_us: (self.latencies.stats())
+                .map(|stats| LatencyUs::from(stats).corrected_by(overhead)),
             runs: self.run_means_ns.iter().map(|ns| ns / 1000.0).collect(),
             runs_median_us: spread.map(|s| s.median_ns / 1000.0),
             runs_min_us: spread.map(|s| s.min_ns / 1000.0),
@@ -165,6 +226,12 @@ impl CaseTally {
                 .into_iter()
                 .map(|(p, ns)| [p, us(ns)])
                 .collect(),
+            service_us: (self.service.as_ref())
+                .and_then(LatencyRecorder::stats)
+                .map(|stats| LatencyUs::from(stats).corrected_by(overhead)),
+            behind_schedule: self.service.is_some().then_some(self.behind_schedule),
+            placement: self.placement.summary(),
+            warnings: warnings.iter().map(WarningRecord::from).collect(),
         }
     }
 }

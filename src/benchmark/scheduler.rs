@@ -11,6 +11,7 @@ use crate::benchmark::measure::ProgressSink;
 use crate::benchmark::report::{CaseRun, ReportError, Reporter, Reporters, RunEnd};
 use crate::benchmark::result::{BenchmarkResult, CaseTally, Report, Status};
 use crate::options::Options;
+use crate::size::MessageSize;
 
 /// How a whole benchmark ended.
 pub struct Outcome {
@@ -66,17 +67,12 @@ impl<'a, E: Executor> Scheduler<'a, E> {
         self.reporters.run_started(&self.report)?;
         let removed = self.executor.remove_stale_objects();
         self.reporters.stale_objects_removed(&removed);
-        'sizes: for &size in &self.options.sizes {
-            self.reporters.size_started(&size);
-            for (index, &transport) in self.options.transports.iter().enumerate() {
-                if self.executor.interrupted().is_some() {
-                    break 'sizes;
-                }
-                let result = self.run_case(Case { size, transport }, index + 1);
-                self.report.results.push(result);
-                let result = self.report.results.last().unwrap_or_else(|| unreachable!());
-                let _ = self.reporters.case_finished(result, &self.report);
+        for &size in &self.options.sizes {
+            if self.executor.interrupted().is_some() {
+                break;
             }
+            self.reporters.size_started(&size);
+            self.run_size(size);
         }
         let interrupted_by = self.executor.interrupted();
         self.report.state = match interrupted_by {
@@ -91,29 +87,50 @@ impl<'a, E: Executor> Scheduler<'a, E> {
         })
     }
 
-    /// All runs of one case; the first failure or interrupt ends the case.
-    fn run_case(&mut self, case: Case, transport_number: usize) -> BenchmarkResult {
-        let mut tally = CaseTally::new();
-        let mut status = Status::Ok;
-        let mut error = None;
-        for run in 1..=self.options.runs {
-            let case_run = self.case_run(case, transport_number, run);
-            self.reporters.case_run_started(&case_run);
-            let outcome = self
-                .executor
-                .run(&case, &mut ProgressToReporters(&mut self.reporters));
-            add_to_tally(&mut tally, &outcome);
-            let cause = outcome.error.as_ref().map(ToString::to_string);
-            let end = self.run_end(&outcome, cause.as_deref());
-            self.reporters.case_run_finished(&case_run, &end);
-            match end {
-                RunEnd::Completed { .. } => continue,
-                RunEnd::Interrupted { .. } => status = Status::Interrupted,
-                RunEnd::Failed { .. } => (status, error) = (Status::Failed, cause),
+    /// Every run of every transport at one size, interleaved (run 1 of each transport, then
+    /// run 2 of each, ...), so that slow drift (other load, clock changes) hits every
+    /// transport alike instead of favouring whichever ran first. A case's first failure or
+    /// an interrupt ends it; its result is reported once the size is done.
+    fn run_size(&mut self, size: MessageSize) {
+        let mut cases: Vec<CaseState> = (self.options.transports.iter().enumerate())
+            .map(|(index, &transport)| {
+                let case = Case { size, transport };
+                CaseState::new(case, index + 1, self.report.clock_overhead_ns)
+            })
+            .collect();
+        'runs: for run in 1..=self.options.runs {
+            for state in cases.iter_mut().filter(|state| state.status == Status::Ok) {
+                if self.executor.interrupted().is_some() {
+                    break 'runs;
+                }
+                self.run_once(state, run);
             }
-            break;
         }
-        tally.into_result(case.transport, case.size.bytes, status, error)
+        for state in cases.into_iter().filter(|state| state.runs_started > 0) {
+            let result = state.into_result(self.options.runs);
+            self.report.results.push(result);
+            let result = self.report.results.last().unwrap_or_else(|| unreachable!());
+            let _ = self.reporters.case_finished(result, &self.report);
+        }
+    }
+
+    /// One run of one case, told to the reporters and added to the case's tally.
+    fn run_once(&mut self, state: &mut CaseState, run: u32) {
+        let case_run = self.case_run(state.case, state.transport_number, run);
+        self.reporters.case_run_started(&case_run);
+        state.runs_started += 1;
+        let outcome = self
+            .executor
+            .run(&state.case, &mut ProgressToReporters(&mut self.reporters));
+        add_to_tally(&mut state.tally, &outcome);
+        let cause = outcome.error.as_ref().map(ToString::to_string);
+        let end = self.run_end(&outcome, cause.as_deref());
+        self.reporters.case_run_finished(&case_run, &end);
+        match end {
+            RunEnd::Completed { .. } => state.runs_completed += 1,
+            RunEnd::Interrupted { .. } => state.status = Status::Interrupted,
+            RunEnd::Failed { .. } => (state.status, state.error) = (Status::Failed, cause),
+        }
     }
 
     fn case_run(&self, case: Case, transport_number: usize, run: u32) -> CaseRun {
@@ -146,13 +163,50 @@ impl<'a, E: Executor> Scheduler<'a, E> {
     }
 }
 
+/// A case under way at the current size.
+struct CaseState {
+    case: Case,
+    transport_number: usize,
+    tally: CaseTally,
+    runs_started: u32,
+    runs_completed: u32,
+    /// Ok while the case goes on.
+    status: Status,
+    error: Option<String>,
+}
+
+impl CaseState {
+    fn new(case: Case, transport_number: usize, clock_overhead_ns: f64) -> CaseState {
+        CaseState {
+            case,
+            transport_number,
+            tally: CaseTally {
+                clock_overhead_ns,
+                ..CaseTally::new()
+            },
+            runs_started: 0,
+            runs_completed: 0,
+            status: Status::Ok,
+            error: None,
+        }
+    }
+
+    /// The case's result; a case the interrupt left short of its runs is interrupted too.
+    fn into_result(self, runs: u32) -> BenchmarkResult {
+        let status = match self.status {
+            Status::Ok if self.runs_completed < runs => Status::Interrupted,
+            status => status,
+        };
+        let (transport, bytes) = (self.case.transport, self.case.size.bytes);
+        self.tally.into_result(transport, bytes, status, self.error)
+    }
+}
+
 /// Whatever a run measured counts, even if it then failed; only a completed run has a mean
 /// of its own among the run means.
 fn add_to_tally(tally: &mut CaseTally, outcome: &RunOutcome) {
     if let Some(m) = &outcome.measurement {
-        tally.latencies.merge(&m.latencies);
-        tally.total_s += m.elapsed.as_secs_f64();
-        tally.progress_s += m.progress_time.as_secs_f64();
+        tally.add(m);
     }
     if outcome.error.is_none() {
         let mean_ns = outcome
@@ -202,8 +256,11 @@ mod tests {
         latencies_ns.iter().for_each(|&ns| latencies.record(ns));
         RunMeasurement {
             latencies,
+            service: None,
+            behind_schedule: 0,
             elapsed: Duration::from_nanos(latencies_ns.iter().sum()),
             progress_time: Duration::ZERO,
+            placement: None,
             error,
         }
     }
@@ -304,6 +361,8 @@ mod tests {
             verify_all: false,
             exports: Exports::default(),
             injected_fault: None,
+            pin: None,
+            interval: None,
         }
     }
 
@@ -365,23 +424,26 @@ mod tests {
 
     #[test]
     fn an_interrupt_stops_the_loop_and_marks_the_report() {
+        // Run 1 of SHM POSIX completes, run 1 of ZeroMQ is interrupted: neither case got
+        // its two runs, so both are interrupted, and nothing runs after.
         let script = vec![Scripted::Ok(vec![1000]), Scripted::Interrupt];
         let played = play(&options(2), script, RecordingReporter::default());
         let results = &played.outcome.report.results;
-        assert_eq!(results.len(), 1, "no case after the interrupt");
+        assert_eq!(results.len(), 2);
         assert_eq!(results[0].status, Status::Interrupted);
-        assert_eq!(results[0].iterations, 1);
+        assert_eq!(results[0].iterations, 1, "what was measured is kept");
+        assert_eq!(results[1].status, Status::Interrupted);
         assert_eq!(played.ran.len(), 2);
         assert!(played
             .events
-            .contains(&"end shm-posix run 2: interrupted".to_string()));
-        assert!(!played.events.iter().any(|e| e.contains("zmq-ipc")));
+            .contains(&"end zmq-ipc run 1: interrupted".to_string()));
+        assert!(!played.events.iter().any(|e| e.contains("run 2")));
         assert_eq!(played.outcome.report.state, "interrupted by SIGINT");
         assert_eq!(played.outcome.exit_code(), 130);
     }
 
     #[test]
-    fn runs_are_tallied_per_case() {
+    fn runs_are_interleaved_and_tallied_per_case() {
         let script = vec![
             Scripted::Ok(vec![1000, 3000]),
             Scripted::Ok(vec![5000, 7000]),
@@ -391,21 +453,16 @@ mod tests {
             Scripted::Ok(vec![40_000, 50_000]),
         ];
         let played = play(&options(3), script, RecordingReporter::default());
+        let order: Vec<&str> = played.ran.iter().map(|(kind, _)| kind.name()).collect();
+        let alternating = ["shm-posix", "zmq-ipc"].repeat(3);
+        assert_eq!(order, alternating, "run 1 of each, then run 2 of each, ...");
         let [posix, zmq] = &played.outcome.report.results[..] else {
             panic!("two cases");
         };
-        assert_eq!((posix.iterations, zmq.iterations), (5, 4));
-        assert_eq!(posix.runs, vec![2.0, 6.0, 10.0], "run means in µs");
-        assert_eq!(zmq.runs, vec![20.0, 30.0, 45.0]);
-        assert_eq!(posix.latency_us.map(|l| l.mean), Some(26.0 / 5.0));
-        assert_eq!(
-            played
-                .ran
-                .iter()
-                .filter(|(k, _)| *k == zmq_ipc::KIND)
-                .count(),
-            3
-        );
+        assert_eq!((posix.iterations, zmq.iterations), (4, 5));
+        assert_eq!(posix.runs, vec![2.0, 10.0, 30.0], "run means in µs");
+        assert_eq!(zmq.runs, vec![6.0, 20.0, 45.0]);
+        assert_eq!(posix.latency_us.map(|l| l.mean), Some(44.0 / 4.0));
         assert_eq!(played.outcome.exit_code(), 0);
     }
 

@@ -1,11 +1,11 @@
 //! `--export-csv`: one row per case with the figures flattened, after a header line.
 
 use super::{ExportError, Exporter};
-use crate::benchmark::result::Report;
+use crate::benchmark::result::{BenchmarkResult, Report};
 
 pub struct CsvExporter;
 
-const COLUMNS: [&str; 21] = [
+const COLUMNS: [&str; 27] = [
     "transport",
     "size_bytes",
     "status",
@@ -26,6 +26,12 @@ const COLUMNS: [&str; 21] = [
     "runs_min_us",
     "runs_max_us",
     "noisy",
+    "mean_corrected_us",
+    "pin",
+    "same_cpu_share",
+    "interval_s",
+    "behind_schedule",
+    "warnings",
     "error",
 ];
 
@@ -42,39 +48,57 @@ fn opt(value: Option<f64>) -> String {
     value.map_or(String::new(), |v| v.to_string())
 }
 
+/// `none`, or `MODE:DRIVER_CPU,SERVER_CPU`.
+fn pin_cell(report: &Report) -> String {
+    match report.config.pin {
+        None => "none".into(),
+        Some(pin) => format!("{}:{},{}", pin.mode, pin.driver_cpu, pin.server_cpu),
+    }
+}
+
+fn row(report: &Report, r: &BenchmarkResult) -> [String; COLUMNS.len()] {
+    let l = r.latency_us;
+    let warnings: Vec<&str> = r.warnings.iter().map(|w| w.message.as_str()).collect();
+    [
+        r.transport.name().to_string(),
+        r.size_bytes.to_string(),
+        serde_json::to_value(r.status)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
+        r.iterations.to_string(),
+        r.total_s.to_string(),
+        r.ops_per_s.to_string(),
+        r.mb_per_s.to_string(),
+        opt(l.map(|l| l.mean)),
+        opt(l.map(|l| l.stddev)),
+        opt(l.map(|l| l.min)),
+        opt(l.map(|l| l.p50)),
+        opt(l.map(|l| l.p90)),
+        opt(l.map(|l| l.p99)),
+        opt(l.map(|l| l.p999)),
+        opt(l.map(|l| l.max)),
+        r.runs.len().to_string(),
+        opt(r.runs_median_us),
+        opt(r.runs_min_us),
+        opt(r.runs_max_us),
+        r.noisy.to_string(),
+        opt(l.map(|l| l.mean_corrected)),
+        pin_cell(report),
+        opt(r.placement.as_ref().map(|p| p.same_cpu_share)),
+        opt(report.config.interval_s),
+        r.behind_schedule.map_or(String::new(), |n| n.to_string()),
+        field(&warnings.join("; ")),
+        r.error.as_deref().map(field).unwrap_or_default(),
+    ]
+}
+
 impl Exporter for CsvExporter {
     fn serialize(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
         let mut out = COLUMNS.join(",");
         out.push('\n');
         for r in &report.results {
-            let l = r.latency_us;
-            let cells = [
-                r.transport.name().to_string(),
-                r.size_bytes.to_string(),
-                serde_json::to_value(r.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
-                r.iterations.to_string(),
-                r.total_s.to_string(),
-                r.ops_per_s.to_string(),
-                r.mb_per_s.to_string(),
-                opt(l.map(|l| l.mean)),
-                opt(l.map(|l| l.stddev)),
-                opt(l.map(|l| l.min)),
-                opt(l.map(|l| l.p50)),
-                opt(l.map(|l| l.p90)),
-                opt(l.map(|l| l.p99)),
-                opt(l.map(|l| l.p999)),
-                opt(l.map(|l| l.max)),
-                r.runs.len().to_string(),
-                opt(r.runs_median_us),
-                opt(r.runs_min_us),
-                opt(r.runs_max_us),
-                r.noisy.to_string(),
-                r.error.as_deref().map(field).unwrap_or_default(),
-            ];
-            out.push_str(&cells.join(","));
+            out.push_str(&row(report, r).join(","));
             out.push('\n');
         }
         Ok(out.into_bytes())

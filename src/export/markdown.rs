@@ -2,7 +2,7 @@
 
 use super::{ExportError, Exporter};
 use crate::benchmark::result::Report;
-use crate::table::{Alignment, SummaryTable};
+use crate::table::{self, Alignment, SummaryTable};
 
 pub struct MarkdownExporter;
 
@@ -34,6 +34,10 @@ impl Exporter for MarkdownExporter {
             report.config.baseline.display_name(),
             report.machine.cpu
         ));
+        out.push_str(&format!("{}.\n", table::placement_line(&report.config)));
+        if let Some(pacing) = table::pacing_line(&report.config) {
+            out.push_str(&format!("{pacing}.\n"));
+        }
         Ok(out.into_bytes())
     }
 }

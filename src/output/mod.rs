@@ -10,7 +10,7 @@ use crate::benchmark::result::Report;
 use crate::benchmark::stats::LatencyStats;
 use crate::cleanup::IpcObject;
 use crate::format;
-use crate::table::SummaryTable;
+use crate::table::{self, SummaryTable};
 
 const RULE_WIDTH: usize = 70;
 
@@ -50,8 +50,12 @@ pub fn header(report: &Report) -> String {
             "Clock overhead: {:.0} ns per timed round trip",
             report.clock_overhead_ns
         ),
-        String::new(),
+        table::placement_line(config),
     ]
+    .into_iter()
+    .chain(table::pacing_line(config))
+    .chain([String::new()])
+    .collect::<Vec<String>>()
     .join("\n")
 }
 
@@ -97,6 +101,8 @@ pub fn summary(report: &Report, interrupted_by: Option<&str>, interactive: bool)
         "MB/s: payload per direction, 1 MB = 10^6 bytes. Relative to {}.",
         report.config.baseline.display_name()
     ));
+    lines.push(table::placement_line(&report.config));
+    lines.extend(table::pacing_line(&report.config));
     lines.extend(table.notes.iter().map(|note| format!("  {note}")));
     lines.join("\n")
 }
@@ -113,10 +119,12 @@ pub fn case_detail(stats: &LatencyStats) -> String {
 }
 
 /// After repeated runs of a case: the median and range of the run means, flagged when noisy.
+/// Runs are interleaved, so the line names its transport.
 pub fn runs_line(result: &crate::benchmark::result::BenchmarkResult) -> Option<String> {
     let spread = result.runs_spread()?;
     let mut line = format!(
-        "{} runs: median {} µs/call, range {}–{} µs (spread {:.0}%)",
+        "{}: {} runs: median {} µs/call, range {}–{} µs (spread {:.0}%)",
+        result.transport.display_name(),
         result.runs.len(),
         format::figure(result.runs_median_us?),
         format::figure(result.runs_min_us?),

@@ -96,6 +96,11 @@ impl Reporter for TerminalReporter {
         if let Some(line) = super::runs_line(result) {
             self.console.line(format_args!("{INDENT}{line}"));
         }
+        for warning in &result.warnings {
+            let name = result.transport.display_name();
+            self.console
+                .line(format_args!("{INDENT}{name}: {}", warning.message));
+        }
         Ok(())
     }
 

@@ -34,6 +34,11 @@ impl SummaryTable {
         }
     }
 
+    /// How many rows the table has.
+    pub fn row_count(&self) -> usize {
+        self.rows.len()
+    }
+
     fn column(&self, name: &str) -> usize {
         let found = self.header.iter().position(|h| h == name);
         found.unwrap_or_else(|| panic!("no column {name:?} in {:?}", self.header))
