@@ -141,6 +141,7 @@ fn sigterm_between_cases_keeps_completed_results() {
     let (status, out, _) = driver.finish_clean();
     assert_eq!(status.code(), Some(143), "{out}");
     let table = SummaryTable::parse(&out);
+    assert_eq!(table.row_count(), 2, "{out}");
     assert_eq!(
         table.cell("100 B", "ZeroMQ IPC", "Total time"),
         "interrupted",
