@@ -48,7 +48,8 @@ pub struct BenchArgs {
     pub warmup: u64,
 
     /// Message sizes, comma-separated: small (100 B), medium (10 KB), large (500 KB), big (2 MB),
-    /// or byte counts such as 4096, 64KiB (binary) or 1MB (decimal). [default: all four names]
+    /// or byte counts such as 4096, 64KiB (binary) or 1MB (decimal); or sweep (every power of
+    /// two from 64 B to 4 MiB). [default: all four names]
     #[arg(long, value_name = "LIST", value_parser = parse_size_list)]
     pub sizes: Option<SizeList>,
 

@@ -123,7 +123,21 @@ fn split_list(text: &str) -> Result<Vec<&str>, ValueError> {
     Ok(items)
 }
 
+/// `--sizes sweep`: every power of two from 64 B to 4 MiB. Four sizes hide effects that
+/// depend on size (a copy that falls off a cliff between 10 KB and 1.5 MB); a curve shows them.
+pub fn sweep_sizes() -> Vec<MessageSize> {
+    (6..=22)
+        .map(|power| MessageSize {
+            bytes: 1 << power,
+            name: None,
+        })
+        .collect()
+}
+
 pub fn parse_size_list(text: &str) -> Result<SizeList, ValueError> {
+    if text.trim() == "sweep" {
+        return Ok(SizeList(sweep_sizes()));
+    }
     let mut sizes: Vec<MessageSize> = Vec::new();
     for item in split_list(text)? {
         let size = parse_message_size(item)?;
