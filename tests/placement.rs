@@ -63,7 +63,11 @@ fn pinned_peers_run_where_they_were_put_and_the_exports_say_so() {
             driver.unwrap(),
             server.unwrap()
         );
-        assert_eq!(stdout.matches(&line).count(), 2, "header and summary:\n{stdout}");
+        assert_eq!(
+            stdout.matches(&line).count(),
+            2,
+            "header and summary:\n{stdout}"
+        );
         for result in doc["results"].as_array().unwrap() {
             let placement = &result["placement"];
             assert_eq!(cpus(&placement["driver_cpus"]), [driver.unwrap()]);
@@ -144,10 +148,16 @@ fn paced_runs_count_latency_from_the_intended_send_time() {
     let (latency, service) = (&result["latency_us"], &result["service_us"]);
     // From the intended send time is never less than from the actual one, sample by sample.
     for key in ["min", "p50", "max"] {
-        let (l, s) = (latency[key].as_f64().unwrap(), service[key].as_f64().unwrap());
+        let (l, s) = (
+            latency[key].as_f64().unwrap(),
+            service[key].as_f64().unwrap(),
+        );
         assert!(l >= s, "{key}: latency {l} < service {s}");
     }
     assert!(result["behind_schedule"].as_u64().is_some(), "{result}");
     // The last of 30 slots starts 29 intervals after the first.
-    assert!(result["total_s"].as_f64().unwrap() >= 29.0 * 0.002, "{result}");
+    assert!(
+        result["total_s"].as_f64().unwrap() >= 29.0 * 0.002,
+        "{result}"
+    );
 }

@@ -11,6 +11,7 @@ mod common {
     pub mod client;
     pub mod process;
     pub mod server;
+    pub mod shm;
 }
 
 use std::path::PathBuf;
@@ -18,9 +19,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::channel::*;
-use common::client::{connect, shm_endpoint};
+use common::client::connect;
 use common::process::Spawned;
 use common::server::*;
+use common::shm::{shm_endpoint, start_shm_server};
 use transport_bench::transport::{shm_posix, HEADER_LEN};
 
 const BUFFER: usize = 64 * 1024;

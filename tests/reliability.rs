@@ -7,6 +7,7 @@ mod common {
     pub mod driver;
     pub mod process;
     pub mod server;
+    pub mod shm;
     pub mod summary;
 }
 
@@ -18,6 +19,7 @@ use common::cleanup::remove_objects;
 use common::driver::*;
 use common::process::{bin, PATIENCE};
 use common::server::*;
+use common::shm::start_shm_server;
 use common::summary::SummaryTable;
 use nix::sys::signal::Signal;
 use transport_bench::options::DEFAULT_BUFFER_SIZE;

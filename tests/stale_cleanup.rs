@@ -8,6 +8,7 @@ mod common {
     pub mod driver;
     pub mod process;
     pub mod server;
+    pub mod shm;
 }
 
 use std::process::Command;
@@ -17,7 +18,8 @@ use common::channel::*;
 use common::cleanup::remove_objects;
 use common::driver::Driver;
 use common::process::bin;
-use common::server::{start_shm_server, stop_server_clean};
+use common::server::stop_server_clean;
+use common::shm::start_shm_server;
 use std::ffi::CString;
 
 use nix::fcntl::OFlag;

@@ -6,14 +6,16 @@ mod common {
     pub mod client;
     pub mod process;
     pub mod server;
+    pub mod shm;
 }
 
 use std::time::{Duration, Instant};
 
 use common::channel::*;
-use common::client::{connect, shm_endpoint};
+use common::client::connect;
 use common::process::{Spawned, PATIENCE};
 use common::server::*;
+use common::shm::{shm_endpoint, start_shm_server};
 use nix::sys::signal::Signal;
 use transport_bench::transport::{
     shm_posix, shm_spin, unix_stream, zmq_ipc, Endpoint, TransportClient, TransportError,

@@ -7,14 +7,6 @@ use transport_bench::transport::{
     Endpoint, NoWatch, TransportClient, TransportError, TransportKind, TransportOptions,
 };
 
-/// The endpoint of a SHM channel.
-pub fn shm_endpoint(channel: &str, buffer_size: usize) -> Endpoint {
-    Endpoint::ShmChannel {
-        channel: channel.to_string(),
-        buffer_size,
-    }
-}
-
 /// Connects a `kind` client to `endpoint`; `timeout` bounds every wait. Nothing watches the
 /// server: it is the test's child, not the client's, and the timeout is what bounds a test.
 pub fn connect(

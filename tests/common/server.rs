@@ -10,7 +10,7 @@ use nix::unistd::Pid;
 use super::channel::channel_leftovers;
 use super::process::{bin, Spawned, PATIENCE};
 use transport_bench::cli::ServerArgs;
-use transport_bench::transport::{shm_posix, Endpoint, TransportKind};
+use transport_bench::transport::{Endpoint, TransportKind};
 
 pub fn signal(pid: u32, signal: Signal) {
     kill(Pid::from_raw(pid as i32), signal).expect("sending a signal");
@@ -50,15 +50,6 @@ pub fn start_server(args: &ServerArgs) -> Spawned {
     let server = Spawned::start(Command::new(bin()).args(args.to_args()));
     wait_for_line(&server, "READY");
     server
-}
-
-/// A SHM POSIX server on `channel` with a `buffer_size`-byte buffer, ready.
-pub fn start_shm_server(channel: &str, buffer_size: usize) -> Spawned {
-    let endpoint = Endpoint::ShmChannel {
-        channel: channel.to_string(),
-        buffer_size,
-    };
-    start_server(&server_args(shm_posix::KIND, &endpoint, PATIENCE))
 }
 
 /// Stops a server with SIGTERM and asserts that it exited 0 and unlinked its channel.

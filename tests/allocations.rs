@@ -1,0 +1,98 @@
+//! The timed loop allocates nothing, for every transport whose code we own: a counting global
+//! allocator compares a short timed run with a long one. (libzmq allocates with C's malloc,
+//! which this allocator does not see; the README says what it costs.)
+
+mod common {
+    pub mod channel;
+    pub mod client;
+    pub mod process;
+    pub mod server;
+}
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Duration;
+
+use common::client::connect;
+use common::process::PATIENCE;
+use common::server::{server_args, start_server, stop_server_clean};
+use transport_bench::benchmark::measure::{self, EchoBuffers, MeasureConfig, ProgressSink};
+use transport_bench::transport::{payload_capacity, TransportClient, TransportKind};
+
+/// Counts the allocations of each thread; the test reads its own thread's count.
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is passed to the system allocator unchanged; the count is a thread-local
+// Cell with a const initializer, which allocates nothing when first touched.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|count| count.set(count.get() + 1));
+        // SAFETY: as the caller promised for `alloc`.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: ptr came from `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|count| count.set(count.get() + 1));
+        // SAFETY: as the caller promised for `realloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+struct NoProgress;
+
+impl ProgressSink for NoProgress {
+    fn update(&mut self, _round_trips_done: u64) {}
+}
+
+const BUFFER: usize = 64 * 1024;
+
+/// Allocations of this thread during one timed run of `iterations` round trips.
+fn allocations_of_a_timed_run(client: &mut dyn TransportClient, iterations: u64) -> u64 {
+    let config = MeasureConfig {
+        warmup: 10,
+        iterations,
+        verify_all: true,
+        interval: None,
+    };
+    let mut buffers = EchoBuffers::new(1000, payload_capacity(BUFFER)).unwrap();
+    measure::warm_up(client, &mut buffers, &config).unwrap();
+    let before = ALLOCATIONS.with(Cell::get);
+    let run = measure::timed_run(client, &mut buffers, &config, &mut NoProgress, None);
+    let after = ALLOCATIONS.with(Cell::get);
+    assert!(run.error.is_none(), "{:?}", run.error);
+    after - before
+}
+
+#[test]
+fn the_timed_loop_allocates_nothing_per_round_trip() {
+    for &kind in TransportKind::all() {
+        let channel = common::channel::unique_channel("alloc");
+        let dir = tempfile::tempdir().unwrap();
+        let endpoint = kind.endpoint(&channel, dir.path(), BUFFER);
+        let server = start_server(&server_args(kind, &endpoint, PATIENCE));
+        let mut client = connect(kind, &endpoint, Duration::from_secs(30)).unwrap();
+        let short = allocations_of_a_timed_run(client.as_mut(), 10);
+        let long = allocations_of_a_timed_run(client.as_mut(), 2_000);
+        drop(client);
+        stop_server_clean(server, &channel);
+        // Setting up a run (its histogram) allocates; the round trips themselves must not.
+        assert_eq!(
+            short,
+            long,
+            "{}: allocations grow with round trips",
+            kind.name()
+        );
+    }
+}
