@@ -66,7 +66,8 @@ fn allocations_of_a_timed_run(client: &mut dyn TransportClient, iterations: u64)
         verify_all: true,
         interval: None,
     };
-    let mut buffers = EchoBuffers::new(1000, payload_capacity(BUFFER)).unwrap();
+    let mut buffers =
+        EchoBuffers::new(1000, payload_capacity(BUFFER), client.payload_page_offset()).unwrap();
     measure::warm_up(client, &mut buffers, &config).unwrap();
     let before = ALLOCATIONS.with(Cell::get);
     let run = measure::timed_run(client, &mut buffers, &config, &mut NoProgress, None);

@@ -144,7 +144,9 @@ impl<'a> ProcessExecutor<'a> {
             interval: self.options.interval,
         };
         let capacity = payload_capacity(self.options.buffer_size);
-        let warmed_up = EchoBuffers::new(case.size.bytes, capacity).and_then(|mut buffers| {
+        let offset = client.payload_page_offset();
+        let buffers = EchoBuffers::new(case.size.bytes, capacity, offset);
+        let warmed_up = buffers.and_then(|mut buffers| {
             measure::warm_up(client.as_mut(), &mut buffers, &config).map(|()| buffers)
         });
         let mut buffers = match warmed_up {

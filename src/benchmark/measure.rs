@@ -6,11 +6,11 @@
 
 use std::time::{Duration, Instant};
 
+use crate::benchmark::aligned::AlignedBuffer;
 use crate::benchmark::pacing::Pacer;
 use crate::benchmark::placement::{PlacementSampler, PlacementTally, SAMPLE_INTERVAL};
 use crate::benchmark::stats::LatencyRecorder;
 use crate::signals;
-use crate::transport::toolkit::zeroed_buffer;
 use crate::transport::{TransportClient, TransportError};
 
 /// How often the progress display is updated during a timed run.
@@ -80,21 +80,28 @@ pub struct RunMeasurement {
 
 /// A request buffer and a reply buffer, reused for every round trip.
 pub struct EchoBuffers {
-    request: Vec<u8>,
-    response: Vec<u8>,
+    request: AlignedBuffer,
+    response: AlignedBuffer,
 }
 
 impl EchoBuffers {
     /// `response_capacity` bounds what a reply may be; a longer one is an error, not truncation.
+    /// Both buffers start `page_offset` bytes past a page boundary: where the transport keeps
+    /// payloads in shared memory (see [`crate::benchmark::aligned`] for why it matters).
     /// Fails, rather than aborting, when the memory cannot be had.
-    pub fn new(size_bytes: usize, response_capacity: usize) -> Result<EchoBuffers, MeasureError> {
-        let mut request = zeroed_buffer("request buffer", size_bytes)?;
+    pub fn new(
+        size_bytes: usize,
+        response_capacity: usize,
+        page_offset: usize,
+    ) -> Result<EchoBuffers, MeasureError> {
+        let mut request = AlignedBuffer::zeroed("request buffer", size_bytes, page_offset)?;
         // A pattern that varies with the offset, so a shifted or stale copy does not pass.
         for (i, byte) in request.iter_mut().enumerate() {
             *byte = (i.wrapping_mul(31).wrapping_add(7) % 251) as u8;
         }
         // Written once (zeroed) so the pages are faulted in before the clock starts.
-        let response = zeroed_buffer("reply buffer", response_capacity.max(size_bytes))?;
+        let response_len = response_capacity.max(size_bytes);
+        let response = AlignedBuffer::zeroed("reply buffer", response_len, page_offset)?;
         Ok(EchoBuffers { request, response })
     }
 
@@ -131,6 +138,11 @@ impl EchoBuffers {
 
     fn round_trip(&mut self, client: &mut dyn TransportClient) -> Result<usize, TransportError> {
         client.round_trip(&self.request, &mut self.response)
+    }
+
+    /// Where the request and the reply buffers start, modulo a page.
+    pub fn page_offsets(&self) -> (usize, usize) {
+        (self.request.page_offset(), self.response.page_offset())
     }
 }
 
@@ -261,9 +273,10 @@ mod tests {
 
     #[test]
     fn verify_reports_the_first_differing_offset() {
-        let mut buffers = EchoBuffers::new(100, 200).unwrap();
+        let mut buffers = EchoBuffers::new(100, 200, 0).unwrap();
         buffers.stamp(42);
-        buffers.response[..100].copy_from_slice(&buffers.request.clone());
+        let request = buffers.request.to_vec();
+        buffers.response[..100].copy_from_slice(&request);
         assert!(buffers.verify(100, true).is_ok());
         assert!(buffers
             .verify(99, true)
@@ -290,7 +303,7 @@ mod tests {
 
     #[test]
     fn a_buffer_the_machine_cannot_hold_is_an_error_not_an_abort() {
-        let error = EchoBuffers::new(100, usize::MAX).err().unwrap();
+        let error = EchoBuffers::new(100, usize::MAX, 0).err().unwrap();
         assert!(error.to_string().starts_with(&format!(
             "cannot allocate {} bytes for the reply buffer",
             usize::MAX
@@ -298,11 +311,21 @@ mod tests {
     }
 
     #[test]
+    fn both_buffers_sit_at_the_transports_page_offset() {
+        // SHM POSIX keeps its payload 4 bytes into a page: copies to and from it are then
+        // 0 mod 4096 apart, whatever the allocator did.
+        for offset in [0, 4, 256] {
+            let buffers = EchoBuffers::new(500_000, 2_499_996, offset).unwrap();
+            assert_eq!(buffers.page_offsets(), (offset, offset));
+        }
+    }
+
+    #[test]
     fn tiny_messages_carry_part_of_the_sequence() {
-        let mut buffers = EchoBuffers::new(2, 2).unwrap();
+        let mut buffers = EchoBuffers::new(2, 2, 0).unwrap();
         buffers.stamp(0x0102);
-        assert_eq!(buffers.request, vec![0x02, 0x01]);
-        let mut empty = EchoBuffers::new(0, 0).unwrap();
+        assert_eq!(buffers.request[..], [0x02, 0x01]);
+        let mut empty = EchoBuffers::new(0, 0, 0).unwrap();
         empty.stamp(7);
         assert!(empty.verify(0, true).is_ok());
     }

@@ -4,6 +4,7 @@
 //! server process, warm-up, timed loop in [`measure`]) → statistics ([`stats`]) → the
 //! [`result::Report`] → the reporters ([`report`]), which draw tables and write exports.
 
+pub mod aligned;
 pub mod clock;
 pub mod executor;
 pub mod measure;

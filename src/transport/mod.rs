@@ -36,6 +36,12 @@ pub trait TransportClient {
     /// Sends `request`, receives the reply into `response` and returns the reply's length.
     /// A reply longer than `response` is an error, never a silent truncation.
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError>;
+
+    /// How far past a page boundary the transport keeps payloads in shared memory, so that the
+    /// caller can put its buffers at the same offset and every copy runs page-aligned.
+    fn payload_page_offset(&self) -> usize {
+        0
+    }
 }
 
 /// Server side of a transport: echoes requests back unchanged (unless told to tamper, for tests).

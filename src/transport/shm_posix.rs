@@ -225,6 +225,11 @@ impl ShmPosixClient {
 }
 
 impl TransportClient for ShmPosixClient {
+    /// The payload follows the 4-byte header at the start of a page-aligned mapping.
+    fn payload_page_offset(&self) -> usize {
+        HEADER_LEN
+    }
+
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
         let watch = self.watch.as_ref();
         self.request.send(request, self.timeout, watch)?;
