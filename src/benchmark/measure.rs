@@ -111,38 +111,43 @@ impl EchoBuffers {
         self.request[..n].copy_from_slice(&bytes[..n]);
     }
 
-    /// Checks length and sequence number, and every byte if `full`.
-    fn verify(&self, reply_len: usize, full: bool) -> Result<(), EchoMismatch> {
-        let sent = self.request.len();
-        if reply_len != sent {
-            return Err(EchoMismatch::Length {
-                got: reply_len,
-                sent,
-            });
-        }
-        let reply = &self.response[..reply_len];
-        let checked = if full { sent } else { sent.min(SEQUENCE_LEN) };
-        // Slice equality is a vectorised memcmp; the offset is searched only on a mismatch.
-        if reply[..checked] == self.request[..checked] {
-            return Ok(());
-        }
-        match (0..checked).find(|&i| reply[i] != self.request[i]) {
-            Some(offset) => Err(EchoMismatch::Byte {
-                offset,
-                sent: self.request[offset],
-                got: reply[offset],
-            }),
-            None => Ok(()),
-        }
-    }
-
-    fn round_trip(&mut self, client: &mut dyn TransportClient) -> Result<usize, TransportError> {
-        client.round_trip(&self.request, &mut self.response)
+    /// One round trip with the request as stamped; returns the reply wherever the transport
+    /// left it (the reply buffer, or its own message), and the request to check it against.
+    fn round_trip<'a>(
+        &'a mut self,
+        client: &'a mut dyn TransportClient,
+    ) -> (&'a [u8], Result<&'a [u8], TransportError>) {
+        let EchoBuffers { request, response } = self;
+        (request, client.round_trip_in_place(request, response))
     }
 
     /// Where the request and the reply buffers start, modulo a page.
     pub fn page_offsets(&self) -> (usize, usize) {
         (self.request.page_offset(), self.response.page_offset())
+    }
+}
+
+/// Checks `reply` against `request`: its length and sequence number, and every byte if `full`.
+fn verify_echo(request: &[u8], reply: &[u8], full: bool) -> Result<(), EchoMismatch> {
+    let sent = request.len();
+    if reply.len() != sent {
+        return Err(EchoMismatch::Length {
+            got: reply.len(),
+            sent,
+        });
+    }
+    let checked = if full { sent } else { sent.min(SEQUENCE_LEN) };
+    // Slice equality is a vectorised memcmp; the offset is searched only on a mismatch.
+    if reply[..checked] == request[..checked] {
+        return Ok(());
+    }
+    match (0..checked).find(|&i| reply[i] != request[i]) {
+        Some(offset) => Err(EchoMismatch::Byte {
+            offset,
+            sent: request[offset],
+            got: reply[offset],
+        }),
+        None => Ok(()),
     }
 }
 
@@ -155,13 +160,11 @@ pub fn warm_up(
     for sequence in 1..=config.warmup {
         check_interrupt()?;
         buffers.stamp(sequence);
-        let len = buffers.round_trip(client)?;
-        buffers
-            .verify(len, true)
-            .map_err(|problem| MeasureError::BadEcho {
-                round_trip: sequence,
-                problem,
-            })?;
+        let (request, reply) = buffers.round_trip(client);
+        verify_echo(request, reply?, true).map_err(|problem| MeasureError::BadEcho {
+            round_trip: sequence,
+            problem,
+        })?;
     }
     Ok(())
 }
@@ -224,10 +227,10 @@ pub fn timed_run(
         buffers.stamp(sequence);
         let intended = between.pacer.as_mut().map(Pacer::wait_for_slot);
         let before = Instant::now();
-        let result = buffers.round_trip(client);
+        let (request, result) = buffers.round_trip(client);
         let after = Instant::now();
-        let len = match result {
-            Ok(len) => len,
+        let reply = match result {
+            Ok(reply) => reply,
             Err(e) => {
                 error = Some(e.into());
                 break;
@@ -238,7 +241,7 @@ pub fn timed_run(
             service.record((after - before).as_nanos() as u64);
         }
         let full = config.verify_all || sequence == last;
-        if let Err(problem) = buffers.verify(len, full) {
+        if let Err(problem) = verify_echo(request, reply, full) {
             error = Some(MeasureError::BadEcho {
                 round_trip: sequence,
                 problem,
@@ -276,29 +279,21 @@ mod tests {
         let mut buffers = EchoBuffers::new(100, 200, 0).unwrap();
         buffers.stamp(42);
         let request = buffers.request.to_vec();
-        buffers.response[..100].copy_from_slice(&request);
-        assert!(buffers.verify(100, true).is_ok());
-        assert!(buffers
-            .verify(99, true)
-            .unwrap_err()
-            .to_string()
-            .contains("99 bytes"));
-        buffers.response[57] ^= 0xff;
+        let mut reply = request.clone();
+        let check = |reply: &[u8], full| verify_echo(&request, reply, full);
+        assert!(check(&reply, true).is_ok());
+        let short = check(&reply[..99], true).unwrap_err().to_string();
+        assert!(short.contains("99 bytes"), "{short}");
+        reply[57] ^= 0xff;
+        assert!(check(&reply, false).is_ok(), "only the sequence is checked");
+        let payload = check(&reply, true).unwrap_err().to_string();
+        assert!(payload.contains("offset 57"), "{payload}");
+        reply[3] ^= 0xff;
+        let sequence = check(&reply, false).unwrap_err().to_string();
         assert!(
-            buffers.verify(100, false).is_ok(),
-            "only the sequence is checked"
+            sequence.contains("offset 3 (sequence number)"),
+            "{sequence}"
         );
-        assert!(buffers
-            .verify(100, true)
-            .unwrap_err()
-            .to_string()
-            .contains("offset 57"));
-        buffers.response[3] ^= 0xff;
-        assert!(buffers
-            .verify(100, false)
-            .unwrap_err()
-            .to_string()
-            .contains("offset 3 (sequence number)"));
     }
 
     #[test]
@@ -327,6 +322,6 @@ mod tests {
         assert_eq!(buffers.request[..], [0x02, 0x01]);
         let mut empty = EchoBuffers::new(0, 0, 0).unwrap();
         empty.stamp(7);
-        assert!(empty.verify(0, true).is_ok());
+        assert!(verify_echo(&empty.request, &[], true).is_ok());
     }
 }

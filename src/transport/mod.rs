@@ -37,6 +37,18 @@ pub trait TransportClient {
     /// A reply longer than `response` is an error, never a silent truncation.
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError>;
 
+    /// A round trip that leaves the reply where the transport received it, when it can (a
+    /// ZeroMQ message), instead of copying it into `scratch`. The reply is valid until the next
+    /// call. Transports that receive into a caller's buffer anyway use `scratch`.
+    fn round_trip_in_place<'a>(
+        &'a mut self,
+        request: &[u8],
+        scratch: &'a mut [u8],
+    ) -> Result<&'a [u8], TransportError> {
+        let len = self.round_trip(request, scratch)?;
+        Ok(&scratch[..len])
+    }
+
     /// How far past a page boundary the transport keeps payloads in shared memory, so that the
     /// caller can put its buffers at the same offset and every copy runs page-aligned.
     fn payload_page_offset(&self) -> usize {

@@ -1,11 +1,13 @@
 //! ZeroMQ IPC: a REQ socket (client) and a REP socket (server) over an `ipc://` Unix socket.
 //!
-//! libzmq moves bytes on its own I/O thread in each process, so a round trip costs two copies per
-//! direction (into and out of a zmq message) plus the thread hand-offs; the server echoes the
-//! received message itself, without another copy.
+//! libzmq moves bytes on its own I/O thread in each process. Our client lends it the request
+//! and checks the reply inside libzmq's message, and the server echoes the message it received,
+//! so each direction costs what libzmq itself does: the socket write and the read into a fresh
+//! message, plus the hand-offs between each process's application and I/O threads.
 
+use std::ffi::c_void;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +16,8 @@ use super::toolkit::{
     check_reply_fits, idle_until_request, payload_capacity, WaitBudget, IDLE_SLICE, WAIT_SLICE,
 };
 use super::{
-    Addressing, EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportKind,
-    TransportOptions, TransportServer, TransportSpec,
+    Addressing, EchoOutcome, NoWatch, PeerWatch, Tamper, TransportClient, TransportError,
+    TransportKind, TransportOptions, TransportServer, TransportSpec,
 };
 
 fn endpoint_of(path: &Path) -> Result<String, TransportError> {
@@ -64,12 +66,34 @@ const SPEC: TransportSpec = TransportSpec {
 };
 
 /// The requesting side: a REQ socket connected to the server's endpoint.
+///
+/// It copies nothing itself. The request is handed to libzmq as the caller's own bytes
+/// (`zmq_msg_init_data` with a callback instead of a free), and the reply is checked inside
+/// the message libzmq received it into. The caller's request buffer is lent to libzmq's I/O
+/// thread until libzmq calls back; a round trip never returns while the loan is out.
 pub struct ZmqIpcClient {
-    // Field order is drop order: the socket must close before its context terminates.
-    socket: zmq::Socket,
-    _context: zmq::Context,
+    // Field order is drop order: the socket must close before its context terminates, and
+    // the context's termination (which ends every message) before `released` goes.
+    socket: Option<zmq::Socket>,
+    context: Option<zmq::Context>,
+    /// The last reply, where libzmq received it.
+    reply: zmq::Message,
+    /// Set by libzmq (from its I/O thread) once it no longer reads a lent request.
+    released: Box<AtomicBool>,
     timeout: Duration,
     watch: Arc<dyn PeerWatch>,
+}
+
+fn closed() -> TransportError {
+    TransportError::Protocol("the ZeroMQ client was closed by an earlier failure".into())
+}
+
+/// libzmq's callback for a lent request: it is done with the bytes.
+unsafe extern "C" fn mark_released(_data: *mut c_void, hint: *mut c_void) {
+    // SAFETY: `hint` is the client's boxed `released` flag, which outlives every message the
+    // client sends (the context is terminated before it is dropped). Release: pairs with the
+    // Acquire in `wait_for_release`.
+    unsafe { (*(hint as *const AtomicBool)).store(true, Ordering::Release) };
 }
 
 impl ZmqIpcClient {
@@ -86,11 +110,88 @@ impl ZmqIpcClient {
             .connect(&endpoint)
             .map_err(|e| TransportError::zmq(format!("connecting to {endpoint}"), e))?;
         Ok(ZmqIpcClient {
-            socket,
-            _context: context,
+            socket: Some(socket),
+            context: Some(context),
+            reply: zmq::Message::new(),
+            released: Box::new(AtomicBool::new(true)),
             timeout: options.timeout,
             watch,
         })
+    }
+
+    fn socket(&mut self) -> Result<&mut zmq::Socket, TransportError> {
+        self.socket.as_mut().ok_or_else(closed)
+    }
+
+    /// Sends and receives; the reply is left in `self.reply`. After a failure the socket and
+    /// its context are ended, which makes libzmq drop (and release) a request still queued, so
+    /// that no loan outlives the call.
+    fn exchange(&mut self, request: &[u8], capacity: usize) -> Result<usize, TransportError> {
+        let result = self
+            .send_lent(request)
+            .and_then(|()| self.receive(capacity));
+        if result.is_err() {
+            self.socket = None;
+            self.context = None;
+        }
+        // The reply proves the request was sent whole; a failure ended the context.
+        self.wait_for_release()?;
+        result
+    }
+
+    /// Lends `request` to libzmq, retrying in slices while it cannot be queued.
+    fn send_lent(&mut self, request: &[u8]) -> Result<(), TransportError> {
+        let hint = &*self.released as *const AtomicBool as *mut c_void;
+        let raw_socket = self.socket()?.as_mut_ptr();
+        self.released.store(false, Ordering::Relaxed);
+        self.retry_slices("sending the request", || {
+            let mut message = zmq_sys::zmq_msg_t::default();
+            // SAFETY: the bytes stay valid and unchanged until `mark_released` runs (`exchange`
+            // waits for it); `hint` is valid as long as the client; the socket is open.
+            unsafe {
+                let data = request.as_ptr() as *mut c_void;
+                let free = Some(mark_released as unsafe extern "C" fn(*mut c_void, *mut c_void));
+                zmq_sys::zmq_msg_init_data(&mut message, data, request.len(), free, hint);
+                if zmq_sys::zmq_msg_send(&mut message, raw_socket, 0) >= 0 {
+                    return Ok(());
+                }
+                let error = zmq::Error::from_raw(zmq_sys::zmq_errno());
+                // Not sent: still ours to close, which calls `mark_released` at once.
+                zmq_sys::zmq_msg_close(&mut message);
+                Err(error)
+            }
+        })
+    }
+
+    fn receive(&mut self, capacity: usize) -> Result<usize, TransportError> {
+        let Some(socket) = &self.socket else {
+            return Err(closed());
+        };
+        let mut reply = std::mem::replace(&mut self.reply, zmq::Message::new());
+        let received = self.retry_slices("the reply", || socket.recv(&mut reply, 0));
+        self.reply = reply;
+        received?;
+        let more = socket
+            .get_rcvmore()
+            .map_err(|e| TransportError::zmq("reading RCVMORE", e))?;
+        if more {
+            return Err(TransportError::Protocol(
+                "the reply has more than one part; an echo has exactly one".into(),
+            ));
+        }
+        check_reply_fits(self.reply.len(), capacity)?;
+        Ok(self.reply.len())
+    }
+
+    /// Waits (briefly: the reply already came) until libzmq lets go of the lent request.
+    fn wait_for_release(&self) -> Result<(), TransportError> {
+        let mut budget = WaitBudget::new(self.timeout, &NoWatch);
+        // Acquire: pairs with the Release in `mark_released`.
+        while !self.released.load(Ordering::Acquire) {
+            std::thread::yield_now();
+            budget.slice_expired("libzmq to release the request")?;
+        }
+        Ok(())
     }
 
     /// Retries `op` while it reports EAGAIN (a slice of the timeout passed), up to the timeout.
@@ -112,19 +213,18 @@ impl ZmqIpcClient {
 
 impl TransportClient for ZmqIpcClient {
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
-        self.retry_slices("sending the request", || self.socket.send(request, 0))?;
-        let len = self.retry_slices("the reply", || self.socket.recv_into(response, 0))?;
-        check_reply_fits(len, response.len())?;
-        if self
-            .socket
-            .get_rcvmore()
-            .map_err(|e| TransportError::zmq("reading RCVMORE", e))?
-        {
-            return Err(TransportError::Protocol(
-                "the reply has more than one part; an echo has exactly one".into(),
-            ));
-        }
+        let len = self.exchange(request, response.len())?;
+        response[..len].copy_from_slice(&self.reply);
         Ok(len)
+    }
+
+    fn round_trip_in_place<'a>(
+        &'a mut self,
+        request: &[u8],
+        scratch: &'a mut [u8],
+    ) -> Result<&'a [u8], TransportError> {
+        self.exchange(request, scratch.len())?;
+        Ok(&self.reply)
     }
 }
 
