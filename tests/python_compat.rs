@@ -11,6 +11,7 @@ mod common {
     pub mod client;
     pub mod process;
     pub mod server;
+    pub mod signals;
 }
 
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use common::channel::*;
 use common::client::{connect, shm_endpoint};
 use common::process::Spawned;
 use common::server::*;
+use common::signals::*;
 use transport_bench::transport::{shm_posix, HEADER_LEN};
 
 const BUFFER: usize = 64 * 1024;

@@ -6,6 +6,7 @@ mod common {
     pub mod client;
     pub mod process;
     pub mod server;
+    pub mod signals;
 }
 
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use common::channel::*;
 use common::client::{connect, shm_endpoint};
 use common::process::{Spawned, PATIENCE};
 use common::server::*;
+use common::signals::*;
 use transport_bench::transport::{
     shm_posix, shm_spin, unix_stream, zmq_ipc, Endpoint, TransportClient, TransportError,
     TransportKind, HEADER_LEN,
