@@ -7,6 +7,7 @@ mod common {
     pub mod client;
     pub mod process;
     pub mod server;
+    pub mod signals;
 }
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -15,7 +16,8 @@ use std::time::Duration;
 
 use common::client::connect;
 use common::process::PATIENCE;
-use common::server::{server_args, start_server, stop_server_clean};
+use common::server::{server_args, start_server};
+use common::signals::stop_server_clean;
 use transport_bench::benchmark::measure::{self, EchoBuffers, MeasureConfig, ProgressSink};
 use transport_bench::transport::{payload_capacity, TransportClient, TransportKind};
 

@@ -12,6 +12,7 @@ mod common {
     pub mod process;
     pub mod server;
     pub mod shm;
+    pub mod signals;
 }
 
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ use common::client::connect;
 use common::process::Spawned;
 use common::server::*;
 use common::shm::{shm_endpoint, start_shm_server};
+use common::signals::*;
 use transport_bench::transport::{shm_posix, HEADER_LEN};
 
 const BUFFER: usize = 64 * 1024;

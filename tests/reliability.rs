@@ -2,63 +2,33 @@
 //! lie, concurrent drivers, stale and squatted objects. Every test checks that nothing is left.
 
 mod common {
+    pub mod busy;
     pub mod channel;
     pub mod cleanup;
     pub mod driver;
     pub mod process;
     pub mod server;
     pub mod shm;
+    pub mod signals;
     pub mod summary;
 }
 
 use std::process::Command;
 use std::time::Duration;
 
+use common::busy::{wait_for_server, wait_until_busy};
 use common::channel::*;
 use common::cleanup::remove_objects;
 use common::driver::*;
 use common::process::{bin, PATIENCE};
 use common::server::*;
 use common::shm::start_shm_server;
+use common::signals::*;
 use common::summary::SummaryTable;
 use nix::sys::signal::Signal;
 use transport_bench::options::DEFAULT_BUFFER_SIZE;
 use transport_bench::transport::posix::{NamedSemaphore, SharedMemory};
 use transport_bench::transport::{zmq_ipc, Endpoint, HEADER_LEN};
-
-/// Waits until the driver has a server up for `transport`, and returns the server's pid.
-fn wait_for_server(driver: &Driver, transport: &str) -> u32 {
-    let mut found = None;
-    eventually(&format!("a {transport} server"), || {
-        found = servers_of(driver.pid()).into_iter().find(|&pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(transport))
-                .unwrap_or(false)
-        });
-        found.is_some()
-    });
-    found.unwrap()
-}
-
-/// Waits until the driver is in its timed loop: past warm-up, the progress display is not
-/// updated in plain mode, so we watch the server's CPU time grow instead of guessing a sleep.
-fn wait_until_busy(server_pid: u32) {
-    let cpu_ticks = || -> u64 {
-        std::fs::read_to_string(format!("/proc/{server_pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                let fields: Vec<String> = s
-                    .rsplit(')')
-                    .next()?
-                    .split_whitespace()
-                    .map(String::from)
-                    .collect();
-                Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-            })
-            .unwrap_or(0)
-    };
-    eventually("the server to be echoing", || cpu_ticks() >= 2);
-}
 
 fn interrupt_mid_measurement(transport: &str, signal_to_send: Signal, expected_code: i32) {
     let out_dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,7 @@ mod common {
     pub mod process;
     pub mod server;
     pub mod shm;
+    pub mod signals;
 }
 
 use std::process::Command;
@@ -18,8 +19,8 @@ use common::channel::*;
 use common::cleanup::remove_objects;
 use common::driver::Driver;
 use common::process::bin;
-use common::server::stop_server_clean;
 use common::shm::start_shm_server;
+use common::signals::stop_server_clean;
 use std::ffi::CString;
 
 use nix::fcntl::OFlag;

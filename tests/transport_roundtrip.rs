@@ -7,6 +7,7 @@ mod common {
     pub mod process;
     pub mod server;
     pub mod shm;
+    pub mod signals;
 }
 
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use common::client::connect;
 use common::process::{Spawned, PATIENCE};
 use common::server::*;
 use common::shm::{shm_endpoint, start_shm_server};
+use common::signals::*;
 use nix::sys::signal::Signal;
 use transport_bench::transport::{
     shm_posix, shm_spin, unix_stream, zmq_ipc, Endpoint, TransportClient, TransportError,

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use crate::format::thousands;
 
+use super::sigbus::SigbusError;
 use super::socket_file::SocketPathError;
 use super::toolkit::{ChannelNameError, HEADER_LEN};
-use super::Endpoint;
+use super::{Endpoint, PosixObject};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -92,6 +93,18 @@ pub enum TransportError {
         name: String,
         actual: usize,
         required: usize,
+    },
+
+    /// Another process shrank a mapped object under us (see `sigbus`): what we read was zeros,
+    /// what we wrote reached no one, and the object is lost to this transport.
+    #[error("the {} {} was truncated by another process", .object.kind(), .object.name())]
+    Truncated { object: PosixObject },
+
+    #[error("cannot watch {name} for truncation: {source}")]
+    TruncationWatch {
+        name: String,
+        #[source]
+        source: SigbusError,
     },
 
     #[error("a {len}-byte message does not fit: the buffer carries at most {capacity} bytes")]

@@ -10,6 +10,7 @@ mod error;
 pub mod owner_lock;
 pub mod posix;
 pub mod registry;
+pub mod sigbus;
 pub mod socket_file;
 pub mod toolkit;
 

@@ -2,6 +2,9 @@
 //!
 //! Both kinds outlive the processes that create them, so each wrapper remembers whether it
 //! created its object and, if so, unlinks the name when dropped. Openers only close.
+//!
+//! Both are mappings another process can truncate, so each is registered with [`sigbus`] and
+//! accessed only under an [`ObjectAccess`], which turns the truncation into an error.
 
 use std::ffi::CString;
 use std::num::NonZeroUsize;
@@ -15,6 +18,7 @@ use nix::fcntl::OFlag;
 use nix::sys::mman::{mmap, munmap, shm_open, shm_unlink, MapFlags, ProtFlags};
 use nix::sys::stat::{fstat, Mode};
 
+use super::sigbus::{self, Registration};
 use super::toolkit::{idle_until_request, WaitBudget, IDLE_SLICE, WAIT_SLICE};
 use super::{owner_lock, PeerWatch, TransportError};
 
@@ -37,6 +41,7 @@ pub struct SharedMemory {
     /// The creator keeps its descriptor, and with it an owner lock ([`owner_lock`]): proof of
     /// life for cleaners in any PID namespace, released by the kernel however we end.
     owner_fd: Option<OwnedFd>,
+    registration: Registration,
 }
 
 // SAFETY: the mapping is plain memory shared with another process; all access goes through raw
@@ -71,13 +76,7 @@ impl SharedMemory {
             .map_err(os_error("mapping"))
             .map_err(unlink_on_error)?;
         // Mapped first, so that an address space too small fails before any page is taken.
-        let memory = SharedMemory {
-            name: name.to_string(),
-            ptr,
-            len,
-            owner: true,
-            owner_fd: Some(fd),
-        };
+        let memory = SharedMemory::adopt(name, ptr, len, true, Some(fd))?;
         memory.reserve()?;
         Ok(memory)
     }
@@ -99,13 +98,47 @@ impl SharedMemory {
         }
         let ptr = map(&fd, len)
             .map_err(|e| TransportError::os(format!("mapping shared memory {name}"), e))?;
-        Ok(SharedMemory {
-            name: name.to_string(),
-            ptr,
-            len,
-            owner: false,
-            owner_fd: None,
-        })
+        SharedMemory::adopt(name, ptr, len, false, None)
+    }
+
+    /// Takes over a fresh mapping of `name` and registers it with the SIGBUS handler. If that
+    /// fails, the mapping is released (and the name unlinked, for its owner) before returning.
+    fn adopt(
+        name: &str,
+        ptr: NonNull<u8>,
+        len: usize,
+        owner: bool,
+        owner_fd: Option<OwnedFd>,
+    ) -> Result<SharedMemory, TransportError> {
+        // SAFETY: ptr/len are one MAP_SHARED mapping as mmap returned it; the SharedMemory owns
+        // both it and the registration, so it stays mapped while an access (which borrows the
+        // SharedMemory) is alive, and it is only reached through raw pointers and atomics.
+        match unsafe { sigbus::register(ptr, len) } {
+            Ok(registration) => Ok(SharedMemory {
+                name: name.to_string(),
+                ptr,
+                len,
+                owner,
+                owner_fd,
+                registration,
+            }),
+            Err(source) => {
+                release_mapping(ptr, len, owner.then_some(name));
+                Err(TransportError::TruncationWatch {
+                    name: name.to_string(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Begins reading or writing the mapping: every access to it goes under one of these.
+    pub fn access(&self) -> ObjectAccess<'_> {
+        ObjectAccess {
+            guard: self.registration.begin_access(),
+            name: &self.name,
+            kind: PosixObject::SharedMemory,
+        }
     }
 
     /// Reserves every page of an object we created. tmpfs allocates a page when it is first
@@ -175,13 +208,47 @@ fn map(fd: &impl AsFd, len: usize) -> Result<NonNull<u8>, nix::Error> {
 
 impl Drop for SharedMemory {
     fn drop(&mut self) {
-        // SAFETY: ptr/len are exactly what mmap returned and nothing borrows the mapping now.
-        let _ = unsafe { munmap(self.ptr.cast(), self.len) };
-        if self.owner {
-            if let Ok(cname) = c_name(&self.name) {
-                let _ = shm_unlink(cname.as_c_str());
-            }
+        // The registration is dropped just after this unmaps: no access can be in progress
+        // while we are dropped, and the handler only looks at mappings being accessed.
+        release_mapping(self.ptr, self.len, self.owner.then_some(&self.name));
+    }
+}
+
+/// Unmaps a mapping and, if `unlink` names its object, removes the name.
+fn release_mapping(ptr: NonNull<u8>, len: usize, unlink: Option<&str>) {
+    // SAFETY: ptr/len are exactly what mmap returned and nothing borrows the mapping now.
+    let _ = unsafe { munmap(ptr.cast(), len) };
+    if let Some(name) = unlink {
+        unlink_shared_memory(name);
+    }
+}
+
+/// An access in progress to a mapped object (its memory, or a semaphore call), watched for
+/// truncation by [`sigbus`]. Ask [`check`](ObjectAccess::check) after the access: if another
+/// process truncated the object, the access completed on zeros and this is the error to return.
+pub struct ObjectAccess<'a> {
+    guard: sigbus::Access<'a>,
+    name: &'a str,
+    kind: fn(String) -> PosixObject,
+}
+
+impl ObjectAccess<'_> {
+    /// Fails if the object was truncated, during this access or before it.
+    pub fn check(&self) -> Result<(), TransportError> {
+        if self.guard.truncated() {
+            return Err(TransportError::Truncated {
+                object: (self.kind)(self.name.to_string()),
+            });
         }
+        Ok(())
+    }
+
+    /// `result` of an operation on the object, unless the object was truncated meanwhile: then
+    /// the truncation, which explains whatever else went wrong (zeros read as a length, a futex
+    /// call on a lost page).
+    pub fn checked<T>(&self, result: Result<T, TransportError>) -> Result<T, TransportError> {
+        self.check()?;
+        result
     }
 }
 
@@ -192,13 +259,18 @@ pub fn unlink_shared_memory(name: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A named POSIX semaphore (`sem_open`), which nix does not wrap.
+/// A named POSIX semaphore (`sem_open`), which nix does not wrap. glibc maps each one from its
+/// own file, `/dev/shm/sem.<name>`, at a page boundary: a mapping like any other, watched for
+/// truncation the same way. One window stays open: a truncation in the instant between glibc's
+/// atomic on the semaphore and its `FUTEX_WAIT` makes the kernel answer EFAULT, on which glibc
+/// aborts the process.
 pub struct NamedSemaphore {
     name: String,
     sem: NonNull<libc::sem_t>,
     owner: bool,
     /// The creator's owner lock on the semaphore's file, as for [`SharedMemory`].
     _owner_file: Option<std::fs::File>,
+    registration: Registration,
 }
 
 // SAFETY: a sem_t from sem_open is designed for use from any thread and process.
@@ -241,24 +313,50 @@ impl NamedSemaphore {
         let sem = NonNull::new(sem)
             .filter(|sem| sem.as_ptr() != libc::SEM_FAILED)
             .ok_or_else(|| TransportError::os(format!("{op} semaphore {name}"), Errno::last()))?;
-        Ok(NamedSemaphore {
-            name: name.to_string(),
-            sem,
-            owner,
-            _owner_file: None,
-        })
+        // SAFETY: glibc's sem_open returns the start of its own MAP_SHARED mapping of the
+        // semaphore's file, unmapped by sem_close in our Drop; accesses borrow the semaphore,
+        // and only glibc's atomics touch the sem_t.
+        match unsafe { sigbus::register(sem.cast(), std::mem::size_of::<libc::sem_t>()) } {
+            Ok(registration) => Ok(NamedSemaphore {
+                name: name.to_string(),
+                sem,
+                owner,
+                _owner_file: None,
+                registration,
+            }),
+            Err(source) => {
+                close_semaphore(sem, owner.then_some(name));
+                Err(TransportError::TruncationWatch {
+                    name: name.to_string(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Begins a semaphore call: every sem_* call goes under one of these.
+    fn access(&self) -> ObjectAccess<'_> {
+        ObjectAccess {
+            guard: self.registration.begin_access(),
+            name: &self.name,
+            kind: PosixObject::Semaphore,
+        }
     }
 
     /// Increments the semaphore. A release operation: writes before it are visible to whoever
     /// acquires the semaphore next (POSIX lists sem_post among the memory-synchronising calls).
     pub fn post(&self) -> Result<(), TransportError> {
+        let access = self.access();
         // SAFETY: self.sem is a live semaphore from sem_open.
-        if unsafe { libc::sem_post(self.sem.as_ptr()) } == 0 {
+        let posted = unsafe { libc::sem_post(self.sem.as_ptr()) } == 0;
+        let errno = Errno::last();
+        access.check()?;
+        if posted {
             Ok(())
         } else {
             Err(TransportError::os(
                 format!("posting semaphore {}", self.name),
-                Errno::last(),
+                errno,
             ))
         }
     }
@@ -324,10 +422,14 @@ impl NamedSemaphore {
         sem_call: impl Fn() -> libc::c_int,
     ) -> Result<bool, TransportError> {
         loop {
-            if sem_call() == 0 {
+            let access = self.access();
+            let decremented = sem_call() == 0;
+            let errno = Errno::last();
+            access.check()?;
+            if decremented {
                 return Ok(true);
             }
-            match Errno::last() {
+            match errno {
                 Errno::EINTR => continue,
                 e if e == not_now => return Ok(false),
                 e => {
@@ -343,11 +445,17 @@ impl NamedSemaphore {
 
 impl Drop for NamedSemaphore {
     fn drop(&mut self) {
-        // SAFETY: self.sem came from sem_open and is closed exactly once, here.
-        unsafe { libc::sem_close(self.sem.as_ptr()) };
-        if self.owner {
-            unlink_semaphore(&self.name);
-        }
+        close_semaphore(self.sem, self.owner.then_some(&self.name));
+    }
+}
+
+/// Closes a semaphore from sem_open and, if `unlink` names it, removes the name.
+fn close_semaphore(sem: NonNull<libc::sem_t>, unlink: Option<&str>) {
+    // SAFETY: sem came from sem_open and is closed exactly once: by its owner's Drop, or on
+    // the error path of from_raw, which then builds no owner.
+    unsafe { libc::sem_close(sem.as_ptr()) };
+    if let Some(name) = unlink {
+        unlink_semaphore(name);
     }
 }
 
@@ -377,6 +485,14 @@ pub enum PosixObject {
 }
 
 impl PosixObject {
+    /// What kind of object it is, for people: `shared memory object`, `semaphore`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PosixObject::SharedMemory(_) => "shared memory object",
+            PosixObject::Semaphore(_) => "semaphore",
+        }
+    }
+
     /// The object's name, with its leading slash.
     pub fn name(&self) -> &str {
         match self {

@@ -8,12 +8,16 @@
 //!   (starts at 0: the reader may read).
 //!
 //! Each message costs one copy in, one copy out, and one futex wake per direction.
+//!
+//! Every access to a buffer (and every semaphore call, in `posix.rs`) runs under an
+//! [`ObjectAccess`] and is checked after it, so a peer that truncates an object ends the exchange
+//! with [`TransportError::Truncated`] instead of SIGBUS.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::posix::{NamedSemaphore, PosixObject, SharedMemory};
+use super::posix::{NamedSemaphore, ObjectAccess, PosixObject, SharedMemory};
 use super::toolkit::{
     check_message_fits, check_reply_fits, check_shm_space, checked_payload_capacity, decode_len,
     encode_len, retry_until_created, shm_object_missing, ChannelName, WaitBudget, HEADER_LEN,
@@ -139,7 +143,9 @@ impl Direction {
         self.memory.len() - HEADER_LEN
     }
 
-    fn write_header(&self, len: usize) {
+    /// Writes the length header, within `_access`, an access to this direction's memory that
+    /// the caller checks afterwards.
+    fn write_header(&self, _access: &ObjectAccess<'_>, len: usize) {
         let header = encode_len(len);
         // SAFETY: the mapping is at least HEADER_LEN bytes (checked at creation) and we hold
         // `empty`, so the peer does not touch the buffer until we post `full`.
@@ -149,11 +155,13 @@ impl Direction {
     /// Reads and validates the length header; the caller holds `full`.
     fn read_header(&self) -> Result<usize, TransportError> {
         let mut header = [0u8; HEADER_LEN];
+        let access = self.memory.access();
         // SAFETY: as in write_header; we hold `full`, so the writer has finished.
         unsafe {
             std::ptr::copy_nonoverlapping(self.memory.as_ptr(), header.as_mut_ptr(), HEADER_LEN)
         };
-        decode_len(header, self.capacity())
+        // A truncated buffer reads as zeros: report that, not whatever the zeros decode to.
+        access.checked(decode_len(header, self.capacity()))
     }
 
     fn payload_ptr(&self) -> *mut u8 {
@@ -169,11 +177,13 @@ impl Direction {
     ) -> Result<(), TransportError> {
         check_message_fits(payload.len(), self.capacity())?;
         self.empty.wait(timeout, watch)?;
-        self.write_header(payload.len());
+        let access = self.memory.access();
+        self.write_header(&access, payload.len());
         // SAFETY: payload fits (checked above) and we hold `empty`.
         unsafe {
             std::ptr::copy_nonoverlapping(payload.as_ptr(), self.payload_ptr(), payload.len())
         };
+        access.check()?;
         self.full.post()
     }
 
@@ -186,8 +196,10 @@ impl Direction {
         self.full.wait(timeout, watch)?;
         let len = self.read_header()?;
         check_reply_fits(len, out.len())?;
+        let access = self.memory.access();
         // SAFETY: len <= capacity (read_header) and len <= out.len(); we hold `full`.
         unsafe { std::ptr::copy_nonoverlapping(self.payload_ptr(), out.as_mut_ptr(), len) };
+        access.check()?;
         self.empty.post()?;
         Ok(len)
     }
@@ -284,6 +296,8 @@ impl TransportServer for ShmPosixServer {
             Err(TransportError::Interrupted) => return Ok(EchoOutcome::Stopped),
             other => other?,
         }
+        let request_access = self.request.memory.access();
+        let response_access = self.response.memory.access();
         // SAFETY: len fits both buffers (checked above); we hold req_full and resp_empty, so the
         // client touches neither buffer. One copy, straight from request to response.
         unsafe {
@@ -293,16 +307,18 @@ impl TransportServer for ShmPosixServer {
                 len,
             )
         };
-        self.response.write_header(len);
-        match tamper {
-            Tamper::None => {}
+        let reply_len = match tamper {
             Tamper::FlipByte(offset) if offset < len => {
                 // SAFETY: offset < len <= capacity; we still hold resp_empty.
                 unsafe { *self.response.payload_ptr().add(offset) ^= 0xff };
+                len
             }
-            Tamper::FlipByte(_) | Tamper::Swallow => {}
-            Tamper::BadLength => self.response.write_header(self.response.capacity() + 1),
-        }
+            Tamper::BadLength => self.response.capacity() + 1,
+            Tamper::None | Tamper::FlipByte(_) | Tamper::Swallow => len,
+        };
+        self.response.write_header(&response_access, reply_len);
+        request_access.check()?;
+        response_access.check()?;
         self.request.empty.post()?;
         self.response.full.post()?;
         Ok(EchoOutcome::Echoed)

@@ -10,6 +10,10 @@
 //! - offset 64: request line: `seq` (u32), `waiters` (u32), `len` (u32);
 //! - offset 128: response line, the same; each on its own cache line;
 //! - offset 256: request payload, then response payload.
+//!
+//! Each round trip (and each echo) runs under one [`ObjectAccess`] of the segment, checked after
+//! every step and on every futex slice, so a peer that truncates the segment ends the exchange
+//! with [`TransportError::Truncated`] instead of SIGBUS.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
@@ -18,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use super::posix::{PosixObject, SharedMemory};
+use super::posix::{ObjectAccess, PosixObject, SharedMemory};
 use super::toolkit::{
     check_announced_len, check_message_fits, check_shm_space, checked_payload_capacity,
     retry_until_created, shm_object_missing, ChannelName, WaitBudget, IDLE_SLICE, WAIT_SLICE,
@@ -121,10 +125,13 @@ impl Lane {
 
     /// Waits until `seq` differs from `old`: spins for up to SPIN_BUDGET, then sleeps on the
     /// futex in slices of `slice`, calling `between` after each slice (it may end the wait).
+    /// Runs within `access`, checked after each slice: a truncated segment reads as zeros, on
+    /// which the wait could last forever. The caller checks the sequence number it returns.
     fn wait_for(
         &self,
         old: u32,
         slice: Duration,
+        access: &ObjectAccess<'_>,
         mut between: impl FnMut() -> Result<(), TransportError>,
     ) -> Result<u32, TransportError> {
         let seq = self.seq();
@@ -153,7 +160,7 @@ impl Lane {
                 Ok(())
             };
             self.waiters().fetch_sub(1, Ordering::Relaxed);
-            result?;
+            access.checked(result)?;
             let now = seq.load(Ordering::Acquire);
             if now != old {
                 return Ok(now);
@@ -188,7 +195,7 @@ fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) -> Result<(), 
     }
     match Errno::last() {
         Errno::EAGAIN | Errno::ETIMEDOUT | Errno::EINTR => Ok(()),
-        e => Err(TransportError::os("futex wait", e)),
+        e => Err(futex_error(word, "futex wait", e)),
     }
 }
 
@@ -196,9 +203,19 @@ fn futex_wake(word: &AtomicU32) -> Result<(), TransportError> {
     // SAFETY: word is a valid, aligned u32 in shared memory.
     let rc = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1i32) };
     if rc < 0 {
-        return Err(TransportError::os("futex wake", Errno::last()));
+        return Err(futex_error(word, "futex wake", Errno::last()));
     }
     Ok(())
+}
+
+/// The error of a failed futex call. EFAULT means the kernel found no page behind the word:
+/// another process truncated the segment since we last touched it. Touching the word from user
+/// space raises the SIGBUS that the caller's access then reports as the truncation it is.
+fn futex_error(word: &AtomicU32, op: &str, errno: Errno) -> TransportError {
+    if errno == Errno::EFAULT {
+        std::hint::black_box(word.load(Ordering::Relaxed));
+    }
+    TransportError::os(op, errno)
 }
 
 /// The mapping and its two lanes.
@@ -207,10 +224,10 @@ struct Segment {
     response: Lane,
     capacity: usize,
     // Last: the lanes point into it.
-    _memory: SharedMemory,
+    memory: SharedMemory,
 }
 
-// SAFETY: the lanes point into `_memory`, which the segment owns; access is atomic or guarded by
+// SAFETY: the lanes point into `memory`, which the segment owns; access is atomic or guarded by
 // the sequence protocol.
 unsafe impl Send for Segment {}
 
@@ -229,7 +246,7 @@ impl Segment {
             request,
             response,
             capacity,
-            _memory: memory,
+            memory,
         }
     }
 
@@ -261,12 +278,15 @@ impl ShmSpinClient {
             shm_object_missing,
         )?;
         let segment = Segment::new(memory, capacity);
+        let access = segment.memory.access();
         // Continue from wherever a previous client left the sequence.
         let next_seq = segment
             .request
             .seq()
             .load(Ordering::Acquire)
             .wrapping_add(1);
+        access.check()?;
+        drop(access);
         Ok(ShmSpinClient {
             segment,
             next_seq,
@@ -282,27 +302,33 @@ impl TransportClient for ShmSpinClient {
             request: out,
             response: back,
             capacity,
-            ..
+            memory,
         } = &self.segment;
         check_message_fits(request.len(), *capacity)?;
         let seq = self.next_seq;
         self.next_seq = seq.wrapping_add(1);
+        let access = memory.access();
         let previous = back.seq().load(Ordering::Acquire);
         // SAFETY: request fits the payload area; the server reads it only after seeing `seq`,
         // and has finished with the previous request (we hold its reply).
         unsafe { std::ptr::copy_nonoverlapping(request.as_ptr(), out.data, request.len()) };
         out.len().store(request.len() as u32, Ordering::Relaxed);
-        out.publish(seq)?;
+        access.checked(out.publish(seq))?;
 
         let mut budget = WaitBudget::new(self.timeout, self.watch.as_ref());
-        back.wait_for(previous, WAIT_SLICE, || {
+        let waited = back.wait_for(previous, WAIT_SLICE, &access, || {
             budget.slice_expired("the reply (response sequence number)")
-        })?;
+        });
+        access.checked(waited)?;
         let announced = back.len().load(Ordering::Relaxed) as usize;
-        let len = check_announced_len(announced, (*capacity).min(response.len()))?;
+        let len = access.checked(check_announced_len(
+            announced,
+            (*capacity).min(response.len()),
+        ))?;
         // SAFETY: len fits both buffers; the server wrote the reply before publishing it and
         // will not touch it again until our next request.
         unsafe { std::ptr::copy_nonoverlapping(back.data, response.as_mut_ptr(), len) };
+        access.check()?;
         Ok(len)
     }
 }
@@ -339,17 +365,19 @@ impl TransportServer for ShmSpinServer {
             request,
             response,
             capacity,
-            ..
+            memory,
         } = &self.segment;
         let stop_flag = StopFlag(stop);
-        let seq = match request.wait_for(self.last_seen, IDLE_SLICE, || stop_flag.check()) {
+        let access = memory.access();
+        let waited = request.wait_for(self.last_seen, IDLE_SLICE, &access, || stop_flag.check());
+        let seq = match access.checked(waited) {
             Ok(seq) => seq,
             Err(TransportError::Interrupted) => return Ok(EchoOutcome::Stopped),
             Err(e) => return Err(e),
         };
         self.last_seen = seq;
         let announced = request.len().load(Ordering::Relaxed) as usize;
-        let len = check_announced_len(announced, *capacity)?;
+        let len = access.checked(check_announced_len(announced, *capacity))?;
         if tamper == Tamper::Swallow {
             return Ok(EchoOutcome::Echoed);
         }
@@ -366,7 +394,7 @@ impl TransportServer for ShmSpinServer {
             _ => {}
         }
         response.len().store(reply_len, Ordering::Relaxed);
-        response.publish(seq)?;
+        access.checked(response.publish(seq))?;
         Ok(EchoOutcome::Echoed)
     }
 }

@@ -6,8 +6,10 @@
 //! that is why there is no catch-all `common/mod.rs`.
 //! - `process`: this file; every test needs it.
 //! - `driver`: a benchmark run with its own TMPDIR, checked to leave nothing behind.
+//! - `busy`: a driver's server, found and waited on until it echoes (needs `driver`).
 //! - `channel`: fresh SHM channel names and what is left of a channel.
-//! - `server`: `--server` processes started directly, and signals.
+//! - `server`: `--server` processes started directly.
+//! - `signals`: signals to processes, and stopping a server cleanly (needs `channel`).
 //! - `client`: connecting a transport client of the library to such a server.
 //! - `cleanup`: removing objects a test made on purpose.
 //! - `summary`: the printed summary table, read back cell by cell.

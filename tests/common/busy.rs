@@ -1,0 +1,38 @@
+//! A driver's server while the driver measures: found by its transport, and waited on until it
+//! is echoing, so that a test strikes mid-measurement instead of guessing a sleep.
+
+use super::driver::{eventually, servers_of, Driver};
+
+/// Waits until the driver has a server up for `transport`, and returns the server's pid.
+pub fn wait_for_server(driver: &Driver, transport: &str) -> u32 {
+    let mut found = None;
+    eventually(&format!("a {transport} server"), || {
+        found = servers_of(driver.pid()).into_iter().find(|&pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(transport))
+                .unwrap_or(false)
+        });
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// Waits until the driver is in its timed loop: past warm-up, the progress display is not
+/// updated in plain mode, so we watch the server's CPU time grow instead of guessing a sleep.
+pub fn wait_until_busy(server_pid: u32) {
+    let cpu_ticks = || -> u64 {
+        std::fs::read_to_string(format!("/proc/{server_pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                let fields: Vec<String> = s
+                    .rsplit(')')
+                    .next()?
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect();
+                Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+            })
+            .unwrap_or(0)
+    };
+    eventually("the server to be echoing", || cpu_ticks() >= 2);
+}
