@@ -5,11 +5,15 @@
 //! of what two processes can do here, two memcpys and two cache-line hand-offs. When the peer
 //! does sleep, it is woken with one `FUTEX_WAKE`, and an idle server sleeps rather than spins.
 //!
-//! Layout of `/srb_<channel>_spin` (`CONTROL_BYTES + 2 × capacity` bytes, capacity =
-//! `buffer_size − HEADER_LEN` as for the other transports):
+//! Layout of `/srb_<channel>_spin` (`CONTROL_BYTES + 2 × lane` bytes, where the lane is the
+//! capacity, `buffer_size − HEADER_LEN` as for the other transports, rounded up to a page):
 //! - offset 64: request line: `seq` (u32), `waiters` (u32), `len` (u32);
 //! - offset 128: response line, the same; each on its own cache line;
-//! - offset 256: request payload, then response payload.
+//! - offset 4096: request payload, then, a whole number of pages later, response payload.
+//!
+//! Both payload areas start on a page boundary, so the server's request-to-response copy is
+//! 0 mod 4096 apart, and so are the client's copies from and to its page-aligned buffers
+//! (`payload_page_offset` is 0): no copy depends on where an allocator put something.
 //!
 //! Each round trip (and each echo) runs under one [`ObjectAccess`] of the segment, checked after
 //! every step and on every futex slice, so a peer that truncates the segment ends the exchange
@@ -41,7 +45,15 @@ const SPINS_PER_YIELD: u32 = 64;
 /// Offsets of the two control lines, and the bytes they take before the payload areas.
 const REQUEST_LINE: usize = 64;
 const RESPONSE_LINE: usize = 128;
-const CONTROL_BYTES: usize = 256;
+const CONTROL_BYTES: usize = PAGE;
+
+/// The alignment of both payload areas.
+const PAGE: usize = 4096;
+
+/// The bytes a payload area takes: the capacity, rounded up to whole pages.
+fn lane_bytes(capacity: usize) -> usize {
+    capacity.div_ceil(PAGE) * PAGE
+}
 
 /// The channel's one segment, `/srb_<channel>_spin`.
 fn segment_name(channel: &ChannelName) -> String {
@@ -80,7 +92,7 @@ struct Lane {
 
 impl Lane {
     /// # Safety
-    /// `base` must point to a live mapping of at least `CONTROL_BYTES + 2 × capacity` bytes,
+    /// `base` must point to a live mapping of at least `Segment::size(capacity)` bytes,
     /// page-aligned (so every u32 below is aligned), that outlives the lane.
     unsafe fn new(base: *mut u8, line: usize, data_offset: usize) -> Lane {
         // SAFETY: offsets are inside the header (checked by the caller's size) and 4-aligned.
@@ -234,12 +246,12 @@ unsafe impl Send for Segment {}
 impl Segment {
     fn new(memory: SharedMemory, capacity: usize) -> Segment {
         let base = memory.as_ptr();
-        // SAFETY: memory is at least CONTROL_BYTES + 2 × capacity (its creator or opener sized
+        // SAFETY: memory is at least Segment::size(capacity) (its creator or opener sized
         // it so), page-aligned, and owned by the segment for as long as the lanes live.
         let (request, response) = unsafe {
             (
                 Lane::new(base, REQUEST_LINE, CONTROL_BYTES),
-                Lane::new(base, RESPONSE_LINE, CONTROL_BYTES + capacity),
+                Lane::new(base, RESPONSE_LINE, CONTROL_BYTES + lane_bytes(capacity)),
             )
         };
         Segment {
@@ -251,7 +263,7 @@ impl Segment {
     }
 
     fn size(capacity: usize) -> usize {
-        CONTROL_BYTES + 2 * capacity
+        CONTROL_BYTES + 2 * lane_bytes(capacity)
     }
 }
 
