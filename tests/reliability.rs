@@ -11,6 +11,7 @@ mod common {
     pub mod shm;
     pub mod signals;
     pub mod summary;
+    pub mod zmq_peer;
 }
 
 use std::process::Command;
@@ -20,15 +21,16 @@ use common::busy::{wait_for_server, wait_until_busy};
 use common::channel::*;
 use common::cleanup::remove_objects;
 use common::driver::*;
-use common::process::{bin, PATIENCE};
+use common::process::bin;
 use common::server::*;
 use common::shm::start_shm_server;
 use common::signals::*;
 use common::summary::SummaryTable;
+use common::zmq_peer::ZmqTestServer;
 use nix::sys::signal::Signal;
 use transport_bench::options::DEFAULT_BUFFER_SIZE;
 use transport_bench::transport::posix::{NamedSemaphore, SharedMemory};
-use transport_bench::transport::{zmq_ipc, Endpoint, HEADER_LEN};
+use transport_bench::transport::HEADER_LEN;
 
 fn interrupt_mid_measurement(transport: &str, signal_to_send: Signal, expected_code: i32) {
     let out_dir = tempfile::tempdir().unwrap();
@@ -479,24 +481,14 @@ fn a_hostile_client_header_stops_the_server_cleanly() {
 
 #[test]
 fn a_multipart_zmq_request_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("echo.sock");
-    let endpoint = format!("ipc://{}", socket.display());
-    let socket_file = Endpoint::SocketFile {
-        path: socket.clone(),
-        buffer_size: 4096,
-    };
-    let server = start_server(&server_args(zmq_ipc::KIND, &socket_file, PATIENCE));
-    let context = zmq::Context::new();
-    let req = context.socket(zmq::REQ).unwrap();
-    req.set_linger(0).unwrap();
-    req.connect(&endpoint).unwrap();
+    let peer = ZmqTestServer::start(4096);
+    let req = peer.raw_client();
     req.send_multipart([b"one".as_slice(), b"two".as_slice()], 0)
         .unwrap();
-    let (status, _, stderr) = server.finish();
+    let (status, _, stderr) = peer.server.finish();
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("more than one part"), "{stderr}");
-    assert!(!socket.exists());
+    assert!(!peer.socket_path.exists());
 }
 
 #[test]

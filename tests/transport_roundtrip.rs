@@ -8,6 +8,7 @@ mod common {
     pub mod server;
     pub mod shm;
     pub mod signals;
+    pub mod zmq_peer;
 }
 
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use common::process::{Spawned, PATIENCE};
 use common::server::*;
 use common::shm::{shm_endpoint, start_shm_server};
 use common::signals::*;
+use common::zmq_peer::ZmqTestServer;
 use nix::sys::signal::Signal;
 use transport_bench::transport::{
     shm_posix, shm_spin, unix_stream, zmq_ipc, Endpoint, TransportClient, TransportError,
@@ -285,32 +287,26 @@ fn shm_spin_frozen_server_times_out() {
 
 #[test]
 fn an_oversized_zmq_frame_is_dropped_before_it_is_allocated_and_the_server_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("echo.sock");
-    let endpoint = format!("ipc://{}", socket.display());
-    let socket_file = Endpoint::SocketFile {
-        path: socket.clone(),
-        buffer_size: 4096,
-    };
-    let server = start_server(&server_args(zmq_ipc::KIND, &socket_file, PATIENCE));
-    let context = zmq::Context::new();
-    let hostile = context.socket(zmq::REQ).unwrap();
-    hostile.set_linger(0).unwrap();
+    let peer = ZmqTestServer::start(4096);
+    let hostile = peer.raw_client();
     hostile.set_rcvtimeo(300).unwrap();
-    hostile.connect(&endpoint).unwrap();
     hostile.send(vec![7u8; 1 << 20], 0).unwrap();
     assert!(
         hostile.recv_bytes(0).is_err(),
         "a 1 MiB frame got an answer"
     );
     // The server is still there, and serves a well-behaved client.
-    let mut client = connect(zmq_ipc::KIND, &socket_file, PATIENCE).unwrap();
+    let endpoint = Endpoint::SocketFile {
+        path: peer.socket_path.clone(),
+        buffer_size: 4096,
+    };
+    let mut client = connect(zmq_ipc::KIND, &endpoint, PATIENCE).unwrap();
     let mut reply = [0u8; 4096];
     assert_eq!(client.round_trip(b"still here", &mut reply).unwrap(), 10);
     drop(client);
-    signal(server.pid(), Signal::SIGTERM);
-    let (status, _, stderr) = server.finish();
+    signal(peer.server.pid(), Signal::SIGTERM);
+    let (status, _, stderr) = peer.server.finish();
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("libzmq disconnected"), "{stderr}");
-    assert!(!socket.exists());
+    assert!(!peer.socket_path.exists());
 }

@@ -206,10 +206,10 @@ pub fn timed_run(
     progress: &mut dyn ProgressSink,
     sampler: Option<PlacementSampler>,
 ) -> RunMeasurement {
-    let mut latencies = LatencyRecorder::new();
-    let mut service = config.interval.map(|_| LatencyRecorder::new());
-    let mut error = None;
-    let last = config.warmup + config.iterations;
+    let mut recorders = Recorders {
+        latencies: LatencyRecorder::new(),
+        service: config.interval.map(|_| LatencyRecorder::new()),
+    };
     let start = Instant::now();
     let mut between = Between {
         progress,
@@ -219,48 +219,60 @@ pub fn timed_run(
         last_sample: start,
         pacer: config.interval.map(Pacer::start),
     };
+    let error = timed_loop(client, buffers, config, &mut recorders, &mut between).err();
+    let elapsed = start.elapsed();
+    let done = recorders.latencies.count();
+    between.progress.update(done);
+    RunMeasurement {
+        behind_schedule: between.pacer.as_ref().map_or(0, Pacer::behind_schedule),
+        placement: between.sampler.map(|s| s.finish(done)),
+        latencies: recorders.latencies,
+        service: recorders.service,
+        elapsed,
+        progress_time: between.progress_time,
+        error,
+    }
+}
+
+/// What the timed loop records per round trip.
+struct Recorders {
+    /// From the intended send time when paced, else from the actual one.
+    latencies: LatencyRecorder,
+    /// Paced only: from the actual send time.
+    service: Option<LatencyRecorder>,
+}
+
+/// The round trips themselves; the first failure ends them. The timed region is the round
+/// trip between `before` and `after`, nothing else.
+fn timed_loop(
+    client: &mut dyn TransportClient,
+    buffers: &mut EchoBuffers,
+    config: &MeasureConfig,
+    recorders: &mut Recorders,
+    between: &mut Between<'_>,
+) -> Result<(), MeasureError> {
+    let last = config.warmup + config.iterations;
     for sequence in config.warmup + 1..=last {
-        if let Err(e) = check_interrupt() {
-            error = Some(e);
-            break;
-        }
+        check_interrupt()?;
         buffers.stamp(sequence);
         let intended = between.pacer.as_mut().map(Pacer::wait_for_slot);
         let before = Instant::now();
         let (request, result) = buffers.round_trip(client);
         let after = Instant::now();
-        let reply = match result {
-            Ok(reply) => reply,
-            Err(e) => {
-                error = Some(e.into());
-                break;
-            }
-        };
-        latencies.record((after - intended.unwrap_or(before)).as_nanos() as u64);
-        if let Some(service) = &mut service {
+        let reply = result?;
+        let from = intended.unwrap_or(before);
+        recorders.latencies.record((after - from).as_nanos() as u64);
+        if let Some(service) = &mut recorders.service {
             service.record((after - before).as_nanos() as u64);
         }
         let full = config.verify_all || sequence == last;
-        if let Err(problem) = verify_echo(request, reply, full) {
-            error = Some(MeasureError::BadEcho {
-                round_trip: sequence,
-                problem,
-            });
-            break;
-        }
+        verify_echo(request, reply, full).map_err(|problem| MeasureError::BadEcho {
+            round_trip: sequence,
+            problem,
+        })?;
         between.round_trip_done(after, sequence - config.warmup);
     }
-    let elapsed = start.elapsed();
-    between.progress.update(latencies.count());
-    RunMeasurement {
-        behind_schedule: between.pacer.as_ref().map_or(0, Pacer::behind_schedule),
-        placement: between.sampler.map(|s| s.finish(latencies.count())),
-        latencies,
-        service,
-        elapsed,
-        progress_time: between.progress_time,
-        error,
-    }
+    Ok(())
 }
 
 fn check_interrupt() -> Result<(), MeasureError> {

@@ -98,6 +98,15 @@ pub struct LatencyUs {
     pub max: f64,
 }
 
+/// `amount` per second of `seconds`, or 0 when no time passed.
+fn per_second(amount: f64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        amount / seconds
+    } else {
+        0.0
+    }
+}
+
 fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
 }
@@ -186,11 +195,7 @@ impl CaseTally {
             ),
             other => (other.0, error),
         };
-        let ops_per_s = if self.total_s > 0.0 {
-            iterations as f64 / self.total_s
-        } else {
-            0.0
-        };
+        let ops_per_s = per_second(iterations as f64, self.total_s);
         let spread = RunSpread::of(&self.run_means_ns);
         let warnings = case_warnings(
             &self.latencies,
@@ -198,7 +203,6 @@ impl CaseTally {
             &self.run_means_ns,
             self.clock_overhead_ns,
         );
-        let overhead = self.clock_overhead_ns;
         BenchmarkResult {
             transport,
             size_bytes,
@@ -208,31 +212,27 @@ impl CaseTally {
             total_s: self.total_s,
             ops_per_s,
             mb_per_s: ops_per_s * size_bytes as f64 / 1e6,
-            latency_us: (self.latencies.stats())
-                .map(|stats| LatencyUs::from(stats).corrected_by(overhead)),
+            latency_us: self.summary_of(Some(&self.latencies)),
             runs: self.run_means_ns.iter().map(|ns| ns / 1000.0).collect(),
             runs_median_us: spread.map(|s| s.median_ns / 1000.0),
             runs_min_us: spread.map(|s| s.min_ns / 1000.0),
             runs_max_us: spread.map(|s| s.max_ns / 1000.0),
             noisy: spread.is_some_and(|s| self.run_means_ns.len() > 1 && s.is_noisy()),
-            progress_overhead_pct: if self.total_s > 0.0 {
-                100.0 * self.progress_s / self.total_s
-            } else {
-                0.0
-            },
-            histogram: self
-                .latencies
-                .curve()
-                .into_iter()
+            progress_overhead_pct: 100.0 * per_second(self.progress_s, self.total_s),
+            histogram: (self.latencies.curve().into_iter())
                 .map(|(p, ns)| [p, us(ns)])
                 .collect(),
-            service_us: (self.service.as_ref())
-                .and_then(LatencyRecorder::stats)
-                .map(|stats| LatencyUs::from(stats).corrected_by(overhead)),
+            service_us: self.summary_of(self.service.as_ref()),
             behind_schedule: self.service.is_some().then_some(self.behind_schedule),
             placement: self.placement.summary(),
             warnings: warnings.iter().map(WarningRecord::from).collect(),
         }
+    }
+
+    /// A recorder's summary in µs, with the clock's cost taken off the corrected mean.
+    fn summary_of(&self, recorder: Option<&LatencyRecorder>) -> Option<LatencyUs> {
+        let stats = recorder?.stats()?;
+        Some(LatencyUs::from(stats).corrected_by(self.clock_overhead_ns))
     }
 }
 
