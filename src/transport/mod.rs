@@ -11,6 +11,7 @@ pub mod owner_lock;
 pub mod posix;
 pub mod registry;
 pub mod socket_file;
+pub mod stream_framing;
 pub mod toolkit;
 
 // The transports.
