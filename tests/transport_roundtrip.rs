@@ -1,5 +1,13 @@
 //! Each transport against a real server process: payload sizes at the edges, oversize
 //! messages, a missing server, and cleanup of every object afterwards.
+//!
+//! Then the byte-stream framing against hostile peers on real Unix sockets: the test binds its
+//! own listener and plays a server that writes its reply in pieces, hangs up or stalls, against
+//! the library's real client; or it connects as a raw client that does the same to a real
+//! server process. "In pieces" is not left to the scheduler: after each piece the hostile peer
+//! waits until the other side has read every byte of it (`SIOCOUTQ`, the bytes it sent that are
+//! still unread, drops to 0), so the receiver must have put the message together from several
+//! reads.
 
 mod common {
     pub mod channel;
@@ -11,6 +19,11 @@ mod common {
     pub mod zmq_peer;
 }
 
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::channel::*;
@@ -67,6 +80,30 @@ impl TestServer {
 
     fn connect(&self) -> Box<dyn TransportClient> {
         connect(self.kind, &self.endpoint, Duration::from_secs(30)).unwrap()
+    }
+
+    /// The socket of a server addressed by a socket file.
+    fn socket_path(&self) -> &Path {
+        match &self.endpoint {
+            Endpoint::SocketFile { path, .. } => path,
+            Endpoint::ShmChannel { .. } => panic!("{:?} has no socket file", self.kind),
+        }
+    }
+
+    /// A raw connection to a server addressed by a socket file.
+    fn raw_client(&self) -> UnixStream {
+        bounded(UnixStream::connect(self.socket_path()).unwrap())
+    }
+
+    /// Waits for the server to exit by itself; returns its exit code and stderr, and checks
+    /// that it left nothing behind.
+    fn finish(self) -> (Option<i32>, String) {
+        let (status, _, stderr) = self.server.finish();
+        assert_eq!(channel_leftovers(&self.channel), Vec::<String>::new());
+        if let Endpoint::SocketFile { path, .. } = &self.endpoint {
+            assert!(!path.exists(), "socket file left behind");
+        }
+        (status.code(), stderr)
     }
 
     /// Stops the server and checks that it exited 0 and left nothing behind.
@@ -309,4 +346,283 @@ fn an_oversized_zmq_frame_is_dropped_before_it_is_allocated_and_the_server_goes_
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("libzmq disconnected"), "{stderr}");
     assert!(!peer.socket_path.exists());
+}
+
+// Byte-stream framing against hostile peers.
+
+/// A message as it travels: the native-endian length, then the payload.
+fn framed(payload: &[u8]) -> Vec<u8> {
+    let mut bytes = (payload.len() as u32).to_ne_bytes().to_vec();
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+fn payload(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
+}
+
+/// Waits until the peer of `stream` has read every byte written to it.
+fn wait_until_peer_took_everything(stream: &UnixStream) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut unread: libc::c_int = 0;
+        // SAFETY: the descriptor is an open socket, borrowed for the call; TIOCOUTQ (SIOCOUTQ)
+        // writes one c_int, through a pointer to a live local of that type.
+        let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut unread) };
+        assert_eq!(rc, 0, "SIOCOUTQ: {}", std::io::Error::last_os_error());
+        if unread == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the peer never read {unread} bytes"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Writes `bytes` in pieces cut at `cuts`, each read by the peer before the next is written.
+fn write_in_pieces(stream: &mut UnixStream, bytes: &[u8], cuts: &[usize]) {
+    let mut start = 0;
+    for &end in cuts.iter().chain([bytes.len()].iter()) {
+        stream.write_all(&bytes[start..end]).unwrap();
+        wait_until_peer_took_everything(stream);
+        start = end;
+    }
+}
+
+/// A raw stream whose reads fail, rather than hang the test, if a message never comes.
+fn bounded(stream: UnixStream) -> UnixStream {
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+/// Reads one framed message from a raw stream.
+fn read_message(stream: &mut UnixStream) -> Vec<u8> {
+    let mut header = [0u8; HEADER_LEN];
+    stream.read_exact(&mut header).unwrap();
+    let mut payload = vec![0u8; u32::from_ne_bytes(header) as usize];
+    stream.read_exact(&mut payload).unwrap();
+    payload
+}
+
+/// A private directory with a socket path in it.
+struct SocketDir {
+    dir: tempfile::TempDir,
+}
+
+impl SocketDir {
+    fn new() -> SocketDir {
+        let dir = tempfile::Builder::new()
+            .prefix("framing-")
+            .tempdir()
+            .unwrap();
+        SocketDir { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("echo.sock")
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint::SocketFile {
+            path: self.path(),
+            buffer_size: BUFFER,
+        }
+    }
+}
+
+/// The test as a hostile server: accepts one connection of the library's client and runs
+/// `script` on it, in a thread, while the test's own thread makes the client's round trips.
+fn hostile_server(path: &Path, script: impl FnOnce(UnixStream) + Send + 'static) -> JoinHandle<()> {
+    let listener = UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || script(bounded(listener.accept().unwrap().0)))
+}
+
+fn round_trip(client: &mut dyn TransportClient, request: &[u8]) -> Result<Vec<u8>, TransportError> {
+    let mut response = vec![0u8; BUFFER];
+    let len = client.round_trip(request, &mut response)?;
+    response.truncate(len);
+    Ok(response)
+}
+
+#[test]
+fn a_reply_in_pieces_is_received_whole_with_its_header_split_across_reads() {
+    let dir = SocketDir::new();
+    let server = hostile_server(&dir.path(), |mut stream| {
+        for _ in 0..2 {
+            let request = read_message(&mut stream);
+            let reply = framed(&request);
+            // One header byte, then three; then the payload in three chunks.
+            let third = request.len() / 3;
+            let cuts = [1, HEADER_LEN, HEADER_LEN + third, HEADER_LEN + 2 * third];
+            write_in_pieces(&mut stream, &reply, &cuts);
+        }
+    });
+    let mut client = connect(unix_stream::KIND, &dir.endpoint(), PATIENCE).unwrap();
+    for len in [3000, 30_000] {
+        let request = payload(len, 0x5a);
+        assert_eq!(round_trip(client.as_mut(), &request).unwrap(), request);
+    }
+    server.join().unwrap();
+}
+
+#[test]
+fn bytes_past_the_end_of_a_reply_start_the_next_one() {
+    let dir = SocketDir::new();
+    let (first, second, third) = (payload(10, 1), payload(20, 2), payload(30, 3));
+    let replies = (first.clone(), second.clone(), third.clone());
+    let server = hostile_server(&dir.path(), move |mut stream| {
+        read_message(&mut stream);
+        // The whole first reply, the whole second one and half a header of the third, in one
+        // write: the client's first read takes them all.
+        let mut burst = framed(&replies.0);
+        burst.extend(framed(&replies.1));
+        let third = framed(&replies.2);
+        burst.extend(&third[..2]);
+        stream.write_all(&burst).unwrap();
+        wait_until_peer_took_everything(&stream);
+        read_message(&mut stream);
+        read_message(&mut stream);
+        stream.write_all(&third[2..]).unwrap();
+    });
+    let mut client = connect(unix_stream::KIND, &dir.endpoint(), PATIENCE).unwrap();
+    for expected in [first, second, third] {
+        assert_eq!(round_trip(client.as_mut(), b"next").unwrap(), expected);
+    }
+    server.join().unwrap();
+}
+
+#[test]
+fn a_server_that_hangs_up_mid_reply_breaks_the_round_trip() {
+    let request = payload(100, 7);
+    let reply = framed(&request);
+    for hang_up_after in [2, HEADER_LEN + 50] {
+        let dir = SocketDir::new();
+        let part = reply[..hang_up_after].to_vec();
+        let server = hostile_server(&dir.path(), move |mut stream| {
+            read_message(&mut stream);
+            stream.write_all(&part).unwrap();
+        });
+        let mut client = connect(unix_stream::KIND, &dir.endpoint(), PATIENCE).unwrap();
+        let err = round_trip(client.as_mut(), &request).unwrap_err();
+        assert!(
+            matches!(err, TransportError::PeerGone(_)),
+            "after {hang_up_after} bytes: {err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the connection to the peer broke: closed while we waited for the reply"
+        );
+        server.join().unwrap();
+    }
+}
+
+#[test]
+fn a_server_that_stalls_times_the_round_trip_out_wherever_it_stalls() {
+    let request = payload(100, 9);
+    let reply = framed(&request);
+    for stall_after in [0, 2, HEADER_LEN + 50] {
+        let dir = SocketDir::new();
+        let part = reply[..stall_after].to_vec();
+        let (done, client_done) = std::sync::mpsc::channel::<()>();
+        let server = hostile_server(&dir.path(), move |mut stream| {
+            read_message(&mut stream);
+            stream.write_all(&part).unwrap();
+            // Stall with the connection open until the client has given up.
+            client_done.recv().unwrap();
+        });
+        let timeout = Duration::from_millis(300);
+        let mut client = connect(unix_stream::KIND, &dir.endpoint(), timeout).unwrap();
+        let err = round_trip(client.as_mut(), &request).unwrap_err();
+        done.send(()).unwrap();
+        assert!(
+            matches!(err, TransportError::Timeout { .. }),
+            "after {stall_after} bytes: {err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "timed out after 300ms waiting for the reply"
+        );
+        server.join().unwrap();
+    }
+}
+
+#[test]
+fn a_request_in_pieces_is_echoed_whole_with_its_header_split_across_reads() {
+    let server = TestServer::start(unix_stream::KIND, PATIENCE);
+    let mut client = server.raw_client();
+    for len in [3000, 30_000] {
+        let request = payload(len, 0x33);
+        let third = len / 3;
+        let cuts = [1, 3, HEADER_LEN, HEADER_LEN + third, HEADER_LEN + 2 * third];
+        write_in_pieces(&mut client, &framed(&request), &cuts);
+        assert_eq!(read_message(&mut client), request);
+    }
+    drop(client);
+    server.stop();
+}
+
+#[test]
+fn requests_sent_back_to_back_are_echoed_one_by_one() {
+    let server = TestServer::start(unix_stream::KIND, PATIENCE);
+    let mut client = server.raw_client();
+    let requests: Vec<Vec<u8>> = (1..=4).map(|i| payload(i * 10, i as u8)).collect();
+    // Three whole requests and half the header of a fourth in one write: the server's first
+    // read takes them all, and must echo each on its own.
+    let mut burst: Vec<u8> = requests[..3].iter().flat_map(|r| framed(r)).collect();
+    let fourth = framed(&requests[3]);
+    burst.extend(&fourth[..2]);
+    client.write_all(&burst).unwrap();
+    for request in &requests[..3] {
+        assert_eq!(&read_message(&mut client), request);
+    }
+    client.write_all(&fourth[2..]).unwrap();
+    assert_eq!(read_message(&mut client), requests[3]);
+    drop(client);
+    server.stop();
+}
+
+#[test]
+fn a_client_that_hangs_up_mid_request_ends_only_its_connection() {
+    let server = TestServer::start(unix_stream::KIND, PATIENCE);
+    for sent in [2, HEADER_LEN + 10] {
+        let mut hostile = server.raw_client();
+        write_in_pieces(&mut hostile, &framed(&payload(100, 1))[..sent], &[]);
+    }
+    let mut client = server.connect();
+    let request = payload(100, 2);
+    assert_eq!(round_trip(client.as_mut(), &request).unwrap(), request);
+    drop(client);
+    server.stop();
+}
+
+#[test]
+fn a_client_that_stalls_mid_request_times_the_server_out() {
+    let server = TestServer::start(unix_stream::KIND, Duration::from_millis(300));
+    let mut stalled = server.raw_client();
+    write_in_pieces(
+        &mut stalled,
+        &framed(&payload(100, 1))[..HEADER_LEN + 10],
+        &[],
+    );
+    let (code, stderr) = server.finish();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("timed out after 300ms waiting for a request"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_stops_a_server_whose_client_stalls_mid_request() {
+    // A timeout far beyond the test's patience: only the stop flag can end this wait in time.
+    let server = TestServer::start(unix_stream::KIND, Duration::from_secs(3600));
+    let mut stalled = server.raw_client();
+    write_in_pieces(
+        &mut stalled,
+        &framed(&payload(100, 1))[..HEADER_LEN + 10],
+        &[],
+    );
+    server.stop();
 }

@@ -12,6 +12,7 @@ pub mod posix;
 pub mod registry;
 pub mod sigbus;
 pub mod socket_file;
+pub mod stream_framing;
 pub mod toolkit;
 
 // The transports.

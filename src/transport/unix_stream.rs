@@ -1,11 +1,12 @@
 //! Unix stream: a plain `SOCK_STREAM` Unix domain socket, each message framed as in SHM POSIX
-//! (a 4-byte native-endian `u32` length, then the payload).
+//! (a 4-byte native-endian `u32` length, then the payload) by [`super::stream_framing`].
 //!
 //! It is the kernel primitive under ZeroMQ IPC without ZeroMQ: per direction one `writev` and
-//! one or more `read`s, the payload copied user → kernel → user. Comparing the two shows what
-//! ZeroMQ's framing and I/O threads cost.
+//! (in the common case) one `readv`, the payload copied user → kernel → user. Comparing the two
+//! shows what ZeroMQ's framing and I/O threads cost. This file holds only what is particular to
+//! Unix sockets: the socket file, connecting, accepting, and the sockets' timeouts.
 
-use std::io::{ErrorKind, IoSlice, Read, Write};
+use std::io::ErrorKind;
 use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -16,25 +17,15 @@ use std::time::Duration;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::socket_file::{checked_path, SocketFile};
+use super::stream_framing::{Exchange, FramedStream};
 use super::toolkit::{
-    check_message_fits, decode_len, encode_len, idle_until_request, payload_capacity,
-    retry_until_created, zeroed_buffer, WaitBudget, HEADER_LEN, IDLE_SLICE, WAIT_SLICE,
+    idle_until_request, payload_capacity, retry_until_created, zeroed_buffer, WaitBudget,
+    IDLE_SLICE, WAIT_SLICE,
 };
 use super::{
-    Addressing, EchoOutcome, NoWatch, PeerWatch, Tamper, TransportClient, TransportError,
-    TransportKind, TransportOptions, TransportServer, TransportSpec,
+    Addressing, EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportKind,
+    TransportOptions, TransportServer, TransportSpec,
 };
-
-fn is_hang_up(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof
-    )
-}
-
-fn is_timeout(e: &std::io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
-}
 
 /// For [`retry_until_created`]: no socket file yet, or nobody listening on it yet.
 fn no_server_yet(path: &Path) -> impl Fn(&TransportError) -> Option<String> + '_ {
@@ -51,125 +42,31 @@ fn no_server_yet(path: &Path) -> impl Fn(&TransportError) -> Option<String> + '_
     }
 }
 
-/// Bounds every blocking read and write on `stream` by `timeout`.
-fn set_timeouts(stream: &UnixStream, timeout: Duration) -> Result<(), TransportError> {
+/// Makes every blocking read and write on `stream` wait for at most one `slice`, the unit in
+/// which [`FramedStream`] budgets its waits. The kernel applies it inside the wait it does
+/// anyway, so it costs no system call per message.
+fn set_slices(stream: &UnixStream, slice: Duration) -> Result<(), TransportError> {
     stream
-        .set_read_timeout(Some(timeout))
-        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .set_read_timeout(Some(slice))
+        .and_then(|()| stream.set_write_timeout(Some(slice)))
         .map_err(|e| TransportError::io("setting socket timeouts", e))
 }
 
-/// Waits until `fd` is readable; false if `stop` was set first. Never times out by itself.
-fn readable_unless_stopped(fd: &impl AsFd, stop: &AtomicBool) -> Result<bool, TransportError> {
+/// Waits until `listener` has a client to accept; false if `stop` was set first. Never times
+/// out by itself. Only waiting for a connection polls; messages never do.
+fn client_waiting_unless_stopped(
+    listener: &UnixListener,
+    stop: &AtomicBool,
+) -> Result<bool, TransportError> {
     let idle_slice = PollTimeout::try_from(IDLE_SLICE).unwrap_or(PollTimeout::MAX);
     idle_until_request(stop, || {
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, idle_slice) {
             Ok(0) | Err(nix::errno::Errno::EINTR) => Ok(false),
             Ok(_) => Ok(true),
-            Err(e) => Err(TransportError::os("polling the socket", e)),
+            Err(e) => Err(TransportError::os("polling the listening socket", e)),
         }
     })
-}
-
-/// Which way a [`Sliced`] transfer moves bytes, for its error texts.
-#[derive(Clone, Copy)]
-enum Transfer {
-    Receive,
-    Send,
-}
-
-/// Blocking I/O in slices of the socket's own timeout, within one [`WaitBudget`].
-struct Sliced<'a> {
-    budget: WaitBudget<'a>,
-}
-
-impl Sliced<'_> {
-    fn new(timeout: Duration, watch: &dyn PeerWatch) -> Sliced<'_> {
-        Sliced {
-            budget: WaitBudget::new(timeout, watch),
-        }
-    }
-
-    /// The connection broke: give the watch a moment to say why (a dead server is reported
-    /// from waitpid), else report the socket's own words.
-    fn peer_gone(&self, how: &str) -> TransportError {
-        for _ in 0..10 {
-            if let Err(e) = self.budget.watch().check() {
-                return e;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        TransportError::PeerGone(format!("the connection to the peer broke: {how}"))
-    }
-
-    /// Judges one read or write of a transfer of `what`: Some(bytes moved), or None to try
-    /// again (interrupted, or a slice ran out within the budget).
-    fn progress(
-        &mut self,
-        result: std::io::Result<usize>,
-        transfer: Transfer,
-        what: &str,
-    ) -> Result<Option<usize>, TransportError> {
-        let (closed_while, op) = match transfer {
-            Transfer::Receive => ("we waited for", "reading"),
-            Transfer::Send => ("we sent", "sending"),
-        };
-        match result {
-            Ok(0) => Err(self.peer_gone(&format!("closed while {closed_while} {what}"))),
-            Ok(n) => Ok(Some(n)),
-            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(None),
-            Err(e) if is_hang_up(&e) => Err(self.peer_gone(&e.to_string())),
-            Err(e) if is_timeout(&e) => self.budget.slice_expired(what).map(|()| None),
-            Err(e) => Err(TransportError::io(format!("{op} {what}"), e)),
-        }
-    }
-
-    fn read_full(
-        &mut self,
-        stream: &mut UnixStream,
-        mut buf: &mut [u8],
-        what: &str,
-    ) -> Result<(), TransportError> {
-        while !buf.is_empty() {
-            let read = stream.read(buf);
-            if let Some(n) = self.progress(read, Transfer::Receive, what)? {
-                buf = &mut buf[n..];
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes header and payload with as few `writev` calls as the kernel allows.
-    fn write_message(
-        &mut self,
-        stream: &mut UnixStream,
-        payload: &[u8],
-        what: &str,
-    ) -> Result<(), TransportError> {
-        let header = encode_len(payload.len());
-        let mut parts = [IoSlice::new(&header), IoSlice::new(payload)];
-        let mut parts: &mut [IoSlice<'_>] = &mut parts;
-        while !parts.is_empty() {
-            let written = stream.write_vectored(parts);
-            if let Some(n) = self.progress(written, Transfer::Send, what)? {
-                IoSlice::advance_slices(&mut parts, n);
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads a length header and checks it against what the receiver can hold.
-    fn read_length(
-        &mut self,
-        stream: &mut UnixStream,
-        capacity: usize,
-        what: &str,
-    ) -> Result<usize, TransportError> {
-        let mut header = [0u8; HEADER_LEN];
-        self.read_full(stream, &mut header, what)?;
-        decode_len(header, capacity)
-    }
 }
 
 pub const KIND: TransportKind = TransportKind::new(&SPEC);
@@ -196,7 +93,7 @@ const SPEC: TransportSpec = TransportSpec {
 
 /// The requesting side: one connected stream.
 pub struct UnixStreamClient {
-    stream: UnixStream,
+    connection: FramedStream<UnixStream>,
     capacity: usize,
     timeout: Duration,
     watch: Arc<dyn PeerWatch>,
@@ -220,9 +117,10 @@ impl UnixStreamClient {
             connect,
             no_server_yet(path),
         )?;
-        set_timeouts(&stream, WAIT_SLICE)?;
+        // Slices of WAIT_SLICE: between them the watch asks waitpid whether the server died.
+        set_slices(&stream, WAIT_SLICE)?;
         Ok(UnixStreamClient {
-            stream,
+            connection: FramedStream::new(stream),
             capacity: payload_capacity(buffer_size),
             timeout: options.timeout,
             watch,
@@ -232,20 +130,20 @@ impl UnixStreamClient {
 
 impl TransportClient for UnixStreamClient {
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
-        check_message_fits(request.len(), self.capacity)?;
-        let mut sliced = Sliced::new(self.timeout, self.watch.as_ref());
-        sliced.write_message(&mut self.stream, request, "the request")?;
-        let capacity = self.capacity.min(response.len());
-        let len = sliced.read_length(&mut self.stream, capacity, "the reply")?;
-        sliced.read_full(&mut self.stream, &mut response[..len], "the reply")?;
-        Ok(len)
+        self.connection.round_trip(
+            request,
+            response,
+            self.capacity,
+            self.timeout,
+            self.watch.as_ref(),
+        )
     }
 }
 
 /// The echoing side: a listener, the connection being served, and one reusable buffer.
 pub struct UnixStreamServer {
     // Field order is drop order: close the sockets before removing the file.
-    connection: Option<UnixStream>,
+    connection: Option<FramedStream<UnixStream>>,
     listener: UnixListener,
     buffer: Vec<u8>,
     timeout: Duration,
@@ -271,89 +169,52 @@ impl UnixStreamServer {
     }
 }
 
+/// Accepts the next client; None if `stop` was set while waiting for one.
+fn accept_unless_stopped(
+    listener: &UnixListener,
+    stop: &AtomicBool,
+) -> Result<Option<FramedStream<UnixStream>>, TransportError> {
+    if !client_waiting_unless_stopped(listener, stop)? {
+        return Ok(None);
+    }
+    let (stream, _) = listener
+        .accept()
+        .map_err(|e| TransportError::io("accepting a client", e))?;
+    // How the idle server notices SIGTERM without a poll before every read: its reads wait in
+    // IDLE_SLICE slices (SO_RCVTIMEO) and it looks at the stop flag after each. While requests
+    // flow a slice never runs out, so this costs no system call. And the kernel never restarts
+    // a socket receive that has a timeout (EINTR even under SA_RESTART, signal(7)), so SIGTERM
+    // normally ends the wait at once. The other way, handlers without SA_RESTART and a plain
+    // blocking read, has a hole: a signal that lands between the flag check and the read is
+    // lost, and the read blocks for good. The slice closes that hole (100 ms at worst) and
+    // leaves the signal setup, shared with the driver, as it is.
+    set_slices(&stream, IDLE_SLICE)?;
+    Ok(Some(FramedStream::new(stream)))
+}
+
 impl TransportServer for UnixStreamServer {
     fn echo_one(
         &mut self,
         stop: &AtomicBool,
         tamper: Tamper,
     ) -> Result<EchoOutcome, TransportError> {
-        let UnixStreamServer {
-            connection,
-            listener,
-            buffer,
-            timeout,
-            ..
-        } = self;
         loop {
-            if connection.is_none() {
-                if !readable_unless_stopped(listener, stop)? {
-                    return Ok(EchoOutcome::Stopped);
+            if self.connection.is_none() {
+                match accept_unless_stopped(&self.listener, stop)? {
+                    Some(connection) => self.connection = Some(connection),
+                    None => return Ok(EchoOutcome::Stopped),
                 }
-                let (stream, _) = listener
-                    .accept()
-                    .map_err(|e| TransportError::io("accepting a client", e))?;
-                set_timeouts(&stream, *timeout)?;
-                *connection = Some(stream);
             }
-            let Some(stream) = connection.as_mut() else {
+            let Some(connection) = self.connection.as_mut() else {
                 continue;
             };
-            if !readable_unless_stopped(stream, stop)? {
-                return Ok(EchoOutcome::Stopped);
-            }
-            let mut header = [0u8; HEADER_LEN];
-            let first = match stream.read(&mut header) {
-                // Readable with nothing to read: the client hung up; serve the next one.
-                Ok(0) => {
-                    *connection = None;
-                    continue;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if is_hang_up(&e) => {
-                    *connection = None;
-                    continue;
-                }
-                Err(e) => return Err(TransportError::io("reading a request", e)),
-            };
-            // A request has begun: from here on every wait is bounded by the timeout (the
-            // stream's own read/write timeouts), and a stop is honoured after this echo.
-            match echo_request(stream, header, first, buffer, *timeout, tamper) {
-                // A client that hangs up mid-exchange ends its connection, not the server.
-                Err(TransportError::PeerGone(_)) => *connection = None,
-                other => return other,
+            match connection.echo_one(&mut self.buffer, stop, self.timeout, tamper)? {
+                Exchange::Echoed => return Ok(EchoOutcome::Echoed),
+                Exchange::Stopped => return Ok(EchoOutcome::Stopped),
+                // A client that hangs up, even mid-exchange, ends its connection, not the
+                // server: serve the next one.
+                Exchange::HungUp => self.connection = None,
             }
         }
     }
-}
-
-/// Reads the rest of a request whose first `first` header bytes are in `header`, and echoes it.
-fn echo_request(
-    stream: &mut UnixStream,
-    mut header: [u8; HEADER_LEN],
-    first: usize,
-    buffer: &mut [u8],
-    timeout: Duration,
-    tamper: Tamper,
-) -> Result<EchoOutcome, TransportError> {
-    let capacity = buffer.len();
-    let mut sliced = Sliced::new(timeout, &NoWatch);
-    sliced.read_full(stream, &mut header[first..], "a request")?;
-    let len = decode_len(header, capacity)?;
-    let payload = &mut buffer[..len];
-    sliced.read_full(stream, payload, "a request")?;
-    match tamper {
-        Tamper::Swallow => return Ok(EchoOutcome::Echoed),
-        Tamper::FlipByte(offset) if offset < len => payload[offset] ^= 0xff,
-        Tamper::BadLength => {
-            // Announce more than any buffer of this size carries; send no payload.
-            stream
-                .write_all(&encode_len(capacity + 1))
-                .map_err(|e| TransportError::io("sending the reply", e))?;
-            return Ok(EchoOutcome::Echoed);
-        }
-        Tamper::FlipByte(_) | Tamper::None => {}
-    }
-    sliced.write_message(stream, payload, "the reply")?;
-    Ok(EchoOutcome::Echoed)
 }

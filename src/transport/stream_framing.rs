@@ -1,0 +1,380 @@
+//! Framing for every byte-stream transport (the Unix stream today; pipes and TCP can reuse it):
+//! a message is a 4-byte native-endian `u32` length, then the payload, as in SHM POSIX.
+//!
+//! It is written for the syscall floor of a stream: a message goes out in one `writev` of
+//! [header, payload] and, in the common case, comes in with one `readv` of [header, the caller's
+//! buffer], straight into that buffer, so per round trip each side makes two system calls and
+//! adds no copy. Reads loop only when a message arrives in parts (above the socket buffer size,
+//! or from a peer that writes in pieces).
+//!
+//! What this code needs from a stream `S: Read + Write`: vectored reads and writes (or the
+//! messages are still right, in more calls), and a blocking read or write that waits for one
+//! *slice* of time at most, then fails with `WouldBlock` or `TimedOut` (a socket's own
+//! `SO_RCVTIMEO`/`SO_SNDTIMEO`). A slice costs nothing while traffic flows; when one runs out,
+//! the wait's [`WaitBudget`] asks its [`PeerWatch`](super::PeerWatch) and checks the deadline,
+//! and an idle server looks at its stop flag.
+
+use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Write};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::toolkit::{check_message_fits, decode_len, encode_len, WaitBudget, HEADER_LEN};
+use super::{PeerWatch, StopFlag, Tamper, TransportError};
+
+/// A byte stream that carries framed messages both ways.
+pub struct FramedStream<S> {
+    stream: S,
+    /// Bytes received after the end of the last message: the start of the next one. Empty
+    /// unless the peer sent again before reading our answer (see [`Incoming::read_from`]).
+    carried: Vec<u8>,
+}
+
+/// What an idle server's wait for a request ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// A whole request of this many bytes is in the caller's buffer.
+    Message(usize),
+    /// The stop flag was set.
+    Stopped,
+    /// The peer closed or reset the connection (before a request, or in the middle of one).
+    HungUp,
+}
+
+/// What became of one exchange on the server's side of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchange {
+    Echoed,
+    Stopped,
+    /// The connection is over; the server may serve another.
+    HungUp,
+}
+
+impl<S: Read + Write> FramedStream<S> {
+    pub fn new(stream: S) -> FramedStream<S> {
+        FramedStream {
+            stream,
+            carried: Vec::new(),
+        }
+    }
+
+    /// The client's side of one exchange: sends `request`, receives the reply into `response`
+    /// and returns its length. Neither message may be longer than `capacity`, and the reply no
+    /// longer than `response`; every wait is bounded by `timeout`, in slices that ask `watch`.
+    pub fn round_trip(
+        &mut self,
+        request: &[u8],
+        response: &mut [u8],
+        capacity: usize,
+        timeout: Duration,
+        watch: &dyn PeerWatch,
+    ) -> Result<usize, TransportError> {
+        check_message_fits(request.len(), capacity)?;
+        let mut budget = WaitBudget::new(timeout, watch);
+        self.send(request, &mut budget, "the request")?;
+        let accepted = capacity.min(response.len());
+        self.receive(&mut response[..accepted], &mut budget, "the reply")
+    }
+
+    /// The server's side of one exchange: receives a request into `buffer` (whose length is
+    /// the server's capacity) and echoes it, or tampers with it as told. Waits for the request
+    /// as long as it takes (see [`FramedStream::receive_request`]); once it has begun, every
+    /// wait is bounded by `timeout`, and a stop is honoured.
+    pub fn echo_one(
+        &mut self,
+        buffer: &mut [u8],
+        stop: &AtomicBool,
+        timeout: Duration,
+        tamper: Tamper,
+    ) -> Result<Exchange, TransportError> {
+        let capacity = buffer.len();
+        let len = match self.receive_request(buffer, stop, timeout)? {
+            Arrival::Message(len) => len,
+            Arrival::Stopped => return Ok(Exchange::Stopped),
+            Arrival::HungUp => return Ok(Exchange::HungUp),
+        };
+        let watch = StopFlag(stop);
+        let mut budget = WaitBudget::new(timeout, &watch);
+        let reply = &mut buffer[..len];
+        let sent = match tamper {
+            Tamper::Swallow => return Ok(Exchange::Echoed),
+            Tamper::None => self.send(reply, &mut budget, "the reply"),
+            Tamper::FlipByte(offset) => {
+                if let Some(byte) = reply.get_mut(offset) {
+                    *byte ^= 0xff;
+                }
+                self.send(reply, &mut budget, "the reply")
+            }
+            // Announce more than a buffer of this size carries, and send no payload.
+            Tamper::BadLength => self
+                .stream
+                .write_all(&encode_len(capacity + 1))
+                .map_err(|e| TransportError::io("sending the reply", e)),
+        };
+        match sent {
+            Ok(()) => Ok(Exchange::Echoed),
+            Err(TransportError::Interrupted) => Ok(Exchange::Stopped),
+            Err(TransportError::PeerGone(_)) => Ok(Exchange::HungUp),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends `payload` behind its length header: one `writev`, more only when the kernel takes
+    /// part of it (a message larger than the socket buffer).
+    pub fn send(
+        &mut self,
+        payload: &[u8],
+        budget: &mut WaitBudget<'_>,
+        what: &str,
+    ) -> Result<(), TransportError> {
+        let header = encode_len(payload.len());
+        let mut parts = [IoSlice::new(&header), IoSlice::new(payload)];
+        let mut parts: &mut [IoSlice<'_>] = &mut parts;
+        while !parts.is_empty() {
+            let written = self.stream.write_vectored(parts);
+            if let Some(n) = progress(written, budget, Direction::Send, what)? {
+                IoSlice::advance_slices(&mut parts, n);
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives one message into `payload`, whose length is the most the caller accepts, and
+    /// returns the message's length. A longer announced length is an error, never a truncation.
+    /// Every wait is bounded by `budget`.
+    pub fn receive(
+        &mut self,
+        payload: &mut [u8],
+        budget: &mut WaitBudget<'_>,
+        what: &str,
+    ) -> Result<usize, TransportError> {
+        let mut incoming = Incoming::new(payload);
+        self.take_carried(&mut incoming)?;
+        self.receive_rest(&mut incoming, budget, what)
+    }
+
+    /// An idle server's receive: waits as long as it takes for a request to begin, looking at
+    /// `stop` whenever the stream's read slice runs out or a signal interrupts the read; once a
+    /// byte has arrived, receives the rest like [`FramedStream::receive`] within `timeout`, and
+    /// still gives up if `stop` is set (so SIGTERM is not held up by a client that stalled).
+    pub fn receive_request(
+        &mut self,
+        payload: &mut [u8],
+        stop: &AtomicBool,
+        timeout: Duration,
+    ) -> Result<Arrival, TransportError> {
+        let mut incoming = Incoming::new(payload);
+        self.take_carried(&mut incoming)?;
+        while !incoming.has_begun() {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(Arrival::Stopped);
+            }
+            match incoming.read_from(&mut self.stream) {
+                Ok(0) => return Ok(Arrival::HungUp),
+                Ok(n) => self.account(&mut incoming, n)?,
+                Err(e) if is_timeout(&e) || e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if is_hang_up(&e) => return Ok(Arrival::HungUp),
+                Err(e) => return Err(TransportError::io("reading a request", e)),
+            }
+        }
+        let watch = StopFlag(stop);
+        let mut budget = WaitBudget::new(timeout, &watch);
+        match self.receive_rest(&mut incoming, &mut budget, "a request") {
+            Ok(len) => Ok(Arrival::Message(len)),
+            Err(TransportError::Interrupted) => Ok(Arrival::Stopped),
+            Err(TransportError::PeerGone(_)) => Ok(Arrival::HungUp),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads until `incoming` is complete; returns its length.
+    fn receive_rest(
+        &mut self,
+        incoming: &mut Incoming<'_>,
+        budget: &mut WaitBudget<'_>,
+        what: &str,
+    ) -> Result<usize, TransportError> {
+        while !incoming.is_complete() {
+            let read = incoming.read_from(&mut self.stream);
+            if let Some(n) = progress(read, budget, Direction::Receive, what)? {
+                self.account(incoming, n)?;
+            }
+        }
+        Ok(incoming.payload_filled)
+    }
+
+    /// Takes `n` bytes just read into `incoming`, and keeps those beyond its end for the next
+    /// receive. Reads only happen once `carried` is empty (`take_carried` either completes the
+    /// message or uses every carried byte), so appending keeps the stream's order.
+    fn account(&mut self, incoming: &mut Incoming<'_>, n: usize) -> Result<(), TransportError> {
+        let beyond = incoming.advance(n)?;
+        if beyond.is_empty() {
+            return Ok(());
+        }
+        let next = &incoming.payload[beyond];
+        self.carried
+            .try_reserve(next.len())
+            .map_err(|source| TransportError::Allocation {
+                what: "start of the next message",
+                bytes: next.len(),
+                source,
+            })?;
+        self.carried.extend_from_slice(next);
+        Ok(())
+    }
+
+    /// Starts `incoming` with the bytes a previous receive took beyond its own message.
+    fn take_carried(&mut self, incoming: &mut Incoming<'_>) -> Result<(), TransportError> {
+        if !self.carried.is_empty() {
+            let taken = incoming.fill_from(&self.carried)?;
+            self.carried.drain(..taken);
+        }
+        Ok(())
+    }
+}
+
+/// One message on its way in: its header, the caller's buffer for the payload, and how much
+/// of each has arrived.
+struct Incoming<'p> {
+    header: [u8; HEADER_LEN],
+    header_filled: usize,
+    payload: &'p mut [u8],
+    payload_filled: usize,
+    /// The payload's length, once the whole header is in (and checked against the buffer).
+    len: Option<usize>,
+}
+
+impl<'p> Incoming<'p> {
+    fn new(payload: &'p mut [u8]) -> Incoming<'p> {
+        Incoming {
+            header: [0; HEADER_LEN],
+            header_filled: 0,
+            payload,
+            payload_filled: 0,
+            len: None,
+        }
+    }
+
+    fn has_begun(&self) -> bool {
+        self.header_filled > 0
+    }
+
+    fn is_complete(&self) -> bool {
+        self.len == Some(self.payload_filled)
+    }
+
+    /// One read of what is missing.
+    ///
+    /// Until the header is complete, the message's end is unknown, so this is one `readv` of
+    /// [rest of the header, the whole payload buffer]: the common case, a whole message in one
+    /// call. It may take bytes of the *next* message when the peer sent one before waiting for
+    /// our answer: the request/response protocol never does, but a pipelining or broken peer
+    /// may. [`Incoming::advance`] reports such bytes and [`FramedStream`] keeps them as the
+    /// start of its next receive (copied only in that case; the common case copies nothing).
+    /// Once the length is known, reads ask for exactly the missing bytes, never past the end.
+    fn read_from(&mut self, stream: &mut impl Read) -> std::io::Result<usize> {
+        match self.len {
+            None => stream.read_vectored(&mut [
+                IoSliceMut::new(&mut self.header[self.header_filled..]),
+                IoSliceMut::new(self.payload),
+            ]),
+            Some(len) => stream.read(&mut self.payload[self.payload_filled..len]),
+        }
+    }
+
+    /// Accounts for `n` bytes placed by [`Incoming::read_from`]: the rest of the header first,
+    /// then the payload. Returns where in the payload buffer bytes beyond the message's end
+    /// landed (an empty range, normally).
+    fn advance(&mut self, n: usize) -> Result<Range<usize>, TransportError> {
+        if self.len.is_some() {
+            self.payload_filled += n;
+            return Ok(0..0);
+        }
+        let into_header = n.min(HEADER_LEN - self.header_filled);
+        self.header_filled += into_header;
+        if self.header_filled < HEADER_LEN {
+            return Ok(0..0);
+        }
+        let len = decode_len(self.header, self.payload.len())?;
+        self.len = Some(len);
+        // The header was incomplete before this read, so its payload bytes start at 0.
+        let into_payload = n - into_header;
+        self.payload_filled = into_payload.min(len);
+        Ok(self.payload_filled..into_payload)
+    }
+
+    /// Copies the start of `bytes` into the message, never past its end; returns how many
+    /// bytes it took.
+    fn fill_from(&mut self, bytes: &[u8]) -> Result<usize, TransportError> {
+        let mut taken = 0;
+        if self.len.is_none() {
+            taken = bytes.len().min(HEADER_LEN - self.header_filled);
+            self.header[self.header_filled..][..taken].copy_from_slice(&bytes[..taken]);
+            self.advance(taken)?;
+        }
+        if let Some(len) = self.len {
+            let more = (bytes.len() - taken).min(len - self.payload_filled);
+            self.payload[self.payload_filled..][..more].copy_from_slice(&bytes[taken..][..more]);
+            self.payload_filled += more;
+            taken += more;
+        }
+        Ok(taken)
+    }
+}
+
+/// Which way a transfer moves bytes, for its error texts.
+#[derive(Clone, Copy)]
+enum Direction {
+    Receive,
+    Send,
+}
+
+/// Judges one read or write of a transfer of `what`: Some(bytes moved), or None to try again
+/// (a signal interrupted it, or a slice ran out within the budget).
+fn progress(
+    result: std::io::Result<usize>,
+    budget: &mut WaitBudget<'_>,
+    direction: Direction,
+    what: &str,
+) -> Result<Option<usize>, TransportError> {
+    let (closed_while, op) = match direction {
+        Direction::Receive => ("we waited for", "reading"),
+        Direction::Send => ("we sent", "sending"),
+    };
+    match result {
+        Ok(0) => Err(peer_gone(
+            budget,
+            &format!("closed while {closed_while} {what}"),
+        )),
+        Ok(n) => Ok(Some(n)),
+        // The signal may be the one that asks us to stop: the watch knows.
+        Err(e) if e.kind() == ErrorKind::Interrupted => budget.watch().check().map(|()| None),
+        Err(e) if is_hang_up(&e) => Err(peer_gone(budget, &e.to_string())),
+        Err(e) if is_timeout(&e) => budget.slice_expired(what).map(|()| None),
+        Err(e) => Err(TransportError::io(format!("{op} {what}"), e)),
+    }
+}
+
+/// The connection broke: give the watch a moment to say why (a dead server is reported from
+/// waitpid, which may lag the socket's news by a moment), else report the socket's own words.
+fn peer_gone(budget: &WaitBudget<'_>, how: &str) -> TransportError {
+    for _ in 0..10 {
+        if let Err(e) = budget.watch().check() {
+            return e;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    TransportError::PeerGone(format!("the connection to the peer broke: {how}"))
+}
+
+fn is_hang_up(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof
+    )
+}
+
+/// A slice of the stream's own timeout ran out.
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
