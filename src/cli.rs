@@ -12,7 +12,7 @@ use crate::placement::PinMode;
 use crate::server::Fault;
 use crate::size::MessageSize;
 use crate::transport::socket_file::checked_path;
-use crate::transport::{Endpoint, TransportError, TransportKind};
+use crate::transport::{Addressing, Endpoint, TransportError, TransportKind};
 use crate::values::{
     parse_buffer_size, parse_fault, parse_injected_fault, parse_interval, parse_pin,
     parse_positive_u32, parse_positive_u64, parse_size_list, parse_timeout, parse_transport,
@@ -136,9 +136,14 @@ pub struct ServerArgs {
     #[arg(long, conflicts_with = "endpoint")]
     pub channel: Option<String>,
 
-    /// Socket URL, for transports addressed by a file (ipc://PATH, unix://PATH).
+    /// Socket URL, for transports addressed by a file (ipc://PATH, unix://PATH) or by a
+    /// ZeroMQ TCP address (tcp://ADDR:PORT).
     #[arg(long)]
     pub endpoint: Option<String>,
+
+    /// Address to listen on, for the plain TCP transport (ADDR:PORT; port 0 for any free one).
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["channel", "endpoint"])]
+    pub listen: Option<String>,
 
     /// Buffer size per direction (a 4-byte header plus the payload).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BUFFER_SIZE, value_parser = parse_buffer_size)]
@@ -165,27 +170,38 @@ impl ServerArgs {
         timeout: Duration,
         fault: Option<Fault>,
     ) -> Result<ServerArgs, TransportError> {
-        let (channel, url, buffer_size) = match endpoint {
-            Endpoint::ShmChannel {
-                channel,
-                buffer_size,
-            } => (Some(channel.clone()), None, *buffer_size),
-            Endpoint::SocketFile { path, buffer_size } => {
-                let scheme = kind.socket_scheme().unwrap_or_default();
-                let url = format!("{scheme}{}", checked_path(path)?);
-                (None, Some(url), *buffer_size)
-            }
-        };
-        Ok(ServerArgs {
+        let mut args = ServerArgs {
             server: true,
             transport: kind,
-            channel,
-            endpoint: url,
-            buffer_size,
+            channel: None,
+            endpoint: None,
+            listen: None,
+            buffer_size: 0,
             timeout,
             cpu: None,
             fault,
-        })
+        };
+        match endpoint {
+            Endpoint::ShmChannel {
+                channel,
+                buffer_size,
+            } => (args.channel, args.buffer_size) = (Some(channel.clone()), *buffer_size),
+            Endpoint::SocketFile { path, buffer_size } => {
+                let scheme = kind.socket_scheme().unwrap_or_default();
+                let url = format!("{scheme}{}", checked_path(path)?);
+                (args.endpoint, args.buffer_size) = (Some(url), *buffer_size);
+            }
+            Endpoint::Tcp { addr, buffer_size } => {
+                args.buffer_size = *buffer_size;
+                match kind.addressing() {
+                    Addressing::Tcp {
+                        scheme: Some(scheme),
+                    } => args.endpoint = Some(format!("{scheme}{addr}")),
+                    _ => args.listen = Some(addr.to_string()),
+                }
+            }
+        }
+        Ok(args)
     }
 
     /// The same command line, with the server pinned to `cpu`.
@@ -205,6 +221,9 @@ impl ServerArgs {
         }
         if let Some(endpoint) = &self.endpoint {
             args.extend(["--endpoint".into(), endpoint.clone()]);
+        }
+        if let Some(listen) = &self.listen {
+            args.extend(["--listen".into(), listen.clone()]);
         }
         args.extend([
             "--buffer-size".into(),

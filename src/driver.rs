@@ -71,14 +71,18 @@ impl ServerProcess {
         })
     }
 
-    /// Waits for the `READY` line. Fails if the server exits first, or stays silent for `timeout`.
-    pub fn wait_ready(&self, timeout: Duration) -> Result<(), TransportError> {
+    /// Waits for the `READY` line and returns what follows it (an address the server chose),
+    /// if anything. Fails if the server exits first, or stays silent for `timeout`.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<Option<String>, TransportError> {
         let watch = self.server_watch();
         let mut budget = WaitBudget::new(timeout, &watch);
         loop {
             watch.check()?;
             match self.stdout_lines.recv_timeout(WAIT_SLICE) {
-                Ok(line) if line.trim() == "READY" => return Ok(()),
+                Ok(line) if line.trim() == "READY" => return Ok(None),
+                Ok(line) if line.starts_with("READY ") => {
+                    return Ok(Some(line["READY ".len()..].trim().to_string()))
+                }
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {
                     budget.slice_expired("the server to print READY")?

@@ -16,7 +16,8 @@ use crate::placement::Pinning;
 use crate::server::{Fault, ServerOptions};
 use crate::size::MessageSize;
 use crate::transport::{
-    registry, shm_posix, validate_channel, ChannelName, Endpoint, TransportKind, HEADER_LEN,
+    registry, shm_posix, validate_channel, Addressing, ChannelName, Endpoint, TransportKind,
+    HEADER_LEN,
 };
 
 /// The buffer size the seed benchmark used, and our minimum default.
@@ -114,40 +115,65 @@ fn server_options(args: ServerArgs) -> ServerOptions {
     }
 }
 
-/// The endpoint a server's `--channel` or `--endpoint` names, as its transport expects it.
+/// The endpoint a server's `--channel`, `--endpoint` or `--listen` names, as its transport
+/// expects it.
 fn server_endpoint(args: &ServerArgs) -> Endpoint {
-    let name = args.transport.name();
     let buffer_size = args.buffer_size;
-    let Some(scheme) = args.transport.socket_scheme() else {
-        let Some(channel) = args.channel.clone() else {
-            server_usage_error(
-                ErrorKind::MissingRequiredArgument,
-                format!("--server --transport {name} needs --channel NAME"),
-            );
-        };
-        if let Err(e) = validate_channel(&channel) {
-            server_usage_error(ErrorKind::ValueValidation, format!("--channel: {e}"));
-        }
-        return Endpoint::ShmChannel {
-            channel,
-            buffer_size,
-        };
-    };
-    let path = args
-        .endpoint
-        .as_deref()
-        .and_then(|e| e.strip_prefix(scheme))
-        .filter(|p| !p.is_empty());
-    let Some(path) = path else {
+    let missing = |what: &str| -> ! {
         server_usage_error(
             ErrorKind::MissingRequiredArgument,
-            format!("--server --transport {name} needs --endpoint {scheme}PATH"),
-        );
+            format!(
+                "--server --transport {} needs {what}",
+                args.transport.name()
+            ),
+        )
     };
-    Endpoint::SocketFile {
-        path: path.into(),
-        buffer_size,
+    match args.transport.addressing() {
+        Addressing::Channel => {
+            let Some(channel) = args.channel.clone() else {
+                missing("--channel NAME")
+            };
+            if let Err(e) = validate_channel(&channel) {
+                server_usage_error(ErrorKind::ValueValidation, format!("--channel: {e}"));
+            }
+            Endpoint::ShmChannel {
+                channel,
+                buffer_size,
+            }
+        }
+        Addressing::SocketFile { scheme } => match url_rest(args, scheme) {
+            Some(path) => Endpoint::SocketFile {
+                path: path.into(),
+                buffer_size,
+            },
+            None => missing(&format!("--endpoint {scheme}PATH")),
+        },
+        Addressing::Tcp { scheme } => {
+            let (text, usage) = match scheme {
+                Some(scheme) => (
+                    url_rest(args, scheme),
+                    format!("--endpoint {scheme}ADDR:PORT"),
+                ),
+                None => (args.listen.as_deref(), "--listen ADDR:PORT".to_string()),
+            };
+            let Some(text) = text else { missing(&usage) };
+            let Ok(addr) = text.parse() else {
+                server_usage_error(
+                    ErrorKind::ValueValidation,
+                    format!("{text:?} is not an address such as 127.0.0.1:0 ({usage})"),
+                );
+            };
+            Endpoint::Tcp { addr, buffer_size }
+        }
     }
+}
+
+/// What follows `scheme` in `--endpoint`, if anything does.
+fn url_rest<'a>(args: &'a ServerArgs, scheme: &str) -> Option<&'a str> {
+    args.endpoint
+        .as_deref()
+        .and_then(|e| e.strip_prefix(scheme))
+        .filter(|rest| !rest.is_empty())
 }
 
 fn benchmark_options(cli: Cli) -> Options {

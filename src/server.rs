@@ -172,7 +172,7 @@ pub fn run(options: &ServerOptions) -> ExitCode {
         transport,
         fault: options.fault,
     };
-    if let Err(e) = announce_ready() {
+    if let Err(e) = announce_ready(server.transport.ready_address()) {
         eprintln!("error: writing READY: {e}");
         return ExitCode::FAILURE;
     }
@@ -194,9 +194,13 @@ pub fn run(options: &ServerOptions) -> ExitCode {
     }
 }
 
-fn announce_ready() -> std::io::Result<()> {
+/// `READY`, or `READY <address>` when the server chose its address (an ephemeral port).
+fn announce_ready(address: Option<String>) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "READY")?;
+    match address {
+        Some(address) => writeln!(stdout, "READY {address}")?,
+        None => writeln!(stdout, "READY")?,
+    }
     stdout.flush()
 }
 

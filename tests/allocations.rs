@@ -6,6 +6,7 @@ mod common {
     pub mod channel;
     pub mod client;
     pub mod process;
+    pub mod reached;
     pub mod server;
     pub mod signals;
 }
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use common::client::connect;
 use common::process::PATIENCE;
+use common::reached::reached_at;
 use common::server::{server_args, start_server};
 use common::signals::stop_server_clean;
 use transport_bench::benchmark::measure::{self, EchoBuffers, MeasureConfig, ProgressSink};
@@ -85,6 +87,7 @@ fn the_timed_loop_allocates_nothing_per_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let endpoint = kind.endpoint(&channel, dir.path(), BUFFER);
         let server = start_server(&server_args(kind, &endpoint, PATIENCE));
+        let endpoint = reached_at(&server, &endpoint);
         let mut client = connect(kind, &endpoint, Duration::from_secs(30)).unwrap();
         let short = allocations_of_a_timed_run(client.as_mut(), 10);
         let long = allocations_of_a_timed_run(client.as_mut(), 2_000);

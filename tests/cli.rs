@@ -266,7 +266,11 @@ fn all_transports_run_end_to_end() {
         for transport in ["SHM POSIX", "ZeroMQ IPC", "Unix stream", "SHM spin"] {
             // Every case has a row, with a measured mean.
             let mean = table.cell(size, transport, "Mean (µs/call)");
-            assert!(mean.parse::<f64>().is_ok(), "{size} {transport}: {mean:?}");
+            let number = mean.replace(',', "");
+            assert!(
+                number.parse::<f64>().is_ok(),
+                "{size} {transport}: {mean:?}"
+            );
         }
     }
 }

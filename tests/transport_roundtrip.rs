@@ -13,6 +13,7 @@ mod common {
     pub mod channel;
     pub mod client;
     pub mod process;
+    pub mod reached;
     pub mod server;
     pub mod shm;
     pub mod signals;
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use common::channel::*;
 use common::client::connect;
 use common::process::{Spawned, PATIENCE};
+use common::reached::reached_at;
 use common::server::*;
 use common::shm::{shm_endpoint, start_shm_server};
 use common::signals::*;
@@ -69,6 +71,7 @@ impl TestServer {
         let dir = tempfile::Builder::new().prefix("rt-").tempdir().unwrap();
         let endpoint = kind.endpoint(&channel, dir.path(), BUFFER);
         let server = start_server(&server_args(kind, &endpoint, timeout));
+        let endpoint = reached_at(&server, &endpoint);
         TestServer {
             kind,
             endpoint,
@@ -86,7 +89,7 @@ impl TestServer {
     fn socket_path(&self) -> &Path {
         match &self.endpoint {
             Endpoint::SocketFile { path, .. } => path,
-            Endpoint::ShmChannel { .. } => panic!("{:?} has no socket file", self.kind),
+            _ => panic!("{:?} has no socket file", self.kind),
         }
     }
 

@@ -129,9 +129,13 @@ impl<'a> ProcessExecutor<'a> {
         server: &ServerProcess,
         progress: &mut dyn ProgressSink,
     ) -> RunOutcome {
-        let connected = server.wait_ready(self.options.timeout).and_then(|()| {
+        let connected = server.wait_ready(self.options.timeout).and_then(|address| {
+            let endpoint = match address {
+                Some(reported) => lease.endpoint.at_reported_address(&reported)?,
+                None => lease.endpoint.clone(),
+            };
             case.transport
-                .connect(&lease.endpoint, self.transport_options(), server.watch())
+                .connect(&endpoint, self.transport_options(), server.watch())
         });
         let mut client = match connected {
             Ok(client) => client,

@@ -73,6 +73,12 @@ pub trait TransportServer {
     fn closing_words(&mut self) -> Option<String> {
         None
     }
+
+    /// What follows `READY` on the server's ready line: the address it actually listens on,
+    /// when it chose one (an ephemeral TCP port). None prints a bare `READY`.
+    fn ready_address(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What became of one [`TransportServer::echo_one`] call.
@@ -131,6 +137,12 @@ pub enum Endpoint {
     ShmChannel { channel: String, buffer_size: usize },
     /// A Unix socket file, inside a private directory.
     SocketFile { path: PathBuf, buffer_size: usize },
+    /// A TCP address. Port 0 asks the server for an ephemeral port, which it reports in its
+    /// `READY` line; the driver then connects to the address reported.
+    Tcp {
+        addr: std::net::SocketAddr,
+        buffer_size: usize,
+    },
 }
 
 impl Endpoint {
@@ -142,7 +154,7 @@ impl Endpoint {
                 channel,
                 buffer_size,
             } => Ok((channel, *buffer_size)),
-            Endpoint::SocketFile { .. } => Err(transport.mismatch(self)),
+            _ => Err(transport.mismatch(self)),
         }
     }
 
@@ -150,7 +162,37 @@ impl Endpoint {
     pub fn socket_file(&self, transport: TransportKind) -> Result<(&Path, usize), TransportError> {
         match self {
             Endpoint::SocketFile { path, buffer_size } => Ok((path, *buffer_size)),
-            Endpoint::ShmChannel { .. } => Err(transport.mismatch(self)),
+            _ => Err(transport.mismatch(self)),
+        }
+    }
+
+    /// The address and buffer size of a TCP endpoint.
+    pub fn tcp(
+        &self,
+        transport: TransportKind,
+    ) -> Result<(std::net::SocketAddr, usize), TransportError> {
+        match self {
+            Endpoint::Tcp { addr, buffer_size } => Ok((*addr, *buffer_size)),
+            _ => Err(transport.mismatch(self)),
+        }
+    }
+
+    /// The same endpoint at the address a server reported in its `READY` line, for endpoints
+    /// whose address the server chooses (an ephemeral TCP port).
+    pub fn at_reported_address(&self, reported: &str) -> Result<Endpoint, TransportError> {
+        match self {
+            Endpoint::Tcp { buffer_size, .. } => {
+                let addr = reported.trim().parse().map_err(|_| {
+                    TransportError::Protocol(format!(
+                        "the server reported {reported:?}, not an address such as 127.0.0.1:40123"
+                    ))
+                })?;
+                Ok(Endpoint::Tcp {
+                    addr,
+                    buffer_size: *buffer_size,
+                })
+            }
+            other => Ok(other.clone()),
         }
     }
 
@@ -167,6 +209,8 @@ impl Endpoint {
                 Ok(()) => vec![path.display().to_string()],
                 Err(_) => Vec::new(),
             },
+            // A listening socket ends with its process; nothing stays behind.
+            Endpoint::Tcp { .. } => Vec::new(),
         }
     }
 }
@@ -203,6 +247,9 @@ pub enum Addressing {
     Channel,
     /// A socket file in a private directory, written `<scheme>PATH` on a command line.
     SocketFile { scheme: &'static str },
+    /// A TCP address on loopback, written `<scheme>ADDR` with `--endpoint` when the transport
+    /// has a scheme (`tcp://` for ZeroMQ), else plain with `--listen`.
+    Tcp { scheme: Option<&'static str> },
 }
 
 /// Builds the client side of a transport, connected to `endpoint`.
@@ -262,9 +309,14 @@ impl TransportKind {
     /// transports addressed by a channel name.
     pub fn socket_scheme(self) -> Option<&'static str> {
         match self.0.addressing {
-            Addressing::Channel => None,
             Addressing::SocketFile { scheme } => Some(scheme),
+            Addressing::Channel | Addressing::Tcp { .. } => None,
         }
+    }
+
+    /// How the transport's endpoints are named.
+    pub fn addressing(self) -> Addressing {
+        self.0.addressing
     }
 
     /// Builds the endpoint for one server process. `unique_name` is unique per run and case;
@@ -277,6 +329,10 @@ impl TransportKind {
             },
             Addressing::SocketFile { .. } => Endpoint::SocketFile {
                 path: private_dir.join("echo.sock"),
+                buffer_size,
+            },
+            Addressing::Tcp { .. } => Endpoint::Tcp {
+                addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
                 buffer_size,
             },
         }
