@@ -1,7 +1,9 @@
 //! Finding and removing leftover IPC objects: at driver start-up and in `transport-bench cleanup`.
 //!
 //! POSIX shared memory shows up as `/dev/shm/<name>` and a named semaphore as
-//! `/dev/shm/sem.<name>`; both are removed through their own unlink call, not as files.
+//! `/dev/shm/sem.<name>`; a message queue as `/dev/mqueue/<name>`, but only where the mqueue
+//! file system is mounted there (often it is not). All are removed through their own unlink
+//! call, not as files, and the objects of a named channel are found by name alone.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -11,9 +13,10 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 use crate::naming::{channel_owner_pid, dir_owner_pid};
+use crate::transport::mqueue::{unlink_queue, MQUEUE_DIR};
 use crate::transport::posix::SHM_DIR;
 use crate::transport::posix::{unlink_semaphore, unlink_shared_memory};
-use crate::transport::{self, owner_lock, ChannelName};
+use crate::transport::{self, owner_lock, ChannelName, PosixObject};
 
 const SEM_FILE_PREFIX: &str = "sem.";
 /// Every shm-rpc-bridge object name starts with this (after the leading slash).
@@ -24,6 +27,7 @@ const SRB_PREFIX: &str = "srb_";
 pub enum IpcObject {
     SharedMemory(String),
     Semaphore(String),
+    MessageQueue(String),
     Directory(PathBuf),
 }
 
@@ -32,28 +36,50 @@ impl fmt::Display for IpcObject {
         match self {
             IpcObject::SharedMemory(name) => write!(f, "shared memory {name}"),
             IpcObject::Semaphore(name) => write!(f, "semaphore {name}"),
+            IpcObject::MessageQueue(name) => write!(f, "message queue {name}"),
             IpcObject::Directory(path) => write!(f, "directory {}", path.display()),
         }
     }
 }
 
+impl From<PosixObject> for IpcObject {
+    fn from(object: PosixObject) -> IpcObject {
+        match object {
+            PosixObject::SharedMemory(name) => IpcObject::SharedMemory(name),
+            PosixObject::Semaphore(name) => IpcObject::Semaphore(name),
+            PosixObject::MessageQueue(name) => IpcObject::MessageQueue(name),
+        }
+    }
+}
+
 impl IpcObject {
-    /// The object's POSIX name (with its leading slash), if it has one.
-    fn name(&self) -> Option<&str> {
+    /// The object's POSIX name without its leading slash, if it has one.
+    fn bare_name(&self) -> Option<&str> {
         match self {
-            IpcObject::SharedMemory(name) | IpcObject::Semaphore(name) => Some(name),
+            IpcObject::SharedMemory(name)
+            | IpcObject::Semaphore(name)
+            | IpcObject::MessageQueue(name) => Some(name.trim_start_matches('/')),
             IpcObject::Directory(_) => None,
         }
     }
 
-    /// Where the object shows in the file system.
+    /// Where the object shows in the file system (for a queue, where mqueue is mounted).
     fn path(&self) -> PathBuf {
+        let bare = self.bare_name().unwrap_or_default();
         match self {
-            IpcObject::SharedMemory(name) => Path::new(SHM_DIR).join(&name[1..]),
-            IpcObject::Semaphore(name) => {
-                Path::new(SHM_DIR).join(format!("{SEM_FILE_PREFIX}{}", &name[1..]))
-            }
+            IpcObject::SharedMemory(_) => Path::new(SHM_DIR).join(bare),
+            IpcObject::Semaphore(_) => Path::new(SHM_DIR).join(format!("{SEM_FILE_PREFIX}{bare}")),
+            IpcObject::MessageQueue(_) => Path::new(MQUEUE_DIR).join(bare),
             IpcObject::Directory(path) => path.clone(),
+        }
+    }
+
+    /// The pid of the driver whose run made the object, if its name is one this tool makes.
+    fn owner_pid(&self) -> Option<u32> {
+        let bare = self.bare_name()?;
+        match self {
+            IpcObject::MessageQueue(_) => driver_queue_owner_pid(bare),
+            _ => bare.strip_prefix(SRB_PREFIX).and_then(channel_owner_pid),
         }
     }
 
@@ -62,20 +88,37 @@ impl IpcObject {
         match self {
             IpcObject::SharedMemory(name) => unlink_shared_memory(name),
             IpcObject::Semaphore(name) => unlink_semaphore(name),
+            IpcObject::MessageQueue(name) => unlink_queue(name),
             IpcObject::Directory(path) => std::fs::remove_dir_all(path).is_ok(),
         }
     }
 }
 
-/// Every shm-rpc-bridge object (`/srb_*`) on the machine, whoever made it.
-pub fn all_srb_objects() -> Vec<IpcObject> {
-    shm_objects(|name| name.starts_with(SRB_PREFIX))
+/// The driver pid in the name of a queue of a driver's channel, `tb_<pid>_<n>_req` or `_resp`.
+fn driver_queue_owner_pid(bare_name: &str) -> Option<u32> {
+    let channel = (bare_name.strip_suffix("_req")).or_else(|| bare_name.strip_suffix("_resp"))?;
+    channel_owner_pid(channel)
 }
 
-/// The existing objects of one channel, whichever shared-memory transport made them.
+/// Every shm-rpc-bridge object (`/srb_*`) on the machine, whoever made it, and every message
+/// queue named like a driver's (`/tb_<pid>_<n>_req`, `_resp`) where `/dev/mqueue` shows them.
+pub fn all_objects() -> Vec<IpcObject> {
+    let mut objects = shm_objects(|name| name.starts_with(SRB_PREFIX));
+    objects.extend(mqueue_objects(|name| {
+        driver_queue_owner_pid(name).is_some()
+    }));
+    objects
+}
+
+/// The existing objects of one channel, whichever transport made them: found by their names,
+/// so a channel's message queues are found whether `/dev/mqueue` is mounted or not.
 pub fn channel_objects(channel: &ChannelName) -> Vec<IpcObject> {
-    let wanted = transport::channel_objects(channel);
-    shm_objects(|name| wanted.iter().any(|w| &w.name()[1..] == name))
+    let mut objects: Vec<IpcObject> = (transport::channel_objects(channel).into_iter())
+        .filter(PosixObject::exists)
+        .map(IpcObject::from)
+        .collect();
+    objects.sort();
+    objects
 }
 
 /// Objects and private directories left by runs that are over. An object counts as left only
@@ -84,12 +127,13 @@ pub fn channel_objects(channel: &ChannelName) -> Vec<IpcObject> {
 /// of another C library's semaphores, which cannot be locked, fall back on the pid alone).
 /// Objects whose names this tool does not make are never included.
 pub fn stale_objects(temp_dir: &Path) -> Vec<IpcObject> {
-    let ours = |name: &str| name.strip_prefix(SRB_PREFIX).and_then(channel_owner_pid);
-    let mut stale: Vec<IpcObject> = shm_objects(|name| ours(name).is_some())
-        .into_iter()
+    let srb_owner = |name: &str| name.strip_prefix(SRB_PREFIX).and_then(channel_owner_pid);
+    let queues = mqueue_objects(|name| driver_queue_owner_pid(name).is_some());
+    let mut stale: Vec<IpcObject> = (shm_objects(|name| srb_owner(name).is_some()).into_iter())
+        .chain(queues)
         .filter(|object| {
-            let pid = object.name().and_then(|name| ours(&name[1..]));
-            !owner_lock::is_held(&object.path()) && pid.is_some_and(|pid| !process_alive(pid))
+            let dead_owner = object.owner_pid().is_some_and(|pid| !process_alive(pid));
+            dead_owner && !owner_lock::is_held(&object.path())
         })
         .collect();
     if let Ok(entries) = std::fs::read_dir(temp_dir) {
@@ -127,6 +171,21 @@ fn shm_objects(keep: impl Fn(&str) -> bool) -> Vec<IpcObject> {
     objects
 }
 
+/// Lists the message queues in `/dev/mqueue` whose name (without `/`) passes `keep`; none where
+/// the mqueue file system is not mounted there.
+fn mqueue_objects(keep: impl Fn(&str) -> bool) -> Vec<IpcObject> {
+    let Ok(entries) = std::fs::read_dir(MQUEUE_DIR) else {
+        return Vec::new();
+    };
+    let mut queues: Vec<IpcObject> = (entries.flatten())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| keep(name))
+        .map(|name| IpcObject::MessageQueue(format!("/{name}")))
+        .collect();
+    queues.sort();
+    queues
+}
+
 /// True unless the kernel says no such process exists (EPERM means it exists, as someone else's).
 pub fn process_alive(pid: u32) -> bool {
     match i32::try_from(pid) {
@@ -147,7 +206,8 @@ pub enum CleanupScope {
     Stale,
     /// The objects of one channel.
     Channel(ChannelName),
-    /// Every `/srb_*` object, as the seed benchmark's cleanup did.
+    /// Every `/srb_*` object, as the seed benchmark's cleanup did, and every queue named like
+    /// a driver's where `/dev/mqueue` is mounted.
     All,
 }
 
@@ -156,7 +216,7 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
     let objects = match scope {
         CleanupScope::Stale => stale_objects(&std::env::temp_dir()),
         CleanupScope::Channel(channel) => channel_objects(channel),
-        CleanupScope::All => all_srb_objects(),
+        CleanupScope::All => all_objects(),
     };
     if objects.is_empty() {
         println!("Nothing to remove.");
@@ -164,7 +224,7 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
     }
     if matches!(scope, CleanupScope::All) {
         println!(
-            "Removing {} /srb_* object(s), including any of running programs:",
+            "Removing {} /srb_* object(s) and driver message queue(s), including any of running programs:",
             objects.len()
         );
         for object in &objects {
@@ -183,4 +243,22 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     std::process::ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queues_of_a_drivers_channels_are_traced_to_the_driver() {
+        assert_eq!(driver_queue_owner_pid("tb_123_4_req"), Some(123));
+        assert_eq!(driver_queue_owner_pid("tb_123_4_resp"), Some(123));
+        // Not ours: another direction, a channel not named by a driver.
+        assert_eq!(driver_queue_owner_pid("tb_123_4_other"), None);
+        assert_eq!(driver_queue_owner_pid("it_123_4_req"), None);
+        let queue = IpcObject::MessageQueue("/tb_77_1_req".into());
+        assert_eq!(queue.owner_pid(), Some(77));
+        assert_eq!(queue.path(), Path::new("/dev/mqueue/tb_77_1_req"));
+        assert_eq!(queue.to_string(), "message queue /tb_77_1_req");
+    }
 }

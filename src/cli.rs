@@ -132,7 +132,7 @@ pub struct ServerArgs {
     #[arg(long, value_parser = parse_transport)]
     pub transport: TransportKind,
 
-    /// Channel name, for transports addressed by one (shm-posix, shm-spin).
+    /// Channel name, for transports addressed by one (shm-posix, shm-spin, mqueue).
     #[arg(long, conflicts_with = "endpoint")]
     pub channel: Option<String>,
 
@@ -251,11 +251,13 @@ pub enum Command {
     /// Remove leftover IPC objects: by default those of transport-bench runs that are no longer
     /// alive.
     Cleanup {
-        /// Remove the /srb_<NAME>_* objects of one channel.
+        /// Remove the objects of one channel: /srb_<NAME>_* and the /<NAME>_req, /<NAME>_resp
+        /// message queues.
         #[arg(long, value_name = "NAME")]
         channel: Option<String>,
 
-        /// Remove every /srb_* object on the machine, including those of running programs.
+        /// Remove every /srb_* object on the machine, and every message queue named like a
+        /// driver's where /dev/mqueue is mounted, including those of running programs.
         #[arg(long, conflicts_with = "channel")]
         all: bool,
     },
@@ -272,7 +274,7 @@ pub struct TransportList(pub Vec<TransportKind>);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::{shm_posix, shm_spin, unix_stream, zmq_ipc};
+    use crate::transport::{mqueue, shm_posix, shm_spin, unix_stream, zmq_ipc, zmq_tcp};
 
     fn parse(args: &[String]) -> ServerArgs {
         let mut argv = vec!["transport-bench".to_string()];
@@ -290,11 +292,17 @@ mod tests {
             path: "/tmp/transport-bench-1-x/echo.sock".into(),
             buffer_size: 2_500_000,
         };
+        let tcp = Endpoint::Tcp {
+            addr: ([127, 0, 0, 1], 0).into(),
+            buffer_size: 4096,
+        };
         let fault = Fault::FlipByteAt {
             request: 3,
             offset: 17,
         };
         for (kind, endpoint, fault) in [
+            (zmq_tcp::KIND, &tcp, None),
+            (mqueue::KIND, &channel, Some(Fault::BadLengthAt(2))),
             (shm_posix::KIND, &channel, None),
             (shm_spin::KIND, &channel, Some(Fault::NoReady)),
             (zmq_ipc::KIND, &socket, Some(fault)),

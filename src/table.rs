@@ -77,7 +77,8 @@ fn row(report: &Report, result: &BenchmarkResult) -> Row {
         row[1] = transport;
         row[TOTAL_TIME_COLUMN] = match result.status {
             Status::Interrupted => "interrupted",
-            _ => "failed",
+            Status::Skipped => "skipped",
+            Status::Ok | Status::Failed => "failed",
         }
         .into();
         return row;
@@ -102,7 +103,8 @@ fn total_time(result: &BenchmarkResult) -> String {
     match result.status {
         Status::Interrupted => total.push_str(" (interrupted)"),
         Status::Failed => total.push_str(" (failed)"),
-        Status::Ok => {}
+        // A skipped case measured nothing, so it never gets here.
+        Status::Ok | Status::Skipped => {}
     }
     total
 }
@@ -117,14 +119,14 @@ fn versus_baseline(report: &Report, result: &BenchmarkResult, latency: LatencyUs
         .map_or("n/a".into(), |b| format::relative(latency.mean, b.mean))
 }
 
-/// The spread of a case's runs when they were noisy, then its error, if any.
+/// Why a case was skipped; the spread of its runs when they were noisy; its error, if any.
 fn case_notes(result: &BenchmarkResult) -> Vec<String> {
     let name = format!(
         "{} at {}",
         result.transport.display_name(),
         format_bytes(result.size_bytes)
     );
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = skip_note(result).into_iter().collect();
     if let (true, Some(spread)) = (result.noisy, result.runs_spread()) {
         notes.push(format!(
             "{name}: noisy: run means {:.1}–{:.1} µs, median {:.1} (spread {:.0}%)",
@@ -139,6 +141,16 @@ fn case_notes(result: &BenchmarkResult) -> Vec<String> {
     }
     notes.extend((result.warnings.iter()).map(|warning| format!("{name}: {}", warning.message)));
     notes
+}
+
+/// `SHM POSIX at 64 KiB: skipped: larger than msgsize_max 8192`, for a skipped case.
+pub fn skip_note(result: &BenchmarkResult) -> Option<String> {
+    let reason = result.skip_reason.as_ref()?;
+    Some(format!(
+        "{} at {}: skipped: {reason}",
+        result.transport.display_name(),
+        format_bytes(result.size_bytes)
+    ))
 }
 
 /// Where the processes ran, in a line: `unpinned`, or the CPUs `--pin` chose.
@@ -165,6 +177,7 @@ pub fn pacing_line(config: &Config) -> Option<String> {
 mod tests {
     use super::*;
     use crate::test_report::sample;
+    use crate::transport::zmq_ipc;
 
     #[test]
     fn one_row_per_case_relative_to_the_baseline() {
@@ -188,6 +201,20 @@ mod tests {
         assert_eq!(table.rows[3][9], "200.0% slower");
         assert_eq!(table.rows[4][..3], ["500 KB", "ZeroMQ IPC", "failed"]);
         assert!(table.rows[4][3..].iter().all(String::is_empty));
+    }
+
+    #[test]
+    fn a_skipped_case_has_a_row_and_its_reason_in_the_notes() {
+        let mut report = sample();
+        let reason = "larger than msgsize_max 8192".to_string();
+        report.results = vec![BenchmarkResult::skipped(zmq_ipc::KIND, 65_536, reason)];
+        let table = SummaryTable::new(&report);
+        assert_eq!(table.rows[0][..3], ["64 KiB", "ZeroMQ IPC", "skipped"]);
+        assert!(table.rows[0][3..].iter().all(String::is_empty));
+        assert_eq!(
+            table.notes,
+            ["ZeroMQ IPC at 64 KiB: skipped: larger than msgsize_max 8192"]
+        );
     }
 
     #[test]

@@ -23,12 +23,18 @@ use common::cleanup::remove_objects;
 use common::driver::*;
 use common::process::bin;
 use common::server::*;
-use common::shm::start_shm_server;
+use common::shm::{shm_endpoint, start_shm_server};
 use common::signals::*;
 use common::summary::SummaryTable;
 use common::zmq_peer::ZmqTestServer;
+use std::os::fd::AsRawFd;
+
+use common::process::PATIENCE;
+use nix::mqueue::{mq_close, mq_open, MQ_OFlag, MqAttr};
 use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
 use transport_bench::options::DEFAULT_BUFFER_SIZE;
+use transport_bench::transport::mqueue;
 use transport_bench::transport::posix::{NamedSemaphore, SharedMemory};
 use transport_bench::transport::HEADER_LEN;
 
@@ -142,14 +148,30 @@ fn sigkill_of_each_server_fails_its_case_and_the_run_goes_on() {
         "--transports",
         "all",
     ]);
-    for transport in ["shm-posix", "zmq-ipc", "unix-stream", "shm-spin"] {
+    let transports = [
+        "shm-posix",
+        "zmq-ipc",
+        "unix-stream",
+        "shm-spin",
+        "zmq-tcp",
+        "mqueue",
+    ];
+    for transport in transports {
         let server = wait_for_server(&driver, transport);
         wait_until_busy(server);
         signal(server, Signal::SIGKILL);
     }
     let (status, out, _) = driver.finish_clean();
     assert_eq!(status.code(), Some(1), "{out}");
-    for name in ["SHM POSIX", "ZeroMQ IPC", "Unix stream", "SHM spin"] {
+    let names = [
+        "SHM POSIX",
+        "ZeroMQ IPC",
+        "Unix stream",
+        "SHM spin",
+        "ZeroMQ TCP",
+        "POSIX mqueue",
+    ];
+    for name in names {
         let line =
             format!("✗ {name} benchmark failed: server exited: killed by signal 9 (SIGKILL)");
         assert!(out.contains(&line), "missing {line:?} in:\n{out}");
@@ -236,7 +258,15 @@ fn a_server_that_never_says_ready_times_out() {
 
 #[test]
 fn sigkill_of_the_driver_takes_its_server_down_cleanly() {
-    for transport in ["shm-posix", "zmq-ipc", "unix-stream", "shm-spin"] {
+    let transports = [
+        "shm-posix",
+        "zmq-ipc",
+        "unix-stream",
+        "shm-spin",
+        "zmq-tcp",
+        "mqueue",
+    ];
+    for transport in transports {
         let driver = Driver::start(&[
             "--iterations",
             "100000000",
@@ -489,6 +519,92 @@ fn a_multipart_zmq_request_is_refused() {
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("more than one part"), "{stderr}");
     assert!(!peer.socket_path.exists());
+}
+
+#[test]
+fn faults_in_the_message_transports_are_caught() {
+    // A ZeroMQ or mqueue reply carries its own length: a bad one is a reply of the wrong length.
+    for (transport, name) in [("zmq-tcp", "ZeroMQ TCP"), ("mqueue", "POSIX mqueue")] {
+        let only = ["--transports", transport];
+        assert_fault_fails(
+            &format!("{transport}:exit@150"),
+            &only,
+            &format!("{name} benchmark failed: server exited: exit code 3"),
+        );
+        assert_fault_fails(
+            &format!("{transport}:flip@150:3"),
+            &only,
+            "round trip 150: the reply differs from the request at byte offset 3",
+        );
+        assert_fault_fails(
+            &format!("{transport}:bad-length@120"),
+            &only,
+            "round trip 120: the reply has 101 bytes, the request had 100",
+        );
+    }
+}
+
+#[test]
+fn a_killed_mqueue_servers_queues_are_found_and_removed_by_name() {
+    // /dev/mqueue is not mounted here: cleanup must find the queues by the channel's name.
+    let channel = unique_channel("mqkilled");
+    let endpoint = shm_endpoint(&channel, 4096);
+    let server = start_server(&server_args(mqueue::KIND, &endpoint, PATIENCE));
+    let queues = [format!("/{channel}_req"), format!("/{channel}_resp")];
+    assert_eq!(channel_leftovers(&channel), queues);
+    signal(server.pid(), Signal::SIGKILL);
+    let _ = server.finish();
+    assert_eq!(channel_leftovers(&channel), queues, "SIGKILL leaves queues");
+    let output = Command::new(bin())
+        .args(["cleanup", "--channel", &channel])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    for queue in &queues {
+        assert!(
+            out.contains(&format!("Removed message queue {queue}")),
+            "{out}"
+        );
+    }
+    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+}
+
+#[test]
+fn an_mqueue_server_refuses_a_squatted_queue_and_leaves_it_alone() {
+    let channel = unique_channel("mqsquat");
+    let squatted = format!("/{channel}_resp");
+    let flags = MQ_OFlag::O_CREAT | MQ_OFlag::O_EXCL | MQ_OFlag::O_RDONLY;
+    let attributes = MqAttr::new(0, 1, 16, 0);
+    let squatter = mq_open(squatted.as_str(), flags, Mode::S_IRUSR, Some(&attributes)).unwrap();
+    mq_close(squatter).unwrap();
+    let output = Command::new(bin())
+        .args(["--server", "--transport", "mqueue", "--channel", &channel])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let left = channel_leftovers(&channel);
+    remove_objects(&channel);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("creating message queue {squatted}")) && stderr.contains("EEXIST"),
+        "{stderr}"
+    );
+    assert_eq!(left, vec![squatted], "only the squatter's queue remains");
+}
+
+#[test]
+fn mqueue_queues_are_created_owner_only() {
+    let channel = unique_channel("mqmode");
+    let endpoint = shm_endpoint(&channel, 4096);
+    let server = start_server(&server_args(mqueue::KIND, &endpoint, PATIENCE));
+    for queue in channel_leftovers(&channel) {
+        let opened = mq_open(queue.as_str(), MQ_OFlag::O_RDONLY, Mode::empty(), None).unwrap();
+        let mode = nix::sys::stat::fstat(opened.as_raw_fd()).unwrap().st_mode;
+        mq_close(opened).unwrap();
+        assert_eq!(mode & 0o777, 0o600, "{queue}");
+    }
+    stop_server_clean(server, &channel);
 }
 
 #[test]

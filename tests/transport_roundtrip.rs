@@ -37,11 +37,17 @@ use common::signals::*;
 use common::zmq_peer::ZmqTestServer;
 use nix::sys::signal::Signal;
 use transport_bench::transport::{
-    shm_posix, shm_spin, unix_stream, zmq_ipc, Endpoint, TransportClient, TransportError,
-    TransportKind, HEADER_LEN,
+    mqueue, shm_posix, shm_spin, unix_stream, zmq_ipc, zmq_tcp, Endpoint, TransportClient,
+    TransportError, TransportKind, HEADER_LEN,
 };
 
 const BUFFER: usize = 64 * 1024;
+
+/// The largest message `kind` carries with a `BUFFER`-byte buffer.
+fn largest_message(kind: TransportKind) -> usize {
+    kind.max_message(BUFFER)
+        .map_or(BUFFER - HEADER_LEN, |limit| limit.bytes)
+}
 
 fn echo(client: &mut dyn TransportClient, len: usize) {
     let request: Vec<u8> = (0..len).map(|i| (i % 253) as u8 ^ 0x5a).collect();
@@ -129,7 +135,7 @@ fn with_server(kind: TransportKind, body: impl FnOnce(&mut dyn TransportClient))
 fn every_transport_echoes_edge_sizes() {
     for kind in TransportKind::all().iter().copied() {
         with_server(kind, |client| {
-            for len in [0, 1, 100, BUFFER - HEADER_LEN] {
+            for len in [0, 1, 100, largest_message(kind)] {
                 echo(client, len);
             }
         });
@@ -138,15 +144,22 @@ fn every_transport_echoes_edge_sizes() {
 
 #[test]
 fn an_oversize_request_is_refused_before_sending_and_the_channel_keeps_working() {
-    // ZeroMQ has no buffer of its own to overflow; the other three share the SHM capacity.
-    for kind in [shm_posix::KIND, unix_stream::KIND, shm_spin::KIND] {
+    // ZeroMQ has no buffer of its own to overflow; the SHM and stream transports share the
+    // SHM capacity, and a message queue has its message size.
+    for kind in [
+        shm_posix::KIND,
+        unix_stream::KIND,
+        shm_spin::KIND,
+        mqueue::KIND,
+    ] {
+        let largest = largest_message(kind);
         with_server(kind, |client| {
-            let request = vec![1u8; BUFFER - HEADER_LEN + 1];
+            let request = vec![1u8; largest + 1];
             let mut response = vec![0u8; BUFFER];
             let err = client.round_trip(&request, &mut response).unwrap_err();
             assert!(
                 matches!(err, TransportError::MessageTooLarge { len, capacity }
-                    if len == BUFFER - HEADER_LEN + 1 && capacity == BUFFER - HEADER_LEN),
+                    if len == largest + 1 && capacity == largest),
                 "{kind:?}: {err}"
             );
             assert!(err.to_string().contains("does not fit"), "{kind:?}: {err}");
@@ -159,6 +172,11 @@ fn an_oversize_request_is_refused_before_sending_and_the_channel_keeps_working()
 fn a_reply_larger_than_the_receive_buffer_is_an_error_not_a_truncation() {
     for (kind, expected) in [
         (zmq_ipc::KIND, "2048-byte reply does not fit"),
+        (zmq_tcp::KIND, "2048-byte reply does not fit"),
+        (
+            mqueue::KIND,
+            "a 2048-byte reply does not fit the 1024-byte receive buffer",
+        ),
         (
             unix_stream::KIND,
             "peer announced a 2048-byte message, more than the 1024 bytes",
@@ -217,6 +235,73 @@ fn zmq_ipc_client_without_server_times_out_clearly() {
     assert!(err.to_string().contains("timed out after 300ms"), "{err}");
     drop(client);
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn zmq_tcp_client_without_server_times_out_clearly() {
+    // A port nobody listens on: the system's pick, given back at once.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = Endpoint::Tcp {
+        addr: free.local_addr().unwrap(),
+        buffer_size: BUFFER,
+    };
+    drop(free);
+    let mut client = connect(zmq_tcp::KIND, &endpoint, Duration::from_millis(300)).unwrap();
+    let mut response = vec![0u8; 16];
+    let err = client.round_trip(b"hello", &mut response).unwrap_err();
+    assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("timed out after 300ms"), "{err}");
+}
+
+#[test]
+fn a_stopped_zmq_tcp_server_leaves_no_port_listening() {
+    let server = TestServer::start(zmq_tcp::KIND, PATIENCE);
+    let Endpoint::Tcp { addr, .. } = server.endpoint else {
+        panic!("a TCP endpoint");
+    };
+    assert_ne!(addr.port(), 0, "the server reports the port it chose");
+    echo(server.connect().as_mut(), 100);
+    server.stop();
+    // The port was the system's pick; another test is unlikely to be given it again at once.
+    let refused = std::net::TcpStream::connect(addr).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "{addr}"
+    );
+}
+
+#[test]
+fn mqueue_client_without_server_times_out_naming_the_queue() {
+    let channel = unique_channel("absent");
+    let started = Instant::now();
+    let endpoint = shm_endpoint(&channel, BUFFER);
+    let err = connect(mqueue::KIND, &endpoint, Duration::from_millis(300))
+        .err()
+        .expect("connecting without a server must fail");
+    assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("timed out after 300ms"), "{text}");
+    assert!(text.contains(&format!("/{channel}_req")), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+}
+
+#[test]
+fn mqueue_frozen_server_times_out_naming_the_reply_queue() {
+    let server = TestServer::start(mqueue::KIND, PATIENCE);
+    let mut client = connect(mqueue::KIND, &server.endpoint, Duration::from_millis(300)).unwrap();
+    signal(server.server.pid(), Signal::SIGSTOP);
+    let mut response = vec![0u8; BUFFER];
+    let err = client.round_trip(b"ping", &mut response).unwrap_err();
+    signal(server.server.pid(), Signal::SIGCONT);
+    let expected = format!(
+        "timed out after 300ms waiting for a message in queue /{}_resp",
+        server.channel
+    );
+    assert!(err.to_string().contains(&expected), "{err}");
+    drop(client);
+    server.stop();
 }
 
 #[test]

@@ -19,7 +19,9 @@ use crate::options::Options;
 use crate::placement::{self, PinError};
 use crate::signals;
 use crate::size::MessageSize;
-use crate::transport::{payload_capacity, TransportError, TransportKind, TransportOptions};
+use crate::transport::{
+    payload_capacity, MessageLimit, TransportError, TransportKind, TransportOptions,
+};
 
 /// How long a server whose case failed gets to exit on SIGTERM before it is killed.
 const TEARDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -77,6 +79,10 @@ impl RunOutcome {
 pub trait Executor {
     /// Removes what earlier, dead runs left behind, before the first case.
     fn remove_stale_objects(&mut self) -> Vec<IpcObject>;
+
+    /// The largest message `case`'s transport carries here, when a limit of its own (a kernel
+    /// setting) makes that less than the buffer: larger cases are skipped, never run.
+    fn message_limit(&self, case: &Case) -> Option<MessageLimit>;
 
     /// One run of `case`: a fresh server, warm-up, the timed round trips, teardown.
     fn run(&mut self, case: &Case, progress: &mut dyn ProgressSink) -> RunOutcome;
@@ -199,6 +205,10 @@ impl<'a> ProcessExecutor<'a> {
 impl Executor for ProcessExecutor<'_> {
     fn remove_stale_objects(&mut self) -> Vec<IpcObject> {
         cleanup::remove_all(&cleanup::stale_objects(&std::env::temp_dir()))
+    }
+
+    fn message_limit(&self, case: &Case) -> Option<MessageLimit> {
+        case.transport.max_message(self.options.buffer_size)
     }
 
     fn run(&mut self, case: &Case, progress: &mut dyn ProgressSink) -> RunOutcome {

@@ -65,6 +65,10 @@ pub trait Reporter {
 
     fn case_run_started(&mut self, _run: &CaseRun) {}
 
+    /// A case is not run at all, for `reason` (a size its transport cannot carry); `run` is
+    /// where its first run would have been. Its result follows with the others of its size.
+    fn case_skipped(&mut self, _run: &CaseRun, _reason: &str) {}
+
     /// Timed round trips done so far in the current run; called at most every 100 ms.
     fn progress(&mut self, _round_trips_done: u64) {}
 
@@ -152,6 +156,10 @@ impl Reporter for Reporters {
 
     fn case_run_started(&mut self, run: &CaseRun) {
         self.each(|r| r.case_run_started(run));
+    }
+
+    fn case_skipped(&mut self, run: &CaseRun, reason: &str) {
+        self.each(|r| r.case_skipped(run, reason));
     }
 
     fn progress(&mut self, round_trips_done: u64) {

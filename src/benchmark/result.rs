@@ -46,6 +46,8 @@ pub enum Status {
     Ok,
     Failed,
     Interrupted,
+    /// Not run: the size is more than the transport carries (`skip_reason` says why).
+    Skipped,
 }
 
 /// All runs of one (transport, size) case.
@@ -57,6 +59,8 @@ pub struct BenchmarkResult {
     pub iterations: u64,
     pub status: Status,
     pub error: Option<String>,
+    /// Why a skipped case was not run (`larger than msgsize_max 8192`); null otherwise.
+    pub skip_reason: Option<String>,
     /// Wall time of the timed loops, summed over all runs.
     pub total_s: f64,
     pub ops_per_s: f64,
@@ -209,6 +213,7 @@ impl CaseTally {
             iterations,
             status,
             error,
+            skip_reason: None,
             total_s: self.total_s,
             ops_per_s,
             mb_per_s: ops_per_s * size_bytes as f64 / 1e6,
@@ -243,6 +248,14 @@ impl Default for CaseTally {
 }
 
 impl BenchmarkResult {
+    /// A case that was not run because `size_bytes` is more than the transport carries.
+    pub fn skipped(transport: TransportKind, size_bytes: usize, reason: String) -> BenchmarkResult {
+        BenchmarkResult {
+            skip_reason: Some(reason),
+            ..CaseTally::new().into_result(transport, size_bytes, Status::Skipped, None)
+        }
+    }
+
     /// (max - min) / median of the run means, when there are several runs.
     pub fn runs_spread(&self) -> Option<f64> {
         match (self.runs_min_us, self.runs_max_us, self.runs_median_us) {
@@ -273,6 +286,16 @@ impl Report {
 mod tests {
     use super::*;
     use crate::transport::shm_posix;
+
+    #[test]
+    fn a_skipped_case_says_why_and_is_not_a_failure() {
+        let reason = "larger than msgsize_max 8192".to_string();
+        let result = BenchmarkResult::skipped(shm_posix::KIND, 65536, reason.clone());
+        assert_eq!(result.status, Status::Skipped);
+        assert_eq!(result.skip_reason, Some(reason));
+        assert_eq!((result.error, result.iterations), (None, 0));
+        assert!(result.latency_us.is_none() && result.histogram.is_empty());
+    }
 
     #[test]
     fn a_case_that_measured_nothing_is_never_ok() {

@@ -90,28 +90,44 @@ impl<'a, E: Executor> Scheduler<'a, E> {
     /// Every run of every transport at one size, interleaved (run 1 of each transport, then
     /// run 2 of each, ...), so that slow drift (other load, clock changes) hits every
     /// transport alike instead of favouring whichever ran first. A case's first failure or
-    /// an interrupt ends it; its result is reported once the size is done.
+    /// an interrupt ends it; its result is reported once the size is done. A case larger than
+    /// its transport carries is skipped before anything is started, and said so in its place.
     fn run_size(&mut self, size: MessageSize) {
         let mut cases: Vec<CaseState> = (self.options.transports.iter().enumerate())
             .map(|(index, &transport)| {
                 let case = Case { size, transport };
-                CaseState::new(case, index + 1, self.report.clock_overhead_ns)
+                let skip_reason = self.skip_reason(&case);
+                CaseState::new(case, index + 1, self.report.clock_overhead_ns, skip_reason)
             })
             .collect();
         'runs: for run in 1..=self.options.runs {
-            for state in cases.iter_mut().filter(|state| state.status == Status::Ok) {
+            for state in cases.iter_mut() {
                 if self.executor.interrupted().is_some() {
                     break 'runs;
                 }
-                self.run_once(state, run);
+                match (state.status, &state.skip_reason) {
+                    (Status::Ok, _) => self.run_once(state, run),
+                    (Status::Skipped, Some(reason)) if run == 1 => {
+                        let case_run = self.case_run(state.case, state.transport_number, run);
+                        self.reporters.case_skipped(&case_run, reason);
+                    }
+                    _ => {}
+                }
             }
         }
-        for state in cases.into_iter().filter(|state| state.runs_started > 0) {
+        let reported = |state: &CaseState| state.runs_started > 0 || state.skip_reason.is_some();
+        for state in cases.into_iter().filter(reported) {
             let result = state.into_result(self.options.runs);
             self.report.results.push(result);
             let result = self.report.results.last().unwrap_or_else(|| unreachable!());
             let _ = self.reporters.case_finished(result, &self.report);
         }
+    }
+
+    /// Why `case` is not to be run, if its size is more than its transport carries.
+    fn skip_reason(&self, case: &Case) -> Option<String> {
+        let limit = self.executor.message_limit(case)?;
+        (case.size.bytes > limit.bytes).then_some(limit.reason)
     }
 
     /// One run of one case, told to the reporters and added to the case's tally.
@@ -170,13 +186,19 @@ struct CaseState {
     tally: CaseTally,
     runs_started: u32,
     runs_completed: u32,
-    /// Ok while the case goes on.
+    /// Ok while the case goes on; Skipped from the start if it is not to run.
     status: Status,
     error: Option<String>,
+    skip_reason: Option<String>,
 }
 
 impl CaseState {
-    fn new(case: Case, transport_number: usize, clock_overhead_ns: f64) -> CaseState {
+    fn new(
+        case: Case,
+        transport_number: usize,
+        clock_overhead_ns: f64,
+        skip_reason: Option<String>,
+    ) -> CaseState {
         CaseState {
             case,
             transport_number,
@@ -186,18 +208,25 @@ impl CaseState {
             },
             runs_started: 0,
             runs_completed: 0,
-            status: Status::Ok,
+            status: match skip_reason {
+                Some(_) => Status::Skipped,
+                None => Status::Ok,
+            },
             error: None,
+            skip_reason,
         }
     }
 
     /// The case's result; a case the interrupt left short of its runs is interrupted too.
     fn into_result(self, runs: u32) -> BenchmarkResult {
+        let (transport, bytes) = (self.case.transport, self.case.size.bytes);
+        if let Some(reason) = self.skip_reason {
+            return BenchmarkResult::skipped(transport, bytes, reason);
+        }
         let status = match self.status {
             Status::Ok if self.runs_completed < runs => Status::Interrupted,
             status => status,
         };
-        let (transport, bytes) = (self.case.transport, self.case.size.bytes);
         self.tally.into_result(transport, bytes, status, self.error)
     }
 }
@@ -232,7 +261,7 @@ mod tests {
     use crate::cleanup::IpcObject;
     use crate::options::Exports;
     use crate::size::MessageSize;
-    use crate::transport::{shm_posix, zmq_ipc, TransportError, TransportKind};
+    use crate::transport::{shm_posix, zmq_ipc, MessageLimit, TransportError, TransportKind};
 
     /// What a scripted run does.
     enum Scripted {
@@ -249,6 +278,8 @@ mod tests {
         script: VecDeque<Scripted>,
         ran: Rc<RefCell<Vec<(TransportKind, usize)>>>,
         signal: Option<Signal>,
+        /// A transport that carries at most this many bytes.
+        limit: Option<(TransportKind, MessageLimit)>,
     }
 
     fn measured(latencies_ns: &[u64], error: Option<MeasureError>) -> RunMeasurement {
@@ -268,6 +299,11 @@ mod tests {
     impl Executor for FakeExecutor {
         fn remove_stale_objects(&mut self) -> Vec<IpcObject> {
             Vec::new()
+        }
+
+        fn message_limit(&self, case: &Case) -> Option<MessageLimit> {
+            let (kind, limit) = self.limit.clone()?;
+            (kind == case.transport).then_some(limit)
         }
 
         fn run(&mut self, case: &Case, progress: &mut dyn ProgressSink) -> RunOutcome {
@@ -317,6 +353,12 @@ mod tests {
             self.events
                 .borrow_mut()
                 .push(format!("start {name} run {}", run.run));
+        }
+
+        fn case_skipped(&mut self, run: &CaseRun, reason: &str) {
+            let name = run.transport.name();
+            let bytes = run.size.bytes;
+            (self.events.borrow_mut()).push(format!("skip {name} at {bytes}: {reason}"));
         }
 
         fn case_run_finished(&mut self, run: &CaseRun, end: &RunEnd<'_>) {
@@ -373,12 +415,22 @@ mod tests {
     }
 
     fn play(options: &Options, script: Vec<Scripted>, reporter: RecordingReporter) -> Played {
+        play_limited(options, script, reporter, None)
+    }
+
+    fn play_limited(
+        options: &Options,
+        script: Vec<Scripted>,
+        reporter: RecordingReporter,
+        limit: Option<(TransportKind, MessageLimit)>,
+    ) -> Played {
         let events = Rc::clone(&reporter.events);
         let ran = Rc::new(RefCell::new(Vec::new()));
         let executor = FakeExecutor {
             script: script.into(),
             ran: Rc::clone(&ran),
             signal: None,
+            limit,
         };
         let mut report = crate::benchmark::new_report(options);
         report.machine.cpu = "fake".into();
@@ -464,6 +516,44 @@ mod tests {
         assert_eq!(zmq.runs, vec![6.0, 20.0, 45.0]);
         assert_eq!(posix.latency_us.map(|l| l.mean), Some(44.0 / 4.0));
         assert_eq!(played.outcome.exit_code(), 0);
+    }
+
+    #[test]
+    fn a_size_beyond_a_transports_limit_is_skipped_before_it_runs() {
+        let mut options = options(2);
+        options.sizes.push(MessageSize {
+            bytes: 65_536,
+            name: None,
+        });
+        let limit = MessageLimit {
+            bytes: 8192,
+            reason: "larger than msgsize_max 8192".into(),
+        };
+        // Two runs of each case that fits: both transports at 100 B, SHM POSIX at 64 KiB.
+        let script = (0..6).map(|_| Scripted::Ok(vec![1000])).collect();
+        let reporter = RecordingReporter::default();
+        let played = play_limited(&options, script, reporter, Some((zmq_ipc::KIND, limit)));
+        assert!(
+            !played.ran.contains(&(zmq_ipc::KIND, 65_536)),
+            "nothing is started for a skipped case: {:?}",
+            played.ran
+        );
+        let skips: Vec<&String> = (played.events.iter())
+            .filter(|e| e.starts_with("skip"))
+            .collect();
+        assert_eq!(
+            skips,
+            ["skip zmq-ipc at 65536: larger than msgsize_max 8192"]
+        );
+        let results = &played.outcome.report.results;
+        let statuses: Vec<Status> = results.iter().map(|r| r.status).collect();
+        let expected = [Status::Ok, Status::Ok, Status::Ok, Status::Skipped];
+        assert_eq!(statuses, expected, "in transport order per size");
+        assert_eq!(
+            results[3].skip_reason.as_deref(),
+            Some("larger than msgsize_max 8192")
+        );
+        assert_eq!(played.outcome.exit_code(), 0, "ok and skipped cases exit 0");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::benchmark::result::{BenchmarkResult, Report};
 
 pub struct CsvExporter;
 
-const COLUMNS: [&str; 27] = [
+const COLUMNS: [&str; 28] = [
     "transport",
     "size_bytes",
     "status",
@@ -33,6 +33,7 @@ const COLUMNS: [&str; 27] = [
     "behind_schedule",
     "warnings",
     "error",
+    "skip_reason",
 ];
 
 /// Quotes a field when it holds a comma, quote or newline (RFC 4180).
@@ -90,6 +91,7 @@ fn row(report: &Report, r: &BenchmarkResult) -> [String; COLUMNS.len()] {
         r.behind_schedule.map_or(String::new(), |n| n.to_string()),
         field(&warnings.join("; ")),
         r.error.as_deref().map(field).unwrap_or_default(),
+        r.skip_reason.as_deref().map(field).unwrap_or_default(),
     ]
 }
 
@@ -109,6 +111,7 @@ impl Exporter for CsvExporter {
 mod tests {
     use super::*;
     use crate::test_report::sample;
+    use crate::transport::zmq_ipc;
 
     #[test]
     fn one_row_per_case_with_a_header() {
@@ -119,7 +122,18 @@ mod tests {
         assert!(lines[1].starts_with("shm-posix,100,ok,100,"));
         // The failed row's error has a comma and quotes: quoted, quotes doubled.
         assert!(
-            lines[5].ends_with("\"server exited: killed by signal 9 (SIGKILL), \"\"quoted\"\"\"")
+            lines[5].ends_with("\"server exited: killed by signal 9 (SIGKILL), \"\"quoted\"\"\",")
         );
+    }
+
+    #[test]
+    fn a_skipped_case_has_its_status_and_reason() {
+        let mut report = sample();
+        let reason = "larger than msgsize_max 8192".to_string();
+        report.results = vec![BenchmarkResult::skipped(zmq_ipc::KIND, 65_536, reason)];
+        let text = String::from_utf8(CsvExporter.serialize(&report).unwrap()).unwrap();
+        let row = text.lines().nth(1).unwrap();
+        assert!(row.starts_with("zmq-ipc,65536,skipped,0,"), "{row}");
+        assert!(row.ends_with(",,larger than msgsize_max 8192"), "{row}");
     }
 }

@@ -16,7 +16,9 @@ impl Exporter for JsonExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::benchmark::result::BenchmarkResult;
     use crate::test_report::sample;
+    use crate::transport::zmq_ipc;
 
     #[test]
     fn round_trips_with_the_documented_fields() {
@@ -65,5 +67,19 @@ mod tests {
         assert_eq!(failed["status"], "failed");
         assert!(failed["error"].as_str().unwrap().contains("signal 9"));
         assert!(failed["latency_us"].is_null());
+        assert!(failed["skip_reason"].is_null());
+    }
+
+    #[test]
+    fn a_skipped_case_has_its_status_and_reason() {
+        let mut report = sample();
+        let reason = "larger than msgsize_max 8192".to_string();
+        report.results = vec![BenchmarkResult::skipped(zmq_ipc::KIND, 65_536, reason)];
+        let bytes = JsonExporter.serialize(&report).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let skipped = &doc["results"][0];
+        assert_eq!(skipped["status"], "skipped");
+        assert_eq!(skipped["skip_reason"], "larger than msgsize_max 8192");
+        assert!(skipped["error"].is_null() && skipped["latency_us"].is_null());
     }
 }

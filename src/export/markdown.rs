@@ -38,6 +38,9 @@ impl Exporter for MarkdownExporter {
         if let Some(pacing) = table::pacing_line(&report.config) {
             out.push_str(&format!("{pacing}.\n"));
         }
+        for note in report.results.iter().filter_map(table::skip_note) {
+            out.push_str(&format!("{note}.\n"));
+        }
         Ok(out.into_bytes())
     }
 }
@@ -45,7 +48,9 @@ impl Exporter for MarkdownExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::benchmark::result::BenchmarkResult;
     use crate::test_report::sample;
+    use crate::transport::zmq_ipc;
 
     #[test]
     fn one_table_row_per_case() {
@@ -57,5 +62,19 @@ mod tests {
             .iter()
             .any(|r| r.contains("ZeroMQ IPC") && r.contains("% slower")));
         assert!(rows.iter().any(|r| r.contains("failed")));
+    }
+
+    #[test]
+    fn a_skipped_case_has_its_row_and_its_reason_under_the_table() {
+        let mut report = sample();
+        let reason = "larger than msgsize_max 8192".to_string();
+        let skipped = BenchmarkResult::skipped(zmq_ipc::KIND, 65_536, reason);
+        report.results.push(skipped);
+        let text = String::from_utf8(MarkdownExporter.serialize(&report).unwrap()).unwrap();
+        assert!(text.contains("| 64 KiB | ZeroMQ IPC | skipped |"), "{text}");
+        assert!(
+            text.contains("\nZeroMQ IPC at 64 KiB: skipped: larger than msgsize_max 8192.\n"),
+            "{text}"
+        );
     }
 }

@@ -63,6 +63,15 @@ impl Reporter for TerminalReporter {
         ));
     }
 
+    fn case_skipped(&mut self, run: &CaseRun, reason: &str) {
+        self.console.line(format_args!(
+            "[{}/{}] {} benchmark skipped: {reason}",
+            run.transport_number,
+            run.transport_count,
+            run.transport.display_name()
+        ));
+    }
+
     fn progress(&mut self, round_trips_done: u64) {
         if let Some(progress) = &mut self.progress {
             progress.update(round_trips_done);

@@ -3,8 +3,9 @@
 //! A transport has a client side that performs one round trip into a caller's buffer
 //! ([`TransportClient`]) and a server side that echoes one request ([`TransportServer`]).
 //! Each transport's file describes it in one [`TransportSpec`] (names, addressing, how to build
-//! either side, which objects it leaves in `/dev/shm`), and [`registry`] lists them. Adding a
-//! transport means adding its file here, its `mod` line below and one line in the registry.
+//! either side, which named objects it creates, the largest message it carries), and
+//! [`registry`] lists them. Adding a transport means adding its file here, its `mod` line below
+//! and one line in the registry.
 
 mod error;
 pub mod owner_lock;
@@ -14,12 +15,15 @@ pub mod sigbus;
 pub mod socket_file;
 pub mod stream_framing;
 pub mod toolkit;
+pub mod zmq_reqrep;
 
 // The transports.
+pub mod mqueue;
 pub mod shm_posix;
 pub mod shm_spin;
 pub mod unix_stream;
 pub mod zmq_ipc;
+pub mod zmq_tcp;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -133,7 +137,8 @@ impl PeerWatch for StopFlag<'_> {
 /// Where a server listens and a client connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
-    /// `/srb_<channel>_*` POSIX shared-memory objects and semaphores.
+    /// The named POSIX objects of a channel: `/srb_<channel>_*` shared memory and semaphores,
+    /// or `/<channel>_req` and `_resp` message queues.
     ShmChannel { channel: String, buffer_size: usize },
     /// A Unix socket file, inside a private directory.
     SocketFile { path: PathBuf, buffer_size: usize },
@@ -243,7 +248,7 @@ pub struct TransportOptions {
 /// How a transport's endpoints are named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Addressing {
-    /// POSIX IPC objects `/srb_<channel>_*`.
+    /// Named POSIX IPC objects derived from a channel name.
     Channel,
     /// A socket file in a private directory, written `<scheme>PATH` on a command line.
     SocketFile { scheme: &'static str },
@@ -276,6 +281,17 @@ pub struct TransportSpec {
     /// The objects it creates for a channel, so that cleanup can find them (none for
     /// transports addressed by a socket file).
     pub channel_objects: fn(&ChannelName) -> Vec<PosixObject>,
+    /// The largest message it carries with a `buffer_size`-byte buffer, when that is less
+    /// than the buffer's payload capacity (a kernel limit): larger sizes are skipped, not run.
+    pub max_message: fn(buffer_size: usize) -> Option<MessageLimit>,
+}
+
+/// A transport's own limit on message size, and why larger messages are skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageLimit {
+    pub bytes: usize,
+    /// Why a larger message is skipped, as the table says it: `larger than msgsize_max 8192`.
+    pub reason: String,
 }
 
 /// A transport, as the rest of the tool handles it: a cheap, comparable handle on its
@@ -317,6 +333,12 @@ impl TransportKind {
     /// How the transport's endpoints are named.
     pub fn addressing(self) -> Addressing {
         self.0.addressing
+    }
+
+    /// The largest message the transport carries with a `buffer_size`-byte buffer, when a
+    /// limit of its own makes that less than the buffer's payload capacity.
+    pub fn max_message(self, buffer_size: usize) -> Option<MessageLimit> {
+        (self.0.max_message)(buffer_size)
     }
 
     /// Builds the endpoint for one server process. `unique_name` is unique per run and case;

@@ -9,6 +9,7 @@
 use std::ffi::CString;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use nix::sys::stat::{fstat, Mode};
 
 use super::sigbus::{self, Registration};
 use super::toolkit::{idle_until_request, WaitBudget, IDLE_SLICE, WAIT_SLICE};
-use super::{owner_lock, PeerWatch, TransportError};
+use super::{mqueue, owner_lock, PeerWatch, TransportError};
 
 fn c_name(name: &str) -> Result<CString, TransportError> {
     CString::new(name).map_err(|source| TransportError::InvalidObjectName {
@@ -397,17 +398,7 @@ impl NamedSemaphore {
 
     /// One blocking wait of at most `slice`; true if the semaphore was decremented.
     fn timed_wait(&self, slice: Duration) -> Result<bool, TransportError> {
-        // sem_timedwait takes an absolute CLOCK_REALTIME deadline; slices are short, so a wall
-        // clock step costs at most one extra slice and the overall bound stays monotonic.
-        let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)
-            .map_err(|e| TransportError::os("reading the clock", e))?;
-        let total_ns = now.tv_nsec() as u64 + u64::from(slice.subsec_nanos());
-        let deadline = libc::timespec {
-            tv_sec: now.tv_sec()
-                + slice.as_secs() as libc::time_t
-                + (total_ns / 1_000_000_000) as libc::time_t,
-            tv_nsec: (total_ns % 1_000_000_000) as libc::c_long,
-        };
+        let deadline = realtime_deadline_after(slice)?;
         // SAFETY: self.sem is a live semaphore; deadline is a valid timespec that outlives the call.
         self.decrement(Errno::ETIMEDOUT, || unsafe {
             libc::sem_timedwait(self.sem.as_ptr(), &deadline)
@@ -441,6 +432,21 @@ impl NamedSemaphore {
             }
         }
     }
+}
+
+/// The absolute `CLOCK_REALTIME` deadline `slice` from now, as `sem_timedwait` and
+/// `mq_timedreceive` take it. Slices are short, so a wall clock step costs at most one extra
+/// slice, and the overall bound (a [`WaitBudget`] on the monotonic clock) stays monotonic.
+pub fn realtime_deadline_after(slice: Duration) -> Result<libc::timespec, TransportError> {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)
+        .map_err(|e| TransportError::os("reading the clock", e))?;
+    let total_ns = now.tv_nsec() as u64 + u64::from(slice.subsec_nanos());
+    Ok(libc::timespec {
+        tv_sec: now.tv_sec()
+            + slice.as_secs() as libc::time_t
+            + (total_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (total_ns % 1_000_000_000) as libc::c_long,
+    })
 }
 
 impl Drop for NamedSemaphore {
@@ -477,11 +483,14 @@ pub fn unlink_semaphore(name: &str) -> bool {
     }
 }
 
-/// A named POSIX IPC object, by kind: what a transport leaves in `/dev/shm` until unlinked.
+/// A named POSIX IPC object, by kind: what a transport leaves behind until unlinked (shared
+/// memory and semaphores in `/dev/shm`; message queues in the kernel, shown in `/dev/mqueue`
+/// only where that is mounted).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PosixObject {
     SharedMemory(String),
     Semaphore(String),
+    MessageQueue(String),
 }
 
 impl PosixObject {
@@ -490,13 +499,16 @@ impl PosixObject {
         match self {
             PosixObject::SharedMemory(_) => "shared memory object",
             PosixObject::Semaphore(_) => "semaphore",
+            PosixObject::MessageQueue(_) => "message queue",
         }
     }
 
     /// The object's name, with its leading slash.
     pub fn name(&self) -> &str {
         match self {
-            PosixObject::SharedMemory(name) | PosixObject::Semaphore(name) => name,
+            PosixObject::SharedMemory(name)
+            | PosixObject::Semaphore(name)
+            | PosixObject::MessageQueue(name) => name,
         }
     }
 
@@ -505,6 +517,18 @@ impl PosixObject {
         match self {
             PosixObject::SharedMemory(name) => unlink_shared_memory(name),
             PosixObject::Semaphore(name) => unlink_semaphore(name),
+            PosixObject::MessageQueue(name) => mqueue::unlink_queue(name),
+        }
+    }
+
+    /// Whether the name exists, found by name alone (no `/dev/mqueue` needed). One that exists
+    /// but is someone else's counts as existing.
+    pub fn exists(&self) -> bool {
+        let bare = self.name().trim_start_matches('/');
+        match self {
+            PosixObject::SharedMemory(_) => Path::new(SHM_DIR).join(bare).exists(),
+            PosixObject::Semaphore(_) => Path::new(SHM_DIR).join(format!("sem.{bare}")).exists(),
+            PosixObject::MessageQueue(name) => mqueue::queue_exists(name),
         }
     }
 }

@@ -82,6 +82,7 @@ const SPEC: TransportSpec = TransportSpec {
         )?))
     },
     channel_objects,
+    max_message: |_| None,
 };
 
 /// One direction of a channel: a buffer and the two semaphores that hand it back and forth.

@@ -80,6 +80,7 @@ const SPEC: TransportSpec = TransportSpec {
         Ok(Box::new(ShmSpinServer::create(channel, buffer_size)?))
     },
     channel_objects,
+    max_message: |_| None,
 };
 
 /// One direction: its control line in the header and its payload area.

@@ -89,6 +89,7 @@ const SPEC: TransportSpec = TransportSpec {
         )?))
     },
     channel_objects: |_| Vec::new(),
+    max_message: |_| None,
 };
 
 /// The requesting side: one connected stream.

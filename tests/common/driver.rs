@@ -5,7 +5,13 @@ use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use transport_bench::server::DRIVER_PID_ENV;
+use transport_bench::transport::{channel_objects, ChannelName, PosixObject};
+
 use super::process::{bin, shm_entries, Spawned, PATIENCE};
+
+/// More channels than any test's driver makes: its message queues are looked for by name.
+const MOST_CHANNELS_PER_DRIVER: u32 = 256;
 
 /// Polls `condition` until it holds or `PATIENCE` runs out.
 pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
@@ -16,9 +22,19 @@ pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-/// Objects of a driver run (channels `tb_<pid>_*`).
+/// Objects of a driver run (channels `tb_<pid>_<n>`): in `/dev/shm`, then message queues,
+/// asked of the kernel by name (`/dev/mqueue` is not mounted everywhere).
 pub fn driver_leftovers(driver_pid: u32) -> Vec<String> {
-    shm_entries(&format!("srb_tb_{driver_pid}_"))
+    let mut left = shm_entries(&format!("srb_tb_{driver_pid}_"));
+    for n in 1..=MOST_CHANNELS_PER_DRIVER {
+        let channel = ChannelName::new(&format!("tb_{driver_pid}_{n}")).unwrap();
+        left.extend(
+            (channel_objects(&channel).into_iter())
+                .filter(|object| matches!(object, PosixObject::MessageQueue(_)) && object.exists())
+                .map(|queue| queue.name().to_string()),
+        );
+    }
+    left
 }
 
 /// Pids of live processes whose command line contains `needle` (zombies excluded).
@@ -51,15 +67,24 @@ pub fn processes_with(needle: &str) -> Vec<u32> {
     pids
 }
 
-/// Server processes started by the driver with this pid.
+/// Server processes started by the driver with this pid, even once orphaned: known by the
+/// driver's pid in their environment (a TCP server's command line names no channel), or in
+/// their channel or socket directory.
 pub fn servers_of(driver_pid: u32) -> Vec<u32> {
     let mut pids = processes_with(&format!("tb_{driver_pid}_"));
     pids.extend(processes_with(&format!("transport-bench-{driver_pid}-")));
+    let told = format!("{DRIVER_PID_ENV}={driver_pid}");
+    pids.extend(processes_with("--server").into_iter().filter(|p| {
+        std::fs::read(format!("/proc/{p}/environ"))
+            .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == told.as_bytes()))
+    }));
     pids.retain(|&p| {
         std::fs::read(format!("/proc/{p}/cmdline"))
             .map(|c| String::from_utf8_lossy(&c).contains("--server"))
             .unwrap_or(false)
     });
+    pids.sort_unstable();
+    pids.dedup();
     pids
 }
 

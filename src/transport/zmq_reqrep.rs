@@ -1,0 +1,340 @@
+//! ZeroMQ REQ/REP, whatever carries it: the client and server that ZeroMQ IPC and ZeroMQ TCP
+//! share. Each of those files only says where the sockets meet (`ipc://PATH`, `tcp://ADDR`).
+//!
+//! libzmq moves bytes on its own I/O thread in each process. Our client lends it the request
+//! and checks the reply inside libzmq's message, and the server echoes the message it received,
+//! so each direction costs what libzmq itself does: the socket write and the read into a fresh
+//! message, plus the hand-offs between each process's application and I/O threads.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::toolkit::{
+    check_reply_fits, idle_until_request, payload_capacity, WaitBudget, IDLE_SLICE, WAIT_SLICE,
+};
+use super::{
+    EchoOutcome, NoWatch, PeerWatch, Tamper, TransportClient, TransportError, TransportOptions,
+    TransportServer,
+};
+
+fn millis(duration: Duration) -> i32 {
+    i32::try_from(duration.as_millis())
+        .unwrap_or(i32::MAX)
+        .max(1)
+}
+
+fn new_socket(
+    kind: zmq::SocketType,
+    rcv: Duration,
+    snd: Duration,
+) -> Result<(zmq::Context, zmq::Socket), TransportError> {
+    let context = zmq::Context::new();
+    let socket = context
+        .socket(kind)
+        .map_err(|e| TransportError::zmq("creating socket", e))?;
+    // Linger 0: a socket closed with unsent messages (a dead peer) must not block the exit.
+    socket
+        .set_linger(0)
+        .and_then(|()| socket.set_rcvtimeo(millis(rcv)))
+        .and_then(|()| socket.set_sndtimeo(millis(snd)))
+        .map_err(|e| TransportError::zmq("setting socket options", e))?;
+    Ok((context, socket))
+}
+
+/// The requesting side: a REQ socket connected to the server's endpoint.
+///
+/// It copies nothing itself. The request is handed to libzmq as the caller's own bytes
+/// (`zmq_msg_init_data` with a callback instead of a free), and the reply is checked inside
+/// the message libzmq received it into. The caller's request buffer is lent to libzmq's I/O
+/// thread until libzmq calls back; a round trip never returns while the loan is out.
+pub struct ZmqClient {
+    // Field order is drop order: the socket must close before its context terminates, and
+    // the context's termination (which ends every message) before `released` goes.
+    socket: Option<zmq::Socket>,
+    context: Option<zmq::Context>,
+    /// The last reply, where libzmq received it.
+    reply: zmq::Message,
+    /// Set by libzmq (from its I/O thread) once it no longer reads a lent request.
+    released: Box<AtomicBool>,
+    timeout: Duration,
+    watch: Arc<dyn PeerWatch>,
+}
+
+fn closed() -> TransportError {
+    TransportError::Protocol("the ZeroMQ client was closed by an earlier failure".into())
+}
+
+/// libzmq's callback for a lent request: it is done with the bytes.
+unsafe extern "C" fn mark_released(_data: *mut c_void, hint: *mut c_void) {
+    // SAFETY: `hint` is the client's boxed `released` flag, which outlives every message the
+    // client sends (the context is terminated before it is dropped). Release: pairs with the
+    // Acquire in `wait_for_release`.
+    unsafe { (*(hint as *const AtomicBool)).store(true, Ordering::Release) };
+}
+
+impl ZmqClient {
+    /// Connects to `endpoint` (`ipc://PATH`, `tcp://ADDR:PORT`). ZeroMQ connects in the
+    /// background, so a missing server shows up as a timeout of the first round trip.
+    pub fn connect(
+        endpoint: &str,
+        options: TransportOptions,
+        watch: Arc<dyn PeerWatch>,
+    ) -> Result<ZmqClient, TransportError> {
+        let (context, socket) = new_socket(zmq::REQ, WAIT_SLICE, WAIT_SLICE)?;
+        socket
+            .connect(endpoint)
+            .map_err(|e| TransportError::zmq(format!("connecting to {endpoint}"), e))?;
+        Ok(ZmqClient {
+            socket: Some(socket),
+            context: Some(context),
+            reply: zmq::Message::new(),
+            released: Box::new(AtomicBool::new(true)),
+            timeout: options.timeout,
+            watch,
+        })
+    }
+
+    fn socket(&mut self) -> Result<&mut zmq::Socket, TransportError> {
+        self.socket.as_mut().ok_or_else(closed)
+    }
+
+    /// Sends and receives; the reply is left in `self.reply`. After a failure the socket and
+    /// its context are ended, which makes libzmq drop (and release) a request still queued, so
+    /// that no loan outlives the call.
+    fn exchange(&mut self, request: &[u8], capacity: usize) -> Result<usize, TransportError> {
+        let result = self
+            .send_lent(request)
+            .and_then(|()| self.receive(capacity));
+        if result.is_err() {
+            self.socket = None;
+            self.context = None;
+        }
+        // The reply proves the request was sent whole; a failure ended the context.
+        self.wait_for_release()?;
+        result
+    }
+
+    /// Lends `request` to libzmq, retrying in slices while it cannot be queued.
+    fn send_lent(&mut self, request: &[u8]) -> Result<(), TransportError> {
+        let hint = &*self.released as *const AtomicBool as *mut c_void;
+        let raw_socket = self.socket()?.as_mut_ptr();
+        self.released.store(false, Ordering::Relaxed);
+        self.retry_slices("sending the request", || {
+            let mut message = zmq_sys::zmq_msg_t::default();
+            // SAFETY: the bytes stay valid and unchanged until `mark_released` runs (`exchange`
+            // waits for it); `hint` is valid as long as the client; the socket is open.
+            unsafe {
+                let data = request.as_ptr() as *mut c_void;
+                let free = Some(mark_released as unsafe extern "C" fn(*mut c_void, *mut c_void));
+                zmq_sys::zmq_msg_init_data(&mut message, data, request.len(), free, hint);
+                if zmq_sys::zmq_msg_send(&mut message, raw_socket, 0) >= 0 {
+                    return Ok(());
+                }
+                let error = zmq::Error::from_raw(zmq_sys::zmq_errno());
+                // Not sent: still ours to close, which calls `mark_released` at once.
+                zmq_sys::zmq_msg_close(&mut message);
+                Err(error)
+            }
+        })
+    }
+
+    fn receive(&mut self, capacity: usize) -> Result<usize, TransportError> {
+        let Some(socket) = &self.socket else {
+            return Err(closed());
+        };
+        let mut reply = std::mem::replace(&mut self.reply, zmq::Message::new());
+        let received = self.retry_slices("the reply", || socket.recv(&mut reply, 0));
+        self.reply = reply;
+        received?;
+        let more = socket
+            .get_rcvmore()
+            .map_err(|e| TransportError::zmq("reading RCVMORE", e))?;
+        if more {
+            return Err(TransportError::Protocol(
+                "the reply has more than one part; an echo has exactly one".into(),
+            ));
+        }
+        check_reply_fits(self.reply.len(), capacity)?;
+        Ok(self.reply.len())
+    }
+
+    /// Waits (briefly: the reply already came) until libzmq lets go of the lent request.
+    fn wait_for_release(&self) -> Result<(), TransportError> {
+        let mut budget = WaitBudget::new(self.timeout, &NoWatch);
+        // Acquire: pairs with the Release in `mark_released`.
+        while !self.released.load(Ordering::Acquire) {
+            std::thread::yield_now();
+            budget.slice_expired("libzmq to release the request")?;
+        }
+        Ok(())
+    }
+
+    /// Retries `op` while it reports EAGAIN (a slice of the timeout passed), up to the timeout.
+    fn retry_slices<T>(
+        &self,
+        what: &str,
+        mut op: impl FnMut() -> Result<T, zmq::Error>,
+    ) -> Result<T, TransportError> {
+        let mut budget = WaitBudget::new(self.timeout, self.watch.as_ref());
+        loop {
+            match op() {
+                Ok(value) => return Ok(value),
+                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => budget.slice_expired(what)?,
+                Err(e) => return Err(TransportError::zmq(what, e)),
+            }
+        }
+    }
+}
+
+impl TransportClient for ZmqClient {
+    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
+        let len = self.exchange(request, response.len())?;
+        response[..len].copy_from_slice(&self.reply);
+        Ok(len)
+    }
+
+    fn round_trip_in_place<'a>(
+        &'a mut self,
+        request: &[u8],
+        scratch: &'a mut [u8],
+    ) -> Result<&'a [u8], TransportError> {
+        self.exchange(request, scratch.len())?;
+        Ok(&self.reply)
+    }
+}
+
+/// The echoing side: a REP socket bound to an endpoint.
+pub struct ZmqServer {
+    // Field order is drop order: close the sockets, then end the context.
+    socket: zmq::Socket,
+    monitor: zmq::Socket,
+    _context: zmq::Context,
+    disconnects: u64,
+}
+
+/// Where the REP socket reports its connection events (one server per process).
+const MONITOR_ENDPOINT: &str = "inproc://echo-server-events";
+
+impl ZmqServer {
+    /// Binds a REP socket to `endpoint`. `buffer_size` bounds what a client can make the server
+    /// allocate: libzmq drops (and disconnects) a peer whose frame announces more than the
+    /// payload capacity, before allocating anything for it.
+    pub fn bind(
+        endpoint: &str,
+        buffer_size: usize,
+        options: TransportOptions,
+    ) -> Result<ZmqServer, TransportError> {
+        let (context, socket) = new_socket(zmq::REP, IDLE_SLICE, options.timeout)?;
+        let max_message = i64::try_from(payload_capacity(buffer_size)).unwrap_or(i64::MAX);
+        let zmq_error = |op: &'static str| move |e| TransportError::zmq(op, e);
+        socket
+            .set_maxmsgsize(max_message)
+            .map_err(zmq_error("setting ZMQ_MAXMSGSIZE"))?;
+        if endpoint.starts_with("tcp://[") {
+            socket.set_ipv6(true).map_err(zmq_error("enabling IPv6"))?;
+        }
+        socket
+            .monitor(MONITOR_ENDPOINT, zmq::SocketEvent::DISCONNECTED as i32)
+            .map_err(zmq_error("monitoring the socket"))?;
+        let monitor = context
+            .socket(zmq::PAIR)
+            .map_err(zmq_error("creating the monitor socket"))?;
+        monitor
+            .connect(MONITOR_ENDPOINT)
+            .map_err(zmq_error("connecting the monitor socket"))?;
+        socket
+            .bind(endpoint)
+            .map_err(|e| TransportError::zmq(format!("binding {endpoint}"), e))?;
+        Ok(ZmqServer {
+            socket,
+            monitor,
+            _context: context,
+            disconnects: 0,
+        })
+    }
+
+    /// The endpoint the socket is bound to, as libzmq resolved it (`ZMQ_LAST_ENDPOINT`): with
+    /// the port the system chose when the bind asked for any (`tcp://127.0.0.1:*`).
+    pub fn bound_endpoint(&self) -> Result<String, TransportError> {
+        let endpoint = self
+            .socket
+            .get_last_endpoint()
+            .map_err(|e| TransportError::zmq("reading ZMQ_LAST_ENDPOINT", e))?;
+        endpoint.map_err(|raw| {
+            TransportError::Protocol(format!(
+                "libzmq reported a bound endpoint that is not UTF-8: {raw:?}"
+            ))
+        })
+    }
+
+    /// Counts the disconnections libzmq reported since the last look. Called while idle only.
+    fn count_disconnects(&mut self) {
+        while let Ok(event) = self.monitor.recv_multipart(zmq::DONTWAIT) {
+            let kind = event.first().and_then(|frame| frame.get(..2));
+            if kind == Some(&(zmq::SocketEvent::DISCONNECTED as u16).to_le_bytes()[..]) {
+                self.disconnects += 1;
+            }
+        }
+    }
+
+    /// Waits, in idle slices, for the next request; None once `stop` is set first.
+    fn next_request(&mut self, stop: &AtomicBool) -> Result<Option<zmq::Message>, TransportError> {
+        let mut message = zmq::Message::new();
+        // The socket's receive timeout is the idle slice (set in `bind`).
+        let received = idle_until_request(stop, || match self.socket.recv(&mut message, 0) {
+            Ok(()) => Ok(true),
+            Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {
+                self.count_disconnects();
+                Ok(false)
+            }
+            Err(e) => Err(TransportError::zmq("receiving a request", e)),
+        })?;
+        if received && message.get_more() {
+            return Err(TransportError::Protocol(
+                "the request has more than one part; an echo request has exactly one".into(),
+            ));
+        }
+        Ok(received.then_some(message))
+    }
+}
+
+impl TransportServer for ZmqServer {
+    fn echo_one(
+        &mut self,
+        stop: &AtomicBool,
+        tamper: Tamper,
+    ) -> Result<EchoOutcome, TransportError> {
+        let Some(mut message) = self.next_request(stop)? else {
+            return Ok(EchoOutcome::Stopped);
+        };
+        let sent = match tamper {
+            Tamper::Swallow => return Ok(EchoOutcome::Echoed),
+            Tamper::None => self.socket.send(message, 0),
+            Tamper::FlipByte(offset) => {
+                if let Some(byte) = message.get_mut(offset) {
+                    *byte ^= 0xff;
+                }
+                self.socket.send(message, 0)
+            }
+            Tamper::BadLength => {
+                let mut longer = message.to_vec();
+                longer.push(0);
+                self.socket.send(longer, 0)
+            }
+        };
+        sent.map_err(|e| TransportError::zmq("sending the reply", e))?;
+        Ok(EchoOutcome::Echoed)
+    }
+
+    fn closing_words(&mut self) -> Option<String> {
+        self.count_disconnects();
+        (self.disconnects > 0).then(|| {
+            format!(
+                "libzmq disconnected {} peer(s): clients that hung up, or sent a frame over ZMQ_MAXMSGSIZE (libzmq does not say which)",
+                self.disconnects
+            )
+        })
+    }
+}

@@ -1,0 +1,93 @@
+//! ZeroMQ TCP: the REQ/REP sockets of ZeroMQ IPC (`zmq_reqrep.rs`) over `tcp://` on loopback,
+//! so that ZeroMQ's two kernel paths can be compared with everything else equal.
+//!
+//! The server binds the address it is given; port 0 becomes libzmq's wildcard
+//! (`tcp://127.0.0.1:*`), and the port the system chose, read back from `ZMQ_LAST_ENDPOINT`, is
+//! what the server reports in its `READY` line. libzmq sets `TCP_NODELAY` on every TCP
+//! connection itself. A listening socket ends with its process, so nothing is left to clean up.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+
+use super::zmq_reqrep::{ZmqClient, ZmqServer};
+use super::{
+    Addressing, EchoOutcome, Tamper, TransportError, TransportKind, TransportOptions,
+    TransportServer, TransportSpec,
+};
+
+const SCHEME: &str = "tcp://";
+
+pub const KIND: TransportKind = TransportKind::new(&SPEC);
+
+const SPEC: TransportSpec = TransportSpec {
+    name: "zmq-tcp",
+    display_name: "ZeroMQ TCP",
+    addressing: Addressing::Tcp {
+        scheme: Some(SCHEME),
+    },
+    connect: |endpoint, options, watch| {
+        let (addr, _) = endpoint.tcp(KIND)?;
+        let endpoint = format!("{SCHEME}{addr}");
+        Ok(Box::new(ZmqClient::connect(&endpoint, options, watch)?))
+    },
+    bind: |endpoint, options| {
+        let (addr, buffer_size) = endpoint.tcp(KIND)?;
+        Ok(Box::new(ZmqTcpServer::bind(addr, buffer_size, options)?))
+    },
+    channel_objects: |_| Vec::new(),
+    max_message: |_| None,
+};
+
+/// The echoing side: a REP socket listening on a TCP address, and the address it got.
+pub struct ZmqTcpServer {
+    server: ZmqServer,
+    /// `ADDR:PORT` as bound, for the `READY` line.
+    bound: String,
+}
+
+impl ZmqTcpServer {
+    /// Listens on `addr`; port 0 asks the system for a free one.
+    pub fn bind(
+        addr: SocketAddr,
+        buffer_size: usize,
+        options: TransportOptions,
+    ) -> Result<ZmqTcpServer, TransportError> {
+        let endpoint = match addr.port() {
+            // The wildcard port, as zmq_tcp(7) documents "any free port".
+            0 => format!("{SCHEME}{}:*", bracketed_ip(addr)),
+            _ => format!("{SCHEME}{addr}"),
+        };
+        let server = ZmqServer::bind(&endpoint, buffer_size, options)?;
+        let last = server.bound_endpoint()?;
+        let bound = last.strip_prefix(SCHEME).map(String::from).ok_or_else(|| {
+            TransportError::Protocol(format!("libzmq reported {last:?}, not a tcp:// endpoint"))
+        })?;
+        Ok(ZmqTcpServer { server, bound })
+    }
+}
+
+/// The IP of `addr` as it stands before `:PORT` (IPv6 in brackets).
+fn bracketed_ip(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(v4) => v4.ip().to_string(),
+        SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
+    }
+}
+
+impl TransportServer for ZmqTcpServer {
+    fn echo_one(
+        &mut self,
+        stop: &AtomicBool,
+        tamper: Tamper,
+    ) -> Result<EchoOutcome, TransportError> {
+        self.server.echo_one(stop, tamper)
+    }
+
+    fn closing_words(&mut self) -> Option<String> {
+        self.server.closing_words()
+    }
+
+    fn ready_address(&self) -> Option<String> {
+        Some(self.bound.clone())
+    }
+}
