@@ -48,6 +48,21 @@ fn bad_values_exit_2_naming_the_flag_and_start_nothing() {
             "--baseline",
         ),
         (&["--bogus"], "--bogus"),
+        (&["--spin-budget", "soon"], "--spin-budget"),
+        (&["--spin-budget", "11ms"], "at most 10ms"),
+        (
+            &[
+                "--transports",
+                "zmq-ipc,unix-stream",
+                "--spin-budget",
+                "5us",
+            ],
+            "none of the transports being run spins (it applies to shm-posix, shm-spin, shm-zc)",
+        ),
+        (
+            &["--timeout", "2ms", "--spin-budget", "2ms"],
+            "--spin-budget 2ms must be shorter than --timeout 2ms",
+        ),
         (&["cleanup", "--channel", "a/b"], "--channel"),
         (&["cleanup", "--channel", "x", "--all"], "--all"),
     ];
@@ -78,6 +93,8 @@ fn help_documents_options_and_hides_server_mode() {
             .and(predicate::str::contains("--transports"))
             .and(predicate::str::contains("--export-json"))
             .and(predicate::str::contains("--plot"))
+            .and(predicate::str::contains("--spin-budget"))
+            .and(predicate::str::contains("shm-zc"))
             .and(predicate::str::contains("cleanup"))
             .and(predicate::str::contains("--server").not())
             .and(predicate::str::contains("--inject-server-fault").not()),
@@ -253,17 +270,24 @@ fn all_transports_run_end_to_end() {
     let (status, out, err) = driver.finish_clean();
     assert!(status.success(), "{out}\n{err}");
     for line in [
-        "[1/4] Running SHM POSIX benchmark...",
-        "[2/4] Running ZeroMQ IPC benchmark...",
-        "[3/4] Running Unix stream benchmark...",
-        "[4/4] Running SHM spin benchmark...",
+        "[1/5] Running SHM POSIX benchmark...",
+        "[2/5] Running ZeroMQ IPC benchmark...",
+        "[3/5] Running Unix stream benchmark...",
+        "[4/5] Running SHM spin benchmark...",
+        "[5/5] Running SHM zero-copy benchmark...",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
     let table = SummaryTable::parse(&out);
-    assert_eq!(table.row_count(), 8, "{out}");
+    assert_eq!(table.row_count(), 10, "{out}");
     for size in ["100 B", "64 KiB"] {
-        for transport in ["SHM POSIX", "ZeroMQ IPC", "Unix stream", "SHM spin"] {
+        for transport in [
+            "SHM POSIX",
+            "ZeroMQ IPC",
+            "Unix stream",
+            "SHM spin",
+            "SHM zero-copy",
+        ] {
             // Every case has a row, with a measured mean.
             let mean = table.cell(size, transport, "Mean (µs/call)");
             let number = mean.replace(',', "");
@@ -273,4 +297,54 @@ fn all_transports_run_end_to_end() {
             );
         }
     }
+}
+
+/// The spin budget of each transport that spins, as a run's JSON config and header state it.
+fn spin_budgets_of_a_run(extra: &[&str]) -> (serde_json::Value, String) {
+    let out_dir = tempfile::tempdir().unwrap();
+    let json = out_dir.path().join("r.json");
+    let mut args = vec![
+        "--iterations",
+        "50",
+        "--warmup",
+        "5",
+        "--sizes",
+        "small",
+        "--export-json",
+        json.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (status, out, err) = Driver::start(&args).finish_clean();
+    assert!(status.success(), "{out}\n{err}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let line = out.lines().find(|l| l.starts_with("Spin budget: "));
+    (
+        doc["config"]["spin_budget_us"].clone(),
+        line.unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn the_spin_budget_of_each_spinning_transport_is_in_the_header_and_the_json() {
+    let (given, line) = spin_budgets_of_a_run(&[
+        "--transports",
+        "shm-zc,zmq-ipc,shm-posix",
+        "--spin-budget",
+        "5us",
+    ]);
+    assert_eq!(given, serde_json::json!({"shm-posix": 5.0, "shm-zc": 5.0}));
+    assert!(
+        line.starts_with("Spin budget: SHM POSIX 5 µs, SHM zero-copy 5 µs"),
+        "{line}"
+    );
+    let (defaults, line) = spin_budgets_of_a_run(&["--transports", "shm-spin,shm-posix"]);
+    assert_eq!(
+        defaults,
+        serde_json::json!({"shm-posix": 0.0, "shm-spin": 20.0})
+    );
+    assert!(
+        line.starts_with("Spin budget: SHM POSIX 0 µs, SHM spin 20 µs"),
+        "{line}"
+    );
 }

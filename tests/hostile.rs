@@ -375,7 +375,7 @@ fn sizes_the_address_space_cannot_hold_fail_each_case_clearly() {
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert_eq!(stdout.matches("benchmark failed").count(), 4, "{stdout}");
+    assert_eq!(stdout.matches("benchmark failed").count(), 5, "{stdout}");
     assert_eq!(driver_leftovers(pid), Vec::<String>::new());
     // The shm servers cannot map, the Unix stream server and the driver cannot allocate.
     for cause in [
