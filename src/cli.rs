@@ -15,8 +15,8 @@ use crate::transport::socket_file::checked_path;
 use crate::transport::{Addressing, Endpoint, TransportError, TransportKind};
 use crate::values::{
     parse_buffer_size, parse_fault, parse_injected_fault, parse_interval, parse_pin,
-    parse_positive_u32, parse_positive_u64, parse_size_list, parse_timeout, parse_transport,
-    parse_transport_list, parse_u64,
+    parse_positive_u32, parse_positive_u64, parse_size_list, parse_spin_budget, parse_timeout,
+    parse_transport, parse_transport_list, parse_u64,
 };
 
 #[derive(Debug, Parser)]
@@ -53,8 +53,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "LIST", value_parser = parse_size_list)]
     pub sizes: Option<SizeList>,
 
-    /// Transports to compare, comma-separated: shm-posix, zmq-ipc, unix-stream, shm-spin, or
-    /// all.
+    /// Transports to compare, comma-separated: shm-posix, zmq-ipc, unix-stream, shm-spin,
+    /// shm-zc, or all.
     /// [default: shm-posix,zmq-ipc, the seed benchmark's pair]
     #[arg(long, value_name = "LIST", value_parser = parse_transport_list)]
     pub transports: Option<TransportList>,
@@ -77,6 +77,13 @@ pub struct BenchArgs {
     /// latencies count from each request's intended send time.
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
     pub interval: Option<Duration>,
+
+    /// How long a waiting process spins before it sleeps (e.g. 0, 5us, 100us; at most 10ms):
+    /// shm-spin and shm-zc spin on the peer's sequence number before sleeping on a futex,
+    /// shm-posix on sem_trywait before its blocking wait. 0 always sleeps. Both processes use it.
+    /// [default: 20us for shm-spin and shm-zc, 0 for shm-posix]
+    #[arg(long, value_name = "DURATION", value_parser = parse_spin_budget)]
+    pub spin_budget: Option<Duration>,
 
     /// Repeat each case this many times, each with a fresh server process.
     #[arg(long, default_value = "1", value_parser = parse_positive_u32, allow_negative_numbers = true)]
@@ -157,6 +164,11 @@ pub struct ServerArgs {
     #[arg(long, value_name = "CPU")]
     pub cpu: Option<usize>,
 
+    /// How long a wait spins before it sleeps, for shm-posix, shm-spin and shm-zc.
+    /// [default: the transport's own: 0 for shm-posix, 20us for the others]
+    #[arg(long, value_name = "DURATION", value_parser = parse_spin_budget)]
+    pub spin_budget: Option<Duration>,
+
     /// Testing aid: misbehave on purpose (no-ready, exit@N, flip@N:OFFSET, bad-length@N).
     #[arg(long, hide = true, value_parser = parse_fault)]
     pub fault: Option<Fault>,
@@ -179,6 +191,7 @@ impl ServerArgs {
             buffer_size: 0,
             timeout,
             cpu: None,
+            spin_budget: None,
             fault,
         };
         match endpoint {
@@ -209,6 +222,15 @@ impl ServerArgs {
         ServerArgs { cpu, ..self }
     }
 
+    /// The same command line, with the server's waits spinning for `spin_budget` (None: the
+    /// transport's default).
+    pub fn spinning_for(self, spin_budget: Option<Duration>) -> ServerArgs {
+        ServerArgs {
+            spin_budget,
+            ..self
+        }
+    }
+
     /// The arguments, without the program name, that parse back into `self`.
     pub fn to_args(&self) -> Vec<String> {
         let mut args = vec![
@@ -233,6 +255,10 @@ impl ServerArgs {
         ]);
         if let Some(cpu) = self.cpu {
             args.extend(["--cpu".into(), cpu.to_string()]);
+        }
+        if let Some(budget) = self.spin_budget {
+            let budget = humantime::format_duration(budget).to_string();
+            args.extend(["--spin-budget".into(), budget]);
         }
         if let Some(fault) = self.fault {
             args.extend(["--fault".into(), fault.to_string()]);
@@ -274,7 +300,7 @@ pub struct TransportList(pub Vec<TransportKind>);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::{mqueue, shm_posix, shm_spin, unix_stream, zmq_ipc, zmq_tcp};
+    use crate::transport::{mqueue, shm_posix, shm_spin, shm_zc, unix_stream, zmq_ipc, zmq_tcp};
 
     fn parse(args: &[String]) -> ServerArgs {
         let mut argv = vec!["transport-bench".to_string()];
@@ -311,6 +337,35 @@ mod tests {
             let args = ServerArgs::new(kind, endpoint, Duration::from_millis(1500), fault).unwrap();
             assert_eq!(parse(&args.to_args()), args);
         }
+    }
+
+    #[test]
+    fn a_spin_budget_reaches_the_servers_command_line_and_parses_back() {
+        let channel = Endpoint::ShmChannel {
+            channel: "tb_1_3".into(),
+            buffer_size: 4096,
+        };
+        for (kind, budget) in [
+            (shm_zc::KIND, Duration::from_micros(5)),
+            (shm_spin::KIND, Duration::ZERO),
+            (shm_posix::KIND, Duration::from_nanos(1500)),
+        ] {
+            let args = ServerArgs::new(kind, &channel, Duration::from_secs(10), None)
+                .unwrap()
+                .spinning_for(Some(budget));
+            let rendered = args.to_args();
+            let flag = rendered.iter().position(|a| a == "--spin-budget").unwrap();
+            assert_eq!(
+                humantime::parse_duration(&rendered[flag + 1]).unwrap(),
+                budget
+            );
+            assert_eq!(parse(&rendered), args);
+        }
+        let unspecified = ServerArgs::new(shm_zc::KIND, &channel, Duration::from_secs(1), None);
+        assert!(!unspecified
+            .unwrap()
+            .to_args()
+            .contains(&"--spin-budget".into()));
     }
 
     #[test]

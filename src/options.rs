@@ -15,6 +15,7 @@ use crate::export::target::{resolve_links, STDOUT_PATH};
 use crate::placement::Pinning;
 use crate::server::{Fault, ServerOptions};
 use crate::size::MessageSize;
+use crate::transport::spin_wait::{spin_budget_for, spinning_transport_names};
 use crate::transport::{
     registry, shm_posix, validate_channel, Addressing, ChannelName, Endpoint, TransportKind,
     HEADER_LEN,
@@ -48,6 +49,8 @@ pub struct Options {
     pub pin: Option<Pinning>,
     /// Paced mode: one request every `interval`, instead of back to back.
     pub interval: Option<Duration>,
+    /// `--spin-budget`, for the transports that spin; None: each one's default.
+    pub spin_budget: Option<Duration>,
 }
 
 /// Where to write results, if anywhere.
@@ -112,6 +115,7 @@ fn server_options(args: ServerArgs) -> ServerOptions {
         timeout: args.timeout,
         fault: args.fault,
         cpu: args.cpu,
+        spin_budget: args.spin_budget,
     }
 }
 
@@ -187,6 +191,7 @@ fn benchmark_options(cli: Cli) -> Options {
         .map(|list| list.0)
         .unwrap_or_else(|| registry::DEFAULT_TRANSPORTS.to_vec());
     check_round_trip_count(args.warmup, args.iterations);
+    check_spin_budget(args.spin_budget, &transports, args.timeout);
     let exports = Exports {
         json: args.export_json,
         csv: args.export_csv,
@@ -207,6 +212,7 @@ fn benchmark_options(cli: Cli) -> Options {
         exports,
         injected_fault: args.inject_server_fault,
         interval: args.interval,
+        spin_budget: args.spin_budget,
         pin: args.pin.resolve().unwrap_or_else(|e| {
             usage_error(
                 ErrorKind::ValueValidation,
@@ -294,6 +300,34 @@ fn file_identity(path: &Path) -> PathBuf {
     };
     let parent = std::fs::canonicalize(&parent).unwrap_or(parent);
     parent.join(resolved.file_name().unwrap_or_default())
+}
+
+/// A spin budget needs a transport that spins, and must end well before a wait times out: the
+/// spinning part of a wait does not look at the deadline.
+fn check_spin_budget(asked: Option<Duration>, transports: &[TransportKind], timeout: Duration) {
+    let Some(budget) = asked else { return };
+    let text = humantime::format_duration(budget);
+    if !transports
+        .iter()
+        .any(|&kind| spin_budget_for(kind, asked).is_some())
+    {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            format!(
+                "--spin-budget {text}: none of the transports being run spins (it applies to {})",
+                spinning_transport_names().join(", ")
+            ),
+        );
+    }
+    if budget >= timeout {
+        usage_error(
+            ErrorKind::ValueValidation,
+            format!(
+                "--spin-budget {text} must be shorter than --timeout {}",
+                humantime::format_duration(timeout)
+            ),
+        );
+    }
 }
 
 /// Sequence numbers run from 1 through warm-up plus timed round trips, so their sum must be

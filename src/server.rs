@@ -31,6 +31,8 @@ pub struct ServerOptions {
     pub fault: Option<Fault>,
     /// Pin the server to this CPU before it says READY.
     pub cpu: Option<usize>,
+    /// How long its waits spin before they sleep; None: the transport's default.
+    pub spin_budget: Option<Duration>,
 }
 
 /// A fault a test can inject into a server, to prove that the driver detects it. Requests are
@@ -154,6 +156,7 @@ pub fn run(options: &ServerOptions) -> ExitCode {
     let name = options.transport.display_name();
     let transport_options = TransportOptions {
         timeout: options.timeout,
+        spin_budget: options.spin_budget,
     };
     if options.fault == Some(Fault::NoReady) {
         while !signals::STOP.load(Ordering::Relaxed) {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::benchmark::result::{BenchmarkResult, Config, LatencyUs, Report, Status};
 use crate::format;
 use crate::size::format_bytes;
+use crate::transport::TransportKind;
 
 /// How many columns the table has.
 pub const COLUMNS: usize = 10;
@@ -164,6 +165,26 @@ pub fn placement_line(config: &Config) -> String {
     }
 }
 
+/// How long the waiters of each transport that spins spun before they slept, in a line, when
+/// the run has such a transport: `Spin budget: SHM POSIX 0 µs, SHM spin 5 µs (--spin-budget)`.
+pub fn spin_budget_line(config: &Config) -> Option<String> {
+    let budgets: Vec<String> = (config.spin_budget_us.iter())
+        .map(|(name, us)| {
+            let kind = TransportKind::from_name(name);
+            format!(
+                "{} {us} µs",
+                kind.map_or(*name, TransportKind::display_name)
+            )
+        })
+        .collect();
+    (!budgets.is_empty()).then(|| {
+        format!(
+            "Spin budget: {} (how long a waiter spins before it sleeps; --spin-budget)",
+            budgets.join(", ")
+        )
+    })
+}
+
 /// How requests were sent, in a line, when paced.
 pub fn pacing_line(config: &Config) -> Option<String> {
     let interval = Duration::from_secs_f64(config.interval_s?);
@@ -215,6 +236,23 @@ mod tests {
             table.notes,
             ["ZeroMQ IPC at 64 KiB: skipped: larger than msgsize_max 8192"]
         );
+    }
+
+    #[test]
+    fn the_spin_budget_line_names_each_spinning_transport() {
+        let mut config = sample().config;
+        assert_eq!(
+            spin_budget_line(&config).unwrap(),
+            "Spin budget: SHM POSIX 0 µs (how long a waiter spins before it sleeps; --spin-budget)"
+        );
+        config.spin_budget_us = [("shm-zc", 2.5), ("shm-spin", 20.0)].into();
+        let line = spin_budget_line(&config).unwrap();
+        assert!(
+            line.starts_with("Spin budget: SHM spin 20 µs, SHM zero-copy 2.5 µs"),
+            "{line}"
+        );
+        config.spin_budget_us.clear();
+        assert_eq!(spin_budget_line(&config), None);
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub fn sample() -> Report {
             verify_all: false,
             pin: None,
             interval_s: None,
+            spin_budget_us: [("shm-posix", 0.0)].into(),
         },
         machine: Machine {
             cpu: "Test CPU".into(),

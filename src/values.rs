@@ -8,6 +8,7 @@ use crate::cli::{SizeList, TransportList};
 use crate::placement::PinMode;
 use crate::server::{Fault, FaultParseError};
 use crate::size::{parse_byte_count, parse_message_size, MessageSize, SizeError};
+use crate::transport::spin_wait::MAX_SPIN_BUDGET;
 use crate::transport::{TransportKind, HEADER_LEN};
 
 /// The largest payload: with its header, it still fits a buffer whose size is a u32.
@@ -70,6 +71,11 @@ pub enum ValueError {
     IntervalTooShort,
     #[error("must be at most 1h")]
     IntervalTooLong,
+    #[error(
+        "must be at most {} (a spinning wait watches neither the timeout nor a stop request)",
+        humantime::format_duration(MAX_SPIN_BUDGET)
+    )]
+    SpinBudgetTooLong,
 }
 
 pub fn parse_u64(text: &str) -> Result<u64, ValueError> {
@@ -202,6 +208,14 @@ pub fn parse_pin(text: &str) -> Result<PinMode, ValueError> {
             let cpu = |s: &str| s.trim().parse::<usize>().map_err(|_| bad());
             Ok(PinMode::Cpus(cpu(a)?, cpu(b)?))
         }
+    }
+}
+
+/// How long a waiter spins before it sleeps: from 0 (always sleep) to [`MAX_SPIN_BUDGET`].
+pub fn parse_spin_budget(text: &str) -> Result<Duration, ValueError> {
+    match parse_duration(text)? {
+        d if d > MAX_SPIN_BUDGET => Err(ValueError::SpinBudgetTooLong),
+        d => Ok(d),
     }
 }
 

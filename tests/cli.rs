@@ -13,6 +13,7 @@ use common::process::PATIENCE;
 use common::summary::SummaryTable;
 use common::usage::assert_usage_error;
 use predicates::prelude::*;
+use transport_bench::transport::TransportKind;
 
 fn tb() -> Command {
     let mut cmd = Command::cargo_bin("transport-bench").unwrap();
@@ -48,6 +49,21 @@ fn bad_values_exit_2_naming_the_flag_and_start_nothing() {
             "--baseline",
         ),
         (&["--bogus"], "--bogus"),
+        (&["--spin-budget", "soon"], "--spin-budget"),
+        (&["--spin-budget", "11ms"], "at most 10ms"),
+        (
+            &[
+                "--transports",
+                "zmq-ipc,unix-stream",
+                "--spin-budget",
+                "5us",
+            ],
+            "none of the transports being run spins (it applies to shm-posix, shm-spin, shm-zc)",
+        ),
+        (
+            &["--timeout", "2ms", "--spin-budget", "2ms"],
+            "--spin-budget 2ms must be shorter than --timeout 2ms",
+        ),
         (&["cleanup", "--channel", "a/b"], "--channel"),
         (&["cleanup", "--channel", "x", "--all"], "--all"),
     ];
@@ -78,6 +94,8 @@ fn help_documents_options_and_hides_server_mode() {
             .and(predicate::str::contains("--transports"))
             .and(predicate::str::contains("--export-json"))
             .and(predicate::str::contains("--plot"))
+            .and(predicate::str::contains("--spin-budget"))
+            .and(predicate::str::contains("shm-zc"))
             .and(predicate::str::contains("cleanup"))
             .and(predicate::str::contains("--server").not())
             .and(predicate::str::contains("--inject-server-fault").not()),
@@ -255,38 +273,34 @@ fn all_transports_run_end_to_end() {
         status.success(),
         "a skipped case is no failure: {out}\n{err}"
     );
+    let all = TransportKind::all();
+    for (number, kind) in all.iter().enumerate() {
+        let line = format!(
+            "[{}/{}] Running {} benchmark...",
+            number + 1,
+            all.len(),
+            kind.display_name()
+        );
+        assert!(out.contains(&line), "missing {line:?} in:\n{out}");
+    }
     for line in [
-        "[1/6] Running SHM POSIX benchmark...",
-        "[2/6] Running ZeroMQ IPC benchmark...",
-        "[3/6] Running Unix stream benchmark...",
-        "[4/6] Running SHM spin benchmark...",
-        "[5/6] Running ZeroMQ TCP benchmark...",
-        "[6/6] Running POSIX mqueue benchmark...",
-        "[6/6] POSIX mqueue benchmark skipped: larger than msgsize_max",
+        "POSIX mqueue benchmark skipped: larger than msgsize_max",
         "POSIX mqueue at 64 KiB: skipped: larger than msgsize_max",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
     let table = SummaryTable::parse(&out);
-    assert_eq!(table.row_count(), 12, "{out}");
+    assert_eq!(table.row_count(), 2 * all.len(), "{out}");
     assert_eq!(
         table.cell("64 KiB", "POSIX mqueue", "Total time"),
         "skipped"
     );
-    let transports = [
-        "SHM POSIX",
-        "ZeroMQ IPC",
-        "Unix stream",
-        "SHM spin",
-        "ZeroMQ TCP",
-        "POSIX mqueue",
-    ];
     for size in ["100 B", "64 KiB"] {
-        for transport in transports {
+        for transport in all.iter().map(|kind| kind.display_name()) {
             if (size, transport) == ("64 KiB", "POSIX mqueue") {
                 continue; // skipped, as checked above
             }
-            // Every case has a row, with a measured mean.
+            // Every other case has a row, with a measured mean.
             let mean = table.cell(size, transport, "Mean (µs/call)");
             let number = mean.replace(',', "");
             assert!(
@@ -295,4 +309,54 @@ fn all_transports_run_end_to_end() {
             );
         }
     }
+}
+
+/// The spin budget of each transport that spins, as a run's JSON config and header state it.
+fn spin_budgets_of_a_run(extra: &[&str]) -> (serde_json::Value, String) {
+    let out_dir = tempfile::tempdir().unwrap();
+    let json = out_dir.path().join("r.json");
+    let mut args = vec![
+        "--iterations",
+        "50",
+        "--warmup",
+        "5",
+        "--sizes",
+        "small",
+        "--export-json",
+        json.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (status, out, err) = Driver::start(&args).finish_clean();
+    assert!(status.success(), "{out}\n{err}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let line = out.lines().find(|l| l.starts_with("Spin budget: "));
+    (
+        doc["config"]["spin_budget_us"].clone(),
+        line.unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn the_spin_budget_of_each_spinning_transport_is_in_the_header_and_the_json() {
+    let (given, line) = spin_budgets_of_a_run(&[
+        "--transports",
+        "shm-zc,zmq-ipc,shm-posix",
+        "--spin-budget",
+        "5us",
+    ]);
+    assert_eq!(given, serde_json::json!({"shm-posix": 5.0, "shm-zc": 5.0}));
+    assert!(
+        line.starts_with("Spin budget: SHM POSIX 5 µs, SHM zero-copy 5 µs"),
+        "{line}"
+    );
+    let (defaults, line) = spin_budgets_of_a_run(&["--transports", "shm-spin,shm-posix"]);
+    assert_eq!(
+        defaults,
+        serde_json::json!({"shm-posix": 0.0, "shm-spin": 20.0})
+    );
+    assert!(
+        line.starts_with("Spin budget: SHM POSIX 0 µs, SHM spin 20 µs"),
+        "{line}"
+    );
 }

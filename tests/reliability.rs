@@ -36,7 +36,7 @@ use nix::sys::stat::Mode;
 use transport_bench::options::DEFAULT_BUFFER_SIZE;
 use transport_bench::transport::mqueue;
 use transport_bench::transport::posix::{NamedSemaphore, SharedMemory};
-use transport_bench::transport::HEADER_LEN;
+use transport_bench::transport::{TransportKind, HEADER_LEN};
 
 fn interrupt_mid_measurement(transport: &str, signal_to_send: Signal, expected_code: i32) {
     let out_dir = tempfile::tempdir().unwrap();
@@ -148,30 +148,14 @@ fn sigkill_of_each_server_fails_its_case_and_the_run_goes_on() {
         "--transports",
         "all",
     ]);
-    let transports = [
-        "shm-posix",
-        "zmq-ipc",
-        "unix-stream",
-        "shm-spin",
-        "zmq-tcp",
-        "mqueue",
-    ];
-    for transport in transports {
+    for transport in TransportKind::all().iter().map(|kind| kind.name()) {
         let server = wait_for_server(&driver, transport);
         wait_until_busy(server);
         signal(server, Signal::SIGKILL);
     }
     let (status, out, _) = driver.finish_clean();
     assert_eq!(status.code(), Some(1), "{out}");
-    let names = [
-        "SHM POSIX",
-        "ZeroMQ IPC",
-        "Unix stream",
-        "SHM spin",
-        "ZeroMQ TCP",
-        "POSIX mqueue",
-    ];
-    for name in names {
+    for name in TransportKind::all().iter().map(|kind| kind.display_name()) {
         let line =
             format!("✗ {name} benchmark failed: server exited: killed by signal 9 (SIGKILL)");
         assert!(out.contains(&line), "missing {line:?} in:\n{out}");
@@ -609,7 +593,11 @@ fn mqueue_queues_are_created_owner_only() {
 
 #[test]
 fn faults_in_the_added_transports_are_caught() {
-    for (transport, name) in [("unix-stream", "Unix stream"), ("shm-spin", "SHM spin")] {
+    for (transport, name) in [
+        ("unix-stream", "Unix stream"),
+        ("shm-spin", "SHM spin"),
+        ("shm-zc", "SHM zero-copy"),
+    ] {
         let only = ["--transports", transport];
         assert_fault_fails(
             &format!("{transport}:exit@150"),

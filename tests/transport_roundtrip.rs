@@ -37,7 +37,7 @@ use common::signals::*;
 use common::zmq_peer::ZmqTestServer;
 use nix::sys::signal::Signal;
 use transport_bench::transport::{
-    mqueue, shm_posix, shm_spin, unix_stream, zmq_ipc, zmq_tcp, Endpoint, TransportClient,
+    mqueue, shm_posix, shm_spin, shm_zc, unix_stream, zmq_ipc, zmq_tcp, Endpoint, TransportClient,
     TransportError, TransportKind, HEADER_LEN,
 };
 
@@ -151,6 +151,7 @@ fn an_oversize_request_is_refused_before_sending_and_the_channel_keeps_working()
         unix_stream::KIND,
         shm_spin::KIND,
         mqueue::KIND,
+        shm_zc::KIND,
     ] {
         let largest = largest_message(kind);
         with_server(kind, |client| {
@@ -185,6 +186,10 @@ fn a_reply_larger_than_the_receive_buffer_is_an_error_not_a_truncation() {
             shm_spin::KIND,
             "peer announced a 2048-byte message, more than the 1024 bytes",
         ),
+        (
+            shm_zc::KIND,
+            "peer announced a 2048-byte message, more than the 1024 bytes",
+        ),
     ] {
         with_server(kind, |client| {
             let mut response = vec![0u8; 1024];
@@ -196,7 +201,11 @@ fn a_reply_larger_than_the_receive_buffer_is_an_error_not_a_truncation() {
 
 #[test]
 fn shm_clients_without_server_time_out_naming_the_missing_object() {
-    for (kind, object) in [(shm_posix::KIND, "req"), (shm_spin::KIND, "spin")] {
+    for (kind, object) in [
+        (shm_posix::KIND, "req"),
+        (shm_spin::KIND, "spin"),
+        (shm_zc::KIND, "zc"),
+    ] {
         let channel = unique_channel("absent");
         let started = Instant::now();
         let err = connect(
@@ -382,32 +391,36 @@ fn unix_stream_server_serves_one_client_after_another() {
 }
 
 #[test]
-fn shm_spin_echoes_edge_sizes_across_clients() {
-    let server = TestServer::start(shm_spin::KIND, PATIENCE);
-    for _ in 0..2 {
-        let mut client = server.connect();
-        for len in [0, 1, 100, BUFFER - HEADER_LEN] {
-            echo(client.as_mut(), len);
+fn sequence_transports_echo_edge_sizes_across_clients() {
+    for kind in [shm_spin::KIND, shm_zc::KIND] {
+        let server = TestServer::start(kind, PATIENCE);
+        for _ in 0..2 {
+            let mut client = server.connect();
+            for len in [0, 1, 100, BUFFER - HEADER_LEN] {
+                echo(client.as_mut(), len);
+            }
         }
+        server.stop();
     }
-    server.stop();
 }
 
 #[test]
-fn shm_spin_frozen_server_times_out() {
-    let server = TestServer::start(shm_spin::KIND, PATIENCE);
-    let mut client = connect(shm_spin::KIND, &server.endpoint, Duration::from_millis(300)).unwrap();
-    signal(server.server.pid(), nix::sys::signal::Signal::SIGSTOP);
-    let mut response = vec![0u8; 64];
-    let err = client.round_trip(b"ping", &mut response).unwrap_err();
-    signal(server.server.pid(), nix::sys::signal::Signal::SIGCONT);
-    assert!(
-        err.to_string()
-            .contains("timed out after 300ms waiting for the reply"),
-        "{err}"
-    );
-    drop(client);
-    server.stop();
+fn sequence_transports_time_out_on_a_frozen_server() {
+    for kind in [shm_spin::KIND, shm_zc::KIND] {
+        let server = TestServer::start(kind, PATIENCE);
+        let mut client = connect(kind, &server.endpoint, Duration::from_millis(300)).unwrap();
+        signal(server.server.pid(), nix::sys::signal::Signal::SIGSTOP);
+        let mut response = vec![0u8; 64];
+        let err = client.round_trip(b"ping", &mut response).unwrap_err();
+        signal(server.server.pid(), nix::sys::signal::Signal::SIGCONT);
+        assert!(
+            err.to_string()
+                .contains("timed out after 300ms waiting for the reply"),
+            "{kind:?}: {err}"
+        );
+        drop(client);
+        server.stop();
+    }
 }
 
 #[test]

@@ -24,7 +24,7 @@ use common::driver::{driver_leftovers, eventually, Driver};
 use common::process::{Spawned, PATIENCE};
 use common::server::{server_args, start_server};
 use common::shm::{shm_endpoint, start_shm_server};
-use transport_bench::transport::{shm_posix, shm_spin, TransportError, TransportKind};
+use transport_bench::transport::{shm_posix, shm_spin, shm_zc, TransportError, TransportKind};
 
 /// Shrinks `/dev/shm/<entry>` to nothing, as a hostile or buggy process of the same user would.
 fn truncate(entry: &str) {
@@ -105,9 +105,16 @@ fn failure_line<'a>(out: &'a str, display_name: &str) -> &'a str {
 
 #[test]
 fn a_driver_whose_request_buffer_or_spin_segment_is_truncated_fails_those_cases_and_goes_on() {
-    // The second case runs after the first failed: the run goes on past a truncation.
-    let (out, truncated) = truncate_under_a_driver(&[("shm-posix", "_req"), ("shm-spin", "_spin")]);
-    for (display_name, entry) in ["SHM POSIX", "SHM spin"].iter().zip(&truncated) {
+    // Each case runs after the one before failed: the run goes on past a truncation. SHM
+    // zero-copy's segment is truncated while the driver writes requests into its loans and
+    // reads echoes where they lie, outside the transport's own code.
+    let (out, truncated) = truncate_under_a_driver(&[
+        ("shm-posix", "_req"),
+        ("shm-spin", "_spin"),
+        ("shm-zc", "_zc"),
+    ]);
+    let names = ["SHM POSIX", "SHM spin", "SHM zero-copy"];
+    for (display_name, entry) in names.iter().zip(&truncated) {
         let line = failure_line(&out, display_name);
         // The client may hit the truncation first, or the server, which then exits 1 saying so.
         assert!(line.contains(&truncated_memory(entry)), "{line}");
@@ -197,6 +204,25 @@ fn a_spin_server_whose_segment_is_truncated_exits_1_and_unlinks_it() {
             ))
         },
         ("", "spin"),
+        ClientSees::Truncation,
+        memory_error,
+    );
+}
+
+#[test]
+fn a_zero_copy_server_whose_segment_is_truncated_exits_1_and_unlinks_it() {
+    // The client faults on writing its request into the loan; the idle server finds out on
+    // its own, at the end of its current futex slice.
+    truncate_under_a_server(
+        shm_zc::KIND,
+        |channel| {
+            start_server(&server_args(
+                shm_zc::KIND,
+                &shm_endpoint(channel, 4096),
+                PATIENCE,
+            ))
+        },
+        ("", "zc"),
         ClientSees::Truncation,
         memory_error,
     );

@@ -19,8 +19,9 @@ use crate::options::Options;
 use crate::placement::{self, PinError};
 use crate::signals;
 use crate::size::MessageSize;
+use crate::transport::spin_wait::spin_budget_for;
 use crate::transport::{
-    payload_capacity, MessageLimit, TransportError, TransportKind, TransportOptions,
+    payload_capacity, Endpoint, MessageLimit, TransportError, TransportKind, TransportOptions,
 };
 
 /// How long a server whose case failed gets to exit on SIGTERM before it is killed.
@@ -110,20 +111,32 @@ impl<'a> ProcessExecutor<'a> {
         })
     }
 
-    fn transport_options(&self) -> TransportOptions {
+    /// The client's options for `kind`: the spin budget resolved as the server's, so that both
+    /// sides spin alike.
+    fn transport_options(&self, kind: TransportKind) -> TransportOptions {
         TransportOptions {
             timeout: self.options.timeout,
+            spin_budget: spin_budget_for(kind, self.options.spin_budget),
         }
     }
 
-    fn spawn_server(&self, case: &Case, lease: &EndpointLease) -> Result<ServerProcess, RunError> {
+    /// The command line of `case`'s server at `endpoint`.
+    fn server_args(&self, case: &Case, endpoint: &Endpoint) -> Result<ServerArgs, TransportError> {
         let fault = self
             .options
             .injected_fault
             .filter(|(kind, _)| *kind == case.transport)
             .map(|(_, fault)| fault);
-        let args = ServerArgs::new(case.transport, &lease.endpoint, self.options.timeout, fault)?
-            .pinned_to(self.options.pin.map(|pin| pin.server_cpu));
+        let spin_budget = self.transport_options(case.transport).spin_budget;
+        Ok(
+            ServerArgs::new(case.transport, endpoint, self.options.timeout, fault)?
+                .pinned_to(self.options.pin.map(|pin| pin.server_cpu))
+                .spinning_for(spin_budget),
+        )
+    }
+
+    fn spawn_server(&self, case: &Case, lease: &EndpointLease) -> Result<ServerProcess, RunError> {
+        let args = self.server_args(case, &lease.endpoint)?;
         Ok(ServerProcess::spawn(&args)?)
     }
 
@@ -140,8 +153,11 @@ impl<'a> ProcessExecutor<'a> {
                 Some(reported) => lease.endpoint.at_reported_address(&reported)?,
                 None => lease.endpoint.clone(),
             };
-            case.transport
-                .connect(&endpoint, self.transport_options(), server.watch())
+            case.transport.connect(
+                &endpoint,
+                self.transport_options(case.transport),
+                server.watch(),
+            )
         });
         let mut client = match connected {
             Ok(client) => client,
@@ -230,5 +246,54 @@ impl Executor for ProcessExecutor<'_> {
 
     fn interrupted(&self) -> Option<Signal> {
         signals::received()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Mode;
+    use crate::transport::{shm_posix, shm_spin, shm_zc, zmq_ipc};
+
+    fn options(args: &[&str]) -> Options {
+        let argv = ["transport-bench"].iter().chain(args).map(Into::into);
+        match Mode::from_args(argv.collect()) {
+            Mode::Benchmark(options) => options,
+            _ => panic!("not a benchmark: {args:?}"),
+        }
+    }
+
+    /// The spin budget the client of `kind` gets, and the one on its server's command line.
+    fn both_sides(options: &Options, kind: TransportKind) -> (Option<Duration>, Option<Duration>) {
+        let executor = ProcessExecutor::new(options).unwrap();
+        let case = Case {
+            size: options.sizes[0],
+            transport: kind,
+        };
+        let endpoint = kind.endpoint("tb_1_1", std::path::Path::new("/nonexistent"), 4096);
+        let server = executor.server_args(&case, &endpoint).unwrap();
+        (
+            executor.transport_options(kind).spin_budget,
+            server.spin_budget,
+        )
+    }
+
+    #[test]
+    fn client_and_server_spin_alike_with_or_without_spin_budget() {
+        let micros = |us| Some(Duration::from_micros(us));
+        let transports = ["--transports", "shm-zc,shm-spin,shm-posix,zmq-ipc"];
+        let given = options(&[&transports[..], &["--spin-budget", "7us"]].concat());
+        let default = options(&transports);
+        for (options, kind, expected) in [
+            (&given, shm_zc::KIND, micros(7)),
+            (&given, shm_posix::KIND, micros(7)),
+            (&given, zmq_ipc::KIND, None),
+            (&default, shm_zc::KIND, micros(20)),
+            (&default, shm_spin::KIND, micros(20)),
+            (&default, shm_posix::KIND, micros(0)),
+            (&default, zmq_ipc::KIND, None),
+        ] {
+            assert_eq!(both_sides(options, kind), (expected, expected), "{kind:?}");
+        }
     }
 }

@@ -3,7 +3,13 @@
 //! The timed region holds nothing but the round trip. Stamping the sequence number, checking
 //! the echo and updating progress happen outside it, and progress is updated at most every
 //! [`PROGRESS_INTERVAL`] (reusing the clock read the timing already made).
+//!
+//! A zero-copy transport lends the request's memory ([`TransportClient::loan`]): the whole
+//! request, sequence number and payload, is written into the loan before the clock starts (the
+//! producer's one write of its message), and the echo is checked where it lies, after the clock
+//! stopped. The timed region then holds the hand-over of the slot and of its echo, and no copy.
 
+use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use crate::benchmark::aligned::AlignedBuffer;
@@ -11,7 +17,7 @@ use crate::benchmark::pacing::Pacer;
 use crate::benchmark::placement::{PlacementSampler, PlacementTally, SAMPLE_INTERVAL};
 use crate::benchmark::stats::LatencyRecorder;
 use crate::signals;
-use crate::transport::{TransportClient, TransportError};
+use crate::transport::{SharedBytes, TransportClient, TransportError};
 
 /// How often the progress display is updated during a timed run.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
@@ -78,10 +84,43 @@ pub struct RunMeasurement {
     pub error: Option<MeasureError>,
 }
 
-/// A request buffer and a reply buffer, reused for every round trip.
+/// A request buffer and a reply buffer, reused for every round trip. With a zero-copy
+/// transport the request buffer is only what the echo is checked against, and the reply buffer
+/// goes unused: both travel in the transport's own memory.
 pub struct EchoBuffers {
     request: AlignedBuffer,
     response: AlignedBuffer,
+    /// The request of the next round trip was written into the transport's loan.
+    loaned: bool,
+}
+
+/// An echo to check: in the reply buffer or a transport's own message, or where a zero-copy
+/// transport handed it back in shared memory.
+enum Reply<'a> {
+    Received(&'a [u8]),
+    InPlace(SharedBytes<'a>),
+}
+
+impl Deref for Reply<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Reply::Received(bytes) => bytes,
+            Reply::InPlace(bytes) => bytes,
+        }
+    }
+}
+
+impl Reply<'_> {
+    /// Done with the echo: fails if shared memory it lay in was truncated meanwhile, which
+    /// explains whatever the check of it found.
+    fn release(self) -> Result<(), TransportError> {
+        match self {
+            Reply::Received(_) => Ok(()),
+            Reply::InPlace(bytes) => bytes.release(),
+        }
+    }
 }
 
 impl EchoBuffers {
@@ -102,7 +141,11 @@ impl EchoBuffers {
         // Written once (zeroed) so the pages are faulted in before the clock starts.
         let response_len = response_capacity.max(size_bytes);
         let response = AlignedBuffer::zeroed("reply buffer", response_len, page_offset)?;
-        Ok(EchoBuffers { request, response })
+        Ok(EchoBuffers {
+            request,
+            response,
+            loaned: false,
+        })
     }
 
     fn stamp(&mut self, sequence: u64) {
@@ -111,14 +154,44 @@ impl EchoBuffers {
         self.request[..n].copy_from_slice(&bytes[..n]);
     }
 
-    /// One round trip with the request as stamped; returns the reply wherever the transport
-    /// left it (the reply buffer, or its own message), and the request to check it against.
+    /// Makes round trip `sequence`'s request, before the clock starts: stamps its sequence
+    /// number, and, if the transport lends memory for it, writes the whole request into the
+    /// loan, where the transport sends it from without a copy.
+    fn prepare(
+        &mut self,
+        client: &mut dyn TransportClient,
+        sequence: u64,
+    ) -> Result<(), TransportError> {
+        self.stamp(sequence);
+        self.loaned = match client.loan(self.request.len())? {
+            Some(mut loan) => {
+                loan.copy_from_slice(&self.request);
+                loan.release()?;
+                true
+            }
+            None => false,
+        };
+        Ok(())
+    }
+
+    /// One round trip with the request as prepared; returns the reply wherever the transport
+    /// left it (the reply buffer, its own message, or shared memory), and the request to check
+    /// it against.
     fn round_trip<'a>(
         &'a mut self,
         client: &'a mut dyn TransportClient,
-    ) -> (&'a [u8], Result<&'a [u8], TransportError>) {
-        let EchoBuffers { request, response } = self;
-        (request, client.round_trip_in_place(request, response))
+    ) -> (&'a [u8], Result<Reply<'a>, TransportError>) {
+        let EchoBuffers {
+            request,
+            response,
+            loaned,
+        } = self;
+        let reply = if *loaned {
+            client.round_trip_loaned(request.len()).map(Reply::InPlace)
+        } else {
+            (client.round_trip_in_place(request, response)).map(Reply::Received)
+        };
+        (request, reply)
     }
 
     /// Where the request and the reply buffers start, modulo a page.
@@ -151,6 +224,22 @@ fn verify_echo(request: &[u8], reply: &[u8], full: bool) -> Result<(), EchoMisma
     }
 }
 
+/// Checks round trip `sequence`'s `reply` against its `request` (every byte if `full`) and is
+/// done with it. A truncation of the memory it lay in is reported before any mismatch.
+fn check_reply(
+    request: &[u8],
+    reply: Reply<'_>,
+    full: bool,
+    sequence: u64,
+) -> Result<(), MeasureError> {
+    let verdict = verify_echo(request, &reply, full);
+    reply.release()?;
+    verdict.map_err(|problem| MeasureError::BadEcho {
+        round_trip: sequence,
+        problem,
+    })
+}
+
 /// Runs the warm-up (untimed, every reply checked byte for byte).
 pub fn warm_up(
     client: &mut dyn TransportClient,
@@ -159,12 +248,9 @@ pub fn warm_up(
 ) -> Result<(), MeasureError> {
     for sequence in 1..=config.warmup {
         check_interrupt()?;
-        buffers.stamp(sequence);
+        buffers.prepare(client, sequence)?;
         let (request, reply) = buffers.round_trip(client);
-        verify_echo(request, reply?, true).map_err(|problem| MeasureError::BadEcho {
-            round_trip: sequence,
-            problem,
-        })?;
+        check_reply(request, reply?, true, sequence)?;
     }
     Ok(())
 }
@@ -254,7 +340,7 @@ fn timed_loop(
     let last = config.warmup + config.iterations;
     for sequence in config.warmup + 1..=last {
         check_interrupt()?;
-        buffers.stamp(sequence);
+        buffers.prepare(client, sequence)?;
         let intended = between.pacer.as_mut().map(Pacer::wait_for_slot);
         let before = Instant::now();
         let (request, result) = buffers.round_trip(client);
@@ -266,10 +352,7 @@ fn timed_loop(
             service.record((after - before).as_nanos() as u64);
         }
         let full = config.verify_all || sequence == last;
-        verify_echo(request, reply, full).map_err(|problem| MeasureError::BadEcho {
-            round_trip: sequence,
-            problem,
-        })?;
+        check_reply(request, reply, full, sequence)?;
         between.round_trip_done(after, sequence - config.warmup);
     }
     Ok(())

@@ -16,10 +16,21 @@ pub mod scheduler;
 pub mod stats;
 pub mod warnings;
 
+use std::collections::BTreeMap;
+
 use crate::machine;
 use crate::options::Options;
+use crate::transport::spin_wait::spin_budget_for;
 
 use result::{Config, Report};
+
+/// The spin budget of each transport of the run that spins, in µs, by name.
+fn spin_budgets_us(options: &Options) -> BTreeMap<&'static str, f64> {
+    let spins = |&kind| Some((kind, spin_budget_for(kind, options.spin_budget)?));
+    (options.transports.iter().filter_map(spins))
+        .map(|(kind, budget)| (kind.name(), budget.as_secs_f64() * 1e6))
+        .collect()
+}
 
 /// The report of a run that has not started: its configuration, the machine and the cost of
 /// the clock, with no results yet.
@@ -39,6 +50,7 @@ pub fn new_report(options: &Options) -> Report {
             verify_all: options.verify_all,
             pin: options.pin,
             interval_s: options.interval.map(|d| d.as_secs_f64()),
+            spin_budget_us: spin_budgets_us(options),
         },
         machine: machine::describe(),
         clock_overhead_ns: clock::clock_overhead_ns(),

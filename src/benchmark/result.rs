@@ -1,6 +1,8 @@
 //! The one serializable result document that the summary table and every exporter consume.
 //! Field names are the documented JSON schema: change them only with the README.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::benchmark::measure::RunMeasurement;
@@ -38,6 +40,10 @@ pub struct Config {
     pub pin: Option<Pinning>,
     /// Paced mode: seconds between requests; null when back to back.
     pub interval_s: Option<f64>,
+    /// How long each transport of the run that spins (shm-posix, shm-spin, shm-zc) let a
+    /// waiter spin before it slept, in µs, by transport name: `--spin-budget`, or each one's
+    /// default.
+    pub spin_budget_us: BTreeMap<&'static str, f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -405,6 +405,7 @@ mod tests {
             injected_fault: None,
             pin: None,
             interval: None,
+            spin_budget: None,
         }
     }
 

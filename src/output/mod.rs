@@ -54,6 +54,7 @@ pub fn header(report: &Report) -> String {
     ]
     .into_iter()
     .chain(table::pacing_line(config))
+    .chain(table::spin_budget_line(config))
     .chain([String::new()])
     .collect::<Vec<String>>()
     .join("\n")

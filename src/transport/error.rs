@@ -115,6 +115,10 @@ pub enum TransportError {
     )]
     BadLengthHeader { len: usize, capacity: usize },
 
+    /// `round_trip_loaned` without a loan of at least `len` bytes to send.
+    #[error("nothing to send: no loan of {len} bytes (this transport lends no memory, or the loan was smaller or already sent)")]
+    NotLoaned { len: usize },
+
     /// The peer broke the exchange's rules in a way no other variant names (a multipart ZeroMQ
     /// message, a reply longer than the receive buffer).
     #[error("{0}")]

@@ -1,7 +1,9 @@
 //! The IPC transports under test, each in its own file behind one trait pair.
 //!
 //! A transport has a client side that performs one round trip into a caller's buffer
-//! ([`TransportClient`]) and a server side that echoes one request ([`TransportServer`]).
+//! ([`TransportClient`]) and a server side that echoes one request ([`TransportServer`]). A
+//! zero-copy client also lends the caller its shared memory to build the request in and returns
+//! the echo where it lies ([`TransportClient::loan`], [`SharedBytes`]).
 //! Each transport's file describes it in one [`TransportSpec`] (names, addressing, how to build
 //! either side, which named objects it creates, the largest message it carries), and
 //! [`registry`] lists them. Adding a transport means adding its file here, its `mod` line below
@@ -13,6 +15,7 @@ pub mod posix;
 pub mod registry;
 pub mod sigbus;
 pub mod socket_file;
+pub mod spin_wait;
 pub mod stream_framing;
 pub mod toolkit;
 pub mod zmq_reqrep;
@@ -21,6 +24,7 @@ pub mod zmq_reqrep;
 pub mod mqueue;
 pub mod shm_posix;
 pub mod shm_spin;
+pub mod shm_zc;
 pub mod unix_stream;
 pub mod zmq_ipc;
 pub mod zmq_tcp;
@@ -31,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::TransportError;
-pub use posix::PosixObject;
+pub use posix::{PosixObject, SharedBytes};
 pub use toolkit::{
     payload_capacity, validate_channel, ChannelName, ChannelNameError, WaitBudget, HEADER_LEN,
     WAIT_SLICE,
@@ -59,6 +63,21 @@ pub trait TransportClient {
     /// caller can put its buffers at the same offset and every copy runs page-aligned.
     fn payload_page_offset(&self) -> usize {
         0
+    }
+
+    /// A zero-copy transport lends the caller `len` bytes of its shared memory to write the
+    /// next request into, where the server will find it: no staging buffer, no copy on the way.
+    /// Send it with [`round_trip_loaned`](TransportClient::round_trip_loaned). The default,
+    /// None, is for transports that carry copies of a caller's buffer: use `round_trip`.
+    fn loan(&mut self, _len: usize) -> Result<Option<SharedBytes<'_>>, TransportError> {
+        Ok(None)
+    }
+
+    /// Sends the first `len` bytes of the last loan and returns the echo where it lies in the
+    /// transport's shared memory, valid until the next call. [`SharedBytes::release`] says
+    /// whether another process truncated the memory while the caller read it.
+    fn round_trip_loaned(&mut self, len: usize) -> Result<SharedBytes<'_>, TransportError> {
+        Err(TransportError::NotLoaned { len })
     }
 }
 
@@ -243,6 +262,9 @@ pub fn unlink_channel_objects(channel: &ChannelName) -> Vec<String> {
 pub struct TransportOptions {
     /// Bound on any single wait inside a round trip (and on connecting).
     pub timeout: Duration,
+    /// How long a waiter spins before it sleeps, for the transports that spin
+    /// ([`spin_wait::spin_budget_for`]); None: the transport's default. Others ignore it.
+    pub spin_budget: Option<Duration>,
 }
 
 /// How a transport's endpoints are named.

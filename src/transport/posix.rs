@@ -20,6 +20,7 @@ use nix::sys::mman::{mmap, munmap, shm_open, shm_unlink, MapFlags, ProtFlags};
 use nix::sys::stat::{fstat, Mode};
 
 use super::sigbus::{self, Registration};
+use super::spin_wait::spin_until;
 use super::toolkit::{idle_until_request, WaitBudget, IDLE_SLICE, WAIT_SLICE};
 use super::{mqueue, owner_lock, PeerWatch, TransportError};
 
@@ -253,6 +254,56 @@ impl ObjectAccess<'_> {
     }
 }
 
+/// Bytes of a shared mapping lent, in place, to code outside the transport: a request being
+/// written straight into shared memory, or a reply read where it lies. The access to the
+/// mapping stays open for as long as the bytes are lent, so a truncation by another process
+/// meanwhile completes on zeros instead of killing us, and [`release`](SharedBytes::release)
+/// reports it: trust what was read, or count what was written as sent, only once `release`
+/// said Ok.
+///
+/// The only place where Rust code holds a reference into a mapping (elsewhere raw pointers
+/// and atomics): the bytes are plain data, read for their values or compared, never trusted for
+/// a length, an index or a pointer; nothing the handler's zeros or a misbehaving peer's writes
+/// do to them can do more than fail the echo check, and `release` names the truncation first.
+pub struct SharedBytes<'a> {
+    ptr: NonNull<u8>,
+    len: usize,
+    access: ObjectAccess<'a>,
+}
+
+impl<'a> SharedBytes<'a> {
+    /// # Safety
+    /// `[ptr, ptr + len)` must lie inside the mapping that `access` is an access to, and the
+    /// transport's protocol must give this side those bytes (no other process of the protocol
+    /// touches them) for as long as the `SharedBytes` lives.
+    pub unsafe fn new(access: ObjectAccess<'a>, ptr: NonNull<u8>, len: usize) -> SharedBytes<'a> {
+        SharedBytes { ptr, len, access }
+    }
+
+    /// Ends the loan: fails if the mapping was truncated while (or before) the bytes were lent,
+    /// which makes whatever was read from them zeros, and whatever was written lost.
+    pub fn release(self) -> Result<(), TransportError> {
+        self.access.check()
+    }
+}
+
+impl std::ops::Deref for SharedBytes<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: inside a live mapping, ours by the protocol while lent (see new); the access
+        // open since then turns a truncation into zeros instead of SIGBUS.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for SharedBytes<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for deref; `&mut self` makes this the only view of the bytes in-process.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
 /// Removes a shared-memory name; true if it existed.
 pub fn unlink_shared_memory(name: &str) -> bool {
     c_name(name)
@@ -272,6 +323,8 @@ pub struct NamedSemaphore {
     /// The creator's owner lock on the semaphore's file, as for [`SharedMemory`].
     _owner_file: Option<std::fs::File>,
     registration: Registration,
+    /// How long a wait spins on `sem_trywait` before it blocks; 0 (the default) blocks at once.
+    spin_budget: Duration,
 }
 
 // SAFETY: a sem_t from sem_open is designed for use from any thread and process.
@@ -324,6 +377,7 @@ impl NamedSemaphore {
                 owner,
                 _owner_file: None,
                 registration,
+                spin_budget: Duration::ZERO,
             }),
             Err(source) => {
                 close_semaphore(sem, owner.then_some(name));
@@ -333,6 +387,13 @@ impl NamedSemaphore {
                 })
             }
         }
+    }
+
+    /// The same semaphore, whose waits spin on `sem_trywait` for up to `budget` before they
+    /// block. The semaphore and what is posted to it stay the same: only the waiter differs.
+    pub fn spinning_for(mut self, budget: Duration) -> NamedSemaphore {
+        self.spin_budget = budget;
+        self
     }
 
     /// Begins a semaphore call: every sem_* call goes under one of these.
@@ -366,7 +427,7 @@ impl NamedSemaphore {
     /// [`WaitBudget`]). Waits in slices and asks `watch` between them, so a dead peer or an
     /// interrupt ends the wait early.
     pub fn wait(&self, timeout: Duration, watch: &dyn PeerWatch) -> Result<(), TransportError> {
-        if self.try_wait()? {
+        if self.try_wait()? || self.spin_wait()? {
             return Ok(());
         }
         let mut budget = WaitBudget::new(timeout, watch);
@@ -382,7 +443,7 @@ impl NamedSemaphore {
     /// Returns false if it stopped without decrementing.
     pub fn wait_unless_stopped(&self, stop: &AtomicBool) -> Result<bool, TransportError> {
         // The fast path does not read the clock, as timed_wait must.
-        if self.try_wait()? {
+        if self.try_wait()? || self.spin_wait()? {
             return Ok(true);
         }
         idle_until_request(stop, || self.timed_wait(IDLE_SLICE))
@@ -394,6 +455,15 @@ impl NamedSemaphore {
         self.decrement(Errno::EAGAIN, || unsafe {
             libc::sem_trywait(self.sem.as_ptr())
         })
+    }
+
+    /// Tries to decrement the semaphore for up to the spin budget; false once it is spent.
+    fn spin_wait(&self) -> Result<bool, TransportError> {
+        let decremented = spin_until(self.spin_budget, || match self.try_wait() {
+            Ok(false) => None,
+            other => Some(other),
+        });
+        decremented.unwrap_or(Ok(false))
     }
 
     /// One blocking wait of at most `slice`; true if the semaphore was decremented.

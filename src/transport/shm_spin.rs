@@ -1,5 +1,7 @@
 //! SHM spin: one shared-memory segment, an atomic sequence number per direction, and waits that
-//! spin (yielding the CPU) for up to [`SPIN_BUDGET`] before sleeping on a futex.
+//! spin (yielding the CPU) for up to the spin budget (`--spin-budget`, by default
+//! [`SEQUENCE_SPIN_BUDGET`](super::spin_wait::SEQUENCE_SPIN_BUDGET), 20 µs) before sleeping on a
+//! futex: a [`SequenceSignal`] per direction.
 //!
 //! With both processes awake on separate CPUs a round trip never enters the kernel: the floor
 //! of what two processes can do here, two memcpys and two cache-line hand-offs. When the peer
@@ -15,18 +17,17 @@
 //! 0 mod 4096 apart, and so are the client's copies from and to its page-aligned buffers
 //! (`payload_page_offset` is 0): no copy depends on where an allocator put something.
 //!
-//! Each round trip (and each echo) runs under one [`ObjectAccess`] of the segment, checked after
-//! every step and on every futex slice, so a peer that truncates the segment ends the exchange
-//! with [`TransportError::Truncated`] instead of SIGBUS.
+//! Each round trip (and each echo) runs under one [`ObjectAccess`](super::posix::ObjectAccess)
+//! of the segment, checked after every step and on every futex slice, so a peer that truncates
+//! the segment ends the exchange with [`TransportError::Truncated`] instead of SIGBUS.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::errno::Errno;
-
-use super::posix::{ObjectAccess, PosixObject, SharedMemory};
+use super::posix::{PosixObject, SharedMemory};
+use super::spin_wait::{spin_budget, SequenceSignal};
 use super::toolkit::{
     check_announced_len, check_message_fits, check_shm_space, checked_payload_capacity,
     retry_until_created, shm_object_missing, ChannelName, WaitBudget, IDLE_SLICE, WAIT_SLICE,
@@ -36,16 +37,12 @@ use super::{
     TransportKind, TransportOptions, TransportServer, TransportSpec,
 };
 
-/// How long a wait spins before it sleeps on the futex.
-pub const SPIN_BUDGET: Duration = Duration::from_micros(20);
-
-/// Spins between looks at the clock (and between `sched_yield`s).
-const SPINS_PER_YIELD: u32 = 64;
-
-/// Offsets of the two control lines, and the bytes they take before the payload areas.
+/// Offsets of the two control lines, and the bytes they take before the payload areas. Each
+/// line holds the [`SequenceSignal`] (`seq`, `waiters`), then the payload's length.
 const REQUEST_LINE: usize = 64;
 const RESPONSE_LINE: usize = 128;
 const CONTROL_BYTES: usize = PAGE;
+const LEN_OFFSET: usize = 8;
 
 /// The alignment of both payload areas.
 const PAGE: usize = 4096;
@@ -75,9 +72,13 @@ const SPEC: TransportSpec = TransportSpec {
         let client = ShmSpinClient::connect(channel, buffer_size, options, watch)?;
         Ok(Box::new(client))
     },
-    bind: |endpoint, _options| {
+    bind: |endpoint, options| {
         let (channel, buffer_size) = endpoint.channel(KIND)?;
-        Ok(Box::new(ShmSpinServer::create(channel, buffer_size)?))
+        Ok(Box::new(ShmSpinServer::create(
+            channel,
+            buffer_size,
+            options,
+        )?))
     },
     channel_objects,
     max_message: |_| None,
@@ -85,8 +86,7 @@ const SPEC: TransportSpec = TransportSpec {
 
 /// One direction: its control line in the header and its payload area.
 struct Lane {
-    seq: NonNull<AtomicU32>,
-    waiters: NonNull<AtomicU32>,
+    signal: SequenceSignal,
     len: NonNull<AtomicU32>,
     data: *mut u8,
 }
@@ -96,139 +96,25 @@ impl Lane {
     /// `base` must point to a live mapping of at least `Segment::size(capacity)` bytes,
     /// page-aligned (so every u32 below is aligned), that outlives the lane.
     unsafe fn new(base: *mut u8, line: usize, data_offset: usize) -> Lane {
-        // SAFETY: offsets are inside the header (checked by the caller's size) and 4-aligned.
+        // SAFETY: offsets are inside the header (checked by the caller's size) and 4-aligned;
+        // the control line is touched only atomically, by both processes.
         unsafe {
             Lane {
-                seq: NonNull::new_unchecked(base.add(line).cast()),
-                waiters: NonNull::new_unchecked(base.add(line + 4).cast()),
-                len: NonNull::new_unchecked(base.add(line + 8).cast()),
+                signal: SequenceSignal::new(base.add(line)),
+                len: NonNull::new_unchecked(base.add(line + LEN_OFFSET).cast()),
                 data: base.add(data_offset),
             }
         }
     }
 
     fn seq(&self) -> &AtomicU32 {
-        // SAFETY: points into the live mapping; both processes only touch it atomically.
-        unsafe { self.seq.as_ref() }
-    }
-
-    fn waiters(&self) -> &AtomicU32 {
-        // SAFETY: as for seq.
-        unsafe { self.waiters.as_ref() }
+        self.signal.seq()
     }
 
     fn len(&self) -> &AtomicU32 {
-        // SAFETY: as for seq.
+        // SAFETY: points into the live mapping; both processes only touch it atomically.
         unsafe { self.len.as_ref() }
     }
-
-    /// Publishes sequence number `seq` (payload and `len` already written) and wakes a sleeper.
-    fn publish(&self, seq: u32) -> Result<(), TransportError> {
-        // Release: the payload and len written before are visible to whoever acquires seq.
-        self.seq().store(seq, Ordering::Release);
-        // Dekker pairing with `wait_for`: the waiter increments `waiters` and then re-reads
-        // `seq`; we store `seq` and then read `waiters`. With a SeqCst fence between each pair
-        // at least one side sees the other's write, so a waiter never sleeps through a publish.
-        fence(Ordering::SeqCst);
-        if self.waiters().load(Ordering::Relaxed) != 0 {
-            futex_wake(self.seq())?;
-        }
-        Ok(())
-    }
-
-    /// Waits until `seq` differs from `old`: spins for up to SPIN_BUDGET, then sleeps on the
-    /// futex in slices of `slice`, calling `between` after each slice (it may end the wait).
-    /// Runs within `access`, checked after each slice: a truncated segment reads as zeros, on
-    /// which the wait could last forever. The caller checks the sequence number it returns.
-    fn wait_for(
-        &self,
-        old: u32,
-        slice: Duration,
-        access: &ObjectAccess<'_>,
-        mut between: impl FnMut() -> Result<(), TransportError>,
-    ) -> Result<u32, TransportError> {
-        let seq = self.seq();
-        let spin_start = Instant::now();
-        loop {
-            for _ in 0..SPINS_PER_YIELD {
-                // Acquire: pairs with publish's Release, so the payload is visible.
-                let now = seq.load(Ordering::Acquire);
-                if now != old {
-                    return Ok(now);
-                }
-                std::hint::spin_loop();
-            }
-            if spin_start.elapsed() >= SPIN_BUDGET {
-                break;
-            }
-            // If the peer shares our CPU, let it run instead of spinning against it.
-            std::thread::yield_now();
-        }
-        loop {
-            self.waiters().fetch_add(1, Ordering::Relaxed);
-            fence(Ordering::SeqCst);
-            let result = if seq.load(Ordering::Relaxed) == old {
-                futex_wait(seq, old, slice)
-            } else {
-                Ok(())
-            };
-            self.waiters().fetch_sub(1, Ordering::Relaxed);
-            access.checked(result)?;
-            let now = seq.load(Ordering::Acquire);
-            if now != old {
-                return Ok(now);
-            }
-            between()?;
-        }
-    }
-}
-
-/// Sleeps while `*word == expected`, at most `timeout`. Wakes, time-outs, signals and a changed
-/// value all return Ok: the caller re-checks the word.
-fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) -> Result<(), TransportError> {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: word is a valid, aligned u32 in shared memory; ts outlives the call. Not
-    // FUTEX_PRIVATE: the word is shared between processes.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &ts as *const libc::timespec,
-            std::ptr::null::<u32>(),
-            0u32,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    match Errno::last() {
-        Errno::EAGAIN | Errno::ETIMEDOUT | Errno::EINTR => Ok(()),
-        e => Err(futex_error(word, "futex wait", e)),
-    }
-}
-
-fn futex_wake(word: &AtomicU32) -> Result<(), TransportError> {
-    // SAFETY: word is a valid, aligned u32 in shared memory.
-    let rc = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1i32) };
-    if rc < 0 {
-        return Err(futex_error(word, "futex wake", Errno::last()));
-    }
-    Ok(())
-}
-
-/// The error of a failed futex call. EFAULT means the kernel found no page behind the word:
-/// another process truncated the segment since we last touched it. Touching the word from user
-/// space raises the SIGBUS that the caller's access then reports as the truncation it is.
-fn futex_error(word: &AtomicU32, op: &str, errno: Errno) -> TransportError {
-    if errno == Errno::EFAULT {
-        std::hint::black_box(word.load(Ordering::Relaxed));
-    }
-    TransportError::os(op, errno)
 }
 
 /// The mapping and its two lanes.
@@ -273,6 +159,7 @@ pub struct ShmSpinClient {
     segment: Segment,
     next_seq: u32,
     timeout: Duration,
+    spin_budget: Duration,
     watch: Arc<dyn PeerWatch>,
 }
 
@@ -304,6 +191,7 @@ impl ShmSpinClient {
             segment,
             next_seq,
             timeout: options.timeout,
+            spin_budget: spin_budget(KIND, &options),
             watch,
         })
     }
@@ -326,12 +214,14 @@ impl TransportClient for ShmSpinClient {
         // and has finished with the previous request (we hold its reply).
         unsafe { std::ptr::copy_nonoverlapping(request.as_ptr(), out.data, request.len()) };
         out.len().store(request.len() as u32, Ordering::Relaxed);
-        access.checked(out.publish(seq))?;
+        access.checked(out.signal.publish(seq))?;
 
         let mut budget = WaitBudget::new(self.timeout, self.watch.as_ref());
-        let waited = back.wait_for(previous, WAIT_SLICE, &access, || {
-            budget.slice_expired("the reply (response sequence number)")
-        });
+        let waited = back
+            .signal
+            .wait_for(previous, self.spin_budget, WAIT_SLICE, &access, || {
+                budget.slice_expired("the reply (response sequence number)")
+            });
         access.checked(waited)?;
         let announced = back.len().load(Ordering::Relaxed) as usize;
         let len = access.checked(check_announced_len(
@@ -350,12 +240,17 @@ impl TransportClient for ShmSpinClient {
 pub struct ShmSpinServer {
     segment: Segment,
     last_seen: u32,
+    spin_budget: Duration,
 }
 
 impl ShmSpinServer {
     /// Publishing never waits (there is one slot per direction and the client waits for its
     /// reply before writing again), so the server needs no timeout.
-    pub fn create(channel: &str, buffer_size: usize) -> Result<ShmSpinServer, TransportError> {
+    pub fn create(
+        channel: &str,
+        buffer_size: usize,
+        options: TransportOptions,
+    ) -> Result<ShmSpinServer, TransportError> {
         let name = segment_name(&ChannelName::new(channel)?);
         let capacity = checked_payload_capacity(buffer_size)?;
         check_shm_space(1, Segment::size(capacity))?;
@@ -364,6 +259,7 @@ impl ShmSpinServer {
         Ok(ShmSpinServer {
             segment: Segment::new(memory, capacity),
             last_seen: 0,
+            spin_budget: spin_budget(KIND, &options),
         })
     }
 }
@@ -382,7 +278,13 @@ impl TransportServer for ShmSpinServer {
         } = &self.segment;
         let stop_flag = StopFlag(stop);
         let access = memory.access();
-        let waited = request.wait_for(self.last_seen, IDLE_SLICE, &access, || stop_flag.check());
+        let waited = request.signal.wait_for(
+            self.last_seen,
+            self.spin_budget,
+            IDLE_SLICE,
+            &access,
+            || stop_flag.check(),
+        );
         let seq = match access.checked(waited) {
             Ok(seq) => seq,
             Err(TransportError::Interrupted) => return Ok(EchoOutcome::Stopped),
@@ -407,7 +309,7 @@ impl TransportServer for ShmSpinServer {
             _ => {}
         }
         response.len().store(reply_len, Ordering::Relaxed);
-        access.checked(response.publish(seq))?;
+        access.checked(response.signal.publish(seq))?;
         Ok(EchoOutcome::Echoed)
     }
 }

@@ -127,7 +127,8 @@ pub fn install() -> Result<(), SigbusError> {
 /// # Safety
 /// The range must be one `mmap` of a shared file or object (`start` as `mmap` returned it), and
 /// stay mapped while any [`Access`] of the registration is alive. Rust code must reach it only
-/// through raw pointers and atomics: the handler may replace its contents with zeros.
+/// through raw pointers and atomics, or as plain bytes whose values nothing but a comparison
+/// depends on (`posix::SharedBytes`): the handler may replace its contents with zeros.
 pub unsafe fn register(start: NonNull<u8>, len: usize) -> Result<Registration, SigbusError> {
     install()?;
     let start = start.as_ptr() as usize;

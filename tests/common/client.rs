@@ -14,5 +14,9 @@ pub fn connect(
     endpoint: &Endpoint,
     timeout: Duration,
 ) -> Result<Box<dyn TransportClient>, TransportError> {
-    kind.connect(endpoint, TransportOptions { timeout }, Arc::new(NoWatch))
+    let options = TransportOptions {
+        timeout,
+        spin_budget: None,
+    };
+    kind.connect(endpoint, options, Arc::new(NoWatch))
 }
