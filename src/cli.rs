@@ -111,7 +111,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub export_markdown: Option<PathBuf>,
 
-    /// Draw latency and throughput against message size as an SVG chart.
+    /// Draw latency and throughput against message size, and the latency spectrum of each
+    /// size, as an SVG chart.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
 
@@ -286,6 +287,17 @@ pub enum Command {
         /// driver's where /dev/mqueue is mounted, including those of running programs.
         #[arg(long, conflicts_with = "channel")]
         all: bool,
+    },
+    /// Draw the SVG plot of --plot from a JSON report saved by --export-json, without running
+    /// anything.
+    Plot {
+        /// The JSON report, as --export-json wrote it.
+        #[arg(value_name = "REPORT.json")]
+        report: PathBuf,
+
+        /// Where to write the SVG (its name ends in .svg; - is standard output).
+        #[arg(long, value_name = "FILE.svg")]
+        out: PathBuf,
     },
 }
 

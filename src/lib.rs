@@ -12,6 +12,7 @@ pub mod naming;
 pub mod options;
 pub mod output;
 pub mod placement;
+pub mod plot;
 pub mod server;
 pub mod signals;
 pub mod size;

@@ -7,14 +7,15 @@ use transport_bench::export::ExportSet;
 use transport_bench::options::{Mode, Options};
 use transport_bench::output::console::Console;
 use transport_bench::output::terminal::TerminalReporter;
-use transport_bench::{benchmark, cleanup, server, signals};
+use transport_bench::{benchmark, cleanup, plot, server, signals};
 
 fn main() -> ExitCode {
-    // Parse and validate (bad input exits 2 here, before anything starts), then run one mode.
+    // Parse and validate (bad usage exits 2 here, before anything starts), then run one mode.
     match Mode::from_args(std::env::args_os().collect()) {
         Mode::Benchmark(options) => run_benchmark(&options),
         Mode::Server(options) => server::run(&options),
         Mode::Cleanup(scope) => cleanup::run(&scope),
+        Mode::Plot(request) => plot::run(&request),
     }
 }
 

@@ -13,6 +13,7 @@ use crate::cleanup::CleanupScope;
 use crate::cli::{is_server_mode, Cli, Command, ServerArgs};
 use crate::export::target::{resolve_links, STDOUT_PATH};
 use crate::placement::Pinning;
+use crate::plot::PlotRequest;
 use crate::server::{Fault, ServerOptions};
 use crate::size::MessageSize;
 use crate::transport::spin_wait::{spin_budget_for, spinning_transport_names};
@@ -29,6 +30,8 @@ pub enum Mode {
     Benchmark(Options),
     Server(ServerOptions),
     Cleanup(CleanupScope),
+    /// Draw the plot of a saved report.
+    Plot(PlotRequest),
 }
 
 /// A validated benchmark configuration.
@@ -88,6 +91,15 @@ impl Mode {
             return Mode::Server(server_options(ServerArgs::parse_from(args)));
         }
         let cli = Cli::parse_from(args);
+        if let Some(Command::Plot { report, out }) = &cli.command {
+            if let Err(message) = check_svg_name("--out", out) {
+                plot_usage_error(message);
+            }
+            return Mode::Plot(PlotRequest {
+                report: report.clone(),
+                out: out.clone(),
+            });
+        }
         if let Some(Command::Cleanup { channel, all }) = cli.command {
             return Mode::Cleanup(match (channel, all) {
                 (_, true) => CleanupScope::All,
@@ -254,21 +266,34 @@ fn baseline(asked: Option<TransportKind>, transports: &[TransportKind]) -> Trans
     }
 }
 
-/// Two exports into one file would overwrite each other; a plot is SVG, whatever its name.
+/// A plot is SVG, whatever its name: so its name must say so (or be `-`, standard output).
+fn check_svg_name(flag: &str, path: &Path) -> Result<(), String> {
+    let svg = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    if svg || path == Path::new(STDOUT_PATH) {
+        return Ok(());
+    }
+    Err(format!(
+        "{flag} {}: the plot is SVG; name the file *.svg",
+        path.display()
+    ))
+}
+
+/// A usage error of the `plot` subcommand, with that subcommand's usage line.
+fn plot_usage_error(message: String) -> ! {
+    let mut cli = Cli::command();
+    cli.build();
+    match cli.find_subcommand_mut("plot") {
+        Some(plot) => plot.error(ErrorKind::ValueValidation, message).exit(),
+        None => usage_error(ErrorKind::ValueValidation, message),
+    }
+}
+
+/// Two exports into one file would overwrite each other.
 fn check_exports(exports: &Exports) {
-    if let Some(plot) = &exports.plot {
-        let svg = plot
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
-        if !svg && plot != Path::new(STDOUT_PATH) {
-            usage_error(
-                ErrorKind::ValueValidation,
-                format!(
-                    "--plot {}: the plot is SVG; name the file *.svg",
-                    plot.display()
-                ),
-            );
-        }
+    if let Some(Err(message)) = exports.plot.as_ref().map(|p| check_svg_name("--plot", p)) {
+        usage_error(ErrorKind::ValueValidation, message);
     }
     let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
     for path in exports.paths() {

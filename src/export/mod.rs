@@ -21,7 +21,7 @@ use target::{ExportTarget, STDOUT_PATH};
 pub use self::csv::CsvExporter;
 pub use self::json::JsonExporter;
 pub use self::markdown::MarkdownExporter;
-pub use self::svg_plot::SvgPlotExporter;
+pub use self::svg_plot::{PlotData, SavedReportError, SvgPlotExporter};
 
 pub trait Exporter {
     /// The whole file's contents for `report`.

@@ -55,11 +55,14 @@ impl ExportTarget {
                 file: Some(open_stream(path, meta.file_type().is_fifo())?),
                 shown,
             }),
-            // Not there yet, or a link that dangles: create what it points at.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(ExportTarget::Replace {
-                resolved: resolve_links(path)?,
-                shown,
-            }),
+            // Not there yet, or a link that dangles: create what it points at, in a directory
+            // that must exist (checked now, so that a typo fails before anything is written).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let resolved = resolve_links(path)?;
+                let dir = resolved.parent().filter(|d| !d.as_os_str().is_empty());
+                std::fs::metadata(dir.unwrap_or(Path::new(".")))?;
+                Ok(ExportTarget::Replace { resolved, shown })
+            }
             Err(e) => Err(e),
         }
     }
@@ -236,6 +239,18 @@ mod tests {
         std::os::unix::fs::symlink("a", dir.path().join("b")).unwrap();
         assert!(ExportTarget::open(&a).is_err());
         assert!(ExportTarget::open(dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_file_in_a_directory_that_does_not_exist_fails_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = ExportTarget::open(&dir.path().join("missing/r.json"))
+            .err()
+            .unwrap();
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+        // A bare file name is in the current directory, which exists.
+        assert!(ExportTarget::open(Path::new("not-created-by-open.json")).is_ok());
+        assert!(!Path::new("not-created-by-open.json").exists());
     }
 
     #[test]

@@ -1,0 +1,463 @@
+//! What the plot draws, and nothing more: the view of a report that `--plot` takes from the live
+//! [`Report`] and `transport-bench plot` reads back from a saved JSON.
+//!
+//! Reading back only these fields (serde ignores the others) means a JSON of an older version,
+//! or one with fields added since, still plots as long as it has them, and the rest of the
+//! report (placement, warnings, `&'static str` names) needs no `Deserialize`. A saved file is
+//! checked here, once: the drawing code never meets a negative or absurd latency, a
+//! percentile above 100 or a transport this binary does not know.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::LOG_CEILING;
+use crate::benchmark::result::Report;
+use crate::size::format_bytes;
+use crate::transport::TransportKind;
+
+/// The `tool` field that marks a report of this program.
+const TOOL: &str = "transport-bench";
+
+/// Everything the SVG shows.
+#[derive(Debug, Clone)]
+pub struct PlotData {
+    /// The machine and the round trips per case.
+    pub title: String,
+    /// In the order of the run; a transport's colour is its index here.
+    pub transports: Vec<TransportKind>,
+    /// Every size of the run, ascending, each once.
+    pub sizes: Vec<usize>,
+    pub cases: Vec<PlotCase>,
+}
+
+/// One (transport, size) case, as drawn.
+#[derive(Debug, Clone)]
+pub struct PlotCase {
+    pub transport: TransportKind,
+    pub size_bytes: usize,
+    /// Payload megabytes (10^6 bytes) per second in each direction.
+    pub mb_per_s: f64,
+    /// None when no round trip completed.
+    pub latency_us: Option<Percentiles>,
+    /// `[percentile, latency_us]` pairs, percentiles ascending from 0 to 100.
+    pub histogram: Vec<[f64; 2]>,
+}
+
+/// The two percentiles of `latency_us` the size panels draw.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p99: f64,
+}
+
+/// Why a saved JSON cannot be plotted. Each names the first offending value by its path in
+/// the document (`results[3].histogram[2]`).
+#[derive(Debug, thiserror::Error)]
+pub enum SavedReportError {
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("not a transport-bench report ({})", describe_tool(.tool.as_deref()))]
+    NotOurs { tool: Option<String> },
+    #[error("not a report this version can plot: {0}")]
+    Incomplete(#[source] serde_json::Error),
+    #[error("{at}: unknown transport {name:?} (this version knows {known})")]
+    UnknownTransport {
+        at: String,
+        name: String,
+        known: String,
+    },
+    #[error("{at} is {}: a latency or throughput is from 0 to {LOG_CEILING:e}", shown(.value))]
+    OutOfRange { at: String, value: f64 },
+    #[error("{at}: percentile {value} is outside 0 to 100")]
+    PercentileOutOfRange { at: String, value: f64 },
+    #[error("{at}: percentile {value} comes after a larger one; percentiles must ascend")]
+    PercentilesDescend { at: String, value: f64 },
+    #[error("{at} repeats the case {transport} at {size} of {first}")]
+    RepeatedCase {
+        at: String,
+        first: String,
+        transport: &'static str,
+        size: String,
+    },
+    #[error("its results list is empty: nothing to plot")]
+    NoResults,
+    #[error("no case has a latency to plot (every one failed or was skipped)")]
+    NothingMeasured,
+}
+
+/// A number as written, or in scientific notation when that is shorter (1.7e308).
+fn shown(value: &f64) -> String {
+    let plain = value.to_string();
+    let scientific = format!("{value:e}");
+    if scientific.len() < plain.len() {
+        scientific
+    } else {
+        plain
+    }
+}
+
+fn describe_tool(tool: Option<&str>) -> String {
+    match tool {
+        Some(tool) => format!("its \"tool\" is {tool}"),
+        None => "it has no \"tool\" field".to_string(),
+    }
+}
+
+/// The subset of the JSON report (`README.md`, "Exports") that the plot reads.
+#[derive(Deserialize)]
+struct SavedReport {
+    config: SavedConfig,
+    machine: SavedMachine,
+    results: Vec<SavedResult>,
+}
+
+#[derive(Deserialize)]
+struct SavedConfig {
+    iterations: u64,
+    transports: Vec<String>,
+    #[serde(default)]
+    sizes: Vec<usize>,
+}
+
+#[derive(Deserialize)]
+struct SavedMachine {
+    cpu: String,
+    cores: usize,
+}
+
+#[derive(Deserialize)]
+struct SavedResult {
+    transport: String,
+    size_bytes: usize,
+    mb_per_s: f64,
+    latency_us: Option<Percentiles>,
+    #[serde(default)]
+    histogram: Vec<[f64; 2]>,
+}
+
+fn title(cpu: &str, cores: usize, iterations: u64) -> String {
+    format!("transport-bench: {cpu} ({cores} cores), {iterations} round trips per case")
+}
+
+impl PlotData {
+    /// The plot of a report being written by this run.
+    pub fn from_report(report: &Report) -> PlotData {
+        let cases = report
+            .results
+            .iter()
+            .map(|r| PlotCase {
+                transport: r.transport,
+                size_bytes: r.size_bytes,
+                mb_per_s: r.mb_per_s,
+                latency_us: r.latency_us.map(|l| Percentiles {
+                    p50: l.p50,
+                    p99: l.p99,
+                }),
+                histogram: r.histogram.clone(),
+            })
+            .collect();
+        let machine = &report.machine;
+        PlotData::new(
+            title(&machine.cpu, machine.cores, report.config.iterations),
+            &report.config.transports,
+            &report.config.sizes,
+            cases,
+        )
+    }
+
+    /// The plot of a saved JSON report, every value checked.
+    pub fn from_json(bytes: &[u8]) -> Result<PlotData, SavedReportError> {
+        let document: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(SavedReportError::NotJson)?;
+        // Another tool's JSON would fail below on some missing field; say what it is instead.
+        match document.get("tool") {
+            Some(serde_json::Value::String(tool)) if tool == TOOL => {}
+            other => {
+                return Err(SavedReportError::NotOurs {
+                    tool: other.map(ToString::to_string),
+                })
+            }
+        }
+        // Parsed again, from the bytes, so that a type error says its line and column.
+        let saved: SavedReport =
+            serde_json::from_slice(bytes).map_err(SavedReportError::Incomplete)?;
+        saved.into_plot_data()
+    }
+
+    /// Every transport of the run or of a case, and every size, each once.
+    fn new(
+        title: String,
+        transports: &[TransportKind],
+        sizes: &[usize],
+        cases: Vec<PlotCase>,
+    ) -> PlotData {
+        let mut all_transports: Vec<TransportKind> = Vec::new();
+        for kind in transports
+            .iter()
+            .copied()
+            .chain(cases.iter().map(|c| c.transport))
+        {
+            if !all_transports.contains(&kind) {
+                all_transports.push(kind);
+            }
+        }
+        let mut all_sizes: Vec<usize> = sizes.to_vec();
+        all_sizes.extend(cases.iter().map(|c| c.size_bytes));
+        all_sizes.sort_unstable();
+        all_sizes.dedup();
+        PlotData {
+            title,
+            transports: all_transports,
+            sizes: all_sizes,
+            cases,
+        }
+    }
+
+    /// The case of `transport` at `size_bytes`, if the report has one.
+    pub fn case(&self, transport: TransportKind, size_bytes: usize) -> Option<&PlotCase> {
+        self.cases
+            .iter()
+            .find(|c| c.transport == transport && c.size_bytes == size_bytes)
+    }
+}
+
+impl SavedReport {
+    fn into_plot_data(self) -> Result<PlotData, SavedReportError> {
+        if self.results.is_empty() {
+            return Err(SavedReportError::NoResults);
+        }
+        let transports = (self.config.transports.iter().enumerate())
+            .map(|(i, name)| transport_named(name, || format!("config.transports[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let cases = (self.results.into_iter().enumerate())
+            .map(|(i, result)| result.into_case(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        check_each_case_once(&cases)?;
+        if !cases.iter().any(|c| c.latency_us.is_some()) {
+            return Err(SavedReportError::NothingMeasured);
+        }
+        let machine = &self.machine;
+        Ok(PlotData::new(
+            title(&machine.cpu, machine.cores, self.config.iterations),
+            &transports,
+            &self.config.sizes,
+            cases,
+        ))
+    }
+}
+
+impl SavedResult {
+    /// The case of `results[index]`, every value checked.
+    fn into_case(self, index: usize) -> Result<PlotCase, SavedReportError> {
+        let at = |field: &str| format!("results[{index}].{field}");
+        let transport = transport_named(&self.transport, || at("transport"))?;
+        measured(self.mb_per_s, || at("mb_per_s"))?;
+        if let Some(latency) = &self.latency_us {
+            measured(latency.p50, || at("latency_us.p50"))?;
+            measured(latency.p99, || at("latency_us.p99"))?;
+        }
+        check_histogram(&self.histogram, || at("histogram"))?;
+        Ok(PlotCase {
+            transport,
+            size_bytes: self.size_bytes,
+            mb_per_s: self.mb_per_s,
+            latency_us: self.latency_us,
+            histogram: self.histogram,
+        })
+    }
+}
+
+/// The transport of this name, through the registry, as `--transports` finds it.
+fn transport_named(
+    name: &str,
+    at: impl FnOnce() -> String,
+) -> Result<TransportKind, SavedReportError> {
+    TransportKind::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = TransportKind::all().iter().map(|k| k.name()).collect();
+        SavedReportError::UnknownTransport {
+            at: at(),
+            name: name.to_string(),
+            known: known.join(", "),
+        }
+    })
+}
+
+/// JSON has no NaN or infinity (serde_json refuses them, and numbers beyond f64), so a
+/// number read back is finite; it must still be one a measurement can give.
+fn measured(value: f64, at: impl FnOnce() -> String) -> Result<(), SavedReportError> {
+    if (0.0..=LOG_CEILING).contains(&value) {
+        return Ok(());
+    }
+    Err(SavedReportError::OutOfRange { at: at(), value })
+}
+
+/// Percentiles from 0 to 100, ascending; latencies that a measurement can give.
+fn check_histogram(
+    histogram: &[[f64; 2]],
+    at: impl Fn() -> String,
+) -> Result<(), SavedReportError> {
+    let mut previous = 0.0;
+    for (i, &[percentile, latency_us]) in histogram.iter().enumerate() {
+        let at = || format!("{}[{i}]", at());
+        if !(0.0..=100.0).contains(&percentile) {
+            return Err(SavedReportError::PercentileOutOfRange {
+                at: at(),
+                value: percentile,
+            });
+        }
+        if percentile < previous {
+            return Err(SavedReportError::PercentilesDescend {
+                at: at(),
+                value: percentile,
+            });
+        }
+        measured(latency_us, || format!("{}[1]", at()))?;
+        previous = percentile;
+    }
+    Ok(())
+}
+
+/// One line per transport in a panel needs one case per (transport, size).
+fn check_each_case_once(cases: &[PlotCase]) -> Result<(), SavedReportError> {
+    // Where each case was first seen: a map, as a hostile file may hold 100,000 cases.
+    let mut first_seen: HashMap<(TransportKind, usize), usize> = HashMap::new();
+    for (i, case) in cases.iter().enumerate() {
+        let key = (case.transport, case.size_bytes);
+        if let Some(first) = first_seen.insert(key, i) {
+            return Err(SavedReportError::RepeatedCase {
+                at: format!("results[{i}]"),
+                first: format!("results[{first}]"),
+                transport: case.transport.name(),
+                size: format_bytes(case.size_bytes),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::{Exporter, JsonExporter};
+    use crate::test_report::sample;
+
+    fn sample_json() -> serde_json::Value {
+        serde_json::from_slice(&JsonExporter.serialize(&sample()).unwrap()).unwrap()
+    }
+
+    fn error_of(document: &serde_json::Value) -> String {
+        let bytes = serde_json::to_vec(document).unwrap();
+        PlotData::from_json(&bytes).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_saved_report_reads_back_as_the_live_one_draws() {
+        let live = PlotData::from_report(&sample());
+        let bytes = JsonExporter.serialize(&sample()).unwrap();
+        let saved = PlotData::from_json(&bytes).unwrap();
+        assert_eq!(saved.title, live.title);
+        assert_eq!(saved.transports, live.transports);
+        assert_eq!(saved.sizes, [100, 10_000, 500_000]);
+        assert_eq!(saved.cases.len(), live.cases.len());
+        for (saved, live) in saved.cases.iter().zip(&live.cases) {
+            assert_eq!(saved.histogram, live.histogram);
+            assert_eq!(
+                saved.latency_us.map(|l| l.p99),
+                live.latency_us.map(|l| l.p99)
+            );
+        }
+    }
+
+    #[test]
+    fn an_older_report_with_only_what_the_plot_needs_still_reads() {
+        let old = serde_json::json!({
+            "tool": "transport-bench",
+            "config": {"iterations": 10, "transports": ["shm-posix"]},
+            "machine": {"cpu": "Old CPU", "cores": 4},
+            "results": [{"transport": "shm-posix", "size_bytes": 100, "mb_per_s": 1.5,
+                         "latency_us": {"p50": 40.0, "p99": 60.0}}]
+        });
+        let data = PlotData::from_json(&serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(data.sizes, [100]);
+        assert!(data.title.contains("Old CPU (4 cores), 10 round trips"));
+        assert!(data.cases[0].histogram.is_empty());
+    }
+
+    #[test]
+    fn each_bad_value_is_named_by_its_path() {
+        let mut json = sample_json();
+        json["results"][1]["transport"] = "carrier-pigeon".into();
+        let error = error_of(&json);
+        assert!(error.starts_with("results[1].transport: unknown transport \"carrier-pigeon\""));
+        assert!(error.contains("shm-posix"), "{error}");
+        let cases: [(&str, serde_json::Value, &str); 5] = [
+            (
+                "/results/0/mb_per_s",
+                (-1.0).into(),
+                "results[0].mb_per_s is -1",
+            ),
+            (
+                "/results/2/latency_us/p99",
+                (-0.5).into(),
+                "latency_us.p99 is -0.5",
+            ),
+            (
+                "/results/0/histogram/3/0",
+                101.0.into(),
+                "percentile 101 is outside",
+            ),
+            (
+                "/results/0/histogram/3/0",
+                1.0.into(),
+                "histogram[3]: percentile 1 comes after",
+            ),
+            (
+                "/results/0/histogram/2/1",
+                (-3.0).into(),
+                "results[0].histogram[2][1] is -3",
+            ),
+        ];
+        for (pointer, value, expected) in cases {
+            let mut json = sample_json();
+            *json.pointer_mut(pointer).unwrap() = value;
+            let error = error_of(&json);
+            assert!(error.contains(expected), "{pointer}: {error}");
+        }
+    }
+
+    #[test]
+    fn documents_that_are_not_plottable_reports_say_why() {
+        let not_json = PlotData::from_json(b"{\"tool\": ").unwrap_err();
+        assert!(
+            not_json.to_string().starts_with("not JSON: EOF"),
+            "{not_json}"
+        );
+        let other = serde_json::json!({"tool": "hyperfine", "results": []});
+        assert_eq!(
+            error_of(&other),
+            "not a transport-bench report (its \"tool\" is \"hyperfine\")"
+        );
+        assert!(error_of(&serde_json::json!([1, 2])).contains("no \"tool\" field"));
+        let mut json = sample_json();
+        json["machine"].as_object_mut().unwrap().remove("cpu");
+        assert!(error_of(&json).contains("missing field `cpu`"));
+        json = sample_json();
+        json["results"][0]["mb_per_s"] = serde_json::Value::Null;
+        assert!(error_of(&json).contains("invalid type: null, expected f64"));
+        json["results"] = serde_json::json!([]);
+        assert_eq!(
+            error_of(&json),
+            "its results list is empty: nothing to plot"
+        );
+        json = sample_json();
+        json["results"][3] = json["results"][0].clone();
+        assert!(error_of(&json)
+            .contains("results[3] repeats the case shm-posix at 100 B of results[0]"));
+        for result in json["results"].as_array_mut().unwrap() {
+            result["latency_us"] = serde_json::Value::Null;
+        }
+        json["results"][3]["size_bytes"] = 7.into();
+        assert!(error_of(&json).starts_with("no case has a latency"));
+    }
+}
