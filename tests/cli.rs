@@ -253,17 +253,26 @@ fn all_transports_run_end_to_end() {
     let (status, out, err) = driver.finish_clean();
     assert!(status.success(), "{out}\n{err}");
     for line in [
-        "[1/4] Running SHM POSIX benchmark...",
-        "[2/4] Running ZeroMQ IPC benchmark...",
-        "[3/4] Running Unix stream benchmark...",
-        "[4/4] Running SHM spin benchmark...",
+        "[1/6] Running SHM POSIX benchmark...",
+        "[2/6] Running ZeroMQ IPC benchmark...",
+        "[3/6] Running Unix stream benchmark...",
+        "[4/6] Running SHM spin benchmark...",
+        "[5/6] Running Pipe benchmark...",
+        "[6/6] Running TCP loopback benchmark...",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
     let table = SummaryTable::parse(&out);
-    assert_eq!(table.row_count(), 8, "{out}");
+    assert_eq!(table.row_count(), 12, "{out}");
     for size in ["100 B", "64 KiB"] {
-        for transport in ["SHM POSIX", "ZeroMQ IPC", "Unix stream", "SHM spin"] {
+        for transport in [
+            "SHM POSIX",
+            "ZeroMQ IPC",
+            "Unix stream",
+            "SHM spin",
+            "Pipe",
+            "TCP loopback",
+        ] {
             // Every case has a row, with a measured mean.
             let mean = table.cell(size, transport, "Mean (µs/call)");
             let number = mean.replace(',', "");

@@ -375,9 +375,10 @@ fn sizes_the_address_space_cannot_hold_fail_each_case_clearly() {
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert_eq!(stdout.matches("benchmark failed").count(), 4, "{stdout}");
+    assert_eq!(stdout.matches("benchmark failed").count(), 6, "{stdout}");
     assert_eq!(driver_leftovers(pid), Vec::<String>::new());
-    // The shm servers cannot map, the Unix stream server and the driver cannot allocate.
+    // The shm servers cannot map; the servers of the byte streams and the driver cannot
+    // allocate.
     for cause in [
         "mapping shared memory",
         "cannot allocate 700000000 bytes for the request buffer",

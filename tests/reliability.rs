@@ -142,14 +142,28 @@ fn sigkill_of_each_server_fails_its_case_and_the_run_goes_on() {
         "--transports",
         "all",
     ]);
-    for transport in ["shm-posix", "zmq-ipc", "unix-stream", "shm-spin"] {
+    for transport in [
+        "shm-posix",
+        "zmq-ipc",
+        "unix-stream",
+        "shm-spin",
+        "pipe",
+        "tcp",
+    ] {
         let server = wait_for_server(&driver, transport);
         wait_until_busy(server);
         signal(server, Signal::SIGKILL);
     }
     let (status, out, _) = driver.finish_clean();
     assert_eq!(status.code(), Some(1), "{out}");
-    for name in ["SHM POSIX", "ZeroMQ IPC", "Unix stream", "SHM spin"] {
+    for name in [
+        "SHM POSIX",
+        "ZeroMQ IPC",
+        "Unix stream",
+        "SHM spin",
+        "Pipe",
+        "TCP loopback",
+    ] {
         let line =
             format!("✗ {name} benchmark failed: server exited: killed by signal 9 (SIGKILL)");
         assert!(out.contains(&line), "missing {line:?} in:\n{out}");
@@ -236,7 +250,14 @@ fn a_server_that_never_says_ready_times_out() {
 
 #[test]
 fn sigkill_of_the_driver_takes_its_server_down_cleanly() {
-    for transport in ["shm-posix", "zmq-ipc", "unix-stream", "shm-spin"] {
+    for transport in [
+        "shm-posix",
+        "zmq-ipc",
+        "unix-stream",
+        "shm-spin",
+        "pipe",
+        "tcp",
+    ] {
         let driver = Driver::start(&[
             "--iterations",
             "100000000",
@@ -493,7 +514,12 @@ fn a_multipart_zmq_request_is_refused() {
 
 #[test]
 fn faults_in_the_added_transports_are_caught() {
-    for (transport, name) in [("unix-stream", "Unix stream"), ("shm-spin", "SHM spin")] {
+    for (transport, name) in [
+        ("unix-stream", "Unix stream"),
+        ("shm-spin", "SHM spin"),
+        ("pipe", "Pipe"),
+        ("tcp", "TCP loopback"),
+    ] {
         let only = ["--transports", transport];
         assert_fault_fails(
             &format!("{transport}:exit@150"),

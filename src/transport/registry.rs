@@ -1,13 +1,15 @@
 //! Every transport the tool knows, in the order in which they run and print. Adding a transport
 //! means adding its file to this folder, its `mod` line in `mod.rs`, and one line here.
 
-use super::{shm_posix, shm_spin, unix_stream, zmq_ipc, TransportKind};
+use super::{pipe, shm_posix, shm_spin, tcp, unix_stream, zmq_ipc, TransportKind};
 
-pub const TRANSPORTS: [TransportKind; 4] = [
+pub const TRANSPORTS: [TransportKind; 6] = [
     shm_posix::KIND,
     zmq_ipc::KIND,
     unix_stream::KIND,
     shm_spin::KIND,
+    pipe::KIND,
+    tcp::KIND,
 ];
 
 /// What runs without `--transports`: the seed benchmark's pair.

@@ -6,6 +6,7 @@ use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use super::process::{bin, shm_entries, Spawned, PATIENCE};
+use transport_bench::server::DRIVER_PID_ENV;
 
 /// Polls `condition` until it holds or `PATIENCE` runs out.
 pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
@@ -51,13 +52,15 @@ pub fn processes_with(needle: &str) -> Vec<u32> {
     pids
 }
 
-/// Server processes started by the driver with this pid.
+/// Server processes started by the driver with this pid, whatever their endpoint (a TCP or
+/// pipe server names no channel or directory): the driver puts its pid in each server's
+/// environment, which stays there even after a server outlived its driver.
 pub fn servers_of(driver_pid: u32) -> Vec<u32> {
-    let mut pids = processes_with(&format!("tb_{driver_pid}_"));
-    pids.extend(processes_with(&format!("transport-bench-{driver_pid}-")));
+    let marker = format!("{DRIVER_PID_ENV}={driver_pid}");
+    let mut pids = processes_with("--server");
     pids.retain(|&p| {
-        std::fs::read(format!("/proc/{p}/cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).contains("--server"))
+        std::fs::read(format!("/proc/{p}/environ"))
+            .map(|env| env.split(|&b| b == 0).any(|var| var == marker.as_bytes()))
             .unwrap_or(false)
     });
     pids
