@@ -12,11 +12,11 @@ use crate::placement::PinMode;
 use crate::server::Fault;
 use crate::size::MessageSize;
 use crate::transport::socket_file::checked_path;
-use crate::transport::{Addressing, Endpoint, TransportError, TransportKind};
+use crate::transport::{Addressing, Endpoint, PipeFds, TransportError, TransportKind};
 use crate::values::{
     parse_buffer_size, parse_fault, parse_injected_fault, parse_interval, parse_pin,
-    parse_positive_u32, parse_positive_u64, parse_size_list, parse_spin_budget, parse_timeout,
-    parse_transport, parse_transport_list, parse_u64,
+    parse_pipe_fds, parse_positive_u32, parse_positive_u64, parse_size_list, parse_spin_budget,
+    parse_timeout, parse_transport, parse_transport_list, parse_u64,
 };
 
 #[derive(Debug, Parser)]
@@ -54,7 +54,7 @@ pub struct BenchArgs {
     pub sizes: Option<SizeList>,
 
     /// Transports to compare, comma-separated: shm-posix, zmq-ipc, unix-stream, shm-spin,
-    /// shm-zc, or all.
+    /// zmq-tcp, mqueue, shm-zc, pipe, tcp, or all.
     /// [default: shm-posix,zmq-ipc, the seed benchmark's pair]
     #[arg(long, value_name = "LIST", value_parser = parse_transport_list)]
     pub transports: Option<TransportList>,
@@ -153,6 +153,12 @@ pub struct ServerArgs {
     #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["channel", "endpoint"])]
     pub listen: Option<String>,
 
+    /// The inherited descriptors of the pipe transport: the read end of the request pipe, then
+    /// the write end of the reply pipe (the driver passes 3,4).
+    #[arg(long, value_name = "RECEIVE,SEND", value_parser = parse_pipe_fds,
+          conflicts_with_all = ["channel", "endpoint", "listen"])]
+    pub fds: Option<PipeFds>,
+
     /// Buffer size per direction (a 4-byte header plus the payload).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BUFFER_SIZE, value_parser = parse_buffer_size)]
     pub buffer_size: usize,
@@ -189,6 +195,7 @@ impl ServerArgs {
             channel: None,
             endpoint: None,
             listen: None,
+            fds: None,
             buffer_size: 0,
             timeout,
             cpu: None,
@@ -213,6 +220,9 @@ impl ServerArgs {
                     } => args.endpoint = Some(format!("{scheme}{addr}")),
                     _ => args.listen = Some(addr.to_string()),
                 }
+            }
+            Endpoint::Pipes { fds, buffer_size } => {
+                (args.fds, args.buffer_size) = (Some(*fds), *buffer_size);
             }
         }
         Ok(args)
@@ -247,6 +257,9 @@ impl ServerArgs {
         }
         if let Some(listen) = &self.listen {
             args.extend(["--listen".into(), listen.clone()]);
+        }
+        if let Some(fds) = self.fds {
+            args.extend(["--fds".into(), fds.to_string()]);
         }
         args.extend([
             "--buffer-size".into(),
@@ -311,8 +324,12 @@ pub struct TransportList(pub Vec<TransportKind>);
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
-    use crate::transport::{mqueue, shm_posix, shm_spin, shm_zc, unix_stream, zmq_ipc, zmq_tcp};
+    use crate::transport::{
+        mqueue, pipe, shm_posix, shm_spin, shm_zc, tcp, unix_stream, zmq_ipc, zmq_tcp,
+    };
 
     fn parse(args: &[String]) -> ServerArgs {
         let mut argv = vec!["transport-bench".to_string()];
@@ -338,6 +355,11 @@ mod tests {
             request: 3,
             offset: 17,
         };
+        let listen = Endpoint::Tcp {
+            addr: ([127, 0, 0, 1], 0).into(),
+            buffer_size: 4096,
+        };
+        let pipes = pipe::KIND.endpoint("unused", Path::new("unused"), 65536);
         for (kind, endpoint, fault) in [
             (zmq_tcp::KIND, &tcp, None),
             (mqueue::KIND, &channel, Some(Fault::BadLengthAt(2))),
@@ -345,6 +367,8 @@ mod tests {
             (shm_spin::KIND, &channel, Some(Fault::NoReady)),
             (zmq_ipc::KIND, &socket, Some(fault)),
             (unix_stream::KIND, &socket, Some(Fault::ExitAt(9))),
+            (tcp::KIND, &listen, Some(Fault::BadLengthAt(2))),
+            (pipe::KIND, &pipes, None),
         ] {
             let args = ServerArgs::new(kind, endpoint, Duration::from_millis(1500), fault).unwrap();
             assert_eq!(parse(&args.to_args()), args);
@@ -378,6 +402,14 @@ mod tests {
             .unwrap()
             .to_args()
             .contains(&"--spin-budget".into()));
+    }
+
+    #[test]
+    fn a_pipe_server_finds_its_ends_after_stdio() {
+        let pipes = pipe::KIND.endpoint("unused", Path::new("unused"), 65536);
+        let args = ServerArgs::new(pipe::KIND, &pipes, Duration::from_secs(1), None).unwrap();
+        let rendered = args.to_args().join(" ");
+        assert!(rendered.contains("--fds 3,4"), "{rendered}");
     }
 
     #[test]

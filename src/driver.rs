@@ -1,8 +1,10 @@
-//! The driver's side of a server process: spawn it, wait for `READY`, watch it while measuring,
-//! and stop it (SIGTERM, then SIGKILL after the timeout). Dropping a [`ServerProcess`] always
-//! kills and reaps the child, so no error path can leave a server behind.
+//! The driver's side of a server process: spawn it (handing down the descriptors its endpoint
+//! needs, [`hand_down`]), wait for `READY`, watch it while measuring, and stop it (SIGTERM, then
+//! SIGKILL after the timeout). Dropping a [`ServerProcess`] always kills and reaps the child,
+//! so no error path can leave a server behind.
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -45,11 +47,57 @@ pub struct ServerProcess {
     stderr: Arc<Mutex<String>>,
 }
 
+/// A descriptor a server inherits, at the number its command line names (a pipe end, at the
+/// number `--fds` gives).
+#[derive(Debug, Clone, Copy)]
+pub struct InheritedFd<'a> {
+    pub fd: BorrowedFd<'a>,
+    pub at: RawFd,
+}
+
+/// Makes the child of `command` find each of `inherited` at its number, open across exec.
+/// What this program opens is close-on-exec (the standard library opens every descriptor so,
+/// and the pipes are made so), so of our own descriptors the child gets these and its stdio
+/// only. The descriptors must still be open when `command` is spawned (as
+/// [`ServerProcess::spawn`] ensures): the child copies them only then.
+pub fn hand_down(command: &mut Command, inherited: &[InheritedFd<'_>]) {
+    if inherited.is_empty() {
+        return;
+    }
+    let mut moves: Vec<(RawFd, RawFd)> =
+        inherited.iter().map(|i| (i.fd.as_raw_fd(), i.at)).collect();
+    // Copies are first made above every target number, so that placing one descriptor never
+    // overwrites another that is still to be placed (ours may sit at 3 or 4 already).
+    let above_targets = moves.iter().map(|&(_, at)| at).max().unwrap_or(0) + 1;
+    // SAFETY: the closure runs in the child between fork and exec, after std has set up its
+    // stdio, where only async-signal-safe calls are allowed: it makes only fcntl, dup2 and
+    // close calls, and allocates nothing (`moves` was built before the fork and is changed in
+    // place).
+    unsafe {
+        command.pre_exec(move || {
+            for (source, _) in moves.iter_mut() {
+                *source = nix::fcntl::fcntl(*source, nix::fcntl::FcntlArg::F_DUPFD(above_targets))?;
+            }
+            for &(copy, at) in moves.iter() {
+                // The descriptor dup2 makes is open across exec: dup2 never copies FD_CLOEXEC.
+                nix::unistd::dup2(copy, at)?;
+                nix::unistd::close(copy)?;
+            }
+            Ok(())
+        })
+    };
+}
+
 impl ServerProcess {
-    /// Starts this executable in server mode with `args`.
-    pub fn spawn(args: &ServerArgs) -> Result<ServerProcess, DriverError> {
+    /// Starts this executable in server mode with `args`, handing down `inherited`.
+    pub fn spawn(
+        args: &ServerArgs,
+        inherited: &[InheritedFd<'_>],
+    ) -> Result<ServerProcess, DriverError> {
         let exe = std::env::current_exe().map_err(DriverError::CurrentExe)?;
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        hand_down(&mut command, inherited);
+        let mut child = command
             .args(args.to_args())
             .env(DRIVER_PID_ENV, std::process::id().to_string())
             .stdin(Stdio::null())

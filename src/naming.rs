@@ -1,11 +1,14 @@
-//! Names of the IPC objects one driver run creates, unique per run and per server process.
+//! Names of the IPC objects one driver run creates, unique per run and per server process, and
+//! what the driver holds for each endpoint while it is in use ([`EndpointLease`]).
 //!
 //! Channels are `tb_<driver pid>_<counter>` and private directories `transport-bench-<pid>-*`,
 //! so concurrent drivers never meet, and leftovers can be traced back to a (dead) driver.
 
 use std::path::Path;
 
-use crate::transport::{owner_lock, Endpoint, TransportKind, PRIVATE_DIR_PREFIX};
+use crate::driver::InheritedFd;
+use crate::transport::pipe::PipePair;
+use crate::transport::{owner_lock, Endpoint, TransportError, TransportKind, PRIVATE_DIR_PREFIX};
 
 /// Prefix of every channel name this tool makes.
 pub const CHANNEL_PREFIX: &str = "tb_";
@@ -16,12 +19,73 @@ pub struct RunNames {
     counter: u64,
 }
 
-/// An endpoint plus the private directory it may live in; dropping it removes the directory.
+/// An endpoint, as its server is told it, plus what the driver holds for it: the private
+/// directory it may live in, or the pipes it is made of. Dropping it removes the directory and
+/// closes the pipes.
 pub struct EndpointLease {
     pub endpoint: Endpoint,
+    pipes: Option<PipePair>,
     // Field order is drop order: release the owner lock, then remove the directory.
     _dir_lock: Option<std::fs::File>,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// Why the driver could not prepare an endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error("cannot create a private directory for the endpoint: {0}")]
+    PrivateDir(#[source] std::io::Error),
+    #[error("cannot create the pipes for the server: {0}")]
+    Pipes(#[source] nix::Error),
+}
+
+impl EndpointLease {
+    /// A lease on an endpoint the caller named and placed: it creates the pipes of a pipe
+    /// endpoint, and holds no directory (the caller owns any).
+    pub fn new(endpoint: Endpoint) -> Result<EndpointLease, LeaseError> {
+        let pipes = match endpoint {
+            Endpoint::Pipes { .. } => Some(PipePair::new().map_err(LeaseError::Pipes)?),
+            _ => None,
+        };
+        Ok(EndpointLease {
+            endpoint,
+            pipes,
+            _dir_lock: None,
+            _dir: None,
+        })
+    }
+
+    /// The descriptors the server must inherit, at the numbers its command line names: the
+    /// server's ends of the pipes, until [`EndpointLease::close_server_ends`].
+    pub fn inherited_fds(&self) -> Vec<InheritedFd<'_>> {
+        let ends = self.pipes.as_ref().and_then(PipePair::server_ends);
+        ends.into_iter()
+            .flatten()
+            .map(|(fd, at)| InheritedFd { fd, at })
+            .collect()
+    }
+
+    /// Closes the driver's copies of the server's pipe ends, once the server was spawned with
+    /// them (or failed to be). Kept open, they would keep the pipes open after the server died,
+    /// and the client would wait for the end of a pipe that has another writer.
+    pub fn close_server_ends(&mut self) {
+        if let Some(pipes) = &mut self.pipes {
+            pipes.close_server_ends();
+        }
+    }
+
+    /// Where a client reaches the server: the client's ends of the pipes, the address the
+    /// server `reported` in its READY line, or the endpoint itself.
+    pub fn client_endpoint(&self, reported: Option<&str>) -> Result<Endpoint, TransportError> {
+        match (&self.pipes, &self.endpoint, reported) {
+            (Some(pipes), Endpoint::Pipes { buffer_size, .. }, _) => Ok(Endpoint::Pipes {
+                fds: pipes.client_fds(),
+                buffer_size: *buffer_size,
+            }),
+            (_, endpoint, Some(reported)) => endpoint.at_reported_address(reported),
+            (_, endpoint, None) => Ok(endpoint.clone()),
+        }
+    }
 }
 
 impl RunNames {
@@ -36,35 +100,34 @@ impl RunNames {
         &mut self,
         kind: TransportKind,
         buffer_size: usize,
-    ) -> std::io::Result<EndpointLease> {
+    ) -> Result<EndpointLease, LeaseError> {
         self.counter += 1;
         let channel = format!("{CHANNEL_PREFIX}{}_{}", self.pid, self.counter);
-        let dir = if kind.needs_private_dir() {
-            // tempfile creates the directory 0700 with a random suffix: nobody else can
-            // connect to, replace or pre-create our socket.
-            Some(
-                tempfile::Builder::new()
-                    .prefix(&format!("{PRIVATE_DIR_PREFIX}{}-", self.pid))
-                    .tempdir()?,
-            )
+        let (dir, dir_lock) = if kind.needs_private_dir() {
+            let (dir, lock) = self.private_dir().map_err(LeaseError::PrivateDir)?;
+            (Some(dir), Some(lock))
         } else {
-            None
+            (None, None)
         };
         let dir_path = dir.as_ref().map_or(Path::new(""), |d| d.path());
-        // The lock tells a cleaner in any PID namespace that this directory is in use.
-        let dir_lock = match &dir {
-            Some(dir) => {
-                let file = std::fs::File::open(dir.path())?;
-                owner_lock::hold(&file)?;
-                Some(file)
-            }
-            None => None,
-        };
+        let lease = EndpointLease::new(kind.endpoint(&channel, dir_path, buffer_size))?;
         Ok(EndpointLease {
-            endpoint: kind.endpoint(&channel, dir_path, buffer_size),
             _dir_lock: dir_lock,
             _dir: dir,
+            ..lease
         })
+    }
+
+    /// A fresh private directory, and the lock that tells a cleaner in any PID namespace that
+    /// it is in use. tempfile creates it 0700 with a random suffix: nobody else can connect to,
+    /// replace or pre-create our socket.
+    fn private_dir(&self) -> std::io::Result<(tempfile::TempDir, std::fs::File)> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{PRIVATE_DIR_PREFIX}{}-", self.pid))
+            .tempdir()?;
+        let lock = std::fs::File::open(dir.path())?;
+        owner_lock::hold(&lock)?;
+        Ok((dir, lock))
     }
 }
 

@@ -18,8 +18,8 @@ use crate::server::{Fault, ServerOptions};
 use crate::size::MessageSize;
 use crate::transport::spin_wait::{spin_budget_for, spinning_transport_names};
 use crate::transport::{
-    registry, shm_posix, validate_channel, Addressing, ChannelName, Endpoint, TransportKind,
-    HEADER_LEN,
+    pipe, registry, shm_posix, validate_channel, Addressing, ChannelName, Endpoint, PipeFds,
+    TransportKind, HEADER_LEN,
 };
 
 /// The buffer size the seed benchmark used, and our minimum default.
@@ -131,8 +131,8 @@ fn server_options(args: ServerArgs) -> ServerOptions {
     }
 }
 
-/// The endpoint a server's `--channel`, `--endpoint` or `--listen` names, as its transport
-/// expects it.
+/// The endpoint a server's `--channel`, `--endpoint`, `--listen` or `--fds` names, as its
+/// transport expects it.
 fn server_endpoint(args: &ServerArgs) -> Endpoint {
     let buffer_size = args.buffer_size;
     let missing = |what: &str| -> ! {
@@ -181,7 +181,24 @@ fn server_endpoint(args: &ServerArgs) -> Endpoint {
             };
             Endpoint::Tcp { addr, buffer_size }
         }
+        Addressing::InheritedPipes => match args.fds {
+            Some(fds) => Endpoint::Pipes {
+                fds: checked_pipe_ends(fds),
+                buffer_size,
+            },
+            None => missing("--fds RECEIVE,SEND"),
+        },
     }
+}
+
+/// `fds` if they are open pipe ends of the right directions. A descriptor that is closed, not
+/// a pipe, or the wrong end would fail the first exchange or hang it: a usage error, before
+/// READY.
+fn checked_pipe_ends(fds: PipeFds) -> PipeFds {
+    if let Err(e) = pipe::check_ends(fds) {
+        server_usage_error(ErrorKind::ValueValidation, format!("--fds {fds}: {e}"));
+    }
+    fds
 }
 
 /// What follows `scheme` in `--endpoint`, if anything does.

@@ -9,7 +9,7 @@ use crate::placement::PinMode;
 use crate::server::{Fault, FaultParseError};
 use crate::size::{parse_byte_count, parse_message_size, MessageSize, SizeError};
 use crate::transport::spin_wait::MAX_SPIN_BUDGET;
-use crate::transport::{TransportKind, HEADER_LEN};
+use crate::transport::{PipeFds, TransportKind, HEADER_LEN};
 
 /// The largest payload: with its header, it still fits a buffer whose size is a u32.
 pub const MAX_MESSAGE_BYTES: usize = u32::MAX as usize - HEADER_LEN;
@@ -76,6 +76,8 @@ pub enum ValueError {
         humantime::format_duration(MAX_SPIN_BUDGET)
     )]
     SpinBudgetTooLong,
+    #[error("'{0}' is not two different descriptors RECEIVE,SEND above 2, such as 3,4 (0, 1 and 2 are stdio)")]
+    PipeFds(String),
 }
 
 pub fn parse_u64(text: &str) -> Result<u64, ValueError> {
@@ -227,4 +229,27 @@ pub fn parse_interval(text: &str) -> Result<Duration, ValueError> {
         d if d > Duration::from_secs(3600) => Err(ValueError::IntervalTooLong),
         d => Ok(d),
     }
+}
+
+/// The pipe ends a server inherited, `RECEIVE,SEND`: two different descriptors past stdin,
+/// stdout and stderr (stdout carries READY, so it can never be a pipe end). Whether they are
+/// open pipes is checked in `options.rs`.
+pub fn parse_pipe_fds(text: &str) -> Result<PipeFds, ValueError> {
+    let bad = || ValueError::PipeFds(text.to_string());
+    let (receive, send) = text.split_once(',').ok_or_else(bad)?;
+    let fd = |s: &str| {
+        s.trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|&fd| fd > 2)
+            .ok_or_else(bad)
+    };
+    let fds = PipeFds {
+        receive: fd(receive)?,
+        send: fd(send)?,
+    };
+    if fds.receive == fds.send {
+        return Err(bad());
+    }
+    Ok(fds)
 }

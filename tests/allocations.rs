@@ -17,8 +17,7 @@ use std::time::Duration;
 
 use common::client::connect;
 use common::process::PATIENCE;
-use common::reached::reached_at;
-use common::server::{server_args, start_server};
+use common::reached::start_reachable;
 use common::signals::stop_server_clean;
 use transport_bench::benchmark::measure::{self, EchoBuffers, MeasureConfig, ProgressSink};
 use transport_bench::transport::{payload_capacity, TransportClient, TransportKind};
@@ -86,13 +85,13 @@ fn the_timed_loop_allocates_nothing_per_round_trip() {
         let channel = common::channel::unique_channel("alloc");
         let dir = tempfile::tempdir().unwrap();
         let endpoint = kind.endpoint(&channel, dir.path(), BUFFER);
-        let server = start_server(&server_args(kind, &endpoint, PATIENCE));
-        let endpoint = reached_at(&server, &endpoint);
-        let mut client = connect(kind, &endpoint, Duration::from_secs(30)).unwrap();
+        let reachable = start_reachable(kind, endpoint, PATIENCE);
+        let mut client = connect(kind, &reachable.endpoint, Duration::from_secs(30)).unwrap();
         let short = allocations_of_a_timed_run(client.as_mut(), 10);
         let long = allocations_of_a_timed_run(client.as_mut(), 2_000);
         drop(client);
-        stop_server_clean(server, &channel);
+        stop_server_clean(reachable.server, &channel);
+        drop(reachable.lease);
         // Setting up a run (its histogram) allocates; the round trips themselves must not.
         assert_eq!(
             short,

@@ -458,7 +458,8 @@ fn sizes_the_address_space_cannot_hold_fail_each_case_clearly() {
         "{stdout}"
     );
     assert_eq!(driver_leftovers(pid), Vec::<String>::new());
-    // The shm servers cannot map, the Unix stream server and the driver cannot allocate.
+    // The shm servers cannot map; the servers of the byte streams and the driver cannot
+    // allocate.
     for cause in [
         "mapping shared memory",
         "cannot allocate 700000000 bytes for the request buffer",

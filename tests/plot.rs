@@ -195,8 +195,8 @@ fn documents_that_are_not_plottable_reports_exit_2() {
 const BAD_VALUES: [(&str, &str, &str); 11] = [
     (
         "/results/1/transport",
-        r#""pipe""#,
-        r#"results[1].transport: unknown transport "pipe""#,
+        r#""carrier-pigeon""#,
+        r#"results[1].transport: unknown transport "carrier-pigeon""#,
     ),
     (
         "/config/transports/0",

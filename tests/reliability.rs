@@ -242,15 +242,7 @@ fn a_server_that_never_says_ready_times_out() {
 
 #[test]
 fn sigkill_of_the_driver_takes_its_server_down_cleanly() {
-    let transports = [
-        "shm-posix",
-        "zmq-ipc",
-        "unix-stream",
-        "shm-spin",
-        "zmq-tcp",
-        "mqueue",
-    ];
-    for transport in transports {
+    for transport in TransportKind::all().iter().map(|kind| kind.name()) {
         let driver = Driver::start(&[
             "--iterations",
             "100000000",
@@ -533,7 +525,7 @@ fn a_killed_mqueue_servers_queues_are_found_and_removed_by_name() {
     // /dev/mqueue is not mounted here: cleanup must find the queues by the channel's name.
     let channel = unique_channel("mqkilled");
     let endpoint = shm_endpoint(&channel, 4096);
-    let server = start_server(&server_args(mqueue::KIND, &endpoint, PATIENCE));
+    let server = start_server(&server_args(mqueue::KIND, &endpoint, PATIENCE), &[]);
     let queues = [format!("/{channel}_req"), format!("/{channel}_resp")];
     assert_eq!(channel_leftovers(&channel), queues);
     signal(server.pid(), Signal::SIGKILL);
@@ -581,7 +573,7 @@ fn an_mqueue_server_refuses_a_squatted_queue_and_leaves_it_alone() {
 fn mqueue_queues_are_created_owner_only() {
     let channel = unique_channel("mqmode");
     let endpoint = shm_endpoint(&channel, 4096);
-    let server = start_server(&server_args(mqueue::KIND, &endpoint, PATIENCE));
+    let server = start_server(&server_args(mqueue::KIND, &endpoint, PATIENCE), &[]);
     for queue in channel_leftovers(&channel) {
         let opened = mq_open(queue.as_str(), MQ_OFlag::O_RDONLY, Mode::empty(), None).unwrap();
         let mode = nix::sys::stat::fstat(opened.as_raw_fd()).unwrap().st_mode;
@@ -597,6 +589,8 @@ fn faults_in_the_added_transports_are_caught() {
         ("unix-stream", "Unix stream"),
         ("shm-spin", "SHM spin"),
         ("shm-zc", "SHM zero-copy"),
+        ("pipe", "Pipe"),
+        ("tcp", "TCP loopback"),
     ] {
         let only = ["--transports", transport];
         assert_fault_fails(

@@ -106,12 +106,8 @@ fn echo_and_verify(
 fn stress(kind: TransportKind, spin_budget: Option<Duration>, round_trips: u64, seed: u64) {
     let channel = unique_channel("stress");
     let endpoint = kind.endpoint(&channel, std::path::Path::new("/nonexistent"), BUFFER);
-    let server = start_server(&spinning_server_args(
-        kind,
-        &endpoint,
-        PATIENCE,
-        spin_budget,
-    ));
+    let args = spinning_server_args(kind, &endpoint, PATIENCE, spin_budget);
+    let server = start_server(&args, &[]);
     let mut client = connect_spinning(kind, &endpoint, PATIENCE, spin_budget).unwrap();
     let mut random = Random(seed);
     let noise: Vec<u8> = (0..2 * BUFFER).map(|_| random.next() as u8).collect();

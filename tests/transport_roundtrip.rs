@@ -30,12 +30,12 @@ use std::time::{Duration, Instant};
 use common::channel::*;
 use common::client::connect;
 use common::process::{Spawned, PATIENCE};
-use common::reached::reached_at;
-use common::server::*;
+use common::reached::start_reachable;
 use common::shm::{shm_endpoint, start_shm_server};
 use common::signals::*;
 use common::zmq_peer::ZmqTestServer;
 use nix::sys::signal::Signal;
+use transport_bench::naming::EndpointLease;
 use transport_bench::transport::{
     mqueue, shm_posix, shm_spin, shm_zc, unix_stream, zmq_ipc, zmq_tcp, Endpoint, TransportClient,
     TransportError, TransportKind, HEADER_LEN,
@@ -61,12 +61,13 @@ fn echo(client: &mut dyn TransportClient, len: usize) {
     );
 }
 
-/// A real server process for one transport, on a fresh channel or private socket.
+/// A real server process for one transport, on a fresh channel, private socket or pipes.
 struct TestServer {
     kind: TransportKind,
     endpoint: Endpoint,
     channel: String,
     server: Spawned,
+    _lease: EndpointLease,
     _dir: tempfile::TempDir,
 }
 
@@ -75,14 +76,13 @@ impl TestServer {
     fn start(kind: TransportKind, timeout: Duration) -> TestServer {
         let channel = unique_channel("rt");
         let dir = tempfile::Builder::new().prefix("rt-").tempdir().unwrap();
-        let endpoint = kind.endpoint(&channel, dir.path(), BUFFER);
-        let server = start_server(&server_args(kind, &endpoint, timeout));
-        let endpoint = reached_at(&server, &endpoint);
+        let reachable = start_reachable(kind, kind.endpoint(&channel, dir.path(), BUFFER), timeout);
         TestServer {
             kind,
-            endpoint,
+            endpoint: reachable.endpoint,
             channel,
-            server,
+            server: reachable.server,
+            _lease: reachable.lease,
             _dir: dir,
         }
     }

@@ -197,11 +197,10 @@ fn a_spin_server_whose_segment_is_truncated_exits_1_and_unlinks_it() {
     truncate_under_a_server(
         shm_spin::KIND,
         |channel| {
-            start_server(&server_args(
-                shm_spin::KIND,
-                &shm_endpoint(channel, 4096),
-                PATIENCE,
-            ))
+            start_server(
+                &server_args(shm_spin::KIND, &shm_endpoint(channel, 4096), PATIENCE),
+                &[],
+            )
         },
         ("", "spin"),
         ClientSees::Truncation,
@@ -216,11 +215,10 @@ fn a_zero_copy_server_whose_segment_is_truncated_exits_1_and_unlinks_it() {
     truncate_under_a_server(
         shm_zc::KIND,
         |channel| {
-            start_server(&server_args(
-                shm_zc::KIND,
-                &shm_endpoint(channel, 4096),
-                PATIENCE,
-            ))
+            start_server(
+                &server_args(shm_zc::KIND, &shm_endpoint(channel, 4096), PATIENCE),
+                &[],
+            )
         },
         ("", "zc"),
         ClientSees::Truncation,

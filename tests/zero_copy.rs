@@ -42,11 +42,10 @@ fn shm_endpoint(channel: &str, buffer_size: usize) -> Endpoint {
 /// A `kind` server on a fresh channel, and that channel.
 fn server(kind: TransportKind) -> (Spawned, String) {
     let channel = unique_channel("zc");
-    let server = start_server(&server_args(
-        kind,
-        &shm_endpoint(&channel, BUFFER),
-        PATIENCE,
-    ));
+    let server = start_server(
+        &server_args(kind, &shm_endpoint(&channel, BUFFER), PATIENCE),
+        &[],
+    );
     (server, channel)
 }
 

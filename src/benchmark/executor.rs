@@ -14,7 +14,7 @@ use crate::benchmark::placement::PlacementSampler;
 use crate::cleanup::{self, IpcObject};
 use crate::cli::ServerArgs;
 use crate::driver::{DriverError, ServerProcess};
-use crate::naming::{EndpointLease, RunNames};
+use crate::naming::{EndpointLease, LeaseError, RunNames};
 use crate::options::Options;
 use crate::placement::{self, PinError};
 use crate::signals;
@@ -37,8 +37,8 @@ pub struct Case {
 /// Why a run failed. The text is what the summary and the exports show.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot create a private directory for the endpoint: {0}")]
-    PrivateDir(#[source] std::io::Error),
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
     #[error(transparent)]
     Driver(#[from] DriverError),
     #[error(transparent)]
@@ -137,7 +137,7 @@ impl<'a> ProcessExecutor<'a> {
 
     fn spawn_server(&self, case: &Case, lease: &EndpointLease) -> Result<ServerProcess, RunError> {
         let args = self.server_args(case, &lease.endpoint)?;
-        Ok(ServerProcess::spawn(&args)?)
+        Ok(ServerProcess::spawn(&args, &lease.inherited_fds())?)
     }
 
     /// Waits for READY, connects, warms up and measures.
@@ -149,10 +149,7 @@ impl<'a> ProcessExecutor<'a> {
         progress: &mut dyn ProgressSink,
     ) -> RunOutcome {
         let connected = server.wait_ready(self.options.timeout).and_then(|address| {
-            let endpoint = match address {
-                Some(reported) => lease.endpoint.at_reported_address(&reported)?,
-                None => lease.endpoint.clone(),
-            };
+            let endpoint = lease.client_endpoint(address.as_deref())?;
             case.transport.connect(
                 &endpoint,
                 self.transport_options(case.transport),
@@ -228,14 +225,17 @@ impl Executor for ProcessExecutor<'_> {
     }
 
     fn run(&mut self, case: &Case, progress: &mut dyn ProgressSink) -> RunOutcome {
-        let lease = match self
+        let mut lease = match self
             .names
             .next_endpoint(case.transport, self.options.buffer_size)
         {
             Ok(lease) => lease,
-            Err(e) => return RunOutcome::failed(RunError::PrivateDir(e)),
+            Err(e) => return RunOutcome::failed(e),
         };
-        let server = match self.spawn_server(case, &lease) {
+        let spawned = self.spawn_server(case, &lease);
+        // The server has its own copies of its pipe ends now, or never will.
+        lease.close_server_ends();
+        let server = match spawned {
             Ok(server) => server,
             Err(e) => return RunOutcome::failed(e),
         };

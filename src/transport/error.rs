@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::format::thousands;
 
+use super::pipe::PipeEndError;
 use super::sigbus::SigbusError;
 use super::socket_file::SocketPathError;
 use super::toolkit::{ChannelNameError, HEADER_LEN};
@@ -130,6 +131,9 @@ pub enum TransportError {
 
     #[error("interrupted by signal")]
     Interrupted,
+
+    #[error(transparent)]
+    PipeEnd(#[from] PipeEndError),
 }
 
 impl TransportError {

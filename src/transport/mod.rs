@@ -22,9 +22,11 @@ pub mod zmq_reqrep;
 
 // The transports.
 pub mod mqueue;
+pub mod pipe;
 pub mod shm_posix;
 pub mod shm_spin;
 pub mod shm_zc;
+pub mod tcp;
 pub mod unix_stream;
 pub mod zmq_ipc;
 pub mod zmq_tcp;
@@ -35,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::TransportError;
+pub use pipe::PipeFds;
 pub use posix::{PosixObject, SharedBytes};
 pub use toolkit::{
     payload_capacity, validate_channel, ChannelName, ChannelNameError, WaitBudget, HEADER_LEN,
@@ -167,6 +170,11 @@ pub enum Endpoint {
         addr: std::net::SocketAddr,
         buffer_size: usize,
     },
+    /// Two anonymous pipes, by the descriptors at which the process that uses the endpoint
+    /// holds its ends: for a server, the ones it inherited ([`pipe::SERVER_FDS`], `--fds 3,4`);
+    /// for the driver's client, its own ends of the run's pipes. Both sides work on copies of
+    /// them, so whoever holds these descriptors keeps owning them.
+    Pipes { fds: PipeFds, buffer_size: usize },
 }
 
 impl Endpoint {
@@ -197,6 +205,14 @@ impl Endpoint {
     ) -> Result<(std::net::SocketAddr, usize), TransportError> {
         match self {
             Endpoint::Tcp { addr, buffer_size } => Ok((*addr, *buffer_size)),
+            _ => Err(transport.mismatch(self)),
+        }
+    }
+
+    /// The pipe ends and buffer size of a pipe endpoint.
+    pub fn pipes(&self, transport: TransportKind) -> Result<(PipeFds, usize), TransportError> {
+        match self {
+            Endpoint::Pipes { fds, buffer_size } => Ok((*fds, *buffer_size)),
             _ => Err(transport.mismatch(self)),
         }
     }
@@ -233,8 +249,9 @@ impl Endpoint {
                 Ok(()) => vec![path.display().to_string()],
                 Err(_) => Vec::new(),
             },
-            // A listening socket ends with its process; nothing stays behind.
-            Endpoint::Tcp { .. } => Vec::new(),
+            // A listening socket ends with its process, and pipes with their last holder;
+            // nothing stays behind.
+            Endpoint::Tcp { .. } | Endpoint::Pipes { .. } => Vec::new(),
         }
     }
 }
@@ -277,6 +294,9 @@ pub enum Addressing {
     /// A TCP address on loopback, written `<scheme>ADDR` with `--endpoint` when the transport
     /// has a scheme (`tcp://` for ZeroMQ), else plain with `--listen`.
     Tcp { scheme: Option<&'static str> },
+    /// Two anonymous pipes the driver creates for each server, which inherits its ends at
+    /// fixed descriptors, written `--fds RECEIVE,SEND` on its command line.
+    InheritedPipes,
 }
 
 /// Builds the client side of a transport, connected to `endpoint`.
@@ -348,7 +368,7 @@ impl TransportKind {
     pub fn socket_scheme(self) -> Option<&'static str> {
         match self.0.addressing {
             Addressing::SocketFile { scheme } => Some(scheme),
-            Addressing::Channel | Addressing::Tcp { .. } => None,
+            Addressing::Channel | Addressing::Tcp { .. } | Addressing::InheritedPipes => None,
         }
     }
 
@@ -365,6 +385,8 @@ impl TransportKind {
 
     /// Builds the endpoint for one server process. `unique_name` is unique per run and case;
     /// `private_dir` is a fresh 0700 directory the caller owns, for transports that need a file.
+    /// For pipes this is the server's side; the pipes themselves come with the endpoint's lease
+    /// (`naming::EndpointLease`), which also knows the client's side.
     pub fn endpoint(self, unique_name: &str, private_dir: &Path, buffer_size: usize) -> Endpoint {
         match self.0.addressing {
             Addressing::Channel => Endpoint::ShmChannel {
@@ -377,6 +399,10 @@ impl TransportKind {
             },
             Addressing::Tcp { .. } => Endpoint::Tcp {
                 addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                buffer_size,
+            },
+            Addressing::InheritedPipes => Endpoint::Pipes {
+                fds: pipe::SERVER_FDS,
                 buffer_size,
             },
         }

@@ -1,5 +1,6 @@
-//! Framing for every byte-stream transport (the Unix stream today; pipes and TCP can reuse it):
-//! a message is a 4-byte native-endian `u32` length, then the payload, as in SHM POSIX.
+//! Framing for every byte-stream transport (Unix stream, pipes, TCP): a message is a 4-byte
+//! native-endian `u32` length, then the payload, as in SHM POSIX. Also the server loop of the
+//! socket transports, which serve one connection at a time ([`ConnectionServer`]).
 //!
 //! It is written for the syscall floor of a stream: a message goes out in one `writev` of
 //! [header, payload] and, in the common case, comes in with one `readv` of [header, the caller's
@@ -10,17 +11,23 @@
 //! What this code needs from a stream `S: Read + Write`: vectored reads and writes (or the
 //! messages are still right, in more calls), and a blocking read or write that waits for one
 //! *slice* of time at most, then fails with `WouldBlock` or `TimedOut` (a socket's own
-//! `SO_RCVTIMEO`/`SO_SNDTIMEO`). A slice costs nothing while traffic flows; when one runs out,
-//! the wait's [`WaitBudget`] asks its [`PeerWatch`](super::PeerWatch) and checks the deadline,
-//! and an idle server looks at its stop flag.
+//! `SO_RCVTIMEO`/`SO_SNDTIMEO`; for pipes, a `poll`). A slice costs nothing while traffic flows;
+//! when one runs out, the wait's [`WaitBudget`] asks its [`PeerWatch`](super::PeerWatch) and
+//! checks the deadline, and an idle server looks at its stop flag.
 
 use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Write};
 use std::ops::Range;
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::toolkit::{check_message_fits, decode_len, encode_len, WaitBudget, HEADER_LEN};
-use super::{PeerWatch, StopFlag, Tamper, TransportError};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use super::toolkit::{
+    check_message_fits, decode_len, encode_len, idle_until_request, payload_capacity,
+    zeroed_buffer, WaitBudget, HEADER_LEN, IDLE_SLICE,
+};
+use super::{EchoOutcome, PeerWatch, StopFlag, Tamper, TransportError};
 
 /// A byte stream that carries framed messages both ways.
 pub struct FramedStream<S> {
@@ -377,4 +384,71 @@ fn is_hang_up(e: &std::io::Error) -> bool {
 /// A slice of the stream's own timeout ran out.
 fn is_timeout(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// The server's side of a socket transport that serves one connection at a time (Unix stream,
+/// TCP): the connection being served, if any, and one reusable buffer. A client that hangs up,
+/// even mid-exchange, ends its connection, not the server, which then accepts the next one.
+pub struct ConnectionServer<S> {
+    connection: Option<FramedStream<S>>,
+    buffer: Vec<u8>,
+    timeout: Duration,
+}
+
+impl<S: Read + Write> ConnectionServer<S> {
+    /// A server whose requests may fill a `buffer_size`-byte buffer; `timeout` bounds every wait
+    /// once an exchange has begun.
+    pub fn new(
+        buffer_size: usize,
+        timeout: Duration,
+    ) -> Result<ConnectionServer<S>, TransportError> {
+        Ok(ConnectionServer {
+            connection: None,
+            buffer: zeroed_buffer("request buffer", payload_capacity(buffer_size))?,
+            timeout,
+        })
+    }
+
+    /// Echoes one request, first accepting a connection with `accept` when there is none.
+    /// `accept` waits as long as it takes, and returns None once `stop` was set.
+    pub fn echo_one(
+        &mut self,
+        stop: &AtomicBool,
+        tamper: Tamper,
+        mut accept: impl FnMut(&AtomicBool) -> Result<Option<S>, TransportError>,
+    ) -> Result<EchoOutcome, TransportError> {
+        loop {
+            if self.connection.is_none() {
+                match accept(stop)? {
+                    Some(stream) => self.connection = Some(FramedStream::new(stream)),
+                    None => return Ok(EchoOutcome::Stopped),
+                }
+            }
+            let Some(connection) = self.connection.as_mut() else {
+                continue;
+            };
+            match connection.echo_one(&mut self.buffer, stop, self.timeout, tamper)? {
+                Exchange::Echoed => return Ok(EchoOutcome::Echoed),
+                Exchange::Stopped => return Ok(EchoOutcome::Stopped),
+                Exchange::HungUp => self.connection = None,
+            }
+        }
+    }
+}
+
+/// Waits until `listener` has a client to accept; false if `stop` was set first. Never times
+/// out by itself. Only waiting for a connection polls; messages never do.
+pub fn client_waiting_unless_stopped(
+    listener: BorrowedFd<'_>,
+    stop: &AtomicBool,
+) -> Result<bool, TransportError> {
+    let idle_slice = PollTimeout::try_from(IDLE_SLICE).unwrap_or(PollTimeout::MAX);
+    idle_until_request(stop, || {
+        let mut fds = [PollFd::new(listener, PollFlags::POLLIN)];
+        match poll(&mut fds, idle_slice) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => Ok(false),
+            Ok(_) => Ok(true),
+            Err(e) => Err(TransportError::os("polling the listening socket", e)),
+        }
+    })
 }

@@ -14,14 +14,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-
 use super::socket_file::{checked_path, SocketFile};
-use super::stream_framing::{Exchange, FramedStream};
-use super::toolkit::{
-    idle_until_request, payload_capacity, retry_until_created, zeroed_buffer, WaitBudget,
-    IDLE_SLICE, WAIT_SLICE,
-};
+use super::stream_framing::{client_waiting_unless_stopped, ConnectionServer, FramedStream};
+use super::toolkit::{payload_capacity, retry_until_created, WaitBudget, IDLE_SLICE, WAIT_SLICE};
 use super::{
     Addressing, EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportKind,
     TransportOptions, TransportServer, TransportSpec,
@@ -50,23 +45,6 @@ fn set_slices(stream: &UnixStream, slice: Duration) -> Result<(), TransportError
         .set_read_timeout(Some(slice))
         .and_then(|()| stream.set_write_timeout(Some(slice)))
         .map_err(|e| TransportError::io("setting socket timeouts", e))
-}
-
-/// Waits until `listener` has a client to accept; false if `stop` was set first. Never times
-/// out by itself. Only waiting for a connection polls; messages never do.
-fn client_waiting_unless_stopped(
-    listener: &UnixListener,
-    stop: &AtomicBool,
-) -> Result<bool, TransportError> {
-    let idle_slice = PollTimeout::try_from(IDLE_SLICE).unwrap_or(PollTimeout::MAX);
-    idle_until_request(stop, || {
-        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, idle_slice) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => Ok(false),
-            Ok(_) => Ok(true),
-            Err(e) => Err(TransportError::os("polling the listening socket", e)),
-        }
-    })
 }
 
 pub const KIND: TransportKind = TransportKind::new(&SPEC);
@@ -141,13 +119,11 @@ impl TransportClient for UnixStreamClient {
     }
 }
 
-/// The echoing side: a listener, the connection being served, and one reusable buffer.
+/// The echoing side: a listener, and the connection being served with one reusable buffer.
 pub struct UnixStreamServer {
     // Field order is drop order: close the sockets before removing the file.
-    connection: Option<FramedStream<UnixStream>>,
+    connections: ConnectionServer<UnixStream>,
     listener: UnixListener,
-    buffer: Vec<u8>,
-    timeout: Duration,
     _file: SocketFile,
 }
 
@@ -161,10 +137,8 @@ impl UnixStreamServer {
         let listener = UnixListener::bind(path)
             .map_err(|e| TransportError::io(format!("binding {}", path.display()), e))?;
         Ok(UnixStreamServer {
-            connection: None,
+            connections: ConnectionServer::new(buffer_size, options.timeout)?,
             listener,
-            buffer: zeroed_buffer("request buffer", payload_capacity(buffer_size))?,
-            timeout: options.timeout,
             _file: file,
         })
     }
@@ -174,8 +148,8 @@ impl UnixStreamServer {
 fn accept_unless_stopped(
     listener: &UnixListener,
     stop: &AtomicBool,
-) -> Result<Option<FramedStream<UnixStream>>, TransportError> {
-    if !client_waiting_unless_stopped(listener, stop)? {
+) -> Result<Option<UnixStream>, TransportError> {
+    if !client_waiting_unless_stopped(listener.as_fd(), stop)? {
         return Ok(None);
     }
     let (stream, _) = listener
@@ -190,7 +164,7 @@ fn accept_unless_stopped(
     // lost, and the read blocks for good. The slice closes that hole (100 ms at worst) and
     // leaves the signal setup, shared with the driver, as it is.
     set_slices(&stream, IDLE_SLICE)?;
-    Ok(Some(FramedStream::new(stream)))
+    Ok(Some(stream))
 }
 
 impl TransportServer for UnixStreamServer {
@@ -199,23 +173,8 @@ impl TransportServer for UnixStreamServer {
         stop: &AtomicBool,
         tamper: Tamper,
     ) -> Result<EchoOutcome, TransportError> {
-        loop {
-            if self.connection.is_none() {
-                match accept_unless_stopped(&self.listener, stop)? {
-                    Some(connection) => self.connection = Some(connection),
-                    None => return Ok(EchoOutcome::Stopped),
-                }
-            }
-            let Some(connection) = self.connection.as_mut() else {
-                continue;
-            };
-            match connection.echo_one(&mut self.buffer, stop, self.timeout, tamper)? {
-                Exchange::Echoed => return Ok(EchoOutcome::Echoed),
-                Exchange::Stopped => return Ok(EchoOutcome::Stopped),
-                // A client that hangs up, even mid-exchange, ends its connection, not the
-                // server: serve the next one.
-                Exchange::HungUp => self.connection = None,
-            }
-        }
+        let listener = &self.listener;
+        self.connections
+            .echo_one(stop, tamper, |stop| accept_unless_stopped(listener, stop))
     }
 }

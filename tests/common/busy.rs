@@ -7,14 +7,23 @@ use super::driver::{eventually, servers_of, Driver};
 pub fn wait_for_server(driver: &Driver, transport: &str) -> u32 {
     let mut found = None;
     eventually(&format!("a {transport} server"), || {
-        found = servers_of(driver.pid()).into_iter().find(|&pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(transport))
-                .unwrap_or(false)
-        });
+        found = servers_of(driver.pid())
+            .into_iter()
+            .find(|&pid| serves(pid, transport));
         found.is_some()
     });
     found.unwrap()
+}
+
+/// Whether process `pid` is a server of `transport`: its command line has `--transport NAME`
+/// (a name may be part of another's, `tcp` of `zmq-tcp`, or of a path).
+fn serves(pid: u32, transport: &str) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    args.windows(2)
+        .any(|pair| pair[0] == b"--transport" && pair[1] == transport.as_bytes())
 }
 
 /// Waits until the driver is in its timed loop: past warm-up, the progress display is not

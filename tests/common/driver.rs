@@ -67,20 +67,15 @@ pub fn processes_with(needle: &str) -> Vec<u32> {
     pids
 }
 
-/// Server processes started by the driver with this pid, even once orphaned: known by the
-/// driver's pid in their environment (a TCP server's command line names no channel), or in
-/// their channel or socket directory.
+/// Server processes started by the driver with this pid, whatever their endpoint (a TCP or
+/// pipe server names no channel or directory): the driver puts its pid in each server's
+/// environment, which stays there even after a server outlived its driver.
 pub fn servers_of(driver_pid: u32) -> Vec<u32> {
-    let mut pids = processes_with(&format!("tb_{driver_pid}_"));
-    pids.extend(processes_with(&format!("transport-bench-{driver_pid}-")));
-    let told = format!("{DRIVER_PID_ENV}={driver_pid}");
-    pids.extend(processes_with("--server").into_iter().filter(|p| {
-        std::fs::read(format!("/proc/{p}/environ"))
-            .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == told.as_bytes()))
-    }));
+    let marker = format!("{DRIVER_PID_ENV}={driver_pid}");
+    let mut pids = processes_with("--server");
     pids.retain(|&p| {
-        std::fs::read(format!("/proc/{p}/cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).contains("--server"))
+        std::fs::read(format!("/proc/{p}/environ"))
+            .map(|env| env.split(|&b| b == 0).any(|var| var == marker.as_bytes()))
             .unwrap_or(false)
     });
     pids.sort_unstable();

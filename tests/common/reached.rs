@@ -1,16 +1,43 @@
-//! Where a client reaches a server that chose its own address.
+//! A server of any transport started directly, as the driver starts one, and where its client
+//! reaches it: the address its `READY` line reports (an ephemeral TCP port), the client's ends
+//! of the pipes it inherited, or the endpoint itself.
 
-use transport_bench::transport::Endpoint;
+use std::time::Duration;
+
+use transport_bench::naming::EndpointLease;
+use transport_bench::transport::{Endpoint, TransportKind};
 
 use super::process::Spawned;
-use super::server::wait_for_line;
+use super::server::{server_args, start_server, wait_for_line};
 
-/// Where a client reaches a ready `server` started for `endpoint`: the address its `READY`
-/// line reports, for servers that choose one (an ephemeral TCP port), else `endpoint` itself.
-pub fn reached_at(server: &Spawned, endpoint: &Endpoint) -> Endpoint {
-    let line = wait_for_line(server, "READY");
-    match line.trim().strip_prefix("READY ") {
-        Some(address) => endpoint.at_reported_address(address).unwrap(),
-        None => endpoint.clone(),
+/// A ready server, what its endpoint needs held for it, and where a client reaches it.
+pub struct ReachableServer {
+    pub server: Spawned,
+    /// Where a client reaches the server.
+    pub endpoint: Endpoint,
+    /// Holds the pipes of a pipe endpoint (the client connects to copies of its ends).
+    pub lease: EndpointLease,
+}
+
+/// Starts a `kind` server at `endpoint` (from `kind.endpoint`) the way the driver does: a pipe
+/// server inherits its ends of fresh pipes, whose copies here are closed once it runs. Waits
+/// until it is ready; `timeout` bounds the server's waits inside an exchange.
+pub fn start_reachable(
+    kind: TransportKind,
+    endpoint: Endpoint,
+    timeout: Duration,
+) -> ReachableServer {
+    let mut lease = EndpointLease::new(endpoint).expect("preparing the endpoint");
+    let args = server_args(kind, &lease.endpoint, timeout);
+    let server = start_server(&args, &lease.inherited_fds());
+    lease.close_server_ends();
+    let line = wait_for_line(&server, "READY");
+    let endpoint = lease
+        .client_endpoint(line.trim().strip_prefix("READY "))
+        .expect("a reachable address");
+    ReachableServer {
+        server,
+        endpoint,
+        lease,
     }
 }

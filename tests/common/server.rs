@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::process::{bin, Spawned, PATIENCE};
 use transport_bench::cli::ServerArgs;
+use transport_bench::driver::{hand_down, InheritedFd};
 use transport_bench::transport::{Endpoint, TransportKind};
 
 /// Waits until `process` has printed a line containing `needle`, and returns that line.
@@ -36,9 +37,13 @@ pub fn server_args(kind: TransportKind, endpoint: &Endpoint, timeout: Duration) 
     ServerArgs::new(kind, endpoint, timeout, None).expect("a valid endpoint")
 }
 
-/// A server started directly (`--server`), ready; killed on drop.
-pub fn start_server(args: &ServerArgs) -> Spawned {
-    let server = Spawned::start(Command::new(bin()).args(args.to_args()));
+/// A server started directly (`--server`), handed `inherited` descriptors (a pipe server's
+/// ends) as the driver hands them down, ready; killed on drop.
+pub fn start_server(args: &ServerArgs, inherited: &[InheritedFd<'_>]) -> Spawned {
+    let mut command = Command::new(bin());
+    command.args(args.to_args());
+    hand_down(&mut command, inherited);
+    let server = Spawned::start(&mut command);
     wait_for_line(&server, "READY");
     server
 }

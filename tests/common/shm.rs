@@ -16,5 +16,5 @@ pub fn shm_endpoint(channel: &str, buffer_size: usize) -> Endpoint {
 /// A SHM POSIX server on `channel` with a `buffer_size`-byte buffer, ready.
 pub fn start_shm_server(channel: &str, buffer_size: usize) -> Spawned {
     let endpoint = shm_endpoint(channel, buffer_size);
-    start_server(&server_args(shm_posix::KIND, &endpoint, PATIENCE))
+    start_server(&server_args(shm_posix::KIND, &endpoint, PATIENCE), &[])
 }

@@ -24,7 +24,7 @@ impl ZmqTestServer {
             path: socket_path.clone(),
             buffer_size,
         };
-        let server = start_server(&server_args(zmq_ipc::KIND, &endpoint, PATIENCE));
+        let server = start_server(&server_args(zmq_ipc::KIND, &endpoint, PATIENCE), &[]);
         ZmqTestServer {
             server,
             socket_path,

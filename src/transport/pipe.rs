@@ -1,0 +1,525 @@
+//! Pipe: two anonymous pipes between the driver and the server it spawns, one per direction,
+//! each message framed as in Unix stream (a 4-byte native-endian `u32` length, then the
+//! payload) by [`super::stream_framing`].
+//!
+//! The driver creates the pipes for every run ([`PipePair`], all four ends close-on-exec) and
+//! the server child inherits its two ends at fixed descriptors, [`SERVER_FDS`] (`--fds 3,4`):
+//! never its stdin or stdout, which carry `READY` and nothing else. The driver closes its copies
+//! of the server's ends as soon as the server is spawned, so that a server that dies takes the
+//! last write end of the reply pipe with it and the client reads EOF at once.
+//!
+//! Waiting. Pipes have no `SO_RCVTIMEO`, so the framing's slices come from `poll`: both sides
+//! set their ends `O_NONBLOCK`; a read first polls for one slice (the server's idle slice of
+//! 100 ms, the client's 50 ms), then reads; a write is tried at once and polls only when the pipe
+//! is full. Polling before each read rather than reading first is the cheaper order here: in a
+//! request/response exchange the answer is almost never there yet when the reader asks, so
+//! reading first would cost a failed `readv` (EAGAIN) on top of the `poll` and the `readv`.
+//! So per round trip each side makes three system calls (`writev`, `poll`, `readv`), one more
+//! than a socket, whose timeout the kernel applies inside the read. And `poll` is never
+//! restarted after a signal handler (EINTR even under `SA_RESTART`, signal(7)), so SIGTERM ends
+//! an idle server's wait at once; the slice covers a signal that lands just before the `poll`.
+//!
+//! Pipe size. A pipe holds 64 KiB by default; a larger message needs the reader to drain it
+//! before the writer can go on. The server raises both pipes towards its buffer size with
+//! `F_SETPIPE_SZ`, as far as `/proc/sys/fs/pipe-max-size` allows an unprivileged process
+//! (1 MiB by default; the user's `pipe-user-pages-soft` quota can refuse it, and then the
+//! default stays), and says the size it got in its closing words on stderr.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::stat::{fstat, SFlag};
+
+use super::stream_framing::{Exchange, FramedStream};
+use super::toolkit::{idle_until_request, payload_capacity, zeroed_buffer, IDLE_SLICE, WAIT_SLICE};
+use super::{
+    Addressing, EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportKind,
+    TransportOptions, TransportServer, TransportSpec,
+};
+use crate::format::thousands;
+
+/// The descriptors of the two pipe ends one side uses, in its own process: it reads from
+/// `receive` and writes to `send`. On a command line, `RECEIVE,SEND` (`--fds 3,4`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipeFds {
+    pub receive: RawFd,
+    pub send: RawFd,
+}
+
+impl fmt::Display for PipeFds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{},{}", self.receive, self.send)
+    }
+}
+
+/// Where a spawned server finds its ends: the first descriptors after stdin, stdout and
+/// stderr, the request pipe's read end at 3 and the reply pipe's write end at 4.
+pub const SERVER_FDS: PipeFds = PipeFds {
+    receive: 3,
+    send: 4,
+};
+
+/// The file holding the largest size an unprivileged process may give a pipe.
+const PIPE_MAX_SIZE_FILE: &str = "/proc/sys/fs/pipe-max-size";
+
+/// Why descriptors cannot be the pipe ends of an endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum PipeEndError {
+    #[error("descriptor {fd} is not open: {source}")]
+    NotOpen {
+        fd: RawFd,
+        #[source]
+        source: Errno,
+    },
+    #[error("descriptor {fd} is not a pipe")]
+    NotAPipe { fd: RawFd },
+    #[error("descriptor {fd} is not the {end} end of a pipe")]
+    WrongEnd { fd: RawFd, end: &'static str },
+}
+
+/// Checks that `fds` are open pipe ends of the right direction: `receive` open for reading
+/// only, `send` for writing only (a FIFO opened for both would never report its peer's end).
+pub fn check_ends(fds: PipeFds) -> Result<(), PipeEndError> {
+    check_end(fds.receive, OFlag::O_RDONLY, "read")?;
+    check_end(fds.send, OFlag::O_WRONLY, "write")
+}
+
+fn check_end(fd: RawFd, access: OFlag, end: &'static str) -> Result<(), PipeEndError> {
+    let not_open = |source| PipeEndError::NotOpen { fd, source };
+    let stat = fstat(fd).map_err(not_open)?;
+    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFIFO {
+        return Err(PipeEndError::NotAPipe { fd });
+    }
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL).map_err(not_open)?);
+    if flags & OFlag::O_ACCMODE != access {
+        return Err(PipeEndError::WrongEnd { fd, end });
+    }
+    Ok(())
+}
+
+/// The two pipes of one run, as the driver holds them. Every end is close-on-exec, so no child
+/// inherits one unless it is handed down on purpose ([`PipePair::server_ends`]).
+pub struct PipePair {
+    /// The request pipe's read end and the reply pipe's write end, until the server has its
+    /// own copies.
+    server: Option<(OwnedFd, OwnedFd)>,
+    /// The reply pipe's read end and the request pipe's write end, for the run's client.
+    client: (OwnedFd, OwnedFd),
+}
+
+impl PipePair {
+    pub fn new() -> nix::Result<PipePair> {
+        let (request_read, request_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let (reply_read, reply_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        Ok(PipePair {
+            server: Some((request_read, reply_write)),
+            client: (reply_read, request_write),
+        })
+    }
+
+    /// The server's ends, each with the descriptor it must have in the server
+    /// ([`SERVER_FDS`]); None once they were closed.
+    pub fn server_ends(&self) -> Option<[(BorrowedFd<'_>, RawFd); 2]> {
+        let (receive, send) = self.server.as_ref()?;
+        Some([
+            (receive.as_fd(), SERVER_FDS.receive),
+            (send.as_fd(), SERVER_FDS.send),
+        ])
+    }
+
+    /// Closes the server's ends, once the server has its own copies (or will never have them).
+    pub fn close_server_ends(&mut self) {
+        self.server = None;
+    }
+
+    /// Where, in this process, the client finds its ends. They stay open as long as `self`.
+    pub fn client_fds(&self) -> PipeFds {
+        PipeFds {
+            receive: self.client.0.as_raw_fd(),
+            send: self.client.1.as_raw_fd(),
+        }
+    }
+}
+
+/// A private copy of the descriptor `fd`, close-on-exec: connecting and binding work on copies,
+/// so whoever holds the original (the driver's [`PipePair`], or a server's inherited 3 and 4)
+/// keeps owning it.
+fn duplicate(fd: RawFd) -> Result<OwnedFd, TransportError> {
+    let copy = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(0))
+        .map_err(|e| TransportError::os(format!("duplicating descriptor {fd}"), e))?;
+    // SAFETY: F_DUPFD_CLOEXEC has just created this descriptor for us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+/// Makes reads and writes on `fd` fail with EAGAIN instead of blocking, so that every wait is a
+/// `poll` with a timeout.
+fn set_nonblocking(fd: &OwnedFd) -> Result<(), TransportError> {
+    let raw = fd.as_raw_fd();
+    let set = |e| TransportError::os(format!("setting O_NONBLOCK on descriptor {raw}"), e);
+    let flags = OFlag::from_bits_truncate(fcntl(raw, FcntlArg::F_GETFL).map_err(set)?);
+    fcntl(raw, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map_err(set)?;
+    Ok(())
+}
+
+/// One side's two pipe ends as one byte stream for [`FramedStream`], with the slices it
+/// expects: a read or a write that would block waits for one `slice` at most, then fails with
+/// `TimedOut` (or `Interrupted`, when a signal arrived).
+pub struct PipeStream {
+    receive: File,
+    send: File,
+    slice: PollTimeout,
+}
+
+impl PipeStream {
+    /// The stream over copies of the ends named by `fds`, which must be open pipe ends.
+    fn open(fds: PipeFds, slice: Duration) -> Result<PipeStream, TransportError> {
+        check_ends(fds)?;
+        let (receive, send) = (duplicate(fds.receive)?, duplicate(fds.send)?);
+        set_nonblocking(&receive)?;
+        set_nonblocking(&send)?;
+        Ok(PipeStream {
+            receive: File::from(receive),
+            send: File::from(send),
+            slice: PollTimeout::try_from(slice).unwrap_or(PollTimeout::MAX),
+        })
+    }
+}
+
+/// Waits until `end` is ready for `events`, for one `slice` at most.
+fn wait_for(end: &File, events: PollFlags, slice: PollTimeout) -> std::io::Result<()> {
+    let mut fds = [PollFd::new(end.as_fd(), events)];
+    match poll(&mut fds, slice) {
+        Ok(0) => Err(ErrorKind::TimedOut.into()),
+        // Ready, or the other end is closed (POLLHUP, POLLERR): the read or write says which.
+        Ok(_) => Ok(()),
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+impl Read for PipeStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        wait_for(&self.receive, PollFlags::POLLIN, self.slice)?;
+        self.receive.read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> std::io::Result<usize> {
+        wait_for(&self.receive, PollFlags::POLLIN, self.slice)?;
+        self.receive.read_vectored(bufs)
+    }
+}
+
+impl Write for PipeStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        match self.send.write_vectored(bufs) {
+            // The pipe is full: wait one slice for the reader to make room, then try again.
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                wait_for(&self.send, PollFlags::POLLOUT, self.slice)?;
+                self.send.write_vectored(bufs)
+            }
+            written => written,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub const KIND: TransportKind = TransportKind::new(&SPEC);
+
+const SPEC: TransportSpec = TransportSpec {
+    name: "pipe",
+    display_name: "Pipe",
+    addressing: Addressing::InheritedPipes,
+    connect: |endpoint, options, watch| {
+        let (fds, buffer_size) = endpoint.pipes(KIND)?;
+        Ok(Box::new(PipeClient::connect(
+            fds,
+            buffer_size,
+            options,
+            watch,
+        )?))
+    },
+    bind: |endpoint, options| {
+        let (fds, buffer_size) = endpoint.pipes(KIND)?;
+        Ok(Box::new(PipeServer::bind(fds, buffer_size, options)?))
+    },
+    channel_objects: |_| Vec::new(),
+    max_message: |_| None,
+};
+
+/// The requesting side: the reply pipe's read end and the request pipe's write end.
+pub struct PipeClient {
+    pipes: FramedStream<PipeStream>,
+    capacity: usize,
+    timeout: Duration,
+    watch: Arc<dyn PeerWatch>,
+}
+
+impl PipeClient {
+    /// A client on copies of the ends `fds` names; the caller keeps its own.
+    pub fn connect(
+        fds: PipeFds,
+        buffer_size: usize,
+        options: TransportOptions,
+        watch: Arc<dyn PeerWatch>,
+    ) -> Result<PipeClient, TransportError> {
+        // Slices of WAIT_SLICE: between them the watch asks waitpid whether the server died
+        // (a dead server also closes the reply pipe, which ends the wait at once).
+        let stream = PipeStream::open(fds, WAIT_SLICE)?;
+        Ok(PipeClient {
+            pipes: FramedStream::new(stream),
+            capacity: payload_capacity(buffer_size),
+            timeout: options.timeout,
+            watch,
+        })
+    }
+}
+
+impl TransportClient for PipeClient {
+    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
+        self.pipes.round_trip(
+            request,
+            response,
+            self.capacity,
+            self.timeout,
+            self.watch.as_ref(),
+        )
+    }
+}
+
+/// The echoing side: its inherited ends, and one reusable buffer.
+pub struct PipeServer {
+    pipes: FramedStream<PipeStream>,
+    buffer: Vec<u8>,
+    timeout: Duration,
+    sizes: PipeSizes,
+    /// The client closed its ends. Pipes have no next client, so all that is left is to wait
+    /// for SIGTERM, which the driver sends once the run is over.
+    hung_up: bool,
+}
+
+impl PipeServer {
+    /// A server on copies of the ends `fds` names (its inherited 3 and 4), which it enlarges
+    /// towards `buffer_size` bytes each.
+    pub fn bind(
+        fds: PipeFds,
+        buffer_size: usize,
+        options: TransportOptions,
+    ) -> Result<PipeServer, TransportError> {
+        // The idle server's wait for a request is a poll of IDLE_SLICE, after which it looks at
+        // its stop flag (see the module's doc).
+        let stream = PipeStream::open(fds, IDLE_SLICE)?;
+        let sizes = PipeSizes::raise(&stream, buffer_size)?;
+        Ok(PipeServer {
+            pipes: FramedStream::new(stream),
+            buffer: zeroed_buffer("request buffer", payload_capacity(buffer_size))?,
+            timeout: options.timeout,
+            sizes,
+            hung_up: false,
+        })
+    }
+}
+
+/// Waits, in idle slices, until `stop` is set: for a server that has nothing left to serve.
+/// A `poll` on no descriptor is a sleep that a signal interrupts at once.
+fn idle_until_stopped(stop: &AtomicBool) -> Result<(), TransportError> {
+    let slice = PollTimeout::try_from(IDLE_SLICE).unwrap_or(PollTimeout::MAX);
+    idle_until_request(stop, || {
+        let mut no_fds: [PollFd<'_>; 0] = [];
+        let _ = poll(&mut no_fds, slice);
+        Ok(false)
+    })
+    .map(drop)
+}
+
+impl TransportServer for PipeServer {
+    fn echo_one(
+        &mut self,
+        stop: &AtomicBool,
+        tamper: Tamper,
+    ) -> Result<EchoOutcome, TransportError> {
+        if !self.hung_up {
+            match self
+                .pipes
+                .echo_one(&mut self.buffer, stop, self.timeout, tamper)?
+            {
+                Exchange::Echoed => return Ok(EchoOutcome::Echoed),
+                Exchange::Stopped => return Ok(EchoOutcome::Stopped),
+                Exchange::HungUp => self.hung_up = true,
+            }
+        }
+        idle_until_stopped(stop)?;
+        Ok(EchoOutcome::Stopped)
+    }
+
+    fn closing_words(&mut self) -> Option<String> {
+        Some(self.sizes.to_string())
+    }
+}
+
+/// The size of each pipe, as the server left it, and why.
+#[derive(Debug, Clone, Copy)]
+struct PipeSizes {
+    request_bytes: usize,
+    reply_bytes: usize,
+    /// What a whole message of the buffer's size would need.
+    wanted: usize,
+    /// `/proc/sys/fs/pipe-max-size`, if it could be read.
+    limit: Option<usize>,
+    /// Why the kernel refused to raise a pipe (the user's pipe quota), if it did.
+    refused: Option<Errno>,
+}
+
+impl PipeSizes {
+    /// Raises both pipes of `stream` towards `wanted` bytes (a whole message of the buffer in
+    /// one write), as far as the system's limit allows; never shrinks them.
+    fn raise(stream: &PipeStream, wanted: usize) -> Result<PipeSizes, TransportError> {
+        let limit = std::fs::read_to_string(PIPE_MAX_SIZE_FILE)
+            .ok()
+            .and_then(|text| text.trim().parse::<usize>().ok());
+        let target = wanted.min(limit.unwrap_or(usize::MAX));
+        let (request_bytes, request_refused) = raise_pipe(stream.receive.as_fd(), target)?;
+        let (reply_bytes, reply_refused) = raise_pipe(stream.send.as_fd(), target)?;
+        Ok(PipeSizes {
+            request_bytes,
+            reply_bytes,
+            wanted,
+            limit,
+            refused: request_refused.or(reply_refused),
+        })
+    }
+}
+
+/// Raises the pipe behind `end` to `target` bytes if it is smaller; returns the size it has,
+/// and the kernel's refusal, if it refused.
+fn raise_pipe(
+    end: BorrowedFd<'_>,
+    target: usize,
+) -> Result<(usize, Option<Errno>), TransportError> {
+    let fd = end.as_raw_fd();
+    let current = fcntl(fd, FcntlArg::F_GETPIPE_SZ)
+        .map_err(|e| TransportError::os("reading the pipe size (F_GETPIPE_SZ)", e))?;
+    let target = i32::try_from(target).unwrap_or(i32::MAX);
+    if target <= current {
+        return Ok((current as usize, None));
+    }
+    match fcntl(fd, FcntlArg::F_SETPIPE_SZ(target)) {
+        Ok(size) => Ok((size as usize, None)),
+        // EPERM: the user's pipes already hold pipe-user-pages-soft pages, or the size rounded
+        // up to a power of two passes the limit. The default size still works, in more calls.
+        Err(e @ Errno::EPERM) => Ok((current as usize, Some(e))),
+        Err(e) => Err(TransportError::os(
+            "raising the pipe size (F_SETPIPE_SZ)",
+            e,
+        )),
+    }
+}
+
+/// `pipe size 1,048,576 bytes each way (a 2,500,000-byte buffer wanted more;
+/// /proc/sys/fs/pipe-max-size is 1,048,576)`: the server's closing words.
+impl fmt::Display for PipeSizes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let size = |bytes: usize| format!("{} bytes", thousands(bytes as u64));
+        if self.request_bytes == self.reply_bytes {
+            write!(f, "pipe size {} each way", size(self.request_bytes))?;
+        } else {
+            write!(
+                f,
+                "pipe size {} for requests, {} for replies",
+                size(self.request_bytes),
+                size(self.reply_bytes)
+            )?;
+        }
+        let smallest = self.request_bytes.min(self.reply_bytes);
+        if smallest >= self.wanted {
+            return Ok(());
+        }
+        let wanted = thousands(self.wanted as u64);
+        match (self.refused, self.limit) {
+            (Some(errno), _) => write!(f, " (raising it for a {wanted}-byte buffer: {errno})"),
+            (None, Some(limit)) => write!(
+                f,
+                " (a {wanted}-byte buffer wanted more; {PIPE_MAX_SIZE_FILE} is {})",
+                thousands(limit as u64)
+            ),
+            (None, None) => write!(f, " (a {wanted}-byte buffer wanted more)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ends_of_a_pair_are_checked_for_their_direction() {
+        let mut pipes = PipePair::new().unwrap();
+        let client = pipes.client_fds();
+        check_ends(client).unwrap();
+        let swapped = PipeFds {
+            receive: client.send,
+            send: client.receive,
+        };
+        assert_eq!(
+            check_ends(swapped).unwrap_err().to_string(),
+            format!("descriptor {} is not the read end of a pipe", client.send)
+        );
+        let [(receive, _), (send, _)] = pipes.server_ends().unwrap();
+        let server = PipeFds {
+            receive: receive.as_raw_fd(),
+            send: send.as_raw_fd(),
+        };
+        check_ends(server).unwrap();
+        pipes.close_server_ends();
+        assert!(pipes.server_ends().is_none());
+        let file = File::open("/dev/null").unwrap();
+        let not_a_pipe = PipeFds {
+            receive: file.as_raw_fd(),
+            send: client.send,
+        };
+        assert!(matches!(
+            check_ends(not_a_pipe),
+            Err(PipeEndError::NotAPipe { .. })
+        ));
+    }
+
+    #[test]
+    fn the_closing_words_say_the_size_and_what_held_it_back() {
+        let mut sizes = PipeSizes {
+            request_bytes: 1 << 20,
+            reply_bytes: 1 << 20,
+            wanted: 2_500_000,
+            limit: Some(1 << 20),
+            refused: None,
+        };
+        assert_eq!(
+            sizes.to_string(),
+            "pipe size 1,048,576 bytes each way (a 2,500,000-byte buffer wanted more; \
+             /proc/sys/fs/pipe-max-size is 1,048,576)"
+        );
+        sizes.refused = Some(Errno::EPERM);
+        sizes.reply_bytes = 65_536;
+        assert!(sizes.to_string().starts_with(
+            "pipe size 1,048,576 bytes for requests, 65,536 bytes for replies (raising it for a \
+             2,500,000-byte buffer: EPERM"
+        ));
+        sizes.wanted = 65_536;
+        assert_eq!(
+            sizes.to_string(),
+            "pipe size 1,048,576 bytes for requests, 65,536 bytes for replies"
+        );
+    }
+}
