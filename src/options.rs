@@ -92,8 +92,8 @@ impl Mode {
         }
         let cli = Cli::parse_from(args);
         if let Some(Command::Plot { report, out }) = &cli.command {
-            if let Err(message) = check_svg_name("--out", out) {
-                plot_usage_error(message);
+            if let Err(e) = check_svg_name("--out", out) {
+                plot_usage_error(e.to_string());
             }
             return Mode::Plot(PlotRequest {
                 report: report.clone(),
@@ -283,18 +283,26 @@ fn baseline(asked: Option<TransportKind>, transports: &[TransportKind]) -> Trans
     }
 }
 
+/// A plot file whose name does not say SVG.
+#[derive(Debug, thiserror::Error)]
+#[error("{flag} {}: the plot is SVG; name the file *.svg", path.display())]
+struct NotSvgName {
+    flag: &'static str,
+    path: PathBuf,
+}
+
 /// A plot is SVG, whatever its name: so its name must say so (or be `-`, standard output).
-fn check_svg_name(flag: &str, path: &Path) -> Result<(), String> {
+fn check_svg_name(flag: &'static str, path: &Path) -> Result<(), NotSvgName> {
     let svg = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
     if svg || path == Path::new(STDOUT_PATH) {
         return Ok(());
     }
-    Err(format!(
-        "{flag} {}: the plot is SVG; name the file *.svg",
-        path.display()
-    ))
+    Err(NotSvgName {
+        flag,
+        path: path.to_path_buf(),
+    })
 }
 
 /// A usage error of the `plot` subcommand, with that subcommand's usage line.
@@ -309,8 +317,8 @@ fn plot_usage_error(message: String) -> ! {
 
 /// Two exports into one file would overwrite each other.
 fn check_exports(exports: &Exports) {
-    if let Some(Err(message)) = exports.plot.as_ref().map(|p| check_svg_name("--plot", p)) {
-        usage_error(ErrorKind::ValueValidation, message);
+    if let Some(Err(e)) = exports.plot.as_ref().map(|p| check_svg_name("--plot", p)) {
+        usage_error(ErrorKind::ValueValidation, e.to_string());
     }
     let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
     for path in exports.paths() {

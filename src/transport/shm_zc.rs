@@ -47,14 +47,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::posix::{ObjectAccess, PosixObject, SharedBytes, SharedMemory};
-use super::spin_wait::{spin_budget, SequenceSignal};
+use super::spin_wait::{create_segment, spin_budget, SequenceSignal};
 use super::toolkit::{
-    check_announced_len, check_message_fits, check_shm_space, checked_payload_capacity,
-    retry_until_created, shm_object_missing, ChannelName, WaitBudget, IDLE_SLICE, WAIT_SLICE,
+    check_announced_len, check_message_fits, checked_payload_capacity, retry_until_created,
+    shm_object_missing, ChannelName, WaitBudget, WAIT_SLICE,
 };
 use super::{
-    Addressing, EchoOutcome, PeerWatch, StopFlag, Tamper, TransportClient, TransportError,
-    TransportKind, TransportOptions, TransportServer, TransportSpec,
+    Addressing, EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportKind,
+    TransportOptions, TransportServer, TransportSpec,
 };
 
 /// How many slots the segment lends, in turn.
@@ -375,10 +375,7 @@ impl ShmZcServer {
         options: TransportOptions,
     ) -> Result<ShmZcServer, TransportError> {
         let name = segment_name(&ChannelName::new(channel)?);
-        let capacity = checked_payload_capacity(buffer_size)?;
-        check_shm_space(1, Segment::size(capacity))?;
-        // ftruncate zero-fills: sequence numbers start at 0, no waiters.
-        let memory = SharedMemory::create(&name, Segment::size(capacity))?;
+        let (memory, capacity) = create_segment(&name, buffer_size, Segment::size)?;
         Ok(ShmZcServer {
             segment: Segment::new(memory, capacity),
             last_seen: 0,
@@ -400,19 +397,12 @@ impl TransportServer for ShmZcServer {
             capacity,
             memory,
         } = &self.segment;
-        let stop_flag = StopFlag(stop);
         let access = memory.access();
-        let waited = request.signal.wait_for(
-            self.last_seen,
-            self.spin_budget,
-            IDLE_SLICE,
-            &access,
-            || stop_flag.check(),
-        );
-        let seq = match access.checked(waited) {
-            Ok(seq) => seq,
-            Err(TransportError::Interrupted) => return Ok(EchoOutcome::Stopped),
-            Err(e) => return Err(e),
+        let next = request
+            .signal
+            .next_request(self.last_seen, self.spin_budget, &access, stop)?;
+        let Some(seq) = next else {
+            return Ok(EchoOutcome::Stopped);
         };
         self.last_seen = seq;
         // The slot is ours from here until the hand-over below.

@@ -14,13 +14,17 @@
 //! always sleeps.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use super::posix::ObjectAccess;
-use super::{shm_posix, shm_spin, shm_zc, TransportError, TransportKind, TransportOptions};
+use super::posix::{ObjectAccess, SharedMemory};
+use super::toolkit::{check_shm_space, checked_payload_capacity, IDLE_SLICE};
+use super::{
+    shm_posix, shm_spin, shm_zc, PeerWatch, StopFlag, TransportError, TransportKind,
+    TransportOptions,
+};
 
 /// How long SHM spin and SHM zero-copy spin before they sleep, unless `--spin-budget` says.
 pub const SEQUENCE_SPIN_BUDGET: Duration = Duration::from_micros(20);
@@ -162,6 +166,41 @@ impl SequenceSignal {
             between()?;
         }
     }
+}
+
+impl SequenceSignal {
+    /// An idle server's wait for the next request after `last_seen`: sleeps in `IDLE_SLICE`
+    /// slices that look at `stop`; None once `stop` was set while no request came.
+    pub fn next_request(
+        &self,
+        last_seen: u32,
+        spin_budget: Duration,
+        access: &ObjectAccess<'_>,
+        stop: &AtomicBool,
+    ) -> Result<Option<u32>, TransportError> {
+        let stop_flag = StopFlag(stop);
+        let waited = self.wait_for(last_seen, spin_budget, IDLE_SLICE, access, || {
+            stop_flag.check()
+        });
+        match access.checked(waited) {
+            Ok(seq) => Ok(Some(seq)),
+            Err(TransportError::Interrupted) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A server's fresh segment `name` of `size(capacity)` bytes for a `buffer_size`, created
+/// exclusively and zero-filled (sequence numbers start at 0, no waiters); returns it with the
+/// payload capacity.
+pub fn create_segment(
+    name: &str,
+    buffer_size: usize,
+    size: impl Fn(usize) -> usize,
+) -> Result<(SharedMemory, usize), TransportError> {
+    let capacity = checked_payload_capacity(buffer_size)?;
+    check_shm_space(1, size(capacity))?;
+    Ok((SharedMemory::create(name, size(capacity))?, capacity))
 }
 
 /// Sleeps while `*word == expected`, at most `timeout`. Wakes, time-outs, signals and a changed

@@ -17,7 +17,7 @@
 
 use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Write};
 use std::ops::Range;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -434,6 +434,22 @@ impl<S: Read + Write> ConnectionServer<S> {
             }
         }
     }
+}
+
+/// Accepts the next client of `listener` with `accept`, and sets it up with `prepare`; None if
+/// `stop` was set while waiting for one.
+pub fn accept_unless_stopped<L: AsFd, S>(
+    listener: &L,
+    stop: &AtomicBool,
+    accept: impl FnOnce(&L) -> std::io::Result<S>,
+    prepare: impl FnOnce(&S) -> Result<(), TransportError>,
+) -> Result<Option<S>, TransportError> {
+    if !client_waiting_unless_stopped(listener.as_fd(), stop)? {
+        return Ok(None);
+    }
+    let stream = accept(listener).map_err(|e| TransportError::io("accepting a client", e))?;
+    prepare(&stream)?;
+    Ok(Some(stream))
 }
 
 /// Waits until `listener` has a client to accept; false if `stop` was set first. Never times

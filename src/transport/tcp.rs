@@ -14,12 +14,11 @@
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsFd;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::stream_framing::{client_waiting_unless_stopped, ConnectionServer, FramedStream};
+use super::stream_framing::{accept_unless_stopped, ConnectionServer, FramedStream};
 use super::toolkit::{payload_capacity, retry_until_created, WaitBudget, IDLE_SLICE, WAIT_SLICE};
 use super::{
     Addressing, EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportKind,
@@ -154,21 +153,15 @@ impl TcpServer {
     }
 }
 
-/// Accepts the next client; None if `stop` was set while waiting for one.
-fn accept_unless_stopped(
+/// Accepts the next client; None if `stop` was set while waiting for one. The idle server's
+/// reads wait in IDLE_SLICE slices, after each of which it looks at its stop flag; a signal
+/// ends such a wait at once anyway (see unix_stream.rs).
+fn accept_client(
     listener: &TcpListener,
     stop: &AtomicBool,
 ) -> Result<Option<TcpStream>, TransportError> {
-    if !client_waiting_unless_stopped(listener.as_fd(), stop)? {
-        return Ok(None);
-    }
-    let (stream, _) = listener
-        .accept()
-        .map_err(|e| TransportError::io("accepting a client", e))?;
-    // The idle server's reads wait in IDLE_SLICE slices, after each of which it looks at its
-    // stop flag; a signal ends such a wait at once anyway (see unix_stream.rs).
-    prepare(&stream, IDLE_SLICE)?;
-    Ok(Some(stream))
+    let accept = |listener: &TcpListener| listener.accept().map(|(stream, _)| stream);
+    accept_unless_stopped(listener, stop, accept, |stream| prepare(stream, IDLE_SLICE))
 }
 
 impl TransportServer for TcpServer {
@@ -179,7 +172,7 @@ impl TransportServer for TcpServer {
     ) -> Result<EchoOutcome, TransportError> {
         let listener = &self.listener;
         self.connections
-            .echo_one(stop, tamper, |stop| accept_unless_stopped(listener, stop))
+            .echo_one(stop, tamper, |stop| accept_client(listener, stop))
     }
 
     fn ready_address(&self) -> Option<String> {

@@ -7,7 +7,6 @@
 //! Unix sockets: the socket file, connecting, accepting, and the sockets' timeouts.
 
 use std::io::ErrorKind;
-use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -15,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::socket_file::{checked_path, SocketFile};
-use super::stream_framing::{client_waiting_unless_stopped, ConnectionServer, FramedStream};
+use super::stream_framing::{accept_unless_stopped, ConnectionServer, FramedStream};
 use super::toolkit::{payload_capacity, retry_until_created, WaitBudget, IDLE_SLICE, WAIT_SLICE};
 use super::{
     Addressing, EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportKind,
@@ -145,26 +144,23 @@ impl UnixStreamServer {
 }
 
 /// Accepts the next client; None if `stop` was set while waiting for one.
-fn accept_unless_stopped(
+///
+/// How the idle server notices SIGTERM without a poll before every read: its reads wait in
+/// IDLE_SLICE slices (SO_RCVTIMEO) and it looks at the stop flag after each. While requests
+/// flow a slice never runs out, so this costs no system call. And the kernel never restarts
+/// a socket receive that has a timeout (EINTR even under SA_RESTART, signal(7)), so SIGTERM
+/// normally ends the wait at once. The other way, handlers without SA_RESTART and a plain
+/// blocking read, has a hole: a signal that lands between the flag check and the read is
+/// lost, and the read blocks for good. The slice closes that hole (100 ms at worst) and
+/// leaves the signal setup, shared with the driver, as it is.
+fn accept_client(
     listener: &UnixListener,
     stop: &AtomicBool,
 ) -> Result<Option<UnixStream>, TransportError> {
-    if !client_waiting_unless_stopped(listener.as_fd(), stop)? {
-        return Ok(None);
-    }
-    let (stream, _) = listener
-        .accept()
-        .map_err(|e| TransportError::io("accepting a client", e))?;
-    // How the idle server notices SIGTERM without a poll before every read: its reads wait in
-    // IDLE_SLICE slices (SO_RCVTIMEO) and it looks at the stop flag after each. While requests
-    // flow a slice never runs out, so this costs no system call. And the kernel never restarts
-    // a socket receive that has a timeout (EINTR even under SA_RESTART, signal(7)), so SIGTERM
-    // normally ends the wait at once. The other way, handlers without SA_RESTART and a plain
-    // blocking read, has a hole: a signal that lands between the flag check and the read is
-    // lost, and the read blocks for good. The slice closes that hole (100 ms at worst) and
-    // leaves the signal setup, shared with the driver, as it is.
-    set_slices(&stream, IDLE_SLICE)?;
-    Ok(Some(stream))
+    let accept = |listener: &UnixListener| listener.accept().map(|(stream, _)| stream);
+    accept_unless_stopped(listener, stop, accept, |stream| {
+        set_slices(stream, IDLE_SLICE)
+    })
 }
 
 impl TransportServer for UnixStreamServer {
@@ -175,6 +171,6 @@ impl TransportServer for UnixStreamServer {
     ) -> Result<EchoOutcome, TransportError> {
         let listener = &self.listener;
         self.connections
-            .echo_one(stop, tamper, |stop| accept_unless_stopped(listener, stop))
+            .echo_one(stop, tamper, |stop| accept_client(listener, stop))
     }
 }
