@@ -14,7 +14,7 @@ use crate::size::MessageSize;
 use crate::transport::socket_file::checked_path;
 use crate::transport::{Addressing, Endpoint, PipeFds, TransportError, TransportKind};
 use crate::values::{
-    parse_buffer_size, parse_fault, parse_injected_fault, parse_interval, parse_pin,
+    parse_buffer_size, parse_fault, parse_injected_fault, parse_interval, parse_percent, parse_pin,
     parse_pipe_fds, parse_positive_u32, parse_positive_u64, parse_size_list, parse_spin_budget,
     parse_timeout, parse_transport, parse_transport_list, parse_u64,
 };
@@ -311,6 +311,23 @@ pub enum Command {
         /// Where to write the SVG (its name ends in .svg; - is standard output).
         #[arg(long, value_name = "FILE.svg")]
         out: PathBuf,
+    },
+    /// Compare two JSON reports saved by --export-json: the change of mean, p50 and p99 of
+    /// every case in both, and whether it stands out from the noise (Welch's t-test on the run
+    /// means, 95%, with --runs 3 or more on both sides).
+    Compare {
+        /// The earlier report, the reference.
+        #[arg(value_name = "BASE.json")]
+        base: PathBuf,
+
+        /// The later report, compared against BASE.
+        #[arg(value_name = "NEW.json")]
+        new: PathBuf,
+
+        /// Exit 1 when any case's mean got slower by more than PERCENT and the change stands
+        /// out from the noise (a CI gate).
+        #[arg(long, value_name = "PERCENT", value_parser = parse_percent, allow_negative_numbers = true)]
+        fail_above: Option<f64>,
     },
 }
 

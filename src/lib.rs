@@ -4,6 +4,7 @@
 pub mod benchmark;
 pub mod cleanup;
 pub mod cli;
+pub mod compare;
 pub mod driver;
 pub mod export;
 pub mod format;

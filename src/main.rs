@@ -7,7 +7,7 @@ use transport_bench::export::ExportSet;
 use transport_bench::options::{Mode, Options};
 use transport_bench::output::console::Console;
 use transport_bench::output::terminal::TerminalReporter;
-use transport_bench::{benchmark, cleanup, plot, server, signals};
+use transport_bench::{benchmark, cleanup, compare, plot, server, signals};
 
 fn main() -> ExitCode {
     // Parse and validate (bad usage exits 2 here, before anything starts), then run one mode.
@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Mode::Server(options) => server::run(&options),
         Mode::Cleanup(scope) => cleanup::run(&scope),
         Mode::Plot(request) => plot::run(&request),
+        Mode::Compare(request) => compare::run(&request),
     }
 }
 

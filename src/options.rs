@@ -11,6 +11,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::cleanup::CleanupScope;
 use crate::cli::{is_server_mode, Cli, Command, ServerArgs};
+use crate::compare::CompareRequest;
 use crate::export::target::{resolve_links, STDOUT_PATH};
 use crate::placement::Pinning;
 use crate::plot::PlotRequest;
@@ -32,6 +33,8 @@ pub enum Mode {
     Cleanup(CleanupScope),
     /// Draw the plot of a saved report.
     Plot(PlotRequest),
+    /// Compare two saved reports.
+    Compare(CompareRequest),
 }
 
 /// A validated benchmark configuration.
@@ -98,6 +101,18 @@ impl Mode {
             return Mode::Plot(PlotRequest {
                 report: report.clone(),
                 out: out.clone(),
+            });
+        }
+        if let Some(Command::Compare {
+            base,
+            new,
+            fail_above,
+        }) = &cli.command
+        {
+            return Mode::Compare(CompareRequest {
+                base: base.clone(),
+                new: new.clone(),
+                fail_above_pct: *fail_above,
             });
         }
         if let Some(Command::Cleanup { channel, all }) = cli.command {

@@ -27,9 +27,9 @@ pub struct PlotRequest {
     pub out: PathBuf,
 }
 
-/// Why nothing, or not all, was drawn.
+/// Why a saved report's bytes could not be had (for `plot` and `compare`).
 #[derive(Debug, thiserror::Error)]
-pub enum PlotError {
+pub enum ReadReportError {
     #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -38,6 +38,13 @@ pub enum PlotError {
     },
     #[error("{} is larger than {} MiB: not a transport-bench report", path.display(), MAX_REPORT_BYTES >> 20)]
     TooLarge { path: PathBuf },
+}
+
+/// Why nothing, or not all, was drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error(transparent)]
+    Read(#[from] ReadReportError),
     #[error("{}: {source}", path.display())]
     Report {
         path: PathBuf,
@@ -102,8 +109,8 @@ pub fn plot(request: &PlotRequest) -> Result<(), PlotError> {
 }
 
 /// The file's bytes, at most [`MAX_REPORT_BYTES`] of them.
-fn read_report(path: &Path) -> Result<Vec<u8>, PlotError> {
-    let read_error = |source| PlotError::Read {
+pub fn read_report(path: &Path) -> Result<Vec<u8>, ReadReportError> {
+    let read_error = |source| ReadReportError::Read {
         path: path.to_path_buf(),
         source,
     };
@@ -113,7 +120,7 @@ fn read_report(path: &Path) -> Result<Vec<u8>, PlotError> {
         .read_to_end(&mut bytes)
         .map_err(read_error)?;
     if bytes.len() as u64 > MAX_REPORT_BYTES {
-        return Err(PlotError::TooLarge {
+        return Err(ReadReportError::TooLarge {
             path: path.to_path_buf(),
         });
     }

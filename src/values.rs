@@ -76,6 +76,8 @@ pub enum ValueError {
         humantime::format_duration(MAX_SPIN_BUDGET)
     )]
     SpinBudgetTooLong,
+    #[error("'{0}' is not a percentage from 0 to 1000000, such as 5 or 2.5")]
+    Percent(String),
     #[error("'{0}' is not two different descriptors RECEIVE,SEND above 2, such as 3,4 (0, 1 and 2 are stdio)")]
     PipeFds(String),
 }
@@ -95,6 +97,15 @@ pub fn parse_positive_u64(text: &str) -> Result<u64, ValueError> {
 
 pub fn parse_positive_u32(text: &str) -> Result<u32, ValueError> {
     u32::try_from(parse_positive_u64(text)?).map_err(|_| ValueError::TooLarge(text.to_string()))
+}
+
+/// A threshold in percent, such as `5` or `2.5` (a `%` sign is allowed): 0 or more, finite.
+pub fn parse_percent(text: &str) -> Result<f64, ValueError> {
+    let number = text.trim().trim_end_matches('%');
+    match number.parse::<f64>() {
+        Ok(pct) if (0.0..=1e6).contains(&pct) => Ok(pct),
+        _ => Err(ValueError::Percent(text.to_string())),
+    }
 }
 
 pub fn parse_buffer_size(text: &str) -> Result<usize, ValueError> {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::benchmark::measure::RunMeasurement;
 use crate::benchmark::placement::{Placement, PlacementTally};
@@ -46,7 +46,8 @@ pub struct Config {
     pub spin_budget_us: BTreeMap<&'static str, f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Read back by `compare` from a saved report, too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,

@@ -21,6 +21,7 @@ use target::{ExportTarget, STDOUT_PATH};
 pub use self::csv::CsvExporter;
 pub use self::json::JsonExporter;
 pub use self::markdown::MarkdownExporter;
+pub(crate) use self::svg_plot::{check_each_case_once, measured, parse_saved, transport_named};
 pub use self::svg_plot::{PlotData, SavedReportError, SvgPlotExporter};
 
 pub trait Exporter {

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::LOG_CEILING;
@@ -59,7 +60,7 @@ pub enum SavedReportError {
     NotJson(#[source] serde_json::Error),
     #[error("not a transport-bench report ({})", describe_tool(.tool.as_deref()))]
     NotOurs { tool: Option<String> },
-    #[error("not a report this version can plot: {0}")]
+    #[error("not a report this version can read: {0}")]
     Incomplete(#[source] serde_json::Error),
     #[error("{at}: unknown transport {name:?} (this version knows {known})")]
     UnknownTransport {
@@ -168,21 +169,7 @@ impl PlotData {
 
     /// The plot of a saved JSON report, every value checked.
     pub fn from_json(bytes: &[u8]) -> Result<PlotData, SavedReportError> {
-        let document: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(SavedReportError::NotJson)?;
-        // Another tool's JSON would fail below on some missing field; say what it is instead.
-        match document.get("tool") {
-            Some(serde_json::Value::String(tool)) if tool == TOOL => {}
-            other => {
-                return Err(SavedReportError::NotOurs {
-                    tool: other.map(ToString::to_string),
-                })
-            }
-        }
-        // Parsed again, from the bytes, so that a type error says its line and column.
-        let saved: SavedReport =
-            serde_json::from_slice(bytes).map_err(SavedReportError::Incomplete)?;
-        saved.into_plot_data()
+        parse_saved::<SavedReport>(bytes)?.into_plot_data()
     }
 
     /// Every transport of the run or of a case, and every size, each once.
@@ -222,6 +209,24 @@ impl PlotData {
     }
 }
 
+/// The view `T` of a saved JSON report of this program (`plot`'s and `compare`'s): JSON, with
+/// our `tool`, and the fields `T` reads.
+pub(crate) fn parse_saved<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SavedReportError> {
+    let document: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(SavedReportError::NotJson)?;
+    // Another tool's JSON would fail below on some missing field; say what it is instead.
+    match document.get("tool") {
+        Some(serde_json::Value::String(tool)) if tool == TOOL => {}
+        other => {
+            return Err(SavedReportError::NotOurs {
+                tool: other.map(ToString::to_string),
+            })
+        }
+    }
+    // Parsed again, from the bytes, so that a type error says its line and column.
+    serde_json::from_slice(bytes).map_err(SavedReportError::Incomplete)
+}
+
 impl SavedReport {
     fn into_plot_data(self) -> Result<PlotData, SavedReportError> {
         if self.results.is_empty() {
@@ -233,7 +238,7 @@ impl SavedReport {
         let cases = (self.results.into_iter().enumerate())
             .map(|(i, result)| result.into_case(i))
             .collect::<Result<Vec<_>, _>>()?;
-        check_each_case_once(&cases)?;
+        check_each_case_once(cases.iter().map(|c| (c.transport, c.size_bytes)))?;
         if !cases.iter().any(|c| c.latency_us.is_some()) {
             return Err(SavedReportError::NothingMeasured);
         }
@@ -269,7 +274,7 @@ impl SavedResult {
 }
 
 /// The transport of this name, through the registry, as `--transports` finds it.
-fn transport_named(
+pub(crate) fn transport_named(
     name: &str,
     at: impl FnOnce() -> String,
 ) -> Result<TransportKind, SavedReportError> {
@@ -285,7 +290,7 @@ fn transport_named(
 
 /// JSON has no NaN or infinity (serde_json refuses them, and numbers beyond f64), so a
 /// number read back is finite; it must still be one a measurement can give.
-fn measured(value: f64, at: impl FnOnce() -> String) -> Result<(), SavedReportError> {
+pub(crate) fn measured(value: f64, at: impl FnOnce() -> String) -> Result<(), SavedReportError> {
     if (0.0..=LOG_CEILING).contains(&value) {
         return Ok(());
     }
@@ -318,18 +323,20 @@ fn check_histogram(
     Ok(())
 }
 
-/// One line per transport in a panel needs one case per (transport, size).
-fn check_each_case_once(cases: &[PlotCase]) -> Result<(), SavedReportError> {
+/// One line per transport in a panel, or one row of a comparison, needs one case per
+/// (transport, size): `cases` in the order of `results`.
+pub(crate) fn check_each_case_once(
+    cases: impl IntoIterator<Item = (TransportKind, usize)>,
+) -> Result<(), SavedReportError> {
     // Where each case was first seen: a map, as a hostile file may hold 100,000 cases.
     let mut first_seen: HashMap<(TransportKind, usize), usize> = HashMap::new();
-    for (i, case) in cases.iter().enumerate() {
-        let key = (case.transport, case.size_bytes);
-        if let Some(first) = first_seen.insert(key, i) {
+    for (i, (transport, size_bytes)) in cases.into_iter().enumerate() {
+        if let Some(first) = first_seen.insert((transport, size_bytes), i) {
             return Err(SavedReportError::RepeatedCase {
                 at: format!("results[{i}]"),
                 first: format!("results[{first}]"),
-                transport: case.transport.name(),
-                size: format_bytes(case.size_bytes),
+                transport: transport.name(),
+                size: format_bytes(size_bytes),
             });
         }
     }

@@ -16,6 +16,7 @@ use plotters::prelude::*;
 use super::{ExportError, Exporter};
 use crate::benchmark::result::Report;
 use crate::transport::TransportKind;
+pub(crate) use data::{check_each_case_once, measured, parse_saved, transport_named};
 pub use data::{PlotData, SavedReportError};
 
 pub struct SvgPlotExporter;

@@ -1,0 +1,361 @@
+//! `transport-bench compare BASE.json NEW.json`: the change of every case present in both saved
+//! reports (mean, p50, p99), whether it stands out from the run-to-run noise (Welch's t-test
+//! on the run means, [`welch`]), the cases only one report has, and what differs between the
+//! machines and configurations. With `--fail-above PERCENT` it is a CI gate.
+//!
+//! Data flows one way: both files are read and checked ([`saved`]), compared into a
+//! [`Comparison`] (no printing), which [`render`] turns into text.
+
+pub mod render;
+pub mod saved;
+pub mod welch;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde_json::{Map, Value};
+
+use crate::benchmark::result::Status;
+use crate::export::SavedReportError;
+use crate::plot::ReadReportError;
+use crate::transport::TransportKind;
+use saved::{Latency, SavedCase, SavedRun};
+use welch::{welch_t_test, NotTestable, WelchTest};
+
+/// What to compare, and the gate.
+#[derive(Debug, Clone)]
+pub struct CompareRequest {
+    pub base: PathBuf,
+    pub new: PathBuf,
+    /// Exit 1 when a case's mean got slower by more than this many percent, beyond the noise.
+    pub fail_above_pct: Option<f64>,
+}
+
+/// Why the two reports could not be compared (exit 2: bad input).
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error(transparent)]
+    Read(#[from] ReadReportError),
+    #[error("{}: {source}", path.display())]
+    Report {
+        path: PathBuf,
+        #[source]
+        source: SavedReportError,
+    },
+}
+
+/// The fields of `machine` whose difference makes two reports' figures hard to compare.
+const MACHINE_FIELDS: [&str; 4] = ["cpu", "cores", "kernel", "os"];
+
+/// The fields of `config` that change what a case measures (transports and sizes only decide
+/// which cases there are; those are listed as one-sided).
+const CONFIG_FIELDS: [&str; 8] = [
+    "iterations",
+    "warmup",
+    "runs",
+    "buffer_size",
+    "timeout_s",
+    "verify_all",
+    "pin",
+    "interval_s",
+];
+
+/// A (transport, size) case.
+pub type CaseKey = (TransportKind, usize);
+
+/// Everything the comparison found, in the order of BASE's cases then NEW's.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub changes: Vec<CaseChange>,
+    pub only_in_base: Vec<CaseKey>,
+    pub only_in_new: Vec<CaseKey>,
+    /// Cases in both whose latency one side lacks or did not complete.
+    pub not_compared: Vec<NotCompared>,
+    /// `machine`, `config` and `version` fields that differ.
+    pub differences: Vec<Difference>,
+    /// Reports whose `state` is not `complete`: (which, state).
+    pub incomplete: Vec<(Side, String)>,
+}
+
+/// BASE or NEW.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Base,
+    New,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Base => "BASE",
+            Side::New => "NEW",
+        }
+    }
+}
+
+/// A case measured on both sides.
+#[derive(Debug, Clone)]
+pub struct CaseChange {
+    pub case: CaseKey,
+    pub base: Latency,
+    pub new: Latency,
+    /// The test of the run means, or why there is none.
+    pub test: Result<WelchTest, NotTestable>,
+}
+
+impl CaseChange {
+    /// (new − base) / base of the mean, in percent; None when base is 0.
+    pub fn mean_change_pct(&self) -> Option<f64> {
+        change_pct(self.base.mean, self.new.mean)
+    }
+
+    /// Whether the run means differ beyond the noise.
+    pub fn stands_out(&self) -> bool {
+        self.test.as_ref().is_ok_and(WelchTest::stands_out)
+    }
+
+    /// Slower by more than `threshold_pct` (by mean), and beyond the noise.
+    pub fn regressed_beyond(&self, threshold_pct: f64) -> bool {
+        self.stands_out()
+            && self
+                .mean_change_pct()
+                .is_some_and(|pct| pct > threshold_pct)
+    }
+}
+
+/// (new − base) / base in percent; None when base is 0.
+pub fn change_pct(base: f64, new: f64) -> Option<f64> {
+    (base > 0.0).then(|| (new - base) / base * 100.0)
+}
+
+/// A case in both reports that has no latency to compare on at least one side.
+#[derive(Debug, Clone)]
+pub struct NotCompared {
+    pub case: CaseKey,
+    /// Each side that did not complete: its status and reason.
+    pub why: Vec<(Side, Status, Option<String>)>,
+}
+
+/// One field that differs: its path (`config.iterations`), and each side's value as JSON
+/// (`absent` when a report lacks it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub field: String,
+    pub base: String,
+    pub new: String,
+}
+
+impl Comparison {
+    pub fn new(base: &SavedRun, new: &SavedRun) -> Comparison {
+        let mut comparison = Comparison {
+            changes: Vec::new(),
+            only_in_base: Vec::new(),
+            only_in_new: Vec::new(),
+            not_compared: Vec::new(),
+            differences: differences(base, new),
+            incomplete: [(Side::Base, base), (Side::New, new)]
+                .into_iter()
+                .filter_map(|(side, run)| {
+                    let state = run.state.as_deref().unwrap_or("absent");
+                    (state != "complete").then(|| (side, state.to_string()))
+                })
+                .collect(),
+        };
+        for base_case in &base.cases {
+            match new.case(base_case.transport, base_case.size_bytes) {
+                Some(new_case) => comparison.add(base_case, new_case),
+                None => (comparison.only_in_base).push(key(base_case)),
+            }
+        }
+        comparison.only_in_new = (new.cases.iter())
+            .filter(|c| base.case(c.transport, c.size_bytes).is_none())
+            .map(key)
+            .collect();
+        comparison
+    }
+
+    /// Compares a case both reports have, if both completed it with a latency.
+    fn add(&mut self, base: &SavedCase, new: &SavedCase) {
+        match (completed(base), completed(new)) {
+            (Some(base_latency), Some(new_latency)) => self.changes.push(CaseChange {
+                case: key(base),
+                base: base_latency,
+                new: new_latency,
+                test: welch_t_test(&base.run_means_us, &new.run_means_us),
+            }),
+            _ => self.not_compared.push(NotCompared {
+                case: key(base),
+                why: [(Side::Base, base), (Side::New, new)]
+                    .into_iter()
+                    .filter(|(_, case)| completed(case).is_none())
+                    .map(|(side, case)| (side, case.status, case.reason.clone()))
+                    .collect(),
+            }),
+        }
+    }
+
+    /// The cases that fail the gate `--fail-above threshold_pct`.
+    pub fn regressions(&self, threshold_pct: f64) -> Vec<&CaseChange> {
+        (self.changes.iter())
+            .filter(|c| c.regressed_beyond(threshold_pct))
+            .collect()
+    }
+}
+
+fn key(case: &SavedCase) -> CaseKey {
+    (case.transport, case.size_bytes)
+}
+
+/// The latency of a case that ran to completion; a failed or interrupted case's partial
+/// figures, and a null latency, are never compared.
+fn completed(case: &SavedCase) -> Option<Latency> {
+    match case.status {
+        Status::Ok => case.latency_us,
+        Status::Failed | Status::Interrupted | Status::Skipped => None,
+    }
+}
+
+/// Every compared field that differs between the two reports.
+fn differences(base: &SavedRun, new: &SavedRun) -> Vec<Difference> {
+    let mut found = Vec::new();
+    let mut check = |field: String, base: Option<&Value>, new: Option<&Value>| {
+        let shown = |value: Option<&Value>| value.map_or("absent".into(), ToString::to_string);
+        let (base, new) = (shown(base), shown(new));
+        if base != new {
+            found.push(Difference { field, base, new });
+        }
+    };
+    let version = |run: &SavedRun| run.version.clone().map(Value::String);
+    check(
+        "version".into(),
+        version(base).as_ref(),
+        version(new).as_ref(),
+    );
+    for field in MACHINE_FIELDS {
+        check(
+            format!("machine.{field}"),
+            base.machine.get(field),
+            new.machine.get(field),
+        );
+    }
+    for field in CONFIG_FIELDS {
+        check(
+            format!("config.{field}"),
+            base.config.get(field),
+            new.config.get(field),
+        );
+    }
+    // Spin budgets are listed per transport of the run: compare those both runs have.
+    let budgets = |run: &SavedRun| match run.config.get("spin_budget_us") {
+        Some(Value::Object(map)) => map.clone(),
+        _ => Map::new(),
+    };
+    let (base_budgets, new_budgets) = (budgets(base), budgets(new));
+    for (transport, base_budget) in &base_budgets {
+        if let Some(new_budget) = new_budgets.get(transport) {
+            let field = format!("config.spin_budget_us.{transport}");
+            check(field, Some(base_budget), Some(new_budget));
+        }
+    }
+    found
+}
+
+/// Compares, prints, and exits: 2 for bad input, 1 when `--fail-above` finds a regression
+/// beyond the noise, 0 otherwise.
+pub fn run(request: &CompareRequest) -> ExitCode {
+    let runs =
+        SavedRun::read(&request.base).and_then(|base| Ok((base, SavedRun::read(&request.new)?)));
+    let (base, new) = match runs {
+        Ok(runs) => runs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let comparison = Comparison::new(&base, &new);
+    print!(
+        "{}",
+        render::render(&comparison, &base, &new, request.fail_above_pct)
+    );
+    match request.fail_above_pct {
+        Some(threshold) if !comparison.regressions(threshold).is_empty() => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::transport::{shm_posix, shm_spin};
+
+    fn case(transport: TransportKind, mean: f64, runs: &[f64]) -> SavedCase {
+        SavedCase {
+            transport,
+            size_bytes: 100,
+            status: Status::Ok,
+            reason: None,
+            latency_us: Some(Latency {
+                mean,
+                p50: mean,
+                p99: mean * 2.0,
+            }),
+            run_means_us: runs.to_vec(),
+        }
+    }
+
+    fn run(config: Value, cases: Vec<SavedCase>) -> SavedRun {
+        SavedRun {
+            path: "r.json".into(),
+            version: Some("0.1.0".into()),
+            config: config.as_object().unwrap().clone(),
+            machine: Map::new(),
+            state: Some("complete".into()),
+            cases,
+        }
+    }
+
+    #[test]
+    fn only_a_slowdown_beyond_the_noise_and_the_threshold_fails_the_gate() {
+        let base = run(
+            json!({}),
+            vec![case(shm_posix::KIND, 10.0, &[9.5, 10.0, 10.5])],
+        );
+        let slower = run(
+            json!({}),
+            vec![case(shm_posix::KIND, 20.0, &[19.0, 20.0, 21.0])],
+        );
+        let comparison = Comparison::new(&base, &slower);
+        assert_eq!(comparison.changes[0].mean_change_pct(), Some(100.0));
+        assert_eq!(comparison.regressions(50.0).len(), 1);
+        assert!(comparison.regressions(100.0).is_empty());
+        assert!(Comparison::new(&slower, &base).regressions(0.0).is_empty());
+        let untestable = run(json!({}), vec![case(shm_posix::KIND, 20.0, &[20.0])]);
+        let comparison = Comparison::new(&base, &untestable);
+        assert!(comparison.changes[0].test.is_err());
+        assert!(comparison.regressions(0.0).is_empty());
+    }
+
+    #[test]
+    fn spin_budgets_differ_only_for_transports_both_ran() {
+        let base = run(
+            json!({"iterations": 10, "spin_budget_us": {"shm-posix": 0.0, "shm-spin": 20.0}}),
+            vec![],
+        );
+        let new = run(
+            json!({"iterations": 10, "spin_budget_us": {"shm-spin": 5.0, "shm-zc": 20.0}}),
+            vec![case(shm_spin::KIND, 1.0, &[])],
+        );
+        let comparison = Comparison::new(&base, &new);
+        assert_eq!(
+            comparison.differences,
+            [Difference {
+                field: "config.spin_budget_us.shm-spin".into(),
+                base: "20.0".into(),
+                new: "5.0".into(),
+            }]
+        );
+        assert_eq!(comparison.only_in_new, [(shm_spin::KIND, 100)]);
+    }
+}

@@ -1,0 +1,183 @@
+//! The comparison as text: a heading, warnings about differing machines and configurations,
+//! the comfy-table of changes, the cases that could not be compared, and the gate's verdict.
+
+use std::fmt::Write;
+
+use comfy_table::{presets, Cell, CellAlignment, Table};
+
+use super::saved::SavedRun;
+use super::welch::MIN_RUNS;
+use super::{change_pct, CaseChange, CaseKey, Comparison, Side};
+use crate::benchmark::result::Status;
+use crate::format;
+use crate::size::format_bytes;
+
+const HEADER: [&str; 8] = [
+    "Size",
+    "Transport",
+    "Mean BASE → NEW (µs)",
+    "Δ mean",
+    "Δ p50",
+    "Δ p99",
+    "Welch |t| / critical",
+    "Change",
+];
+
+/// The whole text `compare` prints.
+pub fn render(
+    comparison: &Comparison,
+    base: &SavedRun,
+    new: &SavedRun,
+    fail_above_pct: Option<f64>,
+) -> String {
+    let mut text = format!(
+        "BASE: {}\nNEW:  {}\nChange of NEW against BASE. Stands out: Welch's t-test on the run means, 95% two-sided (at least {MIN_RUNS} runs each).\n",
+        base.path.display(),
+        new.path.display()
+    );
+    for (side, state) in &comparison.incomplete {
+        let _ = writeln!(
+            text,
+            "warning: {} is not complete (state: {state})",
+            side.name()
+        );
+    }
+    if !comparison.differences.is_empty() {
+        text.push_str("warning: the reports come from different machines or configurations:\n");
+        for d in &comparison.differences {
+            let _ = writeln!(text, "  {}: {} in BASE, {} in NEW", d.field, d.base, d.new);
+        }
+    }
+    if comparison.changes.is_empty() {
+        text.push_str("No case was measured in both reports.\n");
+    } else {
+        let _ = writeln!(text, "{}", table(&comparison.changes));
+    }
+    text.push_str(&notes(comparison));
+    if let Some(threshold) = fail_above_pct {
+        text.push_str(&gate(comparison, threshold));
+    }
+    text
+}
+
+fn name(case: CaseKey) -> String {
+    format!("{} at {}", case.0.name(), format_bytes(case.1))
+}
+
+fn table(changes: &[CaseChange]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(presets::UTF8_FULL_CONDENSED);
+    table.set_header(HEADER);
+    for change in changes {
+        let cells = row(change);
+        table.add_row(cells.into_iter().enumerate().map(|(i, text)| {
+            let cell = Cell::new(text);
+            if i < 2 {
+                cell
+            } else {
+                cell.set_alignment(CellAlignment::Right)
+            }
+        }));
+    }
+    table
+}
+
+fn row(change: &CaseChange) -> [String; 8] {
+    let (base, new) = (change.base, change.new);
+    let (test, verdict) = match &change.test {
+        Ok(test) => {
+            let verdict = match (test.stands_out(), test.t > 0.0) {
+                (false, _) => "within noise",
+                (true, true) => "slower",
+                (true, false) => "faster",
+            };
+            let shown = format!("{:.2} / {:.2}", test.t.abs(), test.critical_t);
+            (shown, verdict)
+        }
+        Err(_) => ("-".to_string(), "not assessable"),
+    };
+    [
+        format_bytes(change.case.1),
+        change.case.0.name().to_string(),
+        format!(
+            "{} → {}",
+            format::figure(base.mean),
+            format::figure(new.mean)
+        ),
+        signed_pct(change_pct(base.mean, new.mean)),
+        signed_pct(change_pct(base.p50, new.p50)),
+        signed_pct(change_pct(base.p99, new.p99)),
+        test,
+        verdict.to_string(),
+    ]
+}
+
+/// `+12.3%`, `-4.0%`, or `n/a` when the base was 0.
+fn signed_pct(pct: Option<f64>) -> String {
+    pct.map_or("n/a".into(), |pct| format!("{pct:+.1}%"))
+}
+
+/// One-sided, uncompared and untestable cases, one line each.
+fn notes(comparison: &Comparison) -> String {
+    let mut text = String::new();
+    for (side, cases) in [
+        (Side::Base, &comparison.only_in_base),
+        (Side::New, &comparison.only_in_new),
+    ] {
+        for &case in cases {
+            let _ = writeln!(text, "only in {}: {}", side.name(), name(case));
+        }
+    }
+    for skipped in &comparison.not_compared {
+        let why: Vec<String> = (skipped.why.iter())
+            .map(|(side, status, reason)| {
+                let status = status_name(*status);
+                match reason {
+                    Some(reason) => format!("{status} in {} ({reason})", side.name()),
+                    None => format!("{status} in {}", side.name()),
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            text,
+            "not compared: {}: {}",
+            name(skipped.case),
+            why.join(", ")
+        );
+    }
+    for change in &comparison.changes {
+        if let Err(reason) = &change.test {
+            let _ = writeln!(text, "not assessable: {}: {reason}", name(change.case));
+        }
+    }
+    text
+}
+
+fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "no latency",
+        Status::Failed => "failed",
+        Status::Interrupted => "interrupted",
+        Status::Skipped => "skipped",
+    }
+}
+
+/// The verdict of `--fail-above`.
+fn gate(comparison: &Comparison, threshold_pct: f64) -> String {
+    let regressions = comparison.regressions(threshold_pct);
+    if regressions.is_empty() {
+        return format!(
+            "--fail-above {threshold_pct}%: no case got slower by more than that beyond the noise\n"
+        );
+    }
+    let mut text = String::new();
+    for change in regressions {
+        let pct = change.mean_change_pct().unwrap_or_default();
+        let _ = writeln!(
+            text,
+            "--fail-above {threshold_pct}%: {} got slower by {pct:.1}% (mean), beyond the noise",
+            name(change.case)
+        );
+    }
+    text
+}

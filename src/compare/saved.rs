@@ -1,0 +1,130 @@
+//! The view of a saved JSON report that `compare` reads: its `machine` and `config` blocks as
+//! they are (to name what differs), and per case its status, mean, p50, p99 and run means.
+//! Read and checked with the `plot` subcommand's code (bounded read, our `tool`, known
+//! transports, values a measurement can give, each case once), so both refuse the same files.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::CompareError;
+use crate::benchmark::result::Status;
+use crate::export::SavedReportError;
+use crate::export::{check_each_case_once, measured, parse_saved, transport_named};
+use crate::plot::read_report;
+use crate::transport::TransportKind;
+
+/// One report, checked.
+#[derive(Debug, Clone)]
+pub struct SavedRun {
+    pub path: PathBuf,
+    /// The `version` of the tool that wrote it; None for a report without one.
+    pub version: Option<String>,
+    pub config: Map<String, Value>,
+    pub machine: Map<String, Value>,
+    /// `complete`, or why not (`interrupted by SIGINT`).
+    pub state: Option<String>,
+    pub cases: Vec<SavedCase>,
+}
+
+/// One (transport, size) case of a report.
+#[derive(Debug, Clone)]
+pub struct SavedCase {
+    pub transport: TransportKind,
+    pub size_bytes: usize,
+    pub status: Status,
+    /// The `error` of a failed case, or the `skip_reason` of a skipped one.
+    pub reason: Option<String>,
+    /// None when no round trip completed.
+    pub latency_us: Option<Latency>,
+    /// The mean of each run, in µs.
+    pub run_means_us: Vec<f64>,
+}
+
+/// The three figures a comparison shows, in µs.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct Latency {
+    pub mean: f64,
+    pub p50: f64,
+    pub p99: f64,
+}
+
+#[derive(Deserialize)]
+struct RawReport {
+    version: Option<String>,
+    config: Map<String, Value>,
+    machine: Map<String, Value>,
+    state: Option<String>,
+    results: Vec<RawResult>,
+}
+
+#[derive(Deserialize)]
+struct RawResult {
+    transport: String,
+    size_bytes: usize,
+    status: Status,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    skip_reason: Option<String>,
+    latency_us: Option<Latency>,
+    #[serde(default)]
+    runs: Vec<f64>,
+}
+
+impl SavedRun {
+    /// Reads (at most `MAX_REPORT_BYTES`) and checks the report at `path`.
+    pub fn read(path: &Path) -> Result<SavedRun, CompareError> {
+        let bytes = read_report(path)?;
+        let in_file = |source| CompareError::Report {
+            path: path.to_path_buf(),
+            source,
+        };
+        let raw: RawReport = parse_saved(&bytes).map_err(in_file)?;
+        let cases = (raw.results.into_iter().enumerate())
+            .map(|(i, result)| result.into_case(i))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(in_file)?;
+        check_each_case_once(cases.iter().map(|c| (c.transport, c.size_bytes))).map_err(in_file)?;
+        Ok(SavedRun {
+            path: path.to_path_buf(),
+            version: raw.version,
+            config: raw.config,
+            machine: raw.machine,
+            state: raw.state,
+            cases,
+        })
+    }
+
+    /// The case of `transport` at `size_bytes`, if the report has one.
+    pub fn case(&self, transport: TransportKind, size_bytes: usize) -> Option<&SavedCase> {
+        self.cases
+            .iter()
+            .find(|c| c.transport == transport && c.size_bytes == size_bytes)
+    }
+}
+
+impl RawResult {
+    /// The case of `results[index]`, every figure checked.
+    fn into_case(self, index: usize) -> Result<SavedCase, SavedReportError> {
+        let at = |field: &str| format!("results[{index}].{field}");
+        let transport = transport_named(&self.transport, || at("transport"))?;
+        if let Some(latency) = &self.latency_us {
+            measured(latency.mean, || at("latency_us.mean"))?;
+            measured(latency.p50, || at("latency_us.p50"))?;
+            measured(latency.p99, || at("latency_us.p99"))?;
+        }
+        for (i, &run_mean) in self.runs.iter().enumerate() {
+            measured(run_mean, || at(&format!("runs[{i}]")))?;
+        }
+        Ok(SavedCase {
+            transport,
+            size_bytes: self.size_bytes,
+            status: self.status,
+            reason: self.error.or(self.skip_reason),
+            latency_us: self.latency_us,
+            run_means_us: self.runs,
+        })
+    }
+}

@@ -1,0 +1,318 @@
+//! `transport-bench compare BASE.json NEW.json` on reports written by the tool itself
+//! (`tests/fixtures/compare-*.json`: real `--runs 3` and `--runs 1` runs of shm-posix and
+//! unix-stream at 100 B, and one with other `--iterations` and transports), and on hostile
+//! input: exit 0, 1 (the `--fail-above` gate) or 2, never a panic.
+
+mod common {
+    pub mod driver;
+    pub mod process;
+    pub mod usage;
+}
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::driver::Driver;
+use common::process::bin;
+use common::usage::assert_usage_error;
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn compare(base: &Path, new: &Path, extra: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("compare")
+        .args([base, new])
+        .args(extra)
+        .output()
+        .expect("running the binary")
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn read_fixture(name: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(fixture(name)).unwrap()).unwrap()
+}
+
+/// `document` written to `name` in `dir`.
+fn write(dir: &Path, name: &str, document: &Value) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec(document).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn a_report_against_itself_changes_nothing_and_passes_any_gate() {
+    let base = fixture("compare-base.json");
+    let output = compare(&base, &base, &["--fail-above", "1"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    for case in ["shm-posix", "unix-stream"] {
+        let row = stdout.lines().find(|l| l.contains(case)).unwrap();
+        assert!(
+            row.contains("+0.0%") && row.contains("within noise"),
+            "{row}"
+        );
+    }
+    assert!(!stdout.contains("warning"), "{stdout}");
+}
+
+#[test]
+fn the_report_this_build_writes_compares_with_the_fixtures() {
+    // Guards against the schema drifting from what `compare` reads: a fresh, tiny run.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("fresh.json");
+    let driver = Driver::start(&[
+        "--iterations",
+        "50",
+        "--warmup",
+        "5",
+        "--runs",
+        "3",
+        "--sizes",
+        "100",
+        "--transports",
+        "unix-stream",
+        "--export-json",
+        json.to_str().unwrap(),
+    ]);
+    let (status, out, err) = driver.finish_clean();
+    assert!(status.success(), "{out}\n{err}");
+    let itself = compare(&json, &json, &["--fail-above", "0"]);
+    let (stdout, stderr) = text(&itself);
+    assert_eq!(itself.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("within noise"), "{stdout}");
+    let output = compare(&fixture("compare-base.json"), &json, &[]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("only in BASE: shm-posix at 100 B"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("config.iterations: 2000 in BASE, 50 in NEW"));
+}
+
+#[test]
+fn two_real_runs_of_one_configuration_compare_every_case() {
+    let output = compare(
+        &fixture("compare-base.json"),
+        &fixture("compare-new.json"),
+        &[],
+    );
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("Welch"), "{stdout}");
+    for case in ["shm-posix", "unix-stream"] {
+        assert!(stdout.lines().any(|l| l.contains(case)), "{stdout}");
+    }
+    assert!(!stdout.contains("only in") && !stdout.contains("not assessable"));
+}
+
+#[test]
+fn a_regression_that_stands_out_fails_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    // Constructed, not measured: the BASE run of the fixture with every figure of unix-stream
+    // (its run means, mean, p50 and p99) multiplied by 10.
+    let mut slower = read_fixture("compare-base.json");
+    let results = slower["results"].as_array_mut().unwrap();
+    let case = results
+        .iter_mut()
+        .find(|r| r["transport"] == "unix-stream")
+        .unwrap();
+    for pointer in ["/latency_us/mean", "/latency_us/p50", "/latency_us/p99"] {
+        let value = case.pointer_mut(pointer).unwrap();
+        *value = (value.as_f64().unwrap() * 10.0).into();
+    }
+    for run_mean in case["runs"].as_array_mut().unwrap() {
+        *run_mean = (run_mean.as_f64().unwrap() * 10.0).into();
+    }
+    let new = write(dir.path(), "slower.json", &slower);
+    let base = fixture("compare-base.json");
+    let output = compare(&base, &new, &["--fail-above", "5"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    let row = stdout.lines().find(|l| l.contains("unix-stream")).unwrap();
+    assert!(row.contains("+900.0%") && row.contains("slower"), "{row}");
+    assert!(stdout.contains("--fail-above 5%: unix-stream at 100 B got slower by 900.0%"));
+    // Without the gate, or above the change, the same comparison passes; the other way round
+    // it is faster, and passes too.
+    assert_eq!(compare(&base, &new, &[]).status.code(), Some(0));
+    let above = compare(&base, &new, &["--fail-above", "1000"]);
+    assert_eq!(above.status.code(), Some(0));
+    let faster = compare(&new, &base, &["--fail-above", "5"]);
+    let (stdout, _) = text(&faster);
+    assert_eq!(faster.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("faster"), "{stdout}");
+}
+
+#[test]
+fn single_runs_are_not_assessable_and_never_fail_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut slower = read_fixture("compare-single-run.json");
+    for result in slower["results"].as_array_mut().unwrap() {
+        result["latency_us"]["mean"] = 1e6.into();
+    }
+    let new = write(dir.path(), "slower.json", &slower);
+    let output = compare(
+        &fixture("compare-single-run.json"),
+        &new,
+        &["--fail-above", "1"],
+    );
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    let row = stdout.lines().find(|l| l.contains("shm-posix")).unwrap();
+    assert!(row.contains("not assessable"), "{row}");
+    assert!(
+        stdout.contains("not assessable: shm-posix at 100 B: runs: 1 in BASE, 1 in NEW"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn one_sided_cases_and_differing_configurations_are_named() {
+    let output = compare(
+        &fixture("compare-base.json"),
+        &fixture("compare-other-config.json"),
+        &[],
+    );
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("only in BASE: unix-stream at 100 B"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("only in NEW: pipe at 100 B"), "{stdout}");
+    assert!(stdout.contains("different machines or configurations"));
+    assert!(stdout.contains("config.iterations: 2000 in BASE, 1000 in NEW"));
+}
+
+#[test]
+fn another_machine_is_named_and_failed_or_skipped_cases_are_not_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut other = read_fixture("compare-new.json");
+    other["machine"]["cpu"] = "Some Other CPU".into();
+    other["machine"]["cores"] = 64.into();
+    let results = other["results"].as_array_mut().unwrap();
+    results[0]["status"] = "failed".into();
+    results[0]["error"] = "server exited: killed by signal 9 (SIGKILL)".into();
+    results[1]["status"] = "skipped".into();
+    results[1]["skip_reason"] = "larger than msgsize_max 8192".into();
+    results[1]["latency_us"] = Value::Null;
+    let new = write(dir.path(), "other.json", &other);
+    let output = compare(&fixture("compare-base.json"), &new, &["--fail-above", "0"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("machine.cpu: \"AMD EPYC"), "{stdout}");
+    assert!(stdout.contains("\"Some Other CPU\" in NEW"), "{stdout}");
+    assert!(
+        stdout.contains("machine.cores: 2 in BASE, 64 in NEW"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(
+        "not compared: shm-posix at 100 B: failed in NEW (server exited: killed by signal 9 (SIGKILL))"
+    ));
+    assert!(stdout.contains("not compared: unix-stream at 100 B: skipped in NEW (larger than"));
+    assert!(stdout.contains("No case was measured in both reports."));
+}
+
+/// `bad` is refused, as BASE and as NEW, with exit 2 and a message naming it and `expected`.
+fn assert_refused(bad: &Path, expected: &str) {
+    let good = fixture("compare-base.json");
+    for (base, new) in [(good.as_path(), bad), (bad, good.as_path())] {
+        let output = compare(base, new, &["--fail-above", "1"]);
+        let (stdout, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{}: {stderr}", bad.display());
+        assert!(stderr.contains(expected), "{}: {stderr}", bad.display());
+        assert!(stderr.contains(&*bad.display().to_string()), "{stderr}");
+        assert!(
+            stdout.is_empty() && !stderr.contains("panicked"),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn files_that_are_not_reports_are_refused_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.json");
+    std::fs::write(&big, vec![b' '; 17 << 20]).unwrap();
+    let not_json = dir.path().join("not.json");
+    std::fs::write(&not_json, b"{\"tool\": \"transport-bench\", \"x\": NaN}").unwrap();
+    let hyperfine = write(dir.path(), "h.json", &serde_json::json!({"results": []}));
+    for (bad, expected) in [
+        (dir.path().join("missing.json"), "cannot read"),
+        (dir.path().to_path_buf(), "cannot read"),
+        (PathBuf::from("/dev/zero"), "larger than 16 MiB"),
+        (big, "larger than 16 MiB"),
+        (not_json, "not JSON"),
+        (hyperfine, "no \"tool\" field"),
+    ] {
+        assert_refused(&bad, expected);
+    }
+}
+
+#[test]
+fn reports_with_bad_values_are_refused_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let edits: [(&str, Value, &str); 6] = [
+        (
+            "/results/0/runs/1",
+            (-4.0).into(),
+            "results[0].runs[1] is -4",
+        ),
+        (
+            "/results/1/latency_us/p99",
+            1.7e308.into(),
+            "results[1].latency_us.p99 is 1.7e308",
+        ),
+        (
+            "/results/0/status",
+            "great".into(),
+            "unknown variant `great`",
+        ),
+        ("/config", 5.into(), "not a report this version can read"),
+        (
+            "/results/0/transport",
+            "carrier-pigeon".into(),
+            "unknown transport \"carrier-pigeon\"",
+        ),
+        ("/machine", Value::Null, "invalid type: null"),
+    ];
+    for (i, (pointer, value, expected)) in edits.into_iter().enumerate() {
+        let mut document = read_fixture("compare-base.json");
+        *document.pointer_mut(pointer).unwrap() = value;
+        assert_refused(
+            &write(dir.path(), &format!("{i}.json"), &document),
+            expected,
+        );
+    }
+    let mut twice = read_fixture("compare-base.json");
+    let first = twice["results"][0].clone();
+    twice["results"].as_array_mut().unwrap().push(first);
+    assert_refused(
+        &write(dir.path(), "twice.json", &twice),
+        "results[2] repeats the case shm-posix at 100 B of results[0]",
+    );
+}
+
+#[test]
+fn a_bad_threshold_is_a_usage_error() {
+    let base = fixture("compare-base.json");
+    let base = base.to_str().unwrap();
+    for bad in ["-3", "NaN", "inf", "five", ""] {
+        assert_usage_error(
+            &["compare", base, base, "--fail-above", bad],
+            "--fail-above",
+        );
+    }
+    assert_usage_error(&["compare", base], "NEW.json");
+}
