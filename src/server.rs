@@ -177,11 +177,7 @@ pub fn run(options: &ServerOptions) -> ExitCode {
         transport,
         fault: options.fault,
     };
-    let ready_address = server.transport.ready_address();
-    if let Some(warning) = Exposure::of(&options.endpoint, ready_address.as_deref()) {
-        eprintln!("{warning}");
-    }
-    if let Err(e) = announce_ready(ready_address) {
+    if let Err(e) = announce_ready(&options.endpoint, server.transport.ready_address()) {
         eprintln!("error: writing READY: {e}");
         return ExitCode::FAILURE;
     }
@@ -203,8 +199,12 @@ pub fn run(options: &ServerOptions) -> ExitCode {
     }
 }
 
-/// `READY`, or `READY <address>` when the server chose its address (an ephemeral port).
-fn announce_ready(address: Option<String>) -> std::io::Result<()> {
+/// `READY`, or `READY <address>` when the server chose its address (an ephemeral port); first,
+/// on stderr, a warning if other hosts can reach the server at `endpoint`.
+fn announce_ready(endpoint: &Endpoint, address: Option<String>) -> std::io::Result<()> {
+    if let Some(warning) = Exposure::of(endpoint, address.as_deref()) {
+        eprintln!("{warning}");
+    }
     let mut stdout = std::io::stdout().lock();
     match address {
         Some(address) => writeln!(stdout, "READY {address}")?,
