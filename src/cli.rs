@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::options::DEFAULT_BUFFER_SIZE;
 use crate::placement::PinMode;
 use crate::server::Fault;
 use crate::size::MessageSize;
 use crate::transport::socket_file::checked_path;
 use crate::transport::{Addressing, Endpoint, PipeFds, TransportError, TransportKind};
 use crate::values::{
-    parse_buffer_size, parse_fault, parse_injected_fault, parse_interval, parse_percent, parse_pin,
-    parse_pipe_fds, parse_positive_u32, parse_positive_u64, parse_size_list, parse_spin_budget,
-    parse_timeout, parse_transport, parse_transport_list, parse_u64,
+    parse_buffer_size, parse_fault, parse_injected_fault, parse_interval, parse_max_size,
+    parse_percent, parse_pin, parse_pipe_fds, parse_positive_u32, parse_positive_u64,
+    parse_size_list, parse_spin_budget, parse_timeout, parse_transport, parse_transport_list,
+    parse_u64,
 };
 
 #[derive(Debug, Parser)]
@@ -160,8 +160,15 @@ pub struct ServerArgs {
     pub fds: Option<PipeFds>,
 
     /// Buffer size per direction (a 4-byte header plus the payload).
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BUFFER_SIZE, value_parser = parse_buffer_size)]
-    pub buffer_size: usize,
+    /// [default: 2500000; for tcp and zmq-tcp, --max-size + 4]
+    #[arg(long, value_name = "BYTES", value_parser = parse_buffer_size)]
+    pub buffer_size: Option<usize>,
+
+    /// The largest message a tcp or zmq-tcp server accepts (e.g. 16MiB, 4096); a client whose
+    /// frame announces more is dropped, and counted. It sets the server's buffer to this + 4.
+    /// [default: 16MiB, or --buffer-size - 4 when that is given]
+    #[arg(long, value_name = "BYTES", value_parser = parse_max_size)]
+    pub max_size: Option<usize>,
 
     /// Longest a started exchange may wait for its client.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
@@ -196,7 +203,8 @@ impl ServerArgs {
             endpoint: None,
             listen: None,
             fds: None,
-            buffer_size: 0,
+            buffer_size: None,
+            max_size: None,
             timeout,
             cpu: None,
             spin_budget: None,
@@ -206,14 +214,14 @@ impl ServerArgs {
             Endpoint::ShmChannel {
                 channel,
                 buffer_size,
-            } => (args.channel, args.buffer_size) = (Some(channel.clone()), *buffer_size),
+            } => (args.channel, args.buffer_size) = (Some(channel.clone()), Some(*buffer_size)),
             Endpoint::SocketFile { path, buffer_size } => {
                 let scheme = kind.socket_scheme().unwrap_or_default();
                 let url = format!("{scheme}{}", checked_path(path)?);
-                (args.endpoint, args.buffer_size) = (Some(url), *buffer_size);
+                (args.endpoint, args.buffer_size) = (Some(url), Some(*buffer_size));
             }
             Endpoint::Tcp { addr, buffer_size } => {
-                args.buffer_size = *buffer_size;
+                args.buffer_size = Some(*buffer_size);
                 match kind.addressing() {
                     Addressing::Tcp {
                         scheme: Some(scheme),
@@ -222,7 +230,7 @@ impl ServerArgs {
                 }
             }
             Endpoint::Pipes { fds, buffer_size } => {
-                (args.fds, args.buffer_size) = (Some(*fds), *buffer_size);
+                (args.fds, args.buffer_size) = (Some(*fds), Some(*buffer_size));
             }
         }
         Ok(args)
@@ -261,9 +269,13 @@ impl ServerArgs {
         if let Some(fds) = self.fds {
             args.extend(["--fds".into(), fds.to_string()]);
         }
+        if let Some(buffer_size) = self.buffer_size {
+            args.extend(["--buffer-size".into(), buffer_size.to_string()]);
+        }
+        if let Some(max_size) = self.max_size {
+            args.extend(["--max-size".into(), max_size.to_string()]);
+        }
         args.extend([
-            "--buffer-size".into(),
-            self.buffer_size.to_string(),
             "--timeout".into(),
             humantime::format_duration(self.timeout).to_string(),
         ]);

@@ -19,12 +19,15 @@ use crate::server::{Fault, ServerOptions};
 use crate::size::MessageSize;
 use crate::transport::spin_wait::{spin_budget_for, spinning_transport_names};
 use crate::transport::{
-    pipe, registry, shm_posix, validate_channel, Addressing, ChannelName, Endpoint, PipeFds,
-    TransportKind, HEADER_LEN,
+    payload_capacity, pipe, registry, shm_posix, validate_channel, Addressing, ChannelName,
+    Endpoint, PipeFds, TransportKind, HEADER_LEN,
 };
 
 /// The buffer size the seed benchmark used, and our minimum default.
 pub const DEFAULT_BUFFER_SIZE: usize = 2_500_000;
+
+/// The largest message a `tcp` or `zmq-tcp` server accepts unless told otherwise (`--max-size`).
+pub const DEFAULT_MAX_SIZE: usize = 16 * 1024 * 1024;
 
 /// What the program was asked to do.
 pub enum Mode {
@@ -130,7 +133,8 @@ impl Mode {
 }
 
 fn server_options(args: ServerArgs) -> ServerOptions {
-    if args.buffer_size <= HEADER_LEN {
+    let buffer_size = server_buffer_size(&args);
+    if buffer_size <= HEADER_LEN {
         server_usage_error(
             ErrorKind::ValueValidation,
             format!("--buffer-size must be more than {HEADER_LEN} bytes"),
@@ -138,7 +142,7 @@ fn server_options(args: ServerArgs) -> ServerOptions {
     }
     ServerOptions {
         transport: args.transport,
-        endpoint: server_endpoint(&args),
+        endpoint: server_endpoint(&args, buffer_size),
         timeout: args.timeout,
         fault: args.fault,
         cpu: args.cpu,
@@ -146,10 +150,39 @@ fn server_options(args: ServerArgs) -> ServerOptions {
     }
 }
 
+/// The buffer of a server: `--buffer-size`, or for the servers reachable from other hosts
+/// (`tcp`, `zmq-tcp`) the one that holds `--max-size`, their bound on what a client can make
+/// them allocate. Given alone, `--buffer-size` keeps meaning what it means for the driver's
+/// servers (the largest message is its payload capacity); given both, `--max-size` is the
+/// limit and must fit the buffer.
+fn server_buffer_size(args: &ServerArgs) -> usize {
+    let networked = matches!(args.transport.addressing(), Addressing::Tcp { .. });
+    match (args.buffer_size, args.max_size) {
+        (_, Some(max_size)) if !networked => server_usage_error(
+            ErrorKind::ArgumentConflict,
+            format!(
+                "--max-size {max_size}: only the tcp and zmq-tcp servers take it; the {} server's largest message is --buffer-size - {HEADER_LEN}",
+                args.transport.name()
+            ),
+        ),
+        (Some(buffer_size), Some(max_size)) if max_size > payload_capacity(buffer_size) => {
+            server_usage_error(
+                ErrorKind::ArgumentConflict,
+                format!(
+                    "--max-size {max_size} does not fit --buffer-size {buffer_size} (a {HEADER_LEN}-byte header plus the payload); give one of them"
+                ),
+            )
+        }
+        (Some(buffer_size), None) => buffer_size,
+        (None, None) if !networked => DEFAULT_BUFFER_SIZE,
+        // Sizes are at most MAX_MESSAGE_BYTES (checked when parsed), so this cannot overflow.
+        (_, max_size) => max_size.unwrap_or(DEFAULT_MAX_SIZE) + HEADER_LEN,
+    }
+}
+
 /// The endpoint a server's `--channel`, `--endpoint`, `--listen` or `--fds` names, as its
 /// transport expects it.
-fn server_endpoint(args: &ServerArgs) -> Endpoint {
-    let buffer_size = args.buffer_size;
+fn server_endpoint(args: &ServerArgs, buffer_size: usize) -> Endpoint {
     let missing = |what: &str| -> ! {
         server_usage_error(
             ErrorKind::MissingRequiredArgument,

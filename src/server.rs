@@ -1,8 +1,10 @@
 //! Server mode (`transport-bench --server ...`): the echo peer the driver spawns.
 //!
 //! It creates its endpoint, prints `READY`, echoes until SIGTERM/SIGINT, then drops the
-//! transport (which unlinks its objects) and exits 0. It dies with its driver: the kernel sends
-//! it SIGTERM when the parent exits (`PR_SET_PDEATHSIG`), which takes the same clean path.
+//! transport (which unlinks its objects) and exits 0. A server the driver started dies with it:
+//! the kernel sends it SIGTERM when the parent exits (`PR_SET_PDEATHSIG`), which takes the same
+//! clean path. A server started by hand (a standalone echo server for another host) has no
+//! driver, and outlives the shell that started it.
 
 use std::fmt;
 use std::io::Write;
@@ -175,7 +177,7 @@ pub fn run(options: &ServerOptions) -> ExitCode {
         transport,
         fault: options.fault,
     };
-    if let Err(e) = announce_ready(server.transport.ready_address()) {
+    if let Err(e) = announce_ready(&options.endpoint, server.transport.ready_address()) {
         eprintln!("error: writing READY: {e}");
         return ExitCode::FAILURE;
     }
@@ -197,14 +199,48 @@ pub fn run(options: &ServerOptions) -> ExitCode {
     }
 }
 
-/// `READY`, or `READY <address>` when the server chose its address (an ephemeral port).
-fn announce_ready(address: Option<String>) -> std::io::Result<()> {
+/// `READY`, or `READY <address>` when the server chose its address (an ephemeral port); first,
+/// on stderr, a warning if other hosts can reach the server at `endpoint`.
+fn announce_ready(endpoint: &Endpoint, address: Option<String>) -> std::io::Result<()> {
+    if let Some(warning) = Exposure::of(endpoint, address.as_deref()) {
+        eprintln!("{warning}");
+    }
     let mut stdout = std::io::stdout().lock();
     match address {
         Some(address) => writeln!(stdout, "READY {address}")?,
         None => writeln!(stdout, "READY")?,
     }
     stdout.flush()
+}
+
+/// A server listening where other hosts reach it. It has no authentication, so it says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Exposure {
+    /// Where it listens, as it reports it.
+    bound: String,
+}
+
+impl Exposure {
+    /// The warning due for a server at `endpoint`, if it is bound beyond loopback; `reported`
+    /// is the address it reports in its ready line (with the port the system chose).
+    fn of(endpoint: &Endpoint, reported: Option<&str>) -> Option<Exposure> {
+        match endpoint {
+            Endpoint::Tcp { addr, .. } if !addr.ip().is_loopback() => Some(Exposure {
+                bound: reported.map_or_else(|| addr.to_string(), String::from),
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Exposure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "warning: listening on {}, reachable from other hosts; this echo server has no authentication",
+            self.bound
+        )
+    }
 }
 
 /// Why a server would not start serving.
@@ -216,16 +252,19 @@ enum OrphanError {
     DriverGone(String),
 }
 
-/// Asks the kernel for SIGTERM when our parent exits, then checks the parent has not already
-/// gone (the request only covers deaths after it is made).
+/// For a server the driver started (it names itself in [`DRIVER_PID_ENV`]): asks the kernel
+/// for SIGTERM when the driver exits, then checks the driver has not already gone (the request
+/// only covers deaths after it is made). A server started by hand has no driver to die with: a
+/// shell, `nohup` or `ssh` that started it may exit while it serves.
 fn die_with_driver() -> Result<(), OrphanError> {
+    let Ok(expected) = std::env::var(DRIVER_PID_ENV) else {
+        return Ok(());
+    };
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
         .map_err(OrphanError::DeathSignal)?;
-    if let Ok(expected) = std::env::var(DRIVER_PID_ENV) {
-        let parent = nix::unistd::getppid().as_raw().to_string();
-        if parent != expected {
-            return Err(OrphanError::DriverGone(expected));
-        }
+    let parent = nix::unistd::getppid().as_raw().to_string();
+    if parent != expected {
+        return Err(OrphanError::DriverGone(expected));
     }
     Ok(())
 }
@@ -233,6 +272,24 @@ fn die_with_driver() -> Result<(), OrphanError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_server_bound_beyond_loopback_warns() {
+        let tcp = |addr: &str| Endpoint::Tcp {
+            addr: addr.parse().unwrap(),
+            buffer_size: 4096,
+        };
+        for quiet in ["127.0.0.1:0", "127.0.0.2:5555", "[::1]:0"] {
+            assert_eq!(Exposure::of(&tcp(quiet), Some(quiet)), None, "{quiet}");
+        }
+        let warning = Exposure::of(&tcp("0.0.0.0:0"), Some("0.0.0.0:40123")).unwrap();
+        assert_eq!(
+            warning.to_string(),
+            "warning: listening on 0.0.0.0:40123, reachable from other hosts; this echo server has no authentication"
+        );
+        assert!(Exposure::of(&tcp("[::]:5555"), None).is_some());
+        assert!(Exposure::of(&tcp("192.0.2.1:5555"), None).is_some());
+    }
 
     #[test]
     fn faults_parse() {

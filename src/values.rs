@@ -116,6 +116,15 @@ pub fn parse_buffer_size(text: &str) -> Result<usize, ValueError> {
     }
 }
 
+/// A server's `--max-size`: at least 1 byte, and with its header no more than a u32 describes.
+pub fn parse_max_size(text: &str) -> Result<usize, ValueError> {
+    match parse_byte_count(text)? {
+        0 => Err(ValueError::ZeroBytes),
+        n if n > MAX_MESSAGE_BYTES => Err(ValueError::SizeTooLarge(text.to_string())),
+        n => Ok(n),
+    }
+}
+
 fn parse_duration(text: &str) -> Result<Duration, ValueError> {
     humantime::parse_duration(text.trim()).map_err(|source| ValueError::Duration {
         text: text.to_string(),

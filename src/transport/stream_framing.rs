@@ -387,12 +387,57 @@ fn is_timeout(e: &std::io::Error) -> bool {
 }
 
 /// The server's side of a socket transport that serves one connection at a time (Unix stream,
-/// TCP): the connection being served, if any, and one reusable buffer. A client that hangs up,
-/// even mid-exchange, ends its connection, not the server, which then accepts the next one.
+/// TCP): the connection being served, if any, and one reusable buffer. Whatever a client does
+/// ends at most its own connection, after which the server accepts the next one: a hang-up,
+/// even mid-exchange; a frame that announces more than the buffer holds (the stream cannot be
+/// resynchronised, so the connection is dropped before anything is allocated for it); a stall
+/// mid-exchange beyond the timeout. Those the server ends itself are counted, for its
+/// closing words.
 pub struct ConnectionServer<S> {
     connection: Option<FramedStream<S>>,
     buffer: Vec<u8>,
     timeout: Duration,
+    dropped: DroppedClients,
+}
+
+/// The connections a server ended itself, by why.
+#[derive(Debug, Default)]
+struct DroppedClients {
+    /// Their frame announced more than the server's capacity.
+    oversized: u64,
+    /// Their exchange failed otherwise (a stall beyond the timeout, a socket error).
+    failed: u64,
+    last_failure: Option<String>,
+}
+
+impl DroppedClients {
+    fn record(&mut self, error: &TransportError) {
+        match error {
+            TransportError::BadLengthHeader { .. } => self.oversized += 1,
+            other => {
+                self.failed += 1;
+                self.last_failure = Some(other.to_string());
+            }
+        }
+    }
+
+    /// What to say at exit about the clients dropped, if any were.
+    fn summary(&self, capacity: usize) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.oversized > 0 {
+            parts.push(format!(
+                "dropped {} client(s) whose frame announced more than the {capacity}-byte limit",
+                self.oversized
+            ));
+        }
+        if let Some(last) = self.last_failure.as_ref().filter(|_| self.failed > 0) {
+            parts.push(format!(
+                "ended {} connection(s) whose exchange failed (the last: {last})",
+                self.failed
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
 }
 
 impl<S: Read + Write> ConnectionServer<S> {
@@ -406,11 +451,13 @@ impl<S: Read + Write> ConnectionServer<S> {
             connection: None,
             buffer: zeroed_buffer("request buffer", payload_capacity(buffer_size))?,
             timeout,
+            dropped: DroppedClients::default(),
         })
     }
 
     /// Echoes one request, first accepting a connection with `accept` when there is none.
-    /// `accept` waits as long as it takes, and returns None once `stop` was set.
+    /// `accept` waits as long as it takes, and returns None once `stop` was set. An error of
+    /// the connection ends it, not the server; errors of `accept` end the server.
     pub fn echo_one(
         &mut self,
         stop: &AtomicBool,
@@ -427,12 +474,21 @@ impl<S: Read + Write> ConnectionServer<S> {
             let Some(connection) = self.connection.as_mut() else {
                 continue;
             };
-            match connection.echo_one(&mut self.buffer, stop, self.timeout, tamper)? {
-                Exchange::Echoed => return Ok(EchoOutcome::Echoed),
-                Exchange::Stopped => return Ok(EchoOutcome::Stopped),
-                Exchange::HungUp => self.connection = None,
+            match connection.echo_one(&mut self.buffer, stop, self.timeout, tamper) {
+                Ok(Exchange::Echoed) => return Ok(EchoOutcome::Echoed),
+                Ok(Exchange::Stopped) => return Ok(EchoOutcome::Stopped),
+                Ok(Exchange::HungUp) => self.connection = None,
+                Err(e) => {
+                    self.dropped.record(&e);
+                    self.connection = None;
+                }
             }
         }
+    }
+
+    /// How many connections the server ended itself, and why; None if it ended none.
+    pub fn closing_words(&self) -> Option<String> {
+        self.dropped.summary(self.buffer.len())
     }
 }
 
@@ -441,15 +497,23 @@ impl<S: Read + Write> ConnectionServer<S> {
 pub fn accept_unless_stopped<L: AsFd, S>(
     listener: &L,
     stop: &AtomicBool,
-    accept: impl FnOnce(&L) -> std::io::Result<S>,
+    accept: impl Fn(&L) -> std::io::Result<S>,
     prepare: impl FnOnce(&S) -> Result<(), TransportError>,
 ) -> Result<Option<S>, TransportError> {
-    if !client_waiting_unless_stopped(listener.as_fd(), stop)? {
-        return Ok(None);
+    loop {
+        if !client_waiting_unless_stopped(listener.as_fd(), stop)? {
+            return Ok(None);
+        }
+        match accept(listener) {
+            Ok(stream) => {
+                prepare(&stream)?;
+                return Ok(Some(stream));
+            }
+            // A client that reset its connection before we took it: wait for the next one.
+            Err(e) if e.kind() == ErrorKind::ConnectionAborted => continue,
+            Err(e) => return Err(TransportError::io("accepting a client", e)),
+        }
     }
-    let stream = accept(listener).map_err(|e| TransportError::io("accepting a client", e))?;
-    prepare(&stream)?;
-    Ok(Some(stream))
 }
 
 /// Waits until `listener` has a client to accept; false if `stop` was set first. Never times

@@ -9,8 +9,11 @@
 //!
 //! The server listens where `--listen` says (the driver asks for `127.0.0.1:0`, any free
 //! port) and reports the address it got in its ready line, `READY 127.0.0.1:40123`; it serves
-//! one connection at a time until SIGTERM. Its listening socket closes with it, so no port
-//! stays open after a run. Waits are sliced as for Unix stream, by the sockets' own timeouts.
+//! one connection at a time until SIGTERM, and a client that hangs up, stalls or announces a
+//! frame over its buffer ends only its own connection ([`ConnectionServer`]). By hand, on an
+//! address other hosts reach, that makes it a standalone echo server (README, "Server mode").
+//! Its listening socket closes with it, so no port stays open after a run. Waits are sliced as
+//! for Unix stream, by the sockets' own timeouts.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -173,6 +176,10 @@ impl TransportServer for TcpServer {
         let listener = &self.listener;
         self.connections
             .echo_one(stop, tamper, |stop| accept_client(listener, stop))
+    }
+
+    fn closing_words(&mut self) -> Option<String> {
+        self.connections.closing_words()
     }
 
     fn ready_address(&self) -> Option<String> {

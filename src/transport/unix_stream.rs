@@ -173,4 +173,8 @@ impl TransportServer for UnixStreamServer {
         self.connections
             .echo_one(stop, tamper, |stop| accept_client(listener, stop))
     }
+
+    fn closing_words(&mut self) -> Option<String> {
+        self.connections.closing_words()
+    }
 }

@@ -212,6 +212,10 @@ pub struct ZmqServer {
     monitor: zmq::Socket,
     _context: zmq::Context,
     disconnects: u64,
+    /// Requests of more than one part, echoed whole (our client refuses such an echo).
+    multipart_requests: u64,
+    /// ZMQ_MAXMSGSIZE: the largest frame libzmq accepts from a client.
+    max_message: usize,
 }
 
 /// Where the REP socket reports its connection events (one server per process).
@@ -227,10 +231,10 @@ impl ZmqServer {
         options: TransportOptions,
     ) -> Result<ZmqServer, TransportError> {
         let (context, socket) = new_socket(zmq::REP, IDLE_SLICE, options.timeout)?;
-        let max_message = i64::try_from(payload_capacity(buffer_size)).unwrap_or(i64::MAX);
+        let max_message = payload_capacity(buffer_size);
         let zmq_error = |op: &'static str| move |e| TransportError::zmq(op, e);
         socket
-            .set_maxmsgsize(max_message)
+            .set_maxmsgsize(i64::try_from(max_message).unwrap_or(i64::MAX))
             .map_err(zmq_error("setting ZMQ_MAXMSGSIZE"))?;
         if endpoint.starts_with("tcp://[") {
             socket.set_ipv6(true).map_err(zmq_error("enabling IPv6"))?;
@@ -252,6 +256,8 @@ impl ZmqServer {
             monitor,
             _context: context,
             disconnects: 0,
+            multipart_requests: 0,
+            max_message,
         })
     }
 
@@ -291,12 +297,24 @@ impl ZmqServer {
             }
             Err(e) => Err(TransportError::zmq("receiving a request", e)),
         })?;
-        if received && message.get_more() {
-            return Err(TransportError::Protocol(
-                "the request has more than one part; an echo request has exactly one".into(),
-            ));
-        }
         Ok(received.then_some(message))
+    }
+
+    /// Echoes a request of more than one part whole, `first` and the parts after it: REP must
+    /// answer before it takes the next request, and an echo is the only answer this server
+    /// gives. libzmq delivers a message's parts together, so the rest is already here.
+    fn echo_multipart(&mut self, first: zmq::Message) -> Result<EchoOutcome, TransportError> {
+        self.multipart_requests += 1;
+        let rest = self
+            .socket
+            .recv_multipart(0)
+            .map_err(|e| TransportError::zmq("receiving the rest of a request", e))?;
+        let mut parts = vec![first.to_vec()];
+        parts.extend(rest);
+        self.socket
+            .send_multipart(parts, 0)
+            .map_err(|e| TransportError::zmq("sending the reply", e))?;
+        Ok(EchoOutcome::Echoed)
     }
 }
 
@@ -309,6 +327,9 @@ impl TransportServer for ZmqServer {
         let Some(mut message) = self.next_request(stop)? else {
             return Ok(EchoOutcome::Stopped);
         };
+        if message.get_more() {
+            return self.echo_multipart(message);
+        }
         let sent = match tamper {
             Tamper::Swallow => return Ok(EchoOutcome::Echoed),
             Tamper::None => self.socket.send(message, 0),
@@ -330,11 +351,19 @@ impl TransportServer for ZmqServer {
 
     fn closing_words(&mut self) -> Option<String> {
         self.count_disconnects();
-        (self.disconnects > 0).then(|| {
-            format!(
-                "libzmq disconnected {} peer(s): clients that hung up, or sent a frame over ZMQ_MAXMSGSIZE (libzmq does not say which)",
-                self.disconnects
-            )
-        })
+        let mut parts = Vec::new();
+        if self.disconnects > 0 {
+            parts.push(format!(
+                "libzmq disconnected {} peer(s): clients that hung up, or sent a frame over the {}-byte ZMQ_MAXMSGSIZE (libzmq does not say which)",
+                self.disconnects, self.max_message
+            ));
+        }
+        if self.multipart_requests > 0 {
+            parts.push(format!(
+                "echoed {} request(s) of more than one part whole",
+                self.multipart_requests
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 }
