@@ -116,6 +116,13 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
 
+    /// Measure a server that is already running instead of spawning one, as TRANSPORT:ADDRESS:
+    /// shm-posix:CHANNEL, shm-spin:CHANNEL, shm-zc:CHANNEL, mqueue:CHANNEL,
+    /// zmq-ipc:ipc:///PATH, zmq-tcp:tcp://HOST:PORT, unix-stream:/PATH or tcp:HOST:PORT.
+    /// Nothing of the server's is created or removed.
+    #[arg(long, value_name = "TRANSPORT:ADDRESS")]
+    pub connect: Option<crate::peer_address::ExternalPeer>,
+
     /// Testing aid: make the servers of one transport misbehave, as TRANSPORT:FAULT
     /// (faults: no-ready, exit@N, flip@N:OFFSET, bad-length@N).
     #[arg(long, hide = true, value_name = "TRANSPORT:FAULT", value_parser = parse_injected_fault)]

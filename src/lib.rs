@@ -12,6 +12,7 @@ pub mod machine;
 pub mod naming;
 pub mod options;
 pub mod output;
+pub mod peer_address;
 pub mod placement;
 pub mod plot;
 pub mod server;

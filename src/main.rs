@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use transport_bench::benchmark::executor::ProcessExecutor;
+use transport_bench::benchmark::external::ExternalExecutor;
 use transport_bench::benchmark::report::Reporters;
 use transport_bench::benchmark::scheduler::Scheduler;
 use transport_bench::export::ExportSet;
@@ -37,16 +38,21 @@ fn run_benchmark(options: &Options) -> ExitCode {
         Box::new(ExportSet::new(&options.exports)),
         Box::new(TerminalReporter::new(console)),
     ]);
-    let executor = match ProcessExecutor::new(options) {
-        Ok(executor) => executor,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let report = benchmark::new_report(options);
-    let scheduler = Scheduler::new(options, executor, reporters, report);
-    match scheduler.run() {
+    let finished = match &options.connect {
+        Some(peer) => {
+            let executor = ExternalExecutor::new(options, peer);
+            Scheduler::new(options, executor, reporters, report).run()
+        }
+        None => match ProcessExecutor::new(options) {
+            Ok(executor) => Scheduler::new(options, executor, reporters, report).run(),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    match finished {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(e) => {
             eprintln!("error: {e}");

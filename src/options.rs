@@ -10,10 +10,11 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 
 use crate::cleanup::CleanupScope;
-use crate::cli::{is_server_mode, Cli, Command, ServerArgs};
+use crate::cli::{is_server_mode, BenchArgs, Cli, Command, ServerArgs};
 use crate::compare::CompareRequest;
 use crate::export::target::{resolve_links, STDOUT_PATH};
-use crate::placement::Pinning;
+use crate::peer_address::ExternalPeer;
+use crate::placement::{PinMode, Pinning};
 use crate::plot::PlotRequest;
 use crate::server::{Fault, ServerOptions};
 use crate::size::MessageSize;
@@ -31,7 +32,7 @@ pub const DEFAULT_MAX_SIZE: usize = 16 * 1024 * 1024;
 
 /// What the program was asked to do.
 pub enum Mode {
-    Benchmark(Options),
+    Benchmark(Box<Options>),
     Server(ServerOptions),
     Cleanup(CleanupScope),
     /// Draw the plot of a saved report.
@@ -60,6 +61,8 @@ pub struct Options {
     pub interval: Option<Duration>,
     /// `--spin-budget`, for the transports that spin; None: each one's default.
     pub spin_budget: Option<Duration>,
+    /// `--connect`: the running server to measure, instead of spawned ones.
+    pub connect: Option<ExternalPeer>,
 }
 
 /// Where to write results, if anywhere.
@@ -128,7 +131,7 @@ impl Mode {
                 (None, false) => CleanupScope::Stale,
             });
         }
-        Mode::Benchmark(benchmark_options(cli))
+        Mode::Benchmark(Box::new(benchmark_options(cli)))
     }
 }
 
@@ -259,14 +262,18 @@ fn url_rest<'a>(args: &'a ServerArgs, scheme: &str) -> Option<&'a str> {
 
 fn benchmark_options(cli: Cli) -> Options {
     let args = cli.bench;
+    let transports = match &args.connect {
+        Some(peer) => connect_transports(peer, &args),
+        None => args
+            .transports
+            .clone()
+            .map(|list| list.0)
+            .unwrap_or_else(|| registry::DEFAULT_TRANSPORTS.to_vec()),
+    };
     let sizes = args
         .sizes
         .map(|list| list.0)
         .unwrap_or_else(MessageSize::named_defaults);
-    let transports = args
-        .transports
-        .map(|list| list.0)
-        .unwrap_or_else(|| registry::DEFAULT_TRANSPORTS.to_vec());
     check_round_trip_count(args.warmup, args.iterations);
     check_spin_budget(args.spin_budget, &transports, args.timeout);
     let exports = Exports {
@@ -290,6 +297,7 @@ fn benchmark_options(cli: Cli) -> Options {
         injected_fault: args.inject_server_fault,
         interval: args.interval,
         spin_budget: args.spin_budget,
+        connect: args.connect,
         pin: args.pin.resolve().unwrap_or_else(|e| {
             usage_error(
                 ErrorKind::ValueValidation,
@@ -297,6 +305,37 @@ fn benchmark_options(cli: Cli) -> Options {
             )
         }),
     }
+}
+
+/// The one transport of `--connect`, which `--transports` may repeat but not contradict. The
+/// server is not ours: faults cannot be injected into it, nor can it be pinned.
+fn connect_transports(peer: &ExternalPeer, args: &BenchArgs) -> Vec<TransportKind> {
+    let conflict = |option: &str, why: &str| -> ! {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            format!("--connect {peer} cannot be combined with {option}: {why}"),
+        )
+    };
+    if let Some(list) = &args.transports {
+        if list.0 != [peer.transport] {
+            let names: Vec<&str> = list.0.iter().map(|kind| kind.name()).collect();
+            let given = format!("--transports {}", names.join(","));
+            conflict(&given, "the external server speaks only its own transport");
+        }
+    }
+    if args.inject_server_fault.is_some() {
+        conflict(
+            "--inject-server-fault",
+            "the server is not ours to tamper with",
+        );
+    }
+    if args.pin != PinMode::None {
+        conflict(
+            &format!("--pin {}", args.pin),
+            "--pin places both processes, and the server is not ours to place",
+        );
+    }
+    vec![peer.transport]
 }
 
 /// The buffer asked for, which must hold the largest message, or the default that does.

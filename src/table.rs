@@ -54,7 +54,9 @@ impl SummaryTable {
         SummaryTable {
             header: HEADER,
             rows: report.results.iter().map(|r| row(report, r)).collect(),
-            notes: report.results.iter().flat_map(case_notes).collect(),
+            notes: (external_peer_line(&report.config).into_iter())
+                .chain(report.results.iter().flat_map(case_notes))
+                .collect(),
         }
     }
 
@@ -163,6 +165,13 @@ pub fn placement_line(config: &Config) -> String {
             pin.driver_cpu, pin.server_cpu, pin.mode
         ),
     }
+}
+
+/// Whose server was measured, when it was not one this tool spawned: `--connect`.
+pub fn external_peer_line(config: &Config) -> Option<String> {
+    config.connect.as_ref().map(|peer| {
+        format!("Server: external, at {peer} (--connect: not started or cleaned up by this tool)")
+    })
 }
 
 /// How long the waiters of each transport that spins spun before they slept, in a line, when

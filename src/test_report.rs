@@ -40,6 +40,7 @@ pub fn sample() -> Report {
             pin: None,
             interval_s: None,
             spin_budget_us: [("shm-posix", 0.0)].into(),
+            connect: None,
         },
         machine: Machine {
             cpu: "Test CPU".into(),

@@ -21,7 +21,8 @@ use crate::signals;
 use crate::size::MessageSize;
 use crate::transport::spin_wait::spin_budget_for;
 use crate::transport::{
-    payload_capacity, Endpoint, MessageLimit, TransportError, TransportKind, TransportOptions,
+    payload_capacity, Endpoint, MessageLimit, TransportClient, TransportError, TransportKind,
+    TransportOptions,
 };
 
 /// How long a server whose case failed gets to exit on SIGTERM before it is killed.
@@ -45,6 +46,13 @@ pub enum RunError {
     Measure(#[from] MeasureError),
     #[error("the server exited but left {} behind", .0.join(", "))]
     Leftovers(Vec<String>),
+    /// Anything that went wrong with a server this tool did not start, named by its address.
+    #[error("external server {peer}: {source}")]
+    External {
+        peer: String,
+        #[source]
+        source: Box<RunError>,
+    },
 }
 
 impl From<TransportError> for RunError {
@@ -56,7 +64,11 @@ impl From<TransportError> for RunError {
 impl RunError {
     /// A Ctrl-C (or SIGTERM) ended the run, rather than a fault.
     pub fn is_interrupt(&self) -> bool {
-        matches!(self, RunError::Measure(e) if e.is_interrupt())
+        match self {
+            RunError::Measure(e) => e.is_interrupt(),
+            RunError::External { source, .. } => source.is_interrupt(),
+            _ => false,
+        }
     }
 }
 
@@ -68,11 +80,43 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    fn failed(error: impl Into<RunError>) -> RunOutcome {
+    pub(crate) fn failed(error: impl Into<RunError>) -> RunOutcome {
         RunOutcome {
             measurement: None,
             error: Some(error.into()),
         }
+    }
+}
+
+/// Warms `client` up and measures `case` over it; `capacity` is the largest payload its
+/// server's buffer holds, `sampler` watches where the server runs (when it is ours).
+pub(crate) fn measure_client(
+    client: &mut dyn TransportClient,
+    case: &Case,
+    options: &Options,
+    capacity: usize,
+    sampler: Option<PlacementSampler>,
+    progress: &mut dyn ProgressSink,
+) -> RunOutcome {
+    let config = MeasureConfig {
+        warmup: options.warmup,
+        iterations: options.iterations,
+        verify_all: options.verify_all,
+        interval: options.interval,
+    };
+    let offset = client.payload_page_offset();
+    let buffers = EchoBuffers::new(case.size.bytes, capacity, offset);
+    let warmed_up = buffers
+        .and_then(|mut buffers| measure::warm_up(client, &mut buffers, &config).map(|()| buffers));
+    let mut buffers = match warmed_up {
+        Ok(buffers) => buffers,
+        Err(e) => return RunOutcome::failed(e),
+    };
+    let mut measurement = measure::timed_run(client, &mut buffers, &config, progress, sampler);
+    let error = measurement.error.take().map(RunError::from);
+    RunOutcome {
+        measurement: Some(measurement),
+        error,
     }
 }
 
@@ -156,38 +200,16 @@ impl<'a> ProcessExecutor<'a> {
                 server.watch(),
             )
         });
-        let mut client = match connected {
-            Ok(client) => client,
-            Err(e) => return RunOutcome::failed(e),
-        };
-        let config = MeasureConfig {
-            warmup: self.options.warmup,
-            iterations: self.options.iterations,
-            verify_all: self.options.verify_all,
-            interval: self.options.interval,
-        };
-        let capacity = payload_capacity(self.options.buffer_size);
-        let offset = client.payload_page_offset();
-        let buffers = EchoBuffers::new(case.size.bytes, capacity, offset);
-        let warmed_up = buffers.and_then(|mut buffers| {
-            measure::warm_up(client.as_mut(), &mut buffers, &config).map(|()| buffers)
-        });
-        let mut buffers = match warmed_up {
-            Ok(buffers) => buffers,
-            Err(e) => return RunOutcome::failed(e),
-        };
-        let sampler = PlacementSampler::start(server.pid());
-        let mut measurement = measure::timed_run(
-            client.as_mut(),
-            &mut buffers,
-            &config,
-            progress,
-            Some(sampler),
-        );
-        let error = measurement.error.take().map(RunError::from);
-        RunOutcome {
-            measurement: Some(measurement),
-            error,
+        match connected {
+            Ok(mut client) => measure_client(
+                client.as_mut(),
+                case,
+                self.options,
+                payload_capacity(self.options.buffer_size),
+                Some(PlacementSampler::start(server.pid())),
+                progress,
+            ),
+            Err(e) => RunOutcome::failed(e),
         }
     }
 
@@ -258,7 +280,7 @@ mod tests {
     fn options(args: &[&str]) -> Options {
         let argv = ["transport-bench"].iter().chain(args).map(Into::into);
         match Mode::from_args(argv.collect()) {
-            Mode::Benchmark(options) => options,
+            Mode::Benchmark(options) => *options,
             _ => panic!("not a benchmark: {args:?}"),
         }
     }

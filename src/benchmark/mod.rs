@@ -7,6 +7,7 @@
 pub mod aligned;
 pub mod clock;
 pub mod executor;
+pub mod external;
 pub mod measure;
 pub mod pacing;
 pub mod placement;
@@ -51,6 +52,7 @@ pub fn new_report(options: &Options) -> Report {
             pin: options.pin,
             interval_s: options.interval.map(|d| d.as_secs_f64()),
             spin_budget_us: spin_budgets_us(options),
+            connect: options.connect.clone(),
         },
         machine: machine::describe(),
         clock_overhead_ns: clock::clock_overhead_ns(),

@@ -10,6 +10,7 @@ use crate::benchmark::placement::{Placement, PlacementTally};
 use crate::benchmark::stats::{LatencyRecorder, LatencyStats, RunSpread};
 use crate::benchmark::warnings::{case_warnings, WarningRecord};
 use crate::machine::Machine;
+use crate::peer_address::ExternalPeer;
 use crate::placement::Pinning;
 use crate::transport::TransportKind;
 
@@ -44,6 +45,9 @@ pub struct Config {
     /// waiter spin before it slept, in µs, by transport name: `--spin-budget`, or each one's
     /// default.
     pub spin_budget_us: BTreeMap<&'static str, f64>,
+    /// The running server measured with `--connect` (its transport and address); null when
+    /// the tool spawned its own servers.
+    pub connect: Option<ExternalPeer>,
 }
 
 /// Read back by `compare` from a saved report, too.

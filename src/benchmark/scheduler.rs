@@ -406,6 +406,7 @@ mod tests {
             pin: None,
             interval: None,
             spin_budget: None,
+            connect: None,
         }
     }
 

@@ -53,6 +53,7 @@ pub fn header(report: &Report) -> String {
         table::placement_line(config),
     ]
     .into_iter()
+    .chain(table::external_peer_line(config))
     .chain(table::pacing_line(config))
     .chain(table::spin_budget_line(config))
     .chain([String::new()])

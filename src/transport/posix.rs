@@ -83,6 +83,17 @@ impl SharedMemory {
         Ok(memory)
     }
 
+    /// The size of an existing object, read without mapping or changing it: what a server
+    /// that is not ours made, before a client maps it.
+    pub fn size_of(name: &str) -> Result<usize, TransportError> {
+        let cname = c_name(name)?;
+        let fd = shm_open(cname.as_c_str(), OFlag::O_RDONLY, Mode::empty())
+            .map_err(|e| TransportError::os(format!("opening shared memory {name}"), e))?;
+        let stat = fstat(fd.as_raw_fd())
+            .map_err(|e| TransportError::os(format!("inspecting shared memory {name}"), e))?;
+        Ok(usize::try_from(stat.st_size).unwrap_or(0))
+    }
+
     /// Opens an existing object and maps its first `len` bytes, refusing one that is smaller.
     pub fn open(name: &str, len: usize) -> Result<SharedMemory, TransportError> {
         let cname = c_name(name)?;

@@ -220,6 +220,12 @@ impl Direction {
     }
 }
 
+/// The buffer size of a running server's channel: the size of its request memory, which
+/// the server made (the reply memory is as large, in our server and in shm-rpc-bridge's).
+pub fn server_buffer_size(channel: &ChannelName) -> Result<usize, TransportError> {
+    SharedMemory::size_of(&DirectionNames::of(channel, DIRECTIONS[0]).memory)
+}
+
 /// The requesting side of a channel: opens the server's objects, never unlinks them.
 pub struct ShmPosixClient {
     request: Direction,

@@ -1,0 +1,137 @@
+//! [`ExternalExecutor`]: the runs of `--connect`, against a server that was running before the
+//! benchmark and goes on after it.
+//!
+//! Nothing is spawned, and nothing of the peer's is created, truncated or unlinked: the
+//! transports' clients only open what a server made, and this executor neither sweeps stale
+//! objects nor removes leftovers. Each run connects afresh and measures as a spawned server's
+//! run does, every echo verified. With no child to wait for, a dead peer shows as a connection
+//! error or a timeout, and every error names the peer's address.
+
+use std::sync::Arc;
+
+use nix::sys::signal::Signal;
+
+use crate::benchmark::executor::{measure_client, Case, Executor, RunError, RunOutcome};
+use crate::benchmark::measure::ProgressSink;
+use crate::cleanup::IpcObject;
+use crate::options::Options;
+use crate::peer_address::ExternalPeer;
+use crate::signals;
+use crate::transport::spin_wait::spin_budget_for;
+use crate::transport::{
+    payload_capacity, shm_posix, MessageLimit, PeerWatch, TransportError, TransportOptions,
+};
+
+/// Ends a client's waits on Ctrl-C; there is no child process to ask whether the peer lives.
+struct SignalWatch;
+
+impl PeerWatch for SignalWatch {
+    fn check(&self) -> Result<(), TransportError> {
+        match signals::received() {
+            Some(_) => Err(TransportError::Interrupted),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Runs every case against the one server `--connect` names.
+pub struct ExternalExecutor<'a> {
+    options: &'a Options,
+    peer: &'a ExternalPeer,
+    /// The buffer size of a shm-posix peer, as the size of its request memory says, once read:
+    /// the peer made it, so it decides which sizes fit.
+    peer_buffer_size: Option<usize>,
+}
+
+impl<'a> ExternalExecutor<'a> {
+    /// Reads a shm-posix peer's buffer size now, if its objects exist already; a peer that is
+    /// not there yet is looked for again by each run, which fails within `--timeout`.
+    pub fn new(options: &'a Options, peer: &'a ExternalPeer) -> ExternalExecutor<'a> {
+        let mut executor = ExternalExecutor {
+            options,
+            peer,
+            peer_buffer_size: None,
+        };
+        executor.read_peer_buffer_size();
+        executor
+    }
+
+    fn read_peer_buffer_size(&mut self) {
+        if self.peer.transport != shm_posix::KIND || self.peer_buffer_size.is_some() {
+            return;
+        }
+        if let Some(channel) = self.peer.channel() {
+            self.peer_buffer_size = shm_posix::server_buffer_size(channel).ok();
+        }
+    }
+
+    /// The buffer the client maps and receives into: the peer's where it was read, otherwise
+    /// `--buffer-size`.
+    fn buffer_size(&self) -> usize {
+        self.peer_buffer_size.unwrap_or(self.options.buffer_size)
+    }
+
+    fn transport_options(&self) -> TransportOptions {
+        TransportOptions {
+            timeout: self.options.timeout,
+            spin_budget: spin_budget_for(self.peer.transport, self.options.spin_budget),
+        }
+    }
+
+    /// The error, with the peer's address in its text.
+    fn at_peer(&self, error: RunError) -> RunError {
+        RunError::External {
+            peer: self.peer.to_string(),
+            source: Box::new(error),
+        }
+    }
+}
+
+impl Executor for ExternalExecutor<'_> {
+    /// None: every object on the peer's side is the peer's.
+    fn remove_stale_objects(&mut self) -> Vec<IpcObject> {
+        Vec::new()
+    }
+
+    fn message_limit(&self, case: &Case) -> Option<MessageLimit> {
+        match self.peer_buffer_size {
+            Some(buffer_size) => {
+                let capacity = payload_capacity(buffer_size);
+                Some(MessageLimit {
+                    bytes: capacity,
+                    reason: format!(
+                        "larger than the {capacity} bytes the peer's {buffer_size}-byte buffer holds"
+                    ),
+                })
+            }
+            None => case.transport.max_message(self.options.buffer_size),
+        }
+    }
+
+    fn run(&mut self, case: &Case, progress: &mut dyn ProgressSink) -> RunOutcome {
+        self.read_peer_buffer_size();
+        let buffer_size = self.buffer_size();
+        let endpoint = self.peer.endpoint(buffer_size);
+        let watch: Arc<dyn PeerWatch> = Arc::new(SignalWatch);
+        let mut outcome = match case
+            .transport
+            .connect(&endpoint, self.transport_options(), watch)
+        {
+            Ok(mut client) => measure_client(
+                client.as_mut(),
+                case,
+                self.options,
+                payload_capacity(buffer_size),
+                None,
+                progress,
+            ),
+            Err(e) => RunOutcome::failed(e),
+        };
+        outcome.error = outcome.error.take().map(|e| self.at_peer(e));
+        outcome
+    }
+
+    fn interrupted(&self) -> Option<Signal> {
+        signals::received()
+    }
+}

@@ -1,0 +1,236 @@
+//! `--connect`: the driver measures a server it did not start (here, one of ours started by
+//! hand), leaves it and its objects alone, and fails a case, never hangs, when that server is
+//! missing or dies.
+
+mod common {
+    pub mod channel;
+    pub mod process;
+    pub mod reached;
+    pub mod server;
+    pub mod signals;
+    pub mod usage;
+}
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use common::channel::{channel_leftovers, unique_channel};
+use common::process::{bin, Spawned};
+use common::reached::{start_reachable, ReachableServer};
+use common::server::wait_for_line;
+use common::signals::{signal, stop_server_clean};
+use common::usage::assert_usage_error;
+use transport_bench::transport::{
+    shm_posix, shm_spin, tcp, unix_stream, zmq_ipc, zmq_tcp, Endpoint, TransportKind,
+};
+
+const BUFFER: usize = 64 * 1024;
+const SERVER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `--connect` value that reaches `endpoint`.
+fn connect_value(kind: TransportKind, endpoint: &Endpoint) -> String {
+    let address = match endpoint {
+        Endpoint::ShmChannel { channel, .. } => channel.clone(),
+        Endpoint::SocketFile { path, .. } => {
+            format!(
+                "{}{}",
+                kind.socket_scheme().unwrap_or_default(),
+                path.display()
+            )
+        }
+        Endpoint::Tcp { addr, .. } if kind == zmq_tcp::KIND => format!("tcp://{addr}"),
+        Endpoint::Tcp { addr, .. } => addr.to_string(),
+        Endpoint::Pipes { .. } => unreachable!("pipes are not reachable from outside"),
+    };
+    format!("{}:{address}", kind.name())
+}
+
+/// Runs the driver against `peer` with `extra` options, and its JSON report.
+fn run_driver(peer: &str, extra: &[&str]) -> (Output, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let output = Command::new(bin())
+        .args(["--connect", peer, "--iterations", "50", "--warmup", "5"])
+        .args(extra)
+        .arg("--export-json")
+        .arg(&json)
+        .output()
+        .expect("running the driver");
+    let report = std::fs::read_to_string(&json).unwrap_or_else(|e| {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        panic!("{peer}: no JSON report ({e}): {stderr}")
+    });
+    (output, serde_json::from_str(&report).unwrap())
+}
+
+fn statuses(report: &serde_json::Value) -> Vec<(u64, String)> {
+    let results = report["results"].as_array().unwrap();
+    (results.iter())
+        .map(|r| {
+            (
+                r["size_bytes"].as_u64().unwrap(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn connect_measures_a_hand_started_server_of_each_reachable_transport() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [
+        shm_posix::KIND,
+        shm_spin::KIND,
+        unix_stream::KIND,
+        tcp::KIND,
+        zmq_ipc::KIND,
+        zmq_tcp::KIND,
+    ] {
+        let channel = unique_channel("connect");
+        let place = dir.path().join(kind.name());
+        std::fs::create_dir(&place).unwrap();
+        let endpoint = kind.endpoint(&channel, &place, BUFFER);
+        let ReachableServer {
+            mut server,
+            endpoint,
+            lease: _lease,
+        } = start_reachable(kind, endpoint, SERVER_TIMEOUT);
+        let peer = connect_value(kind, &endpoint);
+        let buffer = BUFFER.to_string();
+        let (output, report) = run_driver(
+            &peer,
+            &["--sizes", "1,1000", "--runs", "2", "--buffer-size", &buffer],
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{peer}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("Server: external, at {peer}")),
+            "{stdout}"
+        );
+        // Nothing is swept for a server the tool did not start, so no sweep is announced.
+        assert!(!stdout.contains("Cleaning up"), "{stdout}");
+        assert_eq!(report["config"]["connect"]["transport"], kind.name());
+        assert_eq!(
+            report["config"]["connect"]["address"],
+            peer.split_once(':').unwrap().1
+        );
+        let ok = |size: u64| (size, "ok".to_string());
+        assert_eq!(statuses(&report), [ok(1), ok(1000)], "{peer}");
+        // The server outlived the benchmark, and still serves.
+        assert!(
+            server.child.try_wait().unwrap().is_none(),
+            "{peer}: the server exited"
+        );
+        let (again, _) = run_driver(&peer, &["--sizes", "1", "--buffer-size", &buffer]);
+        assert!(again.status.success(), "{peer}: a second benchmark failed");
+        stop_server_clean(server, &channel);
+    }
+}
+
+#[test]
+fn a_small_shm_posix_buffer_skips_larger_sizes_and_stays_the_peers() {
+    let channel = unique_channel("small");
+    let endpoint = shm_posix::KIND.endpoint(&channel, std::path::Path::new("/unused"), 4096);
+    let reached = start_reachable(shm_posix::KIND, endpoint, SERVER_TIMEOUT);
+    let peer = format!("shm-posix:{channel}");
+    let (output, report) = run_driver(&peer, &["--sizes", "100,4092,4093,10KB"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let expected = [
+        (100, "ok"),
+        (4092, "ok"),
+        (4093, "skipped"),
+        (10_000, "skipped"),
+    ]
+    .map(|(size, status)| (size, status.to_string()));
+    assert_eq!(statuses(&report), expected);
+    let reason = report["results"][2]["skip_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("4092 bytes the peer's 4096-byte buffer holds"),
+        "{reason}"
+    );
+    // Every object is still the server's, until the server itself removes them.
+    assert_eq!(
+        channel_leftovers(&channel).len(),
+        6,
+        "{:?}",
+        channel_leftovers(&channel)
+    );
+    stop_server_clean(reached.server, &channel);
+}
+
+#[test]
+fn a_missing_peer_fails_within_the_timeout_naming_its_address() {
+    let channel = unique_channel("missing");
+    let peer = format!("shm-posix:{channel}");
+    let (output, report) = run_driver(&peer, &["--sizes", "100", "--timeout", "300ms"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("external server {peer}: timed out")),
+        "{stdout}"
+    );
+    assert_eq!(statuses(&report), [(100, "failed".to_string())]);
+    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+}
+
+#[test]
+fn a_peer_killed_mid_run_fails_its_case_and_the_run_ends() {
+    let endpoint = tcp::KIND.endpoint("unused", std::path::Path::new("/unused"), BUFFER);
+    let reached = start_reachable(tcp::KIND, endpoint, SERVER_TIMEOUT);
+    let peer = connect_value(tcp::KIND, &reached.endpoint);
+    let driver = Spawned::start(Command::new(bin()).args([
+        "--connect",
+        &peer,
+        "--iterations",
+        "1000000000",
+        "--sizes",
+        "100",
+        "--timeout",
+        "2s",
+    ]));
+    wait_for_line(&driver, "Running");
+    signal(reached.server.pid(), Signal::SIGKILL);
+    let (status, stdout, _) = driver.finish();
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("external server {peer}")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn what_an_external_server_cannot_do_is_a_usage_error() {
+    for (args, needle) in [
+        (
+            &["--connect", "pipe:x"][..],
+            "pipe cannot be reached from outside",
+        ),
+        (
+            &["--connect", "tcp:127.0.0.1:9", "--pin", "split"],
+            "not ours to place",
+        ),
+        (&["--connect", "tcp:127.0.0.1:9", "--pin", "0,1"], "--pin"),
+        (
+            &["--connect", "tcp:127.0.0.1:9", "--transports", "shm-posix"],
+            "speaks only its own",
+        ),
+        (
+            &[
+                "--connect",
+                "tcp:127.0.0.1:9",
+                "--inject-server-fault",
+                "tcp:no-ready",
+            ],
+            "not ours to tamper with",
+        ),
+    ] {
+        assert_usage_error(args, needle);
+    }
+}
