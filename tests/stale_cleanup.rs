@@ -127,6 +127,8 @@ fn the_driver_removes_stale_objects_at_start() {
 }
 
 #[test]
+#[ignore = "cleanup --all removes every /srb_* object on the machine, a running shm-rpc-bridge \
+            program's too; CI runs it with --ignored"]
 fn cleanup_all_says_what_it_removes_then_removes_every_srb_object() {
     let _guard = lock();
     let foreign = unique_channel("all");
