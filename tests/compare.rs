@@ -224,6 +224,31 @@ fn another_machine_is_named_and_failed_or_skipped_cases_are_not_compared() {
     assert!(stdout.contains("No case was measured in both reports."));
 }
 
+#[test]
+fn an_external_server_against_a_spawned_one_is_a_differing_configuration() {
+    // The fixtures predate `--connect`: a report without `config.connect` spawned its servers.
+    let dir = tempfile::tempdir().unwrap();
+    let mut external = read_fixture("compare-new.json");
+    external["config"]["connect"] =
+        serde_json::json!({"transport": "shm-posix", "address": "myapp"});
+    let new = write(dir.path(), "external.json", &external);
+    let output = compare(&fixture("compare-base.json"), &new, &[]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            r#"config.connect: null in BASE, {"address":"myapp","transport":"shm-posix"} in NEW"#
+        ),
+        "{stdout}"
+    );
+    let mut spawned = read_fixture("compare-new.json");
+    spawned["config"]["connect"] = Value::Null;
+    let new = write(dir.path(), "spawned.json", &spawned);
+    let output = compare(&fixture("compare-base.json"), &new, &[]);
+    let (stdout, _) = text(&output);
+    assert!(!stdout.contains("config.connect"), "{stdout}");
+}
+
 /// `bad` is refused, as BASE and as NEW, with exit 2 and a message naming it and `expected`.
 fn assert_refused(bad: &Path, expected: &str) {
     let good = fixture("compare-base.json");

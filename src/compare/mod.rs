@@ -245,6 +245,14 @@ fn differences(base: &SavedRun, new: &SavedRun) -> Vec<Difference> {
             new.config.get(field),
         );
     }
+    // Which server was measured: one the tool spawned (null, or absent in a report older than
+    // `--connect`) or an external one. Two different servers are two configurations.
+    let connect = |run: &SavedRun| run.config.get("connect").cloned().unwrap_or(Value::Null);
+    check(
+        "config.connect".into(),
+        Some(&connect(base)),
+        Some(&connect(new)),
+    );
     // Spin budgets are listed per transport of the run: compare those both runs have.
     let budgets = |run: &SavedRun| match run.config.get("spin_budget_us") {
         Some(Value::Object(map)) => map.clone(),
