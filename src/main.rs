@@ -53,7 +53,12 @@ fn run_benchmark(options: &Options) -> ExitCode {
         },
     };
     match finished {
-        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Ok(outcome) => {
+            if outcome.interrupted_by.is_none() && outcome.report.nothing_measured() {
+                eprintln!("error: no case was measured: every case was skipped (see the notes)");
+            }
+            ExitCode::from(outcome.exit_code())
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)

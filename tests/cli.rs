@@ -259,6 +259,25 @@ fn one_transport_and_custom_baseline() {
 }
 
 #[test]
+fn a_run_whose_every_case_is_skipped_measured_nothing_and_exits_1() {
+    // One byte over the kernel's largest queue message: the only case is skipped.
+    let limit: usize = std::fs::read_to_string("/proc/sys/fs/mqueue/msgsize_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let size = (limit + 1).to_string();
+    let driver = Driver::start(&["--sizes", &size, "--transports", "mqueue"]);
+    let (status, out, err) = driver.finish_clean();
+    assert_eq!(status.code(), Some(1), "{out}\n{err}");
+    assert!(out.contains("skipped: larger than msgsize_max"), "{out}");
+    assert!(
+        err.contains("error: no case was measured: every case was skipped"),
+        "{err}"
+    );
+}
+
+#[test]
 fn all_transports_run_end_to_end() {
     let driver = Driver::start(&[
         "--iterations",

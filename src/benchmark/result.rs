@@ -291,6 +291,11 @@ impl Report {
     pub fn any_failed(&self) -> bool {
         self.results.iter().any(|r| r.status == Status::Failed)
     }
+
+    /// No case has figures: every one was skipped (or there was none).
+    pub fn nothing_measured(&self) -> bool {
+        self.results.iter().all(|r| r.status == Status::Skipped)
+    }
 }
 
 #[cfg(test)]

@@ -23,12 +23,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// 0 when every case was measured, 1 when a case or an export failed, and 128 + the
-    /// signal's number when interrupted.
+    /// 0 when every case was measured or skipped, 1 when a case or an export failed or no
+    /// case was measured at all, and 128 + the signal's number when interrupted.
     pub fn exit_code(&self) -> u8 {
         match self.interrupted_by {
             Some(signal) => crate::signals::exit_code(signal),
             None if self.report.any_failed() || self.reporting_failed => 1,
+            // Skipping one size is an answer; skipping every case measured nothing, and a
+            // script must not take that for success.
+            None if self.report.nothing_measured() => 1,
             None => 0,
         }
     }
