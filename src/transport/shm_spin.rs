@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::posix::{PosixObject, SharedMemory};
-use super::spin_wait::{create_segment, spin_budget, SequenceSignal};
+use super::spin_wait::{create_segment, spin_budget, whole_pages, SequenceSignal, SEGMENT_PAGE};
 use super::toolkit::{
     check_announced_len, check_message_fits, checked_payload_capacity, retry_until_created,
     shm_object_missing, ChannelName, WaitBudget, WAIT_SLICE,
@@ -41,16 +41,8 @@ use super::{
 /// line holds the [`SequenceSignal`] (`seq`, `waiters`), then the payload's length.
 const REQUEST_LINE: usize = 64;
 const RESPONSE_LINE: usize = 128;
-const CONTROL_BYTES: usize = PAGE;
+const CONTROL_BYTES: usize = SEGMENT_PAGE;
 const LEN_OFFSET: usize = 8;
-
-/// The alignment of both payload areas.
-const PAGE: usize = 4096;
-
-/// The bytes a payload area takes: the capacity, rounded up to whole pages.
-fn lane_bytes(capacity: usize) -> usize {
-    capacity.div_ceil(PAGE) * PAGE
-}
 
 /// The channel's one segment, `/srb_<channel>_spin`.
 fn segment_name(channel: &ChannelName) -> String {
@@ -138,7 +130,7 @@ impl Segment {
         let (request, response) = unsafe {
             (
                 Lane::new(base, REQUEST_LINE, CONTROL_BYTES),
-                Lane::new(base, RESPONSE_LINE, CONTROL_BYTES + lane_bytes(capacity)),
+                Lane::new(base, RESPONSE_LINE, CONTROL_BYTES + whole_pages(capacity)),
             )
         };
         Segment {
@@ -150,7 +142,7 @@ impl Segment {
     }
 
     fn size(capacity: usize) -> usize {
-        CONTROL_BYTES + 2 * lane_bytes(capacity)
+        CONTROL_BYTES + 2 * whole_pages(capacity)
     }
 }
 

@@ -47,7 +47,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::posix::{ObjectAccess, PosixObject, SharedBytes, SharedMemory};
-use super::spin_wait::{create_segment, spin_budget, SequenceSignal};
+use super::spin_wait::{create_segment, spin_budget, whole_pages, SequenceSignal, SEGMENT_PAGE};
 use super::toolkit::{
     check_announced_len, check_message_fits, checked_payload_capacity, retry_until_created,
     shm_object_missing, ChannelName, WaitBudget, WAIT_SLICE,
@@ -66,15 +66,7 @@ const REQUEST_LINE: usize = 64;
 const RESPONSE_LINE: usize = 128;
 const LEN_OFFSET: usize = 8;
 const SLOT_OFFSET: usize = 12;
-const CONTROL_BYTES: usize = PAGE;
-
-/// The alignment of every slot.
-const PAGE: usize = 4096;
-
-/// The bytes a slot takes: the capacity, rounded up to whole pages.
-fn slot_bytes(capacity: usize) -> usize {
-    capacity.div_ceil(PAGE) * PAGE
-}
+const CONTROL_BYTES: usize = SEGMENT_PAGE;
 
 /// The channel's one segment, `/srb_<channel>_zc`.
 fn segment_name(channel: &ChannelName) -> String {
@@ -184,7 +176,7 @@ impl Segment {
         // so), page-aligned, and owned by the segment for as long as the lines and slots live.
         let (request, response, slots) = unsafe {
             let slot = |i: usize| {
-                NonNull::new_unchecked(base.add(CONTROL_BYTES + i * slot_bytes(capacity)))
+                NonNull::new_unchecked(base.add(CONTROL_BYTES + i * whole_pages(capacity)))
             };
             (
                 Line::new(base.add(REQUEST_LINE)),
@@ -202,7 +194,7 @@ impl Segment {
     }
 
     fn size(capacity: usize) -> usize {
-        CONTROL_BYTES + SLOTS * slot_bytes(capacity)
+        CONTROL_BYTES + SLOTS * whole_pages(capacity)
     }
 }
 

@@ -190,6 +190,16 @@ impl SequenceSignal {
     }
 }
 
+/// The page the spinning transports' segments are laid out in: the control lines take one,
+/// and every payload area starts on a page boundary (a copy between two of them is 0 mod 4096
+/// apart: never glibc's slow offsets).
+pub const SEGMENT_PAGE: usize = 4096;
+
+/// `bytes` rounded up to whole [`SEGMENT_PAGE`]s: what a payload area of that capacity takes.
+pub fn whole_pages(bytes: usize) -> usize {
+    bytes.div_ceil(SEGMENT_PAGE) * SEGMENT_PAGE
+}
+
 /// A server's fresh segment `name` of `size(capacity)` bytes for a `buffer_size`, created
 /// exclusively and zero-filled (sequence numbers start at 0, no waiters); returns it with the
 /// payload capacity.
