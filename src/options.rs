@@ -21,7 +21,7 @@ use crate::size::MessageSize;
 use crate::transport::spin_wait::{spin_budget_for, spinning_transport_names};
 use crate::transport::{
     payload_capacity, pipe, registry, shm_posix, validate_channel, Addressing, ChannelName,
-    Endpoint, PipeFds, TransportKind, HEADER_LEN,
+    Endpoint, PipeFds, TransportKind, TransportOptions, HEADER_LEN,
 };
 
 /// The buffer size the seed benchmark used, and our minimum default.
@@ -63,6 +63,17 @@ pub struct Options {
     pub spin_budget: Option<Duration>,
     /// `--connect`: the running server to measure, instead of spawned ones.
     pub connect: Option<ExternalPeer>,
+}
+
+impl Options {
+    /// What a client of `kind` is given: `--timeout`, and `--spin-budget` where `kind` spins
+    /// (its own default when not given); a spawned server gets the same budget.
+    pub fn transport_options(&self, kind: TransportKind) -> TransportOptions {
+        TransportOptions {
+            timeout: self.timeout,
+            spin_budget: spin_budget_for(kind, self.spin_budget),
+        }
+    }
 }
 
 /// Where to write results, if anywhere.

@@ -19,10 +19,8 @@ use crate::options::Options;
 use crate::placement::{self, PinError};
 use crate::signals;
 use crate::size::MessageSize;
-use crate::transport::spin_wait::spin_budget_for;
 use crate::transport::{
     payload_capacity, Endpoint, MessageLimit, TransportClient, TransportError, TransportKind,
-    TransportOptions,
 };
 
 /// How long a server whose case failed gets to exit on SIGTERM before it is killed.
@@ -157,13 +155,6 @@ impl<'a> ProcessExecutor<'a> {
 
     /// The client's options for `kind`: the spin budget resolved as the server's, so that both
     /// sides spin alike.
-    fn transport_options(&self, kind: TransportKind) -> TransportOptions {
-        TransportOptions {
-            timeout: self.options.timeout,
-            spin_budget: spin_budget_for(kind, self.options.spin_budget),
-        }
-    }
-
     /// The command line of `case`'s server at `endpoint`.
     fn server_args(&self, case: &Case, endpoint: &Endpoint) -> Result<ServerArgs, TransportError> {
         let fault = self
@@ -171,7 +162,7 @@ impl<'a> ProcessExecutor<'a> {
             .injected_fault
             .filter(|(kind, _)| *kind == case.transport)
             .map(|(_, fault)| fault);
-        let spin_budget = self.transport_options(case.transport).spin_budget;
+        let spin_budget = self.options.transport_options(case.transport).spin_budget;
         Ok(
             ServerArgs::new(case.transport, endpoint, self.options.timeout, fault)?
                 .pinned_to(self.options.pin.map(|pin| pin.server_cpu))
@@ -196,7 +187,7 @@ impl<'a> ProcessExecutor<'a> {
             let endpoint = lease.client_endpoint(address.as_deref())?;
             case.transport.connect(
                 &endpoint,
-                self.transport_options(case.transport),
+                self.options.transport_options(case.transport),
                 server.watch(),
             )
         });
@@ -295,7 +286,7 @@ mod tests {
         let endpoint = kind.endpoint("tb_1_1", std::path::Path::new("/nonexistent"), 4096);
         let server = executor.server_args(&case, &endpoint).unwrap();
         (
-            executor.transport_options(kind).spin_budget,
+            options.transport_options(kind).spin_budget,
             server.spin_budget,
         )
     }

@@ -17,10 +17,7 @@ use crate::cleanup::IpcObject;
 use crate::options::Options;
 use crate::peer_address::ExternalPeer;
 use crate::signals;
-use crate::transport::spin_wait::spin_budget_for;
-use crate::transport::{
-    payload_capacity, shm_posix, MessageLimit, PeerWatch, TransportError, TransportOptions,
-};
+use crate::transport::{payload_capacity, shm_posix, MessageLimit, PeerWatch, TransportError};
 
 /// Ends a client's waits on Ctrl-C; there is no child process to ask whether the peer lives.
 struct SignalWatch;
@@ -71,13 +68,6 @@ impl<'a> ExternalExecutor<'a> {
         self.peer_buffer_size.unwrap_or(self.options.buffer_size)
     }
 
-    fn transport_options(&self) -> TransportOptions {
-        TransportOptions {
-            timeout: self.options.timeout,
-            spin_budget: spin_budget_for(self.peer.transport, self.options.spin_budget),
-        }
-    }
-
     /// The error, with the peer's address in its text.
     fn at_peer(&self, error: RunError) -> RunError {
         RunError::External {
@@ -113,10 +103,11 @@ impl Executor for ExternalExecutor<'_> {
         let buffer_size = self.buffer_size();
         let endpoint = self.peer.endpoint(buffer_size);
         let watch: Arc<dyn PeerWatch> = Arc::new(SignalWatch);
-        let mut outcome = match case
-            .transport
-            .connect(&endpoint, self.transport_options(), watch)
-        {
+        let mut outcome = match case.transport.connect(
+            &endpoint,
+            self.options.transport_options(self.peer.transport),
+            watch,
+        ) {
             Ok(mut client) => measure_client(
                 client.as_mut(),
                 case,
