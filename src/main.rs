@@ -54,7 +54,7 @@ fn run_benchmark(options: &Options) -> ExitCode {
     };
     match finished {
         Ok(outcome) => {
-            if outcome.interrupted_by.is_none() && outcome.report.nothing_measured() {
+            if outcome.measured_nothing() {
                 eprintln!("error: no case was measured: every case was skipped (see the notes)");
             }
             ExitCode::from(outcome.exit_code())

@@ -31,9 +31,14 @@ impl Outcome {
             None if self.report.any_failed() || self.reporting_failed => 1,
             // Skipping one size is an answer; skipping every case measured nothing, and a
             // script must not take that for success.
-            None if self.report.nothing_measured() => 1,
+            None if self.measured_nothing() => 1,
             None => 0,
         }
+    }
+
+    /// The run ended on its own and every case was skipped: nothing was measured.
+    pub fn measured_nothing(&self) -> bool {
+        self.interrupted_by.is_none() && self.report.nothing_measured()
     }
 }
 
