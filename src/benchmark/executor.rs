@@ -120,8 +120,9 @@ pub(crate) fn measure_client(
 
 /// Runs cases, one run at a time.
 pub trait Executor {
-    /// Removes what earlier, dead runs left behind, before the first case.
-    fn remove_stale_objects(&mut self) -> Vec<IpcObject>;
+    /// Removes what earlier, dead runs left behind, before the first case; None when this
+    /// executor sweeps nothing at all (then no sweep is announced).
+    fn remove_stale_objects(&mut self) -> Option<Vec<IpcObject>>;
 
     /// The largest message `case`'s transport carries here, when a limit of its own (a kernel
     /// setting) makes that less than the buffer: larger cases are skipped, never run.
@@ -229,8 +230,10 @@ impl<'a> ProcessExecutor<'a> {
 }
 
 impl Executor for ProcessExecutor<'_> {
-    fn remove_stale_objects(&mut self) -> Vec<IpcObject> {
-        cleanup::remove_all(&cleanup::stale_objects(&std::env::temp_dir()))
+    fn remove_stale_objects(&mut self) -> Option<Vec<IpcObject>> {
+        Some(cleanup::remove_all(&cleanup::stale_objects(
+            &std::env::temp_dir(),
+        )))
     }
 
     fn message_limit(&self, case: &Case) -> Option<MessageLimit> {

@@ -78,9 +78,9 @@ impl<'a> ExternalExecutor<'a> {
 }
 
 impl Executor for ExternalExecutor<'_> {
-    /// None: every object on the peer's side is the peer's.
-    fn remove_stale_objects(&mut self) -> Vec<IpcObject> {
-        Vec::new()
+    /// None: every object on the peer's side is the peer's, so nothing is swept.
+    fn remove_stale_objects(&mut self) -> Option<Vec<IpcObject>> {
+        None
     }
 
     fn message_limit(&self, case: &Case) -> Option<MessageLimit> {

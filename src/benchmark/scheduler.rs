@@ -73,8 +73,9 @@ impl<'a, E: Executor> Scheduler<'a, E> {
     /// written), before anything else has happened.
     pub fn run(mut self) -> Result<Outcome, ReportError> {
         self.reporters.run_started(&self.report)?;
-        let removed = self.executor.remove_stale_objects();
-        self.reporters.stale_objects_removed(&removed);
+        if let Some(removed) = self.executor.remove_stale_objects() {
+            self.reporters.stale_objects_removed(&removed);
+        }
         for &size in &self.options.sizes {
             if self.executor.interrupted().is_some() {
                 break;
@@ -305,8 +306,8 @@ mod tests {
     }
 
     impl Executor for FakeExecutor {
-        fn remove_stale_objects(&mut self) -> Vec<IpcObject> {
-            Vec::new()
+        fn remove_stale_objects(&mut self) -> Option<Vec<IpcObject>> {
+            Some(Vec::new())
         }
 
         fn message_limit(&self, case: &Case) -> Option<MessageLimit> {

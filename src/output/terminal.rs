@@ -15,9 +15,6 @@ pub struct TerminalReporter {
     console: Console,
     /// The display of the run in progress.
     progress: Option<CaseProgress>,
-    /// Measuring a server the tool did not start (`--connect`): nothing is swept, so the
-    /// start-up cleanup is not announced.
-    external_peer: bool,
 }
 
 impl TerminalReporter {
@@ -25,7 +22,6 @@ impl TerminalReporter {
         TerminalReporter {
             console,
             progress: None,
-            external_peer: false,
         }
     }
 }
@@ -48,14 +44,11 @@ fn label(run: &CaseRun) -> String {
 impl Reporter for TerminalReporter {
     fn run_started(&mut self, report: &Report) -> Result<(), ReportError> {
         self.console.line(super::header(report));
-        self.external_peer = report.config.connect.is_some();
         Ok(())
     }
 
     fn stale_objects_removed(&mut self, removed: &[IpcObject]) {
-        if !self.external_peer {
-            self.console.line(super::cleanup(removed));
-        }
+        self.console.line(super::cleanup(removed));
     }
 
     fn size_started(&mut self, size: &MessageSize) {
