@@ -13,10 +13,11 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 use crate::naming::{channel_owner_pid, dir_owner_pid};
-use crate::transport::mqueue::{unlink_queue, MQUEUE_DIR};
-use crate::transport::posix::SHM_DIR;
-use crate::transport::posix::{unlink_semaphore, unlink_shared_memory};
-use crate::transport::{self, owner_lock, ChannelName, PosixObject};
+use crate::transport::os::mqueue::{unlink_queue, MQUEUE_DIR};
+use crate::transport::os::owner_lock;
+use crate::transport::os::semaphore::unlink_semaphore;
+use crate::transport::os::shm::{unlink_shared_memory, SHM_DIR};
+use crate::transport::{self, ChannelName, PosixObject};
 
 const SEM_FILE_PREFIX: &str = "sem.";
 /// Every shm-rpc-bridge object name starts with this (after the leading slash).

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::placement::PinMode;
 use crate::server::Fault;
 use crate::size::MessageSize;
-use crate::transport::socket_file::checked_path;
+use crate::transport::names::checked_path;
 use crate::transport::{Addressing, Endpoint, PipeFds, TransportError, TransportKind};
 use crate::values::{
     parse_buffer_size, parse_fault, parse_injected_fault, parse_interval, parse_max_size,

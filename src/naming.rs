@@ -7,8 +7,9 @@
 use std::path::Path;
 
 use crate::driver::InheritedFd;
-use crate::transport::pipe::PipePair;
-use crate::transport::{owner_lock, Endpoint, TransportError, TransportKind, PRIVATE_DIR_PREFIX};
+use crate::transport::os::owner_lock;
+use crate::transport::os::pipe::PipePair;
+use crate::transport::{Endpoint, TransportError, TransportKind, PRIVATE_DIR_PREFIX};
 
 /// Prefix of every channel name this tool makes.
 pub const CHANNEL_PREFIX: &str = "tb_";

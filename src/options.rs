@@ -18,10 +18,11 @@ use crate::placement::{PinMode, Pinning};
 use crate::plot::PlotRequest;
 use crate::server::{Fault, ServerOptions};
 use crate::size::MessageSize;
-use crate::transport::spin_wait::{spin_budget_for, spinning_transport_names};
+use crate::transport::os::pipe::check_ends;
+use crate::transport::registry::spinning_transport_names;
 use crate::transport::{
-    payload_capacity, pipe, registry, shm_posix, validate_channel, Addressing, ChannelName,
-    Endpoint, PipeFds, TransportKind, TransportOptions, HEADER_LEN,
+    payload_capacity, registry, shm_posix, validate_channel, Addressing, ChannelName, Endpoint,
+    PipeFds, TransportKind, TransportOptions, HEADER_LEN,
 };
 
 /// The buffer size the seed benchmark used, and our minimum default.
@@ -71,7 +72,7 @@ impl Options {
     pub fn transport_options(&self, kind: TransportKind) -> TransportOptions {
         TransportOptions {
             timeout: self.timeout,
-            spin_budget: spin_budget_for(kind, self.spin_budget),
+            spin_budget: kind.spin_budget(self.spin_budget),
         }
     }
 }
@@ -257,7 +258,7 @@ fn server_endpoint(args: &ServerArgs, buffer_size: usize) -> Endpoint {
 /// a pipe, or the wrong end would fail the first exchange or hang it: a usage error, before
 /// READY.
 fn checked_pipe_ends(fds: PipeFds) -> PipeFds {
-    if let Err(e) = pipe::check_ends(fds) {
+    if let Err(e) = check_ends(fds) {
         server_usage_error(ErrorKind::ValueValidation, format!("--fds {fds}: {e}"));
     }
     fds
@@ -455,10 +456,7 @@ fn file_identity(path: &Path) -> PathBuf {
 fn check_spin_budget(asked: Option<Duration>, transports: &[TransportKind], timeout: Duration) {
     let Some(budget) = asked else { return };
     let text = humantime::format_duration(budget);
-    if !transports
-        .iter()
-        .any(|&kind| spin_budget_for(kind, asked).is_some())
-    {
+    if !transports.iter().any(|&kind| kind.spins()) {
         usage_error(
             ErrorKind::ArgumentConflict,
             format!(

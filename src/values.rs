@@ -8,7 +8,7 @@ use crate::cli::{SizeList, TransportList};
 use crate::placement::PinMode;
 use crate::server::{Fault, FaultParseError};
 use crate::size::{parse_byte_count, parse_message_size, MessageSize, SizeError};
-use crate::transport::spin_wait::MAX_SPIN_BUDGET;
+use crate::transport::wait::MAX_SPIN_BUDGET;
 use crate::transport::{PipeFds, TransportKind, HEADER_LEN};
 
 /// The largest payload: with its header, it still fits a buffer whose size is a u32.

@@ -35,7 +35,8 @@ use common::usage::assert_usage_error;
 use nix::sys::signal::Signal;
 use transport_bench::driver::{hand_down, InheritedFd};
 use transport_bench::naming::EndpointLease;
-use transport_bench::transport::pipe::{PipePair, SERVER_FDS};
+use transport_bench::transport::names::SERVER_FDS;
+use transport_bench::transport::os::pipe::PipePair;
 use transport_bench::transport::{
     pipe, tcp, Endpoint, TransportClient, TransportError, TransportKind,
 };

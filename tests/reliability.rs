@@ -35,7 +35,8 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use transport_bench::options::DEFAULT_BUFFER_SIZE;
 use transport_bench::transport::mqueue;
-use transport_bench::transport::posix::{NamedSemaphore, SharedMemory};
+use transport_bench::transport::os::semaphore::NamedSemaphore;
+use transport_bench::transport::os::shm::SharedMemory;
 use transport_bench::transport::{TransportKind, HEADER_LEN};
 
 fn interrupt_mid_measurement(transport: &str, signal_to_send: Signal, expected_code: i32) {

@@ -9,7 +9,7 @@
 
 use std::ops::{Deref, DerefMut};
 
-use crate::transport::toolkit::zeroed_buffer;
+use crate::transport::blocks::payload::zeroed_buffer;
 use crate::transport::TransportError;
 
 /// The page size the copies are aligned to.

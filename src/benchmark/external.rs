@@ -17,7 +17,7 @@ use crate::cleanup::IpcObject;
 use crate::options::Options;
 use crate::peer_address::ExternalPeer;
 use crate::signals;
-use crate::transport::{payload_capacity, shm_posix, MessageLimit, PeerWatch, TransportError};
+use crate::transport::{payload_capacity, MessageLimit, PeerWatch, TransportError};
 
 /// Ends a client's waits on Ctrl-C; there is no child process to ask whether the peer lives.
 struct SignalWatch;
@@ -35,13 +35,13 @@ impl PeerWatch for SignalWatch {
 pub struct ExternalExecutor<'a> {
     options: &'a Options,
     peer: &'a ExternalPeer,
-    /// The buffer size of a shm-posix peer, as the size of its request memory says, once read:
-    /// the peer made it, so it decides which sizes fit.
+    /// The peer's buffer size, once read, for a transport whose server's objects say it (the
+    /// request memory of a shm-posix peer): the peer made it, so it decides which sizes fit.
     peer_buffer_size: Option<usize>,
 }
 
 impl<'a> ExternalExecutor<'a> {
-    /// Reads a shm-posix peer's buffer size now, if its objects exist already; a peer that is
+    /// Reads the peer's buffer size now, where its transport can and its objects exist already; a peer that is
     /// not there yet is looked for again by each run, which fails within `--timeout`.
     pub fn new(options: &'a Options, peer: &'a ExternalPeer) -> ExternalExecutor<'a> {
         let mut executor = ExternalExecutor {
@@ -54,11 +54,9 @@ impl<'a> ExternalExecutor<'a> {
     }
 
     fn read_peer_buffer_size(&mut self) {
-        if self.peer.transport != shm_posix::KIND || self.peer_buffer_size.is_some() {
-            return;
-        }
-        if let Some(channel) = self.peer.channel() {
-            self.peer_buffer_size = shm_posix::server_buffer_size(channel).ok();
+        if self.peer_buffer_size.is_none() {
+            let endpoint = self.peer.endpoint(self.options.buffer_size);
+            self.peer_buffer_size = self.peer.transport.peer_buffer_size(&endpoint);
         }
     }
 

@@ -21,13 +21,13 @@ use std::collections::BTreeMap;
 
 use crate::machine;
 use crate::options::Options;
-use crate::transport::spin_wait::spin_budget_for;
+use crate::transport::TransportKind;
 
 use result::{Config, Report};
 
 /// The spin budget of each transport of the run that spins, in µs, by name.
 fn spin_budgets_us(options: &Options) -> BTreeMap<&'static str, f64> {
-    let spins = |&kind| Some((kind, spin_budget_for(kind, options.spin_budget)?));
+    let spins = |&kind: &TransportKind| Some((kind, kind.spin_budget(options.spin_budget)?));
     (options.transports.iter().filter_map(spins))
         .map(|(kind, budget)| (kind.name(), budget.as_secs_f64() * 1e6))
         .collect()

@@ -1,15 +1,15 @@
 //! The one error type of every transport. Each variant that wraps a failure of the system keeps
 //! it as its `source`; the texts are what users see (and what tests match), so they stay put.
 
+use std::os::fd::RawFd;
 use std::time::Duration;
+
+use nix::errno::Errno;
 
 use crate::format::thousands;
 
-use super::pipe::PipeEndError;
-use super::sigbus::SigbusError;
-use super::socket_file::SocketPathError;
-use super::toolkit::{ChannelNameError, HEADER_LEN};
-use super::{Endpoint, PosixObject};
+use super::names::{ChannelNameError, PosixObject, SocketPathError};
+use super::wire::HEADER_LEN;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -43,9 +43,10 @@ pub enum TransportError {
     #[error(transparent)]
     SocketPath(#[from] SocketPathError),
 
-    #[error("endpoint {endpoint:?} does not belong to transport {transport}")]
+    /// `endpoint` is the endpoint as `{:?}` shows it.
+    #[error("endpoint {endpoint} does not belong to transport {transport}")]
     WrongEndpoint {
-        endpoint: Endpoint,
+        endpoint: String,
         transport: &'static str,
     },
 
@@ -164,4 +165,31 @@ fn free_text(free: Option<u64>) -> String {
     free.map_or("unknown".into(), |bytes| {
         format!("{:.1} MB", bytes as f64 / 1e6)
     })
+}
+
+/// Why descriptors cannot be the pipe ends of an endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum PipeEndError {
+    #[error("descriptor {fd} is not open: {source}")]
+    NotOpen {
+        fd: RawFd,
+        #[source]
+        source: Errno,
+    },
+    #[error("descriptor {fd} is not a pipe")]
+    NotAPipe { fd: RawFd },
+    #[error("descriptor {fd} is not the {end} end of a pipe")]
+    WrongEnd { fd: RawFd, end: &'static str },
+}
+
+/// Why a mapping cannot be watched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigbusError {
+    #[error("installing the SIGBUS handler: {0}")]
+    Install(#[source] Errno),
+    #[error("all {capacity} slots for watched mappings are taken")]
+    RegistryFull { capacity: usize },
+    /// The handler replaces whole pages, so it only accepts mappings that start on one.
+    #[error("the mapping at {start:#x} does not start on a page boundary")]
+    Unaligned { start: usize },
 }

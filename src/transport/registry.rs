@@ -1,9 +1,13 @@
-//! Every transport the tool knows, in the order in which they run and print. Adding a transport
-//! means adding its file to this folder, its `mod` line in `mod.rs`, and one line here.
+//! Every transport the tool knows, in the order in which they run and print, and what can be
+//! said of all of them at once (every object any of them may leave for a channel). Adding a
+//! transport means adding its file to `kinds/`, its `mod` line there, and one line here.
 
-use super::{
-    mqueue, pipe, shm_posix, shm_spin, shm_zc, tcp, unix_stream, zmq_ipc, zmq_tcp, TransportKind,
+use crate::transport::endpoint::Endpoint;
+use crate::transport::kinds::{
+    mqueue, pipe, shm_posix, shm_spin, shm_zc, tcp, unix_stream, zmq_ipc, zmq_tcp,
 };
+use crate::transport::names::{ChannelName, PosixObject};
+use crate::transport::spec::TransportKind;
 
 pub const TRANSPORTS: [TransportKind; 9] = [
     shm_posix::KIND,
@@ -19,3 +23,62 @@ pub const TRANSPORTS: [TransportKind; 9] = [
 
 /// What runs without `--transports`: the seed benchmark's pair.
 pub const DEFAULT_TRANSPORTS: [TransportKind; 2] = [shm_posix::KIND, zmq_ipc::KIND];
+
+impl TransportKind {
+    /// Every transport, in the registry's order.
+    pub fn all() -> &'static [TransportKind] {
+        &TRANSPORTS
+    }
+
+    pub fn from_name(name: &str) -> Option<TransportKind> {
+        Self::all().iter().copied().find(|kind| kind.name() == name)
+    }
+}
+
+/// The names of the transports that take a spin budget, for messages.
+pub fn spinning_transport_names() -> Vec<&'static str> {
+    TRANSPORTS
+        .iter()
+        .filter(|kind| kind.spins())
+        .map(|kind| kind.name())
+        .collect()
+}
+
+/// Every object any transport may create for `channel`.
+pub fn channel_objects(channel: &ChannelName) -> Vec<PosixObject> {
+    TRANSPORTS
+        .iter()
+        .flat_map(|kind| kind.channel_objects(channel))
+        .collect()
+}
+
+/// Unlinks every object of `channel` that exists, whichever transport made it; returns the
+/// names it removed.
+pub fn unlink_channel_objects(channel: &ChannelName) -> Vec<String> {
+    channel_objects(channel)
+        .into_iter()
+        .filter(PosixObject::unlink)
+        .map(|object| object.name().to_string())
+        .collect()
+}
+
+impl Endpoint {
+    /// Removes whatever a server that died without cleaning up left at this endpoint.
+    /// Returns the names of the objects it removed.
+    pub fn remove_leftovers(&self) -> Vec<String> {
+        match self {
+            Endpoint::ShmChannel { channel, .. } => match ChannelName::new(channel) {
+                Ok(channel) => unlink_channel_objects(&channel),
+                // No transport creates objects for a name it refuses.
+                Err(_) => Vec::new(),
+            },
+            Endpoint::SocketFile { path, .. } => match std::fs::remove_file(path) {
+                Ok(()) => vec![path.display().to_string()],
+                Err(_) => Vec::new(),
+            },
+            // A listening socket ends with its process, and pipes with their last holder;
+            // nothing stays behind.
+            Endpoint::Tcp { .. } | Endpoint::Pipes { .. } => Vec::new(),
+        }
+    }
+}

@@ -53,29 +53,18 @@
 //! the flag read after it. Slot fields are relaxed: a thread accessing a mapping got its
 //! [`Registration`] through program order or a transfer that already synchronises.
 
+use nix::errno::Errno;
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use nix::errno::Errno;
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use crate::transport::error::SigbusError;
 
 /// How many mappings can be watched at once: the bits of the per-thread mask. A SHM POSIX
 /// server or client uses six (two buffers, four semaphores), SHM spin one.
 pub const CAPACITY: usize = 64;
-
-/// Why a mapping cannot be watched.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SigbusError {
-    #[error("installing the SIGBUS handler: {0}")]
-    Install(#[source] Errno),
-    #[error("all {CAPACITY} slots for watched mappings are taken")]
-    RegistryFull,
-    /// The handler replaces whole pages, so it only accepts mappings that start on one.
-    #[error("the mapping at {start:#x} does not start on a page boundary")]
-    Unaligned { start: usize },
-}
 
 /// One watched mapping.
 struct Slot {
@@ -143,7 +132,7 @@ pub unsafe fn register(start: NonNull<u8>, len: usize) -> Result<Registration, S
                 .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
         })
-        .ok_or(SigbusError::RegistryFull)?;
+        .ok_or(SigbusError::RegistryFull { capacity: CAPACITY })?;
     let slot = &SLOTS[index];
     slot.start.store(start, Ordering::Relaxed);
     slot.len.store(len, Ordering::Relaxed);
@@ -451,7 +440,7 @@ mod tests {
         let test_binary = std::env::current_exe().unwrap();
         for fault in ["no-access", "other-mapping", "other-thread", "sent-signal"] {
             let status = Command::new(&test_binary)
-                .args(["--exact", "transport::sigbus::tests::commit_fault_in_child"])
+                .args(["--exact", "transport::os::sigbus::tests::commit_fault_in_child"])
                 .args(["--ignored", "--test-threads=1"])
                 .env(CHILD_FAULT_ENV, fault)
                 .stdout(Stdio::null())

@@ -46,16 +46,20 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::posix::{ObjectAccess, PosixObject, SharedBytes, SharedMemory};
-use super::spin_wait::{create_segment, spin_budget, whole_pages, SequenceSignal, SEGMENT_PAGE};
-use super::toolkit::{
-    check_announced_len, check_message_fits, checked_payload_capacity, retry_until_created,
-    shm_object_missing, ChannelName, WaitBudget, WAIT_SLICE,
+use crate::transport::blocks::payload::{
+    check_announced_len, check_message_fits, checked_payload_capacity, shm_object_missing,
 };
-use super::{
-    Addressing, EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportKind,
-    TransportOptions, TransportServer, TransportSpec,
+use crate::transport::blocks::sequence::{
+    create_segment, whole_pages, SequenceSignal, SEGMENT_PAGE, SEQUENCE_SPIN_BUDGET,
 };
+use crate::transport::error::TransportError;
+use crate::transport::names::{ChannelName, PosixObject};
+use crate::transport::os::shm::{ObjectAccess, SharedBytes, SharedMemory};
+use crate::transport::spec::{
+    Addressing, EchoOutcome, Tamper, TransportClient, TransportKind, TransportOptions,
+    TransportServer, TransportSpec,
+};
+use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, WAIT_SLICE};
 
 /// How many slots the segment lends, in turn.
 const SLOTS: usize = 2;
@@ -84,12 +88,12 @@ const SPEC: TransportSpec = TransportSpec {
     display_name: "SHM zero-copy",
     addressing: Addressing::Channel,
     connect: |endpoint, options, watch| {
-        let (channel, buffer_size) = endpoint.channel(KIND)?;
+        let (channel, buffer_size) = endpoint.channel(KIND.name())?;
         let client = ShmZcClient::connect(channel, buffer_size, options, watch)?;
         Ok(Box::new(client))
     },
     bind: |endpoint, options| {
-        let (channel, buffer_size) = endpoint.channel(KIND)?;
+        let (channel, buffer_size) = endpoint.channel(KIND.name())?;
         Ok(Box::new(ShmZcServer::create(
             channel,
             buffer_size,
@@ -98,6 +102,9 @@ const SPEC: TransportSpec = TransportSpec {
     },
     channel_objects,
     max_message: |_| None,
+    spin_budget: Some(SEQUENCE_SPIN_BUDGET),
+    peer_buffer_size: None,
+    summary: "zero-copy: requests written into loaned shared-memory slots",
 };
 
 /// One direction's control line: who may go on, and which slot holds how many bytes.
@@ -248,7 +255,7 @@ impl ShmZcClient {
             next_slot: 0,
             loan: None,
             timeout: options.timeout,
-            spin_budget: spin_budget(KIND, &options),
+            spin_budget: KIND.spin_budget_under(&options),
             watch,
         })
     }
@@ -371,7 +378,7 @@ impl ShmZcServer {
         Ok(ShmZcServer {
             segment: Segment::new(memory, capacity),
             last_seen: 0,
-            spin_budget: spin_budget(KIND, &options),
+            spin_budget: KIND.spin_budget_under(&options),
         })
     }
 }

@@ -1,12 +1,11 @@
-//! Waits that spin before they sleep, shared by the shared-memory transports.
+//! The hand-over of the spinning transports (SHM spin, SHM zero-copy), and the segment it lives in.
 //!
-//! - [`spin_until`]: poll for up to a spin budget, yielding the CPU every [`SPINS_PER_YIELD`]
-//!   polls; SHM POSIX spins on `sem_trywait` with it before its blocking wait.
 //! - [`SequenceSignal`]: a sequence number in shared memory that one process publishes and the
 //!   other waits on, spinning first and then sleeping on it as a futex, with a count of sleepers
 //!   so that a publish makes a system call only when someone sleeps. SHM spin and SHM zero-copy
 //!   hand their requests and replies over with it.
-//! - [`spin_budget_for`]: which transports take `--spin-budget`, and what they use without it.
+//! - [`create_segment`], [`whole_pages`]: a server's segment, its payload areas on page
+//!   boundaries. Which transports spin, and with what budget, each says in its `TransportSpec`.
 //!
 //! The spin budget is how long a waiter polls before it sleeps. Spinning answers a peer that is
 //! awake on another CPU without any system call, at the price of a busy CPU; sleeping costs a
@@ -15,75 +14,16 @@
 
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::errno::Errno;
-
-use super::posix::{ObjectAccess, SharedMemory};
-use super::toolkit::{check_shm_space, checked_payload_capacity, IDLE_SLICE};
-use super::{
-    shm_posix, shm_spin, shm_zc, PeerWatch, StopFlag, TransportError, TransportKind,
-    TransportOptions,
-};
+use crate::transport::blocks::payload::{check_shm_space, checked_payload_capacity};
+use crate::transport::error::TransportError;
+use crate::transport::os::futex::{futex_wait, futex_wake};
+use crate::transport::os::shm::{ObjectAccess, SharedMemory};
+use crate::transport::wait::{spin_until, PeerWatch, StopFlag, IDLE_SLICE};
 
 /// How long SHM spin and SHM zero-copy spin before they sleep, unless `--spin-budget` says.
 pub const SEQUENCE_SPIN_BUDGET: Duration = Duration::from_micros(20);
-
-/// The longest `--spin-budget`: a spinning wait looks at neither the clock's deadline nor the
-/// stop flag, so a budget must stay far below the timeout and the idle server's stop slice.
-pub const MAX_SPIN_BUDGET: Duration = Duration::from_millis(10);
-
-/// Polls between looks at the clock (and between `sched_yield`s).
-pub const SPINS_PER_YIELD: u32 = 64;
-
-/// The transports that take a spin budget, with the one each uses unless given another. SHM
-/// POSIX defaults to 0, the seed's protocol: one `sem_trywait`, then the blocking wait.
-const SPINNING_TRANSPORTS: [(TransportKind, Duration); 3] = [
-    (shm_posix::KIND, Duration::ZERO),
-    (shm_spin::KIND, SEQUENCE_SPIN_BUDGET),
-    (shm_zc::KIND, SEQUENCE_SPIN_BUDGET),
-];
-
-/// The spin budget `kind` uses when `asked` is what `--spin-budget` said (None: not given), or
-/// None if the transport does not spin.
-pub fn spin_budget_for(kind: TransportKind, asked: Option<Duration>) -> Option<Duration> {
-    SPINNING_TRANSPORTS
-        .iter()
-        .find(|(spinning, _)| *spinning == kind)
-        .map(|(_, default)| asked.unwrap_or(*default))
-}
-
-/// The spin budget `kind` waits with under `options`: 0 for a transport that does not spin.
-pub fn spin_budget(kind: TransportKind, options: &TransportOptions) -> Duration {
-    spin_budget_for(kind, options.spin_budget).unwrap_or(Duration::ZERO)
-}
-
-/// The names of the transports that take a spin budget, for messages.
-pub fn spinning_transport_names() -> Vec<&'static str> {
-    SPINNING_TRANSPORTS.iter().map(|(k, _)| k.name()).collect()
-}
-
-/// Calls `poll` until it returns something or `budget` has passed; None once the budget is
-/// spent (at once for a budget of 0). Yields the CPU every [`SPINS_PER_YIELD`] polls, so that a
-/// peer on the same CPU gets to run instead of being spun against.
-pub fn spin_until<T>(budget: Duration, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
-    if budget.is_zero() {
-        return None;
-    }
-    let spin_start = Instant::now();
-    loop {
-        for _ in 0..SPINS_PER_YIELD {
-            if let Some(found) = poll() {
-                return Some(found);
-            }
-            std::hint::spin_loop();
-        }
-        if spin_start.elapsed() >= budget {
-            return None;
-        }
-        std::thread::yield_now();
-    }
-}
 
 /// A sequence number in shared memory and the count of those sleeping on it: two adjacent
 /// `u32`s of a control line, `seq` at the line's offset and `waiters` 4 bytes later. One side
@@ -211,94 +151,4 @@ pub fn create_segment(
     let capacity = checked_payload_capacity(buffer_size)?;
     check_shm_space(1, size(capacity))?;
     Ok((SharedMemory::create(name, size(capacity))?, capacity))
-}
-
-/// Sleeps while `*word == expected`, at most `timeout`. Wakes, time-outs, signals and a changed
-/// value all return Ok: the caller re-checks the word.
-fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) -> Result<(), TransportError> {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: word is a valid, aligned u32 in shared memory; ts outlives the call. Not
-    // FUTEX_PRIVATE: the word is shared between processes.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &ts as *const libc::timespec,
-            std::ptr::null::<u32>(),
-            0u32,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    match Errno::last() {
-        Errno::EAGAIN | Errno::ETIMEDOUT | Errno::EINTR => Ok(()),
-        e => Err(futex_error(word, "futex wait", e)),
-    }
-}
-
-fn futex_wake(word: &AtomicU32) -> Result<(), TransportError> {
-    // SAFETY: word is a valid, aligned u32 in shared memory.
-    let rc = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1i32) };
-    if rc < 0 {
-        return Err(futex_error(word, "futex wake", Errno::last()));
-    }
-    Ok(())
-}
-
-/// The error of a failed futex call. EFAULT means the kernel found no page behind the word:
-/// another process truncated the segment since we last touched it. Touching the word from user
-/// space raises the SIGBUS that the caller's access then reports as the truncation it is.
-fn futex_error(word: &AtomicU32, op: &str, errno: Errno) -> TransportError {
-    if errno == Errno::EFAULT {
-        std::hint::black_box(word.load(Ordering::Relaxed));
-    }
-    TransportError::os(op, errno)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::transport::{unix_stream, zmq_ipc};
-
-    #[test]
-    fn a_zero_budget_never_polls() {
-        let mut polls = 0;
-        let found = spin_until(Duration::ZERO, || {
-            polls += 1;
-            Some(())
-        });
-        assert_eq!((found, polls), (None, 0));
-    }
-
-    #[test]
-    fn spinning_ends_with_what_the_poll_found_or_when_the_budget_is_spent() {
-        let mut polls = 0;
-        let found = spin_until(Duration::from_secs(60), || {
-            polls += 1;
-            (polls == 100).then_some(polls)
-        });
-        assert_eq!(found, Some(100));
-        assert_eq!(spin_until(Duration::from_micros(1), || None::<()>), None);
-    }
-
-    #[test]
-    fn each_spinning_transport_has_its_default_and_the_others_none() {
-        let five = Some(Duration::from_micros(5));
-        assert_eq!(spin_budget_for(shm_posix::KIND, None), Some(Duration::ZERO));
-        assert_eq!(
-            spin_budget_for(shm_spin::KIND, None),
-            Some(SEQUENCE_SPIN_BUDGET)
-        );
-        assert_eq!(spin_budget_for(shm_zc::KIND, five), five);
-        assert_eq!(spin_budget_for(shm_posix::KIND, five), five);
-        for other in [zmq_ipc::KIND, unix_stream::KIND] {
-            assert_eq!(spin_budget_for(other, five), None);
-        }
-    }
 }

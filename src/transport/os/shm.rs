@@ -6,25 +6,22 @@
 //! Both are mappings another process can truncate, so each is registered with [`sigbus`] and
 //! accessed only under an [`ObjectAccess`], which turns the truncation into an error.
 
-use std::ffi::CString;
-use std::num::NonZeroUsize;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
-use std::ptr::NonNull;
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
-
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::mman::{mmap, munmap, shm_open, shm_unlink, MapFlags, ProtFlags};
 use nix::sys::stat::{fstat, Mode};
+use std::ffi::CString;
+use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::ptr::NonNull;
 
-use super::sigbus::{self, Registration};
-use super::spin_wait::spin_until;
-use super::toolkit::{idle_until_request, WaitBudget, IDLE_SLICE, WAIT_SLICE};
-use super::{mqueue, owner_lock, PeerWatch, TransportError};
+use crate::transport::error::TransportError;
+use crate::transport::names::PosixObject;
+use crate::transport::os::owner_lock;
+use crate::transport::os::sigbus;
+use crate::transport::os::sigbus::Registration;
 
-fn c_name(name: &str) -> Result<CString, TransportError> {
+pub fn c_name(name: &str) -> Result<CString, TransportError> {
     CString::new(name).map_err(|source| TransportError::InvalidObjectName {
         name: name.to_string(),
         source,
@@ -240,9 +237,9 @@ fn release_mapping(ptr: NonNull<u8>, len: usize, unlink: Option<&str>) {
 /// truncation by [`sigbus`]. Ask [`check`](ObjectAccess::check) after the access: if another
 /// process truncated the object, the access completed on zeros and this is the error to return.
 pub struct ObjectAccess<'a> {
-    guard: sigbus::Access<'a>,
-    name: &'a str,
-    kind: fn(String) -> PosixObject,
+    pub(super) guard: sigbus::Access<'a>,
+    pub(super) name: &'a str,
+    pub(super) kind: fn(String) -> PosixObject,
 }
 
 impl ObjectAccess<'_> {
@@ -320,296 +317,4 @@ pub fn unlink_shared_memory(name: &str) -> bool {
     c_name(name)
         .map(|cname| shm_unlink(cname.as_c_str()).is_ok())
         .unwrap_or(false)
-}
-
-/// A named POSIX semaphore (`sem_open`), which nix does not wrap. glibc maps each one from its
-/// own file, `/dev/shm/sem.<name>`, at a page boundary: a mapping like any other, watched for
-/// truncation the same way. One window stays open: a truncation in the instant between glibc's
-/// atomic on the semaphore and its `FUTEX_WAIT` makes the kernel answer EFAULT, on which glibc
-/// aborts the process.
-pub struct NamedSemaphore {
-    name: String,
-    sem: NonNull<libc::sem_t>,
-    owner: bool,
-    /// The creator's owner lock on the semaphore's file, as for [`SharedMemory`].
-    _owner_file: Option<std::fs::File>,
-    registration: Registration,
-    /// How long a wait spins on `sem_trywait` before it blocks; 0 (the default) blocks at once.
-    spin_budget: Duration,
-}
-
-// SAFETY: a sem_t from sem_open is designed for use from any thread and process.
-unsafe impl Send for NamedSemaphore {}
-
-impl NamedSemaphore {
-    /// Creates the semaphore exclusively (0600) with `initial` as its value.
-    pub fn create(name: &str, initial: u32) -> Result<NamedSemaphore, TransportError> {
-        let cname = c_name(name)?;
-        let mode: libc::c_uint = 0o600;
-        // SAFETY: cname is a valid C string; O_CREAT takes exactly the mode and value varargs.
-        let sem = unsafe {
-            libc::sem_open(
-                cname.as_ptr(),
-                libc::O_CREAT | libc::O_EXCL,
-                mode,
-                initial as libc::c_uint,
-            )
-        };
-        let mut semaphore = Self::from_raw(name, sem, true, "creating")?;
-        semaphore._owner_file = lock_semaphore_file(name);
-        Ok(semaphore)
-    }
-
-    /// Opens an existing semaphore.
-    pub fn open(name: &str) -> Result<NamedSemaphore, TransportError> {
-        let cname = c_name(name)?;
-        // SAFETY: cname is a valid C string; without O_CREAT no varargs are read.
-        let sem = unsafe { libc::sem_open(cname.as_ptr(), 0) };
-        Self::from_raw(name, sem, false, "opening")
-    }
-
-    fn from_raw(
-        name: &str,
-        sem: *mut libc::sem_t,
-        owner: bool,
-        op: &str,
-    ) -> Result<NamedSemaphore, TransportError> {
-        // SEM_FAILED is NULL on Linux; checking both keeps the NonNull honest anywhere.
-        let sem = NonNull::new(sem)
-            .filter(|sem| sem.as_ptr() != libc::SEM_FAILED)
-            .ok_or_else(|| TransportError::os(format!("{op} semaphore {name}"), Errno::last()))?;
-        // SAFETY: glibc's sem_open returns the start of its own MAP_SHARED mapping of the
-        // semaphore's file, unmapped by sem_close in our Drop; accesses borrow the semaphore,
-        // and only glibc's atomics touch the sem_t.
-        match unsafe { sigbus::register(sem.cast(), std::mem::size_of::<libc::sem_t>()) } {
-            Ok(registration) => Ok(NamedSemaphore {
-                name: name.to_string(),
-                sem,
-                owner,
-                _owner_file: None,
-                registration,
-                spin_budget: Duration::ZERO,
-            }),
-            Err(source) => {
-                close_semaphore(sem, owner.then_some(name));
-                Err(TransportError::TruncationWatch {
-                    name: name.to_string(),
-                    source,
-                })
-            }
-        }
-    }
-
-    /// The same semaphore, whose waits spin on `sem_trywait` for up to `budget` before they
-    /// block. The semaphore and what is posted to it stay the same: only the waiter differs.
-    pub fn spinning_for(mut self, budget: Duration) -> NamedSemaphore {
-        self.spin_budget = budget;
-        self
-    }
-
-    /// Begins a semaphore call: every sem_* call goes under one of these.
-    fn access(&self) -> ObjectAccess<'_> {
-        ObjectAccess {
-            guard: self.registration.begin_access(),
-            name: &self.name,
-            kind: PosixObject::Semaphore,
-        }
-    }
-
-    /// Increments the semaphore. A release operation: writes before it are visible to whoever
-    /// acquires the semaphore next (POSIX lists sem_post among the memory-synchronising calls).
-    pub fn post(&self) -> Result<(), TransportError> {
-        let access = self.access();
-        // SAFETY: self.sem is a live semaphore from sem_open.
-        let posted = unsafe { libc::sem_post(self.sem.as_ptr()) } == 0;
-        let errno = Errno::last();
-        access.check()?;
-        if posted {
-            Ok(())
-        } else {
-            Err(TransportError::os(
-                format!("posting semaphore {}", self.name),
-                errno,
-            ))
-        }
-    }
-
-    /// Decrements the semaphore, waiting at most `timeout` in total (plus up to one slice, see
-    /// [`WaitBudget`]). Waits in slices and asks `watch` between them, so a dead peer or an
-    /// interrupt ends the wait early.
-    pub fn wait(&self, timeout: Duration, watch: &dyn PeerWatch) -> Result<(), TransportError> {
-        if self.try_wait()? || self.spin_wait()? {
-            return Ok(());
-        }
-        let mut budget = WaitBudget::new(timeout, watch);
-        loop {
-            if self.timed_wait(WAIT_SLICE)? {
-                return Ok(());
-            }
-            budget.slice_expired(&format!("semaphore {}", self.name))?;
-        }
-    }
-
-    /// Decrements the semaphore, waiting as long as it takes unless `stop` is set.
-    /// Returns false if it stopped without decrementing.
-    pub fn wait_unless_stopped(&self, stop: &AtomicBool) -> Result<bool, TransportError> {
-        // The fast path does not read the clock, as timed_wait must.
-        if self.try_wait()? || self.spin_wait()? {
-            return Ok(true);
-        }
-        idle_until_request(stop, || self.timed_wait(IDLE_SLICE))
-    }
-
-    /// Decrements the semaphore if it is free, without waiting; false if it was not.
-    fn try_wait(&self) -> Result<bool, TransportError> {
-        // SAFETY: self.sem is a live semaphore from sem_open.
-        self.decrement(Errno::EAGAIN, || unsafe {
-            libc::sem_trywait(self.sem.as_ptr())
-        })
-    }
-
-    /// Tries to decrement the semaphore for up to the spin budget; false once it is spent.
-    fn spin_wait(&self) -> Result<bool, TransportError> {
-        let decremented = spin_until(self.spin_budget, || match self.try_wait() {
-            Ok(false) => None,
-            other => Some(other),
-        });
-        decremented.unwrap_or(Ok(false))
-    }
-
-    /// One blocking wait of at most `slice`; true if the semaphore was decremented.
-    fn timed_wait(&self, slice: Duration) -> Result<bool, TransportError> {
-        let deadline = realtime_deadline_after(slice)?;
-        // SAFETY: self.sem is a live semaphore; deadline is a valid timespec that outlives the call.
-        self.decrement(Errno::ETIMEDOUT, || unsafe {
-            libc::sem_timedwait(self.sem.as_ptr(), &deadline)
-        })
-    }
-
-    /// Runs `sem_call` (a sem_*wait) again while a signal interrupts it: true if it decremented
-    /// the semaphore, false if it failed with `not_now` (not free, or the slice ran out).
-    fn decrement(
-        &self,
-        not_now: Errno,
-        sem_call: impl Fn() -> libc::c_int,
-    ) -> Result<bool, TransportError> {
-        loop {
-            let access = self.access();
-            let decremented = sem_call() == 0;
-            let errno = Errno::last();
-            access.check()?;
-            if decremented {
-                return Ok(true);
-            }
-            match errno {
-                Errno::EINTR => continue,
-                e if e == not_now => return Ok(false),
-                e => {
-                    return Err(TransportError::os(
-                        format!("waiting on semaphore {}", self.name),
-                        e,
-                    ))
-                }
-            }
-        }
-    }
-}
-
-/// The absolute `CLOCK_REALTIME` deadline `slice` from now, as `sem_timedwait` and
-/// `mq_timedreceive` take it. Slices are short, so a wall clock step costs at most one extra
-/// slice, and the overall bound (a [`WaitBudget`] on the monotonic clock) stays monotonic.
-pub fn realtime_deadline_after(slice: Duration) -> Result<libc::timespec, TransportError> {
-    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)
-        .map_err(|e| TransportError::os("reading the clock", e))?;
-    let total_ns = now.tv_nsec() as u64 + u64::from(slice.subsec_nanos());
-    Ok(libc::timespec {
-        tv_sec: now.tv_sec()
-            + slice.as_secs() as libc::time_t
-            + (total_ns / 1_000_000_000) as libc::time_t,
-        tv_nsec: (total_ns % 1_000_000_000) as libc::c_long,
-    })
-}
-
-impl Drop for NamedSemaphore {
-    fn drop(&mut self) {
-        close_semaphore(self.sem, self.owner.then_some(&self.name));
-    }
-}
-
-/// Closes a semaphore from sem_open and, if `unlink` names it, removes the name.
-fn close_semaphore(sem: NonNull<libc::sem_t>, unlink: Option<&str>) {
-    // SAFETY: sem came from sem_open and is closed exactly once: by its owner's Drop, or on
-    // the error path of from_raw, which then builds no owner.
-    unsafe { libc::sem_close(sem.as_ptr()) };
-    if let Some(name) = unlink {
-        unlink_semaphore(name);
-    }
-}
-
-/// Takes the owner lock on a semaphore's file, where glibc keeps it (`/dev/shm/sem.<name>`).
-/// Without it (another C library), cleaners fall back on the pid in the name.
-fn lock_semaphore_file(name: &str) -> Option<std::fs::File> {
-    let path = format!("{SHM_DIR}/sem.{}", name.trim_start_matches('/'));
-    let file = std::fs::File::open(path).ok()?;
-    owner_lock::hold(&file).ok()?;
-    Some(file)
-}
-
-/// Removes a semaphore name; true if it existed.
-pub fn unlink_semaphore(name: &str) -> bool {
-    match c_name(name) {
-        // SAFETY: cname is a valid C string.
-        Ok(cname) => unsafe { libc::sem_unlink(cname.as_ptr()) == 0 },
-        Err(_) => false,
-    }
-}
-
-/// A named POSIX IPC object, by kind: what a transport leaves behind until unlinked (shared
-/// memory and semaphores in `/dev/shm`; message queues in the kernel, shown in `/dev/mqueue`
-/// only where that is mounted).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum PosixObject {
-    SharedMemory(String),
-    Semaphore(String),
-    MessageQueue(String),
-}
-
-impl PosixObject {
-    /// What kind of object it is, for people: `shared memory object`, `semaphore`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            PosixObject::SharedMemory(_) => "shared memory object",
-            PosixObject::Semaphore(_) => "semaphore",
-            PosixObject::MessageQueue(_) => "message queue",
-        }
-    }
-
-    /// The object's name, with its leading slash.
-    pub fn name(&self) -> &str {
-        match self {
-            PosixObject::SharedMemory(name)
-            | PosixObject::Semaphore(name)
-            | PosixObject::MessageQueue(name) => name,
-        }
-    }
-
-    /// Removes the name; true if it existed.
-    pub fn unlink(&self) -> bool {
-        match self {
-            PosixObject::SharedMemory(name) => unlink_shared_memory(name),
-            PosixObject::Semaphore(name) => unlink_semaphore(name),
-            PosixObject::MessageQueue(name) => mqueue::unlink_queue(name),
-        }
-    }
-
-    /// Whether the name exists, found by name alone (no `/dev/mqueue` needed). One that exists
-    /// but is someone else's counts as existing.
-    pub fn exists(&self) -> bool {
-        let bare = self.name().trim_start_matches('/');
-        match self {
-            PosixObject::SharedMemory(_) => Path::new(SHM_DIR).join(bare).exists(),
-            PosixObject::Semaphore(_) => Path::new(SHM_DIR).join(format!("sem.{bare}")).exists(),
-            PosixObject::MessageQueue(name) => mqueue::queue_exists(name),
-        }
-    }
 }

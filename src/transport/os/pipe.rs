@@ -1,36 +1,11 @@
-//! Pipe: two anonymous pipes between the driver and the server it spawns, one per direction,
-//! each message framed as in Unix stream (a 4-byte native-endian `u32` length, then the
-//! payload) by [`super::stream_framing`].
-//!
-//! The driver creates the pipes for every run ([`PipePair`], all four ends close-on-exec) and
-//! the server child inherits its two ends at fixed descriptors, [`SERVER_FDS`] (`--fds 3,4`):
-//! never its stdin or stdout, which carry `READY` and nothing else. The driver closes its copies
-//! of the server's ends as soon as the server is spawned, so that a server that dies takes the
-//! last write end of the reply pipe with it and the client reads EOF at once.
-//!
-//! Waiting. Pipes have no `SO_RCVTIMEO`, so the framing's slices come from `poll`: both sides
-//! set their ends `O_NONBLOCK`; a read first polls for one slice (the server's idle slice of
-//! 100 ms, the client's 50 ms), then reads; a write is tried at once and polls only when the pipe
-//! is full. Polling before each read rather than reading first is the cheaper order here: in a
-//! request/response exchange the answer is almost never there yet when the reader asks, so
-//! reading first would cost a failed `readv` (EAGAIN) on top of the `poll` and the `readv`.
-//! So per round trip each side makes three system calls (`writev`, `poll`, `readv`), one more
-//! than a socket, whose timeout the kernel applies inside the read. And `poll` is never
-//! restarted after a signal handler (EINTR even under `SA_RESTART`, signal(7)), so SIGTERM ends
-//! an idle server's wait at once; the slice covers a signal that lands just before the `poll`.
-//!
-//! Pipe size. A pipe holds 64 KiB by default; a larger message needs the reader to drain it
-//! before the writer can go on. The server raises both pipes towards its buffer size with
-//! `F_SETPIPE_SZ`, as far as `/proc/sys/fs/pipe-max-size` allows an unprivileged process
-//! (1 MiB by default; the user's `pipe-user-pages-soft` quota can refuse it, and then the
-//! default stays), and says the size it got in its closing words on stderr.
+//! Anonymous pipes: the pair the driver makes for each server ([`PipePair`]), checking the
+//! ends a server inherited ([`check_ends`]), a non-blocking end read and written in slices
+//! ([`PipeStream`]), and the kernel's pipe sizes ([`PipeSizes`]).
 
 use std::fmt;
 use std::fs::File;
 use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -38,52 +13,13 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::{fstat, SFlag};
 
-use super::stream_framing::{Exchange, FramedStream};
-use super::toolkit::{idle_until_request, payload_capacity, zeroed_buffer, IDLE_SLICE, WAIT_SLICE};
-use super::{
-    Addressing, EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportKind,
-    TransportOptions, TransportServer, TransportSpec,
-};
 use crate::format::thousands;
 
-/// The descriptors of the two pipe ends one side uses, in its own process: it reads from
-/// `receive` and writes to `send`. On a command line, `RECEIVE,SEND` (`--fds 3,4`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PipeFds {
-    pub receive: RawFd,
-    pub send: RawFd,
-}
-
-impl fmt::Display for PipeFds {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{},{}", self.receive, self.send)
-    }
-}
-
-/// Where a spawned server finds its ends: the first descriptors after stdin, stdout and
-/// stderr, the request pipe's read end at 3 and the reply pipe's write end at 4.
-pub const SERVER_FDS: PipeFds = PipeFds {
-    receive: 3,
-    send: 4,
-};
+use crate::transport::error::{PipeEndError, TransportError};
+use crate::transport::names::{PipeFds, SERVER_FDS};
 
 /// The file holding the largest size an unprivileged process may give a pipe.
-const PIPE_MAX_SIZE_FILE: &str = "/proc/sys/fs/pipe-max-size";
-
-/// Why descriptors cannot be the pipe ends of an endpoint.
-#[derive(Debug, thiserror::Error)]
-pub enum PipeEndError {
-    #[error("descriptor {fd} is not open: {source}")]
-    NotOpen {
-        fd: RawFd,
-        #[source]
-        source: Errno,
-    },
-    #[error("descriptor {fd} is not a pipe")]
-    NotAPipe { fd: RawFd },
-    #[error("descriptor {fd} is not the {end} end of a pipe")]
-    WrongEnd { fd: RawFd, end: &'static str },
-}
+pub const PIPE_MAX_SIZE_FILE: &str = "/proc/sys/fs/pipe-max-size";
 
 /// Checks that `fds` are open pipe ends of the right direction: `receive` open for reading
 /// only, `send` for writing only (a FIFO opened for both would never report its peer's end).
@@ -92,7 +28,7 @@ pub fn check_ends(fds: PipeFds) -> Result<(), PipeEndError> {
     check_end(fds.send, OFlag::O_WRONLY, "write")
 }
 
-fn check_end(fd: RawFd, access: OFlag, end: &'static str) -> Result<(), PipeEndError> {
+pub fn check_end(fd: RawFd, access: OFlag, end: &'static str) -> Result<(), PipeEndError> {
     let not_open = |source| PipeEndError::NotOpen { fd, source };
     let stat = fstat(fd).map_err(not_open)?;
     if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFIFO {
@@ -152,7 +88,7 @@ impl PipePair {
 /// A private copy of the descriptor `fd`, close-on-exec: connecting and binding work on copies,
 /// so whoever holds the original (the driver's [`PipePair`], or a server's inherited 3 and 4)
 /// keeps owning it.
-fn duplicate(fd: RawFd) -> Result<OwnedFd, TransportError> {
+pub fn duplicate(fd: RawFd) -> Result<OwnedFd, TransportError> {
     let copy = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(0))
         .map_err(|e| TransportError::os(format!("duplicating descriptor {fd}"), e))?;
     // SAFETY: F_DUPFD_CLOEXEC has just created this descriptor for us; nothing else owns it.
@@ -161,7 +97,7 @@ fn duplicate(fd: RawFd) -> Result<OwnedFd, TransportError> {
 
 /// Makes reads and writes on `fd` fail with EAGAIN instead of blocking, so that every wait is a
 /// `poll` with a timeout.
-fn set_nonblocking(fd: &OwnedFd) -> Result<(), TransportError> {
+pub fn set_nonblocking(fd: &OwnedFd) -> Result<(), TransportError> {
     let raw = fd.as_raw_fd();
     let set = |e| TransportError::os(format!("setting O_NONBLOCK on descriptor {raw}"), e);
     let flags = OFlag::from_bits_truncate(fcntl(raw, FcntlArg::F_GETFL).map_err(set)?);
@@ -180,7 +116,7 @@ pub struct PipeStream {
 
 impl PipeStream {
     /// The stream over copies of the ends named by `fds`, which must be open pipe ends.
-    fn open(fds: PipeFds, slice: Duration) -> Result<PipeStream, TransportError> {
+    pub fn open(fds: PipeFds, slice: Duration) -> Result<PipeStream, TransportError> {
         check_ends(fds)?;
         let (receive, send) = (duplicate(fds.receive)?, duplicate(fds.send)?);
         set_nonblocking(&receive)?;
@@ -194,7 +130,7 @@ impl PipeStream {
 }
 
 /// Waits until `end` is ready for `events`, for one `slice` at most.
-fn wait_for(end: &File, events: PollFlags, slice: PollTimeout) -> std::io::Result<()> {
+pub fn wait_for(end: &File, events: PollFlags, slice: PollTimeout) -> std::io::Result<()> {
     let mut fds = [PollFd::new(end.as_fd(), events)];
     match poll(&mut fds, slice) {
         Ok(0) => Err(ErrorKind::TimedOut.into()),
@@ -237,142 +173,9 @@ impl Write for PipeStream {
     }
 }
 
-pub const KIND: TransportKind = TransportKind::new(&SPEC);
-
-const SPEC: TransportSpec = TransportSpec {
-    name: "pipe",
-    display_name: "Pipe",
-    addressing: Addressing::InheritedPipes,
-    connect: |endpoint, options, watch| {
-        let (fds, buffer_size) = endpoint.pipes(KIND)?;
-        Ok(Box::new(PipeClient::connect(
-            fds,
-            buffer_size,
-            options,
-            watch,
-        )?))
-    },
-    bind: |endpoint, options| {
-        let (fds, buffer_size) = endpoint.pipes(KIND)?;
-        Ok(Box::new(PipeServer::bind(fds, buffer_size, options)?))
-    },
-    channel_objects: |_| Vec::new(),
-    max_message: |_| None,
-};
-
-/// The requesting side: the reply pipe's read end and the request pipe's write end.
-pub struct PipeClient {
-    pipes: FramedStream<PipeStream>,
-    capacity: usize,
-    timeout: Duration,
-    watch: Arc<dyn PeerWatch>,
-}
-
-impl PipeClient {
-    /// A client on copies of the ends `fds` names; the caller keeps its own.
-    pub fn connect(
-        fds: PipeFds,
-        buffer_size: usize,
-        options: TransportOptions,
-        watch: Arc<dyn PeerWatch>,
-    ) -> Result<PipeClient, TransportError> {
-        // Slices of WAIT_SLICE: between them the watch asks waitpid whether the server died
-        // (a dead server also closes the reply pipe, which ends the wait at once).
-        let stream = PipeStream::open(fds, WAIT_SLICE)?;
-        Ok(PipeClient {
-            pipes: FramedStream::new(stream),
-            capacity: payload_capacity(buffer_size),
-            timeout: options.timeout,
-            watch,
-        })
-    }
-}
-
-impl TransportClient for PipeClient {
-    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
-        self.pipes.round_trip(
-            request,
-            response,
-            self.capacity,
-            self.timeout,
-            self.watch.as_ref(),
-        )
-    }
-}
-
-/// The echoing side: its inherited ends, and one reusable buffer.
-pub struct PipeServer {
-    pipes: FramedStream<PipeStream>,
-    buffer: Vec<u8>,
-    timeout: Duration,
-    sizes: PipeSizes,
-    /// The client closed its ends. Pipes have no next client, so all that is left is to wait
-    /// for SIGTERM, which the driver sends once the run is over.
-    hung_up: bool,
-}
-
-impl PipeServer {
-    /// A server on copies of the ends `fds` names (its inherited 3 and 4), which it enlarges
-    /// towards `buffer_size` bytes each.
-    pub fn bind(
-        fds: PipeFds,
-        buffer_size: usize,
-        options: TransportOptions,
-    ) -> Result<PipeServer, TransportError> {
-        // The idle server's wait for a request is a poll of IDLE_SLICE, after which it looks at
-        // its stop flag (see the module's doc).
-        let stream = PipeStream::open(fds, IDLE_SLICE)?;
-        let sizes = PipeSizes::raise(&stream, buffer_size)?;
-        Ok(PipeServer {
-            pipes: FramedStream::new(stream),
-            buffer: zeroed_buffer("request buffer", payload_capacity(buffer_size))?,
-            timeout: options.timeout,
-            sizes,
-            hung_up: false,
-        })
-    }
-}
-
-/// Waits, in idle slices, until `stop` is set: for a server that has nothing left to serve.
-/// A `poll` on no descriptor is a sleep that a signal interrupts at once.
-fn idle_until_stopped(stop: &AtomicBool) -> Result<(), TransportError> {
-    let slice = PollTimeout::try_from(IDLE_SLICE).unwrap_or(PollTimeout::MAX);
-    idle_until_request(stop, || {
-        let mut no_fds: [PollFd<'_>; 0] = [];
-        let _ = poll(&mut no_fds, slice);
-        Ok(false)
-    })
-    .map(drop)
-}
-
-impl TransportServer for PipeServer {
-    fn echo_one(
-        &mut self,
-        stop: &AtomicBool,
-        tamper: Tamper,
-    ) -> Result<EchoOutcome, TransportError> {
-        if !self.hung_up {
-            match self
-                .pipes
-                .echo_one(&mut self.buffer, stop, self.timeout, tamper)?
-            {
-                Exchange::Echoed => return Ok(EchoOutcome::Echoed),
-                Exchange::Stopped => return Ok(EchoOutcome::Stopped),
-                Exchange::HungUp => self.hung_up = true,
-            }
-        }
-        idle_until_stopped(stop)?;
-        Ok(EchoOutcome::Stopped)
-    }
-
-    fn closing_words(&mut self) -> Option<String> {
-        Some(self.sizes.to_string())
-    }
-}
-
 /// The size of each pipe, as the server left it, and why.
 #[derive(Debug, Clone, Copy)]
-struct PipeSizes {
+pub struct PipeSizes {
     request_bytes: usize,
     reply_bytes: usize,
     /// What a whole message of the buffer's size would need.
@@ -386,7 +189,7 @@ struct PipeSizes {
 impl PipeSizes {
     /// Raises both pipes of `stream` towards `wanted` bytes (a whole message of the buffer in
     /// one write), as far as the system's limit allows; never shrinks them.
-    fn raise(stream: &PipeStream, wanted: usize) -> Result<PipeSizes, TransportError> {
+    pub fn raise(stream: &PipeStream, wanted: usize) -> Result<PipeSizes, TransportError> {
         let limit = std::fs::read_to_string(PIPE_MAX_SIZE_FILE)
             .ok()
             .and_then(|text| text.trim().parse::<usize>().ok());
@@ -405,7 +208,7 @@ impl PipeSizes {
 
 /// Raises the pipe behind `end` to `target` bytes if it is smaller; returns the size it has,
 /// and the kernel's refusal, if it refused.
-fn raise_pipe(
+pub fn raise_pipe(
     end: BorrowedFd<'_>,
     target: usize,
 ) -> Result<(usize, Option<Errno>), TransportError> {

@@ -26,16 +26,20 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::posix::{PosixObject, SharedMemory};
-use super::spin_wait::{create_segment, spin_budget, whole_pages, SequenceSignal, SEGMENT_PAGE};
-use super::toolkit::{
-    check_announced_len, check_message_fits, checked_payload_capacity, retry_until_created,
-    shm_object_missing, ChannelName, WaitBudget, WAIT_SLICE,
+use crate::transport::blocks::payload::{
+    check_announced_len, check_message_fits, checked_payload_capacity, shm_object_missing,
 };
-use super::{
-    Addressing, EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportKind,
-    TransportOptions, TransportServer, TransportSpec,
+use crate::transport::blocks::sequence::{
+    create_segment, whole_pages, SequenceSignal, SEGMENT_PAGE, SEQUENCE_SPIN_BUDGET,
 };
+use crate::transport::error::TransportError;
+use crate::transport::names::{ChannelName, PosixObject};
+use crate::transport::os::shm::SharedMemory;
+use crate::transport::spec::{
+    Addressing, EchoOutcome, Tamper, TransportClient, TransportKind, TransportOptions,
+    TransportServer, TransportSpec,
+};
+use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, WAIT_SLICE};
 
 /// Offsets of the two control lines, and the bytes they take before the payload areas. Each
 /// line holds the [`SequenceSignal`] (`seq`, `waiters`), then the payload's length.
@@ -60,12 +64,12 @@ const SPEC: TransportSpec = TransportSpec {
     display_name: "SHM spin",
     addressing: Addressing::Channel,
     connect: |endpoint, options, watch| {
-        let (channel, buffer_size) = endpoint.channel(KIND)?;
+        let (channel, buffer_size) = endpoint.channel(KIND.name())?;
         let client = ShmSpinClient::connect(channel, buffer_size, options, watch)?;
         Ok(Box::new(client))
     },
     bind: |endpoint, options| {
-        let (channel, buffer_size) = endpoint.channel(KIND)?;
+        let (channel, buffer_size) = endpoint.channel(KIND.name())?;
         Ok(Box::new(ShmSpinServer::create(
             channel,
             buffer_size,
@@ -74,6 +78,9 @@ const SPEC: TransportSpec = TransportSpec {
     },
     channel_objects,
     max_message: |_| None,
+    spin_budget: Some(SEQUENCE_SPIN_BUDGET),
+    peer_buffer_size: None,
+    summary: "one shared segment, atomic sequence numbers, spin then futex",
 };
 
 /// One direction: its control line in the header and its payload area.
@@ -183,7 +190,7 @@ impl ShmSpinClient {
             segment,
             next_seq,
             timeout: options.timeout,
-            spin_budget: spin_budget(KIND, &options),
+            spin_budget: KIND.spin_budget_under(&options),
             watch,
         })
     }
@@ -248,7 +255,7 @@ impl ShmSpinServer {
         Ok(ShmSpinServer {
             segment: Segment::new(memory, capacity),
             last_seen: 0,
-            spin_budget: spin_budget(KIND, &options),
+            spin_budget: KIND.spin_budget_under(&options),
         })
     }
 }

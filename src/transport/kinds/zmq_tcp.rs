@@ -9,10 +9,11 @@
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 
-use super::zmq_reqrep::{ZmqClient, ZmqServer};
-use super::{
-    Addressing, EchoOutcome, Tamper, TransportError, TransportKind, TransportOptions,
-    TransportServer, TransportSpec,
+use crate::transport::blocks::zmq_reqrep::{ZmqClient, ZmqServer};
+use crate::transport::error::TransportError;
+use crate::transport::spec::{
+    Addressing, EchoOutcome, Tamper, TransportKind, TransportOptions, TransportServer,
+    TransportSpec,
 };
 
 const SCHEME: &str = "tcp://";
@@ -26,16 +27,19 @@ const SPEC: TransportSpec = TransportSpec {
         scheme: Some(SCHEME),
     },
     connect: |endpoint, options, watch| {
-        let (addr, _) = endpoint.tcp(KIND)?;
+        let (addr, _) = endpoint.tcp(KIND.name())?;
         let endpoint = format!("{SCHEME}{addr}");
         Ok(Box::new(ZmqClient::connect(&endpoint, options, watch)?))
     },
     bind: |endpoint, options| {
-        let (addr, buffer_size) = endpoint.tcp(KIND)?;
+        let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
         Ok(Box::new(ZmqTcpServer::bind(addr, buffer_size, options)?))
     },
     channel_objects: |_| Vec::new(),
     max_message: |_| None,
+    spin_budget: None,
+    peer_buffer_size: None,
+    summary: "ZeroMQ REQ/REP over tcp:// on loopback",
 };
 
 /// The echoing side: a REP socket listening on a TCP address, and the address it got.

@@ -23,11 +23,11 @@ use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::toolkit::{
-    check_message_fits, decode_len, encode_len, idle_until_request, payload_capacity,
-    zeroed_buffer, WaitBudget, HEADER_LEN, IDLE_SLICE,
-};
-use super::{EchoOutcome, PeerWatch, StopFlag, Tamper, TransportError};
+use crate::transport::blocks::payload::{check_message_fits, decode_len, zeroed_buffer};
+use crate::transport::error::TransportError;
+use crate::transport::spec::{EchoOutcome, Tamper};
+use crate::transport::wait::{idle_until_request, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE};
+use crate::transport::wire::{encode_len, payload_capacity, HEADER_LEN};
 
 /// A byte stream that carries framed messages both ways.
 pub struct FramedStream<S> {

@@ -17,38 +17,26 @@
 //! descriptor, and the creator holds an owner lock ([`owner_lock`]) on it, which cleaners see
 //! through `/dev/mqueue` where that is mounted.
 
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use nix::mqueue::MQ_OFlag;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nix::errno::Errno;
-use nix::mqueue::{mq_attr_member_t, mq_getattr, mq_open, mq_unlink, MQ_OFlag, MqAttr, MqdT};
-use nix::sys::stat::Mode;
-
-use super::posix::{realtime_deadline_after, PosixObject};
-use super::toolkit::{
-    check_message_fits, check_reply_fits, checked_payload_capacity, idle_until_request,
-    payload_capacity, retry_until_created, shm_object_missing, zeroed_buffer, ChannelName,
-    WaitBudget, IDLE_SLICE, WAIT_SLICE,
+use crate::transport::blocks::payload::{
+    check_message_fits, check_reply_fits, checked_payload_capacity, shm_object_missing,
+    zeroed_buffer,
 };
-use super::{
-    owner_lock, Addressing, EchoOutcome, MessageLimit, PeerWatch, StopFlag, Tamper,
-    TransportClient, TransportError, TransportKind, TransportOptions, TransportServer,
-    TransportSpec,
+use crate::transport::error::TransportError;
+use crate::transport::names::{ChannelName, PosixObject};
+use crate::transport::os::mqueue::{msgsize_max, MessageQueue};
+use crate::transport::spec::{
+    Addressing, EchoOutcome, MessageLimit, Tamper, TransportClient, TransportKind,
+    TransportOptions, TransportServer, TransportSpec,
 };
-
-/// Where Linux shows message queues, when the mqueue file system is mounted there.
-pub const MQUEUE_DIR: &str = "/dev/mqueue";
-
-/// The largest `mq_msgsize` an unprivileged process may ask for.
-const MSGSIZE_MAX_FILE: &str = "/proc/sys/fs/mqueue/msgsize_max";
-
-/// Linux's default for that file, assumed when it cannot be read.
-const DEFAULT_MSGSIZE_MAX: usize = 8192;
-
-/// Messages a queue holds: one, as a client waits for each reply before it sends again.
-const MAX_MESSAGES: mq_attr_member_t = 1;
+use crate::transport::wait::{
+    idle_until_request, retry_until_created, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE,
+};
+use crate::transport::wire::payload_capacity;
 
 /// The name of one of the channel's queues, `/<channel>_<direction>`.
 fn queue_name(channel: &ChannelName, direction: &str) -> String {
@@ -59,14 +47,6 @@ fn channel_objects(channel: &ChannelName) -> Vec<PosixObject> {
     ["req", "resp"]
         .map(|direction| PosixObject::MessageQueue(queue_name(channel, direction)))
         .to_vec()
-}
-
-/// What `/proc/sys/fs/mqueue/msgsize_max` allows.
-pub fn msgsize_max() -> usize {
-    std::fs::read_to_string(MSGSIZE_MAX_FILE)
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(DEFAULT_MSGSIZE_MAX)
 }
 
 /// The message size of both queues for a `buffer_size`-byte buffer.
@@ -90,11 +70,11 @@ const SPEC: TransportSpec = TransportSpec {
     display_name: "POSIX mqueue",
     addressing: Addressing::Channel,
     connect: |endpoint, options, watch| {
-        let (channel, _) = endpoint.channel(KIND)?;
+        let (channel, _) = endpoint.channel(KIND.name())?;
         Ok(Box::new(MqueueClient::connect(channel, options, watch)?))
     },
     bind: |endpoint, options| {
-        let (channel, buffer_size) = endpoint.channel(KIND)?;
+        let (channel, buffer_size) = endpoint.channel(KIND.name())?;
         Ok(Box::new(MqueueServer::create(
             channel,
             buffer_size,
@@ -103,175 +83,10 @@ const SPEC: TransportSpec = TransportSpec {
     },
     channel_objects,
     max_message,
+    spin_budget: None,
+    peer_buffer_size: None,
+    summary: "two POSIX message queues (sizes up to msgsize_max)",
 };
-
-/// Removes a queue's name; true if it existed.
-pub fn unlink_queue(name: &str) -> bool {
-    mq_unlink(name).is_ok()
-}
-
-/// Whether a queue of this name exists, asked of the kernel by name. One we may not open
-/// (someone else's) exists too.
-pub fn queue_exists(name: &str) -> bool {
-    match mq_open(name, MQ_OFlag::O_RDONLY, Mode::empty(), None) {
-        Ok(queue) => {
-            drop(owned(queue));
-            true
-        }
-        Err(e) => e != Errno::ENOENT,
-    }
-}
-
-/// A queue descriptor as what it is on Linux, a file descriptor, which closes (`mq_close`)
-/// when dropped: nix's `MqdT` does not close itself.
-fn owned(queue: MqdT) -> OwnedFd {
-    // SAFETY: on Linux an mqd_t is a file descriptor, and this one is ours alone: it was just
-    // returned by mq_open and is handed over whole.
-    unsafe { OwnedFd::from_raw_fd(queue.into_raw_fd()) }
-}
-
-/// One open queue. The creator unlinks the name when dropped; the descriptor closes either way.
-struct MessageQueue {
-    name: String,
-    fd: OwnedFd,
-    /// `mq_msgsize`: the longest message, and the least a receive buffer may hold.
-    message_size: usize,
-    owner: bool,
-}
-
-impl MessageQueue {
-    /// Creates the queue exclusively (0600), for messages of up to `message_size` bytes.
-    fn create(name: &str, message_size: usize, access: MQ_OFlag) -> Result<Self, TransportError> {
-        let size = mq_attr_member_t::try_from(message_size).unwrap_or(mq_attr_member_t::MAX);
-        let attributes = MqAttr::new(0, MAX_MESSAGES, size, 0);
-        let flags = access | MQ_OFlag::O_CREAT | MQ_OFlag::O_EXCL;
-        let mode = Mode::S_IRUSR | Mode::S_IWUSR;
-        let sizes = format!("mq_msgsize {message_size}, mq_maxmsg {MAX_MESSAGES}");
-        let queue = mq_open(name, flags, mode, Some(&attributes)).map_err(|e| {
-            TransportError::os(format!("creating message queue {name} ({sizes})"), e)
-        })?;
-        let fd = owned(queue);
-        // Proof of life for cleaners, where the kernel allows it; without it they fall back on
-        // the pid in the name, as for semaphores that cannot be locked.
-        let _ = owner_lock::hold(&fd);
-        Ok(MessageQueue {
-            name: name.to_string(),
-            fd,
-            message_size,
-            owner: true,
-        })
-    }
-
-    /// Opens an existing queue and learns its message size.
-    fn open(name: &str, access: MQ_OFlag) -> Result<Self, TransportError> {
-        let queue = mq_open(name, access, Mode::empty(), None)
-            .map_err(|e| TransportError::os(format!("opening message queue {name}"), e))?;
-        let attributes = mq_getattr(&queue);
-        let fd = owned(queue);
-        let attributes = attributes
-            .map_err(|e| TransportError::os(format!("inspecting message queue {name}"), e))?;
-        Ok(MessageQueue {
-            name: name.to_string(),
-            fd,
-            message_size: usize::try_from(attributes.msgsize()).unwrap_or(0),
-            owner: false,
-        })
-    }
-
-    /// Sends `message`, waiting for room in slices, at most `timeout` in all.
-    fn send(
-        &self,
-        message: &[u8],
-        timeout: Duration,
-        watch: &dyn PeerWatch,
-    ) -> Result<(), TransportError> {
-        let mut budget = WaitBudget::new(timeout, watch);
-        while !self.send_within(message, WAIT_SLICE)? {
-            budget.slice_expired(&format!("room in message queue {}", self.name))?;
-        }
-        Ok(())
-    }
-
-    /// Receives the next message into `buffer` (at least `message_size` bytes), waiting in
-    /// slices, at most `timeout` in all; returns its length.
-    fn receive(
-        &self,
-        buffer: &mut [u8],
-        timeout: Duration,
-        watch: &dyn PeerWatch,
-    ) -> Result<usize, TransportError> {
-        let mut budget = WaitBudget::new(timeout, watch);
-        loop {
-            if let Some(len) = self.receive_within(buffer, WAIT_SLICE)? {
-                return Ok(len);
-            }
-            budget.slice_expired(&format!("a message in queue {}", self.name))?;
-        }
-    }
-
-    /// One `mq_timedsend` of at most `slice`: false if the slice ran out or a signal came first.
-    fn send_within(&self, message: &[u8], slice: Duration) -> Result<bool, TransportError> {
-        let deadline = realtime_deadline_after(slice)?;
-        // SAFETY: fd is an open queue descriptor; the message and the deadline outlive the call.
-        let rc = unsafe {
-            libc::mq_timedsend(
-                self.fd.as_raw_fd(),
-                message.as_ptr().cast(),
-                message.len(),
-                0,
-                &deadline,
-            )
-        };
-        self.completed(rc as isize, "sending to")
-            .map(|sent| sent.is_some())
-    }
-
-    /// One `mq_timedreceive` of at most `slice`: the message's length, or None if the slice
-    /// ran out or a signal came first.
-    fn receive_within(
-        &self,
-        buffer: &mut [u8],
-        slice: Duration,
-    ) -> Result<Option<usize>, TransportError> {
-        let deadline = realtime_deadline_after(slice)?;
-        // SAFETY: fd is an open queue descriptor; the kernel writes at most `buffer.len()` bytes
-        // into the buffer; the buffer and the deadline outlive the call; a null priority
-        // pointer asks for no priority.
-        let rc = unsafe {
-            libc::mq_timedreceive(
-                self.fd.as_raw_fd(),
-                buffer.as_mut_ptr().cast(),
-                buffer.len(),
-                std::ptr::null_mut(),
-                &deadline,
-            )
-        };
-        self.completed(rc, "receiving from")
-    }
-
-    /// What an `mq_timed*` call's return value `rc` means: Some(bytes) when it completed, None
-    /// when its slice ran out or a signal interrupted it, else the error.
-    fn completed(&self, rc: isize, op: &str) -> Result<Option<usize>, TransportError> {
-        if let Ok(len) = usize::try_from(rc) {
-            return Ok(Some(len));
-        }
-        match Errno::last() {
-            Errno::ETIMEDOUT | Errno::EINTR => Ok(None),
-            e => Err(TransportError::os(
-                format!("{op} message queue {}", self.name),
-                e,
-            )),
-        }
-    }
-}
-
-impl Drop for MessageQueue {
-    fn drop(&mut self) {
-        if self.owner {
-            unlink_queue(&self.name);
-        }
-    }
-}
 
 /// The requesting side: opens the server's queues, never unlinks them.
 pub struct MqueueClient {

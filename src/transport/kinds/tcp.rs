@@ -21,12 +21,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::stream_framing::{accept_unless_stopped, ConnectionServer, FramedStream};
-use super::toolkit::{payload_capacity, retry_until_created, WaitBudget, IDLE_SLICE, WAIT_SLICE};
-use super::{
-    Addressing, EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportKind,
-    TransportOptions, TransportServer, TransportSpec,
+use crate::transport::blocks::framing::{accept_unless_stopped, ConnectionServer, FramedStream};
+use crate::transport::error::TransportError;
+use crate::transport::spec::{
+    Addressing, EchoOutcome, Tamper, TransportClient, TransportKind, TransportOptions,
+    TransportServer, TransportSpec,
 };
+use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE};
+use crate::transport::wire::payload_capacity;
 
 pub const KIND: TransportKind = TransportKind::new(&SPEC);
 
@@ -35,7 +37,7 @@ const SPEC: TransportSpec = TransportSpec {
     display_name: "TCP loopback",
     addressing: Addressing::Tcp { scheme: None },
     connect: |endpoint, options, watch| {
-        let (addr, buffer_size) = endpoint.tcp(KIND)?;
+        let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
         Ok(Box::new(TcpClient::connect(
             addr,
             buffer_size,
@@ -44,11 +46,14 @@ const SPEC: TransportSpec = TransportSpec {
         )?))
     },
     bind: |endpoint, options| {
-        let (addr, buffer_size) = endpoint.tcp(KIND)?;
+        let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
         Ok(Box::new(TcpServer::bind(addr, buffer_size, options)?))
     },
     channel_objects: |_| Vec::new(),
     max_message: |_| None,
+    spin_budget: None,
+    peer_buffer_size: None,
+    summary: "a TCP connection on 127.0.0.1, length-framed",
 };
 
 /// Readies a connected stream for framed messages: no Nagle delay, and every blocking read and

@@ -21,16 +21,21 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::posix::{NamedSemaphore, ObjectAccess, PosixObject, SharedMemory};
-use super::spin_wait::spin_budget;
-use super::toolkit::{
+use crate::transport::blocks::payload::{
     check_message_fits, check_reply_fits, check_shm_space, checked_payload_capacity, decode_len,
-    encode_len, retry_until_created, shm_object_missing, ChannelName, WaitBudget, HEADER_LEN,
+    shm_object_missing,
 };
-use super::{
-    Addressing, EchoOutcome, PeerWatch, StopFlag, Tamper, TransportClient, TransportError,
-    TransportKind, TransportOptions, TransportServer, TransportSpec,
+use crate::transport::endpoint::Endpoint;
+use crate::transport::error::TransportError;
+use crate::transport::names::{ChannelName, PosixObject};
+use crate::transport::os::semaphore::NamedSemaphore;
+use crate::transport::os::shm::{ObjectAccess, SharedMemory};
+use crate::transport::spec::{
+    Addressing, EchoOutcome, Tamper, TransportClient, TransportKind, TransportOptions,
+    TransportServer, TransportSpec,
 };
+use crate::transport::wait::{retry_until_created, PeerWatch, StopFlag, WaitBudget};
+use crate::transport::wire::{encode_len, HEADER_LEN};
 
 const DIRECTIONS: [&str; 2] = ["req", "resp"];
 
@@ -74,12 +79,12 @@ const SPEC: TransportSpec = TransportSpec {
     display_name: "SHM POSIX",
     addressing: Addressing::Channel,
     connect: |endpoint, options, watch| {
-        let (channel, buffer_size) = endpoint.channel(KIND)?;
+        let (channel, buffer_size) = endpoint.channel(KIND.name())?;
         let client = ShmPosixClient::connect(channel, buffer_size, options, watch)?;
         Ok(Box::new(client))
     },
     bind: |endpoint, options| {
-        let (channel, buffer_size) = endpoint.channel(KIND)?;
+        let (channel, buffer_size) = endpoint.channel(KIND.name())?;
         Ok(Box::new(ShmPosixServer::create(
             channel,
             buffer_size,
@@ -88,6 +93,9 @@ const SPEC: TransportSpec = TransportSpec {
     },
     channel_objects,
     max_message: |_| None,
+    spin_budget: Some(Duration::ZERO),
+    peer_buffer_size: Some(peer_buffer_size),
+    summary: "shared memory + four named POSIX semaphores, byte-compatible with shm-rpc-bridge",
 };
 
 /// One direction of a channel: a buffer and the two semaphores that hand it back and forth.
@@ -220,10 +228,12 @@ impl Direction {
     }
 }
 
-/// The buffer size of a running server's channel: the size of its request memory, which
+/// The buffer size of the server running at `endpoint`: the size of its request memory, which
 /// the server made (the reply memory is as large, in our server and in shm-rpc-bridge's).
-pub fn server_buffer_size(channel: &ChannelName) -> Result<usize, TransportError> {
-    SharedMemory::size_of(&DirectionNames::of(channel, DIRECTIONS[0]).memory)
+fn peer_buffer_size(endpoint: &Endpoint) -> Result<usize, TransportError> {
+    let (channel, _) = endpoint.channel(KIND.name())?;
+    let channel = ChannelName::new(channel)?;
+    SharedMemory::size_of(&DirectionNames::of(&channel, DIRECTIONS[0]).memory)
 }
 
 /// The requesting side of a channel: opens the server's objects, never unlinks them.
@@ -246,7 +256,7 @@ impl ShmPosixClient {
         checked_payload_capacity(buffer_size)?;
         // One budget for all six objects: the timeout bounds the whole connect.
         let mut budget = WaitBudget::new(options.timeout, watch.as_ref());
-        let spin = spin_budget(KIND, &options);
+        let spin = KIND.spin_budget_under(&options);
         let request =
             Direction::open(&channel, "req", buffer_size, &mut budget)?.spinning_for(spin);
         let response =
@@ -290,7 +300,7 @@ impl ShmPosixServer {
         checked_payload_capacity(buffer_size)?;
         // Both buffers or neither: say so before creating the first.
         check_shm_space(DIRECTIONS.len(), buffer_size)?;
-        let spin = spin_budget(KIND, &options);
+        let spin = KIND.spin_budget_under(&options);
         let request = Direction::create(&channel, "req", buffer_size)?.spinning_for(spin);
         let response = Direction::create(&channel, "resp", buffer_size)?.spinning_for(spin);
         Ok(ShmPosixServer {

@@ -13,13 +13,16 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::socket_file::{checked_path, SocketFile};
-use super::stream_framing::{accept_unless_stopped, ConnectionServer, FramedStream};
-use super::toolkit::{payload_capacity, retry_until_created, WaitBudget, IDLE_SLICE, WAIT_SLICE};
-use super::{
-    Addressing, EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportKind,
-    TransportOptions, TransportServer, TransportSpec,
+use crate::transport::blocks::framing::{accept_unless_stopped, ConnectionServer, FramedStream};
+use crate::transport::blocks::socket_file::SocketFile;
+use crate::transport::error::TransportError;
+use crate::transport::names::checked_path;
+use crate::transport::spec::{
+    Addressing, EchoOutcome, Tamper, TransportClient, TransportKind, TransportOptions,
+    TransportServer, TransportSpec,
 };
+use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE};
+use crate::transport::wire::payload_capacity;
 
 /// For [`retry_until_created`]: no socket file yet, or nobody listening on it yet.
 fn no_server_yet(path: &Path) -> impl Fn(&TransportError) -> Option<String> + '_ {
@@ -53,12 +56,12 @@ const SPEC: TransportSpec = TransportSpec {
     display_name: "Unix stream",
     addressing: Addressing::SocketFile { scheme: "unix://" },
     connect: |endpoint, options, watch| {
-        let (path, buffer_size) = endpoint.socket_file(KIND)?;
+        let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
         let client = UnixStreamClient::connect(path, buffer_size, options, watch)?;
         Ok(Box::new(client))
     },
     bind: |endpoint, options| {
-        let (path, buffer_size) = endpoint.socket_file(KIND)?;
+        let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
         Ok(Box::new(UnixStreamServer::bind(
             path,
             buffer_size,
@@ -67,6 +70,9 @@ const SPEC: TransportSpec = TransportSpec {
     },
     channel_objects: |_| Vec::new(),
     max_message: |_| None,
+    spin_budget: None,
+    peer_buffer_size: None,
+    summary: "a SOCK_STREAM Unix domain socket, length-framed",
 };
 
 /// The requesting side: one connected stream.

@@ -3,35 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{TransportError, PRIVATE_DIR_PREFIX};
-
-/// `sun_path` holds 108 bytes including the terminating NUL.
-const MAX_SOCKET_PATH: usize = 107;
-
-/// Why a path cannot be a server's socket file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SocketPathError {
-    #[error("socket path {} is not UTF-8", .0.display())]
-    NotUtf8(PathBuf),
-    #[error("socket path {path} is {len} bytes long; Unix sockets allow at most {MAX_SOCKET_PATH} (set TMPDIR to a shorter directory)")]
-    TooLong { path: String, len: usize },
-    #[error("{} already exists; refusing to replace it", .0.display())]
-    AlreadyExists(PathBuf),
-}
-
-/// Checks that `path` fits a Unix socket address and is UTF-8; returns it as text.
-pub fn checked_path(path: &Path) -> Result<&str, SocketPathError> {
-    let text = path
-        .to_str()
-        .ok_or_else(|| SocketPathError::NotUtf8(path.to_path_buf()))?;
-    if text.len() > MAX_SOCKET_PATH {
-        return Err(SocketPathError::TooLong {
-            path: text.to_string(),
-            len: text.len(),
-        });
-    }
-    Ok(text)
-}
+use crate::transport::error::TransportError;
+use crate::transport::names::{checked_path, SocketPathError, PRIVATE_DIR_PREFIX};
 
 /// Owns a server's socket file: refuses to take over an existing one, and on drop removes the
 /// file and, if the driver made it, the private directory around it.

@@ -5,11 +5,13 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use super::socket_file::{checked_path, SocketFile};
-use super::zmq_reqrep::{ZmqClient, ZmqServer};
-use super::{
-    Addressing, EchoOutcome, Tamper, TransportError, TransportKind, TransportOptions,
-    TransportServer, TransportSpec,
+use crate::transport::blocks::socket_file::SocketFile;
+use crate::transport::blocks::zmq_reqrep::{ZmqClient, ZmqServer};
+use crate::transport::error::TransportError;
+use crate::transport::names::checked_path;
+use crate::transport::spec::{
+    Addressing, EchoOutcome, Tamper, TransportKind, TransportOptions, TransportServer,
+    TransportSpec,
 };
 
 fn endpoint_of(path: &Path) -> Result<String, TransportError> {
@@ -23,7 +25,7 @@ const SPEC: TransportSpec = TransportSpec {
     display_name: "ZeroMQ IPC",
     addressing: Addressing::SocketFile { scheme: "ipc://" },
     connect: |endpoint, options, watch| {
-        let (path, _) = endpoint.socket_file(KIND)?;
+        let (path, _) = endpoint.socket_file(KIND.name())?;
         Ok(Box::new(ZmqClient::connect(
             &endpoint_of(path)?,
             options,
@@ -31,11 +33,14 @@ const SPEC: TransportSpec = TransportSpec {
         )?))
     },
     bind: |endpoint, options| {
-        let (path, buffer_size) = endpoint.socket_file(KIND)?;
+        let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
         Ok(Box::new(ZmqIpcServer::bind(path, buffer_size, options)?))
     },
     channel_objects: |_| Vec::new(),
     max_message: |_| None,
+    spin_budget: None,
+    peer_buffer_size: None,
+    summary: "ZeroMQ REQ/REP over an ipc:// Unix socket",
 };
 
 /// The echoing side: a REP socket bound to a socket file in a private directory.

@@ -11,13 +11,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::toolkit::{
-    check_reply_fits, idle_until_request, payload_capacity, WaitBudget, IDLE_SLICE, WAIT_SLICE,
+use crate::transport::blocks::payload::check_reply_fits;
+use crate::transport::error::TransportError;
+use crate::transport::spec::{
+    EchoOutcome, Tamper, TransportClient, TransportOptions, TransportServer,
 };
-use super::{
-    EchoOutcome, NoWatch, PeerWatch, Tamper, TransportClient, TransportError, TransportOptions,
-    TransportServer,
+use crate::transport::wait::{
+    idle_until_request, NoWatch, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE,
 };
+use crate::transport::wire::payload_capacity;
 
 fn millis(duration: Duration) -> i32 {
     i32::try_from(duration.as_millis())

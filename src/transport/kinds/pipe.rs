@@ -1,0 +1,179 @@
+//! Pipe: two anonymous pipes between the driver and the server it spawns, one per direction,
+//! each message framed as in Unix stream (a 4-byte native-endian `u32` length, then the
+//! payload) by [`super::stream_framing`].
+//!
+//! The driver creates the pipes for every run ([`PipePair`], all four ends close-on-exec) and
+//! the server child inherits its two ends at fixed descriptors, [`SERVER_FDS`] (`--fds 3,4`):
+//! never its stdin or stdout, which carry `READY` and nothing else. The driver closes its copies
+//! of the server's ends as soon as the server is spawned, so that a server that dies takes the
+//! last write end of the reply pipe with it and the client reads EOF at once.
+//!
+//! Waiting. Pipes have no `SO_RCVTIMEO`, so the framing's slices come from `poll`: both sides
+//! set their ends `O_NONBLOCK`; a read first polls for one slice (the server's idle slice of
+//! 100 ms, the client's 50 ms), then reads; a write is tried at once and polls only when the pipe
+//! is full. Polling before each read rather than reading first is the cheaper order here: in a
+//! request/response exchange the answer is almost never there yet when the reader asks, so
+//! reading first would cost a failed `readv` (EAGAIN) on top of the `poll` and the `readv`.
+//! So per round trip each side makes three system calls (`writev`, `poll`, `readv`), one more
+//! than a socket, whose timeout the kernel applies inside the read. And `poll` is never
+//! restarted after a signal handler (EINTR even under `SA_RESTART`, signal(7)), so SIGTERM ends
+//! an idle server's wait at once; the slice covers a signal that lands just before the `poll`.
+//!
+//! Pipe size. A pipe holds 64 KiB by default; a larger message needs the reader to drain it
+//! before the writer can go on. The server raises both pipes towards its buffer size with
+//! `F_SETPIPE_SZ`, as far as `/proc/sys/fs/pipe-max-size` allows an unprivileged process
+//! (1 MiB by default; the user's `pipe-user-pages-soft` quota can refuse it, and then the
+//! default stays), and says the size it got in its closing words on stderr.
+
+use nix::poll::{poll, PollFd, PollTimeout};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::transport::blocks::framing::{Exchange, FramedStream};
+use crate::transport::blocks::payload::zeroed_buffer;
+use crate::transport::error::TransportError;
+use crate::transport::names::PipeFds;
+use crate::transport::os::pipe::{PipeSizes, PipeStream};
+use crate::transport::spec::{
+    Addressing, EchoOutcome, Tamper, TransportClient, TransportKind, TransportOptions,
+    TransportServer, TransportSpec,
+};
+use crate::transport::wait::{idle_until_request, PeerWatch, IDLE_SLICE, WAIT_SLICE};
+use crate::transport::wire::payload_capacity;
+
+pub const KIND: TransportKind = TransportKind::new(&SPEC);
+
+const SPEC: TransportSpec = TransportSpec {
+    name: "pipe",
+    display_name: "Pipe",
+    addressing: Addressing::InheritedPipes,
+    connect: |endpoint, options, watch| {
+        let (fds, buffer_size) = endpoint.pipes(KIND.name())?;
+        Ok(Box::new(PipeClient::connect(
+            fds,
+            buffer_size,
+            options,
+            watch,
+        )?))
+    },
+    bind: |endpoint, options| {
+        let (fds, buffer_size) = endpoint.pipes(KIND.name())?;
+        Ok(Box::new(PipeServer::bind(fds, buffer_size, options)?))
+    },
+    channel_objects: |_| Vec::new(),
+    max_message: |_| None,
+    spin_budget: None,
+    peer_buffer_size: None,
+    summary: "two anonymous pipes to the spawned server, length-framed",
+};
+
+/// The requesting side: the reply pipe's read end and the request pipe's write end.
+pub struct PipeClient {
+    pipes: FramedStream<PipeStream>,
+    capacity: usize,
+    timeout: Duration,
+    watch: Arc<dyn PeerWatch>,
+}
+
+impl PipeClient {
+    /// A client on copies of the ends `fds` names; the caller keeps its own.
+    pub fn connect(
+        fds: PipeFds,
+        buffer_size: usize,
+        options: TransportOptions,
+        watch: Arc<dyn PeerWatch>,
+    ) -> Result<PipeClient, TransportError> {
+        // Slices of WAIT_SLICE: between them the watch asks waitpid whether the server died
+        // (a dead server also closes the reply pipe, which ends the wait at once).
+        let stream = PipeStream::open(fds, WAIT_SLICE)?;
+        Ok(PipeClient {
+            pipes: FramedStream::new(stream),
+            capacity: payload_capacity(buffer_size),
+            timeout: options.timeout,
+            watch,
+        })
+    }
+}
+
+impl TransportClient for PipeClient {
+    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
+        self.pipes.round_trip(
+            request,
+            response,
+            self.capacity,
+            self.timeout,
+            self.watch.as_ref(),
+        )
+    }
+}
+
+/// The echoing side: its inherited ends, and one reusable buffer.
+pub struct PipeServer {
+    pipes: FramedStream<PipeStream>,
+    buffer: Vec<u8>,
+    timeout: Duration,
+    sizes: PipeSizes,
+    /// The client closed its ends. Pipes have no next client, so all that is left is to wait
+    /// for SIGTERM, which the driver sends once the run is over.
+    hung_up: bool,
+}
+
+impl PipeServer {
+    /// A server on copies of the ends `fds` names (its inherited 3 and 4), which it enlarges
+    /// towards `buffer_size` bytes each.
+    pub fn bind(
+        fds: PipeFds,
+        buffer_size: usize,
+        options: TransportOptions,
+    ) -> Result<PipeServer, TransportError> {
+        // The idle server's wait for a request is a poll of IDLE_SLICE, after which it looks at
+        // its stop flag (see the module's doc).
+        let stream = PipeStream::open(fds, IDLE_SLICE)?;
+        let sizes = PipeSizes::raise(&stream, buffer_size)?;
+        Ok(PipeServer {
+            pipes: FramedStream::new(stream),
+            buffer: zeroed_buffer("request buffer", payload_capacity(buffer_size))?,
+            timeout: options.timeout,
+            sizes,
+            hung_up: false,
+        })
+    }
+}
+
+/// Waits, in idle slices, until `stop` is set: for a server that has nothing left to serve.
+/// A `poll` on no descriptor is a sleep that a signal interrupts at once.
+fn idle_until_stopped(stop: &AtomicBool) -> Result<(), TransportError> {
+    let slice = PollTimeout::try_from(IDLE_SLICE).unwrap_or(PollTimeout::MAX);
+    idle_until_request(stop, || {
+        let mut no_fds: [PollFd<'_>; 0] = [];
+        let _ = poll(&mut no_fds, slice);
+        Ok(false)
+    })
+    .map(drop)
+}
+
+impl TransportServer for PipeServer {
+    fn echo_one(
+        &mut self,
+        stop: &AtomicBool,
+        tamper: Tamper,
+    ) -> Result<EchoOutcome, TransportError> {
+        if !self.hung_up {
+            match self
+                .pipes
+                .echo_one(&mut self.buffer, stop, self.timeout, tamper)?
+            {
+                Exchange::Echoed => return Ok(EchoOutcome::Echoed),
+                Exchange::Stopped => return Ok(EchoOutcome::Stopped),
+                Exchange::HungUp => self.hung_up = true,
+            }
+        }
+        idle_until_stopped(stop)?;
+        Ok(EchoOutcome::Stopped)
+    }
+
+    fn closing_words(&mut self) -> Option<String> {
+        Some(self.sizes.to_string())
+    }
+}

@@ -1,0 +1,320 @@
+//! What a transport is to the rest of the tool: the client and server traits every transport
+//! implements, the options both sides take, and the [`TransportSpec`] each transport's file
+//! declares (names, addressing, how to build either side, the objects it leaves if killed, its
+//! own message limit, its spin budget, how an external peer's buffer size is found), behind the
+//! cheap handle [`TransportKind`]. The registry lists the specs; nothing else names a transport.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::transport::endpoint::Endpoint;
+use crate::transport::error::TransportError;
+use crate::transport::names::{ChannelName, PosixObject, SERVER_FDS};
+use crate::transport::os::shm::SharedBytes;
+use crate::transport::wait::PeerWatch;
+
+/// Client side of a transport: sends a request and waits for its echo.
+pub trait TransportClient {
+    /// Sends `request`, receives the reply into `response` and returns the reply's length.
+    /// A reply longer than `response` is an error, never a silent truncation.
+    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError>;
+
+    /// A round trip that leaves the reply where the transport received it, when it can (a
+    /// ZeroMQ message), instead of copying it into `scratch`. The reply is valid until the next
+    /// call. Transports that receive into a caller's buffer anyway use `scratch`.
+    fn round_trip_in_place<'a>(
+        &'a mut self,
+        request: &[u8],
+        scratch: &'a mut [u8],
+    ) -> Result<&'a [u8], TransportError> {
+        let len = self.round_trip(request, scratch)?;
+        Ok(&scratch[..len])
+    }
+
+    /// How far past a page boundary the transport keeps payloads in shared memory, so that the
+    /// caller can put its buffers at the same offset and every copy runs page-aligned.
+    fn payload_page_offset(&self) -> usize {
+        0
+    }
+
+    /// A zero-copy transport lends the caller `len` bytes of its shared memory to write the
+    /// next request into, where the server will find it: no staging buffer, no copy on the way.
+    /// Send it with [`round_trip_loaned`](TransportClient::round_trip_loaned). The default,
+    /// None, is for transports that carry copies of a caller's buffer: use `round_trip`.
+    fn loan(&mut self, _len: usize) -> Result<Option<SharedBytes<'_>>, TransportError> {
+        Ok(None)
+    }
+
+    /// Sends the first `len` bytes of the last loan and returns the echo where it lies in the
+    /// transport's shared memory, valid until the next call. [`SharedBytes::release`] says
+    /// whether another process truncated the memory while the caller read it.
+    fn round_trip_loaned(&mut self, len: usize) -> Result<SharedBytes<'_>, TransportError> {
+        Err(TransportError::NotLoaned { len })
+    }
+}
+
+/// Server side of a transport: echoes requests back unchanged (unless told to tamper, for tests).
+pub trait TransportServer {
+    /// Waits for the next request, however long that takes, and echoes it.
+    /// Returns [`EchoOutcome::Stopped`] once `stop` is set while no request is in progress.
+    fn echo_one(
+        &mut self,
+        stop: &AtomicBool,
+        tamper: Tamper,
+    ) -> Result<EchoOutcome, TransportError>;
+
+    /// What the server should say on stderr when it stops, if anything (for example what its
+    /// library dropped).
+    fn closing_words(&mut self) -> Option<String> {
+        None
+    }
+
+    /// What follows `READY` on the server's ready line: the address it actually listens on,
+    /// when it chose one (an ephemeral TCP port). None prints a bare `READY`.
+    fn ready_address(&self) -> Option<String> {
+        None
+    }
+}
+
+/// What became of one [`TransportServer::echo_one`] call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EchoOutcome {
+    Echoed,
+    Stopped,
+}
+
+/// A deliberate fault in one echo, injected by the server's hidden `--fault` option so that
+/// tests can prove the driver detects broken peers through the real transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tamper {
+    None,
+    /// Flip every bit of the byte at this offset of the reply (if the reply is that long).
+    FlipByte(usize),
+    /// Announce a reply longer than the transport can carry.
+    BadLength,
+    /// Receive the request and never reply.
+    Swallow,
+}
+
+/// Options shared by both sides of every transport.
+#[derive(Debug, Clone, Copy)]
+pub struct TransportOptions {
+    /// Bound on any single wait inside a round trip (and on connecting).
+    pub timeout: Duration,
+    /// How long a waiter spins before it sleeps, for the transports that spin
+    /// ([`TransportKind::spin_budget`]); None: the transport's default. Others ignore it.
+    pub spin_budget: Option<Duration>,
+}
+
+/// How a transport's endpoints are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressing {
+    /// Named POSIX IPC objects derived from a channel name.
+    Channel,
+    /// A socket file in a private directory, written `<scheme>PATH` on a command line.
+    SocketFile { scheme: &'static str },
+    /// A TCP address on loopback, written `<scheme>ADDR` with `--endpoint` when the transport
+    /// has a scheme (`tcp://` for ZeroMQ), else plain with `--listen`.
+    Tcp { scheme: Option<&'static str> },
+    /// Two anonymous pipes the driver creates for each server, which inherits its ends at
+    /// fixed descriptors, written `--fds RECEIVE,SEND` on its command line.
+    InheritedPipes,
+}
+
+/// Builds the client side of a transport, connected to `endpoint`.
+pub type ConnectFn = fn(
+    &Endpoint,
+    TransportOptions,
+    Arc<dyn PeerWatch>,
+) -> Result<Box<dyn TransportClient>, TransportError>;
+
+/// Builds the server side of a transport, listening at `endpoint`.
+pub type BindFn =
+    fn(&Endpoint, TransportOptions) -> Result<Box<dyn TransportServer>, TransportError>;
+
+/// Reads the buffer size of a server already running at an endpoint (`--connect`).
+pub type PeerBufferSizeFn = fn(&Endpoint) -> Result<usize, TransportError>;
+
+/// Everything the rest of the tool knows about one transport. Each transport's file defines
+/// one, as the constant behind its `KIND`.
+pub struct TransportSpec {
+    /// The name used on the command line and in exports.
+    pub name: &'static str,
+    /// The name printed for people.
+    pub display_name: &'static str,
+    pub addressing: Addressing,
+    pub connect: ConnectFn,
+    pub bind: BindFn,
+    /// The objects it creates for a channel, so that cleanup can find them (none for
+    /// transports addressed by a socket file).
+    pub channel_objects: fn(&ChannelName) -> Vec<PosixObject>,
+    /// The largest message it carries with a `buffer_size`-byte buffer, when that is less
+    /// than the buffer's payload capacity (a kernel limit): larger sizes are skipped, not run.
+    pub max_message: fn(buffer_size: usize) -> Option<MessageLimit>,
+    /// How long its waits spin before they sleep unless `--spin-budget` says otherwise; None
+    /// for a transport that does not spin (and so takes no `--spin-budget`).
+    pub spin_budget: Option<Duration>,
+    /// Reads the buffer size of a server that is already running at `endpoint` (`--connect`),
+    /// for a transport whose server's objects say it; None where the peer's buffer cannot be
+    /// seen from outside, and `--buffer-size` is taken on trust.
+    pub peer_buffer_size: Option<PeerBufferSizeFn>,
+    /// One line for `--help`: what the transport is.
+    pub summary: &'static str,
+}
+
+/// A transport's own limit on message size, and why larger messages are skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageLimit {
+    pub bytes: usize,
+    /// Why a larger message is skipped, as the table says it: `larger than msgsize_max 8192`.
+    pub reason: String,
+}
+
+/// A transport, as the rest of the tool handles it: a cheap, comparable handle on its
+/// [`TransportSpec`]. The registry's order is the order in which transports run and print.
+#[derive(Clone, Copy)]
+pub struct TransportKind(&'static TransportSpec);
+
+impl TransportKind {
+    pub const fn new(spec: &'static TransportSpec) -> TransportKind {
+        TransportKind(spec)
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0.name
+    }
+
+    pub fn display_name(self) -> &'static str {
+        self.0.display_name
+    }
+
+    /// Every object the transport may create for `channel`, so that cleanup can find them.
+    pub fn channel_objects(self, channel: &ChannelName) -> Vec<PosixObject> {
+        (self.0.channel_objects)(channel)
+    }
+
+    /// One line for `--help`: what the transport is.
+    pub fn summary(self) -> &'static str {
+        self.0.summary
+    }
+
+    /// The spin budget the transport waits with when `asked` is what `--spin-budget` said (None:
+    /// not given), or None if the transport does not spin.
+    pub fn spin_budget(self, asked: Option<Duration>) -> Option<Duration> {
+        self.0.spin_budget.map(|default| asked.unwrap_or(default))
+    }
+
+    /// Whether the transport's waits spin, and so take `--spin-budget`.
+    pub fn spins(self) -> bool {
+        self.0.spin_budget.is_some()
+    }
+
+    /// The spin budget it waits with under `options`: 0 for a transport that does not spin.
+    pub fn spin_budget_under(self, options: &TransportOptions) -> Duration {
+        self.spin_budget(options.spin_budget)
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// The buffer size of the server already running at `endpoint`, where the transport can
+    /// read it (None where it cannot, or the read failed: the peer may not be there yet).
+    pub fn peer_buffer_size(self, endpoint: &Endpoint) -> Option<usize> {
+        self.0.peer_buffer_size?(endpoint).ok()
+    }
+
+    /// The URL scheme of a socket-file endpoint on the command line (`ipc://PATH`), or None for
+    /// transports addressed by a channel name.
+    pub fn socket_scheme(self) -> Option<&'static str> {
+        match self.0.addressing {
+            Addressing::SocketFile { scheme } => Some(scheme),
+            Addressing::Channel | Addressing::Tcp { .. } | Addressing::InheritedPipes => None,
+        }
+    }
+
+    /// How the transport's endpoints are named.
+    pub fn addressing(self) -> Addressing {
+        self.0.addressing
+    }
+
+    /// The largest message the transport carries with a `buffer_size`-byte buffer, when a
+    /// limit of its own makes that less than the buffer's payload capacity.
+    pub fn max_message(self, buffer_size: usize) -> Option<MessageLimit> {
+        (self.0.max_message)(buffer_size)
+    }
+
+    /// Builds the endpoint for one server process. `unique_name` is unique per run and case;
+    /// `private_dir` is a fresh 0700 directory the caller owns, for transports that need a file.
+    /// For pipes this is the server's side; the pipes themselves come with the endpoint's lease
+    /// (the driver's `EndpointLease`), which also knows the client's side.
+    pub fn endpoint(self, unique_name: &str, private_dir: &Path, buffer_size: usize) -> Endpoint {
+        match self.0.addressing {
+            Addressing::Channel => Endpoint::ShmChannel {
+                channel: unique_name.to_string(),
+                buffer_size,
+            },
+            Addressing::SocketFile { .. } => Endpoint::SocketFile {
+                path: private_dir.join("echo.sock"),
+                buffer_size,
+            },
+            Addressing::Tcp { .. } => Endpoint::Tcp {
+                addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                buffer_size,
+            },
+            Addressing::InheritedPipes => Endpoint::Pipes {
+                fds: SERVER_FDS,
+                buffer_size,
+            },
+        }
+    }
+
+    /// Whether the endpoint lives in the file system and so needs a private directory.
+    pub fn needs_private_dir(self) -> bool {
+        self.socket_scheme().is_some()
+    }
+
+    pub fn connect(
+        self,
+        endpoint: &Endpoint,
+        options: TransportOptions,
+        watch: Arc<dyn PeerWatch>,
+    ) -> Result<Box<dyn TransportClient>, TransportError> {
+        (self.0.connect)(endpoint, options, watch)
+    }
+
+    pub fn bind(
+        self,
+        endpoint: &Endpoint,
+        options: TransportOptions,
+    ) -> Result<Box<dyn TransportServer>, TransportError> {
+        (self.0.bind)(endpoint, options)
+    }
+}
+
+/// Transports are the same when their names are: a name is what the command line, the
+/// exports and the registry know them by.
+impl PartialEq for TransportKind {
+    fn eq(&self, other: &TransportKind) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for TransportKind {}
+
+impl std::hash::Hash for TransportKind {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state);
+    }
+}
+
+impl std::fmt::Debug for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for TransportKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}

@@ -1,0 +1,204 @@
+//! How every wait of a transport is bounded: the slices a blocking call waits in, the
+//! [`PeerWatch`] asked between them (a dead peer, a stop flag), the [`WaitBudget`] that fails a
+//! wait after its timeout, [`retry_until_created`] for a client that starts before its server,
+//! and [`spin_until`] for a waiter that polls before it blocks.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::transport::error::TransportError;
+
+/// Checked by a client between the slices of a long wait, so that a dead server or a Ctrl-C
+/// ends the wait promptly instead of after the full timeout.
+pub trait PeerWatch: Send + Sync {
+    fn check(&self) -> Result<(), TransportError>;
+}
+
+/// A watch that never objects: for clients whose peer is not a child process.
+pub struct NoWatch;
+
+impl PeerWatch for NoWatch {
+    fn check(&self) -> Result<(), TransportError> {
+        Ok(())
+    }
+}
+
+/// A watch for a server mid-request: gives up once its stop flag is set, so SIGTERM is not
+/// held up by a client that vanished half-way through an exchange.
+pub struct StopFlag<'a>(pub &'a AtomicBool);
+
+impl PeerWatch for StopFlag<'_> {
+    fn check(&self) -> Result<(), TransportError> {
+        if self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(TransportError::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// How long one slice of a bounded wait blocks before the [`PeerWatch`] is asked again.
+pub const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+/// How often an idle server looks at its stop flag.
+pub const IDLE_SLICE: Duration = Duration::from_millis(100);
+
+/// Pause between two attempts to open an endpoint the server has not created yet: short, as
+/// the server is normally a few milliseconds behind.
+const RETRY_PAUSE: Duration = Duration::from_millis(5);
+
+/// How an idle server waits for its next request: as long as it takes, one slice at a time
+/// (`one_slice` blocks for at most [`IDLE_SLICE`]), looking at `stop` before each slice. True
+/// once `one_slice` saw a request arrive, false once `stop` was set first.
+pub fn idle_until_request(
+    stop: &AtomicBool,
+    mut one_slice: impl FnMut() -> Result<bool, TransportError>,
+) -> Result<bool, TransportError> {
+    while !stop.load(Ordering::Relaxed) {
+        if one_slice()? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// When a wait runs out: set by the first slice that runs out, so the fast path never reads the
+/// clock; `Never` for a timeout too far in the future to be an `Instant`.
+#[derive(Debug, Clone, Copy)]
+enum Deadline {
+    NotStarted,
+    At(Instant),
+    Never,
+}
+
+/// The budget of one wait that blocks in slices (a socket, semaphore or futex timeout of
+/// [`WAIT_SLICE`], or the pause between attempts to open): each time a slice runs out, the
+/// watch is asked, and the wait fails once `timeout` has passed. A wait may last up to one
+/// slice longer than `timeout`, the price of never reading the clock on the fast path.
+pub struct WaitBudget<'a> {
+    timeout: Duration,
+    watch: &'a dyn PeerWatch,
+    deadline: Deadline,
+}
+
+impl<'a> WaitBudget<'a> {
+    pub fn new(timeout: Duration, watch: &'a dyn PeerWatch) -> WaitBudget<'a> {
+        WaitBudget {
+            timeout,
+            watch,
+            deadline: Deadline::NotStarted,
+        }
+    }
+
+    pub fn watch(&self) -> &'a dyn PeerWatch {
+        self.watch
+    }
+
+    /// Called after a slice ran out waiting for `what`: fails if the peer is gone or the time is up.
+    pub fn slice_expired(&mut self, what: &str) -> Result<(), TransportError> {
+        self.watch.check()?;
+        let now = Instant::now();
+        if let Deadline::NotStarted = self.deadline {
+            // A huge timeout (`--timeout 500000000000years`) means no deadline, not a panic.
+            self.deadline = now
+                .checked_add(self.timeout)
+                .map_or(Deadline::Never, Deadline::At);
+        }
+        match self.deadline {
+            Deadline::At(deadline) if now >= deadline => Err(TransportError::Timeout {
+                what: what.to_string(),
+                timeout: self.timeout,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Calls `open` until it stops failing because the server has not created its endpoint yet.
+/// `not_created_yet` recognises such a failure and says what the client is waiting for (which
+/// becomes the timeout's text); any other failure ends the retries at once.
+pub fn retry_until_created<T>(
+    budget: &mut WaitBudget<'_>,
+    mut open: impl FnMut() -> Result<T, TransportError>,
+    not_created_yet: impl Fn(&TransportError) -> Option<String>,
+) -> Result<T, TransportError> {
+    loop {
+        match open() {
+            Err(e) => match not_created_yet(&e) {
+                Some(what) => {
+                    budget.slice_expired(&what)?;
+                    std::thread::sleep(RETRY_PAUSE);
+                }
+                None => return Err(e),
+            },
+            opened => return opened,
+        }
+    }
+}
+
+/// The longest `--spin-budget`: a spinning wait looks at neither the clock's deadline nor the
+/// stop flag, so a budget must stay far below the timeout and the idle server's stop slice.
+pub const MAX_SPIN_BUDGET: Duration = Duration::from_millis(10);
+
+/// Polls between looks at the clock (and between `sched_yield`s).
+pub const SPINS_PER_YIELD: u32 = 64;
+
+/// Calls `poll` until it returns something or `budget` has passed; None once the budget is
+/// spent (at once for a budget of 0). Yields the CPU every [`SPINS_PER_YIELD`] polls, so that a
+/// peer on the same CPU gets to run instead of being spun against.
+pub fn spin_until<T>(budget: Duration, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
+    if budget.is_zero() {
+        return None;
+    }
+    let spin_start = Instant::now();
+    loop {
+        for _ in 0..SPINS_PER_YIELD {
+            if let Some(found) = poll() {
+                return Some(found);
+            }
+            std::hint::spin_loop();
+        }
+        if spin_start.elapsed() >= budget {
+            return None;
+        }
+        std::thread::yield_now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_too_far_away_means_no_deadline() {
+        let mut budget = WaitBudget::new(Duration::MAX, &NoWatch);
+        assert!(budget.slice_expired("nothing").is_ok());
+        assert!(budget.slice_expired("nothing").is_ok());
+    }
+    #[test]
+    fn a_budget_runs_out_after_its_timeout() {
+        let mut budget = WaitBudget::new(Duration::ZERO, &NoWatch);
+        let err = budget.slice_expired("the reply").unwrap_err();
+        assert_eq!(err.to_string(), "timed out after 0s waiting for the reply");
+    }
+
+    #[test]
+    fn a_zero_budget_never_polls() {
+        let mut polls = 0;
+        let found = spin_until(Duration::ZERO, || {
+            polls += 1;
+            Some(())
+        });
+        assert_eq!((found, polls), (None, 0));
+    }
+    #[test]
+    fn spinning_ends_with_what_the_poll_found_or_when_the_budget_is_spent() {
+        let mut polls = 0;
+        let found = spin_until(Duration::from_secs(60), || {
+            polls += 1;
+            (polls == 100).then_some(polls)
+        });
+        assert_eq!(found, Some(100));
+        assert_eq!(spin_until(Duration::from_micros(1), || None::<()>), None);
+    }
+}
