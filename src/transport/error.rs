@@ -30,11 +30,14 @@ pub enum TransportError {
         source: std::io::Error,
     },
 
-    #[error("ZeroMQ {op}: {source}")]
-    Zmq {
+    /// A library a transport is built on (ZeroMQ, and any library wrapped as a transport)
+    /// failed: `library` names it, `op` says what we asked of it, and its own error is kept.
+    #[error("{library} {op}: {source}")]
+    Library {
+        library: &'static str,
         op: String,
         #[source]
-        source: zmq::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     #[error(transparent)]
@@ -153,9 +156,19 @@ impl TransportError {
     }
 
     pub fn zmq(op: impl Into<String>, source: zmq::Error) -> Self {
-        TransportError::Zmq {
+        TransportError::library("ZeroMQ", op, source)
+    }
+
+    /// A failure of the library a transport wraps, with its error as the source.
+    pub fn library(
+        library: &'static str,
+        op: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        TransportError::Library {
+            library,
             op: op.into(),
-            source,
+            source: Box::new(source),
         }
     }
 }
@@ -192,4 +205,23 @@ pub enum SigbusError {
     /// The handler replaces whole pages, so it only accepts mappings that start on one.
     #[error("the mapping at {start:#x} does not start on a page boundary")]
     Unaligned { start: usize },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_library_error_names_the_library_and_keeps_its_source() {
+        let error = TransportError::zmq("receiving the reply", zmq::Error::EAGAIN);
+        assert_eq!(
+            error.to_string(),
+            format!("ZeroMQ receiving the reply: {}", zmq::Error::EAGAIN)
+        );
+        let source = std::error::Error::source(&error).expect("the library's error is kept");
+        assert_eq!(
+            source.downcast_ref::<zmq::Error>(),
+            Some(&zmq::Error::EAGAIN)
+        );
+    }
 }

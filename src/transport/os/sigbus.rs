@@ -440,7 +440,10 @@ mod tests {
         let test_binary = std::env::current_exe().unwrap();
         for fault in ["no-access", "other-mapping", "other-thread", "sent-signal"] {
             let status = Command::new(&test_binary)
-                .args(["--exact", "transport::os::sigbus::tests::commit_fault_in_child"])
+                .args([
+                    "--exact",
+                    "transport::os::sigbus::tests::commit_fault_in_child",
+                ])
                 .args(["--ignored", "--test-threads=1"])
                 .env(CHILD_FAULT_ENV, fault)
                 .stdout(Stdio::null())
