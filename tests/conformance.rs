@@ -146,9 +146,8 @@ fn every_transport_refuses_one_byte_more_than_the_largest_message_and_goes_on_ec
     for_every_transport(|kind| {
         let largest = largest_message(kind, BUFFER);
         let peer = Peer::start(kind, None);
-        // Fails today for zmq-ipc and zmq-tcp: their client does not hold the request against
-        // the endpoint's buffer; the server's ZMQ_MAXMSGSIZE drops the frame unanswered, and
-        // the client waits out its timeout instead of refusing the request.
+        // The ZeroMQ clients once sent such a request; the server's ZMQ_MAXMSGSIZE dropped the
+        // frame unanswered, and the client waited out its timeout instead of refusing it.
         peer.with_client(GIVE_UP, move |client| {
             // Room for the reply, so that only the request can be what is refused.
             let refused = round_trip(client, &pattern(largest + 1), largest + 1);

@@ -245,7 +245,7 @@ pub fn describe(error: &TransportError) -> String {
         TransportError::Protocol(_) => "Protocol",
         TransportError::Io { .. } => "Io",
         TransportError::Os { .. } => "Os",
-        TransportError::Zmq { .. } => "Zmq",
+        TransportError::Library { .. } => "Library",
         _ => "Other",
     };
     format!("{kind}: {error}")

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::transport::blocks::payload::check_reply_fits;
+use crate::transport::blocks::payload::{check_message_fits, check_reply_fits};
 use crate::transport::error::TransportError;
 use crate::transport::spec::{
     EchoOutcome, Tamper, TransportClient, TransportOptions, TransportServer,
@@ -60,6 +60,10 @@ pub struct ZmqClient {
     reply: zmq::Message,
     /// Set by libzmq (from its I/O thread) once it no longer reads a lent request.
     released: Box<AtomicBool>,
+    /// The largest request the server's buffer takes: a larger one is refused here, as by
+    /// every transport, instead of being dropped by the server's `ZMQ_MAXMSGSIZE` and
+    /// waited for until the timeout.
+    request_capacity: usize,
     timeout: Duration,
     watch: Arc<dyn PeerWatch>,
 }
@@ -77,10 +81,12 @@ unsafe extern "C" fn mark_released(_data: *mut c_void, hint: *mut c_void) {
 }
 
 impl ZmqClient {
-    /// Connects to `endpoint` (`ipc://PATH`, `tcp://ADDR:PORT`). ZeroMQ connects in the
-    /// background, so a missing server shows up as a timeout of the first round trip.
+    /// Connects to `endpoint` (`ipc://PATH`, `tcp://ADDR:PORT`), whose server has a
+    /// `buffer_size`-byte buffer. ZeroMQ connects in the background, so a missing server
+    /// shows up as a timeout of the first round trip.
     pub fn connect(
         endpoint: &str,
+        buffer_size: usize,
         options: TransportOptions,
         watch: Arc<dyn PeerWatch>,
     ) -> Result<ZmqClient, TransportError> {
@@ -93,6 +99,7 @@ impl ZmqClient {
             context: Some(context),
             reply: zmq::Message::new(),
             released: Box::new(AtomicBool::new(true)),
+            request_capacity: payload_capacity(buffer_size),
             timeout: options.timeout,
             watch,
         })
@@ -106,6 +113,8 @@ impl ZmqClient {
     /// its context are ended, which makes libzmq drop (and release) a request still queued, so
     /// that no loan outlives the call.
     fn exchange(&mut self, request: &[u8], capacity: usize) -> Result<usize, TransportError> {
+        // Before anything is sent: the client stays usable, as after any refused size.
+        check_message_fits(request.len(), self.request_capacity)?;
         let result = self
             .send_lent(request)
             .and_then(|()| self.receive(capacity));

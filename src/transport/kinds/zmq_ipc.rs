@@ -25,9 +25,10 @@ const SPEC: TransportSpec = TransportSpec {
     display_name: "ZeroMQ IPC",
     addressing: Addressing::SocketFile { scheme: "ipc://" },
     connect: |endpoint, options, watch| {
-        let (path, _) = endpoint.socket_file(KIND.name())?;
+        let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
         Ok(Box::new(ZmqClient::connect(
             &endpoint_of(path)?,
+            buffer_size,
             options,
             watch,
         )?))

@@ -27,9 +27,14 @@ const SPEC: TransportSpec = TransportSpec {
         scheme: Some(SCHEME),
     },
     connect: |endpoint, options, watch| {
-        let (addr, _) = endpoint.tcp(KIND.name())?;
+        let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
         let endpoint = format!("{SCHEME}{addr}");
-        Ok(Box::new(ZmqClient::connect(&endpoint, options, watch)?))
+        Ok(Box::new(ZmqClient::connect(
+            &endpoint,
+            buffer_size,
+            options,
+            watch,
+        )?))
     },
     bind: |endpoint, options| {
         let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
