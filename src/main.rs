@@ -1,14 +1,17 @@
 use std::process::ExitCode;
 
+use transport_bench::benchmark::events::Reporters;
 use transport_bench::benchmark::executor::ProcessExecutor;
 use transport_bench::benchmark::external::ExternalExecutor;
-use transport_bench::benchmark::report::Reporters;
 use transport_bench::benchmark::scheduler::Scheduler;
+use transport_bench::cli::options::{Mode, Options};
+use transport_bench::export::replot;
 use transport_bench::export::ExportSet;
-use transport_bench::options::{Mode, Options};
 use transport_bench::output::console::Console;
 use transport_bench::output::terminal::TerminalReporter;
-use transport_bench::{benchmark, cleanup, compare, plot, server, signals};
+use transport_bench::peer::{cleanup, server};
+use transport_bench::system::signals;
+use transport_bench::{benchmark, compare};
 
 fn main() -> ExitCode {
     // Parse and validate (bad usage exits 2 here, before anything starts), then run one mode.
@@ -16,7 +19,7 @@ fn main() -> ExitCode {
         Mode::Benchmark(options) => run_benchmark(&options),
         Mode::Server(options) => server::run(&options),
         Mode::Cleanup(scope) => cleanup::run(&scope),
-        Mode::Plot(request) => plot::run(&request),
+        Mode::Plot(request) => replot::run(&request),
         Mode::Compare(request) => compare::run(&request),
     }
 }

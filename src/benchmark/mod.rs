@@ -2,28 +2,27 @@
 //!
 //! Data flows one way: options → cases ([`scheduler`]) → one run at a time ([`executor`]:
 //! server process, warm-up, timed loop in [`measure`]) → statistics ([`stats`]) → the
-//! [`result::Report`] → the reporters ([`report`]), which draw tables and write exports.
+//! [`Report`] → events for the reporters ([`events`]), which draw tables and write exports.
 
 pub mod aligned;
 pub mod clock;
+pub mod events;
 pub mod executor;
 pub mod external;
 pub mod measure;
 pub mod pacing;
 pub mod placement;
-pub mod report;
-pub mod result;
 pub mod scheduler;
 pub mod stats;
 pub mod warnings;
 
 use std::collections::BTreeMap;
 
-use crate::machine;
-use crate::options::Options;
+use crate::cli::options::Options;
+use crate::system::machine;
 use crate::transport::spin_wait::spin_budget_for;
 
-use result::{Config, Report};
+use crate::report::result::{Config, Report};
 
 /// The spin budget of each transport of the run that spins, in µs, by name.
 fn spin_budgets_us(options: &Options) -> BTreeMap<&'static str, f64> {

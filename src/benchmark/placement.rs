@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::placement::{current_cpu, last_cpu_of, ContextSwitches};
+use crate::system::placement::{current_cpu, last_cpu_of, ContextSwitches};
 
 /// How often the timed loop looks at where the peers run. Reading `/proc` costs some µs; every
 /// 10 ms keeps that far below 1% of the loop's time.

@@ -15,9 +15,9 @@ use std::process::ExitCode;
 
 use serde_json::{Map, Value};
 
-use crate::benchmark::result::Status;
+use crate::export::replot::ReadReportError;
 use crate::export::SavedReportError;
-use crate::plot::ReadReportError;
+use crate::report::result::Status;
 use crate::transport::TransportKind;
 use saved::{Latency, SavedCase, SavedRun};
 use welch::{welch_t_test, NotTestable, WelchTest};

@@ -9,10 +9,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::CompareError;
-use crate::benchmark::result::Status;
+use crate::export::replot::read_report;
 use crate::export::SavedReportError;
 use crate::export::{check_each_case_once, measured, parse_saved, transport_named};
-use crate::plot::read_report;
+use crate::report::result::Status;
 use crate::transport::TransportKind;
 
 /// One report, checked.

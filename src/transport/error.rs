@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::format::thousands;
+use crate::report::format::thousands;
 
 use super::pipe::PipeEndError;
 use super::sigbus::SigbusError;

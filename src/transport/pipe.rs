@@ -44,7 +44,7 @@ use super::{
     Addressing, EchoOutcome, PeerWatch, Tamper, TransportClient, TransportError, TransportKind,
     TransportOptions, TransportServer, TransportSpec,
 };
-use crate::format::thousands;
+use crate::report::format::thousands;
 
 /// The descriptors of the two pipe ends one side uses, in its own process: it reads from
 /// `receive` and writes to `send`. On a command line, `RECEIVE,SEND` (`--fds 3,4`).

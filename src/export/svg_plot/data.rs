@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::LOG_CEILING;
-use crate::benchmark::result::Report;
-use crate::size::format_bytes;
+use crate::report::result::Report;
+use crate::report::size::format_bytes;
 use crate::transport::TransportKind;
 
 /// The `tool` field that marks a report of this program.
@@ -347,7 +347,7 @@ pub(crate) fn check_each_case_once(
 mod tests {
     use super::*;
     use crate::export::{Exporter, JsonExporter};
-    use crate::test_report::sample;
+    use crate::report::test_report::sample;
 
     fn sample_json() -> serde_json::Value {
         serde_json::from_slice(&JsonExporter.serialize(&sample()).unwrap()).unwrap()

@@ -14,7 +14,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{ExportError, Exporter};
-use crate::benchmark::result::Report;
+use crate::report::result::Report;
 use crate::transport::TransportKind;
 pub(crate) use data::{check_each_case_once, measured, parse_saved, transport_named};
 pub use data::{PlotData, SavedReportError};
@@ -158,7 +158,7 @@ fn value_axis(range: Range<f64>) -> WithKeyPoints<LogCoord<f64>> {
 }
 
 fn size_tick(bytes: &f64) -> String {
-    crate::size::format_bytes(bytes.round() as usize)
+    crate::report::size::format_bytes(bytes.round() as usize)
 }
 
 /// A tick value, with as many decimals as a value below 1 needs (0.2, 0.05, 0.001).
@@ -300,7 +300,7 @@ mod tests {
     use roxmltree::{Document, Node};
 
     use super::*;
-    use crate::test_report::sample;
+    use crate::report::test_report::sample;
 
     fn texts<'a>(doc: &'a Document) -> Vec<&'a str> {
         (doc.descendants())

@@ -11,8 +11,8 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::export::target::ExportTarget;
-use crate::export::{ExportError, PlotData, SavedReportError, SvgPlotExporter};
+use super::target::ExportTarget;
+use super::{ExportError, PlotData, SavedReportError, SvgPlotExporter};
 
 /// Reading stops here. A report is far smaller (a `--transports all --sizes sweep` run: well
 /// under 1 MiB), so a larger file, or an endless one such as `/dev/zero`, is not a report.

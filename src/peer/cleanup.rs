@@ -12,7 +12,7 @@ use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
-use crate::naming::{channel_owner_pid, dir_owner_pid};
+use crate::peer::lease::{channel_owner_pid, dir_owner_pid};
 use crate::transport::mqueue::{unlink_queue, MQUEUE_DIR};
 use crate::transport::posix::SHM_DIR;
 use crate::transport::posix::{unlink_semaphore, unlink_shared_memory};

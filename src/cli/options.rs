@@ -9,15 +9,17 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 
-use crate::cleanup::CleanupScope;
-use crate::cli::{is_server_mode, BenchArgs, Cli, Command, ServerArgs};
+use crate::cli::{BenchArgs, Cli, Command};
 use crate::compare::CompareRequest;
+use crate::export::replot::PlotRequest;
 use crate::export::target::{resolve_links, STDOUT_PATH};
-use crate::peer_address::ExternalPeer;
-use crate::placement::{PinMode, Pinning};
-use crate::plot::PlotRequest;
-use crate::server::{Fault, ServerOptions};
-use crate::size::MessageSize;
+use crate::export::Exports;
+use crate::peer::cleanup::CleanupScope;
+use crate::peer::external::ExternalPeer;
+use crate::peer::server::{Fault, ServerOptions};
+use crate::peer::server_args::{is_server_mode, ServerArgs};
+use crate::report::size::MessageSize;
+use crate::system::placement::{PinMode, Pinning};
 use crate::transport::spin_wait::{spin_budget_for, spinning_transport_names};
 use crate::transport::{
     payload_capacity, pipe, registry, shm_posix, validate_channel, Addressing, ChannelName,
@@ -73,24 +75,6 @@ impl Options {
             timeout: self.timeout,
             spin_budget: spin_budget_for(kind, self.spin_budget),
         }
-    }
-}
-
-/// Where to write results, if anywhere.
-#[derive(Debug, Clone, Default)]
-pub struct Exports {
-    pub json: Option<PathBuf>,
-    pub csv: Option<PathBuf>,
-    pub markdown: Option<PathBuf>,
-    pub plot: Option<PathBuf>,
-}
-
-impl Exports {
-    /// Every path asked for, in the order of the options.
-    pub fn paths(&self) -> impl Iterator<Item = &PathBuf> {
-        [&self.json, &self.csv, &self.markdown, &self.plot]
-            .into_iter()
-            .flatten()
     }
 }
 

@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use crate::cli::{SizeList, TransportList};
-use crate::placement::PinMode;
-use crate::server::{Fault, FaultParseError};
-use crate::size::{parse_byte_count, parse_message_size, MessageSize, SizeError};
+use crate::peer::server::{Fault, FaultParseError};
+use crate::report::size::{parse_byte_count, parse_message_size, MessageSize, SizeError};
+use crate::system::placement::PinMode;
 use crate::transport::spin_wait::MAX_SPIN_BUDGET;
 use crate::transport::{PipeFds, TransportKind, HEADER_LEN};
 
@@ -23,6 +22,14 @@ pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 /// The longest `--timeout`: a bound on one wait, so a day is already generous, and deadlines
 /// computed from it stay far from the clock's limits.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Sizes in the order given.
+#[derive(Debug, Clone)]
+pub struct SizeList(pub Vec<MessageSize>);
+
+/// Transports in the order given.
+#[derive(Debug, Clone)]
+pub struct TransportList(pub Vec<TransportKind>);
 
 /// Why one option value was refused.
 #[derive(Debug, thiserror::Error)]

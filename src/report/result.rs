@@ -9,9 +9,9 @@ use crate::benchmark::measure::RunMeasurement;
 use crate::benchmark::placement::{Placement, PlacementTally};
 use crate::benchmark::stats::{LatencyRecorder, LatencyStats, RunSpread};
 use crate::benchmark::warnings::{case_warnings, WarningRecord};
-use crate::machine::Machine;
-use crate::peer_address::ExternalPeer;
-use crate::placement::Pinning;
+use crate::peer::external::ExternalPeer;
+use crate::system::machine::Machine;
+use crate::system::placement::Pinning;
 use crate::transport::TransportKind;
 
 #[derive(Debug, Clone, Serialize)]

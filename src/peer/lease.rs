@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::driver::InheritedFd;
+use crate::peer::spawn::InheritedFd;
 use crate::transport::pipe::PipePair;
 use crate::transport::{owner_lock, Endpoint, TransportError, TransportKind, PRIVATE_DIR_PREFIX};
 
