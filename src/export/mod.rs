@@ -21,8 +21,7 @@ use target::{ExportTarget, STDOUT_PATH};
 pub use self::csv::CsvExporter;
 pub use self::json::JsonExporter;
 pub use self::markdown::MarkdownExporter;
-pub(crate) use self::svg_plot::{check_each_case_once, measured, parse_saved, transport_named};
-pub use self::svg_plot::{PlotData, SavedReportError, SvgPlotExporter};
+pub use self::svg_plot::{PlotData, SvgPlotExporter};
 
 /// Where to write results, if anywhere.
 #[derive(Debug, Clone, Default)]

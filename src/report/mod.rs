@@ -7,6 +7,7 @@
 
 pub mod format;
 pub mod result;
+pub mod saved;
 pub mod size;
 pub mod table;
 #[cfg(test)]

@@ -15,9 +15,9 @@ use plotters::prelude::*;
 
 use super::{ExportError, Exporter};
 use crate::report::result::Report;
+use crate::report::saved::LARGEST_FIGURE;
 use crate::transport::TransportKind;
-pub(crate) use data::{check_each_case_once, measured, parse_saved, transport_named};
-pub use data::{PlotData, SavedReportError};
+pub use data::PlotData;
 
 pub struct SvgPlotExporter;
 
@@ -29,10 +29,10 @@ const GRID_HEADING_HEIGHT: u32 = 30;
 const SPECTRUM_ROW_HEIGHT: u32 = 340;
 
 /// The values a log axis shows (µs, or MB/s): from 1 ns, since zero has no place on it, to
-/// far beyond any measurement (11.6 days, or an exabyte per second), so that no value makes
-/// an axis span thousands of decades.
+/// the largest figure a report may hold, so that no value makes an axis span thousands of
+/// decades.
 const LOG_FLOOR: f64 = 1e-3;
-const LOG_CEILING: f64 = 1e12;
+const LOG_CEILING: f64 = LARGEST_FIGURE;
 
 /// Where a value is drawn on a log axis (NaN, which no measurement gives, at the floor).
 fn on_log_axis(value: f64) -> f64 {
