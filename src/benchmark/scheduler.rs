@@ -9,8 +9,9 @@ use nix::sys::signal::Signal;
 use crate::benchmark::events::{CaseRun, ReportError, Reporter, Reporters, RunEnd};
 use crate::benchmark::executor::{Case, Executor, RunOutcome};
 use crate::benchmark::measure::ProgressSink;
+use crate::benchmark::tally::CaseTally;
 use crate::cli::options::Options;
-use crate::report::result::{BenchmarkResult, CaseTally, Report, Status};
+use crate::report::result::{BenchmarkResult, Report, Status};
 use crate::report::size::MessageSize;
 
 /// How a whole benchmark ended.

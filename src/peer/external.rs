@@ -5,17 +5,14 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
-use serde::Serialize;
-
 use crate::transport::{Addressing, ChannelName, ChannelNameError, Endpoint, TransportKind};
 
 /// A running server the driver connects to: its transport and its address as the user gave it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ExternalPeer {
     pub transport: TransportKind,
     /// The address as written after `TRANSPORT:`, which every message about the peer names.
     pub address: String,
-    #[serde(skip)]
     target: PeerTarget,
 }
 

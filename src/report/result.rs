@@ -1,15 +1,13 @@
-//! The one serializable result document that the summary table and every exporter consume.
-//! Field names are the documented JSON schema: change them only with the README.
+//! The one serializable result document that the summary table, the terminal and every
+//! exporter consume, whole: every type of it is here, so that whatever presents a report needs
+//! nothing of the benchmark that measured it (`benchmark::tally` fills it in). Field names are
+//! the documented JSON schema: change them only with the README.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::benchmark::measure::RunMeasurement;
-use crate::benchmark::placement::{Placement, PlacementTally};
-use crate::benchmark::stats::{LatencyRecorder, LatencyStats, RunSpread};
-use crate::benchmark::warnings::{case_warnings, WarningRecord};
-use crate::peer::external::ExternalPeer;
 use crate::system::machine::Machine;
 use crate::system::placement::Pinning;
 use crate::transport::TransportKind;
@@ -47,7 +45,22 @@ pub struct Config {
     pub spin_budget_us: BTreeMap<&'static str, f64>,
     /// The running server measured with `--connect` (its transport and address); null when
     /// the tool spawned its own servers.
-    pub connect: Option<ExternalPeer>,
+    pub connect: Option<ExternalServer>,
+}
+
+/// A server that was running before the benchmark (`--connect`): its transport and its address
+/// as the user gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExternalServer {
+    pub transport: TransportKind,
+    pub address: String,
+}
+
+/// `TRANSPORT:ADDRESS`, as `--connect` was given.
+impl fmt::Display for ExternalServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.transport.name(), self.address)
+    }
 }
 
 /// Read back by `compare` from a saved report, too.
@@ -113,157 +126,59 @@ pub struct LatencyUs {
     pub max: f64,
 }
 
-/// `amount` per second of `seconds`, or 0 when no time passed.
-fn per_second(amount: f64, seconds: f64) -> f64 {
-    if seconds > 0.0 {
-        amount / seconds
-    } else {
-        0.0
-    }
+/// Where a case's peers ran, as exported.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Placement {
+    pub samples: u64,
+    /// Share of samples (0 to 1) in which driver and server were last seen on the same CPU.
+    pub same_cpu_share: f64,
+    pub driver_cpus: Vec<usize>,
+    pub server_cpus: Vec<usize>,
+    /// The driver's measuring thread.
+    pub driver_switches_per_round_trip: SwitchesPerRoundTrip,
+    /// The server's main thread, which echoes.
+    pub server_switches_per_round_trip: SwitchesPerRoundTrip,
 }
 
-fn us(ns: u64) -> f64 {
-    ns as f64 / 1000.0
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SwitchesPerRoundTrip {
+    pub voluntary: f64,
+    pub involuntary: f64,
 }
 
-impl From<LatencyStats> for LatencyUs {
-    fn from(s: LatencyStats) -> LatencyUs {
-        LatencyUs {
-            mean: s.mean_ns / 1000.0,
-            mean_corrected: s.mean_ns / 1000.0,
-            stddev: s.stddev_ns / 1000.0,
-            min: us(s.min_ns),
-            p50: us(s.p50_ns),
-            p90: us(s.p90_ns),
-            p99: us(s.p99_ns),
-            p999: us(s.p999_ns),
-            max: us(s.max_ns),
-        }
-    }
-}
-
-impl LatencyUs {
-    /// With `mean_corrected` less the clock's cost per round trip (never below zero).
-    fn corrected_by(mut self, clock_overhead_ns: f64) -> LatencyUs {
-        self.mean_corrected = (self.mean - clock_overhead_ns / 1000.0).max(0.0);
-        self
-    }
-}
-
-/// The measured parts of one case, gathered run by run.
-pub struct CaseTally {
-    pub latencies: LatencyRecorder,
-    /// Paced runs only.
-    pub service: Option<LatencyRecorder>,
-    pub behind_schedule: u64,
-    pub placement: PlacementTally,
-    pub run_means_ns: Vec<f64>,
-    pub total_s: f64,
-    pub progress_s: f64,
-    /// What two clock reads cost, measured at start: subtracted for `mean_corrected`.
-    pub clock_overhead_ns: f64,
-}
-
-impl CaseTally {
-    pub fn new() -> CaseTally {
-        CaseTally {
-            latencies: LatencyRecorder::new(),
-            service: None,
-            behind_schedule: 0,
-            placement: PlacementTally::default(),
-            run_means_ns: Vec::new(),
-            total_s: 0.0,
-            progress_s: 0.0,
-            clock_overhead_ns: 0.0,
-        }
-    }
-
-    /// Adds what one run measured, even if the run then failed.
-    pub fn add(&mut self, run: &RunMeasurement) {
-        self.latencies.merge(&run.latencies);
-        if let Some(service) = &run.service {
-            self.service
-                .get_or_insert_with(LatencyRecorder::new)
-                .merge(service);
-        }
-        self.behind_schedule += run.behind_schedule;
-        if let Some(placement) = &run.placement {
-            self.placement.merge(placement);
-        }
-        self.total_s += run.elapsed.as_secs_f64();
-        self.progress_s += run.progress_time.as_secs_f64();
-    }
-
-    pub fn into_result(
-        self,
-        transport: TransportKind,
-        size_bytes: usize,
-        status: Status,
-        error: Option<String>,
-    ) -> BenchmarkResult {
-        let iterations = self.latencies.count();
-        // A case that measured nothing is never "ok", whatever else went right.
-        let (status, error) = match (status, iterations) {
-            (Status::Ok, 0) => (
-                Status::Failed,
-                Some("no timed round trip completed".to_string()),
-            ),
-            other => (other.0, error),
-        };
-        let ops_per_s = per_second(iterations as f64, self.total_s);
-        let spread = RunSpread::of(&self.run_means_ns);
-        let warnings = case_warnings(
-            &self.latencies,
-            &self.placement,
-            &self.run_means_ns,
-            self.clock_overhead_ns,
-        );
-        BenchmarkResult {
-            transport,
-            size_bytes,
-            iterations,
-            status,
-            error,
-            skip_reason: None,
-            total_s: self.total_s,
-            ops_per_s,
-            mb_per_s: ops_per_s * size_bytes as f64 / 1e6,
-            latency_us: self.summary_of(Some(&self.latencies)),
-            runs: self.run_means_ns.iter().map(|ns| ns / 1000.0).collect(),
-            runs_median_us: spread.map(|s| s.median_ns / 1000.0),
-            runs_min_us: spread.map(|s| s.min_ns / 1000.0),
-            runs_max_us: spread.map(|s| s.max_ns / 1000.0),
-            noisy: spread.is_some_and(|s| self.run_means_ns.len() > 1 && s.is_noisy()),
-            progress_overhead_pct: 100.0 * per_second(self.progress_s, self.total_s),
-            histogram: (self.latencies.curve().into_iter())
-                .map(|(p, ns)| [p, us(ns)])
-                .collect(),
-            service_us: self.summary_of(self.service.as_ref()),
-            behind_schedule: self.service.is_some().then_some(self.behind_schedule),
-            placement: self.placement.summary(),
-            warnings: warnings.iter().map(WarningRecord::from).collect(),
-        }
-    }
-
-    /// A recorder's summary in µs, with the clock's cost taken off the corrected mean.
-    fn summary_of(&self, recorder: Option<&LatencyRecorder>) -> Option<LatencyUs> {
-        let stats = recorder?.stats()?;
-        Some(LatencyUs::from(stats).corrected_by(self.clock_overhead_ns))
-    }
-}
-
-impl Default for CaseTally {
-    fn default() -> Self {
-        Self::new()
-    }
+/// A warning as exported: its kind and its sentence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WarningRecord {
+    pub kind: &'static str,
+    pub message: String,
 }
 
 impl BenchmarkResult {
-    /// A case that was not run because `size_bytes` is more than the transport carries.
+    /// A case that was not run because `size_bytes` is more than the transport carries: no
+    /// figures, and `reason` for a note.
     pub fn skipped(transport: TransportKind, size_bytes: usize, reason: String) -> BenchmarkResult {
         BenchmarkResult {
+            transport,
+            size_bytes,
+            iterations: 0,
+            status: Status::Skipped,
+            error: None,
             skip_reason: Some(reason),
-            ..CaseTally::new().into_result(transport, size_bytes, Status::Skipped, None)
+            total_s: 0.0,
+            ops_per_s: 0.0,
+            mb_per_s: 0.0,
+            latency_us: None,
+            runs: Vec::new(),
+            runs_median_us: None,
+            runs_min_us: None,
+            runs_max_us: None,
+            noisy: false,
+            progress_overhead_pct: 0.0,
+            histogram: Vec::new(),
+            service_us: None,
+            behind_schedule: None,
+            placement: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -311,19 +226,8 @@ mod tests {
         assert_eq!(result.skip_reason, Some(reason));
         assert_eq!((result.error, result.iterations), (None, 0));
         assert!(result.latency_us.is_none() && result.histogram.is_empty());
-    }
-
-    #[test]
-    fn a_case_that_measured_nothing_is_never_ok() {
-        let result = CaseTally::new().into_result(shm_posix::KIND, 100, Status::Ok, None);
-        assert_eq!(result.status, Status::Failed);
-        assert_eq!(
-            result.error.as_deref(),
-            Some("no timed round trip completed")
-        );
-        assert!(result.latency_us.is_none());
-        let interrupted =
-            CaseTally::new().into_result(shm_posix::KIND, 100, Status::Interrupted, None);
-        assert_eq!(interrupted.status, Status::Interrupted);
+        let mut report = crate::report::test_report::sample();
+        report.results = vec![BenchmarkResult::skipped(shm_posix::KIND, 100, "x".into())];
+        assert!(report.nothing_measured() && !report.any_failed());
     }
 }

@@ -1,6 +1,8 @@
-//! A known report for unit tests of the table, the terminal summary and the exporters.
+//! A known report for unit tests of the table, the terminal summary and the exporters, tallied
+//! from known samples as the benchmark tallies its cases.
 
-use crate::report::result::{CaseTally, Config, Report, Status};
+use crate::benchmark::tally::CaseTally;
+use crate::report::result::{Config, Report, Status};
 use crate::system::machine::Machine;
 use crate::transport::{shm_posix, zmq_ipc};
 
