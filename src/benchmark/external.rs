@@ -58,7 +58,7 @@ impl<'a> ExternalExecutor<'a> {
             return;
         }
         if let Some(channel) = self.peer.channel() {
-            self.peer_buffer_size = shm_posix::server_buffer_size(channel).ok();
+            self.peer_buffer_size = shm_posix::server_buffer_size(&channel).ok();
         }
     }
 

@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::peer::external::ExternalPeer;
 use crate::peer::server::Fault;
 use crate::system::placement::PinMode;
-use crate::transport::TransportKind;
+use crate::transport::{registry, TransportKind};
 use values::{
     parse_buffer_size, parse_injected_fault, parse_interval, parse_percent, parse_pin,
     parse_positive_u32, parse_positive_u64, parse_size_list, parse_spin_budget, parse_timeout,
@@ -40,6 +40,16 @@ pub struct Cli {
     pub bench: BenchArgs,
 }
 
+/// `--transports`' help: every transport the registry has, in its order, and its defaults.
+fn transports_help() -> String {
+    let names = |kinds: &[TransportKind]| -> Vec<&str> { kinds.iter().map(|k| k.name()).collect() };
+    format!(
+        "Transports to compare, comma-separated: {}, or all. [default: {}, the seed benchmark's pair]",
+        names(TransportKind::all()).join(", "),
+        names(&registry::DEFAULT_TRANSPORTS).join(",")
+    )
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Timed round trips per case (and per run).
@@ -56,10 +66,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "LIST", value_parser = parse_size_list)]
     pub sizes: Option<SizeList>,
 
-    /// Transports to compare, comma-separated: shm-posix, zmq-ipc, unix-stream, shm-spin,
-    /// zmq-tcp, mqueue, shm-zc, pipe, tcp, or all.
-    /// [default: shm-posix,zmq-ipc, the seed benchmark's pair]
-    #[arg(long, value_name = "LIST", value_parser = parse_transport_list)]
+    // The help lists the transports of the registry, and its defaults.
+    #[arg(long, value_name = "LIST", value_parser = parse_transport_list, help = transports_help())]
     pub transports: Option<TransportList>,
 
     /// Shared-memory buffer size per direction (a 4-byte header plus the payload).

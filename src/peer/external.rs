@@ -1,11 +1,10 @@
 //! `--connect TRANSPORT:ADDRESS`: an echo server that is already running, which the driver
-//! measures instead of spawning its own. Parsed once, when the command line is read; the
-//! executor turns it into an [`Endpoint`] for each run ([`ExternalPeer::endpoint`]).
+//! measures instead of spawning its own. Parsed once, when the command line is read, by the
+//! peer's one address syntax ([`address`]); the executor gets its [`Endpoint`] for each run
+//! ([`ExternalPeer::endpoint`]).
 
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
-
-use crate::transport::{Addressing, ChannelName, ChannelNameError, Endpoint, TransportKind};
+use crate::peer::address::{self, AddressError, Written};
+use crate::transport::{ChannelName, Endpoint, TransportKind};
 
 /// A running server the driver connects to: its transport and its address as the user gave it.
 #[derive(Debug, Clone)]
@@ -13,15 +12,8 @@ pub struct ExternalPeer {
     pub transport: TransportKind,
     /// The address as written after `TRANSPORT:`, which every message about the peer names.
     pub address: String,
-    target: PeerTarget,
-}
-
-/// Where the peer is, in the form its transport's client needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum PeerTarget {
-    Channel(ChannelName),
-    SocketFile(PathBuf),
-    Tcp(SocketAddr),
+    /// Where the peer is, read from `address` once; each run gives it its buffer size.
+    endpoint: Endpoint,
 }
 
 /// Why a `--connect` value was refused.
@@ -37,35 +29,18 @@ driver that spawns it"
     )]
     Pipe,
     #[error("{transport}: {source}")]
-    Channel {
+    Address {
         transport: &'static str,
         #[source]
-        source: ChannelNameError,
-    },
-    #[error("{transport}: '{address}' is not a socket path such as {example}")]
-    SocketPath {
-        transport: &'static str,
-        address: String,
-        example: String,
-    },
-    #[error("{transport}: '{address}' is not an address such as {example}")]
-    TcpForm {
-        transport: &'static str,
-        address: String,
-        example: String,
-    },
-    #[error("{transport}: cannot resolve '{address}': {source}")]
-    Resolve {
-        transport: &'static str,
-        address: String,
-        #[source]
-        source: std::io::Error,
+        source: AddressError,
     },
 }
 
 impl std::str::FromStr for ExternalPeer {
     type Err = PeerAddressError;
 
+    /// `TRANSPORT:ADDRESS`, the address read as a person writes it: a socket file or TCP address
+    /// with or without the transport's scheme (`ipc://`, `tcp://`), a host name resolved now.
     fn from_str(text: &str) -> Result<ExternalPeer, PeerAddressError> {
         let (name, address) = text
             .split_once(':')
@@ -73,100 +48,34 @@ impl std::str::FromStr for ExternalPeer {
             .ok_or_else(|| PeerAddressError::Form(text.to_string()))?;
         let transport = TransportKind::from_name(name)
             .ok_or_else(|| PeerAddressError::UnknownTransport(name.to_string()))?;
-        let target = target(transport, address)?;
+        // The buffer size is each run's (`endpoint`); 0 until then.
+        let endpoint = address::parse(transport, address, Written::ForClient, 0).map_err(
+            |source| match source {
+                AddressError::Unreachable => PeerAddressError::Pipe,
+                source => PeerAddressError::Address {
+                    transport: transport.name(),
+                    source,
+                },
+            },
+        )?;
         Ok(ExternalPeer {
             transport,
             address: address.to_string(),
-            target,
+            endpoint,
         })
     }
-}
-
-/// The peer's address, read as its transport's addressing has it. A socket file or TCP
-/// address may be written with or without the transport's scheme (`ipc://`, `tcp://`).
-fn target(transport: TransportKind, address: &str) -> Result<PeerTarget, PeerAddressError> {
-    let name = transport.name();
-    match transport.addressing() {
-        Addressing::Channel => {
-            ChannelName::new(address)
-                .map(PeerTarget::Channel)
-                .map_err(|source| PeerAddressError::Channel {
-                    transport: name,
-                    source,
-                })
-        }
-        Addressing::SocketFile { scheme } => {
-            let path = address.strip_prefix(scheme).unwrap_or(address);
-            if path.is_empty() || !path.starts_with('/') {
-                return Err(PeerAddressError::SocketPath {
-                    transport: name,
-                    address: address.to_string(),
-                    example: format!("{scheme}/run/app.sock"),
-                });
-            }
-            Ok(PeerTarget::SocketFile(path.into()))
-        }
-        Addressing::Tcp { scheme } => {
-            let host_port = scheme
-                .and_then(|scheme| address.strip_prefix(scheme))
-                .unwrap_or(address);
-            resolve(name, host_port, scheme.unwrap_or_default()).map(PeerTarget::Tcp)
-        }
-        Addressing::InheritedPipes => Err(PeerAddressError::Pipe),
-    }
-}
-
-/// The first address `HOST:PORT` resolves to.
-fn resolve(
-    transport: &'static str,
-    host_port: &str,
-    scheme: &str,
-) -> Result<SocketAddr, PeerAddressError> {
-    let form = || PeerAddressError::TcpForm {
-        transport,
-        address: host_port.to_string(),
-        example: format!("{scheme}127.0.0.1:5555"),
-    };
-    if host_port
-        .rsplit_once(':')
-        .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
-    {
-        return Err(form());
-    }
-    let mut addresses =
-        host_port
-            .to_socket_addrs()
-            .map_err(|source| PeerAddressError::Resolve {
-                transport,
-                address: host_port.to_string(),
-                source,
-            })?;
-    addresses.next().ok_or_else(form)
 }
 
 impl ExternalPeer {
     /// The endpoint a client connects to, with a `buffer_size`-byte buffer.
     pub fn endpoint(&self, buffer_size: usize) -> Endpoint {
-        match &self.target {
-            PeerTarget::Channel(channel) => Endpoint::ShmChannel {
-                channel: channel.as_str().to_string(),
-                buffer_size,
-            },
-            PeerTarget::SocketFile(path) => Endpoint::SocketFile {
-                path: path.clone(),
-                buffer_size,
-            },
-            PeerTarget::Tcp(addr) => Endpoint::Tcp {
-                addr: *addr,
-                buffer_size,
-            },
-        }
+        address::with_buffer_size(&self.endpoint, buffer_size)
     }
 
     /// The channel of a peer addressed by one.
-    pub fn channel(&self) -> Option<&ChannelName> {
-        match &self.target {
-            PeerTarget::Channel(channel) => Some(channel),
+    pub fn channel(&self) -> Option<ChannelName> {
+        match &self.endpoint {
+            Endpoint::ShmChannel { channel, .. } => ChannelName::new(channel).ok(),
             _ => None,
         }
     }
@@ -205,7 +114,7 @@ mod tests {
                 }
             );
         }
-        let addr: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+        let addr: std::net::SocketAddr = "127.0.0.1:5555".parse().unwrap();
         for text in ["zmq-tcp:tcp://127.0.0.1:5555", "tcp:127.0.0.1:5555"] {
             assert_eq!(
                 endpoint(text),

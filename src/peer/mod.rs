@@ -7,6 +7,7 @@
 //! [`address`]. [`cleanup`] removes what dead peers left behind (and is the `cleanup`
 //! subcommand).
 
+pub mod address;
 pub mod cleanup;
 pub mod external;
 pub mod lease;

@@ -1,22 +1,27 @@
-//! The command line of server mode, rendered by the driver that spawns a server and parsed by
-//! the server, with a round-trip test so that the two cannot drift apart.
+//! The command line of server mode, `transport-bench --server ...`: rendered by the driver that
+//! spawns a server ([`ServerArgs::new`], [`ServerArgs::to_args`]) and parsed by the server, which
+//! checks it once into its [`ServerOptions`] ([`ServerArgs::into_options`]; bad usage exits 2
+//! before anything starts). The endpoint travels as one address flag, written and read by the
+//! peer's one address syntax ([`address`]); a round-trip test keeps the two sides together.
 
+use std::ffi::OsString;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 
 use crate::cli::values::{
-    parse_buffer_size, parse_fault, parse_max_size, parse_pipe_fds, parse_spin_budget,
-    parse_timeout, parse_transport,
+    parse_buffer_size, parse_fault, parse_max_size, parse_spin_budget, parse_timeout,
+    parse_transport, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_SIZE,
 };
-use crate::peer::server::Fault;
-use crate::transport::socket_file::checked_path;
-use crate::transport::{Addressing, Endpoint, PipeFds, TransportError, TransportKind};
+use crate::peer::address::{self, AddressError, PipeFdsError, Written};
+use crate::peer::server::{Fault, ServerOptions};
+use crate::transport::{
+    payload_capacity, pipe, Addressing, Endpoint, TransportError, TransportKind, HEADER_LEN,
+};
 
-/// The command line of server mode, `transport-bench --server ...`: parsed by clap in the
-/// server, and rendered by the driver that spawns it (and by tests), so the two cannot drift
-/// apart. Documented in the README's "Server mode"; options of the benchmark have no meaning
-/// here and are usage errors.
+/// The command line of server mode. Documented in the README's "Server mode"; options of the
+/// benchmark have no meaning here and are usage errors.
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(
     name = "transport-bench --server",
@@ -31,24 +36,24 @@ pub struct ServerArgs {
     #[arg(long, value_parser = parse_transport)]
     pub transport: TransportKind,
 
-    /// Channel name, for transports addressed by one (shm-posix, shm-spin, mqueue).
-    #[arg(long, conflicts_with = "endpoint")]
-    pub channel: Option<String>,
+    // The help names the transports addressed by a channel, from the registry.
+    #[arg(long, conflicts_with = "endpoint", help = channel_help())]
+    channel: Option<String>,
 
     /// Socket URL, for transports addressed by a file (ipc://PATH, unix://PATH) or by a
     /// ZeroMQ TCP address (tcp://ADDR:PORT).
     #[arg(long)]
-    pub endpoint: Option<String>,
+    endpoint: Option<String>,
 
     /// Address to listen on, for the plain TCP transport (ADDR:PORT; port 0 for any free one).
     #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["channel", "endpoint"])]
-    pub listen: Option<String>,
+    listen: Option<String>,
 
     /// The inherited descriptors of the pipe transport: the read end of the request pipe, then
     /// the write end of the reply pipe (the driver passes 3,4).
-    #[arg(long, value_name = "RECEIVE,SEND", value_parser = parse_pipe_fds,
+    #[arg(long, value_name = "RECEIVE,SEND", value_parser = pipe_fds_text,
           conflicts_with_all = ["channel", "endpoint", "listen"])]
-    pub fds: Option<PipeFds>,
+    fds: Option<String>,
 
     /// Buffer size per direction (a 4-byte header plus the payload).
     /// [default: 2500000; for tcp and zmq-tcp, --max-size + 4]
@@ -79,6 +84,70 @@ pub struct ServerArgs {
     pub fault: Option<Fault>,
 }
 
+/// `--channel`'s help: the transports addressed by a channel, as the registry has them.
+fn channel_help() -> String {
+    let channel_kinds =
+        (TransportKind::all().iter()).filter(|k| k.addressing() == Addressing::Channel);
+    let names: Vec<&str> = channel_kinds.map(|kind| kind.name()).collect();
+    format!(
+        "Channel name, for transports addressed by one ({})",
+        names.join(", ")
+    )
+}
+
+/// `--fds` as given, once it is two pipe ends a server can inherit.
+fn pipe_fds_text(text: &str) -> Result<String, PipeFdsError> {
+    address::parse_pipe_fds(text).map(|_| text.to_string())
+}
+
+/// Whether a command line asks for server mode (which has a command line of its own).
+pub fn is_server_mode(args: &[OsString]) -> bool {
+    args.iter().skip(1).any(|arg| arg == "--server")
+}
+
+/// The flag that carries a server's address, by how its transport is addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AddressFlag {
+    Channel,
+    Endpoint,
+    Listen,
+    Fds,
+}
+
+impl AddressFlag {
+    fn of(addressing: Addressing) -> AddressFlag {
+        match addressing {
+            Addressing::Channel => AddressFlag::Channel,
+            Addressing::SocketFile { .. } | Addressing::Tcp { scheme: Some(_) } => {
+                AddressFlag::Endpoint
+            }
+            Addressing::Tcp { scheme: None } => AddressFlag::Listen,
+            Addressing::InheritedPipes => AddressFlag::Fds,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            AddressFlag::Channel => "--channel",
+            AddressFlag::Endpoint => "--endpoint",
+            AddressFlag::Listen => "--listen",
+            AddressFlag::Fds => "--fds",
+        }
+    }
+}
+
+/// The address flag of `addressing` with what follows it, as a usage error names it:
+/// `--channel NAME`, `--endpoint ipc://PATH`, `--listen ADDR:PORT`.
+fn address_usage(addressing: Addressing) -> String {
+    let value = match addressing {
+        Addressing::Channel => "NAME".to_string(),
+        Addressing::SocketFile { scheme } => format!("{scheme}PATH"),
+        Addressing::Tcp { scheme } => format!("{}ADDR:PORT", scheme.unwrap_or_default()),
+        Addressing::InheritedPipes => "RECEIVE,SEND".to_string(),
+    };
+    format!("{} {value}", AddressFlag::of(addressing).name())
+}
+
 impl ServerArgs {
     /// The command line that serves `kind` at `endpoint`.
     pub fn new(
@@ -87,44 +156,23 @@ impl ServerArgs {
         timeout: Duration,
         fault: Option<Fault>,
     ) -> Result<ServerArgs, TransportError> {
-        let mut args = ServerArgs {
+        let address = address::render(kind, endpoint)?;
+        let flag = AddressFlag::of(kind.addressing());
+        let carried = |wanted: AddressFlag| (flag == wanted).then(|| address.clone());
+        Ok(ServerArgs {
             server: true,
             transport: kind,
-            channel: None,
-            endpoint: None,
-            listen: None,
-            fds: None,
-            buffer_size: None,
+            channel: carried(AddressFlag::Channel),
+            endpoint: carried(AddressFlag::Endpoint),
+            listen: carried(AddressFlag::Listen),
+            fds: carried(AddressFlag::Fds),
+            buffer_size: Some(address::buffer_size(endpoint)),
             max_size: None,
             timeout,
             cpu: None,
             spin_budget: None,
             fault,
-        };
-        match endpoint {
-            Endpoint::ShmChannel {
-                channel,
-                buffer_size,
-            } => (args.channel, args.buffer_size) = (Some(channel.clone()), Some(*buffer_size)),
-            Endpoint::SocketFile { path, buffer_size } => {
-                let scheme = kind.socket_scheme().unwrap_or_default();
-                let url = format!("{scheme}{}", checked_path(path)?);
-                (args.endpoint, args.buffer_size) = (Some(url), Some(*buffer_size));
-            }
-            Endpoint::Tcp { addr, buffer_size } => {
-                args.buffer_size = Some(*buffer_size);
-                match kind.addressing() {
-                    Addressing::Tcp {
-                        scheme: Some(scheme),
-                    } => args.endpoint = Some(format!("{scheme}{addr}")),
-                    _ => args.listen = Some(addr.to_string()),
-                }
-            }
-            Endpoint::Pipes { fds, buffer_size } => {
-                (args.fds, args.buffer_size) = (Some(*fds), Some(*buffer_size));
-            }
-        }
-        Ok(args)
+        })
     }
 
     /// The same command line, with the server pinned to `cpu`.
@@ -141,52 +189,143 @@ impl ServerArgs {
         }
     }
 
+    /// The text of the flag that carries the address, as its transport is addressed.
+    fn address(&self) -> Option<&str> {
+        let text = match AddressFlag::of(self.transport.addressing()) {
+            AddressFlag::Channel => &self.channel,
+            AddressFlag::Endpoint => &self.endpoint,
+            AddressFlag::Listen => &self.listen,
+            AddressFlag::Fds => &self.fds,
+        };
+        text.as_deref()
+    }
+
     /// The arguments, without the program name, that parse back into `self`.
     pub fn to_args(&self) -> Vec<String> {
+        let duration = |d: Duration| humantime::format_duration(d).to_string();
+        let texts = [
+            ("--channel", self.channel.clone()),
+            ("--endpoint", self.endpoint.clone()),
+            ("--listen", self.listen.clone()),
+            ("--fds", self.fds.clone()),
+            ("--buffer-size", self.buffer_size.map(|n| n.to_string())),
+            ("--max-size", self.max_size.map(|n| n.to_string())),
+            ("--timeout", Some(duration(self.timeout))),
+            ("--cpu", self.cpu.map(|cpu| cpu.to_string())),
+            ("--spin-budget", self.spin_budget.map(duration)),
+            ("--fault", self.fault.map(|fault| fault.to_string())),
+        ];
         let mut args = vec![
-            "--server".to_string(),
+            "--server".into(),
             "--transport".into(),
             self.transport.name().into(),
         ];
-        if let Some(channel) = &self.channel {
-            args.extend(["--channel".into(), channel.clone()]);
-        }
-        if let Some(endpoint) = &self.endpoint {
-            args.extend(["--endpoint".into(), endpoint.clone()]);
-        }
-        if let Some(listen) = &self.listen {
-            args.extend(["--listen".into(), listen.clone()]);
-        }
-        if let Some(fds) = self.fds {
-            args.extend(["--fds".into(), fds.to_string()]);
-        }
-        if let Some(buffer_size) = self.buffer_size {
-            args.extend(["--buffer-size".into(), buffer_size.to_string()]);
-        }
-        if let Some(max_size) = self.max_size {
-            args.extend(["--max-size".into(), max_size.to_string()]);
-        }
-        args.extend([
-            "--timeout".into(),
-            humantime::format_duration(self.timeout).to_string(),
-        ]);
-        if let Some(cpu) = self.cpu {
-            args.extend(["--cpu".into(), cpu.to_string()]);
-        }
-        if let Some(budget) = self.spin_budget {
-            let budget = humantime::format_duration(budget).to_string();
-            args.extend(["--spin-budget".into(), budget]);
-        }
-        if let Some(fault) = self.fault {
-            args.extend(["--fault".into(), fault.to_string()]);
+        for (flag, text) in texts {
+            args.extend(
+                text.map(|text| [flag.to_string(), text])
+                    .into_iter()
+                    .flatten(),
+            );
         }
         args
     }
+
+    /// Checks the command line into what the server needs; on bad usage prints the error with
+    /// server mode's usage line and exits 2.
+    pub fn into_options(self) -> ServerOptions {
+        let buffer_size = self.buffer_size_to_serve();
+        if buffer_size <= HEADER_LEN {
+            usage_error(
+                ErrorKind::ValueValidation,
+                format!("--buffer-size must be more than {HEADER_LEN} bytes"),
+            );
+        }
+        ServerOptions {
+            transport: self.transport,
+            endpoint: self.endpoint_to_serve(buffer_size),
+            timeout: self.timeout,
+            fault: self.fault,
+            cpu: self.cpu,
+            spin_budget: self.spin_budget,
+        }
+    }
+
+    /// The buffer of the server: `--buffer-size`, or for the servers reachable from other hosts
+    /// (`tcp`, `zmq-tcp`) the one that holds `--max-size`, their bound on what a client can make
+    /// them allocate. Given alone, `--buffer-size` keeps meaning what it means for the driver's
+    /// servers (the largest message is its payload capacity); given both, `--max-size` is the
+    /// limit and must fit the buffer.
+    fn buffer_size_to_serve(&self) -> usize {
+        let networked = matches!(self.transport.addressing(), Addressing::Tcp { .. });
+        match (self.buffer_size, self.max_size) {
+            (_, Some(max_size)) if !networked => usage_error(
+                ErrorKind::ArgumentConflict,
+                format!(
+                    "--max-size {max_size}: only the tcp and zmq-tcp servers take it; the {} server's largest message is --buffer-size - {HEADER_LEN}",
+                    self.transport.name()
+                ),
+            ),
+            (Some(buffer_size), Some(max_size)) if max_size > payload_capacity(buffer_size) => {
+                usage_error(
+                    ErrorKind::ArgumentConflict,
+                    format!(
+                        "--max-size {max_size} does not fit --buffer-size {buffer_size} (a {HEADER_LEN}-byte header plus the payload); give one of them"
+                    ),
+                )
+            }
+            (Some(buffer_size), None) => buffer_size,
+            (None, None) if !networked => DEFAULT_BUFFER_SIZE,
+            // Sizes are at most MAX_MESSAGE_BYTES (checked when parsed), so this cannot overflow.
+            (_, max_size) => max_size.unwrap_or(DEFAULT_MAX_SIZE) + HEADER_LEN,
+        }
+    }
+
+    /// The endpoint the address flag names, as the transport expects it.
+    fn endpoint_to_serve(&self, buffer_size: usize) -> Endpoint {
+        let addressing = self.transport.addressing();
+        let usage = address_usage(addressing);
+        let missing = || -> ! {
+            usage_error(
+                ErrorKind::MissingRequiredArgument,
+                format!(
+                    "--server --transport {} needs {usage}",
+                    self.transport.name()
+                ),
+            )
+        };
+        let Some(text) = self.address() else {
+            missing()
+        };
+        match address::parse(self.transport, text, Written::ForServer, buffer_size) {
+            Ok(endpoint) => checked_pipe_ends(endpoint),
+            Err(AddressError::Missing) => missing(),
+            Err(AddressError::NotTcpAddress { address, .. }) => usage_error(
+                ErrorKind::ValueValidation,
+                format!("{address:?} is not an address such as 127.0.0.1:0 ({usage})"),
+            ),
+            Err(e) => usage_error(
+                ErrorKind::ValueValidation,
+                format!("{}: {e}", AddressFlag::of(addressing).name()),
+            ),
+        }
+    }
 }
 
-/// Whether a command line asks for server mode (which has a command line of its own).
-pub fn is_server_mode(args: &[std::ffi::OsString]) -> bool {
-    args.iter().skip(1).any(|arg| arg == "--server")
+/// `endpoint`, if it is not pipes or its pipe ends are open pipes of the right directions. A
+/// descriptor that is closed, not a pipe, or the wrong end would fail the first exchange or
+/// hang it: a usage error, before READY.
+fn checked_pipe_ends(endpoint: Endpoint) -> Endpoint {
+    if let Endpoint::Pipes { fds, .. } = endpoint {
+        if let Err(e) = pipe::check_ends(fds) {
+            usage_error(ErrorKind::ValueValidation, format!("--fds {fds}: {e}"));
+        }
+    }
+    endpoint
+}
+
+/// A usage error of server mode, with its usage line; exits 2.
+fn usage_error(kind: ErrorKind, message: String) -> ! {
+    ServerArgs::command().error(kind, message).exit()
 }
 
 #[cfg(test)]
