@@ -1,25 +1,22 @@
 //! transport-bench: measures how fast two processes on one Linux host exchange byte messages
-//! over different IPC transports. The binary (`main.rs`) is a short pipeline over these modules.
+//! over different IPC transports. The binary (`main.rs`) is a short pipeline over these modules,
+//! grouped by concern:
+//!
+//! - [`cli`]: the command line, checked once into a [`cli::options::Mode`];
+//! - [`benchmark`]: the cases, the runs and their measurement, as events for reporters;
+//! - [`peer`]: the echo server process, and spawning, reaching and cleaning up after it;
+//! - [`transport`]: one file per IPC transport, behind one client/server trait pair;
+//! - [`report`]: the result document, its summary table, and the reader of saved reports;
+//! - [`output`], [`export`], [`compare`]: the report on the terminal, in files (and the `plot`
+//!   subcommand), and two saved reports compared;
+//! - [`system`]: the machine, CPU placement and signals.
 
 pub mod benchmark;
-pub mod cleanup;
 pub mod cli;
 pub mod compare;
-pub mod driver;
 pub mod export;
-pub mod format;
-pub mod machine;
-pub mod naming;
-pub mod options;
 pub mod output;
-pub mod peer_address;
-pub mod placement;
-pub mod plot;
-pub mod server;
-pub mod signals;
-pub mod size;
-pub mod table;
-#[cfg(test)]
-mod test_report;
+pub mod peer;
+pub mod report;
+pub mod system;
 pub mod transport;
-pub mod values;

@@ -1,14 +1,19 @@
+//! The `transport-bench` binary: the command line is parsed and checked once, then the one mode
+//! it asks for runs: a benchmark, a server, a cleanup, a plot of a saved report, or a comparison.
+
 use std::process::ExitCode;
 
+use transport_bench::benchmark::events::Reporters;
 use transport_bench::benchmark::executor::ProcessExecutor;
 use transport_bench::benchmark::external::ExternalExecutor;
-use transport_bench::benchmark::report::Reporters;
 use transport_bench::benchmark::scheduler::Scheduler;
-use transport_bench::export::ExportSet;
-use transport_bench::options::{Mode, Options};
+use transport_bench::cli::options::{Mode, Options};
+use transport_bench::export::{replot, ExportSet};
 use transport_bench::output::console::Console;
 use transport_bench::output::terminal::TerminalReporter;
-use transport_bench::{benchmark, cleanup, compare, plot, server, signals};
+use transport_bench::peer::{cleanup, server};
+use transport_bench::system::signals;
+use transport_bench::{benchmark, compare};
 
 fn main() -> ExitCode {
     // Parse and validate (bad usage exits 2 here, before anything starts), then run one mode.
@@ -16,7 +21,7 @@ fn main() -> ExitCode {
         Mode::Benchmark(options) => run_benchmark(&options),
         Mode::Server(options) => server::run(&options),
         Mode::Cleanup(scope) => cleanup::run(&scope),
-        Mode::Plot(request) => plot::run(&request),
+        Mode::Plot(request) => replot::run(&request),
         Mode::Compare(request) => compare::run(&request),
     }
 }
@@ -28,24 +33,14 @@ fn run_benchmark(options: &Options) -> ExitCode {
         eprintln!("error: installing signal handlers: {e}");
         return ExitCode::FAILURE;
     }
-    // Exports first: a file that cannot be written stops the run before anything is shown.
-    let console = if ExportSet::uses_stdout(&options.exports) {
-        Console::Stderr
-    } else {
-        Console::Stdout
-    };
-    let reporters = Reporters::new(vec![
-        Box::new(ExportSet::new(&options.exports)),
-        Box::new(TerminalReporter::new(console)),
-    ]);
     let report = benchmark::new_report(options);
     let finished = match &options.connect {
         Some(peer) => {
             let executor = ExternalExecutor::new(options, peer);
-            Scheduler::new(options, executor, reporters, report).run()
+            Scheduler::new(options, executor, reporters(options), report).run()
         }
         None => match ProcessExecutor::new(options) {
-            Ok(executor) => Scheduler::new(options, executor, reporters, report).run(),
+            Ok(executor) => Scheduler::new(options, executor, reporters(options), report).run(),
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
@@ -64,4 +59,18 @@ fn run_benchmark(options: &Options) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The exports first, so that a file that cannot be written stops the run before anything is
+/// shown; then the terminal, on standard error when an export takes standard output.
+fn reporters(options: &Options) -> Reporters {
+    let console = if ExportSet::uses_stdout(&options.exports) {
+        Console::Stderr
+    } else {
+        Console::Stdout
+    };
+    Reporters::new(vec![
+        Box::new(ExportSet::new(&options.exports)),
+        Box::new(TerminalReporter::new(console)),
+    ])
 }

@@ -33,8 +33,8 @@ use common::reached::{start_reachable, ReachableServer};
 use common::signals::{signal, stop_server_clean};
 use common::usage::assert_usage_error;
 use nix::sys::signal::Signal;
-use transport_bench::driver::{hand_down, InheritedFd};
-use transport_bench::naming::EndpointLease;
+use transport_bench::peer::lease::EndpointLease;
+use transport_bench::peer::spawn::{hand_down, InheritedFd};
 use transport_bench::transport::names::SERVER_FDS;
 use transport_bench::transport::os::pipe::PipePair;
 use transport_bench::transport::{
@@ -166,7 +166,7 @@ fn a_pipe_server_raises_the_pipe_size_and_says_what_it_got() {
 }
 
 fn thousands(n: usize) -> String {
-    transport_bench::format::thousands(n as u64)
+    transport_bench::report::format::thousands(n as u64)
 }
 
 #[test]

@@ -14,7 +14,7 @@ use common::driver::Driver;
 use common::process::bin;
 use common::usage::assert_usage_error;
 use serde_json::Value;
-use transport_bench::placement::allowed_cpus;
+use transport_bench::system::placement::allowed_cpus;
 
 /// Runs the driver with `args` and a JSON export; returns its stdout and the parsed export.
 fn run_with_json(args: &[&str]) -> (String, Value) {

@@ -35,7 +35,7 @@ use common::shm::{shm_endpoint, start_shm_server};
 use common::signals::*;
 use common::zmq_peer::ZmqTestServer;
 use nix::sys::signal::Signal;
-use transport_bench::naming::EndpointLease;
+use transport_bench::peer::lease::EndpointLease;
 use transport_bench::transport::{
     mqueue, shm_posix, shm_spin, shm_zc, unix_stream, zmq_ipc, zmq_tcp, Endpoint, TransportClient,
     TransportError, TransportKind, HEADER_LEN,

@@ -11,14 +11,14 @@ use nix::sys::signal::Signal;
 use crate::benchmark::measure::ProgressSink;
 use crate::benchmark::measure::{self, EchoBuffers, MeasureConfig, MeasureError, RunMeasurement};
 use crate::benchmark::placement::PlacementSampler;
-use crate::cleanup::{self, IpcObject};
-use crate::cli::ServerArgs;
-use crate::driver::{DriverError, ServerProcess};
-use crate::naming::{EndpointLease, LeaseError, RunNames};
-use crate::options::Options;
-use crate::placement::{self, PinError};
-use crate::signals;
-use crate::size::MessageSize;
+use crate::cli::options::Options;
+use crate::peer::cleanup::{self, IpcObject};
+use crate::peer::lease::{EndpointLease, LeaseError, RunNames};
+use crate::peer::server_args::ServerArgs;
+use crate::peer::spawn::{DriverError, ServerProcess};
+use crate::report::size::MessageSize;
+use crate::system::placement::{self, PinError};
+use crate::system::signals;
 use crate::transport::{
     payload_capacity, Endpoint, MessageLimit, TransportClient, TransportError, TransportKind,
 };
@@ -268,7 +268,7 @@ impl Executor for ProcessExecutor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::Mode;
+    use crate::cli::options::Mode;
     use crate::transport::{shm_posix, shm_spin, shm_zc, zmq_ipc};
 
     fn options(args: &[&str]) -> Options {

@@ -13,10 +13,10 @@ use nix::sys::signal::Signal;
 
 use crate::benchmark::executor::{measure_client, Case, Executor, RunError, RunOutcome};
 use crate::benchmark::measure::ProgressSink;
-use crate::cleanup::IpcObject;
-use crate::options::Options;
-use crate::peer_address::ExternalPeer;
-use crate::signals;
+use crate::cli::options::Options;
+use crate::peer::cleanup::IpcObject;
+use crate::peer::external::ExternalPeer;
+use crate::system::signals;
 use crate::transport::{payload_capacity, MessageLimit, PeerWatch, TransportError};
 
 /// Ends a client's waits on Ctrl-C; there is no child process to ask whether the peer lives.

@@ -16,7 +16,7 @@ use crate::benchmark::aligned::AlignedBuffer;
 use crate::benchmark::pacing::Pacer;
 use crate::benchmark::placement::{PlacementSampler, PlacementTally, SAMPLE_INTERVAL};
 use crate::benchmark::stats::LatencyRecorder;
-use crate::signals;
+use crate::system::signals;
 use crate::transport::{SharedBytes, TransportClient, TransportError};
 
 /// How often the progress display is updated during a timed run.

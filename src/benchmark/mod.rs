@@ -1,29 +1,30 @@
 //! Running the benchmark and computing its statistics; this module never prints.
 //!
 //! Data flows one way: options → cases ([`scheduler`]) → one run at a time ([`executor`]:
-//! server process, warm-up, timed loop in [`measure`]) → statistics ([`stats`]) → the
-//! [`result::Report`] → the reporters ([`report`]), which draw tables and write exports.
+//! server process, warm-up, timed loop in [`measure`]) → statistics ([`stats`], gathered per
+//! case in [`tally`]) → the [`Report`] → events for the reporters ([`events`]), which draw
+//! tables and write exports.
 
 pub mod aligned;
 pub mod clock;
+pub mod events;
 pub mod executor;
 pub mod external;
 pub mod measure;
 pub mod pacing;
 pub mod placement;
-pub mod report;
-pub mod result;
 pub mod scheduler;
 pub mod stats;
+pub mod tally;
 pub mod warnings;
 
 use std::collections::BTreeMap;
 
-use crate::machine;
-use crate::options::Options;
+use crate::cli::options::Options;
+use crate::system::machine;
 use crate::transport::TransportKind;
 
-use result::{Config, Report};
+use crate::report::result::{Config, ExternalServer, Report};
 
 /// The spin budget of each transport of the run that spins, in µs, by name.
 fn spin_budgets_us(options: &Options) -> BTreeMap<&'static str, f64> {
@@ -52,7 +53,10 @@ pub fn new_report(options: &Options) -> Report {
             pin: options.pin,
             interval_s: options.interval.map(|d| d.as_secs_f64()),
             spin_budget_us: spin_budgets_us(options),
-            connect: options.connect.clone(),
+            connect: (options.connect.as_ref()).map(|peer| ExternalServer {
+                transport: peer.transport,
+                address: peer.address.clone(),
+            }),
         },
         machine: machine::describe(),
         clock_overhead_ns: clock::clock_overhead_ns(),

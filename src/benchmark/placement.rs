@@ -4,9 +4,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde::Serialize;
-
-use crate::placement::{current_cpu, last_cpu_of, ContextSwitches};
+use crate::report::result::{Placement, SwitchesPerRoundTrip};
+use crate::system::placement::{current_cpu, last_cpu_of, ContextSwitches};
 
 /// How often the timed loop looks at where the peers run. Reading `/proc` costs some µs; every
 /// 10 ms keeps that far below 1% of the loop's time.
@@ -106,24 +105,4 @@ impl PlacementTally {
             server_switches_per_round_trip: per(self.server_switches),
         })
     }
-}
-
-/// Where a case's peers ran, as exported.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Placement {
-    pub samples: u64,
-    /// Share of samples (0 to 1) in which driver and server were last seen on the same CPU.
-    pub same_cpu_share: f64,
-    pub driver_cpus: Vec<usize>,
-    pub server_cpus: Vec<usize>,
-    /// The driver's measuring thread.
-    pub driver_switches_per_round_trip: SwitchesPerRoundTrip,
-    /// The server's main thread, which echoes.
-    pub server_switches_per_round_trip: SwitchesPerRoundTrip,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct SwitchesPerRoundTrip {
-    pub voluntary: f64,
-    pub involuntary: f64,
 }

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use crate::benchmark::events::{CaseRun, ReportError, Reporter, Reporters, RunEnd};
 use crate::benchmark::executor::{Case, Executor, RunOutcome};
 use crate::benchmark::measure::ProgressSink;
-use crate::benchmark::report::{CaseRun, ReportError, Reporter, Reporters, RunEnd};
-use crate::benchmark::result::{BenchmarkResult, CaseTally, Report, Status};
-use crate::options::Options;
-use crate::size::MessageSize;
+use crate::benchmark::tally::CaseTally;
+use crate::cli::options::Options;
+use crate::report::result::{BenchmarkResult, Report, Status};
+use crate::report::size::MessageSize;
 
 /// How a whole benchmark ended.
 pub struct Outcome {
@@ -27,7 +28,7 @@ impl Outcome {
     /// case was measured at all, and 128 + the signal's number when interrupted.
     pub fn exit_code(&self) -> u8 {
         match self.interrupted_by {
-            Some(signal) => crate::signals::exit_code(signal),
+            Some(signal) => crate::system::signals::exit_code(signal),
             None if self.report.any_failed() || self.reporting_failed => 1,
             // Skipping one size is an answer; skipping every case measured nothing, and a
             // script must not take that for success.
@@ -267,9 +268,9 @@ mod tests {
     use crate::benchmark::executor::RunError;
     use crate::benchmark::measure::{MeasureError, RunMeasurement};
     use crate::benchmark::stats::LatencyRecorder;
-    use crate::cleanup::IpcObject;
-    use crate::options::Exports;
-    use crate::size::MessageSize;
+    use crate::export::Exports;
+    use crate::peer::cleanup::IpcObject;
+    use crate::report::size::MessageSize;
     use crate::transport::{shm_posix, zmq_ipc, MessageLimit, TransportError, TransportKind};
 
     /// What a scripted run does.

@@ -3,10 +3,9 @@
 
 use std::fmt;
 
-use serde::Serialize;
-
 use crate::benchmark::placement::PlacementTally;
 use crate::benchmark::stats::{Bimodal, LatencyRecorder};
+use crate::report::result::WarningRecord;
 
 /// A same-CPU share between these bounds means the placement changed during the run.
 const PLACEMENT_STABLE_BELOW: f64 = 0.05;
@@ -58,13 +57,6 @@ impl fmt::Display for Warning {
             ),
         }
     }
-}
-
-/// A warning as exported: its kind and its sentence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WarningRecord {
-    pub kind: &'static str,
-    pub message: String,
 }
 
 impl From<&Warning> for WarningRecord {

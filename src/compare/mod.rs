@@ -15,9 +15,7 @@ use std::process::ExitCode;
 
 use serde_json::{Map, Value};
 
-use crate::benchmark::result::Status;
-use crate::export::SavedReportError;
-use crate::plot::ReadReportError;
+use crate::report::result::Status;
 use crate::transport::TransportKind;
 use saved::{Latency, SavedCase, SavedRun};
 use welch::{welch_t_test, NotTestable, WelchTest};
@@ -29,19 +27,6 @@ pub struct CompareRequest {
     pub new: PathBuf,
     /// Exit 1 when a case's mean got slower by more than this many percent, beyond the noise.
     pub fail_above_pct: Option<f64>,
-}
-
-/// Why the two reports could not be compared (exit 2: bad input).
-#[derive(Debug, thiserror::Error)]
-pub enum CompareError {
-    #[error(transparent)]
-    Read(#[from] ReadReportError),
-    #[error("{}: {source}", path.display())]
-    Report {
-        path: PathBuf,
-        #[source]
-        source: SavedReportError,
-    },
 }
 
 /// The fields of `machine` whose difference makes two reports' figures hard to compare.

@@ -8,9 +8,9 @@ use comfy_table::{presets, Cell, CellAlignment, Table};
 use super::saved::SavedRun;
 use super::welch::MIN_RUNS;
 use super::{change_pct, CaseChange, CaseKey, Comparison, Side};
-use crate::benchmark::result::Status;
-use crate::format;
-use crate::size::format_bytes;
+use crate::report::format;
+use crate::report::result::Status;
+use crate::report::size::format_bytes;
 
 const HEADER: [&str; 8] = [
     "Size",

@@ -1,18 +1,19 @@
 //! The view of a saved JSON report that `compare` reads: its `machine` and `config` blocks as
 //! they are (to name what differs), and per case its status, mean, p50, p99 and run means.
-//! Read and checked with the `plot` subcommand's code (bounded read, our `tool`, known
-//! transports, values a measurement can give, each case once), so both refuse the same files.
+//! Read and checked with the one reader of saved reports ([`crate::report::saved`]: bounded
+//! read, our `tool`, known transports, values a measurement can give, each case once), as
+//! `plot` reads its view.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::CompareError;
-use crate::benchmark::result::Status;
-use crate::export::SavedReportError;
-use crate::export::{check_each_case_once, measured, parse_saved, transport_named};
-use crate::plot::read_report;
+use crate::report::result::Status;
+use crate::report::saved::{
+    check_each_case_once, measured, parse_saved, read_file, transport_named, SavedFileError,
+    SavedReportError,
+};
 use crate::transport::TransportKind;
 
 /// One report, checked.
@@ -74,26 +75,10 @@ struct RawResult {
 }
 
 impl SavedRun {
-    /// Reads (at most `MAX_REPORT_BYTES`) and checks the report at `path`.
-    pub fn read(path: &Path) -> Result<SavedRun, CompareError> {
-        let bytes = read_report(path)?;
-        let in_file = |source| CompareError::Report {
-            path: path.to_path_buf(),
-            source,
-        };
-        let raw: RawReport = parse_saved(&bytes).map_err(in_file)?;
-        let cases = (raw.results.into_iter().enumerate())
-            .map(|(i, result)| result.into_case(i))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(in_file)?;
-        check_each_case_once(cases.iter().map(|c| (c.transport, c.size_bytes))).map_err(in_file)?;
-        Ok(SavedRun {
-            path: path.to_path_buf(),
-            version: raw.version,
-            config: raw.config,
-            machine: raw.machine,
-            state: raw.state,
-            cases,
+    /// Reads and checks the report at `path`.
+    pub fn read(path: &Path) -> Result<SavedRun, SavedFileError> {
+        read_file(path, |bytes| {
+            parse_saved::<RawReport>(bytes)?.into_run(path)
         })
     }
 
@@ -102,6 +87,24 @@ impl SavedRun {
         self.cases
             .iter()
             .find(|c| c.transport == transport && c.size_bytes == size_bytes)
+    }
+}
+
+impl RawReport {
+    /// The run of the report at `path`, every case checked.
+    fn into_run(self, path: &Path) -> Result<SavedRun, SavedReportError> {
+        let cases = (self.results.into_iter().enumerate())
+            .map(|(i, result)| result.into_case(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        check_each_case_once(cases.iter().map(|c| (c.transport, c.size_bytes)))?;
+        Ok(SavedRun {
+            path: path.to_path_buf(),
+            version: self.version,
+            config: self.config,
+            machine: self.machine,
+            state: self.state,
+            cases,
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! `--export-csv`: one row per case with the figures flattened, after a header line.
 
 use super::{ExportError, Exporter};
-use crate::benchmark::result::{BenchmarkResult, Report};
+use crate::report::result::{BenchmarkResult, Report};
 
 pub struct CsvExporter;
 
@@ -110,7 +110,7 @@ impl Exporter for CsvExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_report::sample;
+    use crate::report::test_report::sample;
     use crate::transport::zmq_ipc;
 
     #[test]

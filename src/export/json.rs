@@ -1,7 +1,7 @@
 //! `--export-json`: the [`Report`] as one JSON document (schema in the README).
 
 use super::{ExportError, Exporter};
-use crate::benchmark::result::Report;
+use crate::report::result::Report;
 
 pub struct JsonExporter;
 
@@ -16,8 +16,8 @@ impl Exporter for JsonExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::benchmark::result::BenchmarkResult;
-    use crate::test_report::sample;
+    use crate::report::result::BenchmarkResult;
+    use crate::report::test_report::sample;
     use crate::transport::zmq_ipc;
 
     #[test]

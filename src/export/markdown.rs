@@ -1,8 +1,8 @@
 //! `--export-markdown`: the summary table as a Markdown table.
 
 use super::{ExportError, Exporter};
-use crate::benchmark::result::Report;
-use crate::table::{self, Alignment, SummaryTable};
+use crate::report::result::Report;
+use crate::report::table::{self, Alignment, SummaryTable};
 
 pub struct MarkdownExporter;
 
@@ -48,8 +48,8 @@ impl Exporter for MarkdownExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::benchmark::result::BenchmarkResult;
-    use crate::test_report::sample;
+    use crate::report::result::BenchmarkResult;
+    use crate::report::test_report::sample;
     use crate::transport::zmq_ipc;
 
     #[test]

@@ -6,6 +6,7 @@
 mod csv;
 mod json;
 mod markdown;
+pub mod replot;
 mod reporter;
 mod svg_plot;
 pub mod target;
@@ -14,15 +15,31 @@ use std::path::{Path, PathBuf};
 
 use plotters::drawing::DrawingAreaErrorKind;
 
-use crate::benchmark::result::Report;
-use crate::options::Exports;
+use crate::report::result::Report;
 use target::{ExportTarget, STDOUT_PATH};
 
 pub use self::csv::CsvExporter;
 pub use self::json::JsonExporter;
 pub use self::markdown::MarkdownExporter;
-pub(crate) use self::svg_plot::{check_each_case_once, measured, parse_saved, transport_named};
-pub use self::svg_plot::{PlotData, SavedReportError, SvgPlotExporter};
+pub use self::svg_plot::{PlotData, SvgPlotExporter};
+
+/// Where to write results, if anywhere.
+#[derive(Debug, Clone, Default)]
+pub struct Exports {
+    pub json: Option<PathBuf>,
+    pub csv: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+    pub plot: Option<PathBuf>,
+}
+
+impl Exports {
+    /// Every path asked for, in the order of the options.
+    pub fn paths(&self) -> impl Iterator<Item = &PathBuf> {
+        [&self.json, &self.csv, &self.markdown, &self.plot]
+            .into_iter()
+            .flatten()
+    }
+}
 
 pub trait Exporter {
     /// The whole file's contents for `report`.
@@ -120,7 +137,7 @@ mod tests {
     use std::error::Error;
 
     use super::*;
-    use crate::test_report::sample;
+    use crate::report::test_report::sample;
 
     #[test]
     fn a_write_failure_names_the_file_and_keeps_the_io_error() {

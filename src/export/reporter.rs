@@ -3,8 +3,8 @@
 //! their final state at the end.
 
 use super::ExportSet;
-use crate::benchmark::report::{ReportError, Reporter};
-use crate::benchmark::result::{BenchmarkResult, Report};
+use crate::benchmark::events::{ReportError, Reporter};
+use crate::report::result::{BenchmarkResult, Report};
 
 fn report_error(error: super::ExportError) -> ReportError {
     ReportError(error.into())

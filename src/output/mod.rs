@@ -6,11 +6,11 @@ pub mod progress;
 pub mod summary;
 pub mod terminal;
 
-use crate::benchmark::result::Report;
 use crate::benchmark::stats::LatencyStats;
-use crate::cleanup::IpcObject;
-use crate::format;
-use crate::table::{self, SummaryTable};
+use crate::peer::cleanup::IpcObject;
+use crate::report::format;
+use crate::report::result::Report;
+use crate::report::table::{self, SummaryTable};
 
 const RULE_WIDTH: usize = 70;
 
@@ -122,7 +122,7 @@ pub fn case_detail(stats: &LatencyStats) -> String {
 
 /// After repeated runs of a case: the median and range of the run means, flagged when noisy.
 /// Runs are interleaved, so the line names its transport.
-pub fn runs_line(result: &crate::benchmark::result::BenchmarkResult) -> Option<String> {
+pub fn runs_line(result: &crate::report::result::BenchmarkResult) -> Option<String> {
     let spread = result.runs_spread()?;
     let mut line = format!(
         "{}: {} runs: median {} µs/call, range {}–{} µs (spread {:.0}%)",

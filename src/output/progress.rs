@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::console::Console;
-use crate::format;
+use crate::report::format;
 
 pub const INDENT: &str = "      ";
 

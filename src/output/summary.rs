@@ -3,7 +3,7 @@
 
 use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
 
-use crate::table::{Alignment, Row, SummaryTable, TOTAL_TIME_COLUMN};
+use crate::report::table::{Alignment, Row, SummaryTable, TOTAL_TIME_COLUMN};
 
 const MIN_TERMINAL_WIDTH: u16 = 80;
 
@@ -96,7 +96,7 @@ fn natural_width(header: &[&str], rows: &[Row]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_report::sample;
+    use crate::report::test_report::sample;
 
     #[test]
     fn complete_table_when_piped() {

@@ -5,10 +5,10 @@ use nix::sys::signal::Signal;
 
 use super::console::Console;
 use super::progress::{CaseProgress, INDENT};
-use crate::benchmark::report::{CaseRun, ReportError, Reporter, RunEnd};
-use crate::benchmark::result::{BenchmarkResult, Report};
-use crate::cleanup::IpcObject;
-use crate::size::{format_bytes, MessageSize};
+use crate::benchmark::events::{CaseRun, ReportError, Reporter, RunEnd};
+use crate::peer::cleanup::IpcObject;
+use crate::report::result::{BenchmarkResult, Report};
+use crate::report::size::{format_bytes, MessageSize};
 
 /// Prints to its console (errors always to stderr).
 pub struct TerminalReporter {

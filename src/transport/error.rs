@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use crate::format::thousands;
+use crate::report::format::thousands;
 
 use super::names::{ChannelNameError, PosixObject, SocketPathError};
 use super::wire::HEADER_LEN;

@@ -12,11 +12,11 @@ use std::process::ExitStatus;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-pub use transport_bench::server::{Fault, FAULT_EXIT_CODE};
+pub use transport_bench::peer::server::{Fault, FAULT_EXIT_CODE};
 pub use transport_bench::transport::{TransportClient, TransportError, TransportKind};
 
 use nix::sys::signal::Signal;
-use transport_bench::naming::EndpointLease;
+use transport_bench::peer::lease::EndpointLease;
 use transport_bench::transport::{payload_capacity, Endpoint};
 
 use super::channel::{channel_leftovers, unique_channel};

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use transport_bench::server::DRIVER_PID_ENV;
+use transport_bench::peer::server::DRIVER_PID_ENV;
 use transport_bench::transport::{channel_objects, ChannelName, PosixObject};
 
 use super::process::{bin, shm_entries, Spawned, PATIENCE};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use transport_bench::naming::EndpointLease;
+use transport_bench::peer::lease::EndpointLease;
 use transport_bench::transport::{Endpoint, TransportKind};
 
 use super::process::Spawned;

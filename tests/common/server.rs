@@ -4,8 +4,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::process::{bin, Spawned, PATIENCE};
-use transport_bench::cli::ServerArgs;
-use transport_bench::driver::{hand_down, InheritedFd};
+use transport_bench::peer::server_args::ServerArgs;
+use transport_bench::peer::spawn::{hand_down, InheritedFd};
 use transport_bench::transport::{Endpoint, TransportKind};
 
 /// Waits until `process` has printed a line containing `needle`, and returns that line.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use transport_bench::cli::ServerArgs;
+use transport_bench::peer::server_args::ServerArgs;
 use transport_bench::transport::{
     Endpoint, NoWatch, TransportClient, TransportError, TransportKind, TransportOptions,
 };

@@ -1,24 +1,19 @@
 //! What the plot draws, and nothing more: the view of a report that `--plot` takes from the live
 //! [`Report`] and `transport-bench plot` reads back from a saved JSON.
 //!
-//! Reading back only these fields (serde ignores the others) means a JSON of an older version,
-//! or one with fields added since, still plots as long as it has them, and the rest of the
-//! report (placement, warnings, `&'static str` names) needs no `Deserialize`. A saved file is
-//! checked here, once: the drawing code never meets a negative or absurd latency, a
-//! percentile above 100 or a transport this binary does not know.
+//! A saved report is read with the one reader of saved reports ([`crate::report::saved`]),
+//! which checks every value this view takes: the drawing code never meets a negative or absurd
+//! latency, a percentile above 100 or a transport this binary does not know. Reading only these
+//! fields keeps the rest of the report (placement, warnings, `&'static str` names) free of
+//! `Deserialize`.
 
-use std::collections::HashMap;
-
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::LOG_CEILING;
-use crate::benchmark::result::Report;
-use crate::size::format_bytes;
+use crate::report::result::Report;
+use crate::report::saved::{
+    check_each_case_once, check_histogram, measured, parse_saved, transport_named, SavedReportError,
+};
 use crate::transport::TransportKind;
-
-/// The `tool` field that marks a report of this program.
-const TOOL: &str = "transport-bench";
 
 /// Everything the SVG shows.
 #[derive(Debug, Clone)]
@@ -50,59 +45,6 @@ pub struct PlotCase {
 pub struct Percentiles {
     pub p50: f64,
     pub p99: f64,
-}
-
-/// Why a saved JSON cannot be plotted. Each names the first offending value by its path in
-/// the document (`results[3].histogram[2]`).
-#[derive(Debug, thiserror::Error)]
-pub enum SavedReportError {
-    #[error("not JSON: {0}")]
-    NotJson(#[source] serde_json::Error),
-    #[error("not a transport-bench report ({})", describe_tool(.tool.as_deref()))]
-    NotOurs { tool: Option<String> },
-    #[error("not a report this version can read: {0}")]
-    Incomplete(#[source] serde_json::Error),
-    #[error("{at}: unknown transport {name:?} (this version knows {known})")]
-    UnknownTransport {
-        at: String,
-        name: String,
-        known: String,
-    },
-    #[error("{at} is {}: a latency or throughput is from 0 to {LOG_CEILING:e}", shown(.value))]
-    OutOfRange { at: String, value: f64 },
-    #[error("{at}: percentile {value} is outside 0 to 100")]
-    PercentileOutOfRange { at: String, value: f64 },
-    #[error("{at}: percentile {value} comes after a larger one; percentiles must ascend")]
-    PercentilesDescend { at: String, value: f64 },
-    #[error("{at} repeats the case {transport} at {size} of {first}")]
-    RepeatedCase {
-        at: String,
-        first: String,
-        transport: &'static str,
-        size: String,
-    },
-    #[error("its results list is empty: nothing to plot")]
-    NoResults,
-    #[error("no case has a latency to plot (every one failed or was skipped)")]
-    NothingMeasured,
-}
-
-/// A number as written, or in scientific notation when that is shorter (1.7e308).
-fn shown(value: &f64) -> String {
-    let plain = value.to_string();
-    let scientific = format!("{value:e}");
-    if scientific.len() < plain.len() {
-        scientific
-    } else {
-        plain
-    }
-}
-
-fn describe_tool(tool: Option<&str>) -> String {
-    match tool {
-        Some(tool) => format!("its \"tool\" is {tool}"),
-        None => "it has no \"tool\" field".to_string(),
-    }
 }
 
 /// The subset of the JSON report (`README.md`, "Exports") that the plot reads.
@@ -209,24 +151,6 @@ impl PlotData {
     }
 }
 
-/// The view `T` of a saved JSON report of this program (`plot`'s and `compare`'s): JSON, with
-/// our `tool`, and the fields `T` reads.
-pub(crate) fn parse_saved<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SavedReportError> {
-    let document: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(SavedReportError::NotJson)?;
-    // Another tool's JSON would fail below on some missing field; say what it is instead.
-    match document.get("tool") {
-        Some(serde_json::Value::String(tool)) if tool == TOOL => {}
-        other => {
-            return Err(SavedReportError::NotOurs {
-                tool: other.map(ToString::to_string),
-            })
-        }
-    }
-    // Parsed again, from the bytes, so that a type error says its line and column.
-    serde_json::from_slice(bytes).map_err(SavedReportError::Incomplete)
-}
-
 impl SavedReport {
     fn into_plot_data(self) -> Result<PlotData, SavedReportError> {
         if self.results.is_empty() {
@@ -273,81 +197,11 @@ impl SavedResult {
     }
 }
 
-/// The transport of this name, through the registry, as `--transports` finds it.
-pub(crate) fn transport_named(
-    name: &str,
-    at: impl FnOnce() -> String,
-) -> Result<TransportKind, SavedReportError> {
-    TransportKind::from_name(name).ok_or_else(|| {
-        let known: Vec<&str> = TransportKind::all().iter().map(|k| k.name()).collect();
-        SavedReportError::UnknownTransport {
-            at: at(),
-            name: name.to_string(),
-            known: known.join(", "),
-        }
-    })
-}
-
-/// JSON has no NaN or infinity (serde_json refuses them, and numbers beyond f64), so a
-/// number read back is finite; it must still be one a measurement can give.
-pub(crate) fn measured(value: f64, at: impl FnOnce() -> String) -> Result<(), SavedReportError> {
-    if (0.0..=LOG_CEILING).contains(&value) {
-        return Ok(());
-    }
-    Err(SavedReportError::OutOfRange { at: at(), value })
-}
-
-/// Percentiles from 0 to 100, ascending; latencies that a measurement can give.
-fn check_histogram(
-    histogram: &[[f64; 2]],
-    at: impl Fn() -> String,
-) -> Result<(), SavedReportError> {
-    let mut previous = 0.0;
-    for (i, &[percentile, latency_us]) in histogram.iter().enumerate() {
-        let at = || format!("{}[{i}]", at());
-        if !(0.0..=100.0).contains(&percentile) {
-            return Err(SavedReportError::PercentileOutOfRange {
-                at: at(),
-                value: percentile,
-            });
-        }
-        if percentile < previous {
-            return Err(SavedReportError::PercentilesDescend {
-                at: at(),
-                value: percentile,
-            });
-        }
-        measured(latency_us, || format!("{}[1]", at()))?;
-        previous = percentile;
-    }
-    Ok(())
-}
-
-/// One line per transport in a panel, or one row of a comparison, needs one case per
-/// (transport, size): `cases` in the order of `results`.
-pub(crate) fn check_each_case_once(
-    cases: impl IntoIterator<Item = (TransportKind, usize)>,
-) -> Result<(), SavedReportError> {
-    // Where each case was first seen: a map, as a hostile file may hold 100,000 cases.
-    let mut first_seen: HashMap<(TransportKind, usize), usize> = HashMap::new();
-    for (i, (transport, size_bytes)) in cases.into_iter().enumerate() {
-        if let Some(first) = first_seen.insert((transport, size_bytes), i) {
-            return Err(SavedReportError::RepeatedCase {
-                at: format!("results[{i}]"),
-                first: format!("results[{first}]"),
-                transport: transport.name(),
-                size: format_bytes(size_bytes),
-            });
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::export::{Exporter, JsonExporter};
-    use crate::test_report::sample;
+    use crate::report::test_report::sample;
 
     fn sample_json() -> serde_json::Value {
         serde_json::from_slice(&JsonExporter.serialize(&sample()).unwrap()).unwrap()
@@ -434,18 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn documents_that_are_not_plottable_reports_say_why() {
-        let not_json = PlotData::from_json(b"{\"tool\": ").unwrap_err();
-        assert!(
-            not_json.to_string().starts_with("not JSON: EOF"),
-            "{not_json}"
-        );
-        let other = serde_json::json!({"tool": "hyperfine", "results": []});
-        assert_eq!(
-            error_of(&other),
-            "not a transport-bench report (its \"tool\" is \"hyperfine\")"
-        );
-        assert!(error_of(&serde_json::json!([1, 2])).contains("no \"tool\" field"));
+    fn reports_without_what_the_plot_needs_say_why() {
         let mut json = sample_json();
         json["machine"].as_object_mut().unwrap().remove("cpu");
         assert!(error_of(&json).contains("missing field `cpu`"));

@@ -14,10 +14,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{ExportError, Exporter};
-use crate::benchmark::result::Report;
+use crate::report::result::Report;
+use crate::report::saved::LARGEST_FIGURE;
 use crate::transport::TransportKind;
-pub(crate) use data::{check_each_case_once, measured, parse_saved, transport_named};
-pub use data::{PlotData, SavedReportError};
+pub use data::PlotData;
 
 pub struct SvgPlotExporter;
 
@@ -29,10 +29,10 @@ const GRID_HEADING_HEIGHT: u32 = 30;
 const SPECTRUM_ROW_HEIGHT: u32 = 340;
 
 /// The values a log axis shows (µs, or MB/s): from 1 ns, since zero has no place on it, to
-/// far beyond any measurement (11.6 days, or an exabyte per second), so that no value makes
-/// an axis span thousands of decades.
+/// the largest figure a report may hold, so that no value makes an axis span thousands of
+/// decades.
 const LOG_FLOOR: f64 = 1e-3;
-const LOG_CEILING: f64 = 1e12;
+const LOG_CEILING: f64 = LARGEST_FIGURE;
 
 /// Where a value is drawn on a log axis (NaN, which no measurement gives, at the floor).
 fn on_log_axis(value: f64) -> f64 {
@@ -158,7 +158,7 @@ fn value_axis(range: Range<f64>) -> WithKeyPoints<LogCoord<f64>> {
 }
 
 fn size_tick(bytes: &f64) -> String {
-    crate::size::format_bytes(bytes.round() as usize)
+    crate::report::size::format_bytes(bytes.round() as usize)
 }
 
 /// A tick value, with as many decimals as a value below 1 needs (0.2, 0.05, 0.001).
@@ -300,7 +300,7 @@ mod tests {
     use roxmltree::{Document, Node};
 
     use super::*;
-    use crate::test_report::sample;
+    use crate::report::test_report::sample;
 
     fn texts<'a>(doc: &'a Document) -> Vec<&'a str> {
         (doc.descendants())

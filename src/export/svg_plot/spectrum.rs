@@ -9,7 +9,7 @@
 use super::data::PlotData;
 use super::on_log_axis;
 use super::{draw_chart, transport_color, Frame, LineSet, PanelArea, PlotError};
-use crate::size::format_bytes;
+use crate::report::size::format_bytes;
 
 /// At most this many spectrum panels (a 3 × 3 grid); a run with more sizes shows this many,
 /// spread evenly from the smallest to the largest (a `--sizes sweep` shows every 4th power of

@@ -1,7 +1,9 @@
-//! A known report for unit tests of the table, the terminal summary and the exporters.
+//! A known report for unit tests of the table, the terminal summary and the exporters, tallied
+//! from known samples as the benchmark tallies its cases.
 
-use crate::benchmark::result::{CaseTally, Config, Report, Status};
-use crate::machine::Machine;
+use crate::benchmark::tally::CaseTally;
+use crate::report::result::{Config, Report, Status};
+use crate::system::machine::Machine;
 use crate::transport::{shm_posix, zmq_ipc};
 
 /// A two-transport, two-size report with one failed case, from known samples.

@@ -9,27 +9,22 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 
-use crate::cleanup::CleanupScope;
-use crate::cli::{is_server_mode, BenchArgs, Cli, Command, ServerArgs};
+use crate::cli::values::DEFAULT_BUFFER_SIZE;
+use crate::cli::{BenchArgs, Cli, Command};
 use crate::compare::CompareRequest;
+use crate::export::replot::PlotRequest;
 use crate::export::target::{resolve_links, STDOUT_PATH};
-use crate::peer_address::ExternalPeer;
-use crate::placement::{PinMode, Pinning};
-use crate::plot::PlotRequest;
-use crate::server::{Fault, ServerOptions};
-use crate::size::MessageSize;
-use crate::transport::os::pipe::check_ends;
+use crate::export::Exports;
+use crate::peer::cleanup::CleanupScope;
+use crate::peer::external::ExternalPeer;
+use crate::peer::server::{Fault, ServerOptions};
+use crate::peer::server_args::{is_server_mode, ServerArgs};
+use crate::report::size::MessageSize;
+use crate::system::placement::{PinMode, Pinning};
 use crate::transport::registry::spinning_transport_names;
 use crate::transport::{
-    payload_capacity, registry, shm_posix, validate_channel, Addressing, ChannelName, Endpoint,
-    PipeFds, TransportKind, TransportOptions, HEADER_LEN,
+    registry, shm_posix, ChannelName, TransportKind, TransportOptions, HEADER_LEN,
 };
-
-/// The buffer size the seed benchmark used, and our minimum default.
-pub const DEFAULT_BUFFER_SIZE: usize = 2_500_000;
-
-/// The largest message a `tcp` or `zmq-tcp` server accepts unless told otherwise (`--max-size`).
-pub const DEFAULT_MAX_SIZE: usize = 16 * 1024 * 1024;
 
 /// What the program was asked to do.
 pub enum Mode {
@@ -77,30 +72,8 @@ impl Options {
     }
 }
 
-/// Where to write results, if anywhere.
-#[derive(Debug, Clone, Default)]
-pub struct Exports {
-    pub json: Option<PathBuf>,
-    pub csv: Option<PathBuf>,
-    pub markdown: Option<PathBuf>,
-    pub plot: Option<PathBuf>,
-}
-
-impl Exports {
-    /// Every path asked for, in the order of the options.
-    pub fn paths(&self) -> impl Iterator<Item = &PathBuf> {
-        [&self.json, &self.csv, &self.markdown, &self.plot]
-            .into_iter()
-            .flatten()
-    }
-}
-
 fn usage_error(kind: ErrorKind, message: String) -> ! {
     Cli::command().error(kind, message).exit()
-}
-
-fn server_usage_error(kind: ErrorKind, message: String) -> ! {
-    ServerArgs::command().error(kind, message).exit()
 }
 
 impl Mode {
@@ -109,7 +82,7 @@ impl Mode {
     /// of its own, so benchmark options given to a server are usage errors.
     pub fn from_args(args: Vec<OsString>) -> Mode {
         if is_server_mode(&args) {
-            return Mode::Server(server_options(ServerArgs::parse_from(args)));
+            return Mode::Server(ServerArgs::parse_from(args).into_options());
         }
         let cli = Cli::parse_from(args);
         if let Some(Command::Plot { report, out }) = &cli.command {
@@ -145,131 +118,6 @@ impl Mode {
         }
         Mode::Benchmark(Box::new(benchmark_options(cli)))
     }
-}
-
-fn server_options(args: ServerArgs) -> ServerOptions {
-    let buffer_size = server_buffer_size(&args);
-    if buffer_size <= HEADER_LEN {
-        server_usage_error(
-            ErrorKind::ValueValidation,
-            format!("--buffer-size must be more than {HEADER_LEN} bytes"),
-        );
-    }
-    ServerOptions {
-        transport: args.transport,
-        endpoint: server_endpoint(&args, buffer_size),
-        timeout: args.timeout,
-        fault: args.fault,
-        cpu: args.cpu,
-        spin_budget: args.spin_budget,
-    }
-}
-
-/// The buffer of a server: `--buffer-size`, or for the servers reachable from other hosts
-/// (`tcp`, `zmq-tcp`) the one that holds `--max-size`, their bound on what a client can make
-/// them allocate. Given alone, `--buffer-size` keeps meaning what it means for the driver's
-/// servers (the largest message is its payload capacity); given both, `--max-size` is the
-/// limit and must fit the buffer.
-fn server_buffer_size(args: &ServerArgs) -> usize {
-    let networked = matches!(args.transport.addressing(), Addressing::Tcp { .. });
-    match (args.buffer_size, args.max_size) {
-        (_, Some(max_size)) if !networked => server_usage_error(
-            ErrorKind::ArgumentConflict,
-            format!(
-                "--max-size {max_size}: only the tcp and zmq-tcp servers take it; the {} server's largest message is --buffer-size - {HEADER_LEN}",
-                args.transport.name()
-            ),
-        ),
-        (Some(buffer_size), Some(max_size)) if max_size > payload_capacity(buffer_size) => {
-            server_usage_error(
-                ErrorKind::ArgumentConflict,
-                format!(
-                    "--max-size {max_size} does not fit --buffer-size {buffer_size} (a {HEADER_LEN}-byte header plus the payload); give one of them"
-                ),
-            )
-        }
-        (Some(buffer_size), None) => buffer_size,
-        (None, None) if !networked => DEFAULT_BUFFER_SIZE,
-        // Sizes are at most MAX_MESSAGE_BYTES (checked when parsed), so this cannot overflow.
-        (_, max_size) => max_size.unwrap_or(DEFAULT_MAX_SIZE) + HEADER_LEN,
-    }
-}
-
-/// The endpoint a server's `--channel`, `--endpoint`, `--listen` or `--fds` names, as its
-/// transport expects it.
-fn server_endpoint(args: &ServerArgs, buffer_size: usize) -> Endpoint {
-    let missing = |what: &str| -> ! {
-        server_usage_error(
-            ErrorKind::MissingRequiredArgument,
-            format!(
-                "--server --transport {} needs {what}",
-                args.transport.name()
-            ),
-        )
-    };
-    match args.transport.addressing() {
-        Addressing::Channel => {
-            let Some(channel) = args.channel.clone() else {
-                missing("--channel NAME")
-            };
-            if let Err(e) = validate_channel(&channel) {
-                server_usage_error(ErrorKind::ValueValidation, format!("--channel: {e}"));
-            }
-            Endpoint::ShmChannel {
-                channel,
-                buffer_size,
-            }
-        }
-        Addressing::SocketFile { scheme } => match url_rest(args, scheme) {
-            Some(path) => Endpoint::SocketFile {
-                path: path.into(),
-                buffer_size,
-            },
-            None => missing(&format!("--endpoint {scheme}PATH")),
-        },
-        Addressing::Tcp { scheme } => {
-            let (text, usage) = match scheme {
-                Some(scheme) => (
-                    url_rest(args, scheme),
-                    format!("--endpoint {scheme}ADDR:PORT"),
-                ),
-                None => (args.listen.as_deref(), "--listen ADDR:PORT".to_string()),
-            };
-            let Some(text) = text else { missing(&usage) };
-            let Ok(addr) = text.parse() else {
-                server_usage_error(
-                    ErrorKind::ValueValidation,
-                    format!("{text:?} is not an address such as 127.0.0.1:0 ({usage})"),
-                );
-            };
-            Endpoint::Tcp { addr, buffer_size }
-        }
-        Addressing::InheritedPipes => match args.fds {
-            Some(fds) => Endpoint::Pipes {
-                fds: checked_pipe_ends(fds),
-                buffer_size,
-            },
-            None => missing("--fds RECEIVE,SEND"),
-        },
-    }
-}
-
-/// `fds` if they are open pipe ends of the right directions. A descriptor that is closed, not
-/// a pipe, or the wrong end would fail the first exchange or hang it: a usage error, before
-/// READY.
-fn checked_pipe_ends(fds: PipeFds) -> PipeFds {
-    if let Err(e) = check_ends(fds) {
-        server_usage_error(ErrorKind::ValueValidation, format!("--fds {fds}: {e}"));
-    }
-    fds
-}
-
-/// What follows `scheme` in `--endpoint`, if anything does.
-fn url_rest<'a>(args: &'a ServerArgs, scheme: &str) -> Option<&'a str> {
-    args.endpoint
-        .as_deref()
-        .and_then(|e| e.strip_prefix(scheme))
-        .filter(|rest| !rest.is_empty())
 }
 
 fn benchmark_options(cli: Cli) -> Options {

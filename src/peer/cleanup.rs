@@ -12,7 +12,7 @@ use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
-use crate::naming::{channel_owner_pid, dir_owner_pid};
+use crate::peer::lease::{channel_owner_pid, dir_owner_pid};
 use crate::transport::os::mqueue::{unlink_queue, MQUEUE_DIR};
 use crate::transport::os::owner_lock;
 use crate::transport::os::semaphore::unlink_semaphore;

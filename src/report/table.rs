@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use crate::benchmark::result::{BenchmarkResult, Config, LatencyUs, Report, Status};
-use crate::format;
-use crate::size::format_bytes;
+use crate::report::format;
+use crate::report::result::{BenchmarkResult, Config, LatencyUs, Report, Status};
+use crate::report::size::format_bytes;
 use crate::transport::TransportKind;
 
 /// How many columns the table has.
@@ -206,7 +206,7 @@ pub fn pacing_line(config: &Config) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_report::sample;
+    use crate::report::test_report::sample;
     use crate::transport::zmq_ipc;
 
     #[test]

@@ -1,22 +1,18 @@
 //! `transport-bench plot REPORT.json --out FILE.svg`: draws the `--plot` SVG from a saved JSON
 //! report, without running anything.
 //!
-//! The report is read whole (up to [`MAX_REPORT_BYTES`]) and checked before the output is
+//! The report is read whole and checked ([`crate::report::saved`]) before the output is
 //! touched, so bad input never clobbers an existing SVG nor hands a FIFO's reader half a
 //! document; the output is then written as every export is ([`ExportTarget`]: atomically for
 //! a file, through links, once in place for a FIFO or `-`).
 
-use std::fs::File;
-use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::export::target::ExportTarget;
-use crate::export::{ExportError, PlotData, SavedReportError, SvgPlotExporter};
-
-/// Reading stops here. A report is far smaller (a `--transports all --sizes sweep` run: well
-/// under 1 MiB), so a larger file, or an endless one such as `/dev/zero`, is not a report.
-pub const MAX_REPORT_BYTES: u64 = 16 << 20;
+use super::target::ExportTarget;
+use super::{ExportError, PlotData, SvgPlotExporter};
+use crate::report::saved::{read_file, SavedFileError};
 
 /// What to draw, and where.
 #[derive(Debug, Clone)]
@@ -27,30 +23,11 @@ pub struct PlotRequest {
     pub out: PathBuf,
 }
 
-/// Why a saved report's bytes could not be had (for `plot` and `compare`).
-#[derive(Debug, thiserror::Error)]
-pub enum ReadReportError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{} is larger than {} MiB: not a transport-bench report", path.display(), MAX_REPORT_BYTES >> 20)]
-    TooLarge { path: PathBuf },
-}
-
 /// Why nothing, or not all, was drawn.
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
     #[error(transparent)]
-    Read(#[from] ReadReportError),
-    #[error("{}: {source}", path.display())]
-    Report {
-        path: PathBuf,
-        #[source]
-        source: SavedReportError,
-    },
+    Report(#[from] SavedFileError),
     #[error("cannot write {}: {source}", path.display())]
     Open {
         path: PathBuf,
@@ -91,11 +68,7 @@ pub fn run(request: &PlotRequest) -> ExitCode {
 
 /// Reads and checks the report, draws it, and only then opens and writes the output.
 pub fn plot(request: &PlotRequest) -> Result<(), PlotError> {
-    let bytes = read_report(&request.report)?;
-    let data = PlotData::from_json(&bytes).map_err(|source| PlotError::Report {
-        path: request.report.clone(),
-        source,
-    })?;
+    let data = read_file(&request.report, PlotData::from_json)?;
     let svg = SvgPlotExporter::render(&data).map_err(PlotError::Draw)?;
     let out = &request.out;
     let mut target = ExportTarget::open(out).map_err(|source| PlotError::Open {
@@ -106,23 +79,4 @@ pub fn plot(request: &PlotRequest) -> Result<(), PlotError> {
         path: out.clone(),
         source,
     })
-}
-
-/// The file's bytes, at most [`MAX_REPORT_BYTES`] of them.
-pub fn read_report(path: &Path) -> Result<Vec<u8>, ReadReportError> {
-    let read_error = |source| ReadReportError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = File::open(path).map_err(read_error)?;
-    let mut bytes = Vec::new();
-    (file.take(MAX_REPORT_BYTES + 1))
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
-    if bytes.len() as u64 > MAX_REPORT_BYTES {
-        return Err(ReadReportError::TooLarge {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(bytes)
 }

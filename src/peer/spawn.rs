@@ -14,9 +14,9 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::cli::ServerArgs;
-use crate::server::DRIVER_PID_ENV;
-use crate::signals;
+use crate::peer::server::DRIVER_PID_ENV;
+use crate::peer::server_args::ServerArgs;
+use crate::system::signals;
 use crate::transport::{NoWatch, PeerWatch, TransportError, WaitBudget, WAIT_SLICE};
 
 /// How much of a failed server's stderr to quote.

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::benchmark::result::{BenchmarkResult, Report};
 use crate::benchmark::stats::LatencyStats;
-use crate::cleanup::IpcObject;
-use crate::size::MessageSize;
+use crate::peer::cleanup::IpcObject;
+use crate::report::result::{BenchmarkResult, Report};
+use crate::report::size::MessageSize;
 use crate::transport::TransportKind;
 
 /// A reporter's failure, kept with its cause (for example an export's I/O error).

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::driver::InheritedFd;
+use crate::peer::spawn::InheritedFd;
 use crate::transport::os::owner_lock;
 use crate::transport::os::pipe::PipePair;
 use crate::transport::{Endpoint, TransportError, TransportKind, PRIVATE_DIR_PREFIX};

@@ -1,15 +1,22 @@
-//! Single option values, parsed for clap: each parser returns a typed [`ValueError`], which
-//! clap prints after the flag's name (and exits 2). Checks across several options live in
-//! `options.rs`.
+//! Single option values, parsed for clap, with their limits and defaults: each parser returns a
+//! typed [`ValueError`], which clap prints after the flag's name (and exits 2). Both command
+//! lines use them: the benchmark's ([`crate::cli`]) and server mode's
+//! ([`crate::peer::server_args`]). Checks across several options live in `options.rs`.
 
 use std::time::Duration;
 
-use crate::cli::{SizeList, TransportList};
-use crate::placement::PinMode;
-use crate::server::{Fault, FaultParseError};
-use crate::size::{parse_byte_count, parse_message_size, MessageSize, SizeError};
+use crate::peer::server::{Fault, FaultParseError};
+use crate::report::size::{parse_byte_count, parse_message_size, MessageSize, SizeError};
+use crate::system::placement::PinMode;
 use crate::transport::wait::MAX_SPIN_BUDGET;
-use crate::transport::{PipeFds, TransportKind, HEADER_LEN};
+use crate::transport::{TransportKind, HEADER_LEN};
+
+/// The buffer size the seed benchmark used, and our minimum default (the driver's and a
+/// server's).
+pub const DEFAULT_BUFFER_SIZE: usize = 2_500_000;
+
+/// The largest message a `tcp` or `zmq-tcp` server accepts unless told otherwise (`--max-size`).
+pub const DEFAULT_MAX_SIZE: usize = 16 * 1024 * 1024;
 
 /// The largest payload: with its header, it still fits a buffer whose size is a u32.
 pub const MAX_MESSAGE_BYTES: usize = u32::MAX as usize - HEADER_LEN;
@@ -23,6 +30,14 @@ pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 /// The longest `--timeout`: a bound on one wait, so a day is already generous, and deadlines
 /// computed from it stay far from the clock's limits.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Sizes in the order given.
+#[derive(Debug, Clone)]
+pub struct SizeList(pub Vec<MessageSize>);
+
+/// Transports in the order given.
+#[derive(Debug, Clone)]
+pub struct TransportList(pub Vec<TransportKind>);
 
 /// Why one option value was refused.
 #[derive(Debug, thiserror::Error)]
@@ -78,8 +93,6 @@ pub enum ValueError {
     SpinBudgetTooLong,
     #[error("'{0}' is not a percentage from 0 to 1000000, such as 5 or 2.5")]
     Percent(String),
-    #[error("'{0}' is not two different descriptors RECEIVE,SEND above 2, such as 3,4 (0, 1 and 2 are stdio)")]
-    PipeFds(String),
 }
 
 pub fn parse_u64(text: &str) -> Result<u64, ValueError> {
@@ -249,27 +262,4 @@ pub fn parse_interval(text: &str) -> Result<Duration, ValueError> {
         d if d > Duration::from_secs(3600) => Err(ValueError::IntervalTooLong),
         d => Ok(d),
     }
-}
-
-/// The pipe ends a server inherited, `RECEIVE,SEND`: two different descriptors past stdin,
-/// stdout and stderr (stdout carries READY, so it can never be a pipe end). Whether they are
-/// open pipes is checked in `options.rs`.
-pub fn parse_pipe_fds(text: &str) -> Result<PipeFds, ValueError> {
-    let bad = || ValueError::PipeFds(text.to_string());
-    let (receive, send) = text.split_once(',').ok_or_else(bad)?;
-    let fd = |s: &str| {
-        s.trim()
-            .parse::<i32>()
-            .ok()
-            .filter(|&fd| fd > 2)
-            .ok_or_else(bad)
-    };
-    let fds = PipeFds {
-        receive: fd(receive)?,
-        send: fd(send)?,
-    };
-    if fds.receive == fds.send {
-        return Err(bad());
-    }
-    Ok(fds)
 }

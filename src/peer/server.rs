@@ -13,10 +13,10 @@ use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::system::{placement, signals};
 use crate::transport::{
     EchoOutcome, Endpoint, Tamper, TransportKind, TransportOptions, TransportServer,
 };
-use crate::{placement, signals};
 
 /// The environment variable through which the driver tells its server its own pid.
 pub const DRIVER_PID_ENV: &str = "TRANSPORT_BENCH_DRIVER_PID";

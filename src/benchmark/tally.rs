@@ -1,0 +1,190 @@
+//! What the runs of one case measured, gathered run by run ([`CaseTally`]), and the case's
+//! [`BenchmarkResult`] computed from it once all its runs are done: statistics, run spread,
+//! warnings and placement, in the report's units.
+
+use crate::benchmark::measure::RunMeasurement;
+use crate::benchmark::placement::PlacementTally;
+use crate::benchmark::stats::{LatencyRecorder, LatencyStats, RunSpread};
+use crate::benchmark::warnings::case_warnings;
+use crate::report::result::{BenchmarkResult, LatencyUs, Status, WarningRecord};
+use crate::transport::TransportKind;
+
+/// `amount` per second of `seconds`, or 0 when no time passed.
+fn per_second(amount: f64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        amount / seconds
+    } else {
+        0.0
+    }
+}
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+/// `stats` in µs, with `mean_corrected` less the clock's cost per round trip (never below zero).
+fn latency_us(stats: LatencyStats, clock_overhead_ns: f64) -> LatencyUs {
+    let mean = stats.mean_ns / 1000.0;
+    LatencyUs {
+        mean,
+        mean_corrected: (mean - clock_overhead_ns / 1000.0).max(0.0),
+        stddev: stats.stddev_ns / 1000.0,
+        min: us(stats.min_ns),
+        p50: us(stats.p50_ns),
+        p90: us(stats.p90_ns),
+        p99: us(stats.p99_ns),
+        p999: us(stats.p999_ns),
+        max: us(stats.max_ns),
+    }
+}
+
+/// The measured parts of one case, gathered run by run.
+pub struct CaseTally {
+    pub latencies: LatencyRecorder,
+    /// Paced runs only.
+    pub service: Option<LatencyRecorder>,
+    pub behind_schedule: u64,
+    pub placement: PlacementTally,
+    pub run_means_ns: Vec<f64>,
+    pub total_s: f64,
+    pub progress_s: f64,
+    /// What two clock reads cost, measured at start: subtracted for `mean_corrected`.
+    pub clock_overhead_ns: f64,
+}
+
+impl CaseTally {
+    pub fn new() -> CaseTally {
+        CaseTally {
+            latencies: LatencyRecorder::new(),
+            service: None,
+            behind_schedule: 0,
+            placement: PlacementTally::default(),
+            run_means_ns: Vec::new(),
+            total_s: 0.0,
+            progress_s: 0.0,
+            clock_overhead_ns: 0.0,
+        }
+    }
+
+    /// Adds what one run measured, even if the run then failed.
+    pub fn add(&mut self, run: &RunMeasurement) {
+        self.latencies.merge(&run.latencies);
+        if let Some(service) = &run.service {
+            self.service
+                .get_or_insert_with(LatencyRecorder::new)
+                .merge(service);
+        }
+        self.behind_schedule += run.behind_schedule;
+        if let Some(placement) = &run.placement {
+            self.placement.merge(placement);
+        }
+        self.total_s += run.elapsed.as_secs_f64();
+        self.progress_s += run.progress_time.as_secs_f64();
+    }
+
+    pub fn into_result(
+        self,
+        transport: TransportKind,
+        size_bytes: usize,
+        status: Status,
+        error: Option<String>,
+    ) -> BenchmarkResult {
+        let iterations = self.latencies.count();
+        // A case that measured nothing is never "ok", whatever else went right.
+        let (status, error) = match (status, iterations) {
+            (Status::Ok, 0) => (
+                Status::Failed,
+                Some("no timed round trip completed".to_string()),
+            ),
+            other => (other.0, error),
+        };
+        let ops_per_s = per_second(iterations as f64, self.total_s);
+        let spread = RunSpread::of(&self.run_means_ns);
+        let warnings = case_warnings(
+            &self.latencies,
+            &self.placement,
+            &self.run_means_ns,
+            self.clock_overhead_ns,
+        );
+        BenchmarkResult {
+            transport,
+            size_bytes,
+            iterations,
+            status,
+            error,
+            skip_reason: None,
+            total_s: self.total_s,
+            ops_per_s,
+            mb_per_s: ops_per_s * size_bytes as f64 / 1e6,
+            latency_us: self.summary_of(Some(&self.latencies)),
+            runs: self.run_means_ns.iter().map(|ns| ns / 1000.0).collect(),
+            runs_median_us: spread.map(|s| s.median_ns / 1000.0),
+            runs_min_us: spread.map(|s| s.min_ns / 1000.0),
+            runs_max_us: spread.map(|s| s.max_ns / 1000.0),
+            noisy: spread.is_some_and(|s| self.run_means_ns.len() > 1 && s.is_noisy()),
+            progress_overhead_pct: 100.0 * per_second(self.progress_s, self.total_s),
+            histogram: (self.latencies.curve().into_iter())
+                .map(|(p, ns)| [p, us(ns)])
+                .collect(),
+            service_us: self.summary_of(self.service.as_ref()),
+            behind_schedule: self.service.is_some().then_some(self.behind_schedule),
+            placement: self.placement.summary(),
+            warnings: warnings.iter().map(WarningRecord::from).collect(),
+        }
+    }
+
+    /// A recorder's summary in µs, with the clock's cost taken off the corrected mean.
+    fn summary_of(&self, recorder: Option<&LatencyRecorder>) -> Option<LatencyUs> {
+        Some(latency_us(recorder?.stats()?, self.clock_overhead_ns))
+    }
+}
+
+impl Default for CaseTally {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::shm_posix;
+
+    #[test]
+    fn a_case_that_measured_nothing_is_never_ok() {
+        let result = CaseTally::new().into_result(shm_posix::KIND, 100, Status::Ok, None);
+        assert_eq!(result.status, Status::Failed);
+        assert_eq!(
+            result.error.as_deref(),
+            Some("no timed round trip completed")
+        );
+        assert!(result.latency_us.is_none());
+        let interrupted =
+            CaseTally::new().into_result(shm_posix::KIND, 100, Status::Interrupted, None);
+        assert_eq!(interrupted.status, Status::Interrupted);
+    }
+
+    #[test]
+    fn a_skipped_result_has_the_figures_of_a_tally_of_nothing() {
+        let reason = "larger than msgsize_max 8192".to_string();
+        let nothing = BenchmarkResult {
+            skip_reason: Some(reason.clone()),
+            ..CaseTally::new().into_result(shm_posix::KIND, 65536, Status::Skipped, None)
+        };
+        let skipped = BenchmarkResult::skipped(shm_posix::KIND, 65536, reason);
+        let json = |result: &BenchmarkResult| serde_json::to_value(result).unwrap();
+        assert_eq!(json(&skipped), json(&nothing));
+    }
+
+    #[test]
+    fn the_corrected_mean_takes_off_the_clock_but_never_goes_below_zero() {
+        let mut tally = CaseTally::new();
+        (1..=4u64).for_each(|us| tally.latencies.record(us * 1000));
+        tally.clock_overhead_ns = 500.0;
+        let latency = tally.summary_of(Some(&tally.latencies)).unwrap();
+        assert_eq!((latency.mean, latency.mean_corrected), (2.5, 2.0));
+        tally.clock_overhead_ns = 1e6;
+        let latency = tally.summary_of(Some(&tally.latencies)).unwrap();
+        assert_eq!(latency.mean_corrected, 0.0);
+    }
+}

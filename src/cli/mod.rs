@@ -1,0 +1,205 @@
+//! The benchmark's command line: clap derive structs whose doc comments are the help text
+//! ([`Cli`], its [`BenchArgs`] and subcommands). Single values are parsed in [`values`] (clap
+//! names the flag and exits 2); [`options`] checks them together and turns them into one
+//! validated [`options::Mode`]. Server mode has a command line of its own,
+//! [`crate::peer::server_args::ServerArgs`].
+
+pub mod options;
+pub mod values;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::peer::external::ExternalPeer;
+use crate::peer::server::Fault;
+use crate::system::placement::PinMode;
+use crate::transport::{registry, TransportKind};
+use values::{
+    parse_buffer_size, parse_injected_fault, parse_interval, parse_percent, parse_pin,
+    parse_positive_u32, parse_positive_u64, parse_size_list, parse_spin_budget, parse_timeout,
+    parse_transport, parse_transport_list, parse_u64, SizeList, TransportList,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "transport-bench",
+    version,
+    about = "Measures round-trip latency and throughput of IPC transports between two processes",
+    long_about = "Measures round-trip latency and throughput of IPC transports between two \
+processes on this host. For every (message size, transport) case it starts itself as an echo \
+server, sends fixed-size messages and times each full round trip (request + echo).",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub bench: BenchArgs,
+}
+
+/// `--transports`' help: every transport the registry has, in its order, and its defaults.
+fn transports_help() -> String {
+    let names = |kinds: &[TransportKind]| -> Vec<&str> { kinds.iter().map(|k| k.name()).collect() };
+    format!(
+        "Transports to compare, comma-separated: {}, or all. [default: {}, the seed benchmark's pair]",
+        names(TransportKind::all()).join(", "),
+        names(&registry::DEFAULT_TRANSPORTS).join(",")
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Timed round trips per case (and per run).
+    #[arg(long, default_value = "50000", value_parser = parse_positive_u64, allow_negative_numbers = true)]
+    pub iterations: u64,
+
+    /// Untimed round trips before the timed ones, each verified byte for byte.
+    #[arg(long, default_value = "100", value_parser = parse_u64, allow_negative_numbers = true)]
+    pub warmup: u64,
+
+    /// Message sizes, comma-separated: small (100 B), medium (10 KB), large (500 KB), big (2 MB),
+    /// or byte counts such as 4096, 64KiB (binary) or 1MB (decimal); or sweep (every power of
+    /// two from 64 B to 4 MiB). [default: all four names]
+    #[arg(long, value_name = "LIST", value_parser = parse_size_list)]
+    pub sizes: Option<SizeList>,
+
+    // The help lists the transports of the registry, and its defaults.
+    #[arg(long, value_name = "LIST", value_parser = parse_transport_list, help = transports_help())]
+    pub transports: Option<TransportList>,
+
+    /// Shared-memory buffer size per direction (a 4-byte header plus the payload).
+    /// [default: max(2500000, largest size + 4)]
+    #[arg(long, value_name = "BYTES", value_parser = parse_buffer_size, allow_negative_numbers = true)]
+    pub buffer_size: Option<usize>,
+
+    /// Longest any single wait may take before the case fails (e.g. 10s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
+    pub timeout: Duration,
+
+    /// Where the two processes run: none (wherever the scheduler puts them), same (one CPU),
+    /// split (two CPUs), or CPU numbers A,B (driver on A, server on B).
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = parse_pin)]
+    pub pin: PinMode,
+
+    /// Paced mode: send one request every DURATION (e.g. 100us, 1ms) instead of back to back;
+    /// latencies count from each request's intended send time.
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    pub interval: Option<Duration>,
+
+    /// How long a waiting process spins before it sleeps (e.g. 0, 5us, 100us; at most 10ms):
+    /// shm-spin and shm-zc spin on the peer's sequence number before sleeping on a futex,
+    /// shm-posix on sem_trywait before its blocking wait. 0 always sleeps. Both processes use it.
+    /// [default: 20us for shm-spin and shm-zc, 0 for shm-posix]
+    #[arg(long, value_name = "DURATION", value_parser = parse_spin_budget)]
+    pub spin_budget: Option<Duration>,
+
+    /// Repeat each case this many times, each with a fresh server process.
+    #[arg(long, default_value = "1", value_parser = parse_positive_u32, allow_negative_numbers = true)]
+    pub runs: u32,
+
+    /// The transport the relative column compares against. [default: shm-posix]
+    #[arg(long, value_name = "TRANSPORT", value_parser = parse_transport)]
+    pub baseline: Option<TransportKind>,
+
+    /// Compare every echo byte for byte (slower: adds a memcmp per round trip outside the
+    /// timed region). By default the length and sequence number of every echo are checked,
+    /// and every byte during warm-up and on the last round trip.
+    #[arg(long)]
+    pub verify_all: bool,
+
+    /// Write all results as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub export_json: Option<PathBuf>,
+
+    /// Write one CSV row per case.
+    #[arg(long, value_name = "FILE")]
+    pub export_csv: Option<PathBuf>,
+
+    /// Write the summary table as Markdown.
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+
+    /// Draw latency and throughput against message size, and the latency spectrum of each
+    /// size, as an SVG chart.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// Measure a server that is already running instead of spawning one, as TRANSPORT:ADDRESS:
+    /// shm-posix:CHANNEL, shm-spin:CHANNEL, shm-zc:CHANNEL, mqueue:CHANNEL,
+    /// zmq-ipc:ipc:///PATH, zmq-tcp:tcp://HOST:PORT, unix-stream:/PATH or tcp:HOST:PORT.
+    /// Nothing of the server's is created or removed.
+    #[arg(long, value_name = "TRANSPORT:ADDRESS")]
+    pub connect: Option<ExternalPeer>,
+
+    /// Testing aid: make the servers of one transport misbehave, as TRANSPORT:FAULT
+    /// (faults: no-ready, exit@N, flip@N:OFFSET, bad-length@N).
+    #[arg(long, hide = true, value_name = "TRANSPORT:FAULT", value_parser = parse_injected_fault)]
+    pub inject_server_fault: Option<(TransportKind, Fault)>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Remove leftover IPC objects: by default those of transport-bench runs that are no longer
+    /// alive.
+    Cleanup {
+        /// Remove the objects of one channel: /srb_<NAME>_* and the /<NAME>_req, /<NAME>_resp
+        /// message queues.
+        #[arg(long, value_name = "NAME")]
+        channel: Option<String>,
+
+        /// Remove every /srb_* object on the machine, and every message queue named like a
+        /// driver's where /dev/mqueue is mounted, including those of running programs.
+        #[arg(long, conflicts_with = "channel")]
+        all: bool,
+    },
+    /// Draw the SVG plot of --plot from a JSON report saved by --export-json, without running
+    /// anything.
+    Plot {
+        /// The JSON report, as --export-json wrote it.
+        #[arg(value_name = "REPORT.json")]
+        report: PathBuf,
+
+        /// Where to write the SVG (its name ends in .svg; - is standard output).
+        #[arg(long, value_name = "FILE.svg")]
+        out: PathBuf,
+    },
+    /// Compare two JSON reports saved by --export-json: the change of mean, p50 and p99 of
+    /// every case in both, and whether it stands out from the noise (Welch's t-test on the run
+    /// means, 95%, with --runs 3 or more on both sides).
+    Compare {
+        /// The earlier report, the reference.
+        #[arg(value_name = "BASE.json")]
+        base: PathBuf,
+
+        /// The later report, compared against BASE.
+        #[arg(value_name = "NEW.json")]
+        new: PathBuf,
+
+        /// Exit 1 when any case's mean got slower by more than PERCENT and the change stands
+        /// out from the noise (a CI gate).
+        #[arg(long, value_name = "PERCENT", value_parser = parse_percent, allow_negative_numbers = true)]
+        fail_above: Option<f64>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_transports_help_lists_the_registry_and_its_defaults() {
+        let help = Cli::command().render_help().to_string();
+        let every =
+            "shm-posix, zmq-ipc, unix-stream, shm-spin, zmq-tcp, mqueue, shm-zc, pipe, tcp, or all";
+        assert!(help.contains(every), "{help}");
+        assert!(
+            help.contains("[default: shm-posix,zmq-ipc, the seed"),
+            "{help}"
+        );
+    }
+}

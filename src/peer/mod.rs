@@ -1,0 +1,16 @@
+//! The peer: the echo server process at the other end of every measurement, and what the
+//! driver needs to start, reach and clean up after it.
+//!
+//! [`server`] is server mode itself, run from [`server_args`], its command line. The driver
+//! spawns it ([`spawn`]) at an endpoint it leases for the run ([`lease`]), or measures one that
+//! is already running ([`external`], `--connect`); both write and read addresses with
+//! [`address`]. [`cleanup`] removes what dead peers left behind (and is the `cleanup`
+//! subcommand).
+
+pub mod address;
+pub mod cleanup;
+pub mod external;
+pub mod lease;
+pub mod server;
+pub mod server_args;
+pub mod spawn;

@@ -1,0 +1,233 @@
+//! The one serializable result document that the summary table, the terminal and every
+//! exporter consume, whole: every type of it is here, so that whatever presents a report needs
+//! nothing of the benchmark that measured it (`benchmark::tally` fills it in). Field names are
+//! the documented JSON schema: change them only with the README.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::system::machine::Machine;
+use crate::system::placement::Pinning;
+use crate::transport::TransportKind;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub config: Config,
+    pub machine: Machine,
+    pub clock_overhead_ns: f64,
+    /// "complete", or "interrupted by SIGINT" etc.
+    pub state: String,
+    pub results: Vec<BenchmarkResult>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub iterations: u64,
+    pub warmup: u64,
+    pub runs: u32,
+    pub buffer_size: usize,
+    pub timeout_s: f64,
+    pub transports: Vec<TransportKind>,
+    pub sizes: Vec<usize>,
+    pub baseline: TransportKind,
+    pub verify_all: bool,
+    /// The CPUs driver and server were pinned to; null when unpinned.
+    pub pin: Option<Pinning>,
+    /// Paced mode: seconds between requests; null when back to back.
+    pub interval_s: Option<f64>,
+    /// How long each transport of the run that spins (shm-posix, shm-spin, shm-zc) let a
+    /// waiter spin before it slept, in µs, by transport name: `--spin-budget`, or each one's
+    /// default.
+    pub spin_budget_us: BTreeMap<&'static str, f64>,
+    /// The running server measured with `--connect` (its transport and address); null when
+    /// the tool spawned its own servers.
+    pub connect: Option<ExternalServer>,
+}
+
+/// A server that was running before the benchmark (`--connect`): its transport and its address
+/// as the user gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExternalServer {
+    pub transport: TransportKind,
+    pub address: String,
+}
+
+/// `TRANSPORT:ADDRESS`, as `--connect` was given.
+impl fmt::Display for ExternalServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.transport.name(), self.address)
+    }
+}
+
+/// Read back by `compare` from a saved report, too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Failed,
+    Interrupted,
+    /// Not run: the size is more than the transport carries (`skip_reason` says why).
+    Skipped,
+}
+
+/// All runs of one (transport, size) case.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchmarkResult {
+    pub transport: TransportKind,
+    pub size_bytes: usize,
+    /// Timed round trips completed, summed over all runs.
+    pub iterations: u64,
+    pub status: Status,
+    pub error: Option<String>,
+    /// Why a skipped case was not run (`larger than msgsize_max 8192`); null otherwise.
+    pub skip_reason: Option<String>,
+    /// Wall time of the timed loops, summed over all runs.
+    pub total_s: f64,
+    pub ops_per_s: f64,
+    /// Payload megabytes (10^6 bytes) per second in each direction.
+    pub mb_per_s: f64,
+    /// Null when no round trip completed.
+    pub latency_us: Option<LatencyUs>,
+    /// Mean round-trip latency of each run, in µs.
+    pub runs: Vec<f64>,
+    pub runs_median_us: Option<f64>,
+    pub runs_min_us: Option<f64>,
+    pub runs_max_us: Option<f64>,
+    pub noisy: bool,
+    /// Share of the timed wall time spent updating the progress display, in percent.
+    pub progress_overhead_pct: f64,
+    /// `[percentile, latency_us]` pairs describing the whole distribution.
+    pub histogram: Vec<[f64; 2]>,
+    /// Paced runs only: latencies from the actual send time (`latency_us` counts from the
+    /// intended one).
+    pub service_us: Option<LatencyUs>,
+    /// Paced runs only: requests that could not leave on time.
+    pub behind_schedule: Option<u64>,
+    /// Where the peers ran; null when nothing was sampled.
+    pub placement: Option<Placement>,
+    pub warnings: Vec<WarningRecord>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LatencyUs {
+    pub mean: f64,
+    /// The mean less the measured cost of the two clock reads around each round trip.
+    pub mean_corrected: f64,
+    pub stddev: f64,
+    pub min: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+/// Where a case's peers ran, as exported.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Placement {
+    pub samples: u64,
+    /// Share of samples (0 to 1) in which driver and server were last seen on the same CPU.
+    pub same_cpu_share: f64,
+    pub driver_cpus: Vec<usize>,
+    pub server_cpus: Vec<usize>,
+    /// The driver's measuring thread.
+    pub driver_switches_per_round_trip: SwitchesPerRoundTrip,
+    /// The server's main thread, which echoes.
+    pub server_switches_per_round_trip: SwitchesPerRoundTrip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SwitchesPerRoundTrip {
+    pub voluntary: f64,
+    pub involuntary: f64,
+}
+
+/// A warning as exported: its kind and its sentence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WarningRecord {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl BenchmarkResult {
+    /// A case that was not run because `size_bytes` is more than the transport carries: no
+    /// figures, and `reason` for a note.
+    pub fn skipped(transport: TransportKind, size_bytes: usize, reason: String) -> BenchmarkResult {
+        BenchmarkResult {
+            transport,
+            size_bytes,
+            iterations: 0,
+            status: Status::Skipped,
+            error: None,
+            skip_reason: Some(reason),
+            total_s: 0.0,
+            ops_per_s: 0.0,
+            mb_per_s: 0.0,
+            latency_us: None,
+            runs: Vec::new(),
+            runs_median_us: None,
+            runs_min_us: None,
+            runs_max_us: None,
+            noisy: false,
+            progress_overhead_pct: 0.0,
+            histogram: Vec::new(),
+            service_us: None,
+            behind_schedule: None,
+            placement: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// (max - min) / median of the run means, when there are several runs.
+    pub fn runs_spread(&self) -> Option<f64> {
+        match (self.runs_min_us, self.runs_max_us, self.runs_median_us) {
+            (Some(min), Some(max), Some(median)) if self.runs.len() > 1 && median > 0.0 => {
+                Some((max - min) / median)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Report {
+    /// The result for the baseline transport at the same size, if it succeeded.
+    pub fn baseline_for(&self, result: &BenchmarkResult) -> Option<&BenchmarkResult> {
+        self.results.iter().find(|r| {
+            r.transport == self.config.baseline
+                && r.size_bytes == result.size_bytes
+                && r.latency_us.is_some()
+        })
+    }
+
+    pub fn any_failed(&self) -> bool {
+        self.results.iter().any(|r| r.status == Status::Failed)
+    }
+
+    /// No case has figures: every one was skipped (or there was none).
+    pub fn nothing_measured(&self) -> bool {
+        self.results.iter().all(|r| r.status == Status::Skipped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::shm_posix;
+
+    #[test]
+    fn a_skipped_case_says_why_and_is_not_a_failure() {
+        let reason = "larger than msgsize_max 8192".to_string();
+        let result = BenchmarkResult::skipped(shm_posix::KIND, 65536, reason.clone());
+        assert_eq!(result.status, Status::Skipped);
+        assert_eq!(result.skip_reason, Some(reason));
+        assert_eq!((result.error, result.iterations), (None, 0));
+        assert!(result.latency_us.is_none() && result.histogram.is_empty());
+        let mut report = crate::report::test_report::sample();
+        report.results = vec![BenchmarkResult::skipped(shm_posix::KIND, 100, "x".into())];
+        assert!(report.nothing_measured() && !report.any_failed());
+    }
+}

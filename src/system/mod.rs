@@ -1,0 +1,7 @@
+//! Facts and controls of the machine the processes run on: what it is ([`machine`]), which CPU
+//! each process runs on ([`placement`]), and the SIGINT/SIGTERM handling both processes share
+//! ([`signals`]).
+
+pub mod machine;
+pub mod placement;
+pub mod signals;
