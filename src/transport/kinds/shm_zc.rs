@@ -172,8 +172,10 @@ struct Segment {
     memory: SharedMemory,
 }
 
-// SAFETY: the lines and slots point into `memory`, which the segment owns; access is atomic or
-// guarded by the ownership protocol.
+// SAFETY: the lines and slots point into `memory`, which the segment owns and which moves with it (so
+// they stay valid wherever it goes); access is atomic or guarded by the ownership protocol, and nothing
+// is tied to the thread that mapped it. The SIGBUS guard follows the segment to another thread:
+// an access is begun on the thread that touches the memory (SharedMemory's Send says why).
 unsafe impl Send for Segment {}
 
 impl Segment {
