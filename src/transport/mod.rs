@@ -9,7 +9,8 @@
 //! 3. [`endpoint`], [`spec`]: where a server listens, the client and server traits, and the
 //!    [`TransportSpec`] each transport declares.
 //! 4. [`blocks`]: what several transports are built from: message checks, stream framing, the
-//!    sequence signal and its segment, socket files, ZeroMQ REQ/REP.
+//!    sequence signal and the spinning transports' segment skeleton, the building of a
+//!    channel transport's two sides, socket files, ZeroMQ REQ/REP.
 //! 5. [`kinds`]: the transports, one file each, and [`registry`], which lists them.
 //!
 //! A transport has a client side that performs one round trip into a caller's buffer

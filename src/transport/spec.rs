@@ -15,8 +15,9 @@ use crate::transport::names::{ChannelName, PosixObject, SERVER_FDS};
 use crate::transport::os::shm::SharedBytes;
 use crate::transport::wait::PeerWatch;
 
-/// Client side of a transport: sends a request and waits for its echo.
-pub trait TransportClient {
+/// Client side of a transport: sends a request and waits for its echo. `Send`, so that a client
+/// can run on a thread of its own.
+pub trait TransportClient: Send {
     /// Sends `request`, receives the reply into `response` and returns the reply's length.
     /// A reply longer than `response` is an error, never a silent truncation.
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError>;
@@ -56,7 +57,8 @@ pub trait TransportClient {
 }
 
 /// Server side of a transport: echoes requests back unchanged (unless told to tamper, for tests).
-pub trait TransportServer {
+/// `Send`, so that a server can run on a thread of its own.
+pub trait TransportServer: Send {
     /// Waits for the next request, however long that takes, and echoes it.
     /// Returns [`EchoOutcome::Stopped`] once `stop` is set while no request is in progress.
     fn echo_one(
@@ -316,5 +318,21 @@ impl std::fmt::Debug for TransportKind {
 impl serde::Serialize for TransportKind {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send + ?Sized>() {}
+
+    /// A client or server can be moved to a thread of its own: checked when this compiles.
+    #[test]
+    fn clients_and_servers_are_send() {
+        assert_send::<Box<dyn TransportClient>>();
+        assert_send::<Box<dyn TransportServer>>();
+        assert_send::<crate::transport::os::shm::SharedMemory>();
+        assert_send::<crate::transport::os::semaphore::NamedSemaphore>();
     }
 }

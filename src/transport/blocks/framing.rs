@@ -1,6 +1,7 @@
 //! Framing for every byte-stream transport (Unix stream, pipes, TCP): a message is a 4-byte
-//! native-endian `u32` length, then the payload, as in SHM POSIX. Also the server loop of the
-//! socket transports, which serve one connection at a time ([`ConnectionServer`]).
+//! native-endian `u32` length, then the payload, as in SHM POSIX. Also the client of every one
+//! of them ([`FramedClient`]), and the server of the socket transports, which serve one
+//! connection at a time from their [`Listener`] ([`ConnectionServer`]).
 //!
 //! It is written for the syscall floor of a stream: a message goes out in one `writev` of
 //! [header, payload] and, in the common case, comes in with one `readv` of [header, the caller's
@@ -19,13 +20,14 @@ use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Write};
 use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::transport::blocks::payload::{check_message_fits, decode_len, zeroed_buffer};
 use crate::transport::error::TransportError;
-use crate::transport::spec::{EchoOutcome, Tamper};
+use crate::transport::spec::{EchoOutcome, Tamper, TransportClient, TransportServer};
 use crate::transport::wait::{idle_until_request, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE};
 use crate::transport::wire::{encode_len, payload_capacity, HEADER_LEN};
 
@@ -35,6 +37,45 @@ pub struct FramedStream<S> {
     /// Bytes received after the end of the last message: the start of the next one. Empty
     /// unless the peer sent again before reading our answer (see [`Incoming::read_from`]).
     carried: Vec<u8>,
+}
+
+/// The requesting side of a byte-stream transport: its stream, the payload capacity of the
+/// server's buffer, and what bounds its waits.
+pub struct FramedClient<S> {
+    connection: FramedStream<S>,
+    capacity: usize,
+    timeout: Duration,
+    watch: Arc<dyn PeerWatch>,
+}
+
+impl<S: Read + Write> FramedClient<S> {
+    /// A client on `stream`, connected to a server with a `buffer_size`-byte buffer; every wait
+    /// is bounded by `timeout`, in the stream's slices, between which it asks `watch`.
+    pub fn new(
+        stream: S,
+        buffer_size: usize,
+        timeout: Duration,
+        watch: Arc<dyn PeerWatch>,
+    ) -> FramedClient<S> {
+        FramedClient {
+            connection: FramedStream::new(stream),
+            capacity: payload_capacity(buffer_size),
+            timeout,
+            watch,
+        }
+    }
+}
+
+impl<S: Read + Write + Send> TransportClient for FramedClient<S> {
+    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
+        self.connection.round_trip(
+            request,
+            response,
+            self.capacity,
+            self.timeout,
+            self.watch.as_ref(),
+        )
+    }
 }
 
 /// What an idle server's wait for a request ended with.
@@ -386,18 +427,39 @@ fn is_timeout(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
+/// The listening socket of a transport served by a [`ConnectionServer`]: how it accepts a
+/// client and readies the stream, and what the server's ready line says.
+pub trait Listener: AsFd + Send {
+    type Stream: Read + Write + Send;
+
+    /// Accepts a client that is waiting (the server polls for one first).
+    fn accept(&self) -> std::io::Result<Self::Stream>;
+
+    /// Readies an accepted stream for the idle server's waits.
+    fn prepare(stream: &Self::Stream) -> Result<(), TransportError>;
+
+    /// What follows `READY` on the server's ready line
+    /// ([`TransportServer::ready_address`]).
+    fn ready_address(&self) -> Option<String> {
+        None
+    }
+}
+
 /// The server's side of a socket transport that serves one connection at a time (Unix stream,
-/// TCP): the connection being served, if any, and one reusable buffer. Whatever a client does
-/// ends at most its own connection, after which the server accepts the next one: a hang-up,
-/// even mid-exchange; a frame that announces more than the buffer holds (the stream cannot be
-/// resynchronised, so the connection is dropped before anything is allocated for it); a stall
-/// mid-exchange beyond the timeout. Those the server ends itself are counted, for its
-/// closing words.
-pub struct ConnectionServer<S> {
-    connection: Option<FramedStream<S>>,
+/// TCP): its listener, the connection being served, if any, and one reusable buffer. Whatever a
+/// client does ends at most its own connection, after which the server accepts the next one: a
+/// hang-up, even mid-exchange; a frame that announces more than the buffer holds (the stream
+/// cannot be resynchronised, so the connection is dropped before anything is allocated for
+/// it); a stall mid-exchange beyond the timeout. Those the server ends itself are counted, for
+/// its closing words.
+pub struct ConnectionServer<L: Listener> {
+    // Field order is drop order: the connection closes before the listener (and whatever the
+    // listener owns, such as its socket file).
+    connection: Option<FramedStream<L::Stream>>,
     buffer: Vec<u8>,
     timeout: Duration,
     dropped: DroppedClients,
+    listener: L,
 }
 
 /// The connections a server ended itself, by why.
@@ -440,33 +502,36 @@ impl DroppedClients {
     }
 }
 
-impl<S: Read + Write> ConnectionServer<S> {
-    /// A server whose requests may fill a `buffer_size`-byte buffer; `timeout` bounds every wait
-    /// once an exchange has begun.
+impl<L: Listener> ConnectionServer<L> {
+    /// A server on `listener` whose requests may fill a `buffer_size`-byte buffer; `timeout`
+    /// bounds every wait once an exchange has begun.
     pub fn new(
+        listener: L,
         buffer_size: usize,
         timeout: Duration,
-    ) -> Result<ConnectionServer<S>, TransportError> {
+    ) -> Result<ConnectionServer<L>, TransportError> {
         Ok(ConnectionServer {
             connection: None,
             buffer: zeroed_buffer("request buffer", payload_capacity(buffer_size))?,
             timeout,
             dropped: DroppedClients::default(),
+            listener,
         })
     }
+}
 
-    /// Echoes one request, first accepting a connection with `accept` when there is none.
-    /// `accept` waits as long as it takes, and returns None once `stop` was set. An error of
-    /// the connection ends it, not the server; errors of `accept` end the server.
-    pub fn echo_one(
+impl<L: Listener> TransportServer for ConnectionServer<L> {
+    /// Echoes one request, first accepting a connection when there is none, waiting for one
+    /// as long as it takes (Stopped once `stop` was set meanwhile). An error of the connection
+    /// ends it, not the server; errors of accepting end the server.
+    fn echo_one(
         &mut self,
         stop: &AtomicBool,
         tamper: Tamper,
-        mut accept: impl FnMut(&AtomicBool) -> Result<Option<S>, TransportError>,
     ) -> Result<EchoOutcome, TransportError> {
         loop {
             if self.connection.is_none() {
-                match accept(stop)? {
+                match accept_unless_stopped(&self.listener, stop)? {
                     Some(stream) => self.connection = Some(FramedStream::new(stream)),
                     None => return Ok(EchoOutcome::Stopped),
                 }
@@ -487,26 +552,28 @@ impl<S: Read + Write> ConnectionServer<S> {
     }
 
     /// How many connections the server ended itself, and why; None if it ended none.
-    pub fn closing_words(&self) -> Option<String> {
+    fn closing_words(&mut self) -> Option<String> {
         self.dropped.summary(self.buffer.len())
+    }
+
+    fn ready_address(&self) -> Option<String> {
+        self.listener.ready_address()
     }
 }
 
-/// Accepts the next client of `listener` with `accept`, and sets it up with `prepare`; None if
-/// `stop` was set while waiting for one.
-pub fn accept_unless_stopped<L: AsFd, S>(
+/// Accepts the next client of `listener` and readies it; None if `stop` was set while waiting
+/// for one.
+fn accept_unless_stopped<L: Listener>(
     listener: &L,
     stop: &AtomicBool,
-    accept: impl Fn(&L) -> std::io::Result<S>,
-    prepare: impl FnOnce(&S) -> Result<(), TransportError>,
-) -> Result<Option<S>, TransportError> {
+) -> Result<Option<L::Stream>, TransportError> {
     loop {
         if !client_waiting_unless_stopped(listener.as_fd(), stop)? {
             return Ok(None);
         }
-        match accept(listener) {
+        match listener.accept() {
             Ok(stream) => {
-                prepare(&stream)?;
+                L::prepare(&stream)?;
                 return Ok(Some(stream));
             }
             // A client that reset its connection before we took it: wait for the next one.

@@ -1,9 +1,12 @@
 //! What several transports are built from, so that they agree on it: the checks on a message's
 //! length, the framing of byte streams and their one-connection server loop, the sequence signal
-//! and segment of the spinning transports, socket files, and ZeroMQ's REQ/REP core.
+//! of the spinning transports and the skeleton of their segment, socket files, and ZeroMQ's
+//! REQ/REP core.
 
+pub mod channel;
 pub mod framing;
 pub mod payload;
+pub mod segment;
 pub mod sequence;
 pub mod socket_file;
 pub mod zmq_reqrep;

@@ -1,11 +1,12 @@
-//! The hand-over of the spinning transports (SHM spin, SHM zero-copy), and the segment it lives in.
+//! The hand-over of the spinning transports (SHM spin, SHM zero-copy).
 //!
 //! - [`SequenceSignal`]: a sequence number in shared memory that one process publishes and the
 //!   other waits on, spinning first and then sleeping on it as a futex, with a count of sleepers
 //!   so that a publish makes a system call only when someone sleeps. SHM spin and SHM zero-copy
 //!   hand their requests and replies over with it.
-//! - [`create_segment`], [`whole_pages`]: a server's segment, its payload areas on page
-//!   boundaries. Which transports spin, and with what budget, each says in its `TransportSpec`.
+//! - The segment it lives in, and what the two transports do with it alike, is
+//!   [`segment`](super::segment). Which transports spin, and with what budget, each says in its
+//!   `TransportSpec`.
 //!
 //! The spin budget is how long a waiter polls before it sleeps. Spinning answers a peer that is
 //! awake on another CPU without any system call, at the price of a busy CPU; sleeping costs a
@@ -16,10 +17,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::transport::blocks::payload::{check_shm_space, checked_payload_capacity};
 use crate::transport::error::TransportError;
 use crate::transport::os::futex::{futex_wait, futex_wake};
-use crate::transport::os::shm::{ObjectAccess, SharedMemory};
+use crate::transport::os::shm::ObjectAccess;
 use crate::transport::wait::{spin_until, PeerWatch, StopFlag, IDLE_SLICE};
 
 /// How long SHM spin and SHM zero-copy spin before they sleep, unless `--spin-budget` says.
@@ -128,27 +128,4 @@ impl SequenceSignal {
             Err(e) => Err(e),
         }
     }
-}
-
-/// The page the spinning transports' segments are laid out in: the control lines take one,
-/// and every payload area starts on a page boundary (a copy between two of them is 0 mod 4096
-/// apart: never glibc's slow offsets).
-pub const SEGMENT_PAGE: usize = 4096;
-
-/// `bytes` rounded up to whole [`SEGMENT_PAGE`]s: what a payload area of that capacity takes.
-pub fn whole_pages(bytes: usize) -> usize {
-    bytes.div_ceil(SEGMENT_PAGE) * SEGMENT_PAGE
-}
-
-/// A server's fresh segment `name` of `size(capacity)` bytes for a `buffer_size`, created
-/// exclusively and zero-filled (sequence numbers start at 0, no waiters); returns it with the
-/// payload capacity.
-pub fn create_segment(
-    name: &str,
-    buffer_size: usize,
-    size: impl Fn(usize) -> usize,
-) -> Result<(SharedMemory, usize), TransportError> {
-    let capacity = checked_payload_capacity(buffer_size)?;
-    check_shm_space(1, size(capacity))?;
-    Ok((SharedMemory::create(name, size(capacity))?, capacity))
 }

@@ -1,5 +1,6 @@
 //! ZeroMQ REQ/REP, whatever carries it: the client and server that ZeroMQ IPC and ZeroMQ TCP
-//! share. Each of those files only says where the sockets meet (`ipc://PATH`, `tcp://ADDR`).
+//! share. Each of those files only says where the sockets meet (`ipc://PATH`, `tcp://ADDR`),
+//! and what the server keeps with it (the socket file) or reports (the port it got).
 //!
 //! libzmq moves bytes on its own I/O thread in each process. Our client lends it the request
 //! and checks the reply inside libzmq's message, and the server echoes the message it received,
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::transport::blocks::payload::{check_message_fits, check_reply_fits};
+use crate::transport::blocks::socket_file::SocketFile;
 use crate::transport::error::TransportError;
 use crate::transport::spec::{
     EchoOutcome, Tamper, TransportClient, TransportOptions, TransportServer,
@@ -227,6 +229,10 @@ pub struct ZmqServer {
     multipart_requests: u64,
     /// ZMQ_MAXMSGSIZE: the largest frame libzmq accepts from a client.
     max_message: usize,
+    /// What follows `READY` on the server's ready line, when its transport says it.
+    ready_address: Option<String>,
+    /// The socket file of an `ipc://` endpoint, removed once the sockets are closed.
+    _file: Option<SocketFile>,
 }
 
 /// Where the REP socket reports its connection events (one server per process).
@@ -269,7 +275,25 @@ impl ZmqServer {
             disconnects: 0,
             multipart_requests: 0,
             max_message,
+            ready_address: None,
+            _file: None,
         })
+    }
+
+    /// The server, keeping `file` (its `ipc://` endpoint's) until its sockets are closed.
+    pub fn keeping(self, file: SocketFile) -> ZmqServer {
+        ZmqServer {
+            _file: Some(file),
+            ..self
+        }
+    }
+
+    /// The server, reporting `address` in its ready line.
+    pub fn announcing(self, address: String) -> ZmqServer {
+        ZmqServer {
+            ready_address: Some(address),
+            ..self
+        }
     }
 
     /// The endpoint the socket is bound to, as libzmq resolved it (`ZMQ_LAST_ENDPOINT`): with
@@ -376,5 +400,9 @@ impl TransportServer for ZmqServer {
             ));
         }
         (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
+    fn ready_address(&self) -> Option<String> {
+        self.ready_address.clone()
     }
 }

@@ -1,6 +1,6 @@
 //! Pipe: two anonymous pipes between the driver and the server it spawns, one per direction,
 //! each message framed as in Unix stream (a 4-byte native-endian `u32` length, then the
-//! payload) by [`super::stream_framing`].
+//! payload) by [`framing`](crate::transport::blocks::framing).
 //!
 //! The driver creates the pipes for every run ([`PipePair`], all four ends close-on-exec) and
 //! the server child inherits its two ends at fixed descriptors, [`SERVER_FDS`] (`--fds 3,4`):
@@ -30,14 +30,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::transport::blocks::framing::{Exchange, FramedStream};
+use crate::transport::blocks::framing::{Exchange, FramedClient, FramedStream};
 use crate::transport::blocks::payload::zeroed_buffer;
 use crate::transport::error::TransportError;
 use crate::transport::names::PipeFds;
 use crate::transport::os::pipe::{PipeSizes, PipeStream};
 use crate::transport::spec::{
-    Addressing, EchoOutcome, Tamper, TransportClient, TransportKind, TransportOptions,
-    TransportServer, TransportSpec,
+    Addressing, EchoOutcome, Tamper, TransportKind, TransportOptions, TransportServer,
+    TransportSpec,
 };
 use crate::transport::wait::{idle_until_request, PeerWatch, IDLE_SLICE, WAIT_SLICE};
 use crate::transport::wire::payload_capacity;
@@ -50,12 +50,7 @@ const SPEC: TransportSpec = TransportSpec {
     addressing: Addressing::InheritedPipes,
     connect: |endpoint, options, watch| {
         let (fds, buffer_size) = endpoint.pipes(KIND.name())?;
-        Ok(Box::new(PipeClient::connect(
-            fds,
-            buffer_size,
-            options,
-            watch,
-        )?))
+        Ok(Box::new(connect(fds, buffer_size, options, watch)?))
     },
     bind: |endpoint, options| {
         let (fds, buffer_size) = endpoint.pipes(KIND.name())?;
@@ -69,43 +64,24 @@ const SPEC: TransportSpec = TransportSpec {
 };
 
 /// The requesting side: the reply pipe's read end and the request pipe's write end.
-pub struct PipeClient {
-    pipes: FramedStream<PipeStream>,
-    capacity: usize,
-    timeout: Duration,
+type PipeClient = FramedClient<PipeStream>;
+
+/// A client on copies of the ends `fds` names; the caller keeps its own.
+fn connect(
+    fds: PipeFds,
+    buffer_size: usize,
+    options: TransportOptions,
     watch: Arc<dyn PeerWatch>,
-}
-
-impl PipeClient {
-    /// A client on copies of the ends `fds` names; the caller keeps its own.
-    pub fn connect(
-        fds: PipeFds,
-        buffer_size: usize,
-        options: TransportOptions,
-        watch: Arc<dyn PeerWatch>,
-    ) -> Result<PipeClient, TransportError> {
-        // Slices of WAIT_SLICE: between them the watch asks waitpid whether the server died
-        // (a dead server also closes the reply pipe, which ends the wait at once).
-        let stream = PipeStream::open(fds, WAIT_SLICE)?;
-        Ok(PipeClient {
-            pipes: FramedStream::new(stream),
-            capacity: payload_capacity(buffer_size),
-            timeout: options.timeout,
-            watch,
-        })
-    }
-}
-
-impl TransportClient for PipeClient {
-    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
-        self.pipes.round_trip(
-            request,
-            response,
-            self.capacity,
-            self.timeout,
-            self.watch.as_ref(),
-        )
-    }
+) -> Result<PipeClient, TransportError> {
+    // Slices of WAIT_SLICE: between them the watch asks waitpid whether the server died
+    // (a dead server also closes the reply pipe, which ends the wait at once).
+    let stream = PipeStream::open(fds, WAIT_SLICE)?;
+    Ok(FramedClient::new(
+        stream,
+        buffer_size,
+        options.timeout,
+        watch,
+    ))
 }
 
 /// The echoing side: its inherited ends, and one reusable buffer.

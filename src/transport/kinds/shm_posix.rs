@@ -21,6 +21,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::transport::blocks::channel::{
+    bind_on_channel, connect_on_channel, ChannelClient, ChannelServer,
+};
 use crate::transport::blocks::payload::{
     check_message_fits, check_reply_fits, check_shm_space, checked_payload_capacity, decode_len,
     shm_object_missing,
@@ -78,19 +81,8 @@ const SPEC: TransportSpec = TransportSpec {
     name: "shm-posix",
     display_name: "SHM POSIX",
     addressing: Addressing::Channel,
-    connect: |endpoint, options, watch| {
-        let (channel, buffer_size) = endpoint.channel(KIND.name())?;
-        let client = ShmPosixClient::connect(channel, buffer_size, options, watch)?;
-        Ok(Box::new(client))
-    },
-    bind: |endpoint, options| {
-        let (channel, buffer_size) = endpoint.channel(KIND.name())?;
-        Ok(Box::new(ShmPosixServer::create(
-            channel,
-            buffer_size,
-            options,
-        )?))
-    },
+    connect: connect_on_channel::<ShmPosixClient>,
+    bind: bind_on_channel::<ShmPosixServer>,
     channel_objects,
     max_message: |_| None,
     spin_budget: Some(Duration::ZERO),
@@ -244,9 +236,11 @@ pub struct ShmPosixClient {
     watch: Arc<dyn PeerWatch>,
 }
 
-impl ShmPosixClient {
+impl ChannelClient for ShmPosixClient {
+    const KIND: TransportKind = KIND;
+
     /// Opens `channel`, waiting up to `options.timeout` for the server to create it.
-    pub fn connect(
+    fn connect(
         channel: &str,
         buffer_size: usize,
         options: TransportOptions,
@@ -290,8 +284,10 @@ pub struct ShmPosixServer {
     timeout: Duration,
 }
 
-impl ShmPosixServer {
-    pub fn create(
+impl ChannelServer for ShmPosixServer {
+    const KIND: TransportKind = KIND;
+
+    fn create(
         channel: &str,
         buffer_size: usize,
         options: TransportOptions,

@@ -44,22 +44,20 @@
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::transport::blocks::payload::{
-    check_announced_len, check_message_fits, checked_payload_capacity, shm_object_missing,
+use crate::transport::blocks::channel::{bind_on_channel, connect_on_channel, ChannelClient};
+use crate::transport::blocks::payload::{check_announced_len, check_message_fits};
+use crate::transport::blocks::segment::{
+    segment_objects, whole_pages, SegmentClient, SegmentLayout, SegmentServer, SEGMENT_PAGE,
 };
-use crate::transport::blocks::sequence::{
-    create_segment, whole_pages, SequenceSignal, SEGMENT_PAGE, SEQUENCE_SPIN_BUDGET,
-};
+use crate::transport::blocks::sequence::{SequenceSignal, SEQUENCE_SPIN_BUDGET};
 use crate::transport::error::TransportError;
-use crate::transport::names::{ChannelName, PosixObject};
-use crate::transport::os::shm::{ObjectAccess, SharedBytes, SharedMemory};
+use crate::transport::os::shm::{ObjectAccess, SharedBytes};
 use crate::transport::spec::{
     Addressing, EchoOutcome, Tamper, TransportClient, TransportKind, TransportOptions,
     TransportServer, TransportSpec,
 };
-use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, WAIT_SLICE};
+use crate::transport::wait::PeerWatch;
 
 /// How many slots the segment lends, in turn.
 const SLOTS: usize = 2;
@@ -72,35 +70,15 @@ const LEN_OFFSET: usize = 8;
 const SLOT_OFFSET: usize = 12;
 const CONTROL_BYTES: usize = SEGMENT_PAGE;
 
-/// The channel's one segment, `/srb_<channel>_zc`.
-fn segment_name(channel: &ChannelName) -> String {
-    channel.object_name("zc")
-}
-
-fn channel_objects(channel: &ChannelName) -> Vec<PosixObject> {
-    vec![PosixObject::SharedMemory(segment_name(channel))]
-}
-
 pub const KIND: TransportKind = TransportKind::new(&SPEC);
 
 const SPEC: TransportSpec = TransportSpec {
     name: "shm-zc",
     display_name: "SHM zero-copy",
     addressing: Addressing::Channel,
-    connect: |endpoint, options, watch| {
-        let (channel, buffer_size) = endpoint.channel(KIND.name())?;
-        let client = ShmZcClient::connect(channel, buffer_size, options, watch)?;
-        Ok(Box::new(client))
-    },
-    bind: |endpoint, options| {
-        let (channel, buffer_size) = endpoint.channel(KIND.name())?;
-        Ok(Box::new(ShmZcServer::create(
-            channel,
-            buffer_size,
-            options,
-        )?))
-    },
-    channel_objects,
+    connect: connect_on_channel::<ShmZcClient>,
+    bind: bind_on_channel::<ShmZcServer>,
+    channel_objects: segment_objects::<Lines>,
     max_message: |_| None,
     spin_budget: Some(SEQUENCE_SPIN_BUDGET),
     peer_buffer_size: None,
@@ -162,46 +140,44 @@ impl Line {
     }
 }
 
-/// The mapping, its two control lines and where its slots start.
-struct Segment {
+/// The segment's two control lines and where its slots start.
+struct Lines {
     request: Line,
     response: Line,
     slots: [NonNull<u8>; SLOTS],
-    capacity: usize,
-    // Last: the lines and slots point into it.
-    memory: SharedMemory,
 }
 
-// SAFETY: the lines and slots point into `memory`, which the segment owns; access is atomic or
-// guarded by the ownership protocol.
-unsafe impl Send for Segment {}
-
-impl Segment {
-    fn new(memory: SharedMemory, capacity: usize) -> Segment {
-        let base = memory.as_ptr();
-        // SAFETY: memory is at least Segment::size(capacity) (its creator or opener sized it
-        // so), page-aligned, and owned by the segment for as long as the lines and slots live.
-        let (request, response, slots) = unsafe {
-            let slot = |i: usize| {
-                NonNull::new_unchecked(base.add(CONTROL_BYTES + i * whole_pages(capacity)))
-            };
-            (
-                Line::new(base.add(REQUEST_LINE)),
-                Line::new(base.add(RESPONSE_LINE)),
-                std::array::from_fn(slot),
-            )
-        };
-        Segment {
-            request,
-            response,
-            slots,
-            capacity,
-            memory,
-        }
-    }
+// SAFETY: the lines and slots point only into the mapping they are built over; access is atomic
+// or guarded by the ownership protocol, and nothing is tied to a thread.
+unsafe impl SegmentLayout for Lines {
+    const KIND: TransportKind = KIND;
+    const OBJECT: &'static str = "zc";
 
     fn size(capacity: usize) -> usize {
         CONTROL_BYTES + SLOTS * whole_pages(capacity)
+    }
+
+    unsafe fn over(base: *mut u8, capacity: usize) -> Lines {
+        // SAFETY: base is at least Lines::size(capacity) (the caller's promise), page-aligned,
+        // and outlives the lines and slots.
+        unsafe {
+            let slot = |i: usize| {
+                NonNull::new_unchecked(base.add(CONTROL_BYTES + i * whole_pages(capacity)))
+            };
+            Lines {
+                request: Line::new(base.add(REQUEST_LINE)),
+                response: Line::new(base.add(RESPONSE_LINE)),
+                slots: std::array::from_fn(slot),
+            }
+        }
+    }
+
+    fn request(&self) -> &SequenceSignal {
+        &self.request.signal
+    }
+
+    fn response(&self) -> &SequenceSignal {
+        &self.response.signal
     }
 }
 
@@ -214,62 +190,41 @@ struct Loan {
 
 /// The requesting side: lends its slots to the caller and sends them.
 pub struct ShmZcClient {
-    segment: Segment,
-    next_seq: u32,
+    client: SegmentClient<Lines>,
     /// The slot the next loan lends.
     next_slot: usize,
     loan: Option<Loan>,
-    timeout: Duration,
-    spin_budget: Duration,
-    watch: Arc<dyn PeerWatch>,
 }
 
-impl ShmZcClient {
-    pub fn connect(
+impl ChannelClient for ShmZcClient {
+    const KIND: TransportKind = KIND;
+
+    fn connect(
         channel: &str,
         buffer_size: usize,
         options: TransportOptions,
         watch: Arc<dyn PeerWatch>,
     ) -> Result<ShmZcClient, TransportError> {
-        let name = segment_name(&ChannelName::new(channel)?);
-        let capacity = checked_payload_capacity(buffer_size)?;
-        let memory = retry_until_created(
-            &mut WaitBudget::new(options.timeout, watch.as_ref()),
-            || SharedMemory::open(&name, Segment::size(capacity)),
-            shm_object_missing,
-        )?;
-        let segment = Segment::new(memory, capacity);
-        let access = segment.memory.access();
-        // Continue from wherever a previous client left the sequence.
-        let next_seq = segment
-            .request
-            .signal
-            .seq()
-            .load(Ordering::Acquire)
-            .wrapping_add(1);
-        access.check()?;
-        drop(access);
         Ok(ShmZcClient {
-            segment,
-            next_seq,
+            client: SegmentClient::connect(channel, buffer_size, options, watch)?,
             next_slot: 0,
             loan: None,
-            timeout: options.timeout,
-            spin_budget: KIND.spin_budget_under(&options),
-            watch,
         })
     }
+}
 
+impl ShmZcClient {
     /// Lends the next slot's first `len` bytes, which the client owns: no request is in flight.
     fn lend(&mut self, len: usize) -> Result<SharedBytes<'_>, TransportError> {
-        check_message_fits(len, self.segment.capacity)?;
+        check_message_fits(len, self.client.segment.capacity)?;
         let slot = self.next_slot;
         self.loan = Some(Loan { slot, len });
-        let access = self.segment.memory.access();
+        let segment = &self.client.segment;
+        let access = segment.memory.access();
         // A segment truncated earlier is lost: say so now rather than lend zeros.
         access.check()?;
         // SAFETY: len <= capacity, inside the slot; the slot is the client's (module notes).
-        Ok(unsafe { SharedBytes::new(access, self.segment.slots[slot], len) })
+        Ok(unsafe { SharedBytes::new(access, segment.layout.slots[slot], len) })
     }
 
     /// Publishes the loan's slot with `len` bytes as request `seq`; returns the response
@@ -281,9 +236,9 @@ impl ShmZcClient {
         seq: u32,
         len: usize,
     ) -> Result<u32, TransportError> {
-        let Segment {
+        let Lines {
             request, response, ..
-        } = &self.segment;
+        } = &self.client.segment.layout;
         let previous = response.signal.seq().load(Ordering::Acquire);
         // From here on the slot is the server's, until its reply.
         access.checked(request.hand_over(seq, loan.slot, len))?;
@@ -299,16 +254,9 @@ impl ShmZcClient {
         seq: u32,
         previous: u32,
     ) -> Result<usize, TransportError> {
-        let response = &self.segment.response;
-        let mut budget = WaitBudget::new(self.timeout, self.watch.as_ref());
-        let waited =
-            response
-                .signal
-                .wait_for(previous, self.spin_budget, WAIT_SLICE, access, || {
-                    budget.slice_expired("the reply (response sequence number)")
-                });
-        let replied = access.checked(waited)?;
-        let (slot, len) = access.checked(response.announced(self.segment.capacity))?;
+        let replied = self.client.await_reply(previous, access)?;
+        let segment = &self.client.segment;
+        let (slot, len) = access.checked(segment.layout.response.announced(segment.capacity))?;
         if replied != seq || slot != loan.slot {
             return Err(TransportError::Protocol(format!(
                 "the reply hands back slot {slot} as number {replied}; request {seq} was in slot {}",
@@ -329,16 +277,16 @@ impl TransportClient for ShmZcClient {
             Some(loan) if len <= loan.len => loan,
             _ => return Err(TransportError::NotLoaned { len }),
         };
-        let seq = self.next_seq;
-        self.next_seq = seq.wrapping_add(1);
+        let seq = self.client.take_seq();
         // One access for the whole exchange, handed on to the caller with the echo.
-        let access = self.segment.memory.access();
+        let segment = &self.client.segment;
+        let access = segment.memory.access();
         let previous = self.send(&access, loan, seq, len)?;
         let reply_len = self.await_reply(&access, loan, seq, previous)?;
         self.next_slot = (loan.slot + 1) % SLOTS;
         // SAFETY: reply_len <= capacity, inside the slot, which is the client's again: the
         // server handed it back and will not touch it until the client publishes it anew.
-        Ok(unsafe { SharedBytes::new(access, self.segment.slots[loan.slot], reply_len) })
+        Ok(unsafe { SharedBytes::new(access, segment.layout.slots[loan.slot], reply_len) })
     }
 
     /// The copying round trip, for callers whose request is in a buffer of their own: one copy
@@ -359,29 +307,9 @@ impl TransportClient for ShmZcClient {
 }
 
 /// The echoing side: creates the segment (exclusively, 0600) and unlinks it when dropped.
-pub struct ShmZcServer {
-    segment: Segment,
-    last_seen: u32,
-    spin_budget: Duration,
-}
-
-impl ShmZcServer {
-    /// Handing a slot back never waits (one request is in flight at a time), so the server
-    /// needs no timeout.
-    pub fn create(
-        channel: &str,
-        buffer_size: usize,
-        options: TransportOptions,
-    ) -> Result<ShmZcServer, TransportError> {
-        let name = segment_name(&ChannelName::new(channel)?);
-        let (memory, capacity) = create_segment(&name, buffer_size, Segment::size)?;
-        Ok(ShmZcServer {
-            segment: Segment::new(memory, capacity),
-            last_seen: 0,
-            spin_budget: KIND.spin_budget_under(&options),
-        })
-    }
-}
+/// Handing a slot back never waits (one request is in flight at a time), so the server needs no
+/// timeout.
+type ShmZcServer = SegmentServer<Lines>;
 
 impl TransportServer for ShmZcServer {
     fn echo_one(
@@ -389,35 +317,26 @@ impl TransportServer for ShmZcServer {
         stop: &AtomicBool,
         tamper: Tamper,
     ) -> Result<EchoOutcome, TransportError> {
-        let Segment {
-            request,
-            response,
-            slots,
-            capacity,
-            memory,
-        } = &self.segment;
-        let access = memory.access();
-        let next = request
-            .signal
-            .next_request(self.last_seen, self.spin_budget, &access, stop)?;
-        let Some(seq) = next else {
-            return Ok(EchoOutcome::Stopped);
-        };
-        self.last_seen = seq;
-        // The slot is ours from here until the hand-over below.
-        let (slot, len) = access.checked(request.announced(*capacity))?;
-        let reply_len = match tamper {
-            Tamper::Swallow => return Ok(EchoOutcome::Echoed),
-            Tamper::FlipByte(offset) if offset < len => {
-                // SAFETY: offset < len <= capacity, inside the slot, which is ours.
-                unsafe { *slots[slot].as_ptr().add(offset) ^= 0xff };
-                len
-            }
-            Tamper::BadLength => *capacity + 1,
-            Tamper::None | Tamper::FlipByte(_) => len,
-        };
-        // The echo: the same slot, handed back untouched.
-        access.checked(response.hand_over(seq, slot, reply_len))?;
-        Ok(EchoOutcome::Echoed)
+        self.echo_next(stop, |lines, capacity, access, seq| {
+            let Lines {
+                request,
+                response,
+                slots,
+            } = lines;
+            // The slot is ours from here until the hand-over below.
+            let (slot, len) = access.checked(request.announced(capacity))?;
+            let reply_len = match tamper {
+                Tamper::Swallow => return Ok(()),
+                Tamper::FlipByte(offset) if offset < len => {
+                    // SAFETY: offset < len <= capacity, inside the slot, which is ours.
+                    unsafe { *slots[slot].as_ptr().add(offset) ^= 0xff };
+                    len
+                }
+                Tamper::BadLength => capacity + 1,
+                Tamper::None | Tamper::FlipByte(_) => len,
+            };
+            // The echo: the same slot, handed back untouched.
+            access.checked(response.hand_over(seq, slot, reply_len))
+        })
     }
 }

@@ -1,5 +1,6 @@
 //! TCP loopback: a TCP connection to `127.0.0.1`, each message framed as in Unix stream (a
-//! 4-byte native-endian `u32` length, then the payload) by [`super::stream_framing`].
+//! 4-byte native-endian `u32` length, then the payload) by
+//! [`framing`](crate::transport::blocks::framing).
 //!
 //! The same exchange as Unix stream (per direction one `writev` and, in the common case, one
 //! `readv`, the payload copied user → kernel → user), but through the network stack: TCP
@@ -17,18 +18,14 @@
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::AtomicBool;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::transport::blocks::framing::{accept_unless_stopped, ConnectionServer, FramedStream};
+use crate::transport::blocks::framing::{ConnectionServer, FramedClient, Listener};
 use crate::transport::error::TransportError;
-use crate::transport::spec::{
-    Addressing, EchoOutcome, Tamper, TransportClient, TransportKind, TransportOptions,
-    TransportServer, TransportSpec,
-};
+use crate::transport::spec::{Addressing, TransportKind, TransportOptions, TransportSpec};
 use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE};
-use crate::transport::wire::payload_capacity;
 
 pub const KIND: TransportKind = TransportKind::new(&SPEC);
 
@@ -38,16 +35,11 @@ const SPEC: TransportSpec = TransportSpec {
     addressing: Addressing::Tcp { scheme: None },
     connect: |endpoint, options, watch| {
         let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
-        Ok(Box::new(TcpClient::connect(
-            addr,
-            buffer_size,
-            options,
-            watch,
-        )?))
+        Ok(Box::new(connect(addr, buffer_size, options, watch)?))
     },
     bind: |endpoint, options| {
         let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
-        Ok(Box::new(TcpServer::bind(addr, buffer_size, options)?))
+        Ok(Box::new(bind(addr, buffer_size, options)?))
     },
     channel_objects: |_| Vec::new(),
     max_message: |_| None,
@@ -57,8 +49,9 @@ const SPEC: TransportSpec = TransportSpec {
 };
 
 /// Readies a connected stream for framed messages: no Nagle delay, and every blocking read and
-/// write waits for at most one `slice`, the unit in which [`FramedStream`] budgets its waits
-/// (the kernel applies it inside the wait it does anyway, so it costs no system call).
+/// write waits for at most one `slice`, the unit in which
+/// [`FramedStream`](crate::transport::blocks::framing::FramedStream) budgets its waits (the
+/// kernel applies it inside the wait it does anyway, so it costs no system call).
 fn prepare(stream: &TcpStream, slice: Duration) -> Result<(), TransportError> {
     stream
         .set_nodelay(true)
@@ -85,109 +78,83 @@ fn no_server_yet(addr: SocketAddr) -> impl Fn(&TransportError) -> Option<String>
 }
 
 /// The requesting side: one connected stream.
-pub struct TcpClient {
-    connection: FramedStream<TcpStream>,
-    capacity: usize,
-    timeout: Duration,
+type TcpClient = FramedClient<TcpStream>;
+
+/// Connects to `addr`, retrying until `options.timeout` while nobody listens there yet.
+fn connect(
+    addr: SocketAddr,
+    buffer_size: usize,
+    options: TransportOptions,
     watch: Arc<dyn PeerWatch>,
+) -> Result<TcpClient, TransportError> {
+    // One attempt waits one slice at most, so that the watch is asked between attempts
+    // even where a connection is not refused at once (an address beyond loopback).
+    let connect = || {
+        TcpStream::connect_timeout(&addr, WAIT_SLICE)
+            .map_err(|e| TransportError::io(format!("connecting to {addr}"), e))
+    };
+    let stream = retry_until_created(
+        &mut WaitBudget::new(options.timeout, watch.as_ref()),
+        connect,
+        no_server_yet(addr),
+    )?;
+    // Slices of WAIT_SLICE: between them the watch asks waitpid whether the server died.
+    prepare(&stream, WAIT_SLICE)?;
+    Ok(FramedClient::new(
+        stream,
+        buffer_size,
+        options.timeout,
+        watch,
+    ))
 }
 
-impl TcpClient {
-    /// Connects to `addr`, retrying until `options.timeout` while nobody listens there yet.
-    pub fn connect(
-        addr: SocketAddr,
-        buffer_size: usize,
-        options: TransportOptions,
-        watch: Arc<dyn PeerWatch>,
-    ) -> Result<TcpClient, TransportError> {
-        // One attempt waits one slice at most, so that the watch is asked between attempts
-        // even where a connection is not refused at once (an address beyond loopback).
-        let connect = || {
-            TcpStream::connect_timeout(&addr, WAIT_SLICE)
-                .map_err(|e| TransportError::io(format!("connecting to {addr}"), e))
-        };
-        let stream = retry_until_created(
-            &mut WaitBudget::new(options.timeout, watch.as_ref()),
-            connect,
-            no_server_yet(addr),
-        )?;
-        // Slices of WAIT_SLICE: between them the watch asks waitpid whether the server died.
-        prepare(&stream, WAIT_SLICE)?;
-        Ok(TcpClient {
-            connection: FramedStream::new(stream),
-            capacity: payload_capacity(buffer_size),
-            timeout: options.timeout,
-            watch,
-        })
-    }
-}
-
-impl TransportClient for TcpClient {
-    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
-        self.connection.round_trip(
-            request,
-            response,
-            self.capacity,
-            self.timeout,
-            self.watch.as_ref(),
-        )
-    }
-}
-
-/// The echoing side: a listener, and the connection being served with one reusable buffer.
-pub struct TcpServer {
-    connections: ConnectionServer<TcpStream>,
+/// The listening socket, and where it is bound: the port the system chose, when asked for
+/// port 0.
+struct TcpSocket {
     listener: TcpListener,
-    /// Where the listener is bound: the port the system chose, when asked for port 0.
     local_addr: SocketAddr,
 }
 
-impl TcpServer {
-    pub fn bind(
-        addr: SocketAddr,
-        buffer_size: usize,
-        options: TransportOptions,
-    ) -> Result<TcpServer, TransportError> {
-        let listener = TcpListener::bind(addr)
-            .map_err(|e| TransportError::io(format!("listening on {addr}"), e))?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|e| TransportError::io("reading the listening address", e))?;
-        Ok(TcpServer {
-            connections: ConnectionServer::new(buffer_size, options.timeout)?,
-            listener,
-            local_addr,
-        })
+impl AsFd for TcpSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.listener.as_fd()
     }
 }
 
-/// Accepts the next client; None if `stop` was set while waiting for one. The idle server's
-/// reads wait in IDLE_SLICE slices, after each of which it looks at its stop flag; a signal
-/// ends such a wait at once anyway (see unix_stream.rs).
-fn accept_client(
-    listener: &TcpListener,
-    stop: &AtomicBool,
-) -> Result<Option<TcpStream>, TransportError> {
-    let accept = |listener: &TcpListener| listener.accept().map(|(stream, _)| stream);
-    accept_unless_stopped(listener, stop, accept, |stream| prepare(stream, IDLE_SLICE))
-}
+impl Listener for TcpSocket {
+    type Stream = TcpStream;
 
-impl TransportServer for TcpServer {
-    fn echo_one(
-        &mut self,
-        stop: &AtomicBool,
-        tamper: Tamper,
-    ) -> Result<EchoOutcome, TransportError> {
-        let listener = &self.listener;
-        self.connections
-            .echo_one(stop, tamper, |stop| accept_client(listener, stop))
+    fn accept(&self) -> std::io::Result<TcpStream> {
+        self.listener.accept().map(|(stream, _)| stream)
     }
 
-    fn closing_words(&mut self) -> Option<String> {
-        self.connections.closing_words()
+    /// The idle server's reads wait in IDLE_SLICE slices, after each of which it looks at its
+    /// stop flag; a signal ends such a wait at once anyway (see unix_stream.rs).
+    fn prepare(stream: &TcpStream) -> Result<(), TransportError> {
+        prepare(stream, IDLE_SLICE)
     }
 
     fn ready_address(&self) -> Option<String> {
         Some(self.local_addr.to_string())
     }
+}
+
+/// The echoing side: a listener, and the connection being served with one reusable buffer.
+type TcpServer = ConnectionServer<TcpSocket>;
+
+fn bind(
+    addr: SocketAddr,
+    buffer_size: usize,
+    options: TransportOptions,
+) -> Result<TcpServer, TransportError> {
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| TransportError::io(format!("listening on {addr}"), e))?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|e| TransportError::io("reading the listening address", e))?;
+    let socket = TcpSocket {
+        listener,
+        local_addr,
+    };
+    ConnectionServer::new(socket, buffer_size, options.timeout)
 }

@@ -1,5 +1,6 @@
 //! Unix stream: a plain `SOCK_STREAM` Unix domain socket, each message framed as in SHM POSIX
-//! (a 4-byte native-endian `u32` length, then the payload) by [`super::stream_framing`].
+//! (a 4-byte native-endian `u32` length, then the payload) by
+//! [`framing`](crate::transport::blocks::framing).
 //!
 //! It is the kernel primitive under ZeroMQ IPC without ZeroMQ: per direction one `writev` and
 //! (in the common case) one `readv`, the payload copied user → kernel → user. Comparing the two
@@ -7,22 +8,18 @@
 //! Unix sockets: the socket file, connecting, accepting, and the sockets' timeouts.
 
 use std::io::ErrorKind;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::transport::blocks::framing::{accept_unless_stopped, ConnectionServer, FramedStream};
+use crate::transport::blocks::framing::{ConnectionServer, FramedClient, Listener};
 use crate::transport::blocks::socket_file::SocketFile;
 use crate::transport::error::TransportError;
 use crate::transport::names::checked_path;
-use crate::transport::spec::{
-    Addressing, EchoOutcome, Tamper, TransportClient, TransportKind, TransportOptions,
-    TransportServer, TransportSpec,
-};
+use crate::transport::spec::{Addressing, TransportKind, TransportOptions, TransportSpec};
 use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE};
-use crate::transport::wire::payload_capacity;
 
 /// For [`retry_until_created`]: no socket file yet, or nobody listening on it yet.
 fn no_server_yet(path: &Path) -> impl Fn(&TransportError) -> Option<String> + '_ {
@@ -40,8 +37,9 @@ fn no_server_yet(path: &Path) -> impl Fn(&TransportError) -> Option<String> + '_
 }
 
 /// Makes every blocking read and write on `stream` wait for at most one `slice`, the unit in
-/// which [`FramedStream`] budgets its waits. The kernel applies it inside the wait it does
-/// anyway, so it costs no system call per message.
+/// which [`FramedStream`](crate::transport::blocks::framing::FramedStream) budgets its waits.
+/// The kernel applies it inside the wait it does anyway, so it costs no system call per
+/// message.
 fn set_slices(stream: &UnixStream, slice: Duration) -> Result<(), TransportError> {
     stream
         .set_read_timeout(Some(slice))
@@ -57,16 +55,11 @@ const SPEC: TransportSpec = TransportSpec {
     addressing: Addressing::SocketFile { scheme: "unix://" },
     connect: |endpoint, options, watch| {
         let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
-        let client = UnixStreamClient::connect(path, buffer_size, options, watch)?;
-        Ok(Box::new(client))
+        Ok(Box::new(connect(path, buffer_size, options, watch)?))
     },
     bind: |endpoint, options| {
         let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
-        Ok(Box::new(UnixStreamServer::bind(
-            path,
-            buffer_size,
-            options,
-        )?))
+        Ok(Box::new(bind(path, buffer_size, options)?))
     },
     channel_objects: |_| Vec::new(),
     max_message: |_| None,
@@ -76,111 +69,82 @@ const SPEC: TransportSpec = TransportSpec {
 };
 
 /// The requesting side: one connected stream.
-pub struct UnixStreamClient {
-    connection: FramedStream<UnixStream>,
-    capacity: usize,
-    timeout: Duration,
+type UnixStreamClient = FramedClient<UnixStream>;
+
+/// Connects to `path`, retrying until `options.timeout` while the server is not there yet.
+fn connect(
+    path: &Path,
+    buffer_size: usize,
+    options: TransportOptions,
     watch: Arc<dyn PeerWatch>,
+) -> Result<UnixStreamClient, TransportError> {
+    checked_path(path)?;
+    let connect = || {
+        UnixStream::connect(path)
+            .map_err(|e| TransportError::io(format!("connecting to {}", path.display()), e))
+    };
+    let stream = retry_until_created(
+        &mut WaitBudget::new(options.timeout, watch.as_ref()),
+        connect,
+        no_server_yet(path),
+    )?;
+    // Slices of WAIT_SLICE: between them the watch asks waitpid whether the server died.
+    set_slices(&stream, WAIT_SLICE)?;
+    Ok(FramedClient::new(
+        stream,
+        buffer_size,
+        options.timeout,
+        watch,
+    ))
 }
 
-impl UnixStreamClient {
-    /// Connects to `path`, retrying until `options.timeout` while the server is not there yet.
-    pub fn connect(
-        path: &Path,
-        buffer_size: usize,
-        options: TransportOptions,
-        watch: Arc<dyn PeerWatch>,
-    ) -> Result<UnixStreamClient, TransportError> {
-        checked_path(path)?;
-        let connect = || {
-            UnixStream::connect(path)
-                .map_err(|e| TransportError::io(format!("connecting to {}", path.display()), e))
-        };
-        let stream = retry_until_created(
-            &mut WaitBudget::new(options.timeout, watch.as_ref()),
-            connect,
-            no_server_yet(path),
-        )?;
-        // Slices of WAIT_SLICE: between them the watch asks waitpid whether the server died.
-        set_slices(&stream, WAIT_SLICE)?;
-        Ok(UnixStreamClient {
-            connection: FramedStream::new(stream),
-            capacity: payload_capacity(buffer_size),
-            timeout: options.timeout,
-            watch,
-        })
-    }
-}
-
-impl TransportClient for UnixStreamClient {
-    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
-        self.connection.round_trip(
-            request,
-            response,
-            self.capacity,
-            self.timeout,
-            self.watch.as_ref(),
-        )
-    }
-}
-
-/// The echoing side: a listener, and the connection being served with one reusable buffer.
-pub struct UnixStreamServer {
-    // Field order is drop order: close the sockets before removing the file.
-    connections: ConnectionServer<UnixStream>,
+/// The listening socket and its file.
+struct UnixSocket {
+    // Field order is drop order: close the socket before removing the file.
     listener: UnixListener,
     _file: SocketFile,
 }
 
-impl UnixStreamServer {
-    pub fn bind(
-        path: &Path,
-        buffer_size: usize,
-        options: TransportOptions,
-    ) -> Result<UnixStreamServer, TransportError> {
-        let file = SocketFile::claim(path)?;
-        let listener = UnixListener::bind(path)
-            .map_err(|e| TransportError::io(format!("binding {}", path.display()), e))?;
-        Ok(UnixStreamServer {
-            connections: ConnectionServer::new(buffer_size, options.timeout)?,
-            listener,
-            _file: file,
-        })
+impl AsFd for UnixSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.listener.as_fd()
     }
 }
 
-/// Accepts the next client; None if `stop` was set while waiting for one.
-///
-/// How the idle server notices SIGTERM without a poll before every read: its reads wait in
-/// IDLE_SLICE slices (SO_RCVTIMEO) and it looks at the stop flag after each. While requests
-/// flow a slice never runs out, so this costs no system call. And the kernel never restarts
-/// a socket receive that has a timeout (EINTR even under SA_RESTART, signal(7)), so SIGTERM
-/// normally ends the wait at once. The other way, handlers without SA_RESTART and a plain
-/// blocking read, has a hole: a signal that lands between the flag check and the read is
-/// lost, and the read blocks for good. The slice closes that hole (100 ms at worst) and
-/// leaves the signal setup, shared with the driver, as it is.
-fn accept_client(
-    listener: &UnixListener,
-    stop: &AtomicBool,
-) -> Result<Option<UnixStream>, TransportError> {
-    let accept = |listener: &UnixListener| listener.accept().map(|(stream, _)| stream);
-    accept_unless_stopped(listener, stop, accept, |stream| {
+impl Listener for UnixSocket {
+    type Stream = UnixStream;
+
+    fn accept(&self) -> std::io::Result<UnixStream> {
+        self.listener.accept().map(|(stream, _)| stream)
+    }
+
+    /// How the idle server notices SIGTERM without a poll before every read: its reads wait in
+    /// IDLE_SLICE slices (SO_RCVTIMEO) and it looks at the stop flag after each. While requests
+    /// flow a slice never runs out, so this costs no system call. And the kernel never restarts
+    /// a socket receive that has a timeout (EINTR even under SA_RESTART, signal(7)), so SIGTERM
+    /// normally ends the wait at once. The other way, handlers without SA_RESTART and a plain
+    /// blocking read, has a hole: a signal that lands between the flag check and the read is
+    /// lost, and the read blocks for good. The slice closes that hole (100 ms at worst) and
+    /// leaves the signal setup, shared with the driver, as it is.
+    fn prepare(stream: &UnixStream) -> Result<(), TransportError> {
         set_slices(stream, IDLE_SLICE)
-    })
+    }
 }
 
-impl TransportServer for UnixStreamServer {
-    fn echo_one(
-        &mut self,
-        stop: &AtomicBool,
-        tamper: Tamper,
-    ) -> Result<EchoOutcome, TransportError> {
-        let listener = &self.listener;
-        self.connections
-            .echo_one(stop, tamper, |stop| accept_client(listener, stop))
-    }
+/// The echoing side: a listener, and the connection being served with one reusable buffer.
+type UnixStreamServer = ConnectionServer<UnixSocket>;
 
-    fn closing_words(&mut self) -> Option<String> {
-        self.connections.closing_words()
-    }
+fn bind(
+    path: &Path,
+    buffer_size: usize,
+    options: TransportOptions,
+) -> Result<UnixStreamServer, TransportError> {
+    let file = SocketFile::claim(path)?;
+    let listener = UnixListener::bind(path)
+        .map_err(|e| TransportError::io(format!("binding {}", path.display()), e))?;
+    let socket = UnixSocket {
+        listener,
+        _file: file,
+    };
+    ConnectionServer::new(socket, buffer_size, options.timeout)
 }

@@ -3,16 +3,12 @@
 //! this file says where they meet, and owns the socket file.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
 use crate::transport::blocks::socket_file::SocketFile;
 use crate::transport::blocks::zmq_reqrep::{ZmqClient, ZmqServer};
 use crate::transport::error::TransportError;
 use crate::transport::names::checked_path;
-use crate::transport::spec::{
-    Addressing, EchoOutcome, Tamper, TransportKind, TransportOptions, TransportServer,
-    TransportSpec,
-};
+use crate::transport::spec::{Addressing, TransportKind, TransportOptions, TransportSpec};
 
 fn endpoint_of(path: &Path) -> Result<String, TransportError> {
     Ok(format!("ipc://{}", checked_path(path)?))
@@ -35,7 +31,7 @@ const SPEC: TransportSpec = TransportSpec {
     },
     bind: |endpoint, options| {
         let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
-        Ok(Box::new(ZmqIpcServer::bind(path, buffer_size, options)?))
+        Ok(Box::new(bind(path, buffer_size, options)?))
     },
     channel_objects: |_| Vec::new(),
     max_message: |_| None,
@@ -44,39 +40,15 @@ const SPEC: TransportSpec = TransportSpec {
     summary: "ZeroMQ REQ/REP over an ipc:// Unix socket",
 };
 
-/// The echoing side: a REP socket bound to a socket file in a private directory.
-pub struct ZmqIpcServer {
-    // Field order is drop order: close the socket, then remove its file.
-    server: ZmqServer,
-    _file: SocketFile,
-}
-
-impl ZmqIpcServer {
-    pub fn bind(
-        path: &Path,
-        buffer_size: usize,
-        options: TransportOptions,
-    ) -> Result<ZmqIpcServer, TransportError> {
-        let endpoint = endpoint_of(path)?;
-        let file = SocketFile::claim(path)?;
-        let server = ZmqServer::bind(&endpoint, buffer_size, options)?;
-        Ok(ZmqIpcServer {
-            server,
-            _file: file,
-        })
-    }
-}
-
-impl TransportServer for ZmqIpcServer {
-    fn echo_one(
-        &mut self,
-        stop: &AtomicBool,
-        tamper: Tamper,
-    ) -> Result<EchoOutcome, TransportError> {
-        self.server.echo_one(stop, tamper)
-    }
-
-    fn closing_words(&mut self) -> Option<String> {
-        self.server.closing_words()
-    }
+/// The echoing side: a REP socket bound to a socket file in a private directory, which it
+/// removes once the socket is closed.
+fn bind(
+    path: &Path,
+    buffer_size: usize,
+    options: TransportOptions,
+) -> Result<ZmqServer, TransportError> {
+    let endpoint = endpoint_of(path)?;
+    let file = SocketFile::claim(path)?;
+    let server = ZmqServer::bind(&endpoint, buffer_size, options)?;
+    Ok(server.keeping(file))
 }

@@ -7,14 +7,10 @@
 //! connection itself. A listening socket ends with its process, so nothing is left to clean up.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 
 use crate::transport::blocks::zmq_reqrep::{ZmqClient, ZmqServer};
 use crate::transport::error::TransportError;
-use crate::transport::spec::{
-    Addressing, EchoOutcome, Tamper, TransportKind, TransportOptions, TransportServer,
-    TransportSpec,
-};
+use crate::transport::spec::{Addressing, TransportKind, TransportOptions, TransportSpec};
 
 const SCHEME: &str = "tcp://";
 
@@ -38,7 +34,7 @@ const SPEC: TransportSpec = TransportSpec {
     },
     bind: |endpoint, options| {
         let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
-        Ok(Box::new(ZmqTcpServer::bind(addr, buffer_size, options)?))
+        Ok(Box::new(bind(addr, buffer_size, options)?))
     },
     channel_objects: |_| Vec::new(),
     max_message: |_| None,
@@ -47,32 +43,24 @@ const SPEC: TransportSpec = TransportSpec {
     summary: "ZeroMQ REQ/REP over tcp:// on loopback",
 };
 
-/// The echoing side: a REP socket listening on a TCP address, and the address it got.
-pub struct ZmqTcpServer {
-    server: ZmqServer,
-    /// `ADDR:PORT` as bound, for the `READY` line.
-    bound: String,
-}
-
-impl ZmqTcpServer {
-    /// Listens on `addr`; port 0 asks the system for a free one.
-    pub fn bind(
-        addr: SocketAddr,
-        buffer_size: usize,
-        options: TransportOptions,
-    ) -> Result<ZmqTcpServer, TransportError> {
-        let endpoint = match addr.port() {
-            // The wildcard port, as zmq_tcp(7) documents "any free port".
-            0 => format!("{SCHEME}{}:*", bracketed_ip(addr)),
-            _ => format!("{SCHEME}{addr}"),
-        };
-        let server = ZmqServer::bind(&endpoint, buffer_size, options)?;
-        let last = server.bound_endpoint()?;
-        let bound = last.strip_prefix(SCHEME).map(String::from).ok_or_else(|| {
-            TransportError::Protocol(format!("libzmq reported {last:?}, not a tcp:// endpoint"))
-        })?;
-        Ok(ZmqTcpServer { server, bound })
-    }
+/// The echoing side: a REP socket listening on `addr`, reporting `ADDR:PORT` as bound in its
+/// `READY` line; port 0 asks the system for a free one.
+fn bind(
+    addr: SocketAddr,
+    buffer_size: usize,
+    options: TransportOptions,
+) -> Result<ZmqServer, TransportError> {
+    let endpoint = match addr.port() {
+        // The wildcard port, as zmq_tcp(7) documents "any free port".
+        0 => format!("{SCHEME}{}:*", bracketed_ip(addr)),
+        _ => format!("{SCHEME}{addr}"),
+    };
+    let server = ZmqServer::bind(&endpoint, buffer_size, options)?;
+    let last = server.bound_endpoint()?;
+    let bound = last.strip_prefix(SCHEME).map(String::from).ok_or_else(|| {
+        TransportError::Protocol(format!("libzmq reported {last:?}, not a tcp:// endpoint"))
+    })?;
+    Ok(server.announcing(bound))
 }
 
 /// The IP of `addr` as it stands before `:PORT` (IPv6 in brackets).
@@ -80,23 +68,5 @@ fn bracketed_ip(addr: SocketAddr) -> String {
     match addr {
         SocketAddr::V4(v4) => v4.ip().to_string(),
         SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
-    }
-}
-
-impl TransportServer for ZmqTcpServer {
-    fn echo_one(
-        &mut self,
-        stop: &AtomicBool,
-        tamper: Tamper,
-    ) -> Result<EchoOutcome, TransportError> {
-        self.server.echo_one(stop, tamper)
-    }
-
-    fn closing_words(&mut self) -> Option<String> {
-        self.server.closing_words()
-    }
-
-    fn ready_address(&self) -> Option<String> {
-        Some(self.bound.clone())
     }
 }

@@ -208,7 +208,11 @@ impl NamedSemaphore {
     }
 }
 
-// SAFETY: a sem_t from sem_open is designed for use from any thread and process.
+// SAFETY: a sem_t from sem_open is designed for use from any thread and process; its mapping is
+// owned by the struct (closed when dropped) and moves with it. Its SIGBUS guard survives a move
+// to another thread as SharedMemory's does: the registration is process-wide, and the per-thread
+// bit is set only for the length of one call, by an access that borrows the semaphore and is not
+// Send.
 unsafe impl Send for NamedSemaphore {}
 
 /// The absolute `CLOCK_REALTIME` deadline `slice` from now, as `sem_timedwait` and

@@ -43,8 +43,14 @@ pub struct SharedMemory {
     registration: Registration,
 }
 
-// SAFETY: the mapping is plain memory shared with another process; all access goes through raw
-// pointers under the semaphore protocol of the transport that owns it, never through references.
+// SAFETY: the mapping is plain memory shared with another process, owned by this struct (it
+// unmaps it when dropped) and moving with it; nothing about it belongs to the thread that mapped
+// it. All access goes through raw pointers and atomics under the protocol of the transport that
+// owns it, never through references. The SIGBUS guard stays correct across a move: the
+// registration is an index into a process-wide table of atomics, and the per-thread part (the
+// "accessing" bit) is set only by an `ObjectAccess`, which borrows the SharedMemory (so the
+// struct cannot move while one is open) and is not Send (so it ends on the thread that began
+// it). After a move, the next access sets its bit on the new thread, where the fault would be.
 unsafe impl Send for SharedMemory {}
 
 impl SharedMemory {

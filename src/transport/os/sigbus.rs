@@ -37,6 +37,12 @@
 //! process-wide counter would need a locked read-modify-write on a shared cache line twice per
 //! access, and could not tell the threads apart.
 //!
+//! **Moving a mapping between threads.** What a registration holds is process-wide (an index
+//! into the table); only an [`Access`] is per-thread, and it borrows its [`Registration`] and
+//! is not `Send`. So the owner of a mapping may move to another thread between accesses (the
+//! transports' clients and servers are `Send`), and its next access marks the new thread, which
+//! is the one that would fault.
+//!
 //! **Cost on the hot path.** Beginning an access is a call to the 3-instruction thread-local
 //! accessor, a load, a bit set and a store; ending it the same with a bit clear; asking
 //! `truncated` is one relaxed load from the table, which nothing writes while all is well, so it
@@ -386,6 +392,37 @@ mod tests {
         assert_eq!(truncated.read(0), 7);
         assert!(truncated.registration.was_truncated());
         assert_eq!(bystander.read(0), 9);
+    }
+
+    /// A mapping registered on one thread and moved to another (as a transport's client or
+    /// server may be) is guarded on the thread that accesses it.
+    #[test]
+    fn a_mapping_moved_to_another_thread_is_guarded_there() {
+        struct Moved(TruncatableMapping);
+        // SAFETY: the mapping moves as a whole, with no access open (the test's own stand-in
+        // for SharedMemory's Send).
+        unsafe impl Send for Moved {}
+        let moved = Moved(TruncatableMapping::new());
+        {
+            let _here = moved.0.registration.begin_access();
+            moved.0.write(0, 1);
+        }
+        let moved = std::thread::spawn(move || {
+            let mapping = &moved.0;
+            mapping.truncate();
+            let access = mapping.registration.begin_access();
+            assert_eq!(
+                mapping.read(0),
+                0,
+                "the fault is repaired on the new thread"
+            );
+            assert!(access.truncated());
+            drop(access);
+            moved
+        })
+        .join()
+        .unwrap();
+        assert!(moved.0.registration.was_truncated());
     }
 
     /// Set in a child test process to the fault it must commit.
