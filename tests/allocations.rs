@@ -1,6 +1,6 @@
 //! The timed loop allocates nothing, for every transport whose code we own: a counting global
 //! allocator compares a short timed run with a long one. (libzmq allocates with C's malloc,
-//! which this allocator does not see; the README says what it costs.)
+//! which this allocator does not see; docs/transports.md says what it costs.)
 
 mod common {
     pub mod channel;

@@ -1,4 +1,4 @@
-//! `--export-json`: the [`Report`] as one JSON document (schema in the README).
+//! `--export-json`: the [`Report`] as one JSON document (schema in docs/json-schema.md).
 
 use super::{ExportError, Exporter};
 use crate::report::result::Report;

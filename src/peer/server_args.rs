@@ -21,7 +21,7 @@ use crate::transport::{
     payload_capacity, Addressing, Endpoint, TransportError, TransportKind, HEADER_LEN,
 };
 
-/// The command line of server mode. Documented in the README's "Server mode"; options of the
+/// The command line of server mode. Documented in docs/server-and-connect.md; options of the
 /// benchmark have no meaning here and are usage errors.
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(

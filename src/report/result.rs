@@ -1,7 +1,7 @@
 //! The one serializable result document that the summary table, the terminal and every
 //! exporter consume, whole: every type of it is here, so that whatever presents a report needs
 //! nothing of the benchmark that measured it (`benchmark::tally` fills it in). Field names are
-//! the documented JSON schema: change them only with the README.
+//! the documented JSON schema (docs/json-schema.md): change them only with it.
 
 use std::collections::BTreeMap;
 use std::fmt;

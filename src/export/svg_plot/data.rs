@@ -47,7 +47,7 @@ pub struct Percentiles {
     pub p99: f64,
 }
 
-/// The subset of the JSON report (`README.md`, "Exports") that the plot reads.
+/// The subset of the JSON report (docs/json-schema.md) that the plot reads.
 #[derive(Deserialize)]
 struct SavedReport {
     config: SavedConfig,

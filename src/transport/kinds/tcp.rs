@@ -12,7 +12,7 @@
 //! port) and reports the address it got in its ready line, `READY 127.0.0.1:40123`; it serves
 //! one connection at a time until SIGTERM, and a client that hangs up, stalls or announces a
 //! frame over its buffer ends only its own connection ([`ConnectionServer`]). By hand, on an
-//! address other hosts reach, that makes it a standalone echo server (README, "Server mode").
+//! address other hosts reach, that makes it a standalone echo server (docs/server-and-connect.md).
 //! Its listening socket closes with it, so no port stays open after a run. Waits are sliced as
 //! for Unix stream, by the sockets' own timeouts.
 
