@@ -50,6 +50,21 @@ fn transports_help() -> String {
     )
 }
 
+/// `--transports`' long help (`--help`): the short help, then each transport with the one line
+/// its spec says of it.
+fn transports_long_help() -> String {
+    let width = TransportKind::all()
+        .iter()
+        .map(|k| k.name().len())
+        .max()
+        .unwrap_or(0);
+    let lines: Vec<String> = TransportKind::all()
+        .iter()
+        .map(|k| format!("  {:width$}  {}", k.name(), k.summary()))
+        .collect();
+    format!("{}\n{}", transports_help(), lines.join("\n"))
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Timed round trips per case (and per run).
@@ -67,7 +82,8 @@ pub struct BenchArgs {
     pub sizes: Option<SizeList>,
 
     // The help lists the transports of the registry, and its defaults.
-    #[arg(long, value_name = "LIST", value_parser = parse_transport_list, help = transports_help())]
+    #[arg(long, value_name = "LIST", value_parser = parse_transport_list, help = transports_help(),
+          long_help = transports_long_help())]
     pub transports: Option<TransportList>,
 
     /// Shared-memory buffer size per direction (a 4-byte header plus the payload).
@@ -201,5 +217,12 @@ mod tests {
             help.contains("[default: shm-posix,zmq-ipc, the seed"),
             "{help}"
         );
+        let long = Cli::command().render_long_help().to_string();
+        for kind in TransportKind::all() {
+            let listed = long.lines().any(|line| {
+                line.trim_start().starts_with(kind.name()) && line.ends_with(kind.summary())
+            });
+            assert!(listed, "{kind:?} missing from --help:\n{long}");
+        }
     }
 }
