@@ -4,7 +4,7 @@
 //! ([`ExternalPeer::endpoint`]).
 
 use crate::peer::address::{self, AddressError, Written};
-use crate::transport::{ChannelName, Endpoint, TransportKind};
+use crate::transport::{Endpoint, TransportKind};
 
 /// A running server the driver connects to: its transport and its address as the user gave it.
 #[derive(Debug, Clone)]
@@ -70,14 +70,6 @@ impl ExternalPeer {
     /// The endpoint a client connects to, with a `buffer_size`-byte buffer.
     pub fn endpoint(&self, buffer_size: usize) -> Endpoint {
         address::with_buffer_size(&self.endpoint, buffer_size)
-    }
-
-    /// The channel of a peer addressed by one.
-    pub fn channel(&self) -> Option<ChannelName> {
-        match &self.endpoint {
-            Endpoint::ShmChannel { channel, .. } => ChannelName::new(channel).ok(),
-            _ => None,
-        }
     }
 }
 
