@@ -202,7 +202,7 @@ impl SegmentEcho for Lanes {
                 *response.data.add(offset) ^= 0xff
             },
             Reply::Misframed => reply_len = capacity as u32 + 1,
-            _ => {}
+            Reply::Echo | Reply::FlipByte(_) => {}
         }
         response.len().store(reply_len, Ordering::Relaxed);
         access.checked(response.signal.publish(seq))
