@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::system::{placement, signals};
 use crate::transport::{
-    EchoOutcome, Endpoint, Tamper, TransportKind, TransportOptions, TransportServer,
+    echo_one, EchoOutcome, Endpoint, Tamper, TransportKind, TransportOptions, TransportServer,
 };
 
 /// The environment variable through which the driver tells its server its own pid.
@@ -129,7 +129,7 @@ impl EchoServer {
             } else {
                 Fault::tamper_for(self.fault, request)
             };
-            if self.transport.echo_one(&signals::STOP, tamper)? == EchoOutcome::Stopped {
+            if echo_one(self.transport.as_mut(), &signals::STOP, tamper)? == EchoOutcome::Stopped {
                 return Ok(ServeEnd::Stopped);
             }
             if exit_now {

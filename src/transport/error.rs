@@ -124,6 +124,10 @@ pub enum TransportError {
     #[error("nothing to send: no loan of {len} bytes (this transport lends no memory, or the loan was smaller or already sent)")]
     NotLoaned { len: usize },
 
+    /// A server's `reply` with no request handed out by `next_request` to answer.
+    #[error("nothing to reply to: no request was handed out, or it was already answered")]
+    NoRequest,
+
     /// The peer broke the exchange's rules in a way no other variant names (a multipart ZeroMQ
     /// message, a reply longer than the receive buffer).
     #[error("{0}")]

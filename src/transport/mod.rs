@@ -14,7 +14,8 @@
 //! 5. [`kinds`]: the transports, one file each, and [`registry`], which lists them.
 //!
 //! A transport has a client side that performs one round trip into a caller's buffer
-//! ([`TransportClient`]) and a server side that echoes one request ([`TransportServer`]). A
+//! ([`TransportClient`]) and a server side that hands out requests and answers them
+//! ([`TransportServer`]; [`echo_one`] is the one echo of a request, faults included). A
 //! zero-copy client also lends the caller its shared memory to build the request in and returns
 //! the echo where it lies ([`TransportClient::loan`], [`SharedBytes`]). Adding a transport means
 //! adding its file to `kinds/`, its `mod` line there, and one line in the registry.
@@ -41,8 +42,8 @@ pub use names::{
 pub use os::shm::SharedBytes;
 pub use registry::{channel_objects, unlink_channel_objects};
 pub use spec::{
-    Addressing, BindFn, ConnectFn, EchoOutcome, MessageLimit, Tamper, TransportClient,
-    TransportKind, TransportOptions, TransportServer, TransportSpec,
+    echo_one, Addressing, BindFn, ConnectFn, EchoOutcome, MessageLimit, Reply, Tamper,
+    TransportClient, TransportKind, TransportOptions, TransportServer, TransportSpec,
 };
 pub use wait::{NoWatch, PeerWatch, StopFlag, WaitBudget, WAIT_SLICE};
 pub use wire::{payload_capacity, HEADER_LEN};

@@ -56,16 +56,21 @@ pub trait TransportClient: Send {
     }
 }
 
-/// Server side of a transport: echoes requests back unchanged (unless told to tamper, for tests).
-/// `Send`, so that a server can run on a thread of its own.
+/// Server side of a transport: hands out requests one at a time and answers each, by echoing
+/// it back unchanged (unless told to tamper with it, for tests: see [`echo_one`], the one place
+/// that decides how). Nothing is allocated per request: what a transport holds of a request
+/// between the two calls (its length, its slot, its message) it keeps in a field. `Send`, so
+/// that a server can run on a thread of its own.
 pub trait TransportServer: Send {
-    /// Waits for the next request, however long that takes, and echoes it.
-    /// Returns [`EchoOutcome::Stopped`] once `stop` is set while no request is in progress.
-    fn echo_one(
-        &mut self,
-        stop: &AtomicBool,
-        tamper: Tamper,
-    ) -> Result<EchoOutcome, TransportError>;
+    /// Waits for the next request, however long that takes; returns its length once one has
+    /// arrived, or None once `stop` is set while no request is in progress. The request stays
+    /// with the server until [`reply`](TransportServer::reply); one that is not replied to is
+    /// dropped unanswered by the next `next_request`.
+    fn next_request(&mut self, stop: &AtomicBool) -> Result<Option<usize>, TransportError>;
+
+    /// Replies to the request [`next_request`](TransportServer::next_request) handed out, as
+    /// `reply` says. [`EchoOutcome::Stopped`] if `stop` was set while the reply waited.
+    fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError>;
 
     /// What the server should say on stderr when it stops, if anything (for example what its
     /// library dropped).
@@ -80,7 +85,43 @@ pub trait TransportServer: Send {
     }
 }
 
-/// What became of one [`TransportServer::echo_one`] call.
+/// How a server answers a request: its own bytes back, or (injected faults) with one byte
+/// flipped, or misframed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// The request's bytes, unchanged.
+    Echo,
+    /// The request's bytes with every bit of the byte at this offset flipped. The offset is
+    /// less than the request's length ([`echo_one`] sees to it); a transport that writes
+    /// through a raw pointer still checks it, and echoes unchanged beyond the end.
+    FlipByte(usize),
+    /// A length the transport cannot carry, each transport's own way (more than its buffer
+    /// holds, or, for a queue, one byte off its message).
+    Misframed,
+}
+
+/// Waits for `server`'s next request and answers it as `tamper` says: the one place where a
+/// [`Tamper`] is read. [`EchoOutcome::Stopped`] once `stop` is set while no request is in
+/// progress (or while the reply waited).
+pub fn echo_one(
+    server: &mut dyn TransportServer,
+    stop: &AtomicBool,
+    tamper: Tamper,
+) -> Result<EchoOutcome, TransportError> {
+    let Some(len) = server.next_request(stop)? else {
+        return Ok(EchoOutcome::Stopped);
+    };
+    let reply = match tamper {
+        // Received, never answered.
+        Tamper::Swallow => return Ok(EchoOutcome::Echoed),
+        Tamper::FlipByte(offset) if offset < len => Reply::FlipByte(offset),
+        Tamper::BadLength => Reply::Misframed,
+        Tamper::None | Tamper::FlipByte(_) => Reply::Echo,
+    };
+    server.reply(stop, reply)
+}
+
+/// What became of one [`echo_one`] (or [`TransportServer::reply`]) call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EchoOutcome {
     Echoed,
@@ -334,5 +375,108 @@ mod tests {
         assert_send::<Box<dyn TransportServer>>();
         assert_send::<crate::transport::os::shm::SharedMemory>();
         assert_send::<crate::transport::os::semaphore::NamedSemaphore>();
+    }
+
+    /// A test double of a server, for the mapping in `echo_one` only: it hands out one request
+    /// of `len` bytes (None: it was stopped first) and records how it was asked to reply.
+    struct Recording {
+        len: Option<usize>,
+        replies: Vec<Reply>,
+        outcome: EchoOutcome,
+    }
+
+    impl TransportServer for Recording {
+        fn next_request(&mut self, _stop: &AtomicBool) -> Result<Option<usize>, TransportError> {
+            Ok(self.len)
+        }
+
+        fn reply(
+            &mut self,
+            _stop: &AtomicBool,
+            reply: Reply,
+        ) -> Result<EchoOutcome, TransportError> {
+            self.replies.push(reply);
+            Ok(self.outcome)
+        }
+    }
+
+    /// What `echo_one` returned under `tamper` for a request of `len` bytes, and the replies
+    /// it asked for.
+    fn echo_with(len: Option<usize>, tamper: Tamper) -> (EchoOutcome, Vec<Reply>) {
+        let mut server = Recording {
+            len,
+            replies: Vec::new(),
+            outcome: EchoOutcome::Echoed,
+        };
+        let outcome = echo_one(&mut server, &AtomicBool::new(false), tamper).unwrap();
+        (outcome, server.replies)
+    }
+
+    #[test]
+    fn echo_one_answers_each_tamper_with_its_reply() {
+        let echoed = |replies: Vec<Reply>| (EchoOutcome::Echoed, replies);
+        assert_eq!(echo_with(Some(8), Tamper::None), echoed(vec![Reply::Echo]));
+        assert_eq!(
+            echo_with(Some(8), Tamper::FlipByte(7)),
+            echoed(vec![Reply::FlipByte(7)])
+        );
+        assert_eq!(
+            echo_with(Some(8), Tamper::FlipByte(0)),
+            echoed(vec![Reply::FlipByte(0)])
+        );
+        assert_eq!(
+            echo_with(Some(8), Tamper::BadLength),
+            echoed(vec![Reply::Misframed])
+        );
+        assert_eq!(
+            echo_with(Some(0), Tamper::BadLength),
+            echoed(vec![Reply::Misframed])
+        );
+    }
+
+    /// A flip past the request's end is no flip: the request is echoed unchanged, and no
+    /// transport is asked to write outside it.
+    #[test]
+    fn echo_one_echoes_unchanged_when_the_flip_is_beyond_the_request() {
+        let echoed = (EchoOutcome::Echoed, vec![Reply::Echo]);
+        assert_eq!(echo_with(Some(8), Tamper::FlipByte(8)), echoed);
+        assert_eq!(echo_with(Some(8), Tamper::FlipByte(usize::MAX)), echoed);
+        assert_eq!(echo_with(Some(0), Tamper::FlipByte(0)), echoed);
+    }
+
+    #[test]
+    fn echo_one_swallows_a_request_without_replying() {
+        assert_eq!(
+            echo_with(Some(8), Tamper::Swallow),
+            (EchoOutcome::Echoed, vec![])
+        );
+    }
+
+    #[test]
+    fn echo_one_stops_without_replying_when_no_request_came() {
+        for tamper in [
+            Tamper::None,
+            Tamper::FlipByte(0),
+            Tamper::BadLength,
+            Tamper::Swallow,
+        ] {
+            assert_eq!(echo_with(None, tamper), (EchoOutcome::Stopped, vec![]));
+        }
+    }
+
+    /// What the reply says (a stop while it waited) is what `echo_one` says.
+    #[test]
+    fn echo_one_returns_what_the_reply_returned() {
+        let mut server = Recording {
+            len: Some(8),
+            replies: Vec::new(),
+            outcome: EchoOutcome::Stopped,
+        };
+        let stop = AtomicBool::new(false);
+        let outcome = echo_one(&mut server, &stop, Tamper::None).unwrap();
+        assert_eq!(
+            (outcome, server.replies),
+            (EchoOutcome::Stopped, vec![Reply::Echo])
+        );
     }
 }

@@ -27,7 +27,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::transport::blocks::payload::{check_message_fits, decode_len, zeroed_buffer};
 use crate::transport::error::TransportError;
-use crate::transport::spec::{EchoOutcome, Tamper, TransportClient, TransportServer};
+use crate::transport::spec::{EchoOutcome, Reply, TransportClient, TransportServer};
 use crate::transport::wait::{idle_until_request, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE};
 use crate::transport::wire::{encode_len, payload_capacity, HEADER_LEN};
 
@@ -124,37 +124,32 @@ impl<S: Read + Write> FramedStream<S> {
         self.receive(&mut response[..accepted], &mut budget, "the reply")
     }
 
-    /// The server's side of one exchange: receives a request into `buffer` (whose length is
-    /// the server's capacity) and echoes it, or tampers with it as told. Waits for the request
-    /// as long as it takes (see [`FramedStream::receive_request`]); once it has begun, every
-    /// wait is bounded by `timeout`, and a stop is honoured.
-    pub fn echo_one(
+    /// The server's answer to the `len`-byte request that
+    /// [`receive_request`](FramedStream::receive_request) put in `buffer` (whose length is the
+    /// server's capacity): echoes it, or tampers with it, as `reply` says. Every wait is bounded
+    /// by `timeout`, and a stop is honoured.
+    pub fn reply(
         &mut self,
         buffer: &mut [u8],
+        len: usize,
         stop: &AtomicBool,
         timeout: Duration,
-        tamper: Tamper,
+        reply: Reply,
     ) -> Result<Exchange, TransportError> {
         let capacity = buffer.len();
-        let len = match self.receive_request(buffer, stop, timeout)? {
-            Arrival::Message(len) => len,
-            Arrival::Stopped => return Ok(Exchange::Stopped),
-            Arrival::HungUp => return Ok(Exchange::HungUp),
-        };
         let watch = StopFlag(stop);
         let mut budget = WaitBudget::new(timeout, &watch);
-        let reply = &mut buffer[..len];
-        let sent = match tamper {
-            Tamper::Swallow => return Ok(Exchange::Echoed),
-            Tamper::None => self.send(reply, &mut budget, "the reply"),
-            Tamper::FlipByte(offset) => {
-                if let Some(byte) = reply.get_mut(offset) {
+        let message = &mut buffer[..len];
+        let sent = match reply {
+            Reply::Echo => self.send(message, &mut budget, "the reply"),
+            Reply::FlipByte(offset) => {
+                if let Some(byte) = message.get_mut(offset) {
                     *byte ^= 0xff;
                 }
-                self.send(reply, &mut budget, "the reply")
+                self.send(message, &mut budget, "the reply")
             }
             // Announce more than a buffer of this size carries, and send no payload.
-            Tamper::BadLength => self
+            Reply::Misframed => self
                 .stream
                 .write_all(&encode_len(capacity + 1))
                 .map_err(|e| TransportError::io("sending the reply", e)),
@@ -457,6 +452,8 @@ pub struct ConnectionServer<L: Listener> {
     // listener owns, such as its socket file).
     connection: Option<FramedStream<L::Stream>>,
     buffer: Vec<u8>,
+    /// The length of the request in `buffer` handed out and not answered yet.
+    pending: Option<usize>,
     timeout: Duration,
     dropped: DroppedClients,
     listener: L,
@@ -513,6 +510,7 @@ impl<L: Listener> ConnectionServer<L> {
         Ok(ConnectionServer {
             connection: None,
             buffer: zeroed_buffer("request buffer", payload_capacity(buffer_size))?,
+            pending: None,
             timeout,
             dropped: DroppedClients::default(),
             listener,
@@ -521,25 +519,47 @@ impl<L: Listener> ConnectionServer<L> {
 }
 
 impl<L: Listener> TransportServer for ConnectionServer<L> {
-    /// Echoes one request, first accepting a connection when there is none, waiting for one
-    /// as long as it takes (Stopped once `stop` was set meanwhile). An error of the connection
-    /// ends it, not the server; errors of accepting end the server.
-    fn echo_one(
-        &mut self,
-        stop: &AtomicBool,
-        tamper: Tamper,
-    ) -> Result<EchoOutcome, TransportError> {
+    /// Waits for the next request, first accepting a connection when there is none, waiting
+    /// for one as long as it takes (None once `stop` was set meanwhile). An error of the
+    /// connection, or its hang-up, ends it, not the server, which goes on to the next; errors
+    /// of accepting end the server.
+    fn next_request(&mut self, stop: &AtomicBool) -> Result<Option<usize>, TransportError> {
+        self.pending = None;
         loop {
             if self.connection.is_none() {
                 match accept_unless_stopped(&self.listener, stop)? {
                     Some(stream) => self.connection = Some(FramedStream::new(stream)),
-                    None => return Ok(EchoOutcome::Stopped),
+                    None => return Ok(None),
                 }
             }
             let Some(connection) = self.connection.as_mut() else {
                 continue;
             };
-            match connection.echo_one(&mut self.buffer, stop, self.timeout, tamper) {
+            match connection.receive_request(&mut self.buffer, stop, self.timeout) {
+                Ok(Arrival::Message(len)) => {
+                    self.pending = Some(len);
+                    return Ok(Some(len));
+                }
+                Ok(Arrival::Stopped) => return Ok(None),
+                Ok(Arrival::HungUp) => self.connection = None,
+                Err(e) => {
+                    self.dropped.record(&e);
+                    self.connection = None;
+                }
+            }
+        }
+    }
+
+    /// Answers the request on the current connection. If that connection ends meanwhile (a
+    /// hang-up, an error), the exchange goes on as a whole one does: with the next request,
+    /// on the next connection, answered the same way.
+    fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
+        loop {
+            let len = self.pending.take().ok_or(TransportError::NoRequest)?;
+            let Some(connection) = self.connection.as_mut() else {
+                return Err(TransportError::NoRequest);
+            };
+            match connection.reply(&mut self.buffer, len, stop, self.timeout, reply) {
                 Ok(Exchange::Echoed) => return Ok(EchoOutcome::Echoed),
                 Ok(Exchange::Stopped) => return Ok(EchoOutcome::Stopped),
                 Ok(Exchange::HungUp) => self.connection = None,
@@ -547,6 +567,9 @@ impl<L: Listener> TransportServer for ConnectionServer<L> {
                     self.dropped.record(&e);
                     self.connection = None;
                 }
+            }
+            if self.next_request(stop)?.is_none() {
+                return Ok(EchoOutcome::Stopped);
             }
         }
     }

@@ -7,9 +7,9 @@
 //!   [`whole_pages`] and [`SEGMENT_PAGE`] for how it is sized;
 //! - [`SegmentClient`]: the connect (open the server's segment, continue its sequence), the
 //!   numbering of requests and the wait for a reply;
-//! - [`SegmentServer`]: the create, and the start of each echo: the access, the wait for the
-//!   next request and the number last seen. What the echo does with the request is the
-//!   transport's;
+//! - [`SegmentServer`]: the create, and the server itself: the wait for the next request, the
+//!   number last seen and the request held until it is answered. How a request is read and
+//!   answered is the transport's [`SegmentEcho`];
 //! - the segment's name on a channel ([`segment_name`], [`segment_objects`]), and how either
 //!   side is built from a channel ([`ChannelClient`], [`ChannelServer`]).
 
@@ -25,7 +25,9 @@ use crate::transport::blocks::sequence::SequenceSignal;
 use crate::transport::error::TransportError;
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::os::shm::{ObjectAccess, SharedMemory};
-use crate::transport::spec::{EchoOutcome, TransportKind, TransportOptions};
+use crate::transport::spec::{
+    EchoOutcome, Reply, TransportKind, TransportOptions, TransportServer,
+};
 use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, WAIT_SLICE};
 
 /// The page the spinning transports' segments are laid out in: the control lines take one,
@@ -158,37 +160,78 @@ impl<L: SegmentLayout> SegmentClient<L> {
     }
 }
 
+/// How a spinning transport's server takes a request from its segment and answers it.
+pub trait SegmentEcho: SegmentLayout {
+    /// What the server holds of a request besides its number and length until it answers it
+    /// (the slot it came in, for a transport that lends slots).
+    type Held: Copy + Send;
+
+    /// Reads, within `access`, what the request just acquired announces: its length and what
+    /// else the answer needs. A length over `capacity` is the peer's error.
+    fn take(
+        &self,
+        capacity: usize,
+        access: &ObjectAccess<'_>,
+    ) -> Result<(usize, Self::Held), TransportError>;
+
+    /// Answers, within `access`, `request` as `reply` says, publishing the answer under the
+    /// request's number.
+    fn answer(
+        &self,
+        request: Taken<Self::Held>,
+        capacity: usize,
+        reply: Reply,
+        access: &ObjectAccess<'_>,
+    ) -> Result<(), TransportError>;
+}
+
+/// A request a [`SegmentServer`] took and has not answered yet.
+#[derive(Debug, Clone, Copy)]
+pub struct Taken<H> {
+    /// Its number, which the answer is published under.
+    pub seq: u32,
+    pub len: usize,
+    /// What else the layout holds of it ([`SegmentEcho::Held`]).
+    pub held: H,
+}
+
 /// The echoing side: creates the segment (exclusively, 0600) and unlinks it when dropped.
-pub struct SegmentServer<L> {
+/// Publishing a reply never waits (the client waits for it before it sends again), so the
+/// server needs no timeout.
+pub struct SegmentServer<L: SegmentEcho> {
     segment: Segment<L>,
     last_seen: u32,
     spin_budget: Duration,
+    /// The request handed out and not answered yet.
+    pending: Option<Taken<L::Held>>,
 }
 
-impl<L: SegmentLayout> SegmentServer<L> {
-    /// Waits for the next request (until `stop` is set while none comes) and has `echo` answer
-    /// it: `echo` gets the layout, the capacity, the access it runs within and the request's
-    /// number, which it publishes the reply under.
-    pub fn echo_next(
-        &mut self,
-        stop: &AtomicBool,
-        echo: impl FnOnce(&L, usize, &ObjectAccess<'_>, u32) -> Result<(), TransportError>,
-    ) -> Result<EchoOutcome, TransportError> {
-        let Segment {
-            layout,
-            capacity,
-            memory,
-        } = &self.segment;
-        let access = memory.access();
-        let next =
-            layout
-                .request()
-                .next_request(self.last_seen, self.spin_budget, &access, stop)?;
+/// The wait for the next request, its number, and the hand-over to the layout's echo.
+impl<L: SegmentEcho> TransportServer for SegmentServer<L> {
+    fn next_request(&mut self, stop: &AtomicBool) -> Result<Option<usize>, TransportError> {
+        self.pending = None;
+        let segment = &self.segment;
+        let access = segment.memory.access();
+        let next = segment.layout.request().next_request(
+            self.last_seen,
+            self.spin_budget,
+            &access,
+            stop,
+        )?;
         let Some(seq) = next else {
-            return Ok(EchoOutcome::Stopped);
+            return Ok(None);
         };
         self.last_seen = seq;
-        echo(layout, *capacity, &access, seq)?;
+        let (len, held) = segment.layout.take(segment.capacity, &access)?;
+        self.pending = Some(Taken { seq, len, held });
+        Ok(Some(len))
+    }
+
+    fn reply(&mut self, _stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
+        let request = self.pending.take().ok_or(TransportError::NoRequest)?;
+        let segment = &self.segment;
+        let access = segment.memory.access();
+        (segment.layout).answer(request, segment.capacity, reply, &access)?;
         Ok(EchoOutcome::Echoed)
     }
 }
@@ -235,7 +278,7 @@ impl<L: SegmentLayout> ChannelClient for SegmentClient<L> {
 }
 
 /// The create of a spinning transport's server.
-impl<L: SegmentLayout> ChannelServer for SegmentServer<L> {
+impl<L: SegmentEcho> ChannelServer for SegmentServer<L> {
     const KIND: TransportKind = L::KIND;
 
     /// Creates the segment on `channel` for a `buffer_size`; waits for requests spinning for
@@ -252,6 +295,7 @@ impl<L: SegmentLayout> ChannelServer for SegmentServer<L> {
             segment: Segment::new(memory, capacity),
             last_seen: 0,
             spin_budget: L::KIND.spin_budget_under(&options),
+            pending: None,
         })
     }
 }

@@ -16,7 +16,7 @@ use crate::transport::blocks::payload::{check_message_fits, check_reply_fits};
 use crate::transport::blocks::socket_file::SocketFile;
 use crate::transport::error::TransportError;
 use crate::transport::spec::{
-    EchoOutcome, Tamper, TransportClient, TransportOptions, TransportServer,
+    EchoOutcome, Reply, TransportClient, TransportOptions, TransportServer,
 };
 use crate::transport::wait::{
     idle_until_request, NoWatch, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE,
@@ -231,8 +231,19 @@ pub struct ZmqServer {
     max_message: usize,
     /// What follows `READY` on the server's ready line, when its transport says it.
     ready_address: Option<String>,
+    /// The request handed out by `next_request` and not answered yet.
+    pending: Option<Pending>,
     /// The socket file of an `ipc://` endpoint, removed once the sockets are closed.
     _file: Option<SocketFile>,
+}
+
+/// A request a [`ZmqServer`] handed out.
+enum Pending {
+    /// A message of one part, to be answered as the reply says.
+    Message(zmq::Message),
+    /// A message of more than one part, already echoed whole: REP must answer it before it
+    /// takes the next request, and an echo is the only answer this server gives.
+    EchoedWhole,
 }
 
 /// Where the REP socket reports its connection events (one server per process).
@@ -276,6 +287,7 @@ impl ZmqServer {
             multipart_requests: 0,
             max_message,
             ready_address: None,
+            pending: None,
             _file: None,
         })
     }
@@ -321,7 +333,10 @@ impl ZmqServer {
     }
 
     /// Waits, in idle slices, for the next request; None once `stop` is set first.
-    fn next_request(&mut self, stop: &AtomicBool) -> Result<Option<zmq::Message>, TransportError> {
+    fn receive_request(
+        &mut self,
+        stop: &AtomicBool,
+    ) -> Result<Option<zmq::Message>, TransportError> {
         let mut message = zmq::Message::new();
         // The socket's receive timeout is the idle slice (set in `bind`).
         let received = idle_until_request(stop, || match self.socket.recv(&mut message, 0) {
@@ -338,7 +353,7 @@ impl ZmqServer {
     /// Echoes a request of more than one part whole, `first` and the parts after it: REP must
     /// answer before it takes the next request, and an echo is the only answer this server
     /// gives. libzmq delivers a message's parts together, so the rest is already here.
-    fn echo_multipart(&mut self, first: zmq::Message) -> Result<EchoOutcome, TransportError> {
+    fn echo_multipart(&mut self, first: zmq::Message) -> Result<(), TransportError> {
         self.multipart_requests += 1;
         let rest = self
             .socket
@@ -348,33 +363,43 @@ impl ZmqServer {
         parts.extend(rest);
         self.socket
             .send_multipart(parts, 0)
-            .map_err(|e| TransportError::zmq("sending the reply", e))?;
-        Ok(EchoOutcome::Echoed)
+            .map_err(|e| TransportError::zmq("sending the reply", e))
     }
 }
 
 impl TransportServer for ZmqServer {
-    fn echo_one(
-        &mut self,
-        stop: &AtomicBool,
-        tamper: Tamper,
-    ) -> Result<EchoOutcome, TransportError> {
-        let Some(mut message) = self.next_request(stop)? else {
-            return Ok(EchoOutcome::Stopped);
+    /// Receives the next request; one of more than one part is echoed whole at once (whatever
+    /// the reply will say), and its `reply` only reports it echoed.
+    fn next_request(&mut self, stop: &AtomicBool) -> Result<Option<usize>, TransportError> {
+        self.pending = None;
+        let Some(message) = self.receive_request(stop)? else {
+            return Ok(None);
         };
+        let len = message.len();
         if message.get_more() {
-            return self.echo_multipart(message);
+            self.echo_multipart(message)?;
+            self.pending = Some(Pending::EchoedWhole);
+        } else {
+            self.pending = Some(Pending::Message(message));
         }
-        let sent = match tamper {
-            Tamper::Swallow => return Ok(EchoOutcome::Echoed),
-            Tamper::None => self.socket.send(message, 0),
-            Tamper::FlipByte(offset) => {
+        Ok(Some(len))
+    }
+
+    fn reply(&mut self, _stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
+        let mut message = match self.pending.take() {
+            Some(Pending::Message(message)) => message,
+            Some(Pending::EchoedWhole) => return Ok(EchoOutcome::Echoed),
+            None => return Err(TransportError::NoRequest),
+        };
+        let sent = match reply {
+            Reply::Echo => self.socket.send(message, 0),
+            Reply::FlipByte(offset) => {
                 if let Some(byte) = message.get_mut(offset) {
                     *byte ^= 0xff;
                 }
                 self.socket.send(message, 0)
             }
-            Tamper::BadLength => {
+            Reply::Misframed => {
                 let mut longer = message.to_vec();
                 longer.push(0);
                 self.socket.send(longer, 0)

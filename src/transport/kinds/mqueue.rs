@@ -30,8 +30,8 @@ use crate::transport::error::TransportError;
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::os::mqueue::{msgsize_max, MessageQueue};
 use crate::transport::spec::{
-    Addressing, EchoOutcome, MessageLimit, Tamper, TransportClient, TransportKind,
-    TransportOptions, TransportServer, TransportSpec,
+    Addressing, EchoOutcome, MessageLimit, Reply, TransportClient, TransportKind, TransportOptions,
+    TransportServer, TransportSpec,
 };
 use crate::transport::wait::{
     idle_until_request, retry_until_created, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE,
@@ -151,6 +151,8 @@ pub struct MqueueServer {
     response: MessageQueue,
     /// The request being echoed: received here, sent back from here.
     message: Vec<u8>,
+    /// The length of the request in `message` handed out and not answered yet.
+    pending: Option<usize>,
     timeout: Duration,
 }
 
@@ -178,35 +180,34 @@ impl MqueueServer {
             request,
             response,
             message,
+            pending: None,
             timeout: options.timeout,
         })
     }
 
-    /// The length of the reply to a `len`-byte request, after `tamper` (which may change it).
-    fn tampered_reply_len(&mut self, len: usize, tamper: Tamper) -> usize {
-        match tamper {
-            Tamper::FlipByte(offset) if offset < len => {
+    /// The length of the reply to the `len`-byte request in `message`, answered as `reply`
+    /// says (which may change the message, or the length).
+    fn reply_len(&mut self, len: usize, reply: Reply) -> usize {
+        match reply {
+            Reply::FlipByte(offset) if offset < len => {
                 self.message[offset] ^= 0xff;
                 len
             }
             // A queue carries nothing longer than its message size: the wrong length is one
             // byte more where that fits, else one byte less.
-            Tamper::BadLength if len < self.message.len() => {
+            Reply::Misframed if len < self.message.len() => {
                 self.message[len] = 0;
                 len + 1
             }
-            Tamper::BadLength => len.saturating_sub(1),
-            Tamper::None | Tamper::FlipByte(_) | Tamper::Swallow => len,
+            Reply::Misframed => len.saturating_sub(1),
+            Reply::Echo | Reply::FlipByte(_) => len,
         }
     }
 }
 
 impl TransportServer for MqueueServer {
-    fn echo_one(
-        &mut self,
-        stop: &AtomicBool,
-        tamper: Tamper,
-    ) -> Result<EchoOutcome, TransportError> {
+    fn next_request(&mut self, stop: &AtomicBool) -> Result<Option<usize>, TransportError> {
+        self.pending = None;
         let mut len = 0;
         let (request, message) = (&self.request, &mut self.message);
         let received = idle_until_request(stop, || {
@@ -215,12 +216,15 @@ impl TransportServer for MqueueServer {
             Ok(got.is_some())
         })?;
         if !received {
-            return Ok(EchoOutcome::Stopped);
+            return Ok(None);
         }
-        if tamper == Tamper::Swallow {
-            return Ok(EchoOutcome::Echoed);
-        }
-        let reply_len = self.tampered_reply_len(len, tamper);
+        self.pending = Some(len);
+        Ok(Some(len))
+    }
+
+    fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
+        let len = self.pending.take().ok_or(TransportError::NoRequest)?;
+        let reply_len = self.reply_len(len, reply);
         // The client waits for its reply before sending again, so the response queue has room;
         // the timeout only matters for a client that died with a reply still queued.
         match (self.response).send(&self.message[..reply_len], self.timeout, &StopFlag(stop)) {

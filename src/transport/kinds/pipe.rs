@@ -30,14 +30,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::transport::blocks::framing::{Exchange, FramedClient, FramedStream};
+use crate::transport::blocks::framing::{Arrival, Exchange, FramedClient, FramedStream};
 use crate::transport::blocks::payload::zeroed_buffer;
 use crate::transport::error::TransportError;
 use crate::transport::names::PipeFds;
 use crate::transport::os::pipe::{PipeSizes, PipeStream};
 use crate::transport::spec::{
-    Addressing, EchoOutcome, Tamper, TransportKind, TransportOptions, TransportServer,
-    TransportSpec,
+    Addressing, EchoOutcome, Reply, TransportKind, TransportOptions, TransportServer, TransportSpec,
 };
 use crate::transport::wait::{idle_until_request, PeerWatch, IDLE_SLICE, WAIT_SLICE};
 use crate::transport::wire::payload_capacity;
@@ -88,6 +87,8 @@ fn connect(
 pub struct PipeServer {
     pipes: FramedStream<PipeStream>,
     buffer: Vec<u8>,
+    /// The length of the request in `buffer` handed out and not answered yet.
+    pending: Option<usize>,
     timeout: Duration,
     sizes: PipeSizes,
     /// The client closed its ends. Pipes have no next client, so all that is left is to wait
@@ -110,6 +111,7 @@ impl PipeServer {
         Ok(PipeServer {
             pipes: FramedStream::new(stream),
             buffer: zeroed_buffer("request buffer", payload_capacity(buffer_size))?,
+            pending: None,
             timeout: options.timeout,
             sizes,
             hung_up: false,
@@ -130,20 +132,28 @@ fn idle_until_stopped(stop: &AtomicBool) -> Result<(), TransportError> {
 }
 
 impl TransportServer for PipeServer {
-    fn echo_one(
-        &mut self,
-        stop: &AtomicBool,
-        tamper: Tamper,
-    ) -> Result<EchoOutcome, TransportError> {
+    fn next_request(&mut self, stop: &AtomicBool) -> Result<Option<usize>, TransportError> {
+        self.pending = None;
         if !self.hung_up {
-            match self
-                .pipes
-                .echo_one(&mut self.buffer, stop, self.timeout, tamper)?
-            {
-                Exchange::Echoed => return Ok(EchoOutcome::Echoed),
-                Exchange::Stopped => return Ok(EchoOutcome::Stopped),
-                Exchange::HungUp => self.hung_up = true,
+            match (self.pipes).receive_request(&mut self.buffer, stop, self.timeout)? {
+                Arrival::Message(len) => {
+                    self.pending = Some(len);
+                    return Ok(Some(len));
+                }
+                Arrival::Stopped => return Ok(None),
+                Arrival::HungUp => self.hung_up = true,
             }
+        }
+        idle_until_stopped(stop)?;
+        Ok(None)
+    }
+
+    fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
+        let len = self.pending.take().ok_or(TransportError::NoRequest)?;
+        match (self.pipes).reply(&mut self.buffer, len, stop, self.timeout, reply)? {
+            Exchange::Echoed => return Ok(EchoOutcome::Echoed),
+            Exchange::Stopped => return Ok(EchoOutcome::Stopped),
+            Exchange::HungUp => self.hung_up = true,
         }
         idle_until_stopped(stop)?;
         Ok(EchoOutcome::Stopped)

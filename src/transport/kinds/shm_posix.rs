@@ -34,7 +34,7 @@ use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::os::semaphore::NamedSemaphore;
 use crate::transport::os::shm::{ObjectAccess, SharedMemory};
 use crate::transport::spec::{
-    Addressing, EchoOutcome, Tamper, TransportClient, TransportKind, TransportOptions,
+    Addressing, EchoOutcome, Reply, TransportClient, TransportKind, TransportOptions,
     TransportServer, TransportSpec,
 };
 use crate::transport::wait::{retry_until_created, PeerWatch, StopFlag, WaitBudget};
@@ -282,6 +282,8 @@ pub struct ShmPosixServer {
     request: Direction,
     response: Direction,
     timeout: Duration,
+    /// The length of the request handed out and not answered yet (whose `req_full` we hold).
+    pending: Option<usize>,
 }
 
 impl ChannelServer for ShmPosixServer {
@@ -303,23 +305,26 @@ impl ChannelServer for ShmPosixServer {
             request,
             response,
             timeout: options.timeout,
+            pending: None,
         })
     }
 }
 
 impl TransportServer for ShmPosixServer {
-    fn echo_one(
-        &mut self,
-        stop: &AtomicBool,
-        tamper: Tamper,
-    ) -> Result<EchoOutcome, TransportError> {
+    /// Takes `req_full` and reads the request's length; the request stays in its buffer (and
+    /// `req_full` taken) until the reply.
+    fn next_request(&mut self, stop: &AtomicBool) -> Result<Option<usize>, TransportError> {
+        self.pending = None;
         if !self.request.full.wait_unless_stopped(stop)? {
-            return Ok(EchoOutcome::Stopped);
+            return Ok(None);
         }
         let len = self.request.read_header()?;
-        if tamper == Tamper::Swallow {
-            return Ok(EchoOutcome::Echoed);
-        }
+        self.pending = Some(len);
+        Ok(Some(len))
+    }
+
+    fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
+        let len = self.pending.take().ok_or(TransportError::NoRequest)?;
         check_message_fits(len, self.response.capacity())?;
         // A client waits for its reply before sending again, so resp_empty is normally free;
         // the timeout only matters for a client that died mid-exchange.
@@ -338,14 +343,14 @@ impl TransportServer for ShmPosixServer {
                 len,
             )
         };
-        let reply_len = match tamper {
-            Tamper::FlipByte(offset) if offset < len => {
+        let reply_len = match reply {
+            Reply::FlipByte(offset) if offset < len => {
                 // SAFETY: offset < len <= capacity; we still hold resp_empty.
                 unsafe { *self.response.payload_ptr().add(offset) ^= 0xff };
                 len
             }
-            Tamper::BadLength => self.response.capacity() + 1,
-            Tamper::None | Tamper::FlipByte(_) | Tamper::Swallow => len,
+            Reply::Misframed => self.response.capacity() + 1,
+            Reply::Echo | Reply::FlipByte(_) => len,
         };
         self.response.write_header(&response_access, reply_len);
         request_access.check()?;

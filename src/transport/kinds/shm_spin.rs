@@ -23,19 +23,18 @@
 //! [`TransportError::Truncated`] instead of SIGBUS.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::transport::blocks::channel::{bind_on_channel, connect_on_channel};
 use crate::transport::blocks::payload::{check_announced_len, check_message_fits};
 use crate::transport::blocks::segment::{
-    segment_objects, whole_pages, Segment, SegmentClient, SegmentLayout, SegmentServer,
-    SEGMENT_PAGE,
+    segment_objects, whole_pages, Segment, SegmentClient, SegmentEcho, SegmentLayout,
+    SegmentServer, Taken, SEGMENT_PAGE,
 };
 use crate::transport::blocks::sequence::{SequenceSignal, SEQUENCE_SPIN_BUDGET};
 use crate::transport::error::TransportError;
-use crate::transport::spec::{
-    Addressing, EchoOutcome, Tamper, TransportClient, TransportKind, TransportServer, TransportSpec,
-};
+use crate::transport::os::shm::ObjectAccess;
+use crate::transport::spec::{Addressing, Reply, TransportClient, TransportKind, TransportSpec};
 
 /// Offsets of the two control lines, and the bytes they take before the payload areas. Each
 /// line holds the [`SequenceSignal`] (`seq`, `waiters`), then the payload's length.
@@ -171,33 +170,41 @@ impl TransportClient for ShmSpinClient {
 /// before writing again), so the server needs no timeout.
 type ShmSpinServer = SegmentServer<Lanes>;
 
-impl TransportServer for ShmSpinServer {
-    fn echo_one(
-        &mut self,
-        stop: &AtomicBool,
-        tamper: Tamper,
-    ) -> Result<EchoOutcome, TransportError> {
-        self.echo_next(stop, |lanes, capacity, access, seq| {
-            let Lanes { request, response } = lanes;
-            let announced = request.len().load(Ordering::Relaxed) as usize;
-            let len = access.checked(check_announced_len(announced, capacity))?;
-            if tamper == Tamper::Swallow {
-                return Ok(());
-            }
-            // SAFETY: len <= capacity; the client wrote the request before publishing `seq` and
-            // waits for our reply before touching either payload area again.
-            unsafe { std::ptr::copy_nonoverlapping(request.data, response.data, len) };
-            let mut reply_len = len as u32;
-            match tamper {
-                // SAFETY: offset < len <= capacity.
-                Tamper::FlipByte(offset) if offset < len => unsafe {
-                    *response.data.add(offset) ^= 0xff
-                },
-                Tamper::BadLength => reply_len = capacity as u32 + 1,
-                _ => {}
-            }
-            response.len().store(reply_len, Ordering::Relaxed);
-            access.checked(response.signal.publish(seq))
-        })
+/// The echo: the request's bytes copied to the response lane (and tampered with there).
+impl SegmentEcho for Lanes {
+    type Held = ();
+
+    fn take(
+        &self,
+        capacity: usize,
+        access: &ObjectAccess<'_>,
+    ) -> Result<(usize, ()), TransportError> {
+        let announced = self.request.len().load(Ordering::Relaxed) as usize;
+        let len = access.checked(check_announced_len(announced, capacity))?;
+        Ok((len, ()))
+    }
+
+    fn answer(
+        &self,
+        Taken { seq, len, .. }: Taken<()>,
+        capacity: usize,
+        reply: Reply,
+        access: &ObjectAccess<'_>,
+    ) -> Result<(), TransportError> {
+        let Lanes { request, response } = self;
+        // SAFETY: len <= capacity; the client wrote the request before publishing `seq` and
+        // waits for our reply before touching either payload area again.
+        unsafe { std::ptr::copy_nonoverlapping(request.data, response.data, len) };
+        let mut reply_len = len as u32;
+        match reply {
+            // SAFETY: offset < len <= capacity.
+            Reply::FlipByte(offset) if offset < len => unsafe {
+                *response.data.add(offset) ^= 0xff
+            },
+            Reply::Misframed => reply_len = capacity as u32 + 1,
+            Reply::Echo | Reply::FlipByte(_) => {}
+        }
+        response.len().store(reply_len, Ordering::Relaxed);
+        access.checked(response.signal.publish(seq))
     }
 }

@@ -42,20 +42,20 @@
 //! truncates the segment ends the exchange with [`TransportError::Truncated`].
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::transport::blocks::channel::{bind_on_channel, connect_on_channel, ChannelClient};
 use crate::transport::blocks::payload::{check_announced_len, check_message_fits};
 use crate::transport::blocks::segment::{
-    segment_objects, whole_pages, SegmentClient, SegmentLayout, SegmentServer, SEGMENT_PAGE,
+    segment_objects, whole_pages, SegmentClient, SegmentEcho, SegmentLayout, SegmentServer, Taken,
+    SEGMENT_PAGE,
 };
 use crate::transport::blocks::sequence::{SequenceSignal, SEQUENCE_SPIN_BUDGET};
 use crate::transport::error::TransportError;
 use crate::transport::os::shm::{ObjectAccess, SharedBytes};
 use crate::transport::spec::{
-    Addressing, EchoOutcome, Tamper, TransportClient, TransportKind, TransportOptions,
-    TransportServer, TransportSpec,
+    Addressing, Reply, TransportClient, TransportKind, TransportOptions, TransportSpec,
 };
 use crate::transport::wait::PeerWatch;
 
@@ -311,32 +311,42 @@ impl TransportClient for ShmZcClient {
 /// timeout.
 type ShmZcServer = SegmentServer<Lines>;
 
-impl TransportServer for ShmZcServer {
-    fn echo_one(
-        &mut self,
-        stop: &AtomicBool,
-        tamper: Tamper,
-    ) -> Result<EchoOutcome, TransportError> {
-        self.echo_next(stop, |lines, capacity, access, seq| {
-            let Lines {
-                request,
-                response,
-                slots,
-            } = lines;
-            // The slot is ours from here until the hand-over below.
-            let (slot, len) = access.checked(request.announced(capacity))?;
-            let reply_len = match tamper {
-                Tamper::Swallow => return Ok(()),
-                Tamper::FlipByte(offset) if offset < len => {
-                    // SAFETY: offset < len <= capacity, inside the slot, which is ours.
-                    unsafe { *slots[slot].as_ptr().add(offset) ^= 0xff };
-                    len
-                }
-                Tamper::BadLength => capacity + 1,
-                Tamper::None | Tamper::FlipByte(_) => len,
-            };
-            // The echo: the same slot, handed back untouched.
-            access.checked(response.hand_over(seq, slot, reply_len))
-        })
+/// The echo: the request's slot handed back, untouched unless told to tamper with it.
+impl SegmentEcho for Lines {
+    /// The slot the request came in, which is the server's until the hand-over in `answer`.
+    type Held = usize;
+
+    fn take(
+        &self,
+        capacity: usize,
+        access: &ObjectAccess<'_>,
+    ) -> Result<(usize, usize), TransportError> {
+        // The slot is ours from here until the hand-over in `answer`.
+        let (slot, len) = access.checked(self.request.announced(capacity))?;
+        Ok((len, slot))
+    }
+
+    fn answer(
+        &self,
+        Taken {
+            seq,
+            len,
+            held: slot,
+        }: Taken<usize>,
+        capacity: usize,
+        reply: Reply,
+        access: &ObjectAccess<'_>,
+    ) -> Result<(), TransportError> {
+        let reply_len = match reply {
+            Reply::FlipByte(offset) if offset < len => {
+                // SAFETY: offset < len <= capacity, inside the slot, which is ours.
+                unsafe { *self.slots[slot].as_ptr().add(offset) ^= 0xff };
+                len
+            }
+            Reply::Misframed => capacity + 1,
+            Reply::Echo | Reply::FlipByte(_) => len,
+        };
+        // The echo: the same slot, handed back untouched.
+        access.checked(self.response.hand_over(seq, slot, reply_len))
     }
 }
