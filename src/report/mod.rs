@@ -1,7 +1,7 @@
 //! The report of a run, and everything that reads or presents it without running anything.
 //!
 //! [`result`] is the one serializable result document; [`table`] is the summary table built
-//! from it (the terminal and the Markdown export both render it); [`format`] and [`size`]
+//! from it (the terminal and the Markdown export both render it); [`format`](mod@format) and [`size`]
 //! write numbers and message sizes for people. [`saved`] reads a report back from its JSON,
 //! the one reader that `plot` and `compare` share.
 

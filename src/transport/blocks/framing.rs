@@ -13,7 +13,7 @@
 //! messages are still right, in more calls), and a blocking read or write that waits for one
 //! *slice* of time at most, then fails with `WouldBlock` or `TimedOut` (a socket's own
 //! `SO_RCVTIMEO`/`SO_SNDTIMEO`; for pipes, a `poll`). A slice costs nothing while traffic flows;
-//! when one runs out, the wait's [`WaitBudget`] asks its [`PeerWatch`](super::PeerWatch) and
+//! when one runs out, the wait's [`WaitBudget`] asks its [`PeerWatch`] and
 //! checks the deadline, and an idle server looks at its stop flag.
 
 use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Write};

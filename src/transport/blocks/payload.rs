@@ -1,13 +1,8 @@
-//! The plumbing several transports share, kept in one place so that they agree on it:
-//!
-//! - the 4-byte length header ([`HEADER_LEN`]) and what a buffer of a given size carries;
-//! - the checks every transport makes on a message's length, with the errors they report;
-//! - SHM channel names: validated once ([`ChannelName`]) and turned into the `/srb_<channel>_*`
-//!   object names shm-rpc-bridge uses;
-//! - waiting: the slice lengths, the [`WaitBudget`] of every bounded wait, and
-//!   [`retry_until_created`] for a client that may start before its server has created the
-//!   endpoint. Each transport says what "not created yet" means for it (a missing SHM object, a
-//!   missing or not yet listening socket) and the loop around that is this one.
+//! The checks every transport makes on a message and its buffers, with the errors they report,
+//! kept in one place so that they agree: a buffer's payload capacity behind the 4-byte header
+//! (`wire`), an announced length, a request or reply that does not fit, room in `/dev/shm` for
+//! a channel, a buffer the machine cannot allocate, and what "not created yet" means for a
+//! shared-memory object (for `wait::retry_until_created`).
 
 use nix::errno::Errno;
 
@@ -57,7 +52,7 @@ pub fn check_reply_fits(len: usize, receive_buffer_len: usize) -> Result<(), Tra
     Ok(())
 }
 
-/// For [`retry_until_created`]: a POSIX object (shared memory or semaphore) that does not exist.
+/// For [`retry_until_created`](crate::transport::wait::retry_until_created): a POSIX object (shared memory or semaphore) that does not exist.
 pub fn shm_object_missing(e: &TransportError) -> Option<String> {
     match e {
         TransportError::Os {

@@ -6,7 +6,7 @@
 //! direction wakes its reader once. A queue holds one message (`mq_maxmsg` 1: a request waits
 //! for its reply), of at most `mq_msgsize` bytes: the buffer's payload capacity, capped by
 //! `/proc/sys/fs/mqueue/msgsize_max` (8,192 by default), which an unprivileged process cannot
-//! exceed. Larger messages are skipped, not failed ([`max_message`]).
+//! exceed. Larger messages are skipped, not failed (the spec's `max_message`).
 //!
 //! Every wait is an `mq_timed*` call of one slice (absolute `CLOCK_REALTIME` deadlines, as
 //! `sem_timedwait`'s); a client asks its [`PeerWatch`] between slices and gives up after
@@ -14,7 +14,7 @@
 //!
 //! The server creates both queues (`O_EXCL`, 0600) and unlinks them when dropped, by name: no
 //! file system is involved, so none needs to be mounted. On Linux a queue descriptor is a file
-//! descriptor, and the creator holds an owner lock ([`owner_lock`]) on it, which cleaners see
+//! descriptor, and the creator holds an owner lock ([`owner_lock`](crate::transport::os::owner_lock)) on it, which cleaners see
 //! through `/dev/mqueue` where that is mounted.
 
 use nix::mqueue::MQ_OFlag;

@@ -17,8 +17,8 @@
 //! 0 mod 4096 apart, and so are the client's copies from and to its page-aligned buffers
 //! (`payload_page_offset` is 0): no copy depends on where an allocator put something.
 //!
-//! Each round trip (and each echo) runs under one
-//! [`ObjectAccess`](crate::transport::os::shm::ObjectAccess) of the segment, checked after every
+//! Each round trip, and each of the server's two steps (taking a request, answering it), runs
+//! under an [`ObjectAccess`] of the segment, checked after every
 //! step and on every futex slice, so a peer that truncates the segment ends the exchange with
 //! [`TransportError::Truncated`] instead of SIGBUS.
 

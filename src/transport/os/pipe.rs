@@ -105,7 +105,7 @@ pub fn set_nonblocking(fd: &OwnedFd) -> Result<(), TransportError> {
     Ok(())
 }
 
-/// One side's two pipe ends as one byte stream for [`FramedStream`], with the slices it
+/// One side's two pipe ends as one byte stream for `blocks::framing::FramedStream`, with the slices it
 /// expects: a read or a write that would block waits for one `slice` at most, then fails with
 /// `TimedOut` (or `Interrupted`, when a signal arrived).
 pub struct PipeStream {

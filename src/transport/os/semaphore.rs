@@ -27,7 +27,7 @@ pub struct NamedSemaphore {
     name: String,
     sem: NonNull<libc::sem_t>,
     owner: bool,
-    /// The creator's owner lock on the semaphore's file, as for [`SharedMemory`].
+    /// The creator's owner lock on the semaphore's file, as for [`SharedMemory`](super::shm::SharedMemory).
     _owner_file: Option<std::fs::File>,
     registration: Registration,
     /// How long a wait spins on `sem_trywait` before it blocks; 0 (the default) blocks at once.
