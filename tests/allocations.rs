@@ -85,7 +85,7 @@ fn the_timed_loop_allocates_nothing_per_round_trip() {
         let channel = common::channel::unique_channel("alloc");
         let dir = tempfile::tempdir().unwrap();
         let endpoint = kind.endpoint(&channel, dir.path(), BUFFER);
-        let reachable = start_reachable(kind, endpoint, PATIENCE);
+        let reachable = start_reachable(kind, endpoint, PATIENCE, None);
         let mut client = connect(kind, &reachable.endpoint, Duration::from_secs(30)).unwrap();
         let short = allocations_of_a_timed_run(client.as_mut(), 10);
         let long = allocations_of_a_timed_run(client.as_mut(), 2_000);

@@ -96,7 +96,7 @@ fn connect_measures_a_hand_started_server_of_each_reachable_transport() {
             mut server,
             endpoint,
             lease: _lease,
-        } = start_reachable(kind, endpoint, SERVER_TIMEOUT);
+        } = start_reachable(kind, endpoint, SERVER_TIMEOUT, None);
         let peer = connect_value(kind, &endpoint);
         let buffer = BUFFER.to_string();
         let (output, report) = run_driver(
@@ -137,7 +137,7 @@ fn connect_measures_a_hand_started_server_of_each_reachable_transport() {
 fn a_small_shm_posix_buffer_skips_larger_sizes_and_stays_the_peers() {
     let channel = unique_channel("small");
     let endpoint = shm_posix::KIND.endpoint(&channel, std::path::Path::new("/unused"), 4096);
-    let reached = start_reachable(shm_posix::KIND, endpoint, SERVER_TIMEOUT);
+    let reached = start_reachable(shm_posix::KIND, endpoint, SERVER_TIMEOUT, None);
     let peer = format!("shm-posix:{channel}");
     let (output, report) = run_driver(&peer, &["--sizes", "100,4092,4093,10KB"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -183,7 +183,7 @@ fn a_missing_peer_fails_within_the_timeout_naming_its_address() {
 #[test]
 fn a_peer_killed_mid_run_fails_its_case_and_the_run_ends() {
     let endpoint = tcp::KIND.endpoint("unused", std::path::Path::new("/unused"), BUFFER);
-    let reached = start_reachable(tcp::KIND, endpoint, SERVER_TIMEOUT);
+    let reached = start_reachable(tcp::KIND, endpoint, SERVER_TIMEOUT, None);
     let peer = connect_value(tcp::KIND, &reached.endpoint);
     let driver = Spawned::start(Command::new(bin()).args([
         "--connect",

@@ -99,7 +99,7 @@ fn ends_held(pid: u32, inode: u64, write: bool) -> usize {
 fn start(kind: TransportKind, buffer_size: usize) -> ReachableServer {
     let dir = Path::new("unused: neither transport needs a directory");
     let endpoint = kind.endpoint(&unique_channel("pt"), dir, buffer_size);
-    start_reachable(kind, endpoint, PATIENCE)
+    start_reachable(kind, endpoint, PATIENCE, None)
 }
 
 fn echo(client: &mut dyn TransportClient, len: usize) {
@@ -263,7 +263,7 @@ fn frozen_pipe_and_tcp_servers_time_the_round_trip_out() {
     for kind in [pipe::KIND, tcp::KIND] {
         let channel = unique_channel("frozen");
         let dir = Path::new("unused");
-        let server = start_reachable(kind, kind.endpoint(&channel, dir, BUFFER), PATIENCE);
+        let server = start_reachable(kind, kind.endpoint(&channel, dir, BUFFER), PATIENCE, None);
         let timeout = Duration::from_millis(300);
         let mut client = connect(kind, &server.endpoint, timeout).unwrap();
         echo(client.as_mut(), 100);

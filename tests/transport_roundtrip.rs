@@ -36,6 +36,7 @@ use common::signals::*;
 use common::zmq_peer::ZmqTestServer;
 use nix::sys::signal::Signal;
 use transport_bench::peer::lease::EndpointLease;
+use transport_bench::peer::server::Fault;
 use transport_bench::transport::{
     mqueue, shm_posix, shm_spin, shm_zc, unix_stream, zmq_ipc, zmq_tcp, Endpoint, TransportClient,
     TransportError, TransportKind, HEADER_LEN,
@@ -74,9 +75,15 @@ struct TestServer {
 impl TestServer {
     /// `timeout` bounds the server's waits inside an exchange.
     fn start(kind: TransportKind, timeout: Duration) -> TestServer {
+        TestServer::with_fault(kind, timeout, None)
+    }
+
+    /// A server with `fault` injected (server mode's hidden `--fault`).
+    fn with_fault(kind: TransportKind, timeout: Duration, fault: Option<Fault>) -> TestServer {
         let channel = unique_channel("rt");
         let dir = tempfile::Builder::new().prefix("rt-").tempdir().unwrap();
-        let reachable = start_reachable(kind, kind.endpoint(&channel, dir.path(), BUFFER), timeout);
+        let endpoint = kind.endpoint(&channel, dir.path(), BUFFER);
+        let reachable = start_reachable(kind, endpoint, timeout, fault);
         TestServer {
             kind,
             endpoint: reachable.endpoint,
@@ -684,6 +691,33 @@ fn a_client_that_hangs_up_mid_request_ends_only_its_connection() {
     let request = payload(100, 2);
     assert_eq!(round_trip(client.as_mut(), &request).unwrap(), request);
     drop(client);
+    server.stop();
+}
+
+#[test]
+fn a_fault_meant_for_a_request_whose_client_left_is_judged_on_the_next_request() {
+    // flip@1:10: the first request answered gets byte 10 flipped, if it has one. A client that
+    // sends a 4-byte request and can no longer receive (its reading side shut, so the reply
+    // fails with EPIPE) is not answered; the next client's 100-byte request is the first one,
+    // and its own length decides the flip.
+    let fault = Fault::FlipByteAt {
+        request: 1,
+        offset: 10,
+    };
+    let server = TestServer::with_fault(unix_stream::KIND, PATIENCE, Some(fault));
+    let left = server.raw_client();
+    left.shutdown(std::net::Shutdown::Read).unwrap();
+    (&left).write_all(&framed(&payload(4, 1))).unwrap();
+    drop(left);
+    let mut next = server.raw_client();
+    let request = payload(100, 2);
+    next.write_all(&framed(&request)).unwrap();
+    let reply = read_message(&mut next);
+    let changed: Vec<usize> = (0..request.len())
+        .filter(|&i| reply[i] != request[i])
+        .collect();
+    assert_eq!(changed, vec![10], "the reply to the first answered request");
+    drop(next);
     server.stop();
 }
 

@@ -102,23 +102,30 @@ pub enum Reply {
 
 /// Waits for `server`'s next request and answers it as `tamper` says: the one place where a
 /// [`Tamper`] is read. [`EchoOutcome::Stopped`] once `stop` is set while no request is in
-/// progress (or while the reply waited).
+/// progress (or while the reply waited). A request whose client left before its answer went
+/// out ([`EchoOutcome::PeerLeft`]) does not count: the exchange goes on with the next request,
+/// whose own length decides the fault.
 pub fn echo_one(
     server: &mut dyn TransportServer,
     stop: &AtomicBool,
     tamper: Tamper,
 ) -> Result<EchoOutcome, TransportError> {
-    let Some(len) = server.next_request(stop)? else {
-        return Ok(EchoOutcome::Stopped);
-    };
-    let reply = match tamper {
-        // Received, never answered.
-        Tamper::Swallow => return Ok(EchoOutcome::Echoed),
-        Tamper::FlipByte(offset) if offset < len => Reply::FlipByte(offset),
-        Tamper::BadLength => Reply::Misframed,
-        Tamper::None | Tamper::FlipByte(_) => Reply::Echo,
-    };
-    server.reply(stop, reply)
+    loop {
+        let Some(len) = server.next_request(stop)? else {
+            return Ok(EchoOutcome::Stopped);
+        };
+        let reply = match tamper {
+            // Received, never answered.
+            Tamper::Swallow => return Ok(EchoOutcome::Echoed),
+            Tamper::FlipByte(offset) if offset < len => Reply::FlipByte(offset),
+            Tamper::BadLength => Reply::Misframed,
+            Tamper::None | Tamper::FlipByte(_) => Reply::Echo,
+        };
+        match server.reply(stop, reply)? {
+            EchoOutcome::PeerLeft => continue,
+            outcome => return Ok(outcome),
+        }
+    }
 }
 
 /// What became of one [`echo_one`] (or [`TransportServer::reply`]) call.
@@ -126,6 +133,9 @@ pub fn echo_one(
 pub enum EchoOutcome {
     Echoed,
     Stopped,
+    /// From [`TransportServer::reply`] only: the request's client went away (a connection
+    /// that hung up or failed) before its answer was sent, and the server serves on.
+    PeerLeft,
 }
 
 /// A deliberate fault in one echo, injected by the server's hidden `--fault` option so that

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use transport_bench::peer::lease::EndpointLease;
+use transport_bench::peer::server::Fault;
 use transport_bench::transport::{Endpoint, TransportKind};
 
 use super::process::Spawned;
@@ -22,13 +23,16 @@ pub struct ReachableServer {
 /// Starts a `kind` server at `endpoint` (from `kind.endpoint`) the way the driver does: a pipe
 /// server inherits its ends of fresh pipes, whose copies here are closed once it runs. Waits
 /// until it is ready; `timeout` bounds the server's waits inside an exchange.
+/// `fault`, if any, is injected into the server (its hidden `--fault`).
 pub fn start_reachable(
     kind: TransportKind,
     endpoint: Endpoint,
     timeout: Duration,
+    fault: Option<Fault>,
 ) -> ReachableServer {
     let mut lease = EndpointLease::new(endpoint).expect("preparing the endpoint");
-    let args = server_args(kind, &lease.endpoint, timeout);
+    let mut args = server_args(kind, &lease.endpoint, timeout);
+    args.fault = fault;
     let server = start_server(&args, &lease.inherited_fds());
     lease.close_server_ends();
     let line = wait_for_line(&server, "READY");

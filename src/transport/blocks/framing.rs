@@ -551,27 +551,21 @@ impl<L: Listener> TransportServer for ConnectionServer<L> {
     }
 
     /// Answers the request on the current connection. If that connection ends meanwhile (a
-    /// hang-up, an error), the exchange goes on as a whole one does: with the next request,
-    /// on the next connection, answered the same way.
+    /// hang-up, an error), it ends only that connection: [`EchoOutcome::PeerLeft`], and the
+    /// exchange goes on with the next request, on the next connection.
     fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
-        loop {
-            let len = self.pending.take().ok_or(TransportError::NoRequest)?;
-            let Some(connection) = self.connection.as_mut() else {
-                return Err(TransportError::NoRequest);
-            };
-            match connection.reply(&mut self.buffer, len, stop, self.timeout, reply) {
-                Ok(Exchange::Echoed) => return Ok(EchoOutcome::Echoed),
-                Ok(Exchange::Stopped) => return Ok(EchoOutcome::Stopped),
-                Ok(Exchange::HungUp) => self.connection = None,
-                Err(e) => {
-                    self.dropped.record(&e);
-                    self.connection = None;
-                }
-            }
-            if self.next_request(stop)?.is_none() {
-                return Ok(EchoOutcome::Stopped);
-            }
+        let len = self.pending.take().ok_or(TransportError::NoRequest)?;
+        let Some(connection) = self.connection.as_mut() else {
+            return Err(TransportError::NoRequest);
+        };
+        match connection.reply(&mut self.buffer, len, stop, self.timeout, reply) {
+            Ok(Exchange::Echoed) => return Ok(EchoOutcome::Echoed),
+            Ok(Exchange::Stopped) => return Ok(EchoOutcome::Stopped),
+            Ok(Exchange::HungUp) => {}
+            Err(e) => self.dropped.record(&e),
         }
+        self.connection = None;
+        Ok(EchoOutcome::PeerLeft)
     }
 
     /// How many connections the server ended itself, and why; None if it ended none.

@@ -62,9 +62,10 @@ pub struct ZmqClient {
     reply: zmq::Message,
     /// Set by libzmq (from its I/O thread) once it no longer reads a lent request.
     released: Box<AtomicBool>,
-    /// The largest request the server's buffer takes: a larger one is refused here, as by
-    /// every transport, instead of being dropped by the server's `ZMQ_MAXMSGSIZE` and
-    /// waited for until the timeout.
+    /// The largest request the endpoint's buffer takes (a spawned server's own buffer; for
+    /// `--connect`, whose peer's buffer cannot be read, `--buffer-size` taken on trust): a
+    /// larger one is refused here, as by every transport, instead of being sent for the
+    /// server's `ZMQ_MAXMSGSIZE` to drop while the client waits out its timeout.
     request_capacity: usize,
     timeout: Duration,
     watch: Arc<dyn PeerWatch>,
@@ -220,9 +221,12 @@ impl TransportClient for ZmqClient {
 
 /// The echoing side: a REP socket bound to an endpoint.
 pub struct ZmqServer {
-    // Field order is drop order: close the sockets, then end the context.
+    // Field order is drop order: close the sockets and the request not answered yet, then
+    // end the context.
     socket: zmq::Socket,
     monitor: zmq::Socket,
+    /// The request handed out by `next_request` and not answered yet.
+    pending: Option<Pending>,
     _context: zmq::Context,
     disconnects: u64,
     /// Requests of more than one part, echoed whole (our client refuses such an echo).
@@ -231,8 +235,6 @@ pub struct ZmqServer {
     max_message: usize,
     /// What follows `READY` on the server's ready line, when its transport says it.
     ready_address: Option<String>,
-    /// The request handed out by `next_request` and not answered yet.
-    pending: Option<Pending>,
     /// The socket file of an `ipc://` endpoint, removed once the sockets are closed.
     _file: Option<SocketFile>,
 }
