@@ -134,6 +134,31 @@ fn connect_measures_a_hand_started_server_of_each_reachable_transport() {
 }
 
 #[test]
+fn connect_reaches_zmq_and_tcp_servers_listening_on_ipv6_loopback() {
+    for kind in [zmq_tcp::KIND, tcp::KIND] {
+        let endpoint = Endpoint::Tcp {
+            addr: "[::1]:0".parse().unwrap(),
+            buffer_size: BUFFER,
+        };
+        let ReachableServer {
+            server, endpoint, ..
+        } = start_reachable(kind, endpoint, SERVER_TIMEOUT, None);
+        let peer = connect_value(kind, &endpoint);
+        assert!(peer.contains("[::1]:"), "{peer}");
+        let buffer = BUFFER.to_string();
+        let (output, report) = run_driver(&peer, &["--sizes", "100", "--buffer-size", &buffer]);
+        assert!(
+            output.status.success(),
+            "{peer}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(statuses(&report), [(100, "ok".to_string())], "{peer}");
+        // A TCP server makes no channel objects: a name never used has none left.
+        stop_server_clean(server, &unique_channel("connect6"));
+    }
+}
+
+#[test]
 fn a_small_shm_posix_buffer_skips_larger_sizes_and_stays_the_peers() {
     let channel = unique_channel("small");
     let endpoint = shm_posix::KIND.endpoint(&channel, std::path::Path::new("/unused"), 4096);

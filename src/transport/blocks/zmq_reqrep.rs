@@ -47,6 +47,17 @@ fn new_socket(
     Ok((context, socket))
 }
 
+/// Lets `socket` use IPv6 where `endpoint` is an IPv6 TCP address (`tcp://[::1]:PORT`):
+/// libzmq sockets are IPv4-only unless told, on the connecting side as on the binding one.
+fn allow_ipv6_for(socket: &zmq::Socket, endpoint: &str) -> Result<(), TransportError> {
+    if endpoint.starts_with("tcp://[") {
+        socket
+            .set_ipv6(true)
+            .map_err(|e| TransportError::zmq("enabling IPv6", e))?;
+    }
+    Ok(())
+}
+
 /// The requesting side: a REQ socket connected to the server's endpoint.
 ///
 /// It copies nothing itself. The request is handed to libzmq as the caller's own bytes
@@ -94,6 +105,7 @@ impl ZmqClient {
         watch: Arc<dyn PeerWatch>,
     ) -> Result<ZmqClient, TransportError> {
         let (context, socket) = new_socket(zmq::REQ, WAIT_SLICE, WAIT_SLICE)?;
+        allow_ipv6_for(&socket, endpoint)?;
         socket
             .connect(endpoint)
             .map_err(|e| TransportError::zmq(format!("connecting to {endpoint}"), e))?;
@@ -266,9 +278,7 @@ impl ZmqServer {
         socket
             .set_maxmsgsize(i64::try_from(max_message).unwrap_or(i64::MAX))
             .map_err(zmq_error("setting ZMQ_MAXMSGSIZE"))?;
-        if endpoint.starts_with("tcp://[") {
-            socket.set_ipv6(true).map_err(zmq_error("enabling IPv6"))?;
-        }
+        allow_ipv6_for(&socket, endpoint)?;
         socket
             .monitor(MONITOR_ENDPOINT, zmq::SocketEvent::DISCONNECTED as i32)
             .map_err(zmq_error("monitoring the socket"))?;
