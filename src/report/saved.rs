@@ -8,7 +8,9 @@
 //! (transports this binary knows, figures a measurement can give, percentiles that ascend, each
 //! case once). Every refusal names the first offending value by its path in the document
 //! (`results[3].histogram[2]`). A change of these rules changes what `plot` and `compare` accept
-//! alike.
+//! alike for every field both read. Each checks only the fields its view reads (the plot a
+//! case's percentiles and histogram, `compare` its status, means and run means), so a report
+//! one accepts the other may still refuse, for a field only the other reads.
 
 use std::collections::HashMap;
 use std::fs::File;
