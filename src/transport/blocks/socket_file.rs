@@ -1,5 +1,6 @@
-//! What the socket-file transports (ZeroMQ IPC, Unix stream) share: checking the socket path,
-//! refusing one that already exists, and removing the file and its private directory.
+//! What the socket-file transports (ZeroMQ IPC, Unix stream) share: a server's socket file
+//! ([`SocketFile`]), which refuses one that already exists and on drop removes the file and
+//! its private directory. The path itself is checked where names are (`names::checked_path`).
 
 use std::path::{Path, PathBuf};
 

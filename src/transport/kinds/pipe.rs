@@ -2,9 +2,10 @@
 //! each message framed as in Unix stream (a 4-byte native-endian `u32` length, then the
 //! payload) by [`framing`](crate::transport::blocks::framing).
 //!
-//! The driver creates the pipes for every run ([`PipePair`](crate::transport::os::pipe::PipePair), all four ends close-on-exec) and
-//! the server child inherits its two ends at fixed descriptors, [`SERVER_FDS`](crate::transport::names::SERVER_FDS) (`--fds 3,4`):
-//! never its stdin or stdout, which carry `READY` and nothing else. The driver closes its copies
+//! The driver creates the pipes for every run
+//! ([`PipePair`](crate::transport::os::pipe::PipePair), all four ends close-on-exec) and the
+//! server child inherits its two ends at fixed descriptors,
+//! [`SERVER_FDS`](crate::transport::names::SERVER_FDS) (`--fds 3,4`): never its stdin or stdout, which carry `READY` and nothing else. The driver closes its copies
 //! of the server's ends as soon as the server is spawned, so that a server that dies takes the
 //! last write end of the reply pipe with it and the client reads EOF at once.
 //!

@@ -12,8 +12,7 @@ use crate::transport::error::TransportError;
 use crate::transport::names::PosixObject;
 use crate::transport::os::owner_lock;
 use crate::transport::os::shm::{c_name, ObjectAccess, SHM_DIR};
-use crate::transport::os::sigbus;
-use crate::transport::os::sigbus::Registration;
+use crate::transport::os::sigbus::{self, Registration};
 use crate::transport::wait::{
     idle_until_request, spin_until, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE,
 };

@@ -1,10 +1,12 @@
-//! Thin owners of named POSIX IPC objects: shared-memory mappings and semaphores.
+//! Named POSIX shared memory (`shm_open`, shown as `/dev/shm/<name>`): a mapping's owner
+//! ([`SharedMemory`]), the access under which it is read and written ([`ObjectAccess`]), and
+//! bytes of it lent to a caller ([`SharedBytes`]).
 //!
-//! Both kinds outlive the processes that create them, so each wrapper remembers whether it
-//! created its object and, if so, unlinks the name when dropped. Openers only close.
-//!
-//! Both are mappings another process can truncate, so each is registered with [`sigbus`] and
-//! accessed only under an [`ObjectAccess`], which turns the truncation into an error.
+//! The object outlives the processes that create it, so the owner remembers whether it created
+//! it and, if so, unlinks the name when dropped; openers only close. Another process can
+//! truncate it, so every mapping (and every semaphore, `semaphore.rs`, which is one too) is
+//! registered with [`sigbus`] and touched only under an [`ObjectAccess`], which turns the
+//! truncation into an error.
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -18,8 +20,7 @@ use std::ptr::NonNull;
 use crate::transport::error::TransportError;
 use crate::transport::names::PosixObject;
 use crate::transport::os::owner_lock;
-use crate::transport::os::sigbus;
-use crate::transport::os::sigbus::Registration;
+use crate::transport::os::sigbus::{self, Registration};
 
 pub fn c_name(name: &str) -> Result<CString, TransportError> {
     CString::new(name).map_err(|source| TransportError::InvalidObjectName {
