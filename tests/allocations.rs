@@ -19,6 +19,7 @@ use common::client::connect;
 use common::process::PATIENCE;
 use common::reached::start_reachable;
 use common::signals::stop_server_clean;
+use transport_bench::benchmark::cpu::CpuWatch;
 use transport_bench::benchmark::measure::{self, EchoBuffers, MeasureConfig, ProgressSink};
 use transport_bench::transport::{payload_capacity, TransportClient, TransportKind};
 
@@ -73,7 +74,8 @@ fn allocations_of_a_timed_run(client: &mut dyn TransportClient, iterations: u64)
         EchoBuffers::new(1000, payload_capacity(BUFFER), client.payload_page_offset()).unwrap();
     measure::warm_up(client, &mut buffers, &config).unwrap();
     let before = ALLOCATIONS.with(Cell::get);
-    let run = measure::timed_run(client, &mut buffers, &config, &mut NoProgress, None);
+    let cpu = CpuWatch::new(None);
+    let run = measure::timed_run(client, &mut buffers, &config, &mut NoProgress, None, cpu);
     let after = ALLOCATIONS.with(Cell::get);
     assert!(run.error.is_none(), "{:?}", run.error);
     after - before

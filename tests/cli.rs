@@ -155,6 +155,60 @@ fn is_relative_difference(text: &str) -> bool {
     number.is_some_and(|n| n.parse::<f64>().is_ok_and(|n| n >= 0.0))
 }
 
+/// The CPUs the two processes can use between them: no case can spend more CPU time than its
+/// wall time on each of them.
+fn cpus_in_use() -> f64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
+}
+
+#[test]
+fn every_transports_cpu_figures_make_sense() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let json = out_dir.path().join("r.json").to_string_lossy().into_owned();
+    let args = [
+        "--transports",
+        "all",
+        "--sizes",
+        "100",
+        "--iterations",
+        "200",
+    ];
+    let driver = Driver::start(&[&args[..], &["--runs", "2", "--export-json", &json]].concat());
+    let (status, out, err) = driver.finish_clean();
+    assert!(status.success(), "exit {status:?}\n{out}\n{err}");
+    assert!(out.contains("CPU (µs/call)"), "{out}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = doc["results"].as_array().unwrap();
+    assert_eq!(results.len(), TransportKind::all().len());
+    for r in results {
+        let (name, cpu) = (&r["transport"], &r["cpu"]);
+        let figure = |key: &str| {
+            let value = cpu[key].as_f64();
+            assert!(value.is_some_and(|v| v > 0.0), "{name}: cpu.{key} = {cpu}");
+            value.unwrap()
+        };
+        let (driver_us, server_us) = (
+            figure("driver_us_per_round_trip"),
+            figure("server_us_per_round_trip"),
+        );
+        let (driver_cpus, server_cpus) = (figure("driver_cpus"), figure("server_cpus"));
+        // CPU time over wall time: never more than every CPU busy for the whole time, with a
+        // millisecond per run for the clock reads around each timed loop.
+        let total_s = r["total_s"].as_f64().unwrap();
+        let most = cpus_in_use() * (total_s + 2.0 * 1e-3) / total_s;
+        assert!(
+            driver_cpus + server_cpus <= most,
+            "{name}: {cpu}, at most {most}"
+        );
+        // Per round trip and as CPUs busy, the same CPU time.
+        let iterations = r["iterations"].as_f64().unwrap();
+        let busy = |us: f64| us * iterations / 1e6 / total_s;
+        assert!((busy(driver_us) - driver_cpus).abs() <= 1e-6 * driver_cpus.max(1.0));
+        assert!((busy(server_us) - server_cpus).abs() <= 1e-6 * server_cpus.max(1.0));
+    }
+}
+
 #[test]
 fn end_to_end_with_runs_and_every_export() {
     let out_dir = tempfile::tempdir().unwrap();

@@ -122,6 +122,20 @@ fn connect_measures_a_hand_started_server_of_each_reachable_transport() {
         );
         let ok = |size: u64| (size, "ok".to_string());
         assert_eq!(statuses(&report), [ok(1), ok(1000)], "{peer}");
+        // The driver's CPU is ours to read; the peer's is not.
+        for cpu in report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| &r["cpu"])
+        {
+            assert!(
+                cpu["driver_us_per_round_trip"].as_f64().unwrap() > 0.0,
+                "{cpu}"
+            );
+            assert!(cpu["server_us_per_round_trip"].is_null(), "{peer}: {cpu}");
+            assert!(cpu["server_cpus"].is_null(), "{peer}: {cpu}");
+        }
         // The server outlived the benchmark, and still serves.
         assert!(
             server.child.try_wait().unwrap().is_none(),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use crate::benchmark::cpu::CpuWatch;
 use crate::benchmark::measure::ProgressSink;
 use crate::benchmark::measure::{self, EchoBuffers, MeasureConfig, MeasureError, RunMeasurement};
 use crate::benchmark::placement::PlacementSampler;
@@ -87,15 +88,18 @@ impl RunOutcome {
 }
 
 /// Warms `client` up and measures `case` over it; `capacity` is the largest payload its
-/// server's buffer holds, `sampler` watches where the server runs (when it is ours).
+/// server's buffer holds. `server_pid`, when the server is ours, is whose placement and CPU
+/// time are watched beside the driver's.
 pub(crate) fn measure_client(
     client: &mut dyn TransportClient,
     case: &Case,
     options: &Options,
     capacity: usize,
-    sampler: Option<PlacementSampler>,
+    server_pid: Option<u32>,
     progress: &mut dyn ProgressSink,
 ) -> RunOutcome {
+    let sampler = server_pid.map(PlacementSampler::start);
+    let cpu = CpuWatch::new(server_pid);
     let config = MeasureConfig {
         warmup: options.warmup,
         iterations: options.iterations,
@@ -110,7 +114,7 @@ pub(crate) fn measure_client(
         Ok(buffers) => buffers,
         Err(e) => return RunOutcome::failed(e),
     };
-    let mut measurement = measure::timed_run(client, &mut buffers, &config, progress, sampler);
+    let mut measurement = measure::timed_run(client, &mut buffers, &config, progress, sampler, cpu);
     let error = measurement.error.take().map(RunError::from);
     RunOutcome {
         measurement: Some(measurement),
@@ -198,7 +202,7 @@ impl<'a> ProcessExecutor<'a> {
                 case,
                 self.options,
                 payload_capacity(self.options.buffer_size),
-                Some(PlacementSampler::start(server.pid())),
+                Some(server.pid()),
                 progress,
             ),
             Err(e) => RunOutcome::failed(e),

@@ -13,6 +13,7 @@ use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use crate::benchmark::aligned::AlignedBuffer;
+use crate::benchmark::cpu::{CpuSpent, CpuWatch};
 use crate::benchmark::pacing::Pacer;
 use crate::benchmark::placement::{PlacementSampler, PlacementTally, SAMPLE_INTERVAL};
 use crate::benchmark::stats::LatencyRecorder;
@@ -81,6 +82,8 @@ pub struct RunMeasurement {
     pub progress_time: Duration,
     /// Where the peers ran, when the loop was told whom to watch.
     pub placement: Option<PlacementTally>,
+    /// The CPU time both processes used over `elapsed`; None if the driver's clock failed.
+    pub cpu: Option<CpuSpent>,
     pub error: Option<MeasureError>,
 }
 
@@ -291,11 +294,13 @@ pub fn timed_run(
     config: &MeasureConfig,
     progress: &mut dyn ProgressSink,
     sampler: Option<PlacementSampler>,
+    cpu: CpuWatch,
 ) -> RunMeasurement {
     let mut recorders = Recorders {
         latencies: LatencyRecorder::new(),
         service: config.interval.map(|_| LatencyRecorder::new()),
     };
+    let cpu_start = cpu.mark();
     let start = Instant::now();
     let mut between = Between {
         progress,
@@ -307,6 +312,7 @@ pub fn timed_run(
     };
     let error = timed_loop(client, buffers, config, &mut recorders, &mut between).err();
     let elapsed = start.elapsed();
+    let cpu_spent = cpu.mark().since(cpu_start);
     let done = recorders.latencies.count();
     between.progress.update(done);
     RunMeasurement {
@@ -316,6 +322,7 @@ pub fn timed_run(
         service: recorders.service,
         elapsed,
         progress_time: between.progress_time,
+        cpu: cpu_spent,
         error,
     }
 }

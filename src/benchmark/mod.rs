@@ -7,6 +7,7 @@
 
 pub mod aligned;
 pub mod clock;
+pub mod cpu;
 pub mod events;
 pub mod executor;
 pub mod external;

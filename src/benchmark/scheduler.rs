@@ -302,6 +302,7 @@ mod tests {
             elapsed: Duration::from_nanos(latencies_ns.iter().sum()),
             progress_time: Duration::ZERO,
             placement: None,
+            cpu: None,
             error,
         }
     }

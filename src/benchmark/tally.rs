@@ -2,6 +2,7 @@
 //! [`BenchmarkResult`] computed from it once all its runs are done: statistics, run spread,
 //! warnings and placement, in the report's units.
 
+use crate::benchmark::cpu::CpuTally;
 use crate::benchmark::measure::RunMeasurement;
 use crate::benchmark::placement::PlacementTally;
 use crate::benchmark::stats::{LatencyRecorder, LatencyStats, RunSpread};
@@ -50,6 +51,7 @@ pub struct CaseTally {
     pub progress_s: f64,
     /// What two clock reads cost, measured at start: subtracted for `mean_corrected`.
     pub clock_overhead_ns: f64,
+    pub cpu: CpuTally,
 }
 
 impl CaseTally {
@@ -63,6 +65,7 @@ impl CaseTally {
             total_s: 0.0,
             progress_s: 0.0,
             clock_overhead_ns: 0.0,
+            cpu: CpuTally::default(),
         }
     }
 
@@ -77,6 +80,9 @@ impl CaseTally {
         self.behind_schedule += run.behind_schedule;
         if let Some(placement) = &run.placement {
             self.placement.merge(placement);
+        }
+        if let Some(spent) = run.cpu {
+            (self.cpu).add(spent, run.elapsed, run.latencies.count());
         }
         self.total_s += run.elapsed.as_secs_f64();
         self.progress_s += run.progress_time.as_secs_f64();
@@ -128,6 +134,7 @@ impl CaseTally {
                 .collect(),
             service_us: self.summary_of(self.service.as_ref()),
             behind_schedule: self.service.is_some().then_some(self.behind_schedule),
+            cpu: self.cpu.figures(),
             placement: self.placement.summary(),
             warnings: warnings.iter().map(WarningRecord::from).collect(),
         }

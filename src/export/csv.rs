@@ -5,7 +5,7 @@ use crate::report::result::{BenchmarkResult, Report};
 
 pub struct CsvExporter;
 
-const COLUMNS: [&str; 28] = [
+const COLUMNS: [&str; 32] = [
     "transport",
     "size_bytes",
     "status",
@@ -34,6 +34,10 @@ const COLUMNS: [&str; 28] = [
     "warnings",
     "error",
     "skip_reason",
+    "cpu_driver_us",
+    "cpu_server_us",
+    "cpu_driver_cpus",
+    "cpu_server_cpus",
 ];
 
 /// Quotes a field when it holds a comma, quote or newline (RFC 4180).
@@ -92,6 +96,10 @@ fn row(report: &Report, r: &BenchmarkResult) -> [String; COLUMNS.len()] {
         field(&warnings.join("; ")),
         r.error.as_deref().map(field).unwrap_or_default(),
         r.skip_reason.as_deref().map(field).unwrap_or_default(),
+        opt(r.cpu.map(|c| c.driver_us_per_round_trip)),
+        opt(r.cpu.and_then(|c| c.server_us_per_round_trip)),
+        opt(r.cpu.map(|c| c.driver_cpus)),
+        opt(r.cpu.and_then(|c| c.server_cpus)),
     ]
 }
 
@@ -110,6 +118,7 @@ impl Exporter for CsvExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::result::CpuUse;
     use crate::report::test_report::sample;
     use crate::transport::zmq_ipc;
 
@@ -121,9 +130,30 @@ mod tests {
         assert_eq!(lines[0].split(',').count(), COLUMNS.len());
         assert!(lines[1].starts_with("shm-posix,100,ok,100,"));
         // The failed row's error has a comma and quotes: quoted, quotes doubled.
-        assert!(
-            lines[5].ends_with("\"server exited: killed by signal 9 (SIGKILL), \"\"quoted\"\"\",")
-        );
+        assert!(lines[5]
+            .ends_with("\"server exited: killed by signal 9 (SIGKILL), \"\"quoted\"\"\",,,,,"));
+    }
+
+    #[test]
+    fn the_cpu_columns_carry_the_json_figures_and_stay_empty_for_an_unknown_server() {
+        let mut report = sample();
+        let cpu = CpuUse {
+            driver_us_per_round_trip: 1.5,
+            server_us_per_round_trip: Some(2.5),
+            driver_cpus: 0.25,
+            server_cpus: Some(0.75),
+        };
+        report.results[0].cpu = Some(cpu);
+        report.results[1].cpu = Some(CpuUse {
+            server_us_per_round_trip: None,
+            server_cpus: None,
+            ..cpu
+        });
+        let text = String::from_utf8(CsvExporter.serialize(&report).unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with(",cpu_driver_us,cpu_server_us,cpu_driver_cpus,cpu_server_cpus"));
+        assert!(lines[1].ends_with(",1.5,2.5,0.25,0.75"), "{}", lines[1]);
+        assert!(lines[2].ends_with(",1.5,,0.25,"), "{}", lines[2]);
     }
 
     #[test]
@@ -134,6 +164,6 @@ mod tests {
         let text = String::from_utf8(CsvExporter.serialize(&report).unwrap()).unwrap();
         let row = text.lines().nth(1).unwrap();
         assert!(row.starts_with("zmq-ipc,65536,skipped,0,"), "{row}");
-        assert!(row.ends_with(",,larger than msgsize_max 8192"), "{row}");
+        assert!(row.ends_with(",,larger than msgsize_max 8192,,,,"), "{row}");
     }
 }

@@ -34,6 +34,7 @@ impl Exporter for MarkdownExporter {
             report.config.baseline.display_name(),
             report.machine.cpu
         ));
+        out.push_str(&format!("{}\n", table::CPU_NOTE));
         out.push_str(&format!("{}.\n", table::placement_line(&report.config)));
         if let Some(pacing) = table::pacing_line(&report.config) {
             out.push_str(&format!("{pacing}.\n"));

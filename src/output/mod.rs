@@ -99,6 +99,7 @@ pub fn summary(report: &Report, interrupted_by: Option<&str>, interactive: bool)
     let table = SummaryTable::new(report);
     lines.push(summary::terminal_table(&table, interactive));
     lines.push("Latencies are full round trips (request + echo), in µs.".into());
+    lines.push(table::CPU_NOTE.into());
     lines.push(format!(
         "MB/s: payload per direction, 1 MB = 10^6 bytes. Relative to {}.",
         report.config.baseline.display_name()

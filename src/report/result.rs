@@ -109,7 +109,28 @@ pub struct BenchmarkResult {
     pub behind_schedule: Option<u64>,
     /// Where the peers ran; null when nothing was sampled.
     pub placement: Option<Placement>,
+    /// The CPU the round trips cost; null when no round trip was timed.
+    pub cpu: Option<CpuUse>,
     pub warnings: Vec<WarningRecord>,
+}
+
+/// The CPU time both processes used during a case's timed loops (all threads of each, from
+/// their CPU-time clocks, read outside the timed region), per round trip and as CPUs kept busy
+/// (CPU time / wall time). The server's figures are null for a server that is not ours
+/// (`--connect`) or whose clock could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CpuUse {
+    pub driver_us_per_round_trip: f64,
+    pub server_us_per_round_trip: Option<f64>,
+    pub driver_cpus: f64,
+    pub server_cpus: Option<f64>,
+}
+
+impl CpuUse {
+    /// Both processes' CPU time per round trip, in µs; the driver's alone for an unknown server.
+    pub fn total_us_per_round_trip(&self) -> f64 {
+        self.driver_us_per_round_trip + self.server_us_per_round_trip.unwrap_or(0.0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -177,6 +198,7 @@ impl BenchmarkResult {
             histogram: Vec::new(),
             service_us: None,
             behind_schedule: None,
+            cpu: None,
             placement: None,
             warnings: Vec::new(),
         }

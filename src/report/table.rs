@@ -10,10 +10,13 @@ use crate::report::size::format_bytes;
 use crate::transport::TransportKind;
 
 /// How many columns the table has.
-pub const COLUMNS: usize = 10;
+pub const COLUMNS: usize = 11;
 
 /// Index of "Total time": the compact terminal layout leaves it out.
 pub const TOTAL_TIME_COLUMN: usize = 2;
+
+/// Index of "CPU (µs/call)": the compact terminal layout leaves it out too.
+pub const CPU_COLUMN: usize = 9;
 
 /// The first columns name the case; the others hold figures.
 const NAME_COLUMNS: usize = 2;
@@ -28,8 +31,12 @@ const HEADER: [&str; COLUMNS] = [
     "p50 (µs)",
     "p99 (µs)",
     "p99.9 (µs)",
+    "CPU (µs/call)",
     "vs baseline",
 ];
+
+/// What the CPU column counts, under the terminal's summary table and the Markdown one.
+pub const CPU_NOTE: &str = "CPU: CPU time of both processes, all their threads, per round trip, in µs (up to twice the mean when both spin).";
 
 /// One case's cells, in header order.
 pub type Row = [String; COLUMNS];
@@ -96,8 +103,21 @@ fn row(report: &Report, result: &BenchmarkResult) -> Row {
         format::figure(latency.p50),
         format::figure(latency.p99),
         format::figure(latency.p999),
+        cpu_cell(result),
         versus_baseline(report, result, latency),
     ]
+}
+
+/// Both processes' CPU time per round trip; the driver's alone, so marked, for a server that
+/// is not ours.
+fn cpu_cell(result: &BenchmarkResult) -> String {
+    match result.cpu {
+        None => "n/a".into(),
+        Some(cpu) if cpu.server_us_per_round_trip.is_none() => {
+            format!("{} (driver)", format::figure(cpu.driver_us_per_round_trip))
+        }
+        Some(cpu) => format::figure(cpu.total_us_per_round_trip()),
+    }
 }
 
 /// The timed wall time, marked when the case stopped early but measured something.
@@ -206,6 +226,7 @@ pub fn pacing_line(config: &Config) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::result::CpuUse;
     use crate::report::test_report::sample;
     use crate::transport::zmq_ipc;
 
@@ -225,12 +246,34 @@ mod tests {
                 "50.0",
                 "99.0",
                 "100.0",
+                "n/a",
                 "baseline"
             ]
         );
-        assert_eq!(table.rows[3][9], "200.0% slower");
+        assert_eq!(table.rows[3][10], "200.0% slower");
         assert_eq!(table.rows[4][..3], ["500 KB", "ZeroMQ IPC", "failed"]);
         assert!(table.rows[4][3..].iter().all(String::is_empty));
+    }
+
+    #[test]
+    fn the_cpu_column_adds_both_processes_or_says_it_has_the_drivers_alone() {
+        let mut report = sample();
+        let cpu = CpuUse {
+            driver_us_per_round_trip: 1.25,
+            server_us_per_round_trip: Some(2.5),
+            driver_cpus: 0.5,
+            server_cpus: Some(0.99),
+        };
+        report.results[0].cpu = Some(cpu);
+        report.results[1].cpu = Some(CpuUse {
+            server_us_per_round_trip: None,
+            server_cpus: None,
+            ..cpu
+        });
+        let table = SummaryTable::new(&report);
+        assert_eq!(table.header[CPU_COLUMN], "CPU (µs/call)");
+        assert_eq!(table.rows[0][CPU_COLUMN], "3.75");
+        assert_eq!(table.rows[1][CPU_COLUMN], "1.25 (driver)");
     }
 
     #[test]

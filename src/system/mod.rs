@@ -1,7 +1,8 @@
-//! Facts and controls of the machine the processes run on: what it is ([`machine`]), which CPU
-//! each process runs on ([`placement`]), and the SIGINT/SIGTERM handling both processes share
-//! ([`signals`]).
+//! Facts and controls of the machine the processes run on: what it is ([`machine`]), the CPU
+//! time a process has used ([`cpu_time`]), which CPU each process runs on ([`placement`]), and
+//! the SIGINT/SIGTERM handling both processes share ([`signals`]).
 
+pub mod cpu_time;
 pub mod machine;
 pub mod placement;
 pub mod signals;
