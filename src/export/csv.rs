@@ -118,8 +118,7 @@ impl Exporter for CsvExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::result::CpuUse;
-    use crate::report::test_report::sample;
+    use crate::report::test_report::{sample, sample_with_cpu};
     use crate::transport::zmq_ipc;
 
     #[test]
@@ -136,24 +135,12 @@ mod tests {
 
     #[test]
     fn the_cpu_columns_carry_the_json_figures_and_stay_empty_for_an_unknown_server() {
-        let mut report = sample();
-        let cpu = CpuUse {
-            driver_us_per_round_trip: 1.5,
-            server_us_per_round_trip: Some(2.5),
-            driver_cpus: 0.25,
-            server_cpus: Some(0.75),
-        };
-        report.results[0].cpu = Some(cpu);
-        report.results[1].cpu = Some(CpuUse {
-            server_us_per_round_trip: None,
-            server_cpus: None,
-            ..cpu
-        });
+        let report = sample_with_cpu();
         let text = String::from_utf8(CsvExporter.serialize(&report).unwrap()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].ends_with(",cpu_driver_us,cpu_server_us,cpu_driver_cpus,cpu_server_cpus"));
-        assert!(lines[1].ends_with(",1.5,2.5,0.25,0.75"), "{}", lines[1]);
-        assert!(lines[2].ends_with(",1.5,,0.25,"), "{}", lines[2]);
+        assert!(lines[1].ends_with(",1.25,2.5,0.25,0.75"), "{}", lines[1]);
+        assert!(lines[2].ends_with(",1.25,,0.25,"), "{}", lines[2]);
     }
 
     #[test]

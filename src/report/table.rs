@@ -226,8 +226,7 @@ pub fn pacing_line(config: &Config) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::result::CpuUse;
-    use crate::report::test_report::sample;
+    use crate::report::test_report::{sample, sample_with_cpu};
     use crate::transport::zmq_ipc;
 
     #[test]
@@ -257,20 +256,7 @@ mod tests {
 
     #[test]
     fn the_cpu_column_adds_both_processes_or_says_it_has_the_drivers_alone() {
-        let mut report = sample();
-        let cpu = CpuUse {
-            driver_us_per_round_trip: 1.25,
-            server_us_per_round_trip: Some(2.5),
-            driver_cpus: 0.5,
-            server_cpus: Some(0.99),
-        };
-        report.results[0].cpu = Some(cpu);
-        report.results[1].cpu = Some(CpuUse {
-            server_us_per_round_trip: None,
-            server_cpus: None,
-            ..cpu
-        });
-        let table = SummaryTable::new(&report);
+        let table = SummaryTable::new(&sample_with_cpu());
         assert_eq!(table.header[CPU_COLUMN], "CPU (µs/call)");
         assert_eq!(table.rows[0][CPU_COLUMN], "3.75");
         assert_eq!(table.rows[1][CPU_COLUMN], "1.25 (driver)");

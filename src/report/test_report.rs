@@ -2,7 +2,7 @@
 //! from known samples as the benchmark tallies its cases.
 
 use crate::benchmark::tally::CaseTally;
-use crate::report::result::{Config, Report, Status};
+use crate::report::result::{Config, CpuUse, Report, Status};
 use crate::system::machine::Machine;
 use crate::transport::{shm_posix, zmq_ipc};
 
@@ -54,4 +54,23 @@ pub fn sample() -> Report {
         state: "complete".into(),
         results,
     }
+}
+
+/// [`sample`] with CPU figures on its first two cases: both processes' on the first, the
+/// driver's alone (a server that is not ours) on the second.
+pub fn sample_with_cpu() -> Report {
+    let mut report = sample();
+    let cpu = CpuUse {
+        driver_us_per_round_trip: 1.25,
+        server_us_per_round_trip: Some(2.5),
+        driver_cpus: 0.25,
+        server_cpus: Some(0.75),
+    };
+    report.results[0].cpu = Some(cpu);
+    report.results[1].cpu = Some(CpuUse {
+        server_us_per_round_trip: None,
+        server_cpus: None,
+        ..cpu
+    });
+    report
 }
