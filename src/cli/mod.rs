@@ -15,11 +15,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::peer::external::ExternalPeer;
 use crate::peer::server::Fault;
 use crate::system::placement::PinMode;
-use crate::transport::{registry, TransportKind};
+use crate::transport::{registry, Pattern, TransportKind};
 use values::{
     parse_buffer_size, parse_injected_fault, parse_interval, parse_percent, parse_pin,
-    parse_positive_u32, parse_positive_u64, parse_size_list, parse_spin_budget, parse_timeout,
-    parse_transport, parse_transport_list, parse_u64, SizeList, TransportList,
+    parse_positive_u32, parse_positive_u64, parse_ring_depth, parse_size_list, parse_spin_budget,
+    parse_timeout, parse_transport, parse_transport_list, parse_u64, SizeList, TransportList,
 };
 
 #[derive(Debug, Parser)]
@@ -111,6 +111,16 @@ pub struct BenchArgs {
     /// [default: 20us for shm-spin and shm-zc, 0 for shm-posix]
     #[arg(long, value_name = "DURATION", value_parser = parse_spin_budget)]
     pub spin_budget: Option<Duration>,
+
+    /// What the two processes exchange: round-trip (a request and its echo, timed one by one)
+    /// or stream (messages one way, back to back, acknowledged at the end: messages/s).
+    #[arg(long, value_name = "PATTERN", default_value = "round-trip")]
+    pub pattern: Pattern,
+
+    /// Slots in the ring a stream of shm-spin or shm-zc runs ahead in (at most 4096).
+    /// [default: 64, fewer for large messages: at most 64 MiB of slots]
+    #[arg(long, value_name = "SLOTS", value_parser = parse_ring_depth)]
+    pub ring_depth: Option<usize>,
 
     /// Repeat each case this many times, each with a fresh server process.
     #[arg(long, default_value = "1", value_parser = parse_positive_u32, allow_negative_numbers = true)]

@@ -23,7 +23,7 @@ use crate::report::size::MessageSize;
 use crate::system::placement::{PinMode, Pinning};
 use crate::transport::registry::spinning_transport_names;
 use crate::transport::{
-    registry, shm_posix, ChannelName, TransportKind, TransportOptions, HEADER_LEN,
+    registry, shm_posix, ChannelName, Pattern, TransportKind, TransportOptions, HEADER_LEN,
 };
 
 /// What the program was asked to do.
@@ -59,6 +59,10 @@ pub struct Options {
     pub spin_budget: Option<Duration>,
     /// `--connect`: the running server to measure, instead of spawned ones.
     pub connect: Option<ExternalPeer>,
+    /// What driver and server exchange.
+    pub pattern: Pattern,
+    /// `--ring-depth`: a stream's ring, for the transports that keep one; None: their default.
+    pub ring_depth: Option<usize>,
 }
 
 impl Options {
@@ -68,6 +72,8 @@ impl Options {
         TransportOptions {
             timeout: self.timeout,
             spin_budget: kind.spin_budget(self.spin_budget),
+            pattern: self.pattern,
+            ring_depth: self.ring_depth,
         }
     }
 }
@@ -157,6 +163,8 @@ fn benchmark_options(cli: Cli) -> Options {
         injected_fault: args.inject_server_fault,
         interval: args.interval,
         spin_budget: args.spin_budget,
+        pattern: args.pattern,
+        ring_depth: args.ring_depth,
         connect: args.connect,
         pin: args.pin.resolve().unwrap_or_else(|e| {
             usage_error(

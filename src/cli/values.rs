@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::peer::server::{Fault, FaultParseError};
 use crate::report::size::{parse_byte_count, parse_message_size, MessageSize, SizeError};
 use crate::system::placement::PinMode;
+use crate::transport::stream::MAX_RING_DEPTH;
 use crate::transport::wait::MAX_SPIN_BUDGET;
 use crate::transport::{TransportKind, HEADER_LEN};
 
@@ -80,6 +81,8 @@ pub enum ValueError {
     Fault(#[from] FaultParseError),
     #[error("'{0}' is not TRANSPORT:FAULT")]
     NotTransportFault(String),
+    #[error("'{0}' is more than the {MAX_RING_DEPTH} slots a ring may have")]
+    RingTooDeep(String),
     #[error("'{0}' is not none, same, split or two CPU numbers A,B")]
     Pin(String),
     #[error("must be at least 1us")]
@@ -110,6 +113,14 @@ pub fn parse_positive_u64(text: &str) -> Result<u64, ValueError> {
 
 pub fn parse_positive_u32(text: &str) -> Result<u32, ValueError> {
     u32::try_from(parse_positive_u64(text)?).map_err(|_| ValueError::TooLarge(text.to_string()))
+}
+
+/// A stream's ring depth: 1 to [`MAX_RING_DEPTH`] slots.
+pub fn parse_ring_depth(text: &str) -> Result<usize, ValueError> {
+    match parse_positive_u64(text)? {
+        n if n > MAX_RING_DEPTH as u64 => Err(ValueError::RingTooDeep(text.to_string())),
+        n => Ok(n as usize),
+    }
 }
 
 /// A threshold in percent, such as `5` or `2.5` (a `%` sign is allowed): 0 or more, finite.

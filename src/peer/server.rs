@@ -14,8 +14,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::system::{placement, signals};
+use crate::transport::stream::{StreamCheck, StreamFault, StreamStep};
 use crate::transport::{
-    echo_one, EchoOutcome, Endpoint, Tamper, TransportKind, TransportOptions, TransportServer,
+    echo_one, EchoOutcome, Endpoint, Pattern, Reply, Tamper, TransportError, TransportKind,
+    TransportOptions, TransportServer,
 };
 
 /// The environment variable through which the driver tells its server its own pid.
@@ -35,6 +37,12 @@ pub struct ServerOptions {
     pub cpu: Option<usize>,
     /// How long its waits spin before they sleep; None: the transport's default.
     pub spin_budget: Option<Duration>,
+    /// What its clients exchange with it.
+    pub pattern: Pattern,
+    /// A stream's ring depth, where the transport keeps a ring; None: its default.
+    pub ring_depth: Option<usize>,
+    /// In a stream: check every byte of every message.
+    pub verify_all: bool,
 }
 
 /// A fault a test can inject into a server, to prove that the driver detects it. Requests are
@@ -49,11 +57,13 @@ pub enum Fault {
     FlipByteAt { request: u64, offset: usize },
     /// Announce an impossible length in the reply to request N.
     BadLengthAt(u64),
+    /// Take nothing from request N on (a reader that stalls), until told to stop.
+    StallAt(u64),
 }
 
 /// A fault description that is not one of the known faults.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown fault '{0}': expected no-ready, exit@N, flip@N:OFFSET or bad-length@N")]
+#[error("unknown fault '{0}': expected no-ready, exit@N, flip@N:OFFSET, bad-length@N or stall@N")]
 pub struct FaultParseError(String);
 
 impl FromStr for Fault {
@@ -69,6 +79,7 @@ impl FromStr for Fault {
         match kind {
             "exit" => Ok(Fault::ExitAt(number(arg)?)),
             "bad-length" => Ok(Fault::BadLengthAt(number(arg)?)),
+            "stall" => Ok(Fault::StallAt(number(arg)?)),
             "flip" => {
                 let (request, offset) = arg.split_once(':').ok_or_else(usage)?;
                 Ok(Fault::FlipByteAt {
@@ -89,6 +100,7 @@ impl fmt::Display for Fault {
             Fault::ExitAt(n) => write!(f, "exit@{n}"),
             Fault::FlipByteAt { request, offset } => write!(f, "flip@{request}:{offset}"),
             Fault::BadLengthAt(n) => write!(f, "bad-length@{n}"),
+            Fault::StallAt(n) => write!(f, "stall@{n}"),
         }
     }
 }
@@ -109,6 +121,9 @@ impl Fault {
 pub struct EchoServer {
     transport: Box<dyn TransportServer>,
     fault: Option<Fault>,
+    pattern: Pattern,
+    /// In a stream: check every byte of every message.
+    verify_all: bool,
 }
 
 /// Why an [`EchoServer`] stopped serving.
@@ -117,11 +132,30 @@ enum ServeEnd {
     FaultExit(u64),
 }
 
+/// Why an [`EchoServer`] failed.
+#[derive(Debug, thiserror::Error)]
+enum ServeError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("stream message {number} (counted from 1, warm-up included): {fault}")]
+    Stream { number: u64, fault: StreamFault },
+}
+
 impl EchoServer {
-    fn serve(&mut self) -> Result<ServeEnd, crate::transport::TransportError> {
+    fn serve(&mut self) -> Result<ServeEnd, ServeError> {
+        match self.pattern {
+            Pattern::RoundTrip => self.serve_round_trips(),
+            Pattern::Stream => self.serve_stream(),
+        }
+    }
+
+    fn serve_round_trips(&mut self) -> Result<ServeEnd, ServeError> {
         let mut request = 0u64;
         loop {
             request += 1;
+            if self.fault == Some(Fault::StallAt(request)) {
+                return Ok(stall());
+            }
             let exit_now = self.fault == Some(Fault::ExitAt(request));
             let tamper = if exit_now {
                 // Take the request and never answer it, so the exit lands mid-round-trip.
@@ -137,6 +171,64 @@ impl EchoServer {
             }
         }
     }
+
+    /// Takes a stream's messages one by one, checks each and answers only its end (see
+    /// [`crate::transport::stream`]). A message that fails its check ends the server with the
+    /// reason, which the driver quotes: a client cannot be told mid-stream.
+    fn serve_stream(&mut self) -> Result<ServeEnd, ServeError> {
+        let mut check = StreamCheck::new(self.verify_all);
+        let mut number = 0u64;
+        loop {
+            number += 1;
+            if self.fault == Some(Fault::StallAt(number)) {
+                return Ok(stall());
+            }
+            if self.transport.next_request(&signals::STOP)?.is_none() {
+                return Ok(ServeEnd::Stopped);
+            }
+            if self.fault == Some(Fault::ExitAt(number)) {
+                return Ok(ServeEnd::FaultExit(number));
+            }
+            let corrupt = Fault::tamper_for(self.fault, number);
+            let mut verdict = Ok(StreamStep::Message);
+            self.transport.inspect(&mut |message| {
+                verdict = check_as_received(&mut check, message, corrupt);
+            })?;
+            match verdict.map_err(|fault| ServeError::Stream { number, fault })? {
+                StreamStep::Message => self.transport.consume()?,
+                StreamStep::End => {
+                    if self.transport.reply(&signals::STOP, Reply::Echo)? == EchoOutcome::Stopped {
+                        return Ok(ServeEnd::Stopped);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A stream's check of `message`, as if `corrupt` (an injected fault) had happened to it on
+/// the way: a flipped byte, checked on a copy, so that a test proves the check finds it.
+fn check_as_received(
+    check: &mut StreamCheck,
+    message: &[u8],
+    corrupt: Tamper,
+) -> Result<StreamStep, StreamFault> {
+    match corrupt {
+        Tamper::FlipByte(offset) if offset < message.len() => {
+            let mut copy = message.to_vec();
+            copy[offset] ^= 0xff;
+            check.message(&copy)
+        }
+        _ => check.message(message),
+    }
+}
+
+/// An injected stall: takes nothing more until told to stop.
+fn stall() -> ServeEnd {
+    while !signals::STOP.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ServeEnd::Stopped
 }
 
 /// Runs server mode to completion and returns the process exit code.
@@ -159,6 +251,8 @@ pub fn run(options: &ServerOptions) -> ExitCode {
     let transport_options = TransportOptions {
         timeout: options.timeout,
         spin_budget: options.spin_budget,
+        pattern: options.pattern,
+        ring_depth: options.ring_depth,
     };
     if options.fault == Some(Fault::NoReady) {
         while !signals::STOP.load(Ordering::Relaxed) {
@@ -176,6 +270,8 @@ pub fn run(options: &ServerOptions) -> ExitCode {
     let mut server = EchoServer {
         transport,
         fault: options.fault,
+        pattern: options.pattern,
+        verify_all: options.verify_all,
     };
     if let Err(e) = announce_ready(&options.endpoint, server.transport.ready_address()) {
         eprintln!("error: writing READY: {e}");
@@ -294,7 +390,7 @@ mod tests {
     #[test]
     fn faults_parse() {
         assert_eq!("no-ready".parse::<Fault>(), Ok(Fault::NoReady));
-        for text in ["no-ready", "exit@5", "bad-length@2", "flip@3:17"] {
+        for text in ["no-ready", "exit@5", "bad-length@2", "flip@3:17", "stall@4"] {
             assert_eq!(text.parse::<Fault>().unwrap().to_string(), text);
         }
         assert_eq!("exit@5".parse::<Fault>(), Ok(Fault::ExitAt(5)));

@@ -11,14 +11,14 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 
 use crate::cli::values::{
-    parse_buffer_size, parse_fault, parse_max_size, parse_spin_budget, parse_timeout,
-    parse_transport, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_SIZE,
+    parse_buffer_size, parse_fault, parse_max_size, parse_ring_depth, parse_spin_budget,
+    parse_timeout, parse_transport, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_SIZE,
 };
 use crate::peer::address::{self, AddressError, PipeFdsError, Written};
 use crate::peer::server::{Fault, ServerOptions};
 use crate::transport::os::pipe::check_ends;
 use crate::transport::{
-    payload_capacity, Addressing, Endpoint, TransportError, TransportKind, HEADER_LEN,
+    payload_capacity, Addressing, Endpoint, Pattern, TransportError, TransportKind, HEADER_LEN,
 };
 
 /// The command line of server mode. Documented in docs/server-and-connect.md; options of the
@@ -79,6 +79,20 @@ pub struct ServerArgs {
     /// [default: the transport's own: 0 for shm-posix, 20us for the others]
     #[arg(long, value_name = "DURATION", value_parser = parse_spin_budget)]
     pub spin_budget: Option<Duration>,
+
+    /// What the clients exchange with it: round-trip (echo every request) or stream (take
+    /// messages one way, check each, acknowledge the end).
+    #[arg(long, value_name = "PATTERN", default_value = "round-trip")]
+    pub pattern: Pattern,
+
+    /// Slots in the ring of a shm-spin or shm-zc stream. [default: 64, fewer for large
+    /// messages]
+    #[arg(long, value_name = "SLOTS", value_parser = parse_ring_depth)]
+    pub ring_depth: Option<usize>,
+
+    /// In a stream, check every byte of every message, not only its length and sequence number.
+    #[arg(long)]
+    pub verify_all: bool,
 
     /// Testing aid: misbehave on purpose (no-ready, exit@N, flip@N:OFFSET, bad-length@N).
     #[arg(long, hide = true, value_parser = parse_fault)]
@@ -172,6 +186,9 @@ impl ServerArgs {
             timeout,
             cpu: None,
             spin_budget: None,
+            pattern: Pattern::RoundTrip,
+            ring_depth: None,
+            verify_all: false,
             fault,
         })
     }
@@ -186,6 +203,22 @@ impl ServerArgs {
     pub fn spinning_for(self, spin_budget: Option<Duration>) -> ServerArgs {
         ServerArgs {
             spin_budget,
+            ..self
+        }
+    }
+
+    /// The same command line, for clients that exchange `pattern` (a stream's ring
+    /// `ring_depth` deep, its messages checked byte for byte with `verify_all`).
+    pub fn exchanging(
+        self,
+        pattern: Pattern,
+        ring_depth: Option<usize>,
+        verify_all: bool,
+    ) -> ServerArgs {
+        ServerArgs {
+            pattern,
+            ring_depth,
+            verify_all,
             ..self
         }
     }
@@ -214,6 +247,11 @@ impl ServerArgs {
             ("--timeout", Some(duration(self.timeout))),
             ("--cpu", self.cpu.map(|cpu| cpu.to_string())),
             ("--spin-budget", self.spin_budget.map(duration)),
+            (
+                "--pattern",
+                (self.pattern != Pattern::RoundTrip).then(|| self.pattern.to_string()),
+            ),
+            ("--ring-depth", self.ring_depth.map(|n| n.to_string())),
             ("--fault", self.fault.map(|fault| fault.to_string())),
         ];
         let mut args = vec![
@@ -221,6 +259,9 @@ impl ServerArgs {
             "--transport".into(),
             self.transport.name().into(),
         ];
+        if self.verify_all {
+            args.push("--verify-all".into());
+        }
         for (flag, text) in texts {
             args.extend(
                 text.map(|text| [flag.to_string(), text])
@@ -248,6 +289,9 @@ impl ServerArgs {
             fault: self.fault,
             cpu: self.cpu,
             spin_budget: self.spin_budget,
+            pattern: self.pattern,
+            ring_depth: self.ring_depth,
+            verify_all: self.verify_all,
         }
     }
 

@@ -9,6 +9,7 @@ use nix::errno::Errno;
 use crate::report::format::thousands;
 
 use super::names::{ChannelNameError, PosixObject, SocketPathError};
+use super::spec::Pattern;
 use super::wire::HEADER_LEN;
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +124,15 @@ pub enum TransportError {
     /// `round_trip_loaned` without a loan of at least `len` bytes to send.
     #[error("nothing to send: no loan of {len} bytes (this transport lends no memory, or the loan was smaller or already sent)")]
     NotLoaned { len: usize },
+
+    /// A pattern the transport's protocol cannot carry (`send` on a transport without one-way
+    /// messages).
+    #[error("{transport} cannot carry the {pattern} pattern: {why}")]
+    PatternUnsupported {
+        transport: &'static str,
+        pattern: Pattern,
+        why: &'static str,
+    },
 
     /// A server's `reply` with no request handed out by `next_request` to answer.
     #[error("nothing to reply to: no request was handed out, or it was already answered")]

@@ -30,6 +30,7 @@ pub mod names;
 pub mod os;
 pub mod registry;
 pub mod spec;
+pub mod stream;
 pub mod wait;
 pub mod wire;
 
@@ -42,7 +43,7 @@ pub use names::{
 pub use os::shm::SharedBytes;
 pub use registry::{channel_objects, unlink_channel_objects};
 pub use spec::{
-    echo_one, Addressing, BindFn, ConnectFn, EchoOutcome, MessageLimit, Reply, Tamper,
+    echo_one, Addressing, BindFn, ConnectFn, EchoOutcome, MessageLimit, Pattern, Reply, Tamper,
     TransportClient, TransportKind, TransportOptions, TransportServer, TransportSpec,
 };
 pub use wait::{NoWatch, PeerWatch, StopFlag, WaitBudget, WAIT_SLICE};

@@ -54,6 +54,76 @@ pub trait TransportClient: Send {
     fn round_trip_loaned(&mut self, len: usize) -> Result<SharedBytes<'_>, TransportError> {
         Err(TransportError::NotLoaned { len })
     }
+
+    /// One message of a one-way stream ([`Pattern::Stream`], see [`crate::transport::stream`]):
+    /// hands `message` to the transport and returns without a reply, waiting (within the
+    /// timeout) only where the transport's own flow control makes it wait: a full socket
+    /// buffer, queue or ring, or SHM POSIX's one slot until the server has taken the last
+    /// message. The stream ends with a round trip, whose echo is the server's acknowledgement.
+    fn send(&mut self, _message: &[u8]) -> Result<(), TransportError> {
+        Err(TransportError::PatternUnsupported {
+            transport: "this transport",
+            pattern: Pattern::Stream,
+            why: "it has no one-way send",
+        })
+    }
+
+    /// [`send`](TransportClient::send) for a zero-copy transport: sends the first `len` bytes
+    /// of the last loan one way.
+    fn send_loaned(&mut self, len: usize) -> Result<(), TransportError> {
+        Err(TransportError::NotLoaned { len })
+    }
+}
+
+/// What the two sides of a case exchange: round trips (a request and its echo), or a one-way
+/// stream of messages that the server acknowledges at its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub enum Pattern {
+    #[default]
+    RoundTrip,
+    Stream,
+}
+
+impl Pattern {
+    pub const ALL: [Pattern; 2] = [Pattern::RoundTrip, Pattern::Stream];
+
+    /// The name on the command line and in exports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pattern::RoundTrip => "round-trip",
+            Pattern::Stream => "stream",
+        }
+    }
+}
+
+impl std::fmt::Display for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Pattern {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Pattern, String> {
+        Pattern::ALL
+            .into_iter()
+            .find(|p| p.name() == text)
+            .ok_or_else(|| format!("unknown pattern '{text}': expected round-trip or stream"))
+    }
+}
+
+impl serde::Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Pattern, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// Server side of a transport: hands out requests one at a time and answers each, by echoing
@@ -71,6 +141,19 @@ pub trait TransportServer: Send {
     /// Replies to the request [`next_request`](TransportServer::next_request) handed out, as
     /// `reply` says. [`EchoOutcome::Stopped`] if `stop` was set while the reply waited.
     fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError>;
+
+    /// Lets `look` read the request [`next_request`](TransportServer::next_request) handed
+    /// out, where it lies (under the transport's guard against truncated memory), before it is
+    /// answered or consumed: a stream's server checks every message so.
+    fn inspect(&mut self, _look: &mut dyn FnMut(&[u8])) -> Result<(), TransportError> {
+        Err(TransportError::NoRequest)
+    }
+
+    /// Done with the request handed out without answering it (a message of a one-way stream):
+    /// frees whatever held it (a slot, a ring entry) for the next message.
+    fn consume(&mut self) -> Result<(), TransportError> {
+        Err(TransportError::NoRequest)
+    }
 
     /// What the server should say on stderr when it stops, if anything (for example what its
     /// library dropped).
@@ -159,6 +242,12 @@ pub struct TransportOptions {
     /// How long a waiter spins before it sleeps, for the transports that spin
     /// ([`TransportKind::spin_budget`]); None: the transport's default. Others ignore it.
     pub spin_budget: Option<Duration>,
+    /// What the two sides exchange: a transport may bind differently for a stream (ZeroMQ's
+    /// ROUTER, a ring of slots).
+    pub pattern: Pattern,
+    /// How many messages a ring of slots holds in a stream (`--ring-depth`); None: the
+    /// transport's default. Only the spinning transports keep rings; others ignore it.
+    pub ring_depth: Option<usize>,
 }
 
 /// How a transport's endpoints are named.

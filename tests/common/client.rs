@@ -17,6 +17,8 @@ pub fn connect(
     let options = TransportOptions {
         timeout,
         spin_budget: None,
+        pattern: Pattern::RoundTrip,
+        ring_depth: None,
     };
     kind.connect(endpoint, options, Arc::new(NoWatch))
 }

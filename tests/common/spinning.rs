@@ -32,6 +32,8 @@ pub fn connect_spinning(
     let options = TransportOptions {
         timeout,
         spin_budget,
+        pattern: Pattern::RoundTrip,
+        ring_depth: None,
     };
     kind.connect(endpoint, options, Arc::new(NoWatch))
 }

@@ -229,7 +229,7 @@ impl ShmZcClient {
 
     /// Publishes the loan's slot with `len` bytes as request `seq`; returns the response
     /// sequence number seen before, which the reply will change.
-    fn send(
+    fn publish_request(
         &self,
         access: &ObjectAccess<'_>,
         loan: Loan,
@@ -281,7 +281,7 @@ impl TransportClient for ShmZcClient {
         // One access for the whole exchange, handed on to the caller with the echo.
         let segment = &self.client.segment;
         let access = segment.memory.access();
-        let previous = self.send(&access, loan, seq, len)?;
+        let previous = self.publish_request(&access, loan, seq, len)?;
         let reply_len = self.await_reply(&access, loan, seq, previous)?;
         self.next_slot = (loan.slot + 1) % SLOTS;
         // SAFETY: reply_len <= capacity, inside the slot, which is the client's again: the

@@ -1,0 +1,234 @@
+//! The one-way stream (`--pattern stream`) as both sides agree on it, whatever carries it.
+//!
+//! The client sends messages one way, back to back, each starting with its sequence number
+//! (8 bytes, little-endian), followed by the payload pattern [`payload_byte`]. The server takes
+//! each one and checks it ([`StreamCheck`]) without answering it. The stream ends with one more
+//! message whose sequence number is [`STREAM_END`]: that one the server echoes, and the echo
+//! is its acknowledgement that every message before it arrived whole and in order. A message
+//! that did not ends the server with the reason on stderr, which the driver quotes.
+//!
+//! A message must hold its sequence number, so a stream's messages are at least
+//! [`MIN_STREAM_MESSAGE`] bytes.
+
+use std::fmt;
+
+/// The sequence number of the message that ends a stream and asks for its acknowledgement.
+pub const STREAM_END: u64 = u64::MAX;
+
+/// Bytes at the front of each message that carry its sequence number.
+pub const SEQUENCE_LEN: usize = 8;
+
+/// The most slots a ring of a stream may have (`--ring-depth`).
+pub const MAX_RING_DEPTH: usize = 4096;
+
+/// The slots a ring of a stream has unless `--ring-depth` says otherwise: 64, or fewer for
+/// messages so large that 64 slots would take more than [`DEFAULT_RING_BYTES`] (never fewer than 2).
+pub const DEFAULT_RING_DEPTH: usize = 64;
+
+/// What a default ring's slots may take together.
+pub const DEFAULT_RING_BYTES: usize = 64 << 20;
+
+/// The depth of a ring of `slot_bytes`-byte slots: `asked`, or the default for that slot size.
+pub fn ring_depth(asked: Option<usize>, slot_bytes: usize) -> usize {
+    asked.unwrap_or_else(|| (DEFAULT_RING_BYTES / slot_bytes.max(1)).clamp(2, DEFAULT_RING_DEPTH))
+}
+
+/// The smallest message a stream carries: its sequence number.
+pub const MIN_STREAM_MESSAGE: usize = SEQUENCE_LEN;
+
+/// The byte at `offset` of every request and stream message before the sequence number is
+/// stamped over its first bytes: a pattern that varies with the offset, so that a shifted or
+/// stale copy does not pass a check.
+pub fn payload_byte(offset: usize) -> u8 {
+    (offset.wrapping_mul(31).wrapping_add(7) % 251) as u8
+}
+
+/// The sequence number at the front of `message`, if it holds one.
+pub fn sequence_of(message: &[u8]) -> Option<u64> {
+    let bytes: [u8; SEQUENCE_LEN] = message.get(..SEQUENCE_LEN)?.try_into().ok()?;
+    Some(u64::from_le_bytes(bytes))
+}
+
+/// How a stream's message was wrong, as the server reports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamFault {
+    #[error("a {len}-byte message carries no sequence number (a stream's messages are at least {MIN_STREAM_MESSAGE} bytes)")]
+    TooShort { len: usize },
+    #[error("message {sequence} has {got} bytes, the stream's first had {expected}")]
+    Length {
+        sequence: u64,
+        got: usize,
+        expected: usize,
+    },
+    #[error(
+        "sequence number {got} where {expected} was due (a message lost, repeated or reordered)"
+    )]
+    Sequence { got: u64, expected: u64 },
+    #[error("message {sequence} differs from what was sent at byte offset {offset}: expected 0x{expected:02x}, got 0x{got:02x}")]
+    Byte {
+        sequence: u64,
+        offset: usize,
+        expected: u8,
+        got: u8,
+    },
+}
+
+/// What a message was, to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamStep {
+    /// A message of the stream: take it and answer nothing.
+    Message,
+    /// The end: acknowledge the stream by echoing this message.
+    End,
+}
+
+impl fmt::Display for StreamStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StreamStep::Message => "message",
+            StreamStep::End => "end",
+        })
+    }
+}
+
+/// The server's check of a stream, one message at a time: every message as long as the
+/// stream's first, sequence numbers one apart, and with `every_byte` the payload byte for byte.
+/// The first message after an end starts a new stream at whatever number it carries (the
+/// client's numbers continue from its warm-up).
+#[derive(Debug, Clone)]
+pub struct StreamCheck {
+    every_byte: bool,
+    /// The next number and the length due, once a stream has started.
+    due: Option<(u64, usize)>,
+}
+
+impl StreamCheck {
+    pub fn new(every_byte: bool) -> StreamCheck {
+        StreamCheck {
+            every_byte,
+            due: None,
+        }
+    }
+
+    /// Checks the next message of the stream. The end is checked byte for byte whatever
+    /// `every_byte` says: its echo is the acknowledgement.
+    pub fn message(&mut self, message: &[u8]) -> Result<StreamStep, StreamFault> {
+        let len = message.len();
+        let sequence = sequence_of(message).ok_or(StreamFault::TooShort { len })?;
+        if sequence == STREAM_END {
+            self.due = None;
+            check_payload(message, sequence)?;
+            return Ok(StreamStep::End);
+        }
+        if let Some((expected, expected_len)) = self.due {
+            if sequence != expected {
+                return Err(StreamFault::Sequence {
+                    got: sequence,
+                    expected,
+                });
+            }
+            if len != expected_len {
+                return Err(StreamFault::Length {
+                    sequence,
+                    got: len,
+                    expected: expected_len,
+                });
+            }
+        }
+        if self.every_byte {
+            check_payload(message, sequence)?;
+        }
+        self.due = Some((sequence.wrapping_add(1), len));
+        Ok(StreamStep::Message)
+    }
+}
+
+/// Every byte after the sequence number is the payload pattern.
+fn check_payload(message: &[u8], sequence: u64) -> Result<(), StreamFault> {
+    let bad = message
+        .iter()
+        .enumerate()
+        .skip(SEQUENCE_LEN)
+        .find(|&(offset, &byte)| byte != payload_byte(offset));
+    match bad {
+        None => Ok(()),
+        Some((offset, &got)) => Err(StreamFault::Byte {
+            sequence,
+            offset,
+            expected: payload_byte(offset),
+            got,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(sequence: u64, len: usize) -> Vec<u8> {
+        let mut bytes: Vec<u8> = (0..len).map(payload_byte).collect();
+        bytes[..SEQUENCE_LEN].copy_from_slice(&sequence.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn a_stream_in_order_passes_and_its_end_asks_for_the_acknowledgement() {
+        let mut check = StreamCheck::new(true);
+        for sequence in 101..=110 {
+            assert_eq!(
+                check.message(&message(sequence, 100)),
+                Ok(StreamStep::Message)
+            );
+        }
+        assert_eq!(
+            check.message(&message(STREAM_END, 100)),
+            Ok(StreamStep::End)
+        );
+        // The next stream starts wherever its first number is.
+        assert_eq!(check.message(&message(500, 64)), Ok(StreamStep::Message));
+    }
+
+    #[test]
+    fn a_lost_repeated_or_resized_message_is_named() {
+        let mut check = StreamCheck::new(false);
+        check.message(&message(1, 100)).unwrap();
+        assert_eq!(
+            check.message(&message(3, 100)),
+            Err(StreamFault::Sequence {
+                got: 3,
+                expected: 2
+            })
+        );
+        let mut check = StreamCheck::new(false);
+        check.message(&message(1, 100)).unwrap();
+        check.message(&message(1, 100)).unwrap_err();
+        let mut check = StreamCheck::new(false);
+        check.message(&message(1, 100)).unwrap();
+        let fault = check.message(&message(2, 99)).unwrap_err();
+        assert_eq!(
+            fault.to_string(),
+            "message 2 has 99 bytes, the stream's first had 100"
+        );
+    }
+
+    #[test]
+    fn payload_bytes_are_checked_only_when_asked_but_always_at_the_end() {
+        let mut corrupt = message(7, 100);
+        corrupt[57] ^= 0xff;
+        assert!(StreamCheck::new(false).message(&corrupt).is_ok());
+        let fault = StreamCheck::new(true).message(&corrupt).unwrap_err();
+        assert!(fault.to_string().contains("byte offset 57"), "{fault}");
+        let mut end = message(STREAM_END, 100);
+        end[99] ^= 1;
+        assert!(StreamCheck::new(false).message(&end).is_err());
+    }
+
+    #[test]
+    fn a_message_too_short_for_its_number_is_refused() {
+        assert_eq!(
+            StreamCheck::new(false).message(&[1, 2, 3]),
+            Err(StreamFault::TooShort { len: 3 })
+        );
+        assert_eq!(sequence_of(&message(9, 8)), Some(9));
+    }
+}
