@@ -12,6 +12,7 @@ use crate::benchmark::cpu::CpuWatch;
 use crate::benchmark::measure::ProgressSink;
 use crate::benchmark::measure::{self, EchoBuffers, MeasureConfig, MeasureError, RunMeasurement};
 use crate::benchmark::placement::PlacementSampler;
+use crate::benchmark::stream;
 use crate::cli::options::Options;
 use crate::peer::cleanup::{self, IpcObject};
 use crate::peer::lease::{EndpointLease, LeaseError, RunNames};
@@ -21,7 +22,8 @@ use crate::report::size::MessageSize;
 use crate::system::placement::{self, PinError};
 use crate::system::signals;
 use crate::transport::{
-    payload_capacity, Endpoint, MessageLimit, TransportClient, TransportError, TransportKind,
+    payload_capacity, Endpoint, MessageLimit, Pattern, TransportClient, TransportError,
+    TransportKind,
 };
 
 /// How long a server whose case failed gets to exit on SIGTERM before it is killed.
@@ -87,7 +89,21 @@ impl RunOutcome {
     }
 }
 
-/// Warms `client` up and measures `case` over it; `capacity` is the largest payload its
+/// A pattern's warm-up.
+type WarmUpFn =
+    fn(&mut dyn TransportClient, &mut EchoBuffers, &MeasureConfig) -> Result<(), MeasureError>;
+
+/// A pattern's timed run.
+type TimedRunFn = fn(
+    &mut dyn TransportClient,
+    &mut EchoBuffers,
+    &MeasureConfig,
+    &mut dyn ProgressSink,
+    Option<PlacementSampler>,
+    CpuWatch,
+) -> RunMeasurement;
+
+/// Warms `client` up and measures `case` over it in the options' pattern; `capacity` is the largest payload its
 /// server's buffer holds. `server_pid`, when the server is ours, is whose placement and CPU
 /// time are watched beside the driver's.
 pub(crate) fn measure_client(
@@ -108,13 +124,17 @@ pub(crate) fn measure_client(
     };
     let offset = client.payload_page_offset();
     let buffers = EchoBuffers::new(case.size.bytes, capacity, offset);
-    let warmed_up = buffers
-        .and_then(|mut buffers| measure::warm_up(client, &mut buffers, &config).map(|()| buffers));
+    let (warm_up, timed_run) = match options.pattern {
+        Pattern::RoundTrip => (measure::warm_up as WarmUpFn, measure::timed_run as TimedRunFn),
+        Pattern::Stream => (stream::warm_up as WarmUpFn, stream::timed_run as TimedRunFn),
+    };
+    let warmed_up =
+        buffers.and_then(|mut buffers| warm_up(client, &mut buffers, &config).map(|()| buffers));
     let mut buffers = match warmed_up {
         Ok(buffers) => buffers,
         Err(e) => return RunOutcome::failed(e),
     };
-    let mut measurement = measure::timed_run(client, &mut buffers, &config, progress, sampler, cpu);
+    let mut measurement = timed_run(client, &mut buffers, &config, progress, sampler, cpu);
     let error = measurement.error.take().map(RunError::from);
     RunOutcome {
         measurement: Some(measurement),
@@ -171,7 +191,12 @@ impl<'a> ProcessExecutor<'a> {
         Ok(
             ServerArgs::new(case.transport, endpoint, self.options.timeout, fault)?
                 .pinned_to(self.options.pin.map(|pin| pin.server_cpu))
-                .spinning_for(spin_budget),
+                .spinning_for(spin_budget)
+                .exchanging(
+                    self.options.pattern,
+                    self.options.ring_depth,
+                    self.options.verify_all,
+                ),
         )
     }
 

@@ -18,13 +18,13 @@ use crate::benchmark::pacing::Pacer;
 use crate::benchmark::placement::{PlacementSampler, PlacementTally, SAMPLE_INTERVAL};
 use crate::benchmark::stats::LatencyRecorder;
 use crate::system::signals;
+use crate::transport::stream::payload_byte;
 use crate::transport::{SharedBytes, TransportClient, TransportError};
 
 /// How often the progress display is updated during a timed run.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Bytes at the front of each request that carry its sequence number.
-pub const SEQUENCE_LEN: usize = 8;
+pub use crate::transport::stream::SEQUENCE_LEN;
 
 /// Why a run stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +36,9 @@ pub enum MeasureError {
         round_trip: u64,
         problem: EchoMismatch,
     },
+    /// The echo of a stream's last message, which acknowledges the stream, was wrong.
+    #[error("the stream's acknowledgement: {problem}")]
+    BadAcknowledgement { problem: EchoMismatch },
 }
 
 /// How an echo differed from its request.
@@ -84,6 +87,8 @@ pub struct RunMeasurement {
     pub placement: Option<PlacementTally>,
     /// The CPU time both processes used over `elapsed`; None if the driver's clock failed.
     pub cpu: Option<CpuSpent>,
+    /// A stream's messages sent and acknowledged (0 for round trips, which `latencies` counts).
+    pub stream_messages: u64,
     pub error: Option<MeasureError>,
 }
 
@@ -99,7 +104,7 @@ pub struct EchoBuffers {
 
 /// An echo to check: in the reply buffer or a transport's own message, or where a zero-copy
 /// transport handed it back in shared memory.
-enum Reply<'a> {
+pub(super) enum Reply<'a> {
     Received(&'a [u8]),
     InPlace(SharedBytes<'a>),
 }
@@ -118,7 +123,7 @@ impl Deref for Reply<'_> {
 impl Reply<'_> {
     /// Done with the echo: fails if shared memory it lay in was truncated meanwhile, which
     /// explains whatever the check of it found.
-    fn release(self) -> Result<(), TransportError> {
+    pub(super) fn release(self) -> Result<(), TransportError> {
         match self {
             Reply::Received(_) => Ok(()),
             Reply::InPlace(bytes) => bytes.release(),
@@ -139,7 +144,7 @@ impl EchoBuffers {
         let mut request = AlignedBuffer::zeroed("request buffer", size_bytes, page_offset)?;
         // A pattern that varies with the offset, so a shifted or stale copy does not pass.
         for (i, byte) in request.iter_mut().enumerate() {
-            *byte = (i.wrapping_mul(31).wrapping_add(7) % 251) as u8;
+            *byte = payload_byte(i);
         }
         // Written once (zeroed) so the pages are faulted in before the clock starts.
         let response_len = response_capacity.max(size_bytes);
@@ -151,7 +156,7 @@ impl EchoBuffers {
         })
     }
 
-    fn stamp(&mut self, sequence: u64) {
+    pub(super) fn stamp(&mut self, sequence: u64) {
         let bytes = sequence.to_le_bytes();
         let n = self.request.len().min(SEQUENCE_LEN);
         self.request[..n].copy_from_slice(&bytes[..n]);
@@ -160,7 +165,7 @@ impl EchoBuffers {
     /// Makes round trip `sequence`'s request, before the clock starts: stamps its sequence
     /// number, and, if the transport lends memory for it, writes the whole request into the
     /// loan, where the transport sends it from without a copy.
-    fn prepare(
+    pub(super) fn prepare(
         &mut self,
         client: &mut dyn TransportClient,
         sequence: u64,
@@ -180,7 +185,7 @@ impl EchoBuffers {
     /// One round trip with the request as prepared; returns the reply wherever the transport
     /// left it (the reply buffer, its own message, or shared memory), and the request to check
     /// it against.
-    fn round_trip<'a>(
+    pub(super) fn round_trip<'a>(
         &'a mut self,
         client: &'a mut dyn TransportClient,
     ) -> (&'a [u8], Result<Reply<'a>, TransportError>) {
@@ -197,6 +202,14 @@ impl EchoBuffers {
         (request, reply)
     }
 
+    pub(super) fn request(&self) -> &[u8] {
+        &self.request
+    }
+
+    pub(super) fn request_len(&self) -> usize {
+        self.request.len()
+    }
+
     /// Where the request and the reply buffers start, modulo a page.
     pub fn page_offsets(&self) -> (usize, usize) {
         (self.request.page_offset(), self.response.page_offset())
@@ -204,7 +217,7 @@ impl EchoBuffers {
 }
 
 /// Checks `reply` against `request`: its length and sequence number, and every byte if `full`.
-fn verify_echo(request: &[u8], reply: &[u8], full: bool) -> Result<(), EchoMismatch> {
+pub(super) fn verify_echo(request: &[u8], reply: &[u8], full: bool) -> Result<(), EchoMismatch> {
     let sent = request.len();
     if reply.len() != sent {
         return Err(EchoMismatch::Length {
@@ -229,7 +242,7 @@ fn verify_echo(request: &[u8], reply: &[u8], full: bool) -> Result<(), EchoMisma
 
 /// Checks round trip `sequence`'s `reply` against its `request` (every byte if `full`) and is
 /// done with it. A truncation of the memory it lay in is reported before any mismatch.
-fn check_reply(
+pub(super) fn check_reply(
     request: &[u8],
     reply: Reply<'_>,
     full: bool,
@@ -260,18 +273,35 @@ pub fn warm_up(
 
 /// What the timed loop does between round trips, outside the timed region: progress, placement
 /// samples and pacing.
-struct Between<'a> {
-    progress: &'a mut dyn ProgressSink,
-    progress_time: Duration,
+pub(super) struct Between<'a> {
+    pub(super) progress: &'a mut dyn ProgressSink,
+    pub(super) progress_time: Duration,
     last_update: Instant,
-    sampler: Option<PlacementSampler>,
+    pub(super) sampler: Option<PlacementSampler>,
     last_sample: Instant,
     pacer: Option<Pacer>,
 }
 
-impl Between<'_> {
+impl<'a> Between<'a> {
+    /// Nothing done yet, at `start`; paced by `interval` if given.
+    pub(super) fn new(
+        progress: &'a mut dyn ProgressSink,
+        sampler: Option<PlacementSampler>,
+        interval: Option<Duration>,
+        start: Instant,
+    ) -> Between<'a> {
+        Between {
+            progress,
+            progress_time: Duration::ZERO,
+            last_update: start,
+            sampler,
+            last_sample: start,
+            pacer: interval.map(Pacer::start),
+        }
+    }
+
     /// After a round trip that ended at `after`, with `done` timed round trips so far.
-    fn round_trip_done(&mut self, after: Instant, done: u64) {
+    pub(super) fn round_trip_done(&mut self, after: Instant, done: u64) {
         if let Some(sampler) = &mut self.sampler {
             if after - self.last_sample >= SAMPLE_INTERVAL {
                 sampler.sample();
@@ -302,14 +332,7 @@ pub fn timed_run(
     };
     let cpu_start = cpu.mark();
     let start = Instant::now();
-    let mut between = Between {
-        progress,
-        progress_time: Duration::ZERO,
-        last_update: start,
-        sampler,
-        last_sample: start,
-        pacer: config.interval.map(Pacer::start),
-    };
+    let mut between = Between::new(progress, sampler, config.interval, start);
     let error = timed_loop(client, buffers, config, &mut recorders, &mut between).err();
     let elapsed = start.elapsed();
     let cpu_spent = cpu.mark().since(cpu_start);
@@ -323,6 +346,7 @@ pub fn timed_run(
         elapsed,
         progress_time: between.progress_time,
         cpu: cpu_spent,
+        stream_messages: 0,
         error,
     }
 }
@@ -365,7 +389,7 @@ fn timed_loop(
     Ok(())
 }
 
-fn check_interrupt() -> Result<(), MeasureError> {
+pub(super) fn check_interrupt() -> Result<(), MeasureError> {
     match signals::received() {
         Some(_) => Err(TransportError::Interrupted.into()),
         None => Ok(()),

@@ -16,6 +16,7 @@ pub mod pacing;
 pub mod placement;
 pub mod scheduler;
 pub mod stats;
+pub mod stream;
 pub mod tally;
 pub mod warnings;
 
@@ -58,6 +59,8 @@ pub fn new_report(options: &Options) -> Report {
                 transport: peer.transport,
                 address: peer.address.clone(),
             }),
+            pattern: options.pattern,
+            ring_depth: options.ring_depth,
         },
         machine: machine::describe(),
         clock_overhead_ns: clock::clock_overhead_ns(),

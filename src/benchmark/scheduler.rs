@@ -8,11 +8,13 @@ use nix::sys::signal::Signal;
 
 use crate::benchmark::events::{CaseRun, ReportError, Reporter, Reporters, RunEnd};
 use crate::benchmark::executor::{Case, Executor, RunOutcome};
-use crate::benchmark::measure::ProgressSink;
+use crate::benchmark::measure::{ProgressSink, RunMeasurement};
 use crate::benchmark::tally::CaseTally;
 use crate::cli::options::Options;
 use crate::report::result::{BenchmarkResult, Report, Status};
 use crate::report::size::MessageSize;
+use crate::transport::stream::MIN_STREAM_MESSAGE;
+use crate::transport::Pattern;
 
 /// How a whole benchmark ended.
 pub struct Outcome {
@@ -107,7 +109,9 @@ impl<'a, E: Executor> Scheduler<'a, E> {
             .map(|(index, &transport)| {
                 let case = Case { size, transport };
                 let skip_reason = self.skip_reason(&case);
-                CaseState::new(case, index + 1, self.report.clock_overhead_ns, skip_reason)
+                let pattern = self.options.pattern;
+                let overhead = self.report.clock_overhead_ns;
+                CaseState::new(case, pattern, index + 1, overhead, skip_reason)
             })
             .collect();
         'runs: for run in 1..=self.options.runs {
@@ -127,7 +131,7 @@ impl<'a, E: Executor> Scheduler<'a, E> {
         }
         let reported = |state: &CaseState| state.runs_started > 0 || state.skip_reason.is_some();
         for state in cases.into_iter().filter(reported) {
-            let result = state.into_result(self.options.runs);
+            let result = state.into_result(self.options.runs, self.options.pattern);
             self.report.results.push(result);
             let result = self.report.results.last().unwrap_or_else(|| unreachable!());
             let _ = self.reporters.case_finished(result, &self.report);
@@ -136,6 +140,11 @@ impl<'a, E: Executor> Scheduler<'a, E> {
 
     /// Why `case` is not to be run, if its size is more than its transport carries.
     fn skip_reason(&self, case: &Case) -> Option<String> {
+        if self.options.pattern == Pattern::Stream && case.size.bytes < MIN_STREAM_MESSAGE {
+            return Some(format!(
+                "a stream's message carries its {MIN_STREAM_MESSAGE}-byte sequence number"
+            ));
+        }
         let limit = self.executor.message_limit(case)?;
         (case.size.bytes > limit.bytes).then_some(limit.reason)
     }
@@ -205,6 +214,7 @@ struct CaseState {
 impl CaseState {
     fn new(
         case: Case,
+        pattern: Pattern,
         transport_number: usize,
         clock_overhead_ns: f64,
         skip_reason: Option<String>,
@@ -214,6 +224,7 @@ impl CaseState {
             transport_number,
             tally: CaseTally {
                 clock_overhead_ns,
+                pattern,
                 ..CaseTally::new()
             },
             runs_started: 0,
@@ -228,16 +239,19 @@ impl CaseState {
     }
 
     /// The case's result; a case the interrupt left short of its runs is interrupted too.
-    fn into_result(self, runs: u32) -> BenchmarkResult {
+    fn into_result(self, runs: u32, pattern: Pattern) -> BenchmarkResult {
         let (transport, bytes) = (self.case.transport, self.case.size.bytes);
-        if let Some(reason) = self.skip_reason {
-            return BenchmarkResult::skipped(transport, bytes, reason);
-        }
-        let status = match self.status {
-            Status::Ok if self.runs_completed < runs => Status::Interrupted,
-            status => status,
+        let result = match self.skip_reason {
+            Some(reason) => BenchmarkResult::skipped(transport, bytes, reason),
+            None => {
+                let status = match self.status {
+                    Status::Ok if self.runs_completed < runs => Status::Interrupted,
+                    status => status,
+                };
+                self.tally.into_result(transport, bytes, status, self.error)
+            }
         };
-        self.tally.into_result(transport, bytes, status, self.error)
+        BenchmarkResult { pattern, ..result }
     }
 }
 
@@ -248,12 +262,16 @@ fn add_to_tally(tally: &mut CaseTally, outcome: &RunOutcome) {
         tally.add(m);
     }
     if outcome.error.is_none() {
-        let mean_ns = outcome
-            .measurement
-            .as_ref()
-            .and_then(|m| m.latencies.stats())
-            .map_or(0.0, |s| s.mean_ns);
+        let mean_ns = outcome.measurement.as_ref().map_or(0.0, run_mean_ns);
         tally.run_means_ns.push(mean_ns);
+    }
+}
+
+/// A run's mean: of its round trips, or a stream's time per message.
+fn run_mean_ns(run: &RunMeasurement) -> f64 {
+    match run.stream_messages {
+        0 => run.latencies.stats().map_or(0.0, |s| s.mean_ns),
+        messages => run.elapsed.as_nanos() as f64 / messages as f64,
     }
 }
 
@@ -303,6 +321,7 @@ mod tests {
             progress_time: Duration::ZERO,
             placement: None,
             cpu: None,
+            stream_messages: 0,
             error,
         }
     }
@@ -418,6 +437,8 @@ mod tests {
             interval: None,
             spin_budget: None,
             connect: None,
+            pattern: Pattern::RoundTrip,
+            ring_depth: None,
         }
     }
 

@@ -8,7 +8,7 @@ use crate::benchmark::placement::PlacementTally;
 use crate::benchmark::stats::{LatencyRecorder, LatencyStats, RunSpread};
 use crate::benchmark::warnings::case_warnings;
 use crate::report::result::{BenchmarkResult, LatencyUs, Status, WarningRecord};
-use crate::transport::TransportKind;
+use crate::transport::{Pattern, TransportKind};
 
 /// `amount` per second of `seconds`, or 0 when no time passed.
 fn per_second(amount: f64, seconds: f64) -> f64 {
@@ -52,6 +52,10 @@ pub struct CaseTally {
     /// What two clock reads cost, measured at start: subtracted for `mean_corrected`.
     pub clock_overhead_ns: f64,
     pub cpu: CpuTally,
+    /// A stream's messages acknowledged, over all runs.
+    pub stream_messages: u64,
+    /// What the runs exchanged.
+    pub pattern: Pattern,
 }
 
 impl CaseTally {
@@ -66,6 +70,8 @@ impl CaseTally {
             progress_s: 0.0,
             clock_overhead_ns: 0.0,
             cpu: CpuTally::default(),
+            stream_messages: 0,
+            pattern: Pattern::RoundTrip,
         }
     }
 
@@ -82,8 +88,9 @@ impl CaseTally {
             self.placement.merge(placement);
         }
         if let Some(spent) = run.cpu {
-            (self.cpu).add(spent, run.elapsed, run.latencies.count());
+            (self.cpu).add(spent, run.elapsed, run.latencies.count() + run.stream_messages);
         }
+        self.stream_messages += run.stream_messages;
         self.total_s += run.elapsed.as_secs_f64();
         self.progress_s += run.progress_time.as_secs_f64();
     }
@@ -95,12 +102,15 @@ impl CaseTally {
         status: Status,
         error: Option<String>,
     ) -> BenchmarkResult {
-        let iterations = self.latencies.count();
+        let iterations = self.latencies.count() + self.stream_messages;
         // A case that measured nothing is never "ok", whatever else went right.
         let (status, error) = match (status, iterations) {
             (Status::Ok, 0) => (
                 Status::Failed,
-                Some("no timed round trip completed".to_string()),
+                Some(match self.pattern {
+                    Pattern::RoundTrip => "no timed round trip completed".to_string(),
+                    Pattern::Stream => "no timed stream was acknowledged".to_string(),
+                }),
             ),
             other => (other.0, error),
         };
@@ -115,6 +125,7 @@ impl CaseTally {
         BenchmarkResult {
             transport,
             size_bytes,
+            pattern: self.pattern,
             iterations,
             status,
             error,
@@ -123,6 +134,8 @@ impl CaseTally {
             ops_per_s,
             mb_per_s: ops_per_s * size_bytes as f64 / 1e6,
             latency_us: self.summary_of(Some(&self.latencies)),
+            us_per_message: (self.stream_messages > 0)
+                .then(|| self.total_s * 1e6 / self.stream_messages as f64),
             runs: self.run_means_ns.iter().map(|ns| ns / 1000.0).collect(),
             runs_median_us: spread.map(|s| s.median_ns / 1000.0),
             runs_min_us: spread.map(|s| s.min_ns / 1000.0),

@@ -142,6 +142,7 @@ fn benchmark_options(cli: Cli) -> Options {
         .unwrap_or_else(MessageSize::named_defaults);
     check_round_trip_count(args.warmup, args.iterations);
     check_spin_budget(args.spin_budget, &transports, args.timeout);
+    check_pattern(args.pattern, args.interval);
     let exports = Exports {
         json: args.export_json,
         csv: args.export_csv,
@@ -309,6 +310,16 @@ fn file_identity(path: &Path) -> PathBuf {
 
 /// A spin budget needs a transport that spins, and must end well before a wait times out: the
 /// spinning part of a wait does not look at the deadline.
+/// A stream runs back to back: pacing (`--interval`) is for round trips.
+fn check_pattern(pattern: Pattern, interval: Option<Duration>) {
+    if pattern == Pattern::Stream && interval.is_some() {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            "--interval paces round trips; --pattern stream sends back to back".into(),
+        );
+    }
+}
+
 fn check_spin_budget(asked: Option<Duration>, transports: &[TransportKind], timeout: Duration) {
     let Some(budget) = asked else { return };
     let text = humantime::format_duration(budget);

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use serde_json::{Map, Value};
 
 use crate::report::result::Status;
-use crate::transport::TransportKind;
+use crate::transport::{Pattern, TransportKind};
 use saved::{Latency, SavedCase, SavedRun};
 use welch::{welch_t_test, NotTestable, WelchTest};
 
@@ -34,7 +34,7 @@ const MACHINE_FIELDS: [&str; 4] = ["cpu", "cores", "kernel", "os"];
 
 /// The fields of `config` that change what a case measures (transports and sizes only decide
 /// which cases there are; those are listed as one-sided).
-const CONFIG_FIELDS: [&str; 8] = [
+const CONFIG_FIELDS: [&str; 9] = [
     "iterations",
     "warmup",
     "runs",
@@ -43,10 +43,11 @@ const CONFIG_FIELDS: [&str; 8] = [
     "verify_all",
     "pin",
     "interval_s",
+    "ring_depth",
 ];
 
-/// A (transport, size) case.
-pub type CaseKey = (TransportKind, usize);
+/// A (transport, size, pattern) case.
+pub type CaseKey = (TransportKind, usize, Pattern);
 
 /// Everything the comparison found, in the order of BASE's cases then NEW's.
 #[derive(Debug, Clone)]
@@ -147,13 +148,13 @@ impl Comparison {
                 .collect(),
         };
         for base_case in &base.cases {
-            match new.case(base_case.transport, base_case.size_bytes) {
+            match new.case(key(base_case)) {
                 Some(new_case) => comparison.add(base_case, new_case),
                 None => (comparison.only_in_base).push(key(base_case)),
             }
         }
         comparison.only_in_new = (new.cases.iter())
-            .filter(|c| base.case(c.transport, c.size_bytes).is_none())
+            .filter(|c| base.case(key(c)).is_none())
             .map(key)
             .collect();
         comparison
@@ -188,7 +189,7 @@ impl Comparison {
 }
 
 fn key(case: &SavedCase) -> CaseKey {
-    (case.transport, case.size_bytes)
+    (case.transport, case.size_bytes, case.pattern)
 }
 
 /// The latency of a case that ran to completion; a failed or interrupted case's partial
@@ -287,12 +288,13 @@ mod tests {
         SavedCase {
             transport,
             size_bytes: 100,
+            pattern: Pattern::RoundTrip,
             status: Status::Ok,
             reason: None,
             latency_us: Some(Latency {
                 mean,
-                p50: mean,
-                p99: mean * 2.0,
+                p50: Some(mean),
+                p99: Some(mean * 2.0),
             }),
             run_means_us: runs.to_vec(),
         }
@@ -349,6 +351,24 @@ mod tests {
                 new: "5.0".into(),
             }]
         );
-        assert_eq!(comparison.only_in_new, [(shm_spin::KIND, 100)]);
+        assert_eq!(
+            comparison.only_in_new,
+            [(shm_spin::KIND, 100, Pattern::RoundTrip)]
+        );
+    }
+
+    /// A stream and a round trip of the same transport and size are different cases.
+    #[test]
+    fn a_stream_is_compared_with_a_stream_only() {
+        let round_trip = run(json!({}), vec![case(shm_posix::KIND, 10.0, &[10.0])]);
+        let mut stream_case = case(shm_posix::KIND, 1.0, &[1.0]);
+        stream_case.pattern = Pattern::Stream;
+        let stream = run(json!({}), vec![stream_case]);
+        let comparison = Comparison::new(&round_trip, &stream);
+        assert!(comparison.changes.is_empty());
+        assert_eq!(
+            comparison.only_in_new,
+            [(shm_posix::KIND, 100, Pattern::Stream)]
+        );
     }
 }

@@ -8,6 +8,7 @@ use comfy_table::{presets, Cell, CellAlignment, Table};
 use super::saved::SavedRun;
 use super::welch::MIN_RUNS;
 use super::{change_pct, CaseChange, CaseKey, Comparison, Side};
+use crate::transport::Pattern;
 use crate::report::format;
 use crate::report::result::Status;
 use crate::report::size::format_bytes;
@@ -61,7 +62,15 @@ pub fn render(
 }
 
 fn name(case: CaseKey) -> String {
-    format!("{} at {}", case.0.name(), format_bytes(case.1))
+    format!("{}{} at {}", case.0.name(), pattern_mark(case.2), format_bytes(case.1))
+}
+
+/// ` (stream)` after a stream case's transport; nothing for round trips.
+fn pattern_mark(pattern: Pattern) -> &'static str {
+    match pattern {
+        Pattern::RoundTrip => "",
+        Pattern::Stream => " (stream)",
+    }
 }
 
 fn table(changes: &[CaseChange]) -> Table {
@@ -98,18 +107,26 @@ fn row(change: &CaseChange) -> [String; 8] {
     };
     [
         format_bytes(change.case.1),
-        change.case.0.name().to_string(),
+        format!("{}{}", change.case.0.name(), pattern_mark(change.case.2)),
         format!(
             "{} → {}",
             format::figure(base.mean),
             format::figure(new.mean)
         ),
         signed_pct(change_pct(base.mean, new.mean)),
-        signed_pct(change_pct(base.p50, new.p50)),
-        signed_pct(change_pct(base.p99, new.p99)),
+        percentile_change(base.p50, new.p50),
+        percentile_change(base.p99, new.p99),
         test,
         verdict.to_string(),
     ]
+}
+
+/// A percentile's change, or `n/a` for a stream, which has none.
+fn percentile_change(base: Option<f64>, new: Option<f64>) -> String {
+    match (base, new) {
+        (Some(base), Some(new)) => signed_pct(change_pct(base, new)),
+        _ => "n/a".into(),
+    }
 }
 
 /// `+12.3%`, `-4.0%`, or `n/a` when the base was 0.

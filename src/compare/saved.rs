@@ -14,7 +14,8 @@ use crate::report::saved::{
     check_each_case_once, measured, parse_saved, read_file, transport_named, SavedFileError,
     SavedReportError,
 };
-use crate::transport::TransportKind;
+use crate::compare::CaseKey;
+use crate::transport::{Pattern, TransportKind};
 
 /// One report, checked.
 #[derive(Debug, Clone)]
@@ -34,21 +35,32 @@ pub struct SavedRun {
 pub struct SavedCase {
     pub transport: TransportKind,
     pub size_bytes: usize,
+    /// A report from before streams has round trips only.
+    pub pattern: Pattern,
     pub status: Status,
     /// The `error` of a failed case, or the `skip_reason` of a skipped one.
     pub reason: Option<String>,
-    /// None when no round trip completed.
+    /// None when no round trip completed (or no stream was acknowledged).
     pub latency_us: Option<Latency>,
     /// The mean of each run, in µs.
     pub run_means_us: Vec<f64>,
 }
 
-/// The three figures a comparison shows, in µs.
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// The three figures a comparison shows, in µs: for a stream, its time per message as the
+/// mean, and no percentiles.
+#[derive(Debug, Clone, Copy)]
 pub struct Latency {
     pub mean: f64,
-    pub p50: f64,
-    pub p99: f64,
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// A round-trip case's `latency_us`, as saved: all three figures are there.
+#[derive(Debug, Clone, Copy, Deserialize)]
+struct RawLatency {
+    mean: f64,
+    p50: f64,
+    p99: f64,
 }
 
 #[derive(Deserialize)]
@@ -69,7 +81,11 @@ struct RawResult {
     error: Option<String>,
     #[serde(default)]
     skip_reason: Option<String>,
-    latency_us: Option<Latency>,
+    latency_us: Option<RawLatency>,
+    #[serde(default)]
+    us_per_message: Option<f64>,
+    #[serde(default)]
+    pattern: Pattern,
     #[serde(default)]
     runs: Vec<f64>,
 }
@@ -82,11 +98,11 @@ impl SavedRun {
         })
     }
 
-    /// The case of `transport` at `size_bytes`, if the report has one.
-    pub fn case(&self, transport: TransportKind, size_bytes: usize) -> Option<&SavedCase> {
-        self.cases
-            .iter()
-            .find(|c| c.transport == transport && c.size_bytes == size_bytes)
+    /// The case of `transport` at `size_bytes` in `pattern`, if the report has one.
+    pub fn case(&self, (transport, size_bytes, pattern): CaseKey) -> Option<&SavedCase> {
+        self.cases.iter().find(|c| {
+            c.transport == transport && c.size_bytes == size_bytes && c.pattern == pattern
+        })
     }
 }
 
@@ -118,6 +134,9 @@ impl RawResult {
             measured(latency.p50, || at("latency_us.p50"))?;
             measured(latency.p99, || at("latency_us.p99"))?;
         }
+        if let Some(per_message) = self.us_per_message {
+            measured(per_message, || at("us_per_message"))?;
+        }
         for (i, &run_mean) in self.runs.iter().enumerate() {
             measured(run_mean, || at(&format!("runs[{i}]")))?;
         }
@@ -126,7 +145,19 @@ impl RawResult {
             size_bytes: self.size_bytes,
             status: self.status,
             reason: self.error.or(self.skip_reason),
-            latency_us: self.latency_us,
+            pattern: self.pattern,
+            latency_us: match self.pattern {
+                Pattern::RoundTrip => self.latency_us.map(|l| Latency {
+                    mean: l.mean,
+                    p50: Some(l.p50),
+                    p99: Some(l.p99),
+                }),
+                Pattern::Stream => self.us_per_message.map(|mean| Latency {
+                    mean,
+                    p50: None,
+                    p99: None,
+                }),
+            },
             run_means_us: self.runs,
         })
     }

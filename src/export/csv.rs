@@ -5,7 +5,7 @@ use crate::report::result::{BenchmarkResult, Report};
 
 pub struct CsvExporter;
 
-const COLUMNS: [&str; 32] = [
+const COLUMNS: [&str; 34] = [
     "transport",
     "size_bytes",
     "status",
@@ -38,6 +38,8 @@ const COLUMNS: [&str; 32] = [
     "cpu_server_us",
     "cpu_driver_cpus",
     "cpu_server_cpus",
+    "pattern",
+    "us_per_message",
 ];
 
 /// Quotes a field when it holds a comma, quote or newline (RFC 4180).
@@ -100,6 +102,8 @@ fn row(report: &Report, r: &BenchmarkResult) -> [String; COLUMNS.len()] {
         opt(r.cpu.and_then(|c| c.server_us_per_round_trip)),
         opt(r.cpu.map(|c| c.driver_cpus)),
         opt(r.cpu.and_then(|c| c.server_cpus)),
+        r.pattern.to_string(),
+        opt(r.us_per_message),
     ]
 }
 
@@ -119,7 +123,7 @@ impl Exporter for CsvExporter {
 mod tests {
     use super::*;
     use crate::report::test_report::{sample, sample_with_cpu};
-    use crate::transport::zmq_ipc;
+    use crate::transport::{zmq_ipc, Pattern};
 
     #[test]
     fn one_row_per_case_with_a_header() {
@@ -129,8 +133,20 @@ mod tests {
         assert_eq!(lines[0].split(',').count(), COLUMNS.len());
         assert!(lines[1].starts_with("shm-posix,100,ok,100,"));
         // The failed row's error has a comma and quotes: quoted, quotes doubled.
-        assert!(lines[5]
-            .ends_with("\"server exited: killed by signal 9 (SIGKILL), \"\"quoted\"\"\",,,,,"));
+        assert!(lines[5].ends_with(
+            "\"server exited: killed by signal 9 (SIGKILL), \"\"quoted\"\"\",,,,,,round-trip,"
+        ));
+    }
+
+    #[test]
+    fn a_stream_says_so_and_has_its_time_per_message() {
+        let mut report = sample();
+        report.results[0].pattern = Pattern::Stream;
+        report.results[0].us_per_message = Some(0.25);
+        let text = String::from_utf8(CsvExporter.serialize(&report).unwrap()).unwrap();
+        assert!(text.lines().next().unwrap().ends_with(",pattern,us_per_message"));
+        let row = text.lines().nth(1).unwrap();
+        assert!(row.ends_with(",stream,0.25"), "{row}");
     }
 
     #[test]
@@ -138,9 +154,11 @@ mod tests {
         let report = sample_with_cpu();
         let text = String::from_utf8(CsvExporter.serialize(&report).unwrap()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].ends_with(",cpu_driver_us,cpu_server_us,cpu_driver_cpus,cpu_server_cpus"));
-        assert!(lines[1].ends_with(",1.25,2.5,0.25,0.75"), "{}", lines[1]);
-        assert!(lines[2].ends_with(",1.25,,0.25,"), "{}", lines[2]);
+        assert!(lines[0].ends_with(
+            ",cpu_driver_us,cpu_server_us,cpu_driver_cpus,cpu_server_cpus,pattern,us_per_message"
+        ));
+        assert!(lines[1].ends_with(",1.25,2.5,0.25,0.75,round-trip,"), "{}", lines[1]);
+        assert!(lines[2].ends_with(",1.25,,0.25,,round-trip,"), "{}", lines[2]);
     }
 
     #[test]
@@ -151,6 +169,6 @@ mod tests {
         let text = String::from_utf8(CsvExporter.serialize(&report).unwrap()).unwrap();
         let row = text.lines().nth(1).unwrap();
         assert!(row.starts_with("zmq-ipc,65536,skipped,0,"), "{row}");
-        assert!(row.ends_with(",,larger than msgsize_max 8192,,,,"), "{row}");
+        assert!(row.ends_with(",,larger than msgsize_max 8192,,,,,round-trip,"), "{row}");
     }
 }

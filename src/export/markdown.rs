@@ -1,5 +1,6 @@
 //! `--export-markdown`: the summary table as a Markdown table.
 
+use crate::transport::Pattern;
 use super::{ExportError, Exporter};
 use crate::report::result::Report;
 use crate::report::table::{self, Alignment, SummaryTable};
@@ -28,13 +29,17 @@ impl Exporter for MarkdownExporter {
         for row in &table.rows {
             out.push_str(&table_line(row));
         }
+        let what = match report.config.pattern {
+            Pattern::RoundTrip => "Round-trip latencies (request + echo)",
+            Pattern::Stream => "A one-way stream, per message",
+        };
         out.push_str(&format!(
-            "\nRound-trip latencies (request + echo), {} iterations per case, relative to {}. {}.\n",
+            "\n{what}, {} iterations per case, relative to {}. {}.\n",
             report.config.iterations,
             report.config.baseline.display_name(),
             report.machine.cpu
         ));
-        out.push_str(&format!("{}\n", table::CPU_NOTE));
+        out.push_str(&format!("{}\n", table.cpu_note()));
         out.push_str(&format!("{}.\n", table::placement_line(&report.config)));
         if let Some(pacing) = table::pacing_line(&report.config) {
             out.push_str(&format!("{pacing}.\n"));

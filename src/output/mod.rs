@@ -6,6 +6,7 @@ pub mod progress;
 pub mod summary;
 pub mod terminal;
 
+use crate::transport::Pattern;
 use crate::benchmark::stats::LatencyStats;
 use crate::peer::cleanup::IpcObject;
 use crate::report::format;
@@ -41,7 +42,13 @@ pub fn header(report: &Report) -> String {
             format::thousands(config.buffer_size as u64)
         ),
         "Communication: Process-to-Process (raw byte arrays)".into(),
-        "Latency: full round trip (request + echo), timed one by one".into(),
+        match config.pattern {
+            Pattern::RoundTrip => "Latency: full round trip (request + echo), timed one by one",
+            Pattern::Stream => {
+                "Stream: messages one way, back to back, timed from the first send to the acknowledgement of the last"
+            }
+        }
+        .into(),
         format!(
             "Machine: {} ({} cores), {}, kernel {}",
             machine.cpu, machine.cores, machine.os, machine.kernel
@@ -98,8 +105,8 @@ pub fn summary(report: &Report, interrupted_by: Option<&str>, interactive: bool)
     }
     let table = SummaryTable::new(report);
     lines.push(summary::terminal_table(&table, interactive));
-    lines.push("Latencies are full round trips (request + echo), in µs.".into());
-    lines.push(table::CPU_NOTE.into());
+    lines.push(format!("{}.", table.timing_note()));
+    lines.push(table.cpu_note().into());
     lines.push(format!(
         "MB/s: payload per direction, 1 MB = 10^6 bytes. Relative to {}.",
         report.config.baseline.display_name()

@@ -4,6 +4,7 @@
 use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
 
 use crate::report::table::{Alignment, Row, SummaryTable, CPU_COLUMN, TOTAL_TIME_COLUMN};
+use crate::transport::Pattern;
 
 const MIN_TERMINAL_WIDTH: u16 = 80;
 
@@ -31,6 +32,19 @@ pub fn terminal_table(table: &SummaryTable, interactive: bool) -> String {
     render(table, terminal_width)
 }
 
+/// The compact header of a stream's table: per message, no percentiles of its own.
+const COMPACT_STREAM_HEADER: [&str; 9] = [
+    "Size",
+    "Transport",
+    "msgs/s",
+    "MB/s",
+    "Per msg\nµs",
+    "p50\nµs",
+    "p99\nµs",
+    "p99.9\nµs",
+    "vs\nbaseline",
+];
+
 /// The table for a terminal of `terminal_width` columns, or complete when None.
 fn render(summary: &SummaryTable, terminal_width: Option<u16>) -> String {
     let rows = &summary.rows;
@@ -43,7 +57,10 @@ fn render(summary: &SummaryTable, terminal_width: Option<u16>) -> String {
         add_rows(&mut table, rows.iter().map(|r| r.to_vec()));
     } else {
         table.load_preset(presets::UTF8_HORIZONTAL_ONLY);
-        table.set_header(COMPACT_HEADER);
+        table.set_header(match summary.pattern {
+            Pattern::RoundTrip => COMPACT_HEADER,
+            Pattern::Stream => COMPACT_STREAM_HEADER,
+        });
         add_rows(
             &mut table,
             rows.iter().map(|r| {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::system::machine::Machine;
 use crate::system::placement::Pinning;
-use crate::transport::TransportKind;
+use crate::transport::{Pattern, TransportKind};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -46,6 +46,10 @@ pub struct Config {
     /// The running server measured with `--connect` (its transport and address); null when
     /// the tool spawned its own servers.
     pub connect: Option<ExternalServer>,
+    /// What the two sides exchanged: `round-trip` or `stream`.
+    pub pattern: Pattern,
+    /// `--ring-depth` as given; null: each ring's default.
+    pub ring_depth: Option<usize>,
 }
 
 /// A server that was running before the benchmark (`--connect`): its transport and its address
@@ -79,7 +83,10 @@ pub enum Status {
 pub struct BenchmarkResult {
     pub transport: TransportKind,
     pub size_bytes: usize,
-    /// Timed round trips completed, summed over all runs.
+    /// `round-trip`, or `stream`: messages one way, acknowledged at the end (then there are no
+    /// latencies, and `us_per_message` is the figure).
+    pub pattern: Pattern,
+    /// Timed round trips completed, or a stream's messages acknowledged, summed over all runs.
     pub iterations: u64,
     pub status: Status,
     pub error: Option<String>,
@@ -87,12 +94,16 @@ pub struct BenchmarkResult {
     pub skip_reason: Option<String>,
     /// Wall time of the timed loops, summed over all runs.
     pub total_s: f64,
+    /// Round trips, or a stream's messages, per second.
     pub ops_per_s: f64,
-    /// Payload megabytes (10^6 bytes) per second in each direction.
+    /// Payload megabytes (10^6 bytes) per second in each direction (a stream's one direction).
     pub mb_per_s: f64,
-    /// Null when no round trip completed.
+    /// Null when no round trip completed, and for a stream.
     pub latency_us: Option<LatencyUs>,
-    /// Mean round-trip latency of each run, in µs.
+    /// A stream's wall time per message acknowledged, in µs (1 / `ops_per_s`); null for round
+    /// trips and when no stream was acknowledged.
+    pub us_per_message: Option<f64>,
+    /// Mean round-trip latency of each run, in µs; for a stream, each run's time per message.
     pub runs: Vec<f64>,
     pub runs_median_us: Option<f64>,
     pub runs_min_us: Option<f64>,
@@ -181,6 +192,7 @@ impl BenchmarkResult {
         BenchmarkResult {
             transport,
             size_bytes,
+            pattern: Pattern::RoundTrip,
             iterations: 0,
             status: Status::Skipped,
             error: None,
@@ -189,6 +201,7 @@ impl BenchmarkResult {
             ops_per_s: 0.0,
             mb_per_s: 0.0,
             latency_us: None,
+            us_per_message: None,
             runs: Vec::new(),
             runs_median_us: None,
             runs_min_us: None,
@@ -201,6 +214,15 @@ impl BenchmarkResult {
             cpu: None,
             placement: None,
             warnings: Vec::new(),
+        }
+    }
+
+    /// The case's central figure in µs: the mean round trip, or a stream's time per message;
+    /// None when nothing was measured.
+    pub fn mean_us(&self) -> Option<f64> {
+        match self.pattern {
+            Pattern::RoundTrip => self.latency_us.map(|l| l.mean),
+            Pattern::Stream => self.us_per_message,
         }
     }
 
@@ -221,7 +243,8 @@ impl Report {
         self.results.iter().find(|r| {
             r.transport == self.config.baseline
                 && r.size_bytes == result.size_bytes
-                && r.latency_us.is_some()
+                && r.pattern == result.pattern
+                && r.mean_us().is_some()
         })
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::report::format;
 use crate::report::result::{BenchmarkResult, Config, LatencyUs, Report, Status};
 use crate::report::size::format_bytes;
-use crate::transport::TransportKind;
+use crate::transport::{Pattern, TransportKind};
 
 /// How many columns the table has.
 pub const COLUMNS: usize = 11;
@@ -35,6 +35,28 @@ const HEADER: [&str; COLUMNS] = [
     "vs baseline",
 ];
 
+/// The header of a stream's table: the same columns, read per message; a stream has no
+/// per-message latency, so its percentile columns stay empty.
+const STREAM_HEADER: [&str; COLUMNS] = [
+    "Size",
+    "Transport",
+    "Total time",
+    "Throughput (msgs/s)",
+    "MB/s",
+    "Per message (µs)",
+    "p50 (µs)",
+    "p99 (µs)",
+    "p99.9 (µs)",
+    "CPU (µs/msg)",
+    "vs baseline",
+];
+
+/// What the CPU column of a stream's table counts.
+pub const STREAM_CPU_NOTE: &str = "CPU: CPU time of both processes, all their threads, per message, in µs (up to twice the time per message when both spin).";
+
+/// What a stream's figures are, under its table.
+pub const STREAM_NOTE: &str = "Stream: messages one way, back to back, timed from the first send to the server's acknowledgement of the last; no per-message latency (p50–p99.9 are for round trips). SHM POSIX has one slot: each message is a hand-off.";
+
 /// What the CPU column counts, under the terminal's summary table and the Markdown one.
 pub const CPU_NOTE: &str = "CPU: CPU time of both processes, all their threads, per round trip, in µs (up to twice the mean when both spin).";
 
@@ -49,6 +71,8 @@ pub enum Alignment {
 
 #[derive(Debug, Clone)]
 pub struct SummaryTable {
+    /// What the cases exchanged, which decides how the figures read.
+    pub pattern: Pattern,
     pub header: [&'static str; COLUMNS],
     /// In the order of `report.results`.
     pub rows: Vec<Row>,
@@ -58,12 +82,34 @@ pub struct SummaryTable {
 
 impl SummaryTable {
     pub fn new(report: &Report) -> SummaryTable {
+        let (header, pattern_note) = match report.config.pattern {
+            Pattern::RoundTrip => (HEADER, None),
+            Pattern::Stream => (STREAM_HEADER, Some(STREAM_NOTE.to_string())),
+        };
         SummaryTable {
-            header: HEADER,
+            pattern: report.config.pattern,
+            header,
             rows: report.results.iter().map(|r| row(report, r)).collect(),
-            notes: (external_peer_line(&report.config).into_iter())
+            notes: (pattern_note.into_iter())
+                .chain(external_peer_line(&report.config))
                 .chain(report.results.iter().flat_map(case_notes))
                 .collect(),
+        }
+    }
+
+    /// What the CPU column counts, for the table's pattern.
+    pub fn cpu_note(&self) -> &'static str {
+        match self.pattern {
+            Pattern::RoundTrip => CPU_NOTE,
+            Pattern::Stream => STREAM_CPU_NOTE,
+        }
+    }
+
+    /// What the timing columns are, in one sentence without its full stop.
+    pub fn timing_note(&self) -> &'static str {
+        match self.pattern {
+            Pattern::RoundTrip => "Latencies are full round trips (request + echo), in µs",
+            Pattern::Stream => "Per message: the stream's wall time over its messages, in µs",
         }
     }
 
@@ -80,7 +126,7 @@ impl SummaryTable {
 fn row(report: &Report, result: &BenchmarkResult) -> Row {
     let size = format_bytes(result.size_bytes);
     let transport = result.transport.display_name().to_string();
-    let Some(latency) = result.latency_us else {
+    let Some(mean) = result.mean_us() else {
         // Nothing measured: only the status, where the total time would be.
         let mut row: Row = Default::default();
         row[0] = size;
@@ -99,13 +145,18 @@ fn row(report: &Report, result: &BenchmarkResult) -> Row {
         total_time(result),
         format::thousands(result.ops_per_s.round() as u64),
         format::figure(result.mb_per_s),
-        format::figure(latency.mean),
-        format::figure(latency.p50),
-        format::figure(latency.p99),
-        format::figure(latency.p999),
+        format::figure(mean),
+        percentile(result.latency_us, |l| l.p50),
+        percentile(result.latency_us, |l| l.p99),
+        percentile(result.latency_us, |l| l.p999),
         cpu_cell(result),
-        versus_baseline(report, result, latency),
+        versus_baseline(report, result, mean),
     ]
+}
+
+/// One percentile of the round trips, or `n/a` for a stream, which has none.
+fn percentile(latency: Option<LatencyUs>, pick: fn(&LatencyUs) -> f64) -> String {
+    latency.map_or("n/a".into(), |l| format::figure(pick(&l)))
 }
 
 /// Both processes' CPU time per round trip; the driver's alone, so marked, for a server that
@@ -132,14 +183,15 @@ fn total_time(result: &BenchmarkResult) -> String {
     total
 }
 
-fn versus_baseline(report: &Report, result: &BenchmarkResult, latency: LatencyUs) -> String {
+/// The case's mean (a round trip's, or a stream's time per message) against the baseline's.
+fn versus_baseline(report: &Report, result: &BenchmarkResult, mean: f64) -> String {
     if result.transport == report.config.baseline {
         return "baseline".into();
     }
     report
         .baseline_for(result)
-        .and_then(|b| b.latency_us)
-        .map_or("n/a".into(), |b| format::relative(latency.mean, b.mean))
+        .and_then(BenchmarkResult::mean_us)
+        .map_or("n/a".into(), |base| format::relative(mean, base))
 }
 
 /// Why a case was skipped; the spread of its runs when they were noisy; its error, if any.

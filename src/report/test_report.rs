@@ -1,6 +1,7 @@
 //! A known report for unit tests of the table, the terminal summary and the exporters, tallied
 //! from known samples as the benchmark tallies its cases.
 
+use crate::transport::Pattern;
 use crate::benchmark::tally::CaseTally;
 use crate::report::result::{Config, CpuUse, Report, Status};
 use crate::system::machine::Machine;
@@ -43,6 +44,8 @@ pub fn sample() -> Report {
             interval_s: None,
             spin_budget_us: [("shm-posix", 0.0)].into(),
             connect: None,
+            pattern: Pattern::RoundTrip,
+            ring_depth: None,
         },
         machine: Machine {
             cpu: "Test CPU".into(),

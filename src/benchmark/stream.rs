@@ -1,0 +1,134 @@
+//! The measuring loop of a one-way stream (`--pattern stream`, the protocol of
+//! [`crate::transport::stream`]): messages back to back, then the one round trip that asks the
+//! server to acknowledge them all.
+//!
+//! The timed region runs from the first send to the acknowledgement, and holds every message's
+//! stamping and (for a zero-copy transport) its write into the loaned slot: in a stream they
+//! are the producer's work, as the copy into a socket is. No clock is read per message (at
+//! millions of messages a second two clock reads would be a large share of each); the loop
+//! looks at the clock, for progress and for signals, every [`CHECK_EVERY`] messages.
+
+use std::time::Instant;
+
+use crate::benchmark::cpu::CpuWatch;
+use crate::benchmark::measure::{
+    check_interrupt, verify_echo, Between, EchoBuffers, MeasureConfig, MeasureError,
+    ProgressSink, RunMeasurement,
+};
+use crate::benchmark::placement::PlacementSampler;
+use crate::benchmark::stats::LatencyRecorder;
+use crate::transport::stream::STREAM_END;
+use crate::transport::{TransportClient, TransportError};
+
+/// How many messages go between two looks at the clock, the progress and the signals.
+const CHECK_EVERY: u64 = 256;
+
+impl EchoBuffers {
+    /// Sends stream message `sequence` one way: stamped, and written into the transport's loan
+    /// when it lends one, where it is sent from without another copy.
+    fn send_message(
+        &mut self,
+        client: &mut dyn TransportClient,
+        sequence: u64,
+    ) -> Result<(), TransportError> {
+        self.stamp(sequence);
+        let len = self.request_len();
+        let loaned = match client.loan(len)? {
+            Some(mut loan) => {
+                loan.copy_from_slice(self.request());
+                loan.release()?;
+                true
+            }
+            None => false,
+        };
+        if loaned {
+            client.send_loaned(len)
+        } else {
+            client.send(self.request())
+        }
+    }
+
+    /// Ends the stream: its last message, as a round trip, whose echo (checked byte for byte)
+    /// is the server's acknowledgement of every message before it.
+    fn acknowledge(&mut self, client: &mut dyn TransportClient) -> Result<(), MeasureError> {
+        self.prepare(client, STREAM_END)?;
+        let (request, reply) = self.round_trip(client);
+        let reply = reply?;
+        let verdict = verify_echo(request, &reply, true);
+        reply.release()?;
+        verdict.map_err(|problem| MeasureError::BadAcknowledgement { problem })
+    }
+}
+
+/// Streams messages `first..=last` and has them acknowledged; `between` (if given) is told of
+/// progress every [`CHECK_EVERY`] messages. Returns how many were sent before a failure.
+fn stream(
+    client: &mut dyn TransportClient,
+    buffers: &mut EchoBuffers,
+    first: u64,
+    last: u64,
+    mut between: Option<&mut Between<'_>>,
+) -> (u64, Result<(), MeasureError>) {
+    for sequence in first..=last {
+        let sent = sequence - first;
+        if sent % CHECK_EVERY == 0 {
+            if let Err(e) = check_interrupt() {
+                return (sent, Err(e));
+            }
+            if let Some(between) = between.as_deref_mut() {
+                between.round_trip_done(Instant::now(), sent);
+            }
+        }
+        if let Err(e) = buffers.send_message(client, sequence) {
+            return (sent, Err(e.into()));
+        }
+    }
+    let sent = (last + 1).saturating_sub(first);
+    (sent, buffers.acknowledge(client))
+}
+
+/// The warm-up of a stream: one short stream of `config.warmup` messages, acknowledged, untimed.
+pub fn warm_up(
+    client: &mut dyn TransportClient,
+    buffers: &mut EchoBuffers,
+    config: &MeasureConfig,
+) -> Result<(), MeasureError> {
+    if config.warmup == 0 {
+        return Ok(());
+    }
+    stream(client, buffers, 1, config.warmup, None).1
+}
+
+/// The timed stream: `config.iterations` messages numbered on from the warm-up's, from the
+/// first send to the acknowledgement. A stream that fails counts nothing as delivered: without
+/// the acknowledgement nobody knows how many arrived.
+pub fn timed_run(
+    client: &mut dyn TransportClient,
+    buffers: &mut EchoBuffers,
+    config: &MeasureConfig,
+    progress: &mut dyn ProgressSink,
+    sampler: Option<PlacementSampler>,
+    cpu: CpuWatch,
+) -> RunMeasurement {
+    let cpu_start = cpu.mark();
+    let start = Instant::now();
+    let mut between = Between::new(progress, sampler, None, start);
+    let first = config.warmup + 1;
+    let last = config.warmup + config.iterations;
+    let (sent, result) = stream(client, buffers, first, last, Some(&mut between));
+    let elapsed = start.elapsed();
+    let cpu_spent = cpu.mark().since(cpu_start);
+    let delivered = if result.is_ok() { sent } else { 0 };
+    between.progress.update(sent);
+    RunMeasurement {
+        latencies: LatencyRecorder::new(),
+        service: None,
+        behind_schedule: 0,
+        placement: between.sampler.take().map(|s| s.finish(delivered)),
+        elapsed,
+        progress_time: between.progress_time,
+        cpu: cpu_spent,
+        stream_messages: delivered,
+        error: result.err(),
+    }
+}
