@@ -344,6 +344,8 @@ static inline void write_all(int fd, const void *buf, size_t n)
         if (w < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == EPIPE || errno == ECONNRESET)
+                die("the peer closed the stream (it exited?)");
             die_errno("write");
         }
         p += w;

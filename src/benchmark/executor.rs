@@ -4,6 +4,7 @@
 //! [`ProcessExecutor`] is the real one: a fresh server process per run, readiness, warm-up, the
 //! timed loop, and an orderly teardown that checks the server left nothing behind.
 
+use std::sync::Barrier;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -19,7 +20,7 @@ use crate::peer::lease::{EndpointLease, LeaseError, RunNames};
 use crate::peer::server_args::ServerArgs;
 use crate::peer::spawn::{DriverError, ServerProcess};
 use crate::report::size::MessageSize;
-use crate::system::placement::{self, PinError};
+use crate::system::placement::{self, PinError, Pinning};
 use crate::system::signals;
 use crate::transport::{
     payload_capacity, Endpoint, MessageLimit, Pattern, TransportClient, TransportError,
@@ -47,6 +48,17 @@ pub enum RunError {
     Measure(#[from] MeasureError),
     #[error("the server exited but left {} behind", .0.join(", "))]
     Leftovers(Vec<String>),
+    /// What went wrong in one of several pairs (`--pairs`), counted from 1.
+    #[error("pair {pair}: {source}")]
+    Pair {
+        pair: usize,
+        #[source]
+        source: Box<RunError>,
+    },
+    #[error("cannot pin a pair's thread: {0}")]
+    Pin(#[source] PinError),
+    #[error("a pair's measuring thread panicked")]
+    Panicked,
     /// Anything that went wrong with a server this tool did not start, named by its address.
     #[error("external server {peer}: {source}")]
     External {
@@ -67,7 +79,9 @@ impl RunError {
     pub fn is_interrupt(&self) -> bool {
         match self {
             RunError::Measure(e) => e.is_interrupt(),
-            RunError::External { source, .. } => source.is_interrupt(),
+            RunError::External { source, .. } | RunError::Pair { source, .. } => {
+                source.is_interrupt()
+            }
             _ => false,
         }
     }
@@ -103,19 +117,25 @@ type TimedRunFn = fn(
     CpuWatch,
 ) -> RunMeasurement;
 
-/// Warms `client` up and measures `case` over it in the options' pattern; `capacity` is the largest payload its
-/// server's buffer holds. `server_pid`, when the server is ours, is whose placement and CPU
-/// time are watched beside the driver's.
+/// What a client is measured against: the largest payload its server's buffer holds; the
+/// server's pid when it is ours, whose placement and CPU time are watched beside the driver's;
+/// and, for one of several pairs, the line every pair's timed run starts from.
+pub(crate) struct ServerSide<'a> {
+    pub capacity: usize,
+    pub server_pid: Option<u32>,
+    pub start_line: Option<&'a Barrier>,
+}
+
+/// Warms `client` up and measures `case` over it in the options' pattern.
 pub(crate) fn measure_client(
     client: &mut dyn TransportClient,
     case: &Case,
     options: &Options,
-    capacity: usize,
-    server_pid: Option<u32>,
+    server: ServerSide<'_>,
     progress: &mut dyn ProgressSink,
 ) -> RunOutcome {
-    let sampler = server_pid.map(PlacementSampler::start);
-    let cpu = CpuWatch::new(server_pid);
+    let sampler = server.server_pid.map(PlacementSampler::start);
+    let cpu = CpuWatch::new(server.server_pid);
     let config = MeasureConfig {
         warmup: options.warmup,
         iterations: options.iterations,
@@ -123,13 +143,20 @@ pub(crate) fn measure_client(
         interval: options.interval,
     };
     let offset = client.payload_page_offset();
-    let buffers = EchoBuffers::new(case.size.bytes, capacity, offset);
+    let buffers = EchoBuffers::new(case.size.bytes, server.capacity, offset);
     let (warm_up, timed_run) = match options.pattern {
-        Pattern::RoundTrip => (measure::warm_up as WarmUpFn, measure::timed_run as TimedRunFn),
+        Pattern::RoundTrip => (
+            measure::warm_up as WarmUpFn,
+            measure::timed_run as TimedRunFn,
+        ),
         Pattern::Stream => (stream::warm_up as WarmUpFn, stream::timed_run as TimedRunFn),
     };
     let warmed_up =
         buffers.and_then(|mut buffers| warm_up(client, &mut buffers, &config).map(|()| buffers));
+    // Every pair reaches the line, even one whose warm-up failed: the others wait for it.
+    if let Some(line) = server.start_line {
+        line.wait();
+    }
     let mut buffers = match warmed_up {
         Ok(buffers) => buffers,
         Err(e) => return RunOutcome::failed(e),
@@ -159,29 +186,43 @@ pub trait Executor {
     fn interrupted(&self) -> Option<Signal>;
 }
 
-/// The real executor: each run spawns this executable as the echo server.
+/// The real executor: each run spawns this executable as the echo server (one per pair).
 pub struct ProcessExecutor<'a> {
-    options: &'a Options,
+    pub(super) options: &'a Options,
     names: RunNames,
+    /// The CPUs this process may use, read before the measuring thread was pinned: where the
+    /// pairs of `--pairs` are placed.
+    pub(super) allowed_cpus: Vec<usize>,
+}
+
+/// One client/server pair's server, and the endpoint it serves.
+pub(super) struct Pair {
+    pub(super) lease: EndpointLease,
+    pub(super) server: ServerProcess,
 }
 
 impl<'a> ProcessExecutor<'a> {
     /// Pins the calling thread, which measures, to the driver's CPU if `--pin` asks; servers
     /// pin themselves to theirs before they say READY.
     pub fn new(options: &'a Options) -> Result<ProcessExecutor<'a>, PinError> {
+        let allowed_cpus = placement::allowed_cpus()?;
         if let Some(pin) = options.pin {
             placement::pin_current_thread(pin.driver_cpu)?;
         }
         Ok(ProcessExecutor {
             options,
             names: RunNames::new(),
+            allowed_cpus,
         })
     }
 
-    /// The client's options for `kind`: the spin budget resolved as the server's, so that both
-    /// sides spin alike.
-    /// The command line of `case`'s server at `endpoint`.
-    fn server_args(&self, case: &Case, endpoint: &Endpoint) -> Result<ServerArgs, TransportError> {
+    /// The command line of `case`'s server at `endpoint`, pinned as `pin` says.
+    fn server_args(
+        &self,
+        case: &Case,
+        endpoint: &Endpoint,
+        pin: Option<Pinning>,
+    ) -> Result<ServerArgs, TransportError> {
         let fault = self
             .options
             .injected_fault
@@ -190,7 +231,7 @@ impl<'a> ProcessExecutor<'a> {
         let spin_budget = self.options.transport_options(case.transport).spin_budget;
         Ok(
             ServerArgs::new(case.transport, endpoint, self.options.timeout, fault)?
-                .pinned_to(self.options.pin.map(|pin| pin.server_cpu))
+                .pinned_to(pin.map(|pin| pin.server_cpu))
                 .spinning_for(spin_budget)
                 .exchanging(
                     self.options.pattern,
@@ -200,44 +241,72 @@ impl<'a> ProcessExecutor<'a> {
         )
     }
 
-    fn spawn_server(&self, case: &Case, lease: &EndpointLease) -> Result<ServerProcess, RunError> {
-        let args = self.server_args(case, &lease.endpoint)?;
-        Ok(ServerProcess::spawn(&args, &lease.inherited_fds())?)
+    /// A fresh endpoint for `case` and its server, started (pinned as `pin` says).
+    pub(super) fn start_pair(
+        &mut self,
+        case: &Case,
+        pin: Option<Pinning>,
+    ) -> Result<Pair, RunError> {
+        let mut lease = self
+            .names
+            .next_endpoint(case.transport, self.options.buffer_size)?;
+        let spawned = self
+            .server_args(case, &lease.endpoint, pin)
+            .map_err(RunError::from)
+            .and_then(|args| Ok(ServerProcess::spawn(&args, &lease.inherited_fds())?));
+        // The server has its own copies of its pipe ends now, or never will.
+        lease.close_server_ends();
+        Ok(Pair {
+            lease,
+            server: spawned?,
+        })
     }
 
-    /// Waits for READY, connects, warms up and measures.
-    fn exercise(
+    /// Waits for the pair's server to say READY and connects a client to it.
+    pub(super) fn connect(
         &self,
         case: &Case,
-        lease: &EndpointLease,
-        server: &ServerProcess,
-        progress: &mut dyn ProgressSink,
-    ) -> RunOutcome {
-        let connected = server.wait_ready(self.options.timeout).and_then(|address| {
-            let endpoint = lease.client_endpoint(address.as_deref())?;
-            case.transport.connect(
-                &endpoint,
-                self.options.transport_options(case.transport),
-                server.watch(),
-            )
-        });
-        match connected {
-            Ok(mut client) => measure_client(
-                client.as_mut(),
-                case,
-                self.options,
-                payload_capacity(self.options.buffer_size),
-                Some(server.pid()),
-                progress,
-            ),
-            Err(e) => RunOutcome::failed(e),
+        pair: &Pair,
+    ) -> Result<Box<dyn TransportClient>, RunError> {
+        let address = pair.server.wait_ready(self.options.timeout)?;
+        let endpoint = pair.lease.client_endpoint(address.as_deref())?;
+        Ok(case.transport.connect(
+            &endpoint,
+            self.options.transport_options(case.transport),
+            pair.server.watch(),
+        )?)
+    }
+
+    /// What a client of `pair` is measured against.
+    pub(super) fn server_side<'l>(&self, pair: &Pair, line: Option<&'l Barrier>) -> ServerSide<'l> {
+        ServerSide {
+            capacity: payload_capacity(self.options.buffer_size),
+            server_pid: Some(pair.server.pid()),
+            start_line: line,
         }
+    }
+
+    /// One run of one pair: start, connect, warm up, measure, tear down.
+    fn run_one(&mut self, case: &Case, progress: &mut dyn ProgressSink) -> RunOutcome {
+        let pair = match self.start_pair(case, self.options.pin) {
+            Ok(pair) => pair,
+            Err(e) => return RunOutcome::failed(e),
+        };
+        let mut outcome = match self.connect(case, &pair) {
+            Ok(mut client) => {
+                let server = self.server_side(&pair, None);
+                measure_client(client.as_mut(), case, self.options, server, progress)
+            }
+            Err(e) => RunOutcome::failed(e),
+        };
+        self.tear_down(pair, &mut outcome);
+        outcome
     }
 
     /// A healthy server is asked to stop and must exit 0; a failed one gets a moment to clean
     /// up, then dropping it kills and reaps it. Either way, anything left at the endpoint is
     /// removed and, after a clean exit, reported: a server that leaks objects is a bug.
-    fn tear_down(&self, server: ServerProcess, lease: &EndpointLease, outcome: &mut RunOutcome) {
+    pub(super) fn tear_down(&self, Pair { lease, server }: Pair, outcome: &mut RunOutcome) {
         let clean_exit = match outcome.error {
             None => match server.stop(self.options.timeout) {
                 Ok(()) => true,
@@ -270,23 +339,10 @@ impl Executor for ProcessExecutor<'_> {
     }
 
     fn run(&mut self, case: &Case, progress: &mut dyn ProgressSink) -> RunOutcome {
-        let mut lease = match self
-            .names
-            .next_endpoint(case.transport, self.options.buffer_size)
-        {
-            Ok(lease) => lease,
-            Err(e) => return RunOutcome::failed(e),
-        };
-        let spawned = self.spawn_server(case, &lease);
-        // The server has its own copies of its pipe ends now, or never will.
-        lease.close_server_ends();
-        let server = match spawned {
-            Ok(server) => server,
-            Err(e) => return RunOutcome::failed(e),
-        };
-        let mut outcome = self.exercise(case, &lease, &server, progress);
-        self.tear_down(server, &lease, &mut outcome);
-        outcome
+        match self.options.pairs {
+            1 => self.run_one(case, progress),
+            pairs => self.run_pairs(case, pairs, progress),
+        }
     }
 
     fn interrupted(&self) -> Option<Signal> {
@@ -316,7 +372,7 @@ mod tests {
             transport: kind,
         };
         let endpoint = kind.endpoint("tb_1_1", std::path::Path::new("/nonexistent"), 4096);
-        let server = executor.server_args(&case, &endpoint).unwrap();
+        let server = executor.server_args(&case, &endpoint, None).unwrap();
         (
             options.transport_options(kind).spin_budget,
             server.spin_budget,

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use nix::sys::signal::Signal;
 
-use crate::benchmark::executor::{measure_client, Case, Executor, RunError, RunOutcome};
+use crate::benchmark::executor::{
+    measure_client, Case, Executor, RunError, RunOutcome, ServerSide,
+};
 use crate::benchmark::measure::ProgressSink;
 use crate::cli::options::Options;
 use crate::peer::cleanup::IpcObject;
@@ -106,14 +108,14 @@ impl Executor for ExternalExecutor<'_> {
             self.options.transport_options(self.peer.transport),
             watch,
         ) {
-            Ok(mut client) => measure_client(
-                client.as_mut(),
-                case,
-                self.options,
-                payload_capacity(buffer_size),
-                None,
-                progress,
-            ),
+            Ok(mut client) => {
+                let server = ServerSide {
+                    capacity: payload_capacity(buffer_size),
+                    server_pid: None,
+                    start_line: None,
+                };
+                measure_client(client.as_mut(), case, self.options, server, progress)
+            }
             Err(e) => RunOutcome::failed(e),
         };
         outcome.error = outcome.error.take().map(|e| self.at_peer(e));

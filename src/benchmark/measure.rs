@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::benchmark::aligned::AlignedBuffer;
 use crate::benchmark::cpu::{CpuSpent, CpuWatch};
 use crate::benchmark::pacing::Pacer;
+use crate::benchmark::pairs::PairRun;
 use crate::benchmark::placement::{PlacementSampler, PlacementTally, SAMPLE_INTERVAL};
 use crate::benchmark::stats::LatencyRecorder;
 use crate::system::signals;
@@ -89,6 +90,8 @@ pub struct RunMeasurement {
     pub cpu: Option<CpuSpent>,
     /// A stream's messages sent and acknowledged (0 for round trips, which `latencies` counts).
     pub stream_messages: u64,
+    /// With `--pairs`: each pair's own figures, the first pair's first; empty for one pair.
+    pub per_pair: Vec<PairRun>,
     pub error: Option<MeasureError>,
 }
 
@@ -347,6 +350,7 @@ pub fn timed_run(
         progress_time: between.progress_time,
         cpu: cpu_spent,
         stream_messages: 0,
+        per_pair: Vec::new(),
         error,
     }
 }

@@ -13,6 +13,7 @@ pub mod executor;
 pub mod external;
 pub mod measure;
 pub mod pacing;
+pub mod pairs;
 pub mod placement;
 pub mod scheduler;
 pub mod stats;
@@ -61,6 +62,7 @@ pub fn new_report(options: &Options) -> Report {
             }),
             pattern: options.pattern,
             ring_depth: options.ring_depth,
+            pairs: options.pairs,
         },
         machine: machine::describe(),
         clock_overhead_ns: clock::clock_overhead_ns(),

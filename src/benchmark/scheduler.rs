@@ -322,6 +322,7 @@ mod tests {
             placement: None,
             cpu: None,
             stream_messages: 0,
+            per_pair: Vec::new(),
             error,
         }
     }
@@ -439,6 +440,7 @@ mod tests {
             connect: None,
             pattern: Pattern::RoundTrip,
             ring_depth: None,
+            pairs: 1,
         }
     }
 

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use crate::benchmark::cpu::CpuWatch;
 use crate::benchmark::measure::{
-    check_interrupt, verify_echo, Between, EchoBuffers, MeasureConfig, MeasureError,
-    ProgressSink, RunMeasurement,
+    check_interrupt, verify_echo, Between, EchoBuffers, MeasureConfig, MeasureError, ProgressSink,
+    RunMeasurement,
 };
 use crate::benchmark::placement::PlacementSampler;
 use crate::benchmark::stats::LatencyRecorder;
@@ -129,6 +129,7 @@ pub fn timed_run(
         progress_time: between.progress_time,
         cpu: cpu_spent,
         stream_messages: delivered,
+        per_pair: Vec::new(),
         error: result.err(),
     }
 }

@@ -4,10 +4,11 @@
 
 use crate::benchmark::cpu::CpuTally;
 use crate::benchmark::measure::RunMeasurement;
+use crate::benchmark::pairs::PairRun;
 use crate::benchmark::placement::PlacementTally;
 use crate::benchmark::stats::{LatencyRecorder, LatencyStats, RunSpread};
 use crate::benchmark::warnings::case_warnings;
-use crate::report::result::{BenchmarkResult, LatencyUs, Status, WarningRecord};
+use crate::report::result::{BenchmarkResult, LatencyUs, PairFigures, Status, WarningRecord};
 use crate::transport::{Pattern, TransportKind};
 
 /// `amount` per second of `seconds`, or 0 when no time passed.
@@ -56,6 +57,38 @@ pub struct CaseTally {
     pub stream_messages: u64,
     /// What the runs exchanged.
     pub pattern: Pattern,
+    /// With `--pairs`: each pair's runs, added up.
+    pub per_pair: Vec<PairTally>,
+}
+
+/// One pair's runs, added up.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PairTally {
+    completed: u64,
+    elapsed_s: f64,
+    /// Sum over runs of mean × count: the pair's mean over all its runs, once divided.
+    weighted_mean_ns: f64,
+}
+
+impl PairTally {
+    fn add(&mut self, run: &PairRun) {
+        self.completed += run.completed;
+        self.elapsed_s += run.elapsed.as_secs_f64();
+        self.weighted_mean_ns += run.mean_ns * run.completed as f64;
+    }
+
+    fn figures(&self, index: usize) -> PairFigures {
+        let mean_ns = match self.completed {
+            0 => 0.0,
+            n => self.weighted_mean_ns / n as f64,
+        };
+        PairFigures {
+            pair: index + 1,
+            iterations: self.completed,
+            ops_per_s: per_second(self.completed as f64, self.elapsed_s),
+            mean_us: mean_ns / 1000.0,
+        }
+    }
 }
 
 impl CaseTally {
@@ -72,6 +105,7 @@ impl CaseTally {
             cpu: CpuTally::default(),
             stream_messages: 0,
             pattern: Pattern::RoundTrip,
+            per_pair: Vec::new(),
         }
     }
 
@@ -88,9 +122,20 @@ impl CaseTally {
             self.placement.merge(placement);
         }
         if let Some(spent) = run.cpu {
-            (self.cpu).add(spent, run.elapsed, run.latencies.count() + run.stream_messages);
+            (self.cpu).add(
+                spent,
+                run.elapsed,
+                run.latencies.count() + run.stream_messages,
+            );
         }
         self.stream_messages += run.stream_messages;
+        if self.per_pair.len() < run.per_pair.len() {
+            self.per_pair
+                .resize(run.per_pair.len(), PairTally::default());
+        }
+        for (tally, pair) in self.per_pair.iter_mut().zip(&run.per_pair) {
+            tally.add(pair);
+        }
         self.total_s += run.elapsed.as_secs_f64();
         self.progress_s += run.progress_time.as_secs_f64();
     }
@@ -148,6 +193,9 @@ impl CaseTally {
             service_us: self.summary_of(self.service.as_ref()),
             behind_schedule: self.service.is_some().then_some(self.behind_schedule),
             cpu: self.cpu.figures(),
+            per_pair: (self.per_pair.iter().enumerate())
+                .map(|(index, pair)| pair.figures(index))
+                .collect(),
             placement: self.placement.summary(),
             warnings: warnings.iter().map(WarningRecord::from).collect(),
         }

@@ -17,7 +17,7 @@ use crate::peer::server::Fault;
 use crate::system::placement::PinMode;
 use crate::transport::{registry, Pattern, TransportKind};
 use values::{
-    parse_buffer_size, parse_injected_fault, parse_interval, parse_percent, parse_pin,
+    parse_buffer_size, parse_injected_fault, parse_interval, parse_pairs, parse_percent, parse_pin,
     parse_positive_u32, parse_positive_u64, parse_ring_depth, parse_size_list, parse_spin_budget,
     parse_timeout, parse_transport, parse_transport_list, parse_u64, SizeList, TransportList,
 };
@@ -121,6 +121,12 @@ pub struct BenchArgs {
     /// [default: 64, fewer for large messages: at most 64 MiB of slots]
     #[arg(long, value_name = "SLOTS", value_parser = parse_ring_depth)]
     pub ring_depth: Option<usize>,
+
+    /// Client/server pairs measured at once (at most 64), each with its own server process,
+    /// endpoint and client thread: messages/s is their sum. --pin places pair i on CPUs 2i and
+    /// 2i+1 (split) or on CPU i (same), sharing CPUs when there are too few.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_pairs)]
+    pub pairs: u32,
 
     /// Repeat each case this many times, each with a fresh server process.
     #[arg(long, default_value = "1", value_parser = parse_positive_u32, allow_negative_numbers = true)]

@@ -63,6 +63,8 @@ pub struct Options {
     pub pattern: Pattern,
     /// `--ring-depth`: a stream's ring, for the transports that keep one; None: their default.
     pub ring_depth: Option<usize>,
+    /// `--pairs`: client/server pairs measured at once.
+    pub pairs: usize,
 }
 
 impl Options {
@@ -143,6 +145,12 @@ fn benchmark_options(cli: Cli) -> Options {
     check_round_trip_count(args.warmup, args.iterations);
     check_spin_budget(args.spin_budget, &transports, args.timeout);
     check_pattern(args.pattern, args.interval);
+    if args.pairs > 1 && args.connect.is_some() {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            "--pairs starts a server per pair; --connect measures one running server".into(),
+        );
+    }
     let exports = Exports {
         json: args.export_json,
         csv: args.export_csv,
@@ -166,6 +174,7 @@ fn benchmark_options(cli: Cli) -> Options {
         spin_budget: args.spin_budget,
         pattern: args.pattern,
         ring_depth: args.ring_depth,
+        pairs: args.pairs as usize,
         connect: args.connect,
         pin: args.pin.resolve().unwrap_or_else(|e| {
             usage_error(

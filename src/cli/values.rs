@@ -83,6 +83,8 @@ pub enum ValueError {
     NotTransportFault(String),
     #[error("'{0}' is more than the {MAX_RING_DEPTH} slots a ring may have")]
     RingTooDeep(String),
+    #[error("'{0}' is more than the {MAX_PAIRS} pairs a run may have")]
+    TooManyPairs(String),
     #[error("'{0}' is not none, same, split or two CPU numbers A,B")]
     Pin(String),
     #[error("must be at least 1us")]
@@ -113,6 +115,17 @@ pub fn parse_positive_u64(text: &str) -> Result<u64, ValueError> {
 
 pub fn parse_positive_u32(text: &str) -> Result<u32, ValueError> {
     u32::try_from(parse_positive_u64(text)?).map_err(|_| ValueError::TooLarge(text.to_string()))
+}
+
+/// The most pairs `--pairs` runs at once: each is a process and a thread.
+pub const MAX_PAIRS: u32 = 64;
+
+/// `--pairs`: 1 to [`MAX_PAIRS`].
+pub fn parse_pairs(text: &str) -> Result<u32, ValueError> {
+    match parse_positive_u32(text)? {
+        n if n > MAX_PAIRS => Err(ValueError::TooManyPairs(text.to_string())),
+        n => Ok(n),
+    }
 }
 
 /// A stream's ring depth: 1 to [`MAX_RING_DEPTH`] slots.

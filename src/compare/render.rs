@@ -8,10 +8,10 @@ use comfy_table::{presets, Cell, CellAlignment, Table};
 use super::saved::SavedRun;
 use super::welch::MIN_RUNS;
 use super::{change_pct, CaseChange, CaseKey, Comparison, Side};
-use crate::transport::Pattern;
 use crate::report::format;
 use crate::report::result::Status;
 use crate::report::size::format_bytes;
+use crate::transport::Pattern;
 
 const HEADER: [&str; 8] = [
     "Size",
@@ -62,7 +62,12 @@ pub fn render(
 }
 
 fn name(case: CaseKey) -> String {
-    format!("{}{} at {}", case.0.name(), pattern_mark(case.2), format_bytes(case.1))
+    format!(
+        "{}{} at {}",
+        case.0.name(),
+        pattern_mark(case.2),
+        format_bytes(case.1)
+    )
 }
 
 /// ` (stream)` after a stream case's transport; nothing for round trips.

@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::compare::CaseKey;
 use crate::report::result::Status;
 use crate::report::saved::{
     check_each_case_once, measured, parse_saved, read_file, transport_named, SavedFileError,
     SavedReportError,
 };
-use crate::compare::CaseKey;
 use crate::transport::{Pattern, TransportKind};
 
 /// One report, checked.

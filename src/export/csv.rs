@@ -144,7 +144,11 @@ mod tests {
         report.results[0].pattern = Pattern::Stream;
         report.results[0].us_per_message = Some(0.25);
         let text = String::from_utf8(CsvExporter.serialize(&report).unwrap()).unwrap();
-        assert!(text.lines().next().unwrap().ends_with(",pattern,us_per_message"));
+        assert!(text
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(",pattern,us_per_message"));
         let row = text.lines().nth(1).unwrap();
         assert!(row.ends_with(",stream,0.25"), "{row}");
     }
@@ -157,8 +161,16 @@ mod tests {
         assert!(lines[0].ends_with(
             ",cpu_driver_us,cpu_server_us,cpu_driver_cpus,cpu_server_cpus,pattern,us_per_message"
         ));
-        assert!(lines[1].ends_with(",1.25,2.5,0.25,0.75,round-trip,"), "{}", lines[1]);
-        assert!(lines[2].ends_with(",1.25,,0.25,,round-trip,"), "{}", lines[2]);
+        assert!(
+            lines[1].ends_with(",1.25,2.5,0.25,0.75,round-trip,"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[2].ends_with(",1.25,,0.25,,round-trip,"),
+            "{}",
+            lines[2]
+        );
     }
 
     #[test]
@@ -169,6 +181,9 @@ mod tests {
         let text = String::from_utf8(CsvExporter.serialize(&report).unwrap()).unwrap();
         let row = text.lines().nth(1).unwrap();
         assert!(row.starts_with("zmq-ipc,65536,skipped,0,"), "{row}");
-        assert!(row.ends_with(",,larger than msgsize_max 8192,,,,,round-trip,"), "{row}");
+        assert!(
+            row.ends_with(",,larger than msgsize_max 8192,,,,,round-trip,"),
+            "{row}"
+        );
     }
 }

@@ -1,9 +1,9 @@
 //! `--export-markdown`: the summary table as a Markdown table.
 
-use crate::transport::Pattern;
 use super::{ExportError, Exporter};
 use crate::report::result::Report;
 use crate::report::table::{self, Alignment, SummaryTable};
+use crate::transport::Pattern;
 
 pub struct MarkdownExporter;
 
@@ -41,6 +41,9 @@ impl Exporter for MarkdownExporter {
         ));
         out.push_str(&format!("{}\n", table.cpu_note()));
         out.push_str(&format!("{}.\n", table::placement_line(&report.config)));
+        if let Some(pairs) = table::pairs_line(&report.config) {
+            out.push_str(&format!("{pairs}.\n"));
+        }
         if let Some(pacing) = table::pacing_line(&report.config) {
             out.push_str(&format!("{pacing}.\n"));
         }

@@ -6,12 +6,12 @@ pub mod progress;
 pub mod summary;
 pub mod terminal;
 
-use crate::transport::Pattern;
 use crate::benchmark::stats::LatencyStats;
 use crate::peer::cleanup::IpcObject;
 use crate::report::format;
 use crate::report::result::Report;
 use crate::report::table::{self, SummaryTable};
+use crate::transport::Pattern;
 
 const RULE_WIDTH: usize = 70;
 
@@ -62,6 +62,7 @@ pub fn header(report: &Report) -> String {
     .into_iter()
     .chain(table::external_peer_line(config))
     .chain(table::pacing_line(config))
+    .chain(table::pairs_line(config))
     .chain(table::spin_budget_line(config))
     .chain([String::new()])
     .collect::<Vec<String>>()
@@ -113,6 +114,7 @@ pub fn summary(report: &Report, interrupted_by: Option<&str>, interactive: bool)
     ));
     lines.push(table::placement_line(&report.config));
     lines.extend(table::pacing_line(&report.config));
+    lines.extend(table::pairs_line(&report.config));
     lines.extend(table.notes.iter().map(|note| format!("  {note}")));
     lines.join("\n")
 }

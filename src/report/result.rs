@@ -50,6 +50,8 @@ pub struct Config {
     pub pattern: Pattern,
     /// `--ring-depth` as given; null: each ring's default.
     pub ring_depth: Option<usize>,
+    /// Client/server pairs measured at once (`--pairs`).
+    pub pairs: usize,
 }
 
 /// A server that was running before the benchmark (`--connect`): its transport and its address
@@ -122,6 +124,9 @@ pub struct BenchmarkResult {
     pub placement: Option<Placement>,
     /// The CPU the round trips cost; null when no round trip was timed.
     pub cpu: Option<CpuUse>,
+    /// With `--pairs` 2 or more: each pair's own figures, in pair order (the case's figures
+    /// are all pairs' together); empty for a single pair.
+    pub per_pair: Vec<PairFigures>,
     pub warnings: Vec<WarningRecord>,
 }
 
@@ -156,6 +161,18 @@ pub struct LatencyUs {
     pub p99: f64,
     pub p999: f64,
     pub max: f64,
+}
+
+/// One pair's figures over a case's runs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PairFigures {
+    /// Counted from 1.
+    pub pair: usize,
+    /// Round trips timed, or stream messages acknowledged.
+    pub iterations: u64,
+    pub ops_per_s: f64,
+    /// Its mean round trip, or its stream's time per message, in µs.
+    pub mean_us: f64,
 }
 
 /// Where a case's peers ran, as exported.
@@ -212,6 +229,7 @@ impl BenchmarkResult {
             service_us: None,
             behind_schedule: None,
             cpu: None,
+            per_pair: Vec::new(),
             placement: None,
             warnings: Vec::new(),
         }

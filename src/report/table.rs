@@ -275,6 +275,16 @@ pub fn pacing_line(config: &Config) -> Option<String> {
     ))
 }
 
+/// How many pairs ran at once, in a line, when more than one did.
+pub fn pairs_line(config: &Config) -> Option<String> {
+    (config.pairs > 1).then(|| {
+        format!(
+            "Pairs: {} client/server pairs at once; each case's figures are all pairs together (all their messages over the longest pair's time, latencies merged), each pair's own in the JSON (per_pair)",
+            config.pairs
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,10 @@
 //! A known report for unit tests of the table, the terminal summary and the exporters, tallied
 //! from known samples as the benchmark tallies its cases.
 
-use crate::transport::Pattern;
 use crate::benchmark::tally::CaseTally;
 use crate::report::result::{Config, CpuUse, Report, Status};
 use crate::system::machine::Machine;
+use crate::transport::Pattern;
 use crate::transport::{shm_posix, zmq_ipc};
 
 /// A two-transport, two-size report with one failed case, from known samples.
@@ -46,6 +46,7 @@ pub fn sample() -> Report {
             connect: None,
             pattern: Pattern::RoundTrip,
             ring_depth: None,
+            pairs: 1,
         },
         machine: Machine {
             cpu: "Test CPU".into(),

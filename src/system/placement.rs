@@ -32,6 +32,27 @@ pub struct Pinning {
     pub server_cpu: usize,
 }
 
+impl Pinning {
+    /// Where pair `index` (from 0) of `--pairs` runs, among the `allowed` CPUs (in order):
+    /// `same` puts each pair's two processes together, pair i on the i-th CPU; `split` gives
+    /// pair i the CPUs 2i and 2i + 1; both wrap around, so that on a machine with fewer CPUs
+    /// than that the pairs share them. Explicit CPUs hold for every pair. Pair 0 is where
+    /// `--pin` puts a single pair.
+    pub fn for_pair(self, index: usize, allowed: &[usize]) -> Pinning {
+        let cpu = |i: usize| allowed.get(i % allowed.len().max(1)).copied();
+        let (driver_cpu, server_cpu) = match self.mode {
+            "same" => (cpu(index), cpu(index)),
+            "split" => (cpu(2 * index), cpu(2 * index + 1)),
+            _ => (None, None),
+        };
+        Pinning {
+            driver_cpu: driver_cpu.unwrap_or(self.driver_cpu),
+            server_cpu: server_cpu.unwrap_or(self.server_cpu),
+            ..self
+        }
+    }
+}
+
 /// Why a `--pin` cannot be served on this machine.
 #[derive(Debug, thiserror::Error)]
 pub enum PinError {
@@ -176,6 +197,24 @@ impl ContextSwitches {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_take_cpus_in_turn_and_share_them_when_there_are_too_few() {
+        let pin = |mode, driver_cpu, server_cpu| Pinning {
+            mode,
+            driver_cpu,
+            server_cpu,
+        };
+        let four = [0, 1, 2, 3];
+        let at = |p: Pinning| (p.driver_cpu, p.server_cpu);
+        assert_eq!(at(pin("split", 0, 1).for_pair(0, &four)), (0, 1));
+        assert_eq!(at(pin("split", 0, 1).for_pair(1, &four)), (2, 3));
+        assert_eq!(at(pin("split", 0, 1).for_pair(1, &[0, 1])), (0, 1));
+        assert_eq!(at(pin("same", 0, 0).for_pair(3, &four)), (3, 3));
+        assert_eq!(at(pin("same", 0, 0).for_pair(1, &[0, 1])), (1, 1));
+        assert_eq!(at(pin("explicit", 3, 2).for_pair(1, &four)), (3, 2));
+        assert_eq!(at(pin("split", 5, 7).for_pair(1, &[])), (5, 7));
+    }
 
     #[test]
     fn modes_resolve_to_allowed_cpus() {

@@ -13,13 +13,16 @@ use crate::report::result::Report;
 use crate::report::saved::{
     check_each_case_once, check_histogram, measured, parse_saved, transport_named, SavedReportError,
 };
-use crate::transport::TransportKind;
+use crate::transport::{Pattern, TransportKind};
 
 /// Everything the SVG shows.
 #[derive(Debug, Clone)]
 pub struct PlotData {
     /// The machine and the round trips per case.
     pub title: String,
+    /// A stream's plot draws its time per message where round trips draw latencies, and has
+    /// no spectra.
+    pub pattern: Pattern,
     /// In the order of the run; a transport's colour is its index here.
     pub transports: Vec<TransportKind>,
     /// Every size of the run, ascending, each once.
@@ -34,10 +37,19 @@ pub struct PlotCase {
     pub size_bytes: usize,
     /// Payload megabytes (10^6 bytes) per second in each direction.
     pub mb_per_s: f64,
-    /// None when no round trip completed.
+    /// None when no round trip completed, and for a stream.
     pub latency_us: Option<Percentiles>,
+    /// A stream's time per message; None for round trips and when nothing was acknowledged.
+    pub us_per_message: Option<f64>,
     /// `[percentile, latency_us]` pairs, percentiles ascending from 0 to 100.
     pub histogram: Vec<[f64; 2]>,
+}
+
+impl PlotCase {
+    /// The case measured something to draw.
+    pub fn measured(&self) -> bool {
+        self.latency_us.is_some() || self.us_per_message.is_some()
+    }
 }
 
 /// The two percentiles of `latency_us` the size panels draw.
@@ -58,6 +70,8 @@ struct SavedReport {
 #[derive(Deserialize)]
 struct SavedConfig {
     iterations: u64,
+    #[serde(default)]
+    pattern: Pattern,
     transports: Vec<String>,
     #[serde(default)]
     sizes: Vec<usize>,
@@ -76,11 +90,17 @@ struct SavedResult {
     mb_per_s: f64,
     latency_us: Option<Percentiles>,
     #[serde(default)]
+    us_per_message: Option<f64>,
+    #[serde(default)]
     histogram: Vec<[f64; 2]>,
 }
 
-fn title(cpu: &str, cores: usize, iterations: u64) -> String {
-    format!("transport-bench: {cpu} ({cores} cores), {iterations} round trips per case")
+fn title(cpu: &str, cores: usize, iterations: u64, pattern: Pattern) -> String {
+    let per_case = match pattern {
+        Pattern::RoundTrip => "round trips",
+        Pattern::Stream => "streamed messages",
+    };
+    format!("transport-bench: {cpu} ({cores} cores), {iterations} {per_case} per case")
 }
 
 impl PlotData {
@@ -97,12 +117,20 @@ impl PlotData {
                     p50: l.p50,
                     p99: l.p99,
                 }),
+                us_per_message: r.us_per_message,
                 histogram: r.histogram.clone(),
             })
             .collect();
         let machine = &report.machine;
+        let pattern = report.config.pattern;
         PlotData::new(
-            title(&machine.cpu, machine.cores, report.config.iterations),
+            title(
+                &machine.cpu,
+                machine.cores,
+                report.config.iterations,
+                pattern,
+            ),
+            pattern,
             &report.config.transports,
             &report.config.sizes,
             cases,
@@ -117,6 +145,7 @@ impl PlotData {
     /// Every transport of the run or of a case, and every size, each once.
     fn new(
         title: String,
+        pattern: Pattern,
         transports: &[TransportKind],
         sizes: &[usize],
         cases: Vec<PlotCase>,
@@ -137,6 +166,7 @@ impl PlotData {
         all_sizes.dedup();
         PlotData {
             title,
+            pattern,
             transports: all_transports,
             sizes: all_sizes,
             cases,
@@ -163,12 +193,14 @@ impl SavedReport {
             .map(|(i, result)| result.into_case(i))
             .collect::<Result<Vec<_>, _>>()?;
         check_each_case_once(cases.iter().map(|c| (c.transport, c.size_bytes)))?;
-        if !cases.iter().any(|c| c.latency_us.is_some()) {
+        if !cases.iter().any(PlotCase::measured) {
             return Err(SavedReportError::NothingMeasured);
         }
         let machine = &self.machine;
+        let pattern = self.config.pattern;
         Ok(PlotData::new(
-            title(&machine.cpu, machine.cores, self.config.iterations),
+            title(&machine.cpu, machine.cores, self.config.iterations, pattern),
+            pattern,
             &transports,
             &self.config.sizes,
             cases,
@@ -186,12 +218,16 @@ impl SavedResult {
             measured(latency.p50, || at("latency_us.p50"))?;
             measured(latency.p99, || at("latency_us.p99"))?;
         }
+        if let Some(per_message) = self.us_per_message {
+            measured(per_message, || at("us_per_message"))?;
+        }
         check_histogram(&self.histogram, || at("histogram"))?;
         Ok(PlotCase {
             transport,
             size_bytes: self.size_bytes,
             mb_per_s: self.mb_per_s,
             latency_us: self.latency_us,
+            us_per_message: self.us_per_message,
             histogram: self.histogram,
         })
     }

@@ -16,7 +16,7 @@ use plotters::prelude::*;
 use super::{ExportError, Exporter};
 use crate::report::result::Report;
 use crate::report::saved::LARGEST_FIGURE;
-use crate::transport::TransportKind;
+use crate::transport::{Pattern, TransportKind};
 pub use data::PlotData;
 
 pub struct SvgPlotExporter;
@@ -59,6 +59,13 @@ const LATENCY_PANEL: SizePanel = SizePanel {
     y_desc: "Round-trip latency (µs)",
     solid: |c| c.latency_us.map(|l| l.p50),
     dashed: Some(|c| c.latency_us.map(|l| l.p99)),
+};
+
+const STREAM_PANEL: SizePanel = SizePanel {
+    caption: "One-way stream: time per message",
+    y_desc: "Wall time per message (µs)",
+    solid: |c| c.us_per_message,
+    dashed: None,
 };
 
 const THROUGHPUT_PANEL: SizePanel = SizePanel {
@@ -113,7 +120,7 @@ fn transport_color(data: &PlotData, kind: TransportKind) -> RGBAColor {
 /// size has no place on a log axis (the spectrum grid still shows it).
 fn series(data: &PlotData, kind: TransportKind, value: Metric) -> Vec<(f64, f64)> {
     (data.cases.iter())
-        .filter(|c| c.transport == kind && c.latency_us.is_some() && c.size_bytes > 0)
+        .filter(|c| c.transport == kind && c.measured() && c.size_bytes > 0)
         .filter_map(|c| value(c).map(|v| (c.size_bytes as f64, on_log_axis(v))))
         .collect()
 }
@@ -170,7 +177,11 @@ fn value_tick(value: &f64) -> String {
 /// The whole SVG: the two panels against size, then the spectrum grid, whose height grows
 /// with the number of sizes it shows.
 fn draw(data: &PlotData, svg: &mut String) -> Result<(), PlotError> {
-    let shown = spectrum::shown_sizes(&data.sizes).len();
+    // A stream has no per-message latencies, so no spectra.
+    let shown = match data.pattern {
+        Pattern::RoundTrip => spectrum::shown_sizes(&data.sizes).len(),
+        Pattern::Stream => 0,
+    };
     let (rows, columns) = spectrum::grid_shape(shown);
     let grid_height = match rows {
         0 => 0,
@@ -181,7 +192,11 @@ fn draw(data: &PlotData, svg: &mut String) -> Result<(), PlotError> {
     let (top, grid) = root.split_vertically(TOP_HEIGHT);
     let top = top.titled(&data.title, ("sans-serif", 20))?;
     let (left, right) = top.split_horizontally(WIDTH / 2);
-    draw_size_panel(&left, data, &LATENCY_PANEL)?;
+    let timing = match data.pattern {
+        Pattern::RoundTrip => &LATENCY_PANEL,
+        Pattern::Stream => &STREAM_PANEL,
+    };
+    draw_size_panel(&left, data, timing)?;
     draw_size_panel(&right, data, &THROUGHPUT_PANEL)?;
     if rows > 0 {
         let grid = grid.titled(&spectrum::heading(data, shown), ("sans-serif", 16))?;

@@ -1,0 +1,208 @@
+//! `--pairs N`: N independent client/server pairs at once, each with its own server process and
+//! endpoint, each client on a thread of its own, pinned as [`Pinning::for_pair`] says. Every
+//! pair warms up, then all start their timed runs together (a barrier), and their measurements
+//! are merged into one run of the case ([`merge`]): every round trip or stream message of every
+//! pair in the distribution and the counts, the longest pair's wall time as the run's (so
+//! that messages/s is the aggregate), and each pair's own figures beside them.
+//!
+//! The driver's CPU clock counts its whole process, every pair's thread, over each pair's
+//! timed run: the run takes the largest of them (the pairs' runs overlap), and the sum of the
+//! servers'. Placement and progress are the first pair's.
+
+use std::sync::Barrier;
+use std::time::Duration;
+
+use crate::benchmark::cpu::CpuSpent;
+use crate::benchmark::executor::{
+    measure_client, Case, Pair, ProcessExecutor, RunError, RunOutcome,
+};
+use crate::benchmark::measure::{ProgressSink, RunMeasurement};
+use crate::system::placement::{self, Pinning};
+use crate::transport::TransportClient;
+
+/// One pair's own figures in one run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairRun {
+    /// Round trips timed, or stream messages acknowledged.
+    pub completed: u64,
+    pub elapsed: Duration,
+    /// Its mean round trip, or its stream's time per message.
+    pub mean_ns: f64,
+}
+
+impl PairRun {
+    fn of(run: &RunMeasurement) -> PairRun {
+        let mean_ns = match run.stream_messages {
+            0 => run.latencies.stats().map_or(0.0, |s| s.mean_ns),
+            messages => run.elapsed.as_nanos() as f64 / messages as f64,
+        };
+        PairRun {
+            completed: run.latencies.count() + run.stream_messages,
+            elapsed: run.elapsed,
+            mean_ns,
+        }
+    }
+}
+
+/// A pair's progress goes nowhere: the first pair's stands for all.
+struct Unwatched;
+
+impl ProgressSink for Unwatched {
+    fn update(&mut self, _done: u64) {}
+}
+
+impl ProcessExecutor<'_> {
+    /// One run of `case` with `pairs` pairs.
+    pub(super) fn run_pairs(
+        &mut self,
+        case: &Case,
+        pairs: usize,
+        progress: &mut dyn ProgressSink,
+    ) -> RunOutcome {
+        let mut started = Vec::with_capacity(pairs);
+        for index in 0..pairs {
+            let pin = self
+                .options
+                .pin
+                .map(|p| p.for_pair(index, &self.allowed_cpus));
+            match self.start_pair(case, pin) {
+                Ok(pair) => started.push(pair),
+                Err(e) => {
+                    return self.tear_down_all(started, RunOutcome::failed(pair_error(index, e)))
+                }
+            }
+        }
+        let clients: Result<Vec<_>, RunError> = (started.iter().enumerate())
+            .map(|(index, pair)| self.connect(case, pair).map_err(|e| pair_error(index, e)))
+            .collect();
+        let outcome = match clients {
+            Ok(clients) => merge(self.measure_pairs(case, clients, &started, progress)),
+            Err(e) => RunOutcome::failed(e),
+        };
+        self.tear_down_all(started, outcome)
+    }
+
+    /// Measures every pair on a thread of its own, the first on this one (already pinned to
+    /// its CPU), all timed runs starting together.
+    fn measure_pairs(
+        &self,
+        case: &Case,
+        clients: Vec<Box<dyn TransportClient>>,
+        pairs: &[Pair],
+        progress: &mut dyn ProgressSink,
+    ) -> Vec<RunOutcome> {
+        let line = Barrier::new(clients.len());
+        let mut clients = clients.into_iter();
+        let (Some(mut first), Some((first_pair, pairs))) = (clients.next(), pairs.split_first())
+        else {
+            return Vec::new();
+        };
+        std::thread::scope(|scope| {
+            // The first client is this thread's: the others go with the pairs after it.
+            let others: Vec<_> = (clients.zip(pairs).enumerate())
+                .map(|(other, (mut client, pair))| {
+                    let index = other + 1;
+                    let (line, server) = (&line, self.server_side(pair, Some(&line)));
+                    let pin = self
+                        .options
+                        .pin
+                        .map(|p| p.for_pair(index, &self.allowed_cpus));
+                    scope.spawn(move || {
+                        if let Err(e) = pin_pair_thread(pin) {
+                            line.wait();
+                            return RunOutcome::failed(e);
+                        }
+                        measure_client(client.as_mut(), case, self.options, server, &mut Unwatched)
+                    })
+                })
+                .collect();
+            let server = self.server_side(first_pair, Some(&line));
+            let mut outcomes = vec![measure_client(
+                first.as_mut(),
+                case,
+                self.options,
+                server,
+                progress,
+            )];
+            outcomes.extend(others.into_iter().map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|_| RunOutcome::failed(RunError::Panicked))
+            }));
+            outcomes
+        })
+    }
+
+    /// Tears every started pair down, as `outcome` went.
+    fn tear_down_all(&self, pairs: Vec<Pair>, mut outcome: RunOutcome) -> RunOutcome {
+        for pair in pairs {
+            self.tear_down(pair, &mut outcome);
+        }
+        outcome
+    }
+}
+
+/// Pins a pair's measuring thread where its pinning puts the driver.
+fn pin_pair_thread(pin: Option<Pinning>) -> Result<(), RunError> {
+    match pin {
+        Some(pin) => placement::pin_current_thread(pin.driver_cpu).map_err(RunError::Pin),
+        None => Ok(()),
+    }
+}
+
+/// `error`, said of pair `index` (counted from 0, named from 1).
+fn pair_error(index: usize, error: RunError) -> RunError {
+    RunError::Pair {
+        pair: index + 1,
+        source: Box::new(error),
+    }
+}
+
+/// The pairs' outcomes as one run's: every measurement merged, and the first pair's error.
+pub fn merge(outcomes: Vec<RunOutcome>) -> RunOutcome {
+    let mut error = None;
+    let mut merged: Option<RunMeasurement> = None;
+    for (index, outcome) in outcomes.into_iter().enumerate() {
+        if error.is_none() {
+            error = outcome.error.map(|e| pair_error(index, e));
+        }
+        if let Some(run) = outcome.measurement {
+            merged = Some(match merged {
+                None => first_of_pairs(run),
+                Some(sum) => add_pair(sum, &run),
+            });
+        }
+    }
+    RunOutcome {
+        measurement: merged,
+        error,
+    }
+}
+
+/// The first pair's run, as the start of the merged one.
+fn first_of_pairs(run: RunMeasurement) -> RunMeasurement {
+    RunMeasurement {
+        per_pair: vec![PairRun::of(&run)],
+        ..run
+    }
+}
+
+/// `sum` with one more pair's `run` in it.
+fn add_pair(mut sum: RunMeasurement, run: &RunMeasurement) -> RunMeasurement {
+    sum.latencies.merge(&run.latencies);
+    if let (Some(service), Some(more)) = (&mut sum.service, &run.service) {
+        service.merge(more);
+    }
+    sum.behind_schedule += run.behind_schedule;
+    sum.elapsed = sum.elapsed.max(run.elapsed);
+    sum.stream_messages += run.stream_messages;
+    sum.cpu = match (sum.cpu, run.cpu) {
+        (Some(a), Some(b)) => Some(CpuSpent {
+            driver: a.driver.max(b.driver),
+            server: a.server.zip(b.server).map(|(a, b)| a + b),
+        }),
+        _ => None,
+    };
+    sum.per_pair.push(PairRun::of(run));
+    sum
+}
