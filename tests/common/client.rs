@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use transport_bench::transport::{
-    Endpoint, NoWatch, TransportClient, TransportError, TransportKind, TransportOptions,
+    Endpoint, NoWatch, Pattern, TransportClient, TransportError, TransportKind, TransportOptions,
 };
 
 /// Connects a `kind` client to `endpoint`; `timeout` bounds every wait. Nothing watches the
@@ -14,10 +14,21 @@ pub fn connect(
     endpoint: &Endpoint,
     timeout: Duration,
 ) -> Result<Box<dyn TransportClient>, TransportError> {
+    connect_for(kind, endpoint, timeout, Pattern::RoundTrip)
+}
+
+/// [`connect`] for clients that exchange `pattern` with their server (a stream's client
+/// connects as its server binds: a ZeroMQ DEALER, for example).
+pub fn connect_for(
+    kind: TransportKind,
+    endpoint: &Endpoint,
+    timeout: Duration,
+    pattern: Pattern,
+) -> Result<Box<dyn TransportClient>, TransportError> {
     let options = TransportOptions {
         timeout,
         spin_budget: None,
-        pattern: Pattern::RoundTrip,
+        pattern,
         ring_depth: None,
     };
     kind.connect(endpoint, options, Arc::new(NoWatch))

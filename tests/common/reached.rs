@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use transport_bench::peer::lease::EndpointLease;
 use transport_bench::peer::server::Fault;
+use transport_bench::peer::server_args::ServerArgs;
 use transport_bench::transport::{Endpoint, TransportKind};
 
 use super::process::Spawned;
@@ -30,8 +31,20 @@ pub fn start_reachable(
     timeout: Duration,
     fault: Option<Fault>,
 ) -> ReachableServer {
+    start_reachable_as(kind, endpoint, timeout, fault, |args| args)
+}
+
+/// [`start_reachable`], with the server's command line as `adjust` makes it from the usual one
+/// (for example [`ServerArgs::exchanging`] a stream).
+pub fn start_reachable_as(
+    kind: TransportKind,
+    endpoint: Endpoint,
+    timeout: Duration,
+    fault: Option<Fault>,
+    adjust: impl FnOnce(ServerArgs) -> ServerArgs,
+) -> ReachableServer {
     let mut lease = EndpointLease::new(endpoint).expect("preparing the endpoint");
-    let mut args = server_args(kind, &lease.endpoint, timeout);
+    let mut args = adjust(server_args(kind, &lease.endpoint, timeout));
     args.fault = fault;
     let server = start_server(&args, &lease.inherited_fds());
     lease.close_server_ends();

@@ -9,6 +9,14 @@
 //! adds no copy. Reads loop only when a message arrives in parts (above the socket buffer size,
 //! or from a peer that writes in pieces).
 //!
+//! A one-way stream ([`Pattern::Stream`](crate::transport::spec::Pattern)) is the same frames
+//! without the answers: the client's [`send`](TransportClient::send) is the request's `writev`
+//! and nothing else, so it waits only while the kernel's buffer is full (the stream's flow
+//! control), in the same slices and within the same timeout as a round trip's write. The server
+//! takes each message as it takes a request, and [`consume`](TransportServer::consume) lets it
+//! go unanswered. Its `readv` then often takes several messages at once: the ones beyond the
+//! first are kept ([`FramedStream`]'s carried bytes) and handed out from there, in order.
+//!
 //! What this code needs from a stream `S: Read + Write`: vectored reads and writes (or the
 //! messages are still right, in more calls), and a blocking read or write that waits for one
 //! *slice* of time at most, then fails with `WouldBlock` or `TimedOut` (a socket's own
@@ -35,8 +43,13 @@ use crate::transport::wire::{encode_len, payload_capacity, HEADER_LEN};
 pub struct FramedStream<S> {
     stream: S,
     /// Bytes received after the end of the last message: the start of the next one. Empty
-    /// unless the peer sent again before reading our answer (see [`Incoming::read_from`]).
+    /// unless the peer sent again before reading our answer (see [`Incoming::read_from`]): in a
+    /// one-way stream, often many messages.
     carried: Vec<u8>,
+    /// How many of `carried`'s bytes were handed out already. Taken bytes are skipped, not
+    /// drained, so that a read that brought many messages costs one copy per message, not a
+    /// shift of all the rest each time.
+    carried_taken: usize,
 }
 
 /// The requesting side of a byte-stream transport: its stream, the payload capacity of the
@@ -76,6 +89,16 @@ impl<S: Read + Write + Send> TransportClient for FramedClient<S> {
             self.watch.as_ref(),
         )
     }
+
+    /// The request's half of a round trip: the framed message goes out and nothing is read.
+    /// A full kernel buffer makes the write wait, in slices that ask the watch, at most the
+    /// timeout, as a round trip's write does.
+    fn send(&mut self, message: &[u8]) -> Result<(), TransportError> {
+        check_message_fits(message.len(), self.capacity)?;
+        let mut budget = WaitBudget::new(self.timeout, self.watch.as_ref());
+        self.connection
+            .send(message, &mut budget, "a stream message")
+    }
 }
 
 /// What an idle server's wait for a request ended with.
@@ -103,6 +126,7 @@ impl<S: Read + Write> FramedStream<S> {
         FramedStream {
             stream,
             carried: Vec::new(),
+            carried_taken: 0,
         }
     }
 
@@ -247,8 +271,9 @@ impl<S: Read + Write> FramedStream<S> {
     }
 
     /// Takes `n` bytes just read into `incoming`, and keeps those beyond its end for the next
-    /// receive. Reads only happen once `carried` is empty (`take_carried` either completes the
-    /// message or uses every carried byte), so appending keeps the stream's order.
+    /// receive. Reads only happen once every carried byte was taken (`take_carried` either
+    /// completes the message or uses them all, and then empties `carried`), so appending keeps
+    /// the stream's order.
     fn account(&mut self, incoming: &mut Incoming<'_>, n: usize) -> Result<(), TransportError> {
         let beyond = incoming.advance(n)?;
         if beyond.is_empty() {
@@ -268,9 +293,15 @@ impl<S: Read + Write> FramedStream<S> {
 
     /// Starts `incoming` with the bytes a previous receive took beyond its own message.
     fn take_carried(&mut self, incoming: &mut Incoming<'_>) -> Result<(), TransportError> {
-        if !self.carried.is_empty() {
-            let taken = incoming.fill_from(&self.carried)?;
-            self.carried.drain(..taken);
+        let rest = &self.carried[self.carried_taken..];
+        if rest.is_empty() {
+            return Ok(());
+        }
+        self.carried_taken += incoming.fill_from(rest)?;
+        if self.carried_taken == self.carried.len() {
+            // Keeps the allocation for the next batch.
+            self.carried.clear();
+            self.carried_taken = 0;
         }
         Ok(())
     }
@@ -568,6 +599,19 @@ impl<L: Listener> TransportServer for ConnectionServer<L> {
         Ok(EchoOutcome::PeerLeft)
     }
 
+    fn inspect(&mut self, look: &mut dyn FnMut(&[u8])) -> Result<(), TransportError> {
+        look(pending_message(&self.buffer, self.pending)?);
+        Ok(())
+    }
+
+    /// A stream's message needs no answer: the next `next_request` reads on.
+    fn consume(&mut self) -> Result<(), TransportError> {
+        self.pending
+            .take()
+            .map(drop)
+            .ok_or(TransportError::NoRequest)
+    }
+
     /// How many connections the server ended itself, and why; None if it ended none.
     fn closing_words(&mut self) -> Option<String> {
         self.dropped.summary(self.buffer.len())
@@ -576,6 +620,13 @@ impl<L: Listener> TransportServer for ConnectionServer<L> {
     fn ready_address(&self) -> Option<String> {
         self.listener.ready_address()
     }
+}
+
+/// The request of `pending` bytes a framed server received into `buffer` (its own memory, so
+/// nothing else can change it while it is read), as it arrived.
+pub fn pending_message(buffer: &[u8], pending: Option<usize>) -> Result<&[u8], TransportError> {
+    let len = pending.ok_or(TransportError::NoRequest)?;
+    buffer.get(..len).ok_or(TransportError::NoRequest)
 }
 
 /// Accepts the next client of `listener` and readies it; None if `stop` was set while waiting

@@ -1,7 +1,7 @@
 //! What several transports are built from, so that they agree on it: the checks on a message's
 //! length, the framing of byte streams and their one-connection server loop, the sequence signal
 //! of the spinning transports and the skeleton of their segment, socket files, and ZeroMQ's
-//! REQ/REP core.
+//! sockets (REQ/REP, and a stream's DEALER/ROUTER).
 
 pub mod channel;
 pub mod framing;

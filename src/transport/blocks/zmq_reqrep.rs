@@ -1,11 +1,24 @@
-//! ZeroMQ REQ/REP, whatever carries it: the client and server that ZeroMQ IPC and ZeroMQ TCP
-//! share. Each of those files only says where the sockets meet (`ipc://PATH`, `tcp://ADDR`),
+//! ZeroMQ's sockets, whatever carries them: the client and server that ZeroMQ IPC and ZeroMQ
+//! TCP share. Each of those files only says where the sockets meet (`ipc://PATH`, `tcp://ADDR`),
 //! and what the server keeps with it (the socket file) or reports (the port it got).
 //!
-//! libzmq moves bytes on its own I/O thread in each process. Our client lends it the request
-//! and checks the reply inside libzmq's message, and the server echoes the message it received,
-//! so each direction costs what libzmq itself does: the socket write and the read into a fresh
-//! message, plus the hand-offs between each process's application and I/O threads.
+//! Round trips are REQ/REP. libzmq moves bytes on its own I/O thread in each process. Our
+//! client lends it the request and checks the reply inside libzmq's message, and the server
+//! echoes the message it received, so each direction costs what libzmq itself does: the socket
+//! write and the read into a fresh message, plus the hand-offs between each process's
+//! application and I/O threads.
+//!
+//! A one-way stream (`--pattern stream`) is DEALER → ROUTER: REQ cannot send twice without a
+//! reply between, and PUSH/PULL, ZeroMQ's one-way pair, has no way back for the end's
+//! acknowledgement. A DEALER sends each message as one frame, as PUSH would, and the ROUTER
+//! receives it as [routing id, payload]; the server answers only the end, with [routing id,
+//! payload], which the DEALER receives as the one frame of the echo. [`send`] waits only while
+//! the high-water marks (and the kernel's buffers behind them) are full, in slices of
+//! `ZMQ_SNDTIMEO` within the timeout, as every wait here. It copies the message into a message
+//! of libzmq's own, so that the caller may reuse its buffer at once: lending it, as a round
+//! trip does, would mean waiting for the I/O thread to let go of every message.
+//!
+//! [`send`]: TransportClient::send
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +29,7 @@ use crate::transport::blocks::payload::{check_message_fits, check_reply_fits};
 use crate::transport::blocks::socket_file::SocketFile;
 use crate::transport::error::TransportError;
 use crate::transport::spec::{
-    EchoOutcome, Reply, TransportClient, TransportOptions, TransportServer,
+    EchoOutcome, Pattern, Reply, TransportClient, TransportOptions, TransportServer,
 };
 use crate::transport::wait::{
     idle_until_request, NoWatch, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE,
@@ -58,7 +71,8 @@ fn allow_ipv6_for(socket: &zmq::Socket, endpoint: &str) -> Result<(), TransportE
     Ok(())
 }
 
-/// The requesting side: a REQ socket connected to the server's endpoint.
+/// The requesting side: a REQ socket connected to the server's endpoint, or for a stream a
+/// DEALER.
 ///
 /// It copies nothing itself. The request is handed to libzmq as the caller's own bytes
 /// (`zmq_msg_init_data` with a callback instead of a free), and the reply is checked inside
@@ -78,6 +92,8 @@ pub struct ZmqClient {
     /// larger one is refused here, as by every transport, instead of being sent for the
     /// server's `ZMQ_MAXMSGSIZE` to drop while the client waits out its timeout.
     request_capacity: usize,
+    /// A stream's DEALER, not a REQ: it may send one way.
+    one_way: bool,
     timeout: Duration,
     watch: Arc<dyn PeerWatch>,
 }
@@ -104,7 +120,9 @@ impl ZmqClient {
         options: TransportOptions,
         watch: Arc<dyn PeerWatch>,
     ) -> Result<ZmqClient, TransportError> {
-        let (context, socket) = new_socket(zmq::REQ, WAIT_SLICE, WAIT_SLICE)?;
+        let one_way = options.pattern == Pattern::Stream;
+        let kind = if one_way { zmq::DEALER } else { zmq::REQ };
+        let (context, socket) = new_socket(kind, WAIT_SLICE, WAIT_SLICE)?;
         allow_ipv6_for(&socket, endpoint)?;
         socket
             .connect(endpoint)
@@ -115,6 +133,7 @@ impl ZmqClient {
             reply: zmq::Message::new(),
             released: Box::new(AtomicBool::new(true)),
             request_capacity: payload_capacity(buffer_size),
+            one_way,
             timeout: options.timeout,
             watch,
         })
@@ -229,9 +248,27 @@ impl TransportClient for ZmqClient {
         self.exchange(request, scratch.len())?;
         Ok(&self.reply)
     }
+
+    /// A DEALER's send of `message`, copied into a message of libzmq's (see the module's doc),
+    /// retried in slices while the high-water mark is reached, at most the timeout in all.
+    fn send(&mut self, message: &[u8]) -> Result<(), TransportError> {
+        if !self.one_way {
+            return Err(TransportError::PatternUnsupported {
+                transport: "a ZeroMQ REQ socket",
+                pattern: Pattern::Stream,
+                why:
+                    "REQ must receive a reply before it sends again (a stream's client is a DEALER)",
+            });
+        }
+        check_message_fits(message.len(), self.request_capacity)?;
+        let Some(socket) = &self.socket else {
+            return Err(closed());
+        };
+        self.retry_slices("sending a stream message", || socket.send(message, 0))
+    }
 }
 
-/// The echoing side: a REP socket bound to an endpoint.
+/// The echoing side: a REP socket bound to an endpoint, or for a stream a ROUTER.
 pub struct ZmqServer {
     // Field order is drop order: close the sockets and the request not answered yet, then
     // end the context.
@@ -240,6 +277,8 @@ pub struct ZmqServer {
     /// The request handed out by `next_request` and not answered yet.
     pending: Option<Pending>,
     _context: zmq::Context,
+    /// A stream's ROUTER, not a REP: each message comes behind its sender's routing id.
+    routed: bool,
     disconnects: u64,
     /// Requests of more than one part, echoed whole (our client refuses such an echo).
     multipart_requests: u64,
@@ -258,26 +297,50 @@ enum Pending {
     /// A message of more than one part, already echoed whole: REP must answer it before it
     /// takes the next request, and an echo is the only answer this server gives.
     EchoedWhole,
+    /// A stream's message, and the routing id of the DEALER that sent it, which a reply (to
+    /// the end) goes back behind.
+    Routed {
+        from: zmq::Message,
+        message: zmq::Message,
+    },
+}
+
+/// A `consume` on a REP socket, which must answer every request.
+fn rep_answers_every_request() -> TransportError {
+    TransportError::PatternUnsupported {
+        transport: "a ZeroMQ REP socket",
+        pattern: Pattern::Stream,
+        why:
+            "REP must answer every request before it takes the next (a stream's server is a ROUTER)",
+    }
 }
 
 /// Where the REP socket reports its connection events (one server per process).
 const MONITOR_ENDPOINT: &str = "inproc://echo-server-events";
 
 impl ZmqServer {
-    /// Binds a REP socket to `endpoint`. `buffer_size` bounds what a client can make the server
-    /// allocate: libzmq drops (and disconnects) a peer whose frame announces more than the
-    /// payload capacity, before allocating anything for it.
+    /// Binds a REP socket to `endpoint`, or for a stream a ROUTER. `buffer_size` bounds what a
+    /// client can make the server allocate: libzmq drops (and disconnects) a peer whose frame
+    /// announces more than the payload capacity, before allocating anything for it.
     pub fn bind(
         endpoint: &str,
         buffer_size: usize,
         options: TransportOptions,
     ) -> Result<ZmqServer, TransportError> {
-        let (context, socket) = new_socket(zmq::REP, IDLE_SLICE, options.timeout)?;
+        let routed = options.pattern == Pattern::Stream;
+        let kind = if routed { zmq::ROUTER } else { zmq::REP };
+        let (context, socket) = new_socket(kind, IDLE_SLICE, options.timeout)?;
         let max_message = payload_capacity(buffer_size);
         let zmq_error = |op: &'static str| move |e| TransportError::zmq(op, e);
         socket
             .set_maxmsgsize(i64::try_from(max_message).unwrap_or(i64::MAX))
             .map_err(zmq_error("setting ZMQ_MAXMSGSIZE"))?;
+        // A reply to a DEALER that is gone fails (EHOSTUNREACH) instead of vanishing unsent.
+        if routed {
+            socket
+                .set_router_mandatory(true)
+                .map_err(zmq_error("setting ZMQ_ROUTER_MANDATORY"))?;
+        }
         allow_ipv6_for(&socket, endpoint)?;
         socket
             .monitor(MONITOR_ENDPOINT, zmq::SocketEvent::DISCONNECTED as i32)
@@ -295,6 +358,7 @@ impl ZmqServer {
             socket,
             monitor,
             _context: context,
+            routed,
             disconnects: 0,
             multipart_requests: 0,
             max_message,
@@ -377,48 +441,138 @@ impl ZmqServer {
             .send_multipart(parts, 0)
             .map_err(|e| TransportError::zmq("sending the reply", e))
     }
+
+    /// The rest of a message a ROUTER received, whose first part `from` is its sender's
+    /// routing id: the payload, which must be the message's last part. A DEALER sends each
+    /// message as one frame; any more (a REQ client's empty delimiter and payload, a client
+    /// that sends in parts) is not a stream, and ends it. libzmq delivers a message's parts
+    /// together, so the rest is already here.
+    fn routed_request(
+        &mut self,
+        from: zmq::Message,
+    ) -> Result<(zmq::Message, zmq::Message), TransportError> {
+        if !from.get_more() {
+            return Err(TransportError::Protocol(
+                "a ROUTER received a routing id with no message behind it".into(),
+            ));
+        }
+        let mut message = zmq::Message::new();
+        (self.socket)
+            .recv(&mut message, 0)
+            .map_err(|e| TransportError::zmq("receiving a stream message", e))?;
+        if message.get_more() {
+            let rest = (self.socket).recv_multipart(0).map_or(0, |rest| rest.len());
+            return Err(TransportError::Protocol(format!(
+                "a stream message of {} parts: a stream's messages have exactly one (a REQ \
+                 client sends an empty delimiter before its message; a stream's client is a DEALER)",
+                rest + 2
+            )));
+        }
+        Ok((from, message))
+    }
+
+    /// Sends `message` back to the DEALER whose routing id is `from`: a ROUTER's reply.
+    /// [`EchoOutcome::PeerLeft`] if that DEALER is gone.
+    fn send_routed(
+        &mut self,
+        from: zmq::Message,
+        message: zmq::Message,
+    ) -> Result<EchoOutcome, TransportError> {
+        let sent = (self.socket)
+            .send(from, zmq::SNDMORE)
+            .and_then(|()| self.socket.send(message, 0));
+        match sent {
+            Ok(()) => Ok(EchoOutcome::Echoed),
+            Err(zmq::Error::EHOSTUNREACH) => Ok(EchoOutcome::PeerLeft),
+            Err(e) => Err(TransportError::zmq("sending the reply", e)),
+        }
+    }
+}
+
+/// The answer to `message` that `reply` asks for.
+fn answer(mut message: zmq::Message, reply: Reply) -> zmq::Message {
+    match reply {
+        Reply::Echo => message,
+        Reply::FlipByte(offset) => {
+            if let Some(byte) = message.get_mut(offset) {
+                *byte ^= 0xff;
+            }
+            message
+        }
+        Reply::Misframed => {
+            let mut longer = message.to_vec();
+            longer.push(0);
+            zmq::Message::from(longer)
+        }
+    }
 }
 
 impl TransportServer for ZmqServer {
     /// Receives the next request; one of more than one part is echoed whole at once (whatever
-    /// the reply will say), and its `reply` only reports it echoed.
+    /// the reply will say), and its `reply` only reports it echoed. A ROUTER's request is the
+    /// part after the routing id.
     fn next_request(&mut self, stop: &AtomicBool) -> Result<Option<usize>, TransportError> {
         self.pending = None;
-        let Some(message) = self.receive_request(stop)? else {
+        let Some(first) = self.receive_request(stop)? else {
             return Ok(None);
         };
-        let len = message.len();
-        if message.get_more() {
-            self.echo_multipart(message)?;
-            self.pending = Some(Pending::EchoedWhole);
+        let (pending, len) = if self.routed {
+            let (from, message) = self.routed_request(first)?;
+            let len = message.len();
+            (Pending::Routed { from, message }, len)
+        } else if first.get_more() {
+            let len = first.len();
+            self.echo_multipart(first)?;
+            (Pending::EchoedWhole, len)
         } else {
-            self.pending = Some(Pending::Message(message));
-        }
+            let len = first.len();
+            (Pending::Message(first), len)
+        };
+        self.pending = Some(pending);
         Ok(Some(len))
     }
 
     fn reply(&mut self, _stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
-        let mut message = match self.pending.take() {
-            Some(Pending::Message(message)) => message,
-            Some(Pending::EchoedWhole) => return Ok(EchoOutcome::Echoed),
-            None => return Err(TransportError::NoRequest),
-        };
-        let sent = match reply {
-            Reply::Echo => self.socket.send(message, 0),
-            Reply::FlipByte(offset) => {
-                if let Some(byte) = message.get_mut(offset) {
-                    *byte ^= 0xff;
-                }
-                self.socket.send(message, 0)
+        match self.pending.take() {
+            Some(Pending::Message(message)) => {
+                (self.socket)
+                    .send(answer(message, reply), 0)
+                    .map_err(|e| TransportError::zmq("sending the reply", e))?;
+                Ok(EchoOutcome::Echoed)
             }
-            Reply::Misframed => {
-                let mut longer = message.to_vec();
-                longer.push(0);
-                self.socket.send(longer, 0)
+            Some(Pending::Routed { from, message }) => {
+                self.send_routed(from, answer(message, reply))
             }
-        };
-        sent.map_err(|e| TransportError::zmq("sending the reply", e))?;
-        Ok(EchoOutcome::Echoed)
+            Some(Pending::EchoedWhole) => Ok(EchoOutcome::Echoed),
+            None => Err(TransportError::NoRequest),
+        }
+    }
+
+    /// The request inside the message libzmq received it into.
+    fn inspect(&mut self, look: &mut dyn FnMut(&[u8])) -> Result<(), TransportError> {
+        match &self.pending {
+            Some(Pending::Message(message) | Pending::Routed { message, .. }) => {
+                look(message);
+                Ok(())
+            }
+            Some(Pending::EchoedWhole) => Err(TransportError::Protocol(
+                "the request had more than one part and was echoed whole: there is no one message to look at".into(),
+            )),
+            None => Err(TransportError::NoRequest),
+        }
+    }
+
+    /// Drops a ROUTER's message unanswered. A REP socket refuses: it must answer every request,
+    /// and the request stays to be answered.
+    fn consume(&mut self) -> Result<(), TransportError> {
+        match self.pending {
+            Some(Pending::Routed { .. }) => {
+                self.pending = None;
+                Ok(())
+            }
+            Some(Pending::Message(_) | Pending::EchoedWhole) => Err(rep_answers_every_request()),
+            None => Err(TransportError::NoRequest),
+        }
     }
 
     fn closing_words(&mut self) -> Option<String> {

@@ -3,10 +3,16 @@
 //!
 //! The kernel keeps the message boundaries, so there is no length header: a message is exactly
 //! the payload, copied into the kernel by `mq_timedsend` and out by `mq_timedreceive`, and each
-//! direction wakes its reader once. A queue holds one message (`mq_maxmsg` 1: a request waits
-//! for its reply), of at most `mq_msgsize` bytes: the buffer's payload capacity, capped by
+//! direction wakes its reader once. A queue of round trips holds one message (`mq_maxmsg` 1: a
+//! request waits for its reply), of at most `mq_msgsize` bytes: the buffer's payload capacity, capped by
 //! `/proc/sys/fs/mqueue/msgsize_max` (8,192 by default), which an unprivileged process cannot
 //! exceed. Larger messages are skipped, not failed (the spec's `max_message`).
+//!
+//! A one-way stream (`--pattern stream`) sends its messages on the request queue alone, which
+//! then holds up to [`stream_depth`] messages (`msg_max`, at most 10): the client sends on
+//! until the queue is full and waits only then, and the server takes each message from the
+//! queue into its buffer and answers nothing; the end's acknowledgement goes back on the
+//! response queue, as every reply does.
 //!
 //! Every wait is an `mq_timed*` call of one slice (absolute `CLOCK_REALTIME` deadlines, as
 //! `sem_timedwait`'s); a client asks its [`PeerWatch`] between slices and gives up after
@@ -28,10 +34,10 @@ use crate::transport::blocks::payload::{
 };
 use crate::transport::error::TransportError;
 use crate::transport::names::{ChannelName, PosixObject};
-use crate::transport::os::mqueue::{msgsize_max, MessageQueue};
+use crate::transport::os::mqueue::{msgsize_max, stream_depth, MessageQueue, MAX_MESSAGES};
 use crate::transport::spec::{
-    Addressing, EchoOutcome, MessageLimit, Reply, TransportClient, TransportKind, TransportOptions,
-    TransportServer, TransportSpec,
+    Addressing, EchoOutcome, MessageLimit, Pattern, Reply, TransportClient, TransportKind,
+    TransportOptions, TransportServer, TransportSpec,
 };
 use crate::transport::wait::{
     idle_until_request, retry_until_created, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE,
@@ -143,6 +149,13 @@ impl TransportClient for MqueueClient {
         response[..len].copy_from_slice(&self.whole_message[..len]);
         Ok(len)
     }
+
+    /// One `mq_timedsend` on the request queue, in slices while the queue is full (the
+    /// stream's flow control), at most the timeout in all.
+    fn send(&mut self, message: &[u8]) -> Result<(), TransportError> {
+        check_message_fits(message.len(), self.request.message_size)?;
+        (self.request).send(message, self.timeout, self.watch.as_ref())
+    }
 }
 
 /// The echoing side: creates both queues, and unlinks them when dropped.
@@ -165,15 +178,22 @@ impl MqueueServer {
         let channel = ChannelName::new(channel)?;
         let message_size = queue_message_size(buffer_size)?;
         let message = zeroed_buffer("request buffer", message_size)?;
+        // A stream's messages wait in the request queue, a round trip's request has its own.
+        let request_depth = match options.pattern {
+            Pattern::RoundTrip => MAX_MESSAGES,
+            Pattern::Stream => stream_depth(),
+        };
         // Declaration order is drop order: if the second queue fails, the first is unlinked.
         let request = MessageQueue::create(
             &queue_name(&channel, "req"),
             message_size,
+            request_depth,
             MQ_OFlag::O_RDONLY,
         )?;
         let response = MessageQueue::create(
             &queue_name(&channel, "resp"),
             message_size,
+            MAX_MESSAGES,
             MQ_OFlag::O_WRONLY,
         )?;
         Ok(MqueueServer {
@@ -231,5 +251,21 @@ impl TransportServer for MqueueServer {
             Err(TransportError::Interrupted) => Ok(EchoOutcome::Stopped),
             sent => sent.map(|()| EchoOutcome::Echoed),
         }
+    }
+
+    /// The message as it came off the queue, in the server's own buffer.
+    fn inspect(&mut self, look: &mut dyn FnMut(&[u8])) -> Result<(), TransportError> {
+        let len = self.pending.ok_or(TransportError::NoRequest)?;
+        look(self.message.get(..len).ok_or(TransportError::NoRequest)?);
+        Ok(())
+    }
+
+    /// The queue already gave the message up: nothing is answered, and the next
+    /// `next_request` takes the next one.
+    fn consume(&mut self) -> Result<(), TransportError> {
+        self.pending
+            .take()
+            .map(drop)
+            .ok_or(TransportError::NoRequest)
     }
 }

@@ -20,6 +20,11 @@
 //! restarted after a signal handler (EINTR even under `SA_RESTART`, signal(7)), so SIGTERM ends
 //! an idle server's wait at once; the slice covers a signal that lands just before the `poll`.
 //!
+//! A one-way stream (`--pattern stream`) is the request pipe alone: each message is one
+//! `writev`, which polls only while the pipe is full, and the server reads on without writing
+//! (see [`framing`](crate::transport::blocks::framing)); the reply pipe carries the end's
+//! acknowledgement only.
+//!
 //! Pipe size. A pipe holds 64 KiB by default; a larger message needs the reader to drain it
 //! before the writer can go on. The server raises both pipes towards its buffer size with
 //! `F_SETPIPE_SZ`, as far as `/proc/sys/fs/pipe-max-size` allows an unprivileged process
@@ -31,7 +36,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::transport::blocks::framing::{Arrival, Exchange, FramedClient, FramedStream};
+use crate::transport::blocks::framing::{
+    pending_message, Arrival, Exchange, FramedClient, FramedStream,
+};
 use crate::transport::blocks::payload::zeroed_buffer;
 use crate::transport::error::TransportError;
 use crate::transport::names::PipeFds;
@@ -158,6 +165,19 @@ impl TransportServer for PipeServer {
         }
         idle_until_stopped(stop)?;
         Ok(EchoOutcome::Stopped)
+    }
+
+    fn inspect(&mut self, look: &mut dyn FnMut(&[u8])) -> Result<(), TransportError> {
+        look(pending_message(&self.buffer, self.pending)?);
+        Ok(())
+    }
+
+    /// A stream's message needs no answer: the next `next_request` reads on.
+    fn consume(&mut self) -> Result<(), TransportError> {
+        self.pending
+            .take()
+            .map(drop)
+            .ok_or(TransportError::NoRequest)
     }
 
     fn closing_words(&mut self) -> Option<String> {

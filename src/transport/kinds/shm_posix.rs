@@ -9,6 +9,16 @@
 //!
 //! Each message costs one copy in, one copy out, and one futex wake per direction.
 //!
+//! A one-way stream (`--pattern stream`) is a hand-off per message: the library's protocol has
+//! one slot per direction, so there is no queue to run ahead into. The client's
+//! [`send`](TransportClient::send) is the first half of a round trip (wait for `req_empty`,
+//! write the request, post `req_full`), and the server's [`consume`](TransportServer::consume)
+//! posts `req_empty` without writing any reply: the slot is free. So each message waits until
+//! the server has taken and checked the one before it (the same timed wait as a round trip's
+//! request), and the end, an ordinary round trip, waits for the last message's slot the same
+//! way. The semaphores, the bytes and the round trip are exactly the library's; the response
+//! direction carries the end's acknowledgement only.
+//!
 //! With `--spin-budget`, a wait first spins on `sem_trywait` for up to that long before it
 //! blocks (by default it does not spin: the seed's protocol). The semaphores, what is posted to
 //! them and the bytes are the same either way: only how a waiter waits differs.
@@ -17,6 +27,7 @@
 //! [`ObjectAccess`] and is checked after it, so a peer that truncates an object ends the exchange
 //! with [`TransportError::Truncated`] instead of SIGBUS.
 
+use std::ptr::NonNull;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +43,7 @@ use crate::transport::endpoint::Endpoint;
 use crate::transport::error::TransportError;
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::os::semaphore::NamedSemaphore;
-use crate::transport::os::shm::{ObjectAccess, SharedMemory};
+use crate::transport::os::shm::{ObjectAccess, SharedBytes, SharedMemory};
 use crate::transport::spec::{
     Addressing, EchoOutcome, Reply, TransportClient, TransportKind, TransportOptions,
     TransportServer, TransportSpec,
@@ -184,6 +195,17 @@ impl Direction {
         unsafe { self.memory.as_ptr().add(HEADER_LEN) }
     }
 
+    /// The first `len` bytes of the payload where they lie, under an access to the memory that
+    /// [`SharedBytes::release`] checks. The caller holds `full` and `len <= capacity`.
+    fn payload_in_place(&self, len: usize) -> SharedBytes<'_> {
+        // SAFETY: a mapping's address plus HEADER_LEN is inside the mapping, so never null.
+        let start = unsafe { NonNull::new_unchecked(self.payload_ptr()) };
+        // SAFETY: `len` bytes from the payload's start lie inside the mapping (len <= capacity,
+        // checked by `read_header`), and holding `full` makes them ours: the writer touches the
+        // buffer again only after we post `empty`.
+        unsafe { SharedBytes::new(self.memory.access(), start, len) }
+    }
+
     fn send(
         &self,
         payload: &[u8],
@@ -270,10 +292,18 @@ impl TransportClient for ShmPosixClient {
         HEADER_LEN
     }
 
+    /// In a stream, `request` (the end) first waits for `req_empty` like every request: the
+    /// server's signal that it took the last one-way message.
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
         let watch = self.watch.as_ref();
         self.request.send(request, self.timeout, watch)?;
         self.response.receive_into(response, self.timeout, watch)
+    }
+
+    /// A round trip's request without its reply: waits (within the timeout) for `req_empty`,
+    /// which the server posts once it has taken the message before, writes, posts `req_full`.
+    fn send(&mut self, message: &[u8]) -> Result<(), TransportError> {
+        (self.request).send(message, self.timeout, self.watch.as_ref())
     }
 }
 
@@ -358,5 +388,22 @@ impl TransportServer for ShmPosixServer {
         self.request.empty.post()?;
         self.response.full.post()?;
         Ok(EchoOutcome::Echoed)
+    }
+
+    /// The request where it lies in the request memory (whose `req_full` we hold), guarded
+    /// against truncation: fails with [`TransportError::Truncated`] if the memory was
+    /// truncated while `look` read it, which then read zeros.
+    fn inspect(&mut self, look: &mut dyn FnMut(&[u8])) -> Result<(), TransportError> {
+        let len = self.pending.ok_or(TransportError::NoRequest)?;
+        let message = self.request.payload_in_place(len);
+        look(&message);
+        message.release()
+    }
+
+    /// Frees the request slot without a reply: posts `req_empty`, which the client's next send
+    /// waits for. The response direction is not touched.
+    fn consume(&mut self) -> Result<(), TransportError> {
+        self.pending.take().ok_or(TransportError::NoRequest)?;
+        self.request.empty.post()
     }
 }

@@ -6,7 +6,8 @@
 //! `readv`, the payload copied user → kernel → user), but through the network stack: TCP
 //! segments and their acknowledgements, over the loopback device. Both sides set `TCP_NODELAY`,
 //! so that the last segment of a message is never held back waiting for the acknowledgement of
-//! the one before (Nagle's algorithm).
+//! the one before (Nagle's algorithm). A one-way stream's messages are the same frames, written
+//! without waiting for answers: the socket buffers (and TCP's window) are its flow control.
 //!
 //! The server listens where `--listen` says (the driver asks for `127.0.0.1:0`, any free
 //! port) and reports the address it got in its ready line, `READY 127.0.0.1:40123`; it serves

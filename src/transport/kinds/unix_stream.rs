@@ -4,8 +4,10 @@
 //!
 //! It is the kernel primitive under ZeroMQ IPC without ZeroMQ: per direction one `writev` and
 //! (in the common case) one `readv`, the payload copied user → kernel → user. Comparing the two
-//! shows what ZeroMQ's framing and I/O threads cost. This file holds only what is particular to
-//! Unix sockets: the socket file, connecting, accepting, and the sockets' timeouts.
+//! shows what ZeroMQ's framing and I/O threads cost. A one-way stream's messages are the same
+//! frames, written without waiting for answers: the socket buffer is its flow control. This
+//! file holds only what is particular to Unix sockets: the socket file, connecting, accepting,
+//! and the sockets' timeouts.
 
 use std::io::ErrorKind;
 use std::os::fd::{AsFd, BorrowedFd};

@@ -1,6 +1,7 @@
 //! ZeroMQ IPC: a REQ socket (client) and a REP socket (server) over an `ipc://` Unix socket in
-//! a private directory. The sockets themselves are `zmq_reqrep.rs`'s, shared with ZeroMQ TCP;
-//! this file says where they meet, and owns the socket file.
+//! a private directory; for a one-way stream a DEALER and a ROUTER. The sockets themselves are
+//! `zmq_reqrep.rs`'s, shared with ZeroMQ TCP; this file says where they meet, and owns the
+//! socket file.
 
 use std::path::Path;
 
@@ -40,7 +41,7 @@ const SPEC: TransportSpec = TransportSpec {
     summary: "ZeroMQ REQ/REP over an ipc:// Unix socket",
 };
 
-/// The echoing side: a REP socket bound to a socket file in a private directory, which it
+/// The echoing side: a REP (or a stream's ROUTER) socket bound to a socket file in a private directory, which it
 /// removes once the socket is closed.
 fn bind(
     path: &Path,

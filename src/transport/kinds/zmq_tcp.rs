@@ -1,5 +1,6 @@
-//! ZeroMQ TCP: the REQ/REP sockets of ZeroMQ IPC (`zmq_reqrep.rs`) over `tcp://` on loopback,
-//! so that ZeroMQ's two kernel paths can be compared with everything else equal.
+//! ZeroMQ TCP: the sockets of ZeroMQ IPC (`zmq_reqrep.rs`: REQ/REP, and a stream's
+//! DEALER/ROUTER) over `tcp://` on loopback, so that ZeroMQ's two kernel paths can be compared
+//! with everything else equal.
 //!
 //! The server binds the address it is given; port 0 becomes libzmq's wildcard
 //! (`tcp://127.0.0.1:*`), and the port the system chose, read back from `ZMQ_LAST_ENDPOINT`, is
@@ -43,7 +44,7 @@ const SPEC: TransportSpec = TransportSpec {
     summary: "ZeroMQ REQ/REP over tcp:// on loopback",
 };
 
-/// The echoing side: a REP socket listening on `addr`, reporting `ADDR:PORT` as bound in its
+/// The echoing side: a REP (or a stream's ROUTER) socket listening on `addr`, reporting `ADDR:PORT` as bound in its
 /// `READY` line; port 0 asks the system for a free one.
 fn bind(
     addr: SocketAddr,

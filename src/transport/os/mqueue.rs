@@ -13,10 +13,19 @@ use crate::transport::os::owner_lock;
 use crate::transport::os::semaphore::realtime_deadline_after;
 use crate::transport::wait::{PeerWatch, WaitBudget, WAIT_SLICE};
 
-/// Where Linux shows message queues, when the mqueue file system is mounted there.
-/// Messages a queue holds: one, as a client waits for each reply before it sends again.
+/// Messages a queue of round trips holds: one, as a client waits for each reply before it
+/// sends again.
 pub const MAX_MESSAGES: mq_attr_member_t = 1;
 
+/// The most messages a stream's request queue holds ([`stream_depth`]): Linux's default
+/// `msg_max`. More would not fit many servers of one user in `RLIMIT_MSGQUEUE` (800 KiB by
+/// default), which charges a queue its depth × its message size.
+pub const MAX_STREAM_DEPTH: mq_attr_member_t = 10;
+
+/// The largest `mq_maxmsg` an unprivileged process may ask for.
+pub const MSG_MAX_FILE: &str = "/proc/sys/fs/mqueue/msg_max";
+
+/// Where Linux shows message queues, when the mqueue file system is mounted there.
 pub const MQUEUE_DIR: &str = "/dev/mqueue";
 
 /// The largest `mq_msgsize` an unprivileged process may ask for.
@@ -31,6 +40,17 @@ pub fn msgsize_max() -> usize {
         .ok()
         .and_then(|text| text.trim().parse().ok())
         .unwrap_or(DEFAULT_MSGSIZE_MAX)
+}
+
+/// How many messages a stream's request queue holds: as many as `msg_max` allows, up to
+/// [`MAX_STREAM_DEPTH`]. The client sends on until the queue is full, so this is how far a
+/// stream runs ahead of its server.
+pub fn stream_depth() -> mq_attr_member_t {
+    std::fs::read_to_string(MSG_MAX_FILE)
+        .ok()
+        .and_then(|text| text.trim().parse::<mq_attr_member_t>().ok())
+        .unwrap_or(MAX_STREAM_DEPTH)
+        .clamp(MAX_MESSAGES, MAX_STREAM_DEPTH)
 }
 
 /// Removes a queue's name; true if it existed.
@@ -68,17 +88,19 @@ pub struct MessageQueue {
 }
 
 impl MessageQueue {
-    /// Creates the queue exclusively (0600), for messages of up to `message_size` bytes.
+    /// Creates the queue exclusively (0600), for up to `depth` messages of up to
+    /// `message_size` bytes.
     pub fn create(
         name: &str,
         message_size: usize,
+        depth: mq_attr_member_t,
         access: MQ_OFlag,
     ) -> Result<Self, TransportError> {
         let size = mq_attr_member_t::try_from(message_size).unwrap_or(mq_attr_member_t::MAX);
-        let attributes = MqAttr::new(0, MAX_MESSAGES, size, 0);
+        let attributes = MqAttr::new(0, depth, size, 0);
         let flags = access | MQ_OFlag::O_CREAT | MQ_OFlag::O_EXCL;
         let mode = Mode::S_IRUSR | Mode::S_IWUSR;
-        let sizes = format!("mq_msgsize {message_size}, mq_maxmsg {MAX_MESSAGES}");
+        let sizes = format!("mq_msgsize {message_size}, mq_maxmsg {depth}");
         let queue = mq_open(name, flags, mode, Some(&attributes)).map_err(|e| {
             TransportError::os(format!("creating message queue {name} ({sizes})"), e)
         })?;
