@@ -271,7 +271,9 @@ mod tests {
     use crate::export::Exports;
     use crate::peer::cleanup::IpcObject;
     use crate::report::size::MessageSize;
-    use crate::transport::{shm_posix, zmq_ipc, MessageLimit, TransportError, TransportKind};
+    use crate::transport::{
+        shm_posix, zmq_ipc, MessageLimit, Pattern, TransportError, TransportKind,
+    };
 
     /// What a scripted run does.
     enum Scripted {
@@ -418,6 +420,8 @@ mod tests {
             interval: None,
             spin_budget: None,
             connect: None,
+            pattern: Pattern::RoundTrip,
+            ring_depth: None,
         }
     }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use transport_bench::transport::{
-    Endpoint, NoWatch, TransportClient, TransportError, TransportKind, TransportOptions,
+    Endpoint, NoWatch, Pattern, TransportClient, TransportError, TransportKind, TransportOptions,
 };
 
 /// Connects a `kind` client to `endpoint`; `timeout` bounds every wait. Nothing watches the

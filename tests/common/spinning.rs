@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use transport_bench::peer::server_args::ServerArgs;
 use transport_bench::transport::{
-    Endpoint, NoWatch, TransportClient, TransportError, TransportKind, TransportOptions,
+    Endpoint, NoWatch, Pattern, TransportClient, TransportError, TransportKind, TransportOptions,
 };
 
 use super::server::server_args;
