@@ -134,6 +134,22 @@ pub enum TransportError {
         why: &'static str,
     },
 
+    /// The two sides of a channel were set up for different patterns: the server made its
+    /// segment for one, the client connected for the other.
+    #[error("the {transport} server on this channel was started for the {server} pattern, this client for {client}: give both sides the same --pattern")]
+    PatternMismatch {
+        transport: &'static str,
+        server: Pattern,
+        client: Pattern,
+    },
+
+    /// A stream's ring asked to be deeper than a ring can be, or empty.
+    #[error(
+        "a ring of {depth} slots: a stream's ring has 1 to {} slots",
+        crate::transport::stream::MAX_RING_DEPTH
+    )]
+    RingDepth { depth: usize },
+
     /// A server's `reply` with no request handed out by `next_request` to answer.
     #[error("nothing to reply to: no request was handed out, or it was already answered")]
     NoRequest,

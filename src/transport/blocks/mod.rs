@@ -1,11 +1,12 @@
 //! What several transports are built from, so that they agree on it: the checks on a message's
 //! length, the framing of byte streams and their one-connection server loop, the sequence signal
-//! of the spinning transports and the skeleton of their segment, socket files, and ZeroMQ's
-//! sockets (REQ/REP, and a stream's DEALER/ROUTER).
+//! of the spinning transports, the skeleton of their segment and a stream's ring of slots in it,
+//! socket files, and ZeroMQ's sockets (REQ/REP, and a stream's DEALER/ROUTER).
 
 pub mod channel;
 pub mod framing;
 pub mod payload;
+pub mod ring;
 pub mod segment;
 pub mod sequence;
 pub mod socket_file;

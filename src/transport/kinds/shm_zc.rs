@@ -11,6 +11,7 @@
 //!
 //! Layout of `/srb_<channel>_zc` (`CONTROL_BYTES + SLOTS × slot` bytes, where a slot is the
 //! capacity, `buffer_size − HEADER_LEN` as for the other transports, rounded up to a page):
+//! - offset 0: header, zero: round trips (see the stream below);
 //! - offset 64: request line: `seq`, `waiters` (the [`SequenceSignal`]), `len`, `slot` (u32 each);
 //! - offset 128: response line, the same; each line on its own cache line;
 //! - offset 4096: slot 0, then, a whole number of pages later, slot 1.
@@ -37,9 +38,33 @@
 //! of it, and the client's own writes are in its own program order. Whether a sleeper must be
 //! woken is decided by a Dekker pairing of SeqCst fences, described at [`SequenceSignal`].
 //!
+//! **A stream** (`--pattern stream`) goes through a ring of slots instead
+//! ([`ring`](crate::transport::blocks::ring)), as iceoryx2's publish-subscribe does: a loan
+//! lends the ring's next free slot (waiting while the ring is full), [`send_loaned`] publishes
+//! it by the ring's write index, and the server reads each message in place and frees its slot
+//! by the read index; nothing is copied on the way. The server makes the ring `--ring-depth`
+//! slots deep (by default 64, fewer for large messages) and says so in the header, which the
+//! client reads on connect (a client of the other pattern is refused). Layout of a stream's
+//! segment (the ring's end: `4096 + whole pages of 4 × depth + depth × slot` bytes):
+//! - offset 0: header: `pattern` (1), `depth` (u32 each);
+//! - offset 64: request line: `seq` is the ring's write index, `waiters` (`len` and `slot`
+//!   unused: the ring's length table says each message's length);
+//! - offset 128: response line, as in round trips: the end's acknowledgement;
+//! - offset 256: read line: the ring's read index, `waiters`;
+//! - offset 4096: the length of each slot's message (u32 each), in whole pages;
+//! - then `depth` slots, each the capacity rounded up to a page.
+//!
+//! The stream's last message, its end, is lent and sent through the ring too, as a round trip:
+//! the server hands its slot back on the response line (`len`, `slot`) under the write index
+//! past the end, and the client reads the echo in that slot, which is the client's again. The
+//! server frees the slot only after that hand-over; the writer reaches the slot again only
+//! `depth` loans later, after the caller's echo is gone.
+//!
 //! Every touch of the segment runs under an [`ObjectAccess`], the
 //! caller's reads and writes of a loan too ([`SharedBytes`] holds one), so a peer that
 //! truncates the segment ends the exchange with [`TransportError::Truncated`].
+//!
+//! [`send_loaned`]: TransportClient::send_loaned
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -47,9 +72,10 @@ use std::sync::Arc;
 
 use crate::transport::blocks::channel::{bind_on_channel, connect_on_channel, ChannelClient};
 use crate::transport::blocks::payload::{check_announced_len, check_message_fits};
+use crate::transport::blocks::ring::{RingEntry, RingGeometry, Shape};
 use crate::transport::blocks::segment::{
-    segment_objects, whole_pages, SegmentClient, SegmentEcho, SegmentLayout, SegmentServer, Taken,
-    SEGMENT_PAGE,
+    segment_objects, whole_pages, SegmentClient, SegmentEcho, SegmentLayout, SegmentServer, Slots,
+    Taken, SEGMENT_PAGE,
 };
 use crate::transport::blocks::sequence::{SequenceSignal, SEQUENCE_SPIN_BUDGET};
 use crate::transport::error::TransportError;
@@ -59,7 +85,7 @@ use crate::transport::spec::{
 };
 use crate::transport::wait::PeerWatch;
 
-/// How many slots the segment lends, in turn.
+/// How many slots the segment lends in turn, in round trips.
 const SLOTS: usize = 2;
 
 /// Offsets of the two control lines, of the words in a line after its [`SequenceSignal`], and
@@ -126,13 +152,14 @@ impl Line {
         self.signal.publish(seq)
     }
 
-    /// The slot and length a line announces, read after acquiring its `seq`; a slot or a
-    /// length the segment does not have is the peer's error, never an access out of bounds.
-    fn announced(&self, capacity: usize) -> Result<(usize, usize), TransportError> {
+    /// The slot (of `slots`) and length a line announces, read after acquiring its `seq`; a
+    /// slot or a length the segment does not have is the peer's error, never an access out of
+    /// bounds.
+    fn announced(&self, capacity: usize, slots: usize) -> Result<(usize, usize), TransportError> {
         let slot = self.slot().load(Ordering::Relaxed) as usize;
-        if slot >= SLOTS {
+        if slot >= slots {
             return Err(TransportError::Protocol(format!(
-                "the peer named slot {slot}; the segment has {SLOTS}"
+                "the peer named slot {slot}; the segment has {slots}"
             )));
         }
         let len = check_announced_len(self.len().load(Ordering::Relaxed) as usize, capacity)?;
@@ -140,11 +167,12 @@ impl Line {
     }
 }
 
-/// The segment's two control lines and where its slots start.
+/// The segment's two control lines and its slots: the two lent in turn in round trips, the
+/// ring's in a stream.
 struct Lines {
     request: Line,
     response: Line,
-    slots: [NonNull<u8>; SLOTS],
+    slots: Slots,
 }
 
 // SAFETY: the lines and slots point only into the mapping they are built over; access is atomic
@@ -153,21 +181,25 @@ unsafe impl SegmentLayout for Lines {
     const KIND: TransportKind = KIND;
     const OBJECT: &'static str = "zc";
 
-    fn size(capacity: usize) -> usize {
-        CONTROL_BYTES + SLOTS * whole_pages(capacity)
+    fn size(capacity: usize, shape: Shape) -> usize {
+        match shape {
+            Shape::RoundTrip => CONTROL_BYTES + SLOTS * whole_pages(capacity),
+            Shape::Stream { depth } => RingGeometry::new(capacity, depth).end,
+        }
     }
 
-    unsafe fn over(base: *mut u8, capacity: usize) -> Lines {
-        // SAFETY: base is at least Lines::size(capacity) (the caller's promise), page-aligned,
-        // and outlives the lines and slots.
+    unsafe fn over(base: *mut u8, capacity: usize, shape: Shape) -> Lines {
+        let (first, count) = match shape {
+            Shape::RoundTrip => (CONTROL_BYTES, SLOTS),
+            Shape::Stream { depth } => (RingGeometry::new(capacity, depth).slots_at, depth),
+        };
+        // SAFETY: base is at least Lines::size(capacity, shape) (the caller's promise),
+        // page-aligned, and outlives the lines and slots; the slots lie inside it.
         unsafe {
-            let slot = |i: usize| {
-                NonNull::new_unchecked(base.add(CONTROL_BYTES + i * whole_pages(capacity)))
-            };
             Lines {
                 request: Line::new(base.add(REQUEST_LINE)),
                 response: Line::new(base.add(RESPONSE_LINE)),
-                slots: std::array::from_fn(slot),
+                slots: Slots::new(base.add(first), whole_pages(capacity), count),
             }
         }
     }
@@ -214,17 +246,41 @@ impl ChannelClient for ShmZcClient {
 }
 
 impl ShmZcClient {
-    /// Lends the next slot's first `len` bytes, which the client owns: no request is in flight.
+    /// Lends the next slot's first `len` bytes, which the client owns: in round trips no
+    /// request is in flight; in a stream it is the ring's next slot, once the server freed it.
     fn lend(&mut self, len: usize) -> Result<SharedBytes<'_>, TransportError> {
         check_message_fits(len, self.client.segment.capacity)?;
-        let slot = self.next_slot;
-        self.loan = Some(Loan { slot, len });
         let segment = &self.client.segment;
         let access = segment.memory.access();
+        let slot = match self.client.streaming() {
+            Some(ring) => self.client.reserve_slot(ring, &access)?,
+            None => self.next_slot,
+        };
+        self.loan = Some(Loan { slot, len });
         // A segment truncated earlier is lost: say so now rather than lend zeros.
         access.check()?;
         // SAFETY: len <= capacity, inside the slot; the slot is the client's (module notes).
-        Ok(unsafe { SharedBytes::new(access, segment.layout.slots[slot], len) })
+        Ok(unsafe { SharedBytes::new(access, segment.layout.slots.at(slot), len) })
+    }
+
+    /// A stream's end, sent in `loan` with `len` bytes: published through the ring, and
+    /// acknowledged by the hand-back of its slot under the write index past it.
+    fn end_stream(&self, loan: Loan, len: usize) -> Result<SharedBytes<'_>, TransportError> {
+        let ring = self.client.stream_writer()?;
+        let segment = &self.client.segment;
+        let Lines {
+            request,
+            response,
+            slots,
+        } = &segment.layout;
+        let access = segment.memory.access();
+        let previous = response.signal.seq().load(Ordering::Acquire);
+        // From here on the slot is the server's, until it hands it back.
+        let end = ring.publish(&request.signal, len, &access)?;
+        let reply_len = self.await_reply(&access, loan, end, previous)?;
+        // SAFETY: reply_len <= capacity, inside the slot, which is the client's again: the
+        // server handed it back, and the ring lends it again only `depth` loans later.
+        Ok(unsafe { SharedBytes::new(access, slots.at(loan.slot), reply_len) })
     }
 
     /// Publishes the loan's slot with `len` bytes as request `seq`; returns the response
@@ -256,7 +312,10 @@ impl ShmZcClient {
     ) -> Result<usize, TransportError> {
         let replied = self.client.await_reply(previous, access)?;
         let segment = &self.client.segment;
-        let (slot, len) = access.checked(segment.layout.response.announced(segment.capacity))?;
+        let Lines {
+            response, slots, ..
+        } = &segment.layout;
+        let (slot, len) = access.checked(response.announced(segment.capacity, slots.count()))?;
         if replied != seq || slot != loan.slot {
             return Err(TransportError::Protocol(format!(
                 "the reply hands back slot {slot} as number {replied}; request {seq} was in slot {}",
@@ -277,6 +336,9 @@ impl TransportClient for ShmZcClient {
             Some(loan) if len <= loan.len => loan,
             _ => return Err(TransportError::NotLoaned { len }),
         };
+        if self.client.streaming().is_some() {
+            return self.end_stream(loan, len);
+        }
         let seq = self.client.take_seq();
         // One access for the whole exchange, handed on to the caller with the echo.
         let segment = &self.client.segment;
@@ -286,7 +348,7 @@ impl TransportClient for ShmZcClient {
         self.next_slot = (loan.slot + 1) % SLOTS;
         // SAFETY: reply_len <= capacity, inside the slot, which is the client's again: the
         // server handed it back and will not touch it until the client publishes it anew.
-        Ok(unsafe { SharedBytes::new(access, segment.layout.slots[loan.slot], reply_len) })
+        Ok(unsafe { SharedBytes::new(access, segment.layout.slots.at(loan.slot), reply_len) })
     }
 
     /// The copying round trip, for callers whose request is in a buffer of their own: one copy
@@ -304,12 +366,61 @@ impl TransportClient for ShmZcClient {
         reply.release()?;
         fits
     }
+
+    /// Publishes the first `len` bytes of the loan, the ring's next slot, one way.
+    fn send_loaned(&mut self, len: usize) -> Result<(), TransportError> {
+        let ring = self.client.stream_writer()?;
+        match self.loan.take() {
+            Some(loan) if len <= loan.len => {}
+            _ => return Err(TransportError::NotLoaned { len }),
+        }
+        let segment = &self.client.segment;
+        let access = segment.memory.access();
+        // From here on the slot is the server's, until it frees it.
+        ring.publish(&segment.layout.request.signal, len, &access)?;
+        Ok(())
+    }
+
+    /// The copying send, for callers whose message is in a buffer of their own: one copy into
+    /// the loan, as SHM spin makes.
+    fn send(&mut self, message: &[u8]) -> Result<(), TransportError> {
+        // Refused before anything is lent.
+        self.client.stream_writer()?;
+        let mut loan = self.lend(message.len())?;
+        loan.copy_from_slice(message);
+        loan.release()?;
+        self.send_loaned(message.len())
+    }
 }
 
 /// The echoing side: creates the segment (exclusively, 0600) and unlinks it when dropped.
-/// Handing a slot back never waits (one request is in flight at a time), so the server needs no
-/// timeout.
+/// Handing a slot back never waits (one request is in flight at a time; a stream's reader only
+/// frees slots), so the server needs no timeout.
 type ShmZcServer = SegmentServer<Lines>;
+
+impl Lines {
+    /// Hands slot `slot`, holding `len` bytes the server took, back under `seq`, tampered with
+    /// as `reply` says.
+    fn hand_back(
+        &self,
+        (seq, slot, len): (u32, usize, usize),
+        capacity: usize,
+        reply: Reply,
+        access: &ObjectAccess<'_>,
+    ) -> Result<(), TransportError> {
+        let reply_len = match reply {
+            Reply::FlipByte(offset) if offset < len.min(capacity) => {
+                // SAFETY: offset < capacity, inside the slot, which is ours until handed back.
+                unsafe { *self.slots.at(slot).as_ptr().add(offset) ^= 0xff };
+                len
+            }
+            Reply::Misframed => capacity + 1,
+            Reply::Echo | Reply::FlipByte(_) => len,
+        };
+        // The echo: the same slot, handed back untouched.
+        access.checked(self.response.hand_over(seq, slot, reply_len))
+    }
+}
 
 /// The echo: the request's slot handed back, untouched unless told to tamper with it.
 impl SegmentEcho for Lines {
@@ -322,7 +433,7 @@ impl SegmentEcho for Lines {
         access: &ObjectAccess<'_>,
     ) -> Result<(usize, usize), TransportError> {
         // The slot is ours from here until the hand-over in `answer`.
-        let (slot, len) = access.checked(self.request.announced(capacity))?;
+        let (slot, len) = access.checked(self.request.announced(capacity, self.slots.count()))?;
         Ok((len, slot))
     }
 
@@ -337,16 +448,21 @@ impl SegmentEcho for Lines {
         reply: Reply,
         access: &ObjectAccess<'_>,
     ) -> Result<(), TransportError> {
-        let reply_len = match reply {
-            Reply::FlipByte(offset) if offset < len => {
-                // SAFETY: offset < len <= capacity, inside the slot, which is ours.
-                unsafe { *self.slots[slot].as_ptr().add(offset) ^= 0xff };
-                len
-            }
-            Reply::Misframed => capacity + 1,
-            Reply::Echo | Reply::FlipByte(_) => len,
-        };
-        // The echo: the same slot, handed back untouched.
-        access.checked(self.response.hand_over(seq, slot, reply_len))
+        self.hand_back((seq, slot, len), capacity, reply, access)
+    }
+
+    fn request_at(&self, slot: usize) -> NonNull<u8> {
+        self.slots.at(slot)
+    }
+
+    /// The end's slot handed back, as a round trip's is.
+    fn answer_end(
+        &self,
+        end: RingEntry,
+        capacity: usize,
+        reply: Reply,
+        access: &ObjectAccess<'_>,
+    ) -> Result<(), TransportError> {
+        self.hand_back((end.seq, end.slot, end.len), capacity, reply, access)
     }
 }
