@@ -439,8 +439,6 @@ mod tests {
             pin: None,
             interval: None,
             spin_budget: None,
-            pattern: Pattern::RoundTrip,
-            ring_depth: None,
             connect: None,
             pattern: Pattern::RoundTrip,
             ring_depth: None,
