@@ -237,7 +237,8 @@ impl<'a> ProcessExecutor<'a> {
                     self.options.pattern,
                     self.options.ring_depth,
                     self.options.verify_all,
-                ),
+                )
+                .with_in_flight(self.options.in_flight),
         )
     }
 

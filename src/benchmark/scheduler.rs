@@ -443,6 +443,7 @@ mod tests {
             pattern: Pattern::RoundTrip,
             ring_depth: None,
             pairs: 1,
+            in_flight: 1,
         }
     }
 

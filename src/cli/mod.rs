@@ -17,9 +17,10 @@ use crate::peer::server::Fault;
 use crate::system::placement::PinMode;
 use crate::transport::{registry, Pattern, TransportKind};
 use values::{
-    parse_buffer_size, parse_injected_fault, parse_interval, parse_pairs, parse_percent, parse_pin,
-    parse_positive_u32, parse_positive_u64, parse_ring_depth, parse_size_list, parse_spin_budget,
-    parse_timeout, parse_transport, parse_transport_list, parse_u64, SizeList, TransportList,
+    parse_buffer_size, parse_in_flight, parse_injected_fault, parse_interval, parse_pairs,
+    parse_percent, parse_pin, parse_positive_u32, parse_positive_u64, parse_ring_depth,
+    parse_size_list, parse_spin_budget, parse_timeout, parse_transport, parse_transport_list,
+    parse_u64, SizeList, TransportList,
 };
 
 #[derive(Debug, Parser)]
@@ -121,6 +122,13 @@ pub struct BenchArgs {
     /// [default: 64, fewer for large messages: at most 64 MiB of slots]
     #[arg(long, value_name = "SLOTS", value_parser = parse_ring_depth)]
     pub ring_depth: Option<usize>,
+
+    /// Round trips the client keeps outstanding (at most 4096), each timed from its send to
+    /// its own reply. Transports whose protocol holds one request (shm-posix's single slot)
+    /// are skipped, with the reason. With --interval: requests leave on schedule, up to N
+    /// outstanding.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_in_flight)]
+    pub in_flight: u32,
 
     /// Client/server pairs measured at once (at most 64), each with its own server process,
     /// endpoint and client thread: messages/s is their sum. --pin places pair i on CPUs 2i and

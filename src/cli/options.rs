@@ -65,6 +65,8 @@ pub struct Options {
     pub ring_depth: Option<usize>,
     /// `--pairs`: client/server pairs measured at once.
     pub pairs: usize,
+    /// `--in-flight`: round trips a client keeps outstanding.
+    pub in_flight: usize,
 }
 
 impl Options {
@@ -76,6 +78,7 @@ impl Options {
             spin_budget: kind.spin_budget(self.spin_budget),
             pattern: self.pattern,
             ring_depth: self.ring_depth,
+            in_flight: self.in_flight,
         }
     }
 }
@@ -144,7 +147,7 @@ fn benchmark_options(cli: Cli) -> Options {
         .unwrap_or_else(MessageSize::named_defaults);
     check_round_trip_count(args.warmup, args.iterations);
     check_spin_budget(args.spin_budget, &transports, args.timeout);
-    check_pattern(args.pattern, args.interval);
+    check_pattern(args.pattern, args.interval, args.in_flight);
     if args.pairs > 1 && args.connect.is_some() {
         usage_error(
             ErrorKind::ArgumentConflict,
@@ -175,6 +178,7 @@ fn benchmark_options(cli: Cli) -> Options {
         pattern: args.pattern,
         ring_depth: args.ring_depth,
         pairs: args.pairs as usize,
+        in_flight: args.in_flight as usize,
         connect: args.connect,
         pin: args.pin.resolve().unwrap_or_else(|e| {
             usage_error(
@@ -320,11 +324,18 @@ fn file_identity(path: &Path) -> PathBuf {
 /// A spin budget needs a transport that spins, and must end well before a wait times out: the
 /// spinning part of a wait does not look at the deadline.
 /// A stream runs back to back: pacing (`--interval`) is for round trips.
-fn check_pattern(pattern: Pattern, interval: Option<Duration>) {
+/// A stream runs back to back and one way: pacing and requests in flight are for round trips.
+fn check_pattern(pattern: Pattern, interval: Option<Duration>, in_flight: u32) {
     if pattern == Pattern::Stream && interval.is_some() {
         usage_error(
             ErrorKind::ArgumentConflict,
             "--interval paces round trips; --pattern stream sends back to back".into(),
+        );
+    }
+    if pattern == Pattern::Stream && in_flight > 1 {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            "--in-flight keeps round trips outstanding; a --pattern stream has no replies to wait for".into(),
         );
     }
 }

@@ -85,6 +85,8 @@ pub enum ValueError {
     RingTooDeep(String),
     #[error("'{0}' is more than the {MAX_PAIRS} pairs a run may have")]
     TooManyPairs(String),
+    #[error("'{0}' is more than the {MAX_IN_FLIGHT} requests that may be in flight")]
+    TooManyInFlight(String),
     #[error("'{0}' is not none, same, split or two CPU numbers A,B")]
     Pin(String),
     #[error("must be at least 1us")]
@@ -124,6 +126,17 @@ pub const MAX_PAIRS: u32 = 64;
 pub fn parse_pairs(text: &str) -> Result<u32, ValueError> {
     match parse_positive_u32(text)? {
         n if n > MAX_PAIRS => Err(ValueError::TooManyPairs(text.to_string())),
+        n => Ok(n),
+    }
+}
+
+/// The most requests `--in-flight` keeps outstanding.
+pub const MAX_IN_FLIGHT: u32 = 4096;
+
+/// `--in-flight`: 1 to [`MAX_IN_FLIGHT`].
+pub fn parse_in_flight(text: &str) -> Result<u32, ValueError> {
+    match parse_positive_u32(text)? {
+        n if n > MAX_IN_FLIGHT => Err(ValueError::TooManyInFlight(text.to_string())),
         n => Ok(n),
     }
 }

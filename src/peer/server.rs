@@ -43,6 +43,8 @@ pub struct ServerOptions {
     pub ring_depth: Option<usize>,
     /// In a stream: check every byte of every message.
     pub verify_all: bool,
+    /// Requests its clients keep in flight (a queue is made that deep).
+    pub in_flight: usize,
 }
 
 /// A fault a test can inject into a server, to prove that the driver detects it. Requests are
@@ -253,6 +255,7 @@ pub fn run(options: &ServerOptions) -> ExitCode {
         spin_budget: options.spin_budget,
         pattern: options.pattern,
         ring_depth: options.ring_depth,
+        in_flight: options.in_flight,
     };
     if options.fault == Some(Fault::NoReady) {
         while !signals::STOP.load(Ordering::Relaxed) {

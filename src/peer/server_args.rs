@@ -11,8 +11,8 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 
 use crate::cli::values::{
-    parse_buffer_size, parse_fault, parse_max_size, parse_ring_depth, parse_spin_budget,
-    parse_timeout, parse_transport, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_SIZE,
+    parse_buffer_size, parse_fault, parse_in_flight, parse_max_size, parse_ring_depth,
+    parse_spin_budget, parse_timeout, parse_transport, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_SIZE,
 };
 use crate::peer::address::{self, AddressError, PipeFdsError, Written};
 use crate::peer::server::{Fault, ServerOptions};
@@ -93,6 +93,10 @@ pub struct ServerArgs {
     /// In a stream, check every byte of every message, not only its length and sequence number.
     #[arg(long)]
     pub verify_all: bool,
+
+    /// Requests each client keeps in flight: mqueue makes its queues that deep.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_in_flight)]
+    pub in_flight: u32,
 
     /// Testing aid: misbehave on purpose (no-ready, exit@N, flip@N:OFFSET, bad-length@N).
     #[arg(long, hide = true, value_parser = parse_fault)]
@@ -189,6 +193,7 @@ impl ServerArgs {
             pattern: Pattern::RoundTrip,
             ring_depth: None,
             verify_all: false,
+            in_flight: 1,
             fault,
         })
     }
@@ -223,6 +228,14 @@ impl ServerArgs {
         }
     }
 
+    /// The same command line, for clients that keep `in_flight` requests outstanding.
+    pub fn with_in_flight(self, in_flight: usize) -> ServerArgs {
+        ServerArgs {
+            in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
+            ..self
+        }
+    }
+
     /// The text of the flag that carries the address, as its transport is addressed.
     fn address(&self) -> Option<&str> {
         let text = match AddressFlag::of(self.transport.addressing()) {
@@ -252,6 +265,10 @@ impl ServerArgs {
                 (self.pattern != Pattern::RoundTrip).then(|| self.pattern.to_string()),
             ),
             ("--ring-depth", self.ring_depth.map(|n| n.to_string())),
+            (
+                "--in-flight",
+                (self.in_flight > 1).then(|| self.in_flight.to_string()),
+            ),
             ("--fault", self.fault.map(|fault| fault.to_string())),
         ];
         let mut args = vec![
@@ -292,6 +309,7 @@ impl ServerArgs {
             pattern: self.pattern,
             ring_depth: self.ring_depth,
             verify_all: self.verify_all,
+            in_flight: self.in_flight as usize,
         }
     }
 

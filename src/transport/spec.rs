@@ -68,6 +68,27 @@ pub trait TransportClient: Send {
         })
     }
 
+    /// One of several requests in flight (`--in-flight N`): sends `request` and returns
+    /// without its reply, which [`collect`](TransportClient::collect) receives later, replies
+    /// in the order of their requests. It must not deadlock with a server that is blocked
+    /// sending replies nobody reads yet: a byte stream reads (and keeps) arriving replies while
+    /// its write waits. Waits are bounded by the timeout, as a round trip's are. Only for a
+    /// transport whose spec says it holds requests in flight ([`TransportSpec::in_flight`]).
+    fn submit(&mut self, _request: &[u8]) -> Result<(), TransportError> {
+        Err(TransportError::PatternUnsupported {
+            transport: "this transport",
+            pattern: Pattern::RoundTrip,
+            why: "it holds one request in flight",
+        })
+    }
+
+    /// The reply to the oldest request [`submit`](TransportClient::submit)ted and not yet
+    /// collected, in `scratch` or wherever the transport holds it, valid until the next call.
+    /// A reply longer than `scratch` is an error, never a silent truncation.
+    fn collect<'a>(&'a mut self, _scratch: &'a mut [u8]) -> Result<&'a [u8], TransportError> {
+        Err(TransportError::NoRequest)
+    }
+
     /// [`send`](TransportClient::send) for a zero-copy transport: sends the first `len` bytes
     /// of the last loan one way.
     fn send_loaned(&mut self, len: usize) -> Result<(), TransportError> {
@@ -248,6 +269,10 @@ pub struct TransportOptions {
     /// How many messages a ring of slots holds in a stream (`--ring-depth`); None: the
     /// transport's default. Only the spinning transports keep rings; others ignore it.
     pub ring_depth: Option<usize>,
+    /// Round trips: how many requests the client keeps outstanding (`--in-flight`, 1 by
+    /// default). A transport may connect differently for more than one (ZeroMQ's DEALER) or
+    /// make its queues that deep (mqueue).
+    pub in_flight: usize,
 }
 
 /// How a transport's endpoints are named.
@@ -304,6 +329,15 @@ pub struct TransportSpec {
     pub peer_buffer_size: Option<PeerBufferSizeFn>,
     /// One line for `--help`: what the transport is.
     pub summary: &'static str,
+    /// Whether it can hold `n` requests in flight (`--in-flight`): Err says why not, as the
+    /// table says it when the case is skipped.
+    pub in_flight: fn(n: usize) -> Result<(), String>,
+}
+
+/// [`TransportSpec::in_flight`] of a transport that holds any number of requests in flight
+/// (a byte stream, ZeroMQ).
+pub fn any_in_flight(_n: usize) -> Result<(), String> {
+    Ok(())
 }
 
 /// A transport's own limit on message size, and why larger messages are skipped.
@@ -340,6 +374,14 @@ impl TransportKind {
     /// One line for `--help`: what the transport is.
     pub fn summary(self) -> &'static str {
         self.0.summary
+    }
+
+    /// Why the transport cannot hold `n` requests in flight, if it cannot (1 it always holds).
+    pub fn in_flight_refusal(self, n: usize) -> Option<String> {
+        match n {
+            0 | 1 => None,
+            n => (self.0.in_flight)(n).err(),
+        }
     }
 
     /// The spin budget the transport waits with when `asked` is what `--spin-budget` said (None:

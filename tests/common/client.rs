@@ -30,6 +30,7 @@ pub fn connect_for(
         spin_budget: None,
         pattern,
         ring_depth: None,
+        in_flight: 1,
     };
     kind.connect(endpoint, options, Arc::new(NoWatch))
 }

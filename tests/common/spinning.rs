@@ -34,6 +34,7 @@ pub fn connect_spinning(
         spin_budget,
         pattern: Pattern::RoundTrip,
         ring_depth: None,
+        in_flight: 1,
     };
     kind.connect(endpoint, options, Arc::new(NoWatch))
 }

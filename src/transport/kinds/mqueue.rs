@@ -36,8 +36,8 @@ use crate::transport::error::TransportError;
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::os::mqueue::{msgsize_max, stream_depth, MessageQueue, MAX_MESSAGES};
 use crate::transport::spec::{
-    Addressing, EchoOutcome, MessageLimit, Pattern, Reply, TransportClient, TransportKind,
-    TransportOptions, TransportServer, TransportSpec,
+    any_in_flight, Addressing, EchoOutcome, MessageLimit, Pattern, Reply, TransportClient,
+    TransportKind, TransportOptions, TransportServer, TransportSpec,
 };
 use crate::transport::wait::{
     idle_until_request, retry_until_created, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE,
@@ -92,6 +92,7 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: None,
     peer_buffer_size: None,
     summary: "two POSIX message queues (sizes up to msgsize_max)",
+    in_flight: any_in_flight,
 };
 
 /// The requesting side: opens the server's queues, never unlinks them.

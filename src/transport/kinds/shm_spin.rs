@@ -81,6 +81,9 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: Some(SEQUENCE_SPIN_BUDGET),
     peer_buffer_size: None,
     summary: "one shared segment, atomic sequence numbers, spin then futex",
+    in_flight: |_| {
+        Err("one slot per direction for round trips (its ring carries streams only)".into())
+    },
 };
 
 /// One direction: its control line in the header and its payload area.

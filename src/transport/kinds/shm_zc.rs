@@ -109,6 +109,9 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: Some(SEQUENCE_SPIN_BUDGET),
     peer_buffer_size: None,
     summary: "zero-copy: requests written into loaned shared-memory slots",
+    in_flight: |_| {
+        Err("one slot per direction for round trips (its ring carries streams only)".into())
+    },
 };
 
 /// One direction's control line: who may go on, and which slot holds how many bytes.

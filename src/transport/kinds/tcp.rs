@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use crate::transport::blocks::framing::{ConnectionServer, FramedClient, Listener};
 use crate::transport::error::TransportError;
-use crate::transport::spec::{Addressing, TransportKind, TransportOptions, TransportSpec};
+use crate::transport::spec::{
+    any_in_flight, Addressing, TransportKind, TransportOptions, TransportSpec,
+};
 use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE};
 
 pub const KIND: TransportKind = TransportKind::new(&SPEC);
@@ -47,6 +49,7 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: None,
     peer_buffer_size: None,
     summary: "a TCP connection on 127.0.0.1, length-framed",
+    in_flight: any_in_flight,
 };
 
 /// Readies a connected stream for framed messages: no Nagle delay, and every blocking read and

@@ -20,7 +20,9 @@ use crate::transport::blocks::framing::{ConnectionServer, FramedClient, Listener
 use crate::transport::blocks::socket_file::SocketFile;
 use crate::transport::error::TransportError;
 use crate::transport::names::checked_path;
-use crate::transport::spec::{Addressing, TransportKind, TransportOptions, TransportSpec};
+use crate::transport::spec::{
+    any_in_flight, Addressing, TransportKind, TransportOptions, TransportSpec,
+};
 use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE};
 
 /// For [`retry_until_created`]: no socket file yet, or nobody listening on it yet.
@@ -68,6 +70,7 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: None,
     peer_buffer_size: None,
     summary: "a SOCK_STREAM Unix domain socket, length-framed",
+    in_flight: any_in_flight,
 };
 
 /// The requesting side: one connected stream.

@@ -9,7 +9,9 @@ use crate::transport::blocks::socket_file::SocketFile;
 use crate::transport::blocks::zmq_reqrep::{ZmqClient, ZmqServer};
 use crate::transport::error::TransportError;
 use crate::transport::names::checked_path;
-use crate::transport::spec::{Addressing, TransportKind, TransportOptions, TransportSpec};
+use crate::transport::spec::{
+    any_in_flight, Addressing, TransportKind, TransportOptions, TransportSpec,
+};
 
 fn endpoint_of(path: &Path) -> Result<String, TransportError> {
     Ok(format!("ipc://{}", checked_path(path)?))
@@ -39,6 +41,7 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: None,
     peer_buffer_size: None,
     summary: "ZeroMQ REQ/REP over an ipc:// Unix socket",
+    in_flight: any_in_flight,
 };
 
 /// The echoing side: a REP (or a stream's ROUTER) socket bound to a socket file in a private directory, which it
