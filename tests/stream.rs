@@ -303,6 +303,7 @@ fn bind_stream_server(kind: TransportKind, endpoint: &Endpoint) -> Box<dyn Trans
         spin_budget: None,
         pattern: Pattern::Stream,
         ring_depth: None,
+        in_flight: 1,
     };
     (kind.bind(endpoint, options)).unwrap_or_else(|e| panic!("{kind:?}: binding: {e}"))
 }

@@ -46,6 +46,7 @@ pub fn connect_for(
         spin_budget: None,
         pattern,
         ring_depth: None,
+        in_flight: 1,
     };
     kind.connect(endpoint, options, watch)
 }
