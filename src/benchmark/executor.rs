@@ -10,6 +10,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::benchmark::cpu::CpuWatch;
+use crate::benchmark::in_flight;
 use crate::benchmark::measure::ProgressSink;
 use crate::benchmark::measure::{self, EchoBuffers, MeasureConfig, MeasureError, RunMeasurement};
 use crate::benchmark::placement::PlacementSampler;
@@ -117,6 +118,15 @@ type TimedRunFn = fn(
     CpuWatch,
 ) -> RunMeasurement;
 
+/// The warm-up and the timed run of a pattern with `in_flight` requests outstanding.
+fn loops(pattern: Pattern, in_flight: usize) -> (WarmUpFn, TimedRunFn) {
+    match (pattern, in_flight) {
+        (Pattern::RoundTrip, 0 | 1) => (measure::warm_up, measure::timed_run),
+        (Pattern::RoundTrip, _) => (in_flight::warm_up, in_flight::timed_run),
+        (Pattern::Stream, _) => (stream::warm_up, stream::timed_run),
+    }
+}
+
 /// What a client is measured against: the largest payload its server's buffer holds; the
 /// server's pid when it is ours, whose placement and CPU time are watched beside the driver's;
 /// and, for one of several pairs, the line every pair's timed run starts from.
@@ -143,14 +153,9 @@ pub(crate) fn measure_client(
         interval: options.interval,
     };
     let offset = client.payload_page_offset();
-    let buffers = EchoBuffers::new(case.size.bytes, server.capacity, offset);
-    let (warm_up, timed_run) = match options.pattern {
-        Pattern::RoundTrip => (
-            measure::warm_up as WarmUpFn,
-            measure::timed_run as TimedRunFn,
-        ),
-        Pattern::Stream => (stream::warm_up as WarmUpFn, stream::timed_run as TimedRunFn),
-    };
+    let buffers = EchoBuffers::new(case.size.bytes, server.capacity, offset)
+        .map(|buffers| buffers.keeping_in_flight(options.in_flight));
+    let (warm_up, timed_run) = loops(options.pattern, options.in_flight);
     let warmed_up =
         buffers.and_then(|mut buffers| warm_up(client, &mut buffers, &config).map(|()| buffers));
     // Every pair reaches the line, even one whose warm-up failed: the others wait for it.

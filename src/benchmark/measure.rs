@@ -103,6 +103,8 @@ pub struct EchoBuffers {
     response: AlignedBuffer,
     /// The request of the next round trip was written into the transport's loan.
     loaned: bool,
+    /// Requests kept in flight (`--in-flight`).
+    in_flight: usize,
 }
 
 /// An echo to check: in the reply buffer or a transport's own message, or where a zero-copy
@@ -156,6 +158,7 @@ impl EchoBuffers {
             request,
             response,
             loaned: false,
+            in_flight: 1,
         })
     }
 
@@ -196,6 +199,7 @@ impl EchoBuffers {
             request,
             response,
             loaned,
+            ..
         } = self;
         let reply = if *loaned {
             client.round_trip_loaned(request.len()).map(Reply::InPlace)
@@ -211,6 +215,24 @@ impl EchoBuffers {
 
     pub(super) fn request_len(&self) -> usize {
         self.request.len()
+    }
+
+    /// The request as stamped last, and the reply buffer to receive into.
+    pub(super) fn request_and_scratch(&mut self) -> (&[u8], &mut [u8]) {
+        (&self.request, &mut self.response)
+    }
+
+    /// How many requests the run keeps in flight.
+    pub(super) fn in_flight_depth(&self) -> usize {
+        self.in_flight
+    }
+
+    /// The same buffers, for a run that keeps `depth` requests in flight.
+    pub fn keeping_in_flight(self, depth: usize) -> EchoBuffers {
+        EchoBuffers {
+            in_flight: depth.max(1),
+            ..self
+        }
     }
 
     /// Where the request and the reply buffers start, modulo a page.

@@ -11,6 +11,7 @@ pub mod cpu;
 pub mod events;
 pub mod executor;
 pub mod external;
+pub mod in_flight;
 pub mod measure;
 pub mod pacing;
 pub mod pairs;
@@ -63,6 +64,7 @@ pub fn new_report(options: &Options) -> Report {
             pattern: options.pattern,
             ring_depth: options.ring_depth,
             pairs: options.pairs,
+            in_flight: options.in_flight,
         },
         machine: machine::describe(),
         clock_overhead_ns: clock::clock_overhead_ns(),

@@ -145,6 +145,9 @@ impl<'a, E: Executor> Scheduler<'a, E> {
                 "a stream's message carries its {MIN_STREAM_MESSAGE}-byte sequence number"
             ));
         }
+        if let Some(reason) = case.transport.in_flight_refusal(self.options.in_flight) {
+            return Some(format!("{} in flight: {reason}", self.options.in_flight));
+        }
         let limit = self.executor.message_limit(case)?;
         (case.size.bytes > limit.bytes).then_some(limit.reason)
     }

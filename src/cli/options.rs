@@ -332,6 +332,12 @@ fn check_pattern(pattern: Pattern, interval: Option<Duration>, in_flight: u32) {
             "--interval paces round trips; --pattern stream sends back to back".into(),
         );
     }
+    if in_flight > 1 && interval.is_some() {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            "--interval with --in-flight above 1 is not supported yet: a paced client would need to collect replies while it waits for the next slot".into(),
+        );
+    }
     if pattern == Pattern::Stream && in_flight > 1 {
         usage_error(
             ErrorKind::ArgumentConflict,

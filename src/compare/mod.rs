@@ -46,8 +46,34 @@ const CONFIG_FIELDS: [&str; 9] = [
     "ring_depth",
 ];
 
-/// A (transport, size, pattern) case.
-pub type CaseKey = (TransportKind, usize, Pattern);
+/// A case: transport × size × pattern × requests in flight × pairs. Reports from before the
+/// last three existed have round trips, one in flight, one pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CaseKey {
+    pub transport: TransportKind,
+    pub size_bytes: usize,
+    pub pattern: Pattern,
+    pub in_flight: usize,
+    pub pairs: usize,
+}
+
+impl CaseKey {
+    /// What the case exchanged, after its transport's name when it is not one round trip at a
+    /// time over one pair: ` (stream)`, ` (4 in flight)`, ` (2 pairs)`.
+    pub fn workload(&self) -> String {
+        let mut marks = String::new();
+        if self.pattern == Pattern::Stream {
+            marks.push_str(" (stream)");
+        }
+        if self.in_flight > 1 {
+            marks.push_str(&format!(" ({} in flight)", self.in_flight));
+        }
+        if self.pairs > 1 {
+            marks.push_str(&format!(" ({} pairs)", self.pairs));
+        }
+        marks
+    }
+}
 
 /// Everything the comparison found, in the order of BASE's cases then NEW's.
 #[derive(Debug, Clone)]
@@ -189,7 +215,7 @@ impl Comparison {
 }
 
 fn key(case: &SavedCase) -> CaseKey {
-    (case.transport, case.size_bytes, case.pattern)
+    case.key
 }
 
 /// The latency of a case that ran to completion; a failed or interrupted case's partial
@@ -284,11 +310,19 @@ mod tests {
     use super::*;
     use crate::transport::{shm_posix, shm_spin};
 
-    fn case(transport: TransportKind, mean: f64, runs: &[f64]) -> SavedCase {
-        SavedCase {
+    fn key_of(transport: TransportKind, pattern: Pattern) -> CaseKey {
+        CaseKey {
             transport,
             size_bytes: 100,
-            pattern: Pattern::RoundTrip,
+            pattern,
+            in_flight: 1,
+            pairs: 1,
+        }
+    }
+
+    fn case(transport: TransportKind, mean: f64, runs: &[f64]) -> SavedCase {
+        SavedCase {
+            key: key_of(transport, Pattern::RoundTrip),
             status: Status::Ok,
             reason: None,
             latency_us: Some(Latency {
@@ -353,7 +387,7 @@ mod tests {
         );
         assert_eq!(
             comparison.only_in_new,
-            [(shm_spin::KIND, 100, Pattern::RoundTrip)]
+            [key_of(shm_spin::KIND, Pattern::RoundTrip)]
         );
     }
 
@@ -362,13 +396,13 @@ mod tests {
     fn a_stream_is_compared_with_a_stream_only() {
         let round_trip = run(json!({}), vec![case(shm_posix::KIND, 10.0, &[10.0])]);
         let mut stream_case = case(shm_posix::KIND, 1.0, &[1.0]);
-        stream_case.pattern = Pattern::Stream;
+        stream_case.key.pattern = Pattern::Stream;
         let stream = run(json!({}), vec![stream_case]);
         let comparison = Comparison::new(&round_trip, &stream);
         assert!(comparison.changes.is_empty());
         assert_eq!(
             comparison.only_in_new,
-            [(shm_posix::KIND, 100, Pattern::Stream)]
+            [key_of(shm_posix::KIND, Pattern::Stream)]
         );
     }
 }

@@ -11,7 +11,6 @@ use super::{change_pct, CaseChange, CaseKey, Comparison, Side};
 use crate::report::format;
 use crate::report::result::Status;
 use crate::report::size::format_bytes;
-use crate::transport::Pattern;
 
 const HEADER: [&str; 8] = [
     "Size",
@@ -64,18 +63,10 @@ pub fn render(
 fn name(case: CaseKey) -> String {
     format!(
         "{}{} at {}",
-        case.0.name(),
-        pattern_mark(case.2),
-        format_bytes(case.1)
+        case.transport.name(),
+        case.workload(),
+        format_bytes(case.size_bytes)
     )
-}
-
-/// ` (stream)` after a stream case's transport; nothing for round trips.
-fn pattern_mark(pattern: Pattern) -> &'static str {
-    match pattern {
-        Pattern::RoundTrip => "",
-        Pattern::Stream => " (stream)",
-    }
 }
 
 fn table(changes: &[CaseChange]) -> Table {
@@ -111,8 +102,8 @@ fn row(change: &CaseChange) -> [String; 8] {
         Err(_) => ("-".to_string(), "not assessable"),
     };
     [
-        format_bytes(change.case.1),
-        format!("{}{}", change.case.0.name(), pattern_mark(change.case.2)),
+        format_bytes(change.case.size_bytes),
+        format!("{}{}", change.case.transport.name(), change.case.workload()),
         format!(
             "{} → {}",
             format::figure(base.mean),

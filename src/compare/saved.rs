@@ -15,7 +15,7 @@ use crate::report::saved::{
     check_each_case_once, measured, parse_saved, read_file, transport_named, SavedFileError,
     SavedReportError,
 };
-use crate::transport::{Pattern, TransportKind};
+use crate::transport::Pattern;
 
 /// One report, checked.
 #[derive(Debug, Clone)]
@@ -33,10 +33,8 @@ pub struct SavedRun {
 /// One (transport, size) case of a report.
 #[derive(Debug, Clone)]
 pub struct SavedCase {
-    pub transport: TransportKind,
-    pub size_bytes: usize,
-    /// A report from before streams has round trips only.
-    pub pattern: Pattern,
+    /// Its transport and size from the case, what it exchanged from the report's config.
+    pub key: CaseKey,
     pub status: Status,
     /// The `error` of a failed case, or the `skip_reason` of a skipped one.
     pub reason: Option<String>,
@@ -98,21 +96,20 @@ impl SavedRun {
         })
     }
 
-    /// The case of `transport` at `size_bytes` in `pattern`, if the report has one.
-    pub fn case(&self, (transport, size_bytes, pattern): CaseKey) -> Option<&SavedCase> {
-        self.cases.iter().find(|c| {
-            c.transport == transport && c.size_bytes == size_bytes && c.pattern == pattern
-        })
+    /// The case `key`, if the report has it.
+    pub fn case(&self, key: CaseKey) -> Option<&SavedCase> {
+        self.cases.iter().find(|c| c.key == key)
     }
 }
 
 impl RawReport {
     /// The run of the report at `path`, every case checked.
     fn into_run(self, path: &Path) -> Result<SavedRun, SavedReportError> {
+        let workload = Workload::of(&self.config);
         let cases = (self.results.into_iter().enumerate())
-            .map(|(i, result)| result.into_case(i))
+            .map(|(i, result)| result.into_case(i, workload))
             .collect::<Result<Vec<_>, _>>()?;
-        check_each_case_once(cases.iter().map(|c| (c.transport, c.size_bytes)))?;
+        check_each_case_once(cases.iter().map(|c| (c.key.transport, c.key.size_bytes)))?;
         Ok(SavedRun {
             path: path.to_path_buf(),
             version: self.version,
@@ -124,9 +121,31 @@ impl RawReport {
     }
 }
 
+/// What every case of a report exchanged, from its config: a report from before `in_flight`
+/// and `pairs` had one of each.
+#[derive(Debug, Clone, Copy)]
+struct Workload {
+    in_flight: usize,
+    pairs: usize,
+}
+
+impl Workload {
+    fn of(config: &Map<String, Value>) -> Workload {
+        let count = |field: &str| {
+            (config.get(field).and_then(Value::as_u64))
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(1)
+        };
+        Workload {
+            in_flight: count("in_flight"),
+            pairs: count("pairs"),
+        }
+    }
+}
+
 impl RawResult {
     /// The case of `results[index]`, every figure checked.
-    fn into_case(self, index: usize) -> Result<SavedCase, SavedReportError> {
+    fn into_case(self, index: usize, workload: Workload) -> Result<SavedCase, SavedReportError> {
         let at = |field: &str| format!("results[{index}].{field}");
         let transport = transport_named(&self.transport, || at("transport"))?;
         if let Some(latency) = &self.latency_us {
@@ -141,11 +160,15 @@ impl RawResult {
             measured(run_mean, || at(&format!("runs[{i}]")))?;
         }
         Ok(SavedCase {
-            transport,
-            size_bytes: self.size_bytes,
+            key: CaseKey {
+                transport,
+                size_bytes: self.size_bytes,
+                pattern: self.pattern,
+                in_flight: workload.in_flight,
+                pairs: workload.pairs,
+            },
             status: self.status,
             reason: self.error.or(self.skip_reason),
-            pattern: self.pattern,
             latency_us: match self.pattern {
                 Pattern::RoundTrip => self.latency_us.map(|l| Latency {
                     mean: l.mean,

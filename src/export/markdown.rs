@@ -41,8 +41,11 @@ impl Exporter for MarkdownExporter {
         ));
         out.push_str(&format!("{}\n", table.cpu_note()));
         out.push_str(&format!("{}.\n", table::placement_line(&report.config)));
-        if let Some(pairs) = table::pairs_line(&report.config) {
-            out.push_str(&format!("{pairs}.\n"));
+        for line in table::pairs_line(&report.config)
+            .into_iter()
+            .chain(table::in_flight_line(&report.config))
+        {
+            out.push_str(&format!("{line}.\n"));
         }
         if let Some(pacing) = table::pacing_line(&report.config) {
             out.push_str(&format!("{pacing}.\n"));

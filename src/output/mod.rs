@@ -63,6 +63,7 @@ pub fn header(report: &Report) -> String {
     .chain(table::external_peer_line(config))
     .chain(table::pacing_line(config))
     .chain(table::pairs_line(config))
+    .chain(table::in_flight_line(config))
     .chain(table::spin_budget_line(config))
     .chain([String::new()])
     .collect::<Vec<String>>()
@@ -115,6 +116,7 @@ pub fn summary(report: &Report, interrupted_by: Option<&str>, interactive: bool)
     lines.push(table::placement_line(&report.config));
     lines.extend(table::pacing_line(&report.config));
     lines.extend(table::pairs_line(&report.config));
+    lines.extend(table::in_flight_line(&report.config));
     lines.extend(table.notes.iter().map(|note| format!("  {note}")));
     lines.join("\n")
 }

@@ -52,6 +52,8 @@ pub struct Config {
     pub ring_depth: Option<usize>,
     /// Client/server pairs measured at once (`--pairs`).
     pub pairs: usize,
+    /// Round trips each client kept outstanding (`--in-flight`).
+    pub in_flight: usize,
 }
 
 /// A server that was running before the benchmark (`--connect`): its transport and its address

@@ -275,6 +275,16 @@ pub fn pacing_line(config: &Config) -> Option<String> {
     ))
 }
 
+/// How many requests each client kept in flight, in a line, when more than one.
+pub fn in_flight_line(config: &Config) -> Option<String> {
+    (config.in_flight > 1).then(|| {
+        format!(
+            "In flight: {} requests outstanding per client; each is timed from its own send to its own reply",
+            config.in_flight
+        )
+    })
+}
+
 /// How many pairs ran at once, in a line, when more than one did.
 pub fn pairs_line(config: &Config) -> Option<String> {
     (config.pairs > 1).then(|| {

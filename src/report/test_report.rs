@@ -47,6 +47,7 @@ pub fn sample() -> Report {
             pattern: Pattern::RoundTrip,
             ring_depth: None,
             pairs: 1,
+            in_flight: 1,
         },
         machine: Machine {
             cpu: "Test CPU".into(),
