@@ -120,20 +120,20 @@ pub struct BenchArgs {
 
     /// Slots in the ring a stream of shm-spin or shm-zc runs ahead in (at most 4096).
     /// [default: 64, fewer for large messages: at most 64 MiB of slots]
-    #[arg(long, value_name = "SLOTS", value_parser = parse_ring_depth)]
+    #[arg(long, value_name = "SLOTS", value_parser = parse_ring_depth, allow_negative_numbers = true)]
     pub ring_depth: Option<usize>,
 
     /// Round trips the client keeps outstanding (at most 4096), each timed from its send to
     /// its own reply. Transports whose protocol holds one request (shm-posix's single slot)
     /// are skipped, with the reason. With --interval: requests leave on schedule, up to N
     /// outstanding.
-    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_in_flight)]
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_in_flight, allow_negative_numbers = true)]
     pub in_flight: u32,
 
     /// Client/server pairs measured at once (at most 64), each with its own server process,
     /// endpoint and client thread: messages/s is their sum. --pin places pair i on CPUs 2i and
     /// 2i+1 (split) or on CPU i (same), sharing CPUs when there are too few.
-    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_pairs)]
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_pairs, allow_negative_numbers = true)]
     pub pairs: u32,
 
     /// Repeat each case this many times, each with a fresh server process.

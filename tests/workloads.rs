@@ -1,0 +1,276 @@
+//! The workloads beyond one round trip at a time, through the real binary and every transport:
+//! one-way streams (`--pattern stream`), requests in flight (`--in-flight`) and parallel pairs
+//! (`--pairs`), with what each reports, its faults, and nothing left behind. Counts are small
+//! and nothing is timed: a figure is checked for sense, never for speed.
+
+mod common {
+    pub mod driver;
+    pub mod process;
+    pub mod usage;
+}
+
+use common::driver::Driver;
+use common::usage::assert_usage_error;
+use serde_json::Value;
+use transport_bench::transport::TransportKind;
+
+/// Runs the binary with `args` and `--export-json`, checks it left nothing, and returns its
+/// exit status, stdout and the report.
+fn run(args: &[&str]) -> (std::process::ExitStatus, String, Value) {
+    let out_dir = tempfile::tempdir().unwrap();
+    let json = out_dir.path().join("r.json").to_string_lossy().into_owned();
+    let driver = Driver::start(&[args, &["--export-json", &json]].concat());
+    let (status, out, err) = driver.finish_clean();
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("{e}\n{out}\n{err}"));
+    (status, out, serde_json::from_str(&text).unwrap())
+}
+
+fn results(report: &Value) -> &Vec<Value> {
+    report["results"].as_array().unwrap()
+}
+
+/// The CPUs the processes can use between them.
+fn cpus_in_use() -> f64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
+}
+
+/// A case's CPU figures are positive and add up to no more than every CPU for its wall time
+/// (with a millisecond per run for the clock reads around each timed loop).
+fn assert_cpu_makes_sense(result: &Value, runs: f64) {
+    let cpu = &result["cpu"];
+    let busy = |key: &str| cpu[key].as_f64().unwrap_or_else(|| panic!("{result}"));
+    let (driver, server) = (busy("driver_cpus"), busy("server_cpus"));
+    assert!(driver > 0.0 && server > 0.0, "{result}");
+    let total_s = result["total_s"].as_f64().unwrap();
+    let most = cpus_in_use() * (total_s + runs * 2e-3) / total_s;
+    assert!(driver + server <= most, "{cpu}: at most {most}");
+}
+
+#[test]
+fn every_transport_streams_verified_and_acknowledged() {
+    let (status, out, report) = run(&[
+        "--pattern",
+        "stream",
+        "--transports",
+        "all",
+        "--sizes",
+        "100,4KiB",
+        "--iterations",
+        "300",
+        "--warmup",
+        "20",
+        "--verify-all",
+    ]);
+    assert!(status.success(), "{out}");
+    assert!(out.contains("Throughput (msgs/s)") && out.contains("Stream: messages one way"));
+    assert_eq!(report["config"]["pattern"], "stream");
+    assert_eq!(results(&report).len(), 2 * TransportKind::all().len());
+    for result in results(&report) {
+        assert_eq!(result["status"], "ok", "{result}");
+        assert_eq!(result["pattern"], "stream");
+        assert_eq!(result["iterations"], 300, "{result}");
+        assert!(result["latency_us"].is_null(), "a stream has no latencies");
+        let per_message = result["us_per_message"].as_f64().unwrap();
+        let rate = result["ops_per_s"].as_f64().unwrap();
+        assert!(per_message > 0.0 && rate > 0.0, "{result}");
+        assert!((per_message * rate / 1e6 - 1.0).abs() < 1e-9, "{result}");
+        assert_cpu_makes_sense(result, 1.0);
+    }
+}
+
+#[test]
+fn a_stream_of_messages_too_short_for_their_number_is_skipped_with_the_reason() {
+    let (_, out, report) = run(&[
+        "--pattern",
+        "stream",
+        "--transports",
+        "shm-posix,shm-spin",
+        "--sizes",
+        "4,64",
+        "--iterations",
+        "50",
+    ]);
+    let by_size = |size: u64| {
+        (results(&report).iter())
+            .filter(|r| r["size_bytes"] == size)
+            .collect::<Vec<_>>()
+    };
+    for result in by_size(4) {
+        assert_eq!(result["status"], "skipped", "{result}");
+        let reason = result["skip_reason"].as_str().unwrap();
+        assert!(reason.contains("8-byte sequence number"), "{reason}");
+    }
+    for result in by_size(64) {
+        assert_eq!(result["status"], "ok", "{result}\n{out}");
+    }
+}
+
+/// Every transport, one driver each, with its server told to misbehave mid-stream.
+fn each_transport_with_fault(fault: &str, extra: &[&str]) -> Vec<(TransportKind, Value)> {
+    (TransportKind::all().iter())
+        .map(|&kind| {
+            let injected = format!("{}:{fault}", kind.name());
+            let args = [
+                "--pattern",
+                "stream",
+                "--transports",
+                kind.name(),
+                "--sizes",
+                "100",
+                "--iterations",
+                "300",
+                "--warmup",
+                "20",
+                "--inject-server-fault",
+                &injected,
+            ];
+            let (status, _, report) = run(&[&args[..], extra].concat());
+            assert!(!status.success(), "{kind:?}: {report}");
+            (kind, results(&report)[0].clone())
+        })
+        .collect()
+}
+
+#[test]
+fn a_server_killed_mid_stream_fails_the_case_and_leaves_nothing() {
+    for (kind, result) in each_transport_with_fault("exit@150", &["--timeout", "5s"]) {
+        assert_eq!(result["status"], "failed", "{kind:?}: {result}");
+        assert_eq!(
+            result["iterations"], 0,
+            "an unacknowledged stream counts nothing"
+        );
+        let error = result["error"].as_str().unwrap();
+        assert!(!error.is_empty(), "{kind:?}");
+    }
+}
+
+#[test]
+fn a_stream_whose_reader_stalls_fails_after_the_timeout() {
+    for (kind, result) in each_transport_with_fault("stall@100", &["--timeout", "500ms"]) {
+        assert_eq!(result["status"], "failed", "{kind:?}: {result}");
+        let error = result["error"].as_str().unwrap();
+        assert!(error.contains("timed out"), "{kind:?}: {error}");
+    }
+}
+
+#[test]
+fn a_message_corrupted_on_its_way_is_named_by_the_server() {
+    // A payload byte: found because every byte is checked.
+    let checked = ["--timeout", "5s", "--verify-all"];
+    for (kind, result) in each_transport_with_fault("flip@60:40", &checked) {
+        assert_eq!(result["status"], "failed", "{kind:?}: {result}");
+        let error = result["error"].as_str().unwrap();
+        assert!(error.contains("stream message 60"), "{kind:?}: {error}");
+        assert!(error.contains("byte offset 40"), "{kind:?}: {error}");
+    }
+}
+
+#[test]
+fn a_stream_checks_every_sequence_number_even_without_verify_all() {
+    for (kind, result) in each_transport_with_fault("flip@60:3", &["--timeout", "5s"]) {
+        assert_eq!(result["status"], "failed", "{kind:?}: {result}");
+        let error = result["error"].as_str().unwrap();
+        assert!(error.contains("stream message 60"), "{kind:?}: {error}");
+        assert!(error.contains("where 59 was due"), "{kind:?}: {error}");
+    }
+}
+
+#[test]
+fn every_transport_runs_two_pairs_at_once() {
+    let (status, out, report) = run(&[
+        "--transports",
+        "all",
+        "--sizes",
+        "100",
+        "--iterations",
+        "200",
+        "--warmup",
+        "10",
+        "--pairs",
+        "2",
+        "--pin",
+        "split",
+    ]);
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains("Pairs: 2 client/server pairs at once"),
+        "{out}"
+    );
+    assert_eq!(report["config"]["pairs"], 2);
+    for result in results(&report) {
+        assert_eq!(result["status"], "ok", "{result}");
+        assert_eq!(result["iterations"], 400, "{result}");
+        let pairs = result["per_pair"].as_array().unwrap();
+        assert_eq!(pairs.len(), 2, "{result}");
+        for (index, pair) in pairs.iter().enumerate() {
+            assert_eq!(pair["pair"], index + 1);
+            assert_eq!(pair["iterations"], 200);
+            assert!(pair["ops_per_s"].as_f64().unwrap() > 0.0, "{pair}");
+            assert!(pair["mean_us"].as_f64().unwrap() > 0.0, "{pair}");
+        }
+        assert_cpu_makes_sense(result, 1.0);
+    }
+}
+
+#[test]
+fn two_pairs_stream_too() {
+    let (status, out, report) = run(&[
+        "--pattern",
+        "stream",
+        "--transports",
+        "shm-spin,unix-stream,zmq-ipc",
+        "--sizes",
+        "100",
+        "--iterations",
+        "300",
+        "--pairs",
+        "2",
+    ]);
+    assert!(status.success(), "{out}");
+    for result in results(&report) {
+        assert_eq!(
+            (&result["status"], &result["iterations"]),
+            (&"ok".into(), &600.into())
+        );
+        assert_eq!(result["per_pair"].as_array().unwrap().len(), 2);
+    }
+}
+
+#[test]
+fn a_single_pair_reports_no_pairs() {
+    let (status, _, report) = run(&[
+        "--transports",
+        "pipe",
+        "--sizes",
+        "100",
+        "--iterations",
+        "50",
+    ]);
+    assert!(status.success());
+    assert_eq!(report["config"]["pairs"], 1);
+    assert_eq!(results(&report)[0]["per_pair"], serde_json::json!([]));
+    assert_eq!(results(&report)[0]["pattern"], "round-trip");
+}
+
+#[test]
+fn workload_options_that_cannot_go_together_are_usage_errors() {
+    assert_usage_error(
+        &["--pattern", "stream", "--interval", "1ms"],
+        "--interval paces round trips",
+    );
+    assert_usage_error(&["--pattern", "stream", "--in-flight", "4"], "--in-flight");
+    assert_usage_error(&["--in-flight", "4", "--interval", "1ms"], "--interval");
+    assert_usage_error(
+        &["--pairs", "2", "--connect", "shm-posix:somewhere"],
+        "--pairs starts a server per pair",
+    );
+    assert_usage_error(&["--pattern", "sideways"], "unknown pattern 'sideways'");
+    assert_usage_error(&["--pairs", "0"], "--pairs");
+    assert_usage_error(&["--pairs", "65"], "more than the 64 pairs");
+    assert_usage_error(&["--pairs", "18446744073709551615"], "--pairs");
+    assert_usage_error(&["--in-flight", "0"], "--in-flight");
+    assert_usage_error(&["--in-flight", "4097"], "4096 requests");
+    assert_usage_error(&["--ring-depth", "0"], "--ring-depth");
+    assert_usage_error(&["--ring-depth", "4097"], "4096 slots");
+    assert_usage_error(&["--ring-depth", "-3"], "--ring-depth");
+}
