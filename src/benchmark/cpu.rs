@@ -13,7 +13,8 @@ use crate::system::cpu_time::ProcessCpuClock;
 #[derive(Debug, Clone, Copy)]
 pub struct CpuWatch {
     driver: ProcessCpuClock,
-    server: Option<ProcessCpuClock>,
+    /// The server's clock and pid.
+    server: Option<(ProcessCpuClock, u32)>,
 }
 
 /// Both clocks at one moment; None where a clock could not be read.
@@ -36,14 +37,15 @@ impl CpuWatch {
     pub fn new(server_pid: Option<u32>) -> CpuWatch {
         CpuWatch {
             driver: ProcessCpuClock::of_this_process(),
-            server: server_pid.and_then(ProcessCpuClock::of),
+            server: server_pid.and_then(|pid| Some((ProcessCpuClock::of(pid)?, pid))),
         }
     }
 
     pub fn mark(&self) -> CpuMark {
         CpuMark {
             driver: self.driver.read(),
-            server: self.server.and_then(ProcessCpuClock::read),
+            // Once the server waits for the next request, its clock has all its time.
+            server: self.server.and_then(|(clock, pid)| clock.read_settled(pid)),
         }
     }
 }
