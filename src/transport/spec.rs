@@ -209,6 +209,9 @@ pub enum Reply {
 /// progress (or while the reply waited). A request whose client left before its answer went
 /// out ([`EchoOutcome::PeerLeft`]) does not count: the exchange goes on with the next request,
 /// whose own length decides the fault.
+// Inlined into the server's loop, as it was before the loop had a stream to serve too: a
+// call per request measured about 40 instructions more per round trip (callgrind).
+#[inline(always)]
 pub fn echo_one(
     server: &mut dyn TransportServer,
     stop: &AtomicBool,
