@@ -71,7 +71,7 @@ fn stream(
 ) -> (u64, Result<(), MeasureError>) {
     for sequence in first..=last {
         let sent = sequence - first;
-        if sent % CHECK_EVERY == 0 {
+        if sent.is_multiple_of(CHECK_EVERY) {
             if let Err(e) = check_interrupt() {
                 return (sent, Err(e));
             }

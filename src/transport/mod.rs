@@ -5,7 +5,8 @@
 //!    endpoints and objects are called, the length header, the one error type, and how a wait
 //!    is bounded.
 //! 2. [`os`]: thin owners of OS objects (shared memory, semaphores, message queues, futexes,
-//!    pipes, the SIGBUS guard, the owner lock). No transport is named there.
+//!    pipes, the SIGBUS guard, the owner lock) and a socket's calls that never wait. No
+//!    transport is named there.
 //! 3. [`endpoint`], [`spec`]: where a server listens, the client and server traits, and the
 //!    [`TransportSpec`] each transport declares.
 //! 4. [`blocks`]: what several transports are built from: message checks, stream framing, the

@@ -25,12 +25,25 @@ pub fn connect_for(
     timeout: Duration,
     pattern: Pattern,
 ) -> Result<Box<dyn TransportClient>, TransportError> {
+    connect_with(kind, endpoint, timeout, pattern, 1)
+}
+
+/// [`connect_for`] a client that keeps `in_flight` requests outstanding (`--in-flight`; a
+/// ZeroMQ DEALER, for example), whose server was started for as many
+/// (`ServerArgs::with_in_flight`).
+pub fn connect_with(
+    kind: TransportKind,
+    endpoint: &Endpoint,
+    timeout: Duration,
+    pattern: Pattern,
+    in_flight: usize,
+) -> Result<Box<dyn TransportClient>, TransportError> {
     let options = TransportOptions {
         timeout,
         spin_budget: None,
         pattern,
         ring_depth: None,
-        in_flight: 1,
+        in_flight,
     };
     kind.connect(endpoint, options, Arc::new(NoWatch))
 }

@@ -17,6 +17,17 @@
 //! go unanswered. Its `readv` then often takes several messages at once: the ones beyond the
 //! first are kept ([`FramedStream`]'s carried bytes) and handed out from there, in order.
 //!
+//! Requests in flight (`--in-flight N`): [`submit`](TransportClient::submit) writes a request's
+//! frame and reads no reply, [`collect`](TransportClient::collect) receives the oldest reply,
+//! from the carried bytes first. The server still answers one request at a time (its reads take
+//! several requests at once, kept as a stream's messages are). A deadlock would need both sides
+//! blocked on a write at once: the server on a reply nobody reads, the client on a request the
+//! server cannot take yet (4 × 2 MiB in flight fill both directions' kernel buffers). So a
+//! submit never blocks on its write: its writes do not wait ([`NonBlockingStream`]), and while
+//! the kernel has no room it polls both directions and reads whatever replies arrive into the
+//! carried bytes, which lets the server finish its reply and go on to read. What it reads is
+//! bounded by the replies it is owed. Round trips keep their own path, untouched.
+//!
 //! What this code needs from a stream `S: Read + Write`: vectored reads and writes (or the
 //! messages are still right, in more calls), and a blocking read or write that waits for one
 //! *slice* of time at most, then fails with `WouldBlock` or `TimedOut` (a socket's own
@@ -27,16 +38,21 @@
 use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Write};
 use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::transport::blocks::payload::{check_message_fits, decode_len, zeroed_buffer};
 use crate::transport::error::TransportError;
+use crate::transport::os::socket::{receive_now, send_now};
 use crate::transport::spec::{EchoOutcome, Reply, TransportClient, TransportServer};
-use crate::transport::wait::{idle_until_request, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE};
+use crate::transport::wait::{
+    idle_until_request, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE, WAIT_SLICE,
+};
 use crate::transport::wire::{encode_len, payload_capacity, HEADER_LEN};
 
 /// A byte stream that carries framed messages both ways.
@@ -44,12 +60,82 @@ pub struct FramedStream<S> {
     stream: S,
     /// Bytes received after the end of the last message: the start of the next one. Empty
     /// unless the peer sent again before reading our answer (see [`Incoming::read_from`]): in a
-    /// one-way stream, often many messages.
-    carried: Vec<u8>,
-    /// How many of `carried`'s bytes were handed out already. Taken bytes are skipped, not
-    /// drained, so that a read that brought many messages costs one copy per message, not a
-    /// shift of all the rest each time.
-    carried_taken: usize,
+    /// one-way stream, often many messages; for a client with requests in flight, the replies
+    /// it read while it sent ([`FramedStream::send_reading`]).
+    carried: Carried,
+}
+
+/// Bytes received ahead of the message being handed out, in the order they came. Taken bytes
+/// are skipped, not drained, so that a read that brought many messages costs one copy per
+/// message, not a shift of all the rest each time; and the buffer is kept, so that once it has
+/// grown to what a connection holds in flight nothing is allocated per message.
+#[derive(Default)]
+struct Carried {
+    /// Every byte initialised, so that reads can land in it; `start..end` are the unread ones.
+    bytes: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Carried {
+    fn unread(&self) -> &[u8] {
+        &self.bytes[self.start..self.end]
+    }
+
+    /// `n` of the unread bytes were handed out.
+    fn take(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            // All taken: the next bytes go to the front, and the allocation stays.
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// The free space after the unread bytes, at least `min` bytes of it.
+    fn room(&mut self, min: usize) -> Result<&mut [u8], TransportError> {
+        if self.bytes.len() - self.end < min {
+            self.make_room(min)?;
+        }
+        Ok(&mut self.bytes[self.end..])
+    }
+
+    /// `n` bytes were placed at the start of [`room`](Carried::room).
+    fn filled(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.bytes.len());
+    }
+
+    fn append(&mut self, more: &[u8]) -> Result<(), TransportError> {
+        self.room(more.len())?[..more.len()].copy_from_slice(more);
+        self.filled(more.len());
+        Ok(())
+    }
+
+    /// Moves the unread bytes to the front when at least as many were taken before them (so
+    /// that each byte moves about once at most), and grows the buffer, doubling, if that is not
+    /// enough room for `min` more.
+    fn make_room(&mut self, min: usize) -> Result<(), TransportError> {
+        let unread = self.end - self.start;
+        if self.start >= unread {
+            self.bytes.copy_within(self.start..self.end, 0);
+            self.start = 0;
+            self.end = unread;
+        }
+        let needed = self.end.saturating_add(min);
+        if self.bytes.len() >= needed {
+            return Ok(());
+        }
+        let grown = needed.max(self.bytes.len().saturating_mul(2));
+        (self.bytes)
+            .try_reserve_exact(grown - self.bytes.len())
+            .map_err(|source| TransportError::Allocation {
+                what: "bytes received ahead of their message",
+                bytes: grown,
+                source,
+            })?;
+        self.bytes.resize(grown, 0);
+        Ok(())
+    }
 }
 
 /// The requesting side of a byte-stream transport: its stream, the payload capacity of the
@@ -59,7 +145,46 @@ pub struct FramedClient<S> {
     capacity: usize,
     timeout: Duration,
     watch: Arc<dyn PeerWatch>,
+    /// Requests submitted whose replies were not collected yet.
+    in_flight: usize,
 }
+
+/// What a client with requests in flight needs of its stream beyond `Read + Write`: a read and a
+/// write that never wait (whatever slices the stream's own calls wait in), and the descriptors
+/// to poll for either direction.
+pub trait NonBlockingStream {
+    /// One read of whatever has arrived; `WouldBlock` when nothing has.
+    fn read_now(&mut self, buf: &mut [u8]) -> std::io::Result<usize>;
+    /// One write of what fits; `WouldBlock` when nothing does.
+    fn write_now(&mut self, parts: &[IoSlice<'_>]) -> std::io::Result<usize>;
+    /// Where replies arrive and where requests go: one socket, or two pipes.
+    fn ends(&self) -> (BorrowedFd<'_>, BorrowedFd<'_>);
+}
+
+/// A connected socket reads and writes without waiting through `MSG_DONTWAIT`, so that its
+/// timeouts stay in place for round trips.
+macro_rules! non_blocking_socket {
+    ($($socket:ty),*) => {$(
+        impl NonBlockingStream for $socket {
+            fn read_now(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                receive_now(self.as_fd(), buf)
+            }
+
+            fn write_now(&mut self, parts: &[IoSlice<'_>]) -> std::io::Result<usize> {
+                send_now(self.as_fd(), parts)
+            }
+
+            fn ends(&self) -> (BorrowedFd<'_>, BorrowedFd<'_>) {
+                (self.as_fd(), self.as_fd())
+            }
+        }
+    )*};
+}
+
+non_blocking_socket!(UnixStream, std::net::TcpStream);
+
+/// The most a submit reads ahead at once, when it has room for more.
+const READ_AHEAD: usize = 64 * 1024;
 
 impl<S: Read + Write> FramedClient<S> {
     /// A client on `stream`, connected to a server with a `buffer_size`-byte buffer; every wait
@@ -75,11 +200,12 @@ impl<S: Read + Write> FramedClient<S> {
             capacity: payload_capacity(buffer_size),
             timeout,
             watch,
+            in_flight: 0,
         }
     }
 }
 
-impl<S: Read + Write + Send> TransportClient for FramedClient<S> {
+impl<S: Read + Write + NonBlockingStream + Send> TransportClient for FramedClient<S> {
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
         self.connection.round_trip(
             request,
@@ -98,6 +224,30 @@ impl<S: Read + Write + Send> TransportClient for FramedClient<S> {
         let mut budget = WaitBudget::new(self.timeout, self.watch.as_ref());
         self.connection
             .send(message, &mut budget, "a stream message")
+    }
+
+    /// The request's frame goes out whole, reading the replies that arrive while the kernel has
+    /// no room (see the module's doc), within the timeout as a round trip's write.
+    fn submit(&mut self, request: &[u8]) -> Result<(), TransportError> {
+        check_message_fits(request.len(), self.capacity)?;
+        // The most the replies to the requests already sent can add up to.
+        let owed = (self.in_flight).saturating_mul(HEADER_LEN + self.capacity);
+        let mut budget = WaitBudget::new(self.timeout, self.watch.as_ref());
+        (self.connection).send_reading(request, owed, &mut budget, "a request in flight")?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// The oldest reply, from the bytes read ahead first, then read as a round trip's is.
+    fn collect<'a>(&'a mut self, scratch: &'a mut [u8]) -> Result<&'a [u8], TransportError> {
+        if self.in_flight == 0 {
+            return Err(TransportError::NoRequest);
+        }
+        let accepted = self.capacity.min(scratch.len());
+        let mut budget = WaitBudget::new(self.timeout, self.watch.as_ref());
+        let len = (self.connection).receive(&mut scratch[..accepted], &mut budget, "a reply")?;
+        self.in_flight -= 1;
+        Ok(&scratch[..len])
     }
 }
 
@@ -125,8 +275,7 @@ impl<S: Read + Write> FramedStream<S> {
     pub fn new(stream: S) -> FramedStream<S> {
         FramedStream {
             stream,
-            carried: Vec::new(),
-            carried_taken: 0,
+            carried: Carried::default(),
         }
     }
 
@@ -279,32 +428,132 @@ impl<S: Read + Write> FramedStream<S> {
         if beyond.is_empty() {
             return Ok(());
         }
-        let next = &incoming.payload[beyond];
-        self.carried
-            .try_reserve(next.len())
-            .map_err(|source| TransportError::Allocation {
-                what: "start of the next message",
-                bytes: next.len(),
-                source,
-            })?;
-        self.carried.extend_from_slice(next);
-        Ok(())
+        self.carried.append(&incoming.payload[beyond])
     }
 
     /// Starts `incoming` with the bytes a previous receive took beyond its own message.
     fn take_carried(&mut self, incoming: &mut Incoming<'_>) -> Result<(), TransportError> {
-        let rest = &self.carried[self.carried_taken..];
+        let rest = self.carried.unread();
         if rest.is_empty() {
             return Ok(());
         }
-        self.carried_taken += incoming.fill_from(rest)?;
-        if self.carried_taken == self.carried.len() {
-            // Keeps the allocation for the next batch.
-            self.carried.clear();
-            self.carried_taken = 0;
+        let taken = incoming.fill_from(rest)?;
+        self.carried.take(taken);
+        Ok(())
+    }
+}
+
+impl<S: Read + Write + NonBlockingStream> FramedStream<S> {
+    /// [`send`](FramedStream::send) for a client with requests in flight: while the kernel has
+    /// no room for the rest of the frame, it reads the replies that arrive into the carried
+    /// bytes, where [`receive`](FramedStream::receive) finds them first, so that a server
+    /// blocked on sending them goes on to take this request. `owed` bounds what it reads: the
+    /// most the replies to the requests already sent add up to.
+    pub fn send_reading(
+        &mut self,
+        payload: &[u8],
+        owed: usize,
+        budget: &mut WaitBudget<'_>,
+        what: &str,
+    ) -> Result<(), TransportError> {
+        let header = encode_len(payload.len());
+        let mut parts = [IoSlice::new(&header), IoSlice::new(payload)];
+        let mut parts: &mut [IoSlice<'_>] = &mut parts;
+        while !parts.is_empty() {
+            match self.stream.write_now(parts) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.await_room(owed, budget, what)?;
+                }
+                written => {
+                    if let Some(n) = progress(written, budget, Direction::Send, what)? {
+                        IoSlice::advance_slices(&mut parts, n);
+                    }
+                }
+            }
         }
         Ok(())
     }
+
+    /// Waits one slice at most for room to write, reading what arrived meanwhile, if anything.
+    fn await_room(
+        &mut self,
+        owed: usize,
+        budget: &mut WaitBudget<'_>,
+        what: &str,
+    ) -> Result<(), TransportError> {
+        match poll_both(&self.stream, WAIT_SLICE) {
+            Ok(Ready { readable: true, .. }) => self.read_ahead(owed, budget, what),
+            Ok(Ready { writable: true, .. }) => Ok(()),
+            Ok(_) => budget.slice_expired(what),
+            // The signal may be the one that asks us to stop: the watch knows.
+            Err(Errno::EINTR) => budget.watch().check(),
+            Err(e) => Err(TransportError::os(
+                format!("polling while sending {what}"),
+                e,
+            )),
+        }
+    }
+
+    /// One read of the replies that have arrived, kept in the carried bytes; a peer that sends
+    /// more than the `owed` bytes of its replies is broken, and is not read on for ever.
+    fn read_ahead(
+        &mut self,
+        owed: usize,
+        budget: &mut WaitBudget<'_>,
+        what: &str,
+    ) -> Result<(), TransportError> {
+        let unread = self.carried.unread().len();
+        // At least one byte, so that a peer sending too much is told from one that closed.
+        let most = owed.saturating_sub(unread).max(1);
+        let room = self.carried.room(most.min(READ_AHEAD))?;
+        let limit = room.len().min(most);
+        match self.stream.read_now(&mut room[..limit]) {
+            Ok(0) => Err(peer_gone(budget, &format!("closed while we sent {what}"))),
+            Ok(n) if unread + n > owed => Err(TransportError::Protocol(format!(
+                "the peer sent more than the {owed} bytes of the replies it owes"
+            ))),
+            Ok(n) => {
+                self.carried.filled(n);
+                Ok(())
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => budget.watch().check(),
+            Err(e) if is_hang_up(&e) => Err(peer_gone(budget, &e.to_string())),
+            Err(e) => Err(TransportError::io(
+                format!("reading replies while sending {what}"),
+                e,
+            )),
+        }
+    }
+}
+
+/// What a poll of both directions of a stream found.
+struct Ready {
+    readable: bool,
+    writable: bool,
+}
+
+/// Waits one `slice` at most until `stream` has bytes to read or room to write. An end that
+/// hung up or failed counts as ready: the next read or write says how.
+fn poll_both(stream: &impl NonBlockingStream, slice: Duration) -> nix::Result<Ready> {
+    let (receive, send) = stream.ends();
+    let mut fds = [
+        PollFd::new(receive, PollFlags::POLLIN),
+        PollFd::new(send, PollFlags::POLLOUT),
+    ];
+    poll(
+        &mut fds,
+        PollTimeout::try_from(slice).unwrap_or(PollTimeout::MAX),
+    )?;
+    let ready = |fd: &PollFd<'_>, wanted: PollFlags| {
+        let broken = PollFlags::POLLERR | PollFlags::POLLHUP;
+        fd.revents()
+            .is_some_and(|got| got.intersects(wanted | broken))
+    };
+    Ok(Ready {
+        readable: ready(&fds[0], PollFlags::POLLIN),
+        writable: ready(&fds[1], PollFlags::POLLOUT),
+    })
 }
 
 /// One message on its way in: its header, the caller's buffer for the payload, and how much
@@ -666,4 +915,60 @@ pub fn client_waiting_unless_stopped(
             Err(e) => Err(TransportError::os("polling the listening socket", e)),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::wait::NoWatch;
+
+    #[test]
+    fn carried_bytes_keep_their_order_and_their_buffer() {
+        let mut carried = Carried::default();
+        carried.append(b"abcdef").unwrap();
+        carried.take(2);
+        assert_eq!(carried.unread(), b"cdef");
+        carried.append(b"gh").unwrap();
+        assert_eq!(carried.unread(), b"cdefgh");
+        carried.take(6);
+        assert_eq!(
+            (carried.unread(), carried.start, carried.end),
+            (&b""[..], 0, 0)
+        );
+        let allocated = carried.bytes.len();
+        carried.append(b"xyz").unwrap();
+        assert_eq!(
+            (carried.unread(), carried.bytes.len()),
+            (&b"xyz"[..], allocated)
+        );
+    }
+
+    /// The unread bytes move to the front when as many were taken before them, and only
+    /// otherwise does the buffer grow (doubling).
+    #[test]
+    fn room_is_made_by_moving_the_unread_bytes_before_growing() {
+        let mut carried = Carried::default();
+        carried.append(&[1; 8]).unwrap();
+        carried.take(6);
+        assert_eq!(carried.room(6).unwrap().len(), 6);
+        assert_eq!((carried.unread(), carried.bytes.len()), (&[1u8, 1][..], 8));
+        assert_eq!(carried.room(7).unwrap().len(), 14);
+        assert_eq!(carried.unread(), &[1, 1]);
+    }
+
+    /// A client that reads while it writes reads no more than the replies it is owed: a peer
+    /// that sends unasked while it takes nothing is an error, not a buffer without end.
+    #[test]
+    fn a_peer_that_sends_more_than_it_owes_is_a_protocol_error() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        theirs.write_all(&[9; 100]).unwrap();
+        let mut stream = FramedStream::new(ours);
+        let request = vec![0u8; 4 << 20];
+        let mut budget = WaitBudget::new(Duration::from_secs(30), &NoWatch);
+        let sent = stream.send_reading(&request, 0, &mut budget, "a request in flight");
+        assert!(
+            matches!(&sent, Err(TransportError::Protocol(why)) if why.contains("more than the 0 bytes")),
+            "{sent:?}"
+        );
+    }
 }

@@ -18,7 +18,22 @@
 //! of libzmq's own, so that the caller may reuse its buffer at once: lending it, as a round
 //! trip does, would mean waiting for the I/O thread to let go of every message.
 //!
+//! Requests in flight (`--in-flight N` above 1, round trips) need a client that sends again
+//! before its reply: a DEALER, in front of the same REP server. REP expects the envelope REQ
+//! puts on the wire, so [`submit`] sends [empty delimiter, request] and [`collect`] receives
+//! [empty delimiter, reply], refusing any other envelope (a missing or extra part is a protocol
+//! error); REP answers one request at a time, in the order they came on the one connection.
+//! libzmq holds the requests and replies in flight between the sockets, on its I/O threads, so
+//! the application's sends and receives wait only on high-water marks, in slices of
+//! `ZMQ_SNDTIMEO`/`ZMQ_RCVTIMEO` within the timeout as every wait here. The DEALER has no receive
+//! high-water mark, so that replies not collected yet never back up to the server, whose REP
+//! drops (rather than waits on) a reply it has no room for. A submit copies the request into a
+//! message of libzmq's, as a stream's send does: the caller reuses its buffer before the reply.
+//! With one request in flight the client is REQ, as above.
+//!
 //! [`send`]: TransportClient::send
+//! [`submit`]: TransportClient::submit
+//! [`collect`]: TransportClient::collect
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,8 +86,30 @@ fn allow_ipv6_for(socket: &zmq::Socket, endpoint: &str) -> Result<(), TransportE
     Ok(())
 }
 
-/// The requesting side: a REQ socket connected to the server's endpoint, or for a stream a
-/// DEALER.
+/// What a client's socket is, by the pattern and the requests in flight it was connected for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// REQ: each reply before the next request.
+    Request,
+    /// A stream's DEALER, to a ROUTER: one-way messages of one part each.
+    Stream,
+    /// A DEALER in front of REP, with requests in flight: each message in REQ's envelope,
+    /// [empty delimiter, payload].
+    InFlight,
+}
+
+impl Role {
+    fn for_options(options: &TransportOptions) -> Role {
+        match options.pattern {
+            Pattern::Stream => Role::Stream,
+            Pattern::RoundTrip if options.in_flight > 1 => Role::InFlight,
+            Pattern::RoundTrip => Role::Request,
+        }
+    }
+}
+
+/// The requesting side: a REQ socket connected to the server's endpoint, or a DEALER for a
+/// stream or for requests in flight.
 ///
 /// It copies nothing itself. The request is handed to libzmq as the caller's own bytes
 /// (`zmq_msg_init_data` with a callback instead of a free), and the reply is checked inside
@@ -92,8 +129,9 @@ pub struct ZmqClient {
     /// larger one is refused here, as by every transport, instead of being sent for the
     /// server's `ZMQ_MAXMSGSIZE` to drop while the client waits out its timeout.
     request_capacity: usize,
-    /// A stream's DEALER, not a REQ: it may send one way.
-    one_way: bool,
+    role: Role,
+    /// Requests submitted whose replies were not collected yet.
+    in_flight: usize,
     timeout: Duration,
     watch: Arc<dyn PeerWatch>,
 }
@@ -120,9 +158,16 @@ impl ZmqClient {
         options: TransportOptions,
         watch: Arc<dyn PeerWatch>,
     ) -> Result<ZmqClient, TransportError> {
-        let one_way = options.pattern == Pattern::Stream;
-        let kind = if one_way { zmq::DEALER } else { zmq::REQ };
+        let role = Role::for_options(&options);
+        let kind = match role {
+            Role::Request => zmq::REQ,
+            Role::Stream | Role::InFlight => zmq::DEALER,
+        };
         let (context, socket) = new_socket(kind, WAIT_SLICE, WAIT_SLICE)?;
+        if role == Role::InFlight {
+            // Replies not collected yet wait here, never at the server (see the module's doc).
+            (socket.set_rcvhwm(0)).map_err(|e| TransportError::zmq("setting ZMQ_RCVHWM", e))?;
+        }
         allow_ipv6_for(&socket, endpoint)?;
         socket
             .connect(endpoint)
@@ -133,7 +178,8 @@ impl ZmqClient {
             reply: zmq::Message::new(),
             released: Box::new(AtomicBool::new(true)),
             request_capacity: payload_capacity(buffer_size),
-            one_way,
+            role,
+            in_flight: 0,
             timeout: options.timeout,
             watch,
         })
@@ -161,8 +207,12 @@ impl ZmqClient {
         result
     }
 
-    /// Lends `request` to libzmq, retrying in slices while it cannot be queued.
+    /// Lends `request` to libzmq, retrying in slices while it cannot be queued; a DEALER's
+    /// goes behind the empty delimiter.
     fn send_lent(&mut self, request: &[u8]) -> Result<(), TransportError> {
+        if self.role == Role::InFlight {
+            self.send_delimiter()?;
+        }
         let hint = &*self.released as *const AtomicBool as *mut c_void;
         let raw_socket = self.socket()?.as_mut_ptr();
         self.released.store(false, Ordering::Relaxed);
@@ -185,7 +235,34 @@ impl ZmqClient {
         })
     }
 
+    /// The empty first part of a DEALER's request, which REP expects (REQ sends it itself).
+    fn send_delimiter(&self) -> Result<(), TransportError> {
+        let Some(socket) = &self.socket else {
+            return Err(closed());
+        };
+        self.retry_slices("sending the request's delimiter", || {
+            socket.send(zmq::Message::new(), zmq::SNDMORE)
+        })
+    }
+
+    /// A copy of `request`, behind the delimiter for a DEALER, retried in slices while the
+    /// high-water mark is reached.
+    fn send_delimited_copy(&mut self, request: &[u8]) -> Result<(), TransportError> {
+        if self.role == Role::InFlight {
+            self.send_delimiter()?;
+        }
+        let Some(socket) = &self.socket else {
+            return Err(closed());
+        };
+        self.retry_slices("sending a request in flight", || socket.send(request, 0))
+    }
+
+    /// Receives the reply into `self.reply` (a DEALER's behind its delimiter) and returns its
+    /// length, which must fit `capacity`.
     fn receive(&mut self, capacity: usize) -> Result<usize, TransportError> {
+        if self.role == Role::InFlight {
+            self.receive_delimiter()?;
+        }
         let Some(socket) = &self.socket else {
             return Err(closed());
         };
@@ -197,12 +274,38 @@ impl ZmqClient {
             .get_rcvmore()
             .map_err(|e| TransportError::zmq("reading RCVMORE", e))?;
         if more {
+            // The rest of the message goes too, so that the next reply starts a message.
+            let _ = socket.recv_multipart(zmq::DONTWAIT);
             return Err(TransportError::Protocol(
                 "the reply has more than one part; an echo has exactly one".into(),
             ));
         }
         check_reply_fits(self.reply.len(), capacity)?;
         Ok(self.reply.len())
+    }
+
+    /// The first part of a reply to a DEALER, which must be REP's empty delimiter with the
+    /// answer behind it. A wrong one is dropped whole (libzmq delivers a message's parts
+    /// together), so that the next reply starts a message.
+    fn receive_delimiter(&self) -> Result<(), TransportError> {
+        let Some(socket) = &self.socket else {
+            return Err(closed());
+        };
+        let mut delimiter = zmq::Message::new();
+        self.retry_slices("the reply", || socket.recv(&mut delimiter, 0))?;
+        let why = match (delimiter.len(), delimiter.get_more()) {
+            (0, true) => return Ok(()),
+            (len, true) => format!(
+                "the reply's first part has {len} bytes: REP puts an empty delimiter before its answer"
+            ),
+            (_, false) => "the reply is one part, without the empty delimiter REP puts before its \
+                           answer"
+                .to_string(),
+        };
+        if delimiter.get_more() {
+            let _ = socket.recv_multipart(zmq::DONTWAIT);
+        }
+        Err(TransportError::Protocol(why))
     }
 
     /// Waits (briefly: the reply already came) until libzmq lets go of the lent request.
@@ -252,19 +355,59 @@ impl TransportClient for ZmqClient {
     /// A DEALER's send of `message`, copied into a message of libzmq's (see the module's doc),
     /// retried in slices while the high-water mark is reached, at most the timeout in all.
     fn send(&mut self, message: &[u8]) -> Result<(), TransportError> {
-        if !self.one_way {
-            return Err(TransportError::PatternUnsupported {
+        match self.role {
+            Role::Stream => {}
+            Role::Request => return Err(TransportError::PatternUnsupported {
                 transport: "a ZeroMQ REQ socket",
                 pattern: Pattern::Stream,
                 why:
                     "REQ must receive a reply before it sends again (a stream's client is a DEALER)",
-            });
+            }),
+            Role::InFlight => return Err(TransportError::PatternUnsupported {
+                transport: "a ZeroMQ DEALER with requests in flight",
+                pattern: Pattern::Stream,
+                why:
+                    "its requests go to a REP server behind an empty delimiter (a stream's client \
+                      is connected for the stream pattern, to a ROUTER)",
+            }),
         }
         check_message_fits(message.len(), self.request_capacity)?;
         let Some(socket) = &self.socket else {
             return Err(closed());
         };
         self.retry_slices("sending a stream message", || socket.send(message, 0))
+    }
+
+    /// Sends `request` copied into a message of libzmq's (see the module's doc): a DEALER's
+    /// behind the empty delimiter, a REQ's (one in flight) as a round trip's. A DEALER that
+    /// fails half-way through a message is closed, as its next message would not be one.
+    fn submit(&mut self, request: &[u8]) -> Result<(), TransportError> {
+        if self.role == Role::Stream {
+            return Err(TransportError::PatternUnsupported {
+                transport: "a ZeroMQ stream DEALER",
+                pattern: Pattern::RoundTrip,
+                why: "it was connected for a one-way stream, to a ROUTER",
+            });
+        }
+        check_message_fits(request.len(), self.request_capacity)?;
+        let sent = self.send_delimited_copy(request);
+        if sent.is_err() && self.role == Role::InFlight {
+            self.socket = None;
+            self.context = None;
+        }
+        sent?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// The oldest reply, where libzmq received it, after its envelope was checked.
+    fn collect<'a>(&'a mut self, scratch: &'a mut [u8]) -> Result<&'a [u8], TransportError> {
+        if self.in_flight == 0 {
+            return Err(TransportError::NoRequest);
+        }
+        self.receive(scratch.len())?;
+        self.in_flight -= 1;
+        Ok(&self.reply)
     }
 }
 

@@ -8,6 +8,15 @@
 //! `/proc/sys/fs/mqueue/msgsize_max` (8,192 by default), which an unprivileged process cannot
 //! exceed. Larger messages are skipped, not failed (the spec's `max_message`).
 //!
+//! Requests in flight (`--in-flight N`) wait as whole messages in the request queue, their
+//! replies in the response queue, in order: [`submit`](TransportClient::submit) is a timed send
+//! on the one, [`collect`](TransportClient::collect) a timed receive on the other. The server
+//! (started with the same `--in-flight`) makes both queues N deep, so that neither side ever
+//! waits on a full queue: with less, a server blocked on a full response queue and a client
+//! blocked on a full request queue would wait for each other. A queue can be no deeper than
+//! `/proc/sys/fs/mqueue/msg_max` (10 by default), read at run time, so a larger N is skipped
+//! (the spec's `in_flight`), and a client refuses a server whose queues are too shallow.
+//!
 //! A one-way stream (`--pattern stream`) sends its messages on the request queue alone, which
 //! then holds up to [`stream_depth`] messages (`msg_max`, at most 10): the client sends on
 //! until the queue is full and waits only then, and the server takes each message from the
@@ -23,7 +32,7 @@
 //! descriptor, and the creator holds an owner lock ([`owner_lock`](crate::transport::os::owner_lock)) on it, which cleaners see
 //! through `/dev/mqueue` where that is mounted.
 
-use nix::mqueue::MQ_OFlag;
+use nix::mqueue::{mq_attr_member_t, MQ_OFlag};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,10 +43,12 @@ use crate::transport::blocks::payload::{
 };
 use crate::transport::error::TransportError;
 use crate::transport::names::{ChannelName, PosixObject};
-use crate::transport::os::mqueue::{msgsize_max, stream_depth, MessageQueue, MAX_MESSAGES};
+use crate::transport::os::mqueue::{
+    msg_max, msgsize_max, stream_depth, MessageQueue, MAX_MESSAGES,
+};
 use crate::transport::spec::{
-    any_in_flight, Addressing, EchoOutcome, MessageLimit, Pattern, Reply, TransportClient,
-    TransportKind, TransportOptions, TransportServer, TransportSpec,
+    Addressing, EchoOutcome, MessageLimit, Pattern, Reply, TransportClient, TransportKind,
+    TransportOptions, TransportServer, TransportSpec,
 };
 use crate::transport::wait::{
     idle_until_request, retry_until_created, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE,
@@ -69,6 +80,28 @@ fn max_message(buffer_size: usize) -> Option<MessageLimit> {
     })
 }
 
+/// Whether the queues can hold `n` requests in flight: no deeper than `msg_max` allows.
+fn in_flight(n: usize) -> Result<(), String> {
+    let most = msg_max();
+    if n > most {
+        return Err(format!("its queues hold at most {most} messages (msg_max)"));
+    }
+    Ok(())
+}
+
+/// How deep the server makes its request and response queues for `options`. Round trips: one
+/// message each, or each request in flight (see the module's doc). A stream's messages wait in
+/// the request queue; its one reply, the end's, needs one.
+fn queue_depths(options: &TransportOptions) -> (mq_attr_member_t, mq_attr_member_t) {
+    let in_flight = mq_attr_member_t::try_from(options.in_flight)
+        .unwrap_or(mq_attr_member_t::MAX)
+        .max(MAX_MESSAGES);
+    match options.pattern {
+        Pattern::RoundTrip => (in_flight, in_flight),
+        Pattern::Stream => (stream_depth(), MAX_MESSAGES),
+    }
+}
+
 pub const KIND: TransportKind = TransportKind::new(&SPEC);
 
 const SPEC: TransportSpec = TransportSpec {
@@ -92,7 +125,7 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: None,
     peer_buffer_size: None,
     summary: "two POSIX message queues (sizes up to msgsize_max)",
-    in_flight: any_in_flight,
+    in_flight,
 };
 
 /// The requesting side: opens the server's queues, never unlinks them.
@@ -105,6 +138,8 @@ pub struct MqueueClient {
     whole_message: Vec<u8>,
     timeout: Duration,
     watch: Arc<dyn PeerWatch>,
+    /// Requests submitted whose replies were not collected yet.
+    in_flight: usize,
 }
 
 impl MqueueClient {
@@ -126,6 +161,7 @@ impl MqueueClient {
         };
         let request = open("req", MQ_OFlag::O_WRONLY)?;
         let response = open("resp", MQ_OFlag::O_RDONLY)?;
+        check_depth(&request, &response, options.in_flight)?;
         let whole_message = zeroed_buffer("reply buffer", response.message_size)?;
         Ok(MqueueClient {
             request,
@@ -133,8 +169,26 @@ impl MqueueClient {
             whole_message,
             timeout: options.timeout,
             watch,
+            in_flight: 0,
         })
     }
+}
+
+/// Refuses queues shallower than the requests a client keeps in flight (a server started
+/// without the same `--in-flight`): their sides could wait for each other until the timeout.
+fn check_depth(
+    request: &MessageQueue,
+    response: &MessageQueue,
+    in_flight: usize,
+) -> Result<(), TransportError> {
+    let depth = request.depth.min(response.depth);
+    if in_flight > 1 && depth < in_flight {
+        return Err(TransportError::Protocol(format!(
+            "the server's message queues hold {depth} message(s), fewer than the {in_flight} \
+             requests in flight: start it with --in-flight {in_flight}"
+        )));
+    }
+    Ok(())
 }
 
 impl TransportClient for MqueueClient {
@@ -156,6 +210,32 @@ impl TransportClient for MqueueClient {
     fn send(&mut self, message: &[u8]) -> Result<(), TransportError> {
         check_message_fits(message.len(), self.request.message_size)?;
         (self.request).send(message, self.timeout, self.watch.as_ref())
+    }
+
+    /// One `mq_timedsend` on the request queue, which has room for every request in flight.
+    fn submit(&mut self, request: &[u8]) -> Result<(), TransportError> {
+        check_message_fits(request.len(), self.request.message_size)?;
+        (self.request).send(request, self.timeout, self.watch.as_ref())?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// One `mq_timedreceive` on the response queue: the oldest reply, in `scratch` when it
+    /// holds a whole message of the queue, else in the client's own buffer.
+    fn collect<'a>(&'a mut self, scratch: &'a mut [u8]) -> Result<&'a [u8], TransportError> {
+        if self.in_flight == 0 {
+            return Err(TransportError::NoRequest);
+        }
+        let watch = self.watch.as_ref();
+        if scratch.len() >= self.response.message_size {
+            let len = self.response.receive(scratch, self.timeout, watch)?;
+            self.in_flight -= 1;
+            return Ok(&scratch[..len]);
+        }
+        let len = (self.response).receive(&mut self.whole_message, self.timeout, watch)?;
+        self.in_flight -= 1;
+        check_reply_fits(len, scratch.len())?;
+        Ok(&self.whole_message[..len])
     }
 }
 
@@ -179,11 +259,7 @@ impl MqueueServer {
         let channel = ChannelName::new(channel)?;
         let message_size = queue_message_size(buffer_size)?;
         let message = zeroed_buffer("request buffer", message_size)?;
-        // A stream's messages wait in the request queue, a round trip's request has its own.
-        let request_depth = match options.pattern {
-            Pattern::RoundTrip => MAX_MESSAGES,
-            Pattern::Stream => stream_depth(),
-        };
+        let (request_depth, response_depth) = queue_depths(&options);
         // Declaration order is drop order: if the second queue fails, the first is unlinked.
         let request = MessageQueue::create(
             &queue_name(&channel, "req"),
@@ -194,7 +270,7 @@ impl MqueueServer {
         let response = MessageQueue::create(
             &queue_name(&channel, "resp"),
             message_size,
-            MAX_MESSAGES,
+            response_depth,
             MQ_OFlag::O_WRONLY,
         )?;
         Ok(MqueueServer {
@@ -246,8 +322,9 @@ impl TransportServer for MqueueServer {
     fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
         let len = self.pending.take().ok_or(TransportError::NoRequest)?;
         let reply_len = self.reply_len(len, reply);
-        // The client waits for its reply before sending again, so the response queue has room;
-        // the timeout only matters for a client that died with a reply still queued.
+        // The client has no more requests out than the response queue holds (one, or as many as
+        // it keeps in flight), so it has room; the timeout only matters for a client that died
+        // with replies still queued.
         match (self.response).send(&self.message[..reply_len], self.timeout, &StopFlag(stop)) {
             Err(TransportError::Interrupted) => Ok(EchoOutcome::Stopped),
             sent => sent.map(|()| EchoOutcome::Echoed),

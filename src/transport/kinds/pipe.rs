@@ -25,6 +25,12 @@
 //! (see [`framing`](crate::transport::blocks::framing)); the reply pipe carries the end's
 //! acknowledgement only.
 //!
+//! Requests in flight (`--in-flight N`) are frames written one after another on the request
+//! pipe; the server answers them one at a time. While a submit finds the request pipe full, it
+//! polls both of its ends and reads the replies that arrive (non-blocking reads and writes on
+//! the ends, which are `O_NONBLOCK` anyway), so that a server blocked on a full reply pipe can
+//! go on to read: see [`framing`](crate::transport::blocks::framing).
+//!
 //! Pipe size. A pipe holds 64 KiB by default; a larger message needs the reader to drain it
 //! before the writer can go on. The server raises both pipes towards its buffer size with
 //! `F_SETPIPE_SZ`, as far as `/proc/sys/fs/pipe-max-size` allows an unprivileged process
@@ -32,12 +38,14 @@
 //! default stays), and says the size it got in its closing words on stderr.
 
 use nix::poll::{poll, PollFd, PollTimeout};
+use std::io::IoSlice;
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::transport::blocks::framing::{
-    pending_message, Arrival, Exchange, FramedClient, FramedStream,
+    pending_message, Arrival, Exchange, FramedClient, FramedStream, NonBlockingStream,
 };
 use crate::transport::blocks::payload::zeroed_buffer;
 use crate::transport::error::TransportError;
@@ -74,6 +82,22 @@ const SPEC: TransportSpec = TransportSpec {
 
 /// The requesting side: the reply pipe's read end and the request pipe's write end.
 type PipeClient = FramedClient<PipeStream>;
+
+/// Both ends are `O_NONBLOCK` already: the reads and writes that do not wait are the plain ones,
+/// without the poll of a slice before them.
+impl NonBlockingStream for PipeStream {
+    fn read_now(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        PipeStream::read_now(self, buf)
+    }
+
+    fn write_now(&mut self, parts: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        PipeStream::write_now(self, parts)
+    }
+
+    fn ends(&self) -> (BorrowedFd<'_>, BorrowedFd<'_>) {
+        (self.receive_end(), self.send_end())
+    }
+}
 
 /// A client on copies of the ends `fds` names; the caller keeps its own.
 fn connect(

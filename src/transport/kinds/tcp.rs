@@ -8,6 +8,10 @@
 //! so that the last segment of a message is never held back waiting for the acknowledgement of
 //! the one before (Nagle's algorithm). A one-way stream's messages are the same frames, written
 //! without waiting for answers: the socket buffers (and TCP's window) are its flow control.
+//! Requests in flight (`--in-flight N`) are frames written one after another on the connection,
+//! answered in order; while a submit finds the socket buffer full it reads the replies that
+//! arrive, as Unix stream's does, so that the two sides never both wait on a write (see
+//! [`framing`](crate::transport::blocks::framing)).
 //!
 //! The server listens where `--listen` says (the driver asks for `127.0.0.1:0`, any free
 //! port) and reports the address it got in its ready line, `READY 127.0.0.1:40123`; it serves

@@ -5,8 +5,12 @@
 //! It is the kernel primitive under ZeroMQ IPC without ZeroMQ: per direction one `writev` and
 //! (in the common case) one `readv`, the payload copied user → kernel → user. Comparing the two
 //! shows what ZeroMQ's framing and I/O threads cost. A one-way stream's messages are the same
-//! frames, written without waiting for answers: the socket buffer is its flow control. This
-//! file holds only what is particular to Unix sockets: the socket file, connecting, accepting,
+//! frames, written without waiting for answers: the socket buffer is its flow control.
+//! Requests in flight (`--in-flight N`) are frames written one after another on the one
+//! connection, answered in order; while a submit finds the socket buffer full it reads the
+//! replies that arrive (non-blocking `sendmsg`/`recv` and a poll of both directions), so that
+//! the two sides never both wait on a write (see [`framing`](crate::transport::blocks::framing)).
+//! This file holds only what is particular to Unix sockets: the socket file, connecting, accepting,
 //! and the sockets' timeouts.
 
 use std::io::ErrorKind;

@@ -1,5 +1,8 @@
 //! ZeroMQ IPC: a REQ socket (client) and a REP socket (server) over an `ipc://` Unix socket in
-//! a private directory; for a one-way stream a DEALER and a ROUTER. The sockets themselves are
+//! a private directory; for a one-way stream a DEALER and a ROUTER. With requests in flight
+//! (`--in-flight N` above 1) the client is a DEALER in front of the same REP server, sending each
+//! request behind the empty delimiter REP expects; libzmq's I/O threads hold the requests and
+//! replies in flight, and REP answers them one at a time, in order. The sockets themselves are
 //! `zmq_reqrep.rs`'s, shared with ZeroMQ TCP; this file says where they meet, and owns the
 //! socket file.
 

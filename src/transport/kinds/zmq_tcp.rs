@@ -1,6 +1,8 @@
 //! ZeroMQ TCP: the sockets of ZeroMQ IPC (`zmq_reqrep.rs`: REQ/REP, and a stream's
 //! DEALER/ROUTER) over `tcp://` on loopback, so that ZeroMQ's two kernel paths can be compared
-//! with everything else equal.
+//! with everything else equal. Requests in flight (`--in-flight N` above 1) are held as in
+//! ZeroMQ IPC: a DEALER client in front of the REP server, each request behind REP's empty
+//! delimiter, libzmq's I/O threads holding what is in flight.
 //!
 //! The server binds the address it is given; port 0 becomes libzmq's wildcard
 //! (`tcp://127.0.0.1:*`), and the port the system chose, read back from `ZMQ_LAST_ENDPOINT`, is

@@ -10,3 +10,4 @@ pub mod pipe;
 pub mod semaphore;
 pub mod shm;
 pub mod sigbus;
+pub mod socket;

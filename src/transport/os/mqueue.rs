@@ -1,5 +1,5 @@
 //! POSIX message queues (`mq_open`): an owner of one queue that unlinks it if it created it,
-//! timed sends and receives in slices, and the kernel's limits (`msgsize_max`).
+//! timed sends and receives in slices, and the kernel's limits (`msgsize_max`, `msg_max`).
 
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::time::Duration;
@@ -13,8 +13,8 @@ use crate::transport::os::owner_lock;
 use crate::transport::os::semaphore::realtime_deadline_after;
 use crate::transport::wait::{PeerWatch, WaitBudget, WAIT_SLICE};
 
-/// Messages a queue of round trips holds: one, as a client waits for each reply before it
-/// sends again.
+/// Messages a queue of round trips holds without requests in flight: one, as a client waits
+/// for each reply before it sends again.
 pub const MAX_MESSAGES: mq_attr_member_t = 1;
 
 /// The most messages a stream's request queue holds ([`stream_depth`]): Linux's default
@@ -24,6 +24,9 @@ pub const MAX_STREAM_DEPTH: mq_attr_member_t = 10;
 
 /// The largest `mq_maxmsg` an unprivileged process may ask for.
 pub const MSG_MAX_FILE: &str = "/proc/sys/fs/mqueue/msg_max";
+
+/// Linux's default for that file, assumed when it cannot be read.
+pub const DEFAULT_MSG_MAX: usize = 10;
 
 /// Where Linux shows message queues, when the mqueue file system is mounted there.
 pub const MQUEUE_DIR: &str = "/dev/mqueue";
@@ -42,13 +45,19 @@ pub fn msgsize_max() -> usize {
         .unwrap_or(DEFAULT_MSGSIZE_MAX)
 }
 
+/// What `/proc/sys/fs/mqueue/msg_max` allows: the deepest queue this process may create.
+pub fn msg_max() -> usize {
+    std::fs::read_to_string(MSG_MAX_FILE)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(DEFAULT_MSG_MAX)
+}
+
 /// How many messages a stream's request queue holds: as many as `msg_max` allows, up to
 /// [`MAX_STREAM_DEPTH`]. The client sends on until the queue is full, so this is how far a
 /// stream runs ahead of its server.
 pub fn stream_depth() -> mq_attr_member_t {
-    std::fs::read_to_string(MSG_MAX_FILE)
-        .ok()
-        .and_then(|text| text.trim().parse::<mq_attr_member_t>().ok())
+    mq_attr_member_t::try_from(msg_max())
         .unwrap_or(MAX_STREAM_DEPTH)
         .clamp(MAX_MESSAGES, MAX_STREAM_DEPTH)
 }
@@ -84,6 +93,8 @@ pub struct MessageQueue {
     fd: OwnedFd,
     /// `mq_msgsize`: the longest message, and the least a receive buffer may hold.
     pub message_size: usize,
+    /// `mq_maxmsg`: how many messages it holds before a send waits.
+    pub depth: usize,
     owner: bool,
 }
 
@@ -112,6 +123,7 @@ impl MessageQueue {
             name: name.to_string(),
             fd,
             message_size,
+            depth: usize::try_from(depth).unwrap_or(0),
             owner: true,
         })
     }
@@ -128,6 +140,7 @@ impl MessageQueue {
             name: name.to_string(),
             fd,
             message_size: usize::try_from(attributes.msgsize()).unwrap_or(0),
+            depth: usize::try_from(attributes.maxmsg()).unwrap_or(0),
             owner: false,
         })
     }

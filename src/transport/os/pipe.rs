@@ -127,6 +127,27 @@ impl PipeStream {
             slice: PollTimeout::try_from(slice).unwrap_or(PollTimeout::MAX),
         })
     }
+
+    /// One read of whatever has arrived, without the slice's wait: `WouldBlock` when nothing
+    /// has (both ends are `O_NONBLOCK`).
+    pub fn read_now(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.receive.read(buf)
+    }
+
+    /// One write of what fits, without the slice's wait: `WouldBlock` when nothing does.
+    pub fn write_now(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        self.send.write_vectored(bufs)
+    }
+
+    /// The end replies (or requests, on a server) are read from.
+    pub fn receive_end(&self) -> BorrowedFd<'_> {
+        self.receive.as_fd()
+    }
+
+    /// The end messages are written to.
+    pub fn send_end(&self) -> BorrowedFd<'_> {
+        self.send.as_fd()
+    }
 }
 
 /// Waits until `end` is ready for `events`, for one `slice` at most.
