@@ -274,3 +274,84 @@ fn workload_options_that_cannot_go_together_are_usage_errors() {
     assert_usage_error(&["--ring-depth", "4097"], "4096 slots");
     assert_usage_error(&["--ring-depth", "-3"], "--ring-depth");
 }
+
+#[test]
+fn every_transport_keeps_four_requests_in_flight_or_says_why_not() {
+    let (status, out, report) = run(&[
+        "--in-flight",
+        "4",
+        "--transports",
+        "all",
+        "--sizes",
+        "100,256KiB",
+        "--iterations",
+        "100",
+        "--warmup",
+        "8",
+        "--verify-all",
+    ]);
+    assert!(status.success(), "{out}");
+    assert!(out.contains("In flight: 4 requests outstanding"), "{out}");
+    assert_eq!(report["config"]["in_flight"], 4);
+    for result in results(&report) {
+        let name = result["transport"].as_str().unwrap();
+        let one_slot = ["shm-posix", "shm-spin", "shm-zc"].contains(&name);
+        let too_big = name == "mqueue" && result["size_bytes"] != 100;
+        match (one_slot, too_big) {
+            (true, _) => {
+                assert_eq!(result["status"], "skipped", "{result}");
+                let reason = result["skip_reason"].as_str().unwrap();
+                assert!(reason.starts_with("4 in flight: "), "{reason}");
+            }
+            (false, true) => assert_eq!(result["status"], "skipped", "{result}"),
+            (false, false) => {
+                assert_eq!(result["status"], "ok", "{result}");
+                assert_eq!(result["iterations"], 100, "{result}");
+                assert!(result["latency_us"]["p50"].as_f64().unwrap() > 0.0);
+                assert_cpu_makes_sense(result, 1.0);
+            }
+        }
+    }
+}
+
+#[test]
+fn more_in_flight_than_mqueue_holds_is_skipped_naming_msg_max() {
+    let (_, _, report) = run(&[
+        "--in-flight",
+        "4096",
+        "--transports",
+        "mqueue,pipe",
+        "--sizes",
+        "100",
+        "--iterations",
+        "50",
+    ]);
+    let mqueue = &results(&report)[0];
+    assert_eq!(mqueue["status"], "skipped", "{mqueue}");
+    assert!(mqueue["skip_reason"].as_str().unwrap().contains("msg_max"));
+    assert_eq!(results(&report)[1]["status"], "ok");
+}
+
+#[test]
+fn a_server_killed_with_requests_in_flight_fails_the_case() {
+    for kind in ["unix-stream", "zmq-ipc", "mqueue", "pipe"] {
+        let injected = format!("{kind}:exit@40");
+        let (status, _, report) = run(&[
+            "--in-flight",
+            "4",
+            "--transports",
+            kind,
+            "--sizes",
+            "100",
+            "--iterations",
+            "100",
+            "--timeout",
+            "5s",
+            "--inject-server-fault",
+            &injected,
+        ]);
+        assert!(!status.success());
+        let result = &results(&report)[0];
+        assert_eq!(result["status"], "failed", "{kind}: {result}");
+    }
+}
