@@ -10,6 +10,7 @@
 //! stopped. The timed region then holds the hand-over of the slot and of its echo, and no copy.
 
 use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::benchmark::aligned::AlignedBuffer;
@@ -40,6 +41,14 @@ pub enum MeasureError {
     /// The echo of a stream's last message, which acknowledges the stream, was wrong.
     #[error("the stream's acknowledgement: {problem}")]
     BadAcknowledgement { problem: EchoMismatch },
+    /// The echo of another stream's end came where this one's was due: one a client before
+    /// this one left unread (it died waiting for it), which the server's channel still held.
+    /// One of several pairs (`--pairs`) failed, which fails the run: the others stop too,
+    /// rather than run on for nothing.
+    #[error("stopped: another pair failed")]
+    AnotherPairFailed,
+    #[error("the stream's acknowledgement is that of another stream (its end was {other:#x}, this one's {end:#x}): a client before this one left it unread; restart the server")]
+    OtherAcknowledgement { end: u64, other: u64 },
 }
 
 /// How an echo differed from its request.
@@ -418,8 +427,18 @@ fn timed_loop(
 pub(super) fn check_interrupt() -> Result<(), MeasureError> {
     match signals::received() {
         Some(_) => Err(TransportError::Interrupted.into()),
+        None if PAIR_FAILED.load(Ordering::Relaxed) => Err(MeasureError::AnotherPairFailed),
         None => Ok(()),
     }
+}
+
+/// Set while the pairs of a run (`--pairs`) measure, once one of them failed: the loops of the
+/// others look at it as they look for signals, and stop.
+static PAIR_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Tells the pairs of the run under way whether one of them failed (false: a new run starts).
+pub(super) fn set_pair_failed(failed: bool) {
+    PAIR_FAILED.store(failed, Ordering::Relaxed);
 }
 
 #[cfg(test)]

@@ -5,6 +5,10 @@
 //! pair in the distribution and the counts, the longest pair's wall time as the run's (so
 //! that messages/s is the aggregate), and each pair's own figures beside them.
 //!
+//! Once a pair fails, the run has failed: the others stop at their next look for signals
+//! ([`MeasureError::AnotherPairFailed`]) instead of running on for nothing, and the run reports
+//! the error of the pair that failed first of itself.
+//!
 //! The driver's CPU clock counts its whole process, every pair's thread, over each pair's
 //! timed run: the run takes the largest of them (the pairs' runs overlap), and the sum of the
 //! servers'. Placement and progress are the first pair's.
@@ -16,7 +20,7 @@ use crate::benchmark::cpu::CpuSpent;
 use crate::benchmark::executor::{
     measure_client, Case, Pair, ProcessExecutor, RunError, RunOutcome,
 };
-use crate::benchmark::measure::{ProgressSink, RunMeasurement};
+use crate::benchmark::measure::{set_pair_failed, MeasureError, ProgressSink, RunMeasurement};
 use crate::system::placement::{self, Pinning};
 use crate::transport::TransportClient;
 
@@ -92,12 +96,13 @@ impl ProcessExecutor<'_> {
         progress: &mut dyn ProgressSink,
     ) -> Vec<RunOutcome> {
         let line = Barrier::new(clients.len());
+        set_pair_failed(false);
         let mut clients = clients.into_iter();
         let (Some(mut first), Some((first_pair, pairs))) = (clients.next(), pairs.split_first())
         else {
             return Vec::new();
         };
-        std::thread::scope(|scope| {
+        let outcomes = std::thread::scope(|scope| {
             // The first client is this thread's: the others go with the pairs after it.
             let others: Vec<_> = (clients.zip(pairs).enumerate())
                 .map(|(other, (mut client, pair))| {
@@ -109,28 +114,36 @@ impl ProcessExecutor<'_> {
                         .map(|p| p.for_pair(index, &self.allowed_cpus));
                     scope.spawn(move || {
                         if let Err(e) = pin_pair_thread(pin) {
+                            set_pair_failed(true);
                             line.wait();
                             return RunOutcome::failed(e);
                         }
-                        measure_client(client.as_mut(), case, self.options, server, &mut Unwatched)
+                        let outcome = measure_client(
+                            client.as_mut(),
+                            case,
+                            self.options,
+                            server,
+                            &mut Unwatched,
+                        );
+                        stop_the_others_if_failed(&outcome);
+                        outcome
                     })
                 })
                 .collect();
             let server = self.server_side(first_pair, Some(&line));
-            let mut outcomes = vec![measure_client(
-                first.as_mut(),
-                case,
-                self.options,
-                server,
-                progress,
-            )];
+            let first = measure_client(first.as_mut(), case, self.options, server, progress);
+            stop_the_others_if_failed(&first);
+            let mut outcomes = vec![first];
             outcomes.extend(others.into_iter().map(|thread| {
                 thread
                     .join()
                     .unwrap_or_else(|_| RunOutcome::failed(RunError::Panicked))
             }));
             outcomes
-        })
+        });
+        // The next run, of one pair or several, starts with none failed.
+        set_pair_failed(false);
+        outcomes
     }
 
     /// Tears every started pair down, as `outcome` went.
@@ -140,6 +153,18 @@ impl ProcessExecutor<'_> {
         }
         outcome
     }
+}
+
+/// Stops the other pairs' loops once `outcome`, a pair's, failed: the run has failed.
+fn stop_the_others_if_failed(outcome: &RunOutcome) {
+    if outcome.error.is_some() {
+        set_pair_failed(true);
+    }
+}
+
+/// Whether `error` is only that another pair failed first.
+fn stopped_for_another(error: &RunError) -> bool {
+    matches!(error, RunError::Measure(MeasureError::AnotherPairFailed))
 }
 
 /// Pins a pair's measuring thread where its pinning puts the driver.
@@ -158,13 +183,21 @@ fn pair_error(index: usize, error: RunError) -> RunError {
     }
 }
 
-/// The pairs' outcomes as one run's: every measurement merged, and the first pair's error.
+/// The pairs' outcomes as one run's: every measurement merged, and the error of the first
+/// pair that failed of itself (not only stopped because another had failed).
 pub fn merge(outcomes: Vec<RunOutcome>) -> RunOutcome {
-    let mut error = None;
+    let mut error: Option<RunError> = None;
     let mut merged: Option<RunMeasurement> = None;
     for (index, outcome) in outcomes.into_iter().enumerate() {
-        if error.is_none() {
-            error = outcome.error.map(|e| pair_error(index, e));
+        let replaces = |e: &RunError| match &error {
+            None => true,
+            Some(RunError::Pair { source, .. }) => {
+                stopped_for_another(source) && !stopped_for_another(e)
+            }
+            Some(_) => false,
+        };
+        if let Some(e) = outcome.error.filter(|e| replaces(e)) {
+            error = Some(pair_error(index, e));
         }
         if let Some(run) = outcome.measurement {
             merged = Some(match merged {

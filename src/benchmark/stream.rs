@@ -17,7 +17,7 @@ use crate::benchmark::measure::{
 };
 use crate::benchmark::placement::PlacementSampler;
 use crate::benchmark::stats::LatencyRecorder;
-use crate::transport::stream::STREAM_END;
+use crate::transport::stream::{is_end, next_end, sequence_of, FIRST_SEQUENCE};
 use crate::transport::{TransportClient, TransportError};
 
 /// How many messages go between two looks at the clock, the progress and the signals.
@@ -48,14 +48,21 @@ impl EchoBuffers {
         }
     }
 
-    /// Ends the stream: its last message, as a round trip, whose echo (checked byte for byte)
-    /// is the server's acknowledgement of every message before it.
+    /// Ends the stream: its last message, numbered as no other stream's end, as a round trip,
+    /// whose echo (checked byte for byte) is the server's acknowledgement of every message
+    /// before it. The echo of another end is another stream's: a client that died waiting for
+    /// it left it where this one's was due.
     fn acknowledge(&mut self, client: &mut dyn TransportClient) -> Result<(), MeasureError> {
-        self.prepare(client, STREAM_END)?;
+        let end = next_end();
+        self.prepare(client, end)?;
         let (request, reply) = self.round_trip(client);
         let reply = reply?;
         let verdict = verify_echo(request, &reply, true);
+        let other = sequence_of(&reply).filter(|&number| is_end(number) && number != end);
         reply.release()?;
+        if let Some(other) = other {
+            return Err(MeasureError::OtherAcknowledgement { end, other });
+        }
         verdict.map_err(|problem| MeasureError::BadAcknowledgement { problem })
     }
 }
@@ -96,7 +103,7 @@ pub fn warm_up(
     if config.warmup == 0 {
         return Ok(());
     }
-    stream(client, buffers, 1, config.warmup, None).1
+    stream(client, buffers, FIRST_SEQUENCE, config.warmup, None).1
 }
 
 /// The timed stream: `config.iterations` messages numbered on from the warm-up's, from the
@@ -113,7 +120,7 @@ pub fn timed_run(
     let cpu_start = cpu.mark();
     let start = Instant::now();
     let mut between = Between::new(progress, sampler, None, start);
-    let first = config.warmup + 1;
+    let first = config.warmup + FIRST_SEQUENCE;
     let last = config.warmup + config.iterations;
     let (sent, result) = stream(client, buffers, first, last, Some(&mut between));
     let elapsed = start.elapsed();

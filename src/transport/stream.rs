@@ -3,17 +3,42 @@
 //! The client sends messages one way, back to back, each starting with its sequence number
 //! (8 bytes, little-endian), followed by the payload pattern [`payload_byte`]. The server takes
 //! each one and checks it ([`StreamCheck`]) without answering it. The stream ends with one more
-//! message whose sequence number is [`STREAM_END`]: that one the server echoes, and the echo
-//! is its acknowledgement that every message before it arrived whole and in order. A message
-//! that did not ends the server with the reason on stderr, which the driver quotes.
+//! message whose sequence number has the [`END_MARK`] bit set: that one the server echoes, and
+//! the echo is its acknowledgement that every message before it arrived whole and in order. A
+//! message that did not ends the server with the reason on stderr, which the driver quotes.
+//! The driver numbers each end of its own ([`next_end`]), so that the echo of another stream's
+//! end (one a client that died waiting for it left in a message queue) is no acknowledgement.
 //!
 //! A message must hold its sequence number, so a stream's messages are at least
 //! [`MIN_STREAM_MESSAGE`] bytes.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The sequence number of the message that ends a stream and asks for its acknowledgement.
+/// The bit that makes a sequence number that of an end: the message that ends a stream and
+/// asks for its acknowledgement. No stream runs long enough to number a message with it.
+pub const END_MARK: u64 = 1 << 63;
+
+/// The number of an end (any number with [`END_MARK`] is one).
 pub const STREAM_END: u64 = u64::MAX;
+
+/// Whether `sequence` is the number of an end.
+pub fn is_end(sequence: u64) -> bool {
+    sequence & END_MARK != 0
+}
+
+/// A number for the end of a new stream, which no other stream's end has: [`END_MARK`], this
+/// process's id and how many ends it numbered before.
+pub fn next_end() -> u64 {
+    static ENDS: AtomicU64 = AtomicU64::new(0);
+    let count = ENDS.fetch_add(1, Ordering::Relaxed) & 0x7fff_ffff;
+    END_MARK | u64::from(std::process::id()) << 31 | count
+}
+
+/// The number of a client's first message (its warm-up's, or its timed stream's without one):
+/// a message of that number starts a new stream wherever it comes, so that a client that hung
+/// up mid-stream (a driver stopped with Ctrl-C) leaves the server ready for the next one.
+pub const FIRST_SEQUENCE: u64 = 1;
 
 /// Bytes at the front of each message that carry its sequence number.
 pub const SEQUENCE_LEN: usize = 8;
@@ -94,7 +119,8 @@ impl fmt::Display for StreamStep {
 /// The server's check of a stream, one message at a time: every message as long as the
 /// stream's first, sequence numbers one apart, and with `every_byte` the payload byte for byte.
 /// The first message after an end starts a new stream at whatever number it carries (the
-/// client's numbers continue from its warm-up).
+/// client's numbers continue from its warm-up), and so does a message numbered
+/// [`FIRST_SEQUENCE`] anywhere: a new client's first, after one that hung up mid-stream.
 #[derive(Debug, Clone)]
 pub struct StreamCheck {
     every_byte: bool,
@@ -115,10 +141,13 @@ impl StreamCheck {
     pub fn message(&mut self, message: &[u8]) -> Result<StreamStep, StreamFault> {
         let len = message.len();
         let sequence = sequence_of(message).ok_or(StreamFault::TooShort { len })?;
-        if sequence == STREAM_END {
+        if is_end(sequence) {
             self.due = None;
             check_payload(message, sequence)?;
             return Ok(StreamStep::End);
+        }
+        if sequence == FIRST_SEQUENCE {
+            self.due = None;
         }
         if let Some((expected, expected_len)) = self.due {
             if sequence != expected {
@@ -200,8 +229,8 @@ mod tests {
             })
         );
         let mut check = StreamCheck::new(false);
-        check.message(&message(1, 100)).unwrap();
-        check.message(&message(1, 100)).unwrap_err();
+        check.message(&message(2, 100)).unwrap();
+        check.message(&message(2, 100)).unwrap_err();
         let mut check = StreamCheck::new(false);
         check.message(&message(1, 100)).unwrap();
         let fault = check.message(&message(2, 99)).unwrap_err();
@@ -209,6 +238,22 @@ mod tests {
             fault.to_string(),
             "message 2 has 99 bytes, the stream's first had 100"
         );
+    }
+
+    #[test]
+    fn a_new_clients_first_message_starts_a_new_stream_mid_stream() {
+        let mut check = StreamCheck::new(true);
+        for sequence in 1..=50 {
+            check.message(&message(sequence, 100)).unwrap();
+        }
+        // The client hung up; the next one starts from its first number, at its own size.
+        for sequence in 1..=5 {
+            assert_eq!(
+                check.message(&message(sequence, 64)),
+                Ok(StreamStep::Message)
+            );
+        }
+        assert!(check.message(&message(7, 64)).is_err());
     }
 
     #[test]
@@ -221,6 +266,19 @@ mod tests {
         let mut end = message(STREAM_END, 100);
         end[99] ^= 1;
         assert!(StreamCheck::new(false).message(&end).is_err());
+    }
+
+    #[test]
+    fn every_end_is_numbered_apart_and_ends_the_stream() {
+        let (one, two) = (next_end(), next_end());
+        assert_ne!(one, two);
+        for end in [one, two, STREAM_END] {
+            assert!(is_end(end), "{end:#x}");
+            let mut check = StreamCheck::new(true);
+            check.message(&message(1, 100)).unwrap();
+            assert_eq!(check.message(&message(end, 100)), Ok(StreamStep::End));
+        }
+        assert!(!is_end(u64::from(u32::MAX) << 31));
     }
 
     #[test]

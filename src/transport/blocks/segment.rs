@@ -41,6 +41,7 @@ use crate::transport::spec::{
     EchoOutcome, Pattern, Reply, TransportKind, TransportOptions, TransportServer,
 };
 use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, WAIT_SLICE};
+use crate::transport::wire::HEADER_LEN;
 
 /// The page the spinning transports' segments are laid out in: the control lines take one,
 /// and every payload area starts on a page boundary (a copy between two of them is 0 mod 4096
@@ -451,7 +452,8 @@ impl<L: SegmentEcho> TransportServer for SegmentServer<L> {
 
 /// Opens the server's segment `name` for payloads of `capacity` bytes as a client of `pattern`
 /// would: waits within the budget for the server to create it, reads its header, refuses a
-/// segment made for the other pattern, then maps all of it.
+/// segment made for the other pattern, or laid out for another buffer size (its slots would
+/// lie elsewhere than the client puts them), then maps all of it.
 fn open_segment<L: SegmentLayout>(
     name: &str,
     capacity: usize,
@@ -473,7 +475,16 @@ fn open_segment<L: SegmentLayout>(
             client: pattern,
         });
     }
-    let memory = SharedMemory::open(name, L::size(capacity, shape))?;
+    let size = L::size(capacity, shape);
+    let actual = SharedMemory::size_of(name)?;
+    if actual != size {
+        return Err(TransportError::Protocol(format!(
+            "the {} server's segment {name} has {actual} bytes, where one for this client's buffer size {} has {size}: give both sides the same --buffer-size",
+            L::KIND.display_name(),
+            capacity + HEADER_LEN,
+        )));
+    }
+    let memory = SharedMemory::open(name, size)?;
     if shape_of(&memory)? != shape {
         return Err(TransportError::Protocol(format!(
             "the segment {name} changed its header while the client connected"

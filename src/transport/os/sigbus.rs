@@ -26,10 +26,11 @@
 //! private zeros.
 //!
 //! **Per-thread state.** The driver has other threads (pipe readers, ZeroMQ's I/O threads); a fault
-//! on one of them must not be excused by an access on another, so the "accessing" mask is a
-//! `thread_local!` with a `const` initializer around an `AtomicU64`. A type without a destructor,
-//! initialised by a constant, is a plain ELF TLS variable on Linux: no lazy initialisation, no
-//! destructor registration, no allocation, never torn down. This crate is linked statically into
+//! on one of them must not be excused by an access on another, so the "accessing" mask (a bit
+//! per slot of the table) is a `thread_local!` with a `const` initializer around an array of
+//! `AtomicU64`s. A type without a destructor, initialised by a constant, is a plain ELF TLS
+//! variable on Linux: no lazy initialisation, no destructor registration, no allocation, never
+//! torn down. This crate is linked statically into
 //! executables (the tool and the test binaries), where the linker turns TLS access into an
 //! offset from the thread pointer (`%fs` on x86-64); even the general-dynamic model's
 //! `__tls_get_addr` allocates only for libraries loaded with `dlopen`, which this is not. Rust's
@@ -69,8 +70,12 @@ use std::sync::OnceLock;
 use crate::transport::error::SigbusError;
 
 /// How many mappings can be watched at once: the bits of the per-thread mask. A SHM POSIX
-/// server or client uses six (two buffers, four semaphores), SHM spin one.
-pub const CAPACITY: usize = 64;
+/// server or client uses six (two buffers, four semaphores), SHM spin one; the driver holds a
+/// client of each of up to 64 pairs (`--pairs`) at once, so 64 × 6 and room to spare.
+pub const CAPACITY: usize = 512;
+
+/// The per-thread mask's words of 64 bits.
+const MASK_WORDS: usize = CAPACITY / 64;
 
 /// One watched mapping.
 struct Slot {
@@ -96,9 +101,14 @@ impl Slot {
 static SLOTS: [Slot; CAPACITY] = [const { Slot::new() }; CAPACITY];
 
 thread_local! {
-    /// Bit `i` set: this thread is accessing the mapping of slot `i` right now. Written only by
-    /// its own thread's normal code; read by the handler on the same thread.
-    static ACCESSING: AtomicU64 = const { AtomicU64::new(0) };
+    /// Bit `i % 64` of word `i / 64` set: this thread is accessing the mapping of slot `i` right
+    /// now. Written only by its own thread's normal code; read by the handler on the same thread.
+    static ACCESSING: [AtomicU64; MASK_WORDS] = const { [const { AtomicU64::new(0) }; MASK_WORDS] };
+}
+
+/// The word of the mask and the bit in it that stand for slot `index`.
+fn mask_bit(index: usize) -> (usize, u64) {
+    (index / 64, 1u64 << (index % 64))
 }
 
 /// Installs the SIGBUS handler, once per process; later calls return the first call's result.
@@ -162,10 +172,11 @@ impl Registration {
     /// Marks an access to the mapping as in progress on this thread until the guard drops.
     /// Every read, write, atomic operation or system call on the mapping must happen under one.
     pub fn begin_access(&self) -> Access<'_> {
-        let bit = 1u64 << self.index;
+        let (word, bit) = mask_bit(self.index);
         // Load and store rather than fetch_or: only this thread writes its mask, and the
         // handler only reads it, so no locked instruction is needed.
         let already = ACCESSING.with(|mask| {
+            let mask = &mask[word];
             let before = mask.load(Ordering::Relaxed);
             mask.store(before | bit, Ordering::Relaxed);
             before & bit != 0
@@ -221,9 +232,11 @@ impl Drop for Access<'_> {
         if self.clears_bit {
             // Keep the access above the end of the guard.
             compiler_fence(Ordering::SeqCst);
-            let bit = 1u64 << self.registration.index;
-            ACCESSING
-                .with(|mask| mask.store(mask.load(Ordering::Relaxed) & !bit, Ordering::Relaxed));
+            let (word, bit) = mask_bit(self.registration.index);
+            ACCESSING.with(|mask| {
+                let mask = &mask[word];
+                mask.store(mask.load(Ordering::Relaxed) & !bit, Ordering::Relaxed)
+            });
         }
     }
 }
@@ -247,19 +260,21 @@ extern "C" fn on_sigbus(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut
 /// and marks it truncated. False if it does not, or if the replacement failed.
 fn repair_accessed_mapping(address: usize) -> bool {
     // `with` cannot fail: a const-initialised thread-local without a destructor is never torn down.
-    let mut accessing = ACCESSING.with(|mask| mask.load(Ordering::Relaxed));
-    while accessing != 0 {
-        let index = accessing.trailing_zeros() as usize;
-        accessing &= accessing - 1;
-        let slot = &SLOTS[index];
-        let start = slot.start.load(Ordering::Relaxed);
-        let len = slot.len.load(Ordering::Relaxed);
-        if address.wrapping_sub(start) < len {
-            if !replace_with_zeros(start, len) {
-                return false;
+    for word in 0..MASK_WORDS {
+        let mut accessing = ACCESSING.with(|mask| mask[word].load(Ordering::Relaxed));
+        while accessing != 0 {
+            let index = word * 64 + accessing.trailing_zeros() as usize;
+            accessing &= accessing - 1;
+            let slot = &SLOTS[index];
+            let start = slot.start.load(Ordering::Relaxed);
+            let len = slot.len.load(Ordering::Relaxed);
+            if address.wrapping_sub(start) < len {
+                if !replace_with_zeros(start, len) {
+                    return false;
+                }
+                slot.truncated.store(true, Ordering::Relaxed);
+                return true;
             }
-            slot.truncated.store(true, Ordering::Relaxed);
-            return true;
         }
     }
     false
@@ -392,6 +407,25 @@ mod tests {
         assert_eq!(truncated.read(0), 7);
         assert!(truncated.registration.was_truncated());
         assert_eq!(bystander.read(0), 9);
+    }
+
+    /// A mapping whose slot is past the first 64 (the driver of 64 SHM POSIX pairs watches
+    /// 384) is repaired as the first ones are.
+    #[test]
+    fn a_mapping_past_the_first_word_of_the_mask_is_repaired_too() {
+        let many: Vec<TruncatableMapping> = (0..70).map(|_| TruncatableMapping::new()).collect();
+        let last = many.last().unwrap();
+        assert!(last.registration.index >= 64, "{}", last.registration.index);
+        last.truncate();
+        let access = last.registration.begin_access();
+        assert_eq!(
+            last.read(last.len - 1),
+            0,
+            "the fault is repaired with zeros"
+        );
+        assert!(access.truncated());
+        drop(access);
+        assert!(!many[0].registration.was_truncated());
     }
 
     /// A mapping registered on one thread and moved to another (as a transport's client or
