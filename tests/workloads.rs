@@ -270,9 +270,19 @@ fn workload_options_that_cannot_go_together_are_usage_errors() {
     assert_usage_error(&["--pairs", "18446744073709551615"], "--pairs");
     assert_usage_error(&["--in-flight", "0"], "--in-flight");
     assert_usage_error(&["--in-flight", "4097"], "4096 requests");
+    assert_usage_error(
+        &["--ring-depth", "8"],
+        "--ring-depth sizes a --pattern stream's ring",
+    );
     assert_usage_error(&["--ring-depth", "0"], "--ring-depth");
-    assert_usage_error(&["--ring-depth", "4097"], "4096 slots");
-    assert_usage_error(&["--ring-depth", "-3"], "--ring-depth");
+    assert_usage_error(
+        &["--pattern", "stream", "--ring-depth", "4097"],
+        "4096 slots",
+    );
+    assert_usage_error(
+        &["--pattern", "stream", "--ring-depth", "-3"],
+        "--ring-depth",
+    );
 }
 
 #[test]

@@ -148,6 +148,13 @@ fn benchmark_options(cli: Cli) -> Options {
     check_round_trip_count(args.warmup, args.iterations);
     check_spin_budget(args.spin_budget, &transports, args.timeout);
     check_pattern(args.pattern, args.interval, args.in_flight);
+    if args.ring_depth.is_some() && args.pattern != Pattern::Stream {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            "--ring-depth sizes a --pattern stream's ring; round trips use one slot per direction"
+                .into(),
+        );
+    }
     if args.pairs > 1 && args.connect.is_some() {
         usage_error(
             ErrorKind::ArgumentConflict,
