@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use crate::report::format::thousands;
 
 use super::names::{ChannelNameError, PosixObject, SocketPathError};
-use super::spec::Pattern;
+use super::pattern::Pattern;
 use super::wire::HEADER_LEN;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! The IPC transports under test, in layers that import downward only (as iceoryx2's
 //! `bb/posix` → `cal` → service layers do):
 //!
-//! 1. [`names`], [`wire`], [`error`], [`wait`]: the vocabulary every layer shares: what
+//! 1. [`names`], [`wire`], [`pattern`], [`stream`], [`error`], [`wait`]: the vocabulary every layer shares: what
 //!    endpoints and objects are called, the length header, the one error type, and how a wait
 //!    is bounded.
 //! 2. [`os`]: thin owners of OS objects (shared memory, semaphores, message queues, futexes,
@@ -29,6 +29,7 @@ pub mod error;
 pub mod kinds;
 pub mod names;
 pub mod os;
+pub mod pattern;
 pub mod registry;
 pub mod spec;
 pub mod stream;

@@ -13,6 +13,7 @@ use crate::transport::endpoint::Endpoint;
 use crate::transport::error::TransportError;
 use crate::transport::names::{ChannelName, PosixObject, SERVER_FDS};
 use crate::transport::os::shm::SharedBytes;
+pub use crate::transport::pattern::Pattern;
 use crate::transport::wait::PeerWatch;
 
 /// Client side of a transport: sends a request and waits for its echo. `Send`, so that a client
@@ -93,57 +94,6 @@ pub trait TransportClient: Send {
     /// of the last loan one way.
     fn send_loaned(&mut self, len: usize) -> Result<(), TransportError> {
         Err(TransportError::NotLoaned { len })
-    }
-}
-
-/// What the two sides of a case exchange: round trips (a request and its echo), or a one-way
-/// stream of messages that the server acknowledges at its end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
-pub enum Pattern {
-    #[default]
-    RoundTrip,
-    Stream,
-}
-
-impl Pattern {
-    pub const ALL: [Pattern; 2] = [Pattern::RoundTrip, Pattern::Stream];
-
-    /// The name on the command line and in exports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Pattern::RoundTrip => "round-trip",
-            Pattern::Stream => "stream",
-        }
-    }
-}
-
-impl std::fmt::Display for Pattern {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Pattern {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Pattern, String> {
-        Pattern::ALL
-            .into_iter()
-            .find(|p| p.name() == text)
-            .ok_or_else(|| format!("unknown pattern '{text}': expected round-trip or stream"))
-    }
-}
-
-impl serde::Serialize for Pattern {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Pattern {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Pattern, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

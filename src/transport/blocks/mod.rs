@@ -9,5 +9,6 @@ pub mod payload;
 pub mod ring;
 pub mod segment;
 pub mod sequence;
+pub mod slots;
 pub mod socket_file;
 pub mod zmq_reqrep;

@@ -57,11 +57,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::transport::blocks::payload::check_announced_len;
-use crate::transport::blocks::segment::{whole_pages, Slots, SEGMENT_PAGE};
 use crate::transport::blocks::sequence::SequenceSignal;
+use crate::transport::blocks::slots::{whole_pages, Slots, SEGMENT_PAGE};
 use crate::transport::error::TransportError;
 use crate::transport::os::shm::ObjectAccess;
-use crate::transport::spec::{Pattern, TransportOptions};
+use crate::transport::pattern::Pattern;
+use crate::transport::spec::TransportOptions;
 use crate::transport::stream::{ring_depth, MAX_RING_DEPTH};
 
 /// Offsets of the header's words, of the read line, and of the length table.

@@ -34,6 +34,7 @@ use crate::transport::blocks::ring::{
     Ring, RingEntry, RingGeometry, RingReader, RingWriter, Shape,
 };
 use crate::transport::blocks::sequence::SequenceSignal;
+pub use crate::transport::blocks::slots::{whole_pages, Slots, SEGMENT_PAGE};
 use crate::transport::error::TransportError;
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::os::shm::{ObjectAccess, SharedBytes, SharedMemory};
@@ -42,16 +43,6 @@ use crate::transport::spec::{
 };
 use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, WAIT_SLICE};
 use crate::transport::wire::HEADER_LEN;
-
-/// The page the spinning transports' segments are laid out in: the control lines take one,
-/// and every payload area starts on a page boundary (a copy between two of them is 0 mod 4096
-/// apart: never glibc's slow offsets).
-pub const SEGMENT_PAGE: usize = 4096;
-
-/// `bytes` rounded up to whole [`SEGMENT_PAGE`]s: what a payload area of that capacity takes.
-pub fn whole_pages(bytes: usize) -> usize {
-    bytes.div_ceil(SEGMENT_PAGE) * SEGMENT_PAGE
-}
 
 /// A server's fresh segment `name` of `size(capacity)` bytes for a `buffer_size`, created
 /// exclusively and zero-filled (sequence numbers start at 0, no waiters); returns it with the
@@ -64,41 +55,6 @@ pub fn create_segment(
     let capacity = checked_payload_capacity(buffer_size)?;
     check_shm_space(1, size(capacity))?;
     Ok((SharedMemory::create(name, size(capacity))?, capacity))
-}
-
-/// `count` payload areas of a mapping, one after another, `stride` bytes apart: SHM zero-copy's
-/// two slots, a ring's slots.
-#[derive(Debug, Clone, Copy)]
-pub struct Slots {
-    first: NonNull<u8>,
-    stride: usize,
-    count: usize,
-}
-
-impl Slots {
-    /// # Safety
-    /// `[first, first + count × stride)` must lie inside a live mapping that outlives every
-    /// use of the pointers [`at`](Slots::at) returns.
-    pub unsafe fn new(first: *mut u8, stride: usize, count: usize) -> Slots {
-        Slots {
-            // SAFETY: inside a mapping, so not null (the caller's promise).
-            first: unsafe { NonNull::new_unchecked(first) },
-            stride,
-            count,
-        }
-    }
-
-    pub fn count(&self) -> usize {
-        self.count
-    }
-
-    /// Where slot `slot` starts. A slot a peer names is checked against
-    /// [`count`](Slots::count) before it comes here; one past the end is a bug of ours.
-    pub fn at(&self, slot: usize) -> NonNull<u8> {
-        assert!(slot < self.count, "slot {slot} of {}", self.count);
-        // SAFETY: slot < count: inside the areas `new` was promised.
-        unsafe { self.first.add(slot * self.stride) }
-    }
 }
 
 /// How a spinning transport lays out its segment: how big it is, what points where in it, and

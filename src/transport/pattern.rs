@@ -1,0 +1,54 @@
+//! What the two sides of a case exchange, named for both command lines, the exports and the
+//! errors: part of the shared vocabulary, so that it imports nothing of the crate (the error
+//! type names it, and so do the specs above it).
+
+/// What the two sides of a case exchange: round trips (a request and its echo), or a one-way
+/// stream of messages that the server acknowledges at its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub enum Pattern {
+    #[default]
+    RoundTrip,
+    Stream,
+}
+
+impl Pattern {
+    pub const ALL: [Pattern; 2] = [Pattern::RoundTrip, Pattern::Stream];
+
+    /// The name on the command line and in exports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pattern::RoundTrip => "round-trip",
+            Pattern::Stream => "stream",
+        }
+    }
+}
+
+impl std::fmt::Display for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Pattern {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Pattern, String> {
+        Pattern::ALL
+            .into_iter()
+            .find(|p| p.name() == text)
+            .ok_or_else(|| format!("unknown pattern '{text}': expected round-trip or stream"))
+    }
+}
+
+impl serde::Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Pattern, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
