@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::benchmark::cpu::CpuWatch;
 use crate::benchmark::measure::{
     check_interrupt, Between, EchoBuffers, EchoMismatch, MeasureConfig, MeasureError, ProgressSink,
-    RunMeasurement,
+    RunMeasurement, TimedRegion,
 };
 use crate::benchmark::placement::PlacementSampler;
 use crate::benchmark::stats::LatencyRecorder;
@@ -145,35 +145,20 @@ pub fn timed_run(
     cpu: CpuWatch,
 ) -> RunMeasurement {
     let mut latencies = LatencyRecorder::new();
-    let cpu_start = cpu.mark();
-    let start = Instant::now();
-    let mut between = Between::new(progress, sampler, None, start);
+    let mut region = TimedRegion::start(cpu, progress, sampler, None);
     let span = (config.warmup + 1, config.warmup + config.iterations);
     let record = |ns| latencies.record(ns);
+    let full = config.verify_all;
     let result = exchange(
         client,
         buffers,
         span,
-        config.verify_all,
+        full,
         record,
-        Some(&mut between),
+        Some(&mut region.between),
     );
-    let elapsed = start.elapsed();
-    let cpu_spent = cpu.mark().since(cpu_start);
     let done = latencies.count();
-    between.progress.update(done);
-    RunMeasurement {
-        latencies,
-        service: None,
-        behind_schedule: 0,
-        placement: between.sampler.take().map(|s| s.finish(done)),
-        elapsed,
-        progress_time: between.progress_time,
-        cpu: cpu_spent,
-        stream_messages: 0,
-        per_pair: Vec::new(),
-        error: result.err(),
-    }
+    region.end(latencies, None, 0, done, result.err())
 }
 
 #[cfg(test)]

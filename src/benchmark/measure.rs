@@ -14,9 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::benchmark::aligned::AlignedBuffer;
-use crate::benchmark::cpu::{CpuSpent, CpuWatch};
+use crate::benchmark::cpu::{CpuMark, CpuSpent, CpuWatch};
 use crate::benchmark::pacing::Pacer;
-use crate::benchmark::pairs::PairRun;
 use crate::benchmark::placement::{PlacementSampler, PlacementTally, SAMPLE_INTERVAL};
 use crate::benchmark::stats::LatencyRecorder;
 use crate::system::signals;
@@ -102,6 +101,42 @@ pub struct RunMeasurement {
     /// With `--pairs`: each pair's own figures, the first pair's first; empty for one pair.
     pub per_pair: Vec<PairRun>,
     pub error: Option<MeasureError>,
+}
+
+/// One pair's own figures in one run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairRun {
+    /// Round trips timed, or stream messages acknowledged.
+    pub completed: u64,
+    pub elapsed: Duration,
+    /// Its mean round trip, or its stream's time per message.
+    pub mean_ns: f64,
+}
+
+impl RunMeasurement {
+    /// Round trips timed, or stream messages acknowledged.
+    pub fn completed(&self) -> u64 {
+        self.latencies.count() + self.stream_messages
+    }
+
+    /// The run's mean: of its round trips, or a stream's time per message.
+    pub fn mean_ns(&self) -> f64 {
+        match self.stream_messages {
+            0 => self.latencies.stats().map_or(0.0, |s| s.mean_ns),
+            messages => self.elapsed.as_nanos() as f64 / messages as f64,
+        }
+    }
+}
+
+impl PairRun {
+    /// The figures of one pair's `run`.
+    pub fn of(run: &RunMeasurement) -> PairRun {
+        PairRun {
+            completed: run.completed(),
+            elapsed: run.elapsed,
+            mean_ns: run.mean_ns(),
+        }
+    }
 }
 
 /// A request buffer and a reply buffer, reused for every round trip. With a zero-copy
@@ -364,25 +399,66 @@ pub fn timed_run(
         latencies: LatencyRecorder::new(),
         service: config.interval.map(|_| LatencyRecorder::new()),
     };
-    let cpu_start = cpu.mark();
-    let start = Instant::now();
-    let mut between = Between::new(progress, sampler, config.interval, start);
-    let error = timed_loop(client, buffers, config, &mut recorders, &mut between).err();
-    let elapsed = start.elapsed();
-    let cpu_spent = cpu.mark().since(cpu_start);
+    let mut region = TimedRegion::start(cpu, progress, sampler, config.interval);
+    let error = timed_loop(client, buffers, config, &mut recorders, &mut region.between).err();
     let done = recorders.latencies.count();
-    between.progress.update(done);
-    RunMeasurement {
-        behind_schedule: between.pacer.as_ref().map_or(0, Pacer::behind_schedule),
-        placement: between.sampler.map(|s| s.finish(done)),
-        latencies: recorders.latencies,
-        service: recorders.service,
-        elapsed,
-        progress_time: between.progress_time,
-        cpu: cpu_spent,
-        stream_messages: 0,
-        per_pair: Vec::new(),
-        error,
+    region.end(recorders.latencies, recorders.service, 0, done, error)
+}
+
+/// A timed loop's region: begun just after both CPU clocks were read, ended just before they
+/// are read again. Every pattern's timed run is one; what happens between round trips (or
+/// between looks at the clock) is its [`Between`].
+pub(super) struct TimedRegion<'a> {
+    cpu: CpuWatch,
+    cpu_start: CpuMark,
+    start: Instant,
+    pub(super) between: Between<'a>,
+}
+
+impl<'a> TimedRegion<'a> {
+    pub(super) fn start(
+        cpu: CpuWatch,
+        progress: &'a mut dyn ProgressSink,
+        sampler: Option<PlacementSampler>,
+        interval: Option<Duration>,
+    ) -> TimedRegion<'a> {
+        let cpu_start = cpu.mark();
+        let start = Instant::now();
+        TimedRegion {
+            cpu,
+            cpu_start,
+            start,
+            between: Between::new(progress, sampler, interval, start),
+        }
+    }
+
+    /// Ends the region with what the loop recorded: its latencies (and service times, paced),
+    /// or a stream's messages acknowledged; `shown` is the last count the progress shows.
+    pub(super) fn end(
+        self,
+        latencies: LatencyRecorder,
+        service: Option<LatencyRecorder>,
+        stream_messages: u64,
+        shown: u64,
+        error: Option<MeasureError>,
+    ) -> RunMeasurement {
+        let elapsed = self.start.elapsed();
+        let cpu = self.cpu.mark().since(self.cpu_start);
+        let between = self.between;
+        between.progress.update(shown);
+        let done = latencies.count() + stream_messages;
+        RunMeasurement {
+            behind_schedule: between.pacer.as_ref().map_or(0, Pacer::behind_schedule),
+            placement: between.sampler.map(|s| s.finish(done)),
+            latencies,
+            service,
+            elapsed,
+            progress_time: between.progress_time,
+            cpu,
+            stream_messages,
+            per_pair: Vec::new(),
+            error,
+        }
     }
 }
 

@@ -14,39 +14,16 @@
 //! servers'. Placement and progress are the first pair's.
 
 use std::sync::Barrier;
-use std::time::Duration;
 
 use crate::benchmark::cpu::CpuSpent;
 use crate::benchmark::executor::{
     measure_client, Case, Pair, ProcessExecutor, RunError, RunOutcome,
 };
-use crate::benchmark::measure::{set_pair_failed, MeasureError, ProgressSink, RunMeasurement};
+use crate::benchmark::measure::{
+    set_pair_failed, MeasureError, PairRun, ProgressSink, RunMeasurement,
+};
 use crate::system::placement::{self, Pinning};
 use crate::transport::TransportClient;
-
-/// One pair's own figures in one run.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PairRun {
-    /// Round trips timed, or stream messages acknowledged.
-    pub completed: u64,
-    pub elapsed: Duration,
-    /// Its mean round trip, or its stream's time per message.
-    pub mean_ns: f64,
-}
-
-impl PairRun {
-    fn of(run: &RunMeasurement) -> PairRun {
-        let mean_ns = match run.stream_messages {
-            0 => run.latencies.stats().map_or(0.0, |s| s.mean_ns),
-            messages => run.elapsed.as_nanos() as f64 / messages as f64,
-        };
-        PairRun {
-            completed: run.latencies.count() + run.stream_messages,
-            elapsed: run.elapsed,
-            mean_ns,
-        }
-    }
-}
 
 /// A pair's progress goes nowhere: the first pair's stands for all.
 struct Unwatched;

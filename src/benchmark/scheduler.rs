@@ -265,16 +265,11 @@ fn add_to_tally(tally: &mut CaseTally, outcome: &RunOutcome) {
         tally.add(m);
     }
     if outcome.error.is_none() {
-        let mean_ns = outcome.measurement.as_ref().map_or(0.0, run_mean_ns);
+        let mean_ns = outcome
+            .measurement
+            .as_ref()
+            .map_or(0.0, RunMeasurement::mean_ns);
         tally.run_means_ns.push(mean_ns);
-    }
-}
-
-/// A run's mean: of its round trips, or a stream's time per message.
-fn run_mean_ns(run: &RunMeasurement) -> f64 {
-    match run.stream_messages {
-        0 => run.latencies.stats().map_or(0.0, |s| s.mean_ns),
-        messages => run.elapsed.as_nanos() as f64 / messages as f64,
     }
 }
 

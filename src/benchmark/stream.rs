@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::benchmark::cpu::CpuWatch;
 use crate::benchmark::measure::{
     check_interrupt, verify_echo, Between, EchoBuffers, MeasureConfig, MeasureError, ProgressSink,
-    RunMeasurement,
+    RunMeasurement, TimedRegion,
 };
 use crate::benchmark::placement::PlacementSampler;
 use crate::benchmark::stats::LatencyRecorder;
@@ -117,26 +117,10 @@ pub fn timed_run(
     sampler: Option<PlacementSampler>,
     cpu: CpuWatch,
 ) -> RunMeasurement {
-    let cpu_start = cpu.mark();
-    let start = Instant::now();
-    let mut between = Between::new(progress, sampler, None, start);
+    let mut region = TimedRegion::start(cpu, progress, sampler, None);
     let first = config.warmup + FIRST_SEQUENCE;
     let last = config.warmup + config.iterations;
-    let (sent, result) = stream(client, buffers, first, last, Some(&mut between));
-    let elapsed = start.elapsed();
-    let cpu_spent = cpu.mark().since(cpu_start);
+    let (sent, result) = stream(client, buffers, first, last, Some(&mut region.between));
     let delivered = if result.is_ok() { sent } else { 0 };
-    between.progress.update(sent);
-    RunMeasurement {
-        latencies: LatencyRecorder::new(),
-        service: None,
-        behind_schedule: 0,
-        placement: between.sampler.take().map(|s| s.finish(delivered)),
-        elapsed,
-        progress_time: between.progress_time,
-        cpu: cpu_spent,
-        stream_messages: delivered,
-        per_pair: Vec::new(),
-        error: result.err(),
-    }
+    region.end(LatencyRecorder::new(), None, delivered, sent, result.err())
 }

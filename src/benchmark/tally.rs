@@ -3,8 +3,7 @@
 //! warnings and placement, in the report's units.
 
 use crate::benchmark::cpu::CpuTally;
-use crate::benchmark::measure::RunMeasurement;
-use crate::benchmark::pairs::PairRun;
+use crate::benchmark::measure::{PairRun, RunMeasurement};
 use crate::benchmark::placement::PlacementTally;
 use crate::benchmark::stats::{LatencyRecorder, LatencyStats, RunSpread};
 use crate::benchmark::warnings::case_warnings;
@@ -122,11 +121,7 @@ impl CaseTally {
             self.placement.merge(placement);
         }
         if let Some(spent) = run.cpu {
-            (self.cpu).add(
-                spent,
-                run.elapsed,
-                run.latencies.count() + run.stream_messages,
-            );
+            (self.cpu).add(spent, run.elapsed, run.completed());
         }
         self.stream_messages += run.stream_messages;
         if self.per_pair.len() < run.per_pair.len() {
