@@ -20,6 +20,7 @@
 //! run: the test then fails listing every transport that broke the contract.
 
 mod common {
+    pub mod bounded;
     pub mod busy;
     pub mod channel;
     pub mod client;

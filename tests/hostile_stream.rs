@@ -13,6 +13,7 @@
 //! Nothing is timed; every wait is bounded; nothing may be left behind.
 
 mod common {
+    pub mod bounded;
     pub mod busy;
     pub mod channel;
     pub mod driver;

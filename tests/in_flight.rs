@@ -20,6 +20,7 @@
 //! After each, nothing is left: no channel object (`/dev/shm`, message queues), no socket file.
 
 mod common {
+    pub mod bounded;
     pub mod channel;
     pub mod client;
     pub mod process;
@@ -29,9 +30,9 @@ mod common {
 }
 
 use std::process::ExitStatus;
-use std::sync::mpsc;
 use std::time::Duration;
 
+use common::bounded::within;
 use common::channel::{channel_leftovers, unique_channel};
 use common::client::{connect, connect_with};
 use common::process::{Spawned, PATIENCE};
@@ -147,28 +148,15 @@ impl InFlightServer {
         body: impl FnOnce(&mut dyn TransportClient) -> T + Send + 'static,
     ) -> T {
         let (kind, endpoint) = (self.kind, self.endpoint.clone());
-        let (done, outcome) = mpsc::channel();
-        let worker = std::thread::spawn(move || {
+        let what = format!("{kind:?}: the client (its own timeout was {timeout:?})");
+        within(timeout + PATIENCE, &what, move || {
             let mut client = match in_flight {
                 1 => connect(kind, &endpoint, timeout),
                 n => connect_with(kind, &endpoint, timeout, Pattern::RoundTrip, n),
             }
             .unwrap_or_else(|e| panic!("{kind:?}: connecting: {e}"));
-            let _ = done.send(body(client.as_mut()));
-        });
-        match outcome.recv_timeout(timeout + PATIENCE) {
-            Ok(value) => {
-                worker.join().expect("the client thread");
-                value
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
-                Err(panic) => std::panic::resume_unwind(panic),
-                Ok(()) => unreachable!("the client thread ended without an outcome"),
-            },
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                panic!("{kind:?}: the client hung (its own timeout was {timeout:?})")
-            }
-        }
+            body(client.as_mut())
+        })
     }
 
     /// Stops the server as the driver does (SIGTERM): it exits 0 and leaves nothing.

@@ -8,6 +8,7 @@
 //! (`src/transport/blocks/ring.rs`). Nothing is timed; nothing may be left in /dev/shm.
 
 mod common {
+    pub mod bounded;
     pub mod channel;
     pub mod process;
     pub mod server;

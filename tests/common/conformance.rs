@@ -9,7 +9,6 @@
 //! test fails half-way, dropping the peer still kills its server and removes its objects.
 
 use std::process::ExitStatus;
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 pub use transport_bench::peer::server::{Fault, FAULT_EXIT_CODE};
@@ -19,6 +18,7 @@ use nix::sys::signal::Signal;
 use transport_bench::peer::lease::EndpointLease;
 use transport_bench::transport::{payload_capacity, Endpoint};
 
+use super::bounded::within;
 use super::channel::{channel_leftovers, unique_channel};
 use super::client::connect;
 use super::driver::eventually;
@@ -116,26 +116,12 @@ impl Peer {
         body: impl FnOnce(&mut dyn TransportClient) -> T + Send + 'static,
     ) -> T {
         let (kind, endpoint) = (self.kind, self.endpoint.clone());
-        let (done, outcome) = mpsc::channel();
-        let worker = std::thread::spawn(move || {
+        let what = format!("{kind:?}: the client (its own timeout was {timeout:?})");
+        within(PATIENCE, &what, move || {
             let mut client = connect(kind, &endpoint, timeout)
                 .unwrap_or_else(|e| panic!("{kind:?}: connecting: {e}"));
-            let _ = done.send(body(client.as_mut()));
-        });
-        match outcome.recv_timeout(PATIENCE) {
-            Ok(value) => {
-                worker.join().expect("the client thread");
-                value
-            }
-            Err(RecvTimeoutError::Disconnected) => match worker.join() {
-                Err(panic) => std::panic::resume_unwind(panic),
-                Ok(()) => unreachable!("the client thread ended without an outcome"),
-            },
-            Err(RecvTimeoutError::Timeout) => panic!(
-                "{kind:?}: the client hung: no outcome within {PATIENCE:?} \
-                 (its own timeout was {timeout:?})"
-            ),
-        }
+            body(client.as_mut())
+        })
     }
 
     /// What is left of the peer: its channel's objects, and what is in its private directory.

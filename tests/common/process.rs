@@ -11,6 +11,7 @@
 //! - `server`: `--server` processes started directly.
 //! - `signals`: signals to processes, and stopping a server cleanly (needs `channel`).
 //! - `client`: connecting a transport client of the library to such a server.
+//! - `bounded`: a client's work on a thread of its own, failing the test if it hangs.
 //! - `spinning`: both sides of a transport that spins, with one spin budget (needs `server`).
 //! - `cleanup`: removing objects a test made on purpose.
 //! - `summary`: the printed summary table, read back cell by cell.

@@ -3,7 +3,6 @@
 //! of a stream as the protocol stamps them (`transport::stream`), a watch on the server process,
 //! and a bound on how long a client's body may take.
 
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use transport_bench::transport::{
     Endpoint, Pattern, PeerWatch, TransportClient, TransportError, TransportKind, TransportOptions,
 };
 
+use super::bounded::within;
 use super::process::PATIENCE;
 use super::server::server_args;
 
@@ -89,19 +89,5 @@ impl PeerWatch for ProcessWatch {
 /// Runs `body` on a thread of its own and returns what it returns; fails the test, saying
 /// that the client hung, if that takes more than [`PATIENCE`].
 pub fn within_patience<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, outcome) = mpsc::channel();
-    let worker = std::thread::spawn(move || {
-        let _ = done.send(body());
-    });
-    match outcome.recv_timeout(PATIENCE) {
-        Ok(value) => {
-            worker.join().expect("the client thread");
-            value
-        }
-        Err(RecvTimeoutError::Disconnected) => match worker.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the client thread ended without an outcome"),
-        },
-        Err(RecvTimeoutError::Timeout) => panic!("the client hung: no outcome within {PATIENCE:?}"),
-    }
+    within(PATIENCE, "the client", body)
 }
