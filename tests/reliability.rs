@@ -80,6 +80,74 @@ fn interrupt_mid_measurement(transport: &str, signal_to_send: Signal, expected_c
     );
 }
 
+/// Whether a thread of `pid` sleeps in `clock_nanosleep` now (syscall 230 on x86_64): a
+/// paced client waiting for its next slot.
+#[cfg(target_arch = "x86_64")]
+fn sleeping_for_a_slot(pid: u32) -> bool {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("syscall"))
+            .is_ok_and(|call| call.starts_with("230 "))
+    })
+}
+
+/// SIGINT while a paced client sleeps for its next slot (`--interval 10s`) ends the wait: no
+/// request leaves early, so no sample has a latency below its service time (before, the
+/// interrupted sleep sent at once and recorded 0.0 µs). One round trip at a time, and four in
+/// flight, whose client sleeps the same way once its window is empty.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn sigint_during_a_paced_wait_records_no_early_request() {
+    for in_flight in ["1", "4"] {
+        let out_dir = tempfile::tempdir().unwrap();
+        let json = out_dir.path().join("paced.json");
+        let driver = Driver::start(&[
+            "--iterations",
+            "5",
+            "--warmup",
+            "0",
+            "--interval",
+            "10s",
+            "--in-flight",
+            in_flight,
+            "--sizes",
+            "small",
+            "--transports",
+            "pipe",
+            "--export-json",
+            json.to_str().unwrap(),
+        ]);
+        wait_for_server(&driver, "pipe");
+        eventually("the paced client's sleep", || {
+            sleeping_for_a_slot(driver.pid())
+        });
+        signal(driver.pid(), Signal::SIGINT);
+        let (status, out, err) = driver.finish_clean();
+        assert_eq!(status.code(), Some(130), "{out}\n{err}");
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let result = &doc["results"][0];
+        assert_eq!(result["status"], "interrupted", "{result}");
+        assert_eq!(
+            result["iterations"], 1,
+            "only the first slot's request left: {result}"
+        );
+        let (latency, service) = (&result["latency_us"], &result["service_us"]);
+        for key in ["min", "max"] {
+            let (l, s) = (
+                latency[key].as_f64().unwrap(),
+                service[key].as_f64().unwrap(),
+            );
+            assert!(
+                l >= s && l > 0.0,
+                "in flight {in_flight}, {key}: latency {l}, service {s}"
+            );
+        }
+    }
+}
+
 #[test]
 fn sigint_mid_measurement_shm() {
     interrupt_mid_measurement("shm-posix", Signal::SIGINT, 130);

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use crate::report::result::CpuUse;
-use crate::system::cpu_time::ProcessCpuClock;
+use crate::report::result::{CpuUse, ModeSplit};
+use crate::system::cpu_time::{ModeTicks, ProcessCpuClock};
 
 /// The clocks of one run: the driver's process, and the server's when it is a process of ours.
 #[derive(Debug, Clone, Copy)]
@@ -17,11 +17,14 @@ pub struct CpuWatch {
     server: Option<(ProcessCpuClock, u32)>,
 }
 
-/// Both clocks at one moment; None where a clock could not be read.
+/// Both clocks at one moment, and both processes' user and system ticks; None where one
+/// could not be read.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuMark {
     driver: Option<Duration>,
     server: Option<Duration>,
+    driver_modes: Option<ModeTicks>,
+    server_modes: Option<ModeTicks>,
 }
 
 /// The CPU time both processes used between two marks; `server` is None for a server that is
@@ -30,6 +33,9 @@ pub struct CpuMark {
 pub struct CpuSpent {
     pub driver: Duration,
     pub server: Option<Duration>,
+    /// The ticks the kernel accounted to each mode meanwhile (see [`ModeTicks`]).
+    pub driver_modes: Option<ModeTicks>,
+    pub server_modes: Option<ModeTicks>,
 }
 
 impl CpuWatch {
@@ -42,10 +48,14 @@ impl CpuWatch {
     }
 
     pub fn mark(&self) -> CpuMark {
+        let driver = self.driver.read();
+        // Once the server waits for the next request, its clock has all its time.
+        let server = self.server.and_then(|(clock, pid)| clock.read_settled(pid));
         CpuMark {
-            driver: self.driver.read(),
-            // Once the server waits for the next request, its clock has all its time.
-            server: self.server.and_then(|(clock, pid)| clock.read_settled(pid)),
+            driver,
+            server,
+            driver_modes: ModeTicks::of(std::process::id()),
+            server_modes: self.server.and_then(|(_, pid)| ModeTicks::of(pid)),
         }
     }
 }
@@ -58,7 +68,13 @@ impl CpuMark {
             (Some(before), Some(after)) => after.checked_sub(before),
             _ => None,
         };
-        Some(CpuSpent { driver, server })
+        let modes = |start: Option<ModeTicks>, end: Option<ModeTicks>| end?.since(start?);
+        Some(CpuSpent {
+            driver,
+            server,
+            driver_modes: modes(start.driver_modes, self.driver_modes),
+            server_modes: modes(start.server_modes, self.server_modes),
+        })
     }
 }
 
@@ -71,6 +87,9 @@ pub struct CpuTally {
     server: Option<Duration>,
     wall: Duration,
     round_trips: u64,
+    /// None once a run could not say how its process's time was split.
+    driver_modes: Option<ModeTicks>,
+    server_modes: Option<ModeTicks>,
 }
 
 impl CpuTally {
@@ -81,6 +100,12 @@ impl CpuTally {
             (_, Some(sum), Some(server)) => Some(sum + server),
             _ => None,
         };
+        let modes = |sum: Option<ModeTicks>, more: Option<ModeTicks>| match self.runs {
+            0 => more,
+            _ => Some(sum?.plus(more?)),
+        };
+        self.driver_modes = modes(self.driver_modes, spent.driver_modes);
+        self.server_modes = modes(self.server_modes, spent.server_modes);
         self.runs += 1;
         self.driver += spent.driver;
         self.wall += wall;
@@ -95,11 +120,26 @@ impl CpuTally {
         }
         let per_round_trip = |cpu: Duration| cpu.as_secs_f64() * 1e6 / self.round_trips as f64;
         let busy = |cpu: Duration| cpu.as_secs_f64() / self.wall.as_secs_f64();
+        // The exact CPU time, split in the proportion the kernel's ticks sampled.
+        let split = |cpu: Duration, modes: Option<ModeTicks>| {
+            let modes = modes?;
+            let user_share = modes.user_share()?;
+            let total = per_round_trip(cpu);
+            Some(ModeSplit {
+                user_us_per_round_trip: total * user_share,
+                system_us_per_round_trip: total * (1.0 - user_share),
+                sampled_ms: modes.accounted().as_secs_f64() * 1e3,
+            })
+        };
         Some(CpuUse {
             driver_us_per_round_trip: per_round_trip(self.driver),
             server_us_per_round_trip: self.server.map(per_round_trip),
             driver_cpus: busy(self.driver),
             server_cpus: self.server.map(busy),
+            driver_split: split(self.driver, self.driver_modes),
+            server_split: self
+                .server
+                .and_then(|server| split(server, self.server_modes)),
         })
     }
 }
@@ -116,18 +156,48 @@ mod tests {
     fn a_case_sums_its_runs_and_divides_by_round_trips_and_wall_time() {
         let mut tally = CpuTally::default();
         assert_eq!(tally.figures(), None);
-        let spent = |driver, server| CpuSpent {
+        let ticks = |user, system| Some(ModeTicks { user, system });
+        let spent = |driver, server, driver_modes| CpuSpent {
             driver: ms(driver),
             server,
+            driver_modes,
+            server_modes: ticks(1, 3),
         };
-        tally.add(spent(30, Some(ms(50))), ms(100), 1000);
-        tally.add(spent(10, Some(ms(50))), ms(100), 1000);
+        tally.add(spent(30, Some(ms(50)), ticks(2, 1)), ms(100), 1000);
+        tally.add(spent(10, Some(ms(50)), ticks(1, 0)), ms(100), 1000);
         let figures = tally.figures().unwrap();
         let near = |a: f64, b: f64| (a - b).abs() < 1e-9;
         assert!(near(figures.driver_us_per_round_trip, 20.0), "{figures:?}");
         assert!(near(figures.server_us_per_round_trip.unwrap(), 50.0));
         assert!(near(figures.driver_cpus, 0.2), "{figures:?}");
         assert!(near(figures.server_cpus.unwrap(), 0.5));
+        // The exact totals, split as the ticks of all runs together were: 3 of 4, 2 of 8 user.
+        let driver = figures.driver_split.unwrap();
+        assert!(near(driver.user_us_per_round_trip, 15.0), "{driver:?}");
+        assert!(near(driver.system_us_per_round_trip, 5.0), "{driver:?}");
+        let server = figures.server_split.unwrap();
+        assert!(near(server.user_us_per_round_trip, 12.5), "{server:?}");
+        assert!(near(server.system_us_per_round_trip, 37.5), "{server:?}");
+    }
+
+    #[test]
+    fn a_side_with_no_ticks_or_an_unknown_run_has_no_split() {
+        let mut tally = CpuTally::default();
+        let spent = CpuSpent {
+            driver: ms(1),
+            server: Some(ms(1)),
+            driver_modes: Some(ModeTicks::default()),
+            server_modes: Some(ModeTicks { user: 1, system: 0 }),
+        };
+        tally.add(spent, ms(10), 10);
+        assert_eq!(tally.figures().unwrap().driver_split, None);
+        assert!(tally.figures().unwrap().server_split.is_some());
+        let unknown = CpuSpent {
+            server_modes: None,
+            ..spent
+        };
+        tally.add(unknown, ms(10), 10);
+        assert_eq!(tally.figures().unwrap().server_split, None);
     }
 
     #[test]
@@ -136,6 +206,8 @@ mod tests {
         let known = CpuSpent {
             driver: ms(1),
             server: Some(ms(1)),
+            driver_modes: None,
+            server_modes: None,
         };
         tally.add(known, ms(10), 10);
         tally.add(

@@ -7,6 +7,14 @@
 //! The timed region of a request holds its send, whatever the client did for the others
 //! while it was outstanding (their sends and the checks of their replies), and its reply:
 //! what a caller with N requests outstanding sees.
+//!
+//! Paced (`--interval`), it is an open-loop load in the sense of wrk2: request `k` is meant to
+//! leave at `start + k × interval`, whatever became of the others, with up to N outstanding.
+//! Between slots the client collects each reply as it comes
+//! ([`await_reply_until`](TransportClient::await_reply_until)); a slot that comes while N are
+//! outstanding is missed, its request leaves as soon as a reply makes room, and counts as
+//! behind schedule. Each latency is counted from the intended send time (the service time,
+//! from the actual send, beside it), so a server that falls behind shows its queue.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -14,17 +22,19 @@ use std::time::Instant;
 use crate::benchmark::cpu::CpuWatch;
 use crate::benchmark::measure::{
     check_interrupt, Between, EchoBuffers, EchoMismatch, MeasureConfig, MeasureError, ProgressSink,
-    RunMeasurement, TimedRegion,
+    Recorders, RunMeasurement, TimedRegion,
 };
+use crate::benchmark::pacing::Pacer;
 use crate::benchmark::placement::PlacementSampler;
-use crate::benchmark::stats::LatencyRecorder;
 use crate::transport::stream::SEQUENCE_LEN;
 use crate::transport::TransportClient;
 
-/// A request sent and not yet answered: its number and when it left.
+/// A request sent and not yet answered: its number, when it was meant to leave (paced), and
+/// when it left.
 #[derive(Debug, Clone, Copy)]
 struct Outstanding {
     sequence: u64,
+    intended: Option<Instant>,
     sent: Instant,
 }
 
@@ -40,6 +50,47 @@ impl Window {
             outstanding: VecDeque::with_capacity(depth),
             depth: depth.max(1),
         }
+    }
+
+    fn has_room(&self) -> bool {
+        self.outstanding.len() < self.depth
+    }
+}
+
+/// What a paced sender does next.
+enum Next {
+    /// Sends the next request, meant to leave at this moment (None: unpaced, as soon as it can).
+    Send(Option<Instant>),
+    /// Collects the oldest reply, which is there.
+    Collect,
+    /// Looks again: it waited until the next slot.
+    Waited,
+}
+
+/// When the next request may leave: at once unpaced; paced, once its slot came, waiting for it
+/// meanwhile: asleep with nothing outstanding, else watching for the oldest reply, which it
+/// collects as soon as it comes (an open-loop load: the slots do not wait for replies).
+/// `delayed`: the window was full when the slot came, so the request is behind schedule.
+fn next_step(
+    client: &mut dyn TransportClient,
+    window: &Window,
+    pacer: Option<&mut Pacer>,
+    delayed: bool,
+) -> Result<Next, MeasureError> {
+    let Some(pacer) = pacer else {
+        return Ok(Next::Send(None));
+    };
+    let slot = pacer.next_slot();
+    if Instant::now() >= slot {
+        return Ok(Next::Send(Some(pacer.take_slot(!delayed))));
+    }
+    if window.outstanding.is_empty() {
+        pacer.sleep_until_next_slot(check_interrupt)?;
+        return Ok(Next::Waited);
+    }
+    match client.await_reply_until(slot)? {
+        true => Ok(Next::Collect),
+        false => Ok(Next::Waited),
     }
 }
 
@@ -78,30 +129,47 @@ fn check_reply(
     }
 }
 
-/// Sends requests `first..=last` keeping up to the window's depth outstanding, and checks
-/// every reply (byte for byte with `full`, and the last always). Each reply's time from its
-/// request's send goes to `record`; `between` hears of progress.
+/// Sends requests `first..=last` keeping up to the window's depth outstanding (on schedule
+/// when `between` paces them), and checks every reply (byte for byte with `full`, and the last
+/// always). Each reply's times go to `recorders`; `between` hears of progress.
 fn exchange(
     client: &mut dyn TransportClient,
     buffers: &mut EchoBuffers,
     (first, last): (u64, u64),
     full: bool,
-    mut record: impl FnMut(u64),
+    mut recorders: Option<&mut Recorders>,
     mut between: Option<&mut Between<'_>>,
 ) -> Result<(), MeasureError> {
     let mut window = Window::new(buffers.in_flight_depth());
     let mut next = first;
+    let mut delayed = false;
     while next <= last || !window.outstanding.is_empty() {
         check_interrupt()?;
-        while next <= last && window.outstanding.len() < window.depth {
-            buffers.stamp(next);
-            let sent = Instant::now();
-            client.submit(buffers.request())?;
-            window.outstanding.push_back(Outstanding {
-                sequence: next,
-                sent,
-            });
-            next += 1;
+        if next <= last && window.has_room() {
+            let pacer = between.as_deref_mut().and_then(|b| b.pacer.as_mut());
+            match next_step(client, &window, pacer, delayed)? {
+                Next::Send(intended) => {
+                    buffers.stamp(next);
+                    let sent = Instant::now();
+                    client.submit(buffers.request())?;
+                    window.outstanding.push_back(Outstanding {
+                        sequence: next,
+                        intended,
+                        sent,
+                    });
+                    next += 1;
+                    delayed = false;
+                    continue;
+                }
+                Next::Waited => {
+                    delayed = false;
+                    continue;
+                }
+                Next::Collect => {}
+            }
+        } else if next <= last {
+            // A full window: a slot that comes meanwhile is missed.
+            delayed = true;
         }
         let Some(oldest) = window.outstanding.pop_front() else {
             break;
@@ -109,13 +177,11 @@ fn exchange(
         let (request, scratch) = buffers.request_and_scratch();
         let reply = client.collect(scratch)?;
         let after = Instant::now();
-        record((after - oldest.sent).as_nanos() as u64);
-        check_reply(
-            request,
-            oldest.sequence,
-            reply,
-            full || oldest.sequence == last,
-        )?;
+        if let Some(recorders) = recorders.as_deref_mut() {
+            recorders.record(oldest.intended, oldest.sent, after);
+        }
+        let checked = full || oldest.sequence == last;
+        check_reply(request, oldest.sequence, reply, checked)?;
         if let Some(between) = between.as_deref_mut() {
             between.round_trip_done(after, oldest.sequence + 1 - first);
         }
@@ -132,7 +198,7 @@ pub fn warm_up(
     if config.warmup == 0 {
         return Ok(());
     }
-    exchange(client, buffers, (1, config.warmup), true, |_| {}, None)
+    exchange(client, buffers, (1, config.warmup), true, None, None)
 }
 
 /// The timed requests, numbered on from the warm-up's, each timed from its send to its reply.
@@ -144,21 +210,25 @@ pub fn timed_run(
     sampler: Option<PlacementSampler>,
     cpu: CpuWatch,
 ) -> RunMeasurement {
-    let mut latencies = LatencyRecorder::new();
-    let mut region = TimedRegion::start(cpu, progress, sampler, None);
+    let mut recorders = Recorders::new(config.interval.is_some());
+    let mut region = TimedRegion::start(cpu, progress, sampler, config.interval);
     let span = (config.warmup + 1, config.warmup + config.iterations);
-    let record = |ns| latencies.record(ns);
-    let full = config.verify_all;
     let result = exchange(
         client,
         buffers,
         span,
-        full,
-        record,
+        config.verify_all,
+        Some(&mut recorders),
         Some(&mut region.between),
     );
-    let done = latencies.count();
-    region.end(latencies, None, 0, done, result.err())
+    let done = recorders.latencies.count();
+    region.end(
+        recorders.latencies,
+        recorders.service,
+        0,
+        done,
+        result.err(),
+    )
 }
 
 #[cfg(test)]

@@ -348,7 +348,7 @@ pub(super) struct Between<'a> {
     last_update: Instant,
     pub(super) sampler: Option<PlacementSampler>,
     last_sample: Instant,
-    pacer: Option<Pacer>,
+    pub(super) pacer: Option<Pacer>,
 }
 
 impl<'a> Between<'a> {
@@ -395,10 +395,7 @@ pub fn timed_run(
     sampler: Option<PlacementSampler>,
     cpu: CpuWatch,
 ) -> RunMeasurement {
-    let mut recorders = Recorders {
-        latencies: LatencyRecorder::new(),
-        service: config.interval.map(|_| LatencyRecorder::new()),
-    };
+    let mut recorders = Recorders::new(config.interval.is_some());
     let mut region = TimedRegion::start(cpu, progress, sampler, config.interval);
     let error = timed_loop(client, buffers, config, &mut recorders, &mut region.between).err();
     let done = recorders.latencies.count();
@@ -462,12 +459,30 @@ impl<'a> TimedRegion<'a> {
     }
 }
 
-/// What the timed loop records per round trip.
-struct Recorders {
+/// What a timed loop records per round trip.
+pub(super) struct Recorders {
     /// From the intended send time when paced, else from the actual one.
-    latencies: LatencyRecorder,
+    pub(super) latencies: LatencyRecorder,
     /// Paced only: from the actual send time.
-    service: Option<LatencyRecorder>,
+    pub(super) service: Option<LatencyRecorder>,
+}
+
+impl Recorders {
+    pub(super) fn new(paced: bool) -> Recorders {
+        Recorders {
+            latencies: LatencyRecorder::new(),
+            service: paced.then(LatencyRecorder::new),
+        }
+    }
+
+    /// A round trip that ended at `after`, meant to leave at `intended` (paced) and sent at `sent`.
+    pub(super) fn record(&mut self, intended: Option<Instant>, sent: Instant, after: Instant) {
+        let from = intended.unwrap_or(sent);
+        self.latencies.record((after - from).as_nanos() as u64);
+        if let Some(service) = &mut self.service {
+            service.record((after - sent).as_nanos() as u64);
+        }
+    }
 }
 
 /// The round trips themselves; the first failure ends them. The timed region is the round
@@ -483,16 +498,16 @@ fn timed_loop(
     for sequence in config.warmup + 1..=last {
         check_interrupt()?;
         buffers.prepare(client, sequence)?;
-        let intended = between.pacer.as_mut().map(Pacer::wait_for_slot);
+        let slot = between
+            .pacer
+            .as_mut()
+            .map(|p| p.wait_for_slot(check_interrupt));
+        let intended = slot.transpose()?;
         let before = Instant::now();
         let (request, result) = buffers.round_trip(client);
         let after = Instant::now();
         let reply = result?;
-        let from = intended.unwrap_or(before);
-        recorders.latencies.record((after - from).as_nanos() as u64);
-        if let Some(service) = &mut recorders.service {
-            service.record((after - before).as_nanos() as u64);
-        }
+        recorders.record(intended, before, after);
         let full = config.verify_all || sequence == last;
         check_reply(request, reply, full, sequence)?;
         between.round_trip_done(after, sequence - config.warmup);

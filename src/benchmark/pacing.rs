@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
 use nix::sys::time::TimeSpec;
 use nix::time::{clock_gettime, clock_nanosleep, ClockId, ClockNanosleepFlags};
 
@@ -38,23 +39,56 @@ impl Pacer {
         }
     }
 
+    /// When the next request is meant to leave.
+    pub fn next_slot(&self) -> Instant {
+        self.start + self.interval.saturating_mul(self.next_slot)
+    }
+
     /// Sleeps until the next slot and returns the moment the request was meant to leave. A
-    /// slot already past is not slept for, and counts as the sender being behind schedule.
-    pub fn wait_for_slot(&mut self) -> Instant {
-        let offset = self.interval.saturating_mul(self.next_slot);
-        self.next_slot = self.next_slot.saturating_add(1);
-        let intended = self.start + offset;
-        if Instant::now() >= intended {
-            self.behind += 1;
-            return intended;
+    /// slot already past is not slept for, and counts as the sender being behind schedule. A
+    /// signal that cuts the sleep short is put to `interrupted`: an error from it ends the
+    /// wait (nothing is sent early), else the sleep goes on.
+    pub fn wait_for_slot<E>(
+        &mut self,
+        interrupted: impl Fn() -> Result<(), E>,
+    ) -> Result<Instant, E> {
+        let on_time = Instant::now() < self.next_slot();
+        if on_time {
+            self.sleep_until_next_slot(interrupted)?;
         }
+        Ok(self.take_slot(on_time))
+    }
+
+    /// Sleeps until the next slot (without taking it), however many signals come, unless
+    /// `interrupted` says one of them ends the wait.
+    pub fn sleep_until_next_slot<E>(
+        &self,
+        interrupted: impl Fn() -> Result<(), E>,
+    ) -> Result<(), E> {
+        let offset = self.interval.saturating_mul(self.next_slot);
         let wake_at = self.start_ts + TimeSpec::from_duration(offset);
-        // An interrupted sleep (a signal) just returns early; the loop checks for signals.
-        let _ = clock_nanosleep(
-            ClockId::CLOCK_MONOTONIC,
-            ClockNanosleepFlags::TIMER_ABSTIME,
-            &wake_at,
-        );
+        while Instant::now() < self.next_slot() {
+            let slept = clock_nanosleep(
+                ClockId::CLOCK_MONOTONIC,
+                ClockNanosleepFlags::TIMER_ABSTIME,
+                &wake_at,
+            );
+            match slept {
+                Err(Errno::EINTR) => interrupted()?,
+                // A sleep the kernel refuses cannot be retried into success.
+                Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the next slot and returns its moment; `on_time` is false when the request
+    /// leaves later than the slot because the sender was busy (or its window full) when it came.
+    pub fn take_slot(&mut self, on_time: bool) -> Instant {
+        let intended = self.next_slot();
+        self.next_slot = self.next_slot.saturating_add(1);
+        self.behind += u64::from(!on_time);
         intended
     }
 

@@ -207,9 +207,16 @@ fn add_pair(mut sum: RunMeasurement, run: &RunMeasurement) -> RunMeasurement {
     sum.elapsed = sum.elapsed.max(run.elapsed);
     sum.stream_messages += run.stream_messages;
     sum.cpu = match (sum.cpu, run.cpu) {
+        // Every pair's client is a thread of the one driver process, whose clock each reads
+        // whole: the longest reading has them all. The servers are processes of their own.
         (Some(a), Some(b)) => Some(CpuSpent {
             driver: a.driver.max(b.driver),
             server: a.server.zip(b.server).map(|(a, b)| a + b),
+            driver_modes: match a.driver >= b.driver {
+                true => a.driver_modes,
+                false => b.driver_modes,
+            },
+            server_modes: a.server_modes.zip(b.server_modes).map(|(a, b)| a.plus(b)),
         }),
         _ => None,
     };

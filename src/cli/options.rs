@@ -328,21 +328,12 @@ fn file_identity(path: &Path) -> PathBuf {
     parent.join(resolved.file_name().unwrap_or_default())
 }
 
-/// A spin budget needs a transport that spins, and must end well before a wait times out: the
-/// spinning part of a wait does not look at the deadline.
-/// A stream runs back to back: pacing (`--interval`) is for round trips.
 /// A stream runs back to back and one way: pacing and requests in flight are for round trips.
 fn check_pattern(pattern: Pattern, interval: Option<Duration>, in_flight: u32) {
     if pattern == Pattern::Stream && interval.is_some() {
         usage_error(
             ErrorKind::ArgumentConflict,
             "--interval paces round trips; --pattern stream sends back to back".into(),
-        );
-    }
-    if in_flight > 1 && interval.is_some() {
-        usage_error(
-            ErrorKind::ArgumentConflict,
-            "--interval with --in-flight above 1 is not supported yet: a paced client would need to collect replies while it waits for the next slot".into(),
         );
     }
     if pattern == Pattern::Stream && in_flight > 1 {
@@ -353,6 +344,8 @@ fn check_pattern(pattern: Pattern, interval: Option<Duration>, in_flight: u32) {
     }
 }
 
+/// A spin budget needs a transport that spins, and must end well before a wait times out: the
+/// spinning part of a wait does not look at the deadline.
 fn check_spin_budget(asked: Option<Duration>, transports: &[TransportKind], timeout: Duration) {
     let Some(budget) = asked else { return };
     let text = humantime::format_duration(budget);

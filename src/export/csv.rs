@@ -1,11 +1,11 @@
 //! `--export-csv`: one row per case with the figures flattened, after a header line.
 
 use super::{ExportError, Exporter};
-use crate::report::result::{BenchmarkResult, Report};
+use crate::report::result::{BenchmarkResult, CpuUse, ModeSplit, Report};
 
 pub struct CsvExporter;
 
-const COLUMNS: [&str; 34] = [
+const COLUMNS: [&str; 38] = [
     "transport",
     "size_bytes",
     "status",
@@ -40,6 +40,10 @@ const COLUMNS: [&str; 34] = [
     "cpu_server_cpus",
     "pattern",
     "us_per_message",
+    "cpu_driver_user_us",
+    "cpu_driver_system_us",
+    "cpu_server_user_us",
+    "cpu_server_system_us",
 ];
 
 /// Quotes a field when it holds a comma, quote or newline (RFC 4180).
@@ -49,6 +53,11 @@ fn field(text: &str) -> String {
     } else {
         text.to_string()
     }
+}
+
+/// One side's user/system split of a result's CPU time, if it has one.
+fn split(result: &BenchmarkResult, side: fn(&CpuUse) -> Option<ModeSplit>) -> Option<ModeSplit> {
+    result.cpu.as_ref().and_then(side)
 }
 
 fn opt(value: Option<f64>) -> String {
@@ -104,6 +113,10 @@ fn row(report: &Report, r: &BenchmarkResult) -> [String; COLUMNS.len()] {
         opt(r.cpu.and_then(|c| c.server_cpus)),
         r.pattern.to_string(),
         opt(r.us_per_message),
+        opt(split(r, |c| c.driver_split).map(|s| s.user_us_per_round_trip)),
+        opt(split(r, |c| c.driver_split).map(|s| s.system_us_per_round_trip)),
+        opt(split(r, |c| c.server_split).map(|s| s.user_us_per_round_trip)),
+        opt(split(r, |c| c.server_split).map(|s| s.system_us_per_round_trip)),
     ]
 }
 
@@ -134,7 +147,7 @@ mod tests {
         assert!(lines[1].starts_with("shm-posix,100,ok,100,"));
         // The failed row's error has a comma and quotes: quoted, quotes doubled.
         assert!(lines[5].ends_with(
-            "\"server exited: killed by signal 9 (SIGKILL), \"\"quoted\"\"\",,,,,,round-trip,"
+            "\"server exited: killed by signal 9 (SIGKILL), \"\"quoted\"\"\",,,,,,round-trip,,,,,"
         ));
     }
 
@@ -148,9 +161,9 @@ mod tests {
             .lines()
             .next()
             .unwrap()
-            .ends_with(",pattern,us_per_message"));
+            .contains(",pattern,us_per_message,"));
         let row = text.lines().nth(1).unwrap();
-        assert!(row.ends_with(",stream,0.25"), "{row}");
+        assert!(row.ends_with(",stream,0.25,,,,"), "{row}");
     }
 
     #[test]
@@ -159,15 +172,16 @@ mod tests {
         let text = String::from_utf8(CsvExporter.serialize(&report).unwrap()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].ends_with(
-            ",cpu_driver_us,cpu_server_us,cpu_driver_cpus,cpu_server_cpus,pattern,us_per_message"
+            ",cpu_driver_us,cpu_server_us,cpu_driver_cpus,cpu_server_cpus,pattern,us_per_message,\
+             cpu_driver_user_us,cpu_driver_system_us,cpu_server_user_us,cpu_server_system_us"
         ));
         assert!(
-            lines[1].ends_with(",1.25,2.5,0.25,0.75,round-trip,"),
+            lines[1].ends_with(",1.25,2.5,0.25,0.75,round-trip,,1,0.25,,"),
             "{}",
             lines[1]
         );
         assert!(
-            lines[2].ends_with(",1.25,,0.25,,round-trip,"),
+            lines[2].ends_with(",1.25,,0.25,,round-trip,,1,0.25,,"),
             "{}",
             lines[2]
         );
@@ -182,7 +196,7 @@ mod tests {
         let row = text.lines().nth(1).unwrap();
         assert!(row.starts_with("zmq-ipc,65536,skipped,0,"), "{row}");
         assert!(
-            row.ends_with(",,larger than msgsize_max 8192,,,,,round-trip,"),
+            row.ends_with(",,larger than msgsize_max 8192,,,,,round-trip,,,,,"),
             "{row}"
         );
     }

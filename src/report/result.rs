@@ -142,6 +142,21 @@ pub struct CpuUse {
     pub server_us_per_round_trip: Option<f64>,
     pub driver_cpus: f64,
     pub server_cpus: Option<f64>,
+    /// Each side's CPU time per round trip in user and in system mode; null where the kernel
+    /// accounted none of it to either (see [`ModeSplit`]).
+    pub driver_split: Option<ModeSplit>,
+    pub server_split: Option<ModeSplit>,
+}
+
+/// One process's CPU time per round trip split into user and system mode: the exact total of
+/// its CPU-time clock, in the proportion the kernel's accounting sampled (`utime` and `stime`,
+/// which a tick-accounting kernel charges one timer tick at a time), and how much CPU time that
+/// sample covers: below about a second, the split is coarse.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ModeSplit {
+    pub user_us_per_round_trip: f64,
+    pub system_us_per_round_trip: f64,
+    pub sampled_ms: f64,
 }
 
 impl CpuUse {

@@ -2,7 +2,7 @@
 //! from known samples as the benchmark tallies its cases.
 
 use crate::benchmark::tally::CaseTally;
-use crate::report::result::{Config, CpuUse, Report, Status};
+use crate::report::result::{Config, CpuUse, ModeSplit, Report, Status};
 use crate::system::machine::Machine;
 use crate::transport::Pattern;
 use crate::transport::{shm_posix, zmq_ipc};
@@ -70,6 +70,12 @@ pub fn sample_with_cpu() -> Report {
         server_us_per_round_trip: Some(2.5),
         driver_cpus: 0.25,
         server_cpus: Some(0.75),
+        driver_split: Some(ModeSplit {
+            user_us_per_round_trip: 1.0,
+            system_us_per_round_trip: 0.25,
+            sampled_ms: 20.0,
+        }),
+        server_split: None,
     };
     report.results[0].cpu = Some(cpu);
     report.results[1].cpu = Some(CpuUse {

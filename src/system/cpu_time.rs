@@ -73,6 +73,68 @@ fn any_thread_running(pid: u32) -> bool {
     })
 }
 
+/// A process's CPU time split by mode as the kernel accounts it: `utime` and `stime` of
+/// `/proc/PID/stat` (all threads), in clock ticks of 1/`CLK_TCK` s. On a kernel with tick-based
+/// accounting (this VM's: `CONFIG_TICK_CPU_ACCOUNTING`, HZ=250) the kernel knows the split only
+/// by sampling: each timer tick charges the running task's mode, and the two are then scaled
+/// to the exact runtime. So the split is a sample of one tick per 4 ms of CPU, coarse below
+/// about a second of it; the figures say how much CPU time it rests on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ModeTicks {
+    pub user: u64,
+    pub system: u64,
+}
+
+impl ModeTicks {
+    /// Process `pid`'s ticks so far; None once it is gone.
+    pub fn of(pid: u32) -> Option<ModeTicks> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After the command name (which may hold spaces and parentheses): field 3 onwards;
+        // utime and stime are fields 14 and 15.
+        let (_, rest) = stat.rsplit_once(')')?;
+        let mut fields = rest.split_whitespace().skip(11);
+        let mut next = || fields.next()?.parse().ok();
+        Some(ModeTicks {
+            user: next()?,
+            system: next()?,
+        })
+    }
+
+    /// What was accounted since `start`; None if a count went back (another process took the pid).
+    pub fn since(self, start: ModeTicks) -> Option<ModeTicks> {
+        Some(ModeTicks {
+            user: self.user.checked_sub(start.user)?,
+            system: self.system.checked_sub(start.system)?,
+        })
+    }
+
+    pub fn plus(self, other: ModeTicks) -> ModeTicks {
+        ModeTicks {
+            user: self.user + other.user,
+            system: self.system + other.system,
+        }
+    }
+
+    /// The share of user mode; None when nothing was accounted.
+    pub fn user_share(self) -> Option<f64> {
+        let total = self.user + self.system;
+        (total > 0).then(|| self.user as f64 / total as f64)
+    }
+
+    /// The CPU time the split rests on.
+    pub fn accounted(self) -> Duration {
+        let per_second = clock_ticks_per_second();
+        Duration::from_secs_f64((self.user + self.system) as f64 / per_second as f64)
+    }
+}
+
+/// `CLK_TCK`, the unit of `/proc/PID/stat`'s times (100 on Linux, whatever HZ is).
+fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf reads a constant of the system and touches no memory of ours.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +157,27 @@ mod tests {
         assert!(ProcessCpuClock::of(gone)
             .and_then(ProcessCpuClock::read)
             .is_none());
+    }
+
+    /// Spinning in user mode is accounted as user time, and a process gone has no ticks.
+    #[test]
+    fn a_spinning_process_is_accounted_in_user_mode() {
+        let pid = std::process::id();
+        let start = ModeTicks::of(pid).unwrap();
+        let clock = ProcessCpuClock::of_this_process();
+        let begun = clock.read().unwrap();
+        let mut x = 0u64;
+        while clock.read().unwrap() - begun < Duration::from_millis(300) {
+            for i in 0..100_000u64 {
+                x = std::hint::black_box(x.wrapping_add(i));
+            }
+        }
+        let spent = ModeTicks::of(pid).unwrap().since(start).unwrap();
+        assert!(spent.user > 0, "{spent:?}");
+        assert!(spent.user_share().unwrap() > 0.5, "{spent:?}");
+        assert!(spent.accounted() > Duration::ZERO);
+        assert_eq!(ModeTicks::default().user_share(), None);
+        assert_eq!(ModeTicks::of(0), None);
     }
 
     /// A process that spins for a while and then sleeps: read once it sleeps, its clock holds

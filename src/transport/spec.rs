@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::transport::endpoint::Endpoint;
 use crate::transport::error::TransportError;
@@ -88,6 +88,20 @@ pub trait TransportClient: Send {
     /// A reply longer than `scratch` is an error, never a silent truncation.
     fn collect<'a>(&'a mut self, _scratch: &'a mut [u8]) -> Result<&'a [u8], TransportError> {
         Err(TransportError::NoRequest)
+    }
+
+    /// For a paced client with requests in flight (`--interval` with `--in-flight N`): waits
+    /// until the reply to the oldest request outstanding has arrived, so that
+    /// [`collect`](TransportClient::collect) takes it without waiting for the peer, or until
+    /// `until` (the next request's slot), whichever comes first; true if the reply came. Its
+    /// waits ask the transport's watch (a dead peer, a signal) between slices; the reply's
+    /// timeout is [`collect`](TransportClient::collect)'s, once the client has nothing else to do.
+    fn await_reply_until(&mut self, _until: Instant) -> Result<bool, TransportError> {
+        Err(TransportError::PatternUnsupported {
+            transport: "this transport",
+            pattern: Pattern::RoundTrip,
+            why: "it cannot wait for a reply with a deadline",
+        })
     }
 
     /// [`send`](TransportClient::send) for a zero-copy transport: sends the first `len` bytes

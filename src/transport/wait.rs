@@ -62,6 +62,28 @@ pub fn idle_until_request(
     Ok(false)
 }
 
+/// How a paced client with requests in flight waits for a reply until its next send is due
+/// ([`TransportClient::await_reply_until`](crate::transport::spec::TransportClient::await_reply_until)):
+/// `one_slice(slice)` waits at most `slice` and says whether the reply is there; between
+/// slices of at most [`WAIT_SLICE`] the watch is asked. True once the reply is there, false
+/// once `until` came first (after a last look that does not wait).
+pub fn ready_before(
+    until: Instant,
+    watch: &dyn PeerWatch,
+    mut one_slice: impl FnMut(Duration) -> Result<bool, TransportError>,
+) -> Result<bool, TransportError> {
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if one_slice(left.min(WAIT_SLICE))? {
+            return Ok(true);
+        }
+        if left.is_zero() {
+            return Ok(false);
+        }
+        watch.check()?;
+    }
+}
+
 /// When a wait runs out: set by the first slice that runs out, so the fast path never reads the
 /// clock; `Never` for a timeout too far in the future to be an `Instant`.
 #[derive(Debug, Clone, Copy)]

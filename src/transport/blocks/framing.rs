@@ -41,17 +41,18 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::transport::blocks::payload::{check_message_fits, decode_len, zeroed_buffer};
 use crate::transport::error::TransportError;
+use crate::transport::os::readiness::readable_within;
 use crate::transport::os::socket::{receive_now, send_now};
 use crate::transport::spec::{EchoOutcome, Reply, TransportClient, TransportServer};
 use crate::transport::wait::{
-    idle_until_request, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE, WAIT_SLICE,
+    idle_until_request, ready_before, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE, WAIT_SLICE,
 };
 use crate::transport::wire::{encode_len, payload_capacity, HEADER_LEN};
 
@@ -248,6 +249,32 @@ impl<S: Read + Write + NonBlockingStream + Send> TransportClient for FramedClien
         let len = (self.connection).receive(&mut scratch[..accepted], &mut budget, "a reply")?;
         self.in_flight -= 1;
         Ok(&scratch[..len])
+    }
+
+    /// Reads what arrives into the carried bytes until they hold the oldest reply whole (at
+    /// the cost of one more copy of it, out of the carried bytes, in `collect`), so that a
+    /// large reply arriving in parts does not hold up the next request's slot.
+    fn await_reply_until(&mut self, until: Instant) -> Result<bool, TransportError> {
+        if self.in_flight == 0 {
+            return Err(TransportError::NoRequest);
+        }
+        let owed = (self.in_flight).saturating_mul(HEADER_LEN + self.capacity);
+        let capacity = self.capacity;
+        let watch = Arc::clone(&self.watch);
+        let mut budget = WaitBudget::new(self.timeout, watch.as_ref());
+        let connection = &mut self.connection;
+        ready_before(until, watch.as_ref(), |slice| {
+            if connection.holds_whole_message(capacity) {
+                return Ok(true);
+            }
+            let (receive, _) = connection.stream.ends();
+            let readable = readable_within(receive, slice)
+                .map_err(|e| TransportError::os("polling for a reply", e))?;
+            if readable {
+                connection.read_ahead(owed, &mut budget, "a request in flight")?;
+            }
+            Ok(connection.holds_whole_message(capacity))
+        })
     }
 }
 
@@ -472,6 +499,16 @@ impl<S: Read + Write + NonBlockingStream> FramedStream<S> {
             }
         }
         Ok(())
+    }
+
+    /// Whether the carried bytes hold a whole message (or a header no message of `capacity`
+    /// bytes has: the receive that takes it says so).
+    fn holds_whole_message(&self, capacity: usize) -> bool {
+        let unread = self.carried.unread();
+        let Some(header) = unread.first_chunk::<HEADER_LEN>() else {
+            return false;
+        };
+        decode_len(*header, capacity).map_or(true, |len| unread.len() - HEADER_LEN >= len)
     }
 
     /// Waits one slice at most for room to write, reading what arrived meanwhile, if anything.

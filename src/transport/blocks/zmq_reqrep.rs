@@ -36,18 +36,20 @@
 //! [`collect`]: TransportClient::collect
 
 use std::ffi::c_void;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::transport::blocks::payload::{check_message_fits, check_reply_fits};
 use crate::transport::blocks::socket_file::SocketFile;
 use crate::transport::error::TransportError;
+use crate::transport::os::readiness::readable_within;
 use crate::transport::spec::{
     EchoOutcome, Pattern, Reply, TransportClient, TransportOptions, TransportServer,
 };
 use crate::transport::wait::{
-    idle_until_request, NoWatch, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE,
+    idle_until_request, ready_before, NoWatch, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE,
 };
 use crate::transport::wire::payload_capacity;
 
@@ -408,6 +410,33 @@ impl TransportClient for ZmqClient {
         self.receive(scratch.len())?;
         self.in_flight -= 1;
         Ok(&self.reply)
+    }
+
+    /// A reply is there once libzmq says its socket has a message to receive (`ZMQ_EVENTS`).
+    /// Its descriptor (`ZMQ_FD`) only signals that the events may have changed, edge-triggered,
+    /// so the events are read again after every wake.
+    fn await_reply_until(&mut self, until: Instant) -> Result<bool, TransportError> {
+        if self.in_flight == 0 {
+            return Err(TransportError::NoRequest);
+        }
+        let Some(socket) = &self.socket else {
+            return Err(closed());
+        };
+        let has_message = || {
+            (socket.get_events())
+                .map(|events| events.contains(zmq::POLLIN))
+                .map_err(|e| TransportError::zmq("reading ZMQ_EVENTS", e))
+        };
+        // SAFETY: the descriptor is the socket's own, open while `socket` is borrowed here.
+        let fd = unsafe { BorrowedFd::borrow_raw(socket.as_raw_fd()) };
+        ready_before(until, self.watch.as_ref(), |slice| {
+            if has_message()? {
+                return Ok(true);
+            }
+            readable_within(fd, slice)
+                .map_err(|e| TransportError::os("polling a ZeroMQ socket", e))?;
+            has_message()
+        })
     }
 }
 

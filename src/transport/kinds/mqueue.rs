@@ -35,7 +35,7 @@
 use nix::mqueue::{mq_attr_member_t, MQ_OFlag};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::transport::blocks::payload::{
     check_message_fits, check_reply_fits, checked_payload_capacity, shm_object_missing,
@@ -51,7 +51,8 @@ use crate::transport::spec::{
     TransportOptions, TransportServer, TransportSpec,
 };
 use crate::transport::wait::{
-    idle_until_request, retry_until_created, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE,
+    idle_until_request, ready_before, retry_until_created, PeerWatch, StopFlag, WaitBudget,
+    IDLE_SLICE,
 };
 use crate::transport::wire::payload_capacity;
 
@@ -236,6 +237,17 @@ impl TransportClient for MqueueClient {
         self.in_flight -= 1;
         check_reply_fits(len, scratch.len())?;
         Ok(&self.whole_message[..len])
+    }
+
+    /// A reply is there once the response queue holds a message: replies come in order.
+    fn await_reply_until(&mut self, until: Instant) -> Result<bool, TransportError> {
+        if self.in_flight == 0 {
+            return Err(TransportError::NoRequest);
+        }
+        let response = &self.response;
+        ready_before(until, self.watch.as_ref(), |slice| {
+            response.has_message_within(slice)
+        })
     }
 }
 

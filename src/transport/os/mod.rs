@@ -7,6 +7,7 @@ pub mod mqueue;
 pub mod object;
 pub mod owner_lock;
 pub mod pipe;
+pub mod readiness;
 pub mod semaphore;
 pub mod shm;
 pub mod sigbus;

@@ -1,7 +1,7 @@
 //! POSIX message queues (`mq_open`): an owner of one queue that unlinks it if it created it,
 //! timed sends and receives in slices, and the kernel's limits (`msgsize_max`, `msg_max`).
 
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -10,6 +10,7 @@ use nix::sys::stat::Mode;
 
 use crate::transport::error::TransportError;
 use crate::transport::os::owner_lock;
+use crate::transport::os::readiness::readable_within;
 use crate::transport::os::semaphore::realtime_deadline_after;
 use crate::transport::wait::{PeerWatch, WaitBudget, WAIT_SLICE};
 
@@ -174,6 +175,13 @@ impl MessageQueue {
             }
             budget.slice_expired(&format!("a message in queue {}", self.name))?;
         }
+    }
+
+    /// Waits at most `slice` until the queue holds a message (a queue descriptor polls as
+    /// readable then, on Linux); false if the slice ran out or a signal came first.
+    pub fn has_message_within(&self, slice: Duration) -> Result<bool, TransportError> {
+        readable_within(self.fd.as_fd(), slice)
+            .map_err(|e| TransportError::os(format!("polling message queue {}", self.name), e))
     }
 
     /// One `mq_timedsend` of at most `slice`: false if the slice ran out or a signal came first.
