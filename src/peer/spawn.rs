@@ -265,6 +265,10 @@ impl PeerWatch for ServerWatch {
             None => Ok(()),
         }
     }
+
+    fn follows_a_process(&self) -> bool {
+        true
+    }
 }
 
 /// `exit code 1`, `killed by signal 9 (SIGKILL)`.

@@ -12,6 +12,14 @@ use crate::transport::error::TransportError;
 /// ends the wait promptly instead of after the full timeout.
 pub trait PeerWatch: Send + Sync {
     fn check(&self) -> Result<(), TransportError>;
+
+    /// Whether the watch follows a peer process, whose death it may learn a moment after the
+    /// connection breaks (from `waitpid`), so that a broken connection is worth a short wait
+    /// for the real cause. A watch of nothing but a flag has nothing to add: not waiting keeps
+    /// a server from pausing for every client that hangs up mid-message.
+    fn follows_a_process(&self) -> bool {
+        false
+    }
 }
 
 /// A watch that never objects: for clients whose peer is not a child process.
@@ -119,6 +127,18 @@ impl<'a> WaitBudget<'a> {
     /// Called after a slice ran out waiting for `what`: fails if the peer is gone or the time is up.
     pub fn slice_expired(&mut self, what: &str) -> Result<(), TransportError> {
         self.watch.check()?;
+        self.check_deadline(what)
+    }
+
+    /// Called after a transfer that moved part of a message, `what`, when more is to come: a
+    /// peer that trickles bytes (one every 40 ms) never lets a slice run out, so the deadline
+    /// is started and checked here too, and bounds the whole message. It costs a clock read
+    /// per partial transfer, none for a message that moves in one call.
+    pub fn made_progress(&mut self, what: &str) -> Result<(), TransportError> {
+        self.check_deadline(what)
+    }
+
+    fn check_deadline(&mut self, what: &str) -> Result<(), TransportError> {
         let now = Instant::now();
         if let Deadline::NotStarted = self.deadline {
             // A huge timeout (`--timeout 500000000000years`) means no deadline, not a panic.

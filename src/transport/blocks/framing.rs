@@ -377,6 +377,9 @@ impl<S: Read + Write> FramedStream<S> {
             let written = self.stream.write_vectored(parts);
             if let Some(n) = progress(written, budget, Direction::Send, what)? {
                 IoSlice::advance_slices(&mut parts, n);
+                if !parts.is_empty() {
+                    budget.made_progress(what)?;
+                }
             }
         }
         Ok(())
@@ -441,6 +444,9 @@ impl<S: Read + Write> FramedStream<S> {
             let read = incoming.read_from(&mut self.stream);
             if let Some(n) = progress(read, budget, Direction::Receive, what)? {
                 self.account(incoming, n)?;
+                if !incoming.is_complete() {
+                    budget.made_progress(what)?;
+                }
             }
         }
         Ok(incoming.payload_filled)
@@ -494,6 +500,9 @@ impl<S: Read + Write + NonBlockingStream> FramedStream<S> {
                 written => {
                     if let Some(n) = progress(written, budget, Direction::Send, what)? {
                         IoSlice::advance_slices(&mut parts, n);
+                        if !parts.is_empty() {
+                            budget.made_progress(what)?;
+                        }
                     }
                 }
             }
@@ -718,7 +727,12 @@ fn progress(
 /// The connection broke: give the watch a moment to say why (a dead server is reported from
 /// waitpid, which may lag the socket's news by a moment), else report the socket's own words.
 fn peer_gone(budget: &WaitBudget<'_>, how: &str) -> TransportError {
-    for _ in 0..10 {
+    let pauses = if budget.watch().follows_a_process() {
+        10
+    } else {
+        0
+    };
+    for _ in 0..pauses {
         if let Err(e) = budget.watch().check() {
             return e;
         }
