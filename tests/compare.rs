@@ -177,6 +177,40 @@ fn single_runs_are_not_assessable_and_never_fail_the_gate() {
     );
 }
 
+/// Figures no measurement gives do not turn into a verdict: a BASE mean of 0.0 µs against
+/// 100 µs is not compared (it said "slower beyond the noise" and passed the gate), and run
+/// means of [0, 0, 1e-160] are not testable (they gave a critical value of 0.00 and a
+/// 160-digit |t|).
+#[test]
+fn a_zero_mean_or_zero_run_means_are_not_assessed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut zero = read_fixture("compare-base.json");
+    let results = zero["results"].as_array_mut().unwrap();
+    results[0]["latency_us"]["mean"] = 0.0.into();
+    results[1]["runs"] = serde_json::json!([0.0, 0.0, 1e-160]);
+    let base = write(dir.path(), "zero.json", &zero);
+    let output = compare(&base, &fixture("compare-new.json"), &["--fail-above", "5"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "not compared: shm-posix at 100 B: no latency in BASE (its mean latency is 0 µs"
+        ),
+        "{stdout}"
+    );
+    let row = stdout.lines().find(|l| l.contains("unix-stream")).unwrap();
+    assert!(row.contains("not assessable"), "{row}");
+    assert!(
+        stdout.contains("unix-stream at 100 B: a run mean is 0 µs: a latency is a positive time"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("│ slower"), "{stdout}");
+    assert!(
+        stdout.lines().all(|line| line.chars().count() < 300),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn one_sided_cases_and_differing_configurations_are_named() {
     let output = compare(

@@ -192,7 +192,7 @@ fn documents_that_are_not_plottable_reports_exit_2() {
 
 /// A value of the minimal report, replaced: (JSON pointer, new value as JSON, what the error
 /// says).
-const BAD_VALUES: [(&str, &str, &str); 11] = [
+const BAD_VALUES: [(&str, &str, &str); 13] = [
     (
         "/results/1/transport",
         r#""carrier-pigeon""#,
@@ -230,6 +230,16 @@ const BAD_VALUES: [(&str, &str, &str); 11] = [
         "percentile 100.5 is outside 0 to 100",
     ),
     ("/results/0/histogram/2/0", "10", "percentiles must ascend"),
+    (
+        "/results/0/histogram/2/1",
+        "35",
+        "results[0].histogram[2][1]: 35 µs at a higher percentile than 40 µs",
+    ),
+    (
+        "/results/1/latency_us/p99",
+        "70",
+        "results[1].latency_us.p99: 70 µs at a higher percentile than 80 µs",
+    ),
     (
         "/results/0/size_bytes",
         "-100",
@@ -273,6 +283,31 @@ fn files_that_cannot_be_reports_exit_2() {
         assert!(message.contains(needle), "{input:?}: {message}");
     }
     assert!(!out.exists());
+}
+
+/// Free text from a report (the machine's CPU name) reaches the SVG as well-formed XML,
+/// whatever it holds: markup is escaped, and characters XML cannot hold (control characters)
+/// are replaced.
+#[test]
+fn a_cpu_name_with_markup_and_control_characters_gives_well_formed_xml() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("cpu.json");
+    let mut report = minimal_report();
+    report["machine"]["cpu"] = "A<b>&\"x\u{1}\u{1b}[31m\u{7f}\u{85}z".into();
+    write_json(&input, &report);
+    let out = dir.path().join("cpu.svg");
+    let output = plot_to(&input, &out);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let svg = std::fs::read_to_string(&out).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{e}: {svg}"));
+    let title = (doc.descendants())
+        .filter_map(|n| n.text())
+        .find(|t| t.contains("transport-bench: A<b>"))
+        .unwrap_or_else(|| panic!("{svg}"));
+    assert!(
+        title.contains("A<b>&\"x\u{fffd}\u{fffd}[31m\u{fffd}\u{fffd}z"),
+        "{title}"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod render;
 pub mod saved;
 pub mod welch;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -173,14 +174,16 @@ impl Comparison {
                 })
                 .collect(),
         };
+        // Indexed, so that matching is linear in the cases (139k of them took 21 s by search).
+        let (base_index, new_index) = (index(base), index(new));
         for base_case in &base.cases {
-            match new.case(key(base_case)) {
+            match new_index.get(&key(base_case)) {
                 Some(new_case) => comparison.add(base_case, new_case),
                 None => (comparison.only_in_base).push(key(base_case)),
             }
         }
         comparison.only_in_new = (new.cases.iter())
-            .filter(|c| base.case(key(c)).is_none())
+            .filter(|c| !base_index.contains_key(&key(c)))
             .map(key)
             .collect();
         comparison
@@ -200,7 +203,7 @@ impl Comparison {
                 why: [(Side::Base, base), (Side::New, new)]
                     .into_iter()
                     .filter(|(_, case)| completed(case).is_none())
-                    .map(|(side, case)| (side, case.status, case.reason.clone()))
+                    .map(|(side, case)| (side, case.status, not_completed_because(case)))
                     .collect(),
             }),
         }
@@ -218,12 +221,36 @@ fn key(case: &SavedCase) -> CaseKey {
     case.key
 }
 
+/// A report's cases by key; of two with one key, the first, as a search would find.
+fn index(run: &SavedRun) -> HashMap<CaseKey, &SavedCase> {
+    let mut index = HashMap::with_capacity(run.cases.len());
+    for case in &run.cases {
+        index.entry(key(case)).or_insert(case);
+    }
+    index
+}
+
 /// The latency of a case that ran to completion; a failed or interrupted case's partial
-/// figures, and a null latency, are never compared.
+/// figures, a null latency, and a mean that is not a positive time (no change can be a ratio
+/// of it) are never compared.
 fn completed(case: &SavedCase) -> Option<Latency> {
     match case.status {
-        Status::Ok => case.latency_us,
+        Status::Ok => case
+            .latency_us
+            .filter(|l| l.mean.is_finite() && l.mean > 0.0),
         Status::Failed | Status::Interrupted | Status::Skipped => None,
+    }
+}
+
+/// Why a side's case is not compared: its status and reason, or what is wrong with its mean.
+fn not_completed_because(case: &SavedCase) -> Option<String> {
+    match (case.status, case.latency_us) {
+        (Status::Ok, Some(latency)) => Some(format!(
+            "its mean latency is {} µs: not a time a change can be a ratio of",
+            latency.mean
+        )),
+        (Status::Ok, None) => Some("it has no latency".to_string()),
+        _ => case.reason.clone(),
     }
 }
 

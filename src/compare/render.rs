@@ -87,6 +87,15 @@ fn table(changes: &[CaseChange]) -> Table {
     table
 }
 
+/// A test statistic to two decimals, or in scientific notation when it is too large for that
+/// to fit a column (a |t| of 1e160 is 161 digits otherwise).
+fn statistic(value: f64) -> String {
+    match value.abs() < 1e4 {
+        true => format!("{value:.2}"),
+        false => format!("{value:.2e}"),
+    }
+}
+
 fn row(change: &CaseChange) -> [String; 8] {
     let (base, new) = (change.base, change.new);
     let (test, verdict) = match &change.test {
@@ -96,7 +105,11 @@ fn row(change: &CaseChange) -> [String; 8] {
                 (true, true) => "slower",
                 (true, false) => "faster",
             };
-            let shown = format!("{:.2} / {:.2}", test.t.abs(), test.critical_t);
+            let shown = format!(
+                "{} / {}",
+                statistic(test.t.abs()),
+                statistic(test.critical_t)
+            );
             (shown, verdict)
         }
         Err(_) => ("-".to_string(), "not assessable"),

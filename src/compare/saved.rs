@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use crate::compare::CaseKey;
 use crate::report::result::Status;
 use crate::report::saved::{
-    check_each_case_once, measured, parse_saved, read_file, transport_named, SavedFileError,
-    SavedReportError,
+    check_ascending, check_each_case_once, measured, parse_saved, read_file, transport_named,
+    SavedFileError, SavedReportError,
 };
 use crate::transport::Pattern;
 
@@ -152,6 +152,7 @@ impl RawResult {
             measured(latency.mean, || at("latency_us.mean"))?;
             measured(latency.p50, || at("latency_us.p50"))?;
             measured(latency.p99, || at("latency_us.p99"))?;
+            check_ascending(latency.p50, latency.p99, || at("latency_us.p99"))?;
         }
         if let Some(per_message) = self.us_per_message {
             measured(per_message, || at("us_per_message"))?;

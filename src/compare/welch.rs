@@ -35,12 +35,14 @@ impl WelchTest {
 }
 
 /// Why two samples cannot be tested.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum NotTestable {
     #[error("runs: {base} in BASE, {new} in NEW; the test needs at least {MIN_RUNS} on each side")]
     TooFewRuns { base: usize, new: usize },
     #[error("the run means of both sides are all equal: there is no spread to test against")]
     NoSpread,
+    #[error("a run mean is {0} µs: a latency is a positive time")]
+    NotATime(f64),
 }
 
 /// Welch's t-test of the means of `base` and `new` (each at least [`MIN_RUNS`] values).
@@ -50,6 +52,13 @@ pub fn welch_t_test(base: &[f64], new: &[f64]) -> Result<WelchTest, NotTestable>
             base: base.len(),
             new: new.len(),
         });
+    }
+    if let Some(&bad) = base
+        .iter()
+        .chain(new)
+        .find(|x| !(x.is_finite() && **x > 0.0))
+    {
+        return Err(NotTestable::NotATime(bad));
     }
     let (base_mean, base_var_of_mean) = mean_and_variance_of_mean(base);
     let (new_mean, new_var_of_mean) = mean_and_variance_of_mean(new);
@@ -61,6 +70,10 @@ pub fn welch_t_test(base: &[f64], new: &[f64]) -> Result<WelchTest, NotTestable>
     let degrees_of_freedom = variance_of_difference.powi(2)
         / (base_var_of_mean.powi(2) / (base.len() - 1) as f64
             + new_var_of_mean.powi(2) / (new.len() - 1) as f64);
+    // A spread so small beside the means that its square underflows leaves no test.
+    if !(t.is_finite() && degrees_of_freedom.is_finite() && degrees_of_freedom > 0.0) {
+        return Err(NotTestable::NoSpread);
+    }
     let critical_t = student_t_quantile(1.0 - (1.0 - CONFIDENCE) / 2.0, degrees_of_freedom);
     Ok(WelchTest {
         t,
@@ -259,6 +272,18 @@ mod tests {
         assert!(close(test.t, -2.46, 0.005), "{test:?}");
         assert!(close(test.degrees_of_freedom, 25.0, 0.05), "{test:?}");
         assert!(test.stands_out());
+    }
+
+    /// Run means that are no time (0, negative, NaN) are refused, not tested into a verdict;
+    /// a spread that underflows is none.
+    #[test]
+    fn run_means_that_are_no_time_or_no_spread_are_not_tested() {
+        let refused = welch_t_test(&[0.0, 0.0, 1e-160], &[1.0, 2.0, 3.0]);
+        assert_eq!(refused, Err(NotTestable::NotATime(0.0)));
+        let nan = welch_t_test(&[1.0, f64::NAN, 2.0], &[1.0, 2.0, 3.0]);
+        assert!(matches!(nan, Err(NotTestable::NotATime(_))), "{nan:?}");
+        let tiny = welch_t_test(&[1e-300, 1e-300, 2e-300], &[1e-300, 2e-300, 1e-300]);
+        assert_eq!(tiny, Err(NotTestable::NoSpread));
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub enum SavedReportError {
     PercentileOutOfRange { at: String, value: f64 },
     #[error("{at}: percentile {value} comes after a larger one; percentiles must ascend")]
     PercentilesDescend { at: String, value: f64 },
+    #[error("{at}: {value} µs at a higher percentile than {lower} µs; latencies cannot fall as the percentile rises")]
+    LatenciesDescend { at: String, value: f64, lower: f64 },
     #[error("{at} repeats the case {transport} at {size} of {first}")]
     RepeatedCase {
         at: String,
@@ -193,7 +195,7 @@ pub fn check_histogram(
     histogram: &[[f64; 2]],
     at: impl Fn() -> String,
 ) -> Result<(), SavedReportError> {
-    let mut previous = 0.0;
+    let (mut previous, mut previous_latency) = (0.0, 0.0);
     for (i, &[percentile, latency_us]) in histogram.iter().enumerate() {
         let at = || format!("{}[{i}]", at());
         if !(0.0..=100.0).contains(&percentile) {
@@ -209,9 +211,27 @@ pub fn check_histogram(
             });
         }
         measured(latency_us, || format!("{}[1]", at()))?;
-        previous = percentile;
+        check_ascending(previous_latency, latency_us, || format!("{}[1]", at()))?;
+        (previous, previous_latency) = (percentile, latency_us);
     }
     Ok(())
+}
+
+/// A latency at a percentile, `higher`, against one at a lower percentile, `lower` (p50
+/// against p99): the higher percentile's can be no less.
+pub fn check_ascending(
+    lower: f64,
+    higher: f64,
+    at: impl FnOnce() -> String,
+) -> Result<(), SavedReportError> {
+    if higher >= lower {
+        return Ok(());
+    }
+    Err(SavedReportError::LatenciesDescend {
+        at: at(),
+        value: higher,
+        lower,
+    })
 }
 
 /// One line per transport in a plot's panel, or one row of a comparison, needs one case per

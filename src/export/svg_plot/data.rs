@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use crate::report::result::Report;
 use crate::report::saved::{
-    check_each_case_once, check_histogram, measured, parse_saved, transport_named, SavedReportError,
+    check_ascending, check_each_case_once, check_histogram, measured, parse_saved, transport_named,
+    SavedReportError,
 };
 use crate::transport::{Pattern, TransportKind};
 
@@ -100,6 +101,11 @@ fn title(cpu: &str, cores: usize, iterations: u64, pattern: Pattern) -> String {
         Pattern::RoundTrip => "round trips",
         Pattern::Stream => "streamed messages",
     };
+    // A report's CPU name is free text: XML 1.0 cannot hold control characters at all (the
+    // SVG backend escapes markup, not them), so they become U+FFFD.
+    let cpu: String = (cpu.chars())
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect();
     format!("transport-bench: {cpu} ({cores} cores), {iterations} {per_case} per case")
 }
 
@@ -217,6 +223,7 @@ impl SavedResult {
         if let Some(latency) = &self.latency_us {
             measured(latency.p50, || at("latency_us.p50"))?;
             measured(latency.p99, || at("latency_us.p99"))?;
+            check_ascending(latency.p50, latency.p99, || at("latency_us.p99"))?;
         }
         if let Some(per_message) = self.us_per_message {
             measured(per_message, || at("us_per_message"))?;
