@@ -66,10 +66,18 @@ fn bad_values_exit_2_naming_the_flag_and_start_nothing() {
         ),
         (&["cleanup", "--channel", "a/b"], "--channel"),
         (&["cleanup", "--channel", "x", "--all"], "--all"),
+        (&["--runs", "101"], "more than the 100 runs a case may have"),
+        (&["--runs", "4294967296"], "--runs"),
     ];
     for (args, flag) in cases {
         assert_usage_error(args, flag);
     }
+    // Every case is in the report, which plot and compare must read back: at most 256 sizes.
+    let many: Vec<String> = (1..=257).map(|n| n.to_string()).collect();
+    assert_usage_error(
+        &["--sizes", &many.join(",")],
+        "257 sizes are more than the 256 a run may have",
+    );
 }
 
 #[test]

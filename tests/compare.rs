@@ -303,15 +303,18 @@ fn assert_refused(bad: &Path, expected: &str) {
 fn files_that_are_not_reports_are_refused_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("big.json");
-    std::fs::write(&big, vec![b' '; 17 << 20]).unwrap();
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len((128 << 20) + 1)
+        .unwrap();
     let not_json = dir.path().join("not.json");
     std::fs::write(&not_json, b"{\"tool\": \"transport-bench\", \"x\": NaN}").unwrap();
     let hyperfine = write(dir.path(), "h.json", &serde_json::json!({"results": []}));
     for (bad, expected) in [
         (dir.path().join("missing.json"), "cannot read"),
         (dir.path().to_path_buf(), "cannot read"),
-        (PathBuf::from("/dev/zero"), "larger than 16 MiB"),
-        (big, "larger than 16 MiB"),
+        (PathBuf::from("/dev/zero"), "larger than 128 MiB"),
+        (big, "larger than 128 MiB"),
         (not_json, "not JSON"),
         (hyperfine, "no \"tool\" field"),
     ] {

@@ -268,13 +268,13 @@ fn files_that_cannot_be_reports_exit_2() {
     let huge = dir.path().join("huge.json");
     std::fs::File::create(&huge)
         .unwrap()
-        .set_len(17 << 20)
+        .set_len((128 << 20) + 1)
         .unwrap();
     let cases: [(&Path, &str); 4] = [
         (&dir.path().join("missing.json"), "cannot read"),
         (dir.path(), "Is a directory"),
-        (&huge, "is larger than 16 MiB"),
-        (Path::new("/dev/zero"), "is larger than 16 MiB"),
+        (&huge, "is larger than 128 MiB"),
+        (Path::new("/dev/zero"), "is larger than 128 MiB"),
     ];
     for (input, needle) in cases {
         let output = plot_to(input, &out);

@@ -18,9 +18,9 @@ use crate::system::placement::PinMode;
 use crate::transport::{registry, Pattern, TransportKind};
 use values::{
     parse_buffer_size, parse_in_flight, parse_injected_fault, parse_interval, parse_pairs,
-    parse_percent, parse_pin, parse_positive_u32, parse_positive_u64, parse_ring_depth,
-    parse_size_list, parse_spin_budget, parse_timeout, parse_transport, parse_transport_list,
-    parse_u64, SizeList, TransportList,
+    parse_percent, parse_pin, parse_positive_u64, parse_ring_depth, parse_runs, parse_size_list,
+    parse_spin_budget, parse_timeout, parse_transport, parse_transport_list, parse_u64, SizeList,
+    TransportList,
 };
 
 #[derive(Debug, Parser)]
@@ -136,8 +136,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value = "1", value_parser = parse_pairs, allow_negative_numbers = true)]
     pub pairs: u32,
 
-    /// Repeat each case this many times, each with a fresh server process.
-    #[arg(long, default_value = "1", value_parser = parse_positive_u32, allow_negative_numbers = true)]
+    /// Repeat each case this many times (at most 100), each with a fresh server process.
+    #[arg(long, default_value = "1", value_parser = parse_runs, allow_negative_numbers = true)]
     pub runs: u32,
 
     /// The transport the relative column compares against. [default: shm-posix]

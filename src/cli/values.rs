@@ -85,6 +85,10 @@ pub enum ValueError {
     RingTooDeep(String),
     #[error("'{0}' is more than the {MAX_PAIRS} pairs a run may have")]
     TooManyPairs(String),
+    #[error("'{0}' is more than the {MAX_RUNS} runs a case may have")]
+    TooManyRuns(String),
+    #[error("{0} sizes are more than the {MAX_SIZES} a run may have")]
+    TooManySizes(usize),
     #[error("'{0}' is more than the {MAX_IN_FLIGHT} requests that may be in flight")]
     TooManyInFlight(String),
     #[error("'{0}' is not none, same, split or two CPU numbers A,B")]
@@ -118,6 +122,22 @@ pub fn parse_positive_u64(text: &str) -> Result<u64, ValueError> {
 pub fn parse_positive_u32(text: &str) -> Result<u32, ValueError> {
     u32::try_from(parse_positive_u64(text)?).map_err(|_| ValueError::TooLarge(text.to_string()))
 }
+
+/// The most runs `--runs` repeats a case: the report keeps every run's mean, and must stay
+/// within what `plot` and `compare` read back (`report::saved::MAX_REPORT_BYTES`).
+pub const MAX_RUNS: u32 = 100;
+
+/// `--runs`: 1 to [`MAX_RUNS`].
+pub fn parse_runs(text: &str) -> Result<u32, ValueError> {
+    match parse_positive_u32(text)? {
+        n if n > MAX_RUNS => Err(ValueError::TooManyRuns(text.to_string())),
+        n => Ok(n),
+    }
+}
+
+/// The most sizes one run measures, for the same reason as [`MAX_RUNS`]: every case is in
+/// the report.
+pub const MAX_SIZES: usize = 256;
 
 /// The most pairs `--pairs` runs at once: each is a process and a thread.
 pub const MAX_PAIRS: u32 = 64;
@@ -217,7 +237,12 @@ pub fn parse_size_list(text: &str) -> Result<SizeList, ValueError> {
         return Ok(SizeList(sweep_sizes()));
     }
     let mut sizes: Vec<MessageSize> = Vec::new();
-    for item in split_list(text)? {
+    let mut seen = std::collections::HashSet::new();
+    let items = split_list(text)?;
+    if items.len() > MAX_SIZES {
+        return Err(ValueError::TooManySizes(items.len()));
+    }
+    for item in items {
         let size = parse_message_size(item)?;
         if size.bytes == 0 {
             return Err(ValueError::ZeroSize(item.to_string()));
@@ -225,7 +250,7 @@ pub fn parse_size_list(text: &str) -> Result<SizeList, ValueError> {
         if size.bytes > MAX_MESSAGE_BYTES {
             return Err(ValueError::SizeTooLarge(item.to_string()));
         }
-        if sizes.iter().any(|s| s.bytes == size.bytes) {
+        if !seen.insert(size.bytes) {
             return Err(ValueError::DuplicateSize(size.bytes));
         }
         sizes.push(size);

@@ -16,6 +16,47 @@ impl Exporter for JsonExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::values::{MAX_PAIRS, MAX_RUNS, MAX_SIZES};
+    use crate::report::result::{PairFigures, WarningRecord};
+    use crate::report::saved::MAX_REPORT_BYTES;
+    use crate::transport::TransportKind;
+
+    /// The tool reads back every report it writes: the largest one it can write (every size a
+    /// run may have, times every transport, each case with its most runs and pairs, a long
+    /// error and every warning, figures of many digits) is within what `plot` and `compare`
+    /// read, with room to spare.
+    #[test]
+    fn the_largest_report_the_tool_can_write_is_one_it_reads_back() {
+        let mut report = sample();
+        let mut case = report.results[0].clone();
+        let long = 123_456.789_012_345_67;
+        case.runs = vec![long; MAX_RUNS as usize];
+        case.per_pair = (1..=MAX_PAIRS as usize)
+            .map(|pair| PairFigures {
+                pair,
+                iterations: u64::MAX,
+                ops_per_s: long,
+                mean_us: long,
+            })
+            .collect();
+        case.error = Some("e".repeat(4096));
+        case.warnings = (0..8)
+            .map(|_| WarningRecord {
+                kind: "bimodal",
+                message: "w".repeat(256),
+            })
+            .collect();
+        report.results = vec![case.clone()];
+        let one = JsonExporter.serialize(&report).unwrap().len();
+        report.results.push(case);
+        let per_case = JsonExporter.serialize(&report).unwrap().len() - one;
+        let cases = MAX_SIZES * TransportKind::all().len();
+        let largest = one + per_case * cases;
+        assert!(
+            (largest as u64) < MAX_REPORT_BYTES / 2,
+            "{cases} cases of {per_case} bytes: {largest} bytes"
+        );
+    }
     use crate::report::result::BenchmarkResult;
     use crate::report::test_report::sample;
     use crate::transport::zmq_ipc;

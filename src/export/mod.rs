@@ -71,6 +71,8 @@ struct Export {
 /// The exports the user asked for.
 pub struct ExportSet {
     exports: Vec<Export>,
+    /// When the intermediate states are rewritten (see [`reporter`]).
+    cadence: reporter::UpdateCadence,
 }
 
 impl ExportSet {
@@ -91,7 +93,10 @@ impl ExportSet {
                 })
             })
             .collect();
-        ExportSet { exports }
+        ExportSet {
+            exports,
+            cadence: reporter::UpdateCadence::default(),
+        }
     }
 
     /// Opens every destination and writes the first state of the files; the first failure

@@ -22,9 +22,11 @@ use serde::de::DeserializeOwned;
 use crate::report::size::format_bytes;
 use crate::transport::TransportKind;
 
-/// Reading stops here. A report is far smaller (a `--transports all --sizes sweep` run: well
-/// under 1 MiB), so a larger file, or an endless one such as `/dev/zero`, is not a report.
-pub const MAX_REPORT_BYTES: u64 = 16 << 20;
+/// Reading stops here. The largest report the tool can write is well inside it (its most
+/// cases, each with its most runs and pairs: a test in `export/json.rs` writes one), and a
+/// `--transports all --sizes sweep` run is under 1 MiB; a larger file, or an endless one such
+/// as `/dev/zero`, is not a report.
+pub const MAX_REPORT_BYTES: u64 = 128 << 20;
 
 /// The largest latency (µs) or throughput (MB/s) a report may hold: far beyond any measurement
 /// (11.6 days, or an exabyte per second), so that no value is absurd to show or to draw.
@@ -289,7 +291,7 @@ mod tests {
         let endless = read_file(Path::new("/dev/zero"), parse_saved::<ToolOnly>);
         assert_eq!(
             endless.unwrap_err().to_string(),
-            "/dev/zero is larger than 16 MiB: not a transport-bench report"
+            "/dev/zero is larger than 128 MiB: not a transport-bench report"
         );
     }
 }
