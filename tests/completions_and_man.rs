@@ -96,7 +96,10 @@ fn every_shell_gets_a_script_and_an_unknown_one_is_a_usage_error() {
         let script = String::from_utf8(output.stdout).unwrap();
         assert!(script.contains("transport-bench"), "{shell}: {script}");
     }
-    assert_usage_error(&["completions", "tcsh"], "[possible values: bash, elvish, fish");
+    assert_usage_error(
+        &["completions", "tcsh"],
+        "[possible values: bash, elvish, fish",
+    );
     assert_usage_error(&["completions"], "<SHELL>");
 }
 

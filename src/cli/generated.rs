@@ -76,11 +76,9 @@ pub fn man_page() -> Result<Vec<u8>, GenerateError> {
 /// Writes `transport-bench.1` and a page per subcommand (`transport-bench-plot.1`, which the
 /// main page's SUBCOMMANDS section refers to) into `dir`.
 pub fn write_man_pages(dir: &Path) -> Result<(), GenerateError> {
-    clap_mangen::generate_to(documented_command(), dir).map_err(|source| {
-        GenerateError::WriteDir {
-            dir: dir.to_path_buf(),
-            source,
-        }
+    clap_mangen::generate_to(documented_command(), dir).map_err(|source| GenerateError::WriteDir {
+        dir: dir.to_path_buf(),
+        source,
     })
 }
 
