@@ -1,5 +1,6 @@
 //! The `transport-bench` binary: the command line is parsed and checked once, then the one mode
-//! it asks for runs: a benchmark, a server, a cleanup, a plot of a saved report, or a comparison.
+//! it asks for runs: a benchmark, a server, a cleanup, a plot of a saved report, a comparison,
+//! or the shell completions or man page.
 
 use std::process::ExitCode;
 
@@ -7,6 +8,7 @@ use transport_bench::benchmark::events::Reporters;
 use transport_bench::benchmark::executor::ProcessExecutor;
 use transport_bench::benchmark::external::ExternalExecutor;
 use transport_bench::benchmark::scheduler::Scheduler;
+use transport_bench::cli::generated;
 use transport_bench::cli::options::{Mode, Options};
 use transport_bench::export::{replot, ExportSet};
 use transport_bench::output::console::Console;
@@ -23,6 +25,8 @@ fn main() -> ExitCode {
         Mode::Cleanup(scope) => cleanup::run(&scope),
         Mode::Plot(request) => replot::run(&request),
         Mode::Compare(request) => compare::run(&request),
+        Mode::Completions(shell) => generated::print_completions(shell),
+        Mode::Man(out_dir) => generated::man(out_dir.as_deref()),
     }
 }
 

@@ -16,6 +16,7 @@ use common::driver::Driver;
 use common::process::bin;
 use common::usage::assert_usage_error;
 use serde_json::Value;
+use transport_bench::report::schema::SCHEMA_VERSION;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -87,6 +88,10 @@ fn the_report_this_build_writes_compares_with_the_fixtures() {
     ]);
     let (status, out, err) = driver.finish_clean();
     assert!(status.success(), "{out}\n{err}");
+    let fresh: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(fresh["schema_version"], SCHEMA_VERSION);
+    // The fixtures were written before the field: version 1 against this build's version.
+    assert!(read_fixture("compare-base.json")["schema_version"].is_null());
     let itself = compare(&json, &json, &["--fail-above", "0"]);
     let (stdout, stderr) = text(&itself);
     assert_eq!(itself.status.code(), Some(0), "{stdout}{stderr}");
@@ -320,6 +325,40 @@ fn files_that_are_not_reports_are_refused_with_exit_2() {
     ] {
         assert_refused(&bad, expected);
     }
+}
+
+#[test]
+fn every_schema_version_ever_written_compares_and_a_newer_one_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = fixture("compare-new.json");
+    for version in 1..=SCHEMA_VERSION {
+        let mut base = read_fixture("compare-base.json");
+        base["schema_version"] = version.into();
+        let base = write(dir.path(), &format!("v{version}.json"), &base);
+        let output = compare(&base, &new, &[]);
+        let (stdout, stderr) = text(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "v{version}: {stdout}{stderr}"
+        );
+        assert!(stdout.contains("unix-stream"), "{stdout}");
+    }
+    let mut newer = read_fixture("compare-base.json");
+    newer["schema_version"] = (SCHEMA_VERSION + 1).into();
+    let newer = write(dir.path(), "newer.json", &newer);
+    let expected = format!(
+        "its schema_version is {}, newer than this transport-bench reads (1 to {SCHEMA_VERSION})",
+        SCHEMA_VERSION + 1
+    );
+    assert_refused(&newer, &expected);
+    let mut garbled = read_fixture("compare-base.json");
+    garbled["schema_version"] = "two".into();
+    let garbled = write(dir.path(), "garbled.json", &garbled);
+    assert_refused(
+        &garbled,
+        "its schema_version is \"two\": a version is a whole number",
+    );
 }
 
 #[test]

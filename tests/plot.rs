@@ -17,6 +17,7 @@ use common::driver::Driver;
 use common::process::bin;
 use common::usage::assert_usage_error;
 use serde_json::{json, Value};
+use transport_bench::report::schema::SCHEMA_VERSION;
 
 /// How often the FIFO's reader looks for bytes: a FIFO without a writer reads as empty, so
 /// there is no signal to wait on until the writer has opened it.
@@ -103,9 +104,11 @@ fn a_saved_report_of_a_real_run_draws_the_svg_the_run_drew() {
         assert!(texts.contains(&expected), "{expected}: {texts:?}");
     }
 
-    // Without the fields the plot does not read (as a JSON of an older version): the same.
+    // Without the fields the plot does not read (as a JSON of an older version, version 1 of
+    // the schema without its `schema_version`): the same.
     let mut older: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    for field in ["version", "clock_overhead_ns", "state"] {
+    assert_eq!(older["schema_version"], SCHEMA_VERSION);
+    for field in ["schema_version", "version", "clock_overhead_ns", "state"] {
         older.as_object_mut().unwrap().remove(field);
     }
     for result in older["results"].as_array_mut().unwrap() {
@@ -258,6 +261,45 @@ fn bad_values_in_a_report_exit_2_naming_their_path() {
         .map(|&(pointer, value, needle)| (minimal_report_with(pointer, value), needle))
         .collect();
     assert_refused(&cases);
+}
+
+#[test]
+fn every_schema_version_ever_written_draws_and_a_newer_one_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("r.json"), dir.path().join("r.svg"));
+    // The minimal report has no `schema_version`: version 1.
+    write_json(&input, &minimal_report());
+    assert_eq!(plot_to(&input, &out).status.code(), Some(0));
+    let unversioned = std::fs::read(&out).unwrap();
+    for version in 1..=SCHEMA_VERSION {
+        let mut report = minimal_report();
+        report["schema_version"] = version.into();
+        write_json(&input, &report);
+        let output = plot_to(&input, &out);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "v{version}: {}",
+            stderr(&output)
+        );
+        assert_eq!(std::fs::read(&out).unwrap(), unversioned, "v{version}");
+    }
+    let newer = format!(
+        "its schema_version is {}, newer than this transport-bench reads (1 to {SCHEMA_VERSION})",
+        SCHEMA_VERSION + 1
+    );
+    let versioned = |version: Value| {
+        let mut report = minimal_report();
+        report["schema_version"] = version;
+        serde_json::to_vec(&report).unwrap()
+    };
+    assert_refused(&[
+        (versioned((SCHEMA_VERSION + 1).into()), &newer),
+        (
+            versioned(0.into()),
+            "its schema_version is 0: a version is a whole number from 1",
+        ),
+    ]);
 }
 
 #[test]

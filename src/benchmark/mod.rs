@@ -29,6 +29,7 @@ use crate::system::machine;
 use crate::transport::TransportKind;
 
 use crate::report::result::{Config, ExternalServer, Report};
+use crate::report::schema::SCHEMA_VERSION;
 
 /// The spin budget of each transport of the run that spins, in µs, by name.
 fn spin_budgets_us(options: &Options) -> BTreeMap<&'static str, f64> {
@@ -43,6 +44,7 @@ fn spin_budgets_us(options: &Options) -> BTreeMap<&'static str, f64> {
 pub fn new_report(options: &Options) -> Report {
     Report {
         tool: "transport-bench",
+        schema_version: SCHEMA_VERSION,
         version: env!("CARGO_PKG_VERSION"),
         config: Config {
             iterations: options.iterations,

@@ -4,6 +4,7 @@
 //! validated [`options::Mode`]. Server mode has a command line of its own,
 //! [`crate::peer::server_args::ServerArgs`].
 
+pub mod generated;
 pub mod options;
 pub mod values;
 
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
 
 use crate::peer::external::ExternalPeer;
 use crate::peer::server::Fault;
@@ -222,6 +224,20 @@ pub enum Command {
         /// out from the noise (a CI gate).
         #[arg(long, value_name = "PERCENT", value_parser = parse_percent, allow_negative_numbers = true)]
         fail_above: Option<f64>,
+    },
+    /// Print the completion script for SHELL on standard output (see the README for where
+    /// each shell looks for it).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_name = "SHELL")]
+        shell: Shell,
+    },
+    /// Print the man page (roff) on standard output: `transport-bench man | man -l -`.
+    Man {
+        /// Write the page, and one per subcommand (transport-bench-plot.1, ...), into DIR
+        /// instead: a man1 directory of the manual path.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
+use clap_complete::Shell;
 
 use crate::cli::values::DEFAULT_BUFFER_SIZE;
 use crate::cli::{BenchArgs, Cli, Command};
@@ -35,6 +36,10 @@ pub enum Mode {
     Plot(PlotRequest),
     /// Compare two saved reports.
     Compare(CompareRequest),
+    /// Print the completion script of a shell.
+    Completions(Shell),
+    /// Print the man page, or write every page into a directory.
+    Man(Option<PathBuf>),
 }
 
 /// A validated benchmark configuration.
@@ -116,6 +121,11 @@ impl Mode {
                 new: new.clone(),
                 fail_above_pct: *fail_above,
             });
+        }
+        match &cli.command {
+            Some(Command::Completions { shell }) => return Mode::Completions(*shell),
+            Some(Command::Man { out_dir }) => return Mode::Man(out_dir.clone()),
+            _ => {}
         }
         if let Some(Command::Cleanup { channel, all }) = cli.command {
             return Mode::Cleanup(match (channel, all) {

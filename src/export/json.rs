@@ -1,4 +1,5 @@
-//! `--export-json`: the [`Report`] as one JSON document (schema in docs/json-schema.md).
+//! `--export-json`: the [`Report`] as one JSON document (schema in docs/json-schema.md), which
+//! says the version of its schema (`schema_version`) for the readers of saved reports.
 
 use super::{ExportError, Exporter};
 use crate::report::result::Report;
@@ -58,6 +59,7 @@ mod tests {
         );
     }
     use crate::report::result::BenchmarkResult;
+    use crate::report::schema::SCHEMA_VERSION;
     use crate::report::test_report::sample;
     use crate::transport::zmq_ipc;
 
@@ -66,6 +68,7 @@ mod tests {
         let bytes = JsonExporter.serialize(&sample()).unwrap();
         let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(doc["tool"], "transport-bench");
+        assert_eq!(doc["schema_version"], SCHEMA_VERSION);
         for key in [
             "iterations",
             "warmup",

@@ -3,11 +3,12 @@
 //! [`result`] is the one serializable result document; [`table`] is the summary table built
 //! from it (the terminal and the Markdown export both render it); [`format`](mod@format) and [`size`]
 //! write numbers and message sizes for people. [`saved`] reads a report back from its JSON,
-//! the one reader that `plot` and `compare` share.
+//! the one reader that `plot` and `compare` share, of every [`schema`] version ever written.
 
 pub mod format;
 pub mod result;
 pub mod saved;
+pub mod schema;
 pub mod size;
 pub mod table;
 #[cfg(test)]

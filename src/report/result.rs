@@ -15,6 +15,9 @@ use crate::transport::{Pattern, TransportKind};
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub tool: &'static str,
+    /// The version of this document's schema ([`crate::report::schema::SCHEMA_VERSION`]);
+    /// `version` is the tool's.
+    pub schema_version: u32,
     pub version: &'static str,
     pub config: Config,
     pub machine: Machine,

@@ -4,13 +4,15 @@
 //! Each reader declares the view it needs as a `Deserialize` type (serde ignores the other
 //! fields, so a report of an older version, or one with fields added since, still reads as long
 //! as it has them), and this module does the rest the same way for both: a bounded read of the
-//! whole file, JSON with our `tool`, the view parsed, and its values checked here, once
-//! (transports this binary knows, figures a measurement can give, percentiles that ascend, each
-//! case once). Every refusal names the first offending value by its path in the document
-//! (`results[3].histogram[2]`). A change of these rules changes what `plot` and `compare` accept
-//! alike for every field both read. Each checks only the fields its view reads (the plot a
-//! case's percentiles and histogram, `compare` its status, means and run means), so a report
-//! one accepts the other may still refuse, for a field only the other reads.
+//! whole file, JSON with our `tool` and a `schema_version` this build reads (none is version
+//! 1; a newer one is refused by name: [`crate::report::schema`]), the view parsed, and its
+//! values checked here, once (transports this binary knows, figures a measurement can give,
+//! percentiles that ascend, each case once). Every refusal names the first offending value by
+//! its path in the document (`results[3].histogram[2]`). A change of these rules changes what
+//! `plot` and `compare` accept alike for every field both read. Each checks only the fields its
+//! view reads (the plot a case's percentiles and histogram, `compare` its status, means and run
+//! means), so a report one accepts the other may still refuse, for a field only the other
+//! reads.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -19,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+use crate::report::schema::{declared_version, SchemaVersionError};
 use crate::report::size::format_bytes;
 use crate::transport::TransportKind;
 
@@ -56,6 +59,8 @@ pub enum SavedReportError {
     NotJson(#[source] serde_json::Error),
     #[error("not a transport-bench report ({})", describe_tool(.tool.as_deref()))]
     NotOurs { tool: Option<String> },
+    #[error(transparent)]
+    Schema(#[from] SchemaVersionError),
     #[error("not a report this version can read: {0}")]
     Incomplete(#[source] serde_json::Error),
     #[error("{at}: unknown transport {name:?} (this version knows {known})")]
@@ -149,8 +154,8 @@ fn read_report(path: &Path) -> Result<Vec<u8>, ReadReportError> {
     Ok(bytes)
 }
 
-/// The view `T` of a saved JSON report of this program: JSON, with our `tool`, and the fields
-/// `T` reads.
+/// The view `T` of a saved JSON report of this program: JSON, with our `tool`, a schema
+/// version this build reads, and the fields `T` reads.
 pub fn parse_saved<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SavedReportError> {
     let document: serde_json::Value =
         serde_json::from_slice(bytes).map_err(SavedReportError::NotJson)?;
@@ -163,6 +168,10 @@ pub fn parse_saved<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SavedReportEr
             })
         }
     }
+    // A newer version may have moved or redefined what the view reads: refuse it by name
+    // rather than misread it. Every older version reads with the same views (their fields
+    // are a subset, absent ones have defaults), so none needs a view of its own yet.
+    declared_version(&document)?;
     // Parsed again, from the bytes, so that a type error says its line and column.
     serde_json::from_slice(bytes).map_err(SavedReportError::Incomplete)
 }
@@ -278,6 +287,24 @@ mod tests {
         );
         assert!(refusal(b"[1, 2]").contains("no \"tool\" field"));
         assert!(parse_saved::<ToolOnly>(br#"{"tool": "transport-bench"}"#).is_ok());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_before_its_fields_are_read() {
+        #[derive(Debug, serde::Deserialize)]
+        struct NeedsResults {
+            #[allow(dead_code)] // Only its absence matters here.
+            results: Vec<u32>,
+        }
+        let newer = br#"{"tool": "transport-bench", "schema_version": 99}"#;
+        let error = parse_saved::<NeedsResults>(newer).unwrap_err().to_string();
+        assert!(
+            error.starts_with("its schema_version is 99, newer"),
+            "{error}"
+        );
+        let unversioned = br#"{"tool": "transport-bench"}"#;
+        let error = parse_saved::<NeedsResults>(unversioned).unwrap_err();
+        assert!(error.to_string().contains("missing field `results`"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use crate::benchmark::tally::CaseTally;
 use crate::report::result::{Config, CpuUse, ModeSplit, Report, Status};
+use crate::report::schema::SCHEMA_VERSION;
 use crate::system::machine::Machine;
 use crate::transport::Pattern;
 use crate::transport::{shm_posix, zmq_ipc};
@@ -29,6 +30,7 @@ pub fn sample() -> Report {
     ));
     Report {
         tool: "transport-bench",
+        schema_version: SCHEMA_VERSION,
         version: "test",
         config: Config {
             iterations: 100,

@@ -1,4 +1,5 @@
-//! `--plot FILE.svg` and `transport-bench plot`: one SVG, one colour per transport throughout.
+//! `--plot FILE.svg` and `transport-bench plot`: one SVG, one colour and marker per transport
+//! throughout ([`style`]).
 //! On top, two log-log panels against message size: round-trip latency (p50 solid, p99 dashed)
 //! and throughput. Below, a grid with the latency spectrum of each size ([`spectrum`]). Drawn
 //! from [`PlotData`] (the live report, or a saved JSON read back) with plotters' SVG backend,
@@ -6,6 +7,7 @@
 
 mod data;
 mod spectrum;
+mod style;
 
 use std::ops::Range;
 
@@ -18,6 +20,7 @@ use crate::report::result::Report;
 use crate::report::saved::LARGEST_FIGURE;
 use crate::transport::{Pattern, TransportKind};
 pub use data::PlotData;
+use style::SeriesStyle;
 
 pub struct SvgPlotExporter;
 
@@ -78,7 +81,7 @@ const THROUGHPUT_PANEL: SizePanel = SizePanel {
 /// What one transport draws in one panel: a solid line, markers, and maybe a dashed line.
 struct LineSet {
     kind: TransportKind,
-    color: RGBAColor,
+    style: SeriesStyle,
     solid: Vec<(f64, f64)>,
     markers: Vec<(f64, f64)>,
     dashed: Option<Vec<(f64, f64)>>,
@@ -110,10 +113,10 @@ type LogLogChart<'area, 'svg> = ChartContext<
     Cartesian2d<WithKeyPoints<LogCoord<f64>>, WithKeyPoints<LogCoord<f64>>>,
 >;
 
-/// A transport's colour: by its place in the run, the same in every panel.
-fn transport_color(data: &PlotData, kind: TransportKind) -> RGBAColor {
+/// A transport's colour and marker: by its place in the run, the same in every panel.
+fn transport_style(data: &PlotData, kind: TransportKind) -> SeriesStyle {
     let index = data.transports.iter().position(|&k| k == kind);
-    Palette99::pick(index.unwrap_or(0)).to_rgba()
+    SeriesStyle::of_index(index.unwrap_or(0))
 }
 
 /// Points of one transport: (size, value) for every case that measured something. A 0-byte
@@ -212,7 +215,7 @@ fn draw_size_panel(area: &PanelArea, data: &PlotData, panel: &SizePanel) -> Resu
             let solid = series(data, kind, panel.solid);
             LineSet {
                 kind,
-                color: transport_color(data, kind),
+                style: transport_style(data, kind),
                 markers: solid.clone(),
                 solid,
                 dashed: panel.dashed.map(|metric| series(data, kind, metric)),
@@ -268,28 +271,28 @@ fn draw_chart(area: &PanelArea, frame: &Frame, lines: &[LineSet]) -> Result<(), 
         .draw()
 }
 
-/// The transport's solid line (in the legend if `legend`), its markers, then its dashed line.
-fn draw_lines(chart: &mut LogLogChart, lines: &LineSet, legend: bool) -> Result<(), PlotError> {
-    let color = lines.color;
-    let solid = chart.draw_series(LineSeries::new(lines.solid.clone(), color.stroke_width(2)))?;
+/// The transport's solid line (in the legend if `legend`, with its marker), its markers, then
+/// its dashed line. The legend's entry holds the backend's type, hence `'svg: 'area`.
+fn draw_lines<'area, 'svg: 'area>(
+    chart: &mut LogLogChart<'area, 'svg>,
+    lines: &LineSet,
+    legend: bool,
+) -> Result<(), PlotError> {
+    let style = lines.style;
+    let line = style.color.stroke_width(2);
+    let solid = chart.draw_series(LineSeries::new(lines.solid.clone(), line))?;
     if legend {
         solid
             .label(lines.kind.display_name())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
+            .legend(move |at| style.legend_entry(line, at));
     }
-    let markers = lines
-        .markers
-        .iter()
-        .map(|&p| Circle::new(p, 4, color.filled()));
-    chart.draw_series(markers)?;
+    chart.draw_series(lines.markers.iter().map(|&p| style.marker_at(p)))?;
     if let Some(dashed) = &lines.dashed {
         chart.draw_series(DashedLineSeries::new(
             dashed.clone(),
             6,
             4,
-            color.stroke_width(1),
+            style.color.stroke_width(1),
         ))?;
     }
     Ok(())
@@ -312,10 +315,17 @@ impl Exporter for SvgPlotExporter {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use roxmltree::{Document, Node};
 
     use super::*;
     use crate::report::test_report::sample;
+
+    /// A colour as the SVG backend writes it.
+    fn hex(color: RGBColor) -> String {
+        format!("#{:02X}{:02X}{:02X}", color.0, color.1, color.2)
+    }
 
     fn texts<'a>(doc: &'a Document) -> Vec<&'a str> {
         (doc.descendants())
@@ -365,8 +375,7 @@ mod tests {
         }
         let half = (WIDTH / 2) as usize;
         for (i, kind) in data.transports.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            let stroke = format!("#{:02X}{:02X}{:02X}", color.0, color.1, color.2);
+            let stroke = hex(SeriesStyle::of_index(i).color);
             let mut panels: Vec<(usize, u32)> = (doc.descendants())
                 .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke") == Some(&stroke))
                 .map(|n| first_point(&n))
@@ -380,5 +389,64 @@ mod tests {
                 "{kind:?}: one line in each measured size"
             );
         }
+    }
+
+    /// A plot of every transport of the registry, each at two sizes.
+    fn every_transport() -> PlotData {
+        let transports = TransportKind::all().to_vec();
+        let cases = (transports.iter().enumerate())
+            .flat_map(|(i, &transport)| {
+                [100, 10_000].map(|size_bytes| data::PlotCase {
+                    transport,
+                    size_bytes,
+                    mb_per_s: 1.0 + i as f64,
+                    latency_us: Some(data::Percentiles {
+                        p50: 10.0 + i as f64,
+                        p99: 20.0 + i as f64,
+                    }),
+                    us_per_message: None,
+                    histogram: vec![[0.0, 5.0], [50.0, 10.0 + i as f64], [100.0, 90.0]],
+                })
+            })
+            .collect();
+        PlotData {
+            title: "every transport".into(),
+            pattern: Pattern::RoundTrip,
+            transports,
+            sizes: vec![100, 10_000],
+            cases,
+        }
+    }
+
+    /// What a marker element's shape is: its tag, its corners, and how many corners are
+    /// topmost (an upward triangle has one, a downward one two).
+    fn shape_of(node: &Node) -> (String, usize, usize) {
+        let corners: Vec<i32> = (node.attribute("points").unwrap_or_default())
+            .split_whitespace()
+            .map(|xy| xy.split_once(',').unwrap().1.parse().unwrap())
+            .collect();
+        let top = corners.iter().min().copied().unwrap_or(0);
+        let topmost = corners.iter().filter(|&&y| y == top).count();
+        (node.tag_name().name().to_string(), corners.len(), topmost)
+    }
+
+    #[test]
+    fn every_transport_gets_a_colour_and_marker_pair_of_its_own_in_a_well_formed_svg() {
+        let data = every_transport();
+        let text = String::from_utf8(SvgPlotExporter::render(&data).unwrap()).unwrap();
+        let doc = Document::parse(&text).unwrap();
+        let palette: Vec<String> = style::OKABE_ITO.iter().map(|&c| hex(c)).collect();
+        let mut looks: BTreeMap<(String, (String, usize, usize)), usize> = BTreeMap::new();
+        for node in doc.descendants() {
+            let fill = node.attribute("fill").unwrap_or_default().to_string();
+            let marker = node.has_tag_name("circle") || node.has_tag_name("polygon");
+            if marker && palette.contains(&fill) {
+                *looks.entry((fill, shape_of(&node))).or_default() += 1;
+            }
+        }
+        // Each transport draws its markers at two sizes in both panels against size, in both
+        // legends, and as the maximum of both spectra: eight, all in its own look.
+        assert_eq!(looks.len(), data.transports.len(), "{looks:?}");
+        assert!(looks.values().all(|&count| count == 8), "{looks:?}");
     }
 }

@@ -8,7 +8,7 @@
 
 use super::data::PlotData;
 use super::on_log_axis;
-use super::{draw_chart, transport_color, Frame, LineSet, PanelArea, PlotError};
+use super::{draw_chart, transport_style, Frame, LineSet, PanelArea, PlotError};
 use crate::report::size::format_bytes;
 
 /// At most this many spectrum panels (a 3 × 3 grid); a run with more sizes shows this many,
@@ -99,7 +99,7 @@ fn finite_x(percentile: f64) -> Option<f64> {
 /// The heading above the grid, which says when sizes were left out.
 pub fn heading(data: &PlotData, shown: usize) -> String {
     let mut heading = "Latency spectrum per message size: round-trip latency against \
-        percentile (the dot is the maximum; colours as above)"
+        percentile (the marker is the maximum; colours and markers as above)"
         .to_string();
     if shown < data.sizes.len() {
         heading.push_str(&format!(", {shown} of {} sizes", data.sizes.len()));
@@ -133,7 +133,7 @@ fn draw_panel(
                 case.histogram.iter().partition(|[p, _]| *p >= 100.0);
             LineSet {
                 kind,
-                color: transport_color(data, kind),
+                style: transport_style(data, kind),
                 solid: finite.into_iter().map(point).collect(),
                 markers: maximum.into_iter().map(point).collect(),
                 dashed: None,

@@ -1,0 +1,152 @@
+//! `transport-bench completions SHELL` and `transport-bench man`, checked by the programs that
+//! read them: the bash script loaded into a real `bash` and asked to complete, the man pages
+//! rendered by `man -l` (man-db and groff; .ci/run installs them where they are missing).
+
+mod common {
+    // Only `bin` and `PATIENCE` of it are needed here; the rest serves the files that spawn
+    // servers.
+    #[allow(dead_code)]
+    pub mod process;
+    pub mod usage;
+}
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use common::process::{bin, PATIENCE};
+use common::usage::assert_usage_error;
+
+fn tb() -> Command {
+    let mut cmd = Command::cargo_bin("transport-bench").unwrap();
+    cmd.timeout(PATIENCE);
+    cmd
+}
+
+/// `script` run by a real bash after the completion script of this binary has been sourced;
+/// its standard output.
+fn in_bash_with_completions(script: &str) -> String {
+    let setup = format!("source <({:?} completions bash) || exit 9\n", bin());
+    let output = Command::new("bash")
+        .args(["--norc", "--noprofile", "-c"])
+        .arg(setup + script)
+        .timeout(PATIENCE)
+        .output()
+        .expect("running bash");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bash: {stderr}");
+    assert!(stderr.is_empty(), "bash complained: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// What `man -l` prints for `page` (roff, on its standard input), with groff's warnings on.
+fn rendered(page: &[u8]) -> String {
+    let output = Command::new("man")
+        .args(["--warnings", "-l", "-"])
+        .env("MANWIDTH", "100")
+        .write_stdin(page.to_vec())
+        .timeout(PATIENCE)
+        .output()
+        .expect("running man");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "man: {stderr}");
+    assert!(stderr.is_empty(), "man or groff warned: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn the_bash_completion_loads_and_registers_the_binary() {
+    let registered = in_bash_with_completions("complete -p transport-bench");
+    assert!(
+        registered.starts_with("complete ") && registered.trim_end().ends_with(" transport-bench"),
+        "{registered}"
+    );
+    assert!(registered.contains(" -F "), "{registered}");
+}
+
+#[test]
+fn bash_completes_subcommands_flags_and_shells() {
+    // Completes `transport-bench WORDS… <TAB>` as bash's programmable completion would.
+    let complete = |words: &str| {
+        let script = format!(
+            "words=(transport-bench {words})\n\
+             function=$(complete -p transport-bench | sed -E 's/.* -F ([^ ]+) .*/\\1/')\n\
+             COMP_WORDS=(\"${{words[@]}}\"); COMP_CWORD=$((${{#words[@]}} - 1))\n\
+             COMP_LINE=\"${{words[*]}}\"; COMP_POINT=${{#COMP_LINE}}\n\
+             \"$function\" transport-bench \"${{words[-1]}}\" \"${{words[-2]}}\"\n\
+             printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        let replies = in_bash_with_completions(&script);
+        replies.lines().map(str::to_string).collect::<Vec<String>>()
+    };
+    let subcommands = complete("comp");
+    assert_eq!(subcommands, ["compare", "completions"]);
+    let flags = complete("--export-");
+    for flag in ["--export-json", "--export-csv", "--export-markdown"] {
+        assert!(flags.contains(&flag.to_string()), "{flags:?}");
+    }
+    assert_eq!(complete("completions p"), ["powershell"]);
+    assert_eq!(complete("compare --fail"), ["--fail-above"]);
+}
+
+#[test]
+fn every_shell_gets_a_script_and_an_unknown_one_is_a_usage_error() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let output = tb().args(["completions", shell]).output().unwrap();
+        assert!(output.status.success(), "{shell}");
+        let script = String::from_utf8(output.stdout).unwrap();
+        assert!(script.contains("transport-bench"), "{shell}: {script}");
+    }
+    assert_usage_error(
+        &["completions", "tcsh"],
+        "[possible values: bash, elvish, fish",
+    );
+    assert_usage_error(&["completions"], "<SHELL>");
+}
+
+#[test]
+fn the_man_page_renders_with_man_and_describes_every_option() {
+    let page = tb().arg("man").output().unwrap();
+    assert!(page.status.success());
+    let text = rendered(&page.stdout);
+    for heading in ["NAME", "SYNOPSIS", "OPTIONS", "SUBCOMMANDS", "VERSION"] {
+        assert!(text.lines().any(|l| l == heading), "{heading}:\n{text}");
+    }
+    for option in ["--iterations", "--transports", "--export-json", "--connect"] {
+        assert!(text.contains(option), "{option}:\n{text}");
+    }
+    assert!(text.contains("transport-bench-compare(1)"), "{text}");
+}
+
+#[test]
+fn man_out_dir_writes_a_page_per_subcommand_that_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("man1");
+    std::fs::create_dir(&out_dir).unwrap();
+    tb().args(["man", "--out-dir"])
+        .arg(&out_dir)
+        .assert()
+        .success()
+        .stdout("");
+    let page = |name: &str| std::fs::read(out_dir.join(name)).unwrap();
+    assert!(rendered(&page("transport-bench.1")).contains("--export-json"));
+    let compare = rendered(&page("transport-bench-compare.1"));
+    assert!(compare.contains("--fail-above"), "{compare}");
+    let completions = rendered(&page("transport-bench-completions.1"));
+    assert!(completions.contains("powershell"), "{completions}");
+}
+
+#[test]
+fn man_into_a_missing_directory_fails_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir");
+    let output = tb()
+        .args(["man", "--out-dir"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let named = format!("writing the man pages into {}", missing.display());
+    assert!(stderr.contains(&named), "{stderr}");
+    assert!(!Path::new(&missing).exists());
+}
