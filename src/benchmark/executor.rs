@@ -23,6 +23,7 @@ use crate::peer::spawn::{DriverError, ServerProcess};
 use crate::report::size::MessageSize;
 use crate::system::placement::{self, PinError, Pinning};
 use crate::system::signals;
+use crate::system::threads::ThreadError;
 use crate::transport::{
     payload_capacity, Endpoint, MessageLimit, Pattern, TransportClient, TransportError,
     TransportKind,
@@ -60,6 +61,17 @@ pub enum RunError {
     Pin(#[source] PinError),
     #[error("a pair's measuring thread panicked")]
     Panicked,
+    /// A wait that ran out, and what the server said on its way out: the cause may be on its
+    /// side, where the client cannot see it (a connection libzmq could not accept).
+    #[error("{source} (the server said: {words})")]
+    ServerSaid {
+        #[source]
+        source: Box<RunError>,
+        words: String,
+    },
+    /// The system refused a thread the run needs (`ulimit -u`).
+    #[error(transparent)]
+    Thread(#[from] ThreadError),
     /// Anything that went wrong with a server this tool did not start, named by its address.
     #[error("external server {peer}: {source}")]
     External {
@@ -76,15 +88,20 @@ impl From<TransportError> for RunError {
 }
 
 impl RunError {
-    /// A Ctrl-C (or SIGTERM) ended the run, rather than a fault.
+    /// A stop signal (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT) ended the run, rather than a fault.
     pub fn is_interrupt(&self) -> bool {
         match self {
             RunError::Measure(e) => e.is_interrupt(),
-            RunError::External { source, .. } | RunError::Pair { source, .. } => {
-                source.is_interrupt()
-            }
+            RunError::External { source, .. }
+            | RunError::Pair { source, .. }
+            | RunError::ServerSaid { source, .. } => source.is_interrupt(),
             _ => false,
         }
+    }
+
+    /// A wait ran out: the client saw no failure, only silence.
+    fn is_timeout(&self) -> bool {
+        matches!(self, RunError::Measure(MeasureError::Transport(e)) if e.is_timeout())
     }
 }
 
@@ -322,7 +339,13 @@ impl<'a> ProcessExecutor<'a> {
                 }
             },
             Some(_) => {
-                let _ = server.stop(TEARDOWN_GRACE);
+                let (_, words) = server.stop_and_hear(TEARDOWN_GRACE);
+                if let Some(words) =
+                    words.filter(|_| outcome.error.as_ref().is_some_and(RunError::is_timeout))
+                {
+                    let source = Box::new(outcome.error.take().expect("a failed outcome"));
+                    outcome.error = Some(RunError::ServerSaid { source, words });
+                }
                 false
             }
         };

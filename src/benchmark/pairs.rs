@@ -13,7 +13,9 @@
 //! timed run: the run takes the largest of them (the pairs' runs overlap), and the sum of the
 //! servers'. Placement and progress are the first pair's.
 
+use std::sync::mpsc::{self, Receiver};
 use std::sync::Barrier;
+use std::thread::{Scope, ScopedJoinHandle};
 
 use crate::benchmark::cpu::CpuSpent;
 use crate::benchmark::executor::{
@@ -23,6 +25,7 @@ use crate::benchmark::measure::{
     set_pair_failed, MeasureError, PairRun, ProgressSink, RunMeasurement,
 };
 use crate::system::placement::{self, Pinning};
+use crate::system::threads::{self, ThreadError};
 use crate::transport::TransportClient;
 
 /// A pair's progress goes nowhere: the first pair's stands for all.
@@ -64,7 +67,9 @@ impl ProcessExecutor<'_> {
     }
 
     /// Measures every pair on a thread of its own, the first on this one (already pinned to
-    /// its CPU), all timed runs starting together.
+    /// its CPU), all timed runs starting together. The pairs' threads wait at a gate until all
+    /// of them have started: one the system refuses (`ulimit -u`) would otherwise leave the
+    /// others waiting at the start line for ever.
     fn measure_pairs(
         &self,
         case: &Case,
@@ -81,46 +86,63 @@ impl ProcessExecutor<'_> {
         };
         let outcomes = std::thread::scope(|scope| {
             // The first client is this thread's: the others go with the pairs after it.
-            let others: Vec<_> = (clients.zip(pairs).enumerate())
-                .map(|(other, (mut client, pair))| {
-                    let index = other + 1;
-                    let (line, server) = (&line, self.server_side(pair, Some(&line)));
-                    let pin = self
-                        .options
-                        .pin
-                        .map(|p| p.for_pair(index, &self.allowed_cpus));
-                    scope.spawn(move || {
-                        if let Err(e) = pin_pair_thread(pin) {
-                            set_pair_failed(true);
-                            line.wait();
-                            return RunOutcome::failed(e);
-                        }
-                        let outcome = measure_client(
-                            client.as_mut(),
-                            case,
-                            self.options,
-                            server,
-                            &mut Unwatched,
-                        );
-                        stop_the_others_if_failed(&outcome);
-                        outcome
-                    })
-                })
-                .collect();
+            let mut gates = Vec::new();
+            let mut others = Vec::new();
+            for (other, (client, pair)) in clients.zip(pairs).enumerate() {
+                let (gate, opened) = mpsc::channel();
+                match self.start_pair_thread(scope, case, other + 1, client, pair, &line, opened) {
+                    Ok(thread) => (gates.push(gate), others.push(thread)),
+                    Err(e) => {
+                        // Closing the gates turns the threads already started back.
+                        drop(gates);
+                        return refused(others, RunError::Thread(e));
+                    }
+                };
+            }
+            for gate in &gates {
+                // A thread that is gone already (it panicked) is reported when joined.
+                let _ = gate.send(());
+            }
             let server = self.server_side(first_pair, Some(&line));
             let first = measure_client(first.as_mut(), case, self.options, server, progress);
             stop_the_others_if_failed(&first);
             let mut outcomes = vec![first];
-            outcomes.extend(others.into_iter().map(|thread| {
-                thread
-                    .join()
-                    .unwrap_or_else(|_| RunOutcome::failed(RunError::Panicked))
-            }));
+            outcomes.extend(others.into_iter().map(joined));
             outcomes
         });
         // The next run, of one pair or several, starts with none failed.
         set_pair_failed(false);
         outcomes
+    }
+
+    /// Starts pair `index`'s measuring thread, which waits for `opened` before it measures.
+    #[allow(clippy::too_many_arguments)]
+    fn start_pair_thread<'scope>(
+        &'scope self,
+        scope: &'scope Scope<'scope, '_>,
+        case: &'scope Case,
+        index: usize,
+        mut client: Box<dyn TransportClient>,
+        pair: &Pair,
+        line: &'scope Barrier,
+        opened: Receiver<()>,
+    ) -> Result<ScopedJoinHandle<'scope, RunOutcome>, ThreadError> {
+        let server = self.server_side(pair, Some(line));
+        let pin = (self.options.pin).map(|p| p.for_pair(index, &self.allowed_cpus));
+        threads::start_scoped(scope, "a pair's measurement", move || {
+            if opened.recv().is_err() {
+                return RunOutcome::failed(RunError::Measure(MeasureError::AnotherPairFailed));
+            }
+            if let Err(e) = pin_pair_thread(pin) {
+                set_pair_failed(true);
+                line.wait();
+                return RunOutcome::failed(e);
+            }
+            let outcome =
+                measure_client(client.as_mut(), case, self.options, server, &mut Unwatched);
+            stop_the_others_if_failed(&outcome);
+            outcome
+        })
     }
 
     /// Tears every started pair down, as `outcome` went.
@@ -137,6 +159,23 @@ fn stop_the_others_if_failed(outcome: &RunOutcome) {
     if outcome.error.is_some() {
         set_pair_failed(true);
     }
+}
+
+/// A pair's outcome, from its thread.
+fn joined(thread: ScopedJoinHandle<'_, RunOutcome>) -> RunOutcome {
+    thread
+        .join()
+        .unwrap_or_else(|_| RunOutcome::failed(RunError::Panicked))
+}
+
+/// The outcomes of a run whose next pair's thread was refused with `error`: the first pair
+/// (this thread's) never measured, the `started` ones were turned back at their gate.
+fn refused(started: Vec<ScopedJoinHandle<'_, RunOutcome>>, error: RunError) -> Vec<RunOutcome> {
+    let not_run = || RunOutcome::failed(RunError::Measure(MeasureError::AnotherPairFailed));
+    let mut outcomes = vec![not_run()];
+    outcomes.extend(started.into_iter().map(joined));
+    outcomes.push(RunOutcome::failed(error));
+    outcomes
 }
 
 /// Whether `error` is only that another pair failed first.

@@ -43,6 +43,9 @@ pub struct TransportList(pub Vec<TransportKind>);
 /// Why one option value was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ValueError {
+    /// A word that stands for a whole list, given with other items.
+    #[error("'{word}' stands for a whole list and cannot be combined with other items ('{list}'): give '{word}' alone, or the items you want")]
+    NotAlone { word: &'static str, list: String },
     #[error("'{0}' is not a whole number")]
     NotANumber(String),
     #[error("must be at least 1")]
@@ -232,6 +235,18 @@ pub fn sweep_sizes() -> Vec<MessageSize> {
         .collect()
 }
 
+/// Refuses `word` (`sweep`, `all`: a whole list by itself) among other items of `items`, which
+/// would otherwise be read as an item and refused as an unknown one.
+fn alone_or_absent(items: &[&str], word: &'static str) -> Result<(), ValueError> {
+    if items.len() > 1 && items.contains(&word) {
+        return Err(ValueError::NotAlone {
+            word,
+            list: items.join(","),
+        });
+    }
+    Ok(())
+}
+
 pub fn parse_size_list(text: &str) -> Result<SizeList, ValueError> {
     if text.trim() == "sweep" {
         return Ok(SizeList(sweep_sizes()));
@@ -239,6 +254,7 @@ pub fn parse_size_list(text: &str) -> Result<SizeList, ValueError> {
     let mut sizes: Vec<MessageSize> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let items = split_list(text)?;
+    alone_or_absent(&items, "sweep")?;
     if items.len() > MAX_SIZES {
         return Err(ValueError::TooManySizes(items.len()));
     }
@@ -273,7 +289,9 @@ pub fn parse_transport_list(text: &str) -> Result<TransportList, ValueError> {
         return Ok(TransportList(TransportKind::all().to_vec()));
     }
     let mut kinds = Vec::new();
-    for item in split_list(text)? {
+    let items = split_list(text)?;
+    alone_or_absent(&items, "all")?;
+    for item in items {
         let kind = parse_transport(item)?;
         if kinds.contains(&kind) {
             return Err(ValueError::DuplicateTransport(item.to_string()));

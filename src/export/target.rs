@@ -261,10 +261,11 @@ mod tests {
         let error = ExportTarget::open(&fifo).err().unwrap();
         assert!(error.to_string().contains("no reader"), "{error}");
         let reader_path = fifo.clone();
-        let reader = std::thread::spawn(move || {
+        let reader = std::thread::Builder::new().spawn(move || {
             // Opening for reading blocks until the writer opens; then read to the end.
             std::fs::read_to_string(reader_path).unwrap()
         });
+        let reader = reader.expect("starting the reading thread");
         let mut target = loop {
             match ExportTarget::open(&fifo) {
                 Ok(target) => break target,

@@ -1,6 +1,7 @@
 //! Server mode (`transport-bench --server ...`): the echo peer the driver spawns.
 //!
-//! It creates its endpoint, prints `READY`, echoes until SIGTERM/SIGINT, then drops the
+//! It creates its endpoint, prints `READY`, echoes until a stop signal (SIGTERM, SIGINT, SIGHUP or
+//! SIGQUIT: `system::signals`), then drops the
 //! transport (which unlinks its objects) and exits 0. A server the driver started dies with it:
 //! the kernel sends it SIGTERM when the parent exits (`PR_SET_PDEATHSIG`), which takes the same
 //! clean path. A server started by hand (a standalone echo server for another host) has no

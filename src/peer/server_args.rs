@@ -26,7 +26,7 @@ use crate::transport::{
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(
     name = "transport-bench --server",
-    about = "Runs the echo server of one transport until SIGTERM or SIGINT"
+    about = "Runs the echo server of one transport until SIGTERM, SIGINT, SIGHUP or SIGQUIT"
 )]
 pub struct ServerArgs {
     /// Selects server mode.

@@ -17,6 +17,7 @@ use nix::unistd::Pid;
 use crate::peer::server::DRIVER_PID_ENV;
 use crate::peer::server_args::ServerArgs;
 use crate::system::signals;
+use crate::system::threads::{self, ThreadError};
 use crate::transport::{NoWatch, PeerWatch, TransportError, WaitBudget, WAIT_SLICE};
 
 /// How much of a failed server's stderr to quote.
@@ -32,6 +33,9 @@ pub enum DriverError {
     CurrentExe(#[source] std::io::Error),
     #[error("cannot start the server process: {0}")]
     Spawn(#[source] std::io::Error),
+    /// A thread that reads the server's output could not start; the server was killed.
+    #[error("{0}; stopped the server")]
+    Reader(#[source] ThreadError),
     /// The server exited on its own, or with a failure after SIGTERM; the text says how.
     #[error("{0}")]
     Exited(String),
@@ -109,8 +113,17 @@ impl ServerProcess {
             .spawn()
             .map_err(DriverError::Spawn)?;
         let pid = Pid::from_raw(child.id() as i32);
-        let stdout_lines = forward_lines(child.stdout.take());
-        let stderr = collect_text(child.stderr.take());
+        let readers = forward_lines(child.stdout.take())
+            .and_then(|lines| Ok((lines, collect_text(child.stderr.take())?)));
+        let (stdout_lines, stderr) = match readers {
+            Ok(readers) => readers,
+            Err(e) => {
+                // Without its readers nothing would see READY or reap it: it must not live on.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(DriverError::Reader(e));
+            }
+        };
         Ok(ServerProcess {
             child: Arc::new(Mutex::new(child)),
             pid,
@@ -158,6 +171,21 @@ impl ServerProcess {
         Arc::new(self.server_watch())
     }
 
+    /// Stops the server as [`stop`](Self::stop) does, then returns what it said on stderr, once
+    /// it has all been read (bounded): a server's last words may say why its client waited in
+    /// vain (`libzmq failed 3 time(s) to accept a connection: EMFILE`).
+    pub fn stop_and_hear(self, timeout: Duration) -> (Result<(), DriverError>, Option<String>) {
+        let said = Arc::clone(&self.stderr);
+        let stopped = self.stop(timeout);
+        // Dropped with the process, the reader's copy is the last but ours once it read EOF.
+        let mut budget = WaitBudget::new(timeout, &NoWatch);
+        while Arc::strong_count(&said) > 1 && budget.slice_expired("").is_ok() {
+            std::thread::sleep(EXIT_POLL);
+        }
+        let words = said.lock().map(|s| tail(s.trim())).unwrap_or_default();
+        (stopped, (!words.is_empty()).then_some(words))
+    }
+
     /// Stops the server with SIGTERM and checks that it exits 0 within `timeout`.
     pub fn stop(self, timeout: Duration) -> Result<(), DriverError> {
         let watch = self.server_watch();
@@ -181,35 +209,35 @@ impl ServerProcess {
 }
 
 /// Sends each line of `pipe` to the returned channel, from a thread of its own.
-fn forward_lines(pipe: Option<ChildStdout>) -> Receiver<String> {
+fn forward_lines(pipe: Option<ChildStdout>) -> Result<Receiver<String>, ThreadError> {
     let (line_tx, lines) = mpsc::channel();
     if let Some(stdout) = pipe {
-        std::thread::spawn(move || {
+        threads::start("the server's stdout", move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if line_tx.send(line).is_err() {
                     break;
                 }
             }
-        });
+        })?;
     }
-    lines
+    Ok(lines)
 }
 
 /// Collects everything `pipe` says, from a thread of its own.
-fn collect_text(pipe: Option<ChildStderr>) -> Arc<Mutex<String>> {
+fn collect_text(pipe: Option<ChildStderr>) -> Result<Arc<Mutex<String>>, ThreadError> {
     let text = Arc::new(Mutex::new(String::new()));
     if let Some(mut pipe) = pipe {
         let sink = Arc::clone(&text);
-        std::thread::spawn(move || {
+        threads::start("the server's stderr", move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = pipe.read(&mut buf) {
                 if let Ok(mut text) = sink.lock() {
                     text.push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
             }
-        });
+        })?;
     }
-    text
+    Ok(text)
 }
 
 impl Drop for ServerProcess {
@@ -244,12 +272,7 @@ impl ServerWatch {
             .map(|s| s.trim().to_string())
             .unwrap_or_default();
         if !stderr.is_empty() {
-            let start = stderr
-                .char_indices()
-                .map(|(i, _)| i)
-                .find(|&i| stderr.len() - i <= STDERR_TAIL_BYTES)
-                .unwrap_or(0);
-            text.push_str(&format!(" ({})", stderr[start..].replace('\n', "; ")));
+            text.push_str(&format!(" ({})", tail(&stderr)));
         }
         text
     }
@@ -269,6 +292,16 @@ impl PeerWatch for ServerWatch {
     fn follows_a_process(&self) -> bool {
         true
     }
+}
+
+/// The last [`STDERR_TAIL_BYTES`] of a server's `stderr`, on one line.
+fn tail(stderr: &str) -> String {
+    let start = stderr
+        .char_indices()
+        .map(|(i, _)| i)
+        .find(|&i| stderr.len() - i <= STDERR_TAIL_BYTES)
+        .unwrap_or(0);
+    stderr[start..].replace('\n', "; ")
 }
 
 /// `exit code 1`, `killed by signal 9 (SIGKILL)`.

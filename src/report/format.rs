@@ -3,10 +3,13 @@
 use std::time::Duration;
 
 /// `4.03 s` under a minute, `2m 7.89s` above, as the seed benchmark printed durations;
-/// `3.9 ms` under a second, where two decimals of a second would hide it.
+/// `3.9 ms` under a second, where two decimals of a second would hide it, and `38.0 µs` under a
+/// millisecond, where a tenth of one would show a run of 40 µs as `0.0 ms`.
 pub fn duration(d: Duration) -> String {
     let secs = d.as_secs_f64();
-    if secs < 1.0 {
+    if secs < 1e-3 {
+        format!("{:.1} µs", secs * 1e6)
+    } else if secs < 1.0 {
         format!("{:.1} ms", secs * 1000.0)
     } else if secs < 60.0 {
         format!("{secs:.2} s")
@@ -62,6 +65,9 @@ mod tests {
     fn formats() {
         assert_eq!(duration(Duration::from_millis(4030)), "4.03 s");
         assert_eq!(duration(Duration::from_micros(3850)), "3.9 ms");
+        assert_eq!(duration(Duration::from_nanos(38_040)), "38.0 µs");
+        assert_eq!(duration(Duration::from_micros(999)), "999.0 µs");
+        assert_eq!(duration(Duration::from_micros(1000)), "1.0 ms");
         assert_eq!(duration(Duration::from_millis(127_890)), "2m 7.89s");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(999), "999");

@@ -41,6 +41,46 @@ pub enum TransportError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// A wait ran out while this process could open no descriptor (`ulimit -n`): the library
+    /// it waited on (libzmq retries a connection whose socket it cannot open, silently) never
+    /// said why.
+    #[error("timed out after {} waiting for {what}: this process cannot open another file descriptor ({source}), so {library} could not open its connection (raise ulimit -n)", humantime::format_duration(*.timeout))]
+    OutOfDescriptors {
+        library: &'static str,
+        what: String,
+        timeout: Duration,
+        #[source]
+        source: Errno,
+    },
+
+    /// A ZeroMQ client's wait ran out on a connection whose peer broke ZeroMQ's handshake off
+    /// (failed it, or hung up before it completed): the peer does not speak ZMTP.
+    #[error("timed out after {} waiting for {what}: the peer at {endpoint} accepted the connection but broke off ZeroMQ's handshake, so it looks like a server of another protocol (a plain tcp or unix-stream server?), not a ZeroMQ one", humantime::format_duration(*.timeout))]
+    NotZeroMq {
+        what: String,
+        timeout: Duration,
+        endpoint: String,
+    },
+
+    /// A byte stream's peer sent another protocol's bytes where a length-framed message was
+    /// due (a ZeroMQ peer's greeting to a plain TCP client or server).
+    #[error("the peer sent {protocol} where {what} was due, not a length-framed message: it looks like {peer}, not this transport's")]
+    OtherProtocol {
+        what: String,
+        protocol: &'static str,
+        peer: &'static str,
+    },
+
+    /// A library that aborts when it cannot start a thread was not handed the work: the threads
+    /// it starts could not (`ulimit -u`).
+    #[error("cannot start the {count} threads {library} needs: {source}")]
+    LibraryThreads {
+        library: &'static str,
+        count: usize,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error(transparent)]
     InvalidChannel(#[from] ChannelNameError),
 
@@ -171,6 +211,16 @@ pub enum TransportError {
 }
 
 impl TransportError {
+    /// A wait ran out, whatever else is known about why.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Timeout { .. }
+                | TransportError::OutOfDescriptors { .. }
+                | TransportError::NotZeroMq { .. }
+        )
+    }
+
     pub fn os(op: impl Into<String>, source: nix::Error) -> Self {
         TransportError::Os {
             op: op.into(),

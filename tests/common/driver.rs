@@ -91,8 +91,12 @@ pub struct Driver {
 
 impl Driver {
     pub fn start(args: &[&str]) -> Driver {
-        let tmp = tempfile::tempdir().unwrap();
-        let spawned = Spawned::start(Command::new(bin()).args(args).env("TMPDIR", tmp.path()));
+        Driver::start_command(Command::new(bin()).args(args), tempfile::tempdir().unwrap())
+    }
+
+    /// A driver run by `command` (with limits or a user of its own), with `tmp` as its TMPDIR.
+    pub fn start_command(command: &mut Command, tmp: tempfile::TempDir) -> Driver {
+        let spawned = Spawned::start(command.env("TMPDIR", tmp.path()));
         Driver { spawned, tmp }
     }
 

@@ -442,11 +442,16 @@ impl<S: Read + Write> FramedStream<S> {
     ) -> Result<usize, TransportError> {
         while !incoming.is_complete() {
             let read = incoming.read_from(&mut self.stream);
-            if let Some(n) = progress(read, budget, Direction::Receive, what)? {
-                self.account(incoming, n)?;
-                if !incoming.is_complete() {
-                    budget.made_progress(what)?;
+            let progressed = progress(read, budget, Direction::Receive, what);
+            match progressed.map_err(|e| incoming.explain(e, what))? {
+                Some(n) => {
+                    self.account(incoming, n)?;
+                    if !incoming.is_complete() {
+                        budget.made_progress(what)?;
+                    }
                 }
+                // A stall: a ZeroMQ peer's greeting waits for ours, and would until the timeout.
+                None => incoming.refuse_other_protocol(what)?,
             }
         }
         Ok(incoming.payload_filled)
@@ -604,6 +609,14 @@ fn poll_both(stream: &impl NonBlockingStream, slice: Duration) -> nix::Result<Re
 
 /// One message on its way in: its header, the caller's buffer for the payload, and how much
 /// of each has arrived.
+/// The first bytes of ZeroMQ's greeting: 0xFF, eight bytes of padding, 0x7F.
+const ZMTP_SIGNATURE_LEN: usize = 10;
+
+/// Whether `start`, the first bytes a peer sent, is ZeroMQ's signature.
+fn is_zmtp_signature(start: &[u8]) -> bool {
+    start.len() >= ZMTP_SIGNATURE_LEN && start[0] == 0xFF && start[9] == 0x7F
+}
+
 struct Incoming<'p> {
     header: [u8; HEADER_LEN],
     header_filled: usize,
@@ -626,6 +639,35 @@ impl<'p> Incoming<'p> {
 
     fn has_begun(&self) -> bool {
         self.header_filled > 0
+    }
+
+    /// `failed`, or what the bytes in so far say instead: a message that never completes may be
+    /// another protocol's, whose first bytes read as a length (ZeroMQ's greeting, `0xFF`, eight
+    /// bytes, `0x7F`, reads as 255 bytes to come, which never do).
+    fn explain(&self, failed: TransportError, what: &str) -> TransportError {
+        match failed {
+            TransportError::Interrupted => failed,
+            failed => self.refuse_other_protocol(what).err().unwrap_or(failed),
+        }
+    }
+
+    /// Fails if the bytes in so far, stalled, are ZeroMQ's greeting: the peer is waiting for
+    /// ours, and no length-framed message will come. Only asked when a read slice ran out, so
+    /// that a real message whose first bytes happen to match, arriving whole, is never refused.
+    fn refuse_other_protocol(&self, what: &str) -> Result<(), TransportError> {
+        let mut start = self.header[..self.header_filled].to_vec();
+        let payload_in = self.payload_filled.min(ZMTP_SIGNATURE_LEN - HEADER_LEN);
+        if self.header_filled == HEADER_LEN {
+            start.extend_from_slice(&self.payload[..payload_in]);
+        }
+        if is_zmtp_signature(&start) {
+            return Err(TransportError::OtherProtocol {
+                what: what.to_string(),
+                protocol: "ZeroMQ's greeting (ZMTP: 0xFF … 0x7F)",
+                peer: "a ZeroMQ peer (zmq-tcp or zmq-ipc)",
+            });
+        }
+        Ok(())
     }
 
     fn is_complete(&self) -> bool {

@@ -11,4 +11,5 @@ pub mod segment;
 pub mod sequence;
 pub mod slots;
 pub mod socket_file;
+pub mod zmq_events;
 pub mod zmq_reqrep;

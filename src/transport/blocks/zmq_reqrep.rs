@@ -35,6 +35,7 @@
 //! [`submit`]: TransportClient::submit
 //! [`collect`]: TransportClient::collect
 
+use std::cell::RefCell;
 use std::ffi::c_void;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,8 +44,10 @@ use std::time::{Duration, Instant};
 
 use crate::transport::blocks::payload::{check_message_fits, check_reply_fits};
 use crate::transport::blocks::socket_file::SocketFile;
+use crate::transport::blocks::zmq_events::{ConnectionEvents, Monitor};
 use crate::transport::error::TransportError;
 use crate::transport::os::readiness::readable_within;
+use crate::transport::os::headroom;
 use crate::transport::spec::{
     EchoOutcome, Pattern, Reply, TransportClient, TransportOptions, TransportServer,
 };
@@ -59,11 +62,23 @@ fn millis(duration: Duration) -> i32 {
         .max(1)
 }
 
+/// The threads libzmq starts with a context's first socket: its I/O thread and its reaper.
+const LIBZMQ_THREADS: usize = 2;
+
 fn new_socket(
     kind: zmq::SocketType,
     rcv: Duration,
     snd: Duration,
 ) -> Result<(zmq::Context, zmq::Socket), TransportError> {
+    // libzmq aborts the whole process when it cannot start a thread (`thread.cpp`): look for
+    // the room first, so that `ulimit -u` fails this case and not the driver.
+    headroom::threads_available(LIBZMQ_THREADS).map_err(|source| {
+        TransportError::LibraryThreads {
+            library: "libzmq",
+            count: LIBZMQ_THREADS,
+            source,
+        }
+    })?;
     let context = zmq::Context::new();
     let socket = context
         .socket(kind)
@@ -118,10 +133,14 @@ impl Role {
 /// the message libzmq received it into. The caller's request buffer is lent to libzmq's I/O
 /// thread until libzmq calls back; a round trip never returns while the loan is out.
 pub struct ZmqClient {
-    // Field order is drop order: the socket must close before its context terminates, and
+    // Field order is drop order: the sockets must close before their context terminates, and
     // the context's termination (which ends every message) before `released` goes.
     socket: Option<zmq::Socket>,
+    /// The socket's connection events, read when a wait runs out, to say why.
+    monitor: Option<Monitor>,
     context: Option<zmq::Context>,
+    events: RefCell<ConnectionEvents>,
+    endpoint: String,
     /// The last reply, where libzmq received it.
     reply: zmq::Message,
     /// Set by libzmq (from its I/O thread) once it no longer reads a lent request.
@@ -171,12 +190,16 @@ impl ZmqClient {
             (socket.set_rcvhwm(0)).map_err(|e| TransportError::zmq("setting ZMQ_RCVHWM", e))?;
         }
         allow_ipv6_for(&socket, endpoint)?;
+        let monitor = Monitor::attach(&context, &socket, CLIENT_MONITOR_ENDPOINT)?;
         socket
             .connect(endpoint)
             .map_err(|e| TransportError::zmq(format!("connecting to {endpoint}"), e))?;
         Ok(ZmqClient {
             socket: Some(socket),
+            monitor: Some(monitor),
             context: Some(context),
+            events: RefCell::default(),
+            endpoint: endpoint.to_string(),
             reply: zmq::Message::new(),
             released: Box::new(AtomicBool::new(true)),
             request_capacity: payload_capacity(buffer_size),
@@ -185,6 +208,44 @@ impl ZmqClient {
             timeout: options.timeout,
             watch,
         })
+    }
+
+    /// Ends the sockets, then their context, after a failure.
+    fn close(&mut self) {
+        self.socket = None;
+        self.monitor = None;
+        self.context = None;
+    }
+
+    /// Why a wait for `what` ran out, when libzmq knows more than the timeout says: the peer
+    /// never completed ZeroMQ's handshake, or this process could not open the connection's
+    /// socket (libzmq retries that silently).
+    fn explain(&self, timed_out: TransportError) -> TransportError {
+        let TransportError::Timeout { what, timeout } = timed_out else {
+            return timed_out;
+        };
+        let mut events = self.events.borrow_mut();
+        if let Some(monitor) = &self.monitor {
+            monitor.read_into(&mut events);
+        }
+        // A peer that stays silent may only be frozen or slow: only one that broke the
+        // handshake off is said to speak another protocol.
+        if events.peer_broke_off() {
+            return TransportError::NotZeroMq {
+                what,
+                timeout,
+                endpoint: self.endpoint.clone(),
+            };
+        }
+        match headroom::descriptor_refused() {
+            Some(source) if events.handshakes == 0 => TransportError::OutOfDescriptors {
+                library: "libzmq",
+                what,
+                timeout,
+                source,
+            },
+            _ => TransportError::Timeout { what, timeout },
+        }
     }
 
     fn socket(&mut self) -> Result<&mut zmq::Socket, TransportError> {
@@ -201,8 +262,7 @@ impl ZmqClient {
             .send_lent(request)
             .and_then(|()| self.receive(capacity));
         if result.is_err() {
-            self.socket = None;
-            self.context = None;
+            self.close();
         }
         // The reply proves the request was sent whole; a failure ended the context.
         self.wait_for_release()?;
@@ -331,7 +391,9 @@ impl ZmqClient {
         loop {
             match op() {
                 Ok(value) => return Ok(value),
-                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => budget.slice_expired(what)?,
+                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {
+                    budget.slice_expired(what).map_err(|e| self.explain(e))?
+                }
                 Err(e) => return Err(TransportError::zmq(what, e)),
             }
         }
@@ -394,8 +456,7 @@ impl TransportClient for ZmqClient {
         check_message_fits(request.len(), self.request_capacity)?;
         let sent = self.send_delimited_copy(request);
         if sent.is_err() && self.role == Role::InFlight {
-            self.socket = None;
-            self.context = None;
+            self.close();
         }
         sent?;
         self.in_flight += 1;
@@ -445,13 +506,13 @@ pub struct ZmqServer {
     // Field order is drop order: close the sockets and the request not answered yet, then
     // end the context.
     socket: zmq::Socket,
-    monitor: zmq::Socket,
+    monitor: Monitor,
     /// The request handed out by `next_request` and not answered yet.
     pending: Option<Pending>,
     _context: zmq::Context,
     /// A stream's ROUTER, not a REP: each message comes behind its sender's routing id.
     routed: bool,
-    disconnects: u64,
+    events: ConnectionEvents,
     /// Requests of more than one part, echoed whole (our client refuses such an echo).
     multipart_requests: u64,
     /// ZMQ_MAXMSGSIZE: the largest frame libzmq accepts from a client.
@@ -490,6 +551,9 @@ fn rep_answers_every_request() -> TransportError {
 /// Where the REP socket reports its connection events (one server per process).
 const MONITOR_ENDPOINT: &str = "inproc://echo-server-events";
 
+/// Where a client's socket reports its connection events (each client has its own context).
+const CLIENT_MONITOR_ENDPOINT: &str = "inproc://client-events";
+
 impl ZmqServer {
     /// Binds a REP socket to `endpoint`, or for a stream a ROUTER. `buffer_size` bounds what a
     /// client can make the server allocate: libzmq drops (and disconnects) a peer whose frame
@@ -514,15 +578,7 @@ impl ZmqServer {
                 .map_err(zmq_error("setting ZMQ_ROUTER_MANDATORY"))?;
         }
         allow_ipv6_for(&socket, endpoint)?;
-        socket
-            .monitor(MONITOR_ENDPOINT, zmq::SocketEvent::DISCONNECTED as i32)
-            .map_err(zmq_error("monitoring the socket"))?;
-        let monitor = context
-            .socket(zmq::PAIR)
-            .map_err(zmq_error("creating the monitor socket"))?;
-        monitor
-            .connect(MONITOR_ENDPOINT)
-            .map_err(zmq_error("connecting the monitor socket"))?;
+        let monitor = Monitor::attach(&context, &socket, MONITOR_ENDPOINT)?;
         socket
             .bind(endpoint)
             .map_err(|e| TransportError::zmq(format!("binding {endpoint}"), e))?;
@@ -531,7 +587,7 @@ impl ZmqServer {
             monitor,
             _context: context,
             routed,
-            disconnects: 0,
+            events: ConnectionEvents::default(),
             multipart_requests: 0,
             max_message,
             ready_address: None,
@@ -570,14 +626,10 @@ impl ZmqServer {
         })
     }
 
-    /// Counts the disconnections libzmq reported since the last look. Called while idle only.
+    /// Counts the connection events libzmq reported since the last look. Called while idle
+    /// only.
     fn count_disconnects(&mut self) {
-        while let Ok(event) = self.monitor.recv_multipart(zmq::DONTWAIT) {
-            let kind = event.first().and_then(|frame| frame.get(..2));
-            if kind == Some(&(zmq::SocketEvent::DISCONNECTED as u16).to_le_bytes()[..]) {
-                self.disconnects += 1;
-            }
-        }
+        self.monitor.read_into(&mut self.events);
     }
 
     /// Waits, in idle slices, for the next request; None once `stop` is set first.
@@ -750,10 +802,18 @@ impl TransportServer for ZmqServer {
     fn closing_words(&mut self) -> Option<String> {
         self.count_disconnects();
         let mut parts = Vec::new();
-        if self.disconnects > 0 {
+        if self.events.disconnects > 0 {
             parts.push(format!(
                 "libzmq disconnected {} peer(s): clients that hung up, or sent a frame over the {}-byte ZMQ_MAXMSGSIZE (libzmq does not say which)",
-                self.disconnects, self.max_message
+                self.events.disconnects, self.max_message
+            ));
+        }
+        if self.events.accept_failures > 0 {
+            // libzmq leaves the connection waiting and tries again: the client only times out.
+            parts.push(format!(
+                "libzmq failed {} time(s) to accept a connection: {}",
+                self.events.accept_failures,
+                nix::errno::Errno::from_raw(self.events.accept_errno)
             ));
         }
         if self.multipart_requests > 0 {

@@ -3,6 +3,7 @@
 //! shared vocabulary (`names`, `wire`, `error`, `wait`).
 
 pub mod futex;
+pub mod headroom;
 pub mod mqueue;
 pub mod object;
 pub mod owner_lock;

@@ -441,7 +441,7 @@ mod tests {
             let _here = moved.0.registration.begin_access();
             moved.0.write(0, 1);
         }
-        let moved = std::thread::spawn(move || {
+        let moved = std::thread::Builder::new().spawn(move || {
             let mapping = &moved.0;
             mapping.truncate();
             let access = mapping.registration.begin_access();
@@ -453,9 +453,8 @@ mod tests {
             assert!(access.truncated());
             drop(access);
             moved
-        })
-        .join()
-        .unwrap();
+        });
+        let moved = moved.expect("starting the test thread").join().unwrap();
         assert!(moved.0.registration.was_truncated());
     }
 
@@ -493,7 +492,11 @@ mod tests {
                 let address = mapping.ptr.as_ptr() as usize;
                 std::thread::scope(|scope| {
                     // SAFETY: the mapping outlives the scope, and the thread with it.
-                    scope.spawn(move || unsafe { (address as *const u8).read_volatile() });
+                    std::thread::Builder::new()
+                        .spawn_scoped(scope, move || unsafe {
+                            (address as *const u8).read_volatile()
+                        })
+                        .expect("starting the reading thread");
                 });
             }
             "sent-signal" => {
