@@ -675,7 +675,7 @@ fn faults_in_the_added_transports_are_caught() {
         ("shm-spin", "SHM spin"),
         ("shm-zc", "SHM zero-copy"),
         ("pipe", "Pipe"),
-        ("tcp", "TCP loopback"),
+        ("tcp", "TCP"),
     ] {
         let only = ["--transports", transport];
         assert_fault_fails(

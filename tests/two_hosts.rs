@@ -160,6 +160,8 @@ fn measured_across_the_link(transport: &str, server_args: &[&str], connect_prefi
     assert!(driver.status.success(), "{transport}: {stdout}\n{}", {
         String::from_utf8_lossy(&driver.stderr)
     });
+    // Another host is not labelled a loopback.
+    assert!(!stdout.contains("loopback"), "{transport}: {stdout}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["state"], "complete", "{report}");

@@ -46,8 +46,8 @@ use crate::transport::blocks::payload::{check_message_fits, check_reply_fits};
 use crate::transport::blocks::socket_file::SocketFile;
 use crate::transport::blocks::zmq_events::{ConnectionEvents, Monitor};
 use crate::transport::error::TransportError;
-use crate::transport::os::readiness::readable_within;
 use crate::transport::os::headroom;
+use crate::transport::os::readiness::readable_within;
 use crate::transport::spec::{
     EchoOutcome, Pattern, Reply, TransportClient, TransportOptions, TransportServer,
 };

@@ -1,5 +1,6 @@
-//! TCP loopback: a TCP connection to `127.0.0.1`, each message framed as in Unix stream (a
-//! 4-byte native-endian `u32` length, then the payload) by
+//! TCP: a TCP connection (to `127.0.0.1` when the tool spawns its server; to any host with
+//! `--connect`), each message framed as in Unix stream (a 4-byte native-endian `u32` length,
+//! then the payload) by
 //! [`framing`](crate::transport::blocks::framing).
 //!
 //! The same exchange as Unix stream (per direction one `writev` and, in the common case, one
@@ -38,7 +39,7 @@ pub const KIND: TransportKind = TransportKind::new(&SPEC);
 
 const SPEC: TransportSpec = TransportSpec {
     name: "tcp",
-    display_name: "TCP loopback",
+    display_name: "TCP",
     addressing: Addressing::Tcp { scheme: None },
     connect: |endpoint, options, watch| {
         let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
