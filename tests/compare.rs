@@ -5,6 +5,7 @@
 
 mod common {
     pub mod driver;
+    pub mod planted;
     pub mod process;
     pub mod usage;
 }
@@ -13,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::driver::Driver;
-use common::process::bin;
+use common::planted::{Planted, What};
+use common::process::{bin, PATIENCE};
 use common::usage::assert_usage_error;
 use serde_json::Value;
 use transport_bench::report::schema::SCHEMA_VERSION;
@@ -317,8 +319,8 @@ fn files_that_are_not_reports_are_refused_with_exit_2() {
     let hyperfine = write(dir.path(), "h.json", &serde_json::json!({"results": []}));
     for (bad, expected) in [
         (dir.path().join("missing.json"), "cannot read"),
-        (dir.path().to_path_buf(), "cannot read"),
-        (PathBuf::from("/dev/zero"), "larger than 128 MiB"),
+        (dir.path().to_path_buf(), "it is a directory"),
+        (PathBuf::from("/dev/zero"), "it is a character device"),
         (big, "larger than 128 MiB"),
         (not_json, "not JSON"),
         (hyperfine, "no \"tool\" field"),
@@ -416,4 +418,60 @@ fn a_bad_threshold_is_a_usage_error() {
         );
     }
     assert_usage_error(&["compare", base], "NEW.json");
+}
+
+/// `compare ARGS` with `stdin` on standard input, killed (failing the test on its exit
+/// status) if it outlasts `PATIENCE`.
+fn compare_bounded(args: &[&Path], stdin: &[u8]) -> Output {
+    assert_cmd::Command::new(bin())
+        .arg("compare")
+        .args(args)
+        .write_stdin(stdin.to_vec())
+        .timeout(PATIENCE)
+        .output()
+        .expect("running the binary")
+}
+
+#[test]
+fn a_fifo_a_link_to_one_or_a_directory_is_refused_at_once_as_either_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = Planted::new(dir.path().join("r.json"), What::Fifo);
+    let link = Planted::new(dir.path().join("link.json"), What::Link(fifo.path()));
+    // And two that never blocked: a directory, and an empty file (not JSON, but a file).
+    let sub = Planted::new(dir.path().join("dir.json"), What::Dir);
+    let empty = Planted::new(dir.path().join("empty.json"), What::File(0));
+    let refusals = [
+        (fifo.path(), "it is a FIFO"),
+        (link.path(), "it is a FIFO"),
+        (sub.path(), "it is a directory"),
+        (empty.path(), "not JSON"),
+    ];
+    let base = fixture("compare-base.json");
+    for (bad, why) in refusals {
+        for args in [[base.as_path(), bad], [bad, base.as_path()]] {
+            let output = compare_bounded(&args, b"");
+            let (stdout, stderr) = text(&output);
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(stderr.contains(&*bad.display().to_string()), "{stderr}");
+            assert!(stderr.contains(why), "{stderr}");
+            assert!(stdout.is_empty(), "{stdout}");
+        }
+    }
+}
+
+#[test]
+fn a_report_on_standard_input_is_read_as_dash_but_only_once() {
+    let base = fixture("compare-base.json");
+    let report = std::fs::read(&base).unwrap();
+    let dash = Path::new("-");
+    for args in [[base.as_path(), dash], [dash, base.as_path()]] {
+        let output = compare_bounded(&args, &report);
+        let (stdout, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(
+            stdout.contains("shm-posix") || stdout.contains("SHM POSIX"),
+            "{stdout}"
+        );
+    }
+    assert_usage_error(&["compare", "-", "-"], "both - (standard input)");
 }

@@ -4,6 +4,7 @@
 
 mod common {
     pub mod channel;
+    pub mod planted;
     pub mod process;
     pub mod reached;
     pub mod server;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use common::channel::{channel_leftovers, unique_channel};
+use common::planted::{Planted, What};
 use common::process::{bin, Spawned};
 use common::reached::{start_reachable, ReachableServer};
 use common::server::wait_for_line;
@@ -272,4 +274,76 @@ fn what_an_external_server_cannot_do_is_a_usage_error() {
     ] {
         assert_usage_error(args, needle);
     }
+}
+
+/// A short `--connect` run against `transport:channel`, bounded (`Spawned::finish` kills the
+/// binary and fails the test if it hangs); its stdout and stderr together.
+fn connect_briefly(transport: &str, channel: &str) -> (std::process::ExitStatus, String) {
+    let peer = format!("{transport}:{channel}");
+    let mut command = Command::new(bin());
+    command.args(["--connect", &peer, "--timeout", "3s", "--iterations", "10"]);
+    command.args(["--warmup", "1", "--sizes", "small"]);
+    let (status, out, err) = Spawned::start(&mut command).finish();
+    (status, format!("{out}\n{err}"))
+}
+
+fn srb_path(channel: &str, suffix: &str) -> String {
+    format!("/dev/shm/srb_{channel}_{suffix}")
+}
+
+#[test]
+fn a_fifo_where_a_peers_shared_memory_should_be_fails_the_connect_at_once_naming_it() {
+    let channel = unique_channel("fifo");
+    let fifo = Planted::new(srb_path(&channel, "req"), What::Fifo);
+    let (status, out) = connect_briefly("shm-posix", &channel);
+    assert_eq!(status.code(), Some(1), "{out}");
+    let expected = format!("{} is a FIFO", fifo.path().display());
+    assert!(out.contains(&expected), "{out}");
+    drop(fifo);
+    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+}
+
+#[test]
+fn a_directory_or_a_link_where_a_peers_memory_should_be_is_named_not_measured() {
+    let channel = unique_channel("dir");
+    let dir = Planted::new(srb_path(&channel, "req"), What::Dir);
+    let (status, out) = connect_briefly("shm-posix", &channel);
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!("{} is a directory", dir.path().display())),
+        "{out}"
+    );
+    assert!(!out.contains("40-byte buffer"), "{out}");
+    drop(dir);
+    // A link to a plain file of the right size: never followed, so never mapped.
+    let target = tempfile::tempdir().unwrap();
+    let file = Planted::new(target.path().join("memory"), What::File(4096));
+    let link = Planted::new(srb_path(&channel, "req"), What::Link(file.path()));
+    let (status, out) = connect_briefly("shm-posix", &channel);
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("is a symbolic link"), "{out}");
+    drop(link);
+    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+}
+
+#[test]
+fn a_fifo_where_a_peers_semaphore_or_segment_should_be_is_named() {
+    // Both memories plain files, the first semaphore a FIFO: the client gets that far.
+    let channel = unique_channel("sem");
+    let memories =
+        ["req", "resp"].map(|dir| Planted::new(srb_path(&channel, dir), What::File(4096)));
+    let sem_path = format!("/dev/shm/sem.srb_{channel}_req_empty");
+    let sem = Planted::new(&sem_path, What::Fifo);
+    let (status, out) = connect_briefly("shm-posix", &channel);
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains(&format!("{sem_path} is a FIFO")), "{out}");
+    drop((sem, memories));
+    // shm-spin's one segment.
+    let segment = Planted::new(srb_path(&channel, "spin"), What::Fifo);
+    let (status, out) = connect_briefly("shm-spin", &channel);
+    assert_eq!(status.code(), Some(1), "{out}");
+    let expected = format!("{} is a FIFO", segment.path().display());
+    assert!(out.contains(&expected), "{out}");
+    drop(segment);
+    assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
 }

@@ -88,6 +88,48 @@ fn exports_that_collide_or_misname_the_plot_are_usage_errors() {
     assert!(!Path::new(a).exists());
 }
 
+#[test]
+fn two_exports_into_one_stream_under_any_of_its_names_are_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a.json");
+    std::fs::write(&a, "previous").unwrap();
+    let hard = tmp.path().join("hard.csv");
+    std::fs::hard_link(&a, &hard).unwrap();
+    let (a, hard) = (a.to_str().unwrap(), hard.to_str().unwrap());
+    // Standard output is a pipe here, and standard error another (assert_usage_error's).
+    let cases: &[&[&str]] = &[
+        &["--export-json", "-", "--export-csv", "/dev/stdout"],
+        &[
+            "--export-json",
+            "/proc/self/fd/1",
+            "--export-markdown",
+            "/dev/fd/1",
+        ],
+        &["--export-csv", "/dev/stdout", "--plot", "-"],
+        &["--export-json", a, "--export-csv", hard],
+    ];
+    for args in cases {
+        assert_usage_error(args, "are the same file");
+    }
+    // With an export on stdout, people's output moves to stderr: an export there collides too.
+    assert_usage_error(
+        &["--export-json", "-", "--export-csv", "/dev/stderr"],
+        "/dev/stderr is standard error",
+    );
+    assert_eq!(std::fs::read_to_string(a).unwrap(), "previous");
+}
+
+#[test]
+fn an_export_to_standard_output_by_another_name_gets_standard_output_alone() {
+    for name in ["/dev/stdout", "/proc/self/fd/1"] {
+        let (status, out, err) = run_with_json_export(Path::new(name));
+        assert!(status.success(), "{name}: {out}\n{err}");
+        // The whole of stdout is the one document; the banner and summary went to stderr.
+        assert_eq!(json_state(&out), "complete", "{name}");
+        assert!(err.contains("OVERALL SUMMARY"), "{name}: {err}");
+    }
+}
+
 /// A short, real run with one export at `path`; returns the driver's output.
 fn run_with_json_export(path: &Path) -> (std::process::ExitStatus, String, String) {
     let driver = Driver::start(&[

@@ -4,6 +4,7 @@
 
 mod common {
     pub mod driver;
+    pub mod planted;
     pub mod process;
     pub mod usage;
 }
@@ -14,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::driver::Driver;
-use common::process::bin;
+use common::planted::{Planted, What};
+use common::process::{bin, PATIENCE};
 use common::usage::assert_usage_error;
 use serde_json::{json, Value};
 use transport_bench::report::schema::SCHEMA_VERSION;
@@ -314,9 +316,9 @@ fn files_that_cannot_be_reports_exit_2() {
         .unwrap();
     let cases: [(&Path, &str); 4] = [
         (&dir.path().join("missing.json"), "cannot read"),
-        (dir.path(), "Is a directory"),
+        (dir.path(), "it is a directory"),
         (&huge, "is larger than 128 MiB"),
-        (Path::new("/dev/zero"), "is larger than 128 MiB"),
+        (Path::new("/dev/zero"), "it is a character device"),
     ];
     for (input, needle) in cases {
         let output = plot_to(input, &out);
@@ -465,4 +467,61 @@ fn the_output_may_be_a_link_or_a_fifo_with_a_reader() {
     let svg = String::from_utf8(svg).unwrap();
     assert!(roxmltree::Document::parse(&svg).is_ok());
     assert!(fifo.symlink_metadata().unwrap().file_type().is_fifo());
+}
+
+/// `plot ARGS` with `stdin` on standard input, killed (failing the test on its exit status)
+/// if it outlasts `PATIENCE`.
+fn plot_bounded(args: &[&Path], stdin: &[u8]) -> Output {
+    assert_cmd::Command::new(bin())
+        .arg("plot")
+        .args(args)
+        .write_stdin(stdin.to_vec())
+        .timeout(PATIENCE)
+        .output()
+        .expect("running the binary")
+}
+
+#[test]
+fn a_fifo_a_link_to_one_or_a_directory_is_refused_at_once_and_the_output_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = Planted::new(dir.path().join("r.json"), What::Fifo);
+    let link = Planted::new(dir.path().join("link.json"), What::Link(fifo.path()));
+    // And two that never blocked: a directory, and an empty file (not JSON, but a file).
+    let sub = Planted::new(dir.path().join("dir.json"), What::Dir);
+    let empty = Planted::new(dir.path().join("empty.json"), What::File(0));
+    let refusals = [
+        (fifo.path(), "it is a FIFO"),
+        (link.path(), "it is a FIFO"),
+        (sub.path(), "it is a directory"),
+        (empty.path(), "not JSON"),
+    ];
+    let out = dir.path().join("out.svg");
+    for (bad, why) in refusals {
+        let output = plot_bounded(&[bad, Path::new("--out"), &out], b"");
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{bad:?}: {message}");
+        assert!(message.contains(&*bad.display().to_string()), "{message}");
+        assert!(message.contains(why), "{message}");
+    }
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_report_on_standard_input_is_read_as_dash_within_the_size_cap() {
+    let report = serde_json::to_vec(&minimal_report()).unwrap();
+    let dash = Path::new("-");
+    let output = plot_bounded(&[dash, Path::new("--out"), dash], &report);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let svg = String::from_utf8_lossy(&output.stdout);
+    roxmltree::Document::parse(&svg).expect("the SVG is well-formed");
+    // Standard input is capped as a file is: an endless stream is refused, not read forever.
+    let endless = vec![b' '; (128 << 20) + 1];
+    let output = plot_bounded(&[dash, Path::new("--out"), dash], &endless);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("- is larger than 128 MiB"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(output.stdout.is_empty());
 }

@@ -6,6 +6,7 @@ mod common {
     pub mod channel;
     pub mod cleanup;
     pub mod driver;
+    pub mod planted;
     pub mod process;
     pub mod server;
     pub mod shm;
@@ -18,7 +19,8 @@ use std::sync::Mutex;
 use common::channel::*;
 use common::cleanup::remove_objects;
 use common::driver::Driver;
-use common::process::bin;
+use common::planted::{Planted, What};
+use common::process::{bin, Spawned};
 use common::shm::start_shm_server;
 use common::signals::stop_server_clean;
 use std::ffi::CString;
@@ -168,4 +170,152 @@ fn a_live_server_is_kept_whatever_pid_its_channel_name_shows() {
     stop_server_clean(server, &channel);
     assert!(output.status.success(), "{out}");
     assert_eq!(kept, 6, "the live server's objects were removed:\n{out}");
+}
+
+/// `transport-bench cleanup ARGS` with `tmp` as its TMPDIR, bounded: `Spawned::finish` kills it
+/// and fails the test if it hangs. Returns its exit status and standard output.
+fn cleanup_bounded(args: &[&str], tmp: &std::path::Path) -> (std::process::ExitStatus, String) {
+    let mut command = Command::new(bin());
+    command.arg("cleanup").args(args).env("TMPDIR", tmp);
+    let (status, out, err) = Spawned::start(&mut command).finish();
+    (status, format!("{out}{err}"))
+}
+
+#[test]
+fn a_fifo_a_link_or_a_directory_under_a_stale_name_is_left_alone_and_reported() {
+    let _guard = lock();
+    let dead = dead_pid();
+    let tmp = tempfile::tempdir().unwrap();
+    let elsewhere = Planted::new(tmp.path().join("elsewhere"), What::Fifo);
+    let planted = [
+        (
+            format!("/dev/shm/srb_tb_{dead}_1_req"),
+            What::Fifo,
+            "a FIFO",
+        ),
+        (
+            format!("/dev/shm/srb_tb_{dead}_2_req"),
+            What::Link(elsewhere.path()),
+            "a symbolic link",
+        ),
+        (
+            format!("/dev/shm/srb_tb_{dead}_3_req"),
+            What::Dir,
+            "a directory",
+        ),
+        (
+            format!("/dev/shm/sem.srb_tb_{dead}_4_req_empty"),
+            What::Fifo,
+            "a FIFO",
+        ),
+    ];
+    let in_tmp = [
+        (
+            format!("transport-bench-{dead}-abcdef"),
+            What::Fifo,
+            "a FIFO",
+        ),
+        (
+            format!("transport-bench-{dead}-link"),
+            What::Link(elsewhere.path()),
+            "a symbolic link",
+        ),
+    ];
+    let in_tmp = in_tmp.map(|(name, what, kind)| {
+        let path = tmp.path().join(name);
+        (path.display().to_string(), what, kind)
+    });
+    let planted: Vec<(Planted, &str)> = (planted.into_iter().chain(in_tmp))
+        .map(|(path, what, kind)| (Planted::new(path, what), kind))
+        .collect();
+    let (status, out) = cleanup_bounded(&[], tmp.path());
+    assert!(status.success(), "{out}");
+    for (thing, kind) in &planted {
+        let line = format!("Left alone: {} is {kind}", thing.path().display());
+        assert!(out.contains(&line), "{line:?} not in {out}");
+        assert!(thing.path().symlink_metadata().is_ok(), "{out}");
+    }
+    assert!(!out.contains("Removed"), "{out}");
+}
+
+#[test]
+fn the_drivers_start_up_sweep_passes_a_fifo_under_a_stale_name() {
+    let _guard = lock();
+    let dead = dead_pid();
+    let fifo = Planted::new(format!("/dev/shm/srb_tb_{dead}_1_req"), What::Fifo);
+    let driver = Driver::start(&[
+        "--iterations",
+        "20",
+        "--sizes",
+        "small",
+        "--transports",
+        "unix-stream",
+    ]);
+    let (status, out, _) = driver.finish_clean();
+    assert!(status.success(), "{out}");
+    assert!(
+        fifo.path().symlink_metadata().is_ok(),
+        "the FIFO is not ours"
+    );
+}
+
+#[test]
+fn cleanup_removes_a_dead_runs_socket_but_leaves_a_directory_holding_anything_else() {
+    let _guard = lock();
+    let dead = dead_pid();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |suffix: &str| tmp.path().join(format!("transport-bench-{dead}-{suffix}"));
+    // What a killed run leaves: its directory and the server's socket in it.
+    let ours = dir("ours");
+    std::fs::create_dir(&ours).unwrap();
+    drop(std::os::unix::net::UnixListener::bind(ours.join("echo.sock")).unwrap());
+    // Someone else's content under our names: a file, a plain file named like the socket, a
+    // directory.
+    let foreign = [
+        ("precious.txt", What::File(5)),
+        ("echo.sock", What::File(0)),
+        ("sub", What::Dir),
+    ];
+    let foreign: Vec<(std::path::PathBuf, Planted)> = (foreign.into_iter().enumerate())
+        .map(|(i, (name, what))| {
+            let holder = dir(&format!("foreign{i}"));
+            std::fs::create_dir(&holder).unwrap();
+            (holder.clone(), Planted::new(holder.join(name), what))
+        })
+        .collect();
+    let (status, out) = cleanup_bounded(&[], tmp.path());
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains(&format!("Removed directory {}", ours.display())),
+        "{out}"
+    );
+    assert!(!ours.exists(), "{out}");
+    for (holder, content) in &foreign {
+        let name = content.path().file_name().unwrap().to_string_lossy();
+        let line = format!("Left alone: {} holds \"{name}\"", holder.display());
+        assert!(out.contains(&line), "{line:?} not in {out}");
+        assert!(content.path().symlink_metadata().is_ok(), "{out}");
+    }
+}
+
+#[test]
+fn cleanup_of_one_channel_removes_its_objects_but_not_a_fifo_under_its_name() {
+    let _guard = lock();
+    let channel = unique_channel("fifo");
+    leak_objects(&channel);
+    // leak_objects made the request memory; the reply memory's name holds a FIFO.
+    let fifo = Planted::new(format!("/dev/shm/srb_{channel}_resp"), What::Fifo);
+    let tmp = tempfile::tempdir().unwrap();
+    let (status, out) = cleanup_bounded(&["--channel", &channel], tmp.path());
+    let left = channel_leftovers(&channel);
+    drop(fifo);
+    remove_objects(&channel);
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains(&format!("Removed shared memory /srb_{channel}_req")),
+        "{out}"
+    );
+    let line = format!("Left alone: /dev/shm/srb_{channel}_resp is a FIFO");
+    assert!(out.contains(&line), "{out}");
+    assert_eq!(left, [format!("srb_{channel}_resp")], "{out}");
 }

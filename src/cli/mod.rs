@@ -200,7 +200,8 @@ pub enum Command {
     /// Draw the SVG plot of --plot from a JSON report saved by --export-json, without running
     /// anything.
     Plot {
-        /// The JSON report, as --export-json wrote it.
+        /// The JSON report, as --export-json wrote it: a file, or - for standard input (a FIFO,
+        /// a device or a directory is refused: pipe it in as -).
         #[arg(value_name = "REPORT.json")]
         report: PathBuf,
 
@@ -212,11 +213,11 @@ pub enum Command {
     /// every case in both, and whether it stands out from the noise (Welch's t-test on the run
     /// means, 95%, with --runs 3 or more on both sides).
     Compare {
-        /// The earlier report, the reference.
+        /// The earlier report, the reference: a file, or - for standard input.
         #[arg(value_name = "BASE.json")]
         base: PathBuf,
 
-        /// The later report, compared against BASE.
+        /// The later report, compared against BASE: a file, or - for standard input.
         #[arg(value_name = "NEW.json")]
         new: PathBuf,
 

@@ -14,12 +14,13 @@ use crate::cli::values::DEFAULT_BUFFER_SIZE;
 use crate::cli::{BenchArgs, Cli, Command};
 use crate::compare::CompareRequest;
 use crate::export::replot::PlotRequest;
-use crate::export::target::{resolve_links, STDOUT_PATH};
-use crate::export::Exports;
+use crate::export::target::{Destination, STDOUT_PATH};
+use crate::export::{ExportSet, Exports};
 use crate::peer::cleanup::CleanupScope;
 use crate::peer::external::ExternalPeer;
 use crate::peer::server::{Fault, ServerOptions};
 use crate::peer::server_args::{is_server_mode, ServerArgs};
+use crate::report::saved::STDIN_PATH;
 use crate::report::size::MessageSize;
 use crate::system::placement::{PinMode, Pinning};
 use crate::transport::registry::spinning_transport_names;
@@ -116,6 +117,12 @@ impl Mode {
             fail_above,
         }) = &cli.command
         {
+            if base == new && base == Path::new(STDIN_PATH) {
+                usage_error(
+                    ErrorKind::ArgumentConflict,
+                    "BASE and NEW are both - (standard input), which holds one report; name a file for one of them".into(),
+                );
+            }
             return Mode::Compare(CompareRequest {
                 base: base.clone(),
                 new: new.clone(),
@@ -301,15 +308,16 @@ fn plot_usage_error(message: String) -> ! {
     }
 }
 
-/// Two exports into one file would overwrite each other.
+/// Two exports into one file would overwrite each other, and two writers of one stream
+/// (standard output under any of its names) would interleave: each is a usage error.
 fn check_exports(exports: &Exports) {
     if let Some(Err(e)) = exports.plot.as_ref().map(|p| check_svg_name("--plot", p)) {
         usage_error(ErrorKind::ValueValidation, e.to_string());
     }
-    let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    let mut seen: Vec<(Destination, &PathBuf)> = Vec::new();
     for path in exports.paths() {
-        let identity = file_identity(path);
-        if let Some((_, first)) = seen.iter().find(|(id, _)| *id == identity) {
+        let destination = Destination::of(path);
+        if let Some((_, first)) = seen.iter().find(|(d, _)| *d == destination) {
             usage_error(
                 ErrorKind::ArgumentConflict,
                 format!(
@@ -319,23 +327,31 @@ fn check_exports(exports: &Exports) {
                 ),
             );
         }
-        seen.push((identity, path));
+        seen.push((destination, path));
     }
+    check_console_stream(exports);
 }
 
-/// The file a path ends at, after links, in absolute form (as far as it exists), so that
-/// `a.json`, `./a.json` and a link to it compare equal.
-fn file_identity(path: &Path) -> PathBuf {
-    if path == Path::new(STDOUT_PATH) {
-        return path.to_path_buf();
+/// When an export takes standard output, people's output moves to standard error; an export
+/// into standard error as well would have the two interleave. (Unless standard error is
+/// standard output already, as on a terminal or after `2>&1`: the user joined them.)
+fn check_console_stream(exports: &Exports) {
+    let stderr = Destination::standard_error();
+    if !ExportSet::uses_stdout(exports) || stderr == Destination::standard_output() {
+        return;
     }
-    let resolved = resolve_links(path).unwrap_or_else(|_| path.to_path_buf());
-    let parent = match resolved.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let parent = std::fs::canonicalize(&parent).unwrap_or(parent);
-    parent.join(resolved.file_name().unwrap_or_default())
+    let into_stderr = exports
+        .paths()
+        .find(|path| Some(Destination::of(path)) == stderr);
+    if let Some(path) = into_stderr {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            format!(
+                "{} is standard error, where the progress and summary go when an export takes standard output; give the export a file of its own",
+                path.display()
+            ),
+        );
+    }
 }
 
 /// A stream runs back to back and one way: pacing and requests in flight are for round trips.

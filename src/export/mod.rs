@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use plotters::drawing::DrawingAreaErrorKind;
 
 use crate::report::result::Report;
-use target::{ExportTarget, STDOUT_PATH};
+use target::{Destination, ExportTarget, STDOUT_PATH};
 
 pub use self::csv::CsvExporter;
 pub use self::json::JsonExporter;
@@ -131,9 +131,14 @@ impl ExportSet {
         Ok(())
     }
 
-    /// Whether any export goes to standard output (then people's output goes to stderr).
+    /// Whether any export goes to standard output, as `-` or under another of its names
+    /// (`/dev/stdout`, `/proc/self/fd/1`, the file or pipe it is): then people's output goes
+    /// to stderr, so that the export's reader gets the export alone.
     pub fn uses_stdout(exports: &Exports) -> bool {
-        exports.paths().any(|path| path == Path::new(STDOUT_PATH))
+        let stdout = Destination::standard_output();
+        exports.paths().any(|path| {
+            path == Path::new(STDOUT_PATH) || stdout.as_ref() == Some(&Destination::of(path))
+        })
     }
 }
 

@@ -12,7 +12,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// How many symbolic links a path may pass through, as the kernel's own limit (ELOOP).
@@ -91,6 +92,65 @@ impl ExportTarget {
     }
 }
 
+/// The file or stream an export writes into, to tell when two writers would share one. Two
+/// names of one thing compare equal: `-`, `/dev/stdout`, `/dev/fd/1` and `/proc/self/fd/1`
+/// (the kernel's links all end at descriptor 1's pipe, terminal or file), a link and its
+/// target, two hard links. What does not exist yet is known by its absolute path after links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Something that exists, by device and inode.
+    Inode { dev: u64, ino: u64 },
+    /// A file to be created.
+    Path(PathBuf),
+}
+
+impl Destination {
+    /// Where `path` writes (`-` is standard output).
+    pub fn of(path: &Path) -> Destination {
+        if path == Path::new(STDOUT_PATH) {
+            return Destination::standard_output().unwrap_or(Destination::Path(path.into()));
+        }
+        // metadata follows every link, /proc's magic ones too; nothing is opened.
+        match std::fs::metadata(path) {
+            Ok(meta) => Destination::Inode {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            },
+            Err(_) => Destination::Path(absolute_after_links(path)),
+        }
+    }
+
+    /// What descriptor 1 is open on, if it is open.
+    pub fn standard_output() -> Option<Destination> {
+        Destination::of_fd(io::stdout().as_fd())
+    }
+
+    /// What descriptor 2 is open on, if it is open.
+    pub fn standard_error() -> Option<Destination> {
+        Destination::of_fd(io::stderr().as_fd())
+    }
+
+    fn of_fd(fd: std::os::fd::BorrowedFd<'_>) -> Option<Destination> {
+        let stat = nix::sys::stat::fstat(fd.as_raw_fd()).ok()?;
+        Some(Destination::Inode {
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+        })
+    }
+}
+
+/// A path that does not exist yet, in absolute form after links (as far as they exist), so
+/// that `a.json`, `./a.json` and a dangling link to it compare equal.
+fn absolute_after_links(path: &Path) -> PathBuf {
+    let resolved = resolve_links(path).unwrap_or_else(|_| path.to_path_buf());
+    let parent = match resolved.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let parent = std::fs::canonicalize(&parent).unwrap_or(parent);
+    parent.join(resolved.file_name().unwrap_or_default())
+}
+
 /// Follows symbolic links (relative ones from their own directory) to the path they end at,
 /// which may not exist yet.
 pub fn resolve_links(path: &Path) -> io::Result<PathBuf> {
@@ -130,7 +190,6 @@ fn open_stream(path: &Path, fifo: bool) -> io::Result<File> {
 
 fn set_blocking(file: &File) -> io::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    use std::os::fd::AsRawFd;
     let fd = file.as_raw_fd();
     let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(io::Error::from)?;
     let flags = OFlag::from_bits_truncate(flags) - OFlag::O_NONBLOCK;
@@ -168,7 +227,6 @@ fn create_new(path: &Path) -> io::Result<File> {
 /// Standard output as a `File` of its own (a duplicate of descriptor 1), so that it is
 /// written like any other stream.
 fn stdout_file() -> io::Result<File> {
-    use std::os::fd::AsFd;
     Ok(File::from(io::stdout().as_fd().try_clone_to_owned()?))
 }
 

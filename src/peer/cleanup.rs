@@ -4,8 +4,17 @@
 //! `/dev/shm/sem.<name>`; a message queue as `/dev/mqueue/<name>`, but only where the mqueue
 //! file system is mounted there (often it is not). All are removed through their own unlink
 //! call, not as files, and the objects of a named channel are found by name alone.
+//!
+//! `/dev/shm` and `/tmp` are world-writable, so a name this tool makes may hold anything. Only
+//! what is of the kind this tool makes there is a candidate (a plain file for an object, a
+//! directory holding at most the server's socket for a private directory); anything else is
+//! [`NotOurs`]: looked at with `lstat`, never opened, followed or removed, and named by
+//! `cleanup`. A private directory is emptied by name and removed with `rmdir`, never
+//! recursively.
 
+use std::ffi::OsString;
 use std::fmt;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -13,11 +22,12 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 use crate::peer::lease::{channel_owner_pid, dir_owner_pid};
-use crate::transport::os::mqueue::{unlink_queue, MQUEUE_DIR};
-use crate::transport::os::owner_lock;
+use crate::transport::os::file_kind::FileKind;
+use crate::transport::os::mqueue::{queue_exists, unlink_queue, MQUEUE_DIR};
+use crate::transport::os::owner_lock::{self, Liveness};
 use crate::transport::os::semaphore::unlink_semaphore;
 use crate::transport::os::shm::{unlink_shared_memory, SHM_DIR};
-use crate::transport::{self, ChannelName, PosixObject};
+use crate::transport::{self, ChannelName, PosixObject, SOCKET_FILE_NAME};
 
 const SEM_FILE_PREFIX: &str = "sem.";
 /// Every shm-rpc-bridge object name starts with this (after the leading slash).
@@ -90,8 +100,82 @@ impl IpcObject {
             IpcObject::SharedMemory(name) => unlink_shared_memory(name),
             IpcObject::Semaphore(name) => unlink_semaphore(name),
             IpcObject::MessageQueue(name) => unlink_queue(name),
-            IpcObject::Directory(path) => std::fs::remove_dir_all(path).is_ok(),
+            IpcObject::Directory(path) => remove_private_dir(path),
         }
+    }
+
+    /// For a message queue: whether it exists, asked by name (no `/dev/mqueue` needed).
+    fn exists_as_queue(&self) -> bool {
+        matches!(self, IpcObject::MessageQueue(name) if queue_exists(name))
+    }
+}
+
+/// Something under a name this tool makes that is not what it makes there: a FIFO, a link or a
+/// directory where an object should be, or a private directory holding a file of someone
+/// else's. Never opened (beyond a look at its type), never removed; `cleanup` says so.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NotOurs {
+    pub path: PathBuf,
+    pub why: NotOursWhy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NotOursWhy {
+    /// It is of a kind this tool never makes under that name.
+    Kind(FileKind),
+    /// A private directory that holds this entry, which this tool never puts there.
+    Holds(OsString),
+}
+
+impl NotOurs {
+    fn kind(path: PathBuf, kind: FileKind) -> NotOurs {
+        NotOurs {
+            path,
+            why: NotOursWhy::Kind(kind),
+        }
+    }
+
+    fn holding(path: PathBuf, entry: OsString) -> NotOurs {
+        NotOurs {
+            path,
+            why: NotOursWhy::Holds(entry),
+        }
+    }
+}
+
+impl fmt::Display for NotOurs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.path.display();
+        match &self.why {
+            NotOursWhy::Kind(kind) => write!(
+                f,
+                "{path} is {kind}, which transport-bench never makes under that name"
+            ),
+            NotOursWhy::Holds(entry) => write!(
+                f,
+                "{path} holds {:?}, which transport-bench never puts there",
+                entry
+            ),
+        }
+    }
+}
+
+/// What a look for leftovers found: the objects to remove, and what is left alone.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub objects: Vec<IpcObject>,
+    pub not_ours: Vec<NotOurs>,
+}
+
+impl Findings {
+    fn extend(&mut self, other: Findings) {
+        self.objects.extend(other.objects);
+        self.not_ours.extend(other.not_ours);
+    }
+
+    fn sort(&mut self) {
+        self.objects.sort();
+        self.not_ours.sort();
     }
 }
 
@@ -103,77 +187,152 @@ fn driver_queue_owner_pid(bare_name: &str) -> Option<u32> {
 
 /// Every shm-rpc-bridge object (`/srb_*`) on the machine, whoever made it, and every message
 /// queue named like a driver's (`/tb_<pid>_<n>_req`, `_resp`) where `/dev/mqueue` shows them.
-pub fn all_objects() -> Vec<IpcObject> {
-    let mut objects = shm_objects(|name| name.starts_with(SRB_PREFIX));
-    objects.extend(mqueue_objects(|name| {
+pub fn all_objects() -> Findings {
+    let mut found = shm_objects(|name| name.starts_with(SRB_PREFIX));
+    found.objects.extend(mqueue_objects(|name| {
         driver_queue_owner_pid(name).is_some()
     }));
-    objects
+    found
 }
 
 /// The existing objects of one channel, whichever transport made them: found by their names,
-/// so a channel's message queues are found whether `/dev/mqueue` is mounted or not.
-pub fn channel_objects(channel: &ChannelName) -> Vec<IpcObject> {
-    let mut objects: Vec<IpcObject> = (transport::channel_objects(channel).into_iter())
-        .filter(PosixObject::exists)
+/// so a channel's message queues are found whether `/dev/mqueue` is mounted or not. A name in
+/// `/dev/shm` that holds something else than a file (a FIFO, a link) is not ours.
+pub fn channel_objects(channel: &ChannelName) -> Findings {
+    let mut found = Findings::default();
+    for object in transport::channel_objects(channel)
+        .into_iter()
         .map(IpcObject::from)
-        .collect();
-    objects.sort();
-    objects
+    {
+        let kind = match object {
+            IpcObject::MessageQueue(_) => object.exists_as_queue().then_some(FileKind::Regular),
+            _ => FileKind::of_name(&object.path()).ok().flatten(),
+        };
+        match kind {
+            Some(FileKind::Regular) => found.objects.push(object),
+            Some(kind) => found.not_ours.push(NotOurs::kind(object.path(), kind)),
+            None => {}
+        }
+    }
+    found.sort();
+    found
 }
 
 /// Objects and private directories left by runs that are over. An object counts as left only
 /// if nobody holds its owner lock ([`owner_lock`]: the creator holds one for as long as it
 /// lives, in whatever PID namespace) and the pid in its name is not alive here either (objects
 /// of another C library's semaphores, which cannot be locked, fall back on the pid alone).
-/// Objects whose names this tool does not make are never included.
-pub fn stale_objects(temp_dir: &Path) -> Vec<IpcObject> {
+/// Objects whose names this tool does not make are never included; names it makes that hold
+/// something it does not make there are [`Findings::not_ours`].
+pub fn stale(temp_dir: &Path) -> Findings {
     let srb_owner = |name: &str| name.strip_prefix(SRB_PREFIX).and_then(channel_owner_pid);
+    let dead = |pid: Option<u32>| pid.is_some_and(|pid| !process_alive(pid));
+    let candidates = shm_objects(|name| dead(srb_owner(name)));
     let queues = mqueue_objects(|name| driver_queue_owner_pid(name).is_some());
-    let mut stale: Vec<IpcObject> = (shm_objects(|name| srb_owner(name).is_some()).into_iter())
-        .chain(queues)
-        .filter(|object| {
-            let dead_owner = object.owner_pid().is_some_and(|pid| !process_alive(pid));
-            dead_owner && !owner_lock::is_held(&object.path())
-        })
-        .collect();
-    if let Ok(entries) = std::fs::read_dir(temp_dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let dead_owner = name
-                .to_str()
-                .and_then(dir_owner_pid)
-                .is_some_and(|pid| !process_alive(pid));
-            let abandoned = dead_owner && !owner_lock::is_held(&entry.path());
-            if abandoned && entry.file_type().is_ok_and(|t| t.is_dir()) {
-                stale.push(IpcObject::Directory(entry.path()));
-            }
+    let mut found = Findings {
+        objects: Vec::new(),
+        not_ours: candidates.not_ours,
+    };
+    let objects = candidates.objects.into_iter().chain(queues);
+    for object in objects.filter(|object| dead(object.owner_pid())) {
+        match owner_lock::liveness(&object.path(), FileKind::Regular) {
+            Liveness::Abandoned => found.objects.push(object),
+            Liveness::NotOurs(kind) => found.not_ours.push(NotOurs::kind(object.path(), kind)),
+            Liveness::Held | Liveness::Gone => {}
         }
     }
-    stale.sort();
-    stale
+    found.extend(stale_private_dirs(temp_dir));
+    found.sort();
+    found
 }
 
-/// Lists `/dev/shm` objects whose name (without `/` and without the `sem.` prefix) passes `keep`.
-fn shm_objects(keep: impl Fn(&str) -> bool) -> Vec<IpcObject> {
-    let Ok(entries) = std::fs::read_dir(SHM_DIR) else {
-        return Vec::new();
+/// The objects [`stale`] finds, for the driver's start-up sweep (which leaves what is not ours
+/// alone without a word: it is not the driver's business).
+pub fn stale_objects(temp_dir: &Path) -> Vec<IpcObject> {
+    stale(temp_dir).objects
+}
+
+/// Private directories (`transport-bench-<pid>-*`) of dead drivers that nobody holds, and that
+/// hold nothing but what a server makes there (its socket, [`SOCKET_FILE_NAME`]).
+fn stale_private_dirs(temp_dir: &Path) -> Findings {
+    let mut found = Findings::default();
+    let Ok(entries) = std::fs::read_dir(temp_dir) else {
+        return found;
     };
-    let mut objects: Vec<IpcObject> = entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter_map(|file| match file.strip_prefix(SEM_FILE_PREFIX) {
-            Some(name) if keep(name) => Some(IpcObject::Semaphore(format!("/{name}"))),
-            None if keep(&file) => Some(IpcObject::SharedMemory(format!("/{file}"))),
-            _ => None,
-        })
-        .collect();
-    objects.sort();
-    objects
+    for entry in entries.flatten() {
+        let dead_owner = (entry.file_name().to_str())
+            .and_then(dir_owner_pid)
+            .is_some_and(|pid| !process_alive(pid));
+        if !dead_owner {
+            continue;
+        }
+        let path = entry.path();
+        match owner_lock::liveness(&path, FileKind::Directory) {
+            Liveness::Abandoned => match foreign_entry(&path) {
+                Some(name) => found.not_ours.push(NotOurs::holding(path, name)),
+                None => found.objects.push(IpcObject::Directory(path)),
+            },
+            Liveness::NotOurs(kind) => found.not_ours.push(NotOurs::kind(path, kind)),
+            Liveness::Held | Liveness::Gone => {}
+        }
+    }
+    found
+}
+
+/// The first entry of a private directory that this tool does not make there (anything but a
+/// socket named [`SOCKET_FILE_NAME`]); one that cannot be listed counts as holding something.
+fn foreign_entry(dir: &Path) -> Option<OsString> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Some(OsString::from("entries that cannot be listed"));
+    };
+    let ours = |entry: &std::fs::DirEntry| {
+        entry.file_name() == SOCKET_FILE_NAME && entry.file_type().is_ok_and(|t| t.is_socket())
+    };
+    (entries.flatten())
+        .find(|entry| !ours(entry))
+        .map(|entry| entry.file_name())
+}
+
+/// Removes a private directory the way it was filled: its socket by name, then the directory
+/// itself, which `rmdir` removes only if nothing else is inside (whatever came since the look).
+fn remove_private_dir(dir: &Path) -> bool {
+    let socket = dir.join(SOCKET_FILE_NAME);
+    if FileKind::of_name(&socket).ok().flatten() == Some(FileKind::Socket) {
+        let _ = std::fs::remove_file(&socket);
+    }
+    std::fs::remove_dir(dir).is_ok()
+}
+
+/// Lists `/dev/shm` objects whose name (without `/` and without the `sem.` prefix) passes
+/// `keep`; a name that passes but is not a plain file (as every object is) is not ours.
+fn shm_objects(keep: impl Fn(&str) -> bool) -> Findings {
+    let mut found = Findings::default();
+    let Ok(entries) = std::fs::read_dir(SHM_DIR) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(file) = entry.file_name().into_string() else {
+            continue;
+        };
+        let object = match file.strip_prefix(SEM_FILE_PREFIX) {
+            Some(name) if keep(name) => IpcObject::Semaphore(format!("/{name}")),
+            None if keep(&file) => IpcObject::SharedMemory(format!("/{file}")),
+            _ => continue,
+        };
+        // The entry's own type: a link is a link, and nothing is opened to learn it.
+        match entry.file_type().map(FileKind::of_type) {
+            Ok(FileKind::Regular) => found.objects.push(object),
+            Ok(kind) => found.not_ours.push(NotOurs::kind(entry.path(), kind)),
+            Err(_) => {}
+        }
+    }
+    found.sort();
+    found
 }
 
 /// Lists the message queues in `/dev/mqueue` whose name (without `/`) passes `keep`; none where
-/// the mqueue file system is not mounted there.
+/// the mqueue file system is not mounted there. (It holds nothing but queues: it cannot make a
+/// FIFO, a link or a directory.)
 fn mqueue_objects(keep: impl Fn(&str) -> bool) -> Vec<IpcObject> {
     let Ok(entries) = std::fs::read_dir(MQUEUE_DIR) else {
         return Vec::new();
@@ -212,13 +371,17 @@ pub enum CleanupScope {
     All,
 }
 
-/// Runs `transport-bench cleanup`: says what it removes and removes it.
+/// Runs `transport-bench cleanup`: says what it leaves alone and why, and what it removes, and
+/// removes it.
 pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
-    let objects = match scope {
-        CleanupScope::Stale => stale_objects(&std::env::temp_dir()),
+    let Findings { objects, not_ours } = match scope {
+        CleanupScope::Stale => stale(&std::env::temp_dir()),
         CleanupScope::Channel(channel) => channel_objects(channel),
         CleanupScope::All => all_objects(),
     };
+    for found in &not_ours {
+        println!("Left alone: {found}");
+    }
     if objects.is_empty() {
         println!("Nothing to remove.");
         return std::process::ExitCode::SUCCESS;

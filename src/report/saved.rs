@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 
 use crate::report::schema::{declared_version, SchemaVersionError};
 use crate::report::size::format_bytes;
+use crate::transport::os::file_kind::{self, FileKind, Links, OpenKindError};
 use crate::transport::TransportKind;
 
 /// Reading stops here. The largest report the tool can write is well inside it (its most
@@ -30,6 +31,9 @@ use crate::transport::TransportKind;
 /// `--transports all --sizes sweep` run is under 1 MiB; a larger file, or an endless one such
 /// as `/dev/zero`, is not a report.
 pub const MAX_REPORT_BYTES: u64 = 128 << 20;
+
+/// The path that means standard input.
+pub const STDIN_PATH: &str = "-";
 
 /// The largest latency (µs) or throughput (MB/s) a report may hold: far beyond any measurement
 /// (11.6 days, or an exabyte per second), so that no value is absurd to show or to draw.
@@ -49,6 +53,8 @@ pub enum ReadReportError {
     },
     #[error("{} is larger than {} MiB: not a transport-bench report", path.display(), MAX_REPORT_BYTES >> 20)]
     TooLarge { path: PathBuf },
+    #[error("cannot read {}: it is {found}; a report is read from a file, or from standard input as -", path.display())]
+    NotAFile { path: PathBuf, found: FileKind },
 }
 
 /// Why a saved JSON is not a report the reader can use. Each names the first offending value
@@ -135,15 +141,19 @@ pub fn read_file<T>(
     })
 }
 
-/// The file's bytes, at most [`MAX_REPORT_BYTES`] of them.
+/// The file's bytes, at most [`MAX_REPORT_BYTES`] of them; `-` is standard input.
 fn read_report(path: &Path) -> Result<Vec<u8>, ReadReportError> {
     let read_error = |source| ReadReportError::Read {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(read_error)?;
+    let source: Box<dyn Read> = if path == Path::new(STDIN_PATH) {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(open_report(path)?)
+    };
     let mut bytes = Vec::new();
-    (file.take(MAX_REPORT_BYTES + 1))
+    (source.take(MAX_REPORT_BYTES + 1))
         .read_to_end(&mut bytes)
         .map_err(read_error)?;
     if bytes.len() as u64 > MAX_REPORT_BYTES {
@@ -152,6 +162,23 @@ fn read_report(path: &Path) -> Result<Vec<u8>, ReadReportError> {
         });
     }
     Ok(bytes)
+}
+
+/// Opens a named report, which must be (or be linked to) a regular file. A FIFO would block
+/// until some writer came, and a device or a directory is no report: each is refused at once,
+/// by name. A stream is read through standard input instead, where waiting is what the user
+/// asked for (`producer | transport-bench plot -`), and ends when its writer closes it.
+fn open_report(path: &Path) -> Result<File, ReadReportError> {
+    file_kind::open_expecting(path, FileKind::Regular, Links::Follow).map_err(|e| match e {
+        OpenKindError::WrongKind { found, .. } => ReadReportError::NotAFile {
+            path: path.to_path_buf(),
+            found,
+        },
+        OpenKindError::Io(source) => ReadReportError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
 }
 
 /// The view `T` of a saved JSON report of this program: JSON, with our `tool`, a schema
@@ -315,10 +342,32 @@ mod tests {
             error.starts_with("cannot read /nonexistent/r.json: "),
             "{error}"
         );
-        let endless = read_file(Path::new("/dev/zero"), parse_saved::<ToolOnly>);
+        let dir = tempfile::tempdir().unwrap();
+        let huge = dir.path().join("huge.json");
+        let file = File::create(&huge).unwrap();
+        file.set_len(MAX_REPORT_BYTES + 1).unwrap();
+        let error = read_file(&huge, parse_saved::<ToolOnly>).unwrap_err();
+        assert!(error
+            .to_string()
+            .ends_with("is larger than 128 MiB: not a transport-bench report"));
+    }
+
+    #[test]
+    fn a_device_a_fifo_or_a_directory_is_refused_at_once_by_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("r.json");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let refusal = |path: &Path| {
+            read_file(path, parse_saved::<ToolOnly>)
+                .unwrap_err()
+                .to_string()
+        };
+        let endless = refusal(Path::new("/dev/zero"));
         assert_eq!(
-            endless.unwrap_err().to_string(),
-            "/dev/zero is larger than 128 MiB: not a transport-bench report"
+            endless,
+            "cannot read /dev/zero: it is a character device; a report is read from a file, or from standard input as -"
         );
+        assert!(refusal(&fifo).contains("it is a FIFO"));
+        assert!(refusal(dir.path()).contains("it is a directory"));
     }
 }

@@ -141,6 +141,15 @@ pub enum TransportError {
         required: usize,
     },
 
+    /// Under an object's name lies something no server makes (a FIFO, a directory, a link),
+    /// planted there by someone else: it is looked at, never used as the object.
+    #[error("{path} is {found}, not a {}: no server makes that; something else put it there", .object.kind())]
+    NotAnObject {
+        object: PosixObject,
+        path: String,
+        found: &'static str,
+    },
+
     /// Another process shrank a mapped object under us (see `sigbus`): what we read was zeros,
     /// what we wrote reached no one, and the object is lost to this transport.
     #[error("the {} {} was truncated by another process", .object.kind(), .object.name())]

@@ -41,6 +41,7 @@ pub use error::TransportError;
 pub use kinds::{mqueue, pipe, shm_posix, shm_spin, shm_zc, tcp, unix_stream, zmq_ipc, zmq_tcp};
 pub use names::{
     validate_channel, ChannelName, ChannelNameError, PipeFds, PosixObject, PRIVATE_DIR_PREFIX,
+    SOCKET_FILE_NAME,
 };
 pub use os::shm::SharedBytes;
 pub use registry::{channel_objects, unlink_channel_objects};

@@ -106,6 +106,10 @@ impl PosixObject {
 /// Prefix of the private directories the driver makes for file-based endpoints.
 pub const PRIVATE_DIR_PREFIX: &str = "transport-bench-";
 
+/// The one file the driver has a server make in its private directory: its socket. A cleaner
+/// removes this, by name, and nothing else it finds there.
+pub const SOCKET_FILE_NAME: &str = "echo.sock";
+
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::transport::endpoint::Endpoint;
 use crate::transport::error::TransportError;
-use crate::transport::names::{ChannelName, PosixObject, SERVER_FDS};
+use crate::transport::names::{ChannelName, PosixObject, SERVER_FDS, SOCKET_FILE_NAME};
 use crate::transport::os::shm::SharedBytes;
 pub use crate::transport::pattern::Pattern;
 use crate::transport::wait::PeerWatch;
@@ -405,7 +405,7 @@ impl TransportKind {
                 buffer_size,
             },
             Addressing::SocketFile { .. } => Endpoint::SocketFile {
-                path: private_dir.join("echo.sock"),
+                path: private_dir.join(SOCKET_FILE_NAME),
                 buffer_size,
             },
             Addressing::Tcp { .. } => Endpoint::Tcp {

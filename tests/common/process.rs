@@ -15,6 +15,7 @@
 //! - `spinning`: both sides of a transport that spins, with one spin budget (needs `server`).
 //! - `cleanup`: removing objects a test made on purpose.
 //! - `summary`: the printed summary table, read back cell by cell.
+//! - `planted`: a FIFO, a directory or a link a test puts where a name is expected.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;

@@ -2,6 +2,7 @@
 //! unlinks the name it created, waits bounded by a [`WaitBudget`] and optionally spinning on
 //! `sem_trywait` first, and the realtime deadlines `sem_timedwait` takes.
 
+use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use nix::errno::Errno;
 
 use crate::transport::error::TransportError;
 use crate::transport::names::PosixObject;
+use crate::transport::os::file_kind::{self, FileKind, Links};
 use crate::transport::os::owner_lock;
 use crate::transport::os::shm::{c_name, ObjectAccess, SHM_DIR};
 use crate::transport::os::sigbus::{self, Registration};
@@ -52,9 +54,21 @@ impl NamedSemaphore {
         Ok(semaphore)
     }
 
-    /// Opens an existing semaphore.
+    /// Opens an existing semaphore. glibc opens its file without following a link and maps
+    /// it, which fails on anything but a file; a look first names what is there instead.
     pub fn open(name: &str) -> Result<NamedSemaphore, TransportError> {
         let cname = c_name(name)?;
+        let path = semaphore_path(name);
+        match FileKind::of_name(Path::new(&path)) {
+            Ok(Some(found)) if found != FileKind::Regular => {
+                return Err(TransportError::NotAnObject {
+                    object: PosixObject::Semaphore(name.to_string()),
+                    path,
+                    found: found.describe(),
+                })
+            }
+            _ => {}
+        }
         // SAFETY: cname is a valid C string; without O_CREAT no varargs are read.
         let sem = unsafe { libc::sem_open(cname.as_ptr(), 0) };
         Self::from_raw(name, sem, false, "opening")
@@ -248,10 +262,17 @@ fn close_semaphore(sem: NonNull<libc::sem_t>, unlink: Option<&str>) {
 /// Takes the owner lock on a semaphore's file, where glibc keeps it (`/dev/shm/sem.<name>`).
 /// Without it (another C library), cleaners fall back on the pid in the name.
 fn lock_semaphore_file(name: &str) -> Option<std::fs::File> {
-    let path = format!("{SHM_DIR}/sem.{}", name.trim_start_matches('/'));
-    let file = std::fs::File::open(path).ok()?;
+    let path = semaphore_path(name);
+    // Ours, just made exclusively; opened as any name in /dev/shm is, all the same.
+    let file =
+        file_kind::open_expecting(Path::new(&path), FileKind::Regular, Links::Refuse).ok()?;
     owner_lock::hold(&file).ok()?;
     Some(file)
+}
+
+/// Where glibc keeps a semaphore: `/dev/shm/sem.<name>`.
+fn semaphore_path(name: &str) -> String {
+    format!("{SHM_DIR}/sem.{}", name.trim_start_matches('/'))
 }
 
 /// Removes a semaphore name; true if it existed.

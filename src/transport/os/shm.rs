@@ -15,10 +15,12 @@ use nix::sys::stat::{fstat, Mode};
 use std::ffi::CString;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
 use std::ptr::NonNull;
 
 use crate::transport::error::TransportError;
 use crate::transport::names::PosixObject;
+use crate::transport::os::file_kind::FileKind;
 use crate::transport::os::owner_lock;
 use crate::transport::os::sigbus::{self, Registration};
 
@@ -90,22 +92,13 @@ impl SharedMemory {
     /// The size of an existing object, read without mapping or changing it: what a server
     /// that is not ours made, before a client maps it.
     pub fn size_of(name: &str) -> Result<usize, TransportError> {
-        let cname = c_name(name)?;
-        let fd = shm_open(cname.as_c_str(), OFlag::O_RDONLY, Mode::empty())
-            .map_err(|e| TransportError::os(format!("opening shared memory {name}"), e))?;
-        let stat = fstat(fd.as_raw_fd())
-            .map_err(|e| TransportError::os(format!("inspecting shared memory {name}"), e))?;
-        Ok(usize::try_from(stat.st_size).unwrap_or(0))
+        let (_fd, size) = open_existing(name, OFlag::O_RDONLY)?;
+        Ok(size)
     }
 
     /// Opens an existing object and maps its first `len` bytes, refusing one that is smaller.
     pub fn open(name: &str, len: usize) -> Result<SharedMemory, TransportError> {
-        let cname = c_name(name)?;
-        let fd = shm_open(cname.as_c_str(), OFlag::O_RDWR, Mode::empty())
-            .map_err(|e| TransportError::os(format!("opening shared memory {name}"), e))?;
-        let stat = fstat(fd.as_raw_fd())
-            .map_err(|e| TransportError::os(format!("inspecting shared memory {name}"), e))?;
-        let actual = usize::try_from(stat.st_size).unwrap_or(0);
+        let (fd, actual) = open_existing(name, OFlag::O_RDWR)?;
         if actual < len {
             return Err(TransportError::ObjectTooSmall {
                 name: name.to_string(),
@@ -190,6 +183,35 @@ impl SharedMemory {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// Opens an object someone else made, and its size. `/dev/shm` is world-writable, so the name
+/// may hold anything: a FIFO would block an open for reading until a writer came (forever, deaf
+/// to signals) and a directory would read as a 40-byte object. So the open neither follows a
+/// link nor waits, and what it opened must be a plain file, as every object is.
+fn open_existing(name: &str, access: OFlag) -> Result<(OwnedFd, usize), TransportError> {
+    let cname = c_name(name)?;
+    let path = format!("{SHM_DIR}/{}", name.trim_start_matches('/'));
+    let planted = |found: FileKind| TransportError::NotAnObject {
+        object: PosixObject::SharedMemory(name.to_string()),
+        path: path.clone(),
+        found: found.describe(),
+    };
+    let flags = access | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+    let fd = shm_open(cname.as_c_str(), flags, Mode::empty()).map_err(|e| {
+        // A link fails as ELOOP and a directory as EINVAL (glibc folds EISDIR into it): say
+        // what is there rather than the errno.
+        match FileKind::of_name(Path::new(&path)) {
+            Ok(Some(found)) if e != Errno::ENOENT && found != FileKind::Regular => planted(found),
+            _ => TransportError::os(format!("opening shared memory {name}"), e),
+        }
+    })?;
+    let stat = fstat(fd.as_raw_fd())
+        .map_err(|e| TransportError::os(format!("inspecting shared memory {name}"), e))?;
+    match FileKind::of_mode(stat.st_mode) {
+        FileKind::Regular => Ok((fd, usize::try_from(stat.st_size).unwrap_or(0))),
+        found => Err(planted(found)),
     }
 }
 
