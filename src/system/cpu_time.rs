@@ -159,24 +159,35 @@ mod tests {
             .is_none());
     }
 
-    /// Spinning in user mode is accounted as user time, and a process gone has no ticks.
+    /// Spinning in user mode is accounted as user time, and a process gone has no ticks. The
+    /// spinner is a child of its own: this test binary's other threads make system calls.
     #[test]
     fn a_spinning_process_is_accounted_in_user_mode() {
-        let pid = std::process::id();
-        let start = ModeTicks::of(pid).unwrap();
-        let clock = ProcessCpuClock::of_this_process();
-        let begun = clock.read().unwrap();
-        let mut x = 0u64;
-        while clock.read().unwrap() - begun < Duration::from_millis(300) {
-            for i in 0..100_000u64 {
-                x = std::hint::black_box(x.wrapping_add(i));
-            }
+        let mut child = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done; exec sleep 30",
+            ])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let asleep = || {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            comm.trim() == "sleep" && !any_thread_running(pid)
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !asleep() {
+            assert!(Instant::now() < deadline, "the spinner never slept");
+            std::thread::sleep(Duration::from_millis(10));
         }
-        let spent = ModeTicks::of(pid).unwrap().since(start).unwrap();
-        assert!(spent.user > 0, "{spent:?}");
+        let spent = ModeTicks::of(pid).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(spent.user > spent.system, "{spent:?}");
         assert!(spent.user_share().unwrap() > 0.5, "{spent:?}");
         assert!(spent.accounted() > Duration::ZERO);
         assert_eq!(ModeTicks::default().user_share(), None);
+        assert_eq!(ModeTicks::of(pid), None, "a process gone has no ticks");
         assert_eq!(ModeTicks::of(0), None);
     }
 
