@@ -1,7 +1,9 @@
-//! Peers that defeat a deadline by being slow rather than silent, through the real binary: a
-//! peer that trickles its bytes (one every 40 ms) never lets a wait's slice run out, and a
-//! crowd of clients that hang up mid-message could each cost the server a pause. `--timeout`
-//! bounds a whole message, on both sides of every byte stream; a hang-up costs nothing.
+//! Peers and readers that defeat a deadline by being slow rather than silent, through the real
+//! binary: a peer that trickles its bytes (one every 40 ms) never lets a wait's slice run out,
+//! a crowd of clients that hang up mid-message could each cost the server a pause, and a reader
+//! of `--export-json -` that never reads held the driver in its write through every signal.
+//! `--timeout` bounds a whole message, on both sides of every byte stream; a hang-up costs
+//! nothing; a stop signal ends a write nobody reads.
 
 mod common {
     #[allow(dead_code)]
@@ -14,8 +16,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::process::{bin, Spawned};
 use common::server::wait_for_line;
@@ -192,4 +194,75 @@ fn clients_that_hang_up_mid_message_do_not_hold_up_the_next() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     stop(server);
+}
+
+/// Whether `pid`'s thread that writes an export into a stream (named so, its first 15 bytes
+/// in `comm`) is blocked in `write` (syscall 1 on x86_64).
+#[cfg(target_arch = "x86_64")]
+fn writing_to_stdout(pid: u32) -> bool {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    tasks.flatten().any(|task| {
+        let read = |name: &str| std::fs::read_to_string(task.path().join(name));
+        read("comm").is_ok_and(|comm| "writing an export".starts_with(comm.trim()))
+            && read("syscall").is_ok_and(|call| call.starts_with("1 "))
+    })
+}
+
+/// `--export-json -` into a pipe that nobody reads: the report (60 cases, beyond the pipe's
+/// 64 KiB) blocks the final write; SIGINT or SIGTERM then ends the driver, saying the export
+/// was abandoned, where it used to stay blocked through every signal.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn an_export_into_a_pipe_nobody_reads_ends_at_a_stop_signal() {
+    let sizes: Vec<String> = (1..=60).map(|n| (n * 64).to_string()).collect();
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        let stderr_file = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new(bin())
+            .args(["--export-json", "-", "--transports", "pipe"])
+            .args([
+                "--sizes",
+                &sizes.join(","),
+                "--iterations",
+                "20",
+                "--warmup",
+                "2",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr_file.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        // The pipe's read end stays open and unread until the driver has exited.
+        let _unread = child.stdout.take();
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while !writing_to_stdout(pid) {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the driver ended before it wrote"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "the driver never began its export"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        kill(Pid::from_raw(pid as i32), signal).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{signal:?}: the driver stayed blocked in its export's write");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stderr = std::fs::read_to_string(stderr_file.path()).unwrap();
+        assert!(!status.success(), "{signal:?}: {status}: {stderr}");
+        assert!(stderr.contains("abandoned"), "{signal:?}: {stderr}");
+    }
 }

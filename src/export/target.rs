@@ -15,6 +15,10 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::system::{signals, threads};
 
 /// How many symbolic links a path may pass through, as the kernel's own limit (ELOOP).
 const MAX_LINK_HOPS: usize = 40;
@@ -85,7 +89,7 @@ impl ExportTarget {
         match self {
             ExportTarget::Replace { resolved, .. } => replace_atomically(resolved, bytes),
             ExportTarget::Stream { file, .. } => match file.take() {
-                Some(mut file) => file.write_all(bytes).and_then(|()| file.flush()),
+                Some(file) => write_unless_stopped(file, bytes.to_vec()),
                 None => Ok(()),
             },
         }
@@ -169,6 +173,43 @@ pub fn resolve_links(path: &Path) -> io::Result<PathBuf> {
         "more than {MAX_LINK_HOPS} symbolic links"
     )))
 }
+
+/// Writes `bytes` into a stream whose reader may never read them (a pipe nobody drains, a
+/// FIFO whose reader stalls): the blocking write goes on a thread of its own, and the caller
+/// waits for it until it is done or a stop signal comes *during* the wait (the write after a
+/// first Ctrl-C ended the run waits for the next one). Then the write is abandoned, an error
+/// says why, and the blocked thread ends with the process. A write on the calling thread would
+/// be restarted after every signal (the handlers are `SA_RESTART`) and never end. The stream
+/// is not made non-blocking instead: its open file description may be a terminal shared with
+/// the shell.
+fn write_unless_stopped(mut file: File, bytes: Vec<u8>) -> io::Result<()> {
+    let signals_before = signals::count();
+    let (done, finished) = mpsc::channel();
+    threads::start("writing an export into a stream", move || {
+        let _ = done.send(file.write_all(&bytes).and_then(|()| file.flush()));
+    })
+    .map_err(|e| io::Error::other(e.to_string()))?;
+    loop {
+        match finished.recv_timeout(STOP_POLL) {
+            Ok(written) => return written,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(io::Error::other(
+                    "the export's writer thread ended unexpectedly",
+                ))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) if signals::count() != signals_before => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "abandoned: a stop signal came while its reader was not reading",
+                ));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+/// How often a stream's write looks for a stop signal while its reader does not read.
+const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// Opens a FIFO or device for writing. A FIFO is opened without blocking, so a FIFO with no
 /// reader is an error now rather than a hang; then it is made blocking again for the write.

@@ -8,7 +8,7 @@
 //! parent set to be ignored stays ignored: that is how `nohup` keeps a server running after its
 //! terminal closes, and a background job of a script keeps out of the terminal's Ctrl-\.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
@@ -23,11 +23,20 @@ pub const STOP_SIGNALS: [Signal; 4] = [
 /// Set by the first of the [`STOP_SIGNALS`].
 pub static STOP: AtomicBool = AtomicBool::new(false);
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// How many stop signals came: a wait that must end at the *next* one (the last export's
+/// write, after a first Ctrl-C ended the run) compares it before and after.
+static COUNT: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn record(signal: libc::c_int) {
-    // Only async-signal-safe work here: two atomic stores.
+    // Only async-signal-safe work here: atomic stores and an atomic add.
     SIGNAL.store(signal, Ordering::Relaxed);
     STOP.store(true, Ordering::Relaxed);
+    COUNT.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How many stop signals have come so far.
+pub fn count() -> u32 {
+    COUNT.load(Ordering::Relaxed)
 }
 
 /// The stop signals whose inherited "ignored" is kept (see the module's doc). SIGINT and SIGTERM
