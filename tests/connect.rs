@@ -25,7 +25,7 @@ use common::server::wait_for_line;
 use common::signals::{signal, stop_server_clean};
 use common::usage::assert_usage_error;
 use transport_bench::transport::{
-    shm_posix, shm_spin, tcp, unix_stream, zmq_ipc, zmq_tcp, Endpoint, TransportKind,
+    mqueue, shm_posix, shm_spin, tcp, unix_stream, zmq_ipc, zmq_tcp, Endpoint, TransportKind,
 };
 
 const BUFFER: usize = 64 * 1024;
@@ -244,6 +244,34 @@ fn a_peer_killed_mid_run_fails_its_case_and_the_run_ends() {
         stdout.contains(&format!("external server {peer}")),
         "{stdout}"
     );
+}
+
+/// A case that fails mid-exchange against a channel's server (here a server that is stopped,
+/// SIGSTOP, so the first request times out) leaves the channel out of step: the next case is
+/// not run, and says why, where it used to time out in turn and blame a semaphore
+/// (`req_empty`), or take the late reply for its own. Then the server, continued, stops
+/// cleanly and leaves nothing.
+#[test]
+fn a_case_after_one_that_failed_mid_exchange_on_a_channel_says_why_it_did_not_run() {
+    for kind in [shm_posix::KIND, mqueue::KIND] {
+        let channel = unique_channel("outofstep");
+        let endpoint = kind.endpoint(&channel, std::path::Path::new("/unused"), BUFFER);
+        let reached = start_reachable(kind, endpoint, SERVER_TIMEOUT, None);
+        let peer = connect_value(kind, &reached.endpoint);
+        signal(reached.server.pid(), Signal::SIGSTOP);
+        let (output, report) = run_driver(&peer, &["--sizes", "100,200", "--timeout", "1s"]);
+        signal(reached.server.pid(), Signal::SIGCONT);
+        assert_eq!(output.status.code(), Some(1), "{kind:?}");
+        let results = report["results"].as_array().unwrap();
+        let first = results[0]["error"].as_str().unwrap_or_default();
+        assert!(first.contains("timed out"), "{kind:?}: {first}");
+        let second = results[1]["error"].as_str().unwrap_or_default();
+        assert!(
+            second.contains("not run: an earlier case left the channel mid-exchange (timed out"),
+            "{kind:?}: {second}"
+        );
+        stop_server_clean(reached.server, &channel);
+    }
 }
 
 #[test]

@@ -72,6 +72,14 @@ pub enum RunError {
     /// The system refused a thread the run needs (`ulimit -u`).
     #[error(transparent)]
     Thread(#[from] ThreadError),
+    /// A case not run against an external server whose channel an earlier case left in the
+    /// middle of an exchange (see `ExternalExecutor`).
+    #[error(
+        "not run: an earlier case left the channel mid-exchange ({earlier}); the server may \
+         still answer that request, and its reply would be taken for this case's: restart the \
+         server to measure again"
+    )]
+    ChannelOutOfStep { earlier: String },
     /// Anything that went wrong with a server this tool did not start, named by its address.
     #[error("external server {peer}: {source}")]
     External {

@@ -19,7 +19,7 @@ use crate::cli::options::Options;
 use crate::peer::cleanup::IpcObject;
 use crate::peer::external::ExternalPeer;
 use crate::system::signals;
-use crate::transport::{payload_capacity, MessageLimit, PeerWatch, TransportError};
+use crate::transport::{payload_capacity, Addressing, MessageLimit, PeerWatch, TransportError};
 
 /// Ends a client's waits on Ctrl-C; there is no child process to ask whether the peer lives.
 struct SignalWatch;
@@ -40,6 +40,8 @@ pub struct ExternalExecutor<'a> {
     /// The peer's buffer size, once read, for a transport whose server's objects say it (the
     /// request memory of a shm-posix peer): the peer made it, so it decides which sizes fit.
     peer_buffer_size: Option<usize>,
+    /// Why the peer's channel is out of step, once a case failed in the middle of an exchange.
+    out_of_step: Option<String>,
 }
 
 impl<'a> ExternalExecutor<'a> {
@@ -50,6 +52,7 @@ impl<'a> ExternalExecutor<'a> {
             options,
             peer,
             peer_buffer_size: None,
+            out_of_step: None,
         };
         executor.read_peer_buffer_size();
         executor
@@ -77,6 +80,16 @@ impl<'a> ExternalExecutor<'a> {
     }
 }
 
+/// Whether the transport's server keeps its exchange's state from one client to the next: its
+/// channel's named objects (semaphores, a segment's sequence numbers, message queues) outlive
+/// a connection, where a socket's server drops what a closed connection left. A case that
+/// failed after it began exchanging (a wait that timed out, a reply that was not its request's)
+/// may leave a request the server still answers, or a reply nobody took: the next case's client
+/// would take it for its own, and blame what it saw (a length, a semaphore), not the cause.
+fn keeps_state(case: &Case) -> bool {
+    case.transport.addressing() == Addressing::Channel
+}
+
 impl Executor for ExternalExecutor<'_> {
     /// None: every object on the peer's side is the peer's, so nothing is swept.
     fn remove_stale_objects(&mut self) -> Option<Vec<IpcObject>> {
@@ -98,17 +111,26 @@ impl Executor for ExternalExecutor<'_> {
         }
     }
 
+    /// A case after one that failed mid-exchange on a channel is not run: see [`keeps_state`].
     fn run(&mut self, case: &Case, progress: &mut dyn ProgressSink) -> RunOutcome {
+        if let Some(earlier) = &self.out_of_step {
+            let error = RunError::ChannelOutOfStep {
+                earlier: earlier.clone(),
+            };
+            return RunOutcome::failed(self.at_peer(error));
+        }
         self.read_peer_buffer_size();
         let buffer_size = self.buffer_size();
         let endpoint = self.peer.endpoint(buffer_size);
         let watch: Arc<dyn PeerWatch> = Arc::new(SignalWatch);
+        let mut exchanged = false;
         let mut outcome = match case.transport.connect(
             &endpoint,
             self.options.transport_options(self.peer.transport),
             watch,
         ) {
             Ok(mut client) => {
+                exchanged = true;
                 let server = ServerSide {
                     capacity: payload_capacity(buffer_size),
                     server_pid: None,
@@ -118,6 +140,11 @@ impl Executor for ExternalExecutor<'_> {
             }
             Err(e) => RunOutcome::failed(e),
         };
+        if let Some(error) = outcome.error.as_ref().filter(|e| !e.is_interrupt()) {
+            if keeps_state(case) && exchanged {
+                self.out_of_step = Some(error.to_string());
+            }
+        }
         outcome.error = outcome.error.take().map(|e| self.at_peer(e));
         outcome
     }
