@@ -81,6 +81,18 @@ pub enum TransportError {
         source: std::io::Error,
     },
 
+    /// A library that aborts the process when it cannot open a descriptor (libzmq's
+    /// `epoll.cpp`) would need more than this process may still open.
+    #[error(
+        "this process cannot open the {count} file descriptors {library} needs for a context and \
+         its socket ({errno}): raise the open-files limit (ulimit -n)"
+    )]
+    LibraryDescriptors {
+        library: &'static str,
+        count: usize,
+        errno: nix::errno::Errno,
+    },
+
     #[error(transparent)]
     InvalidChannel(#[from] ChannelNameError),
 

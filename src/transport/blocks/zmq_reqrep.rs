@@ -65,6 +65,12 @@ fn millis(duration: Duration) -> i32 {
 /// The threads libzmq starts with a context's first socket: its I/O thread and its reaper.
 const LIBZMQ_THREADS: usize = 2;
 
+/// The descriptors libzmq opens for a context, its first socket and a connection: an epoll
+/// and a mailbox (eventfd) for each of its two threads, the socket's mailbox, the connection's
+/// socket and a monitor's pair, with one to spare. Measured: below about 12 as the process's
+/// limit (this driver holds 5 then), libzmq aborts in `epoll.cpp` or `signaler.cpp`.
+const LIBZMQ_DESCRIPTORS: usize = 8;
+
 fn new_socket(
     kind: zmq::SocketType,
     rcv: Duration,
@@ -77,6 +83,14 @@ fn new_socket(
             library: "libzmq",
             count: LIBZMQ_THREADS,
             source,
+        }
+    })?;
+    // It aborts too when it cannot open a descriptor for its own use (`ulimit -n`).
+    headroom::descriptors_available(LIBZMQ_DESCRIPTORS).map_err(|errno| {
+        TransportError::LibraryDescriptors {
+            library: "libzmq",
+            count: LIBZMQ_DESCRIPTORS,
+            errno,
         }
     })?;
     let context = zmq::Context::new();

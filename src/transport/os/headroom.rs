@@ -31,6 +31,32 @@ pub fn descriptor_refused() -> Option<Errno> {
     }
 }
 
+/// Whether `count` more descriptors can be open at once now: opens them (of `/dev/null`) and
+/// closes them again. The refusal (`EMFILE`, `ENFILE`) if not; any other failure of the probe
+/// says nothing about the limit, and passes.
+pub fn descriptors_available(count: usize) -> Result<(), Errno> {
+    let mut opened = Vec::with_capacity(count);
+    let mut refused = Ok(());
+    for _ in 0..count {
+        match nix::fcntl::open(
+            "/dev/null",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => opened.push(fd),
+            Err(e @ (Errno::EMFILE | Errno::ENFILE)) => {
+                refused = Err(e);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    for fd in opened {
+        let _ = nix::unistd::close(fd);
+    }
+    refused
+}
+
 /// Whether `count` more threads can run at once now: starts them, each held until all are up,
 /// then waits until they have left the kernel's count of this user's tasks, so that the threads
 /// asked for next (a library's) find the room the probe found.
