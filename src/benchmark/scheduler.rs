@@ -132,7 +132,7 @@ impl<'a, E: Executor> Scheduler<'a, E> {
         let reported = |state: &CaseState| state.runs_started > 0 || state.skip_reason.is_some();
         for state in cases.into_iter().filter(reported) {
             let result = state.into_result(self.options.runs, self.options.pattern);
-            self.report.results.push(result);
+            self.report.push_result(result);
             let result = self.report.results.last().unwrap_or_else(|| unreachable!());
             let _ = self.reporters.case_finished(result, &self.report);
         }

@@ -98,6 +98,12 @@ impl LatencyRecorder {
         })
     }
 
+    /// The whole histogram (ns) in HdrHistogram's compressed V2 encoding, base64; None if
+    /// nothing was recorded.
+    pub fn hdr_v2(&self) -> Option<String> {
+        (self.count > 0).then(|| crate::report::hdr::encode_v2(&self.histogram))
+    }
+
     /// `(percentile, latency in ns)` at each of [`CURVE_PERCENTILES`].
     pub fn curve(&self) -> Vec<(f64, u64)> {
         if self.count == 0 {

@@ -58,6 +58,8 @@ pub struct CaseTally {
     pub pattern: Pattern,
     /// With `--pairs`: each pair's runs, added up.
     pub per_pair: Vec<PairTally>,
+    /// Each run's latency histogram in HdrHistogram's V2 encoding, for runs that timed any.
+    pub runs_hdr_v2: Vec<String>,
 }
 
 /// One pair's runs, added up.
@@ -105,12 +107,14 @@ impl CaseTally {
             stream_messages: 0,
             pattern: Pattern::RoundTrip,
             per_pair: Vec::new(),
+            runs_hdr_v2: Vec::new(),
         }
     }
 
     /// Adds what one run measured, even if the run then failed.
     pub fn add(&mut self, run: &RunMeasurement) {
         self.latencies.merge(&run.latencies);
+        self.runs_hdr_v2.extend(run.latencies.hdr_v2());
         if let Some(service) = &run.service {
             self.service
                 .get_or_insert_with(LatencyRecorder::new)
@@ -185,6 +189,9 @@ impl CaseTally {
             histogram: (self.latencies.curve().into_iter())
                 .map(|(p, ns)| [p, us(ns)])
                 .collect(),
+            hdr_histogram_v2: self.latencies.hdr_v2(),
+            runs_hdr_histogram_v2: self.runs_hdr_v2.clone(),
+            hdr_histogram_v2_note: None,
             service_us: self.summary_of(self.service.as_ref()),
             behind_schedule: self.service.is_some().then_some(self.behind_schedule),
             cpu: self.cpu.figures(),

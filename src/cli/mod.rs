@@ -169,6 +169,16 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
 
+    /// Write the whole report as one self-contained HTML page: the setup, the summary table,
+    /// the plot, each case's latency spectrum and the warnings.
+    #[arg(long, value_name = "FILE")]
+    pub export_html: Option<PathBuf>,
+
+    /// Write one HdrHistogram percentile distribution (.hgrm, in µs) per round-trip case into
+    /// DIR, created if missing: TRANSPORT_SIZEB_PATTERN.hgrm.
+    #[arg(long, value_name = "DIR")]
+    pub export_hgrm: Option<PathBuf>,
+
     /// Measure a server that is already running instead of spawning one, as TRANSPORT:ADDRESS:
     /// shm-posix:CHANNEL, shm-spin:CHANNEL, shm-zc:CHANNEL, mqueue:CHANNEL,
     /// zmq-ipc:ipc:///PATH, zmq-tcp:tcp://HOST:PORT, unix-stream:/PATH or tcp:HOST:PORT.

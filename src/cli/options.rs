@@ -183,6 +183,8 @@ fn benchmark_options(cli: Cli) -> Options {
         csv: args.export_csv,
         markdown: args.export_markdown,
         plot: args.plot,
+        html: args.export_html,
+        hgrm_dir: args.export_hgrm,
     };
     check_exports(&exports);
     Options {

@@ -18,14 +18,15 @@ impl Exporter for JsonExporter {
 mod tests {
     use super::*;
     use crate::cli::values::{MAX_PAIRS, MAX_RUNS, MAX_SIZES};
-    use crate::report::result::{PairFigures, WarningRecord};
+    use crate::report::result::{PairFigures, WarningRecord, HDR_V2_BUDGET_BYTES};
     use crate::report::saved::MAX_REPORT_BYTES;
     use crate::transport::TransportKind;
 
     /// The tool reads back every report it writes: the largest one it can write (every size a
     /// run may have, times every transport, each case with its most runs and pairs, a long
-    /// error and every warning, figures of many digits) is within what `plot` and `compare`
-    /// read, with room to spare.
+    /// error and every warning, figures of many digits, and the whole budget of V2 histograms
+    /// on top of each case's empty strings for them) is within what `plot` and `compare` read,
+    /// with room to spare.
     #[test]
     fn the_largest_report_the_tool_can_write_is_one_it_reads_back() {
         let mut report = sample();
@@ -41,6 +42,9 @@ mod tests {
             })
             .collect();
         case.error = Some("e".repeat(4096));
+        case.hdr_histogram_v2 = Some(String::new());
+        case.runs_hdr_histogram_v2 = vec![String::new(); MAX_RUNS as usize];
+        case.hdr_histogram_v2_note = Some("n".repeat(256));
         case.warnings = (0..8)
             .map(|_| WarningRecord {
                 kind: "bimodal",
@@ -52,7 +56,7 @@ mod tests {
         report.results.push(case);
         let per_case = JsonExporter.serialize(&report).unwrap().len() - one;
         let cases = MAX_SIZES * TransportKind::all().len();
-        let largest = one + per_case * cases;
+        let largest = one + per_case * cases + HDR_V2_BUDGET_BYTES;
         assert!(
             (largest as u64) < MAX_REPORT_BYTES / 2,
             "{cases} cases of {per_case} bytes: {largest} bytes"

@@ -4,6 +4,8 @@
 //! devices get the final state once ([`target`] says why).
 
 mod csv;
+pub mod hgrm;
+mod html;
 mod json;
 mod markdown;
 pub mod replot;
@@ -19,6 +21,7 @@ use crate::report::result::Report;
 use target::{Destination, ExportTarget, STDOUT_PATH};
 
 pub use self::csv::CsvExporter;
+pub use self::html::HtmlExporter;
 pub use self::json::JsonExporter;
 pub use self::markdown::MarkdownExporter;
 pub use self::svg_plot::{PlotData, SvgPlotExporter};
@@ -30,14 +33,23 @@ pub struct Exports {
     pub csv: Option<PathBuf>,
     pub markdown: Option<PathBuf>,
     pub plot: Option<PathBuf>,
+    pub html: Option<PathBuf>,
+    /// A directory for one `.hgrm` file per case (not a file: [`Exports::paths`] leaves it out).
+    pub hgrm_dir: Option<PathBuf>,
 }
 
 impl Exports {
     /// Every path asked for, in the order of the options.
     pub fn paths(&self) -> impl Iterator<Item = &PathBuf> {
-        [&self.json, &self.csv, &self.markdown, &self.plot]
-            .into_iter()
-            .flatten()
+        [
+            &self.json,
+            &self.csv,
+            &self.markdown,
+            &self.plot,
+            &self.html,
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 
@@ -73,16 +85,21 @@ pub struct ExportSet {
     exports: Vec<Export>,
     /// When the intermediate states are rewritten (see [`reporter`]).
     cadence: reporter::UpdateCadence,
+    /// `--export-hgrm`: its directory, and once opened, what is written there.
+    hgrm_dir: Option<PathBuf>,
+    hgrm: Option<hgrm::HgrmDirectory>,
 }
 
 impl ExportSet {
     pub fn new(exports: &Exports) -> ExportSet {
-        let wanted: [(&Option<PathBuf>, Box<dyn Exporter>); 4] = [
+        let wanted: [(&Option<PathBuf>, Box<dyn Exporter>); 5] = [
             (&exports.json, Box::new(JsonExporter)),
             (&exports.csv, Box::new(CsvExporter)),
             (&exports.markdown, Box::new(MarkdownExporter)),
             (&exports.plot, Box::new(SvgPlotExporter)),
+            (&exports.html, Box::new(HtmlExporter)),
         ];
+        let hgrm_dir = exports.hgrm_dir.clone();
         let exports = wanted
             .into_iter()
             .filter_map(|(path, exporter)| {
@@ -96,6 +113,8 @@ impl ExportSet {
         ExportSet {
             exports,
             cadence: reporter::UpdateCadence::default(),
+            hgrm_dir,
+            hgrm: None,
         }
     }
 
@@ -108,6 +127,9 @@ impl ExportSet {
                 source,
             })?;
             export.target = Some(target);
+        }
+        if let Some(dir) = &self.hgrm_dir {
+            self.hgrm = Some(hgrm::HgrmDirectory::open(dir)?);
         }
         self.write(report, false)
     }
@@ -127,6 +149,9 @@ impl ExportSet {
                 path: export.path.clone(),
                 source,
             })?;
+        }
+        if let Some(hgrm) = self.hgrm.as_mut() {
+            hgrm.write(report)?;
         }
         Ok(())
     }

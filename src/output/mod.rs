@@ -57,9 +57,10 @@ pub fn header(report: &Report) -> String {
             "Clock overhead: {:.0} ns per timed round trip",
             report.clock_overhead_ns
         ),
-        table::placement_line(config),
     ]
     .into_iter()
+    .chain(machine.idle.iter().flat_map(|facts| facts.header_lines()))
+    .chain([table::placement_line(config)])
     .chain(table::external_peer_line(config))
     .chain(table::pacing_line(config))
     .chain(table::pairs_line(config))

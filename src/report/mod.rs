@@ -6,6 +6,7 @@
 //! the one reader that `plot` and `compare` share, of every [`schema`] version ever written.
 
 pub mod format;
+pub mod hdr;
 pub mod result;
 pub mod saved;
 pub mod schema;

@@ -120,6 +120,16 @@ pub struct BenchmarkResult {
     pub progress_overhead_pct: f64,
     /// `[percentile, latency_us]` pairs describing the whole distribution.
     pub histogram: Vec<[f64; 2]>,
+    /// The case's whole latency histogram (all runs, in ns, 3 significant digits) in
+    /// HdrHistogram's compressed V2 interchange encoding, base64; null when no round trip was
+    /// timed, or when the report's budget for histograms was spent ([`HDR_V2_BUDGET_BYTES`]).
+    pub hdr_histogram_v2: Option<String>,
+    /// Each run's histogram likewise, in run order (failed runs' too, when they timed any
+    /// round trip); empty when there are none, or when they did not fit the budget.
+    pub runs_hdr_histogram_v2: Vec<String>,
+    /// What of the histograms above was left out to keep the report within its size, and why;
+    /// null when nothing was.
+    pub hdr_histogram_v2_note: Option<String>,
     /// Paced runs only: latencies from the actual send time (`latency_us` counts from the
     /// intended one).
     pub service_us: Option<LatencyUs>,
@@ -246,6 +256,9 @@ impl BenchmarkResult {
             noisy: false,
             progress_overhead_pct: 0.0,
             histogram: Vec::new(),
+            hdr_histogram_v2: None,
+            runs_hdr_histogram_v2: Vec::new(),
+            hdr_histogram_v2_note: None,
             service_us: None,
             behind_schedule: None,
             cpu: None,
@@ -275,7 +288,45 @@ impl BenchmarkResult {
     }
 }
 
+/// The V2 histogram text one report holds at most, over all its cases and runs. The largest
+/// report the tool can write must stay within half of what `plot` and `compare` read back
+/// ([`crate::report::saved::MAX_REPORT_BYTES`], 128 MiB), and its other fields take about
+/// 55 MB of the 64 MiB (2,304 cases of 100 runs and 64 pairs each: the test in
+/// `export::json`); this is what fits beside them. A case's histogram takes a few KiB, so only
+/// a run of many cases with many runs each spends it: then the runs' histograms are left out
+/// first, the cases' next (each such result's `hdr_histogram_v2_note` says so).
+pub const HDR_V2_BUDGET_BYTES: usize = 8 << 20;
+
+impl BenchmarkResult {
+    /// The bytes of V2 text this result holds.
+    fn hdr_v2_bytes(&self) -> usize {
+        let runs: usize = self.runs_hdr_histogram_v2.iter().map(String::len).sum();
+        runs + self.hdr_histogram_v2.as_ref().map_or(0, String::len)
+    }
+}
+
 impl Report {
+    /// Adds `result`, keeping its V2 histograms while all of the report's fit in
+    /// [`HDR_V2_BUDGET_BYTES`]: first its runs' go, then its own, with a note saying so.
+    pub fn push_result(&mut self, mut result: BenchmarkResult) {
+        let spent: usize = self.results.iter().map(BenchmarkResult::hdr_v2_bytes).sum();
+        let left = HDR_V2_BUDGET_BYTES.saturating_sub(spent);
+        if result.hdr_v2_bytes() > left && !result.runs_hdr_histogram_v2.is_empty() {
+            result.runs_hdr_histogram_v2.clear();
+            result.hdr_histogram_v2_note = Some(format!(
+                "the runs' histograms are left out: the report's histograms would pass {} MiB",
+                HDR_V2_BUDGET_BYTES >> 20
+            ));
+        }
+        if result.hdr_v2_bytes() > left && result.hdr_histogram_v2.take().is_some() {
+            result.hdr_histogram_v2_note = Some(format!(
+                "the case's and its runs' histograms are left out: the report's histograms would pass {} MiB",
+                HDR_V2_BUDGET_BYTES >> 20
+            ));
+        }
+        self.results.push(result);
+    }
+
     /// The result for the baseline transport at the same size, if it succeeded.
     pub fn baseline_for(&self, result: &BenchmarkResult) -> Option<&BenchmarkResult> {
         self.results.iter().find(|r| {
@@ -312,5 +363,34 @@ mod tests {
         let mut report = crate::report::test_report::sample();
         report.results = vec![BenchmarkResult::skipped(shm_posix::KIND, 100, "x".into())];
         assert!(report.nothing_measured() && !report.any_failed());
+    }
+
+    #[test]
+    fn histograms_beyond_the_budget_are_left_out_runs_first_with_a_note() {
+        let mut report = crate::report::test_report::sample();
+        let mut case = report.results[0].clone();
+        report.results.clear();
+        let half = "x".repeat(HDR_V2_BUDGET_BYTES / 2 + 1);
+        case.hdr_histogram_v2 = Some(half.clone());
+        case.runs_hdr_histogram_v2 = vec![half.clone()];
+        report.push_result(case.clone());
+        assert!(report.results[0].hdr_histogram_v2_note.is_some());
+        assert!(report.results[0].runs_hdr_histogram_v2.is_empty());
+        assert!(report.results[0].hdr_histogram_v2.is_some());
+        let small = BenchmarkResult {
+            hdr_histogram_v2: Some("small".into()),
+            runs_hdr_histogram_v2: Vec::new(),
+            ..case.clone()
+        };
+        report.push_result(small);
+        assert!(report.results[1].hdr_histogram_v2_note.is_none());
+        case.runs_hdr_histogram_v2.clear();
+        report.push_result(case);
+        assert_eq!(report.results[2].hdr_histogram_v2, None);
+        assert!(report.results[2]
+            .hdr_histogram_v2_note
+            .as_deref()
+            .unwrap()
+            .contains("8 MiB"));
     }
 }

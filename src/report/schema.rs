@@ -12,7 +12,10 @@
 ///
 /// - 1: every report written before the field existed (the fields added over time before it,
 ///   such as `pattern` or `cpu`, are absent from the oldest; the readers give them defaults).
-/// - 2: adds `schema_version`; the fields are otherwise those of the last version 1.
+/// - 2: adds `schema_version`; the fields are otherwise those of the last version 1. Later
+///   builds of version 2 add optional fields that no reader needs (`hdr_histogram_v2`,
+///   `runs_hdr_histogram_v2`, `hdr_histogram_v2_note`, and `machine`'s idle and CPU facts):
+///   compatible, since the readers ignore fields they do not read, so not a new version.
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// The version of a report that has no `schema_version` field.

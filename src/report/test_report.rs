@@ -56,6 +56,7 @@ pub fn sample() -> Report {
             cores: 2,
             kernel: "6.0".into(),
             os: "Linux".into(),
+            idle: None,
         },
         clock_overhead_ns: 25.0,
         state: "complete".into(),

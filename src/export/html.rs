@@ -1,0 +1,206 @@
+//! `--export-html FILE`: the whole report as one self-contained page, as criterion's HTML
+//! report is: the header facts, the summary table with its notes, the plot (the SVG of
+//! `--plot`, inline), each case's latency spectrum as numbers, and the warnings. No script, no
+//! stylesheet or font from elsewhere: the page opens offline, in any browser. It is written as
+//! well-formed XHTML (served as HTML, which parses it the same), so that an XML parser checks it.
+
+use super::svg_plot::{PlotData, SvgPlotExporter};
+use super::{ExportError, Exporter};
+use crate::report::format;
+use crate::report::result::Report;
+use crate::report::size::format_bytes;
+use crate::report::table::{self, Alignment, SummaryTable};
+
+pub struct HtmlExporter;
+
+const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:1240px}\
+table{border-collapse:collapse;margin:0.5em 0}\
+th,td{border:1px solid #bbb;padding:0.25em 0.6em}\
+th{background:#eee}td.num{text-align:right;font-variant-numeric:tabular-nums}\
+ul.facts{list-style:none;padding-left:0}.warning{color:#8a3b00}\
+details{margin:0.3em 0}summary{cursor:pointer}";
+
+/// `text` with the five XML-special characters escaped, for text and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The header's facts (what was measured, how, on which machine), as the terminal shows them.
+fn facts(report: &Report) -> String {
+    let mut out = String::from("<h2>Setup</h2>\n<ul class=\"facts\">\n");
+    let header = crate::output::header(report);
+    for line in header
+        .lines()
+        .skip(3)
+        .filter(|line| !line.trim().is_empty())
+    {
+        out.push_str(&format!("<li>{}</li>\n", escape(line)));
+    }
+    out.push_str(&format!(
+        "<li>transport-bench {}, report schema {}, {}</li>\n</ul>\n",
+        escape(report.version),
+        report.schema_version,
+        escape(&report.state)
+    ));
+    out
+}
+
+fn summary_table(report: &Report) -> String {
+    let table = SummaryTable::new(report);
+    let mut out = String::from("<h2>Summary</h2>\n<table id=\"summary\">\n<thead><tr>");
+    for cell in table.header {
+        out.push_str(&format!("<th>{}</th>", escape(cell)));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for row in &table.rows {
+        out.push_str("<tr>");
+        for (column, cell) in row.iter().enumerate() {
+            let class = match SummaryTable::alignment(column) {
+                Alignment::Left => "",
+                Alignment::Right => " class=\"num\"",
+            };
+            out.push_str(&format!("<td{class}>{}</td>", escape(cell)));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n<h3>Notes</h3>\n<ul id=\"notes\">\n");
+    let config = &report.config;
+    let notes = [
+        format!("{}.", table.timing_note()),
+        table.cpu_note().to_string(),
+        format!(
+            "MB/s: payload per direction, 1 MB = 10^6 bytes. Relative to {}.",
+            config.baseline.display_name()
+        ),
+        table::placement_line(config),
+    ]
+    .into_iter()
+    .chain(table::pacing_line(config))
+    .chain(table::pairs_line(config))
+    .chain(table::in_flight_line(config))
+    .chain(table.notes.iter().cloned());
+    for note in notes {
+        out.push_str(&format!("<li>{}</li>\n", escape(&note)));
+    }
+    out.push_str("</ul>\n");
+    out
+}
+
+fn warnings(report: &Report) -> String {
+    let mut out = String::from("<h2>Warnings</h2>\n<ul id=\"warnings\">\n");
+    let mut any = false;
+    for result in &report.results {
+        for warning in &result.warnings {
+            any = true;
+            out.push_str(&format!(
+                "<li class=\"warning\">{} at {}: {}</li>\n",
+                escape(result.transport.display_name()),
+                escape(&format_bytes(result.size_bytes)),
+                escape(&warning.message)
+            ));
+        }
+    }
+    if !any {
+        out.push_str("<li>None.</li>\n");
+    }
+    out.push_str("</ul>\n");
+    out
+}
+
+/// Each measured case's spectrum as numbers: latency at each percentile the report keeps.
+fn spectra(report: &Report) -> String {
+    let mut out = String::from("<h2>Latency spectrum of each case</h2>\n<div id=\"spectra\">\n");
+    for result in report.results.iter().filter(|r| !r.histogram.is_empty()) {
+        out.push_str(&format!(
+            "<details><summary>{} at {}: {} round trips</summary>\n<table class=\"spectrum\">\n\
+             <thead><tr><th>Percentile</th><th>Latency (µs)</th></tr></thead>\n<tbody>\n",
+            escape(result.transport.display_name()),
+            escape(&format_bytes(result.size_bytes)),
+            format::thousands(result.iterations)
+        ));
+        for [percentile, latency_us] in &result.histogram {
+            out.push_str(&format!(
+                "<tr><td class=\"num\">{percentile}%</td><td class=\"num\">{}</td></tr>\n",
+                escape(&format::figure(*latency_us))
+            ));
+        }
+        out.push_str("</tbody>\n</table>\n</details>\n");
+    }
+    out.push_str("</div>\n");
+    out
+}
+
+impl Exporter for HtmlExporter {
+    fn serialize(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
+        let plot = SvgPlotExporter::render(&PlotData::from_report(report))?;
+        let plot = String::from_utf8_lossy(&plot);
+        let title = format!("transport-bench report: {}", report.machine.cpu);
+        let mut page = format!(
+            "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n\
+             <meta charset=\"utf-8\"/>\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+             <h1>{}</h1>\n",
+            escape(&title),
+            escape(&title)
+        );
+        page.push_str(&facts(report));
+        page.push_str(&summary_table(report));
+        page.push_str(&warnings(report));
+        page.push_str("<h2>Plots</h2>\n<div id=\"plot\">\n");
+        page.push_str(&plot);
+        page.push_str("\n</div>\n");
+        page.push_str(&spectra(report));
+        page.push_str("</body>\n</html>\n");
+        Ok(page.into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::test_report::sample;
+
+    #[test]
+    fn the_page_is_well_formed_and_holds_the_table_the_plot_and_the_spectra() {
+        let bytes = HtmlExporter.serialize(&sample()).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        let options = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        };
+        let doc = roxmltree::Document::parse_with_options(&text, options).unwrap();
+        let rows = doc
+            .descendants()
+            .find(|n| n.attribute("id") == Some("summary"))
+            .unwrap()
+            .descendants()
+            .filter(|n| n.has_tag_name("tr"))
+            .count();
+        assert_eq!(rows, 1 + 5);
+        assert!(doc.descendants().any(|n| n.has_tag_name("svg")));
+        let spectra = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("details"))
+            .count();
+        assert_eq!(spectra, 4);
+        assert!(!text.contains("<script"));
+        // The only addresses are the XML namespaces, which no browser fetches.
+        let addresses = text.matches("http://").count() + text.matches("https://").count();
+        assert_eq!(addresses, text.matches("xmlns=\"http://").count());
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(escape("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
+    }
+}
