@@ -261,6 +261,8 @@ fn a_case_after_one_that_failed_mid_exchange_on_a_channel_says_why_it_did_not_ru
         signal(reached.server.pid(), Signal::SIGSTOP);
         let (output, report) = run_driver(&peer, &["--sizes", "100,200", "--timeout", "1s"]);
         signal(reached.server.pid(), Signal::SIGCONT);
+        // Stopped first, so that a failed assertion below leaves no server and no objects.
+        stop_server_clean(reached.server, &channel);
         assert_eq!(output.status.code(), Some(1), "{kind:?}");
         let results = report["results"].as_array().unwrap();
         let first = results[0]["error"].as_str().unwrap_or_default();
@@ -270,7 +272,6 @@ fn a_case_after_one_that_failed_mid_exchange_on_a_channel_says_why_it_did_not_ru
             second.contains("not run: an earlier case left the channel mid-exchange (timed out"),
             "{kind:?}: {second}"
         );
-        stop_server_clean(reached.server, &channel);
     }
 }
 
