@@ -13,7 +13,9 @@
 /// - 1: every report written before the field existed (the fields added over time before it,
 ///   such as `pattern` or `cpu`, are absent from the oldest; the readers give them defaults).
 /// - 2: adds `schema_version`; the fields are otherwise those of the last version 1.
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: `config.iterations` is null for a time-bounded run, beside the new `config.duration_s`;
+///   adds `config.runs_auto` and each result's `confidence` (`--runs auto`).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The version of a report that has no `schema_version` field.
 pub const UNVERSIONED: u32 = 1;
