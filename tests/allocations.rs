@@ -69,6 +69,7 @@ fn allocations_of_a_timed_run(client: &mut dyn TransportClient, iterations: u64)
         iterations,
         verify_all: true,
         interval: None,
+        duration: None,
     };
     let mut buffers =
         EchoBuffers::new(1000, payload_capacity(BUFFER), client.payload_page_offset()).unwrap();

@@ -28,10 +28,15 @@ pub struct CaseRun {
     /// Position of the transport among those being run, from 1.
     pub transport_number: usize,
     pub transport_count: usize,
-    /// This run's number, from 1, and how many runs each case has.
+    /// This run's number, from 1, and how many runs each case has (with `until_confident`,
+    /// at most).
     pub run: u32,
     pub runs: u32,
+    /// `--runs auto`: the case may stop before `runs`, once its mean is known well enough.
+    pub until_confident: bool,
+    /// Timed round trips per run, unless `duration` bounds the run instead.
     pub iterations: u64,
+    pub duration: Option<Duration>,
 }
 
 /// How one run of a case ended.

@@ -176,6 +176,7 @@ pub(crate) fn measure_client(
         iterations: options.iterations,
         verify_all: options.verify_all,
         interval: options.interval,
+        duration: options.duration,
     };
     let offset = client.payload_page_offset();
     let buffers = EchoBuffers::new(case.size.bytes, server.capacity, offset)

@@ -20,9 +20,10 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::benchmark::cpu::CpuWatch;
+use crate::benchmark::deadline::Deadline;
 use crate::benchmark::measure::{
-    check_interrupt, Between, EchoBuffers, EchoMismatch, MeasureConfig, MeasureError, ProgressSink,
-    Recorders, RunMeasurement, TimedRegion,
+    check_interrupt, wait_out_if_paced, Between, EchoBuffers, EchoMismatch, MeasureConfig,
+    MeasureError, ProgressSink, Recorders, RunMeasurement, TimedRegion,
 };
 use crate::benchmark::pacing::Pacer;
 use crate::benchmark::placement::PlacementSampler;
@@ -131,12 +132,15 @@ fn check_reply(
 
 /// Sends requests `first..=last` keeping up to the window's depth outstanding (on schedule
 /// when `between` paces them), and checks every reply (byte for byte with `full`, and the last
-/// always). Each reply's times go to `recorders`; `between` hears of progress.
+/// always). Each reply's times go to `recorders`; `between` hears of progress. Past
+/// `deadline` (read off the clock reading after each reply, or a paced slot's time), no
+/// request is sent: the last one sent is the last, and the outstanding are collected.
 fn exchange(
     client: &mut dyn TransportClient,
     buffers: &mut EchoBuffers,
-    (first, last): (u64, u64),
+    (first, mut last): (u64, u64),
     full: bool,
+    deadline: Option<Deadline>,
     mut recorders: Option<&mut Recorders>,
     mut between: Option<&mut Between<'_>>,
 ) -> Result<(), MeasureError> {
@@ -147,6 +151,12 @@ fn exchange(
         check_interrupt()?;
         if next <= last && window.has_room() {
             let pacer = between.as_deref_mut().and_then(|b| b.pacer.as_mut());
+            let slot_too_late = (deadline.zip(pacer.as_deref()))
+                .is_some_and(|(deadline, pacer)| pacer.next_slot() >= deadline.at());
+            if slot_too_late {
+                last = next - 1;
+                continue;
+            }
             match next_step(client, &window, pacer, delayed)? {
                 Next::Send(intended) => {
                     buffers.stamp(next);
@@ -177,6 +187,9 @@ fn exchange(
         let (request, scratch) = buffers.request_and_scratch();
         let reply = client.collect(scratch)?;
         let after = Instant::now();
+        if next <= last && deadline.is_some_and(|d| d.passed(after)) {
+            last = next - 1;
+        }
         if let Some(recorders) = recorders.as_deref_mut() {
             recorders.record(oldest.intended, oldest.sent, after);
         }
@@ -198,10 +211,11 @@ pub fn warm_up(
     if config.warmup == 0 {
         return Ok(());
     }
-    exchange(client, buffers, (1, config.warmup), true, None, None)
+    exchange(client, buffers, (1, config.warmup), true, None, None, None)
 }
 
-/// The timed requests, numbered on from the warm-up's, each timed from its send to its reply.
+/// The timed requests, numbered on from the warm-up's, each timed from its send to its reply:
+/// `config.iterations` of them, or as many as are sent within `config.duration`.
 pub fn timed_run(
     client: &mut dyn TransportClient,
     buffers: &mut EchoBuffers,
@@ -212,15 +226,18 @@ pub fn timed_run(
 ) -> RunMeasurement {
     let mut recorders = Recorders::new(config.interval.is_some());
     let mut region = TimedRegion::start(cpu, progress, sampler, config.interval);
-    let span = (config.warmup + 1, config.warmup + config.iterations);
+    let span = (config.warmup + 1, config.last_sequence());
+    let deadline = region.deadline(config);
     let result = exchange(
         client,
         buffers,
         span,
         config.verify_all,
+        deadline,
         Some(&mut recorders),
         Some(&mut region.between),
-    );
+    )
+    .and_then(|()| wait_out_if_paced(config, deadline));
     let done = recorders.latencies.count();
     region.end(
         recorders.latencies,

@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use crate::benchmark::aligned::AlignedBuffer;
 use crate::benchmark::cpu::{CpuMark, CpuSpent, CpuWatch};
+use crate::benchmark::deadline::Deadline;
 use crate::benchmark::pacing::Pacer;
 use crate::benchmark::placement::{PlacementSampler, PlacementTally, SAMPLE_INTERVAL};
 use crate::benchmark::stats::LatencyRecorder;
 use crate::system::signals;
-use crate::transport::stream::payload_byte;
+use crate::transport::stream::{payload_byte, END_MARK};
 use crate::transport::{SharedBytes, TransportClient, TransportError};
 
 /// How often the progress display is updated during a timed run.
@@ -79,6 +80,20 @@ pub struct MeasureConfig {
     pub verify_all: bool,
     /// Send on a fixed timeline with this spacing instead of back to back.
     pub interval: Option<Duration>,
+    /// `--duration`: the timed loop lasts this long, and `iterations` does not count.
+    pub duration: Option<Duration>,
+}
+
+impl MeasureConfig {
+    /// The sequence number of the last timed round trip (or stream message): the count's, or,
+    /// bounded by time, one that no run reaches before its deadline (below [`END_MARK`],
+    /// which numbers a stream's end).
+    pub fn last_sequence(&self) -> u64 {
+        match self.duration {
+            None => self.warmup + self.iterations,
+            Some(_) => END_MARK - 1,
+        }
+    }
 }
 
 /// The outcome of one timed run; on failure, what was measured before it.
@@ -397,7 +412,11 @@ pub fn timed_run(
 ) -> RunMeasurement {
     let mut recorders = Recorders::new(config.interval.is_some());
     let mut region = TimedRegion::start(cpu, progress, sampler, config.interval);
-    let error = timed_loop(client, buffers, config, &mut recorders, &mut region.between).err();
+    let deadline = region.deadline(config);
+    let between = &mut region.between;
+    let error = timed_loop(client, buffers, config, deadline, &mut recorders, between)
+        .and_then(|()| wait_out_if_paced(config, deadline))
+        .err();
     let done = recorders.latencies.count();
     region.end(recorders.latencies, recorders.service, 0, done, error)
 }
@@ -427,6 +446,11 @@ impl<'a> TimedRegion<'a> {
             start,
             between: Between::new(progress, sampler, interval, start),
         }
+    }
+
+    /// When a time-bounded run's loop ends: `--duration` after the region began.
+    pub(super) fn deadline(&self, config: &MeasureConfig) -> Option<Deadline> {
+        config.duration.map(|d| Deadline::after(self.start, d))
     }
 
     /// Ends the region with what the loop recorded: its latencies (and service times, paced),
@@ -485,18 +509,26 @@ impl Recorders {
     }
 }
 
-/// The round trips themselves; the first failure ends them. The timed region is the round
-/// trip between `before` and `after`, nothing else.
+/// The round trips themselves; the first failure ends them, and so does the `deadline` of a
+/// time-bounded run (read off the clock reading that ends each round trip, so it costs no
+/// read of its own; a paced run stops when its next slot is past it). The timed region is the
+/// round trip between `before` and `after`, nothing else.
 fn timed_loop(
     client: &mut dyn TransportClient,
     buffers: &mut EchoBuffers,
     config: &MeasureConfig,
+    deadline: Option<Deadline>,
     recorders: &mut Recorders,
     between: &mut Between<'_>,
 ) -> Result<(), MeasureError> {
-    let last = config.warmup + config.iterations;
+    let last = config.last_sequence();
     for sequence in config.warmup + 1..=last {
         check_interrupt()?;
+        if let (Some(deadline), Some(pacer)) = (deadline, &between.pacer) {
+            if pacer.next_slot() >= deadline.at() {
+                break;
+            }
+        }
         buffers.prepare(client, sequence)?;
         let slot = between
             .pacer
@@ -508,11 +540,27 @@ fn timed_loop(
         let after = Instant::now();
         let reply = result?;
         recorders.record(intended, before, after);
-        let full = config.verify_all || sequence == last;
+        let time_up = deadline.is_some_and(|d| d.passed(after));
+        let full = config.verify_all || sequence == last || time_up;
         check_reply(request, reply, full, sequence)?;
         between.round_trip_done(after, sequence - config.warmup);
+        if time_up {
+            break;
+        }
     }
     Ok(())
+}
+
+/// A paced, time-bounded run waits out its deadline after its last slot: it lasts the
+/// duration, and its rate is the pacing's.
+pub(super) fn wait_out_if_paced(
+    config: &MeasureConfig,
+    deadline: Option<Deadline>,
+) -> Result<(), MeasureError> {
+    match (config.interval, deadline) {
+        (Some(_), Some(deadline)) => deadline.wait_out(check_interrupt),
+        _ => Ok(()),
+    }
 }
 
 pub(super) fn check_interrupt() -> Result<(), MeasureError> {

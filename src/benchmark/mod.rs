@@ -7,7 +7,9 @@
 
 pub mod aligned;
 pub mod clock;
+pub mod confidence;
 pub mod cpu;
+pub mod deadline;
 pub mod events;
 pub mod executor;
 pub mod external;
@@ -28,7 +30,7 @@ use crate::cli::options::Options;
 use crate::system::machine;
 use crate::transport::TransportKind;
 
-use crate::report::result::{Config, ExternalServer, Report};
+use crate::report::result::{Config, ExternalServer, Report, RunsAuto};
 use crate::report::schema::SCHEMA_VERSION;
 
 /// The spin budget of each transport of the run that spins, in µs, by name.
@@ -47,9 +49,15 @@ pub fn new_report(options: &Options) -> Report {
         schema_version: SCHEMA_VERSION,
         version: env!("CARGO_PKG_VERSION"),
         config: Config {
-            iterations: options.iterations,
+            iterations: options.duration.is_none().then_some(options.iterations),
+            duration_s: options.duration.map(|d| d.as_secs_f64()),
             warmup: options.warmup,
             runs: options.runs,
+            runs_auto: options.until_confident.map(|target| RunsAuto {
+                ci_target_pct: target.target_pct,
+                min_runs: target.min_runs,
+                max_runs: target.max_runs,
+            }),
             buffer_size: options.buffer_size,
             timeout_s: options.timeout.as_secs_f64(),
             transports: options.transports.clone(),

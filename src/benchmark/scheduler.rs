@@ -102,7 +102,8 @@ impl<'a, E: Executor> Scheduler<'a, E> {
     /// Every run of every transport at one size, interleaved (run 1 of each transport, then
     /// run 2 of each, ...), so that slow drift (other load, clock changes) hits every
     /// transport alike instead of favouring whichever ran first. A case's first failure or
-    /// an interrupt ends it; its result is reported once the size is done. A case larger than
+    /// an interrupt ends it, and with `--runs auto` its mean known well enough (each round
+    /// then runs the cases still unsure once); its result is reported once the size is done. A case larger than
     /// its transport carries is skipped before anything is started, and said so in its place.
     fn run_size(&mut self, size: MessageSize) {
         let mut cases: Vec<CaseState> = (self.options.transports.iter().enumerate())
@@ -115,12 +116,16 @@ impl<'a, E: Executor> Scheduler<'a, E> {
             })
             .collect();
         'runs: for run in 1..=self.options.runs {
+            // The first round also tells of the skipped cases.
+            if run > 1 && !cases.iter().any(CaseState::runs_on) {
+                break;
+            }
             for state in cases.iter_mut() {
                 if self.executor.interrupted().is_some() {
                     break 'runs;
                 }
                 match (state.status, &state.skip_reason) {
-                    (Status::Ok, _) => self.run_once(state, run),
+                    (Status::Ok, _) if state.runs_on() => self.run_once(state, run),
                     (Status::Skipped, Some(reason)) if run == 1 => {
                         let case_run = self.case_run(state.case, state.transport_number, run);
                         self.reporters.case_skipped(&case_run, reason);
@@ -131,7 +136,13 @@ impl<'a, E: Executor> Scheduler<'a, E> {
         }
         let reported = |state: &CaseState| state.runs_started > 0 || state.skip_reason.is_some();
         for state in cases.into_iter().filter(reported) {
-            let result = state.into_result(self.options.runs, self.options.pattern);
+            let confidence = (self.options.until_confident)
+                .filter(|_| state.skip_reason.is_none())
+                .map(|target| target.of(&state.tally.run_means_ns));
+            let result = BenchmarkResult {
+                confidence,
+                ..state.into_result(self.options.runs, self.options.pattern)
+            };
             self.report.push_result(result);
             let result = self.report.results.last().unwrap_or_else(|| unreachable!());
             let _ = self.reporters.case_finished(result, &self.report);
@@ -165,7 +176,11 @@ impl<'a, E: Executor> Scheduler<'a, E> {
         let end = self.run_end(&outcome, cause.as_deref());
         self.reporters.case_run_finished(&case_run, &end);
         match end {
-            RunEnd::Completed { .. } => state.runs_completed += 1,
+            RunEnd::Completed { .. } => {
+                state.runs_completed += 1;
+                state.confident = (self.options.until_confident)
+                    .is_some_and(|target| target.reached(&state.tally.run_means_ns));
+            }
             RunEnd::Interrupted { .. } => state.status = Status::Interrupted,
             RunEnd::Failed { .. } => (state.status, state.error) = (Status::Failed, cause),
         }
@@ -179,7 +194,9 @@ impl<'a, E: Executor> Scheduler<'a, E> {
             transport_count: self.options.transports.len(),
             run,
             runs: self.options.runs,
+            until_confident: self.options.until_confident.is_some(),
             iterations: self.options.iterations,
+            duration: self.options.duration,
         }
     }
 
@@ -208,6 +225,8 @@ struct CaseState {
     tally: CaseTally,
     runs_started: u32,
     runs_completed: u32,
+    /// `--runs auto`: its mean is known well enough, so it needs no more runs.
+    confident: bool,
     /// Ok while the case goes on; Skipped from the start if it is not to run.
     status: Status,
     error: Option<String>,
@@ -232,6 +251,7 @@ impl CaseState {
             },
             runs_started: 0,
             runs_completed: 0,
+            confident: false,
             status: match skip_reason {
                 Some(_) => Status::Skipped,
                 None => Status::Ok,
@@ -241,14 +261,22 @@ impl CaseState {
         }
     }
 
-    /// The case's result; a case the interrupt left short of its runs is interrupted too.
+    /// Whether the case has runs to come: it goes on, and is not sure of its mean yet.
+    fn runs_on(&self) -> bool {
+        self.status == Status::Ok && !self.confident
+    }
+
+    /// The case's result; a case the interrupt left short of its runs (of `runs`, or of its
+    /// target) is interrupted too.
     fn into_result(self, runs: u32, pattern: Pattern) -> BenchmarkResult {
         let (transport, bytes) = (self.case.transport, self.case.size.bytes);
         let result = match self.skip_reason {
             Some(reason) => BenchmarkResult::skipped(transport, bytes, reason),
             None => {
                 let status = match self.status {
-                    Status::Ok if self.runs_completed < runs => Status::Interrupted,
+                    Status::Ok if self.runs_completed < runs && !self.confident => {
+                        Status::Interrupted
+                    }
                     status => status,
                 };
                 self.tally.into_result(transport, bytes, status, self.error)
@@ -421,8 +449,10 @@ mod tests {
     fn options(runs: u32) -> Options {
         Options {
             iterations: 3,
+            duration: None,
             warmup: 0,
             runs,
+            until_confident: None,
             sizes: vec![MessageSize {
                 bytes: 100,
                 name: None,
@@ -552,6 +582,41 @@ mod tests {
         assert_eq!(posix.runs, vec![2.0, 10.0, 30.0], "run means in µs");
         assert_eq!(zmq.runs, vec![6.0, 20.0, 45.0]);
         assert_eq!(posix.latency_us.map(|l| l.mean), Some(44.0 / 4.0));
+        assert_eq!(played.outcome.exit_code(), 0);
+    }
+
+    #[test]
+    fn runs_auto_repeats_only_the_cases_still_unsure_up_to_the_most() {
+        let mut options = options(10);
+        options.until_confident = Some(crate::benchmark::confidence::ConfidenceTarget {
+            target_pct: 5.0,
+            min_runs: 3,
+            max_runs: 10,
+        });
+        // SHM POSIX's run means agree at once: done after its third run. ZeroMQ's differ
+        // by a factor of two, run after run: it goes on alone to the tenth.
+        let steady = || Scripted::Ok(vec![10_000]);
+        let swinging = |run: u64| Scripted::Ok(vec![10_000 * (1 + run % 2)]);
+        let mut script = Vec::new();
+        for run in 0..3 {
+            script.extend([steady(), swinging(run)]);
+        }
+        script.extend((3..10).map(swinging));
+        let played = play(&options, script, RecordingReporter::default());
+        let order: Vec<&str> = played.ran.iter().map(|(kind, _)| kind.name()).collect();
+        let mut expected = ["shm-posix", "zmq-ipc"].repeat(3);
+        expected.extend(["zmq-ipc"; 7]);
+        assert_eq!(order, expected, "interleaved while both run");
+        let [posix, zmq] = &played.outcome.report.results[..] else {
+            panic!("two cases");
+        };
+        let (posix_said, zmq_said) = (posix.confidence.unwrap(), zmq.confidence.unwrap());
+        assert_eq!((posix_said.runs, posix_said.reached), (3, true));
+        assert_eq!(posix_said.half_width_pct, Some(0.0));
+        assert_eq!((zmq_said.runs, zmq_said.reached), (10, false));
+        assert!(zmq_said.half_width_pct.unwrap() > 5.0, "{zmq_said:?}");
+        assert_eq!((posix.status, zmq.status), (Status::Ok, Status::Ok));
+        assert_eq!((posix.runs.len(), zmq.runs.len()), (3, 10));
         assert_eq!(played.outcome.exit_code(), 0);
     }
 

@@ -6,11 +6,14 @@
 //! stamping and (for a zero-copy transport) its write into the loaned slot: in a stream they
 //! are the producer's work, as the copy into a socket is. No clock is read per message (at
 //! millions of messages a second two clock reads would be a large share of each); the loop
-//! looks at the clock, for progress and for signals, every [`CHECK_EVERY`] messages.
+//! looks at the clock, for progress and for signals, every [`CHECK_EVERY`] messages, or, bounded
+//! by time (`--duration`), as often as [`Looks::adapted`] finds, for its deadline too. When
+//! the time is up, the next message is the end, and its echo acknowledges all before it.
 
 use std::time::Instant;
 
 use crate::benchmark::cpu::CpuWatch;
+use crate::benchmark::deadline::{Deadline, Looks};
 use crate::benchmark::measure::{
     check_interrupt, verify_echo, Between, EchoBuffers, MeasureConfig, MeasureError, ProgressSink,
     RunMeasurement, TimedRegion,
@@ -67,30 +70,41 @@ impl EchoBuffers {
     }
 }
 
-/// Streams messages `first..=last` and has them acknowledged; `between` (if given) is told of
-/// progress every [`CHECK_EVERY`] messages. Returns how many were sent before a failure.
+/// Streams messages `first..=last`, or until `deadline` when given, and has them acknowledged;
+/// `between` (if given) is told of progress at each look at the clock. Returns how many were
+/// sent (before a failure, or before the end).
 fn stream(
     client: &mut dyn TransportClient,
     buffers: &mut EchoBuffers,
-    first: u64,
-    last: u64,
+    (first, last): (u64, u64),
+    deadline: Option<Deadline>,
     mut between: Option<&mut Between<'_>>,
 ) -> (u64, Result<(), MeasureError>) {
+    let start = Instant::now();
+    let mut looks = match deadline {
+        Some(_) => Looks::adapted(start),
+        None => Looks::every(CHECK_EVERY, start),
+    };
+    let mut sent = 0;
     for sequence in first..=last {
-        let sent = sequence - first;
-        if sent.is_multiple_of(CHECK_EVERY) {
+        if looks.due() {
             if let Err(e) = check_interrupt() {
                 return (sent, Err(e));
             }
+            let now = Instant::now();
             if let Some(between) = between.as_deref_mut() {
-                between.round_trip_done(Instant::now(), sent);
+                between.round_trip_done(now, sent);
             }
+            if deadline.is_some_and(|d| d.passed(now)) {
+                break;
+            }
+            looks.looked(now);
         }
         if let Err(e) = buffers.send_message(client, sequence) {
             return (sent, Err(e.into()));
         }
+        sent += 1;
     }
-    let sent = (last + 1).saturating_sub(first);
     (sent, buffers.acknowledge(client))
 }
 
@@ -103,11 +117,11 @@ pub fn warm_up(
     if config.warmup == 0 {
         return Ok(());
     }
-    stream(client, buffers, FIRST_SEQUENCE, config.warmup, None).1
+    stream(client, buffers, (FIRST_SEQUENCE, config.warmup), None, None).1
 }
 
-/// The timed stream: `config.iterations` messages numbered on from the warm-up's, from the
-/// first send to the acknowledgement. A stream that fails counts nothing as delivered: without
+/// The timed stream: `config.iterations` messages (or as many as `config.duration` allows)
+/// numbered on from the warm-up's, from the first send to the acknowledgement. A stream that fails counts nothing as delivered: without
 /// the acknowledgement nobody knows how many arrived.
 pub fn timed_run(
     client: &mut dyn TransportClient,
@@ -118,9 +132,9 @@ pub fn timed_run(
     cpu: CpuWatch,
 ) -> RunMeasurement {
     let mut region = TimedRegion::start(cpu, progress, sampler, None);
-    let first = config.warmup + FIRST_SEQUENCE;
-    let last = config.warmup + config.iterations;
-    let (sent, result) = stream(client, buffers, first, last, Some(&mut region.between));
+    let span = (config.warmup + FIRST_SEQUENCE, config.last_sequence());
+    let deadline = region.deadline(config);
+    let (sent, result) = stream(client, buffers, span, deadline, Some(&mut region.between));
     let delivered = if result.is_ok() { sent } else { 0 };
     region.end(LatencyRecorder::new(), None, delivered, sent, result.err())
 }

@@ -185,6 +185,7 @@ impl CaseTally {
             runs_min_us: spread.map(|s| s.min_ns / 1000.0),
             runs_max_us: spread.map(|s| s.max_ns / 1000.0),
             noisy: spread.is_some_and(|s| self.run_means_ns.len() > 1 && s.is_noisy()),
+            confidence: None,
             progress_overhead_pct: 100.0 * per_second(self.progress_s, self.total_s),
             histogram: (self.latencies.curve().into_iter())
                 .map(|(p, ns)| [p, us(ns)])

@@ -19,10 +19,10 @@ use crate::peer::server::Fault;
 use crate::system::placement::PinMode;
 use crate::transport::{registry, Pattern, TransportKind};
 use values::{
-    parse_buffer_size, parse_in_flight, parse_injected_fault, parse_interval, parse_pairs,
-    parse_percent, parse_pin, parse_positive_u64, parse_ring_depth, parse_runs, parse_size_list,
-    parse_spin_budget, parse_timeout, parse_transport, parse_transport_list, parse_u64, SizeList,
-    TransportList,
+    parse_buffer_size, parse_ci_target, parse_in_flight, parse_injected_fault, parse_interval,
+    parse_min_runs, parse_pairs, parse_percent, parse_pin, parse_positive_u64, parse_ring_depth,
+    parse_run_duration, parse_runs, parse_runs_arg, parse_size_list, parse_spin_budget,
+    parse_timeout, parse_transport, parse_transport_list, parse_u64, Runs, SizeList, TransportList,
 };
 
 #[derive(Debug, Parser)]
@@ -73,6 +73,12 @@ pub struct BenchArgs {
     /// Timed round trips per case (and per run).
     #[arg(long, default_value = "50000", value_parser = parse_positive_u64, allow_negative_numbers = true)]
     pub iterations: u64,
+
+    /// Time-bounded runs instead of counted ones (e.g. 5s, 500ms; 1 ms to 24 h): each run's
+    /// timed loop starts round trips (or sends a stream's messages) until DURATION has passed,
+    /// and the report counts what was done. Not with --iterations.
+    #[arg(long, value_name = "DURATION", value_parser = parse_run_duration, conflicts_with = "iterations")]
+    pub duration: Option<Duration>,
 
     /// Untimed round trips before the timed ones, each verified byte for byte.
     #[arg(long, default_value = "100", value_parser = parse_u64, allow_negative_numbers = true)]
@@ -138,9 +144,24 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value = "1", value_parser = parse_pairs, allow_negative_numbers = true)]
     pub pairs: u32,
 
-    /// Repeat each case this many times (at most 100), each with a fresh server process.
-    #[arg(long, default_value = "1", value_parser = parse_runs, allow_negative_numbers = true)]
-    pub runs: u32,
+    /// Repeat each case this many times (at most 100), each with a fresh server process; or
+    /// auto: until the 95% confidence interval of the mean of its run means is within
+    /// --ci-target, from --min-runs to --max-runs runs.
+    #[arg(long, value_name = "N|auto", default_value = "1", value_parser = parse_runs_arg, allow_negative_numbers = true)]
+    pub runs: Runs,
+
+    /// With --runs auto: stop repeating a case once the 95% confidence interval of its mean is
+    /// within ±PERCENT of the mean (above 0, at most 100). [default: 5]
+    #[arg(long, value_name = "PERCENT", value_parser = parse_ci_target, allow_negative_numbers = true)]
+    pub ci_target: Option<f64>,
+
+    /// With --runs auto: the fewest runs of each case (at least 2). [default: 3]
+    #[arg(long, value_name = "N", value_parser = parse_min_runs, allow_negative_numbers = true)]
+    pub min_runs: Option<u32>,
+
+    /// With --runs auto: the most runs of each case (at most 100). [default: 30]
+    #[arg(long, value_name = "N", value_parser = parse_runs, allow_negative_numbers = true)]
+    pub max_runs: Option<u32>,
 
     /// The transport the relative column compares against. [default: shm-posix]
     #[arg(long, value_name = "TRANSPORT", value_parser = parse_transport)]

@@ -10,7 +10,10 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 use clap_complete::Shell;
 
-use crate::cli::values::DEFAULT_BUFFER_SIZE;
+use crate::benchmark::confidence::ConfidenceTarget;
+use crate::cli::values::{
+    Runs, DEFAULT_BUFFER_SIZE, DEFAULT_CI_TARGET_PCT, DEFAULT_MAX_RUNS, DEFAULT_MIN_RUNS,
+};
 use crate::cli::{BenchArgs, Cli, Command};
 use crate::compare::CompareRequest;
 use crate::export::replot::PlotRequest;
@@ -46,9 +49,15 @@ pub enum Mode {
 /// A validated benchmark configuration.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Timed round trips per run, unless `duration` bounds the runs instead.
     pub iterations: u64,
+    /// `--duration`: each run's timed loop lasts this long, whatever it counts.
+    pub duration: Option<Duration>,
     pub warmup: u64,
+    /// Runs per case; with `--runs auto`, the most (`--max-runs`).
     pub runs: u32,
+    /// `--runs auto`: a case stops repeating once its mean is known this well.
+    pub until_confident: Option<ConfidenceTarget>,
     pub sizes: Vec<MessageSize>,
     pub transports: Vec<TransportKind>,
     pub buffer_size: usize,
@@ -158,6 +167,7 @@ fn benchmark_options(cli: Cli) -> Options {
             .map(|list| list.0)
             .unwrap_or_else(|| registry::DEFAULT_TRANSPORTS.to_vec()),
     };
+    let (runs, until_confident) = runs(&args);
     let sizes = args
         .sizes
         .map(|list| list.0)
@@ -189,8 +199,10 @@ fn benchmark_options(cli: Cli) -> Options {
     check_exports(&exports);
     Options {
         iterations: args.iterations,
+        duration: args.duration,
         warmup: args.warmup,
-        runs: args.runs,
+        runs,
+        until_confident,
         buffer_size: buffer_size(args.buffer_size, &sizes),
         baseline: baseline(args.baseline, &transports),
         sizes,
@@ -213,6 +225,52 @@ fn benchmark_options(cli: Cli) -> Options {
             )
         }),
     }
+}
+
+/// How many runs each case gets: `--runs N`, or with `--runs auto` the most of them and the
+/// target that stops them sooner. The options of `auto` are usage errors without it, and its
+/// fewest runs may not be more than its most.
+fn runs(args: &BenchArgs) -> (u32, Option<ConfidenceTarget>) {
+    let runs = match args.runs {
+        Runs::Fixed(runs) => runs,
+        Runs::Auto => return auto_runs(args),
+    };
+    let given = [
+        ("--ci-target", args.ci_target.is_some()),
+        ("--min-runs", args.min_runs.is_some()),
+        ("--max-runs", args.max_runs.is_some()),
+    ];
+    if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            format!("{flag} goes with --runs auto; --runs {runs} repeats each case {runs} times"),
+        );
+    }
+    (runs, None)
+}
+
+/// `--runs auto`'s most runs and its target.
+fn auto_runs(args: &BenchArgs) -> (u32, Option<ConfidenceTarget>) {
+    let target = ConfidenceTarget {
+        target_pct: args.ci_target.unwrap_or(DEFAULT_CI_TARGET_PCT),
+        min_runs: args.min_runs.unwrap_or(DEFAULT_MIN_RUNS),
+        max_runs: args.max_runs.unwrap_or(DEFAULT_MAX_RUNS),
+    };
+    if target.min_runs > target.max_runs {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            format!(
+                "--min-runs {} is more than --max-runs {}{}",
+                target.min_runs,
+                target.max_runs,
+                match args.max_runs {
+                    Some(_) => "",
+                    None => " (the default)",
+                }
+            ),
+        );
+    }
+    (target.max_runs, Some(target))
 }
 
 /// The one transport of `--connect`, which `--transports` may repeat but not contradict. The

@@ -107,6 +107,16 @@ pub enum ValueError {
     SpinBudgetTooLong,
     #[error("'{0}' is not a percentage from 0 to 1000000, such as 5 or 2.5")]
     Percent(String),
+    #[error("'{0}' is neither a whole number of runs nor auto")]
+    NotRuns(String),
+    #[error("must be at least 2: a confidence interval needs two run means")]
+    TooFewRuns,
+    #[error("'{0}' is not a percentage above 0 and at most 100, such as 5 or 2.5")]
+    CiTarget(String),
+    #[error("must be at least 1ms")]
+    DurationTooShort,
+    #[error("must be at most 24h")]
+    DurationTooLong,
 }
 
 pub fn parse_u64(text: &str) -> Result<u64, ValueError> {
@@ -135,6 +145,60 @@ pub fn parse_runs(text: &str) -> Result<u32, ValueError> {
     match parse_positive_u32(text)? {
         n if n > MAX_RUNS => Err(ValueError::TooManyRuns(text.to_string())),
         n => Ok(n),
+    }
+}
+
+/// `--runs`: a number of runs, or `auto` (until confident, [`crate::benchmark::confidence`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runs {
+    Fixed(u32),
+    Auto,
+}
+
+/// `--runs`: 1 to [`MAX_RUNS`], or `auto`.
+pub fn parse_runs_arg(text: &str) -> Result<Runs, ValueError> {
+    if text.trim() == "auto" {
+        return Ok(Runs::Auto);
+    }
+    match parse_runs(text) {
+        Err(ValueError::NotANumber(text)) => Err(ValueError::NotRuns(text)),
+        other => other.map(Runs::Fixed),
+    }
+}
+
+/// `--min-runs`: 2 (the fewest run means with a spread) to [`MAX_RUNS`].
+pub fn parse_min_runs(text: &str) -> Result<u32, ValueError> {
+    match parse_runs(text)? {
+        1 => Err(ValueError::TooFewRuns),
+        n => Ok(n),
+    }
+}
+
+/// `--runs auto` stops a case whose confidence interval is within ±this many percent of its
+/// mean (`--ci-target`), (netperf's `-I 99,5` asks for ±2.5% at 99%).
+pub const DEFAULT_CI_TARGET_PCT: f64 = 5.0;
+
+/// The fewest runs of a case under `--runs auto` (`--min-runs`), as netperf's `-i 30,3`.
+pub const DEFAULT_MIN_RUNS: u32 = 3;
+
+/// The most runs of a case under `--runs auto` (`--max-runs`), as netperf's `-i 30,3`.
+pub const DEFAULT_MAX_RUNS: u32 = 30;
+
+/// `--ci-target`: a percentage above 0 (a target of 0 is never reached) and at most 100.
+pub fn parse_ci_target(text: &str) -> Result<f64, ValueError> {
+    let number = text.trim().trim_end_matches('%');
+    match number.parse::<f64>() {
+        Ok(pct) if pct > 0.0 && pct <= 100.0 => Ok(pct),
+        _ => Err(ValueError::CiTarget(text.to_string())),
+    }
+}
+
+/// `--duration`: how long each run's timed loop lasts, 1 ms to 24 h.
+pub fn parse_run_duration(text: &str) -> Result<Duration, ValueError> {
+    match parse_duration(text)? {
+        d if d < Duration::from_millis(1) => Err(ValueError::DurationTooShort),
+        d if d > MAX_TIMEOUT => Err(ValueError::DurationTooLong),
+        d => Ok(d),
     }
 }
 

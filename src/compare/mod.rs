@@ -35,8 +35,9 @@ const MACHINE_FIELDS: [&str; 4] = ["cpu", "cores", "kernel", "os"];
 
 /// The fields of `config` that change what a case measures (transports and sizes only decide
 /// which cases there are; those are listed as one-sided).
-const CONFIG_FIELDS: [&str; 9] = [
+const CONFIG_FIELDS: [&str; 10] = [
     "iterations",
+    "duration_s",
     "warmup",
     "runs",
     "buffer_size",

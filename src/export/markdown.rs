@@ -34,8 +34,8 @@ impl Exporter for MarkdownExporter {
             Pattern::Stream => "A one-way stream, per message",
         };
         out.push_str(&format!(
-            "\n{what}, {} iterations per case, relative to {}. {}.\n",
-            report.config.iterations,
+            "\n{what}, {} per case, relative to {}. {}.\n",
+            report.config.length_per_run("iterations"),
             report.config.baseline.display_name(),
             report.machine.cpu
         ));

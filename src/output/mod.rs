@@ -22,10 +22,23 @@ fn rule() -> String {
 /// The header: what is measured, how, and on what machine.
 pub fn header(report: &Report) -> String {
     let config = &report.config;
-    let runs = if config.runs > 1 {
-        format!(", runs per case: {}", config.runs)
-    } else {
-        String::new()
+    let runs = match config.runs_auto {
+        Some(auto) => format!(
+            ", runs per case: until the 95% confidence interval of the mean is within ±{}%, {} to {}",
+            auto.ci_target_pct, auto.min_runs, auto.max_runs
+        ),
+        None if config.runs > 1 => format!(", runs per case: {}", config.runs),
+        None => String::new(),
+    };
+    let length = match (config.duration_s, config.iterations) {
+        (Some(seconds), _) => format!(
+            "Duration per test: {}",
+            humantime::format_duration(std::time::Duration::from_secs_f64(seconds))
+        ),
+        (None, iterations) => format!(
+            "Iterations per test: {}",
+            format::thousands(iterations.unwrap_or(0))
+        ),
     };
     let machine = &report.machine;
     [
@@ -33,8 +46,7 @@ pub fn header(report: &Report) -> String {
         "Transport Layer Benchmark".into(),
         rule(),
         format!(
-            "Iterations per test: {} (warm-up: {}{runs})",
-            format::thousands(config.iterations),
+            "{length} (warm-up: {}{runs})",
             format::thousands(config.warmup),
         ),
         format!(
@@ -149,5 +161,21 @@ pub fn runs_line(result: &crate::report::result::BenchmarkResult) -> Option<Stri
     if result.noisy {
         line.push_str(&format!(" — noisy: runs differ by {:.0}%", spread * 100.0));
     }
+    if let Some(confidence) = result.confidence {
+        line.push_str(&format!("; {}", confidence_text(&confidence)));
+    }
     Some(line)
+}
+
+/// `95% CI ±2.1% (target ±5%: reached)`, or `… not reached in 30 runs`.
+pub fn confidence_text(confidence: &crate::report::result::Confidence) -> String {
+    let found = match confidence.half_width_pct {
+        Some(pct) => format!("95% CI ±{pct:.1}%"),
+        None => "no confidence interval".into(),
+    };
+    let verdict = match confidence.reached {
+        true => "reached".to_string(),
+        false => format!("not reached in {} runs", confidence.runs),
+    };
+    format!("{found} (target ±{}%: {verdict})", confidence.target_pct)
 }

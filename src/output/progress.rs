@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use indicatif::{HumanCount, ProgressBar, ProgressState, ProgressStyle};
+use indicatif::{HumanCount, HumanDuration, ProgressBar, ProgressState, ProgressStyle};
 
 use super::console::Console;
 use crate::report::format;
@@ -20,14 +20,34 @@ pub const INDENT: &str = "      ";
 const LINE_TEMPLATE: &str =
     "{spinner:.cyan} {msg} {human_pos}/{human_len} round trips, {rate}, {eta} left";
 
+/// The line of a time-bounded run (`--duration`): no total to count towards, and the time
+/// left is the run's own.
+const TIMED_LINE_TEMPLATE: &str =
+    "{spinner:.cyan} {msg} {human_pos} round trips, {rate}, {left} left";
+
 /// [`LINE_TEMPLATE`], whose `{rate}` is indicatif's `{per_sec}` rounded to a whole number:
 /// `{per_sec}` shows four decimals (`11,827.7125/s`), which change at every redraw.
 fn line_style() -> ProgressStyle {
-    let rate = |state: &ProgressState, out: &mut dyn fmt::Write| {
-        let _ = write!(out, "{}/s", HumanCount(state.per_sec().round() as u64));
-    };
     ProgressStyle::with_template(LINE_TEMPLATE)
         .map(|style| style.with_key("rate", rate))
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+fn rate(state: &ProgressState, out: &mut dyn fmt::Write) {
+    let _ = write!(out, "{}/s", HumanCount(state.per_sec().round() as u64));
+}
+
+/// [`TIMED_LINE_TEMPLATE`]: the time left is what remains of `duration`.
+fn timed_line_style(duration: Duration) -> ProgressStyle {
+    let left = move |state: &ProgressState, out: &mut dyn fmt::Write| {
+        let _ = write!(
+            out,
+            "{}",
+            HumanDuration(duration.saturating_sub(state.elapsed()))
+        );
+    };
+    ProgressStyle::with_template(TIMED_LINE_TEMPLATE)
+        .map(|style| style.with_key("rate", rate).with_key("left", left))
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
@@ -38,11 +58,18 @@ pub struct CaseProgress {
 }
 
 impl CaseProgress {
-    /// Starts the display for a run labelled like `[1/2] Running SHM POSIX benchmark...`.
-    pub fn start(console: Console, label: String, iterations: u64) -> CaseProgress {
+    /// Starts the display for a run labelled like `[1/2] Running SHM POSIX benchmark...`, of
+    /// `iterations` round trips, or of `duration` when given.
+    pub fn start(
+        console: Console,
+        label: String,
+        iterations: u64,
+        duration: Option<Duration>,
+    ) -> CaseProgress {
         let bar = if console.is_terminal() {
-            let bar = ProgressBar::with_draw_target(Some(iterations), console.draw_target());
-            bar.set_style(line_style());
+            let length = duration.is_none().then_some(iterations);
+            let bar = ProgressBar::with_draw_target(length, console.draw_target());
+            bar.set_style(duration.map_or_else(line_style, timed_line_style));
             bar.set_message(label.clone());
             bar.tick();
             Some(bar)

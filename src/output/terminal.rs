@@ -26,9 +26,12 @@ impl TerminalReporter {
     }
 }
 
-/// `[1/2] Running SHM POSIX benchmark (run 1/3)...`; the run number only when there are several.
+/// `[1/2] Running SHM POSIX benchmark (run 1/3)...`; the run number only when there are
+/// several; `(run 4, at most 30)` with `--runs auto`.
 fn label(run: &CaseRun) -> String {
-    let runs = if run.runs > 1 {
+    let runs = if run.until_confident {
+        format!(" (run {}, at most {})", run.run, run.runs)
+    } else if run.runs > 1 {
         format!(" (run {}/{})", run.run, run.runs)
     } else {
         String::new()
@@ -60,6 +63,7 @@ impl Reporter for TerminalReporter {
             self.console,
             label(run),
             run.iterations,
+            run.duration,
         ));
     }
 

@@ -3,7 +3,8 @@
 //! [`result`] is the one serializable result document; [`table`] is the summary table built
 //! from it (the terminal and the Markdown export both render it); [`format`](mod@format) and [`size`]
 //! write numbers and message sizes for people. [`saved`] reads a report back from its JSON,
-//! the one reader that `plot` and `compare` share, of every [`schema`] version ever written.
+//! the one reader that `plot` and `compare` share, of every [`schema`] version ever written. [`student_t`] is the one statistics both the
+//! benchmark (`--runs auto`) and `compare` need beyond means.
 
 pub mod format;
 pub mod hdr;
@@ -11,6 +12,7 @@ pub mod result;
 pub mod saved;
 pub mod schema;
 pub mod size;
+pub mod student_t;
 pub mod table;
 #[cfg(test)]
 pub(crate) mod test_report;

@@ -29,9 +29,15 @@ pub struct Report {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
-    pub iterations: u64,
+    /// Timed round trips per run; null when `duration_s` bounds the runs instead.
+    pub iterations: Option<u64>,
+    /// `--duration`: each run's timed loop lasted this long, in seconds; null when counted.
+    pub duration_s: Option<f64>,
     pub warmup: u64,
+    /// Runs per case; with `--runs auto`, the most (`runs_auto.max_runs`).
     pub runs: u32,
+    /// `--runs auto`: what stopped each case's runs; null for a fixed number of runs.
+    pub runs_auto: Option<RunsAuto>,
     pub buffer_size: usize,
     pub timeout_s: f64,
     pub transports: Vec<TransportKind>,
@@ -57,6 +63,42 @@ pub struct Config {
     pub pairs: usize,
     /// Round trips each client kept outstanding (`--in-flight`).
     pub in_flight: usize,
+}
+
+/// `--runs auto`'s target and bounds, as given.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RunsAuto {
+    pub ci_target_pct: f64,
+    pub min_runs: u32,
+    pub max_runs: u32,
+}
+
+/// With `--runs auto`: how well a case's runs pin its mean down. The 95% confidence interval
+/// of the mean of its run means is ±`half_width_pct` of that mean (null with fewer than two
+/// run means), after `runs` runs; `reached` when that is within ±`target_pct`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Confidence {
+    pub target_pct: f64,
+    pub half_width_pct: Option<f64>,
+    pub runs: u32,
+    pub reached: bool,
+}
+
+impl Config {
+    /// How long each run of a case was, for a line of text: `50000 round trips`, or
+    /// `5 s of round trips`.
+    pub fn length_per_run(&self, unit: &str) -> String {
+        length_per_run(self.duration_s, self.iterations, unit)
+    }
+}
+
+/// [`Config::length_per_run`] of a config's `duration_s` and `iterations` (a saved one's too).
+pub fn length_per_run(duration_s: Option<f64>, iterations: Option<u64>, unit: &str) -> String {
+    match (duration_s, iterations) {
+        (Some(seconds), _) => format!("{seconds} s of {unit}"),
+        (None, Some(count)) => format!("{count} {unit}"),
+        (None, None) => unit.to_string(),
+    }
 }
 
 /// A server that was running before the benchmark (`--connect`): its transport and its address
@@ -116,6 +158,9 @@ pub struct BenchmarkResult {
     pub runs_min_us: Option<f64>,
     pub runs_max_us: Option<f64>,
     pub noisy: bool,
+    /// With `--runs auto`: the interval its runs found, and whether it met the target; null
+    /// for a fixed number of runs, and for a skipped case.
+    pub confidence: Option<Confidence>,
     /// Share of the timed wall time spent updating the progress display, in percent.
     pub progress_overhead_pct: f64,
     /// `[percentile, latency_us]` pairs describing the whole distribution.
@@ -254,6 +299,7 @@ impl BenchmarkResult {
             runs_min_us: None,
             runs_max_us: None,
             noisy: false,
+            confidence: None,
             progress_overhead_pct: 0.0,
             histogram: Vec::new(),
             hdr_histogram_v2: None,

@@ -16,7 +16,9 @@
 ///   builds of version 2 add optional fields that no reader needs (`hdr_histogram_v2`,
 ///   `runs_hdr_histogram_v2`, `hdr_histogram_v2_note`, and `machine`'s idle and CPU facts):
 ///   compatible, since the readers ignore fields they do not read, so not a new version.
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: `config.iterations` is null for a time-bounded run, beside the new `config.duration_s`;
+///   adds `config.runs_auto` and each result's `confidence` (`--runs auto`).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The version of a report that has no `schema_version` field.
 pub const UNVERSIONED: u32 = 1;

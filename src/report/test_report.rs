@@ -33,9 +33,11 @@ pub fn sample() -> Report {
         schema_version: SCHEMA_VERSION,
         version: "test",
         config: Config {
-            iterations: 100,
+            iterations: Some(100),
+            duration_s: None,
             warmup: 10,
             runs: 1,
+            runs_auto: None,
             buffer_size: 2_500_000,
             timeout_s: 10.0,
             transports: vec![shm_posix::KIND, zmq_ipc::KIND],

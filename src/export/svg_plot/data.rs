@@ -9,7 +9,7 @@
 
 use serde::Deserialize;
 
-use crate::report::result::Report;
+use crate::report::result::{length_per_run, Report};
 use crate::report::saved::{
     check_ascending, check_each_case_once, check_histogram, measured, parse_saved, transport_named,
     SavedReportError,
@@ -70,7 +70,11 @@ struct SavedReport {
 
 #[derive(Deserialize)]
 struct SavedConfig {
-    iterations: u64,
+    /// Null, or absent, in a time-bounded run's report (`duration_s`).
+    #[serde(default)]
+    iterations: Option<u64>,
+    #[serde(default)]
+    duration_s: Option<f64>,
     #[serde(default)]
     pattern: Pattern,
     transports: Vec<String>,
@@ -96,7 +100,10 @@ struct SavedResult {
     histogram: Vec<[f64; 2]>,
 }
 
-fn title(cpu: &str, cores: usize, iterations: u64, pattern: Pattern) -> String {
+/// A run's `duration_s` and `iterations`, as its config says them.
+type RunLength = (Option<f64>, Option<u64>);
+
+fn title(cpu: &str, cores: usize, (duration_s, iterations): RunLength, pattern: Pattern) -> String {
     let per_case = match pattern {
         Pattern::RoundTrip => "round trips",
         Pattern::Stream => "streamed messages",
@@ -106,7 +113,8 @@ fn title(cpu: &str, cores: usize, iterations: u64, pattern: Pattern) -> String {
     let cpu: String = (cpu.chars())
         .map(|c| if c.is_control() { '\u{fffd}' } else { c })
         .collect();
-    format!("transport-bench: {cpu} ({cores} cores), {iterations} {per_case} per case")
+    let per_run = length_per_run(duration_s, iterations, per_case);
+    format!("transport-bench: {cpu} ({cores} cores), {per_run} per case")
 }
 
 impl PlotData {
@@ -133,7 +141,7 @@ impl PlotData {
             title(
                 &machine.cpu,
                 machine.cores,
-                report.config.iterations,
+                (report.config.duration_s, report.config.iterations),
                 pattern,
             ),
             pattern,
@@ -205,7 +213,12 @@ impl SavedReport {
         let machine = &self.machine;
         let pattern = self.config.pattern;
         Ok(PlotData::new(
-            title(&machine.cpu, machine.cores, self.config.iterations, pattern),
+            title(
+                &machine.cpu,
+                machine.cores,
+                (self.config.duration_s, self.config.iterations),
+                pattern,
+            ),
             pattern,
             &transports,
             &self.config.sizes,
