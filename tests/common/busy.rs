@@ -27,21 +27,46 @@ fn serves(pid: u32, transport: &str) -> bool {
 }
 
 /// Waits until the driver is in its timed loop: past warm-up, the progress display is not
-/// updated in plain mode, so we watch the server's CPU time grow instead of guessing a sleep.
+/// updated in plain mode, so we watch the server work instead of guessing a sleep. A server's
+/// start-up alone can take 20 ms of CPU on a loaded machine (a large debug binary faulting in),
+/// so CPU time is not enough: a blocking server also has to have switched out dozens of times
+/// (once per request it waited for), and a spinning one, which rarely switches, to have spun
+/// for far longer than any start-up takes.
 pub fn wait_until_busy(server_pid: u32) {
-    let cpu_ticks = || -> u64 {
-        std::fs::read_to_string(format!("/proc/{server_pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                let fields: Vec<String> = s
-                    .rsplit(')')
-                    .next()?
-                    .split_whitespace()
-                    .map(String::from)
-                    .collect();
-                Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-            })
-            .unwrap_or(0)
-    };
-    eventually("the server to be echoing", || cpu_ticks() >= 2);
+    eventually("the server to be echoing", || {
+        let ticks = cpu_ticks(server_pid);
+        (ticks >= 2 && context_switches(server_pid) >= 50) || ticks >= 10
+    });
+}
+
+/// The user and system ticks of process `pid` (all threads), 0 if it cannot be read.
+fn cpu_ticks(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let fields: Vec<String> = s
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+/// The context switches of all threads of process `pid`, voluntary and not.
+fn context_switches(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    (tasks.flatten())
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            (status.lines())
+                .filter(|line| line.contains("ctxt_switches:"))
+                .filter_map(|line| line.split_whitespace().last()?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
