@@ -44,6 +44,7 @@ use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer,
 use ipc_channel::IpcError;
 
 use crate::transport::blocks::payload::{check_message_fits, check_reply_fits};
+use crate::transport::blocks::socket_file::SocketFile;
 use crate::transport::error::TransportError;
 use crate::transport::names::checked_path;
 use crate::transport::spec::{
@@ -453,6 +454,9 @@ struct IpcChannelServer {
     // Field order is drop order: the channels and the one-shot server (whose directory it
     // removes) before the watchdog.
     rendezvous: Option<IpcOneShotServer<Hello>>,
+    /// The endpoint's path, never bound (the crate chooses its own), claimed so that its
+    /// private directory goes when the server does, even if the driver was killed.
+    _endpoint: SocketFile,
     name: String,
     client: Option<Hello>,
     /// The request handed out and not answered yet, in the buffer the library allocated.
@@ -475,7 +479,7 @@ fn bind(
     buffer_size: usize,
     options: TransportOptions,
 ) -> Result<IpcChannelServer, TransportError> {
-    checked_path(path)?;
+    let endpoint = SocketFile::claim(path)?;
     // The crate makes the one-shot socket in a fresh directory of tempfile's choosing: inside
     // the endpoint's own directory, so that whoever owns that one (the driver's private
     // directory) removes it with everything in it. Once per process, which serves once.
@@ -486,6 +490,7 @@ fn bind(
         .map_err(|e| TransportError::io("making ipc-channel's one-shot server", e))?;
     Ok(IpcChannelServer {
         rendezvous: Some(rendezvous),
+        _endpoint: endpoint,
         name,
         client: None,
         request: None,
