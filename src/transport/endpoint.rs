@@ -68,7 +68,7 @@ impl Endpoint {
     }
 
     /// The same endpoint at the address a server reported in its `READY` line, for endpoints
-    /// whose address the server chooses (an ephemeral TCP port).
+    /// whose address the server chooses (an ephemeral TCP port, a one-shot socket's path).
     pub fn at_reported_address(&self, reported: &str) -> Result<Endpoint, TransportError> {
         match self {
             Endpoint::Tcp { buffer_size, .. } => {
@@ -79,6 +79,14 @@ impl Endpoint {
                 })?;
                 Ok(Endpoint::Tcp {
                     addr,
+                    buffer_size: *buffer_size,
+                })
+            }
+            // A server that cannot choose its socket's path (ipc-channel's one-shot server
+            // makes its own) reports the path it got.
+            Endpoint::SocketFile { buffer_size, .. } if !reported.trim().is_empty() => {
+                Ok(Endpoint::SocketFile {
+                    path: PathBuf::from(reported.trim()),
                     buffer_size: *buffer_size,
                 })
             }

@@ -4,12 +4,13 @@
 
 use crate::transport::endpoint::Endpoint;
 use crate::transport::kinds::{
-    mqueue, pipe, shm_posix, shm_spin, shm_zc, tcp, unix_stream, zmq_ipc, zmq_tcp,
+    interprocess, ipc_channel, mqueue, pipe, shm_posix, shm_spin, shm_zc, tcp, unix_stream,
+    zmq_ipc, zmq_tcp,
 };
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::spec::TransportKind;
 
-pub const TRANSPORTS: [TransportKind; 9] = [
+pub const TRANSPORTS: [TransportKind; 11] = [
     shm_posix::KIND,
     zmq_ipc::KIND,
     unix_stream::KIND,
@@ -19,6 +20,8 @@ pub const TRANSPORTS: [TransportKind; 9] = [
     shm_zc::KIND,
     pipe::KIND,
     tcp::KIND,
+    ipc_channel::KIND,
+    interprocess::KIND,
 ];
 
 /// What runs without `--transports`: the seed benchmark's pair.

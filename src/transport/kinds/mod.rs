@@ -1,6 +1,8 @@
 //! The transports, one file each. Each declares its [`TransportSpec`](super::TransportSpec) as
 //! the constant behind its `KIND`; the registry lists them.
 
+pub mod interprocess;
+pub mod ipc_channel;
 pub mod mqueue;
 pub mod pipe;
 pub mod shm_posix;
