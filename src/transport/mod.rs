@@ -38,7 +38,9 @@ pub mod wire;
 
 pub use endpoint::Endpoint;
 pub use error::TransportError;
-pub use kinds::{mqueue, pipe, shm_posix, shm_spin, shm_zc, tcp, unix_stream, zmq_ipc, zmq_tcp};
+pub use kinds::{
+    iceoryx2, mqueue, pipe, shm_posix, shm_spin, shm_zc, tcp, unix_stream, zmq_ipc, zmq_tcp,
+};
 pub use names::{
     validate_channel, ChannelName, ChannelNameError, PipeFds, PosixObject, PRIVATE_DIR_PREFIX,
     SOCKET_FILE_NAME,
