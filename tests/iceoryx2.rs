@@ -150,7 +150,7 @@ fn cleanup_removes_a_killed_iceoryx2_servers_node_and_files() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
-        stdout.contains(&format!("Removed iceoryx2 node ")) && stdout.contains(&channel),
+        stdout.contains("Removed iceoryx2 node ") && stdout.contains(&channel),
         "{stdout}"
     );
     assert_channel_clean(&channel);

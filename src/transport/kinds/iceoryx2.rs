@@ -184,7 +184,9 @@ fn publisher(
     watch: Arc<dyn PeerWatch>,
 ) -> Result<Publisher<Ipc, [u8], ()>, TransportError> {
     let handler = move |info: &BackpressureInfo| {
-        if info.elapsed_time >= timeout || (info.retries % 64 == 0 && watch.check().is_err()) {
+        if info.elapsed_time >= timeout
+            || (info.retries.is_multiple_of(64) && watch.check().is_err())
+        {
             BackpressureAction::DiscardDataAndFail
         } else {
             std::thread::yield_now();
