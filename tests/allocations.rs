@@ -1,6 +1,7 @@
 //! The timed loop allocates nothing, for every transport whose code we own: a counting global
 //! allocator compares a short timed run with a long one. (libzmq allocates with C's malloc,
-//! which this allocator does not see; docs/transports.md says what it costs.)
+//! which this allocator does not see; docs/transports.md says what it costs. iceoryx2, in Rust,
+//! is seen: one allocation per round trip, its loan's.)
 
 mod common {
     pub mod channel;
@@ -21,7 +22,7 @@ use common::reached::start_reachable;
 use common::signals::stop_server_clean;
 use transport_bench::benchmark::cpu::CpuWatch;
 use transport_bench::benchmark::measure::{self, EchoBuffers, MeasureConfig, ProgressSink};
-use transport_bench::transport::{payload_capacity, TransportClient, TransportKind};
+use transport_bench::transport::{iceoryx2, payload_capacity, TransportClient, TransportKind};
 
 /// Counts the allocations of each thread; the test reads its own thread's count.
 struct CountingAllocator;
@@ -94,10 +95,12 @@ fn the_timed_loop_allocates_nothing_per_round_trip() {
         drop(client);
         stop_server_clean(reachable.server, &channel);
         drop(reachable.lease);
-        // Setting up a run (its histogram) allocates; the round trips themselves must not.
+        // Setting up a run (its histogram) allocates; the round trips themselves must not,
+        // but for a library's own: iceoryx2 0.10 allocates a sample's shared state per loan.
+        let per_round_trip = u64::from(kind == iceoryx2::KIND);
         assert_eq!(
-            short,
             long,
+            short + per_round_trip * (2_000 - 10),
             "{}: allocations grow with round trips",
             kind.name()
         );

@@ -353,7 +353,7 @@ fn every_transport_keeps_four_requests_in_flight_or_says_why_not() {
     assert_eq!(report["config"]["in_flight"], 4);
     for result in results(&report) {
         let name = result["transport"].as_str().unwrap();
-        let one_slot = ["shm-posix", "shm-spin", "shm-zc"].contains(&name);
+        let one_slot = ["shm-posix", "shm-spin", "shm-zc", "iceoryx2"].contains(&name);
         let too_big = name == "mqueue" && result["size_bytes"] != 100;
         match (one_slot, too_big) {
             (true, _) => {

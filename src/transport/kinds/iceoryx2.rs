@@ -67,6 +67,7 @@ use crate::transport::blocks::payload::{check_announced_len, check_message_fits}
 use crate::transport::blocks::sequence::SEQUENCE_SPIN_BUDGET;
 use crate::transport::error::TransportError;
 use crate::transport::names::{ChannelName, PosixObject};
+use crate::transport::os::shm::{unlink_shared_memory, SHM_DIR};
 use crate::transport::spec::{
     Addressing, EchoOutcome, Pattern, Reply, TransportClient, TransportKind, TransportOptions,
     TransportServer, TransportSpec,
@@ -596,8 +597,8 @@ impl TransportServer for Iceoryx2Server {
 /// Removes the resources of every dead iceoryx2 node of `channel` (a process killed before it
 /// could drop its node), as iceoryx2 itself does: `Node::list` tells dead nodes by their monitor
 /// file's lock, and each dead node's `try_remove_stale_resources` removes its ports, its files
-/// and every service it was the last owner of. Then, if no node of the channel is left, its
-/// domain's node counter ([`remove_unused_domain`]). Returns the dead nodes it removed, for people.
+/// and every service it was the last owner of. Then, if no node of the channel is left, whatever
+/// else carries its prefix ([`remove_unused_domain`]). Returns what it removed, for people.
 pub fn remove_dead_nodes(channel: &ChannelName) -> Vec<String> {
     let Ok(config) = channel_config(channel) else {
         return Vec::new();
@@ -613,14 +614,17 @@ pub fn remove_dead_nodes(channel: &ChannelName) -> Vec<String> {
         }
         CallbackProgression::Continue
     });
-    remove_unused_domain(&config);
+    removed.extend(remove_unused_domain(&config));
     removed
 }
 
-/// iceoryx2 keeps a small segment per domain (here: per channel, by the prefix) that counts the
-/// nodes ever made, `/dev/shm/srb_<channel>_<hash>_node.<version>.global_mgmt`, and never
-/// removes it itself. Once no node of the channel is left, nothing uses it: removed then.
-fn remove_unused_domain(config: &Config) {
+/// Once no node of the channel is left, nothing of its domain is in use, and whatever carries
+/// its prefix is left over: what iceoryx2 keeps for ever (a small segment per domain counting
+/// the nodes ever made, `/dev/shm/srb_<channel>_<hash>_node.<version>.global_mgmt`), what iceoryx2
+/// 0.10 does not remove for a dead node (a listener's socket), and what a process made before it
+/// failed half-way (the data segment of a publisher whose mapping failed). Returns the objects it
+/// removed besides the node counter, which is no leak.
+fn remove_unused_domain(config: &Config) -> Vec<String> {
     let mut in_use = false;
     let listed = Node::<Ipc>::list(config, |state| {
         in_use = !matches!(state, NodeState::Dead(_));
@@ -630,30 +634,44 @@ fn remove_unused_domain(config: &Config) {
             CallbackProgression::Continue
         }
     });
-    if listed.is_ok() && !in_use {
-        // SAFETY: iceoryx2 asks that no process use the domain meanwhile. The domain is one
-        // channel's, whose processes (one server, its client) have dropped their nodes or died:
-        // none is listed alive. A node made after the look opens or creates the segment anew.
-        let _ = unsafe { iceoryx2::testing::remove_global_mgmt_segment::<Ipc>(config) };
-        remove_event_sockets(config);
+    if listed.is_err() || in_use {
+        return Vec::new();
     }
+    // SAFETY: iceoryx2 asks that no process use the domain meanwhile. The domain is one
+    // channel's, whose processes (one server, its client) have dropped their nodes or died:
+    // none is listed alive. A node made after the look opens or creates the segment anew.
+    let _ = unsafe { iceoryx2::testing::remove_global_mgmt_segment::<Ipc>(config) };
+    let prefix = config.global.prefix.to_string();
+    let mut removed = remove_event_sockets(&prefix);
+    let shm = std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten();
+    for entry in shm {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        if name.starts_with(&prefix) && regular && unlink_shared_memory(&format!("/{name}")) {
+            removed.push(format!("/{name}"));
+        }
+    }
+    removed
 }
 
 /// A listener's wake-up socket, `<root>/srb_<channel>_<port id>.event`, is not among the
-/// resources iceoryx2 0.10 removes for a dead node: once no node of the channel is left, no
-/// listener of it is, and its sockets go too.
-fn remove_event_sockets(config: &Config) {
-    let prefix = config.global.prefix.to_string();
+/// resources iceoryx2 0.10 removes for a dead node; once no node of the channel is left, no
+/// listener of it is. Returns the sockets removed.
+fn remove_event_sockets(prefix: &str) -> Vec<String> {
+    let mut removed = Vec::new();
     for (path, name) in root_entries() {
         let ours = name
-            .strip_prefix(&prefix)
+            .strip_prefix(prefix)
             .and_then(|rest| rest.strip_suffix(".event"))
             .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
         let socket = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_socket());
-        if ours && socket {
-            let _ = std::fs::remove_file(&path);
+        if ours && socket && std::fs::remove_file(&path).is_ok() {
+            removed.push(path.display().to_string());
         }
     }
+    removed
 }
 
 /// The entries of iceoryx2's root directory and of its node directory, with their names.
@@ -695,6 +713,7 @@ struct Domain(Config);
 
 impl Drop for Domain {
     fn drop(&mut self) {
+        // Normally only the node counter is left by then, which is no leak to report.
         remove_unused_domain(&self.0);
     }
 }
