@@ -603,6 +603,10 @@ pub fn remove_dead_nodes(channel: &ChannelName) -> Vec<String> {
     let Ok(config) = channel_config(channel) else {
         return Vec::new();
     };
+    // The sweep of every other transport's channel comes here too: leave iceoryx2 out of it.
+    if !has_iceoryx2_names(&config.global.prefix.to_string()) {
+        return Vec::new();
+    }
     set_log_level(LogLevel::Fatal);
     let mut removed = Vec::new();
     let _ = Node::<Ipc>::list(&config, |state| {
@@ -649,11 +653,35 @@ fn remove_unused_domain(config: &Config) -> Vec<String> {
             continue;
         };
         let regular = entry.file_type().is_ok_and(|t| t.is_file());
-        if name.starts_with(&prefix) && regular && unlink_shared_memory(&format!("/{name}")) {
+        let named_by_iceoryx2 = name.strip_prefix(&prefix).is_some_and(iceoryx2_named);
+        if named_by_iceoryx2 && regular && unlink_shared_memory(&format!("/{name}")) {
             removed.push(format!("/{name}"));
         }
     }
     removed
+}
+
+/// Whether anything iceoryx2 names with `prefix` exists: a node monitor or listener's socket
+/// under its root, or an object in `/dev/shm`.
+fn has_iceoryx2_names(prefix: &str) -> bool {
+    let in_root = root_entries()
+        .iter()
+        .any(|(_, name)| name.starts_with(prefix));
+    let in_shm = (std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten()).any(|entry| {
+        (entry.file_name().to_str())
+            .and_then(|name| name.strip_prefix(prefix))
+            .is_some_and(iceoryx2_named)
+    });
+    in_root || in_shm
+}
+
+/// Whether what follows a channel's prefix is a name iceoryx2 makes in `/dev/shm`: a 40-digit
+/// hex hash, `_`, then a port id or `node` and a suffix. The other transports' objects of the
+/// channel (`_req`, `_resp`, `_spin`, `_zc`) are not.
+fn iceoryx2_named(rest: &str) -> bool {
+    rest.split_once('_').is_some_and(|(hash, tail)| {
+        hash.len() == 40 && hash.bytes().all(|b| b.is_ascii_hexdigit()) && tail.contains('.')
+    })
 }
 
 /// A listener's wake-up socket, `<root>/srb_<channel>_<port id>.event`, is not among the
