@@ -288,7 +288,22 @@ pub struct Iceoryx2Client {
 impl ChannelClient for Iceoryx2Client {
     const KIND: TransportKind = KIND;
 
+    /// A server that died meanwhile explains whatever failed: its services may have been
+    /// removed as a dead node's (iceoryx2 cleans up dead nodes when a node is created).
     fn connect(
+        channel: &str,
+        buffer_size: usize,
+        options: TransportOptions,
+        watch: Arc<dyn PeerWatch>,
+    ) -> Result<Iceoryx2Client, TransportError> {
+        let check = watch.clone();
+        Iceoryx2Client::open(channel, buffer_size, options, watch)
+            .map_err(|error| check.check().err().unwrap_or(error))
+    }
+}
+
+impl Iceoryx2Client {
+    fn open(
         channel: &str,
         buffer_size: usize,
         options: TransportOptions,
