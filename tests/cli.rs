@@ -58,7 +58,7 @@ fn bad_values_exit_2_naming_the_flag_and_start_nothing() {
                 "--spin-budget",
                 "5us",
             ],
-            "none of the transports being run spins (it applies to shm-posix, shm-spin, shm-zc)",
+            "none of the transports being run spins (it applies to shm-posix, shm-spin, shm-zc, iceoryx2)",
         ),
         (
             &["--timeout", "2ms", "--spin-budget", "2ms"],

@@ -283,7 +283,7 @@ mod tests {
     fn the_transports_help_lists_the_registry_and_its_defaults() {
         let help = Cli::command().render_help().to_string();
         let every =
-            "shm-posix, zmq-ipc, unix-stream, shm-spin, zmq-tcp, mqueue, shm-zc, pipe, tcp, ipc-channel, interprocess, or all";
+            "shm-posix, zmq-ipc, unix-stream, shm-spin, zmq-tcp, mqueue, shm-zc, pipe, tcp, ipc-channel, interprocess, iceoryx2, or all";
         assert!(help.contains(every), "{help}");
         assert!(
             help.contains("[default: shm-posix,zmq-ipc, the seed"),

@@ -26,7 +26,8 @@ mod tests {
     /// run may have, times every transport, each case with its most runs and pairs, a long
     /// error and every warning, figures of many digits, and the whole budget of V2 histograms
     /// on top of each case's empty strings for them) is within what `plot` and `compare` read,
-    /// with room to spare.
+    /// with a quarter of it to spare: each transport added costs about 6 MB of it (256 sizes),
+    /// so this test says when the limits must be weighed again.
     #[test]
     fn the_largest_report_the_tool_can_write_is_one_it_reads_back() {
         let mut report = sample();
@@ -58,7 +59,7 @@ mod tests {
         let cases = MAX_SIZES * TransportKind::all().len();
         let largest = one + per_case * cases + HDR_V2_BUDGET_BYTES;
         assert!(
-            (largest as u64) < MAX_REPORT_BYTES / 2,
+            (largest as u64) < MAX_REPORT_BYTES / 4 * 3,
             "{cases} cases of {per_case} bytes: {largest} bytes"
         );
     }

@@ -374,6 +374,17 @@ pub enum CleanupScope {
 /// Runs `transport-bench cleanup`: says what it leaves alone and why, and what it removes, and
 /// removes it.
 pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
+    // iceoryx2 names its objects itself (under /tmp/iceoryx2 too): it finds its dead nodes'.
+    let iceoryx2_nodes = match scope {
+        CleanupScope::Channel(channel) => transport::iceoryx2::remove_dead_nodes(channel),
+        CleanupScope::Stale | CleanupScope::All => (transport::iceoryx2::channels_with_nodes())
+            .iter()
+            .flat_map(transport::iceoryx2::remove_dead_nodes)
+            .collect(),
+    };
+    for node in &iceoryx2_nodes {
+        println!("Removed {node}");
+    }
     let Findings { objects, not_ours } = match scope {
         CleanupScope::Stale => stale(&std::env::temp_dir()),
         CleanupScope::Channel(channel) => channel_objects(channel),
@@ -383,7 +394,9 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
         println!("Left alone: {found}");
     }
     if objects.is_empty() {
-        println!("Nothing to remove.");
+        if iceoryx2_nodes.is_empty() {
+            println!("Nothing to remove.");
+        }
         return std::process::ExitCode::SUCCESS;
     }
     if matches!(scope, CleanupScope::All) {

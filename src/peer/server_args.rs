@@ -490,7 +490,7 @@ mod tests {
     fn the_channel_help_names_every_transport_addressed_by_a_channel() {
         let help = ServerArgs::command().render_help().to_string();
         assert!(
-            help.contains("(shm-posix, shm-spin, mqueue, shm-zc)"),
+            help.contains("(shm-posix, shm-spin, mqueue, shm-zc, iceoryx2)"),
             "{help}"
         );
     }

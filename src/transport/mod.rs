@@ -39,8 +39,8 @@ pub mod wire;
 pub use endpoint::Endpoint;
 pub use error::TransportError;
 pub use kinds::{
-    interprocess, ipc_channel, mqueue, pipe, shm_posix, shm_spin, shm_zc, tcp, unix_stream,
-    zmq_ipc, zmq_tcp,
+    iceoryx2, interprocess, ipc_channel, mqueue, pipe, shm_posix, shm_spin, shm_zc, tcp,
+    unix_stream, zmq_ipc, zmq_tcp,
 };
 pub use names::{
     validate_channel, ChannelName, ChannelNameError, PipeFds, PosixObject, PRIVATE_DIR_PREFIX,

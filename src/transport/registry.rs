@@ -4,13 +4,13 @@
 
 use crate::transport::endpoint::Endpoint;
 use crate::transport::kinds::{
-    interprocess, ipc_channel, mqueue, pipe, shm_posix, shm_spin, shm_zc, tcp, unix_stream,
-    zmq_ipc, zmq_tcp,
+    iceoryx2, interprocess, ipc_channel, mqueue, pipe, shm_posix, shm_spin, shm_zc, tcp,
+    unix_stream, zmq_ipc, zmq_tcp,
 };
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::spec::TransportKind;
 
-pub const TRANSPORTS: [TransportKind; 11] = [
+pub const TRANSPORTS: [TransportKind; 12] = [
     shm_posix::KIND,
     zmq_ipc::KIND,
     unix_stream::KIND,
@@ -22,6 +22,7 @@ pub const TRANSPORTS: [TransportKind; 11] = [
     tcp::KIND,
     ipc_channel::KIND,
     interprocess::KIND,
+    iceoryx2::KIND,
 ];
 
 /// What runs without `--transports`: the seed benchmark's pair.
@@ -58,11 +59,14 @@ pub fn channel_objects(channel: &ChannelName) -> Vec<PosixObject> {
 /// Unlinks every object of `channel` that exists, whichever transport made it; returns the
 /// names it removed.
 pub fn unlink_channel_objects(channel: &ChannelName) -> Vec<String> {
-    channel_objects(channel)
+    let mut removed: Vec<String> = channel_objects(channel)
         .into_iter()
         .filter(PosixObject::unlink)
         .map(|object| object.name().to_string())
-        .collect()
+        .collect();
+    // iceoryx2 names its objects itself; it finds and removes those of dead processes.
+    removed.extend(iceoryx2::remove_dead_nodes(channel));
+    removed
 }
 
 impl Endpoint {

@@ -1,0 +1,762 @@
+//! iceoryx2 (the `iceoryx2` crate, 0.10): Eclipse iceoryx2's zero-copy publish-subscribe between
+//! the two processes, through its public API only.
+//!
+//! **Two publish-subscribe services, not request-response.** A round trip is a request published
+//! on one service (`…/request`) and its echo published back on another (`…/response`), `[u8]`
+//! slices both ways, as iceoryx2's own publish-subscribe benchmark does; its request-response
+//! pattern would cost the same copy in the server (a received sample is read-only, so an echo
+//! is a new sample either way), and with publish-subscribe a stream (`--pattern stream`) is the
+//! same request service with a deeper subscriber buffer, so both patterns measure one mechanism
+//! that iceoryx2's figures can be put beside. The client loans a sample, writes the request into
+//! it and sends it; the server receives it, loans a response sample, copies the request into it
+//! and sends that; the client checks the echo in place, in the sample it received
+//! ([`TransportClient::round_trip_in_place`]).
+//!
+//! **Waiting.** A waiter polls its subscriber (`receive`) for the spin budget (`--spin-budget`,
+//! 20 µs by default, as SHM spin and SHM zero-copy), then blocks on an iceoryx2 event service
+//! (a listener, `timed_wait`, one per direction) in slices of [`WAIT_SLICE`] between which the
+//! [`PeerWatch`] is asked, up to `--timeout`. Every send is followed by a `notify`; iceoryx2
+//! sends its wake-up datagram only when the listener consumed the previous one, so while both
+//! sides are awake a notify is a few atomics, no system call. iceoryx2's own benchmark never
+//! blocks: both threads busy-poll `receive`.
+//!
+//! **A stream** publishes every message on the request service, whose subscriber buffer holds
+//! the ring's depth ([`ring_depth`], as for the SHM rings); safe overflow is off, so a full
+//! buffer pushes back: the publisher's back-pressure handler retries (yielding the CPU) until
+//! the server takes a message, bounded by the timeout and the watch, and no message is lost.
+//! The stream's end is echoed on the response service like a round trip.
+//!
+//! **Names and cleanup.** Every file and shared-memory object iceoryx2 makes for a channel carries
+//! the prefix `srb_<channel>_` (iceoryx2's `global.prefix`): its shared memory is
+//! `/dev/shm/srb_<channel>_*`, found by the tool's sweeps as every other transport's objects
+//! are, and its node and service files are under iceoryx2's root, `/tmp/iceoryx2/`. Each process
+//! has its own node, which removes all it made when dropped (a SIGTERM'd server drops it). A
+//! killed process cannot: iceoryx2 tells a dead node from a live one by the lock on its monitor
+//! file, and [`remove_dead_nodes`] removes a dead node's resources as iceoryx2 does itself
+//! (`Node::list`, then `try_remove_stale_resources` of each dead node), which the driver's
+//! sweep of a channel and `transport-bench cleanup` run. iceoryx2's own signal handling is
+//! off: the server's SIGTERM is the tool's.
+//!
+//! **Truncated memory.** iceoryx2 maps its segments itself, outside the tool's SIGBUS guard, so a
+//! process that truncates one kills the process that touches it (see docs/transports.md).
+//!
+//! The `ipc_threadsafe` service variant is used because the tool moves clients and servers
+//! between threads (`Send`); it protects iceoryx2's port state with an uncontended mutex.
+
+use std::mem::MaybeUninit;
+use std::os::unix::fs::FileTypeExt;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iceoryx2::node::NodeView;
+use iceoryx2::port::listener::Listener;
+use iceoryx2::port::notifier::Notifier;
+use iceoryx2::port::publisher::Publisher;
+use iceoryx2::port::subscriber::Subscriber;
+use iceoryx2::port::{BackpressureAction, BackpressureInfo};
+use iceoryx2::prelude::*;
+use iceoryx2::sample::Sample;
+use iceoryx2::sample_mut::SampleMut;
+use iceoryx2::sample_mut_uninit::SampleMutUninit;
+use iceoryx2::service::port_factory::publish_subscribe::PortFactory as PubSubFactory;
+
+use crate::transport::blocks::channel::{bind_on_channel, connect_on_channel};
+use crate::transport::blocks::channel::{ChannelClient, ChannelServer};
+use crate::transport::blocks::payload::{check_announced_len, check_message_fits};
+use crate::transport::blocks::sequence::SEQUENCE_SPIN_BUDGET;
+use crate::transport::error::TransportError;
+use crate::transport::names::{ChannelName, PosixObject};
+use crate::transport::os::shm::{unlink_shared_memory, SHM_DIR};
+use crate::transport::spec::{
+    Addressing, EchoOutcome, Pattern, Reply, TransportClient, TransportKind, TransportOptions,
+    TransportServer, TransportSpec,
+};
+use crate::transport::stream::ring_depth;
+use crate::transport::wait::{
+    idle_until_request, spin_until, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE, WAIT_SLICE,
+};
+use crate::transport::wire::payload_capacity;
+
+type Ipc = ipc_threadsafe::Service;
+
+pub const KIND: TransportKind = TransportKind::new(&SPEC);
+
+const SPEC: TransportSpec = TransportSpec {
+    name: "iceoryx2",
+    display_name: "iceoryx2",
+    addressing: Addressing::Channel,
+    connect: connect_on_channel::<Iceoryx2Client>,
+    bind: bind_on_channel::<Iceoryx2Server>,
+    // Its shared memory is named by iceoryx2 (hashes and port ids after the channel's prefix):
+    // nothing can be listed by name, and `remove_dead_nodes` removes what a killed process left.
+    channel_objects: |_| Vec::<PosixObject>::new(),
+    max_message: |_| None,
+    spin_budget: Some(SEQUENCE_SPIN_BUDGET),
+    peer_buffer_size: None,
+    summary: "Eclipse iceoryx2 zero-copy publish-subscribe, a service each way",
+    in_flight: |_| {
+        Err("one request at a time: each direction's subscriber buffers one sample, as in iceoryx2's benchmark".into())
+    },
+};
+
+/// The longest channel name iceoryx2's file names leave room for (a file name holds 255 bytes:
+/// the prefix, a hash or a port id, and a suffix).
+const MAX_ICEORYX2_CHANNEL: usize = 100;
+
+/// The event a stream's client sends once its publisher exists, and the server sends back once
+/// its subscriber has attached to that publisher (`receive` attaches new publishers). Until then
+/// iceoryx2 drops what does not fit a not-yet-attached subscriber's buffer instead of pushing
+/// back, so a stream must not start before.
+const HELLO: EventId = EventId::new(7);
+
+/// The library named in errors.
+const LIBRARY: &str = "iceoryx2";
+
+/// Wraps an iceoryx2 error as the tool's, saying what was asked of it.
+fn failed<E: std::fmt::Debug>(op: &str) -> impl FnOnce(E) -> TransportError + '_ {
+    move |e| TransportError::Library {
+        library: LIBRARY,
+        op: op.to_string(),
+        source: format!("{e:?}").into(),
+    }
+}
+
+/// The configuration of one channel: iceoryx2's defaults (not a config file of the machine's),
+/// with every name prefixed `srb_<channel>_`.
+fn channel_config(channel: &ChannelName) -> Result<Config, TransportError> {
+    if channel.as_str().len() > MAX_ICEORYX2_CHANNEL {
+        return Err(TransportError::Protocol(format!(
+            "iceoryx2 channel names are at most {MAX_ICEORYX2_CHANNEL} bytes long (its file names carry them)"
+        )));
+    }
+    let mut config = Config::default();
+    let prefix = format!("srb_{channel}_");
+    config.global.prefix = FileName::new(prefix.as_bytes()).map_err(failed("prefix"))?;
+    Ok(config)
+}
+
+fn node(channel: &ChannelName) -> Result<Node<Ipc>, TransportError> {
+    // Errors come back as values; iceoryx2's own log would only repeat them on stderr.
+    set_log_level(LogLevel::Fatal);
+    let config = channel_config(channel)?;
+    NodeBuilder::new()
+        .config(&config)
+        .signal_handling_mode(SignalHandlingMode::Disabled)
+        .create::<Ipc>()
+        .map_err(failed("node creation"))
+}
+
+/// A service's name in a channel: each pattern has its own, so a client of the other pattern
+/// finds the server's and says so.
+fn service_name(pattern: Pattern, what: &str) -> Result<ServiceName, TransportError> {
+    let pattern = match pattern {
+        Pattern::RoundTrip => "round-trip",
+        Pattern::Stream => "stream",
+    };
+    ServiceName::new(&format!("transport-bench/{pattern}/{what}")).map_err(failed("service name"))
+}
+
+fn other(pattern: Pattern) -> Pattern {
+    match pattern {
+        Pattern::RoundTrip => Pattern::Stream,
+        Pattern::Stream => Pattern::RoundTrip,
+    }
+}
+
+/// The four ports one side holds: a publisher and the notifier that wakes its peer, a
+/// subscriber and the listener it sleeps on.
+struct Ports {
+    publisher: Publisher<Ipc, [u8], ()>,
+    notifier: Notifier<Ipc>,
+    subscriber: Subscriber<Ipc, [u8], ()>,
+    listener: Listener<Ipc>,
+    spin_budget: Duration,
+    // Dropped last: the ports above belong to it.
+    _node: Node<Ipc>,
+}
+
+/// A publisher whose full subscriber buffer is retried (yielding the CPU) until `timeout` has
+/// passed or `watch` objects, then given up: `send` fails instead of waiting for ever.
+fn publisher(
+    service: &PubSubFactory<Ipc, [u8], ()>,
+    max_len: usize,
+    timeout: Duration,
+    watch: Arc<dyn PeerWatch>,
+) -> Result<Publisher<Ipc, [u8], ()>, TransportError> {
+    let handler = move |info: &BackpressureInfo| {
+        if info.elapsed_time >= timeout
+            || (info.retries.is_multiple_of(64) && watch.check().is_err())
+        {
+            BackpressureAction::DiscardDataAndFail
+        } else {
+            std::thread::yield_now();
+            BackpressureAction::Retry
+        }
+    };
+    service
+        .publisher_builder()
+        .initial_max_slice_len(max_len)
+        .allocation_strategy(AllocationStrategy::Static)
+        .max_loaned_samples(1)
+        .set_backpressure_handler(handler)
+        .create()
+        .map_err(failed("publisher creation"))
+}
+
+impl Ports {
+    /// Waits for the next sample: spins for the budget, then sleeps on the listener in slices,
+    /// asking `budget` after each empty one.
+    fn await_sample(
+        &self,
+        budget: &mut WaitBudget<'_>,
+        what: &str,
+    ) -> Result<Sample<Ipc, [u8], ()>, TransportError> {
+        let receive = || self.subscriber.receive().map_err(failed("receive"));
+        if let Some(found) = spin_until(self.spin_budget, || receive().transpose()) {
+            return found;
+        }
+        loop {
+            if let Some(sample) = receive()? {
+                return Ok(sample);
+            }
+            match self.listener.timed_wait(|_| {}, WAIT_SLICE) {
+                Ok(0) => budget.slice_expired(what)?,
+                // A wake-up left over from a sample taken while spinning: no sample may follow.
+                Ok(_) => budget.made_progress(what)?,
+                Err(_) => budget.slice_expired(what)?,
+            }
+        }
+    }
+
+    /// A stream client's greeting: [`HELLO`] to the server, and waiting for it back, which
+    /// says the server's subscriber has attached to this client's publisher.
+    fn greet(&self, budget: &mut WaitBudget<'_>) -> Result<(), TransportError> {
+        (self.notifier.notify_with_custom_event_id(HELLO)).map_err(failed("notify"))?;
+        loop {
+            let mut greeted = false;
+            let waited = self
+                .listener
+                .timed_wait(|event| greeted |= event.id == HELLO, WAIT_SLICE);
+            if greeted {
+                return Ok(());
+            }
+            if waited.is_ok_and(|events| events > 0) {
+                budget.made_progress("the iceoryx2 server's greeting")?;
+            } else {
+                budget.slice_expired("the iceoryx2 server's greeting")?;
+            }
+        }
+    }
+
+    /// Lends `len` bytes of the publisher's shared memory, to be written and sent.
+    fn loan(
+        &self,
+        len: usize,
+    ) -> Result<SampleMutUninit<Ipc, [MaybeUninit<u8>], ()>, TransportError> {
+        self.publisher
+            .loan_slice_uninit(len)
+            .map_err(failed("loan"))
+    }
+
+    /// Sends a written sample and wakes the peer.
+    fn send(&self, sample: SampleMut<Ipc, [u8], ()>) -> Result<(), TransportError> {
+        sample.send().map_err(failed("send"))?;
+        self.notifier.notify().map_err(failed("notify"))?;
+        Ok(())
+    }
+
+    /// Publishes a copy of `bytes`: the producer's one write, into the loan.
+    fn publish(&self, bytes: &[u8]) -> Result<(), TransportError> {
+        self.send(self.loan(bytes.len())?.write_from_slice(bytes))
+    }
+}
+
+/// The requesting side: opens the server's services and holds the last reply.
+pub struct Iceoryx2Client {
+    /// The last reply, where iceoryx2 received it, until the next call.
+    reply: Option<Sample<Ipc, [u8], ()>>,
+    ports: Ports,
+    capacity: usize,
+    pattern: Pattern,
+    timeout: Duration,
+    watch: Arc<dyn PeerWatch>,
+    // Fields drop in order: the reply, the ports and the node, then the domain.
+    _domain: Domain,
+}
+
+impl ChannelClient for Iceoryx2Client {
+    const KIND: TransportKind = KIND;
+
+    /// A server that died meanwhile explains whatever failed: its services may have been
+    /// removed as a dead node's (iceoryx2 cleans up dead nodes when a node is created).
+    fn connect(
+        channel: &str,
+        buffer_size: usize,
+        options: TransportOptions,
+        watch: Arc<dyn PeerWatch>,
+    ) -> Result<Iceoryx2Client, TransportError> {
+        let check = watch.clone();
+        Iceoryx2Client::open(channel, buffer_size, options, watch)
+            .map_err(|error| check.check().err().unwrap_or(error))
+    }
+}
+
+impl Iceoryx2Client {
+    fn open(
+        channel: &str,
+        buffer_size: usize,
+        options: TransportOptions,
+        watch: Arc<dyn PeerWatch>,
+    ) -> Result<Iceoryx2Client, TransportError> {
+        let channel = ChannelName::new(channel)?;
+        let node = node(&channel)?;
+        let pattern = options.pattern;
+        let mut budget = WaitBudget::new(options.timeout, watch.as_ref());
+        // The server creates the services before it says READY; a client started by hand may
+        // come first, and waits for them.
+        let open_pubsub =
+            |what: &str| -> Result<Option<PubSubFactory<Ipc, [u8], ()>>, TransportError> {
+                let name = service_name(pattern, what)?;
+                if !node_has(&node, &name)? {
+                    return Ok(None);
+                }
+                node.service_builder(&name)
+                    .publish_subscribe::<[u8]>()
+                    .open()
+                    .map(Some)
+                    .map_err(failed("opening a publish-subscribe service"))
+            };
+        let request = loop {
+            if let Some(service) = open_pubsub("request")? {
+                break service;
+            }
+            if node_has(&node, &service_name(other(pattern), "request")?)? {
+                return Err(TransportError::PatternMismatch {
+                    transport: KIND.name(),
+                    server: other(pattern),
+                    client: pattern,
+                });
+            }
+            budget.slice_expired("the iceoryx2 server's services")?;
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let response = open_pubsub("response")?.ok_or_else(|| {
+            TransportError::Protocol("the iceoryx2 server has no response service".into())
+        })?;
+        let event = |what: &str| {
+            node.service_builder(&service_name(pattern, what)?)
+                .event()
+                .open()
+                .map_err(failed("opening an event service"))
+        };
+        let (request_ready, response_ready) = (event("request-ready")?, event("response-ready")?);
+        let capacity = payload_capacity(buffer_size);
+        let ports = Ports {
+            publisher: publisher(&request, capacity, options.timeout, watch.clone())?,
+            notifier: (request_ready.notifier_builder().create())
+                .map_err(failed("notifier creation"))?,
+            subscriber: (response.subscriber_builder().buffer_size(1).create())
+                .map_err(failed("subscriber creation"))?,
+            listener: (response_ready.listener_builder().create())
+                .map_err(failed("listener creation"))?,
+            spin_budget: KIND.spin_budget_under(&options),
+            _node: node,
+        };
+        if pattern == Pattern::Stream {
+            ports.greet(&mut budget)?;
+        }
+        let domain = Domain(ports._node.config().clone());
+        Ok(Iceoryx2Client {
+            _domain: domain,
+            ports,
+            capacity,
+            pattern,
+            timeout: options.timeout,
+            watch,
+            reply: None,
+        })
+    }
+}
+
+/// Whether a publish-subscribe service of this name exists in the node's channel.
+fn node_has(node: &Node<Ipc>, name: &ServiceName) -> Result<bool, TransportError> {
+    Ipc::does_exist(name, node.config(), MessagingPattern::PublishSubscribe)
+        .map_err(failed("looking for a service"))
+}
+
+impl Iceoryx2Client {
+    /// Sends `request` and waits for its echo, kept in `self.reply`.
+    fn exchange(&mut self, request: &[u8]) -> Result<&[u8], TransportError> {
+        // The last reply's sample goes back to the server's publisher first.
+        self.reply = None;
+        check_message_fits(request.len(), self.capacity)?;
+        self.ports.publish(request).map_err(|e| self.explained(e))?;
+        let mut budget = WaitBudget::new(self.timeout, self.watch.as_ref());
+        let reply = self.ports.await_sample(&mut budget, "the iceoryx2 reply")?;
+        check_announced_len(reply.payload().len(), self.capacity)?;
+        Ok(self.reply.insert(reply).payload())
+    }
+
+    /// A failed send explained: the watch's reason (a dead server) when it has one.
+    fn explained(&self, error: TransportError) -> TransportError {
+        match self.watch.check() {
+            Err(reason) => reason,
+            Ok(()) => error,
+        }
+    }
+}
+
+impl TransportClient for Iceoryx2Client {
+    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
+        let reply = self.exchange(request)?;
+        let len = check_announced_len(reply.len(), response.len())?;
+        response[..len].copy_from_slice(reply);
+        Ok(len)
+    }
+
+    /// The echo where iceoryx2 received it: no copy out.
+    fn round_trip_in_place<'a>(
+        &'a mut self,
+        request: &[u8],
+        _scratch: &'a mut [u8],
+    ) -> Result<&'a [u8], TransportError> {
+        self.exchange(request)
+    }
+
+    /// One message of a stream: loaned, written and published on the request service; a full
+    /// subscriber buffer pushes back until the server takes a message, within the timeout.
+    fn send(&mut self, message: &[u8]) -> Result<(), TransportError> {
+        if self.pattern != Pattern::Stream {
+            return Err(TransportError::PatternUnsupported {
+                transport: KIND.name(),
+                pattern: Pattern::Stream,
+                why: "this client was connected for round trips",
+            });
+        }
+        check_message_fits(message.len(), self.capacity)?;
+        let timeout = self.timeout;
+        self.ports
+            .publish(message)
+            .map_err(|e| match self.explained(e) {
+                TransportError::Library { .. } => TransportError::Timeout {
+                    what: "room in the iceoryx2 server's buffer".into(),
+                    timeout,
+                },
+                reason => reason,
+            })
+    }
+}
+
+/// The echoing side: creates the channel's services and holds the request it handed out.
+pub struct Iceoryx2Server {
+    /// The request handed out and not answered or consumed yet.
+    held: Option<Sample<Ipc, [u8], ()>>,
+    ports: Ports,
+    capacity: usize,
+    // Fields drop in order: the request, the ports and the node, then the domain.
+    _domain: Domain,
+}
+
+impl ChannelServer for Iceoryx2Server {
+    const KIND: TransportKind = KIND;
+
+    fn create(
+        channel: &str,
+        buffer_size: usize,
+        options: TransportOptions,
+    ) -> Result<Iceoryx2Server, TransportError> {
+        let channel = ChannelName::new(channel)?;
+        let node = node(&channel)?;
+        let pattern = options.pattern;
+        let capacity = payload_capacity(buffer_size);
+        let depth = match pattern {
+            Pattern::RoundTrip => 1,
+            Pattern::Stream => ring_depth(options.ring_depth, capacity),
+        };
+        let pubsub = |what: &str, depth: usize| {
+            node.service_builder(&service_name(pattern, what)?)
+                .publish_subscribe::<[u8]>()
+                .max_publishers(1)
+                .max_subscribers(1)
+                .max_nodes(2)
+                .history_size(0)
+                .subscriber_max_buffer_size(depth)
+                .subscriber_max_borrowed_samples(1)
+                .enable_safe_overflow(false)
+                .create()
+                .map_err(failed("creating a publish-subscribe service"))
+        };
+        let request = pubsub("request", depth)?;
+        let response = pubsub("response", 1)?;
+        let event = |what: &str| {
+            node.service_builder(&service_name(pattern, what)?)
+                .event()
+                .event_id_max_value(HELLO.as_value())
+                .max_notifiers(1)
+                .max_listeners(1)
+                .max_nodes(2)
+                .create()
+                .map_err(failed("creating an event service"))
+        };
+        let (request_ready, response_ready) = (event("request-ready")?, event("response-ready")?);
+        // A reply never waits for room: the client takes each one before its next request. The
+        // timeout only bounds a reply to a client that died holding the last one.
+        let watch: Arc<dyn PeerWatch> = Arc::new(crate::transport::wait::NoWatch);
+        let ports = Ports {
+            // One byte more than a request can be, for the injected misframed reply.
+            publisher: publisher(&response, capacity + 1, options.timeout, watch)?,
+            notifier: (response_ready.notifier_builder().create())
+                .map_err(failed("notifier creation"))?,
+            subscriber: (request.subscriber_builder().buffer_size(depth).create())
+                .map_err(failed("subscriber creation"))?,
+            listener: (request_ready.listener_builder().create())
+                .map_err(failed("listener creation"))?,
+            spin_budget: KIND.spin_budget_under(&options),
+            _node: node,
+        };
+        let domain = Domain(ports._node.config().clone());
+        Ok(Iceoryx2Server {
+            _domain: domain,
+            ports,
+            capacity,
+            held: None,
+        })
+    }
+}
+
+impl TransportServer for Iceoryx2Server {
+    fn next_request(&mut self, stop: &AtomicBool) -> Result<Option<usize>, TransportError> {
+        self.held = None;
+        let ports = &self.ports;
+        let receive = || ports.subscriber.receive().map_err(failed("receive"));
+        let mut found = spin_until(ports.spin_budget, || receive().transpose()).transpose()?;
+        if found.is_none() {
+            let arrived = idle_until_request(stop, || {
+                found = receive()?;
+                if found.is_none() {
+                    // An interrupted wait (SIGTERM) is an empty slice: the stop flag decides.
+                    let mut greeted = false;
+                    let _ = (ports.listener)
+                        .timed_wait(|event| greeted |= event.id == HELLO, IDLE_SLICE);
+                    // Attaches to a new client's publisher, if one came.
+                    found = receive()?;
+                    if greeted {
+                        (ports.notifier.notify_with_custom_event_id(HELLO))
+                            .map_err(failed("notify"))?;
+                    }
+                }
+                Ok(found.is_some())
+            })?;
+            if !arrived {
+                return Ok(None);
+            }
+        }
+        let Some(request) = found else {
+            return Ok(None);
+        };
+        let len = check_announced_len(request.payload().len(), self.capacity)?;
+        self.held = Some(request);
+        Ok(Some(len))
+    }
+
+    /// The echo: a new sample holding a copy of the request (a received sample is read-only),
+    /// tampered with as `reply` says.
+    fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
+        let request = self.held.take().ok_or(TransportError::NoRequest)?;
+        let reply_len = match reply {
+            Reply::Misframed => self.capacity + 1,
+            Reply::Echo | Reply::FlipByte(_) => request.payload().len(),
+        };
+        let ports = &self.ports;
+        let sent = ports.loan(reply_len).and_then(|loan| {
+            let data = request.payload();
+            let mut sample = match reply {
+                Reply::Misframed => loan.write_from_fn(|i| data.get(i).copied().unwrap_or(0)),
+                Reply::Echo | Reply::FlipByte(_) => loan.write_from_slice(data),
+            };
+            if let Reply::FlipByte(offset) = reply {
+                if let Some(byte) = sample.payload_mut().get_mut(offset) {
+                    *byte ^= 0xff;
+                }
+            }
+            // The request's sample goes back to the client's publisher before the echo leaves.
+            drop(request);
+            ports.send(sample)
+        });
+        match sent {
+            Ok(()) => Ok(EchoOutcome::Echoed),
+            Err(_) if StopFlag(stop).check().is_err() => Ok(EchoOutcome::Stopped),
+            // The client is gone (its buffer full for the whole timeout): serve the next one.
+            Err(_) => Ok(EchoOutcome::PeerLeft),
+        }
+    }
+
+    /// The message where iceoryx2 received it.
+    fn inspect(&mut self, look: &mut dyn FnMut(&[u8])) -> Result<(), TransportError> {
+        look(
+            self.held
+                .as_ref()
+                .ok_or(TransportError::NoRequest)?
+                .payload(),
+        );
+        Ok(())
+    }
+
+    /// Releases the sample, which frees its slot in the client's publisher.
+    fn consume(&mut self) -> Result<(), TransportError> {
+        self.held.take().map(drop).ok_or(TransportError::NoRequest)
+    }
+}
+
+/// Removes the resources of every dead iceoryx2 node of `channel` (a process killed before it
+/// could drop its node), as iceoryx2 itself does: `Node::list` tells dead nodes by their monitor
+/// file's lock, and each dead node's `try_remove_stale_resources` removes its ports, its files
+/// and every service it was the last owner of. Then, if no node of the channel is left, whatever
+/// else carries its prefix ([`remove_unused_domain`]). Returns what it removed, for people.
+pub fn remove_dead_nodes(channel: &ChannelName) -> Vec<String> {
+    let Ok(config) = channel_config(channel) else {
+        return Vec::new();
+    };
+    // The sweep of every other transport's channel comes here too: leave iceoryx2 out of it.
+    if !has_iceoryx2_names(&config.global.prefix.to_string()) {
+        return Vec::new();
+    }
+    set_log_level(LogLevel::Fatal);
+    let mut removed = Vec::new();
+    let _ = Node::<Ipc>::list(&config, |state| {
+        if let NodeState::Dead(view) = state {
+            let id = view.id().value();
+            if view.try_remove_stale_resources().is_ok() {
+                removed.push(format!("iceoryx2 node {id} of channel {channel}"));
+            }
+        }
+        CallbackProgression::Continue
+    });
+    removed.extend(remove_unused_domain(&config));
+    removed
+}
+
+/// Once no node of the channel is left, nothing of its domain is in use, and whatever carries
+/// its prefix is left over: what iceoryx2 keeps for ever (a small segment per domain counting
+/// the nodes ever made, `/dev/shm/srb_<channel>_<hash>_node.<version>.global_mgmt`), what iceoryx2
+/// 0.10 does not remove for a dead node (a listener's socket), and what a process made before it
+/// failed half-way (the data segment of a publisher whose mapping failed). Returns the objects it
+/// removed besides the node counter, which is no leak.
+fn remove_unused_domain(config: &Config) -> Vec<String> {
+    let mut in_use = false;
+    let listed = Node::<Ipc>::list(config, |state| {
+        in_use = !matches!(state, NodeState::Dead(_));
+        if in_use {
+            CallbackProgression::Stop
+        } else {
+            CallbackProgression::Continue
+        }
+    });
+    if listed.is_err() || in_use {
+        return Vec::new();
+    }
+    // SAFETY: iceoryx2 asks that no process use the domain meanwhile. The domain is one
+    // channel's, whose processes (one server, its client) have dropped their nodes or died:
+    // none is listed alive. A node made after the look opens or creates the segment anew.
+    let _ = unsafe { iceoryx2::testing::remove_global_mgmt_segment::<Ipc>(config) };
+    let prefix = config.global.prefix.to_string();
+    let mut removed = remove_event_sockets(&prefix);
+    let shm = std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten();
+    for entry in shm {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        let named_by_iceoryx2 = name.strip_prefix(&prefix).is_some_and(iceoryx2_named);
+        if named_by_iceoryx2 && regular && unlink_shared_memory(&format!("/{name}")) {
+            removed.push(format!("/{name}"));
+        }
+    }
+    removed
+}
+
+/// Whether anything iceoryx2 names with `prefix` exists: a node monitor or listener's socket
+/// under its root, or an object in `/dev/shm`.
+fn has_iceoryx2_names(prefix: &str) -> bool {
+    let in_root = root_entries()
+        .iter()
+        .any(|(_, name)| name.starts_with(prefix));
+    let in_shm = (std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten()).any(|entry| {
+        (entry.file_name().to_str())
+            .and_then(|name| name.strip_prefix(prefix))
+            .is_some_and(iceoryx2_named)
+    });
+    in_root || in_shm
+}
+
+/// Whether what follows a channel's prefix is a name iceoryx2 makes in `/dev/shm`: a 40-digit
+/// hex hash, `_`, then a port id or `node` and a suffix. The other transports' objects of the
+/// channel (`_req`, `_resp`, `_spin`, `_zc`) are not.
+fn iceoryx2_named(rest: &str) -> bool {
+    rest.split_once('_').is_some_and(|(hash, tail)| {
+        hash.len() == 40 && hash.bytes().all(|b| b.is_ascii_hexdigit()) && tail.contains('.')
+    })
+}
+
+/// A listener's wake-up socket, `<root>/srb_<channel>_<port id>.event`, is not among the
+/// resources iceoryx2 0.10 removes for a dead node; once no node of the channel is left, no
+/// listener of it is. Returns the sockets removed.
+fn remove_event_sockets(prefix: &str) -> Vec<String> {
+    let mut removed = Vec::new();
+    for (path, name) in root_entries() {
+        let ours = name
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(".event"))
+            .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
+        let socket = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_socket());
+        if ours && socket && std::fs::remove_file(&path).is_ok() {
+            removed.push(path.display().to_string());
+        }
+    }
+    removed
+}
+
+/// The entries of iceoryx2's root directory and of its node directory, with their names.
+fn root_entries() -> Vec<(std::path::PathBuf, String)> {
+    let config = Config::default();
+    let dirs = [
+        config.global.root_path().to_string(),
+        config.global.node_dir().to_string(),
+    ];
+    (dirs.iter())
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.flatten())
+        .filter_map(|entry| Some((entry.path(), entry.file_name().into_string().ok()?)))
+        .collect()
+}
+
+/// The channels with iceoryx2 nodes, dead or alive, or listeners' sockets under iceoryx2's root:
+/// `nodes/srb_<channel>_<node id>.node_monitor` and `srb_<channel>_<port id>.event`. For
+/// `transport-bench cleanup`, which cannot tell the channels from iceoryx2's names otherwise.
+pub fn channels_with_nodes() -> Vec<ChannelName> {
+    let mut channels: Vec<ChannelName> = (root_entries().into_iter())
+        .filter_map(|(_, name)| {
+            let rest = name.strip_prefix("srb_")?;
+            let rest =
+                (rest.strip_suffix(".node_monitor")).or_else(|| rest.strip_suffix(".event"))?;
+            let (channel, id) = rest.rsplit_once('_')?;
+            id.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
+            ChannelName::new(channel).ok()
+        })
+        .collect();
+    channels.sort();
+    channels.dedup();
+    channels
+}
+
+/// Dropped after a side's ports and node: removes the channel's domain segment once the last
+/// node of the channel is gone (the server's, normally).
+struct Domain(Config);
+
+impl Drop for Domain {
+    fn drop(&mut self) {
+        // Normally only the node counter is left by then, which is no leak to report.
+        remove_unused_domain(&self.0);
+    }
+}

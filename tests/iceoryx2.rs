@@ -1,0 +1,244 @@
+//! iceoryx2 against real server processes: what it leaves, and where. The conformance set
+//! (`tests/conformance.rs`) runs over it like every transport; these add what only iceoryx2 has:
+//! files under its own root (`/tmp/iceoryx2`, node monitors, service files, listeners' sockets)
+//! besides its `/dev/shm/srb_<channel>_*` objects, which a SIGTERM'd server removes itself, and
+//! which the driver's sweep and `transport-bench cleanup` remove after a SIGKILL through
+//! iceoryx2's own dead-node cleanup. And a stream to a frozen server: back-pressure that ends
+//! in a timeout, not a hang.
+
+mod common {
+    pub mod busy;
+    pub mod channel;
+    pub mod client;
+    pub mod driver;
+    pub mod process;
+    pub mod server;
+    pub mod signals;
+}
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::busy::{wait_for_server, wait_until_busy};
+use common::channel::{channel_leftovers, unique_channel};
+use common::client::{connect, connect_for};
+use common::driver::Driver;
+use common::process::{bin, Spawned, PATIENCE};
+use common::server::{server_args, start_server};
+use common::signals::{signal, stop_server_clean};
+use nix::sys::signal::Signal;
+use transport_bench::transport::stream::{payload_byte, SEQUENCE_LEN};
+use transport_bench::transport::{iceoryx2, Endpoint, Pattern, TransportClient};
+
+/// iceoryx2's root directory (its default configuration's).
+const ICEORYX2_ROOT: &str = "/tmp/iceoryx2";
+
+/// Every entry under iceoryx2's root whose name carries `prefix` (`srb_<channel>_`).
+fn iceoryx2_leftovers(prefix: &str) -> Vec<String> {
+    fn walk(dir: &Path, prefix: &str, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().contains(prefix) {
+                found.push(path.display().to_string());
+            }
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&path, prefix, found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(Path::new(ICEORYX2_ROOT), prefix, &mut found);
+    found.sort();
+    found
+}
+
+fn endpoint(channel: &str) -> Endpoint {
+    Endpoint::ShmChannel {
+        channel: channel.to_string(),
+        buffer_size: 4096,
+    }
+}
+
+/// A ready iceoryx2 server on `channel` for `pattern`.
+fn start(channel: &str, pattern: Pattern) -> Spawned {
+    let args = server_args(iceoryx2::KIND, &endpoint(channel), PATIENCE);
+    start_server(&args.exchanging(pattern, None, true), &[])
+}
+
+/// Message `sequence` of a stream: the payload pattern, the sequence number over its front.
+fn stream_message(sequence: u64, len: usize) -> Vec<u8> {
+    let mut message: Vec<u8> = (0..len).map(payload_byte).collect();
+    message[..SEQUENCE_LEN].copy_from_slice(&sequence.to_le_bytes());
+    message
+}
+
+fn echo(client: &mut dyn TransportClient, request: &[u8]) {
+    let mut reply = vec![0; 4096];
+    let len = client.round_trip(request, &mut reply).expect("an echo");
+    assert_eq!(&reply[..len], request);
+}
+
+fn assert_channel_clean(channel: &str) {
+    assert_eq!(channel_leftovers(channel), Vec::<String>::new());
+    assert_eq!(
+        iceoryx2_leftovers(&format!("srb_{channel}_")),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn a_sigtermed_iceoryx2_server_removes_everything_it_made_itself() {
+    let channel = unique_channel("ice_term");
+    let server = start(&channel, Pattern::RoundTrip);
+    assert!(
+        !iceoryx2_leftovers(&format!("srb_{channel}_")).is_empty(),
+        "a running server has its node under {ICEORYX2_ROOT}"
+    );
+    let mut client = connect(iceoryx2::KIND, &endpoint(&channel), PATIENCE).unwrap();
+    echo(client.as_mut(), b"ping");
+    drop(client);
+    stop_server_clean(server, &channel);
+    // No sweep ran: the server's node removed all of it.
+    assert_channel_clean(&channel);
+}
+
+#[test]
+fn a_client_of_a_killed_iceoryx2_server_times_out_and_nothing_is_left_after_the_sweep() {
+    let channel = unique_channel("ice_kill");
+    let server = start(&channel, Pattern::RoundTrip);
+    let mut client = connect(iceoryx2::KIND, &endpoint(&channel), Duration::from_secs(1)).unwrap();
+    echo(client.as_mut(), b"ping");
+    signal(server.pid(), Signal::SIGKILL);
+    let _ = server.finish();
+    let mut reply = vec![0; 4096];
+    let error = client.round_trip(b"ping", &mut reply).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "timed out after 1s waiting for the iceoryx2 reply"
+    );
+    // The client's node, dropped, may remove the dead server's itself (iceoryx2 cleans up dead
+    // nodes when a node is dropped); the sweep removes whatever is left.
+    drop(client);
+    endpoint(&channel).remove_leftovers();
+    assert_channel_clean(&channel);
+}
+
+#[test]
+fn the_channel_sweep_removes_a_killed_iceoryx2_servers_dead_node() {
+    let channel = unique_channel("ice_sweep");
+    let server = start(&channel, Pattern::RoundTrip);
+    signal(server.pid(), Signal::SIGKILL);
+    let _ = server.finish();
+    let removed = endpoint(&channel).remove_leftovers();
+    assert_eq!(removed.len(), 1, "one dead node: {removed:?}");
+    assert!(removed[0].starts_with("iceoryx2 node "), "{removed:?}");
+    assert_channel_clean(&channel);
+}
+
+#[test]
+fn cleanup_removes_a_killed_iceoryx2_servers_node_and_files() {
+    let channel = unique_channel("ice_cleanup");
+    let server = start(&channel, Pattern::RoundTrip);
+    signal(server.pid(), Signal::SIGKILL);
+    let _ = server.finish();
+    assert!(!channel_leftovers(&channel).is_empty());
+    let out = Command::new(bin())
+        .args(["cleanup", "--channel", &channel])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Removed iceoryx2 node ") && stdout.contains(&channel),
+        "{stdout}"
+    );
+    assert_channel_clean(&channel);
+}
+
+#[test]
+fn a_driver_over_iceoryx2_leaves_nothing_after_round_trips_streams_and_a_killed_server() {
+    for pattern in ["round-trip", "stream"] {
+        let driver = Driver::start(&[
+            "--transports",
+            "iceoryx2",
+            "--pattern",
+            pattern,
+            "--iterations",
+            "200",
+            "--warmup",
+            "10",
+            "--sizes",
+            "100,64KB",
+        ]);
+        let pid = driver.pid();
+        let (status, _, out) = driver.finish_clean();
+        assert!(status.success(), "{pattern}: {out}");
+        assert_eq!(
+            iceoryx2_leftovers(&format!("srb_tb_{pid}_")),
+            Vec::<String>::new()
+        );
+    }
+    let driver = Driver::start(&[
+        "--transports",
+        "iceoryx2",
+        "--iterations",
+        "100000000",
+        "--sizes",
+        "100",
+    ]);
+    let pid = driver.pid();
+    let server = wait_for_server(&driver, "iceoryx2");
+    wait_until_busy(server);
+    signal(server, Signal::SIGKILL);
+    let (status, stdout, stderr) = driver.finish_clean();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.contains("server exited: killed by signal 9 (SIGKILL)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        iceoryx2_leftovers(&format!("srb_tb_{pid}_")),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn a_stream_to_a_frozen_iceoryx2_server_times_out_when_its_buffer_is_full() {
+    let channel = unique_channel("ice_frozen");
+    let server = start(&channel, Pattern::Stream);
+    let mut client = connect_for(
+        iceoryx2::KIND,
+        &endpoint(&channel),
+        Duration::from_secs(1),
+        Pattern::Stream,
+    )
+    .unwrap();
+    signal(server.pid(), Signal::SIGSTOP);
+    // The buffer holds the ring's depth (64 by default); nothing is dropped, so the sends
+    // beyond it wait for room, and the wait ends at the timeout.
+    let error = (1..1000)
+        .find_map(|sequence| client.send(&stream_message(sequence, 64)).err())
+        .expect("a full buffer pushes back");
+    signal(server.pid(), Signal::SIGCONT);
+    assert_eq!(
+        error.to_string(),
+        "timed out after 1s waiting for room in the iceoryx2 server's buffer"
+    );
+    drop(client);
+    stop_server_clean(server, &channel);
+    assert_channel_clean(&channel);
+}
+
+#[test]
+fn a_round_trip_client_is_refused_by_a_stream_server() {
+    let channel = unique_channel("ice_mismatch");
+    let server = start(&channel, Pattern::Stream);
+    let error = match connect(iceoryx2::KIND, &endpoint(&channel), PATIENCE) {
+        Ok(_) => panic!("a round-trip client connected to a stream server"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains("--pattern"), "{error}");
+    stop_server_clean(server, &channel);
+    assert_channel_clean(&channel);
+}
