@@ -7,6 +7,7 @@ mod common {
     pub mod driver;
     pub mod planted;
     pub mod process;
+    pub mod subcommand;
     pub mod usage;
 }
 
@@ -15,7 +16,8 @@ use std::process::{Command, Output};
 
 use common::driver::Driver;
 use common::planted::{Planted, What};
-use common::process::{bin, PATIENCE};
+use common::process::bin;
+use common::subcommand::run_bounded;
 use common::usage::assert_usage_error;
 use serde_json::Value;
 use transport_bench::report::schema::SCHEMA_VERSION;
@@ -420,16 +422,9 @@ fn a_bad_threshold_is_a_usage_error() {
     assert_usage_error(&["compare", base], "NEW.json");
 }
 
-/// `compare ARGS` with `stdin` on standard input, killed (failing the test on its exit
-/// status) if it outlasts `PATIENCE`.
+/// `compare ARGS` with `stdin` on standard input, bounded in time.
 fn compare_bounded(args: &[&Path], stdin: &[u8]) -> Output {
-    assert_cmd::Command::new(bin())
-        .arg("compare")
-        .args(args)
-        .write_stdin(stdin.to_vec())
-        .timeout(PATIENCE)
-        .output()
-        .expect("running the binary")
+    run_bounded("compare", args, stdin)
 }
 
 #[test]

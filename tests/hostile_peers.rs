@@ -10,6 +10,7 @@ mod common {
     pub mod process;
     #[allow(dead_code)]
     pub mod server;
+    pub mod syscall;
 }
 
 use std::io::{ErrorKind, Read, Write};
@@ -21,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use common::process::{bin, Spawned};
 use common::server::wait_for_line;
+#[cfg(target_arch = "x86_64")]
+use common::syscall::thread_in_syscall;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -200,14 +203,7 @@ fn clients_that_hang_up_mid_message_do_not_hold_up_the_next() {
 /// in `comm`) is blocked in `write` (syscall 1 on x86_64).
 #[cfg(target_arch = "x86_64")]
 fn writing_to_stdout(pid: u32) -> bool {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten();
-    tasks.flatten().any(|task| {
-        let read = |name: &str| std::fs::read_to_string(task.path().join(name));
-        read("comm").is_ok_and(|comm| "writing an export".starts_with(comm.trim()))
-            && read("syscall").is_ok_and(|call| call.starts_with("1 "))
-    })
+    thread_in_syscall(pid, 1, |comm| "writing an export".starts_with(comm))
 }
 
 /// `--export-json -` into a pipe that nobody reads: the report (60 cases, beyond the pipe's

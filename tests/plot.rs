@@ -6,6 +6,7 @@ mod common {
     pub mod driver;
     pub mod planted;
     pub mod process;
+    pub mod subcommand;
     pub mod usage;
 }
 
@@ -16,7 +17,8 @@ use std::process::{Command, Output};
 
 use common::driver::Driver;
 use common::planted::{Planted, What};
-use common::process::{bin, PATIENCE};
+use common::process::bin;
+use common::subcommand::run_bounded;
 use common::usage::assert_usage_error;
 use serde_json::{json, Value};
 use transport_bench::report::schema::SCHEMA_VERSION;
@@ -469,16 +471,9 @@ fn the_output_may_be_a_link_or_a_fifo_with_a_reader() {
     assert!(fifo.symlink_metadata().unwrap().file_type().is_fifo());
 }
 
-/// `plot ARGS` with `stdin` on standard input, killed (failing the test on its exit status)
-/// if it outlasts `PATIENCE`.
+/// `plot ARGS` with `stdin` on standard input, bounded in time.
 fn plot_bounded(args: &[&Path], stdin: &[u8]) -> Output {
-    assert_cmd::Command::new(bin())
-        .arg("plot")
-        .args(args)
-        .write_stdin(stdin.to_vec())
-        .timeout(PATIENCE)
-        .output()
-        .expect("running the binary")
+    run_bounded("plot", args, stdin)
 }
 
 #[test]

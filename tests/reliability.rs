@@ -6,11 +6,13 @@ mod common {
     pub mod channel;
     pub mod cleanup;
     pub mod driver;
+    pub mod interrupt;
     pub mod process;
     pub mod server;
     pub mod shm;
     pub mod signals;
     pub mod summary;
+    pub mod syscall;
     pub mod zmq_peer;
 }
 
@@ -21,11 +23,14 @@ use common::busy::{wait_for_server, wait_until_busy};
 use common::channel::*;
 use common::cleanup::remove_objects;
 use common::driver::*;
+use common::interrupt::interrupt_mid_measurement;
 use common::process::bin;
 use common::server::*;
 use common::shm::{shm_endpoint, start_shm_server};
 use common::signals::*;
 use common::summary::SummaryTable;
+#[cfg(target_arch = "x86_64")]
+use common::syscall::thread_in_syscall;
 use common::zmq_peer::ZmqTestServer;
 use std::os::fd::AsRawFd;
 
@@ -39,58 +44,11 @@ use transport_bench::transport::os::semaphore::NamedSemaphore;
 use transport_bench::transport::os::shm::SharedMemory;
 use transport_bench::transport::{TransportKind, HEADER_LEN};
 
-fn interrupt_mid_measurement(transport: &str, signal_to_send: Signal, expected_code: i32) {
-    let out_dir = tempfile::tempdir().unwrap();
-    let json = out_dir.path().join("partial.json");
-    // No warm-up: the server's first echoes are already timed ones, so a server busy echoing
-    // means round trips were measured when the signal comes. With a warm-up the signal could
-    // land in it on a slow machine, and the case would rightly have nothing to keep.
-    let driver = Driver::start(&[
-        "--iterations",
-        "100000000",
-        "--warmup",
-        "0",
-        "--sizes",
-        "small",
-        "--transports",
-        transport,
-        "--export-json",
-        json.to_str().unwrap(),
-    ]);
-    let server = wait_for_server(&driver, transport);
-    wait_until_busy(server);
-    signal(driver.pid(), signal_to_send);
-    let (status, out, err) = driver.finish_clean();
-    assert_eq!(status.code(), Some(expected_code), "{out}\n{err}");
-    let name = if signal_to_send == Signal::SIGINT {
-        "SIGINT"
-    } else {
-        "SIGTERM"
-    };
-    assert!(out.contains(&format!("interrupted by {name}")), "{out}");
-    assert!(out.contains("OVERALL SUMMARY (interrupted"), "{out}");
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(doc["state"], format!("interrupted by {name}"));
-    let result = &doc["results"][0];
-    assert_eq!(result["status"], "interrupted");
-    assert!(
-        result["iterations"].as_u64().unwrap() > 0,
-        "partial results kept: {result}"
-    );
-}
-
 /// Whether a thread of `pid` sleeps in `clock_nanosleep` now (syscall 230 on x86_64): a
 /// paced client waiting for its next slot.
 #[cfg(target_arch = "x86_64")]
 fn sleeping_for_a_slot(pid: u32) -> bool {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten();
-    tasks.flatten().any(|task| {
-        std::fs::read_to_string(task.path().join("syscall"))
-            .is_ok_and(|call| call.starts_with("230 "))
-    })
+    thread_in_syscall(pid, 230, |_| true)
 }
 
 /// SIGINT while a paced client sleeps for its next slot (`--interval 10s`) ends the wait: no

@@ -8,6 +8,7 @@ mod common {
     pub mod busy;
     pub mod channel;
     pub mod driver;
+    pub mod interrupt;
     pub mod process;
     pub mod server;
 }
@@ -17,9 +18,8 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use common::busy::{wait_for_server, wait_until_busy};
 use common::channel::{channel_leftovers, unique_channel};
-use common::driver::Driver;
+use common::interrupt::interrupt_mid_measurement;
 use common::process::{bin, Spawned, PATIENCE};
 use common::server::{server_args, start_server, wait_for_line};
 use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
@@ -30,58 +30,24 @@ fn send(pid: u32, signal: Signal) {
     kill(Pid::from_raw(pid as i32), signal).expect("sending a signal");
 }
 
-/// Runs a long `transport` benchmark, sends `signal` once its server echoes, and checks the
-/// exit code, the summary and the finished export.
-fn a_driver_stops_cleanly_on(transport: &str, signal: Signal, expected_code: i32) {
-    let out_dir = tempfile::tempdir().unwrap();
-    let json = out_dir.path().join("partial.json");
-    let driver = Driver::start(&[
-        "--iterations",
-        "100000000",
-        "--warmup",
-        "0",
-        "--sizes",
-        "small",
-        "--transports",
-        transport,
-        "--export-json",
-        json.to_str().unwrap(),
-    ]);
-    wait_until_busy(wait_for_server(&driver, transport));
-    send(driver.pid(), signal);
-    let (status, out, err) = driver.finish_clean();
-    assert_eq!(status.code(), Some(expected_code), "{out}\n{err}");
-    let name = signal.as_str();
-    assert!(out.contains(&format!("interrupted by {name}")), "{out}");
-    assert!(out.contains("OVERALL SUMMARY (interrupted"), "{out}");
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(doc["state"], format!("interrupted by {name}"));
-    assert_eq!(doc["results"][0]["status"], "interrupted", "{doc}");
-    assert!(
-        doc["results"][0]["iterations"].as_u64().unwrap() > 0,
-        "{doc}"
-    );
-}
-
 #[test]
 fn sighup_ends_a_driver_as_sigterm_does_exit_129_with_summary_and_export() {
-    a_driver_stops_cleanly_on("shm-posix", Signal::SIGHUP, 129);
+    interrupt_mid_measurement("shm-posix", Signal::SIGHUP, 129);
 }
 
 #[test]
 fn sigquit_ends_a_driver_as_sigint_does_exit_131_with_summary_and_export() {
-    a_driver_stops_cleanly_on("zmq-ipc", Signal::SIGQUIT, 131);
+    interrupt_mid_measurement("zmq-ipc", Signal::SIGQUIT, 131);
 }
 
 #[test]
 fn sighup_of_a_driver_measuring_message_queues_removes_them() {
-    a_driver_stops_cleanly_on("mqueue", Signal::SIGHUP, 129);
+    interrupt_mid_measurement("mqueue", Signal::SIGHUP, 129);
 }
 
 #[test]
 fn sigquit_of_a_driver_measuring_a_unix_socket_removes_its_file() {
-    a_driver_stops_cleanly_on("unix-stream", Signal::SIGQUIT, 131);
+    interrupt_mid_measurement("unix-stream", Signal::SIGQUIT, 131);
 }
 
 /// A server of `kind` at `endpoint` started by hand, as a person would (no driver named in its
