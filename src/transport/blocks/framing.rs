@@ -206,6 +206,14 @@ impl<S: Read + Write> FramedClient<S> {
     }
 }
 
+impl<S> FramedClient<S> {
+    /// The most the replies to the requests in flight can add up to: what a read ahead of
+    /// them may take.
+    fn owed(&self) -> usize {
+        (self.in_flight).saturating_mul(HEADER_LEN + self.capacity)
+    }
+}
+
 impl<S: Read + Write + NonBlockingStream + Send> TransportClient for FramedClient<S> {
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
         self.connection.round_trip(
@@ -231,8 +239,7 @@ impl<S: Read + Write + NonBlockingStream + Send> TransportClient for FramedClien
     /// no room (see the module's doc), within the timeout as a round trip's write.
     fn submit(&mut self, request: &[u8]) -> Result<(), TransportError> {
         check_message_fits(request.len(), self.capacity)?;
-        // The most the replies to the requests already sent can add up to.
-        let owed = (self.in_flight).saturating_mul(HEADER_LEN + self.capacity);
+        let owed = self.owed();
         let mut budget = WaitBudget::new(self.timeout, self.watch.as_ref());
         (self.connection).send_reading(request, owed, &mut budget, "a request in flight")?;
         self.in_flight += 1;
@@ -258,7 +265,7 @@ impl<S: Read + Write + NonBlockingStream + Send> TransportClient for FramedClien
         if self.in_flight == 0 {
             return Err(TransportError::NoRequest);
         }
-        let owed = (self.in_flight).saturating_mul(HEADER_LEN + self.capacity);
+        let owed = self.owed();
         let capacity = self.capacity;
         let watch = Arc::clone(&self.watch);
         let mut budget = WaitBudget::new(self.timeout, watch.as_ref());
