@@ -47,16 +47,45 @@ impl CpuWatch {
         }
     }
 
-    pub fn mark(&self) -> CpuMark {
-        let driver = self.driver.read();
-        // Once the server waits for the next request, its clock has all its time.
-        let server = self.server.and_then(|(clock, pid)| clock.read_settled(pid));
+    /// Both clocks just before a timed region: the server's first, once it has settled (a
+    /// wait of up to 25 ms), then the driver's, last, so that the driver's reading spans the
+    /// region and nothing before it. The settle wait is outside the wall time, and with
+    /// `--pairs` the other pairs' threads, which the driver's process clock counts, run
+    /// meanwhile: read before it, the driver's figure took their work in too.
+    pub fn mark_start(&self) -> CpuMark {
+        let (server, server_modes) = self.read_server();
+        let (driver, driver_modes) = self.read_driver();
         CpuMark {
             driver,
             server,
-            driver_modes: ModeTicks::of(std::process::id()),
-            server_modes: self.server.and_then(|(_, pid)| ModeTicks::of(pid)),
+            driver_modes,
+            server_modes,
         }
+    }
+
+    /// Both clocks just after a timed region: the driver's first, then the server's once it
+    /// has settled (see [`mark_start`](CpuWatch::mark_start)).
+    pub fn mark_end(&self) -> CpuMark {
+        let (driver, driver_modes) = self.read_driver();
+        let (server, server_modes) = self.read_server();
+        CpuMark {
+            driver,
+            server,
+            driver_modes,
+            server_modes,
+        }
+    }
+
+    fn read_driver(&self) -> (Option<Duration>, Option<ModeTicks>) {
+        (self.driver.read(), ModeTicks::of(std::process::id()))
+    }
+
+    /// Once the server waits for the next request, its clock has all its time.
+    fn read_server(&self) -> (Option<Duration>, Option<ModeTicks>) {
+        let Some((clock, pid)) = self.server else {
+            return (None, None);
+        };
+        (clock.read_settled(pid), ModeTicks::of(pid))
     }
 }
 
@@ -228,16 +257,16 @@ mod tests {
     #[test]
     fn marks_of_this_process_measure_the_work_between_them() {
         let watch = CpuWatch::new(Some(std::process::id()));
-        let start = watch.mark();
+        let start = watch.mark_start();
         let mut x = 0u64;
         for i in 0..2_000_000u64 {
             x = std::hint::black_box(x.wrapping_add(i));
         }
-        let spent = watch.mark().since(start).unwrap();
+        let spent = watch.mark_end().since(start).unwrap();
         assert!(spent.driver > Duration::ZERO);
         assert!(spent.server.unwrap() > Duration::ZERO);
         let external = CpuWatch::new(None);
-        let start = external.mark();
-        assert_eq!(external.mark().since(start).unwrap().server, None);
+        let start = external.mark_start();
+        assert_eq!(external.mark_end().since(start).unwrap().server, None);
     }
 }

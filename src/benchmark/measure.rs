@@ -438,7 +438,7 @@ impl<'a> TimedRegion<'a> {
         sampler: Option<PlacementSampler>,
         interval: Option<Duration>,
     ) -> TimedRegion<'a> {
-        let cpu_start = cpu.mark();
+        let cpu_start = cpu.mark_start();
         let start = Instant::now();
         TimedRegion {
             cpu,
@@ -464,7 +464,7 @@ impl<'a> TimedRegion<'a> {
         error: Option<MeasureError>,
     ) -> RunMeasurement {
         let elapsed = self.start.elapsed();
-        let cpu = self.cpu.mark().since(self.cpu_start);
+        let cpu = self.cpu.mark_end().since(self.cpu_start);
         let between = self.between;
         between.progress.update(shown);
         let done = latencies.count() + stream_messages;
