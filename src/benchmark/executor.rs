@@ -288,10 +288,15 @@ impl<'a> ProcessExecutor<'a> {
             .and_then(|args| Ok(ServerProcess::spawn(&args, &lease.inherited_fds())?));
         // The server has its own copies of its pipe ends now, or never will.
         lease.close_server_ends();
-        Ok(Pair {
-            lease,
-            server: spawned?,
-        })
+        match spawned {
+            Ok(server) => Ok(Pair { lease, server }),
+            Err(e) => {
+                // A server whose readers could not start was killed and reaped, possibly after
+                // it had made its channel: nothing else would remove what it made.
+                lease.endpoint.remove_leftovers();
+                Err(e)
+            }
+        }
     }
 
     /// Waits for the pair's server to say READY and connects a client to it.
