@@ -296,6 +296,24 @@ pub enum PipeEndError {
     WrongEnd { fd: RawFd, end: &'static str },
 }
 
+/// What a server holds of a request, or [`TransportError::NoRequest`] if it holds none. Unlike
+/// `ok_or(TransportError::NoRequest)`, which builds the error and drops it again on every
+/// request (a call to the error's drop glue on the server's hot path), it builds the error
+/// only when it is returned.
+pub trait HeldRequest<T> {
+    fn or_no_request(self) -> Result<T, TransportError>;
+}
+
+impl<T> HeldRequest<T> for Option<T> {
+    #[inline]
+    fn or_no_request(self) -> Result<T, TransportError> {
+        match self {
+            Some(held) => Ok(held),
+            None => Err(TransportError::NoRequest),
+        }
+    }
+}
+
 /// Why a mapping cannot be watched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SigbusError {

@@ -47,7 +47,7 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::transport::blocks::payload::{check_message_fits, decode_len, zeroed_buffer};
-use crate::transport::error::TransportError;
+use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::os::readiness::readable_within;
 use crate::transport::os::socket::{receive_now, send_now};
 use crate::transport::spec::{EchoOutcome, Reply, TransportClient, TransportServer};
@@ -934,7 +934,7 @@ impl<L: Listener> TransportServer for ConnectionServer<L> {
     /// hang-up, an error), it ends only that connection: [`EchoOutcome::PeerLeft`], and the
     /// exchange goes on with the next request, on the next connection.
     fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
-        let len = self.pending.take().ok_or(TransportError::NoRequest)?;
+        let len = self.pending.take().or_no_request()?;
         let Some(connection) = self.connection.as_mut() else {
             return Err(TransportError::NoRequest);
         };
@@ -955,10 +955,7 @@ impl<L: Listener> TransportServer for ConnectionServer<L> {
 
     /// A stream's message needs no answer: the next `next_request` reads on.
     fn consume(&mut self) -> Result<(), TransportError> {
-        self.pending
-            .take()
-            .map(drop)
-            .ok_or(TransportError::NoRequest)
+        self.pending.take().map(drop).or_no_request()
     }
 
     /// How many connections the server ended itself, and why; None if it ended none.
@@ -974,8 +971,8 @@ impl<L: Listener> TransportServer for ConnectionServer<L> {
 /// The request of `pending` bytes a framed server received into `buffer` (its own memory, so
 /// nothing else can change it while it is read), as it arrived.
 pub fn pending_message(buffer: &[u8], pending: Option<usize>) -> Result<&[u8], TransportError> {
-    let len = pending.ok_or(TransportError::NoRequest)?;
-    buffer.get(..len).ok_or(TransportError::NoRequest)
+    let len = pending.or_no_request()?;
+    buffer.get(..len).or_no_request()
 }
 
 /// Accepts the next client of `listener` and readies it; None if `stop` was set while waiting

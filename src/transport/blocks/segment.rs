@@ -35,7 +35,7 @@ use crate::transport::blocks::ring::{
 };
 use crate::transport::blocks::sequence::SequenceSignal;
 pub use crate::transport::blocks::slots::{whole_pages, Slots, SEGMENT_PAGE};
-use crate::transport::error::TransportError;
+use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::os::shm::{ObjectAccess, SharedBytes, SharedMemory};
 use crate::transport::spec::{
@@ -319,7 +319,7 @@ impl StreamServer {
 
     /// Frees the slot of the message handed out, unanswered.
     fn consume<L: SegmentLayout>(&mut self, segment: &Segment<L>) -> Result<(), TransportError> {
-        self.message.take().ok_or(TransportError::NoRequest)?;
+        self.message.take().or_no_request()?;
         self.reader.release(&segment.memory.access())
     }
 
@@ -330,7 +330,7 @@ impl StreamServer {
         segment: &Segment<L>,
         reply: Reply,
     ) -> Result<(), TransportError> {
-        let end = self.message.take().ok_or(TransportError::NoRequest)?;
+        let end = self.message.take().or_no_request()?;
         let access = segment.memory.access();
         (segment.layout).answer_end(end, segment.capacity, reply, &access)?;
         self.reader.release(&access)?;
@@ -368,7 +368,7 @@ impl<L: SegmentEcho> TransportServer for SegmentServer<L> {
             stream.reply(&self.segment, reply)?;
             return Ok(EchoOutcome::Echoed);
         }
-        let request = self.pending.take().ok_or(TransportError::NoRequest)?;
+        let request = self.pending.take().or_no_request()?;
         let segment = &self.segment;
         let access = segment.memory.access();
         (segment.layout).answer(request, segment.capacity, reply, &access)?;
@@ -384,7 +384,7 @@ impl<L: SegmentEcho> TransportServer for SegmentServer<L> {
             }
             (None, None) => None,
         };
-        let (at, len) = held.ok_or(TransportError::NoRequest)?;
+        let (at, len) = held.or_no_request()?;
         // SAFETY: len <= capacity (checked when the request was taken), inside its payload
         // area; the bytes are the server's until it answers or consumes the request, which it
         // cannot do while they are lent here.
@@ -397,11 +397,7 @@ impl<L: SegmentEcho> TransportServer for SegmentServer<L> {
         match self.stream.as_mut() {
             Some(stream) => stream.consume(&self.segment),
             // A round trip's request holds no slot: dropping it is all there is to free.
-            None => self
-                .pending
-                .take()
-                .map(drop)
-                .ok_or(TransportError::NoRequest),
+            None => self.pending.take().map(drop).or_no_request(),
         }
     }
 }

@@ -65,7 +65,7 @@ use crate::transport::blocks::channel::{bind_on_channel, connect_on_channel};
 use crate::transport::blocks::channel::{ChannelClient, ChannelServer};
 use crate::transport::blocks::payload::{check_announced_len, check_message_fits};
 use crate::transport::blocks::sequence::SEQUENCE_SPIN_BUDGET;
-use crate::transport::error::TransportError;
+use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::os::shm::{unlink_shared_memory, SHM_DIR};
 use crate::transport::spec::{
@@ -563,7 +563,7 @@ impl TransportServer for Iceoryx2Server {
     /// The echo: a new sample holding a copy of the request (a received sample is read-only),
     /// tampered with as `reply` says.
     fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
-        let request = self.held.take().ok_or(TransportError::NoRequest)?;
+        let request = self.held.take().or_no_request()?;
         let reply_len = match reply {
             Reply::Misframed => self.capacity + 1,
             Reply::Echo | Reply::FlipByte(_) => request.payload().len(),
@@ -594,18 +594,13 @@ impl TransportServer for Iceoryx2Server {
 
     /// The message where iceoryx2 received it.
     fn inspect(&mut self, look: &mut dyn FnMut(&[u8])) -> Result<(), TransportError> {
-        look(
-            self.held
-                .as_ref()
-                .ok_or(TransportError::NoRequest)?
-                .payload(),
-        );
+        look(self.held.as_ref().or_no_request()?.payload());
         Ok(())
     }
 
     /// Releases the sample, which frees its slot in the client's publisher.
     fn consume(&mut self) -> Result<(), TransportError> {
-        self.held.take().map(drop).ok_or(TransportError::NoRequest)
+        self.held.take().map(drop).or_no_request()
     }
 }
 

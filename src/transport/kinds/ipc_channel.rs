@@ -45,7 +45,7 @@ use ipc_channel::IpcError;
 
 use crate::transport::blocks::payload::{check_message_fits, check_reply_fits};
 use crate::transport::blocks::socket_file::SocketFile;
-use crate::transport::error::TransportError;
+use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::names::checked_path;
 use crate::transport::spec::{
     Addressing, EchoOutcome, Reply, TransportClient, TransportKind, TransportOptions,
@@ -579,7 +579,7 @@ impl TransportServer for IpcChannelServer {
     }
 
     fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
-        let mut request = self.request.take().ok_or(TransportError::NoRequest)?;
+        let mut request = self.request.take().or_no_request()?;
         let Some(client) = self.client.as_ref() else {
             return Ok(EchoOutcome::PeerLeft);
         };
@@ -619,15 +619,12 @@ impl TransportServer for IpcChannelServer {
     }
 
     fn inspect(&mut self, look: &mut dyn FnMut(&[u8])) -> Result<(), TransportError> {
-        look(self.request.as_deref().ok_or(TransportError::NoRequest)?);
+        look(self.request.as_deref().or_no_request()?);
         Ok(())
     }
 
     fn consume(&mut self) -> Result<(), TransportError> {
-        self.request
-            .take()
-            .map(drop)
-            .ok_or(TransportError::NoRequest)
+        self.request.take().map(drop).or_no_request()
     }
 
     fn closing_words(&mut self) -> Option<String> {

@@ -41,7 +41,7 @@ use crate::transport::blocks::payload::{
     check_message_fits, check_reply_fits, checked_payload_capacity, shm_object_missing,
     zeroed_buffer,
 };
-use crate::transport::error::TransportError;
+use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::os::mqueue::{
     msg_max, msgsize_max, stream_depth, MessageQueue, MAX_MESSAGES,
@@ -332,7 +332,7 @@ impl TransportServer for MqueueServer {
     }
 
     fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
-        let len = self.pending.take().ok_or(TransportError::NoRequest)?;
+        let len = self.pending.take().or_no_request()?;
         let reply_len = self.reply_len(len, reply);
         // The client has no more requests out than the response queue holds (one, or as many as
         // it keeps in flight), so it has room; the timeout only matters for a client that died
@@ -345,17 +345,14 @@ impl TransportServer for MqueueServer {
 
     /// The message as it came off the queue, in the server's own buffer.
     fn inspect(&mut self, look: &mut dyn FnMut(&[u8])) -> Result<(), TransportError> {
-        let len = self.pending.ok_or(TransportError::NoRequest)?;
-        look(self.message.get(..len).ok_or(TransportError::NoRequest)?);
+        let len = self.pending.or_no_request()?;
+        look(self.message.get(..len).or_no_request()?);
         Ok(())
     }
 
     /// The queue already gave the message up: nothing is answered, and the next
     /// `next_request` takes the next one.
     fn consume(&mut self) -> Result<(), TransportError> {
-        self.pending
-            .take()
-            .map(drop)
-            .ok_or(TransportError::NoRequest)
+        self.pending.take().map(drop).or_no_request()
     }
 }

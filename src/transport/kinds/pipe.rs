@@ -48,7 +48,7 @@ use crate::transport::blocks::framing::{
     pending_message, Arrival, Exchange, FramedClient, FramedStream, NonBlockingStream,
 };
 use crate::transport::blocks::payload::zeroed_buffer;
-use crate::transport::error::TransportError;
+use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::names::PipeFds;
 use crate::transport::os::pipe::{PipeSizes, PipeStream};
 use crate::transport::spec::{
@@ -183,7 +183,7 @@ impl TransportServer for PipeServer {
     }
 
     fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
-        let len = self.pending.take().ok_or(TransportError::NoRequest)?;
+        let len = self.pending.take().or_no_request()?;
         match (self.pipes).reply(&mut self.buffer, len, stop, self.timeout, reply)? {
             Exchange::Echoed => return Ok(EchoOutcome::Echoed),
             Exchange::Stopped => return Ok(EchoOutcome::Stopped),
@@ -200,10 +200,7 @@ impl TransportServer for PipeServer {
 
     /// A stream's message needs no answer: the next `next_request` reads on.
     fn consume(&mut self) -> Result<(), TransportError> {
-        self.pending
-            .take()
-            .map(drop)
-            .ok_or(TransportError::NoRequest)
+        self.pending.take().map(drop).or_no_request()
     }
 
     fn closing_words(&mut self) -> Option<String> {

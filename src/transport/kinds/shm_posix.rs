@@ -40,7 +40,7 @@ use crate::transport::blocks::payload::{
     shm_object_missing,
 };
 use crate::transport::endpoint::Endpoint;
-use crate::transport::error::TransportError;
+use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::os::semaphore::NamedSemaphore;
 use crate::transport::os::shm::{ObjectAccess, SharedBytes, SharedMemory};
@@ -357,7 +357,7 @@ impl TransportServer for ShmPosixServer {
     }
 
     fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
-        let len = self.pending.take().ok_or(TransportError::NoRequest)?;
+        let len = self.pending.take().or_no_request()?;
         check_message_fits(len, self.response.capacity())?;
         // A client waits for its reply before sending again, so resp_empty is normally free;
         // the timeout only matters for a client that died mid-exchange.
@@ -397,7 +397,7 @@ impl TransportServer for ShmPosixServer {
     /// against truncation: fails with [`TransportError::Truncated`] if the memory was
     /// truncated while `look` read it, which then read zeros.
     fn inspect(&mut self, look: &mut dyn FnMut(&[u8])) -> Result<(), TransportError> {
-        let len = self.pending.ok_or(TransportError::NoRequest)?;
+        let len = self.pending.or_no_request()?;
         let message = self.request.payload_in_place(len);
         look(&message);
         message.release()
@@ -406,7 +406,7 @@ impl TransportServer for ShmPosixServer {
     /// Frees the request slot without a reply: posts `req_empty`, which the client's next send
     /// waits for. The response direction is not touched.
     fn consume(&mut self) -> Result<(), TransportError> {
-        self.pending.take().ok_or(TransportError::NoRequest)?;
+        self.pending.take().or_no_request()?;
         self.request.empty.post()
     }
 }

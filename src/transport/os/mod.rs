@@ -14,3 +14,4 @@ pub mod semaphore;
 pub mod shm;
 pub mod sigbus;
 pub mod socket;
+pub mod watchdog;

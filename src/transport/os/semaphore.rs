@@ -15,6 +15,7 @@ use crate::transport::os::file_kind::{self, FileKind, Links};
 use crate::transport::os::owner_lock;
 use crate::transport::os::shm::{c_name, ObjectAccess, SHM_DIR};
 use crate::transport::os::sigbus::{self, Registration};
+use crate::transport::os::watchdog;
 use crate::transport::wait::{
     idle_until_request, spin_until, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE,
 };
@@ -128,15 +129,15 @@ impl NamedSemaphore {
         let access = self.access();
         // SAFETY: self.sem is a live semaphore from sem_open.
         let posted = unsafe { libc::sem_post(self.sem.as_ptr()) } == 0;
-        let errno = Errno::last();
+        // errno is read only on failure: nix's conversion of it is a long match.
+        let errno = (!posted).then(Errno::last);
         access.check()?;
-        if posted {
-            Ok(())
-        } else {
-            Err(TransportError::os(
+        match errno {
+            None => Ok(()),
+            Some(errno) => Err(TransportError::os(
                 format!("posting semaphore {}", self.name),
                 errno,
-            ))
+            )),
         }
     }
 
@@ -144,7 +145,7 @@ impl NamedSemaphore {
     /// [`WaitBudget`]). Waits in slices and asks `watch` between them, so a dead peer or an
     /// interrupt ends the wait early.
     pub fn wait(&self, timeout: Duration, watch: &dyn PeerWatch) -> Result<(), TransportError> {
-        if self.try_wait()? || self.spin_wait()? {
+        if self.spin_wait()? {
             return Ok(());
         }
         let mut budget = WaitBudget::new(timeout, watch);
@@ -159,8 +160,7 @@ impl NamedSemaphore {
     /// Decrements the semaphore, waiting as long as it takes unless `stop` is set.
     /// Returns false if it stopped without decrementing.
     pub fn wait_unless_stopped(&self, stop: &AtomicBool) -> Result<bool, TransportError> {
-        // The fast path does not read the clock, as timed_wait must.
-        if self.try_wait()? || self.spin_wait()? {
+        if self.spin_wait()? {
             return Ok(true);
         }
         idle_until_request(stop, || self.timed_wait(IDLE_SLICE))
@@ -174,7 +174,8 @@ impl NamedSemaphore {
         })
     }
 
-    /// Tries to decrement the semaphore for up to the spin budget; false once it is spent.
+    /// Tries to decrement the semaphore for up to the spin budget; false once it is spent, at
+    /// once without a budget (the blocking wait then tries first, without a system call).
     fn spin_wait(&self) -> Result<bool, TransportError> {
         let decremented = spin_until(self.spin_budget, || match self.try_wait() {
             Ok(false) => None,
@@ -183,8 +184,22 @@ impl NamedSemaphore {
         decremented.unwrap_or(Ok(false))
     }
 
-    /// One blocking wait of at most `slice`; true if the semaphore was decremented.
+    /// One blocking wait, of one slice; true if the semaphore was decremented. The slice is
+    /// the [`watchdog`]'s, which interrupts a plain `sem_wait` after one to two periods, or,
+    /// where this process has no watchdog, `slice`, given to `sem_timedwait` (which arms a
+    /// kernel timer on every call that sleeps). A signal (SIGTERM, SIGINT) ends a slice early.
     fn timed_wait(&self, slice: Duration) -> Result<bool, TransportError> {
+        if let Some(_watched) = watchdog::begin() {
+            // glibc's sem_wait decrements a free semaphore without a system call.
+            // SAFETY: self.sem is a live semaphore from sem_open.
+            return self.decrement(Errno::EINTR, || unsafe {
+                libc::sem_wait(self.sem.as_ptr())
+            });
+        }
+        // The fast path does not read the clock, as the deadline must.
+        if self.try_wait()? {
+            return Ok(true);
+        }
         let deadline = realtime_deadline_after(slice)?;
         // SAFETY: self.sem is a live semaphore; deadline is a valid timespec that outlives the call.
         self.decrement(Errno::ETIMEDOUT, || unsafe {
@@ -192,31 +207,29 @@ impl NamedSemaphore {
         })
     }
 
-    /// Runs `sem_call` (a sem_*wait) again while a signal interrupts it: true if it decremented
-    /// the semaphore, false if it failed with `not_now` (not free, or the slice ran out).
+    /// Runs `sem_call` (a sem_*wait): true if it decremented the semaphore, false if it failed
+    /// with `not_now` (not free, or the slice ran out) or was interrupted by a signal, which
+    /// ends the slice: the caller asks its budget and its watch before it waits again.
     fn decrement(
         &self,
         not_now: Errno,
         sem_call: impl Fn() -> libc::c_int,
     ) -> Result<bool, TransportError> {
-        loop {
-            let access = self.access();
-            let decremented = sem_call() == 0;
-            let errno = Errno::last();
-            access.check()?;
-            if decremented {
-                return Ok(true);
-            }
-            match errno {
-                Errno::EINTR => continue,
-                e if e == not_now => return Ok(false),
-                e => {
-                    return Err(TransportError::os(
-                        format!("waiting on semaphore {}", self.name),
-                        e,
-                    ))
-                }
-            }
+        let access = self.access();
+        let decremented = sem_call() == 0;
+        // errno is read only on failure: nix's conversion of it is a long match.
+        let errno = (!decremented).then(Errno::last);
+        access.check()?;
+        let Some(errno) = errno else {
+            return Ok(true);
+        };
+        match errno {
+            Errno::EINTR => Ok(false),
+            e if e == not_now => Ok(false),
+            e => Err(TransportError::os(
+                format!("waiting on semaphore {}", self.name),
+                e,
+            )),
         }
     }
 }

@@ -143,6 +143,7 @@ impl SharedMemory {
     }
 
     /// Begins reading or writing the mapping: every access to it goes under one of these.
+    #[inline]
     pub fn access(&self) -> ObjectAccess<'_> {
         ObjectAccess {
             guard: self.registration.begin_access(),
@@ -273,6 +274,7 @@ pub struct ObjectAccess<'a> {
 
 impl ObjectAccess<'_> {
     /// Fails if the object was truncated, during this access or before it.
+    #[inline]
     pub fn check(&self) -> Result<(), TransportError> {
         if self.guard.truncated() {
             return Err(TransportError::Truncated {
@@ -285,6 +287,7 @@ impl ObjectAccess<'_> {
     /// `result` of an operation on the object, unless the object was truncated meanwhile: then
     /// the truncation, which explains whatever else went wrong (zeros read as a length, a futex
     /// call on a lost page).
+    #[inline]
     pub fn checked<T>(&self, result: Result<T, TransportError>) -> Result<T, TransportError> {
         self.check()?;
         result

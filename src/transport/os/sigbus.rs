@@ -107,6 +107,7 @@ thread_local! {
 }
 
 /// The word of the mask and the bit in it that stand for slot `index`.
+#[inline]
 fn mask_bit(index: usize) -> (usize, u64) {
     (index / 64, 1u64 << (index % 64))
 }
@@ -171,6 +172,7 @@ pub struct Registration {
 impl Registration {
     /// Marks an access to the mapping as in progress on this thread until the guard drops.
     /// Every read, write, atomic operation or system call on the mapping must happen under one.
+    #[inline]
     pub fn begin_access(&self) -> Access<'_> {
         let (word, bit) = mask_bit(self.index);
         // Load and store rather than fetch_or: only this thread writes its mask, and the
@@ -191,6 +193,7 @@ impl Registration {
     }
 
     /// Whether the handler has replaced this mapping.
+    #[inline]
     pub fn was_truncated(&self) -> bool {
         SLOTS[self.index].truncated.load(Ordering::Relaxed)
     }
@@ -220,6 +223,7 @@ pub struct Access<'a> {
 impl Access<'_> {
     /// Whether another process truncated the object during this access (or before it). Once
     /// true, what was read is zeros and what was written reached no one.
+    #[inline]
     pub fn truncated(&self) -> bool {
         // The handler ran on this thread, inside the access: read the flag after the access.
         compiler_fence(Ordering::SeqCst);
@@ -228,6 +232,7 @@ impl Access<'_> {
 }
 
 impl Drop for Access<'_> {
+    #[inline]
     fn drop(&mut self) {
         if self.clears_bit {
             // Keep the access above the end of the guard.

@@ -1,0 +1,69 @@
+/* round_trip.h: what the round-trip baselines share (rt_*.c), the plain-C bar for
+ * transport-bench's round-trip pattern (docs/own-cost.md).
+ *
+ * The client (the parent) forks the server (the child, which dies with it and pins itself as
+ * -p says). A round trip is a SIZE-byte request, stamped with its sequence number (8 bytes,
+ * little-endian), and its echo, which the client checks: its length and sequence number, every
+ * byte with -v (as transport-bench checks an echo: length and sequence always, every byte with
+ * --verify-all). WARMUP round trips untimed, then COUNT timed as one region with
+ * CLOCK_MONOTONIC: no clock per round trip, nothing recorded per round trip. The client buffers
+ * sit at the page offset the program asks for, as transport-bench puts its buffers at the
+ * transport's payload offset, so that no copy meets glibc's misaligned-memcpy slow path.
+ *
+ * Output, one line: mechanism size count mean_us. At the end the client kills and reaps the
+ * server; named objects are unlinked as soon as they are made, so nothing is left behind. */
+#ifndef BASELINES_ROUND_TRIP_H
+#define BASELINES_ROUND_TRIP_H
+
+#include "common.h"
+#include <sys/mman.h>
+
+/* One round trip: sends `len` bytes of `req`, receives the echo into `resp`, returns its length. */
+typedef size_t (*round_trip_fn)(const uint8_t *req, uint8_t *resp, size_t len);
+
+/* A buffer of `size` bytes that starts `offset` bytes past a page boundary. */
+static inline uint8_t *buffer_at(size_t size, size_t offset)
+{
+    uint8_t *page = mmap(NULL, size + offset + 4096, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED)
+        die_errno("mmap");
+    return page + offset;
+}
+
+static inline void check_echo(const uint8_t *req, const uint8_t *resp, size_t len,
+                              const struct opts *o, uint64_t seq)
+{
+    if (len != o->size)
+        die("round trip %llu: %zu bytes back, %zu sent", (unsigned long long)seq, len, o->size);
+    if (seq_of(resp) != seq || (o->verify && memcmp(req, resp, len) != 0))
+        die("round trip %llu: the echo differs", (unsigned long long)seq);
+}
+
+/* Runs the warm-up and the timed round trips; returns the mean round trip in µs. */
+static inline double run_round_trips(const struct opts *o, round_trip_fn rt, uint8_t *req,
+                                     uint8_t *resp)
+{
+    fill_pattern(req, o->size);
+    for (uint64_t seq = 1; seq <= WARMUP; seq++) {
+        stamp_seq(req, seq);
+        check_echo(req, resp, rt(req, resp, o->size), o, seq);
+    }
+    double start = clock_s(CLOCK_MONOTONIC);
+    for (uint64_t seq = WARMUP + 1; seq <= WARMUP + o->count; seq++) {
+        stamp_seq(req, seq);
+        check_echo(req, resp, rt(req, resp, o->size), o, seq);
+    }
+    return (clock_s(CLOCK_MONOTONIC) - start) / (double)o->count * 1e6;
+}
+
+/* Ends the server (it never exits on its own) and prints the result line. */
+static inline void report_round_trips(const char *mechanism, const struct opts *o, double mean_us)
+{
+    kill(g_child, SIGKILL);
+    waitpid(g_child, NULL, 0);
+    g_child = 0;
+    printf("%s %zu %llu %.3f\n", mechanism, o->size, (unsigned long long)o->count, mean_us);
+}
+
+#endif
