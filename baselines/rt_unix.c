@@ -21,9 +21,12 @@ static void send_message(int fd, const uint8_t *msg, size_t len)
         ;
     if (w < 0)
         die_errno("writev");
-    if ((size_t)w < sizeof header + len) /* the rest, as write_all does */
-        write_all(fd, (const uint8_t *)iov[1].iov_base + (w - (ssize_t)sizeof header),
-                  sizeof header + len - (size_t)w);
+    size_t sent = (size_t)w; /* a partial write: the rest of the header, then of the payload */
+    if (sent < sizeof header) {
+        write_all(fd, (const uint8_t *)&header + sent, sizeof header - sent);
+        sent = sizeof header;
+    }
+    write_all(fd, msg + (sent - sizeof header), len - (sent - sizeof header));
 }
 
 static size_t round_trip(const uint8_t *req, uint8_t *resp, size_t len)

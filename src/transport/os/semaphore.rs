@@ -150,7 +150,7 @@ impl NamedSemaphore {
         }
         let mut budget = WaitBudget::new(timeout, watch);
         loop {
-            if self.timed_wait(WAIT_SLICE)? {
+            if self.wait_one_slice(WAIT_SLICE)? {
                 return Ok(());
             }
             budget.slice_expired(&format!("semaphore {}", self.name))?;
@@ -163,7 +163,7 @@ impl NamedSemaphore {
         if self.spin_wait()? {
             return Ok(true);
         }
-        idle_until_request(stop, || self.timed_wait(IDLE_SLICE))
+        idle_until_request(stop, || self.wait_one_slice(IDLE_SLICE))
     }
 
     /// Decrements the semaphore if it is free, without waiting; false if it was not.
@@ -188,7 +188,7 @@ impl NamedSemaphore {
     /// the [`watchdog`]'s, which interrupts a plain `sem_wait` after one to two periods, or,
     /// where this process has no watchdog, `slice`, given to `sem_timedwait` (which arms a
     /// kernel timer on every call that sleeps). A signal (SIGTERM, SIGINT) ends a slice early.
-    fn timed_wait(&self, slice: Duration) -> Result<bool, TransportError> {
+    fn wait_one_slice(&self, slice: Duration) -> Result<bool, TransportError> {
         if let Some(_watched) = watchdog::begin() {
             // glibc's sem_wait decrements a free semaphore without a system call.
             // SAFETY: self.sem is a live semaphore from sem_open.
@@ -224,8 +224,7 @@ impl NamedSemaphore {
             return Ok(true);
         };
         match errno {
-            Errno::EINTR => Ok(false),
-            e if e == not_now => Ok(false),
+            e if e == not_now || e == Errno::EINTR => Ok(false),
             e => Err(TransportError::os(
                 format!("waiting on semaphore {}", self.name),
                 e,

@@ -167,8 +167,11 @@ fn install_handler() -> bool {
         SaFlags::empty(),
         SigSet::empty(),
     );
+    let Ok(signal) = Signal::try_from(SIGNAL) else {
+        return false;
+    };
     // SAFETY: the handler is async-signal-safe (it does nothing) and lives for the process.
-    unsafe { sigaction(Signal::SIGURG, &action) }.is_ok()
+    unsafe { sigaction(signal, &action) }.is_ok()
 }
 
 fn start_watchdog() -> bool {
