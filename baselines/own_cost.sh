@@ -9,6 +9,14 @@
 #          2 MB)
 #   CASES  which cases, as "mechanism:size ..." (default: all of them, listed below)
 #
+# The case split:SIZE splits SHM POSIX's cost between the tool's client and its server: per
+# round, the C ping-pong (rt_shm_sem), the tool's client (--connect) against a C echo server
+# with the library's names (echo_shm_sem), and the tool's client against its own standalone
+# server (--server), all on CPU 0.
+#
+# The case pyzmq:SIZE compares zmq-ipc with the seed's loop in pyzmq (rt_pyzmq.py), from the
+# virtual environment that scripts/setup-python-compat.sh makes (.venv-compat).
+#
 # It needs the release build (cargo build --release), whose libzmq it builds libzmq's own
 # perf/local_lat and perf/remote_lat against (from the zeromq-src crate's sources that cargo
 # fetched), so that both sides of the ZeroMQ comparison run the same libzmq.
@@ -27,6 +35,7 @@ trap 'exit 130' INT TERM
 for mech in shm_sem unix spin; do
     "${CC:-cc}" -O2 -Wall -Wextra -pthread -o "$build/rt_$mech" "$here/rt_$mech.c"
 done
+"${CC:-cc}" -O2 -Wall -Wextra -pthread -o "$build/echo_shm_sem" "$here/echo_shm_sem.c"
 libzmq=$(ls "$root"/target/release/build/zmq-sys-*/out/lib/libzmq.a | head -n 1)
 zmq_src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/zeromq-src-*/vendor | head -n 1)
 for side in local_lat remote_lat; do
@@ -55,19 +64,60 @@ theirs() { # mechanism size count
         wait "$server"
         ;;
     spin) "$build/rt_spin" "$2" "$3" -p split | awk '{ print $4 }' ;;
+    pyzmq) $pin "$python" "$here/rt_pyzmq.py" "$2" "$3" | awk '{ print $4 }' ;;
     *) $pin "$build/rt_$1" "$2" "$3" | awk '{ print $4 }' ;;
     esac
+}
+
+# Starts an echo server (the command line given) on CPU 0, waits for its READY, runs the tool's
+# client against shm-posix channel $channel, prints its mean round trip, and stops the server.
+against() { # size count server-command...
+    size=$1 count=$2
+    shift 2
+    taskset -c 0 "$@" >"$build/ready" 2>/dev/null &
+    server=$!
+    until grep -q READY "$build/ready" 2>/dev/null; do
+        kill -0 "$server" 2>/dev/null || { echo "$0: the echo server did not start" >&2; exit 1; }
+        sleep 0.01
+    done
+    taskset -c 0 "$tool" --connect "shm-posix:$channel" --sizes "$size" --iterations "$count" \
+        --export-csv "$build/run.csv" >/dev/null 2>&1 || { echo "$0: --connect failed" >&2; exit 1; }
+    kill "$server"
+    wait "$server" || true
+    awk -F, 'NR == 2 { print $8 }' "$build/run.csv"
+}
+
+split_case() { # size
+    size=$1 count=${COUNT:-50000}
+    [ "$size" -ge 500000 ] && count=${COUNT:-5000}
+    all=""
+    for round in $(seq "$rounds"); do
+        channel="tb_split_$$_c$round"
+        c=$(taskset -c 0 "$build/rt_shm_sem" "$size" "$count" | awk '{ print $4 }')
+        cs=$(against "$size" "$count" "$build/echo_shm_sem" "$channel" 2500000)
+        channel="tb_split_$$_r$round"
+        os=$(against "$size" "$count" "$tool" --server --transport shm-posix \
+            --channel "$channel" --buffer-size 2500000)
+        echo "shm-posix $size round $round: C both sides $c µs, tool client + C server $cs µs, tool both sides $os µs"
+        all="$all $c $cs $os"
+    done
+    echo "$all" | awk -v size="$size" '{
+        for (i = 1; i <= NF; i += 3) { c += $i; cs += $(i + 1); os += $(i + 2) }
+        n = NF / 3
+        printf "shm-posix %s split: means C %.3f, tool client + C server %.3f (%.3f), tool both %.3f (%.3f) µs\n", size, c / n, cs / n, cs / c, os / n, os / c
+    }'
 }
 
 one_case() { # mechanism size
     mech=$1 size=$2
     count=${COUNT:-50000}
     [ "$size" -ge 500000 ] && count=${COUNT:-5000}
-    pin="taskset -c 0" pin_arg=""
+    pin="taskset -c 0" pin_arg="" label=C
     case $mech in
     shm_sem) transport=shm-posix ;;
     unix) transport=unix-stream ;;
     zmq) transport=zmq-ipc ;;
+    pyzmq) transport=zmq-ipc label=pyzmq ;;
     spin) transport=shm-spin pin="" pin_arg="--pin split" count=${COUNT:-200000} ;;
     *) echo "$0: no case $mech" >&2; exit 2 ;;
     esac
@@ -75,16 +125,23 @@ one_case() { # mechanism size
     for round in $(seq "$rounds"); do
         c=$(theirs "$mech" "$size" "$count")
         o=$(ours "$transport" "$size" "$count")
-        echo "$transport $size round $round: C $c µs, transport-bench $o µs"
+        echo "$transport $size round $round: $label $c µs, transport-bench $o µs"
         figures="$figures $c $o"
     done
-    echo "$figures" | awk -v name="$transport $size" '{
+    echo "$figures" | awk -v name="$transport $size" -v label="$label" '{
         for (i = 1; i <= NF; i += 2) { c += $i; o += $(i + 1) }
-        printf "%s: mean C %.3f µs, transport-bench %.3f µs, ratio of means %.3f\n", name, c / (NF / 2), o / (NF / 2), o / c
+        printf "%s: mean %s %.3f µs, transport-bench %.3f µs, ratio of means %.3f\n", name, label, c / (NF / 2), o / (NF / 2), o / c
     }'
 }
 
+case ${CASES:-} in
+*pyzmq*) python=$("$root/scripts/setup-python-compat.sh") ;;
+esac
+
 cases=${CASES:-"shm_sem:100 shm_sem:10000 shm_sem:500000 shm_sem:2000000 unix:100 unix:10000 zmq:100 zmq:10000 spin:100"}
 for c in $cases; do
-    one_case "${c%%:*}" "${c#*:}"
+    case ${c%%:*} in
+    split) split_case "${c#*:}" ;;
+    *) one_case "${c%%:*}" "${c#*:}" ;;
+    esac
 done

@@ -3,8 +3,9 @@
  * (a u32 length, then the payload, page-aligned) and two named semaphores, empty (starting
  * at 1) and full (starting at 0). A sender waits empty, writes, posts full; a receiver waits
  * full, reads, posts empty. The same eight semaphore operations per round trip as the Rust
- * transport, with plain sem_wait (the Rust transport: sem_trywait, then sem_timedwait in
- * slices). Four copies, as shm-rpc-bridge makes: the request in and out, the echo in and out
+ * transport, with plain sem_wait (as the Rust transport under its wait watchdog; without one it
+ * waits with sem_timedwait in slices, as -DTIMED_WAIT does here). Four copies, as
+ * shm-rpc-bridge makes: the request in and out, the echo in and out
  * (the Rust transport makes three: its server copies the request straight into the response).
  *
  * usage: rt_shm_sem SIZE COUNT [-p same|split] [-v]                                     */

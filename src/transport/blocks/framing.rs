@@ -30,15 +30,16 @@
 //!
 //! What this code needs from a stream `S: Read + Write`: vectored reads and writes (or the
 //! messages are still right, in more calls), and a blocking read or write that waits for one
-//! *slice* of time at most, then fails with `WouldBlock` or `TimedOut` (a socket's own
-//! `SO_RCVTIMEO`/`SO_SNDTIMEO`; for pipes, a `poll`). A slice costs nothing while traffic flows;
+//! *slice* of time at most, then fails with `WouldBlock`, `TimedOut` or `Interrupted` (for
+//! sockets, the wait watchdog's `EINTR`, see [`watched_socket`](super::watched_socket), or
+//! without a watchdog their own `SO_RCVTIMEO`/`SO_SNDTIMEO`; for pipes, a `poll`). Any of them
+//! ends a slice, as does a signal. A slice costs nothing while traffic flows;
 //! when one runs out, the wait's [`WaitBudget`] asks its [`PeerWatch`] and
 //! checks the deadline, and an idle server looks at its stop flag.
 
 use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Write};
 use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,7 +50,6 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use crate::transport::blocks::payload::{check_message_fits, decode_len, zeroed_buffer};
 use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::os::readiness::readable_within;
-use crate::transport::os::socket::{receive_now, send_now};
 use crate::transport::spec::{EchoOutcome, Reply, TransportClient, TransportServer};
 use crate::transport::wait::{
     idle_until_request, ready_before, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE, WAIT_SLICE,
@@ -161,28 +161,6 @@ pub trait NonBlockingStream {
     /// Where replies arrive and where requests go: one socket, or two pipes.
     fn ends(&self) -> (BorrowedFd<'_>, BorrowedFd<'_>);
 }
-
-/// A connected socket reads and writes without waiting through `MSG_DONTWAIT`, so that its
-/// timeouts stay in place for round trips.
-macro_rules! non_blocking_socket {
-    ($($socket:ty),*) => {$(
-        impl NonBlockingStream for $socket {
-            fn read_now(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                receive_now(self.as_fd(), buf)
-            }
-
-            fn write_now(&mut self, parts: &[IoSlice<'_>]) -> std::io::Result<usize> {
-                send_now(self.as_fd(), parts)
-            }
-
-            fn ends(&self) -> (BorrowedFd<'_>, BorrowedFd<'_>) {
-                (self.as_fd(), self.as_fd())
-            }
-        }
-    )*};
-}
-
-non_blocking_socket!(UnixStream, std::net::TcpStream);
 
 /// The most a submit reads ahead at once, when it has room for more.
 const READ_AHEAD: usize = 64 * 1024;
@@ -543,8 +521,8 @@ impl<S: Read + Write + NonBlockingStream> FramedStream<S> {
             Ok(Ready { readable: true, .. }) => self.read_ahead(owed, budget, what),
             Ok(Ready { writable: true, .. }) => Ok(()),
             Ok(_) => budget.slice_expired(what),
-            // The signal may be the one that asks us to stop: the watch knows.
-            Err(Errno::EINTR) => budget.watch().check(),
+            // A signal ends the slice; it may be the one that asks us to stop: the watch knows.
+            Err(Errno::EINTR) => budget.slice_expired(what),
             Err(e) => Err(TransportError::os(
                 format!("polling while sending {what}"),
                 e,
@@ -575,7 +553,7 @@ impl<S: Read + Write + NonBlockingStream> FramedStream<S> {
                 Ok(())
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(()),
-            Err(e) if e.kind() == ErrorKind::Interrupted => budget.watch().check(),
+            Err(e) if e.kind() == ErrorKind::Interrupted => budget.slice_expired(what),
             Err(e) if is_hang_up(&e) => Err(peer_gone(budget, &e.to_string())),
             Err(e) => Err(TransportError::io(
                 format!("reading replies while sending {what}"),
@@ -765,8 +743,9 @@ fn progress(
             &format!("closed while {closed_while} {what}"),
         )),
         Ok(n) => Ok(Some(n)),
-        // The signal may be the one that asks us to stop: the watch knows.
-        Err(e) if e.kind() == ErrorKind::Interrupted => budget.watch().check().map(|()| None),
+        // The watchdog's signal ends a slice (see `watched_socket`); another signal may be
+        // the one that asks us to stop, which the watch knows.
+        Err(e) if e.kind() == ErrorKind::Interrupted => budget.slice_expired(what).map(|()| None),
         Err(e) if is_hang_up(&e) => Err(peer_gone(budget, &e.to_string())),
         Err(e) if is_timeout(&e) => budget.slice_expired(what).map(|()| None),
         Err(e) => Err(TransportError::io(format!("{op} {what}"), e)),
@@ -810,8 +789,10 @@ pub trait Listener: AsFd + Send {
     /// Accepts a client that is waiting (the server polls for one first).
     fn accept(&self) -> std::io::Result<Self::Stream>;
 
-    /// Readies an accepted stream for the idle server's waits.
-    fn prepare(stream: &Self::Stream) -> Result<(), TransportError>;
+    /// Readies an accepted stream for framed messages (TCP's `TCP_NODELAY`).
+    fn prepare(_stream: &Self::Stream) -> Result<(), TransportError> {
+        Ok(())
+    }
 
     /// What follows `READY` on the server's ready line
     /// ([`TransportServer::ready_address`]).
@@ -1017,7 +998,9 @@ pub fn client_waiting_unless_stopped(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::blocks::watched_socket::WatchedSocket;
     use crate::transport::wait::NoWatch;
+    use std::os::unix::net::UnixStream;
 
     #[test]
     fn carried_bytes_keep_their_order_and_their_buffer() {
@@ -1059,7 +1042,7 @@ mod tests {
     fn a_peer_that_sends_more_than_it_owes_is_a_protocol_error() {
         let (ours, mut theirs) = UnixStream::pair().unwrap();
         theirs.write_all(&[9; 100]).unwrap();
-        let mut stream = FramedStream::new(ours);
+        let mut stream = FramedStream::new(WatchedSocket::new(ours, Duration::from_secs(1)));
         let request = vec![0u8; 4 << 20];
         let mut budget = WaitBudget::new(Duration::from_secs(30), &NoWatch);
         let sent = stream.send_reading(&request, 0, &mut budget, "a request in flight");

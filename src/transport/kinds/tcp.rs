@@ -26,9 +26,9 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::transport::blocks::framing::{ConnectionServer, FramedClient, Listener};
+use crate::transport::blocks::watched_socket::WatchedSocket;
 use crate::transport::error::TransportError;
 use crate::transport::spec::{
     any_in_flight, Addressing, TransportKind, TransportOptions, TransportSpec,
@@ -57,18 +57,11 @@ const SPEC: TransportSpec = TransportSpec {
     in_flight: any_in_flight,
 };
 
-/// Readies a connected stream for framed messages: no Nagle delay, and every blocking read and
-/// write waits for at most one `slice`, the unit in which
-/// [`FramedStream`](crate::transport::blocks::framing::FramedStream) budgets its waits (the
-/// kernel applies it inside the wait it does anyway, so it costs no system call).
-fn prepare(stream: &TcpStream, slice: Duration) -> Result<(), TransportError> {
+/// Readies a connected stream for framed messages: no Nagle delay.
+fn set_no_delay(stream: &TcpStream) -> Result<(), TransportError> {
     stream
         .set_nodelay(true)
-        .map_err(|e| TransportError::io("setting TCP_NODELAY", e))?;
-    stream
-        .set_read_timeout(Some(slice))
-        .and_then(|()| stream.set_write_timeout(Some(slice)))
-        .map_err(|e| TransportError::io("setting socket timeouts", e))
+        .map_err(|e| TransportError::io("setting TCP_NODELAY", e))
 }
 
 /// For [`retry_until_created`]: nobody listening at `addr` yet (or no answer within a slice).
@@ -87,7 +80,7 @@ fn no_server_yet(addr: SocketAddr) -> impl Fn(&TransportError) -> Option<String>
 }
 
 /// The requesting side: one connected stream.
-type TcpClient = FramedClient<TcpStream>;
+type TcpClient = FramedClient<WatchedSocket<TcpStream>>;
 
 /// Connects to `addr`, retrying until `options.timeout` while nobody listens there yet.
 fn connect(
@@ -107,10 +100,11 @@ fn connect(
         connect,
         no_server_yet(addr),
     )?;
-    // Slices of WAIT_SLICE: between them the watch asks waitpid whether the server died.
-    prepare(&stream, WAIT_SLICE)?;
+    set_no_delay(&stream)?;
+    // Slices of the watchdog's periods (or, without it, of WAIT_SLICE): between them the
+    // watch asks waitpid whether the server died.
     Ok(FramedClient::new(
-        stream,
+        WatchedSocket::new(stream, WAIT_SLICE),
         buffer_size,
         options.timeout,
         watch,
@@ -131,16 +125,17 @@ impl AsFd for TcpSocket {
 }
 
 impl Listener for TcpSocket {
-    type Stream = TcpStream;
+    type Stream = WatchedSocket<TcpStream>;
 
-    fn accept(&self) -> std::io::Result<TcpStream> {
-        self.listener.accept().map(|(stream, _)| stream)
+    /// The idle server's reads wait in slices (IDLE_SLICE without the watchdog), after each of
+    /// which it looks at its stop flag (see unix_stream.rs).
+    fn accept(&self) -> std::io::Result<Self::Stream> {
+        let (stream, _) = self.listener.accept()?;
+        Ok(WatchedSocket::new(stream, IDLE_SLICE))
     }
 
-    /// The idle server's reads wait in IDLE_SLICE slices, after each of which it looks at its
-    /// stop flag; a signal ends such a wait at once anyway (see unix_stream.rs).
-    fn prepare(stream: &TcpStream) -> Result<(), TransportError> {
-        prepare(stream, IDLE_SLICE)
+    fn prepare(stream: &Self::Stream) -> Result<(), TransportError> {
+        set_no_delay(stream.get_ref())
     }
 
     fn ready_address(&self) -> Option<String> {

@@ -11,17 +11,17 @@
 //! replies that arrive (non-blocking `sendmsg`/`recv` and a poll of both directions), so that
 //! the two sides never both wait on a write (see [`framing`](crate::transport::blocks::framing)).
 //! This file holds only what is particular to Unix sockets: the socket file, connecting, accepting,
-//! and the sockets' timeouts.
+//! and the slices of its waits ([`WatchedSocket`]).
 
 use std::io::ErrorKind;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::transport::blocks::framing::{ConnectionServer, FramedClient, Listener};
 use crate::transport::blocks::socket_file::SocketFile;
+use crate::transport::blocks::watched_socket::WatchedSocket;
 use crate::transport::error::TransportError;
 use crate::transport::names::checked_path;
 use crate::transport::spec::{
@@ -42,17 +42,6 @@ fn no_server_yet(path: &Path) -> impl Fn(&TransportError) -> Option<String> + '_
         }
         _ => None,
     }
-}
-
-/// Makes every blocking read and write on `stream` wait for at most one `slice`, the unit in
-/// which [`FramedStream`](crate::transport::blocks::framing::FramedStream) budgets its waits.
-/// The kernel applies it inside the wait it does anyway, so it costs no system call per
-/// message.
-fn set_slices(stream: &UnixStream, slice: Duration) -> Result<(), TransportError> {
-    stream
-        .set_read_timeout(Some(slice))
-        .and_then(|()| stream.set_write_timeout(Some(slice)))
-        .map_err(|e| TransportError::io("setting socket timeouts", e))
 }
 
 pub const KIND: TransportKind = TransportKind::new(&SPEC);
@@ -78,7 +67,7 @@ const SPEC: TransportSpec = TransportSpec {
 };
 
 /// The requesting side: one connected stream.
-type UnixStreamClient = FramedClient<UnixStream>;
+type UnixStreamClient = FramedClient<WatchedSocket<UnixStream>>;
 
 /// Connects to `path`, retrying until `options.timeout` while the server is not there yet.
 fn connect(
@@ -97,10 +86,10 @@ fn connect(
         connect,
         no_server_yet(path),
     )?;
-    // Slices of WAIT_SLICE: between them the watch asks waitpid whether the server died.
-    set_slices(&stream, WAIT_SLICE)?;
+    // Slices of the watchdog's periods (or, without it, of WAIT_SLICE): between them the
+    // watch asks waitpid whether the server died.
     Ok(FramedClient::new(
-        stream,
+        WatchedSocket::new(stream, WAIT_SLICE),
         buffer_size,
         options.timeout,
         watch,
@@ -121,26 +110,21 @@ impl AsFd for UnixSocket {
 }
 
 impl Listener for UnixSocket {
-    type Stream = UnixStream;
-
-    fn accept(&self) -> std::io::Result<UnixStream> {
-        self.listener.accept().map(|(stream, _)| stream)
-    }
+    type Stream = WatchedSocket<UnixStream>;
 
     /// How the idle server notices SIGTERM without a poll before every read: its reads wait in
-    /// IDLE_SLICE slices (SO_RCVTIMEO) and it looks at the stop flag after each. While requests
-    /// flow a slice never runs out, so this costs no system call. And the kernel never restarts
-    /// a socket receive that has a timeout (EINTR even under SA_RESTART, signal(7)), so SIGTERM
-    /// normally ends the wait at once. The other way, handlers without SA_RESTART and a plain
-    /// blocking read, has a hole: a signal that lands between the flag check and the read is
-    /// lost, and the read blocks for good. The slice closes that hole (100 ms at worst) and
-    /// leaves the signal setup, shared with the driver, as it is.
-    fn prepare(stream: &UnixStream) -> Result<(), TransportError> {
-        set_slices(stream, IDLE_SLICE)
+    /// slices (the watchdog's periods, or without it IDLE_SLICE given to SO_RCVTIMEO) and it
+    /// looks at the stop flag after each. While requests flow a slice never runs out, so this
+    /// costs no system call. SIGTERM's handler is installed with SA_RESTART, which would restart
+    /// a plain blocking read, and a signal that lands between the flag check and the read would
+    /// be lost: the slice closes both holes (50 ms at worst with the watchdog, 100 ms without)
+    /// and leaves the signal setup, shared with the driver, as it is.
+    fn accept(&self) -> std::io::Result<Self::Stream> {
+        let (stream, _) = self.listener.accept()?;
+        Ok(WatchedSocket::new(stream, IDLE_SLICE))
     }
 }
 
-/// The echoing side: a listener, and the connection being served with one reusable buffer.
 type UnixStreamServer = ConnectionServer<UnixSocket>;
 
 fn bind(
