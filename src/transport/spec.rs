@@ -127,6 +127,20 @@ pub trait TransportServer: Send {
     /// `reply` says. [`EchoOutcome::Stopped`] if `stop` was set while the reply waited.
     fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError>;
 
+    /// Waits for the next request and echoes it unchanged: [`next_request`] then
+    /// [`reply`] with [`Reply::Echo`], in one call. A transport whose echo costs less fused
+    /// (SHM POSIX: one access to each buffer, no request held between two calls) overrides it;
+    /// the outcome must be exactly the two calls'.
+    ///
+    /// [`next_request`]: TransportServer::next_request
+    /// [`reply`]: TransportServer::reply
+    fn echo(&mut self, stop: &AtomicBool) -> Result<EchoOutcome, TransportError> {
+        if self.next_request(stop)?.is_none() {
+            return Ok(EchoOutcome::Stopped);
+        }
+        self.reply(stop, Reply::Echo)
+    }
+
     /// Lets `look` read the request [`next_request`](TransportServer::next_request) handed
     /// out, where it lies (under the transport's guard against truncated memory), before it is
     /// answered or consumed: a stream's server checks every message so.
@@ -182,6 +196,12 @@ pub fn echo_one(
     tamper: Tamper,
 ) -> Result<EchoOutcome, TransportError> {
     loop {
+        if tamper == Tamper::None {
+            match server.echo(stop)? {
+                EchoOutcome::PeerLeft => continue,
+                outcome => return Ok(outcome),
+            }
+        }
         let Some(len) = server.next_request(stop)? else {
             return Ok(EchoOutcome::Stopped);
         };

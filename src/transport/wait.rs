@@ -58,6 +58,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(5);
 /// How an idle server waits for its next request: as long as it takes, one slice at a time
 /// (`one_slice` blocks for at most [`IDLE_SLICE`]), looking at `stop` before each slice. True
 /// once `one_slice` saw a request arrive, false once `stop` was set first.
+#[inline(always)]
 pub fn idle_until_request(
     stop: &AtomicBool,
     mut one_slice: impl FnMut() -> Result<bool, TransportError>,
@@ -188,10 +189,18 @@ pub const SPINS_PER_YIELD: u32 = 64;
 /// Calls `poll` until it returns something or `budget` has passed; None once the budget is
 /// spent (at once for a budget of 0). Yields the CPU every [`SPINS_PER_YIELD`] polls, so that a
 /// peer on the same CPU gets to run instead of being spun against.
-pub fn spin_until<T>(budget: Duration, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
+// The zero check inline, the spinning out of line: a wait without a budget (SHM POSIX's
+// default) goes straight to its blocking call.
+#[inline(always)]
+pub fn spin_until<T>(budget: Duration, poll: impl FnMut() -> Option<T>) -> Option<T> {
     if budget.is_zero() {
         return None;
     }
+    spin_for(budget, poll)
+}
+
+#[inline(never)]
+fn spin_for<T>(budget: Duration, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
     let spin_start = Instant::now();
     loop {
         for _ in 0..SPINS_PER_YIELD {

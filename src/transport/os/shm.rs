@@ -143,7 +143,7 @@ impl SharedMemory {
     }
 
     /// Begins reading or writing the mapping: every access to it goes under one of these.
-    #[inline]
+    #[inline(always)]
     pub fn access(&self) -> ObjectAccess<'_> {
         ObjectAccess {
             guard: self.registration.begin_access(),
@@ -274,20 +274,27 @@ pub struct ObjectAccess<'a> {
 
 impl ObjectAccess<'_> {
     /// Fails if the object was truncated, during this access or before it.
-    #[inline]
+    #[inline(always)]
     pub fn check(&self) -> Result<(), TransportError> {
         if self.guard.truncated() {
-            return Err(TransportError::Truncated {
-                object: (self.kind)(self.name.to_string()),
-            });
+            return Err(self.truncated());
         }
         Ok(())
+    }
+
+    /// The error of a truncated object: out of line, so that the checks stay small.
+    #[cold]
+    #[inline(never)]
+    fn truncated(&self) -> TransportError {
+        TransportError::Truncated {
+            object: (self.kind)(self.name.to_string()),
+        }
     }
 
     /// `result` of an operation on the object, unless the object was truncated meanwhile: then
     /// the truncation, which explains whatever else went wrong (zeros read as a length, a futex
     /// call on a lost page).
-    #[inline]
+    #[inline(always)]
     pub fn checked<T>(&self, result: Result<T, TransportError>) -> Result<T, TransportError> {
         self.check()?;
         result
