@@ -446,6 +446,7 @@ impl<S: Read + Write> FramedStream<S> {
     /// receive. Reads only happen once every carried byte was taken (`take_carried` either
     /// completes the message or uses them all, and then empties `carried`), so appending keeps
     /// the stream's order.
+    #[inline(always)]
     fn account(&mut self, incoming: &mut Incoming<'_>, n: usize) -> Result<(), TransportError> {
         let beyond = incoming.advance(n)?;
         if beyond.is_empty() {
@@ -455,6 +456,7 @@ impl<S: Read + Write> FramedStream<S> {
     }
 
     /// Starts `incoming` with the bytes a previous receive took beyond its own message.
+    #[inline(always)]
     fn take_carried(&mut self, incoming: &mut Incoming<'_>) -> Result<(), TransportError> {
         let rest = self.carried.unread();
         if rest.is_empty() {
@@ -612,6 +614,7 @@ struct Incoming<'p> {
 }
 
 impl<'p> Incoming<'p> {
+    #[inline(always)]
     fn new(payload: &'p mut [u8]) -> Incoming<'p> {
         Incoming {
             header: [0; HEADER_LEN],
@@ -622,6 +625,7 @@ impl<'p> Incoming<'p> {
         }
     }
 
+    #[inline(always)]
     fn has_begun(&self) -> bool {
         self.header_filled > 0
     }
@@ -655,6 +659,7 @@ impl<'p> Incoming<'p> {
         Ok(())
     }
 
+    #[inline(always)]
     fn is_complete(&self) -> bool {
         self.len == Some(self.payload_filled)
     }
@@ -668,6 +673,7 @@ impl<'p> Incoming<'p> {
     /// may. [`Incoming::advance`] reports such bytes and [`FramedStream`] keeps them as the
     /// start of its next receive (copied only in that case; the common case copies nothing).
     /// Once the length is known, reads ask for exactly the missing bytes, never past the end.
+    #[inline(always)]
     fn read_from(&mut self, stream: &mut impl Read) -> std::io::Result<usize> {
         match self.len {
             None => stream.read_vectored(&mut [
@@ -681,6 +687,7 @@ impl<'p> Incoming<'p> {
     /// Accounts for `n` bytes placed by [`Incoming::read_from`]: the rest of the header first,
     /// then the payload. Returns where in the payload buffer bytes beyond the message's end
     /// landed (an empty range, normally).
+    #[inline(always)]
     fn advance(&mut self, n: usize) -> Result<Range<usize>, TransportError> {
         if self.len.is_some() {
             self.payload_filled += n;
@@ -726,8 +733,25 @@ enum Direction {
 }
 
 /// Judges one read or write of a transfer of `what`: Some(bytes moved), or None to try again
-/// (a signal interrupted it, or a slice ran out within the budget).
+/// (a signal interrupted it, or a slice ran out within the budget). Bytes moved, the case of
+/// every message, inline; the rest out of line, as every call on a round trip's path is kept
+/// small (docs/own-cost.md).
+#[inline(always)]
 fn progress(
+    result: std::io::Result<usize>,
+    budget: &mut WaitBudget<'_>,
+    direction: Direction,
+    what: &str,
+) -> Result<Option<usize>, TransportError> {
+    match result {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        other => no_progress(other, budget, direction, what),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn no_progress(
     result: std::io::Result<usize>,
     budget: &mut WaitBudget<'_>,
     direction: Direction,
