@@ -22,7 +22,9 @@ use common::channel::{channel_leftovers, unique_channel};
 use common::interrupt::interrupt_mid_measurement;
 use common::process::{bin, Spawned, PATIENCE};
 use common::server::{server_args, start_server, wait_for_line};
-use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::signal::{
+    kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal,
+};
 use nix::unistd::Pid;
 use transport_bench::transport::{tcp, Addressing, Endpoint, TransportKind};
 
@@ -179,4 +181,45 @@ fn a_server_started_under_nohup_keeps_serving_through_sighup_and_stops_on_sigter
     let (status, _, stderr) = server.finish();
     assert!(status.success(), "{status:?}: {stderr}");
     assert_eq!(channel_leftovers(&channel), Vec::<String>::new());
+}
+
+/// A process started with the wait watchdog's signal blocked (a mask passed on by a Python
+/// subprocess or a supervisor) still reports a stalled server within its timeout on every
+/// transport whose waits the watchdog bounds: each watched thread unblocks the signal for
+/// itself. Before, its waits had no bound at all, and `finish` would give up on it.
+#[test]
+fn a_blocked_watchdog_signal_inherited_at_start_leaves_every_wait_bounded() {
+    for transport in ["shm-posix", "unix-stream", "tcp", "zmq-ipc"] {
+        let fault = format!("{transport}:stall@20");
+        let mut command = Command::new(bin());
+        command.args([
+            "--transports",
+            transport,
+            "--sizes",
+            "100",
+            "--iterations",
+            "100000",
+            "--warmup",
+            "0",
+            "--timeout",
+            "500ms",
+            "--inject-server-fault",
+            &fault,
+        ]);
+        // SAFETY: only sigprocmask between fork and exec, which is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                let mut urg = SigSet::empty();
+                urg.add(Signal::SIGURG);
+                nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&urg), None)?;
+                Ok(())
+            })
+        };
+        let (status, out, err) = Spawned::start(&mut command).finish();
+        assert_eq!(status.code(), Some(1), "{transport}: {out}{err}");
+        assert!(
+            out.contains("timed out after 500ms"),
+            "{transport}: no timeout in:\n{out}{err}"
+        );
+    }
 }

@@ -78,6 +78,9 @@ fn new_socket(
     rcv: Duration,
     snd: Duration,
 ) -> Result<(zmq::Context, zmq::Socket), TransportError> {
+    // The wait watchdog's thread first: started later, it could take a thread counted below
+    // for libzmq (the driver and its servers count against one RLIMIT_NPROC).
+    watchdog::start();
     // libzmq aborts the whole process when it cannot start a thread (`thread.cpp`): look for
     // the room first, so that `ulimit -u` fails this case and not the driver.
     headroom::threads_available(LIBZMQ_THREADS).map_err(|source| {
@@ -770,9 +773,15 @@ impl ZmqServer {
             ));
         }
         let mut message = zmq::Message::new();
-        (self.socket)
-            .recv(&mut message, 0)
-            .map_err(|e| TransportError::zmq("receiving a stream message", e))?;
+        // The rest of a message libzmq has whole: a signal (a late one of the wait watchdog's)
+        // is the only thing that can end this receive early, and it loses nothing.
+        let received = loop {
+            match (self.socket).recv(&mut message, 0) {
+                Err(zmq::Error::EINTR) => continue,
+                other => break other,
+            }
+        };
+        received.map_err(|e| TransportError::zmq("receiving a stream message", e))?;
         if message.get_more() {
             let rest = (self.socket).recv_multipart(0).map_or(0, |rest| rest.len());
             return Err(TransportError::Protocol(format!(

@@ -386,6 +386,10 @@ impl IpcChannelClient {
         let requests = &self.requests;
         let (sent, verdict) = (self.watchdog).wait(self.bounds(what), || requests.send(message));
         match (sent, verdict) {
+            // The kernel may complete a sendmsg that the watchdog's signal woke (seen at the
+            // end of a stream to a stalled server): the send still waited out the timeout,
+            // and the next one would wait it out again.
+            (Ok(()), Some(timeout @ TransportError::Timeout { .. })) => Err(timeout),
             (Ok(()), _) => Ok(()),
             (Err(_), Some(verdict)) => Err(verdict),
             (Err(e), None) if is_hang_up(&e) => Err(peer_gone(self.watch.as_ref(), &e.to_string())),

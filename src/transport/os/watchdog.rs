@@ -21,10 +21,19 @@
 //! **A late signal.** The watchdog may look just before a wait ends and signal a thread that
 //! has already left it; the signal then interrupts that thread's next blocking call, if it
 //! makes one before the signal is delivered. Every wait that runs under a [`WaitMark`] takes
-//! `EINTR` as an empty slice, and the tool's other blocking calls retry `EINTR` (the standard
-//! library's `write_all` and `read_exact` do). `SIGURG` is the signal because its default is to
-//! be ignored: should it reach a thread of a process that never installed the handler, nothing
-//! happens.
+//! `EINTR` as an empty slice, and most of the tool's other blocking calls retry `EINTR` (the
+//! standard library's `write_all` and `read_exact` do). Not all: a ZeroMQ server's send of its
+//! reply fails on it (libzmq returns `EINTR` before it takes the message, and the zmq crate
+//! drops the message), which would end that server. The window is the watchdog's look and its
+//! `tgkill` landing while the thread has already entered another system call: microseconds
+//! once per wait that lasted a period; never seen in testing.
+//!
+//! `SIGURG` is the signal because its default is to be ignored: should it reach a thread of a
+//! process that never installed the handler, nothing happens.
+//!
+//! **A blocked signal.** A thread inherits its signal mask, and a process inherits its first
+//! thread's from whatever started it: with [`SIGNAL`] blocked, no wait would ever be cut. So a
+//! thread unblocks it for itself when it claims its slot, before its first watched wait.
 //!
 //! **Without a watchdog.** If the thread cannot be started (`ulimit -u`, a cgroup's
 //! `pids.max`) or the table is full, [`begin`] returns None and the caller waits with its own
@@ -107,6 +116,13 @@ fn claim_slot() -> usize {
         return NO_SLOT;
     };
     let slot = &TABLE[index];
+    // A blocked SIGNAL would leave the thread's waits unbounded: the mask is inherited from
+    // whatever started the process (a Python subprocess, a supervisor), and nothing else in the
+    // tool unblocks it. Unblocked here, once per thread, before its first watched wait.
+    if !unblock_signal_on_this_thread() {
+        slot.taken.store(false, Ordering::Release);
+        return NO_SLOT;
+    }
     // SAFETY: gettid has no preconditions.
     slot.tid.store(unsafe { libc::gettid() }, Ordering::Release);
     // Registers the release; a thread already ending cannot, and keeps its slot.
@@ -148,6 +164,24 @@ impl Drop for WaitMark {
         let waits = self.slot.waits.load(Ordering::Relaxed);
         self.slot.waits.store(waits + 1, Ordering::Release);
     }
+}
+
+/// Lets [`SIGNAL`] reach the calling thread.
+fn unblock_signal_on_this_thread() -> bool {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+    let Ok(signal) = Signal::try_from(SIGNAL) else {
+        return false;
+    };
+    let mut set = SigSet::empty();
+    set.add(signal);
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None).is_ok()
+}
+
+/// Starts the watchdog now rather than at this process's first watched wait, so that its
+/// thread is counted before a check of the threads left (libzmq's, whose failure to start a
+/// thread aborts the process) instead of taking one of them afterwards. True once it runs.
+pub fn start() -> bool {
+    watchdog_running()
 }
 
 /// Starts the watchdog (and installs the signal's handler) on first use; true once it runs.
