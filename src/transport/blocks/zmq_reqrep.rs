@@ -73,11 +73,13 @@ const LIBZMQ_THREADS: usize = 2;
 /// limit (this driver holds 5 then), libzmq aborts in `epoll.cpp` or `signaler.cpp`.
 const LIBZMQ_DESCRIPTORS: usize = 8;
 
+/// A socket of `kind` in a context of its own, whose receives wait in slices of `rcv` where the
+/// watchdog does not bound them (its [`ReceiveBound`]) and whose sends wait at most `snd`.
 fn new_socket(
     kind: zmq::SocketType,
     rcv: Duration,
     snd: Duration,
-) -> Result<(zmq::Context, zmq::Socket), TransportError> {
+) -> Result<(zmq::Context, zmq::Socket, ReceiveBound), TransportError> {
     // The wait watchdog's thread first: started later, it could take a thread counted below
     // for libzmq (the driver and its servers count against one RLIMIT_NPROC).
     watchdog::start();
@@ -108,7 +110,14 @@ fn new_socket(
         .and_then(|()| socket.set_rcvtimeo(millis(rcv)))
         .and_then(|()| socket.set_sndtimeo(millis(snd)))
         .map_err(|e| TransportError::zmq("setting socket options", e))?;
-    Ok((context, socket))
+    Ok((
+        context,
+        socket,
+        ReceiveBound {
+            fallback: rcv,
+            timed: Cell::new(true),
+        },
+    ))
 }
 
 /// How a socket's blocking receives are bounded: by the wait
@@ -121,6 +130,8 @@ fn new_socket(
 /// callers take as a slice that ran out. The option is set again only when the thread's case
 /// changes. Sends keep their `ZMQ_SNDTIMEO`: libzmq looks at it only when a send must wait
 /// (a high-water mark), never on the way of a round trip.
+///
+/// Only [`new_socket`] makes one, with the slice it gave the socket.
 struct ReceiveBound {
     fallback: Duration,
     /// `ZMQ_RCVTIMEO` is the fallback slice (as `new_socket` leaves it), not infinite.
@@ -128,14 +139,6 @@ struct ReceiveBound {
 }
 
 impl ReceiveBound {
-    /// For a socket made by `new_socket` with `fallback` as its receive slice.
-    fn new(fallback: Duration) -> ReceiveBound {
-        ReceiveBound {
-            fallback,
-            timed: Cell::new(true),
-        }
-    }
-
     /// Runs `receive`, a blocking receive on `socket`, bounded as the type's doc says.
     #[inline]
     fn receive<T>(
@@ -251,7 +254,7 @@ impl ZmqClient {
             Role::Request => zmq::REQ,
             Role::Stream | Role::InFlight => zmq::DEALER,
         };
-        let (context, socket) = new_socket(kind, WAIT_SLICE, WAIT_SLICE)?;
+        let (context, socket, receive_bound) = new_socket(kind, WAIT_SLICE, WAIT_SLICE)?;
         if role == Role::InFlight {
             // Replies not collected yet wait here, never at the server (see the module's doc).
             (socket.set_rcvhwm(0)).map_err(|e| TransportError::zmq("setting ZMQ_RCVHWM", e))?;
@@ -268,7 +271,7 @@ impl ZmqClient {
             events: RefCell::default(),
             endpoint: endpoint.to_string(),
             reply: zmq::Message::new(),
-            receive_bound: ReceiveBound::new(WAIT_SLICE),
+            receive_bound,
             released: Box::new(AtomicBool::new(true)),
             request_capacity: payload_capacity(buffer_size),
             role,
@@ -653,7 +656,7 @@ impl ZmqServer {
     ) -> Result<ZmqServer, TransportError> {
         let routed = options.pattern == Pattern::Stream;
         let kind = if routed { zmq::ROUTER } else { zmq::REP };
-        let (context, socket) = new_socket(kind, IDLE_SLICE, options.timeout)?;
+        let (context, socket, receive_bound) = new_socket(kind, IDLE_SLICE, options.timeout)?;
         let max_message = payload_capacity(buffer_size);
         let zmq_error = |op: &'static str| move |e| TransportError::zmq(op, e);
         socket
@@ -679,7 +682,7 @@ impl ZmqServer {
             multipart_requests: 0,
             max_message,
             ready_address: None,
-            receive_bound: ReceiveBound::new(IDLE_SLICE),
+            receive_bound,
             pending: None,
             _file: None,
         })
@@ -936,10 +939,9 @@ mod tests {
     /// libzmq passes the watchdog's `EINTR` on.
     #[test]
     fn a_receive_nobody_answers_is_bounded_by_the_watchdog_not_a_timeout() {
-        let (_context, socket) =
+        let (_context, socket, bound) =
             new_socket(zmq::REP, Duration::from_secs(3600), WAIT_SLICE).expect("a socket");
         socket.bind("inproc://receive-bound-test").unwrap();
-        let bound = ReceiveBound::new(Duration::from_secs(3600));
         let mut message = zmq::Message::new();
         let received = bound.receive(&socket, || socket.recv(&mut message, 0));
         assert_eq!(received, Err(zmq::Error::EINTR));
@@ -950,8 +952,8 @@ mod tests {
     /// The fallback gives the socket its receive slice back, and takes it away again.
     #[test]
     fn the_fallback_sets_the_receive_slice_and_the_watchdog_clears_it() {
-        let (_context, socket) = new_socket(zmq::REP, WAIT_SLICE, WAIT_SLICE).expect("a socket");
-        let bound = ReceiveBound::new(WAIT_SLICE);
+        let (_context, socket, bound) =
+            new_socket(zmq::REP, WAIT_SLICE, WAIT_SLICE).expect("a socket");
         bound.set_timed(&socket, false).unwrap();
         assert_eq!(socket.get_rcvtimeo().unwrap(), -1);
         bound.set_timed(&socket, true).unwrap();

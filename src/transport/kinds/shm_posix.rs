@@ -348,6 +348,17 @@ impl ChannelServer for ShmPosixServer {
 }
 
 impl ShmPosixServer {
+    /// Waits for the next request (`req_full`), unless `stop` is set first, and reads its
+    /// length. Any request handed out before is dropped unanswered.
+    #[inline(always)]
+    fn take_request(&mut self, stop: &AtomicBool) -> Result<Option<usize>, TransportError> {
+        self.pending = None;
+        if !self.request.full.wait_unless_stopped(stop)? {
+            return Ok(None);
+        }
+        self.request.read_header().map(Some)
+    }
+
     /// Answers the `len`-byte request in the request buffer (whose `req_full` we hold), as
     /// `reply` says: one copy, straight from request to response.
     #[inline(always)]
@@ -400,13 +411,8 @@ impl TransportServer for ShmPosixServer {
     /// Takes `req_full` and reads the request's length; the request stays in its buffer (and
     /// `req_full` taken) until the reply.
     fn next_request(&mut self, stop: &AtomicBool) -> Result<Option<usize>, TransportError> {
-        self.pending = None;
-        if !self.request.full.wait_unless_stopped(stop)? {
-            return Ok(None);
-        }
-        let len = self.request.read_header()?;
-        self.pending = Some(len);
-        Ok(Some(len))
+        self.pending = self.take_request(stop)?;
+        Ok(self.pending)
     }
 
     fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
@@ -419,12 +425,10 @@ impl TransportServer for ShmPosixServer {
     /// through all of it: each cache line of code less after the switch from the client is a
     /// shorter round trip (docs/own-cost.md).
     fn echo(&mut self, stop: &AtomicBool) -> Result<EchoOutcome, TransportError> {
-        self.pending = None;
-        if !self.request.full.wait_unless_stopped(stop)? {
-            return Ok(EchoOutcome::Stopped);
+        match self.take_request(stop)? {
+            Some(len) => self.answer(len, stop, Reply::Echo),
+            None => Ok(EchoOutcome::Stopped),
         }
-        let len = self.request.read_header()?;
-        self.answer(len, stop, Reply::Echo)
     }
 
     /// The request where it lies in the request memory (whose `req_full` we hold), guarded

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -16,7 +16,9 @@ use crate::transport::os::owner_lock;
 use crate::transport::os::shm::{c_name, ObjectAccess, SHM_DIR};
 use crate::transport::os::sigbus::{self, Registration};
 use crate::transport::os::watchdog;
-use crate::transport::wait::{spin_until, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE};
+use crate::transport::wait::{
+    idle_until_request, spin_until, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE,
+};
 
 /// A named POSIX semaphore (`sem_open`), which nix does not wrap. glibc maps each one from its
 /// own file, `/dev/shm/sem.<name>`, at a page boundary: a mapping like any other, watched for
@@ -171,14 +173,12 @@ impl NamedSemaphore {
         if self.spin_wait()? {
             return Ok(true);
         }
-        // `idle_until_request` written out: its closure would be a call of its own on the
-        // server's path.
-        while !stop.load(Ordering::Relaxed) {
-            if self.wait_one_slice(IDLE_SLICE)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        // The closure inlined too: a call of its own per request on the server's path.
+        idle_until_request(
+            stop,
+            #[inline(always)]
+            || self.wait_one_slice(IDLE_SLICE),
+        )
     }
 
     /// Decrements the semaphore if it is free, without waiting; false if it was not.
