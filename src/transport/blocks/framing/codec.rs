@@ -51,9 +51,16 @@ impl<S: Read + Write> FramedStream<S> {
         budget: &mut WaitBudget<'_>,
         what: &str,
     ) -> Result<(), TransportError> {
-        self.write_frame(payload, budget, what, |framed, parts, budget| {
-            let written = framed.stream.write_vectored(parts);
-            progress(written, budget, Direction::Send, what)
-        })
+        self.write_frame(
+            payload,
+            budget,
+            what,
+            // Inlined, as `write_frame` is: sharing the loop adds no call per write.
+            #[inline(always)]
+            |framed, parts, budget| {
+                let written = framed.stream.write_vectored(parts);
+                progress(written, budget, Direction::Send, what)
+            },
+        )
     }
 }

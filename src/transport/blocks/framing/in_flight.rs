@@ -45,15 +45,22 @@ impl<S: Read + Write + NonBlockingStream> FramedStream<S> {
         budget: &mut WaitBudget<'_>,
         what: &str,
     ) -> Result<(), TransportError> {
-        self.write_frame(payload, budget, what, |framed, parts, budget| {
-            let written = framed.stream.write_now(parts);
-            match written {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    framed.await_room(owed, budget, what).map(|()| None)
+        self.write_frame(
+            payload,
+            budget,
+            what,
+            // Inlined, as `write_frame` is: sharing the loop adds no call per write.
+            #[inline(always)]
+            |framed, parts, budget| {
+                let written = framed.stream.write_now(parts);
+                match written {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        framed.await_room(owed, budget, what).map(|()| None)
+                    }
+                    written => progress(written, budget, Direction::Send, what),
                 }
-                written => progress(written, budget, Direction::Send, what),
-            }
-        })
+            },
+        )
     }
 
     /// Whether the carried bytes hold a whole message (or a header no message of `capacity`
