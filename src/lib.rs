@@ -9,14 +9,22 @@
 //! - [`report`]: the result document, its summary table, and the reader of saved reports;
 //! - [`output`], [`export`], [`compare`]: the report on the terminal, in files (and the `plot`
 //!   subcommand), and two saved reports compared;
-//! - [`system`]: the machine, CPU placement and signals.
+//! - [`system`]: the machine, CPU placement and signals;
+//! - [`values`]: single option values and their limits, which both command lines (the
+//!   benchmark's and server mode's) parse; [`numbers`]: digits grouped for people, at the
+//!   bottom, so that the transports' errors need nothing above them.
+//!
+//! Each module imports only those below it (docs/architecture.md lists the order, and
+//! `tests/layering.rs` checks it).
 
 pub mod benchmark;
 pub mod cli;
 pub mod compare;
 pub mod export;
+pub mod numbers;
 pub mod output;
 pub mod peer;
 pub mod report;
 pub mod system;
 pub mod transport;
+pub mod values;

@@ -4,12 +4,12 @@
 
 use std::process::ExitCode;
 
-use transport_bench::benchmark::events::Reporters;
 use transport_bench::benchmark::executor::ProcessExecutor;
 use transport_bench::benchmark::external::ExternalExecutor;
 use transport_bench::benchmark::scheduler::Scheduler;
 use transport_bench::cli::generated;
 use transport_bench::cli::options::{Mode, Options};
+use transport_bench::export::events::Reporters;
 use transport_bench::export::{replot, ExportSet};
 use transport_bench::output::console::Console;
 use transport_bench::output::terminal::TerminalReporter;

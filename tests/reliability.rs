@@ -38,11 +38,11 @@ use common::process::PATIENCE;
 use nix::mqueue::{mq_close, mq_open, MQ_OFlag, MqAttr};
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
-use transport_bench::cli::values::DEFAULT_BUFFER_SIZE;
 use transport_bench::transport::mqueue;
 use transport_bench::transport::os::semaphore::NamedSemaphore;
 use transport_bench::transport::os::shm::SharedMemory;
 use transport_bench::transport::{TransportKind, HEADER_LEN};
+use transport_bench::values::DEFAULT_BUFFER_SIZE;
 
 /// Whether a thread of `pid` sleeps in `clock_nanosleep` now (syscall 230 on x86_64): a
 /// paced client waiting for its next slot.

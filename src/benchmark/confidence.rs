@@ -7,20 +7,10 @@
 
 use crate::report::result::Confidence;
 use crate::report::student_t::student_t_quantile;
+use crate::values::ConfidenceTarget;
 
 /// The confidence of the interval.
 pub const CONFIDENCE: f64 = 0.95;
-
-/// What `--runs auto` asks of each case.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ConfidenceTarget {
-    /// The half width of the interval that is enough, in percent of the mean (`--ci-target`).
-    pub target_pct: f64,
-    /// `--min-runs`, at least 2.
-    pub min_runs: u32,
-    /// `--max-runs`, at least `min_runs`.
-    pub max_runs: u32,
-}
 
 /// The half width of the 95% confidence interval of the mean of `run_means`, in percent of
 /// that mean; None with fewer than two, or when the mean is no positive time.

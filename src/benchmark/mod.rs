@@ -2,7 +2,7 @@
 //!
 //! Data flows one way: options → cases ([`scheduler`]) → one run at a time ([`executor`]:
 //! server process, warm-up, timed loop in [`measure`]) → statistics ([`stats`], gathered per
-//! case in [`tally`]) → the [`Report`] → events for the reporters ([`events`]), which draw
+//! case in [`tally`]) → the [`Report`] → events for the reporters ([`crate::export::events`]), which draw
 //! tables and write exports.
 
 pub mod aligned;
@@ -10,7 +10,6 @@ pub mod clock;
 pub mod confidence;
 pub mod cpu;
 pub mod deadline;
-pub mod events;
 pub mod executor;
 pub mod external;
 pub mod in_flight;

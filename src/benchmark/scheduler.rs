@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::benchmark::events::{CaseRun, ReportError, Reporter, Reporters, RunEnd};
 use crate::benchmark::executor::{Case, Executor, RunOutcome};
 use crate::benchmark::measure::{ProgressSink, RunMeasurement};
 use crate::benchmark::tally::CaseTally;
 use crate::cli::options::Options;
+use crate::export::events::{CaseRun, ReportError, Reporter, Reporters, RunEnd};
 use crate::report::result::{BenchmarkResult, Report, Status};
 use crate::report::size::MessageSize;
 use crate::transport::stream::MIN_STREAM_MESSAGE;
@@ -588,7 +588,7 @@ mod tests {
     #[test]
     fn runs_auto_repeats_only_the_cases_still_unsure_up_to_the_most() {
         let mut options = options(10);
-        options.until_confident = Some(crate::benchmark::confidence::ConfidenceTarget {
+        options.until_confident = Some(crate::values::ConfidenceTarget {
             target_pct: 5.0,
             min_runs: 3,
             max_runs: 10,

@@ -4,6 +4,8 @@
 
 use hdrhistogram::Histogram;
 
+use crate::report::result::LatencyStats;
+
 /// Percentiles exported as the `histogram` curve of a result.
 pub const CURVE_PERCENTILES: [f64; 14] = [
     0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 100.0,
@@ -120,20 +122,6 @@ impl Default for LatencyRecorder {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Summary of one case's round-trip latencies. The standard deviation is the sample one (n - 1).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LatencyStats {
-    pub count: u64,
-    pub mean_ns: f64,
-    pub stddev_ns: f64,
-    pub min_ns: u64,
-    pub p50_ns: u64,
-    pub p90_ns: u64,
-    pub p99_ns: u64,
-    pub p999_ns: u64,
-    pub max_ns: u64,
 }
 
 /// How the means of repeated runs of one case spread.

@@ -5,9 +5,11 @@
 use crate::benchmark::cpu::CpuTally;
 use crate::benchmark::measure::{PairRun, RunMeasurement};
 use crate::benchmark::placement::PlacementTally;
-use crate::benchmark::stats::{LatencyRecorder, LatencyStats, RunSpread};
+use crate::benchmark::stats::{LatencyRecorder, RunSpread};
 use crate::benchmark::warnings::case_warnings;
-use crate::report::result::{BenchmarkResult, LatencyUs, PairFigures, Status, WarningRecord};
+use crate::report::result::{
+    BenchmarkResult, LatencyStats, LatencyUs, PairFigures, Status, WarningRecord,
+};
 use crate::transport::{Pattern, TransportKind};
 
 /// `amount` per second of `seconds`, or 0 when no time passed.

@@ -1,12 +1,12 @@
 //! The benchmark's command line: clap derive structs whose doc comments are the help text
-//! ([`Cli`], its [`BenchArgs`] and subcommands). Single values are parsed in [`values`] (clap
-//! names the flag and exits 2); [`options`] checks them together and turns them into one
+//! ([`Cli`], its [`BenchArgs`] and subcommands). Single values are parsed by
+//! [`crate::values`], which server mode shares (clap names the flag and exits 2); [`options`] checks them together and turns them into one
 //! validated [`options::Mode`]. Server mode has a command line of its own,
 //! [`crate::peer::server_args::ServerArgs`].
 
 pub mod generated;
+pub mod injected_fault;
 pub mod options;
-pub mod values;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,12 +18,13 @@ use crate::peer::external::ExternalPeer;
 use crate::peer::server::Fault;
 use crate::system::placement::PinMode;
 use crate::transport::{registry, Pattern, TransportKind};
-use values::{
-    parse_buffer_size, parse_ci_target, parse_in_flight, parse_injected_fault, parse_interval,
-    parse_min_runs, parse_pairs, parse_percent, parse_pin, parse_positive_u64, parse_ring_depth,
+use crate::values::{
+    parse_buffer_size, parse_ci_target, parse_in_flight, parse_interval, parse_min_runs,
+    parse_pairs, parse_percent, parse_pin, parse_positive_u64, parse_ring_depth,
     parse_run_duration, parse_runs, parse_runs_arg, parse_size_list, parse_spin_budget,
     parse_timeout, parse_transport, parse_transport_list, parse_u64, Runs, SizeList, TransportList,
 };
+use injected_fault::parse_injected_fault;
 
 #[derive(Debug, Parser)]
 #[command(

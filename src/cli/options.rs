@@ -10,10 +10,6 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 use clap_complete::Shell;
 
-use crate::benchmark::confidence::ConfidenceTarget;
-use crate::cli::values::{
-    Runs, DEFAULT_BUFFER_SIZE, DEFAULT_CI_TARGET_PCT, DEFAULT_MAX_RUNS, DEFAULT_MIN_RUNS,
-};
 use crate::cli::{BenchArgs, Cli, Command};
 use crate::compare::CompareRequest;
 use crate::export::replot::PlotRequest;
@@ -29,6 +25,10 @@ use crate::system::placement::{PinMode, Pinning};
 use crate::transport::registry::spinning_transport_names;
 use crate::transport::{
     registry, shm_posix, ChannelName, Pattern, TransportKind, TransportOptions, HEADER_LEN,
+};
+use crate::values::{
+    ConfidenceTarget, Runs, DEFAULT_BUFFER_SIZE, DEFAULT_CI_TARGET_PCT, DEFAULT_MAX_RUNS,
+    DEFAULT_MIN_RUNS,
 };
 
 /// What the program was asked to do.

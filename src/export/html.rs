@@ -7,6 +7,7 @@
 use super::svg_plot::{PlotData, SvgPlotExporter};
 use super::{ExportError, Exporter};
 use crate::report::format;
+use crate::report::header::setup_facts;
 use crate::report::result::Report;
 use crate::report::size::format_bytes;
 use crate::report::table::{self, Alignment, SummaryTable};
@@ -39,10 +40,8 @@ fn escape(text: &str) -> String {
 /// The header's facts (what was measured, how, on which machine), as the terminal shows them.
 fn facts(report: &Report) -> String {
     let mut out = String::from("<h2>Setup</h2>\n<ul class=\"facts\">\n");
-    let header = crate::output::header(report);
-    for line in header
-        .lines()
-        .skip(3)
+    for line in setup_facts(report)
+        .iter()
         .filter(|line| !line.trim().is_empty())
     {
         out.push_str(&format!("<li>{}</li>\n", escape(line)));

@@ -17,10 +17,10 @@ impl Exporter for JsonExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::values::{MAX_PAIRS, MAX_RUNS, MAX_SIZES};
     use crate::report::result::{PairFigures, WarningRecord, HDR_V2_BUDGET_BYTES};
     use crate::report::saved::MAX_REPORT_BYTES;
     use crate::transport::TransportKind;
+    use crate::values::{MAX_PAIRS, MAX_RUNS, MAX_SIZES};
 
     /// The tool reads back every report it writes: the largest one it can write (every size a
     /// run may have, times every transport, each case with its most runs and pairs, a long

@@ -4,6 +4,7 @@
 //! devices get the final state once ([`target`] says why).
 
 mod csv;
+pub mod events;
 pub mod hgrm;
 mod html;
 mod json;

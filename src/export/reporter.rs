@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use super::ExportSet;
-use crate::benchmark::events::{ReportError, Reporter};
+use crate::export::events::{ReportError, Reporter};
 use crate::report::result::{BenchmarkResult, Report};
 
 /// How many times its own cost must have passed since the last rewrite before the next.

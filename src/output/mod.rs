@@ -6,12 +6,11 @@ pub mod progress;
 pub mod summary;
 pub mod terminal;
 
-use crate::benchmark::stats::LatencyStats;
 use crate::peer::cleanup::IpcObject;
 use crate::report::format;
-use crate::report::result::Report;
+use crate::report::header::setup_facts;
+use crate::report::result::{LatencyStats, Report};
 use crate::report::table::{self, SummaryTable};
-use crate::transport::Pattern;
 
 const RULE_WIDTH: usize = 70;
 
@@ -19,68 +18,14 @@ fn rule() -> String {
     "=".repeat(RULE_WIDTH)
 }
 
-/// The header: what is measured, how, and on what machine.
+/// The header: a title, then what is measured, how, and on what machine.
 pub fn header(report: &Report) -> String {
-    let config = &report.config;
-    let runs = match config.runs_auto {
-        Some(auto) => format!(
-            ", runs per case: until the 95% confidence interval of the mean is within ±{}%, {} to {}",
-            auto.ci_target_pct, auto.min_runs, auto.max_runs
-        ),
-        None if config.runs > 1 => format!(", runs per case: {}", config.runs),
-        None => String::new(),
-    };
-    let length = match (config.duration_s, config.iterations) {
-        (Some(seconds), _) => format!(
-            "Duration per test: {}",
-            humantime::format_duration(std::time::Duration::from_secs_f64(seconds))
-        ),
-        (None, iterations) => format!(
-            "Iterations per test: {}",
-            format::thousands(iterations.unwrap_or(0))
-        ),
-    };
-    let machine = &report.machine;
-    [
-        rule(),
-        "Transport Layer Benchmark".into(),
-        rule(),
-        format!(
-            "{length} (warm-up: {}{runs})",
-            format::thousands(config.warmup),
-        ),
-        format!(
-            "Buffer size: {} bytes",
-            format::thousands(config.buffer_size as u64)
-        ),
-        "Communication: Process-to-Process (raw byte arrays)".into(),
-        match config.pattern {
-            Pattern::RoundTrip => "Latency: full round trip (request + echo), timed one by one",
-            Pattern::Stream => {
-                "Stream: messages one way, back to back, timed from the first send to the acknowledgement of the last"
-            }
-        }
-        .into(),
-        format!(
-            "Machine: {} ({} cores), {}, kernel {}",
-            machine.cpu, machine.cores, machine.os, machine.kernel
-        ),
-        format!(
-            "Clock overhead: {:.0} ns per timed round trip",
-            report.clock_overhead_ns
-        ),
-    ]
-    .into_iter()
-    .chain(machine.idle.iter().flat_map(|facts| facts.header_lines()))
-    .chain([table::placement_line(config)])
-    .chain(table::external_peer_line(config))
-    .chain(table::pacing_line(config))
-    .chain(table::pairs_line(config))
-    .chain(table::in_flight_line(config))
-    .chain(table::spin_budget_line(config))
-    .chain([String::new()])
-    .collect::<Vec<String>>()
-    .join("\n")
+    [rule(), "Transport Layer Benchmark".into(), rule()]
+        .into_iter()
+        .chain(setup_facts(report))
+        .chain([String::new()])
+        .collect::<Vec<String>>()
+        .join("\n")
 }
 
 /// What the start-up cleanup removed.

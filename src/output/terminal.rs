@@ -5,7 +5,7 @@ use nix::sys::signal::Signal;
 
 use super::console::Console;
 use super::progress::{CaseProgress, INDENT};
-use crate::benchmark::events::{CaseRun, ReportError, Reporter, RunEnd};
+use crate::export::events::{CaseRun, ReportError, Reporter, RunEnd};
 use crate::peer::cleanup::IpcObject;
 use crate::report::result::{BenchmarkResult, Report};
 use crate::report::size::{format_bytes, MessageSize};

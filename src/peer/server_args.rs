@@ -10,15 +10,15 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 
-use crate::cli::values::{
-    parse_buffer_size, parse_fault, parse_in_flight, parse_max_size, parse_ring_depth,
-    parse_spin_budget, parse_timeout, parse_transport, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_SIZE,
-};
 use crate::peer::address::{self, AddressError, PipeFdsError, Written};
 use crate::peer::server::{Fault, ServerOptions};
 use crate::transport::os::pipe::check_ends;
 use crate::transport::{
     payload_capacity, Addressing, Endpoint, Pattern, TransportError, TransportKind, HEADER_LEN,
+};
+use crate::values::{
+    parse_buffer_size, parse_in_flight, parse_max_size, parse_ring_depth, parse_spin_budget,
+    parse_timeout, parse_transport, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_SIZE,
 };
 
 /// The command line of server mode. Documented in docs/server-and-connect.md; options of the
@@ -99,7 +99,7 @@ pub struct ServerArgs {
     pub in_flight: u32,
 
     /// Testing aid: misbehave on purpose (no-ready, exit@N, flip@N:OFFSET, bad-length@N).
-    #[arg(long, hide = true, value_parser = parse_fault)]
+    #[arg(long, hide = true, value_parser = str::parse::<Fault>)]
     pub fault: Option<Fault>,
 }
 

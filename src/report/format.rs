@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+// The transports' errors write byte counts too, and the transports are the ground floor: the
+// one grouping of digits lives below both, and the report's formatting hands it on.
+pub use crate::numbers::thousands;
+
 /// `4.03 s` under a minute, `2m 7.89s` above, as the seed benchmark printed durations;
 /// `3.9 ms` under a second, where two decimals of a second would hide it, and `38.0 µs` under a
 /// millisecond, where a tenth of one would show a run of 40 µs as `0.0 ms`.
@@ -31,19 +35,6 @@ pub fn figure(value: f64) -> String {
     }
 }
 
-/// `12,345`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The seed's relative column: `241.7% slower`, `12.0% faster`, from mean latencies.
 pub fn relative(mean_us: f64, baseline_us: f64) -> String {
     if baseline_us <= 0.0 {
@@ -69,8 +60,6 @@ mod tests {
         assert_eq!(duration(Duration::from_micros(999)), "999.0 µs");
         assert_eq!(duration(Duration::from_micros(1000)), "1.0 ms");
         assert_eq!(duration(Duration::from_millis(127_890)), "2m 7.89s");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(thousands(999), "999");
         assert_eq!(figure(3.456), "3.46");
         assert_eq!(figure(275.65), "275.6");
         assert_eq!(figure(12_345.4), "12,345");

@@ -224,6 +224,22 @@ impl CpuUse {
     }
 }
 
+/// Summary of one run's round-trip latencies, in nanoseconds, as the benchmark's recorder
+/// gives them (a case's result holds them in microseconds, [`LatencyUs`]): told to reporters
+/// when a run completes, so it is here, below them. The standard deviation is the sample one (n - 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencyStats {
+    pub count: u64,
+    pub mean_ns: f64,
+    pub stddev_ns: f64,
+    pub min_ns: u64,
+    pub p50_ns: u64,
+    pub p90_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+}
+
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct LatencyUs {
     pub mean: f64,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use crate::report::format::thousands;
+use crate::numbers::thousands;
 
 use super::names::{ChannelNameError, PosixObject, SocketPathError};
 use super::pattern::Pattern;

@@ -29,14 +29,19 @@ impl std::fmt::Display for Pattern {
     }
 }
 
-impl std::str::FromStr for Pattern {
-    type Err = String;
+/// A name that is no pattern's, on a command line or in a saved report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown pattern '{0}': expected round-trip or stream")]
+pub struct UnknownPattern(pub String);
 
-    fn from_str(text: &str) -> Result<Pattern, String> {
+impl std::str::FromStr for Pattern {
+    type Err = UnknownPattern;
+
+    fn from_str(text: &str) -> Result<Pattern, UnknownPattern> {
         Pattern::ALL
             .into_iter()
             .find(|p| p.name() == text)
-            .ok_or_else(|| format!("unknown pattern '{text}': expected round-trip or stream"))
+            .ok_or_else(|| UnknownPattern(text.to_string()))
     }
 }
 

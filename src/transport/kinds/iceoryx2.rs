@@ -59,6 +59,7 @@ use iceoryx2::prelude::*;
 use iceoryx2::sample::Sample;
 use iceoryx2::sample_mut::SampleMut;
 use iceoryx2::sample_mut_uninit::SampleMutUninit;
+use iceoryx2::service::port_factory::event::PortFactory as EventFactory;
 use iceoryx2::service::port_factory::publish_subscribe::PortFactory as PubSubFactory;
 
 use crate::transport::blocks::channel::{bind_on_channel, connect_on_channel};
@@ -313,44 +314,12 @@ impl Iceoryx2Client {
         let node = node(&channel)?;
         let pattern = options.pattern;
         let mut budget = WaitBudget::new(options.timeout, watch.as_ref());
-        // The server creates the services before it says READY; a client started by hand may
-        // come first, and waits for them.
-        let open_pubsub =
-            |what: &str| -> Result<Option<PubSubFactory<Ipc, [u8], ()>>, TransportError> {
-                let name = service_name(pattern, what)?;
-                if !node_has(&node, &name)? {
-                    return Ok(None);
-                }
-                node.service_builder(&name)
-                    .publish_subscribe::<[u8]>()
-                    .open()
-                    .map(Some)
-                    .map_err(failed("opening a publish-subscribe service"))
-            };
-        let request = loop {
-            if let Some(service) = open_pubsub("request")? {
-                break service;
-            }
-            if node_has(&node, &service_name(other(pattern), "request")?)? {
-                return Err(TransportError::PatternMismatch {
-                    transport: KIND.name(),
-                    server: other(pattern),
-                    client: pattern,
-                });
-            }
-            budget.slice_expired("the iceoryx2 server's services")?;
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let response = open_pubsub("response")?.ok_or_else(|| {
+        let request = await_request_service(&node, pattern, &mut budget)?;
+        let response = open_pubsub(&node, pattern, "response")?.ok_or_else(|| {
             TransportError::Protocol("the iceoryx2 server has no response service".into())
         })?;
-        let event = |what: &str| {
-            node.service_builder(&service_name(pattern, what)?)
-                .event()
-                .open()
-                .map_err(failed("opening an event service"))
-        };
-        let (request_ready, response_ready) = (event("request-ready")?, event("response-ready")?);
+        let request_ready = open_event(&node, pattern, "request-ready")?;
+        let response_ready = open_event(&node, pattern, "response-ready")?;
         let capacity = payload_capacity(buffer_size);
         let ports = Ports {
             publisher: publisher(&request, capacity, options.timeout, watch.clone())?,
@@ -377,6 +346,60 @@ impl Iceoryx2Client {
             reply: None,
         })
     }
+}
+
+/// The server creates the services before it says READY; a client started by hand may come
+/// first, and waits for the request service, within the budget. A server of the other pattern
+/// is told apart and named.
+fn await_request_service(
+    node: &Node<Ipc>,
+    pattern: Pattern,
+    budget: &mut WaitBudget<'_>,
+) -> Result<PubSubFactory<Ipc, [u8], ()>, TransportError> {
+    loop {
+        if let Some(service) = open_pubsub(node, pattern, "request")? {
+            return Ok(service);
+        }
+        if node_has(node, &service_name(other(pattern), "request")?)? {
+            return Err(TransportError::PatternMismatch {
+                transport: KIND.name(),
+                server: other(pattern),
+                client: pattern,
+            });
+        }
+        budget.slice_expired("the iceoryx2 server's services")?;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Opens the pattern's publish-subscribe service `what` of the channel; None while the server
+/// has not created it.
+fn open_pubsub(
+    node: &Node<Ipc>,
+    pattern: Pattern,
+    what: &str,
+) -> Result<Option<PubSubFactory<Ipc, [u8], ()>>, TransportError> {
+    let name = service_name(pattern, what)?;
+    if !node_has(node, &name)? {
+        return Ok(None);
+    }
+    node.service_builder(&name)
+        .publish_subscribe::<[u8]>()
+        .open()
+        .map(Some)
+        .map_err(failed("opening a publish-subscribe service"))
+}
+
+/// Opens the pattern's event service `what`, which the server created with the others.
+fn open_event(
+    node: &Node<Ipc>,
+    pattern: Pattern,
+    what: &str,
+) -> Result<EventFactory<Ipc>, TransportError> {
+    node.service_builder(&service_name(pattern, what)?)
+        .event()
+        .open()
+        .map_err(failed("opening an event service"))
 }
 
 /// Whether a publish-subscribe service of this name exists in the node's channel.
@@ -474,32 +497,10 @@ impl ChannelServer for Iceoryx2Server {
             Pattern::RoundTrip => 1,
             Pattern::Stream => ring_depth(options.ring_depth, capacity),
         };
-        let pubsub = |what: &str, depth: usize| {
-            node.service_builder(&service_name(pattern, what)?)
-                .publish_subscribe::<[u8]>()
-                .max_publishers(1)
-                .max_subscribers(1)
-                .max_nodes(2)
-                .history_size(0)
-                .subscriber_max_buffer_size(depth)
-                .subscriber_max_borrowed_samples(1)
-                .enable_safe_overflow(false)
-                .create()
-                .map_err(failed("creating a publish-subscribe service"))
-        };
-        let request = pubsub("request", depth)?;
-        let response = pubsub("response", 1)?;
-        let event = |what: &str| {
-            node.service_builder(&service_name(pattern, what)?)
-                .event()
-                .event_id_max_value(HELLO.as_value())
-                .max_notifiers(1)
-                .max_listeners(1)
-                .max_nodes(2)
-                .create()
-                .map_err(failed("creating an event service"))
-        };
-        let (request_ready, response_ready) = (event("request-ready")?, event("response-ready")?);
+        let request = create_pubsub(&node, pattern, "request", depth)?;
+        let response = create_pubsub(&node, pattern, "response", 1)?;
+        let request_ready = create_event(&node, pattern, "request-ready")?;
+        let response_ready = create_event(&node, pattern, "response-ready")?;
         // A reply never waits for room: the client takes each one before its next request. The
         // timeout only bounds a reply to a client that died holding the last one.
         let watch: Arc<dyn PeerWatch> = Arc::new(crate::transport::wait::NoWatch);
@@ -523,6 +524,45 @@ impl ChannelServer for Iceoryx2Server {
             held: None,
         })
     }
+}
+
+/// Creates the pattern's publish-subscribe service `what`: one publisher and one subscriber
+/// (of two nodes), no history, a subscriber buffer of `depth` samples that pushes back when
+/// full instead of overwriting.
+fn create_pubsub(
+    node: &Node<Ipc>,
+    pattern: Pattern,
+    what: &str,
+    depth: usize,
+) -> Result<PubSubFactory<Ipc, [u8], ()>, TransportError> {
+    node.service_builder(&service_name(pattern, what)?)
+        .publish_subscribe::<[u8]>()
+        .max_publishers(1)
+        .max_subscribers(1)
+        .max_nodes(2)
+        .history_size(0)
+        .subscriber_max_buffer_size(depth)
+        .subscriber_max_borrowed_samples(1)
+        .enable_safe_overflow(false)
+        .create()
+        .map_err(failed("creating a publish-subscribe service"))
+}
+
+/// Creates the pattern's event service `what`: one notifier, one listener, ids up to
+/// [`HELLO`].
+fn create_event(
+    node: &Node<Ipc>,
+    pattern: Pattern,
+    what: &str,
+) -> Result<EventFactory<Ipc>, TransportError> {
+    node.service_builder(&service_name(pattern, what)?)
+        .event()
+        .event_id_max_value(HELLO.as_value())
+        .max_notifiers(1)
+        .max_listeners(1)
+        .max_nodes(2)
+        .create()
+        .map_err(failed("creating an event service"))
 }
 
 impl TransportServer for Iceoryx2Server {

@@ -13,7 +13,7 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::{fstat, SFlag};
 
-use crate::report::format::thousands;
+use crate::numbers::thousands;
 
 use crate::transport::error::{PipeEndError, TransportError};
 use crate::transport::names::{PipeFds, SERVER_FDS};

@@ -1,11 +1,11 @@
 //! Single option values, parsed for clap, with their limits and defaults: each parser returns a
 //! typed [`ValueError`], which clap prints after the flag's name (and exits 2). Both command
 //! lines use them: the benchmark's ([`crate::cli`]) and server mode's
-//! ([`crate::peer::server_args`]). Checks across several options live in `options.rs`.
+//! ([`crate::peer::server_args`]), so they sit below both; each command line keeps its own clap
+//! glue. Checks across several options live in `cli/options.rs`.
 
 use std::time::Duration;
 
-use crate::peer::server::{Fault, FaultParseError};
 use crate::report::size::{parse_byte_count, parse_message_size, MessageSize, SizeError};
 use crate::system::placement::PinMode;
 use crate::transport::stream::MAX_RING_DEPTH;
@@ -80,10 +80,6 @@ pub enum ValueError {
     UnknownTransport { name: String, known: String },
     #[error("transport '{0}' is listed twice")]
     DuplicateTransport(String),
-    #[error(transparent)]
-    Fault(#[from] FaultParseError),
-    #[error("'{0}' is not TRANSPORT:FAULT")]
-    NotTransportFault(String),
     #[error("'{0}' is more than the {MAX_RING_DEPTH} slots a ring may have")]
     RingTooDeep(String),
     #[error("'{0}' is more than the {MAX_PAIRS} pairs a run may have")]
@@ -183,6 +179,18 @@ pub const DEFAULT_MIN_RUNS: u32 = 3;
 
 /// The most runs of a case under `--runs auto` (`--max-runs`), as netperf's `-i 30,3`.
 pub const DEFAULT_MAX_RUNS: u32 = 30;
+
+/// What `--runs auto` asks of each case: a value of the command line; whether a case has
+/// reached it is the benchmark's to compute ([`crate::benchmark::confidence`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConfidenceTarget {
+    /// The half width of the interval that is enough, in percent of the mean (`--ci-target`).
+    pub target_pct: f64,
+    /// `--min-runs`, at least 2.
+    pub min_runs: u32,
+    /// `--max-runs`, at least `min_runs`.
+    pub max_runs: u32,
+}
 
 /// `--ci-target`: a percentage above 0 (a target of 0 is never reached) and at most 100.
 pub fn parse_ci_target(text: &str) -> Result<f64, ValueError> {
@@ -363,17 +371,6 @@ pub fn parse_transport_list(text: &str) -> Result<TransportList, ValueError> {
         kinds.push(kind);
     }
     Ok(TransportList(kinds))
-}
-
-pub fn parse_fault(text: &str) -> Result<Fault, ValueError> {
-    Ok(text.parse()?)
-}
-
-pub fn parse_injected_fault(text: &str) -> Result<(TransportKind, Fault), ValueError> {
-    let (transport, fault) = text
-        .split_once(':')
-        .ok_or_else(|| ValueError::NotTransportFault(text.to_string()))?;
-    Ok((parse_transport(transport)?, parse_fault(fault)?))
 }
 
 pub fn parse_pin(text: &str) -> Result<PinMode, ValueError> {

@@ -4,14 +4,17 @@
 //! reporter that fails (an export that cannot be written) is told to no one but its peers: the
 //! fan-out hands the error to every reporter's [`Reporter::error`], so the terminal can say so,
 //! and remembers it for the exit code.
+//!
+//! The trait sits here, below the terminal (`output/`) and beside the exporters that implement
+//! it, and carries only the report's values: it names nothing of the benchmark that emits it,
+//! so the benchmark imports it, never the other way round.
 
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::benchmark::stats::LatencyStats;
 use crate::peer::cleanup::IpcObject;
-use crate::report::result::{BenchmarkResult, Report};
+use crate::report::result::{BenchmarkResult, LatencyStats, Report};
 use crate::report::size::MessageSize;
 use crate::transport::TransportKind;
 

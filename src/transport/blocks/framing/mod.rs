@@ -1,0 +1,262 @@
+//! Framing for every byte-stream transport (Unix stream, pipes, TCP): a message is a 4-byte
+//! native-endian `u32` length, then the payload, as in SHM POSIX. Also the client of every one
+//! of them ([`FramedClient`]), and the server of the socket transports, which serve one
+//! connection at a time from their [`Listener`] ([`ConnectionServer`]).
+//!
+//! It is written for the syscall floor of a stream: a message goes out in one `writev` of
+//! [header, payload] and, in the common case, comes in with one `readv` of [header, the caller's
+//! buffer], straight into that buffer, so per round trip each side makes two system calls and
+//! adds no copy. Reads loop only when a message arrives in parts (above the socket buffer size,
+//! or from a peer that writes in pieces).
+//!
+//! A one-way stream ([`Pattern::Stream`](crate::transport::spec::Pattern)) is the same frames
+//! without the answers: the client's [`send`](TransportClient::send) is the request's `writev`
+//! and nothing else, so it waits only while the kernel's buffer is full (the stream's flow
+//! control), in the same slices and within the same timeout as a round trip's write. The server
+//! takes each message as it takes a request, and [`consume`](TransportServer::consume) lets it
+//! go unanswered. Its `readv` then often takes several messages at once: the ones beyond the
+//! first are kept ([`FramedStream`]'s carried bytes) and handed out from there, in order.
+//!
+//! Requests in flight (`--in-flight N`): [`submit`](TransportClient::submit) writes a request's
+//! frame and reads no reply, [`collect`](TransportClient::collect) receives the oldest reply,
+//! from the carried bytes first. The server still answers one request at a time (its reads take
+//! several requests at once, kept as a stream's messages are). A deadlock would need both sides
+//! blocked on a write at once: the server on a reply nobody reads, the client on a request the
+//! server cannot take yet (4 × 2 MiB in flight fill both directions' kernel buffers). So a
+//! submit never blocks on its write: its writes do not wait ([`NonBlockingStream`]), and while
+//! the kernel has no room it polls both directions and reads whatever replies arrive into the
+//! carried bytes, which lets the server finish its reply and go on to read. What it reads is
+//! bounded by the replies it is owed. Round trips keep their own path, untouched.
+//!
+//! What this code needs from a stream `S: Read + Write`: vectored reads and writes (or the
+//! messages are still right, in more calls), and a blocking read or write that waits for one
+//! *slice* of time at most, then fails with `WouldBlock`, `TimedOut` or `Interrupted` (for
+//! sockets, the wait watchdog's `EINTR`, see [`watched_socket`](super::watched_socket), or
+//! without a watchdog their own `SO_RCVTIMEO`/`SO_SNDTIMEO`; for pipes, a `poll`). Any of them
+//! ends a slice, as does a signal. A slice costs nothing while traffic flows;
+//! when one runs out, the wait's [`WaitBudget`] asks its [`PeerWatch`] and
+//! checks the deadline, and an idle server looks at its stop flag.
+//!
+//! One file per job: [`codec`] writes a frame (header, then payload) and [`transfer`] judges
+//! each read or write of one; [`partial_read`] is a message on its way in (and spots ZeroMQ's
+//! greeting); [`carried`] keeps the bytes that came ahead of their message; [`in_flight`] is the
+//! non-blocking write that reads replies while it waits; [`client`] is [`FramedClient`]; and
+//! [`listener`] is the one-connection [`ConnectionServer`]. This file is the stream itself and
+//! its receive.
+
+mod carried;
+mod client;
+mod codec;
+mod in_flight;
+mod listener;
+mod partial_read;
+mod transfer;
+
+pub use client::FramedClient;
+pub use in_flight::NonBlockingStream;
+pub use listener::{client_waiting_unless_stopped, pending_message, ConnectionServer, Listener};
+
+use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::transport::blocks::payload::check_message_fits;
+use crate::transport::error::TransportError;
+use crate::transport::spec::Reply;
+use crate::transport::wait::{PeerWatch, StopFlag, WaitBudget};
+use crate::transport::wire::encode_len;
+use carried::Carried;
+use partial_read::Incoming;
+use transfer::{is_hang_up, is_timeout, progress, Direction};
+
+/// A byte stream that carries framed messages both ways.
+pub struct FramedStream<S> {
+    stream: S,
+    /// Bytes received after the end of the last message: the start of the next one. Empty
+    /// unless the peer sent again before reading our answer (see [`Incoming::read_from`]): in a
+    /// one-way stream, often many messages; for a client with requests in flight, the replies
+    /// it read while it sent ([`FramedStream::send_reading`]).
+    carried: Carried,
+}
+
+/// What an idle server's wait for a request ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// A whole request of this many bytes is in the caller's buffer.
+    Message(usize),
+    /// The stop flag was set.
+    Stopped,
+    /// The peer closed or reset the connection (before a request, or in the middle of one).
+    HungUp,
+}
+
+/// What became of one exchange on the server's side of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchange {
+    Echoed,
+    Stopped,
+    /// The connection is over; the server may serve another.
+    HungUp,
+}
+
+impl<S: Read + Write> FramedStream<S> {
+    pub fn new(stream: S) -> FramedStream<S> {
+        FramedStream {
+            stream,
+            carried: Carried::default(),
+        }
+    }
+
+    /// The client's side of one exchange: sends `request`, receives the reply into `response`
+    /// and returns its length. Neither message may be longer than `capacity`, and the reply no
+    /// longer than `response`; every wait is bounded by `timeout`, in slices that ask `watch`.
+    pub fn round_trip(
+        &mut self,
+        request: &[u8],
+        response: &mut [u8],
+        capacity: usize,
+        timeout: Duration,
+        watch: &dyn PeerWatch,
+    ) -> Result<usize, TransportError> {
+        check_message_fits(request.len(), capacity)?;
+        let mut budget = WaitBudget::new(timeout, watch);
+        self.send(request, &mut budget, "the request")?;
+        let accepted = capacity.min(response.len());
+        self.receive(&mut response[..accepted], &mut budget, "the reply")
+    }
+
+    /// The server's answer to the `len`-byte request that
+    /// [`receive_request`](FramedStream::receive_request) put in `buffer` (whose length is the
+    /// server's capacity): echoes it, or tampers with it, as `reply` says. Every wait is bounded
+    /// by `timeout`, and a stop is honoured.
+    pub fn reply(
+        &mut self,
+        buffer: &mut [u8],
+        len: usize,
+        stop: &AtomicBool,
+        timeout: Duration,
+        reply: Reply,
+    ) -> Result<Exchange, TransportError> {
+        let capacity = buffer.len();
+        let watch = StopFlag(stop);
+        let mut budget = WaitBudget::new(timeout, &watch);
+        let message = &mut buffer[..len];
+        let sent = match reply {
+            Reply::Echo => self.send(message, &mut budget, "the reply"),
+            Reply::FlipByte(offset) => {
+                if let Some(byte) = message.get_mut(offset) {
+                    *byte ^= 0xff;
+                }
+                self.send(message, &mut budget, "the reply")
+            }
+            // Announce more than a buffer of this size carries, and send no payload.
+            Reply::Misframed => self
+                .stream
+                .write_all(&encode_len(capacity + 1))
+                .map_err(|e| TransportError::io("sending the reply", e)),
+        };
+        match sent {
+            Ok(()) => Ok(Exchange::Echoed),
+            Err(TransportError::Interrupted) => Ok(Exchange::Stopped),
+            Err(TransportError::PeerGone(_)) => Ok(Exchange::HungUp),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Receives one message into `payload`, whose length is the most the caller accepts, and
+    /// returns the message's length. A longer announced length is an error, never a truncation.
+    /// Every wait is bounded by `budget`.
+    pub fn receive(
+        &mut self,
+        payload: &mut [u8],
+        budget: &mut WaitBudget<'_>,
+        what: &str,
+    ) -> Result<usize, TransportError> {
+        let mut incoming = Incoming::new(payload);
+        self.take_carried(&mut incoming)?;
+        self.receive_rest(&mut incoming, budget, what)
+    }
+
+    /// An idle server's receive: waits as long as it takes for a request to begin, looking at
+    /// `stop` whenever the stream's read slice runs out or a signal interrupts the read; once a
+    /// byte has arrived, receives the rest like [`FramedStream::receive`] within `timeout`, and
+    /// still gives up if `stop` is set (so SIGTERM is not held up by a client that stalled).
+    pub fn receive_request(
+        &mut self,
+        payload: &mut [u8],
+        stop: &AtomicBool,
+        timeout: Duration,
+    ) -> Result<Arrival, TransportError> {
+        let mut incoming = Incoming::new(payload);
+        self.take_carried(&mut incoming)?;
+        while !incoming.has_begun() {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(Arrival::Stopped);
+            }
+            match incoming.read_from(&mut self.stream) {
+                Ok(0) => return Ok(Arrival::HungUp),
+                Ok(n) => self.account(&mut incoming, n)?,
+                Err(e) if is_timeout(&e) || e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if is_hang_up(&e) => return Ok(Arrival::HungUp),
+                Err(e) => return Err(TransportError::io("reading a request", e)),
+            }
+        }
+        let watch = StopFlag(stop);
+        let mut budget = WaitBudget::new(timeout, &watch);
+        match self.receive_rest(&mut incoming, &mut budget, "a request") {
+            Ok(len) => Ok(Arrival::Message(len)),
+            Err(TransportError::Interrupted) => Ok(Arrival::Stopped),
+            Err(TransportError::PeerGone(_)) => Ok(Arrival::HungUp),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads until `incoming` is complete; returns its length.
+    fn receive_rest(
+        &mut self,
+        incoming: &mut Incoming<'_>,
+        budget: &mut WaitBudget<'_>,
+        what: &str,
+    ) -> Result<usize, TransportError> {
+        while !incoming.is_complete() {
+            let read = incoming.read_from(&mut self.stream);
+            let progressed = progress(read, budget, Direction::Receive, what);
+            match progressed.map_err(|e| incoming.explain(e, what))? {
+                Some(n) => {
+                    self.account(incoming, n)?;
+                    if !incoming.is_complete() {
+                        budget.made_progress(what)?;
+                    }
+                }
+                // A stall: a ZeroMQ peer's greeting waits for ours, and would until the timeout.
+                None => incoming.refuse_other_protocol(what)?,
+            }
+        }
+        Ok(incoming.payload_filled)
+    }
+
+    /// Takes `n` bytes just read into `incoming`, and keeps those beyond its end for the next
+    /// receive. Reads only happen once every carried byte was taken (`take_carried` either
+    /// completes the message or uses them all, and then empties `carried`), so appending keeps
+    /// the stream's order.
+    #[inline(always)]
+    fn account(&mut self, incoming: &mut Incoming<'_>, n: usize) -> Result<(), TransportError> {
+        let beyond = incoming.advance(n)?;
+        if beyond.is_empty() {
+            return Ok(());
+        }
+        self.carried.append(&incoming.payload[beyond])
+    }
+
+    /// Starts `incoming` with the bytes a previous receive took beyond its own message.
+    #[inline(always)]
+    fn take_carried(&mut self, incoming: &mut Incoming<'_>) -> Result<(), TransportError> {
+        let rest = self.carried.unread();
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let taken = incoming.fill_from(rest)?;
+        self.carried.take(taken);
+        Ok(())
+    }
+}

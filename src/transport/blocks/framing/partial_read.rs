@@ -1,0 +1,142 @@
+//! The partial-read state machine of a framed message: the header's bytes, then the payload's,
+//! straight into the caller's buffer, with bytes that ran past the message's end reported for
+//! the carried bytes; and, when a read stalls, whether what came is ZeroMQ's greeting instead
+//! of a frame.
+
+use std::io::{IoSliceMut, Read};
+use std::ops::Range;
+
+use crate::transport::blocks::payload::decode_len;
+use crate::transport::error::TransportError;
+use crate::transport::wire::HEADER_LEN;
+
+/// The first bytes of ZeroMQ's greeting: 0xFF, eight bytes of padding, 0x7F.
+const ZMTP_SIGNATURE_LEN: usize = 10;
+
+/// Whether `start`, the first bytes a peer sent, is ZeroMQ's signature.
+fn is_zmtp_signature(start: &[u8]) -> bool {
+    start.len() >= ZMTP_SIGNATURE_LEN && start[0] == 0xFF && start[9] == 0x7F
+}
+
+/// One message on its way in: its header, the caller's buffer for the payload, and how much
+/// of each has arrived.
+pub(super) struct Incoming<'p> {
+    pub(super) header: [u8; HEADER_LEN],
+    pub(super) header_filled: usize,
+    pub(super) payload: &'p mut [u8],
+    pub(super) payload_filled: usize,
+    /// The payload's length, once the whole header is in (and checked against the buffer).
+    pub(super) len: Option<usize>,
+}
+
+impl<'p> Incoming<'p> {
+    #[inline(always)]
+    pub(super) fn new(payload: &'p mut [u8]) -> Incoming<'p> {
+        Incoming {
+            header: [0; HEADER_LEN],
+            header_filled: 0,
+            payload,
+            payload_filled: 0,
+            len: None,
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn has_begun(&self) -> bool {
+        self.header_filled > 0
+    }
+
+    /// `failed`, or what the bytes in so far say instead: a message that never completes may be
+    /// another protocol's, whose first bytes read as a length (ZeroMQ's greeting, `0xFF`, eight
+    /// bytes, `0x7F`, reads as 255 bytes to come, which never do).
+    pub(super) fn explain(&self, failed: TransportError, what: &str) -> TransportError {
+        match failed {
+            TransportError::Interrupted => failed,
+            failed => self.refuse_other_protocol(what).err().unwrap_or(failed),
+        }
+    }
+
+    /// Fails if the bytes in so far, stalled, are ZeroMQ's greeting: the peer is waiting for
+    /// ours, and no length-framed message will come. Only asked when a read slice ran out, so
+    /// that a real message whose first bytes happen to match, arriving whole, is never refused.
+    pub(super) fn refuse_other_protocol(&self, what: &str) -> Result<(), TransportError> {
+        let mut start = self.header[..self.header_filled].to_vec();
+        let payload_in = self.payload_filled.min(ZMTP_SIGNATURE_LEN - HEADER_LEN);
+        if self.header_filled == HEADER_LEN {
+            start.extend_from_slice(&self.payload[..payload_in]);
+        }
+        if is_zmtp_signature(&start) {
+            return Err(TransportError::OtherProtocol {
+                what: what.to_string(),
+                protocol: "ZeroMQ's greeting (ZMTP: 0xFF … 0x7F)",
+                peer: "a ZeroMQ peer (zmq-tcp or zmq-ipc)",
+            });
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    pub(super) fn is_complete(&self) -> bool {
+        self.len == Some(self.payload_filled)
+    }
+
+    /// One read of what is missing.
+    ///
+    /// Until the header is complete, the message's end is unknown, so this is one `readv` of
+    /// [rest of the header, the whole payload buffer]: the common case, a whole message in one
+    /// call. It may take bytes of the *next* message when the peer sent one before waiting for
+    /// our answer: the request/response protocol never does, but a pipelining or broken peer
+    /// may. [`Incoming::advance`] reports such bytes and [`FramedStream`] keeps them as the
+    /// start of its next receive (copied only in that case; the common case copies nothing).
+    /// Once the length is known, reads ask for exactly the missing bytes, never past the end.
+    #[inline(always)]
+    pub(super) fn read_from(&mut self, stream: &mut impl Read) -> std::io::Result<usize> {
+        match self.len {
+            None => stream.read_vectored(&mut [
+                IoSliceMut::new(&mut self.header[self.header_filled..]),
+                IoSliceMut::new(self.payload),
+            ]),
+            Some(len) => stream.read(&mut self.payload[self.payload_filled..len]),
+        }
+    }
+
+    /// Accounts for `n` bytes placed by [`Incoming::read_from`]: the rest of the header first,
+    /// then the payload. Returns where in the payload buffer bytes beyond the message's end
+    /// landed (an empty range, normally).
+    #[inline(always)]
+    pub(super) fn advance(&mut self, n: usize) -> Result<Range<usize>, TransportError> {
+        if self.len.is_some() {
+            self.payload_filled += n;
+            return Ok(0..0);
+        }
+        let into_header = n.min(HEADER_LEN - self.header_filled);
+        self.header_filled += into_header;
+        if self.header_filled < HEADER_LEN {
+            return Ok(0..0);
+        }
+        let len = decode_len(self.header, self.payload.len())?;
+        self.len = Some(len);
+        // The header was incomplete before this read, so its payload bytes start at 0.
+        let into_payload = n - into_header;
+        self.payload_filled = into_payload.min(len);
+        Ok(self.payload_filled..into_payload)
+    }
+
+    /// Copies the start of `bytes` into the message, never past its end; returns how many
+    /// bytes it took.
+    pub(super) fn fill_from(&mut self, bytes: &[u8]) -> Result<usize, TransportError> {
+        let mut taken = 0;
+        if self.len.is_none() {
+            taken = bytes.len().min(HEADER_LEN - self.header_filled);
+            self.header[self.header_filled..][..taken].copy_from_slice(&bytes[..taken]);
+            self.advance(taken)?;
+        }
+        if let Some(len) = self.len {
+            let more = (bytes.len() - taken).min(len - self.payload_filled);
+            self.payload[self.payload_filled..][..more].copy_from_slice(&bytes[taken..][..more]);
+            self.payload_filled += more;
+            taken += more;
+        }
+        Ok(taken)
+    }
+}
