@@ -10,7 +10,6 @@
 //! stopped. The timed region then holds the hand-over of the slot and of its echo, and no copy.
 
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::benchmark::aligned::AlignedBuffer;
@@ -19,7 +18,7 @@ use crate::benchmark::deadline::Deadline;
 use crate::benchmark::pacing::Pacer;
 use crate::benchmark::placement::{PlacementSampler, PlacementTally, SAMPLE_INTERVAL};
 use crate::benchmark::stats::LatencyRecorder;
-use crate::system::signals;
+use crate::benchmark::workload::{LoopInput, StopCheck, TimedLoop, Watchers};
 use crate::transport::stream::{payload_byte, END_MARK};
 use crate::transport::{SharedBytes, TransportClient, TransportError};
 
@@ -340,19 +339,40 @@ pub(super) fn check_reply(
     })
 }
 
-/// Runs the warm-up (untimed, every reply checked byte for byte).
-pub fn warm_up(
-    client: &mut dyn TransportClient,
-    buffers: &mut EchoBuffers,
-    config: &MeasureConfig,
-) -> Result<(), MeasureError> {
-    for sequence in 1..=config.warmup {
-        check_interrupt()?;
-        buffers.prepare(client, sequence)?;
-        let (request, reply) = buffers.round_trip(client);
-        check_reply(request, reply?, true, sequence)?;
+/// Round trips one at a time ([`Workload::RoundTrip`](crate::transport::Workload)), each
+/// timed from its send to its echo.
+pub struct RoundTrips;
+
+impl TimedLoop for RoundTrips {
+    fn warm_up(&self, input: &mut LoopInput<'_>) -> Result<(), MeasureError> {
+        let (client, buffers) = (&mut *input.client, &mut *input.buffers);
+        for sequence in 1..=input.config.warmup {
+            input.stop.check()?;
+            buffers.prepare(client, sequence)?;
+            let (request, reply) = buffers.round_trip(client);
+            check_reply(request, reply?, true, sequence)?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Sequence numbers continue after the warm-up's.
+    fn timed_run(
+        &self,
+        input: &mut LoopInput<'_>,
+        progress: &mut dyn ProgressSink,
+        watchers: Watchers,
+    ) -> RunMeasurement {
+        let config = input.config;
+        let mut recorders = Recorders::new(config.interval.is_some());
+        let mut region = TimedRegion::start(watchers, progress, config.interval);
+        let deadline = region.deadline(config);
+        let between = &mut region.between;
+        let error = round_trips(input, deadline, &mut recorders, between)
+            .and_then(|()| wait_out_if_paced(config, deadline, input.stop))
+            .err();
+        let done = recorders.latencies.count();
+        region.end(recorders.latencies, recorders.service, 0, done, error)
+    }
 }
 
 /// What the timed loop does between round trips, outside the timed region: progress, placement
@@ -400,27 +420,6 @@ impl<'a> Between<'a> {
     }
 }
 
-/// Runs the timed round trips. Sequence numbers continue after the warm-up's. `sampler`, if
-/// given, watches where the peers run.
-pub fn timed_run(
-    client: &mut dyn TransportClient,
-    buffers: &mut EchoBuffers,
-    config: &MeasureConfig,
-    progress: &mut dyn ProgressSink,
-    sampler: Option<PlacementSampler>,
-    cpu: CpuWatch,
-) -> RunMeasurement {
-    let mut recorders = Recorders::new(config.interval.is_some());
-    let mut region = TimedRegion::start(cpu, progress, sampler, config.interval);
-    let deadline = region.deadline(config);
-    let between = &mut region.between;
-    let error = timed_loop(client, buffers, config, deadline, &mut recorders, between)
-        .and_then(|()| wait_out_if_paced(config, deadline))
-        .err();
-    let done = recorders.latencies.count();
-    region.end(recorders.latencies, recorders.service, 0, done, error)
-}
-
 /// A timed loop's region: begun just after both CPU clocks were read, ended just before they
 /// are read again. Every pattern's timed run is one; what happens between round trips (or
 /// between looks at the clock) is its [`Between`].
@@ -433,9 +432,8 @@ pub(super) struct TimedRegion<'a> {
 
 impl<'a> TimedRegion<'a> {
     pub(super) fn start(
-        cpu: CpuWatch,
+        Watchers { sampler, cpu }: Watchers,
         progress: &'a mut dyn ProgressSink,
-        sampler: Option<PlacementSampler>,
         interval: Option<Duration>,
     ) -> TimedRegion<'a> {
         let cpu_start = cpu.mark_start();
@@ -513,17 +511,17 @@ impl Recorders {
 /// time-bounded run (read off the clock reading that ends each round trip, so it costs no
 /// read of its own; a paced run stops when its next slot is past it). The timed region is the
 /// round trip between `before` and `after`, nothing else.
-fn timed_loop(
-    client: &mut dyn TransportClient,
-    buffers: &mut EchoBuffers,
-    config: &MeasureConfig,
+fn round_trips(
+    input: &mut LoopInput<'_>,
     deadline: Option<Deadline>,
     recorders: &mut Recorders,
     between: &mut Between<'_>,
 ) -> Result<(), MeasureError> {
+    let (client, buffers) = (&mut *input.client, &mut *input.buffers);
+    let (config, stop) = (input.config, input.stop);
     let last = config.last_sequence();
     for sequence in config.warmup + 1..=last {
-        check_interrupt()?;
+        stop.check()?;
         if let (Some(deadline), Some(pacer)) = (deadline, &between.pacer) {
             if pacer.next_slot() >= deadline.at() {
                 break;
@@ -533,7 +531,7 @@ fn timed_loop(
         let slot = between
             .pacer
             .as_mut()
-            .map(|p| p.wait_for_slot(check_interrupt));
+            .map(|p| p.wait_for_slot(|| stop.check()));
         let intended = slot.transpose()?;
         let before = Instant::now();
         let (request, result) = buffers.round_trip(client);
@@ -556,28 +554,12 @@ fn timed_loop(
 pub(super) fn wait_out_if_paced(
     config: &MeasureConfig,
     deadline: Option<Deadline>,
+    stop: StopCheck<'_>,
 ) -> Result<(), MeasureError> {
     match (config.interval, deadline) {
-        (Some(_), Some(deadline)) => deadline.wait_out(check_interrupt),
+        (Some(_), Some(deadline)) => deadline.wait_out(|| stop.check()),
         _ => Ok(()),
     }
-}
-
-pub(super) fn check_interrupt() -> Result<(), MeasureError> {
-    match signals::received() {
-        Some(_) => Err(TransportError::Interrupted.into()),
-        None if PAIR_FAILED.load(Ordering::Relaxed) => Err(MeasureError::AnotherPairFailed),
-        None => Ok(()),
-    }
-}
-
-/// Set while the pairs of a run (`--pairs`) measure, once one of them failed: the loops of the
-/// others look at it as they look for signals, and stop.
-static PAIR_FAILED: AtomicBool = AtomicBool::new(false);
-
-/// Tells the pairs of the run under way whether one of them failed (false: a new run starts).
-pub(super) fn set_pair_failed(failed: bool) {
-    PAIR_FAILED.store(failed, Ordering::Relaxed);
 }
 
 #[cfg(test)]

@@ -13,8 +13,7 @@ use crate::benchmark::tally::CaseTally;
 use crate::cli::options::Options;
 use crate::report::result::{BenchmarkResult, Report, Status};
 use crate::report::size::MessageSize;
-use crate::transport::stream::MIN_STREAM_MESSAGE;
-use crate::transport::Pattern;
+use crate::transport::{Reason, TransportKind, Workload};
 
 /// How a whole benchmark ended.
 pub struct Outcome {
@@ -110,9 +109,9 @@ impl<'a, E: Executor> Scheduler<'a, E> {
             .map(|(index, &transport)| {
                 let case = Case { size, transport };
                 let skip_reason = self.skip_reason(&case);
-                let pattern = self.options.pattern;
+                let workload = self.options.workload;
                 let overhead = self.report.clock_overhead_ns;
-                CaseState::new(case, pattern, index + 1, overhead, skip_reason)
+                CaseState::new(case, workload, index + 1, overhead, skip_reason)
             })
             .collect();
         'runs: for run in 1..=self.options.runs {
@@ -141,7 +140,7 @@ impl<'a, E: Executor> Scheduler<'a, E> {
                 .map(|target| target.of(&state.tally.run_means_ns));
             let result = BenchmarkResult {
                 confidence,
-                ..state.into_result(self.options.runs, self.options.pattern)
+                ..state.into_result(self.options.runs, self.options.workload)
             };
             self.report.push_result(result);
             let result = self.report.results.last().unwrap_or_else(|| unreachable!());
@@ -151,13 +150,12 @@ impl<'a, E: Executor> Scheduler<'a, E> {
 
     /// Why `case` is not to be run, if its size is more than its transport carries.
     fn skip_reason(&self, case: &Case) -> Option<String> {
-        if self.options.pattern == Pattern::Stream && case.size.bytes < MIN_STREAM_MESSAGE {
-            return Some(format!(
-                "a stream's message carries its {MIN_STREAM_MESSAGE}-byte sequence number"
-            ));
+        let workload = self.options.workload;
+        if let Some(reason) = workload.size_refusal(case.size.bytes) {
+            return Some(reason);
         }
-        if let Some(reason) = case.transport.in_flight_refusal(self.options.in_flight) {
-            return Some(format!("{} in flight: {reason}", self.options.in_flight));
+        if let Err(reason) = case.transport.supports(workload) {
+            return Some(unsupported(case.transport, workload, reason));
         }
         let limit = self.executor.message_limit(case)?;
         (case.size.bytes > limit.bytes).then_some(limit.reason)
@@ -236,7 +234,7 @@ struct CaseState {
 impl CaseState {
     fn new(
         case: Case,
-        pattern: Pattern,
+        workload: Workload,
         transport_number: usize,
         clock_overhead_ns: f64,
         skip_reason: Option<String>,
@@ -246,7 +244,7 @@ impl CaseState {
             transport_number,
             tally: CaseTally {
                 clock_overhead_ns,
-                pattern,
+                workload,
                 ..CaseTally::new()
             },
             runs_started: 0,
@@ -268,7 +266,7 @@ impl CaseState {
 
     /// The case's result; a case the interrupt left short of its runs (of `runs`, or of its
     /// target) is interrupted too.
-    fn into_result(self, runs: u32, pattern: Pattern) -> BenchmarkResult {
+    fn into_result(self, runs: u32, workload: Workload) -> BenchmarkResult {
         let (transport, bytes) = (self.case.transport, self.case.size.bytes);
         let result = match self.skip_reason {
             Some(reason) => BenchmarkResult::skipped(transport, bytes, reason),
@@ -282,8 +280,19 @@ impl CaseState {
                 self.tally.into_result(transport, bytes, status, self.error)
             }
         };
-        BenchmarkResult { pattern, ..result }
+        BenchmarkResult {
+            pattern: workload.pattern(),
+            ..result
+        }
     }
+}
+
+/// The skip of a case whose transport cannot carry the workload: names both, and why.
+fn unsupported(transport: TransportKind, workload: Workload, reason: Reason) -> String {
+    format!(
+        "{} cannot run {workload}: {reason}",
+        transport.display_name()
+    )
 }
 
 /// Whatever a run measured counts, even if it then failed; only a completed run has a mean
@@ -315,9 +324,7 @@ mod tests {
     use crate::export::Exports;
     use crate::peer::cleanup::IpcObject;
     use crate::report::size::MessageSize;
-    use crate::transport::{
-        shm_posix, zmq_ipc, MessageLimit, Pattern, TransportError, TransportKind,
-    };
+    use crate::transport::{shm_posix, zmq_ipc, MessageLimit, TransportError, TransportKind};
 
     /// What a scripted run does.
     enum Scripted {
@@ -468,10 +475,9 @@ mod tests {
             interval: None,
             spin_budget: None,
             connect: None,
-            pattern: Pattern::RoundTrip,
+            workload: Workload::RoundTrip,
             ring_depth: None,
             pairs: 1,
-            in_flight: 1,
         }
     }
 

@@ -11,7 +11,6 @@ use crate::peer::cleanup::IpcObject;
 use crate::report::format;
 use crate::report::result::Report;
 use crate::report::table::{self, SummaryTable};
-use crate::transport::Pattern;
 
 const RULE_WIDTH: usize = 70;
 
@@ -54,13 +53,7 @@ pub fn header(report: &Report) -> String {
             format::thousands(config.buffer_size as u64)
         ),
         "Communication: Process-to-Process (raw byte arrays)".into(),
-        match config.pattern {
-            Pattern::RoundTrip => "Latency: full round trip (request + echo), timed one by one",
-            Pattern::Stream => {
-                "Stream: messages one way, back to back, timed from the first send to the acknowledgement of the last"
-            }
-        }
-        .into(),
+        config.workload().figures().banner.into(),
         format!(
             "Machine: {} ({} cores), {}, kernel {}",
             machine.cpu, machine.cores, machine.os, machine.kernel
