@@ -665,6 +665,51 @@ mod tests {
     }
 
     #[test]
+    fn a_transport_that_cannot_carry_the_workload_is_skipped_before_it_runs_saying_why() {
+        let mut options = options(1);
+        options.workload = Workload::InFlight(4);
+        // SHM POSIX has one request slot; ZeroMQ keeps requests in flight and runs.
+        let refusal = shm_posix::KIND.supports(options.workload).unwrap_err();
+        assert_eq!(zmq_ipc::KIND.supports(options.workload), Ok(()));
+        let script = vec![Scripted::Ok(vec![1000])];
+        let played = play(&options, script, RecordingReporter::default());
+        assert_eq!(
+            played.ran,
+            [(zmq_ipc::KIND, 100)],
+            "SHM POSIX never started"
+        );
+        let skip = format!("SHM POSIX cannot run 4 in flight: {refusal}");
+        assert!(
+            played
+                .events
+                .contains(&format!("skip shm-posix at 100: {skip}")),
+            "{:?}",
+            played.events
+        );
+        let results = &played.outcome.report.results;
+        assert_eq!(results[0].status, Status::Skipped);
+        assert_eq!(results[0].skip_reason.as_deref(), Some(skip.as_str()));
+        assert_eq!(results[1].status, Status::Ok);
+    }
+
+    #[test]
+    fn the_skip_names_the_transport_the_workload_and_the_reason() {
+        let reason = Reason::QueueTooShallow {
+            setting: "msg_max",
+            most: 10,
+        };
+        assert_eq!(
+            unsupported(zmq_ipc::KIND, Workload::InFlight(16), reason),
+            "ZeroMQ IPC cannot run 16 in flight: its queues hold at most 10 messages (msg_max)"
+        );
+        let why = Reason::Protocol("it has no one-way send");
+        assert_eq!(
+            unsupported(shm_posix::KIND, Workload::Stream, why),
+            "SHM POSIX cannot run stream: it has no one-way send"
+        );
+    }
+
+    #[test]
     fn a_failing_reporter_is_told_to_the_others_and_fails_the_run() {
         let reporter = RecordingReporter {
             fail_case_finished: true,
