@@ -23,8 +23,10 @@ use common::process::PATIENCE;
 use common::reached::start_reachable;
 use common::signals::stop_server_clean;
 use transport_bench::benchmark::cpu::CpuWatch;
-use transport_bench::benchmark::measure::{EchoBuffers, MeasureConfig, ProgressSink};
-use transport_bench::benchmark::workload::{timed_loop, LoopInput, StopCheck, Watchers};
+use transport_bench::benchmark::measure::{
+    EchoBuffers, LoopInput, MeasureConfig, ProgressSink, StopCheck, Watchers,
+};
+use transport_bench::benchmark::workload::timed_loop;
 use transport_bench::transport::Workload;
 use transport_bench::transport::{
     iceoryx2, ipc_channel, payload_capacity, TransportClient, TransportKind,

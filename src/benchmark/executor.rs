@@ -12,9 +12,11 @@ use nix::sys::signal::Signal;
 
 use crate::benchmark::cpu::CpuWatch;
 use crate::benchmark::measure::ProgressSink;
-use crate::benchmark::measure::{EchoBuffers, MeasureConfig, MeasureError, RunMeasurement};
+use crate::benchmark::measure::{
+    EchoBuffers, LoopInput, MeasureConfig, MeasureError, RunMeasurement, StopCheck, Watchers,
+};
 use crate::benchmark::placement::PlacementSampler;
-use crate::benchmark::workload::{timed_loop, LoopInput, StopCheck, Watchers};
+use crate::benchmark::workload::timed_loop;
 use crate::cli::options::Options;
 use crate::peer::cleanup::{self, IpcObject};
 use crate::peer::lease::{EndpointLease, LeaseError, RunNames};

@@ -21,11 +21,10 @@ use std::time::Instant;
 
 use crate::benchmark::deadline::Deadline;
 use crate::benchmark::measure::{
-    wait_out_if_paced, Between, EchoBuffers, EchoMismatch, MeasureError, ProgressSink, Recorders,
-    RunMeasurement, TimedRegion,
+    wait_out_if_paced, Between, EchoBuffers, EchoMismatch, LoopInput, MeasureError, ProgressSink,
+    Recorders, RunMeasurement, StopCheck, TimedLoop, TimedRegion, Watchers,
 };
 use crate::benchmark::pacing::Pacer;
-use crate::benchmark::workload::{LoopInput, StopCheck, TimedLoop, Watchers};
 use crate::transport::stream::SEQUENCE_LEN;
 use crate::transport::TransportClient;
 

@@ -1,4 +1,8 @@
-//! The measuring loop: warm-up, then timed round trips, each verified.
+//! What every workload's measuring loop shares: the [`TimedLoop`] trait each workload's file
+//! implements (round trips in `round_trip`, requests in flight in `in_flight`, a stream in
+//! `stream`; `workload::timed_loop` picks one), what a loop takes ([`LoopInput`],
+//! [`Watchers`]) and returns ([`RunMeasurement`]), the buffers, the echo checks, and the timed
+//! region. A loop takes nothing of the driver, so that it can run in a process of its own.
 //!
 //! The timed region holds nothing but the round trip. Stamping the sequence number, checking
 //! the echo and updating progress happen outside it, and progress is updated at most every
@@ -10,6 +14,7 @@
 //! stopped. The timed region then holds the hand-over of the slot and of its echo, and no copy.
 
 use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::benchmark::aligned::AlignedBuffer;
@@ -18,7 +23,7 @@ use crate::benchmark::deadline::Deadline;
 use crate::benchmark::pacing::Pacer;
 use crate::benchmark::placement::{PlacementSampler, PlacementTally, SAMPLE_INTERVAL};
 use crate::benchmark::stats::LatencyRecorder;
-use crate::benchmark::workload::{LoopInput, StopCheck, TimedLoop, Watchers};
+use crate::system::signals;
 use crate::transport::stream::{payload_byte, END_MARK};
 use crate::transport::{SharedBytes, TransportClient, TransportError};
 
@@ -339,40 +344,61 @@ pub(super) fn check_reply(
     })
 }
 
-/// Round trips one at a time ([`Workload::RoundTrip`](crate::transport::Workload)), each
-/// timed from its send to its echo.
-pub struct RoundTrips;
+/// What ends a loop early, looked at between round trips (or every so many stream messages):
+/// a stop signal, or, with `--pairs`, the flag the pairs of a run share, set once one of them
+/// failed.
+#[derive(Debug, Clone, Copy)]
+pub struct StopCheck<'a> {
+    another_pair_failed: &'a AtomicBool,
+}
 
-impl TimedLoop for RoundTrips {
-    fn warm_up(&self, input: &mut LoopInput<'_>) -> Result<(), MeasureError> {
-        let (client, buffers) = (&mut *input.client, &mut *input.buffers);
-        for sequence in 1..=input.config.warmup {
-            input.stop.check()?;
-            buffers.prepare(client, sequence)?;
-            let (request, reply) = buffers.round_trip(client);
-            check_reply(request, reply?, true, sequence)?;
+impl<'a> StopCheck<'a> {
+    /// Looks at the signals, and at `another_pair_failed`, which the pairs of a run share.
+    pub fn new(another_pair_failed: &'a AtomicBool) -> StopCheck<'a> {
+        StopCheck {
+            another_pair_failed,
         }
-        Ok(())
     }
 
-    /// Sequence numbers continue after the warm-up's.
+    /// Err once the loop must stop: a signal asked to, or another pair failed.
+    pub fn check(self) -> Result<(), MeasureError> {
+        match signals::received() {
+            Some(_) => Err(TransportError::Interrupted.into()),
+            None if self.another_pair_failed.load(Ordering::Relaxed) => {
+                Err(MeasureError::AnotherPairFailed)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// What a loop works with: the client, its buffers, what to do, and what stops it.
+pub struct LoopInput<'a> {
+    pub client: &'a mut dyn TransportClient,
+    pub buffers: &'a mut EchoBuffers,
+    pub config: &'a MeasureConfig,
+    pub stop: StopCheck<'a>,
+}
+
+/// What watches the peers over a timed run: where they run (when told whom to watch) and the
+/// CPU time they use.
+pub struct Watchers {
+    pub sampler: Option<PlacementSampler>,
+    pub cpu: CpuWatch,
+}
+
+/// A workload's measuring: an untimed warm-up, then the timed run.
+pub trait TimedLoop: Sync {
+    /// The warm-up: untimed, every reply checked byte for byte.
+    fn warm_up(&self, input: &mut LoopInput<'_>) -> Result<(), MeasureError>;
+
+    /// The timed run, numbered on from the warm-up; on failure, what was measured before it.
     fn timed_run(
         &self,
         input: &mut LoopInput<'_>,
         progress: &mut dyn ProgressSink,
         watchers: Watchers,
-    ) -> RunMeasurement {
-        let config = input.config;
-        let mut recorders = Recorders::new(config.interval.is_some());
-        let mut region = TimedRegion::start(watchers, progress, config.interval);
-        let deadline = region.deadline(config);
-        let between = &mut region.between;
-        let error = round_trips(input, deadline, &mut recorders, between)
-            .and_then(|()| wait_out_if_paced(config, deadline, input.stop))
-            .err();
-        let done = recorders.latencies.count();
-        region.end(recorders.latencies, recorders.service, 0, done, error)
-    }
+    ) -> RunMeasurement;
 }
 
 /// What the timed loop does between round trips, outside the timed region: progress, placement
@@ -505,48 +531,6 @@ impl Recorders {
             service.record((after - sent).as_nanos() as u64);
         }
     }
-}
-
-/// The round trips themselves; the first failure ends them, and so does the `deadline` of a
-/// time-bounded run (read off the clock reading that ends each round trip, so it costs no
-/// read of its own; a paced run stops when its next slot is past it). The timed region is the
-/// round trip between `before` and `after`, nothing else.
-fn round_trips(
-    input: &mut LoopInput<'_>,
-    deadline: Option<Deadline>,
-    recorders: &mut Recorders,
-    between: &mut Between<'_>,
-) -> Result<(), MeasureError> {
-    let (client, buffers) = (&mut *input.client, &mut *input.buffers);
-    let (config, stop) = (input.config, input.stop);
-    let last = config.last_sequence();
-    for sequence in config.warmup + 1..=last {
-        stop.check()?;
-        if let (Some(deadline), Some(pacer)) = (deadline, &between.pacer) {
-            if pacer.next_slot() >= deadline.at() {
-                break;
-            }
-        }
-        buffers.prepare(client, sequence)?;
-        let slot = between
-            .pacer
-            .as_mut()
-            .map(|p| p.wait_for_slot(|| stop.check()));
-        let intended = slot.transpose()?;
-        let before = Instant::now();
-        let (request, result) = buffers.round_trip(client);
-        let after = Instant::now();
-        let reply = result?;
-        recorders.record(intended, before, after);
-        let time_up = deadline.is_some_and(|d| d.passed(after));
-        let full = config.verify_all || sequence == last || time_up;
-        check_reply(request, reply, full, sequence)?;
-        between.round_trip_done(after, sequence - config.warmup);
-        if time_up {
-            break;
-        }
-    }
-    Ok(())
 }
 
 /// A paced, time-bounded run waits out its deadline after its last slot: it lasts the

@@ -18,6 +18,7 @@ pub mod measure;
 pub mod pacing;
 pub mod pairs;
 pub mod placement;
+pub mod round_trip;
 pub mod scheduler;
 pub mod stats;
 pub mod stream;

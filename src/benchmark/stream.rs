@@ -14,10 +14,10 @@ use std::time::Instant;
 
 use crate::benchmark::deadline::{Deadline, Looks};
 use crate::benchmark::measure::{
-    verify_echo, Between, EchoBuffers, MeasureError, ProgressSink, RunMeasurement, TimedRegion,
+    verify_echo, Between, EchoBuffers, LoopInput, MeasureError, ProgressSink, RunMeasurement,
+    TimedLoop, TimedRegion, Watchers,
 };
 use crate::benchmark::stats::LatencyRecorder;
-use crate::benchmark::workload::{LoopInput, TimedLoop, Watchers};
 use crate::transport::stream::{is_end, next_end, sequence_of, FIRST_SEQUENCE};
 use crate::transport::{TransportClient, TransportError};
 
