@@ -183,7 +183,7 @@ pub enum TransportError {
     BadLengthHeader { len: usize, capacity: usize },
 
     /// `round_trip_loaned` without a loan of at least `len` bytes to send.
-    #[error("nothing to send: no loan of {len} bytes (this transport lends no memory, or the loan was smaller or already sent)")]
+    #[error("nothing to send: no loan of {len} bytes (the transport lends no memory, or the loan was smaller or already sent)")]
     NotLoaned { len: usize },
 
     /// A pattern the transport's protocol cannot carry as it was connected (`send` on a

@@ -487,6 +487,42 @@ mod tests {
 
     fn assert_send<T: Send + ?Sized>() {}
 
+    /// Every transport of the registry answers the capability question: it carries round
+    /// trips and streams, and either holds requests in flight or says why not in words; the
+    /// ones with one request slot say so.
+    #[test]
+    fn every_transport_answers_whether_it_carries_each_workload() {
+        use crate::transport::{shm_posix, shm_spin, shm_zc, tcp, unix_stream, zmq_ipc};
+        for &kind in TransportKind::all() {
+            assert_eq!(
+                kind.supports(Workload::RoundTrip),
+                Ok(()),
+                "{}",
+                kind.name()
+            );
+            assert_eq!(kind.supports(Workload::Stream), Ok(()), "{}", kind.name());
+            if let Err(reason) = kind.supports(Workload::InFlight(2)) {
+                assert!(!reason.to_string().is_empty(), "{}", kind.name());
+            }
+        }
+        for kind in [shm_posix::KIND, shm_spin::KIND, shm_zc::KIND] {
+            let refusal = kind.supports(Workload::InFlight(2));
+            assert!(
+                matches!(refusal, Err(Reason::Protocol(why)) if why.contains("one")),
+                "{}: {refusal:?}",
+                kind.name()
+            );
+        }
+        for kind in [unix_stream::KIND, tcp::KIND, zmq_ipc::KIND] {
+            assert_eq!(
+                kind.supports(Workload::InFlight(64)),
+                Ok(()),
+                "{}",
+                kind.name()
+            );
+        }
+    }
+
     /// A client or server can be moved to a thread of its own: checked when this compiles.
     #[test]
     fn clients_and_servers_are_send() {
