@@ -9,7 +9,7 @@
 //! process-wide state: each run has its own), the others stop at their next look for signals
 //! ([`MeasureError::AnotherPairFailed`]) instead of running on for nothing, and the run reports
 //! the error of the pair that failed first of itself. Every workload runs so: the pairs
-//! measure through the one [`measure_client`], which picks the workload's loop.
+//! measure through the one `measure_client`, which picks the workload's loop.
 //!
 //! The driver's CPU clock counts its whole process, every pair's thread, over each pair's
 //! timed run: the run takes the largest of them (the pairs' runs overlap), and the sum of the
