@@ -15,6 +15,7 @@ mod common {
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use common::client::connect;
@@ -22,7 +23,11 @@ use common::process::PATIENCE;
 use common::reached::start_reachable;
 use common::signals::stop_server_clean;
 use transport_bench::benchmark::cpu::CpuWatch;
-use transport_bench::benchmark::measure::{self, EchoBuffers, MeasureConfig, ProgressSink};
+use transport_bench::benchmark::measure::{
+    EchoBuffers, LoopInput, MeasureConfig, ProgressSink, StopCheck, Watchers,
+};
+use transport_bench::benchmark::workload::timed_loop;
+use transport_bench::transport::Workload;
 use transport_bench::transport::{
     iceoryx2, ipc_channel, payload_capacity, TransportClient, TransportKind,
 };
@@ -77,10 +82,21 @@ fn allocations_of_a_timed_run(client: &mut dyn TransportClient, iterations: u64)
     };
     let mut buffers =
         EchoBuffers::new(1000, payload_capacity(BUFFER), client.payload_page_offset()).unwrap();
-    measure::warm_up(client, &mut buffers, &config).unwrap();
+    let no_other_pair = AtomicBool::new(false);
+    let mut input = LoopInput {
+        client,
+        buffers: &mut buffers,
+        config: &config,
+        stop: StopCheck::new(&no_other_pair),
+    };
+    let round_trips = timed_loop(Workload::RoundTrip);
+    round_trips.warm_up(&mut input).unwrap();
     let before = ALLOCATIONS.with(Cell::get);
-    let cpu = CpuWatch::new(None);
-    let run = measure::timed_run(client, &mut buffers, &config, &mut NoProgress, None, cpu);
+    let watchers = Watchers {
+        sampler: None,
+        cpu: CpuWatch::new(None),
+    };
+    let run = round_trips.timed_run(&mut input, &mut NoProgress, watchers);
     let after = ALLOCATIONS.with(Cell::get);
     assert!(run.error.is_none(), "{:?}", run.error);
     after - before

@@ -14,7 +14,10 @@
 //! And end to end, through the real binary with its own TMPDIR (checked empty afterwards, with
 //! no object of the run and no server left): 1 B and the largest message are reported ok with
 //! the sizes sent, a 0-byte size and one byte over the largest are never ok, and injected
-//! faults and a killed server fail the case (exit 1), never ok.
+//! faults and a killed server fail the case (exit 1), never ok; and every workload (round
+//! trips, requests in flight, a stream), with one pair and with two, runs ok on every
+//! transport whose spec supports it, and is skipped with the transport and the reason on the
+//! others.
 //!
 //! Each transport's case runs on its own; a failure names the transport, and the others still
 //! run: the test then fails listing every transport that broke the contract.
@@ -432,4 +435,60 @@ fn the_binary_fails_every_transports_case_whose_server_is_killed_mid_run_and_lea
             "{kind:?}: {result}"
         );
     });
+}
+
+/// The binary's arguments for a run of every transport of the registry at 100 B in
+/// `workload`, with `pairs` client/server pairs at once.
+fn workload_run_args(workload: Workload, pairs: usize) -> Vec<String> {
+    let names: Vec<&str> = transports().iter().map(|kind| kind.name()).collect();
+    let mut args = run_args(transports()[0], "100");
+    args[1] = names.join(",");
+    args.extend(workload_args(workload));
+    args.extend(["--pairs".to_string(), pairs.to_string()]);
+    args
+}
+
+/// Runs every workload over every transport of the registry with `pairs` pairs: a transport
+/// that supports the workload measures it, every message accounted for; one that does not is
+/// skipped before anything starts, saying which transport and why. The JSON keeps the
+/// workload as `config.pattern` and `config.in_flight`.
+fn every_workload_runs_on_every_transport_that_supports_it(pairs: usize) {
+    for workload in workloads() {
+        let (code, doc, out) = run(&workload_run_args(workload, pairs));
+        assert_eq!(code, Some(0), "{workload}: {out}");
+        let doc = doc.unwrap_or_else(|| panic!("{workload}: no JSON; {out}"));
+        assert_eq!(doc["config"]["pattern"], workload.pattern().name());
+        assert_eq!(doc["config"]["in_flight"], workload.in_flight());
+        let results = results(&doc);
+        assert_eq!(results.len(), transports().len(), "{workload}: {results:?}");
+        for (result, &kind) in results.iter().zip(transports()) {
+            let case = format!("{kind:?} in {workload} with {pairs} pair(s): {result}");
+            assert_eq!(result["transport"], kind.name(), "{case}");
+            assert_eq!(result["pattern"], workload.pattern().name(), "{case}");
+            match kind.supports(workload) {
+                Ok(()) => {
+                    assert_eq!(result["status"], "ok", "{case}");
+                    assert_eq!(result["iterations"], ITERATIONS * pairs as u64, "{case}");
+                    let per_pair = result["per_pair"].as_array().map_or(0, Vec::len);
+                    assert_eq!(per_pair, if pairs > 1 { pairs } else { 0 }, "{case}");
+                }
+                Err(reason) => {
+                    assert_eq!(result["status"], "skipped", "{case}");
+                    let skip = result["skip_reason"].as_str().unwrap_or_default();
+                    assert!(skip.contains(kind.display_name()), "{case}");
+                    assert!(skip.contains(&reason.to_string()), "{case}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_binary_runs_every_workload_on_every_transport_that_supports_it() {
+    every_workload_runs_on_every_transport_that_supports_it(1);
+}
+
+#[test]
+fn the_binary_runs_every_workload_with_two_pairs_on_every_transport_that_supports_it() {
+    every_workload_runs_on_every_transport_that_supports_it(2);
 }

@@ -1,11 +1,13 @@
-//! Requests in flight (`--in-flight N`) over the six transports that hold them, each against a
-//! real server process started with `--in-flight`, with the library's client:
+//! Requests in flight (`--in-flight N`) over every transport of the registry whose spec says it
+//! holds them ([`TransportKind::supports`]), each against a real server process started with
+//! `--in-flight`, with the library's client:
 //! 1. four requests outstanding, for 200 requests of 100 B and for 40 of 2 MiB (or the
 //!    transport's largest message, if smaller: mqueue's): submit four, then collect one and
 //!    submit one, then drain. 4 × 2 MiB in flight fill both directions' kernel buffers, where a
 //!    byte stream that did not read while it wrote would deadlock. Every request carries its
 //!    sequence number in its first 8 bytes; every reply must be its request, whole, in order;
-//!    Sixteen of 2 MiB in flight on the byte streams: more than TCP's loopback buffers hold;
+//!    Sixteen of 2 MiB in flight (where a transport holds sixteen): more than TCP's loopback
+//!    buffers hold;
 //! 2. a client with one in flight (the default, and a server started without `--in-flight`)
 //!    has nothing to collect before it submits ([`TransportError::NoRequest`]), then collects
 //!    each reply as a round trip would, with round trips in between;
@@ -15,7 +17,8 @@
 //! 5. a ZeroMQ DEALER puts REP's empty delimiter before each request, and a reply without that
 //!    envelope (a part missing, a part too many) is a protocol error (against a ROUTER the test
 //!    drives by hand);
-//! 6. the transports with one slot refuse requests in flight, and mqueue more than `msg_max`.
+//! 6. every transport either holds requests in flight or says why not (the ones with one slot
+//!    do), and mqueue refuses more than `msg_max`.
 //!
 //! After each, nothing is left: no channel object (`/dev/shm`, message queues), no socket file.
 
@@ -44,7 +47,8 @@ use transport_bench::transport as transports;
 use transport_bench::transport::os::mqueue::MSG_MAX_FILE;
 use transport_bench::transport::stream::payload_byte;
 use transport_bench::transport::{
-    payload_capacity, Endpoint, Pattern, TransportClient, TransportError, TransportKind, HEADER_LEN,
+    payload_capacity, Endpoint, Pattern, Reason, TransportClient, TransportError, TransportKind,
+    Workload, HEADER_LEN,
 };
 
 /// Requests outstanding at once.
@@ -67,15 +71,11 @@ const SEQUENCE_LEN: usize = 8;
 /// timeout reports): long enough for a healthy reply on a loaded machine.
 const GIVE_UP: Duration = Duration::from_secs(3);
 
-/// The six transports that hold requests in flight.
-const HOLDING: [TransportKind; 6] = [
-    transports::unix_stream::KIND,
-    transports::tcp::KIND,
-    transports::pipe::KIND,
-    transports::mqueue::KIND,
-    transports::zmq_ipc::KIND,
-    transports::zmq_tcp::KIND,
-];
+/// The transports of the registry that hold `depth` requests in flight, as their specs say.
+fn holding(depth: usize) -> impl Iterator<Item = TransportKind> {
+    (TransportKind::all().iter().copied())
+        .filter(move |kind| kind.supports(Workload::InFlight(depth)).is_ok())
+}
 
 /// The kind of a transport error and its text, so that an assertion on it names both.
 fn describe(error: &TransportError) -> String {
@@ -304,98 +304,89 @@ fn a_server_gone_with_requests_in_flight_fails_the_client(kind: TransportKind) {
     );
 }
 
-/// The cases of one transport, as tests named after it.
-macro_rules! in_flight_cases {
-    ($($transport:ident),* $(,)?) => {$(
-        mod $transport {
-            use transport_bench::transport::$transport::KIND;
-
-            #[test]
-            fn four_in_flight_small_requests_echo_in_order() {
-                super::echo_in_order(KIND, super::IN_FLIGHT, 100, super::SMALL_COUNT);
-            }
-
-            #[test]
-            fn four_in_flight_large_requests_echo_in_order() {
-                let len = super::large_request(KIND);
-                super::echo_in_order(KIND, super::IN_FLIGHT, len, super::LARGE_COUNT);
-            }
-
-            #[test]
-            fn one_in_flight_collects_like_a_round_trip() {
-                super::one_in_flight_collects_like_a_round_trip(KIND);
-            }
-
-            #[test]
-            fn a_server_gone_with_requests_in_flight_fails_the_client() {
-                super::a_server_gone_with_requests_in_flight_fails_the_client(KIND);
-            }
-        }
-    )*};
-}
-
-in_flight_cases!(unix_stream, tcp, pipe, mqueue, zmq_ipc, zmq_tcp);
-
-/// Sixteen requests of 2 MiB in flight on a byte stream: more than TCP's loopback buffers hold
-/// both ways (which autotune to megabytes, and take four), so that TCP too depends on its
-/// client reading replies while it writes.
-mod sixteen_large_requests_in_flight {
-    use super::{echo_in_order, transports, LARGE, LARGE_COUNT};
-
-    const DEPTH: usize = 16;
-
-    #[test]
-    fn unix_stream() {
-        echo_in_order(transports::unix_stream::KIND, DEPTH, LARGE, LARGE_COUNT);
-    }
-
-    #[test]
-    fn tcp() {
-        echo_in_order(transports::tcp::KIND, DEPTH, LARGE, LARGE_COUNT);
-    }
-
-    #[test]
-    fn pipe() {
-        echo_in_order(transports::pipe::KIND, DEPTH, LARGE, LARGE_COUNT);
+#[test]
+fn four_in_flight_small_requests_echo_in_order() {
+    for kind in holding(IN_FLIGHT) {
+        echo_in_order(kind, IN_FLIGHT, 100, SMALL_COUNT);
     }
 }
 
 #[test]
-fn transports_with_one_slot_refuse_requests_in_flight() {
+fn four_in_flight_large_requests_echo_in_order() {
+    for kind in holding(IN_FLIGHT) {
+        echo_in_order(kind, IN_FLIGHT, large_request(kind), LARGE_COUNT);
+    }
+}
+
+#[test]
+fn with_one_in_flight_a_client_collects_like_a_round_trip() {
+    for kind in holding(IN_FLIGHT) {
+        one_in_flight_collects_like_a_round_trip(kind);
+    }
+}
+
+#[test]
+fn a_server_gone_with_requests_in_flight_fails_its_client() {
+    for kind in holding(IN_FLIGHT) {
+        a_server_gone_with_requests_in_flight_fails_the_client(kind);
+    }
+}
+
+/// Sixteen requests of 2 MiB in flight: more than TCP's loopback buffers hold both ways (which
+/// autotune to megabytes, and take four), so that TCP too depends on its client reading
+/// replies while it writes; on every transport that holds sixteen.
+#[test]
+fn sixteen_large_requests_in_flight_echo_in_order() {
+    const DEPTH: usize = 16;
+    for kind in holding(DEPTH) {
+        echo_in_order(kind, DEPTH, large_request(kind), LARGE_COUNT);
+    }
+}
+
+/// Every transport carries round trips; one that cannot hold requests in flight says why in
+/// its spec, and a transport with one request slot is one of them.
+#[test]
+fn a_transport_holds_requests_in_flight_or_says_why_not() {
+    for &kind in TransportKind::all() {
+        assert_eq!(kind.supports(Workload::RoundTrip), Ok(()), "{kind:?}");
+        match kind.supports(Workload::InFlight(IN_FLIGHT)) {
+            Ok(()) => {}
+            Err(Reason::Protocol(why)) => assert!(!why.is_empty(), "{kind:?}"),
+            Err(other) => panic!("{kind:?}: {other}"),
+        }
+    }
     let one_slot = [
         transports::shm_posix::KIND,
         transports::shm_spin::KIND,
         transports::shm_zc::KIND,
     ];
     for kind in one_slot {
-        assert!(kind.in_flight_refusal(IN_FLIGHT).is_some(), "{kind:?}");
-        assert_eq!(kind.in_flight_refusal(1), None, "{kind:?}");
-    }
-    for kind in HOLDING {
-        assert_eq!(kind.in_flight_refusal(IN_FLIGHT), None, "{kind:?}");
+        assert!(
+            kind.supports(Workload::InFlight(IN_FLIGHT)).is_err(),
+            "{kind:?}"
+        );
     }
 }
 
 #[test]
 fn mqueue_refuses_more_in_flight_than_msg_max() {
-    let refusal = transports::mqueue::KIND.in_flight_refusal(1000);
-    assert!(
-        refusal
-            .as_deref()
-            .is_some_and(|why| why.contains("msg_max")),
-        "{refusal:?}"
-    );
+    let mqueue = transports::mqueue::KIND;
+    let refusal = mqueue.supports(Workload::InFlight(1000)).unwrap_err();
+    assert!(refusal.to_string().contains("msg_max"), "{refusal}");
     // The kernel's limit as this machine has it, where it can be read.
     if let Some(msg_max) = (std::fs::read_to_string(MSG_MAX_FILE).ok())
         .and_then(|text| text.trim().parse::<usize>().ok())
     {
-        assert_eq!(transports::mqueue::KIND.in_flight_refusal(msg_max), None);
-        let over = transports::mqueue::KIND
-            .in_flight_refusal(msg_max + 1)
-            .unwrap();
-        assert!(
-            over.contains(&format!("at most {msg_max} messages")),
-            "{over}"
+        assert_eq!(mqueue.supports(Workload::InFlight(msg_max)), Ok(()));
+        let over = mqueue
+            .supports(Workload::InFlight(msg_max + 1))
+            .unwrap_err();
+        assert_eq!(
+            over,
+            Reason::QueueTooShallow {
+                setting: "msg_max",
+                most: msg_max
+            }
         );
     }
 }

@@ -4,17 +4,19 @@
 //! [`ProcessExecutor`] is the real one: a fresh server process per run, readiness, warm-up, the
 //! timed loop, and an orderly teardown that checks the server left nothing behind.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Barrier;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
 use crate::benchmark::cpu::CpuWatch;
-use crate::benchmark::in_flight;
 use crate::benchmark::measure::ProgressSink;
-use crate::benchmark::measure::{self, EchoBuffers, MeasureConfig, MeasureError, RunMeasurement};
+use crate::benchmark::measure::{
+    EchoBuffers, LoopInput, MeasureConfig, MeasureError, RunMeasurement, StopCheck, Watchers,
+};
 use crate::benchmark::placement::PlacementSampler;
-use crate::benchmark::stream;
+use crate::benchmark::workload::timed_loop;
 use crate::cli::options::Options;
 use crate::peer::cleanup::{self, IpcObject};
 use crate::peer::lease::{EndpointLease, LeaseError, RunNames};
@@ -25,8 +27,7 @@ use crate::system::placement::{self, PinError, Pinning};
 use crate::system::signals;
 use crate::system::threads::ThreadError;
 use crate::transport::{
-    payload_capacity, Endpoint, MessageLimit, Pattern, TransportClient, TransportError,
-    TransportKind,
+    payload_capacity, Endpoint, MessageLimit, TransportClient, TransportError, TransportKind,
 };
 
 /// How long a server whose case failed gets to exit on SIGTERM before it is killed.
@@ -129,39 +130,24 @@ impl RunOutcome {
     }
 }
 
-/// A pattern's warm-up.
-type WarmUpFn =
-    fn(&mut dyn TransportClient, &mut EchoBuffers, &MeasureConfig) -> Result<(), MeasureError>;
-
-/// A pattern's timed run.
-type TimedRunFn = fn(
-    &mut dyn TransportClient,
-    &mut EchoBuffers,
-    &MeasureConfig,
-    &mut dyn ProgressSink,
-    Option<PlacementSampler>,
-    CpuWatch,
-) -> RunMeasurement;
-
-/// The warm-up and the timed run of a pattern with `in_flight` requests outstanding.
-fn loops(pattern: Pattern, in_flight: usize) -> (WarmUpFn, TimedRunFn) {
-    match (pattern, in_flight) {
-        (Pattern::RoundTrip, 0 | 1) => (measure::warm_up, measure::timed_run),
-        (Pattern::RoundTrip, _) => (in_flight::warm_up, in_flight::timed_run),
-        (Pattern::Stream, _) => (stream::warm_up, stream::timed_run),
-    }
-}
-
 /// What a client is measured against: the largest payload its server's buffer holds; the
 /// server's pid when it is ours, whose placement and CPU time are watched beside the driver's;
-/// and, for one of several pairs, the line every pair's timed run starts from.
+/// and, for one of several pairs, what the pairs share.
 pub(crate) struct ServerSide<'a> {
     pub capacity: usize,
     pub server_pid: Option<u32>,
-    pub start_line: Option<&'a Barrier>,
+    pub pairs: Option<PairsShare<'a>>,
 }
 
-/// Warms `client` up and measures `case` over it in the options' pattern.
+/// What the pairs of one run (`--pairs`) share: the line every pair's timed run starts from,
+/// and the flag set once one of them failed, which stops the others' loops.
+#[derive(Clone, Copy)]
+pub(crate) struct PairsShare<'a> {
+    pub start_line: &'a Barrier,
+    pub failed: &'a AtomicBool,
+}
+
+/// Warms `client` up and measures `case` over it in the options' workload.
 pub(crate) fn measure_client(
     client: &mut dyn TransportClient,
     case: &Case,
@@ -169,8 +155,10 @@ pub(crate) fn measure_client(
     server: ServerSide<'_>,
     progress: &mut dyn ProgressSink,
 ) -> RunOutcome {
-    let sampler = server.server_pid.map(PlacementSampler::start);
-    let cpu = CpuWatch::new(server.server_pid);
+    let watchers = Watchers {
+        sampler: server.server_pid.map(PlacementSampler::start),
+        cpu: CpuWatch::new(server.server_pid),
+    };
     let config = MeasureConfig {
         warmup: options.warmup,
         iterations: options.iterations,
@@ -180,19 +168,34 @@ pub(crate) fn measure_client(
     };
     let offset = client.payload_page_offset();
     let buffers = EchoBuffers::new(case.size.bytes, server.capacity, offset)
-        .map(|buffers| buffers.keeping_in_flight(options.in_flight));
-    let (warm_up, timed_run) = loops(options.pattern, options.in_flight);
-    let warmed_up =
-        buffers.and_then(|mut buffers| warm_up(client, &mut buffers, &config).map(|()| buffers));
+        .map(|buffers| buffers.keeping_in_flight(options.workload.in_flight()));
+    let no_other_pair = AtomicBool::new(false);
+    let stop = StopCheck::new(server.pairs.map_or(&no_other_pair, |pairs| pairs.failed));
+    let timed_loop = timed_loop(options.workload);
+    let warmed_up = buffers.and_then(|mut buffers| {
+        let mut input = LoopInput {
+            client: &mut *client,
+            buffers: &mut buffers,
+            config: &config,
+            stop,
+        };
+        timed_loop.warm_up(&mut input).map(|()| buffers)
+    });
     // Every pair reaches the line, even one whose warm-up failed: the others wait for it.
-    if let Some(line) = server.start_line {
-        line.wait();
+    if let Some(pairs) = server.pairs {
+        pairs.start_line.wait();
     }
     let mut buffers = match warmed_up {
         Ok(buffers) => buffers,
         Err(e) => return RunOutcome::failed(e),
     };
-    let mut measurement = timed_run(client, &mut buffers, &config, progress, sampler, cpu);
+    let mut input = LoopInput {
+        client,
+        buffers: &mut buffers,
+        config: &config,
+        stop,
+    };
+    let mut measurement = timed_loop.timed_run(&mut input, progress, watchers);
     let error = measurement.error.take().map(RunError::from);
     RunOutcome {
         measurement: Some(measurement),
@@ -265,11 +268,11 @@ impl<'a> ProcessExecutor<'a> {
                 .pinned_to(pin.map(|pin| pin.server_cpu))
                 .spinning_for(spin_budget)
                 .exchanging(
-                    self.options.pattern,
+                    self.options.workload.pattern(),
                     self.options.ring_depth,
                     self.options.verify_all,
                 )
-                .with_in_flight(self.options.in_flight),
+                .with_in_flight(self.options.workload.in_flight()),
         )
     }
 
@@ -314,12 +317,16 @@ impl<'a> ProcessExecutor<'a> {
         )?)
     }
 
-    /// What a client of `pair` is measured against.
-    pub(super) fn server_side<'l>(&self, pair: &Pair, line: Option<&'l Barrier>) -> ServerSide<'l> {
+    /// What a client of `pair` is measured against, and what it shares with the other pairs.
+    pub(super) fn server_side<'l>(
+        &self,
+        pair: &Pair,
+        pairs: Option<PairsShare<'l>>,
+    ) -> ServerSide<'l> {
         ServerSide {
             capacity: payload_capacity(self.options.buffer_size),
             server_pid: Some(pair.server.pid()),
-            start_line: line,
+            pairs,
         }
     }
 

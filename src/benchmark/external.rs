@@ -134,7 +134,7 @@ impl Executor for ExternalExecutor<'_> {
                 let server = ServerSide {
                     capacity: payload_capacity(buffer_size),
                     server_pid: None,
-                    start_line: None,
+                    pairs: None,
                 };
                 measure_client(client.as_mut(), case, self.options, server, progress)
             }

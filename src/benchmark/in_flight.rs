@@ -19,14 +19,12 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::benchmark::cpu::CpuWatch;
 use crate::benchmark::deadline::Deadline;
 use crate::benchmark::measure::{
-    check_interrupt, wait_out_if_paced, Between, EchoBuffers, EchoMismatch, MeasureConfig,
-    MeasureError, ProgressSink, Recorders, RunMeasurement, TimedRegion,
+    wait_out_if_paced, Between, EchoBuffers, EchoMismatch, LoopInput, MeasureError, ProgressSink,
+    Recorders, RunMeasurement, StopCheck, TimedLoop, TimedRegion, Watchers,
 };
 use crate::benchmark::pacing::Pacer;
-use crate::benchmark::placement::PlacementSampler;
 use crate::transport::stream::SEQUENCE_LEN;
 use crate::transport::TransportClient;
 
@@ -58,8 +56,10 @@ impl Window {
     }
 }
 
-/// What a paced sender does next.
+/// What a sender does next.
 enum Next {
+    /// Sends nothing more: a time-bounded run's next slot is past its deadline.
+    TooLate,
     /// Sends the next request, meant to leave at this moment (None: unpaced, as soon as it can).
     Send(Option<Instant>),
     /// Collects the oldest reply, which is there.
@@ -75,18 +75,22 @@ enum Next {
 fn next_step(
     client: &mut dyn TransportClient,
     window: &Window,
-    pacer: Option<&mut Pacer>,
+    (pacer, deadline): (Option<&mut Pacer>, Option<Deadline>),
     delayed: bool,
+    stop: StopCheck<'_>,
 ) -> Result<Next, MeasureError> {
     let Some(pacer) = pacer else {
         return Ok(Next::Send(None));
     };
     let slot = pacer.next_slot();
+    if deadline.is_some_and(|deadline| slot >= deadline.at()) {
+        return Ok(Next::TooLate);
+    }
     if Instant::now() >= slot {
         return Ok(Next::Send(Some(pacer.take_slot(!delayed))));
     }
     if window.outstanding.is_empty() {
-        pacer.sleep_until_next_slot(check_interrupt)?;
+        pacer.sleep_until_next_slot(|| stop.check())?;
         return Ok(Next::Waited);
     }
     match client.await_reply_until(slot)? {
@@ -130,122 +134,168 @@ fn check_reply(
     }
 }
 
-/// Sends requests `first..=last` keeping up to the window's depth outstanding (on schedule
-/// when `between` paces them), and checks every reply (byte for byte with `full`, and the last
-/// always). Each reply's times go to `recorders`; `between` hears of progress. Past
-/// `deadline` (read off the clock reading after each reply, or a paced slot's time), no
-/// request is sent: the last one sent is the last, and the outstanding are collected.
-fn exchange(
-    client: &mut dyn TransportClient,
-    buffers: &mut EchoBuffers,
-    (first, mut last): (u64, u64),
+/// The requests of one exchange: numbered `first..=last`, every reply checked byte for byte
+/// with `full` (and the last always); past `deadline` (read off the clock reading after each
+/// reply, or a paced slot's time) no request is sent: the last one sent becomes the last.
+struct Span {
+    first: u64,
+    last: u64,
     full: bool,
     deadline: Option<Deadline>,
-    mut recorders: Option<&mut Recorders>,
-    mut between: Option<&mut Between<'_>>,
+}
+
+/// Where a timed exchange tells its times and its progress (a warm-up has none).
+struct Timing<'t, 'p> {
+    recorders: &'t mut Recorders,
+    between: &'t mut Between<'p>,
+}
+
+/// Sends the span's requests keeping up to the window's depth outstanding (on schedule when
+/// `timing` paces them), and checks every reply. Each reply's times go to `timing`'s
+/// recorders, and its progress to its `between`.
+fn exchange(
+    input: &mut LoopInput<'_>,
+    mut span: Span,
+    mut timing: Option<Timing<'_, '_>>,
 ) -> Result<(), MeasureError> {
+    let (client, buffers) = (&mut *input.client, &mut *input.buffers);
+    let stop = input.stop;
     let mut window = Window::new(buffers.in_flight_depth());
-    let mut next = first;
+    let mut next = span.first;
     let mut delayed = false;
-    while next <= last || !window.outstanding.is_empty() {
-        check_interrupt()?;
-        if next <= last && window.has_room() {
-            let pacer = between.as_deref_mut().and_then(|b| b.pacer.as_mut());
-            let slot_too_late = (deadline.zip(pacer.as_deref()))
-                .is_some_and(|(deadline, pacer)| pacer.next_slot() >= deadline.at());
-            if slot_too_late {
-                last = next - 1;
-                continue;
-            }
-            match next_step(client, &window, pacer, delayed)? {
+    while next <= span.last || !window.outstanding.is_empty() {
+        stop.check()?;
+        if next <= span.last && window.has_room() {
+            let pacer = timing.as_mut().and_then(|t| t.between.pacer.as_mut());
+            match next_step(client, &window, (pacer, span.deadline), delayed, stop)? {
+                Next::TooLate => span.last = next - 1,
                 Next::Send(intended) => {
-                    buffers.stamp(next);
-                    let sent = Instant::now();
-                    client.submit(buffers.request())?;
-                    window.outstanding.push_back(Outstanding {
-                        sequence: next,
-                        intended,
-                        sent,
-                    });
+                    submit(client, buffers, &mut window, next, intended)?;
                     next += 1;
                     delayed = false;
-                    continue;
                 }
-                Next::Waited => {
-                    delayed = false;
-                    continue;
+                Next::Waited => delayed = false,
+                Next::Collect => {
+                    collect(client, buffers, &mut window, next, &mut span, &mut timing)?
                 }
-                Next::Collect => {}
             }
-        } else if next <= last {
+            continue;
+        }
+        if next <= span.last {
             // A full window: a slot that comes meanwhile is missed.
             delayed = true;
         }
-        let Some(oldest) = window.outstanding.pop_front() else {
-            break;
-        };
-        let (request, scratch) = buffers.request_and_scratch();
-        let reply = client.collect(scratch)?;
-        let after = Instant::now();
-        if next <= last && deadline.is_some_and(|d| d.passed(after)) {
-            last = next - 1;
-        }
-        if let Some(recorders) = recorders.as_deref_mut() {
-            recorders.record(oldest.intended, oldest.sent, after);
-        }
-        let checked = full || oldest.sequence == last;
-        check_reply(request, oldest.sequence, reply, checked)?;
-        if let Some(between) = between.as_deref_mut() {
-            between.round_trip_done(after, oldest.sequence + 1 - first);
-        }
+        collect(client, buffers, &mut window, next, &mut span, &mut timing)?;
     }
     Ok(())
 }
 
-/// The warm-up: `config.warmup` requests with as many in flight, untimed, every byte checked.
-pub fn warm_up(
+/// Sends request `sequence`, meant to leave at `intended` (paced), and keeps it in the window.
+// Inlined into the exchange's loop, which it was written in before the loop was split.
+#[inline(always)]
+fn submit(
     client: &mut dyn TransportClient,
     buffers: &mut EchoBuffers,
-    config: &MeasureConfig,
+    window: &mut Window,
+    sequence: u64,
+    intended: Option<Instant>,
 ) -> Result<(), MeasureError> {
-    if config.warmup == 0 {
-        return Ok(());
-    }
-    exchange(client, buffers, (1, config.warmup), true, None, None, None)
+    buffers.stamp(sequence);
+    let sent = Instant::now();
+    client.submit(buffers.request())?;
+    window.outstanding.push_back(Outstanding {
+        sequence,
+        intended,
+        sent,
+    });
+    Ok(())
 }
 
-/// The timed requests, numbered on from the warm-up's, each timed from its send to its reply:
-/// `config.iterations` of them, or as many as are sent within `config.duration`.
-pub fn timed_run(
+/// Collects the oldest outstanding request's reply (if any is outstanding) and checks it, with
+/// `next` the request that would be sent next; the deadline, once passed, makes the last sent
+/// the last.
+// Inlined into the exchange's loop, which it was written in before the loop was split.
+#[inline(always)]
+fn collect(
     client: &mut dyn TransportClient,
     buffers: &mut EchoBuffers,
-    config: &MeasureConfig,
-    progress: &mut dyn ProgressSink,
-    sampler: Option<PlacementSampler>,
-    cpu: CpuWatch,
-) -> RunMeasurement {
-    let mut recorders = Recorders::new(config.interval.is_some());
-    let mut region = TimedRegion::start(cpu, progress, sampler, config.interval);
-    let span = (config.warmup + 1, config.last_sequence());
-    let deadline = region.deadline(config);
-    let result = exchange(
-        client,
-        buffers,
-        span,
-        config.verify_all,
-        deadline,
-        Some(&mut recorders),
-        Some(&mut region.between),
-    )
-    .and_then(|()| wait_out_if_paced(config, deadline));
-    let done = recorders.latencies.count();
-    region.end(
-        recorders.latencies,
-        recorders.service,
-        0,
-        done,
-        result.err(),
-    )
+    window: &mut Window,
+    next: u64,
+    span: &mut Span,
+    timing: &mut Option<Timing<'_, '_>>,
+) -> Result<(), MeasureError> {
+    let Some(oldest) = window.outstanding.pop_front() else {
+        return Ok(());
+    };
+    let (request, scratch) = buffers.request_and_scratch();
+    let reply = client.collect(scratch)?;
+    let after = Instant::now();
+    if next <= span.last && span.deadline.is_some_and(|d| d.passed(after)) {
+        span.last = next - 1;
+    }
+    if let Some(timing) = timing.as_mut() {
+        timing.recorders.record(oldest.intended, oldest.sent, after);
+    }
+    let checked = span.full || oldest.sequence == span.last;
+    check_reply(request, oldest.sequence, reply, checked)?;
+    if let Some(timing) = timing.as_mut() {
+        (timing.between).round_trip_done(after, oldest.sequence + 1 - span.first);
+    }
+    Ok(())
+}
+
+/// Round trips with several requests outstanding
+/// ([`Workload::InFlight`](crate::transport::Workload)), as deep as the buffers say.
+pub struct InFlight;
+
+impl TimedLoop for InFlight {
+    /// `config.warmup` requests with as many in flight, every byte checked.
+    fn warm_up(&self, input: &mut LoopInput<'_>) -> Result<(), MeasureError> {
+        if input.config.warmup == 0 {
+            return Ok(());
+        }
+        let span = Span {
+            first: 1,
+            last: input.config.warmup,
+            full: true,
+            deadline: None,
+        };
+        exchange(input, span, None)
+    }
+
+    /// Each request timed from its send to its reply: `config.iterations` of them, or as many
+    /// as are sent within `config.duration`.
+    fn timed_run(
+        &self,
+        input: &mut LoopInput<'_>,
+        progress: &mut dyn ProgressSink,
+        watchers: Watchers,
+    ) -> RunMeasurement {
+        let config = input.config;
+        let mut recorders = Recorders::new(config.interval.is_some());
+        let mut region = TimedRegion::start(watchers, progress, config.interval);
+        let deadline = region.deadline(config);
+        let span = Span {
+            first: config.warmup + 1,
+            last: config.last_sequence(),
+            full: config.verify_all,
+            deadline,
+        };
+        let timing = Timing {
+            recorders: &mut recorders,
+            between: &mut region.between,
+        };
+        let result = exchange(input, span, Some(timing))
+            .and_then(|()| wait_out_if_paced(config, deadline, input.stop));
+        let done = recorders.latencies.count();
+        region.end(
+            recorders.latencies,
+            recorders.service,
+            0,
+            done,
+            result.err(),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,8 @@
-//! The measuring loop: warm-up, then timed round trips, each verified.
+//! What every workload's measuring loop shares: the [`TimedLoop`] trait each workload's file
+//! implements (round trips in `round_trip`, requests in flight in `in_flight`, a stream in
+//! `stream`; `workload::timed_loop` picks one), what a loop takes ([`LoopInput`],
+//! [`Watchers`]) and returns ([`RunMeasurement`]), the buffers, the echo checks, and the timed
+//! region. A loop takes nothing of the driver, so that it can run in a process of its own.
 //!
 //! The timed region holds nothing but the round trip. Stamping the sequence number, checking
 //! the echo and updating progress happen outside it, and progress is updated at most every
@@ -340,19 +344,61 @@ pub(super) fn check_reply(
     })
 }
 
-/// Runs the warm-up (untimed, every reply checked byte for byte).
-pub fn warm_up(
-    client: &mut dyn TransportClient,
-    buffers: &mut EchoBuffers,
-    config: &MeasureConfig,
-) -> Result<(), MeasureError> {
-    for sequence in 1..=config.warmup {
-        check_interrupt()?;
-        buffers.prepare(client, sequence)?;
-        let (request, reply) = buffers.round_trip(client);
-        check_reply(request, reply?, true, sequence)?;
+/// What ends a loop early, looked at between round trips (or every so many stream messages):
+/// a stop signal, or, with `--pairs`, the flag the pairs of a run share, set once one of them
+/// failed.
+#[derive(Debug, Clone, Copy)]
+pub struct StopCheck<'a> {
+    another_pair_failed: &'a AtomicBool,
+}
+
+impl<'a> StopCheck<'a> {
+    /// Looks at the signals, and at `another_pair_failed`, which the pairs of a run share.
+    pub fn new(another_pair_failed: &'a AtomicBool) -> StopCheck<'a> {
+        StopCheck {
+            another_pair_failed,
+        }
     }
-    Ok(())
+
+    /// Err once the loop must stop: a signal asked to, or another pair failed.
+    pub fn check(self) -> Result<(), MeasureError> {
+        match signals::received() {
+            Some(_) => Err(TransportError::Interrupted.into()),
+            None if self.another_pair_failed.load(Ordering::Relaxed) => {
+                Err(MeasureError::AnotherPairFailed)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// What a loop works with: the client, its buffers, what to do, and what stops it.
+pub struct LoopInput<'a> {
+    pub client: &'a mut dyn TransportClient,
+    pub buffers: &'a mut EchoBuffers,
+    pub config: &'a MeasureConfig,
+    pub stop: StopCheck<'a>,
+}
+
+/// What watches the peers over a timed run: where they run (when told whom to watch) and the
+/// CPU time they use.
+pub struct Watchers {
+    pub sampler: Option<PlacementSampler>,
+    pub cpu: CpuWatch,
+}
+
+/// A workload's measuring: an untimed warm-up, then the timed run.
+pub trait TimedLoop: Sync {
+    /// The warm-up: untimed, every reply checked byte for byte.
+    fn warm_up(&self, input: &mut LoopInput<'_>) -> Result<(), MeasureError>;
+
+    /// The timed run, numbered on from the warm-up; on failure, what was measured before it.
+    fn timed_run(
+        &self,
+        input: &mut LoopInput<'_>,
+        progress: &mut dyn ProgressSink,
+        watchers: Watchers,
+    ) -> RunMeasurement;
 }
 
 /// What the timed loop does between round trips, outside the timed region: progress, placement
@@ -400,27 +446,6 @@ impl<'a> Between<'a> {
     }
 }
 
-/// Runs the timed round trips. Sequence numbers continue after the warm-up's. `sampler`, if
-/// given, watches where the peers run.
-pub fn timed_run(
-    client: &mut dyn TransportClient,
-    buffers: &mut EchoBuffers,
-    config: &MeasureConfig,
-    progress: &mut dyn ProgressSink,
-    sampler: Option<PlacementSampler>,
-    cpu: CpuWatch,
-) -> RunMeasurement {
-    let mut recorders = Recorders::new(config.interval.is_some());
-    let mut region = TimedRegion::start(cpu, progress, sampler, config.interval);
-    let deadline = region.deadline(config);
-    let between = &mut region.between;
-    let error = timed_loop(client, buffers, config, deadline, &mut recorders, between)
-        .and_then(|()| wait_out_if_paced(config, deadline))
-        .err();
-    let done = recorders.latencies.count();
-    region.end(recorders.latencies, recorders.service, 0, done, error)
-}
-
 /// A timed loop's region: begun just after both CPU clocks were read, ended just before they
 /// are read again. Every pattern's timed run is one; what happens between round trips (or
 /// between looks at the clock) is its [`Between`].
@@ -433,9 +458,8 @@ pub(super) struct TimedRegion<'a> {
 
 impl<'a> TimedRegion<'a> {
     pub(super) fn start(
-        cpu: CpuWatch,
+        Watchers { sampler, cpu }: Watchers,
         progress: &'a mut dyn ProgressSink,
-        sampler: Option<PlacementSampler>,
         interval: Option<Duration>,
     ) -> TimedRegion<'a> {
         let cpu_start = cpu.mark_start();
@@ -509,75 +533,17 @@ impl Recorders {
     }
 }
 
-/// The round trips themselves; the first failure ends them, and so does the `deadline` of a
-/// time-bounded run (read off the clock reading that ends each round trip, so it costs no
-/// read of its own; a paced run stops when its next slot is past it). The timed region is the
-/// round trip between `before` and `after`, nothing else.
-fn timed_loop(
-    client: &mut dyn TransportClient,
-    buffers: &mut EchoBuffers,
-    config: &MeasureConfig,
-    deadline: Option<Deadline>,
-    recorders: &mut Recorders,
-    between: &mut Between<'_>,
-) -> Result<(), MeasureError> {
-    let last = config.last_sequence();
-    for sequence in config.warmup + 1..=last {
-        check_interrupt()?;
-        if let (Some(deadline), Some(pacer)) = (deadline, &between.pacer) {
-            if pacer.next_slot() >= deadline.at() {
-                break;
-            }
-        }
-        buffers.prepare(client, sequence)?;
-        let slot = between
-            .pacer
-            .as_mut()
-            .map(|p| p.wait_for_slot(check_interrupt));
-        let intended = slot.transpose()?;
-        let before = Instant::now();
-        let (request, result) = buffers.round_trip(client);
-        let after = Instant::now();
-        let reply = result?;
-        recorders.record(intended, before, after);
-        let time_up = deadline.is_some_and(|d| d.passed(after));
-        let full = config.verify_all || sequence == last || time_up;
-        check_reply(request, reply, full, sequence)?;
-        between.round_trip_done(after, sequence - config.warmup);
-        if time_up {
-            break;
-        }
-    }
-    Ok(())
-}
-
 /// A paced, time-bounded run waits out its deadline after its last slot: it lasts the
 /// duration, and its rate is the pacing's.
 pub(super) fn wait_out_if_paced(
     config: &MeasureConfig,
     deadline: Option<Deadline>,
+    stop: StopCheck<'_>,
 ) -> Result<(), MeasureError> {
     match (config.interval, deadline) {
-        (Some(_), Some(deadline)) => deadline.wait_out(check_interrupt),
+        (Some(_), Some(deadline)) => deadline.wait_out(|| stop.check()),
         _ => Ok(()),
     }
-}
-
-pub(super) fn check_interrupt() -> Result<(), MeasureError> {
-    match signals::received() {
-        Some(_) => Err(TransportError::Interrupted.into()),
-        None if PAIR_FAILED.load(Ordering::Relaxed) => Err(MeasureError::AnotherPairFailed),
-        None => Ok(()),
-    }
-}
-
-/// Set while the pairs of a run (`--pairs`) measure, once one of them failed: the loops of the
-/// others look at it as they look for signals, and stop.
-static PAIR_FAILED: AtomicBool = AtomicBool::new(false);
-
-/// Tells the pairs of the run under way whether one of them failed (false: a new run starts).
-pub(super) fn set_pair_failed(failed: bool) {
-    PAIR_FAILED.store(failed, Ordering::Relaxed);
 }
 
 #[cfg(test)]

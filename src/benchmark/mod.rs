@@ -17,11 +17,13 @@ pub mod measure;
 pub mod pacing;
 pub mod pairs;
 pub mod placement;
+pub mod round_trip;
 pub mod scheduler;
 pub mod stats;
 pub mod stream;
 pub mod tally;
 pub mod warnings;
+pub mod workload;
 
 use std::collections::BTreeMap;
 
@@ -70,10 +72,10 @@ pub fn new_report(options: &Options) -> Report {
                 transport: peer.transport,
                 address: peer.address.clone(),
             }),
-            pattern: options.pattern,
+            pattern: options.workload.pattern(),
             ring_depth: options.ring_depth,
             pairs: options.pairs,
-            in_flight: options.in_flight,
+            in_flight: options.workload.in_flight(),
         },
         machine: machine::describe(),
         clock_overhead_ns: clock::clock_overhead_ns(),

@@ -5,25 +5,26 @@
 //! pair in the distribution and the counts, the longest pair's wall time as the run's (so
 //! that messages/s is the aggregate), and each pair's own figures beside them.
 //!
-//! Once a pair fails, the run has failed: the others stop at their next look for signals
+//! Once a pair fails, the run has failed: it sets the flag the pairs of the run share (no
+//! process-wide state: each run has its own), the others stop at their next look for signals
 //! ([`MeasureError::AnotherPairFailed`]) instead of running on for nothing, and the run reports
-//! the error of the pair that failed first of itself.
+//! the error of the pair that failed first of itself. Every workload runs so: the pairs
+//! measure through the one `measure_client`, which picks the workload's loop.
 //!
 //! The driver's CPU clock counts its whole process, every pair's thread, over each pair's
 //! timed run: the run takes the largest of them (the pairs' runs overlap), and the sum of the
 //! servers'. Placement and progress are the first pair's.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Barrier;
 use std::thread::{Scope, ScopedJoinHandle};
 
 use crate::benchmark::cpu::CpuSpent;
 use crate::benchmark::executor::{
-    measure_client, Case, Pair, ProcessExecutor, RunError, RunOutcome,
+    measure_client, Case, Pair, PairsShare, ProcessExecutor, RunError, RunOutcome,
 };
-use crate::benchmark::measure::{
-    set_pair_failed, MeasureError, PairRun, ProgressSink, RunMeasurement,
-};
+use crate::benchmark::measure::{MeasureError, PairRun, ProgressSink, RunMeasurement};
 use crate::system::placement::{self, Pinning};
 use crate::system::threads::{self, ThreadError};
 use crate::transport::TransportClient;
@@ -78,7 +79,11 @@ impl ProcessExecutor<'_> {
         progress: &mut dyn ProgressSink,
     ) -> Vec<RunOutcome> {
         let line = Barrier::new(clients.len());
-        set_pair_failed(false);
+        let failed = AtomicBool::new(false);
+        let share = PairsShare {
+            start_line: &line,
+            failed: &failed,
+        };
         let mut clients = clients.into_iter();
         let (Some(mut first), Some((first_pair, pairs))) = (clients.next(), pairs.split_first())
         else {
@@ -90,7 +95,7 @@ impl ProcessExecutor<'_> {
             let mut others = Vec::new();
             for (other, (client, pair)) in clients.zip(pairs).enumerate() {
                 let (gate, opened) = mpsc::channel();
-                match self.start_pair_thread(scope, case, other + 1, client, pair, &line, opened) {
+                match self.start_pair_thread(scope, case, other + 1, client, pair, share, opened) {
                     Ok(thread) => (gates.push(gate), others.push(thread)),
                     Err(e) => {
                         // Closing the gates turns the threads already started back.
@@ -103,15 +108,13 @@ impl ProcessExecutor<'_> {
                 // A thread that is gone already (it panicked) is reported when joined.
                 let _ = gate.send(());
             }
-            let server = self.server_side(first_pair, Some(&line));
+            let server = self.server_side(first_pair, Some(share));
             let first = measure_client(first.as_mut(), case, self.options, server, progress);
-            stop_the_others_if_failed(&first);
+            stop_the_others_if_failed(&first, &failed);
             let mut outcomes = vec![first];
             outcomes.extend(others.into_iter().map(joined));
             outcomes
         });
-        // The next run, of one pair or several, starts with none failed.
-        set_pair_failed(false);
         outcomes
     }
 
@@ -124,23 +127,23 @@ impl ProcessExecutor<'_> {
         index: usize,
         mut client: Box<dyn TransportClient>,
         pair: &Pair,
-        line: &'scope Barrier,
+        share: PairsShare<'scope>,
         opened: Receiver<()>,
     ) -> Result<ScopedJoinHandle<'scope, RunOutcome>, ThreadError> {
-        let server = self.server_side(pair, Some(line));
+        let server = self.server_side(pair, Some(share));
         let pin = (self.options.pin).map(|p| p.for_pair(index, &self.allowed_cpus));
         threads::start_scoped(scope, "a pair's measurement", move || {
             if opened.recv().is_err() {
                 return RunOutcome::failed(RunError::Measure(MeasureError::AnotherPairFailed));
             }
             if let Err(e) = pin_pair_thread(pin) {
-                set_pair_failed(true);
-                line.wait();
+                share.failed.store(true, Ordering::Relaxed);
+                share.start_line.wait();
                 return RunOutcome::failed(e);
             }
             let outcome =
                 measure_client(client.as_mut(), case, self.options, server, &mut Unwatched);
-            stop_the_others_if_failed(&outcome);
+            stop_the_others_if_failed(&outcome, share.failed);
             outcome
         })
     }
@@ -155,9 +158,9 @@ impl ProcessExecutor<'_> {
 }
 
 /// Stops the other pairs' loops once `outcome`, a pair's, failed: the run has failed.
-fn stop_the_others_if_failed(outcome: &RunOutcome) {
+fn stop_the_others_if_failed(outcome: &RunOutcome, failed: &AtomicBool) {
     if outcome.error.is_some() {
-        set_pair_failed(true);
+        failed.store(true, Ordering::Relaxed);
     }
 }
 

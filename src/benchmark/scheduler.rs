@@ -13,8 +13,7 @@ use crate::cli::options::Options;
 use crate::export::events::{CaseRun, ReportError, Reporter, Reporters, RunEnd};
 use crate::report::result::{BenchmarkResult, Report, Status};
 use crate::report::size::MessageSize;
-use crate::transport::stream::MIN_STREAM_MESSAGE;
-use crate::transport::Pattern;
+use crate::transport::{Reason, TransportKind, Workload};
 
 /// How a whole benchmark ended.
 pub struct Outcome {
@@ -110,9 +109,9 @@ impl<'a, E: Executor> Scheduler<'a, E> {
             .map(|(index, &transport)| {
                 let case = Case { size, transport };
                 let skip_reason = self.skip_reason(&case);
-                let pattern = self.options.pattern;
+                let workload = self.options.workload;
                 let overhead = self.report.clock_overhead_ns;
-                CaseState::new(case, pattern, index + 1, overhead, skip_reason)
+                CaseState::new(case, workload, index + 1, overhead, skip_reason)
             })
             .collect();
         'runs: for run in 1..=self.options.runs {
@@ -141,7 +140,7 @@ impl<'a, E: Executor> Scheduler<'a, E> {
                 .map(|target| target.of(&state.tally.run_means_ns));
             let result = BenchmarkResult {
                 confidence,
-                ..state.into_result(self.options.runs, self.options.pattern)
+                ..state.into_result(self.options.runs, self.options.workload)
             };
             self.report.push_result(result);
             let result = self.report.results.last().unwrap_or_else(|| unreachable!());
@@ -151,13 +150,12 @@ impl<'a, E: Executor> Scheduler<'a, E> {
 
     /// Why `case` is not to be run, if its size is more than its transport carries.
     fn skip_reason(&self, case: &Case) -> Option<String> {
-        if self.options.pattern == Pattern::Stream && case.size.bytes < MIN_STREAM_MESSAGE {
-            return Some(format!(
-                "a stream's message carries its {MIN_STREAM_MESSAGE}-byte sequence number"
-            ));
+        let workload = self.options.workload;
+        if let Some(reason) = workload.size_refusal(case.size.bytes) {
+            return Some(reason);
         }
-        if let Some(reason) = case.transport.in_flight_refusal(self.options.in_flight) {
-            return Some(format!("{} in flight: {reason}", self.options.in_flight));
+        if let Err(reason) = case.transport.supports(workload) {
+            return Some(unsupported(case.transport, workload, reason));
         }
         let limit = self.executor.message_limit(case)?;
         (case.size.bytes > limit.bytes).then_some(limit.reason)
@@ -236,7 +234,7 @@ struct CaseState {
 impl CaseState {
     fn new(
         case: Case,
-        pattern: Pattern,
+        workload: Workload,
         transport_number: usize,
         clock_overhead_ns: f64,
         skip_reason: Option<String>,
@@ -246,7 +244,7 @@ impl CaseState {
             transport_number,
             tally: CaseTally {
                 clock_overhead_ns,
-                pattern,
+                workload,
                 ..CaseTally::new()
             },
             runs_started: 0,
@@ -268,7 +266,7 @@ impl CaseState {
 
     /// The case's result; a case the interrupt left short of its runs (of `runs`, or of its
     /// target) is interrupted too.
-    fn into_result(self, runs: u32, pattern: Pattern) -> BenchmarkResult {
+    fn into_result(self, runs: u32, workload: Workload) -> BenchmarkResult {
         let (transport, bytes) = (self.case.transport, self.case.size.bytes);
         let result = match self.skip_reason {
             Some(reason) => BenchmarkResult::skipped(transport, bytes, reason),
@@ -282,8 +280,19 @@ impl CaseState {
                 self.tally.into_result(transport, bytes, status, self.error)
             }
         };
-        BenchmarkResult { pattern, ..result }
+        BenchmarkResult {
+            pattern: workload.pattern(),
+            ..result
+        }
     }
+}
+
+/// The skip of a case whose transport cannot carry the workload: names both, and why.
+fn unsupported(transport: TransportKind, workload: Workload, reason: Reason) -> String {
+    format!(
+        "{} cannot run {workload}: {reason}",
+        transport.display_name()
+    )
 }
 
 /// Whatever a run measured counts, even if it then failed; only a completed run has a mean
@@ -315,9 +324,7 @@ mod tests {
     use crate::export::Exports;
     use crate::peer::cleanup::IpcObject;
     use crate::report::size::MessageSize;
-    use crate::transport::{
-        shm_posix, zmq_ipc, MessageLimit, Pattern, TransportError, TransportKind,
-    };
+    use crate::transport::{shm_posix, zmq_ipc, MessageLimit, TransportError, TransportKind};
 
     /// What a scripted run does.
     enum Scripted {
@@ -468,10 +475,9 @@ mod tests {
             interval: None,
             spin_budget: None,
             connect: None,
-            pattern: Pattern::RoundTrip,
+            workload: Workload::RoundTrip,
             ring_depth: None,
             pairs: 1,
-            in_flight: 1,
         }
     }
 
@@ -656,6 +662,51 @@ mod tests {
             Some("larger than msgsize_max 8192")
         );
         assert_eq!(played.outcome.exit_code(), 0, "ok and skipped cases exit 0");
+    }
+
+    #[test]
+    fn a_transport_that_cannot_carry_the_workload_is_skipped_before_it_runs_saying_why() {
+        let mut options = options(1);
+        options.workload = Workload::InFlight(4);
+        // SHM POSIX has one request slot; ZeroMQ keeps requests in flight and runs.
+        let refusal = shm_posix::KIND.supports(options.workload).unwrap_err();
+        assert_eq!(zmq_ipc::KIND.supports(options.workload), Ok(()));
+        let script = vec![Scripted::Ok(vec![1000])];
+        let played = play(&options, script, RecordingReporter::default());
+        assert_eq!(
+            played.ran,
+            [(zmq_ipc::KIND, 100)],
+            "SHM POSIX never started"
+        );
+        let skip = format!("SHM POSIX cannot run 4 in flight: {refusal}");
+        assert!(
+            played
+                .events
+                .contains(&format!("skip shm-posix at 100: {skip}")),
+            "{:?}",
+            played.events
+        );
+        let results = &played.outcome.report.results;
+        assert_eq!(results[0].status, Status::Skipped);
+        assert_eq!(results[0].skip_reason.as_deref(), Some(skip.as_str()));
+        assert_eq!(results[1].status, Status::Ok);
+    }
+
+    #[test]
+    fn the_skip_names_the_transport_the_workload_and_the_reason() {
+        let reason = Reason::QueueTooShallow {
+            setting: "msg_max",
+            most: 10,
+        };
+        assert_eq!(
+            unsupported(zmq_ipc::KIND, Workload::InFlight(16), reason),
+            "ZeroMQ IPC cannot run 16 in flight: its queues hold at most 10 messages (msg_max)"
+        );
+        let why = Reason::Protocol("it has no one-way send");
+        assert_eq!(
+            unsupported(shm_posix::KIND, Workload::Stream, why),
+            "SHM POSIX cannot run stream: it has no one-way send"
+        );
     }
 
     #[test]

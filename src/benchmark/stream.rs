@@ -12,13 +12,11 @@
 
 use std::time::Instant;
 
-use crate::benchmark::cpu::CpuWatch;
 use crate::benchmark::deadline::{Deadline, Looks};
 use crate::benchmark::measure::{
-    check_interrupt, verify_echo, Between, EchoBuffers, MeasureConfig, MeasureError, ProgressSink,
-    RunMeasurement, TimedRegion,
+    verify_echo, Between, EchoBuffers, LoopInput, MeasureError, ProgressSink, RunMeasurement,
+    TimedLoop, TimedRegion, Watchers,
 };
-use crate::benchmark::placement::PlacementSampler;
 use crate::benchmark::stats::LatencyRecorder;
 use crate::transport::stream::{is_end, next_end, sequence_of, FIRST_SEQUENCE};
 use crate::transport::{TransportClient, TransportError};
@@ -74,12 +72,13 @@ impl EchoBuffers {
 /// `between` (if given) is told of progress at each look at the clock. Returns how many were
 /// sent (before a failure, or before the end).
 fn stream(
-    client: &mut dyn TransportClient,
-    buffers: &mut EchoBuffers,
+    input: &mut LoopInput<'_>,
     (first, last): (u64, u64),
     deadline: Option<Deadline>,
     mut between: Option<&mut Between<'_>>,
 ) -> (u64, Result<(), MeasureError>) {
+    let (client, buffers) = (&mut *input.client, &mut *input.buffers);
+    let stop = input.stop;
     let start = Instant::now();
     let mut looks = match deadline {
         Some(_) => Looks::adapted(start),
@@ -88,7 +87,7 @@ fn stream(
     let mut sent = 0;
     for sequence in first..=last {
         if looks.due() {
-            if let Err(e) = check_interrupt() {
+            if let Err(e) = stop.check() {
                 return (sent, Err(e));
             }
             let now = Instant::now();
@@ -108,33 +107,34 @@ fn stream(
     (sent, buffers.acknowledge(client))
 }
 
-/// The warm-up of a stream: one short stream of `config.warmup` messages, acknowledged, untimed.
-pub fn warm_up(
-    client: &mut dyn TransportClient,
-    buffers: &mut EchoBuffers,
-    config: &MeasureConfig,
-) -> Result<(), MeasureError> {
-    if config.warmup == 0 {
-        return Ok(());
-    }
-    stream(client, buffers, (FIRST_SEQUENCE, config.warmup), None, None).1
-}
+/// A one-way stream ([`Workload::Stream`](crate::transport::Workload)), acknowledged at its
+/// end, timed as a whole.
+pub struct Stream;
 
-/// The timed stream: `config.iterations` messages (or as many as `config.duration` allows)
-/// numbered on from the warm-up's, from the first send to the acknowledgement. A stream that fails counts nothing as delivered: without
-/// the acknowledgement nobody knows how many arrived.
-pub fn timed_run(
-    client: &mut dyn TransportClient,
-    buffers: &mut EchoBuffers,
-    config: &MeasureConfig,
-    progress: &mut dyn ProgressSink,
-    sampler: Option<PlacementSampler>,
-    cpu: CpuWatch,
-) -> RunMeasurement {
-    let mut region = TimedRegion::start(cpu, progress, sampler, None);
-    let span = (config.warmup + FIRST_SEQUENCE, config.last_sequence());
-    let deadline = region.deadline(config);
-    let (sent, result) = stream(client, buffers, span, deadline, Some(&mut region.between));
-    let delivered = if result.is_ok() { sent } else { 0 };
-    region.end(LatencyRecorder::new(), None, delivered, sent, result.err())
+impl TimedLoop for Stream {
+    /// One short stream of `config.warmup` messages, acknowledged, untimed.
+    fn warm_up(&self, input: &mut LoopInput<'_>) -> Result<(), MeasureError> {
+        if input.config.warmup == 0 {
+            return Ok(());
+        }
+        stream(input, (FIRST_SEQUENCE, input.config.warmup), None, None).1
+    }
+
+    /// `config.iterations` messages (or as many as `config.duration` allows) numbered on from
+    /// the warm-up's, from the first send to the acknowledgement. A stream that fails counts
+    /// nothing as delivered: without the acknowledgement nobody knows how many arrived.
+    fn timed_run(
+        &self,
+        input: &mut LoopInput<'_>,
+        progress: &mut dyn ProgressSink,
+        watchers: Watchers,
+    ) -> RunMeasurement {
+        let config = input.config;
+        let mut region = TimedRegion::start(watchers, progress, None);
+        let span = (config.warmup + FIRST_SEQUENCE, config.last_sequence());
+        let deadline = region.deadline(config);
+        let (sent, result) = stream(input, span, deadline, Some(&mut region.between));
+        let delivered = if result.is_ok() { sent } else { 0 };
+        region.end(LatencyRecorder::new(), None, delivered, sent, result.err())
+    }
 }

@@ -10,7 +10,7 @@ use crate::benchmark::warnings::case_warnings;
 use crate::report::result::{
     BenchmarkResult, LatencyStats, LatencyUs, PairFigures, Status, WarningRecord,
 };
-use crate::transport::{Pattern, TransportKind};
+use crate::transport::{TransportKind, Workload};
 
 /// `amount` per second of `seconds`, or 0 when no time passed.
 fn per_second(amount: f64, seconds: f64) -> f64 {
@@ -56,8 +56,8 @@ pub struct CaseTally {
     pub cpu: CpuTally,
     /// A stream's messages acknowledged, over all runs.
     pub stream_messages: u64,
-    /// What the runs exchanged.
-    pub pattern: Pattern,
+    /// What the runs measured.
+    pub workload: Workload,
     /// With `--pairs`: each pair's runs, added up.
     pub per_pair: Vec<PairTally>,
     /// Each run's latency histogram in HdrHistogram's V2 encoding, for runs that timed any.
@@ -107,7 +107,7 @@ impl CaseTally {
             clock_overhead_ns: 0.0,
             cpu: CpuTally::default(),
             stream_messages: 0,
-            pattern: Pattern::RoundTrip,
+            workload: Workload::RoundTrip,
             per_pair: Vec::new(),
             runs_hdr_v2: Vec::new(),
         }
@@ -141,6 +141,7 @@ impl CaseTally {
         self.progress_s += run.progress_time.as_secs_f64();
     }
 
+    /// The case's result, with `status` unless it measured nothing (then it failed).
     pub fn into_result(
         self,
         transport: TransportKind,
@@ -153,25 +154,16 @@ impl CaseTally {
         let (status, error) = match (status, iterations) {
             (Status::Ok, 0) => (
                 Status::Failed,
-                Some(match self.pattern {
-                    Pattern::RoundTrip => "no timed round trip completed".to_string(),
-                    Pattern::Stream => "no timed stream was acknowledged".to_string(),
-                }),
+                Some(self.workload.figures().nothing_measured.to_string()),
             ),
             other => (other.0, error),
         };
         let ops_per_s = per_second(iterations as f64, self.total_s);
         let spread = RunSpread::of(&self.run_means_ns);
-        let warnings = case_warnings(
-            &self.latencies,
-            &self.placement,
-            &self.run_means_ns,
-            self.clock_overhead_ns,
-        );
         BenchmarkResult {
             transport,
             size_bytes,
-            pattern: self.pattern,
+            pattern: self.workload.pattern(),
             iterations,
             status,
             error,
@@ -189,20 +181,41 @@ impl CaseTally {
             noisy: spread.is_some_and(|s| self.run_means_ns.len() > 1 && s.is_noisy()),
             confidence: None,
             progress_overhead_pct: 100.0 * per_second(self.progress_s, self.total_s),
+            service_us: self.summary_of(self.service.as_ref()),
+            behind_schedule: self.service.is_some().then_some(self.behind_schedule),
+            ..self.distribution_and_placement(transport, size_bytes)
+        }
+    }
+
+    /// The parts of the result that describe how the figures are spread and where the peers
+    /// ran: histograms, CPU, each pair, placement and warnings. The rest is
+    /// [`into_result`](CaseTally::into_result)'s.
+    fn distribution_and_placement(
+        &self,
+        transport: TransportKind,
+        size_bytes: usize,
+    ) -> BenchmarkResult {
+        let warnings = case_warnings(
+            &self.latencies,
+            &self.placement,
+            &self.run_means_ns,
+            self.clock_overhead_ns,
+        );
+        BenchmarkResult {
             histogram: (self.latencies.curve().into_iter())
                 .map(|(p, ns)| [p, us(ns)])
                 .collect(),
             hdr_histogram_v2: self.latencies.hdr_v2(),
             runs_hdr_histogram_v2: self.runs_hdr_v2.clone(),
             hdr_histogram_v2_note: None,
-            service_us: self.summary_of(self.service.as_ref()),
-            behind_schedule: self.service.is_some().then_some(self.behind_schedule),
             cpu: self.cpu.figures(),
             per_pair: (self.per_pair.iter().enumerate())
                 .map(|(index, pair)| pair.figures(index))
                 .collect(),
             placement: self.placement.summary(),
             warnings: warnings.iter().map(WarningRecord::from).collect(),
+            // A result with no figures, whose other fields the caller fills in.
+            ..BenchmarkResult::skipped(transport, size_bytes, String::new())
         }
     }
 

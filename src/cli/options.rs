@@ -24,7 +24,8 @@ use crate::report::size::MessageSize;
 use crate::system::placement::{PinMode, Pinning};
 use crate::transport::registry::spinning_transport_names;
 use crate::transport::{
-    registry, shm_posix, ChannelName, Pattern, TransportKind, TransportOptions, HEADER_LEN,
+    registry, shm_posix, ChannelName, Pattern, TransportKind, TransportOptions, Workload,
+    HEADER_LEN,
 };
 use crate::values::{
     ConfidenceTarget, Runs, DEFAULT_BUFFER_SIZE, DEFAULT_CI_TARGET_PCT, DEFAULT_MAX_RUNS,
@@ -74,14 +75,12 @@ pub struct Options {
     pub spin_budget: Option<Duration>,
     /// `--connect`: the running server to measure, instead of spawned ones.
     pub connect: Option<ExternalPeer>,
-    /// What driver and server exchange.
-    pub pattern: Pattern,
+    /// What each case measures (`--pattern` with `--in-flight`).
+    pub workload: Workload,
     /// `--ring-depth`: a stream's ring, for the transports that keep one; None: their default.
     pub ring_depth: Option<usize>,
     /// `--pairs`: client/server pairs measured at once.
     pub pairs: usize,
-    /// `--in-flight`: round trips a client keeps outstanding.
-    pub in_flight: usize,
 }
 
 impl Options {
@@ -91,9 +90,9 @@ impl Options {
         TransportOptions {
             timeout: self.timeout,
             spin_budget: kind.spin_budget(self.spin_budget),
-            pattern: self.pattern,
+            pattern: self.workload.pattern(),
             ring_depth: self.ring_depth,
-            in_flight: self.in_flight,
+            in_flight: self.workload.in_flight(),
         }
     }
 }
@@ -168,35 +167,20 @@ fn benchmark_options(cli: Cli) -> Options {
             .unwrap_or_else(|| registry::DEFAULT_TRANSPORTS.to_vec()),
     };
     let (runs, until_confident) = runs(&args);
+    let workload = workload(&args);
+    let exports = exports(&args);
     let sizes = args
         .sizes
         .map(|list| list.0)
         .unwrap_or_else(MessageSize::named_defaults);
     check_round_trip_count(args.warmup, args.iterations);
     check_spin_budget(args.spin_budget, &transports, args.timeout);
-    check_pattern(args.pattern, args.interval, args.in_flight);
-    if args.ring_depth.is_some() && args.pattern != Pattern::Stream {
-        usage_error(
-            ErrorKind::ArgumentConflict,
-            "--ring-depth sizes a --pattern stream's ring; round trips use one slot per direction"
-                .into(),
-        );
-    }
     if args.pairs > 1 && args.connect.is_some() {
         usage_error(
             ErrorKind::ArgumentConflict,
             "--pairs starts a server per pair; --connect measures one running server".into(),
         );
     }
-    let exports = Exports {
-        json: args.export_json,
-        csv: args.export_csv,
-        markdown: args.export_markdown,
-        plot: args.plot,
-        html: args.export_html,
-        hgrm_dir: args.export_hgrm,
-    };
-    check_exports(&exports);
     Options {
         iterations: args.iterations,
         duration: args.duration,
@@ -213,10 +197,9 @@ fn benchmark_options(cli: Cli) -> Options {
         injected_fault: args.inject_server_fault,
         interval: args.interval,
         spin_budget: args.spin_budget,
-        pattern: args.pattern,
+        workload,
         ring_depth: args.ring_depth,
         pairs: args.pairs as usize,
-        in_flight: args.in_flight as usize,
         connect: args.connect,
         pin: args.pin.resolve().unwrap_or_else(|e| {
             usage_error(
@@ -412,6 +395,34 @@ fn check_console_stream(exports: &Exports) {
             ),
         );
     }
+}
+
+/// The exports asked for, checked.
+fn exports(args: &BenchArgs) -> Exports {
+    let exports = Exports {
+        json: args.export_json.clone(),
+        csv: args.export_csv.clone(),
+        markdown: args.export_markdown.clone(),
+        plot: args.plot.clone(),
+        html: args.export_html.clone(),
+        hgrm_dir: args.export_hgrm.clone(),
+    };
+    check_exports(&exports);
+    exports
+}
+
+/// The workload of `--pattern` and `--in-flight`, checked against the options that go with
+/// one workload only.
+fn workload(args: &BenchArgs) -> Workload {
+    check_pattern(args.pattern, args.interval, args.in_flight);
+    if args.ring_depth.is_some() && args.pattern != Pattern::Stream {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            "--ring-depth sizes a --pattern stream's ring; round trips use one slot per direction"
+                .into(),
+        );
+    }
+    Workload::new(args.pattern, args.in_flight as usize)
 }
 
 /// A stream runs back to back and one way: pacing and requests in flight are for round trips.

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use serde_json::{Map, Value};
 
 use crate::report::result::Status;
-use crate::transport::{Pattern, TransportKind};
+use crate::transport::{TransportKind, Workload};
 use saved::{Latency, SavedCase, SavedRun};
 use welch::{welch_t_test, NotTestable, WelchTest};
 
@@ -48,14 +48,13 @@ const CONFIG_FIELDS: [&str; 10] = [
     "ring_depth",
 ];
 
-/// A case: transport × size × pattern × requests in flight × pairs. Reports from before the
-/// last three existed have round trips, one in flight, one pair.
+/// A case: transport × size × workload × pairs. Reports from before the last two existed
+/// have round trips, one in flight, one pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CaseKey {
     pub transport: TransportKind,
     pub size_bytes: usize,
-    pub pattern: Pattern,
-    pub in_flight: usize,
+    pub workload: Workload,
     pub pairs: usize,
 }
 
@@ -64,11 +63,8 @@ impl CaseKey {
     /// time over one pair: ` (stream)`, ` (4 in flight)`, ` (2 pairs)`.
     pub fn workload(&self) -> String {
         let mut marks = String::new();
-        if self.pattern == Pattern::Stream {
-            marks.push_str(" (stream)");
-        }
-        if self.in_flight > 1 {
-            marks.push_str(&format!(" ({} in flight)", self.in_flight));
+        if self.workload != Workload::RoundTrip {
+            marks.push_str(&format!(" ({})", self.workload));
         }
         if self.pairs > 1 {
             marks.push_str(&format!(" ({} pairs)", self.pairs));
@@ -338,19 +334,18 @@ mod tests {
     use super::*;
     use crate::transport::{shm_posix, shm_spin};
 
-    fn key_of(transport: TransportKind, pattern: Pattern) -> CaseKey {
+    fn key_of(transport: TransportKind, workload: Workload) -> CaseKey {
         CaseKey {
             transport,
             size_bytes: 100,
-            pattern,
-            in_flight: 1,
+            workload,
             pairs: 1,
         }
     }
 
     fn case(transport: TransportKind, mean: f64, runs: &[f64]) -> SavedCase {
         SavedCase {
-            key: key_of(transport, Pattern::RoundTrip),
+            key: key_of(transport, Workload::RoundTrip),
             status: Status::Ok,
             reason: None,
             latency_us: Some(Latency {
@@ -415,7 +410,7 @@ mod tests {
         );
         assert_eq!(
             comparison.only_in_new,
-            [key_of(shm_spin::KIND, Pattern::RoundTrip)]
+            [key_of(shm_spin::KIND, Workload::RoundTrip)]
         );
     }
 
@@ -424,13 +419,13 @@ mod tests {
     fn a_stream_is_compared_with_a_stream_only() {
         let round_trip = run(json!({}), vec![case(shm_posix::KIND, 10.0, &[10.0])]);
         let mut stream_case = case(shm_posix::KIND, 1.0, &[1.0]);
-        stream_case.key.pattern = Pattern::Stream;
+        stream_case.key.workload = Workload::Stream;
         let stream = run(json!({}), vec![stream_case]);
         let comparison = Comparison::new(&round_trip, &stream);
         assert!(comparison.changes.is_empty());
         assert_eq!(
             comparison.only_in_new,
-            [key_of(shm_posix::KIND, Pattern::Stream)]
+            [key_of(shm_posix::KIND, Workload::Stream)]
         );
     }
 }

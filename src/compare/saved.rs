@@ -15,7 +15,7 @@ use crate::report::saved::{
     check_ascending, check_each_case_once, measured, parse_saved, read_file, transport_named,
     SavedFileError, SavedReportError,
 };
-use crate::transport::Pattern;
+use crate::transport::{Pattern, Workload};
 
 /// One report, checked.
 #[derive(Debug, Clone)]
@@ -105,9 +105,9 @@ impl SavedRun {
 impl RawReport {
     /// The run of the report at `path`, every case checked.
     fn into_run(self, path: &Path) -> Result<SavedRun, SavedReportError> {
-        let workload = Workload::of(&self.config);
+        let concurrency = Concurrency::of(&self.config);
         let cases = (self.results.into_iter().enumerate())
-            .map(|(i, result)| result.into_case(i, workload))
+            .map(|(i, result)| result.into_case(i, concurrency))
             .collect::<Result<Vec<_>, _>>()?;
         check_each_case_once(cases.iter().map(|c| (c.key.transport, c.key.size_bytes)))?;
         Ok(SavedRun {
@@ -121,22 +121,22 @@ impl RawReport {
     }
 }
 
-/// What every case of a report exchanged, from its config: a report from before `in_flight`
-/// and `pairs` had one of each.
+/// How many requests each client of a report kept in flight, and how many pairs ran, from its
+/// config: a report from before `in_flight` and `pairs` had one of each.
 #[derive(Debug, Clone, Copy)]
-struct Workload {
+struct Concurrency {
     in_flight: usize,
     pairs: usize,
 }
 
-impl Workload {
-    fn of(config: &Map<String, Value>) -> Workload {
+impl Concurrency {
+    fn of(config: &Map<String, Value>) -> Concurrency {
         let count = |field: &str| {
             (config.get(field).and_then(Value::as_u64))
                 .and_then(|n| usize::try_from(n).ok())
                 .unwrap_or(1)
         };
-        Workload {
+        Concurrency {
             in_flight: count("in_flight"),
             pairs: count("pairs"),
         }
@@ -145,7 +145,11 @@ impl Workload {
 
 impl RawResult {
     /// The case of `results[index]`, every figure checked.
-    fn into_case(self, index: usize, workload: Workload) -> Result<SavedCase, SavedReportError> {
+    fn into_case(
+        self,
+        index: usize,
+        concurrency: Concurrency,
+    ) -> Result<SavedCase, SavedReportError> {
         let at = |field: &str| format!("results[{index}].{field}");
         let transport = transport_named(&self.transport, || at("transport"))?;
         if let Some(latency) = &self.latency_us {
@@ -164,19 +168,21 @@ impl RawResult {
             key: CaseKey {
                 transport,
                 size_bytes: self.size_bytes,
-                pattern: self.pattern,
-                in_flight: workload.in_flight,
-                pairs: workload.pairs,
+                workload: Workload::new(self.pattern, concurrency.in_flight),
+                pairs: concurrency.pairs,
             },
             status: self.status,
             reason: self.error.or(self.skip_reason),
-            latency_us: match self.pattern {
-                Pattern::RoundTrip => self.latency_us.map(|l| Latency {
+            latency_us: match Workload::of_pattern(self.pattern)
+                .figures()
+                .timed_one_by_one
+            {
+                true => self.latency_us.map(|l| Latency {
                     mean: l.mean,
                     p50: Some(l.p50),
                     p99: Some(l.p99),
                 }),
-                Pattern::Stream => self.us_per_message.map(|mean| Latency {
+                false => self.us_per_message.map(|mean| Latency {
                     mean,
                     p50: None,
                     p99: None,

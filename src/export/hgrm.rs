@@ -12,14 +12,10 @@ use super::target::ExportTarget;
 use super::ExportError;
 use crate::report::hdr;
 use crate::report::result::{BenchmarkResult, Report};
-use crate::transport::Pattern;
 
 /// The file name of a case: `shm-posix_100B_round-trip.hgrm`.
 pub fn file_name(result: &BenchmarkResult) -> String {
-    let pattern = match result.pattern {
-        Pattern::RoundTrip => "round-trip",
-        Pattern::Stream => "stream",
-    };
+    let pattern = result.pattern.name();
     format!(
         "{}_{}B_{pattern}.hgrm",
         result.transport.name(),

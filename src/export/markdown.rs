@@ -3,7 +3,6 @@
 use super::{ExportError, Exporter};
 use crate::report::result::Report;
 use crate::report::table::{self, Alignment, SummaryTable};
-use crate::transport::Pattern;
 
 pub struct MarkdownExporter;
 
@@ -29,10 +28,7 @@ impl Exporter for MarkdownExporter {
         for row in &table.rows {
             out.push_str(&table_line(row));
         }
-        let what = match report.config.pattern {
-            Pattern::RoundTrip => "Round-trip latencies (request + echo)",
-            Pattern::Stream => "A one-way stream, per message",
-        };
+        let what = report.config.workload().figures().markdown_heading;
         out.push_str(&format!(
             "\n{what}, {} per case, relative to {}. {}.\n",
             report.config.length_per_run("iterations"),

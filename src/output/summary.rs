@@ -4,23 +4,8 @@
 use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
 
 use crate::report::table::{Alignment, Row, SummaryTable, CPU_COLUMN, TOTAL_TIME_COLUMN};
-use crate::transport::Pattern;
 
 const MIN_TERMINAL_WIDTH: u16 = 80;
-
-/// Headers of the compact layout: two lines each, no Total time column (it is iterations
-/// divided by ops/s) and no CPU column (80 columns hold no more); the exports keep both.
-const COMPACT_HEADER: [&str; 9] = [
-    "Size",
-    "Transport",
-    "ops/s",
-    "MB/s",
-    "Mean\nµs",
-    "p50\nµs",
-    "p99\nµs",
-    "p99.9\nµs",
-    "vs\nbaseline",
-];
 
 /// Renders the summary. Piped, it is complete. On a terminal too narrow for the complete table
 /// (at least 80 columns are assumed), it switches to a compact layout rather than wrapping
@@ -31,19 +16,6 @@ pub fn terminal_table(table: &SummaryTable, interactive: bool) -> String {
         interactive.then(|| Table::new().width().unwrap_or(0).max(MIN_TERMINAL_WIDTH));
     render(table, terminal_width)
 }
-
-/// The compact header of a stream's table: per message, no percentiles of its own.
-const COMPACT_STREAM_HEADER: [&str; 9] = [
-    "Size",
-    "Transport",
-    "msgs/s",
-    "MB/s",
-    "Per msg\nµs",
-    "p50\nµs",
-    "p99\nµs",
-    "p99.9\nµs",
-    "vs\nbaseline",
-];
 
 /// The table for a terminal of `terminal_width` columns, or complete when None.
 fn render(summary: &SummaryTable, terminal_width: Option<u16>) -> String {
@@ -57,10 +29,7 @@ fn render(summary: &SummaryTable, terminal_width: Option<u16>) -> String {
         add_rows(&mut table, rows.iter().map(|r| r.to_vec()));
     } else {
         table.load_preset(presets::UTF8_HORIZONTAL_ONLY);
-        table.set_header(match summary.pattern {
-            Pattern::RoundTrip => COMPACT_HEADER,
-            Pattern::Stream => COMPACT_STREAM_HEADER,
-        });
+        table.set_header(summary.figures.compact_header);
         add_rows(
             &mut table,
             rows.iter().map(|r| {

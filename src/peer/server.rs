@@ -234,21 +234,30 @@ fn stall() -> ServeEnd {
     ServeEnd::Stopped
 }
 
-/// Runs server mode to completion and returns the process exit code.
-pub fn run(options: &ServerOptions) -> ExitCode {
+/// Readies this process to serve: it dies with its driver, stops on the stop signals, and
+/// runs on the CPU asked for. On failure it has said why on stderr, and the exit code is Err.
+fn ready_process(options: &ServerOptions) -> Result<(), ExitCode> {
     if let Err(message) = die_with_driver() {
         eprintln!("error: {message}");
-        return ExitCode::FAILURE;
+        return Err(ExitCode::FAILURE);
     }
     if let Err(e) = signals::install() {
         eprintln!("error: installing signal handlers: {e}");
-        return ExitCode::FAILURE;
+        return Err(ExitCode::FAILURE);
     }
     if let Some(cpu) = options.cpu {
         if let Err(e) = placement::pin_current_thread(cpu) {
             eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+            return Err(ExitCode::FAILURE);
         }
+    }
+    Ok(())
+}
+
+/// Runs server mode to completion and returns the process exit code.
+pub fn run(options: &ServerOptions) -> ExitCode {
+    if let Err(code) = ready_process(options) {
+        return code;
     }
     let name = options.transport.display_name();
     let transport_options = TransportOptions {
@@ -286,6 +295,12 @@ pub fn run(options: &ServerOptions) -> ExitCode {
     if let Some(words) = server.transport.closing_words() {
         eprintln!("{name} server: {words}");
     }
+    exit_code(name, end)
+}
+
+/// The exit code of a server named `name` that ended so, said on stderr unless it stopped as
+/// asked.
+fn exit_code(name: &str, end: Result<ServeEnd, ServeError>) -> ExitCode {
     match end {
         Ok(ServeEnd::Stopped) => ExitCode::SUCCESS,
         Ok(ServeEnd::FaultExit(request)) => {

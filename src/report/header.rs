@@ -5,7 +5,6 @@
 use crate::report::format;
 use crate::report::result::{Config, Report};
 use crate::report::table;
-use crate::transport::Pattern;
 
 /// The header's facts, one line each, in the order the terminal prints them.
 pub fn setup_facts(report: &Report) -> Vec<String> {
@@ -23,7 +22,7 @@ pub fn setup_facts(report: &Report) -> Vec<String> {
             format::thousands(config.buffer_size as u64)
         ),
         "Communication: Process-to-Process (raw byte arrays)".into(),
-        what_is_timed(config.pattern).into(),
+        config.workload().figures().banner.into(),
         format!(
             "Machine: {} ({} cores), {}, kernel {}",
             machine.cpu, machine.cores, machine.os, machine.kernel
@@ -67,14 +66,5 @@ fn runs_per_case(config: &Config) -> String {
         ),
         None if config.runs > 1 => format!(", runs per case: {}", config.runs),
         None => String::new(),
-    }
-}
-
-fn what_is_timed(pattern: Pattern) -> &'static str {
-    match pattern {
-        Pattern::RoundTrip => "Latency: full round trip (request + echo), timed one by one",
-        Pattern::Stream => {
-            "Stream: messages one way, back to back, timed from the first send to the acknowledgement of the last"
-        }
     }
 }

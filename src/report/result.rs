@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::system::machine::Machine;
 use crate::system::placement::Pinning;
-use crate::transport::{Pattern, TransportKind};
+use crate::transport::{Pattern, TransportKind, Workload};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -85,6 +85,12 @@ pub struct Confidence {
 }
 
 impl Config {
+    /// What each case measured, as one value (the JSON keeps its parts, `pattern` and
+    /// `in_flight`).
+    pub fn workload(&self) -> Workload {
+        Workload::new(self.pattern, self.in_flight)
+    }
+
     /// How long each run of a case was, for a line of text: `50000 round trips`, or
     /// `5 s of round trips`.
     pub fn length_per_run(&self, unit: &str) -> String {
@@ -333,9 +339,12 @@ impl BenchmarkResult {
     /// The case's central figure in µs: the mean round trip, or a stream's time per message;
     /// None when nothing was measured.
     pub fn mean_us(&self) -> Option<f64> {
-        match self.pattern {
-            Pattern::RoundTrip => self.latency_us.map(|l| l.mean),
-            Pattern::Stream => self.us_per_message,
+        match Workload::of_pattern(self.pattern)
+            .figures()
+            .timed_one_by_one
+        {
+            true => self.latency_us.map(|l| l.mean),
+            false => self.us_per_message,
         }
     }
 

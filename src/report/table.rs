@@ -7,10 +7,11 @@ use std::time::Duration;
 use crate::report::format;
 use crate::report::result::{BenchmarkResult, Config, LatencyUs, Report, Status};
 use crate::report::size::format_bytes;
-use crate::transport::{Pattern, TransportKind};
+use crate::transport::workload::{Figures, TABLE_COLUMNS};
+use crate::transport::TransportKind;
 
 /// How many columns the table has.
-pub const COLUMNS: usize = 11;
+pub const COLUMNS: usize = TABLE_COLUMNS;
 
 /// Index of "Total time": the compact terminal layout leaves it out.
 pub const TOTAL_TIME_COLUMN: usize = 2;
@@ -20,45 +21,6 @@ pub const CPU_COLUMN: usize = 9;
 
 /// The first columns name the case; the others hold figures.
 const NAME_COLUMNS: usize = 2;
-
-const HEADER: [&str; COLUMNS] = [
-    "Size",
-    "Transport",
-    "Total time",
-    "Throughput (ops/s)",
-    "MB/s",
-    "Mean (µs/call)",
-    "p50 (µs)",
-    "p99 (µs)",
-    "p99.9 (µs)",
-    "CPU (µs/call)",
-    "vs baseline",
-];
-
-/// The header of a stream's table: the same columns, read per message; a stream has no
-/// per-message latency, so its percentile columns stay empty.
-const STREAM_HEADER: [&str; COLUMNS] = [
-    "Size",
-    "Transport",
-    "Total time",
-    "Throughput (msgs/s)",
-    "MB/s",
-    "Per message (µs)",
-    "p50 (µs)",
-    "p99 (µs)",
-    "p99.9 (µs)",
-    "CPU (µs/msg)",
-    "vs baseline",
-];
-
-/// What the CPU column of a stream's table counts.
-pub const STREAM_CPU_NOTE: &str = "CPU: CPU time of both processes, all their threads, per message, in µs (up to twice the time per message when both spin).";
-
-/// What a stream's figures are, under its table.
-pub const STREAM_NOTE: &str = "Stream: messages one way, back to back, timed from the first send to the server's acknowledgement of the last; no per-message latency (p50–p99.9 are for round trips). SHM POSIX has one slot: each message is a hand-off.";
-
-/// What the CPU column counts, under the terminal's summary table and the Markdown one.
-pub const CPU_NOTE: &str = "CPU: CPU time of both processes, all their threads, per round trip, in µs (up to twice the mean when both spin).";
 
 /// One case's cells, in header order.
 pub type Row = [String; COLUMNS];
@@ -71,8 +33,8 @@ pub enum Alignment {
 
 #[derive(Debug, Clone)]
 pub struct SummaryTable {
-    /// What the cases exchanged, which decides how the figures read.
-    pub pattern: Pattern,
+    /// What the cases' figures are, in words: the workload's.
+    pub figures: &'static Figures,
     pub header: [&'static str; COLUMNS],
     /// In the order of `report.results`.
     pub rows: Vec<Row>,
@@ -82,35 +44,26 @@ pub struct SummaryTable {
 
 impl SummaryTable {
     pub fn new(report: &Report) -> SummaryTable {
-        let (header, pattern_note) = match report.config.pattern {
-            Pattern::RoundTrip => (HEADER, None),
-            Pattern::Stream => (STREAM_HEADER, Some(STREAM_NOTE.to_string())),
-        };
+        let figures = report.config.workload().figures();
         SummaryTable {
-            pattern: report.config.pattern,
-            header,
+            figures,
+            header: figures.table_header,
             rows: report.results.iter().map(|r| row(report, r)).collect(),
-            notes: (pattern_note.into_iter())
+            notes: (figures.table_note.map(str::to_string).into_iter())
                 .chain(external_peer_line(&report.config))
                 .chain(report.results.iter().flat_map(case_notes))
                 .collect(),
         }
     }
 
-    /// What the CPU column counts, for the table's pattern.
+    /// What the CPU column counts, for the table's workload.
     pub fn cpu_note(&self) -> &'static str {
-        match self.pattern {
-            Pattern::RoundTrip => CPU_NOTE,
-            Pattern::Stream => STREAM_CPU_NOTE,
-        }
+        self.figures.cpu_note
     }
 
     /// What the timing columns are, in one sentence without its full stop.
     pub fn timing_note(&self) -> &'static str {
-        match self.pattern {
-            Pattern::RoundTrip => "Latencies are full round trips (request + echo), in µs",
-            Pattern::Stream => "Per message: the stream's wall time over its messages, in µs",
-        }
+        self.figures.timing_note
     }
 
     /// Names read left to right; figures line up on their last digit.

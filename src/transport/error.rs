@@ -183,17 +183,23 @@ pub enum TransportError {
     BadLengthHeader { len: usize, capacity: usize },
 
     /// `round_trip_loaned` without a loan of at least `len` bytes to send.
-    #[error("nothing to send: no loan of {len} bytes (this transport lends no memory, or the loan was smaller or already sent)")]
+    #[error("nothing to send: no loan of {len} bytes (the transport lends no memory, or the loan was smaller or already sent)")]
     NotLoaned { len: usize },
 
-    /// A pattern the transport's protocol cannot carry (`send` on a transport without one-way
-    /// messages).
+    /// A pattern the transport's protocol cannot carry as it was connected (`send` on a
+    /// ZeroMQ client connected for round trips).
     #[error("{transport} cannot carry the {pattern} pattern: {why}")]
     PatternUnsupported {
         transport: &'static str,
         pattern: Pattern,
         why: &'static str,
     },
+
+    /// A client method the transport does not implement: its spec's
+    /// [`supports`](crate::transport::TransportKind::supports) should have refused the workload
+    /// that needs it, before anything started.
+    #[error("the client does not implement {operation}: its transport's spec should have refused the workload")]
+    NotImplemented { operation: &'static str },
 
     /// The two sides of a channel were set up for different patterns: the server made its
     /// segment for one, the client connected for the other.

@@ -1,7 +1,7 @@
 //! The IPC transports under test, in layers that import downward only (as iceoryx2's
 //! `bb/posix` → `cal` → service layers do):
 //!
-//! 1. [`names`], [`wire`], [`pattern`], [`stream`], [`error`], [`wait`]: the vocabulary every layer shares: what
+//! 1. [`names`], [`wire`], [`pattern`], [`workload`], [`stream`], [`error`], [`wait`]: the vocabulary every layer shares: what
 //!    endpoints and objects are called, the length header, the one error type, and how a wait
 //!    is bounded.
 //! 2. [`os`]: thin owners of OS objects (shared memory, semaphores, message queues, futexes,
@@ -35,6 +35,7 @@ pub mod spec;
 pub mod stream;
 pub mod wait;
 pub mod wire;
+pub mod workload;
 
 pub use endpoint::Endpoint;
 pub use error::TransportError;
@@ -54,3 +55,4 @@ pub use spec::{
 };
 pub use wait::{NoWatch, PeerWatch, StopFlag, WaitBudget, WAIT_SLICE};
 pub use wire::{payload_capacity, HEADER_LEN};
+pub use workload::{Reason, Workload};

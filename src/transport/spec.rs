@@ -15,6 +15,7 @@ use crate::transport::names::{ChannelName, PosixObject, SERVER_FDS, SOCKET_FILE_
 use crate::transport::os::shm::SharedBytes;
 pub use crate::transport::pattern::Pattern;
 use crate::transport::wait::PeerWatch;
+pub use crate::transport::workload::{any_workload, one_request_at_a_time, Reason, Workload};
 
 /// Client side of a transport: sends a request and waits for its echo. `Send`, so that a client
 /// can run on a thread of its own.
@@ -61,11 +62,12 @@ pub trait TransportClient: Send {
     /// timeout) only where the transport's own flow control makes it wait: a full socket
     /// buffer, queue or ring, or SHM POSIX's one slot until the server has taken the last
     /// message. The stream ends with a round trip, whose echo is the server's acknowledgement.
+    ///
+    /// A transport that streams overrides it; the default is a safety net behind its spec's
+    /// [`supports`](TransportKind::supports), which refuses the stream before anything starts.
     fn send(&mut self, _message: &[u8]) -> Result<(), TransportError> {
-        Err(TransportError::PatternUnsupported {
-            transport: "this transport",
-            pattern: Pattern::Stream,
-            why: "it has no one-way send",
+        Err(TransportError::NotImplemented {
+            operation: "a one-way send",
         })
     }
 
@@ -74,12 +76,11 @@ pub trait TransportClient: Send {
     /// in the order of their requests. It must not deadlock with a server that is blocked
     /// sending replies nobody reads yet: a byte stream reads (and keeps) arriving replies while
     /// its write waits. Waits are bounded by the timeout, as a round trip's are. Only for a
-    /// transport whose spec says it holds requests in flight ([`TransportSpec::in_flight`]).
+    /// transport whose spec says it holds requests in flight ([`TransportSpec::supports`]);
+    /// the default is the safety net behind that answer.
     fn submit(&mut self, _request: &[u8]) -> Result<(), TransportError> {
-        Err(TransportError::PatternUnsupported {
-            transport: "this transport",
-            pattern: Pattern::RoundTrip,
-            why: "it holds one request in flight",
+        Err(TransportError::NotImplemented {
+            operation: "a request in flight",
         })
     }
 
@@ -97,10 +98,8 @@ pub trait TransportClient: Send {
     /// waits ask the transport's watch (a dead peer, a signal) between slices; the reply's
     /// timeout is [`collect`](TransportClient::collect)'s, once the client has nothing else to do.
     fn await_reply_until(&mut self, _until: Instant) -> Result<bool, TransportError> {
-        Err(TransportError::PatternUnsupported {
-            transport: "this transport",
-            pattern: Pattern::RoundTrip,
-            why: "it cannot wait for a reply with a deadline",
+        Err(TransportError::NotImplemented {
+            operation: "a wait for a reply with a deadline",
         })
     }
 
@@ -316,15 +315,10 @@ pub struct TransportSpec {
     pub peer_buffer_size: Option<PeerBufferSizeFn>,
     /// One line for `--help`: what the transport is.
     pub summary: &'static str,
-    /// Whether it can hold `n` requests in flight (`--in-flight`): Err says why not, as the
-    /// table says it when the case is skipped.
-    pub in_flight: fn(n: usize) -> Result<(), String>,
-}
-
-/// [`TransportSpec::in_flight`] of a transport that holds any number of requests in flight
-/// (a byte stream, ZeroMQ).
-pub fn any_in_flight(_n: usize) -> Result<(), String> {
-    Ok(())
+    /// Whether it carries `workload` (iceoryx2's `does_support_*`): Err says why not, as the
+    /// table says it when the case is skipped, before anything starts.
+    /// [`any_workload`] and [`one_request_at_a_time`] are the common answers.
+    pub supports: fn(workload: Workload) -> Result<(), Reason>,
 }
 
 /// A transport's own limit on message size, and why larger messages are skipped.
@@ -363,12 +357,9 @@ impl TransportKind {
         self.0.summary
     }
 
-    /// Why the transport cannot hold `n` requests in flight, if it cannot (1 it always holds).
-    pub fn in_flight_refusal(self, n: usize) -> Option<String> {
-        match n {
-            0 | 1 => None,
-            n => (self.0.in_flight)(n).err(),
-        }
+    /// Whether the transport carries `workload`, and if not, why not.
+    pub fn supports(self, workload: Workload) -> Result<(), Reason> {
+        (self.0.supports)(workload)
     }
 
     /// The spin budget the transport waits with when `asked` is what `--spin-budget` said (None:
@@ -495,6 +486,42 @@ mod tests {
     use super::*;
 
     fn assert_send<T: Send + ?Sized>() {}
+
+    /// Every transport of the registry answers the capability question: it carries round
+    /// trips and streams, and either holds requests in flight or says why not in words; the
+    /// ones with one request slot say so.
+    #[test]
+    fn every_transport_answers_whether_it_carries_each_workload() {
+        use crate::transport::{shm_posix, shm_spin, shm_zc, tcp, unix_stream, zmq_ipc};
+        for &kind in TransportKind::all() {
+            assert_eq!(
+                kind.supports(Workload::RoundTrip),
+                Ok(()),
+                "{}",
+                kind.name()
+            );
+            assert_eq!(kind.supports(Workload::Stream), Ok(()), "{}", kind.name());
+            if let Err(reason) = kind.supports(Workload::InFlight(2)) {
+                assert!(!reason.to_string().is_empty(), "{}", kind.name());
+            }
+        }
+        for kind in [shm_posix::KIND, shm_spin::KIND, shm_zc::KIND] {
+            let refusal = kind.supports(Workload::InFlight(2));
+            assert!(
+                matches!(refusal, Err(Reason::Protocol(why)) if why.contains("one")),
+                "{}: {refusal:?}",
+                kind.name()
+            );
+        }
+        for kind in [unix_stream::KIND, tcp::KIND, zmq_ipc::KIND] {
+            assert_eq!(
+                kind.supports(Workload::InFlight(64)),
+                Ok(()),
+                "{}",
+                kind.name()
+            );
+        }
+    }
 
     /// A client or server can be moved to a thread of its own: checked when this compiles.
     #[test]

@@ -236,3 +236,21 @@ pub fn describe(error: &TransportError) -> String {
     };
     format!("{kind}: {error}")
 }
+
+pub use transport_bench::transport::Workload;
+
+/// One of each workload the binary runs, with four requests for the one that keeps several in
+/// flight: the set runs each over every transport that supports it.
+pub fn workloads() -> [Workload; 3] {
+    Workload::each(4)
+}
+
+/// The binary's options that ask for `workload` (`--pattern`, and `--in-flight` where it keeps
+/// requests in flight).
+pub fn workload_args(workload: Workload) -> Vec<String> {
+    let mut args = vec!["--pattern".to_string(), workload.pattern().to_string()];
+    if workload.in_flight() > 1 {
+        args.extend(["--in-flight".to_string(), workload.in_flight().to_string()]);
+    }
+    args
+}

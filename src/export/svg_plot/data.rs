@@ -14,7 +14,7 @@ use crate::report::saved::{
     check_ascending, check_each_case_once, check_histogram, measured, parse_saved, transport_named,
     SavedReportError,
 };
-use crate::transport::{Pattern, TransportKind};
+use crate::transport::{Pattern, TransportKind, Workload};
 
 /// Everything the SVG shows.
 #[derive(Debug, Clone)]
@@ -23,7 +23,7 @@ pub struct PlotData {
     pub title: String,
     /// A stream's plot draws its time per message where round trips draw latencies, and has
     /// no spectra.
-    pub pattern: Pattern,
+    pub workload: Workload,
     /// In the order of the run; a transport's colour is its index here.
     pub transports: Vec<TransportKind>,
     /// Every size of the run, ascending, each once.
@@ -103,11 +103,13 @@ struct SavedResult {
 /// A run's `duration_s` and `iterations`, as its config says them.
 type RunLength = (Option<f64>, Option<u64>);
 
-fn title(cpu: &str, cores: usize, (duration_s, iterations): RunLength, pattern: Pattern) -> String {
-    let per_case = match pattern {
-        Pattern::RoundTrip => "round trips",
-        Pattern::Stream => "streamed messages",
-    };
+fn title(
+    cpu: &str,
+    cores: usize,
+    (duration_s, iterations): RunLength,
+    workload: Workload,
+) -> String {
+    let per_case = workload.figures().plot_count;
     // A report's CPU name is free text: XML 1.0 cannot hold control characters at all (the
     // SVG backend escapes markup, not them), so they become U+FFFD.
     let cpu: String = (cpu.chars())
@@ -136,15 +138,15 @@ impl PlotData {
             })
             .collect();
         let machine = &report.machine;
-        let pattern = report.config.pattern;
+        let workload = report.config.workload();
         PlotData::new(
             title(
                 &machine.cpu,
                 machine.cores,
                 (report.config.duration_s, report.config.iterations),
-                pattern,
+                workload,
             ),
-            pattern,
+            workload,
             &report.config.transports,
             &report.config.sizes,
             cases,
@@ -159,7 +161,7 @@ impl PlotData {
     /// Every transport of the run or of a case, and every size, each once.
     fn new(
         title: String,
-        pattern: Pattern,
+        workload: Workload,
         transports: &[TransportKind],
         sizes: &[usize],
         cases: Vec<PlotCase>,
@@ -180,7 +182,7 @@ impl PlotData {
         all_sizes.dedup();
         PlotData {
             title,
-            pattern,
+            workload,
             transports: all_transports,
             sizes: all_sizes,
             cases,
@@ -211,15 +213,16 @@ impl SavedReport {
             return Err(SavedReportError::NothingMeasured);
         }
         let machine = &self.machine;
-        let pattern = self.config.pattern;
+        // The plot reads its figures by the pattern alone: requests in flight change nothing.
+        let workload = Workload::of_pattern(self.config.pattern);
         Ok(PlotData::new(
             title(
                 &machine.cpu,
                 machine.cores,
                 (self.config.duration_s, self.config.iterations),
-                pattern,
+                workload,
             ),
-            pattern,
+            workload,
             &transports,
             &self.config.sizes,
             cases,

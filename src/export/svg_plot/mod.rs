@@ -18,7 +18,7 @@ use plotters::prelude::*;
 use super::{ExportError, Exporter};
 use crate::report::result::Report;
 use crate::report::saved::LARGEST_FIGURE;
-use crate::transport::{Pattern, TransportKind};
+use crate::transport::TransportKind;
 pub use data::PlotData;
 use style::SeriesStyle;
 
@@ -181,9 +181,9 @@ fn value_tick(value: &f64) -> String {
 /// with the number of sizes it shows.
 fn draw(data: &PlotData, svg: &mut String) -> Result<(), PlotError> {
     // A stream has no per-message latencies, so no spectra.
-    let shown = match data.pattern {
-        Pattern::RoundTrip => spectrum::shown_sizes(&data.sizes).len(),
-        Pattern::Stream => 0,
+    let shown = match data.workload.figures().timed_one_by_one {
+        true => spectrum::shown_sizes(&data.sizes).len(),
+        false => 0,
     };
     let (rows, columns) = spectrum::grid_shape(shown);
     let grid_height = match rows {
@@ -195,9 +195,9 @@ fn draw(data: &PlotData, svg: &mut String) -> Result<(), PlotError> {
     let (top, grid) = root.split_vertically(TOP_HEIGHT);
     let top = top.titled(&data.title, ("sans-serif", 20))?;
     let (left, right) = top.split_horizontally(WIDTH / 2);
-    let timing = match data.pattern {
-        Pattern::RoundTrip => &LATENCY_PANEL,
-        Pattern::Stream => &STREAM_PANEL,
+    let timing = match data.workload.figures().timed_one_by_one {
+        true => &LATENCY_PANEL,
+        false => &STREAM_PANEL,
     };
     draw_size_panel(&left, data, timing)?;
     draw_size_panel(&right, data, &THROUGHPUT_PANEL)?;
@@ -321,6 +321,7 @@ mod tests {
 
     use super::*;
     use crate::report::test_report::sample;
+    use crate::transport::Workload;
 
     /// A colour as the SVG backend writes it.
     fn hex(color: RGBColor) -> String {
@@ -411,7 +412,7 @@ mod tests {
             .collect();
         PlotData {
             title: "every transport".into(),
-            pattern: Pattern::RoundTrip,
+            workload: Workload::RoundTrip,
             transports,
             sizes: vec![100, 10_000],
             cases,

@@ -78,6 +78,7 @@ use crate::transport::wait::{
     idle_until_request, spin_until, PeerWatch, StopFlag, WaitBudget, IDLE_SLICE, WAIT_SLICE,
 };
 use crate::transport::wire::payload_capacity;
+use crate::transport::workload::one_request_at_a_time;
 
 type Ipc = ipc_threadsafe::Service;
 
@@ -96,8 +97,8 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: Some(SEQUENCE_SPIN_BUDGET),
     peer_buffer_size: None,
     summary: "Eclipse iceoryx2 zero-copy publish-subscribe, a service each way",
-    in_flight: |_| {
-        Err("one request at a time: each direction's subscriber buffers one sample, as in iceoryx2's benchmark".into())
+    supports: |workload| {
+        one_request_at_a_time(workload, "one request at a time: each direction's subscriber buffers one sample, as in iceoryx2's benchmark")
     },
 };
 

@@ -29,7 +29,7 @@ use crate::transport::error::TransportError;
 use crate::transport::names::checked_path;
 use crate::transport::os::socket::{receive_now, send_now};
 use crate::transport::spec::{
-    any_in_flight, Addressing, TransportKind, TransportOptions, TransportSpec,
+    any_workload, Addressing, TransportKind, TransportOptions, TransportSpec,
 };
 use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE};
 
@@ -54,7 +54,7 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: None,
     peer_buffer_size: None,
     summary: "the interprocess crate's local_socket stream (a Unix socket), length-framed",
-    in_flight: any_in_flight,
+    supports: any_workload,
 };
 
 /// The crate's stream, with what the framing needs of it: `Read`/`Write` are the crate's own,

@@ -53,6 +53,7 @@ use crate::transport::spec::{
 };
 use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE};
 use crate::transport::wire::payload_capacity;
+use crate::transport::workload::one_request_at_a_time;
 
 pub const KIND: TransportKind = TransportKind::new(&SPEC);
 
@@ -75,11 +76,11 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: None,
     peer_buffer_size: None,
     summary: "servo's ipc-channel: a one-shot rendezvous, then a bytes channel each way",
-    in_flight: |_| {
-        Err(
+    supports: |workload| {
+        one_request_at_a_time(
+            workload,
             "ipc-channel's sends block with nothing to poll, so a client could not read \
-             replies while a request waits for room: both sides could block on full buffers"
-                .into(),
+             replies while a request waits for room: both sides could block on full buffers",
         )
     },
 };

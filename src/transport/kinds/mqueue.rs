@@ -55,6 +55,7 @@ use crate::transport::wait::{
     IDLE_SLICE,
 };
 use crate::transport::wire::payload_capacity;
+use crate::transport::workload::{Reason, Workload};
 
 /// The name of one of the channel's queues, `/<channel>_<direction>`.
 fn queue_name(channel: &ChannelName, direction: &str) -> String {
@@ -81,11 +82,14 @@ fn max_message(buffer_size: usize) -> Option<MessageLimit> {
     })
 }
 
-/// Whether the queues can hold `n` requests in flight: no deeper than `msg_max` allows.
-fn in_flight(n: usize) -> Result<(), String> {
+/// Whether the queues can carry `workload`: requests in flight no more than `msg_max` allows.
+fn supports(workload: Workload) -> Result<(), Reason> {
     let most = msg_max();
-    if n > most {
-        return Err(format!("its queues hold at most {most} messages (msg_max)"));
+    if workload.in_flight() > most {
+        return Err(Reason::QueueTooShallow {
+            setting: "msg_max",
+            most,
+        });
     }
     Ok(())
 }
@@ -126,7 +130,7 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: None,
     peer_buffer_size: None,
     summary: "two POSIX message queues (sizes up to msgsize_max)",
-    in_flight,
+    supports,
 };
 
 /// The requesting side: opens the server's queues, never unlinks them.

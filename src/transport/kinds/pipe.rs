@@ -52,8 +52,8 @@ use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::names::PipeFds;
 use crate::transport::os::pipe::{PipeSizes, PipeStream};
 use crate::transport::spec::{
-    any_in_flight, Addressing, EchoOutcome, Reply, TransportKind, TransportOptions,
-    TransportServer, TransportSpec,
+    any_workload, Addressing, EchoOutcome, Reply, TransportKind, TransportOptions, TransportServer,
+    TransportSpec,
 };
 use crate::transport::wait::{idle_until_request, PeerWatch, IDLE_SLICE, WAIT_SLICE};
 use crate::transport::wire::payload_capacity;
@@ -77,7 +77,7 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: None,
     peer_buffer_size: None,
     summary: "two anonymous pipes to the spawned server, length-framed",
-    in_flight: any_in_flight,
+    supports: any_workload,
 };
 
 /// The requesting side: the reply pipe's read end and the request pipe's write end.

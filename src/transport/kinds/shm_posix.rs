@@ -50,6 +50,7 @@ use crate::transport::spec::{
 };
 use crate::transport::wait::{retry_until_created, PeerWatch, StopFlag, WaitBudget};
 use crate::transport::wire::{encode_len, HEADER_LEN};
+use crate::transport::workload::one_request_at_a_time;
 
 const DIRECTIONS: [&str; 2] = ["req", "resp"];
 
@@ -99,8 +100,11 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: Some(Duration::ZERO),
     peer_buffer_size: Some(peer_buffer_size),
     summary: "shared memory + four named POSIX semaphores, byte-compatible with shm-rpc-bridge",
-    in_flight: |_| {
-        Err("shm-rpc-bridge's protocol has one request slot: one request at a time".into())
+    supports: |workload| {
+        one_request_at_a_time(
+            workload,
+            "shm-rpc-bridge's protocol has one request slot: one request at a time",
+        )
     },
 };
 

@@ -60,6 +60,7 @@ use crate::transport::blocks::sequence::{SequenceSignal, SEQUENCE_SPIN_BUDGET};
 use crate::transport::error::TransportError;
 use crate::transport::os::shm::ObjectAccess;
 use crate::transport::spec::{Addressing, Reply, TransportClient, TransportKind, TransportSpec};
+use crate::transport::workload::one_request_at_a_time;
 
 /// Offsets of the two control lines, and the bytes they take before the payload areas. Each
 /// line holds the [`SequenceSignal`] (`seq`, `waiters`), then the payload's length.
@@ -81,8 +82,11 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: Some(SEQUENCE_SPIN_BUDGET),
     peer_buffer_size: None,
     summary: "one shared segment, atomic sequence numbers, spin then futex",
-    in_flight: |_| {
-        Err("one slot per direction for round trips (its ring carries streams only)".into())
+    supports: |workload| {
+        one_request_at_a_time(
+            workload,
+            "one slot per direction for round trips (its ring carries streams only)",
+        )
     },
 };
 

@@ -84,6 +84,7 @@ use crate::transport::spec::{
     Addressing, Reply, TransportClient, TransportKind, TransportOptions, TransportSpec,
 };
 use crate::transport::wait::PeerWatch;
+use crate::transport::workload::one_request_at_a_time;
 
 /// How many slots the segment lends in turn, in round trips.
 const SLOTS: usize = 2;
@@ -109,8 +110,11 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: Some(SEQUENCE_SPIN_BUDGET),
     peer_buffer_size: None,
     summary: "zero-copy: requests written into loaned shared-memory slots",
-    in_flight: |_| {
-        Err("one slot per direction for round trips (its ring carries streams only)".into())
+    supports: |workload| {
+        one_request_at_a_time(
+            workload,
+            "one slot per direction for round trips (its ring carries streams only)",
+        )
     },
 };
 

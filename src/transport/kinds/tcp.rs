@@ -31,7 +31,7 @@ use crate::transport::blocks::framing::{ConnectionServer, FramedClient, Listener
 use crate::transport::blocks::watched_socket::WatchedSocket;
 use crate::transport::error::TransportError;
 use crate::transport::spec::{
-    any_in_flight, Addressing, TransportKind, TransportOptions, TransportSpec,
+    any_workload, Addressing, TransportKind, TransportOptions, TransportSpec,
 };
 use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE};
 
@@ -54,7 +54,7 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: None,
     peer_buffer_size: None,
     summary: "a TCP connection on 127.0.0.1, length-framed",
-    in_flight: any_in_flight,
+    supports: any_workload,
 };
 
 /// Readies a connected stream for framed messages: no Nagle delay.

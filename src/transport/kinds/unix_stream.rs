@@ -25,7 +25,7 @@ use crate::transport::blocks::watched_socket::WatchedSocket;
 use crate::transport::error::TransportError;
 use crate::transport::names::checked_path;
 use crate::transport::spec::{
-    any_in_flight, Addressing, TransportKind, TransportOptions, TransportSpec,
+    any_workload, Addressing, TransportKind, TransportOptions, TransportSpec,
 };
 use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE};
 
@@ -63,7 +63,7 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: None,
     peer_buffer_size: None,
     summary: "a SOCK_STREAM Unix domain socket, length-framed",
-    in_flight: any_in_flight,
+    supports: any_workload,
 };
 
 /// The requesting side: one connected stream.

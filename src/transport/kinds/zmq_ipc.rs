@@ -13,7 +13,7 @@ use crate::transport::blocks::zmq_reqrep::{ZmqClient, ZmqServer};
 use crate::transport::error::TransportError;
 use crate::transport::names::checked_path;
 use crate::transport::spec::{
-    any_in_flight, Addressing, TransportKind, TransportOptions, TransportSpec,
+    any_workload, Addressing, TransportKind, TransportOptions, TransportSpec,
 };
 
 fn endpoint_of(path: &Path) -> Result<String, TransportError> {
@@ -44,7 +44,7 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: None,
     peer_buffer_size: None,
     summary: "ZeroMQ REQ/REP over an ipc:// Unix socket",
-    in_flight: any_in_flight,
+    supports: any_workload,
 };
 
 /// The echoing side: a REP (or a stream's ROUTER) socket bound to a socket file in a private directory, which it

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use crate::transport::blocks::zmq_reqrep::{ZmqClient, ZmqServer};
 use crate::transport::error::TransportError;
 use crate::transport::spec::{
-    any_in_flight, Addressing, TransportKind, TransportOptions, TransportSpec,
+    any_workload, Addressing, TransportKind, TransportOptions, TransportSpec,
 };
 
 const SCHEME: &str = "tcp://";
@@ -46,7 +46,7 @@ const SPEC: TransportSpec = TransportSpec {
     spin_budget: None,
     peer_buffer_size: None,
     summary: "ZeroMQ REQ/REP over tcp:// on loopback",
-    in_flight: any_in_flight,
+    supports: any_workload,
 };
 
 /// The echoing side: a REP (or a stream's ROUTER) socket listening on `addr`, reporting `ADDR:PORT` as bound in its

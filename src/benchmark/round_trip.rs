@@ -1,0 +1,99 @@
+//! Round trips one at a time ([`Workload::RoundTrip`](crate::transport::Workload)): warm-up,
+//! then timed round trips, each verified.
+//!
+//! The timed region holds nothing but the round trip. Stamping the sequence number, checking
+//! the echo and updating progress happen outside it, and progress is updated at most every
+//! [`PROGRESS_INTERVAL`](crate::benchmark::measure::PROGRESS_INTERVAL) (reusing the clock read
+//! the timing already made).
+//!
+//! A zero-copy transport lends the request's memory
+//! ([`TransportClient::loan`](crate::transport::TransportClient::loan)): the whole request,
+//! sequence number and payload, is written into the loan before the clock starts (the
+//! producer's one write of its message), and the echo is checked where it lies, after the clock
+//! stopped. The timed region then holds the hand-over of the slot and of its echo, and no copy.
+
+use std::time::Instant;
+
+use crate::benchmark::deadline::Deadline;
+use crate::benchmark::measure::{
+    check_reply, wait_out_if_paced, Between, LoopInput, MeasureError, ProgressSink, Recorders,
+    RunMeasurement, TimedLoop, TimedRegion, Watchers,
+};
+
+/// Round trips one at a time ([`Workload::RoundTrip`](crate::transport::Workload)), each
+/// timed from its send to its echo.
+pub struct RoundTrips;
+
+impl TimedLoop for RoundTrips {
+    fn warm_up(&self, input: &mut LoopInput<'_>) -> Result<(), MeasureError> {
+        let (client, buffers) = (&mut *input.client, &mut *input.buffers);
+        for sequence in 1..=input.config.warmup {
+            input.stop.check()?;
+            buffers.prepare(client, sequence)?;
+            let (request, reply) = buffers.round_trip(client);
+            check_reply(request, reply?, true, sequence)?;
+        }
+        Ok(())
+    }
+
+    /// Sequence numbers continue after the warm-up's.
+    fn timed_run(
+        &self,
+        input: &mut LoopInput<'_>,
+        progress: &mut dyn ProgressSink,
+        watchers: Watchers,
+    ) -> RunMeasurement {
+        let config = input.config;
+        let mut recorders = Recorders::new(config.interval.is_some());
+        let mut region = TimedRegion::start(watchers, progress, config.interval);
+        let deadline = region.deadline(config);
+        let between = &mut region.between;
+        let error = round_trips(input, deadline, &mut recorders, between)
+            .and_then(|()| wait_out_if_paced(config, deadline, input.stop))
+            .err();
+        let done = recorders.latencies.count();
+        region.end(recorders.latencies, recorders.service, 0, done, error)
+    }
+}
+
+/// The round trips themselves; the first failure ends them, and so does the `deadline` of a
+/// time-bounded run (read off the clock reading that ends each round trip, so it costs no
+/// read of its own; a paced run stops when its next slot is past it). The timed region is the
+/// round trip between `before` and `after`, nothing else.
+fn round_trips(
+    input: &mut LoopInput<'_>,
+    deadline: Option<Deadline>,
+    recorders: &mut Recorders,
+    between: &mut Between<'_>,
+) -> Result<(), MeasureError> {
+    let (client, buffers) = (&mut *input.client, &mut *input.buffers);
+    let (config, stop) = (input.config, input.stop);
+    let last = config.last_sequence();
+    for sequence in config.warmup + 1..=last {
+        stop.check()?;
+        if let (Some(deadline), Some(pacer)) = (deadline, &between.pacer) {
+            if pacer.next_slot() >= deadline.at() {
+                break;
+            }
+        }
+        buffers.prepare(client, sequence)?;
+        let slot = between
+            .pacer
+            .as_mut()
+            .map(|p| p.wait_for_slot(|| stop.check()));
+        let intended = slot.transpose()?;
+        let before = Instant::now();
+        let (request, result) = buffers.round_trip(client);
+        let after = Instant::now();
+        let reply = result?;
+        recorders.record(intended, before, after);
+        let time_up = deadline.is_some_and(|d| d.passed(after));
+        let full = config.verify_all || sequence == last || time_up;
+        check_reply(request, reply, full, sequence)?;
+        between.round_trip_done(after, sequence - config.warmup);
+        if time_up {
+            break;
+        }
+    }
+    Ok(())
+}
