@@ -23,9 +23,8 @@ use common::reached::start_reachable;
 use common::signals::stop_server_clean;
 use transport_bench::benchmark::cpu::CpuWatch;
 use transport_bench::benchmark::measure::{self, EchoBuffers, MeasureConfig, ProgressSink};
-use transport_bench::transport::{
-    iceoryx2, ipc_channel, payload_capacity, TransportClient, TransportKind,
-};
+use transport_bench::transport::kinds::{iceoryx2, ipc_channel};
+use transport_bench::transport::{payload_capacity, TransportClient, TransportKind};
 
 /// Counts the allocations of each thread; the test reads its own thread's count.
 struct CountingAllocator;

@@ -40,7 +40,7 @@ use common::reached::{start_reachable, start_reachable_as, ReachableServer};
 use common::signals::stop_server_clean;
 use transport_bench::peer::lease::EndpointLease;
 use transport_bench::peer::server::{Fault, FAULT_EXIT_CODE};
-use transport_bench::transport as transports;
+use transport_bench::transport::kinds as transports;
 use transport_bench::transport::os::mqueue::MSG_MAX_FILE;
 use transport_bench::transport::stream::payload_byte;
 use transport_bench::transport::{
@@ -308,7 +308,7 @@ fn a_server_gone_with_requests_in_flight_fails_the_client(kind: TransportKind) {
 macro_rules! in_flight_cases {
     ($($transport:ident),* $(,)?) => {$(
         mod $transport {
-            use transport_bench::transport::$transport::KIND;
+            use transport_bench::transport::kinds::$transport::KIND;
 
             #[test]
             fn four_in_flight_small_requests_echo_in_order() {

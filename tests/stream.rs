@@ -338,22 +338,22 @@ macro_rules! stream_cases {
         mod $transport {
             #[test]
             fn two_streams_of_each_size_are_acknowledged() {
-                super::two_streams_of_each_size_are_acknowledged(transport_bench::transport::$transport::KIND);
+                super::two_streams_of_each_size_are_acknowledged(transport_bench::transport::kinds::$transport::KIND);
             }
 
             #[test]
             fn a_corrupt_message_ends_the_server_naming_it() {
-                super::a_corrupt_message_ends_the_server_naming_it(transport_bench::transport::$transport::KIND);
+                super::a_corrupt_message_ends_the_server_naming_it(transport_bench::transport::kinds::$transport::KIND);
             }
 
             #[test]
             fn a_server_gone_mid_stream_fails_the_client() {
-                super::a_server_gone_mid_stream_fails_the_client(transport_bench::transport::$transport::KIND);
+                super::a_server_gone_mid_stream_fails_the_client(transport_bench::transport::kinds::$transport::KIND);
             }
 
             #[test]
             fn nothing_handed_out_is_no_request() {
-                super::nothing_handed_out_is_no_request(transport_bench::transport::$transport::KIND);
+                super::nothing_handed_out_is_no_request(transport_bench::transport::kinds::$transport::KIND);
             }
         }
     )*};
@@ -363,10 +363,10 @@ stream_cases!(unix_stream, tcp, pipe, mqueue, shm_posix, zmq_ipc, zmq_tcp);
 
 #[test]
 fn a_zmq_ipc_round_trip_client_refuses_to_send() {
-    a_round_trip_client_refuses_to_send(transport_bench::transport::zmq_ipc::KIND);
+    a_round_trip_client_refuses_to_send(transport_bench::transport::kinds::zmq_ipc::KIND);
 }
 
 #[test]
 fn a_zmq_tcp_round_trip_client_refuses_to_send() {
-    a_round_trip_client_refuses_to_send(transport_bench::transport::zmq_tcp::KIND);
+    a_round_trip_client_refuses_to_send(transport_bench::transport::kinds::zmq_tcp::KIND);
 }

@@ -315,9 +315,8 @@ mod tests {
     use crate::export::Exports;
     use crate::peer::cleanup::IpcObject;
     use crate::report::size::MessageSize;
-    use crate::transport::{
-        shm_posix, zmq_ipc, MessageLimit, Pattern, TransportError, TransportKind,
-    };
+    use crate::transport::kinds::{shm_posix, zmq_ipc};
+    use crate::transport::{MessageLimit, Pattern, TransportError, TransportKind};
 
     /// What a scripted run does.
     enum Scripted {

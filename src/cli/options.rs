@@ -26,9 +26,10 @@ use crate::peer::server_args::{is_server_mode, ServerArgs};
 use crate::report::saved::STDIN_PATH;
 use crate::report::size::MessageSize;
 use crate::system::placement::{PinMode, Pinning};
+use crate::transport::kinds::shm_posix;
 use crate::transport::registry::spinning_transport_names;
 use crate::transport::{
-    registry, shm_posix, ChannelName, Pattern, TransportKind, TransportOptions, HEADER_LEN,
+    registry, ChannelName, Pattern, TransportKind, TransportOptions, HEADER_LEN,
 };
 
 /// What the program was asked to do.

@@ -1,6 +1,7 @@
 //! Every transport the tool knows, in the order in which they run and print, and what can be
-//! said of all of them at once (every object any of them may leave for a channel). Adding a
-//! transport means adding its file to `kinds/`, its `mod` line there, and one line here.
+//! said of all of them at once (every object any of them may leave for a channel, and those
+//! they name themselves). Adding a transport means adding its file to `kinds/`, its `mod` line
+//! there, and one line here: nothing else counts or lists the transports.
 
 use crate::transport::endpoint::Endpoint;
 use crate::transport::kinds::{
@@ -10,7 +11,7 @@ use crate::transport::kinds::{
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::spec::TransportKind;
 
-pub const TRANSPORTS: [TransportKind; 12] = [
+pub const TRANSPORTS: &[TransportKind] = &[
     shm_posix::KIND,
     zmq_ipc::KIND,
     unix_stream::KIND,
@@ -25,13 +26,13 @@ pub const TRANSPORTS: [TransportKind; 12] = [
     iceoryx2::KIND,
 ];
 
-/// What runs without `--transports`: the seed benchmark's pair.
-pub const DEFAULT_TRANSPORTS: [TransportKind; 2] = [shm_posix::KIND, zmq_ipc::KIND];
+/// What runs without `--transports`: the seed benchmark's pair (a choice, not a count).
+pub const DEFAULT_TRANSPORTS: &[TransportKind] = &[shm_posix::KIND, zmq_ipc::KIND];
 
 impl TransportKind {
     /// Every transport, in the registry's order.
     pub fn all() -> &'static [TransportKind] {
-        &TRANSPORTS
+        TRANSPORTS
     }
 
     pub fn from_name(name: &str) -> Option<TransportKind> {
@@ -64,8 +65,28 @@ pub fn unlink_channel_objects(channel: &ChannelName) -> Vec<String> {
         .filter(PosixObject::unlink)
         .map(|object| object.name().to_string())
         .collect();
-    // iceoryx2 names its objects itself; it finds and removes those of dead processes.
-    removed.extend(iceoryx2::remove_dead_nodes(channel));
+    removed.extend(remove_dead_own_objects(channel));
+    removed
+}
+
+/// Removes what processes no longer running left of `channel` among the objects transports
+/// name themselves (which no channel name tells); returns what it removed, for people.
+pub fn remove_dead_own_objects(channel: &ChannelName) -> Vec<String> {
+    TRANSPORTS
+        .iter()
+        .flat_map(|kind| kind.remove_dead_own_objects(channel))
+        .collect()
+}
+
+/// [`remove_dead_own_objects`] on every channel that has objects a transport names itself:
+/// `cleanup` without a channel cannot tell those channels from their names otherwise.
+pub fn remove_every_dead_own_object() -> Vec<String> {
+    let mut removed = Vec::new();
+    for kind in TRANSPORTS {
+        for channel in kind.channels_with_own_objects() {
+            removed.extend(kind.remove_dead_own_objects(&channel));
+        }
+    }
     removed
 }
 

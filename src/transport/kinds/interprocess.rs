@@ -49,12 +49,9 @@ const SPEC: TransportSpec = TransportSpec {
         let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
         Ok(Box::new(bind(path, buffer_size, options)?))
     },
-    channel_objects: |_| Vec::new(),
-    max_message: |_| None,
-    spin_budget: None,
-    peer_buffer_size: None,
     summary: "the interprocess crate's local_socket stream (a Unix socket), length-framed",
     in_flight: any_in_flight,
+    ..TransportSpec::DEFAULTS
 };
 
 /// The crate's stream, with what the framing needs of it: `Read`/`Write` are the crate's own,

@@ -70,10 +70,6 @@ const SPEC: TransportSpec = TransportSpec {
         let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
         Ok(Box::new(bind(path, buffer_size, options)?))
     },
-    channel_objects: |_| Vec::new(),
-    max_message: |_| None,
-    spin_budget: None,
-    peer_buffer_size: None,
     summary: "servo's ipc-channel: a one-shot rendezvous, then a bytes channel each way",
     in_flight: |_| {
         Err(
@@ -82,6 +78,7 @@ const SPEC: TransportSpec = TransportSpec {
                 .into(),
         )
     },
+    ..TransportSpec::DEFAULTS
 };
 
 /// The one message of the rendezvous: the ends of the two bytes channels the server keeps.

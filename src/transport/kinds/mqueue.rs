@@ -123,10 +123,9 @@ const SPEC: TransportSpec = TransportSpec {
     },
     channel_objects,
     max_message,
-    spin_budget: None,
-    peer_buffer_size: None,
     summary: "two POSIX message queues (sizes up to msgsize_max)",
     in_flight,
+    ..TransportSpec::DEFAULTS
 };
 
 /// The requesting side: opens the server's queues, never unlinks them.

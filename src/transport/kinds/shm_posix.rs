@@ -95,13 +95,13 @@ const SPEC: TransportSpec = TransportSpec {
     connect: connect_on_channel::<ShmPosixClient>,
     bind: bind_on_channel::<ShmPosixServer>,
     channel_objects,
-    max_message: |_| None,
     spin_budget: Some(Duration::ZERO),
     peer_buffer_size: Some(peer_buffer_size),
     summary: "shared memory + four named POSIX semaphores, byte-compatible with shm-rpc-bridge",
     in_flight: |_| {
         Err("shm-rpc-bridge's protocol has one request slot: one request at a time".into())
     },
+    ..TransportSpec::DEFAULTS
 };
 
 /// One direction of a channel: a buffer and the two semaphores that hand it back and forth.

@@ -77,13 +77,12 @@ const SPEC: TransportSpec = TransportSpec {
     connect: connect_on_channel::<ShmSpinClient>,
     bind: bind_on_channel::<ShmSpinServer>,
     channel_objects: segment_objects::<Lanes>,
-    max_message: |_| None,
     spin_budget: Some(SEQUENCE_SPIN_BUDGET),
-    peer_buffer_size: None,
     summary: "one shared segment, atomic sequence numbers, spin then futex",
     in_flight: |_| {
         Err("one slot per direction for round trips (its ring carries streams only)".into())
     },
+    ..TransportSpec::DEFAULTS
 };
 
 /// One direction: its control line in the header and its payload area.

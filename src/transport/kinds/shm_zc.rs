@@ -105,13 +105,12 @@ const SPEC: TransportSpec = TransportSpec {
     connect: connect_on_channel::<ShmZcClient>,
     bind: bind_on_channel::<ShmZcServer>,
     channel_objects: segment_objects::<Lines>,
-    max_message: |_| None,
     spin_budget: Some(SEQUENCE_SPIN_BUDGET),
-    peer_buffer_size: None,
     summary: "zero-copy: requests written into loaned shared-memory slots",
     in_flight: |_| {
         Err("one slot per direction for round trips (its ring carries streams only)".into())
     },
+    ..TransportSpec::DEFAULTS
 };
 
 /// One direction's control line: who may go on, and which slot holds how many bytes.

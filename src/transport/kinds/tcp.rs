@@ -49,12 +49,9 @@ const SPEC: TransportSpec = TransportSpec {
         let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
         Ok(Box::new(bind(addr, buffer_size, options)?))
     },
-    channel_objects: |_| Vec::new(),
-    max_message: |_| None,
-    spin_budget: None,
-    peer_buffer_size: None,
     summary: "a TCP connection on 127.0.0.1, length-framed",
     in_flight: any_in_flight,
+    ..TransportSpec::DEFAULTS
 };
 
 /// Readies a connected stream for framed messages: no Nagle delay.

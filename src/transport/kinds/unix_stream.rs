@@ -58,12 +58,9 @@ const SPEC: TransportSpec = TransportSpec {
         let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
         Ok(Box::new(bind(path, buffer_size, options)?))
     },
-    channel_objects: |_| Vec::new(),
-    max_message: |_| None,
-    spin_budget: None,
-    peer_buffer_size: None,
     summary: "a SOCK_STREAM Unix domain socket, length-framed",
     in_flight: any_in_flight,
+    ..TransportSpec::DEFAULTS
 };
 
 /// The requesting side: one connected stream.
