@@ -4,30 +4,28 @@
 //! there, and one line here: nothing else counts or lists the transports.
 
 use crate::transport::endpoint::Endpoint;
-use crate::transport::kinds::{
-    iceoryx2, interprocess, ipc_channel, mqueue, pipe, shm_posix, shm_spin, shm_zc, tcp,
-    unix_stream, zmq_ipc, zmq_tcp,
-};
+use crate::transport::kinds;
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::spec::TransportKind;
 
+/// Every transport, in the order in which they run and print: a transport's one line.
 pub const TRANSPORTS: &[TransportKind] = &[
-    shm_posix::KIND,
-    zmq_ipc::KIND,
-    unix_stream::KIND,
-    shm_spin::KIND,
-    zmq_tcp::KIND,
-    mqueue::KIND,
-    shm_zc::KIND,
-    pipe::KIND,
-    tcp::KIND,
-    ipc_channel::KIND,
-    interprocess::KIND,
-    iceoryx2::KIND,
+    kinds::shm_posix::KIND,
+    kinds::zmq_ipc::KIND,
+    kinds::unix_stream::KIND,
+    kinds::shm_spin::KIND,
+    kinds::zmq_tcp::KIND,
+    kinds::mqueue::KIND,
+    kinds::shm_zc::KIND,
+    kinds::pipe::KIND,
+    kinds::tcp::KIND,
+    kinds::ipc_channel::KIND,
+    kinds::interprocess::KIND,
+    kinds::iceoryx2::KIND,
 ];
 
 /// What runs without `--transports`: the seed benchmark's pair (a choice, not a count).
-pub const DEFAULT_TRANSPORTS: &[TransportKind] = &[shm_posix::KIND, zmq_ipc::KIND];
+pub const DEFAULT_TRANSPORTS: &[TransportKind] = &[kinds::shm_posix::KIND, kinds::zmq_ipc::KIND];
 
 impl TransportKind {
     /// Every transport, in the registry's order.
