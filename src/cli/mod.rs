@@ -93,6 +93,17 @@ fn connect_help() -> String {
     )
 }
 
+/// `--spin-budget`'s help: what it does, then each spinning transport's default.
+fn spin_budget_help() -> String {
+    format!(
+        "How long a waiting process spins before it sleeps (e.g. 0, 5us, 100us; at most 10ms): \
+         a spinning transport polls the peer's signal (a sequence number, sem_trywait) before \
+         its blocking wait. 0 always sleeps. Both processes use it. Only for the transports \
+         that spin. [default: {}]",
+        registry::spin_budget_defaults()
+    )
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Timed round trips per case (and per run).
@@ -139,11 +150,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
     pub interval: Option<Duration>,
 
-    /// How long a waiting process spins before it sleeps (e.g. 0, 5us, 100us; at most 10ms):
-    /// shm-spin and shm-zc spin on the peer's sequence number before sleeping on a futex,
-    /// shm-posix on sem_trywait before its blocking wait. 0 always sleeps. Both processes use it.
-    /// [default: 20us for shm-spin and shm-zc, 0 for shm-posix]
-    #[arg(long, value_name = "DURATION", value_parser = parse_spin_budget)]
+    // The help names the transports that spin, and their defaults, from the registry.
+    #[arg(long, value_name = "DURATION", value_parser = parse_spin_budget, help = spin_budget_help())]
     pub spin_budget: Option<Duration>,
 
     /// What the two processes exchange: round-trip (a request and its echo, timed one by one)

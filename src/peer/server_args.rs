@@ -18,7 +18,8 @@ use crate::peer::address::{self, AddressError, PipeFdsError, Written};
 use crate::peer::server::{Fault, ServerOptions};
 use crate::transport::os::pipe::check_ends;
 use crate::transport::{
-    payload_capacity, Addressing, Endpoint, Pattern, TransportError, TransportKind, HEADER_LEN,
+    payload_capacity, registry, Addressing, Endpoint, Pattern, TransportError, TransportKind,
+    HEADER_LEN,
 };
 
 /// The command line of server mode. Documented in docs/server-and-connect.md; options of the
@@ -75,9 +76,8 @@ pub struct ServerArgs {
     #[arg(long, value_name = "CPU")]
     pub cpu: Option<usize>,
 
-    /// How long a wait spins before it sleeps, for shm-posix, shm-spin and shm-zc.
-    /// [default: the transport's own: 0 for shm-posix, 20us for the others]
-    #[arg(long, value_name = "DURATION", value_parser = parse_spin_budget)]
+    // The help names the transports that spin, and their defaults, from the registry.
+    #[arg(long, value_name = "DURATION", value_parser = parse_spin_budget, help = spin_budget_help())]
     pub spin_budget: Option<Duration>,
 
     /// What the clients exchange with it: round-trip (echo every request) or stream (take
@@ -111,6 +111,15 @@ fn channel_help() -> String {
     format!(
         "Channel name, for transports addressed by one ({})",
         names.join(", ")
+    )
+}
+
+/// `--spin-budget`'s help: each spinning transport's own default, as the registry has them.
+fn spin_budget_help() -> String {
+    format!(
+        "How long a wait spins before it sleeps, for the transports that spin. [default: the \
+         transport's own: {}]",
+        registry::spin_budget_defaults()
     )
 }
 

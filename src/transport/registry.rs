@@ -47,6 +47,40 @@ pub fn spinning_transport_names() -> Vec<&'static str> {
         .collect()
 }
 
+/// The default spin budget of each transport that spins, for `--spin-budget`'s help, grouped
+/// by budget in the registry's order: `0 for shm-posix, 20us for shm-spin, shm-zc and iceoryx2`.
+pub fn spin_budget_defaults() -> String {
+    let mut groups: Vec<(std::time::Duration, Vec<&str>)> = Vec::new();
+    for kind in TRANSPORTS {
+        let Some(budget) = kind.spin_budget(None) else {
+            continue;
+        };
+        match groups.iter_mut().find(|(each, _)| *each == budget) {
+            Some((_, names)) => names.push(kind.name()),
+            None => groups.push((budget, vec![kind.name()])),
+        }
+    }
+    let said: Vec<String> = (groups.iter())
+        .map(|(budget, names)| {
+            let budget = match budget.as_micros() {
+                0 => "0".to_string(),
+                micros => format!("{micros}us"),
+            };
+            format!("{budget} for {}", and_list(names))
+        })
+        .collect();
+    said.join(", ")
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [only] => only.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// Every object any transport may create for `channel`.
 pub fn channel_objects(channel: &ChannelName) -> Vec<PosixObject> {
     TRANSPORTS
@@ -106,5 +140,34 @@ impl Endpoint {
             // nothing stays behind.
             Endpoint::Tcp { .. } | Endpoint::Pipes { .. } => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every transport that spins is in the help's defaults once, with its own budget.
+    #[test]
+    fn the_spin_budget_defaults_name_every_spinning_transport_with_its_budget() {
+        let defaults = spin_budget_defaults();
+        assert!(
+            defaults.starts_with("0 for shm-posix, 20us for shm-spin"),
+            "{defaults}"
+        );
+        for kind in TRANSPORTS {
+            let named = defaults
+                .split([',', ' '])
+                .filter(|word| *word == kind.name())
+                .count();
+            assert_eq!(named, usize::from(kind.spins()), "{kind:?}: {defaults}");
+        }
+    }
+
+    #[test]
+    fn and_list_joins_the_last_with_and() {
+        assert_eq!(and_list(&["a"]), "a");
+        assert_eq!(and_list(&["a", "b"]), "a and b");
+        assert_eq!(and_list(&["a", "b", "c"]), "a, b and c");
     }
 }
