@@ -62,9 +62,11 @@ pub fn spin_budget_defaults() -> String {
     }
     let said: Vec<String> = (groups.iter())
         .map(|(budget, names)| {
-            let budget = match budget.as_micros() {
-                0 => "0".to_string(),
-                micros => format!("{micros}us"),
+            // As `--spin-budget` takes it: 0, else whole microseconds where it is that.
+            let budget = match (budget.as_nanos(), budget.as_nanos() % 1000) {
+                (0, _) => "0".to_string(),
+                (nanos, 0) => format!("{}us", nanos / 1000),
+                (nanos, _) => format!("{nanos}ns"),
             };
             format!("{budget} for {}", and_list(names))
         })
