@@ -24,9 +24,10 @@ use common::reached::{start_reachable, ReachableServer};
 use common::server::wait_for_line;
 use common::signals::{signal, stop_server_clean};
 use common::usage::assert_usage_error;
-use transport_bench::transport::{
-    mqueue, shm_posix, shm_spin, tcp, unix_stream, zmq_ipc, zmq_tcp, Endpoint, TransportKind,
+use transport_bench::transport::kinds::{
+    mqueue, shm_posix, shm_spin, tcp, unix_stream, zmq_ipc, zmq_tcp,
 };
+use transport_bench::transport::{Endpoint, TransportKind};
 
 const BUFFER: usize = 64 * 1024;
 const SERVER_TIMEOUT: Duration = Duration::from_secs(30);

@@ -180,7 +180,7 @@ fn the_next_client_after_one_that_hung_up_mid_stream_is_served(kind: TransportKi
 /// The same through a ring one slot deep, which the client that hung up left full.
 #[test]
 fn the_next_client_after_one_that_left_a_full_ring_is_served() {
-    use transport_bench::transport::{shm_spin, shm_zc};
+    use transport_bench::transport::kinds::{shm_spin, shm_zc};
     for kind in [shm_spin::KIND, shm_zc::KIND] {
         hung_up_then_served(StreamServer::serving(
             kind,
@@ -217,7 +217,7 @@ macro_rules! per_standalone_transport {
             #[test]
             fn the_next_client_after_one_that_hung_up_mid_stream_is_served() {
                 super::the_next_client_after_one_that_hung_up_mid_stream_is_served(
-                    transport_bench::transport::$transport::KIND,
+                    transport_bench::transport::kinds::$transport::KIND,
                 );
             }
         }
@@ -241,7 +241,7 @@ per_standalone_transport!(
 /// is refused on connect, naming the remedy, and the server goes on.
 #[test]
 fn a_ring_client_of_another_buffer_size_is_refused_and_the_server_goes_on() {
-    use transport_bench::transport::{shm_spin, shm_zc};
+    use transport_bench::transport::kinds::{shm_spin, shm_zc};
     for kind in [shm_spin::KIND, shm_zc::KIND] {
         for pattern in [Pattern::Stream, Pattern::RoundTrip] {
             let server = StreamServer::serving(kind, GIVE_UP, pattern, None);
@@ -319,7 +319,7 @@ fn sixty_four_shm_posix_pairs_are_all_measured() {
 /// stream was acknowledged before the server had looked at it), but say what happened.
 #[test]
 fn an_acknowledgement_left_by_a_dead_client_is_not_taken_for_the_next_ones() {
-    use transport_bench::transport::mqueue;
+    use transport_bench::transport::kinds::mqueue;
     let server = StreamServer::start(mqueue::KIND, PATIENCE);
     let mut hostile = server.client(GIVE_UP);
     within_patience(move || {

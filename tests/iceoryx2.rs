@@ -28,8 +28,9 @@ use common::process::{bin, Spawned, PATIENCE};
 use common::server::{server_args, start_server};
 use common::signals::{signal, stop_server_clean};
 use nix::sys::signal::Signal;
+use transport_bench::transport::kinds::iceoryx2;
 use transport_bench::transport::stream::{payload_byte, SEQUENCE_LEN};
-use transport_bench::transport::{iceoryx2, Endpoint, Pattern, TransportClient};
+use transport_bench::transport::{Endpoint, Pattern, TransportClient};
 
 /// iceoryx2's root directory (its default configuration's).
 const ICEORYX2_ROOT: &str = "/tmp/iceoryx2";

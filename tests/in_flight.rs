@@ -43,7 +43,7 @@ use common::reached::{start_reachable, start_reachable_as, ReachableServer};
 use common::signals::stop_server_clean;
 use transport_bench::peer::lease::EndpointLease;
 use transport_bench::peer::server::{Fault, FAULT_EXIT_CODE};
-use transport_bench::transport as transports;
+use transport_bench::transport::kinds as transports;
 use transport_bench::transport::os::mqueue::MSG_MAX_FILE;
 use transport_bench::transport::stream::payload_byte;
 use transport_bench::transport::{

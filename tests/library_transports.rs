@@ -24,7 +24,8 @@ use common::reached::start_reachable;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
-use transport_bench::transport::{interprocess, ipc_channel, Endpoint, TransportKind};
+use transport_bench::transport::kinds::{interprocess, ipc_channel};
+use transport_bench::transport::{Endpoint, TransportKind};
 
 fn signal(pid: u32, signal: Signal) {
     kill(Pid::from_raw(pid as i32), signal).expect("sending a signal");

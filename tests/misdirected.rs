@@ -16,7 +16,8 @@ use common::server::{server_args, start_server, wait_for_line};
 use common::usage::assert_usage_error;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use transport_bench::transport::{tcp, zmq_tcp, Endpoint, TransportKind};
+use transport_bench::transport::kinds::{tcp, zmq_tcp};
+use transport_bench::transport::{Endpoint, TransportKind};
 
 /// A standalone `kind` server on loopback, given `timeout`, and the address it reported.
 fn standalone(kind: TransportKind, timeout: Duration) -> (Spawned, String) {

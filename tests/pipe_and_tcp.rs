@@ -35,11 +35,10 @@ use common::usage::assert_usage_error;
 use nix::sys::signal::Signal;
 use transport_bench::peer::lease::EndpointLease;
 use transport_bench::peer::spawn::{hand_down, InheritedFd};
+use transport_bench::transport::kinds::{pipe, tcp};
 use transport_bench::transport::names::SERVER_FDS;
 use transport_bench::transport::os::pipe::PipePair;
-use transport_bench::transport::{
-    pipe, tcp, Endpoint, TransportClient, TransportError, TransportKind,
-};
+use transport_bench::transport::{Endpoint, TransportClient, TransportError, TransportKind};
 
 const BUFFER: usize = 64 * 1024;
 

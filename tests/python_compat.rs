@@ -25,7 +25,8 @@ use common::process::Spawned;
 use common::server::*;
 use common::shm::{shm_endpoint, start_shm_server};
 use common::signals::*;
-use transport_bench::transport::{shm_posix, HEADER_LEN};
+use transport_bench::transport::kinds::shm_posix;
+use transport_bench::transport::HEADER_LEN;
 
 const BUFFER: usize = 64 * 1024;
 const SIZES: [usize; 5] = [0, 1, 100, 10_000, BUFFER - HEADER_LEN];

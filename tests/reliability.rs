@@ -38,7 +38,7 @@ use common::process::PATIENCE;
 use nix::mqueue::{mq_close, mq_open, MQ_OFlag, MqAttr};
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
-use transport_bench::transport::mqueue;
+use transport_bench::transport::kinds::mqueue;
 use transport_bench::transport::os::semaphore::NamedSemaphore;
 use transport_bench::transport::os::shm::SharedMemory;
 use transport_bench::transport::{TransportKind, HEADER_LEN};

@@ -21,7 +21,8 @@ use common::server::{server_args, start_server, wait_for_line};
 use common::usage::assert_usage_error;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use transport_bench::transport::{tcp, zmq_tcp, Endpoint, TransportClient, TransportKind};
+use transport_bench::transport::kinds::{tcp, zmq_tcp};
+use transport_bench::transport::{Endpoint, TransportClient, TransportKind};
 
 /// A standalone server started by hand, and where it listens.
 struct Standalone {

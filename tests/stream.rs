@@ -362,10 +362,10 @@ fn nothing_handed_out_is_no_request_on_every_transport() {
 
 #[test]
 fn a_zmq_ipc_round_trip_client_refuses_to_send() {
-    a_round_trip_client_refuses_to_send(transport_bench::transport::zmq_ipc::KIND);
+    a_round_trip_client_refuses_to_send(transport_bench::transport::kinds::zmq_ipc::KIND);
 }
 
 #[test]
 fn a_zmq_tcp_round_trip_client_refuses_to_send() {
-    a_round_trip_client_refuses_to_send(transport_bench::transport::zmq_tcp::KIND);
+    a_round_trip_client_refuses_to_send(transport_bench::transport::kinds::zmq_tcp::KIND);
 }

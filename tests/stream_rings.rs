@@ -30,11 +30,11 @@ use common::streaming::{
 };
 use transport_bench::peer::server::{Fault, FAULT_EXIT_CODE};
 use transport_bench::peer::server_args::ServerArgs;
+use transport_bench::transport::kinds::{shm_spin, shm_zc};
 use transport_bench::transport::os::shm::SharedMemory;
 use transport_bench::transport::stream::STREAM_END;
 use transport_bench::transport::{
-    shm_spin, shm_zc, Endpoint, NoWatch, Pattern, TransportClient, TransportError, TransportKind,
-    HEADER_LEN,
+    Endpoint, NoWatch, Pattern, TransportClient, TransportError, TransportKind, HEADER_LEN,
 };
 
 /// The two transports that keep rings.

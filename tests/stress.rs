@@ -23,7 +23,8 @@ use common::process::PATIENCE;
 use common::server::start_server;
 use common::signals::stop_server_clean;
 use common::spinning::{connect_spinning, spinning_server_args};
-use transport_bench::transport::{shm_spin, shm_zc, TransportClient, TransportKind, HEADER_LEN};
+use transport_bench::transport::kinds::{shm_spin, shm_zc};
+use transport_bench::transport::{TransportClient, TransportKind, HEADER_LEN};
 
 const BUFFER: usize = 256 * 1024;
 const CAPACITY: usize = BUFFER - HEADER_LEN;

@@ -26,7 +26,8 @@ use nix::sys::signal::{
     kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal,
 };
 use nix::unistd::Pid;
-use transport_bench::transport::{tcp, Addressing, Endpoint, TransportKind};
+use transport_bench::transport::kinds::tcp;
+use transport_bench::transport::{Addressing, Endpoint, TransportKind};
 
 fn send(pid: u32, signal: Signal) {
     kill(Pid::from_raw(pid as i32), signal).expect("sending a signal");

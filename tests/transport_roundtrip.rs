@@ -37,9 +37,11 @@ use common::zmq_peer::ZmqTestServer;
 use nix::sys::signal::Signal;
 use transport_bench::peer::lease::EndpointLease;
 use transport_bench::peer::server::Fault;
+use transport_bench::transport::kinds::{
+    mqueue, shm_posix, shm_spin, shm_zc, unix_stream, zmq_ipc, zmq_tcp,
+};
 use transport_bench::transport::{
-    mqueue, shm_posix, shm_spin, shm_zc, unix_stream, zmq_ipc, zmq_tcp, Endpoint, TransportClient,
-    TransportError, TransportKind, HEADER_LEN,
+    Endpoint, TransportClient, TransportError, TransportKind, HEADER_LEN,
 };
 
 const BUFFER: usize = 64 * 1024;

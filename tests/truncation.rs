@@ -24,7 +24,8 @@ use common::driver::{driver_leftovers, eventually, Driver};
 use common::process::{Spawned, PATIENCE};
 use common::server::{server_args, start_server};
 use common::shm::{shm_endpoint, start_shm_server};
-use transport_bench::transport::{shm_posix, shm_spin, shm_zc, TransportError, TransportKind};
+use transport_bench::transport::kinds::{shm_posix, shm_spin, shm_zc};
+use transport_bench::transport::{TransportError, TransportKind};
 
 /// Shrinks `/dev/shm/<entry>` to nothing, as a hostile or buggy process of the same user would.
 fn truncate(entry: &str) {

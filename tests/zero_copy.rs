@@ -18,9 +18,10 @@ use common::client::connect;
 use common::process::{Spawned, PATIENCE};
 use common::server::{server_args, start_server};
 use common::signals::stop_server_clean;
+use transport_bench::transport::kinds::{shm_spin, shm_zc};
 use transport_bench::transport::os::shm::SharedMemory;
 use transport_bench::transport::{
-    shm_spin, shm_zc, Endpoint, TransportClient, TransportError, TransportKind, HEADER_LEN,
+    Endpoint, TransportClient, TransportError, TransportKind, HEADER_LEN,
 };
 
 const BUFFER: usize = 4096;

@@ -404,7 +404,7 @@ impl Executor for ProcessExecutor<'_> {
 mod tests {
     use super::*;
     use crate::cli::options::Mode;
-    use crate::transport::{shm_posix, shm_spin, shm_zc, zmq_ipc};
+    use crate::transport::kinds::{shm_posix, shm_spin, shm_zc, zmq_ipc};
 
     fn options(args: &[&str]) -> Options {
         let argv = ["transport-bench"].iter().chain(args).map(Into::into);

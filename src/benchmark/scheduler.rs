@@ -324,7 +324,8 @@ mod tests {
     use crate::export::Exports;
     use crate::peer::cleanup::IpcObject;
     use crate::report::size::MessageSize;
-    use crate::transport::{shm_posix, zmq_ipc, MessageLimit, TransportError, TransportKind};
+    use crate::transport::kinds::{shm_posix, zmq_ipc};
+    use crate::transport::{MessageLimit, TransportError, TransportKind};
 
     /// What a scripted run does.
     enum Scripted {

@@ -234,7 +234,7 @@ impl Default for CaseTally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::shm_posix;
+    use crate::transport::kinds::shm_posix;
 
     #[test]
     fn a_case_that_measured_nothing_is_never_ok() {

@@ -17,7 +17,7 @@ use clap_complete::Shell;
 use crate::peer::external::ExternalPeer;
 use crate::peer::server::Fault;
 use crate::system::placement::PinMode;
-use crate::transport::{registry, Pattern, TransportKind};
+use crate::transport::{registry, Addressing, Pattern, TransportKind};
 use crate::values::{
     parse_buffer_size, parse_ci_target, parse_in_flight, parse_interval, parse_min_runs,
     parse_pairs, parse_percent, parse_pin, parse_positive_u64, parse_ring_depth,
@@ -50,7 +50,7 @@ fn transports_help() -> String {
     format!(
         "Transports to compare, comma-separated: {}, or all. [default: {}, the seed benchmark's pair]",
         names(TransportKind::all()).join(", "),
-        names(&registry::DEFAULT_TRANSPORTS).join(",")
+        names(registry::DEFAULT_TRANSPORTS).join(",")
     )
 }
 
@@ -67,6 +67,42 @@ fn transports_long_help() -> String {
         .map(|k| format!("  {:width$}  {}", k.name(), k.summary()))
         .collect();
     format!("{}\n{}", transports_help(), lines.join("\n"))
+}
+
+/// `--connect`'s help: the address of each transport in the registry that can be reached from
+/// outside (all but those whose server inherits its pipes), as its addressing writes it.
+fn connect_help() -> String {
+    let forms: Vec<String> = (TransportKind::all().iter())
+        .filter_map(|kind| {
+            let address = match kind.addressing() {
+                Addressing::Channel => "CHANNEL".to_string(),
+                Addressing::SocketFile { scheme } => format!("[{scheme}]/PATH"),
+                Addressing::Tcp {
+                    scheme: Some(scheme),
+                } => format!("[{scheme}]HOST:PORT"),
+                Addressing::Tcp { scheme: None } => "HOST:PORT".to_string(),
+                Addressing::InheritedPipes => return None,
+            };
+            Some(format!("{}:{address}", kind.name()))
+        })
+        .collect();
+    format!(
+        "Measure a server that is already running instead of spawning one, as \
+         TRANSPORT:ADDRESS: {} (the scheme in brackets may be left out). Nothing of the \
+         server's is created or removed.",
+        forms.join(", ")
+    )
+}
+
+/// `--spin-budget`'s help: what it does, then each spinning transport's default.
+fn spin_budget_help() -> String {
+    format!(
+        "How long a waiting process spins before it sleeps (e.g. 0, 5us, 100us; at most 10ms): \
+         a spinning transport polls the peer's signal (a sequence number, sem_trywait) before \
+         its blocking wait. 0 always sleeps. Both processes use it. Only for the transports \
+         that spin. [default: {}]",
+        registry::spin_budget_defaults()
+    )
 }
 
 #[derive(Debug, Args)]
@@ -115,11 +151,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
     pub interval: Option<Duration>,
 
-    /// How long a waiting process spins before it sleeps (e.g. 0, 5us, 100us; at most 10ms):
-    /// shm-spin and shm-zc spin on the peer's sequence number before sleeping on a futex,
-    /// shm-posix on sem_trywait before its blocking wait. 0 always sleeps. Both processes use it.
-    /// [default: 20us for shm-spin and shm-zc, 0 for shm-posix]
-    #[arg(long, value_name = "DURATION", value_parser = parse_spin_budget)]
+    // The help names the transports that spin, and their defaults, from the registry.
+    #[arg(long, value_name = "DURATION", value_parser = parse_spin_budget, help = spin_budget_help())]
     pub spin_budget: Option<Duration>,
 
     /// What the two processes exchange: round-trip (a request and its echo, timed one by one)
@@ -201,11 +234,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIR")]
     pub export_hgrm: Option<PathBuf>,
 
-    /// Measure a server that is already running instead of spawning one, as TRANSPORT:ADDRESS:
-    /// shm-posix:CHANNEL, shm-spin:CHANNEL, shm-zc:CHANNEL, mqueue:CHANNEL,
-    /// zmq-ipc:ipc:///PATH, zmq-tcp:tcp://HOST:PORT, unix-stream:/PATH or tcp:HOST:PORT.
-    /// Nothing of the server's is created or removed.
-    #[arg(long, value_name = "TRANSPORT:ADDRESS")]
+    // The help gives the address of every transport of the registry that can be reached.
+    #[arg(long, value_name = "TRANSPORT:ADDRESS", help = connect_help())]
     pub connect: Option<ExternalPeer>,
 
     /// Testing aid: make the servers of one transport misbehave, as TRANSPORT:FAULT
@@ -280,16 +310,47 @@ mod tests {
 
     use super::*;
 
+    /// Every transport but one whose server inherits its pipes can be measured with
+    /// `--connect`, and the help says how to write its address; the addresses it gives parse.
+    #[test]
+    fn the_connect_help_gives_every_reachable_transport_an_address() {
+        let help = Cli::command().render_help().to_string();
+        let unwrapped = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for kind in TransportKind::all() {
+            let named = unwrapped.contains(&format!(" {}:", kind.name()));
+            let reachable = kind.addressing() != Addressing::InheritedPipes;
+            assert_eq!(named, reachable, "{kind:?}:\n{help}");
+        }
+        for example in [
+            "shm-posix:CHANNEL",
+            "zmq-ipc:[ipc://]/PATH",
+            "tcp:HOST:PORT",
+        ] {
+            assert!(unwrapped.contains(example), "{example}:\n{help}");
+        }
+        let written = [
+            "shm-posix:app",
+            "zmq-ipc:ipc:///run/a.sock",
+            "zmq-ipc:/run/a.sock",
+        ];
+        for text in written {
+            assert!(text.parse::<ExternalPeer>().is_ok(), "{text}");
+        }
+    }
+
     #[test]
     fn the_transports_help_lists_the_registry_and_its_defaults() {
+        // clap wraps the help: the names are looked for in it with its line breaks undone.
         let help = Cli::command().render_help().to_string();
-        let every =
-            "shm-posix, zmq-ipc, unix-stream, shm-spin, zmq-tcp, mqueue, shm-zc, pipe, tcp, ipc-channel, interprocess, iceoryx2, or all";
-        assert!(help.contains(every), "{help}");
-        assert!(
-            help.contains("[default: shm-posix,zmq-ipc, the seed"),
-            "{help}"
-        );
+        let unwrapped = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut every: Vec<&str> = TransportKind::all().iter().map(|k| k.name()).collect();
+        every.push("or all");
+        assert!(unwrapped.contains(&every.join(", ")), "{help}");
+        let defaults: Vec<&str> = (registry::DEFAULT_TRANSPORTS.iter())
+            .map(|k| k.name())
+            .collect();
+        let default = format!("[default: {}, the seed", defaults.join(","));
+        assert!(unwrapped.contains(&default), "{help}");
         let long = Cli::command().render_long_help().to_string();
         for kind in TransportKind::all() {
             let listed = long.lines().any(|line| {

@@ -22,10 +22,10 @@ use crate::peer::server_args::{is_server_mode, ServerArgs};
 use crate::report::saved::STDIN_PATH;
 use crate::report::size::MessageSize;
 use crate::system::placement::{PinMode, Pinning};
+use crate::transport::kinds::shm_posix;
 use crate::transport::registry::spinning_transport_names;
 use crate::transport::{
-    registry, shm_posix, ChannelName, Pattern, TransportKind, TransportOptions, Workload,
-    HEADER_LEN,
+    registry, ChannelName, Pattern, TransportKind, TransportOptions, Workload, HEADER_LEN,
 };
 use crate::values::{
     ConfidenceTarget, Runs, DEFAULT_BUFFER_SIZE, DEFAULT_CI_TARGET_PCT, DEFAULT_MAX_RUNS,

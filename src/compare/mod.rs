@@ -332,7 +332,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::transport::{shm_posix, shm_spin};
+    use crate::transport::kinds::{shm_posix, shm_spin};
 
     fn key_of(transport: TransportKind, workload: Workload) -> CaseKey {
         CaseKey {

@@ -136,7 +136,8 @@ impl Exporter for CsvExporter {
 mod tests {
     use super::*;
     use crate::report::test_report::{sample, sample_with_cpu};
-    use crate::transport::{zmq_ipc, Pattern};
+    use crate::transport::kinds::zmq_ipc;
+    use crate::transport::Pattern;
 
     #[test]
     fn one_row_per_case_with_a_header() {

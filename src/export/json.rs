@@ -66,7 +66,7 @@ mod tests {
     use crate::report::result::BenchmarkResult;
     use crate::report::schema::SCHEMA_VERSION;
     use crate::report::test_report::sample;
-    use crate::transport::zmq_ipc;
+    use crate::transport::kinds::zmq_ipc;
 
     #[test]
     fn round_trips_with_the_documented_fields() {

@@ -58,7 +58,7 @@ mod tests {
     use super::*;
     use crate::report::result::BenchmarkResult;
     use crate::report::test_report::sample;
-    use crate::transport::zmq_ipc;
+    use crate::transport::kinds::zmq_ipc;
 
     #[test]
     fn one_table_row_per_case() {

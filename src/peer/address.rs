@@ -226,7 +226,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::transport::{mqueue, pipe, shm_zc, tcp, unix_stream, zmq_ipc, zmq_tcp};
+    use crate::transport::kinds::{mqueue, pipe, shm_zc, tcp, unix_stream, zmq_ipc, zmq_tcp};
 
     #[test]
     fn every_addressing_renders_what_a_server_parses_back() {

@@ -27,7 +27,7 @@ use crate::transport::os::mqueue::{queue_exists, unlink_queue, MQUEUE_DIR};
 use crate::transport::os::owner_lock::{self, Liveness};
 use crate::transport::os::semaphore::unlink_semaphore;
 use crate::transport::os::shm::{unlink_shared_memory, SHM_DIR};
-use crate::transport::{self, ChannelName, PosixObject, SOCKET_FILE_NAME};
+use crate::transport::{self, registry, ChannelName, PosixObject, SOCKET_FILE_NAME};
 
 const SEM_FILE_PREFIX: &str = "sem.";
 /// Every shm-rpc-bridge object name starts with this (after the leading slash).
@@ -374,16 +374,14 @@ pub enum CleanupScope {
 /// Runs `transport-bench cleanup`: says what it leaves alone and why, and what it removes, and
 /// removes it.
 pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
-    // iceoryx2 names its objects itself (under /tmp/iceoryx2 too): it finds its dead nodes'.
-    let iceoryx2_nodes = match scope {
-        CleanupScope::Channel(channel) => transport::iceoryx2::remove_dead_nodes(channel),
-        CleanupScope::Stale | CleanupScope::All => (transport::iceoryx2::channels_with_nodes())
-            .iter()
-            .flat_map(transport::iceoryx2::remove_dead_nodes)
-            .collect(),
+    // A transport that names its objects itself (iceoryx2, under /tmp/iceoryx2 too) finds
+    // those its dead processes left.
+    let own_objects = match scope {
+        CleanupScope::Channel(channel) => registry::remove_dead_own_objects(channel),
+        CleanupScope::Stale | CleanupScope::All => registry::remove_every_dead_own_object(),
     };
-    for node in &iceoryx2_nodes {
-        println!("Removed {node}");
+    for object in &own_objects {
+        println!("Removed {object}");
     }
     let Findings { objects, not_ours } = match scope {
         CleanupScope::Stale => stale(&std::env::temp_dir()),
@@ -394,7 +392,7 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
         println!("Left alone: {found}");
     }
     if objects.is_empty() {
-        if iceoryx2_nodes.is_empty() {
+        if own_objects.is_empty() {
             println!("Nothing to remove.");
         }
         return std::process::ExitCode::SUCCESS;

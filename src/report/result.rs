@@ -421,7 +421,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::shm_posix;
+    use crate::transport::kinds::shm_posix;
 
     #[test]
     fn a_skipped_case_says_why_and_is_not_a_failure() {

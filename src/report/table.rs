@@ -252,7 +252,7 @@ pub fn pairs_line(config: &Config) -> Option<String> {
 mod tests {
     use super::*;
     use crate::report::test_report::{sample, sample_with_cpu};
-    use crate::transport::zmq_ipc;
+    use crate::transport::kinds::zmq_ipc;
 
     #[test]
     fn one_row_per_case_relative_to_the_baseline() {

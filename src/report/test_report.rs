@@ -5,8 +5,8 @@ use crate::benchmark::tally::CaseTally;
 use crate::report::result::{Config, CpuUse, ModeSplit, Report, Status};
 use crate::report::schema::SCHEMA_VERSION;
 use crate::system::machine::Machine;
+use crate::transport::kinds::{shm_posix, zmq_ipc};
 use crate::transport::Pattern;
-use crate::transport::{shm_posix, zmq_ipc};
 
 /// A two-transport, two-size report with one failed case, from known samples.
 pub fn sample() -> Report {

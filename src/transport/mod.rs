@@ -12,7 +12,8 @@
 //! 4. [`blocks`]: what several transports are built from: message checks, stream framing, the
 //!    sequence signal and the spinning transports' segment skeleton, the building of a
 //!    channel transport's two sides, socket files, ZeroMQ REQ/REP.
-//! 5. [`kinds`]: the transports, one file each, and [`registry`], which lists them.
+//! 5. [`kinds`]: the transports, one file each (reached as `transport::kinds::<name>`, or by
+//!    name through the registry), and [`registry`], which lists them.
 //!
 //! A transport has a client side that performs one round trip into a caller's buffer
 //! ([`TransportClient`]) and a server side that hands out requests and answers them
@@ -39,10 +40,6 @@ pub mod workload;
 
 pub use endpoint::Endpoint;
 pub use error::TransportError;
-pub use kinds::{
-    iceoryx2, interprocess, ipc_channel, mqueue, pipe, shm_posix, shm_spin, shm_zc, tcp,
-    unix_stream, zmq_ipc, zmq_tcp,
-};
 pub use names::{
     validate_channel, ChannelName, ChannelNameError, PipeFds, PosixObject, PRIVATE_DIR_PREFIX,
     SOCKET_FILE_NAME,
@@ -50,8 +47,8 @@ pub use names::{
 pub use os::shm::SharedBytes;
 pub use registry::{channel_objects, unlink_channel_objects};
 pub use spec::{
-    echo_one, Addressing, BindFn, ConnectFn, EchoOutcome, MessageLimit, Pattern, Reply, Tamper,
-    TransportClient, TransportKind, TransportOptions, TransportServer, TransportSpec,
+    echo_one, Addressing, BindFn, ConnectFn, EchoOutcome, MessageLimit, OwnObjects, Pattern, Reply,
+    Tamper, TransportClient, TransportKind, TransportOptions, TransportServer, TransportSpec,
 };
 pub use wait::{NoWatch, PeerWatch, StopFlag, WaitBudget, WAIT_SLICE};
 pub use wire::{payload_capacity, HEADER_LEN};

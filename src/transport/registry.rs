@@ -1,37 +1,36 @@
 //! Every transport the tool knows, in the order in which they run and print, and what can be
-//! said of all of them at once (every object any of them may leave for a channel). Adding a
-//! transport means adding its file to `kinds/`, its `mod` line there, and one line here.
+//! said of all of them at once (every object any of them may leave for a channel, and those
+//! they name themselves). Adding a transport means adding its file to `kinds/`, its `mod` line
+//! there, and one line here: nothing else counts or lists the transports.
 
 use crate::transport::endpoint::Endpoint;
-use crate::transport::kinds::{
-    iceoryx2, interprocess, ipc_channel, mqueue, pipe, shm_posix, shm_spin, shm_zc, tcp,
-    unix_stream, zmq_ipc, zmq_tcp,
-};
+use crate::transport::kinds;
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::spec::TransportKind;
 
-pub const TRANSPORTS: [TransportKind; 12] = [
-    shm_posix::KIND,
-    zmq_ipc::KIND,
-    unix_stream::KIND,
-    shm_spin::KIND,
-    zmq_tcp::KIND,
-    mqueue::KIND,
-    shm_zc::KIND,
-    pipe::KIND,
-    tcp::KIND,
-    ipc_channel::KIND,
-    interprocess::KIND,
-    iceoryx2::KIND,
+/// Every transport, in the order in which they run and print: a transport's one line.
+pub const TRANSPORTS: &[TransportKind] = &[
+    kinds::shm_posix::KIND,
+    kinds::zmq_ipc::KIND,
+    kinds::unix_stream::KIND,
+    kinds::shm_spin::KIND,
+    kinds::zmq_tcp::KIND,
+    kinds::mqueue::KIND,
+    kinds::shm_zc::KIND,
+    kinds::pipe::KIND,
+    kinds::tcp::KIND,
+    kinds::ipc_channel::KIND,
+    kinds::interprocess::KIND,
+    kinds::iceoryx2::KIND,
 ];
 
-/// What runs without `--transports`: the seed benchmark's pair.
-pub const DEFAULT_TRANSPORTS: [TransportKind; 2] = [shm_posix::KIND, zmq_ipc::KIND];
+/// What runs without `--transports`: the seed benchmark's pair (a choice, not a count).
+pub const DEFAULT_TRANSPORTS: &[TransportKind] = &[kinds::shm_posix::KIND, kinds::zmq_ipc::KIND];
 
 impl TransportKind {
     /// Every transport, in the registry's order.
     pub fn all() -> &'static [TransportKind] {
-        &TRANSPORTS
+        TRANSPORTS
     }
 
     pub fn from_name(name: &str) -> Option<TransportKind> {
@@ -46,6 +45,42 @@ pub fn spinning_transport_names() -> Vec<&'static str> {
         .filter(|kind| kind.spins())
         .map(|kind| kind.name())
         .collect()
+}
+
+/// The default spin budget of each transport that spins, for `--spin-budget`'s help, grouped
+/// by budget in the registry's order: `0 for shm-posix, 20us for shm-spin, shm-zc and iceoryx2`.
+pub fn spin_budget_defaults() -> String {
+    let mut groups: Vec<(std::time::Duration, Vec<&str>)> = Vec::new();
+    for kind in TRANSPORTS {
+        let Some(budget) = kind.spin_budget(None) else {
+            continue;
+        };
+        match groups.iter_mut().find(|(each, _)| *each == budget) {
+            Some((_, names)) => names.push(kind.name()),
+            None => groups.push((budget, vec![kind.name()])),
+        }
+    }
+    let said: Vec<String> = (groups.iter())
+        .map(|(budget, names)| {
+            // As `--spin-budget` takes it: 0, else whole microseconds where it is that.
+            let budget = match (budget.as_nanos(), budget.as_nanos() % 1000) {
+                (0, _) => "0".to_string(),
+                (nanos, 0) => format!("{}us", nanos / 1000),
+                (nanos, _) => format!("{nanos}ns"),
+            };
+            format!("{budget} for {}", and_list(names))
+        })
+        .collect();
+    said.join(", ")
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [only] => only.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// Every object any transport may create for `channel`.
@@ -64,8 +99,28 @@ pub fn unlink_channel_objects(channel: &ChannelName) -> Vec<String> {
         .filter(PosixObject::unlink)
         .map(|object| object.name().to_string())
         .collect();
-    // iceoryx2 names its objects itself; it finds and removes those of dead processes.
-    removed.extend(iceoryx2::remove_dead_nodes(channel));
+    removed.extend(remove_dead_own_objects(channel));
+    removed
+}
+
+/// Removes what processes no longer running left of `channel` among the objects transports
+/// name themselves (which no channel name tells); returns what it removed, for people.
+pub fn remove_dead_own_objects(channel: &ChannelName) -> Vec<String> {
+    TRANSPORTS
+        .iter()
+        .flat_map(|kind| kind.remove_dead_own_objects(channel))
+        .collect()
+}
+
+/// [`remove_dead_own_objects`] on every channel that has objects a transport names itself:
+/// `cleanup` without a channel cannot tell those channels from their names otherwise.
+pub fn remove_every_dead_own_object() -> Vec<String> {
+    let mut removed = Vec::new();
+    for kind in TRANSPORTS {
+        for channel in kind.channels_with_own_objects() {
+            removed.extend(kind.remove_dead_own_objects(&channel));
+        }
+    }
     removed
 }
 
@@ -87,5 +142,34 @@ impl Endpoint {
             // nothing stays behind.
             Endpoint::Tcp { .. } | Endpoint::Pipes { .. } => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every transport that spins is in the help's defaults once, with its own budget.
+    #[test]
+    fn the_spin_budget_defaults_name_every_spinning_transport_with_its_budget() {
+        let defaults = spin_budget_defaults();
+        assert!(
+            defaults.starts_with("0 for shm-posix, 20us for shm-spin"),
+            "{defaults}"
+        );
+        for kind in TRANSPORTS {
+            let named = defaults
+                .split([',', ' '])
+                .filter(|word| *word == kind.name())
+                .count();
+            assert_eq!(named, usize::from(kind.spins()), "{kind:?}: {defaults}");
+        }
+    }
+
+    #[test]
+    fn and_list_joins_the_last_with_and() {
+        assert_eq!(and_list(&["a"]), "a");
+        assert_eq!(and_list(&["a", "b"]), "a and b");
+        assert_eq!(and_list(&["a", "b", "c"]), "a, b and c");
     }
 }

@@ -1,8 +1,10 @@
 //! What a transport is to the rest of the tool: the client and server traits every transport
 //! implements, the options both sides take, and the [`TransportSpec`] each transport's file
-//! declares (names, addressing, how to build either side, the objects it leaves if killed, its
-//! own message limit, its spin budget, how an external peer's buffer size is found), behind the
-//! cheap handle [`TransportKind`]. The registry lists the specs; nothing else names a transport.
+//! declares (names, addressing, how to build either side, the objects it leaves if killed, those
+//! it names itself, its own message limit, its spin budget, how an external peer's buffer size
+//! is found), behind the cheap handle [`TransportKind`]. A spec states what is its own and takes
+//! the rest from [`TransportSpec::DEFAULTS`]. The registry lists the specs; nothing else names a
+//! transport.
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -319,6 +321,53 @@ pub struct TransportSpec {
     /// table says it when the case is skipped, before anything starts.
     /// [`any_workload`] and [`one_request_at_a_time`] are the common answers.
     pub supports: fn(workload: Workload) -> Result<(), Reason>,
+    /// The objects it names itself, which no channel name tells (iceoryx2's nodes and
+    /// services): how cleanup finds and removes those a dead process left. None for a
+    /// transport whose every object is a channel object or dies with its process.
+    pub own_objects: Option<OwnObjects>,
+}
+
+impl TransportSpec {
+    /// What a transport has unless its file says otherwise: no objects of a channel, no
+    /// message limit of its own, no spinning, a peer's buffer taken on trust, no objects it
+    /// names itself. A file writes its spec as `TransportSpec { name: .., ..,
+    /// ..TransportSpec::DEFAULTS }` and so states only what is its own. The fields every
+    /// transport must state (names, addressing, connect, bind, summary, the workloads it supports) are here
+    /// only because a struct's base must be whole, and left to it they show: an empty name or
+    /// summary the registry's tests refuse, a connect or bind that panics in the conformance
+    /// set (a spec without them is a bug in the program, not a run's failure), a channel
+    /// address the transport's own connect refuses unless it is addressed by a channel, a
+    /// refusal of every workload that says the spec forgot it.
+    pub const DEFAULTS: TransportSpec = TransportSpec {
+        name: "",
+        display_name: "",
+        addressing: Addressing::Channel,
+        connect: |_, _, _| panic!("{UNDECLARED}: connect"),
+        bind: |_, _| panic!("{UNDECLARED}: bind"),
+        channel_objects: |_| Vec::new(),
+        max_message: |_| None,
+        spin_budget: None,
+        peer_buffer_size: None,
+        summary: "",
+        supports: |_| Err(Reason::Protocol(UNDECLARED)),
+        own_objects: None,
+    };
+}
+
+/// What [`TransportSpec::DEFAULTS`]' stand-ins for the fields a transport must state say.
+const UNDECLARED: &str = "the transport's spec does not declare what it must";
+
+/// The objects a transport names itself, and how to find and remove those a process that died
+/// left, as the transport's library itself tells them (iceoryx2: `Node::list`, a dead node's
+/// `try_remove_stale_resources`).
+#[derive(Clone, Copy)]
+pub struct OwnObjects {
+    /// The channels that have such objects, of live processes or dead ones: `cleanup`
+    /// without a channel asks each of them.
+    pub channels: fn() -> Vec<ChannelName>,
+    /// Removes the objects of `channel` that no live process holds; returns what it removed,
+    /// for people. Safe on any channel (another transport's, one with live processes).
+    pub remove_dead: fn(&ChannelName) -> Vec<String>,
 }
 
 /// A transport's own limit on message size, and why larger messages are skipped.
@@ -350,6 +399,21 @@ impl TransportKind {
     /// Every object the transport may create for `channel`, so that cleanup can find them.
     pub fn channel_objects(self, channel: &ChannelName) -> Vec<PosixObject> {
         (self.0.channel_objects)(channel)
+    }
+
+    /// Removes what processes no longer running left of `channel` among the objects the
+    /// transport names itself; returns what it removed, for people.
+    pub fn remove_dead_own_objects(self, channel: &ChannelName) -> Vec<String> {
+        (self.0.own_objects)
+            .map(|own| (own.remove_dead)(channel))
+            .unwrap_or_default()
+    }
+
+    /// The channels that have objects the transport names itself, alive or left over.
+    pub fn channels_with_own_objects(self) -> Vec<ChannelName> {
+        (self.0.own_objects)
+            .map(|own| (own.channels)())
+            .unwrap_or_default()
     }
 
     /// One line for `--help`: what the transport is.
@@ -492,7 +556,7 @@ mod tests {
     /// ones with one request slot say so.
     #[test]
     fn every_transport_answers_whether_it_carries_each_workload() {
-        use crate::transport::{shm_posix, shm_spin, shm_zc, tcp, unix_stream, zmq_ipc};
+        use crate::transport::kinds::{shm_posix, shm_spin, shm_zc, tcp, unix_stream, zmq_ipc};
         for &kind in TransportKind::all() {
             assert_eq!(
                 kind.supports(Workload::RoundTrip),

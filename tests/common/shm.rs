@@ -1,6 +1,7 @@
 //! SHM POSIX channels: their endpoint, and a server of one started directly.
 
-use transport_bench::transport::{shm_posix, Endpoint};
+use transport_bench::transport::kinds::shm_posix;
+use transport_bench::transport::Endpoint;
 
 use super::process::{Spawned, PATIENCE};
 use super::server::{server_args, start_server};

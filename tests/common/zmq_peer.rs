@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use transport_bench::transport::{zmq_ipc, Endpoint};
+use transport_bench::transport::kinds::zmq_ipc;
+use transport_bench::transport::Endpoint;
 
 use super::process::{Spawned, PATIENCE};
 use super::server::{server_args, start_server};

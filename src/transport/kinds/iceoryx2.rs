@@ -33,8 +33,9 @@
 //! has its own node, which removes all it made when dropped (a SIGTERM'd server drops it). A
 //! killed process cannot: iceoryx2 tells a dead node from a live one by the lock on its monitor
 //! file, and [`remove_dead_nodes`] removes a dead node's resources as iceoryx2 does itself
-//! (`Node::list`, then `try_remove_stale_resources` of each dead node), which the driver's
-//! sweep of a channel and `transport-bench cleanup` run. iceoryx2's own signal handling is
+//! (`Node::list`, then `try_remove_stale_resources` of each dead node). The spec declares it
+//! and [`channels_with_nodes`] as its own objects, which the driver's sweep of a channel and
+//! `transport-bench cleanup` run through the registry. iceoryx2's own signal handling is
 //! off: the server's SIGTERM is the tool's.
 //!
 //! **Truncated memory.** iceoryx2 maps its segments itself, outside the tool's SIGBUS guard, so a
@@ -67,11 +68,11 @@ use crate::transport::blocks::channel::{ChannelClient, ChannelServer};
 use crate::transport::blocks::payload::{check_announced_len, check_message_fits};
 use crate::transport::blocks::sequence::SEQUENCE_SPIN_BUDGET;
 use crate::transport::error::{HeldRequest, TransportError};
-use crate::transport::names::{ChannelName, PosixObject};
+use crate::transport::names::ChannelName;
 use crate::transport::os::shm::{unlink_shared_memory, SHM_DIR};
 use crate::transport::spec::{
-    Addressing, EchoOutcome, Pattern, Reply, TransportClient, TransportKind, TransportOptions,
-    TransportServer, TransportSpec,
+    Addressing, EchoOutcome, OwnObjects, Pattern, Reply, TransportClient, TransportKind,
+    TransportOptions, TransportServer, TransportSpec,
 };
 use crate::transport::stream::ring_depth;
 use crate::transport::wait::{
@@ -90,16 +91,18 @@ const SPEC: TransportSpec = TransportSpec {
     addressing: Addressing::Channel,
     connect: connect_on_channel::<Iceoryx2Client>,
     bind: bind_on_channel::<Iceoryx2Server>,
-    // Its shared memory is named by iceoryx2 (hashes and port ids after the channel's prefix):
-    // nothing can be listed by name, and `remove_dead_nodes` removes what a killed process left.
-    channel_objects: |_| Vec::<PosixObject>::new(),
-    max_message: |_| None,
     spin_budget: Some(SEQUENCE_SPIN_BUDGET),
-    peer_buffer_size: None,
+    // Its shared memory is named by iceoryx2 (hashes and port ids after the channel's prefix):
+    // no channel object can be listed by name, and iceoryx2 tells the dead nodes' from the rest.
+    own_objects: Some(OwnObjects {
+        channels: channels_with_nodes,
+        remove_dead: remove_dead_nodes,
+    }),
     summary: "Eclipse iceoryx2 zero-copy publish-subscribe, a service each way",
     supports: |workload| {
         one_request_at_a_time(workload, "one request at a time: each direction's subscriber buffers one sample, as in iceoryx2's benchmark")
     },
+    ..TransportSpec::DEFAULTS
 };
 
 /// The longest channel name iceoryx2's file names leave room for (a file name holds 255 bytes:

@@ -25,6 +25,7 @@ use crate::transport::blocks::framing::{
     ConnectionServer, FramedClient, Listener, NonBlockingStream,
 };
 use crate::transport::blocks::socket_file::SocketFile;
+use crate::transport::endpoint::Endpoint;
 use crate::transport::error::TransportError;
 use crate::transport::names::checked_path;
 use crate::transport::os::socket::{receive_now, send_now};
@@ -41,20 +42,11 @@ const SPEC: TransportSpec = TransportSpec {
     addressing: Addressing::SocketFile {
         scheme: "interprocess://",
     },
-    connect: |endpoint, options, watch| {
-        let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
-        Ok(Box::new(connect(path, buffer_size, options, watch)?))
-    },
-    bind: |endpoint, options| {
-        let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
-        Ok(Box::new(bind(path, buffer_size, options)?))
-    },
-    channel_objects: |_| Vec::new(),
-    max_message: |_| None,
-    spin_budget: None,
-    peer_buffer_size: None,
+    connect: |endpoint, options, watch| Ok(Box::new(connect(endpoint, options, watch)?)),
+    bind: |endpoint, options| Ok(Box::new(bind(endpoint, options)?)),
     summary: "the interprocess crate's local_socket stream (a Unix socket), length-framed",
     supports: any_workload,
+    ..TransportSpec::DEFAULTS
 };
 
 /// The crate's stream, with what the framing needs of it: `Read`/`Write` are the crate's own,
@@ -132,11 +124,11 @@ fn no_server_yet(path: &Path) -> impl Fn(&TransportError) -> Option<String> + '_
 }
 
 fn connect(
-    path: &Path,
-    buffer_size: usize,
+    endpoint: &Endpoint,
     options: TransportOptions,
     watch: Arc<dyn PeerWatch>,
 ) -> Result<FramedClient<LocalStream>, TransportError> {
+    let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
     checked_path(path)?;
     let connect = || {
         let name = path
@@ -191,10 +183,10 @@ impl Listener for LocalListener {
 }
 
 fn bind(
-    path: &Path,
-    buffer_size: usize,
+    endpoint: &Endpoint,
     options: TransportOptions,
 ) -> Result<ConnectionServer<LocalListener>, TransportError> {
+    let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
     let file = SocketFile::claim(path)?;
     let name = path
         .to_fs_name::<GenericFilePath>()

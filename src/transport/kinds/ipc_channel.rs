@@ -35,7 +35,6 @@
 //! client is accepted; the socket pairs are anonymous, and close with their processes.
 
 use std::ffi::c_int;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -45,6 +44,7 @@ use ipc_channel::IpcError;
 
 use crate::transport::blocks::payload::{check_message_fits, check_reply_fits};
 use crate::transport::blocks::socket_file::SocketFile;
+use crate::transport::endpoint::Endpoint;
 use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::names::checked_path;
 use crate::transport::spec::{
@@ -63,18 +63,8 @@ const SPEC: TransportSpec = TransportSpec {
     addressing: Addressing::SocketFile {
         scheme: "ipc-channel://",
     },
-    connect: |endpoint, options, watch| {
-        let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
-        Ok(Box::new(connect(path, buffer_size, options, watch)?))
-    },
-    bind: |endpoint, options| {
-        let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
-        Ok(Box::new(bind(path, buffer_size, options)?))
-    },
-    channel_objects: |_| Vec::new(),
-    max_message: |_| None,
-    spin_budget: None,
-    peer_buffer_size: None,
+    connect: |endpoint, options, watch| Ok(Box::new(connect(endpoint, options, watch)?)),
+    bind: |endpoint, options| Ok(Box::new(bind(endpoint, options)?)),
     summary: "servo's ipc-channel: a one-shot rendezvous, then a bytes channel each way",
     supports: |workload| {
         one_request_at_a_time(
@@ -83,6 +73,7 @@ const SPEC: TransportSpec = TransportSpec {
              replies while a request waits for room: both sides could block on full buffers",
         )
     },
+    ..TransportSpec::DEFAULTS
 };
 
 /// The one message of the rendezvous: the ends of the two bytes channels the server keeps.
@@ -323,11 +314,11 @@ struct IpcChannelClient {
 }
 
 fn connect(
-    path: &Path,
-    buffer_size: usize,
+    endpoint: &Endpoint,
     options: TransportOptions,
     watch: Arc<dyn PeerWatch>,
 ) -> Result<IpcChannelClient, TransportError> {
+    let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
     checked_path(path)?;
     let name = path.to_str().ok_or_else(|| {
         TransportError::Protocol(format!("{} is not a UTF-8 path", path.display()))
@@ -480,10 +471,10 @@ struct Dropped {
 }
 
 fn bind(
-    path: &Path,
-    buffer_size: usize,
+    endpoint: &Endpoint,
     options: TransportOptions,
 ) -> Result<IpcChannelServer, TransportError> {
+    let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
     let endpoint = SocketFile::claim(path)?;
     // The crate makes the one-shot socket in a fresh directory of tempfile's choosing: inside
     // the endpoint's own directory, so that whoever owns that one (the driver's private

@@ -15,7 +15,7 @@
 //! waits on a full queue: with less, a server blocked on a full response queue and a client
 //! blocked on a full request queue would wait for each other. A queue can be no deeper than
 //! `/proc/sys/fs/mqueue/msg_max` (10 by default), read at run time, so a larger N is skipped
-//! (the spec's `in_flight`), and a client refuses a server whose queues are too shallow.
+//! (the spec's `supports`), and a client refuses a server whose queues are too shallow.
 //!
 //! A one-way stream (`--pattern stream`) sends its messages on the request queue alone, which
 //! then holds up to [`stream_depth`] messages (`msg_max`, at most 10): the client sends on
@@ -127,10 +127,9 @@ const SPEC: TransportSpec = TransportSpec {
     },
     channel_objects,
     max_message,
-    spin_budget: None,
-    peer_buffer_size: None,
     summary: "two POSIX message queues (sizes up to msgsize_max)",
     supports,
+    ..TransportSpec::DEFAULTS
 };
 
 /// The requesting side: opens the server's queues, never unlinks them.

@@ -72,12 +72,9 @@ const SPEC: TransportSpec = TransportSpec {
         let (fds, buffer_size) = endpoint.pipes(KIND.name())?;
         Ok(Box::new(PipeServer::bind(fds, buffer_size, options)?))
     },
-    channel_objects: |_| Vec::new(),
-    max_message: |_| None,
-    spin_budget: None,
-    peer_buffer_size: None,
     summary: "two anonymous pipes to the spawned server, length-framed",
     supports: any_workload,
+    ..TransportSpec::DEFAULTS
 };
 
 /// The requesting side: the reply pipe's read end and the request pipe's write end.

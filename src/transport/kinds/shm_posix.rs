@@ -96,7 +96,6 @@ const SPEC: TransportSpec = TransportSpec {
     connect: connect_on_channel::<ShmPosixClient>,
     bind: bind_on_channel::<ShmPosixServer>,
     channel_objects,
-    max_message: |_| None,
     spin_budget: Some(Duration::ZERO),
     peer_buffer_size: Some(peer_buffer_size),
     summary: "shared memory + four named POSIX semaphores, byte-compatible with shm-rpc-bridge",
@@ -106,6 +105,7 @@ const SPEC: TransportSpec = TransportSpec {
             "shm-rpc-bridge's protocol has one request slot: one request at a time",
         )
     },
+    ..TransportSpec::DEFAULTS
 };
 
 /// One direction of a channel: a buffer and the two semaphores that hand it back and forth.

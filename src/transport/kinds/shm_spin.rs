@@ -78,9 +78,7 @@ const SPEC: TransportSpec = TransportSpec {
     connect: connect_on_channel::<ShmSpinClient>,
     bind: bind_on_channel::<ShmSpinServer>,
     channel_objects: segment_objects::<Lanes>,
-    max_message: |_| None,
     spin_budget: Some(SEQUENCE_SPIN_BUDGET),
-    peer_buffer_size: None,
     summary: "one shared segment, atomic sequence numbers, spin then futex",
     supports: |workload| {
         one_request_at_a_time(
@@ -88,6 +86,7 @@ const SPEC: TransportSpec = TransportSpec {
             "one slot per direction for round trips (its ring carries streams only)",
         )
     },
+    ..TransportSpec::DEFAULTS
 };
 
 /// One direction: its control line in the header and its payload area.

@@ -106,9 +106,7 @@ const SPEC: TransportSpec = TransportSpec {
     connect: connect_on_channel::<ShmZcClient>,
     bind: bind_on_channel::<ShmZcServer>,
     channel_objects: segment_objects::<Lines>,
-    max_message: |_| None,
     spin_budget: Some(SEQUENCE_SPIN_BUDGET),
-    peer_buffer_size: None,
     summary: "zero-copy: requests written into loaned shared-memory slots",
     supports: |workload| {
         one_request_at_a_time(
@@ -116,6 +114,7 @@ const SPEC: TransportSpec = TransportSpec {
             "one slot per direction for round trips (its ring carries streams only)",
         )
     },
+    ..TransportSpec::DEFAULTS
 };
 
 /// One direction's control line: who may go on, and which slot holds how many bytes.

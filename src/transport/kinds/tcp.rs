@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use crate::transport::blocks::framing::{ConnectionServer, FramedClient, Listener};
 use crate::transport::blocks::watched_socket::WatchedSocket;
+use crate::transport::endpoint::Endpoint;
 use crate::transport::error::TransportError;
 use crate::transport::spec::{
     any_workload, Addressing, TransportKind, TransportOptions, TransportSpec,
@@ -41,20 +42,11 @@ const SPEC: TransportSpec = TransportSpec {
     name: "tcp",
     display_name: "TCP",
     addressing: Addressing::Tcp { scheme: None },
-    connect: |endpoint, options, watch| {
-        let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
-        Ok(Box::new(connect(addr, buffer_size, options, watch)?))
-    },
-    bind: |endpoint, options| {
-        let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
-        Ok(Box::new(bind(addr, buffer_size, options)?))
-    },
-    channel_objects: |_| Vec::new(),
-    max_message: |_| None,
-    spin_budget: None,
-    peer_buffer_size: None,
+    connect: |endpoint, options, watch| Ok(Box::new(connect(endpoint, options, watch)?)),
+    bind: |endpoint, options| Ok(Box::new(bind(endpoint, options)?)),
     summary: "a TCP connection on 127.0.0.1, length-framed",
     supports: any_workload,
+    ..TransportSpec::DEFAULTS
 };
 
 /// Readies a connected stream for framed messages: no Nagle delay.
@@ -82,13 +74,14 @@ fn no_server_yet(addr: SocketAddr) -> impl Fn(&TransportError) -> Option<String>
 /// The requesting side: one connected stream.
 type TcpClient = FramedClient<WatchedSocket<TcpStream>>;
 
-/// Connects to `addr`, retrying until `options.timeout` while nobody listens there yet.
+/// Connects to the endpoint's address, retrying until `options.timeout` while nobody listens
+/// there yet.
 fn connect(
-    addr: SocketAddr,
-    buffer_size: usize,
+    endpoint: &Endpoint,
     options: TransportOptions,
     watch: Arc<dyn PeerWatch>,
 ) -> Result<TcpClient, TransportError> {
+    let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
     // One attempt waits one slice at most, so that the watch is asked between attempts
     // even where a connection is not refused at once (an address beyond loopback).
     let connect = || {
@@ -146,11 +139,8 @@ impl Listener for TcpSocket {
 /// The echoing side: a listener, and the connection being served with one reusable buffer.
 type TcpServer = ConnectionServer<TcpSocket>;
 
-fn bind(
-    addr: SocketAddr,
-    buffer_size: usize,
-    options: TransportOptions,
-) -> Result<TcpServer, TransportError> {
+fn bind(endpoint: &Endpoint, options: TransportOptions) -> Result<TcpServer, TransportError> {
+    let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
     let listener = TcpListener::bind(addr)
         .map_err(|e| TransportError::io(format!("listening on {addr}"), e))?;
     let local_addr = listener

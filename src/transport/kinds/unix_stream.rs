@@ -22,6 +22,7 @@ use std::sync::Arc;
 use crate::transport::blocks::framing::{ConnectionServer, FramedClient, Listener};
 use crate::transport::blocks::socket_file::SocketFile;
 use crate::transport::blocks::watched_socket::WatchedSocket;
+use crate::transport::endpoint::Endpoint;
 use crate::transport::error::TransportError;
 use crate::transport::names::checked_path;
 use crate::transport::spec::{
@@ -50,32 +51,24 @@ const SPEC: TransportSpec = TransportSpec {
     name: "unix-stream",
     display_name: "Unix stream",
     addressing: Addressing::SocketFile { scheme: "unix://" },
-    connect: |endpoint, options, watch| {
-        let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
-        Ok(Box::new(connect(path, buffer_size, options, watch)?))
-    },
-    bind: |endpoint, options| {
-        let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
-        Ok(Box::new(bind(path, buffer_size, options)?))
-    },
-    channel_objects: |_| Vec::new(),
-    max_message: |_| None,
-    spin_budget: None,
-    peer_buffer_size: None,
+    connect: |endpoint, options, watch| Ok(Box::new(connect(endpoint, options, watch)?)),
+    bind: |endpoint, options| Ok(Box::new(bind(endpoint, options)?)),
     summary: "a SOCK_STREAM Unix domain socket, length-framed",
     supports: any_workload,
+    ..TransportSpec::DEFAULTS
 };
 
 /// The requesting side: one connected stream.
 type UnixStreamClient = FramedClient<WatchedSocket<UnixStream>>;
 
-/// Connects to `path`, retrying until `options.timeout` while the server is not there yet.
+/// Connects to the endpoint's socket file, retrying until `options.timeout` while the server is
+/// not there yet.
 fn connect(
-    path: &Path,
-    buffer_size: usize,
+    endpoint: &Endpoint,
     options: TransportOptions,
     watch: Arc<dyn PeerWatch>,
 ) -> Result<UnixStreamClient, TransportError> {
+    let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
     checked_path(path)?;
     let connect = || {
         UnixStream::connect(path)
@@ -128,10 +121,10 @@ impl Listener for UnixSocket {
 type UnixStreamServer = ConnectionServer<UnixSocket>;
 
 fn bind(
-    path: &Path,
-    buffer_size: usize,
+    endpoint: &Endpoint,
     options: TransportOptions,
 ) -> Result<UnixStreamServer, TransportError> {
+    let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
     let file = SocketFile::claim(path)?;
     let listener = UnixListener::bind(path)
         .map_err(|e| TransportError::io(format!("binding {}", path.display()), e))?;

@@ -39,12 +39,9 @@ const SPEC: TransportSpec = TransportSpec {
         let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
         Ok(Box::new(bind(path, buffer_size, options)?))
     },
-    channel_objects: |_| Vec::new(),
-    max_message: |_| None,
-    spin_budget: None,
-    peer_buffer_size: None,
     summary: "ZeroMQ REQ/REP over an ipc:// Unix socket",
     supports: any_workload,
+    ..TransportSpec::DEFAULTS
 };
 
 /// The echoing side: a REP (or a stream's ROUTER) socket bound to a socket file in a private directory, which it

@@ -41,12 +41,9 @@ const SPEC: TransportSpec = TransportSpec {
         let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
         Ok(Box::new(bind(addr, buffer_size, options)?))
     },
-    channel_objects: |_| Vec::new(),
-    max_message: |_| None,
-    spin_budget: None,
-    peer_buffer_size: None,
     summary: "ZeroMQ REQ/REP over tcp:// on loopback",
     supports: any_workload,
+    ..TransportSpec::DEFAULTS
 };
 
 /// The echoing side: a REP (or a stream's ROUTER) socket listening on `addr`, reporting `ADDR:PORT` as bound in its
