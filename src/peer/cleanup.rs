@@ -22,6 +22,7 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 use crate::peer::lease::{channel_owner_pid, dir_owner_pid};
+use crate::printable;
 use crate::transport::os::file_kind::FileKind;
 use crate::transport::os::mqueue::{queue_exists, unlink_queue, MQUEUE_DIR};
 use crate::transport::os::owner_lock::{self, Liveness};
@@ -371,6 +372,12 @@ pub enum CleanupScope {
     All,
 }
 
+/// A line of `cleanup`'s on stdout. The names it shows are anyone's (whoever can write to
+/// `/dev/shm` or `/tmp` names a file as they like), so their control characters are replaced.
+fn show(line: fmt::Arguments<'_>) {
+    println!("{}", printable::text(&line.to_string()));
+}
+
 /// Runs `transport-bench cleanup`: says what it leaves alone and why, and what it removes, and
 /// removes it.
 pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
@@ -381,7 +388,7 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
         CleanupScope::Stale | CleanupScope::All => registry::remove_every_dead_own_object(),
     };
     for object in &own_objects {
-        println!("Removed {object}");
+        show(format_args!("Removed {object}"));
     }
     let Findings { objects, not_ours } = match scope {
         CleanupScope::Stale => stale(&std::env::temp_dir()),
@@ -389,7 +396,7 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
         CleanupScope::All => all_objects(),
     };
     for found in &not_ours {
-        println!("Left alone: {found}");
+        show(format_args!("Left alone: {found}"));
     }
     if objects.is_empty() {
         if own_objects.is_empty() {
@@ -403,12 +410,12 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
             objects.len()
         );
         for object in &objects {
-            println!("  {object}");
+            show(format_args!("  {object}"));
         }
     }
     let removed = remove_all(&objects);
     for object in &removed {
-        println!("Removed {object}");
+        show(format_args!("Removed {object}"));
     }
     let failed = objects.len() - removed.len();
     if failed > 0 {
