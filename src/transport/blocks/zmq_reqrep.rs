@@ -751,12 +751,17 @@ impl ZmqServer {
     /// gives. libzmq delivers a message's parts together, so the rest is already here.
     fn echo_multipart(&mut self, first: zmq::Message) -> Result<(), TransportError> {
         self.multipart_requests += 1;
-        let rest = self
-            .socket
-            .recv_multipart(0)
-            .map_err(|e| TransportError::zmq("receiving the rest of a request", e))?;
         let mut parts = vec![first.to_vec()];
-        parts.extend(rest);
+        let mut more = first.get_more();
+        // Part by part, each receive retried on a signal (`recv_multipart` would lose the
+        // parts it had taken when one interrupts it).
+        while more {
+            let mut part = zmq::Message::new();
+            retry_interrupted(|| self.socket.recv(&mut part, 0))
+                .map_err(|e| TransportError::zmq("receiving the rest of a request", e))?;
+            more = part.get_more();
+            parts.push(part.to_vec());
+        }
         let last = parts.len() - 1;
         for (index, part) in parts.iter().enumerate() {
             let flags = if index < last { zmq::SNDMORE } else { 0 };
