@@ -11,8 +11,9 @@
 //!   subcommand), and two saved reports compared;
 //! - [`system`]: the machine, CPU placement and signals;
 //! - [`values`]: single option values and their limits, which both command lines (the
-//!   benchmark's and server mode's) parse; [`numbers`]: digits grouped for people, at the
-//!   bottom, so that the transports' errors need nothing above them.
+//!   benchmark's and server mode's) parse; [`numbers`]: digits grouped for people, and
+//!   [`printable`]: free text with its control characters replaced, both at the bottom, so
+//!   that the transports' errors and every output need nothing above them.
 //!
 //! Each module imports only those below it (docs/architecture.md lists the order, and
 //! `tests/layering.rs` checks it).
@@ -24,6 +25,7 @@ pub mod export;
 pub mod numbers;
 pub mod output;
 pub mod peer;
+pub mod printable;
 pub mod report;
 pub mod system;
 pub mod transport;

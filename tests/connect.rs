@@ -30,6 +30,8 @@ use transport_bench::transport::kinds::{
 use transport_bench::transport::{Endpoint, TransportKind};
 
 const BUFFER: usize = 64 * 1024;
+/// An ipc-channel server's address, as its READY line gives one (nobody listens at this one).
+const ONE_SHOT: &str = "ipc-channel:/tmp/transport-bench-none/ipc-channel-server";
 const SERVER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `--connect` value that reaches `endpoint`.
@@ -300,6 +302,20 @@ fn what_an_external_server_cannot_do_is_a_usage_error() {
                 "tcp:no-ready",
             ],
             "not ours to tamper with",
+        ),
+        // ipc-channel's server serves one connection; each run and each size connects anew
+        // (issue 27, #17: run 2 timed out, "No such file or directory").
+        (
+            &["--connect", ONE_SHOT, "--runs", "2", "--sizes", "100"],
+            "serves one connection",
+        ),
+        (
+            &["--connect", ONE_SHOT, "--sizes", "100,200"],
+            "2 sizes (--sizes)",
+        ),
+        (
+            &["--connect", ONE_SHOT, "--runs", "auto", "--sizes", "100"],
+            "serves one connection",
         ),
     ] {
         assert_usage_error(args, needle);

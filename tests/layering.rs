@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// The top-level modules, from the ground up; `main.rs` and `lib.rs` stand above them all.
 const LAYERS: &[&str] = &[
+    "printable",
     "numbers",
     "transport",
     "system",

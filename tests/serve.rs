@@ -166,6 +166,16 @@ fn a_server_bound_beyond_loopback_warns_that_it_has_no_authentication() {
 }
 
 #[test]
+fn a_server_bound_to_ipv4_mapped_loopback_does_not_warn() {
+    // `::ffff:127.0.0.1` is IPv4's loopback seen through an IPv6 socket: only this host
+    // reaches it (issue 27, #16: it warned "reachable from other hosts").
+    let server = Standalone::start(tcp::KIND, "[::ffff:127.0.0.1]:0", None);
+    echo(server.client(tcp::KIND, 104).as_mut(), 100);
+    let stderr = server.stop();
+    assert!(!stderr.contains("reachable from other hosts"), "{stderr}");
+}
+
+#[test]
 fn max_sizes_that_cannot_work_are_usage_errors() {
     let tcp = ["--server", "--transport", "tcp", "--listen", "127.0.0.1:0"];
     // Written out by hand here (not rendered), as a person types them.

@@ -175,6 +175,9 @@ fn benchmark_options(cli: Cli) -> Options {
         .unwrap_or_else(MessageSize::named_defaults);
     check_round_trip_count(args.warmup, args.iterations);
     check_spin_budget(args.spin_budget, &transports, args.timeout);
+    if let Some(peer) = &args.connect {
+        check_one_client_server(peer, runs, sizes.len());
+    }
     if args.pairs > 1 && args.connect.is_some() {
         usage_error(
             ErrorKind::ArgumentConflict,
@@ -285,6 +288,29 @@ fn connect_transports(peer: &ExternalPeer, args: &BenchArgs) -> Vec<TransportKin
         );
     }
     vec![peer.transport]
+}
+
+/// A `--connect` server that serves one client (ipc-channel's one-shot rendezvous) can answer
+/// one run of one case: each run connects anew, and the second would find nobody listening.
+/// Refused before anything starts rather than failed after the first run.
+fn check_one_client_server(peer: &ExternalPeer, runs: u32, sizes: usize) {
+    if !peer.transport.serves_one_client() || (runs <= 1 && sizes <= 1) {
+        return;
+    }
+    let asked = match (runs > 1, sizes > 1) {
+        (true, true) => format!("{runs} runs of each of {sizes} sizes"),
+        (true, false) => format!("{runs} runs (--runs)"),
+        _ => format!("{sizes} sizes (--sizes)"),
+    };
+    usage_error(
+        ErrorKind::ArgumentConflict,
+        format!(
+            "--connect {peer}: a {} server serves one connection, and each run of each size \
+             connects anew; {asked} would need more. Give one size and --runs 1, and start \
+             the server again for the next",
+            peer.transport.name()
+        ),
+    );
 }
 
 /// The buffer asked for, which must hold the largest message, or the default that does.

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 
 use serde_json::{Map, Value};
 
+use crate::printable;
 use crate::report::result::Status;
 use crate::transport::{TransportKind, Workload};
 use saved::{Latency, SavedCase, SavedRun};
@@ -312,15 +313,15 @@ pub fn run(request: &CompareRequest) -> ExitCode {
     let (base, new) = match runs {
         Ok(runs) => runs,
         Err(e) => {
-            eprintln!("error: {e}");
+            // A saved report's text may be quoted in the error (an unknown name).
+            eprintln!("error: {}", printable::text(&e.to_string()));
             return ExitCode::from(2);
         }
     };
     let comparison = Comparison::new(&base, &new);
-    print!(
-        "{}",
-        render::render(&comparison, &base, &new, request.fail_above_pct)
-    );
+    // Both reports' text (a state, a kernel, a CPU name) is as anyone wrote it.
+    let rendered = render::render(&comparison, &base, &new, request.fail_above_pct);
+    print!("{}", printable::text(&rendered));
     match request.fail_above_pct {
         Some(threshold) if !comparison.regressions(threshold).is_empty() => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,

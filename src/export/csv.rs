@@ -1,6 +1,7 @@
 //! `--export-csv`: one row per case with the figures flattened, after a header line.
 
 use super::{ExportError, Exporter};
+use crate::printable;
 use crate::report::result::{BenchmarkResult, CpuUse, ModeSplit, Report};
 
 pub struct CsvExporter;
@@ -46,8 +47,10 @@ const COLUMNS: [&str; 38] = [
     "cpu_server_system_us",
 ];
 
-/// Quotes a field when it holds a comma, quote or newline (RFC 4180).
+/// Quotes a field when it holds a comma, quote or newline (RFC 4180), its control characters
+/// (but a line break) replaced: a CSV may be printed (`--export-csv -`).
 fn field(text: &str) -> String {
+    let text = printable::text(text);
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -150,6 +153,17 @@ mod tests {
         assert!(lines[5].ends_with(
             "\"server exited: killed by signal 9 (SIGKILL), \"\"quoted\"\"\",,,,,,round-trip,,,,,"
         ));
+    }
+
+    #[test]
+    fn control_characters_in_a_field_are_replaced_and_its_line_break_quoted() {
+        let mut report = sample();
+        report.results[4].error = Some("server said \u{1b}[2J\u{9b}1m\nbye\r".into());
+        let text = String::from_utf8(CsvExporter.serialize(&report).unwrap()).unwrap();
+        assert!(
+            text.contains("\"server said \u{fffd}[2J\u{fffd}1m\nbye\u{fffd}\""),
+            "{text}"
+        );
     }
 
     #[test]

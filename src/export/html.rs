@@ -6,6 +6,7 @@
 
 use super::svg_plot::{PlotData, SvgPlotExporter};
 use super::{ExportError, Exporter};
+use crate::printable;
 use crate::report::format;
 use crate::report::header::setup_facts;
 use crate::report::result::Report;
@@ -21,10 +22,11 @@ th{background:#eee}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 ul.facts{list-style:none;padding-left:0}.warning{color:#8a3b00}\
 details{margin:0.3em 0}summary{cursor:pointer}";
 
-/// `text` with the five XML-special characters escaped, for text and attribute values.
+/// `text` with the five XML-special characters escaped, for text and attribute values, and the
+/// characters XML cannot hold at all (or a reader should not be shown) replaced: [`printable`].
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in printable::field(text).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -196,6 +198,27 @@ mod tests {
         // The only addresses are the XML namespaces, which no browser fetches.
         let addresses = text.matches("http://").count() + text.matches("https://").count();
         assert_eq!(addresses, text.matches("xmlns=\"http://").count());
+    }
+
+    #[test]
+    fn characters_xml_cannot_hold_are_replaced_and_the_page_stays_well_formed() {
+        assert_eq!(
+            escape("a\u{fffe}\u{1b}[1m\u{9b}"),
+            "a\u{fffd}\u{fffd}[1m\u{fffd}"
+        );
+        let mut report = sample();
+        report.machine.cpu = "Xeon\u{1b}]0;owned\u{7}\u{9b}2J|\n\u{fffe}\u{ffff}".into();
+        report.machine.kernel = "6.1\u{9b}31m".into();
+        report.state = "complete\u{1b}[2J".into();
+        let text = String::from_utf8(HtmlExporter.serialize(&report).unwrap()).unwrap();
+        let options = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        };
+        roxmltree::Document::parse_with_options(&text, options).unwrap();
+        for bad in ['\u{1b}', '\u{9b}', '\u{fffe}', '\u{ffff}'] {
+            assert!(!text.contains(bad), "{bad:?} in the page");
+        }
     }
 
     #[test]

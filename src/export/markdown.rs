@@ -1,16 +1,18 @@
 //! `--export-markdown`: the summary table as a Markdown table.
 
 use super::{ExportError, Exporter};
+use crate::printable;
 use crate::report::result::Report;
 use crate::report::table::{self, Alignment, SummaryTable};
 
 pub struct MarkdownExporter;
 
-/// One line of the table, with `|` escaped inside cells.
+/// One line of the table, with `|` escaped inside cells and control characters (a line break
+/// among them) replaced.
 fn table_line<S: AsRef<str>>(cells: impl IntoIterator<Item = S>) -> String {
     let cells: Vec<String> = cells
         .into_iter()
-        .map(|c| c.as_ref().replace('|', "\\|"))
+        .map(|c| printable::field(c.as_ref()).replace('|', "\\|"))
         .collect();
     format!("| {} |\n", cells.join(" | "))
 }
@@ -33,7 +35,7 @@ impl Exporter for MarkdownExporter {
             "\n{what}, {} per case, relative to {}. {}.\n",
             report.config.length_per_run("iterations"),
             report.config.baseline.display_name(),
-            report.machine.cpu
+            printable::field(&report.machine.cpu)
         ));
         out.push_str(&format!("{}\n", table.cpu_note()));
         out.push_str(&format!("{}.\n", table::placement_line(&report.config)));
@@ -59,6 +61,19 @@ mod tests {
     use crate::report::result::BenchmarkResult;
     use crate::report::test_report::sample;
     use crate::transport::kinds::zmq_ipc;
+
+    #[test]
+    fn control_characters_of_a_cpu_name_are_replaced() {
+        let mut report = sample();
+        report.machine.cpu = "Xeon\u{1b}]0;owned\u{7}\u{9b}2J|\n\u{fffe}\u{ffff}".into();
+        let text = String::from_utf8(MarkdownExporter.serialize(&report).unwrap()).unwrap();
+        for bad in ['\u{1b}', '\u{7}', '\u{9b}', '\u{fffe}', '\u{ffff}'] {
+            assert!(!text.contains(bad), "{bad:?} in {text}");
+        }
+        // The CPU name stays on its line, its `|` (outside the table) as it is.
+        let line = "SHM POSIX. Xeon\u{fffd}]0;owned\u{fffd}\u{fffd}2J|\u{fffd}\u{fffd}\u{fffd}.\n";
+        assert!(text.contains(line), "{text}");
+    }
 
     #[test]
     fn one_table_row_per_case() {

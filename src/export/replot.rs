@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use super::target::ExportTarget;
 use super::{ExportError, PlotData, SvgPlotExporter};
+use crate::printable;
 use crate::report::saved::{read_file, SavedFileError};
 
 /// What to draw, and where.
@@ -60,7 +61,8 @@ pub fn run(request: &PlotRequest) -> ExitCode {
     match plot(request) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // The error may quote the saved report it refuses.
+            eprintln!("error: {}", printable::text(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }

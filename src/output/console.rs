@@ -8,6 +8,8 @@ use std::io::{IsTerminal, Write};
 
 use indicatif::ProgressDrawTarget;
 
+use crate::printable;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Console {
     Stdout,
@@ -15,8 +17,11 @@ pub enum Console {
 }
 
 impl Console {
-    /// Writes `text` and a newline.
+    /// Writes `text` and a newline, its control characters replaced (it may hold a saved
+    /// report's fields, a CPU name, a server's stderr: [`printable`]).
     pub fn line(self, text: impl std::fmt::Display) {
+        let text = text.to_string();
+        let text = printable::text(&text);
         let _ = match self {
             Console::Stdout => writeln!(std::io::stdout().lock(), "{text}"),
             Console::Stderr => writeln!(std::io::stderr().lock(), "{text}"),

@@ -21,7 +21,9 @@ use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
-use crate::peer::lease::{channel_owner_pid, dir_owner_pid};
+use crate::peer::lease::{channel_owner, dir_owner_pid, ChannelOwner};
+use crate::printable;
+use crate::system::pid_namespace;
 use crate::transport::os::file_kind::FileKind;
 use crate::transport::os::mqueue::{queue_exists, unlink_queue, MQUEUE_DIR};
 use crate::transport::os::owner_lock::{self, Liveness};
@@ -85,12 +87,12 @@ impl IpcObject {
         }
     }
 
-    /// The pid of the driver whose run made the object, if its name is one this tool makes.
-    fn owner_pid(&self) -> Option<u32> {
+    /// The driver whose run made the object, if its name is one this tool makes.
+    fn owner(&self) -> Option<ChannelOwner> {
         let bare = self.bare_name()?;
         match self {
-            IpcObject::MessageQueue(_) => driver_queue_owner_pid(bare),
-            _ => bare.strip_prefix(SRB_PREFIX).and_then(channel_owner_pid),
+            IpcObject::MessageQueue(_) => driver_queue_owner(bare),
+            _ => bare.strip_prefix(SRB_PREFIX).and_then(channel_owner),
         }
     }
 
@@ -179,19 +181,32 @@ impl Findings {
     }
 }
 
-/// The driver pid in the name of a queue of a driver's channel, `tb_<pid>_<n>_req` or `_resp`.
-fn driver_queue_owner_pid(bare_name: &str) -> Option<u32> {
+/// The driver in the name of a queue of a driver's channel, `tb_<pid>_p<namespace>_<n>_req`
+/// or `_resp` (or without the namespace, as older runs named them).
+fn driver_queue_owner(bare_name: &str) -> Option<ChannelOwner> {
     let channel = (bare_name.strip_suffix("_req")).or_else(|| bare_name.strip_suffix("_resp"))?;
-    channel_owner_pid(channel)
+    channel_owner(channel)
+}
+
+/// Whether the driver `owner` may still be running, as far as this process can tell: its pid
+/// alive here if the name says no namespace or this one; otherwise its namespace's (see
+/// [`pid_namespace::Visible::may_be_alive`]): a pid of another namespace means nothing here.
+/// This is the second of two tests: an object is stale only if nobody holds its owner lock
+/// either, which the kernel answers in any namespace.
+fn owner_may_be_alive(owner: ChannelOwner, namespaces: &pid_namespace::Visible) -> bool {
+    match owner.pid_namespace {
+        Some(namespace) if Some(namespace) != namespaces.own => namespaces.may_be_alive(namespace),
+        _ => process_alive(owner.pid),
+    }
 }
 
 /// Every shm-rpc-bridge object (`/srb_*`) on the machine, whoever made it, and every message
 /// queue named like a driver's (`/tb_<pid>_<n>_req`, `_resp`) where `/dev/mqueue` shows them.
 pub fn all_objects() -> Findings {
     let mut found = shm_objects(|name| name.starts_with(SRB_PREFIX));
-    found.objects.extend(mqueue_objects(|name| {
-        driver_queue_owner_pid(name).is_some()
-    }));
+    found
+        .objects
+        .extend(mqueue_objects(|name| driver_queue_owner(name).is_some()));
     found
 }
 
@@ -220,21 +235,25 @@ pub fn channel_objects(channel: &ChannelName) -> Findings {
 
 /// Objects and private directories left by runs that are over. An object counts as left only
 /// if nobody holds its owner lock ([`owner_lock`]: the creator holds one for as long as it
-/// lives, in whatever PID namespace) and the pid in its name is not alive here either (objects
-/// of another C library's semaphores, which cannot be locked, fall back on the pid alone).
+/// lives, in whatever PID namespace) and the driver in its name is not alive either, as far as
+/// this process can see ([`owner_may_be_alive`]; objects of another C library's semaphores,
+/// which cannot be locked, fall back on that alone).
 /// Objects whose names this tool does not make are never included; names it makes that hold
 /// something it does not make there are [`Findings::not_ours`].
 pub fn stale(temp_dir: &Path) -> Findings {
-    let srb_owner = |name: &str| name.strip_prefix(SRB_PREFIX).and_then(channel_owner_pid);
-    let dead = |pid: Option<u32>| pid.is_some_and(|pid| !process_alive(pid));
+    let namespaces = pid_namespace::Visible::now();
+    let srb_owner = |name: &str| name.strip_prefix(SRB_PREFIX).and_then(channel_owner);
+    let dead = |owner: Option<ChannelOwner>| {
+        owner.is_some_and(|owner| !owner_may_be_alive(owner, &namespaces))
+    };
     let candidates = shm_objects(|name| dead(srb_owner(name)));
-    let queues = mqueue_objects(|name| driver_queue_owner_pid(name).is_some());
+    let queues = mqueue_objects(|name| driver_queue_owner(name).is_some());
     let mut found = Findings {
         objects: Vec::new(),
         not_ours: candidates.not_ours,
     };
     let objects = candidates.objects.into_iter().chain(queues);
-    for object in objects.filter(|object| dead(object.owner_pid())) {
+    for object in objects.filter(|object| dead(object.owner())) {
         match owner_lock::liveness(&object.path(), FileKind::Regular) {
             Liveness::Abandoned => found.objects.push(object),
             Liveness::NotOurs(kind) => found.not_ours.push(NotOurs::kind(object.path(), kind)),
@@ -371,6 +390,12 @@ pub enum CleanupScope {
     All,
 }
 
+/// A line of `cleanup`'s on stdout. The names it shows are anyone's (whoever can write to
+/// `/dev/shm` or `/tmp` names a file as they like), so their control characters are replaced.
+fn show(line: fmt::Arguments<'_>) {
+    println!("{}", printable::text(&line.to_string()));
+}
+
 /// Runs `transport-bench cleanup`: says what it leaves alone and why, and what it removes, and
 /// removes it.
 pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
@@ -381,7 +406,7 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
         CleanupScope::Stale | CleanupScope::All => registry::remove_every_dead_own_object(),
     };
     for object in &own_objects {
-        println!("Removed {object}");
+        show(format_args!("Removed {object}"));
     }
     let Findings { objects, not_ours } = match scope {
         CleanupScope::Stale => stale(&std::env::temp_dir()),
@@ -389,7 +414,7 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
         CleanupScope::All => all_objects(),
     };
     for found in &not_ours {
-        println!("Left alone: {found}");
+        show(format_args!("Left alone: {found}"));
     }
     if objects.is_empty() {
         if own_objects.is_empty() {
@@ -403,12 +428,12 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
             objects.len()
         );
         for object in &objects {
-            println!("  {object}");
+            show(format_args!("  {object}"));
         }
     }
     let removed = remove_all(&objects);
     for object in &removed {
-        println!("Removed {object}");
+        show(format_args!("Removed {object}"));
     }
     let failed = objects.len() - removed.len();
     if failed > 0 {
@@ -426,14 +451,33 @@ mod tests {
 
     #[test]
     fn queues_of_a_drivers_channels_are_traced_to_the_driver() {
-        assert_eq!(driver_queue_owner_pid("tb_123_4_req"), Some(123));
-        assert_eq!(driver_queue_owner_pid("tb_123_4_resp"), Some(123));
+        let pid = |name| driver_queue_owner(name).map(|owner| owner.pid);
+        assert_eq!(pid("tb_123_4_req"), Some(123));
+        assert_eq!(pid("tb_123_4_resp"), Some(123));
+        assert_eq!(pid("tb_123_p4026532290_4_resp"), Some(123));
         // Not ours: another direction, a channel not named by a driver.
-        assert_eq!(driver_queue_owner_pid("tb_123_4_other"), None);
-        assert_eq!(driver_queue_owner_pid("it_123_4_req"), None);
+        assert_eq!(pid("tb_123_4_other"), None);
+        assert_eq!(pid("it_123_4_req"), None);
         let queue = IpcObject::MessageQueue("/tb_77_1_req".into());
-        assert_eq!(queue.owner_pid(), Some(77));
+        assert_eq!(queue.owner().map(|owner| owner.pid), Some(77));
         assert_eq!(queue.path(), Path::new("/dev/mqueue/tb_77_1_req"));
         assert_eq!(queue.to_string(), "message queue /tb_77_1_req");
+    }
+
+    #[test]
+    fn a_driver_of_another_namespace_is_judged_by_its_namespace_not_by_its_pid_here() {
+        let own = pid_namespace::own().unwrap();
+        let here = |pid_namespace| ChannelOwner {
+            // This process: alive here, whatever namespace the name claims.
+            pid: std::process::id(),
+            pid_namespace,
+        };
+        let namespaces = pid_namespace::Visible::now();
+        assert!(owner_may_be_alive(here(None), &namespaces));
+        assert!(owner_may_be_alive(here(Some(own)), &namespaces));
+        // A namespace nobody is in: gone, if this process sees the whole host.
+        let unseen = here(Some(1));
+        let sees_all = namespaces.own == Some(pid_namespace::INITIAL);
+        assert_eq!(owner_may_be_alive(unseen, &namespaces), !sees_all);
     }
 }

@@ -1,12 +1,20 @@
 //! Names of the IPC objects one driver run creates, unique per run and per server process, and
 //! what the driver holds for each endpoint while it is in use ([`EndpointLease`]).
 //!
-//! Channels are `tb_<driver pid>_<counter>` and private directories `transport-bench-<pid>-*`,
-//! so concurrent drivers never meet, and leftovers can be traced back to a (dead) driver.
+//! Channels are `tb_<driver pid>_p<PID namespace>_<counter>` and private directories
+//! `transport-bench-<pid>-*` (with a random suffix), so concurrent drivers never meet, even two
+//! in different PID namespaces with the same pid (`unshare -pf` gives each pid 1 or 2, and
+//! `/dev/shm` and the message queues are shared unless the mount and IPC namespaces are
+//! private too), and leftovers can be traced back to a (dead) driver. The namespace is the
+//! inode of `/proc/self/ns/pid` ([`pid_namespace`]), 10 digits today: the names stay far within
+//! [`MAX_CHANNEL_LEN`](crate::transport::names::MAX_CHANNEL_LEN) and NAME_MAX, and are made of the
+//! characters shm-rpc-bridge's names allow. A process without `/proc` names its channels
+//! `tb_<pid>_<counter>`, as before, and the cleaners still read both forms.
 
 use std::path::Path;
 
 use crate::peer::spawn::InheritedFd;
+use crate::system::pid_namespace;
 use crate::transport::os::owner_lock;
 use crate::transport::os::pipe::PipePair;
 use crate::transport::{Endpoint, TransportError, TransportKind, PRIVATE_DIR_PREFIX};
@@ -17,6 +25,8 @@ pub const CHANNEL_PREFIX: &str = "tb_";
 /// Hands out a fresh endpoint for each server process of one driver run.
 pub struct RunNames {
     pid: u32,
+    /// The driver's PID namespace, which makes its pid unique on the host.
+    pid_namespace: Option<u64>,
     counter: u64,
 }
 
@@ -93,6 +103,7 @@ impl RunNames {
     pub fn new() -> RunNames {
         RunNames {
             pid: std::process::id(),
+            pid_namespace: pid_namespace::own(),
             counter: 0,
         }
     }
@@ -103,7 +114,7 @@ impl RunNames {
         buffer_size: usize,
     ) -> Result<EndpointLease, LeaseError> {
         self.counter += 1;
-        let channel = format!("{CHANNEL_PREFIX}{}_{}", self.pid, self.counter);
+        let channel = channel_name(self.pid, self.pid_namespace, self.counter);
         let (dir, dir_lock) = if kind.needs_private_dir() {
             let (dir, lock) = self.private_dir().map_err(LeaseError::PrivateDir)?;
             (Some(dir), Some(lock))
@@ -138,12 +149,34 @@ impl Default for RunNames {
     }
 }
 
-/// The driver pid inside a channel name `tb_<pid>_<n>` (possibly followed by a suffix such as
-/// `_req_empty`), if the name is one of ours.
-pub fn channel_owner_pid(channel: &str) -> Option<u32> {
+/// The name of the `counter`th channel of the driver `pid` in `pid_namespace`:
+/// `tb_<pid>_p<namespace>_<counter>`, or `tb_<pid>_<counter>` where the namespace is unknown.
+pub fn channel_name(pid: u32, pid_namespace: Option<u64>, counter: u64) -> String {
+    match pid_namespace {
+        Some(namespace) => format!("{CHANNEL_PREFIX}{pid}_p{namespace}_{counter}"),
+        None => format!("{CHANNEL_PREFIX}{pid}_{counter}"),
+    }
+}
+
+/// The driver that made a channel: its pid, and its PID namespace where the name says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelOwner {
+    pub pid: u32,
+    pub pid_namespace: Option<u64>,
+}
+
+/// The driver inside a channel name `tb_<pid>_p<namespace>_<n>` or `tb_<pid>_<n>` (possibly
+/// followed by a suffix such as `_req_empty`), if the name is one of ours.
+pub fn channel_owner(channel: &str) -> Option<ChannelOwner> {
     let rest = channel.strip_prefix(CHANNEL_PREFIX)?;
-    let (pid, _) = rest.split_once('_')?;
-    pid.parse().ok()
+    let (pid, rest) = rest.split_once('_')?;
+    let pid_namespace = (rest.strip_prefix('p'))
+        .and_then(|rest| rest.split_once('_'))
+        .and_then(|(namespace, _)| namespace.parse().ok());
+    Some(ChannelOwner {
+        pid: pid.parse().ok()?,
+        pid_namespace,
+    })
 }
 
 /// The driver pid inside a private directory name `transport-bench-<pid>-XXXX`.
@@ -158,12 +191,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn owner_pids_parse() {
-        assert_eq!(channel_owner_pid("tb_123_4"), Some(123));
-        assert_eq!(channel_owner_pid("tb_123_4_req_empty"), Some(123));
-        assert_eq!(channel_owner_pid("other_123_4"), None);
-        assert_eq!(channel_owner_pid("tb_x_4"), None);
+    fn owners_parse_with_and_without_a_namespace() {
+        let owner = |pid, pid_namespace| Some(ChannelOwner { pid, pid_namespace });
+        assert_eq!(channel_owner("tb_123_4"), owner(123, None));
+        assert_eq!(channel_owner("tb_123_4_req_empty"), owner(123, None));
+        assert_eq!(
+            channel_owner("tb_2_p4026532290_1"),
+            owner(2, Some(4026532290))
+        );
+        assert_eq!(
+            channel_owner("tb_2_p4026532290_1_resp"),
+            owner(2, Some(4026532290))
+        );
+        assert_eq!(channel_owner("tb_2_px_1"), owner(2, None));
+        assert_eq!(channel_owner("other_123_4"), None);
+        assert_eq!(channel_owner("tb_x_4"), None);
         assert_eq!(dir_owner_pid("transport-bench-77-abc"), Some(77));
         assert_eq!(dir_owner_pid("transport-bench-abc"), None);
+    }
+
+    #[test]
+    fn a_channel_name_says_its_driver_and_namespace_and_fits_every_limit() {
+        let name = channel_name(4_194_304, Some(u32::MAX as u64), u64::MAX);
+        assert_eq!(
+            channel_owner(&name),
+            Some(ChannelOwner {
+                pid: 4_194_304,
+                pid_namespace: Some(u32::MAX as u64)
+            })
+        );
+        // Its longest object name (`sem.srb_<channel>_resp_empty`) within NAME_MAX.
+        crate::transport::ChannelName::new(&name).unwrap();
+        assert!(format!("sem.srb_{name}_resp_empty").len() <= 255);
+        assert_eq!(channel_name(7, None, 3), "tb_7_3");
+        assert_eq!(channel_owner("tb_7_3").unwrap().pid_namespace, None);
     }
 }

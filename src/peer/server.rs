@@ -14,6 +14,7 @@ use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::system::stderr::say;
 use crate::system::{placement, signals};
 use crate::transport::stream::{StreamCheck, StreamFault, StreamStep};
 use crate::transport::{
@@ -238,16 +239,16 @@ fn stall() -> ServeEnd {
 /// runs on the CPU asked for. On failure it has said why on stderr, and the exit code is Err.
 fn ready_process(options: &ServerOptions) -> Result<(), ExitCode> {
     if let Err(message) = die_with_driver() {
-        eprintln!("error: {message}");
+        say(format_args!("error: {message}"));
         return Err(ExitCode::FAILURE);
     }
     if let Err(e) = signals::install() {
-        eprintln!("error: installing signal handlers: {e}");
+        say(format_args!("error: installing signal handlers: {e}"));
         return Err(ExitCode::FAILURE);
     }
     if let Some(cpu) = options.cpu {
         if let Err(e) = placement::pin_current_thread(cpu) {
-            eprintln!("error: {e}");
+            say(format_args!("error: {e}"));
             return Err(ExitCode::FAILURE);
         }
     }
@@ -276,7 +277,7 @@ pub fn run(options: &ServerOptions) -> ExitCode {
     let transport = match options.transport.bind(&options.endpoint, transport_options) {
         Ok(transport) => transport,
         Err(e) => {
-            eprintln!("error: {name} server could not start: {e}");
+            say(format_args!("error: {name} server could not start: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -287,13 +288,13 @@ pub fn run(options: &ServerOptions) -> ExitCode {
         verify_all: options.verify_all,
     };
     if let Err(e) = announce_ready(&options.endpoint, server.transport.ready_address()) {
-        eprintln!("error: writing READY: {e}");
+        say(format_args!("error: writing READY: {e}"));
         return ExitCode::FAILURE;
     }
     // Every return below drops `server`, and with it the transport's objects.
     let end = server.serve();
     if let Some(words) = server.transport.closing_words() {
-        eprintln!("{name} server: {words}");
+        say(format_args!("{name} server: {words}"));
     }
     exit_code(name, end)
 }
@@ -304,11 +305,11 @@ fn exit_code(name: &str, end: Result<ServeEnd, ServeError>) -> ExitCode {
     match end {
         Ok(ServeEnd::Stopped) => ExitCode::SUCCESS,
         Ok(ServeEnd::FaultExit(request)) => {
-            eprintln!("fault injected: exiting on request {request}");
+            say(format_args!("fault injected: exiting on request {request}"));
             ExitCode::from(FAULT_EXIT_CODE)
         }
         Err(e) => {
-            eprintln!("error: {name} server: {e}");
+            say(format_args!("error: {name} server: {e}"));
             ExitCode::FAILURE
         }
     }
@@ -318,7 +319,7 @@ fn exit_code(name: &str, end: Result<ServeEnd, ServeError>) -> ExitCode {
 /// on stderr, a warning if other hosts can reach the server at `endpoint`.
 fn announce_ready(endpoint: &Endpoint, address: Option<String>) -> std::io::Result<()> {
     if let Some(warning) = Exposure::of(endpoint, address.as_deref()) {
-        eprintln!("{warning}");
+        say(format_args!("{warning}"));
     }
     let mut stdout = std::io::stdout().lock();
     match address {
@@ -340,9 +341,13 @@ impl Exposure {
     /// is the address it reports in its ready line (with the port the system chose).
     fn of(endpoint: &Endpoint, reported: Option<&str>) -> Option<Exposure> {
         match endpoint {
-            Endpoint::Tcp { addr, .. } if !addr.ip().is_loopback() => Some(Exposure {
-                bound: reported.map_or_else(|| addr.to_string(), String::from),
-            }),
+            // An IPv4-mapped address (`::ffff:127.0.0.1`) is the IPv4 address it maps: a
+            // socket bound to it takes connections from IPv4 loopback only.
+            Endpoint::Tcp { addr, .. } if !addr.ip().to_canonical().is_loopback() => {
+                Some(Exposure {
+                    bound: reported.map_or_else(|| addr.to_string(), String::from),
+                })
+            }
             _ => None,
         }
     }
@@ -394,7 +399,12 @@ mod tests {
             addr: addr.parse().unwrap(),
             buffer_size: 4096,
         };
-        for quiet in ["127.0.0.1:0", "127.0.0.2:5555", "[::1]:0"] {
+        for quiet in [
+            "127.0.0.1:0",
+            "127.0.0.2:5555",
+            "[::1]:0",
+            "[::ffff:127.0.0.1]:0",
+        ] {
             assert_eq!(Exposure::of(&tcp(quiet), Some(quiet)), None, "{quiet}");
         }
         let warning = Exposure::of(&tcp("0.0.0.0:0"), Some("0.0.0.0:40123")).unwrap();
@@ -404,6 +414,7 @@ mod tests {
         );
         assert!(Exposure::of(&tcp("[::]:5555"), None).is_some());
         assert!(Exposure::of(&tcp("192.0.2.1:5555"), None).is_some());
+        assert!(Exposure::of(&tcp("[::ffff:192.0.2.1]:5555"), None).is_some());
     }
 
     #[test]

@@ -208,7 +208,8 @@ impl ServerProcess {
     }
 }
 
-/// Sends each line of `pipe` to the returned channel, from a thread of its own.
+/// Sends each line of `pipe` to the returned channel, from a thread of its own. (`lines`
+/// retries a read that a signal interrupted: the standard library's `read_until` does.)
 fn forward_lines(pipe: Option<ChildStdout>) -> Result<Receiver<String>, ThreadError> {
     let (line_tx, lines) = mpsc::channel();
     if let Some(stdout) = pipe {
@@ -223,14 +224,24 @@ fn forward_lines(pipe: Option<ChildStdout>) -> Result<Receiver<String>, ThreadEr
     Ok(lines)
 }
 
-/// Collects everything `pipe` says, from a thread of its own.
+/// Collects everything `pipe` says, from a thread of its own, until the server closes it. A
+/// signal that lands on this thread (the wait watchdog's `SIGURG` has a handler without
+/// `SA_RESTART`, and one sent from outside may pick any thread) ends a read with `EINTR`, which
+/// is retried: stopping there would close the pipe, and the server's next line on stderr would
+/// meet a broken pipe.
 fn collect_text(pipe: Option<ChildStderr>) -> Result<Arc<Mutex<String>>, ThreadError> {
     let text = Arc::new(Mutex::new(String::new()));
     if let Some(mut pipe) = pipe {
         let sink = Arc::clone(&text);
         threads::start("the server's stderr", move || {
             let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+            loop {
+                let n = match pipe.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
                 if let Ok(mut text) = sink.lock() {
                     text.push_str(&String::from_utf8_lossy(&buf[..n]));
                 }

@@ -1,10 +1,13 @@
 //! Facts and controls of the machine the processes run on: what it is ([`machine`]), the CPU
-//! time a process has used ([`cpu_time`]), which CPU each process runs on ([`placement`]), and
-//! the stop-signal handling (SIGINT, SIGTERM, SIGHUP, SIGQUIT) both processes share ([`signals`]),
-//! and starting threads whose refusal is an error ([`threads`]).
+//! time a process has used ([`cpu_time`]), which CPU each process runs on ([`placement`]), the
+//! PID namespaces a process can see ([`pid_namespace`]), the stop-signal handling (SIGINT,
+//! SIGTERM, SIGHUP, SIGQUIT) both processes share ([`signals`]), starting threads whose refusal
+//! is an error ([`threads`]), and lines on stderr that never panic ([`stderr`]).
 
 pub mod cpu_time;
 pub mod machine;
+pub mod pid_namespace;
 pub mod placement;
 pub mod signals;
+pub mod stderr;
 pub mod threads;

@@ -325,6 +325,10 @@ pub struct TransportSpec {
     /// services): how cleanup finds and removes those a dead process left. None for a
     /// transport whose every object is a channel object or dies with its process.
     pub own_objects: Option<OwnObjects>,
+    /// Whether its server serves one client and then no other (ipc-channel's one-shot
+    /// rendezvous): `--connect` to such a server can measure one run of one case, as each run
+    /// connects anew.
+    pub serves_one_client: bool,
 }
 
 impl TransportSpec {
@@ -351,6 +355,7 @@ impl TransportSpec {
         summary: "",
         supports: |_| Err(Reason::Protocol(UNDECLARED)),
         own_objects: None,
+        serves_one_client: false,
     };
 }
 
@@ -414,6 +419,11 @@ impl TransportKind {
         (self.0.own_objects)
             .map(|own| (own.channels)())
             .unwrap_or_default()
+    }
+
+    /// Whether its server serves one client only (see [`TransportSpec::serves_one_client`]).
+    pub fn serves_one_client(self) -> bool {
+        self.0.serves_one_client
     }
 
     /// One line for `--help`: what the transport is.

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use transport_bench::peer::lease::channel_name;
 use transport_bench::peer::server::DRIVER_PID_ENV;
+use transport_bench::system::pid_namespace;
 use transport_bench::transport::{channel_objects, ChannelName, PosixObject};
 
 use super::process::{bin, shm_entries, Spawned, PATIENCE};
@@ -22,12 +24,14 @@ pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-/// Objects of a driver run (channels `tb_<pid>_<n>`): in `/dev/shm`, then message queues,
-/// asked of the kernel by name (`/dev/mqueue` is not mounted everywhere).
+/// Objects of a driver run (channels `tb_<pid>_p<namespace>_<n>`, the driver in this test's
+/// PID namespace): in `/dev/shm`, then message queues, asked of the kernel by name
+/// (`/dev/mqueue` is not mounted everywhere).
 pub fn driver_leftovers(driver_pid: u32) -> Vec<String> {
     let mut left = shm_entries(&format!("srb_tb_{driver_pid}_"));
+    let namespace = pid_namespace::own();
     for n in 1..=MOST_CHANNELS_PER_DRIVER {
-        let channel = ChannelName::new(&format!("tb_{driver_pid}_{n}")).unwrap();
+        let channel = ChannelName::new(&channel_name(driver_pid, namespace, n.into())).unwrap();
         left.extend(
             (channel_objects(&channel).into_iter())
                 .filter(|object| matches!(object, PosixObject::MessageQueue(_)) && object.exists())

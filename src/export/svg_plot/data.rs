@@ -9,6 +9,7 @@
 
 use serde::Deserialize;
 
+use crate::printable;
 use crate::report::result::{length_per_run, Report};
 use crate::report::saved::{
     check_ascending, check_each_case_once, check_histogram, measured, parse_saved, transport_named,
@@ -110,11 +111,9 @@ fn title(
     workload: Workload,
 ) -> String {
     let per_case = workload.figures().plot_count;
-    // A report's CPU name is free text: XML 1.0 cannot hold control characters at all (the
-    // SVG backend escapes markup, not them), so they become U+FFFD.
-    let cpu: String = (cpu.chars())
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect();
+    // A report's CPU name is free text: XML 1.0 cannot hold control characters or
+    // noncharacters at all (the SVG backend escapes markup, not them).
+    let cpu = printable::field(cpu);
     let per_run = length_per_run(duration_s, iterations, per_case);
     format!("transport-bench: {cpu} ({cores} cores), {per_run} per case")
 }

@@ -16,6 +16,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{ExportError, Exporter};
+use crate::printable;
 use crate::report::result::Report;
 use crate::report::saved::LARGEST_FIGURE;
 use crate::transport::TransportKind;
@@ -303,7 +304,8 @@ impl SvgPlotExporter {
     pub fn render(data: &PlotData) -> Result<Vec<u8>, ExportError> {
         let mut svg = String::new();
         draw(data, &mut svg)?;
-        Ok(svg.into_bytes())
+        // Whatever text reached the drawing (a title, a label) in characters XML can hold.
+        Ok(printable::text(&svg).into_owned().into_bytes())
     }
 }
 

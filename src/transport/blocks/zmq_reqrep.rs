@@ -46,6 +46,7 @@ use std::time::{Duration, Instant};
 use crate::transport::blocks::payload::{check_message_fits, check_reply_fits};
 use crate::transport::blocks::socket_file::SocketFile;
 use crate::transport::blocks::zmq_events::{ConnectionEvents, Monitor};
+use crate::transport::blocks::zmq_send::{retry_interrupted, send_whole};
 use crate::transport::error::TransportError;
 use crate::transport::os::headroom;
 use crate::transport::os::readiness::readable_within;
@@ -750,15 +751,24 @@ impl ZmqServer {
     /// gives. libzmq delivers a message's parts together, so the rest is already here.
     fn echo_multipart(&mut self, first: zmq::Message) -> Result<(), TransportError> {
         self.multipart_requests += 1;
-        let rest = self
-            .socket
-            .recv_multipart(0)
-            .map_err(|e| TransportError::zmq("receiving the rest of a request", e))?;
         let mut parts = vec![first.to_vec()];
-        parts.extend(rest);
-        self.socket
-            .send_multipart(parts, 0)
-            .map_err(|e| TransportError::zmq("sending the reply", e))
+        let mut more = first.get_more();
+        // Part by part, each receive retried on a signal (`recv_multipart` would lose the
+        // parts it had taken when one interrupts it).
+        while more {
+            let mut part = zmq::Message::new();
+            retry_interrupted(|| self.socket.recv(&mut part, 0))
+                .map_err(|e| TransportError::zmq("receiving the rest of a request", e))?;
+            more = part.get_more();
+            parts.push(part.to_vec());
+        }
+        let last = parts.len() - 1;
+        for (index, part) in parts.iter().enumerate() {
+            let flags = if index < last { zmq::SNDMORE } else { 0 };
+            retry_interrupted(|| self.socket.send(&part[..], flags))
+                .map_err(|e| TransportError::zmq("sending the reply", e))?;
+        }
+        Ok(())
     }
 
     /// The rest of a message a ROUTER received, whose first part `from` is its sender's
@@ -803,9 +813,8 @@ impl ZmqServer {
         from: zmq::Message,
         message: zmq::Message,
     ) -> Result<EchoOutcome, TransportError> {
-        let sent = (self.socket)
-            .send(from, zmq::SNDMORE)
-            .and_then(|()| self.socket.send(message, 0));
+        let sent = send_whole(&mut self.socket, from, zmq::SNDMORE)
+            .and_then(|()| send_whole(&mut self.socket, message, 0));
         match sent {
             Ok(()) => Ok(EchoOutcome::Echoed),
             Err(zmq::Error::EHOSTUNREACH) => Ok(EchoOutcome::PeerLeft),
@@ -860,8 +869,8 @@ impl TransportServer for ZmqServer {
     fn reply(&mut self, _stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
         match self.pending.take() {
             Some(Pending::Message(message)) => {
-                (self.socket)
-                    .send(answer(message, reply), 0)
+                // A signal must not cost the reply: see `zmq_send`.
+                send_whole(&mut self.socket, answer(message, reply), 0)
                     .map_err(|e| TransportError::zmq("sending the reply", e))?;
                 Ok(EchoOutcome::Echoed)
             }

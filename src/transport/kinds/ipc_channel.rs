@@ -73,6 +73,7 @@ const SPEC: TransportSpec = TransportSpec {
              replies while a request waits for room: both sides could block on full buffers",
         )
     },
+    serves_one_client: true,
     ..TransportSpec::DEFAULTS
 };
 

@@ -1,5 +1,5 @@
 //! POSIX mqueue: two kernel message queues per channel, `/<channel>_req` and `/<channel>_resp`
-//! (the driver's channels are `tb_<pid>_<n>`, so `/tb_<pid>_<n>_req`).
+//! (the driver's channels are `tb_<pid>_p<namespace>_<n>`, so `/tb_<pid>_p<namespace>_<n>_req`).
 //!
 //! The kernel keeps the message boundaries, so there is no length header: a message is exactly
 //! the payload, copied into the kernel by `mq_timedsend` and out by `mq_timedreceive`, and each

@@ -21,12 +21,12 @@
 //! **A late signal.** The watchdog may look just before a wait ends and signal a thread that
 //! has already left it; the signal then interrupts that thread's next blocking call, if it
 //! makes one before the signal is delivered. Every wait that runs under a [`WaitMark`] takes
-//! `EINTR` as an empty slice, and most of the tool's other blocking calls retry `EINTR` (the
-//! standard library's `write_all` and `read_exact` do). Not all: a ZeroMQ server's send of its
-//! reply fails on it (libzmq returns `EINTR` before it takes the message, and the zmq crate
-//! drops the message), which would end that server. The window is the watchdog's look and its
-//! `tgkill` landing while the thread has already entered another system call: microseconds
-//! once per wait that lasted a period; never seen in testing.
+//! `EINTR` as an empty slice, and the tool's other blocking calls retry `EINTR` (the standard
+//! library's `write_all` and `read_exact` do; the driver's readers of a server's output, a
+//! server's lines on stderr and a ZeroMQ server's send of its reply do too: libzmq returns
+//! `EINTR` before it takes the message, which `blocks/zmq_send.rs` sends again). The same
+//! holds for a `SIGURG` sent from outside (`kill -URG`), which may land on any thread, at any
+//! time: `tests/signal_flood.rs` floods a driver and its servers with it.
 //!
 //! `SIGURG` is the signal because its default is to be ignored: should it reach a thread of a
 //! process that never installed the handler, nothing happens.
