@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use serde_json::{Map, Value};
 
 use crate::report::result::Status;
+use crate::system::stdout;
 use crate::transport::{TransportKind, Workload};
 use saved::{Latency, SavedCase, SavedRun};
 use welch::{welch_t_test, NotTestable, WelchTest};
@@ -317,10 +318,12 @@ pub fn run(request: &CompareRequest) -> ExitCode {
         }
     };
     let comparison = Comparison::new(&base, &new);
-    print!(
-        "{}",
-        render::render(&comparison, &base, &new, request.fail_above_pct)
-    );
+    stdout::print(render::render(
+        &comparison,
+        &base,
+        &new,
+        request.fail_above_pct,
+    ));
     match request.fail_above_pct {
         Some(threshold) if !comparison.regressions(threshold).is_empty() => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,

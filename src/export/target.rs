@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::system::{signals, threads};
+use crate::system::{signals, stdout, threads};
 
 /// How many symbolic links a path may pass through, as the kernel's own limit (ELOOP).
 const MAX_LINK_HOPS: usize = 40;
@@ -268,6 +268,9 @@ fn create_new(path: &Path) -> io::Result<File> {
 /// Standard output as a `File` of its own (a duplicate of descriptor 1), so that it is
 /// written like any other stream.
 fn stdout_file() -> io::Result<File> {
+    if stdout::closed_at_start() {
+        return Err(stdout::closed_error());
+    }
     Ok(File::from(io::stdout().as_fd().try_clone_to_owned()?))
 }
 

@@ -22,6 +22,7 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 use crate::peer::lease::{channel_owner_pid, dir_owner_pid};
+use crate::system::stdout;
 use crate::transport::os::file_kind::FileKind;
 use crate::transport::os::mqueue::{queue_exists, unlink_queue, MQUEUE_DIR};
 use crate::transport::os::owner_lock::{self, Liveness};
@@ -381,7 +382,14 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
         CleanupScope::Stale | CleanupScope::All => registry::remove_every_dead_own_object(),
     };
     for object in &own_objects {
-        println!("Removed {object}");
+        stdout::line(format_args!("Removed {object}"));
+    }
+    let planted = match scope {
+        CleanupScope::Channel(channel) => registry::planted_own_objects(Some(channel)),
+        CleanupScope::Stale | CleanupScope::All => registry::planted_own_objects(None),
+    };
+    for file in &planted {
+        stdout::line(format_args!("Left alone: {file}"));
     }
     let Findings { objects, not_ours } = match scope {
         CleanupScope::Stale => stale(&std::env::temp_dir()),
@@ -389,26 +397,26 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
         CleanupScope::All => all_objects(),
     };
     for found in &not_ours {
-        println!("Left alone: {found}");
+        stdout::line(format_args!("Left alone: {found}"));
     }
     if objects.is_empty() {
         if own_objects.is_empty() {
-            println!("Nothing to remove.");
+            stdout::line("Nothing to remove.");
         }
         return std::process::ExitCode::SUCCESS;
     }
     if matches!(scope, CleanupScope::All) {
-        println!(
+        stdout::line(format_args!(
             "Removing {} /srb_* object(s) and driver message queue(s), including any of running programs:",
             objects.len()
-        );
+        ));
         for object in &objects {
-            println!("  {object}");
+            stdout::line(format_args!("  {object}"));
         }
     }
     let removed = remove_all(&objects);
     for object in &removed {
-        println!("Removed {object}");
+        stdout::line(format_args!("Removed {object}"));
     }
     let failed = objects.len() - removed.len();
     if failed > 0 {
