@@ -138,18 +138,8 @@ fn assert_hgrm_run_replaces_the_planted_link(dir: &Path, keep: &Path, planter: O
     let case = dir.join("unix-stream_100B_round-trip.hgrm");
     std::os::unix::fs::symlink(keep, &case).unwrap();
     std::os::unix::fs::lchown(&case, planter, None).unwrap();
-    let driver = Driver::start(&[
-        "--transports",
-        "unix-stream",
-        "--iterations",
-        "20",
-        "--warmup",
-        "2",
-        "--sizes",
-        "100",
-        "--export-hgrm",
-        dir.to_str().unwrap(),
-    ]);
+    let args = short_run(&["--export-hgrm", dir.to_str().unwrap()]);
+    let driver = Driver::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let (status, _, stderr) = driver.finish_clean();
     assert!(status.success(), "{stderr}");
     assert_eq!(std::fs::read_to_string(keep).unwrap(), "keep me");
