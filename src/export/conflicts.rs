@@ -6,7 +6,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::target::{resolve_links, Destination};
+use super::target::{resolve_links, Destination, STDOUT_PATH};
 use super::Exports;
 use crate::transport::os::file_kind::FileKind;
 
@@ -77,8 +77,9 @@ pub fn check(exports: &Exports) -> Result<(), ExportConflict> {
     }
 }
 
+/// Whether `path` is a directory (after links); `-` is standard output, whatever is named so.
 fn is_directory(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|meta| meta.is_dir())
+    path != Path::new(STDOUT_PATH) && std::fs::metadata(path).is_ok_and(|meta| meta.is_dir())
 }
 
 /// The `.hgrm` directory: a directory or nothing yet (a link to nothing is something), on no
