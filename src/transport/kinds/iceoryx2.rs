@@ -38,6 +38,12 @@
 //! `transport-bench cleanup` run through the registry. iceoryx2's own signal handling is
 //! off: the server's SIGTERM is the tool's.
 //!
+//! **Planted files.** `/tmp/iceoryx2` is writable by whoever made it, and iceoryx2 opens a
+//! node's files with a plain `open`: a FIFO there would block it for ever. So a channel whose
+//! names in that tree (or in `/dev/shm`) are not the kinds iceoryx2 makes ([`planted_files`])
+//! is never handed to iceoryx2: no node of it is listed, removed or created, and `cleanup`
+//! says why it left it alone.
+//!
 //! **Truncated memory.** iceoryx2 maps its segments itself, outside the tool's SIGBUS guard, so a
 //! process that truncates one kills the process that touches it (see docs/transports.md).
 //!
