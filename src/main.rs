@@ -14,12 +14,19 @@ use transport_bench::export::{replot, ExportSet};
 use transport_bench::output::console::Console;
 use transport_bench::output::terminal::TerminalReporter;
 use transport_bench::peer::{cleanup, server};
-use transport_bench::system::signals;
+use transport_bench::system::{signals, stdout};
 use transport_bench::{benchmark, compare};
+
+/// std's runtime opens `/dev/null` on a closed descriptor 1 before `main`; this ELF
+/// constructor runs before it, so that a write to a closed standard output (`>&-`) is told
+/// as the failure it is (see [`stdout`]).
+#[used]
+#[link_section = ".init_array"]
+static NOTE_CLOSED_STDOUT: extern "C" fn() = stdout::note_if_closed;
 
 fn main() -> ExitCode {
     // Parse and validate (bad usage exits 2 here, before anything starts), then run one mode.
-    match Mode::from_args(std::env::args_os().collect()) {
+    let code = match Mode::from_args(std::env::args_os().collect()) {
         Mode::Benchmark(options) => run_benchmark(&options),
         Mode::Server(options) => server::run(&options),
         Mode::Cleanup(scope) => cleanup::run(&scope),
@@ -27,7 +34,9 @@ fn main() -> ExitCode {
         Mode::Compare(request) => compare::run(&request),
         Mode::Completions(shell) => generated::print_completions(shell),
         Mode::Man(out_dir) => generated::man(out_dir.as_deref()),
-    }
+    };
+    // A write to standard output that failed (a full disk, a closed descriptor) fails the run.
+    stdout::finish(code)
 }
 
 /// Exit codes: 0 all ok, 1 a case or an export failed, 2 an export path cannot be written,

@@ -150,3 +150,29 @@ fn man_into_a_missing_directory_fails_naming_it() {
     assert!(stderr.contains(&named), "{stderr}");
     assert!(!Path::new(&missing).exists());
 }
+
+#[test]
+fn man_out_dir_replaces_a_planted_fifo_and_link_without_blocking_or_following() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let keep = elsewhere.path().join("keep.txt");
+    std::fs::write(&keep, "not a man page").unwrap();
+    let fifo = dir.path().join("transport-bench.1");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let link = dir.path().join("transport-bench-plot.1");
+    std::os::unix::fs::symlink(&keep, &link).unwrap();
+    // A FIFO opened for writing blocks until a reader comes: the timeout would end it.
+    tb().args(["man", "--out-dir"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout("");
+    assert_eq!(std::fs::read_to_string(&keep).unwrap(), "not a man page");
+    for page in [&fifo, &link] {
+        let meta = std::fs::symlink_metadata(page).unwrap();
+        assert!(meta.is_file(), "{}: {meta:?}", page.display());
+    }
+    assert!(rendered(&std::fs::read(&link).unwrap()).contains("--out"));
+    // Six pages and no temporary file.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 6);
+}

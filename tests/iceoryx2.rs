@@ -243,3 +243,43 @@ fn a_round_trip_client_is_refused_by_a_stream_server() {
     stop_server_clean(server, &channel);
     assert_channel_clean(&channel);
 }
+
+/// `cleanup` of a channel whose dead node's file was replaced by a FIFO (as anyone who can
+/// write `/tmp/iceoryx2` can do): iceoryx2 opens that file with a plain `open`, which would
+/// wait for a writer for ever. The channel is left alone, saying why, and once the FIFO is
+/// gone it is cleaned as usual.
+#[test]
+fn cleanup_leaves_a_channel_with_a_planted_fifo_alone_and_returns_at_once() {
+    let channel = unique_channel("ice_fifo");
+    let server = start(&channel, Pattern::RoundTrip);
+    signal(server.pid(), Signal::SIGKILL);
+    let _ = server.finish();
+    let context = iceoryx2_leftovers(&format!("srb_{channel}_"))
+        .into_iter()
+        .find(|path| path.ends_with(".node_monitor_context"))
+        .expect("a killed server leaves its node's monitor context");
+    let aside = tempfile::tempdir().unwrap();
+    let kept = aside.path().join("node_monitor_context");
+    std::fs::copy(&context, &kept).unwrap();
+    std::fs::remove_file(&context).unwrap();
+    nix::unistd::mkfifo(context.as_str(), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let cleanup = || {
+        assert_cmd::Command::new(bin())
+            .args(["cleanup", "--channel", &channel])
+            .timeout(PATIENCE)
+            .output()
+            .unwrap()
+    };
+    let out = cleanup();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let left_alone = format!("Left alone: {context} is a FIFO, not a regular file");
+    assert!(stdout.contains(&left_alone), "{stdout}");
+    assert!(!stdout.contains("Removed iceoryx2 node"), "{stdout}");
+    std::fs::remove_file(&context).unwrap();
+    std::fs::copy(&kept, &context).unwrap();
+    let out = cleanup();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Removed iceoryx2 node "), "{stdout}");
+    assert_channel_clean(&channel);
+}

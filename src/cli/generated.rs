@@ -3,11 +3,12 @@
 //! ([`Cli`]), so that neither can fall behind a flag. Server mode's own command line is an
 //! internal one the driver renders and is left out of both.
 //!
-//! What goes to standard output is generated whole into memory and then written: clap_complete
-//! panics on a write error, and a reader that goes away (`transport-bench man | head`) must get
-//! an error, not a panic.
+//! What goes to standard output is generated whole into memory and then written through
+//! [`stdout`]: clap_complete panics on a write error, and a write that fails (`>/dev/full`, a
+//! closed descriptor) must be said and fail the exit code, while a reader that goes away
+//! (`transport-bench man | head`) is no error at all.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -15,6 +16,8 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 
 use super::Cli;
+use crate::export::directory::NamedFilesDir;
+use crate::system::stdout;
 
 /// The binary's name, as completions register it and the man page titles it.
 const BIN_NAME: &str = "transport-bench";
@@ -24,8 +27,6 @@ const BIN_NAME: &str = "transport-bench";
 pub enum GenerateError {
     #[error("rendering the man page: {0}")]
     Render(#[source] io::Error),
-    #[error("writing to standard output: {0}")]
-    Write(#[source] io::Error),
     #[error("writing the man pages into {}: {source}", dir.display())]
     WriteDir {
         dir: PathBuf,
@@ -74,32 +75,58 @@ pub fn man_page() -> Result<Vec<u8>, GenerateError> {
 }
 
 /// Writes `transport-bench.1` and a page per subcommand (`transport-bench-plot.1`, which the
-/// main page's SUBCOMMANDS section refers to) into `dir`.
+/// main page's SUBCOMMANDS section refers to) into `dir`. Every page is rendered before the
+/// first is written, and each is written as a new file renamed over its name
+/// ([`NamedFilesDir`]): a FIFO or a link planted under a page's name is replaced, never
+/// opened or written through (clap_mangen's own `generate_to` would do both).
 pub fn write_man_pages(dir: &Path) -> Result<(), GenerateError> {
-    clap_mangen::generate_to(documented_command(), dir).map_err(|source| GenerateError::WriteDir {
+    let write_error = |source| GenerateError::WriteDir {
         dir: dir.to_path_buf(),
         source,
-    })
+    };
+    let pages = man_pages().map_err(GenerateError::Render)?;
+    let named = NamedFilesDir::open(dir).map_err(write_error)?;
+    for (name, page) in &pages {
+        named.replace(name, page).map_err(write_error)?;
+    }
+    Ok(())
 }
 
-/// Writes the completion script of `shell` to standard output.
+/// Every page with its file name: the subcommands' (not hidden ones), then the main one.
+fn man_pages() -> io::Result<Vec<(String, Vec<u8>)>> {
+    fn add(command: clap::Command, pages: &mut Vec<(String, Vec<u8>)>) -> io::Result<()> {
+        let subcommands = command.get_subcommands().filter(|s| !s.is_hide_set());
+        for subcommand in subcommands.cloned().collect::<Vec<_>>() {
+            add(subcommand, pages)?;
+        }
+        let man = clap_mangen::Man::new(command);
+        let mut page = Vec::new();
+        man.render(&mut page)?;
+        pages.push((man.get_filename(), page));
+        Ok(())
+    }
+    let mut command = documented_command();
+    command.build();
+    let mut pages = Vec::new();
+    add(command, &mut pages)?;
+    Ok(pages)
+}
+
+/// Writes the completion script of `shell` to standard output. A failed write is kept by
+/// [`stdout`], which `main` asks for the exit code.
 pub fn print_completions(shell: Shell) -> ExitCode {
-    finish(write_stdout(&completion_script(shell)))
+    let _ = stdout::write_all(&completion_script(shell));
+    ExitCode::SUCCESS
 }
 
 /// Writes the man page to standard output, or every page into `out_dir`.
 pub fn man(out_dir: Option<&Path>) -> ExitCode {
     finish(match out_dir {
         Some(dir) => write_man_pages(dir),
-        None => man_page().and_then(|page| write_stdout(&page)),
+        None => man_page().map(|page| {
+            let _ = stdout::write_all(&page);
+        }),
     })
-}
-
-fn write_stdout(bytes: &[u8]) -> Result<(), GenerateError> {
-    let mut stdout = io::stdout().lock();
-    (stdout.write_all(bytes))
-        .and_then(|()| stdout.flush())
-        .map_err(GenerateError::Write)
 }
 
 fn finish(written: Result<(), GenerateError>) -> ExitCode {

@@ -14,7 +14,7 @@ use crate::cli::{BenchArgs, Cli, Command};
 use crate::compare::CompareRequest;
 use crate::export::replot::PlotRequest;
 use crate::export::target::{Destination, STDOUT_PATH};
-use crate::export::{ExportSet, Exports};
+use crate::export::{conflicts, ExportSet, Exports};
 use crate::peer::cleanup::CleanupScope;
 use crate::peer::external::ExternalPeer;
 use crate::peer::server::{Fault, ServerOptions};
@@ -378,25 +378,15 @@ fn plot_usage_error(message: String) -> ! {
 }
 
 /// Two exports into one file would overwrite each other, and two writers of one stream
-/// (standard output under any of its names) would interleave: each is a usage error.
+/// (standard output under any of its names) would interleave; an export onto a directory, or
+/// the `.hgrm` directory onto a file, cannot be written: each is a usage error, found before
+/// anything is made ([`conflicts`]).
 fn check_exports(exports: &Exports) {
     if let Some(Err(e)) = exports.plot.as_ref().map(|p| check_svg_name("--plot", p)) {
         usage_error(ErrorKind::ValueValidation, e.to_string());
     }
-    let mut seen: Vec<(Destination, &PathBuf)> = Vec::new();
-    for path in exports.paths() {
-        let destination = Destination::of(path);
-        if let Some((_, first)) = seen.iter().find(|(d, _)| *d == destination) {
-            usage_error(
-                ErrorKind::ArgumentConflict,
-                format!(
-                    "{} and {} are the same file; give each export a file of its own",
-                    first.display(),
-                    path.display()
-                ),
-            );
-        }
-        seen.push((destination, path));
+    if let Err(conflict) = conflicts::check(exports) {
+        usage_error(ErrorKind::ArgumentConflict, conflict.to_string());
     }
     check_console_stream(exports);
 }

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::printable;
 use crate::report::result::Status;
+use crate::system::stdout;
 use crate::transport::{TransportKind, Workload};
 use saved::{Latency, SavedCase, SavedRun};
 use welch::{welch_t_test, NotTestable, WelchTest};
@@ -321,7 +322,7 @@ pub fn run(request: &CompareRequest) -> ExitCode {
     let comparison = Comparison::new(&base, &new);
     // Both reports' text (a state, a kernel, a CPU name) is as anyone wrote it.
     let rendered = render::render(&comparison, &base, &new, request.fail_above_pct);
-    print!("{}", printable::text(&rendered));
+    stdout::print(printable::text(&rendered));
     match request.fail_above_pct {
         Some(threshold) if !comparison.regressions(threshold).is_empty() => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,

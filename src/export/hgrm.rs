@@ -2,13 +2,14 @@
 //! percentile distribution (the text wrk2 prints and HdrHistogram's plotter reads), decoded
 //! from the case's `hdr_histogram_v2` in the report, so that it shows exactly what the JSON
 //! holds. Values are in µs, as the tool's other outputs; the plotter takes the unit as given.
-//! Each file is written once, when its case is done, through [`ExportTarget`] (a temporary
-//! file and a rename).
+//! Each file is written once, when its case is done, through [`NamedFilesDir`] (a new
+//! temporary file and a rename at the directory's descriptor): the directory may be someone
+//! else's, and a link or FIFO planted under a case's name is replaced, never followed.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::target::ExportTarget;
+use super::directory::NamedFilesDir;
 use super::ExportError;
 use crate::report::hdr;
 use crate::report::result::{BenchmarkResult, Report};
@@ -23,22 +24,47 @@ pub fn file_name(result: &BenchmarkResult) -> String {
     )
 }
 
+/// Makes `dir` and whichever of its parents are missing (as `mkdir -p`); returns the
+/// directories it made, outermost first, so that a run that fails can remove them again.
+pub fn make_missing(dir: &Path) -> Result<Vec<PathBuf>, ExportError> {
+    let missing: Vec<&Path> = (dir.ancestors())
+        .filter(|d| !d.as_os_str().is_empty())
+        .take_while(|d| std::fs::symlink_metadata(d).is_err())
+        .collect();
+    let mut made = Vec::new();
+    for dir in missing.into_iter().rev() {
+        match std::fs::create_dir(dir) {
+            Ok(()) => made.push(dir.to_path_buf()),
+            // Made meanwhile by someone else: theirs, not ours to remove.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                for made in made.iter().rev() {
+                    let _ = std::fs::remove_dir(made);
+                }
+                let path = dir.to_path_buf();
+                return Err(ExportError::Write { path, source });
+            }
+        }
+    }
+    Ok(made)
+}
+
 /// The directory and the cases already written into it.
 pub struct HgrmDirectory {
-    dir: PathBuf,
+    dir: NamedFilesDir,
     /// The file names written, one per case.
     written: BTreeSet<String>,
 }
 
 impl HgrmDirectory {
-    /// Creates `dir` if it is missing; anything else there stays as it is.
+    /// Opens `dir` (made by [`make_missing`]); what is already there stays as it is.
     pub fn open(dir: &Path) -> Result<HgrmDirectory, ExportError> {
-        std::fs::create_dir_all(dir).map_err(|source| ExportError::Write {
+        let write_error = |source| ExportError::Write {
             path: dir.to_path_buf(),
             source,
-        })?;
+        };
         Ok(HgrmDirectory {
-            dir: dir.to_path_buf(),
+            dir: NamedFilesDir::open(dir).map_err(write_error)?,
             written: BTreeSet::new(),
         })
     }
@@ -53,18 +79,16 @@ impl HgrmDirectory {
             if self.written.contains(&name) {
                 continue;
             }
-            let path = self.dir.join(&name);
+            let path = || self.dir.shown().join(&name);
             let histogram = hdr::decode_v2(v2).map_err(|e| ExportError::Write {
-                path: path.clone(),
+                path: path(),
                 source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
             })?;
             let text = hdr::percentile_distribution(&histogram);
-            ExportTarget::open(&path)
-                .and_then(|mut target| target.write(text.as_bytes()))
-                .map_err(|source| ExportError::Write {
-                    path: path.clone(),
-                    source,
-                })?;
+            (self.dir.replace(&name, text.as_bytes())).map_err(|source| ExportError::Write {
+                path: path(),
+                source,
+            })?;
             self.written.insert(name);
         }
         Ok(())
@@ -80,6 +104,7 @@ mod tests {
     fn one_file_per_case_with_a_histogram_named_by_transport_size_and_pattern() {
         let dir = tempfile::tempdir().unwrap();
         let report = sample();
+        make_missing(&dir.path().join("hgrm")).unwrap();
         let mut hgrm = HgrmDirectory::open(&dir.path().join("hgrm")).unwrap();
         hgrm.write(&report).unwrap();
         hgrm.write(&report).unwrap();

@@ -3,7 +3,9 @@
 //! rename) so that an interrupted run keeps what it measured; standard output, FIFOs and
 //! devices get the final state once ([`target`] says why).
 
+pub mod conflicts;
 mod csv;
+pub mod directory;
 pub mod events;
 pub mod hgrm;
 mod html;
@@ -51,6 +53,20 @@ impl Exports {
         ]
         .into_iter()
         .flatten()
+    }
+
+    /// Every path asked for with the option that asked for it, in the order of the options.
+    pub fn named_paths(&self) -> Vec<(&'static str, &PathBuf)> {
+        [
+            ("--export-json", &self.json),
+            ("--export-csv", &self.csv),
+            ("--export-markdown", &self.markdown),
+            ("--plot", &self.plot),
+            ("--export-html", &self.html),
+        ]
+        .into_iter()
+        .filter_map(|(flag, path)| Some((flag, path.as_ref()?)))
+        .collect()
     }
 }
 
@@ -120,8 +136,25 @@ impl ExportSet {
     }
 
     /// Opens every destination and writes the first state of the files; the first failure
-    /// names its file and cause.
+    /// names its file and cause. The `.hgrm` directory is made first (an export may be written
+    /// into it), and made no more if anything fails: a run that writes nothing leaves none.
     pub fn open(&mut self, report: &Report) -> Result<(), ExportError> {
+        let made = match &self.hgrm_dir {
+            Some(dir) => hgrm::make_missing(dir)?,
+            None => Vec::new(),
+        };
+        let opened = self.open_made(report);
+        if opened.is_err() {
+            self.hgrm = None;
+            // Deepest first; a directory that holds something now stays.
+            for dir in made.iter().rev() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+        opened
+    }
+
+    fn open_made(&mut self, report: &Report) -> Result<(), ExportError> {
         for export in &mut self.exports {
             let target = ExportTarget::open(&export.path).map_err(|source| ExportError::Write {
                 path: export.path.clone(),

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::system::{signals, threads};
+use crate::system::{signals, stdout, threads};
 
 /// How many symbolic links a path may pass through, as the kernel's own limit (ELOOP).
 const MAX_LINK_HOPS: usize = 40;
@@ -88,8 +88,10 @@ impl ExportTarget {
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
             ExportTarget::Replace { resolved, .. } => replace_atomically(resolved, bytes),
-            ExportTarget::Stream { file, .. } => match file.take() {
-                Some(file) => write_unless_stopped(file, bytes.to_vec()),
+            ExportTarget::Stream { file, shown } => match file.take() {
+                Some(file) => {
+                    quiet_if_reader_left(shown, write_unless_stopped(file, bytes.to_vec()))
+                }
                 None => Ok(()),
             },
         }
@@ -172,6 +174,20 @@ pub fn resolve_links(path: &Path) -> io::Result<PathBuf> {
     Err(io::Error::other(format!(
         "more than {MAX_LINK_HOPS} symbolic links"
     )))
+}
+
+/// A reader of standard output that went away (`… --export-json - | head`) wanted no more: as
+/// for people's output ([`stdout`]), that is no failure. A named FIFO's reader that left
+/// early still is.
+fn quiet_if_reader_left(shown: &Path, written: io::Result<()>) -> io::Result<()> {
+    let standard_output = || {
+        shown == Path::new(STDOUT_PATH)
+            || Destination::standard_output() == Some(Destination::of(shown))
+    };
+    match written {
+        Err(e) if e.raw_os_error() == Some(libc::EPIPE) && standard_output() => Ok(()),
+        other => other,
+    }
 }
 
 /// Writes `bytes` into a stream whose reader may never read them (a pipe nobody drains, a
@@ -268,6 +284,9 @@ fn create_new(path: &Path) -> io::Result<File> {
 /// Standard output as a `File` of its own (a duplicate of descriptor 1), so that it is
 /// written like any other stream.
 fn stdout_file() -> io::Result<File> {
+    if stdout::closed_at_start() {
+        return Err(stdout::closed_error());
+    }
     Ok(File::from(io::stdout().as_fd().try_clone_to_owned()?))
 }
 

@@ -2,9 +2,12 @@
 //! an export (`--export-json -`), so that `transport-bench --export-json - | jq` works.
 //!
 //! A closed stream (`transport-bench | head`) is not a reason to stop: the run still measures,
-//! exports and cleans up, so write errors are ignored here rather than panicking as `println!`.
+//! exports and cleans up. Standard output goes through [`stdout`], which keeps a failed write
+//! (a full disk, a closed descriptor) for the exit code and says it at the end.
 
 use std::io::{IsTerminal, Write};
+
+use crate::system::stdout;
 
 use indicatif::ProgressDrawTarget;
 
@@ -22,10 +25,12 @@ impl Console {
     pub fn line(self, text: impl std::fmt::Display) {
         let text = text.to_string();
         let text = printable::text(&text);
-        let _ = match self {
-            Console::Stdout => writeln!(std::io::stdout().lock(), "{text}"),
-            Console::Stderr => writeln!(std::io::stderr().lock(), "{text}"),
-        };
+        match self {
+            Console::Stdout => stdout::line(text),
+            Console::Stderr => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
     }
 
     /// Whether it is an interactive terminal (spinners) or a pipe or file (plain lines).

@@ -24,6 +24,7 @@ use nix::unistd::Pid;
 use crate::peer::lease::{channel_owner, dir_owner_pid, ChannelOwner};
 use crate::printable;
 use crate::system::pid_namespace;
+use crate::system::stdout;
 use crate::transport::os::file_kind::FileKind;
 use crate::transport::os::mqueue::{queue_exists, unlink_queue, MQUEUE_DIR};
 use crate::transport::os::owner_lock::{self, Liveness};
@@ -393,7 +394,7 @@ pub enum CleanupScope {
 /// A line of `cleanup`'s on stdout. The names it shows are anyone's (whoever can write to
 /// `/dev/shm` or `/tmp` names a file as they like), so their control characters are replaced.
 fn show(line: fmt::Arguments<'_>) {
-    println!("{}", printable::text(&line.to_string()));
+    stdout::line(printable::text(&line.to_string()));
 }
 
 /// Runs `transport-bench cleanup`: says what it leaves alone and why, and what it removes, and
@@ -408,6 +409,13 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
     for object in &own_objects {
         show(format_args!("Removed {object}"));
     }
+    let planted = match scope {
+        CleanupScope::Channel(channel) => registry::planted_own_objects(Some(channel)),
+        CleanupScope::Stale | CleanupScope::All => registry::planted_own_objects(None),
+    };
+    for file in &planted {
+        show(format_args!("Left alone: {file}"));
+    }
     let Findings { objects, not_ours } = match scope {
         CleanupScope::Stale => stale(&std::env::temp_dir()),
         CleanupScope::Channel(channel) => channel_objects(channel),
@@ -418,15 +426,15 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
     }
     if objects.is_empty() {
         if own_objects.is_empty() {
-            println!("Nothing to remove.");
+            stdout::line("Nothing to remove.");
         }
         return std::process::ExitCode::SUCCESS;
     }
     if matches!(scope, CleanupScope::All) {
-        println!(
+        stdout::line(format_args!(
             "Removing {} /srb_* object(s) and driver message queue(s), including any of running programs:",
             objects.len()
-        );
+        ));
         for object in &objects {
             show(format_args!("  {object}"));
         }

@@ -318,6 +318,12 @@ fn exit_code(name: &str, end: Result<ServeEnd, ServeError>) -> ExitCode {
 /// `READY`, or `READY <address>` when the server chose its address (an ephemeral port); first,
 /// on stderr, a warning if other hosts can reach the server at `endpoint`.
 fn announce_ready(endpoint: &Endpoint, address: Option<String>) -> std::io::Result<()> {
+    if let Some(address) = address
+        .as_deref()
+        .filter(|a| a.chars().any(char::is_control))
+    {
+        return Err(unannounceable(address));
+    }
     if let Some(warning) = Exposure::of(endpoint, address.as_deref()) {
         say(format_args!("{warning}"));
     }
@@ -327,6 +333,19 @@ fn announce_ready(endpoint: &Endpoint, address: Option<String>) -> std::io::Resu
         None => writeln!(stdout, "READY")?,
     }
     stdout.flush()
+}
+
+/// An address the one `READY` line cannot carry: the driver reads up to the first newline, so
+/// a path with one (a TMPDIR such as `/tmp/a<newline>b`, under which ipc-channel names its
+/// socket) would arrive cut, and the driver would wait its whole timeout for a server that
+/// is there. Refused at once instead, saying where the character came from.
+fn unannounceable(address: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!(
+            "the address {address:?} holds a control character, which the READY line cannot carry; if it is a path, choose a TMPDIR without one"
+        ),
+    )
 }
 
 /// A server listening where other hosts reach it. It has no authentication, so it says so.

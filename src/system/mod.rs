@@ -2,7 +2,8 @@
 //! time a process has used ([`cpu_time`]), which CPU each process runs on ([`placement`]), the
 //! PID namespaces a process can see ([`pid_namespace`]), the stop-signal handling (SIGINT,
 //! SIGTERM, SIGHUP, SIGQUIT) both processes share ([`signals`]), starting threads whose refusal
-//! is an error ([`threads`]), and lines on stderr that never panic ([`stderr`]).
+//! is an error ([`threads`]), lines on stderr that never panic ([`stderr`]), and standard
+//! output written so that a failed write is seen ([`stdout`]).
 
 pub mod cpu_time;
 pub mod machine;
@@ -10,4 +11,5 @@ pub mod pid_namespace;
 pub mod placement;
 pub mod signals;
 pub mod stderr;
+pub mod stdout;
 pub mod threads;

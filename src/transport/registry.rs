@@ -124,6 +124,23 @@ pub fn remove_every_dead_own_object() -> Vec<String> {
     removed
 }
 
+/// What is planted among the objects transports name themselves, of `channel` or (None) of
+/// every channel that has such objects; `cleanup` leaves those channels alone and says why.
+pub fn planted_own_objects(channel: Option<&ChannelName>) -> Vec<String> {
+    let mut planted = Vec::new();
+    for kind in TRANSPORTS {
+        match channel {
+            Some(channel) => planted.extend(kind.planted_own_objects(channel)),
+            None => {
+                for channel in kind.channels_with_own_objects() {
+                    planted.extend(kind.planted_own_objects(&channel));
+                }
+            }
+        }
+    }
+    planted
+}
+
 impl Endpoint {
     /// Removes whatever a server that died without cleaning up left at this endpoint.
     /// Returns the names of the objects it removed.

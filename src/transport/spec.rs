@@ -373,6 +373,10 @@ pub struct OwnObjects {
     /// Removes the objects of `channel` that no live process holds; returns what it removed,
     /// for people. Safe on any channel (another transport's, one with live processes).
     pub remove_dead: fn(&ChannelName) -> Vec<String>,
+    /// The files of `channel` that are not what the transport's library keeps there (a FIFO
+    /// or a link someone planted), which the library would open blindly: `remove_dead` leaves
+    /// such a channel alone, and `cleanup` says why with these lines.
+    pub planted: fn(&ChannelName) -> Vec<String>,
 }
 
 /// A transport's own limit on message size, and why larger messages are skipped.
@@ -411,6 +415,14 @@ impl TransportKind {
     pub fn remove_dead_own_objects(self, channel: &ChannelName) -> Vec<String> {
         (self.0.own_objects)
             .map(|own| (own.remove_dead)(channel))
+            .unwrap_or_default()
+    }
+
+    /// What is planted among the objects of `channel` the transport names itself, for people
+    /// (see [`OwnObjects::planted`]).
+    pub fn planted_own_objects(self, channel: &ChannelName) -> Vec<String> {
+        (self.0.own_objects)
+            .map(|own| (own.planted)(channel))
             .unwrap_or_default()
     }
 

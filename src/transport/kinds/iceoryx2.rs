@@ -38,6 +38,12 @@
 //! `transport-bench cleanup` run through the registry. iceoryx2's own signal handling is
 //! off: the server's SIGTERM is the tool's.
 //!
+//! **Planted files.** `/tmp/iceoryx2` is writable by whoever made it, and iceoryx2 opens a
+//! node's files with a plain `open`: a FIFO there would block it for ever. So a channel whose
+//! names in that tree (or in `/dev/shm`) are not the kinds iceoryx2 makes ([`planted_files`])
+//! is never handed to iceoryx2: no node of it is listed, removed or created, and `cleanup`
+//! says why it left it alone.
+//!
 //! **Truncated memory.** iceoryx2 maps its segments itself, outside the tool's SIGBUS guard, so a
 //! process that truncates one kills the process that touches it (see docs/transports.md).
 //!
@@ -46,6 +52,7 @@
 
 use std::mem::MaybeUninit;
 use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +76,7 @@ use crate::transport::blocks::payload::{check_announced_len, check_message_fits}
 use crate::transport::blocks::sequence::SEQUENCE_SPIN_BUDGET;
 use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::names::ChannelName;
+use crate::transport::os::file_kind::{misplaced_entries, FileKind, Misplaced};
 use crate::transport::os::shm::{unlink_shared_memory, SHM_DIR};
 use crate::transport::spec::{
     Addressing, EchoOutcome, OwnObjects, Pattern, Reply, TransportClient, TransportKind,
@@ -97,6 +105,7 @@ const SPEC: TransportSpec = TransportSpec {
     own_objects: Some(OwnObjects {
         channels: channels_with_nodes,
         remove_dead: remove_dead_nodes,
+        planted: planted_files,
     }),
     summary: "Eclipse iceoryx2 zero-copy publish-subscribe, a service each way",
     supports: |workload| {
@@ -145,6 +154,12 @@ fn node(channel: &ChannelName) -> Result<Node<Ipc>, TransportError> {
     // Errors come back as values; iceoryx2's own log would only repeat them on stderr.
     set_log_level(LogLevel::Fatal);
     let config = channel_config(channel)?;
+    // Creating a node removes the channel's dead nodes, reading their files blindly.
+    if let Some(misplaced) = planted(&config.global.prefix.to_string()).first() {
+        return Err(TransportError::Protocol(format!(
+            "{misplaced}: iceoryx2 would open it and could wait on it for ever; remove it"
+        )));
+    }
     NodeBuilder::new()
         .config(&config)
         .signal_handling_mode(SignalHandlingMode::Disabled)
@@ -658,7 +673,8 @@ pub fn remove_dead_nodes(channel: &ChannelName) -> Vec<String> {
         return Vec::new();
     };
     // The sweep of every other transport's channel comes here too: leave iceoryx2 out of it.
-    if !has_iceoryx2_names(&config.global.prefix.to_string()) {
+    let prefix = config.global.prefix.to_string();
+    if !has_iceoryx2_names(&prefix) || !planted(&prefix).is_empty() {
         return Vec::new();
     }
     set_log_level(LogLevel::Fatal);
@@ -683,6 +699,10 @@ pub fn remove_dead_nodes(channel: &ChannelName) -> Vec<String> {
 /// failed half-way (the data segment of a publisher whose mapping failed). Returns the objects it
 /// removed besides the node counter, which is no leak.
 fn remove_unused_domain(config: &Config) -> Vec<String> {
+    let prefix = config.global.prefix.to_string();
+    if !planted(&prefix).is_empty() {
+        return Vec::new();
+    }
     let mut in_use = false;
     let listed = Node::<Ipc>::list(config, |state| {
         in_use = !matches!(state, NodeState::Dead(_));
@@ -699,7 +719,6 @@ fn remove_unused_domain(config: &Config) -> Vec<String> {
     // channel's, whose processes (one server, its client) have dropped their nodes or died:
     // none is listed alive. A node made after the look opens or creates the segment anew.
     let _ = unsafe { iceoryx2::testing::remove_global_mgmt_segment::<Ipc>(config) };
-    let prefix = config.global.prefix.to_string();
     let mut removed = remove_event_sockets(&prefix);
     let shm = std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten();
     for entry in shm {
@@ -713,6 +732,79 @@ fn remove_unused_domain(config: &Config) -> Vec<String> {
         }
     }
     removed
+}
+
+/// The files of `channel` under iceoryx2's root and in `/dev/shm` that are not what iceoryx2
+/// keeps there (a FIFO, a link or a device planted by whoever can write `/tmp/iceoryx2`), for
+/// `cleanup` to say why it leaves the channel alone.
+pub fn planted_files(channel: &ChannelName) -> Vec<String> {
+    let Ok(config) = channel_config(channel) else {
+        return Vec::new();
+    };
+    let planted = planted(&config.global.prefix.to_string());
+    (planted.iter())
+        .map(|misplaced| format!("{misplaced} (iceoryx2 channel {channel}, not cleaned)"))
+        .collect()
+}
+
+/// What carries `prefix` in iceoryx2's tree and is not the kind of file iceoryx2 makes there.
+/// iceoryx2 opens a node's files with a plain `open` (a FIFO there blocks it for ever, a link
+/// leads it anywhere), so no node of a channel with such a file is listed, removed or created.
+/// Looked at with `lstat` only; a file swapped in after this look is iceoryx2's to meet.
+fn planted(prefix: &str) -> Vec<Misplaced> {
+    let config = Config::default();
+    let root = PathBuf::from(config.global.root_path().to_string());
+    let nodes = PathBuf::from(config.global.node_dir().to_string());
+    let services = PathBuf::from(config.global.service_dir().to_string());
+    let regular = |name: &str| name.starts_with(prefix).then_some(FileKind::Regular);
+    let in_root = |name: &str| {
+        let socket = name.ends_with(".event");
+        name.starts_with(prefix).then_some(if socket {
+            FileKind::Socket
+        } else {
+            FileKind::Regular
+        })
+    };
+    let mut found = misplaced_entries(&root, in_root);
+    found.extend(misplaced_entries(&services, regular));
+    found.extend(misplaced_entries(&nodes, regular));
+    for node_dir in node_dirs(&nodes, prefix, &mut found) {
+        found.extend(misplaced_entries(&node_dir, regular));
+    }
+    let in_shm = |name: &str| {
+        let named = name.strip_prefix(prefix).is_some_and(iceoryx2_named);
+        named.then_some(FileKind::Regular)
+    };
+    found.extend(misplaced_entries(Path::new(SHM_DIR), in_shm));
+    found
+}
+
+/// The nodes' own directories (named by node id) under `nodes`. One reached through a link
+/// that holds files of `prefix` is itself planted, and is added to `found` instead.
+fn node_dirs(nodes: &Path, prefix: &str, found: &mut Vec<Misplaced>) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(nodes).into_iter().flatten().flatten() {
+        let Ok(kind) = entry.file_type().map(FileKind::of_type) else {
+            continue;
+        };
+        let path = entry.path();
+        let holds_ours = || {
+            let inside = std::fs::read_dir(&path).into_iter().flatten().flatten();
+            inside
+                .filter_map(|e| e.file_name().into_string().ok())
+                .any(|name| name.starts_with(prefix))
+        };
+        match kind {
+            FileKind::Directory => dirs.push(path),
+            FileKind::SymbolicLink if holds_ours() => found.push(Misplaced {
+                path,
+                found: kind,
+                expected: FileKind::Directory,
+            }),
+            _ => {}
+        }
+    }
+    dirs
 }
 
 /// Whether anything iceoryx2 names with `prefix` exists: a node monitor or listener's socket

@@ -13,7 +13,7 @@ use std::fs::{File, FileType, OpenOptions};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sys::stat::{fstat, SFlag};
@@ -144,6 +144,48 @@ pub fn open_expecting(
     Ok(file)
 }
 
+/// A name in a directory that holds a kind of file other than the one expected there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misplaced {
+    pub path: PathBuf,
+    pub found: FileKind,
+    pub expected: FileKind,
+}
+
+impl fmt::Display for Misplaced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Misplaced {
+            path,
+            found,
+            expected,
+        } = self;
+        write!(f, "{} is {found}, not {expected}", path.display())
+    }
+}
+
+/// The entries of `dir` for which `expected` names a kind (by their file name) and that are of
+/// another kind. They are looked at with `lstat` only: nothing is opened, so a FIFO cannot
+/// block the look and a link is not followed. A directory that cannot be read has none.
+pub fn misplaced_entries(
+    dir: &Path,
+    expected: impl Fn(&str) -> Option<FileKind>,
+) -> Vec<Misplaced> {
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    let mut found: Vec<Misplaced> = entries
+        .filter_map(|entry| {
+            let expected = expected(entry.file_name().to_str()?)?;
+            let found = FileKind::of_type(entry.file_type().ok()?);
+            (found != expected).then(|| Misplaced {
+                path: entry.path(),
+                found,
+                expected,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +211,24 @@ mod tests {
         assert!(open_expecting(dir.path(), FileKind::Directory, Links::Refuse).is_ok());
         assert_eq!(FileKind::of_name(&dir.path().join("gone")).unwrap(), None);
         assert_eq!(FileKind::Fifo.to_string(), "a FIFO");
+    }
+
+    #[test]
+    fn misplaced_entries_are_told_by_their_names_kind_without_opening_them() {
+        let dir = tempfile::tempdir().unwrap();
+        nix::unistd::mkfifo(&dir.path().join("a.node"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        std::fs::write(dir.path().join("b.node"), b"x").unwrap();
+        std::os::unix::fs::symlink("b.node", dir.path().join("c.node")).unwrap();
+        std::fs::write(dir.path().join("other"), b"x").unwrap();
+        let found = misplaced_entries(dir.path(), |name| {
+            name.ends_with(".node").then_some(FileKind::Regular)
+        });
+        let kinds: Vec<FileKind> = found.iter().map(|m| m.found).collect();
+        assert_eq!(kinds, [FileKind::Fifo, FileKind::SymbolicLink]);
+        let shown = found[0].to_string();
+        assert!(
+            shown.ends_with("a.node is a FIFO, not a regular file"),
+            "{shown}"
+        );
     }
 }
