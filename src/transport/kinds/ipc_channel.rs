@@ -12,6 +12,12 @@
 //! client checks the echo in the `Vec` the library made (no copy of ours); the server echoes
 //! the `Vec` it received.
 //!
+//! What the server reads before the library does: its receive allocates whatever size a
+//! message's first fragment announces, so before each request the server peeks at that header
+//! (one `recv` with `MSG_PEEK` on the receiving socket, the wait the receive's was) and refuses
+//! a message longer than its buffer without receiving it ([`receive_within`]): one system call
+//! more per request on the server's side, the price of a bounded allocation (issue 27, #9).
+//!
 //! Bounding the waits. `IpcBytesReceiver` has `recv` (blocks for ever) and `try_recv`
 //! (never blocks), no `try_recv_timeout` (only the serde `IpcReceiver<T>` has one, which would
 //! add a serialisation and a copy each way), and no descriptor to poll or give a timeout to;
@@ -455,6 +461,9 @@ struct IpcChannelServer {
     _endpoint: SocketFile,
     name: String,
     client: Option<Hello>,
+    /// The descriptor of the client's request channel, which [`receive_within`] peeks at:
+    /// read and checked once, when the client is accepted.
+    request_socket: c_int,
     /// The request handed out and not answered yet, in the buffer the library allocated.
     request: Option<Vec<u8>>,
     capacity: usize,
@@ -489,6 +498,7 @@ fn bind(
         _endpoint: endpoint,
         name,
         client: None,
+        request_socket: -1,
         request: None,
         capacity: payload_capacity(buffer_size),
         timeout: options.timeout,
@@ -511,6 +521,9 @@ impl IpcChannelServer {
         let (accepted, verdict) = self.watchdog.wait(bounds, || rendezvous.accept());
         match (accepted, verdict) {
             (Ok((_, hello)), _) => {
+                self.request_socket = receiving_socket(&hello.requests).map_err(|e| {
+                    TransportError::Protocol(format!("accepting a client at {}: {e}", self.name))
+                })?;
                 self.client = Some(hello);
                 Ok(true)
             }
@@ -539,16 +552,17 @@ struct TooLong;
 /// the whole message's size as soon as it has read them, before the rest has come.
 const FRAGMENT_HEADER_LEN: usize = 2 * std::mem::size_of::<usize>();
 
-/// The next message of `requests`, or [`TooLong`] without receiving it when its first
+/// The next message of `requests` (whose socket is `socket`), or [`TooLong`] without
+/// receiving it when its first
 /// fragment announces more than `capacity` bytes: ipc-channel would allocate whatever a
 /// message announces (a 700 MB request made a server of a 2.5 MB buffer allocate 669 MiB
 /// before it refused the message: issue 27, #9). The wait is the peek's, bounded by the
 /// watchdog as the library's own receive was; the receive that follows finds the message there.
 fn receive_within(
     requests: &IpcBytesReceiver,
+    socket: c_int,
     capacity: usize,
 ) -> Result<Result<Vec<u8>, TooLong>, IpcError> {
-    let socket = receiving_socket(requests)?;
     let announced = peek_announced_len(socket)?;
     if announced.is_some_and(|len| len > capacity) {
         refuse_message(socket);
@@ -676,9 +690,9 @@ impl TransportServer for IpcChannelServer {
                 timeout: None,
             };
             let requests = &client.requests;
-            let capacity = self.capacity;
+            let (socket, capacity) = (self.request_socket, self.capacity);
             let (received, verdict) =
-                (self.watchdog).wait(bounds, || receive_within(requests, capacity));
+                (self.watchdog).wait(bounds, || receive_within(requests, socket, capacity));
             match (received, verdict) {
                 (Ok(Err(TooLong)), _) => {
                     // As a framed server drops a client whose frame is too long: before the
