@@ -5,10 +5,13 @@
 //! iceoryx2's samples, two queues); the options' validation multiplies it by `--pairs` and
 //! holds it against what the machine has before anything starts (issue 27, #2 and #15).
 //!
-//! The figures are what the transport itself asks for, not what the allocator or the kernel
-//! adds around it (page tables, a socket's kernel buffers, libzmq's message headers): they
-//! are floors, so that a case they refuse cannot fit, while a case they pass may still find
-//! less than it needs and fail on its own, with its own error.
+//! The figures are what the transport itself may take (its ring full), not what the allocator
+//! or the kernel adds around it (page tables, a socket's kernel buffers, libzmq's message
+//! headers): a case they pass may still find less than it needs and fail on its own, with its
+//! own error. Our own segments reserve their whole size when they are made
+//! (`posix_fallocate`); iceoryx2's are sparse and take pages as its samples are first used, so
+//! a short run of a case refused for them might have got by, and a long one would have died
+//! of SIGBUS where `/dev/shm` ran out (issue 27, #1): refusing it is the point.
 
 use std::ops::{Add, Mul};
 
