@@ -25,21 +25,21 @@ use crate::transport::{CaseShape, Footprint, Pattern, TransportKind, TransportOp
 /// A case that would take more than the machine has.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoRoom {
-    #[error("{case} needs {} of {SHM_DIR}{}; {SHM_DIR} has {} free", format_bytes_rounded(*.needed), a_pair(*.needed, *.per_pair), format_bytes_rounded(*.free))]
+    #[error("{case} needs {} of {SHM_DIR}{}; {SHM_DIR} has {} free", format_bytes_rounded(*.needed), in_parentheses(a_pair(*.needed, *.per_pair)), format_bytes_rounded(*.free))]
     SharedMemory {
         case: String,
         needed: u64,
         per_pair: u64,
         free: u64,
     },
-    #[error("{case} needs {} of memory (both processes' buffers and shared memory){}; {}", format_bytes_rounded(*.needed), a_pair(*.needed, *.per_pair), room_text(.room))]
+    #[error("{case} needs {} of memory (both processes' buffers and shared memory{}); {}", format_bytes_rounded(*.needed), a_pair(*.needed, *.per_pair).map(|each| format!(", {each}")).unwrap_or_default(), room_text(.room))]
     Memory {
         case: String,
         needed: u64,
         per_pair: u64,
         room: MemoryRoom,
     },
-    #[error("{case} needs at least {} of POSIX message queues{}; the per-user limit RLIMIT_MSGQUEUE (ulimit -q) is {}", format_bytes_rounded(*.needed), a_pair(*.needed, *.per_pair), format_bytes_rounded(*.limit))]
+    #[error("{case} needs at least {} of POSIX message queues{}; the per-user limit RLIMIT_MSGQUEUE (ulimit -q) is {}", format_bytes_rounded(*.needed), in_parentheses(a_pair(*.needed, *.per_pair)), format_bytes_rounded(*.limit))]
     MessageQueues {
         case: String,
         needed: u64,
@@ -197,12 +197,14 @@ fn describe(run: &RunShape, kind: TransportKind, size_bytes: usize) -> String {
     }
 }
 
-/// What one pair of several takes, for people: ` (1.0 GiB a pair)`, or nothing for one pair.
-fn a_pair(needed: u64, per_pair: u64) -> String {
-    match needed == per_pair {
-        true => String::new(),
-        false => format!(" ({} a pair)", format_bytes_rounded(per_pair)),
-    }
+/// What one pair of several takes, for people: `1.0 GiB a pair`; None for one pair.
+fn a_pair(needed: u64, per_pair: u64) -> Option<String> {
+    (needed != per_pair).then(|| format!("{} a pair", format_bytes_rounded(per_pair)))
+}
+
+/// ` (text)`, or nothing.
+fn in_parentheses(text: Option<String>) -> String {
+    text.map(|text| format!(" ({text})")).unwrap_or_default()
 }
 
 /// What bounds the memory, for people.
@@ -264,7 +266,7 @@ mod tests {
         );
         assert_eq!(
             refusal(pair(GIB, 2 * GIB, 0), 8, &machine).unwrap(),
-            "a case needs 24.0 GiB of memory (both processes' buffers and shared memory) (3.0 GiB a pair); the machine has 20.0 GiB available (MemAvailable in /proc/meminfo)"
+            "a case needs 24.0 GiB of memory (both processes' buffers and shared memory, 3.0 GiB a pair); the machine has 20.0 GiB available (MemAvailable in /proc/meminfo)"
         );
         assert_eq!(
             refusal(pair(0, 0, 16_576), 64, &machine).unwrap(),
