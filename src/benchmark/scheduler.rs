@@ -148,7 +148,8 @@ impl<'a, E: Executor> Scheduler<'a, E> {
         }
     }
 
-    /// Why `case` is not to be run, if its size is more than its transport carries.
+    /// Why `case` is not to be run, if its size is more than its transport carries, or more
+    /// than the machine has room for.
     fn skip_reason(&self, case: &Case) -> Option<String> {
         let workload = self.options.workload;
         if let Some(reason) = workload.size_refusal(case.size.bytes) {
@@ -156,6 +157,9 @@ impl<'a, E: Executor> Scheduler<'a, E> {
         }
         if let Err(reason) = case.transport.supports(workload) {
             return Some(unsupported(case.transport, workload, reason));
+        }
+        if let Some(no_room) = (self.options).room_refusal(case.size.bytes, case.transport) {
+            return Some(no_room.to_string());
         }
         let limit = self.executor.message_limit(case)?;
         (case.size.bytes > limit.bytes).then_some(limit.reason)
@@ -479,6 +483,7 @@ mod tests {
             workload: Workload::RoundTrip,
             ring_depth: None,
             pairs: 1,
+            refused_for_room: Vec::new(),
         }
     }
 

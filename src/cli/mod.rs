@@ -1,11 +1,13 @@
 //! The benchmark's command line: clap derive structs whose doc comments are the help text
 //! ([`Cli`], its [`BenchArgs`] and subcommands). Single values are parsed by
 //! [`crate::values`], which server mode shares (clap names the flag and exits 2); [`options`] checks them together and turns them into one
-//! validated [`options::Mode`]. Server mode has a command line of its own,
+//! validated [`options::Mode`], [`memory`] holds what its cases will take against what the
+//! machine has. Server mode has a command line of its own,
 //! [`crate::peer::server_args::ServerArgs`].
 
 pub mod generated;
 pub mod injected_fault;
+pub mod memory;
 pub mod options;
 
 use std::path::PathBuf;

@@ -10,6 +10,7 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 use clap_complete::Shell;
 
+use crate::cli::memory::{check_room, MachineRoom, NoRoom, RoomRefusal, RunShape};
 use crate::cli::{BenchArgs, Cli, Command};
 use crate::compare::CompareRequest;
 use crate::export::replot::PlotRequest;
@@ -81,9 +82,19 @@ pub struct Options {
     pub ring_depth: Option<usize>,
     /// `--pairs`: client/server pairs measured at once.
     pub pairs: usize,
+    /// The cases the machine has no room for (checked before anything starts): skipped with
+    /// the reason.
+    pub refused_for_room: Vec<RoomRefusal>,
 }
 
 impl Options {
+    /// Why the machine has no room for `transport` at `size_bytes`, if it has none.
+    pub fn room_refusal(&self, size_bytes: usize, transport: TransportKind) -> Option<&NoRoom> {
+        (self.refused_for_room.iter())
+            .find(|refusal| refusal.size_bytes == size_bytes && refusal.transport == transport)
+            .map(|refusal| &refusal.reason)
+    }
+
     /// What a client of `kind` is given: `--timeout`, and `--spin-budget` where `kind` spins
     /// (its own default when not given); a spawned server gets the same budget.
     pub fn transport_options(&self, kind: TransportKind) -> TransportOptions {
@@ -184,7 +195,7 @@ fn benchmark_options(cli: Cli) -> Options {
             "--pairs starts a server per pair; --connect measures one running server".into(),
         );
     }
-    Options {
+    let options = Options {
         iterations: args.iterations,
         duration: args.duration,
         warmup: args.warmup,
@@ -204,12 +215,36 @@ fn benchmark_options(cli: Cli) -> Options {
         ring_depth: args.ring_depth,
         pairs: args.pairs as usize,
         connect: args.connect,
+        refused_for_room: Vec::new(),
         pin: args.pin.resolve().unwrap_or_else(|e| {
             usage_error(
                 ErrorKind::ValueValidation,
                 format!("--pin {}: {e}", args.pin),
             )
         }),
+    };
+    with_room_checked(options)
+}
+
+/// `options` with the cases the machine has no room for, which the scheduler skips; a usage
+/// error when it has room for none of them.
+fn with_room_checked(options: Options) -> Options {
+    let run = RunShape {
+        sizes: &options.sizes,
+        transports: &options.transports,
+        buffer_size: options.buffer_size,
+        workload: options.workload,
+        ring_depth: options.ring_depth,
+        pairs: options.pairs,
+        external_server: options.connect.is_some(),
+        transport_options: &|kind| options.transport_options(kind),
+    };
+    match check_room(&run, &MachineRoom::now()) {
+        Ok(refusals) => Options {
+            refused_for_room: refusals,
+            ..options
+        },
+        Err(refusal) => usage_error(ErrorKind::ValueValidation, refusal.to_string()),
     }
 }
 

@@ -123,6 +123,25 @@ pub fn format_bytes(bytes: usize) -> String {
     format!("{bytes} B")
 }
 
+/// Formats a byte count for people, to one decimal in the largest binary unit it reaches:
+/// `64.0 GiB`, `800.0 KiB`, `512 B`.
+pub fn format_bytes_rounded(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = None;
+    for name in UNITS {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = Some(name);
+    }
+    match unit {
+        Some(name) => format!("{value:.1} {name}"),
+        None => format!("{bytes} B"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +187,10 @@ mod tests {
         assert_eq!(format_bytes(65_536), "64 KiB");
         assert_eq!(format_bytes(2_000_000), "2 MB");
         assert_eq!(format_bytes(1_048_576), "1 MiB");
+        assert_eq!(format_bytes_rounded(64 << 30), "64.0 GiB");
+        assert_eq!(format_bytes_rounded(819_200), "800.0 KiB");
+        assert_eq!(format_bytes_rounded(1023), "1023 B");
+        assert_eq!(format_bytes_rounded(u64::MAX), "16384.0 PiB");
         assert_eq!(format_bytes(1_234), "1234 B");
     }
 }

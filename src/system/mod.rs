@@ -2,11 +2,13 @@
 //! time a process has used ([`cpu_time`]), which CPU each process runs on ([`placement`]), the
 //! PID namespaces a process can see ([`pid_namespace`]), the stop-signal handling (SIGINT,
 //! SIGTERM, SIGHUP, SIGQUIT) both processes share ([`signals`]), starting threads whose refusal
-//! is an error ([`threads`]), lines on stderr that never panic ([`stderr`]), and standard
-//! output written so that a failed write is seen ([`stdout`]).
+//! is an error ([`threads`]), lines on stderr that never panic ([`stderr`]), standard output
+//! written so that a failed write is seen ([`stdout`]), and how much memory this process can
+//! still take ([`memory`]).
 
 pub mod cpu_time;
 pub mod machine;
+pub mod memory;
 pub mod pid_namespace;
 pub mod placement;
 pub mod signals;

@@ -131,6 +131,18 @@ pub enum TransportError {
         free: Option<u64>,
     },
 
+    /// `mq_open` said EMFILE while this process could open another descriptor: the user's
+    /// message queues (every process's of the user) would pass `RLIMIT_MSGQUEUE`.
+    #[error("creating message queue {name} ({sizes}): the user's message queues would pass the per-user limit RLIMIT_MSGQUEUE (ulimit -q) of {} bytes; this queue takes about {} of them, the user's other queues (this run's other servers among them) the rest ({source})", thousands(*.limit_bytes), thousands(*.queue_bytes))]
+    MessageQueueLimit {
+        name: String,
+        sizes: String,
+        queue_bytes: u64,
+        limit_bytes: u64,
+        #[source]
+        source: Errno,
+    },
+
     #[error("not enough space in /dev/shm for {count} × {} bytes ({} free)", thousands(*.bytes as u64), free_text(Some(*.free)))]
     ShmTooFull {
         count: usize,

@@ -1,9 +1,9 @@
 //! The IPC transports under test, in layers that import downward only (as iceoryx2's
 //! `bb/posix` → `cal` → service layers do):
 //!
-//! 1. [`names`], [`wire`], [`pattern`], [`workload`], [`stream`], [`error`], [`wait`]: the vocabulary every layer shares: what
-//!    endpoints and objects are called, the length header, the one error type, and how a wait
-//!    is bounded.
+//! 1. [`names`], [`wire`], [`pattern`], [`workload`], [`stream`], [`error`], [`wait`], [`footprint`]: the vocabulary every layer shares: what
+//!    endpoints and objects are called, the length header, the one error type, how a wait
+//!    is bounded, and what a pair of processes takes of the machine's memory.
 //! 2. [`os`]: thin owners of OS objects (shared memory, semaphores, message queues, futexes,
 //!    pipes, the SIGBUS guard, the owner lock) and a socket's calls that never wait. No
 //!    transport is named there.
@@ -27,6 +27,7 @@
 pub mod blocks;
 pub mod endpoint;
 pub mod error;
+pub mod footprint;
 pub mod kinds;
 pub mod names;
 pub mod os;
@@ -47,8 +48,9 @@ pub use names::{
 pub use os::shm::SharedBytes;
 pub use registry::{channel_objects, unlink_channel_objects};
 pub use spec::{
-    echo_one, Addressing, BindFn, ConnectFn, EchoOutcome, MessageLimit, OwnObjects, Pattern, Reply,
-    Tamper, TransportClient, TransportKind, TransportOptions, TransportServer, TransportSpec,
+    buffers_only, echo_one, Addressing, BindFn, CaseShape, ConnectFn, EchoOutcome, Footprint,
+    MessageLimit, OwnObjects, Pattern, Reply, Tamper, TransportClient, TransportKind,
+    TransportOptions, TransportServer, TransportSpec,
 };
 pub use wait::{NoWatch, PeerWatch, StopFlag, WaitBudget, WAIT_SLICE};
 pub use wire::{payload_capacity, HEADER_LEN};

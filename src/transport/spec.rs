@@ -2,7 +2,7 @@
 //! implements, the options both sides take, and the [`TransportSpec`] each transport's file
 //! declares (names, addressing, how to build either side, the objects it leaves if killed, those
 //! it names itself, its own message limit, its spin budget, how an external peer's buffer size
-//! is found), behind the cheap handle [`TransportKind`]. A spec states what is its own and takes
+//! is found, what a pair of its processes takes of the machine's memory), behind the cheap handle [`TransportKind`]. A spec states what is its own and takes
 //! the rest from [`TransportSpec::DEFAULTS`]. The registry lists the specs; nothing else names a
 //! transport.
 
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::transport::endpoint::Endpoint;
 use crate::transport::error::TransportError;
+pub use crate::transport::footprint::Footprint;
 use crate::transport::names::{ChannelName, PosixObject, SERVER_FDS, SOCKET_FILE_NAME};
 use crate::transport::os::shm::SharedBytes;
 pub use crate::transport::pattern::Pattern;
@@ -292,6 +293,26 @@ pub type BindFn =
 /// Reads the buffer size of a server already running at an endpoint (`--connect`).
 pub type PeerBufferSizeFn = fn(&Endpoint) -> Result<usize, TransportError>;
 
+/// What a case asks of a transport, as far as its memory goes: what [`TransportSpec::footprint`]
+/// is told.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseShape {
+    pub message_bytes: usize,
+    /// The buffer size both sides are given (`--buffer-size`, or the default for the sizes).
+    pub buffer_size: usize,
+    /// The options both sides are given: the pattern, the ring's depth, the requests in flight.
+    pub options: TransportOptions,
+}
+
+/// What one pair of a transport's client and server takes of the machine for a case.
+pub type FootprintFn = fn(&CaseShape) -> Footprint;
+
+/// The footprint of a transport that keeps nothing but the buffers both sides keep anyway
+/// ([`Footprint::buffers`]): the default.
+pub fn buffers_only(case: &CaseShape) -> Footprint {
+    Footprint::buffers(case.message_bytes, case.buffer_size, case.options.in_flight)
+}
+
 /// Everything the rest of the tool knows about one transport. Each transport's file defines
 /// one, as the constant behind its `KIND`.
 pub struct TransportSpec {
@@ -329,6 +350,10 @@ pub struct TransportSpec {
     /// rendezvous): `--connect` to such a server can measure one run of one case, as each run
     /// connects anew.
     pub serves_one_client: bool,
+    /// What one pair of its client and server takes of the machine for a case: its shared
+    /// memory, both sides' buffers, its message queues. Checked against what the machine has
+    /// before anything starts. [`buffers_only`] unless the transport keeps more.
+    pub footprint: FootprintFn,
 }
 
 impl TransportSpec {
@@ -356,6 +381,7 @@ impl TransportSpec {
         supports: |_| Err(Reason::Protocol(UNDECLARED)),
         own_objects: None,
         serves_one_client: false,
+        footprint: buffers_only,
     };
 }
 
@@ -441,6 +467,11 @@ impl TransportKind {
     /// One line for `--help`: what the transport is.
     pub fn summary(self) -> &'static str {
         self.0.summary
+    }
+
+    /// What one pair of its client and server takes of the machine for `case`.
+    pub fn footprint(self, case: &CaseShape) -> Footprint {
+        (self.0.footprint)(case)
     }
 
     /// Whether the transport carries `workload`, and if not, why not.

@@ -39,7 +39,8 @@ use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::os::shm::{ObjectAccess, SharedBytes, SharedMemory};
 use crate::transport::spec::{
-    EchoOutcome, Pattern, Reply, TransportKind, TransportOptions, TransportServer,
+    buffers_only, CaseShape, EchoOutcome, Footprint, Pattern, Reply, TransportKind,
+    TransportOptions, TransportServer,
 };
 use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, WAIT_SLICE};
 use crate::transport::wire::HEADER_LEN;
@@ -89,6 +90,21 @@ pub unsafe trait SegmentLayout: Sized + 'static {
 
     /// The signal of the response line, which the server publishes.
     fn response(&self) -> &SequenceSignal;
+}
+
+/// What a pair of a spinning transport takes for `case`: its one segment, laid out as the server
+/// lays it out (a stream's ring of `--ring-depth` slots, or the default for the size), and
+/// both sides' buffers. A buffer too small for a payload or a ring too deep takes nothing here:
+/// the server refuses it with its own error.
+pub fn segment_footprint<L: SegmentLayout>(case: &CaseShape) -> Footprint {
+    let buffers = buffers_only(case);
+    let Ok(capacity) = checked_payload_capacity(case.buffer_size) else {
+        return buffers;
+    };
+    match Shape::asked(&case.options, capacity) {
+        Ok(shape) => buffers.with_shared(L::size(capacity, shape) as u64),
+        Err(_) => buffers,
+    }
 }
 
 /// The channel's one segment, `/srb_<channel>_<OBJECT>`.

@@ -28,7 +28,9 @@
 //! the application's sends and receives wait only on high-water marks, in slices of
 //! `ZMQ_SNDTIMEO`/`ZMQ_RCVTIMEO` within the timeout as every wait here. The DEALER has no receive
 //! high-water mark, so that replies not collected yet never back up to the server, whose REP
-//! drops (rather than waits on) a reply it has no room for. A submit copies the request into a
+//! drops (rather than waits on) a reply it has no room for: so both sides set their
+//! high-water marks to twice the requests in flight ([`high_water_mark`], libzmq's 1,000 at
+//! the least; the server is started with the client's `--in-flight`). A submit copies the request into a
 //! message of libzmq's, as a stream's send does: the caller reuses its buffer before the reply.
 //! With one request in flight the client is REQ, as above.
 //!
@@ -119,6 +121,31 @@ fn new_socket(
             timed: Cell::new(true),
         },
     ))
+}
+
+/// libzmq's default high-water mark (`ZMQ_SNDHWM`, `ZMQ_RCVHWM`): the messages a socket's pipe
+/// to one peer holds.
+const LIBZMQ_DEFAULT_HWM: usize = 1000;
+
+/// The high-water mark both sides set for `in_flight` requests outstanding: libzmq's default,
+/// or twice the requests in flight where that is more. REP is a ROUTER inside, which drops a
+/// reply, silently, when its pipe to the peer is at the mark; the pipe counts a message as
+/// gone only once the I/O thread has acknowledged a batch of them, so with 1,000 or more in
+/// flight a REP at the default mark dropped replies (issue 27, #7) and the client saw the next
+/// reply where it expected the dropped one. Twice the count leaves room for the messages read
+/// but not yet acknowledged; the client never has more than `in_flight` outstanding, so no
+/// pipe holds more than that.
+pub fn high_water_mark(in_flight: usize) -> usize {
+    in_flight.saturating_mul(2).max(LIBZMQ_DEFAULT_HWM)
+}
+
+/// Sets `socket`'s send and receive high-water marks to [`high_water_mark`].
+fn set_high_water_marks(socket: &zmq::Socket, in_flight: usize) -> Result<(), TransportError> {
+    let mark = i32::try_from(high_water_mark(in_flight)).unwrap_or(i32::MAX);
+    socket
+        .set_sndhwm(mark)
+        .and_then(|()| socket.set_rcvhwm(mark))
+        .map_err(|e| TransportError::zmq("setting ZMQ_SNDHWM and ZMQ_RCVHWM", e))
 }
 
 /// How a socket's blocking receives are bounded: by the wait
@@ -256,6 +283,7 @@ impl ZmqClient {
             Role::Stream | Role::InFlight => zmq::DEALER,
         };
         let (context, socket, receive_bound) = new_socket(kind, WAIT_SLICE, WAIT_SLICE)?;
+        set_high_water_marks(&socket, options.in_flight)?;
         if role == Role::InFlight {
             // Replies not collected yet wait here, never at the server (see the module's doc).
             (socket.set_rcvhwm(0)).map_err(|e| TransportError::zmq("setting ZMQ_RCVHWM", e))?;
@@ -659,6 +687,7 @@ impl ZmqServer {
         let kind = if routed { zmq::ROUTER } else { zmq::REP };
         let (context, socket, receive_bound) = new_socket(kind, IDLE_SLICE, options.timeout)?;
         let max_message = payload_capacity(buffer_size);
+        set_high_water_marks(&socket, options.in_flight)?;
         let zmq_error = |op: &'static str| move |e| TransportError::zmq(op, e);
         socket
             .set_maxmsgsize(i64::try_from(max_message).unwrap_or(i64::MAX))
@@ -943,6 +972,14 @@ impl TransportServer for ZmqServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_high_water_mark_is_twice_the_requests_in_flight_and_never_below_libzmqs() {
+        assert_eq!(high_water_mark(1), LIBZMQ_DEFAULT_HWM);
+        assert_eq!(high_water_mark(500), LIBZMQ_DEFAULT_HWM);
+        assert_eq!(high_water_mark(4096), 8192);
+        assert_eq!(high_water_mark(usize::MAX), usize::MAX);
+    }
 
     /// Under the watchdog a receive nobody answers has no `ZMQ_RCVTIMEO` and still ends:
     /// libzmq passes the watchdog's `EINTR` on.

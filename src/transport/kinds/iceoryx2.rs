@@ -79,8 +79,8 @@ use crate::transport::names::ChannelName;
 use crate::transport::os::file_kind::{misplaced_entries, FileKind, Misplaced};
 use crate::transport::os::shm::{unlink_shared_memory, SHM_DIR};
 use crate::transport::spec::{
-    Addressing, EchoOutcome, OwnObjects, Pattern, Reply, TransportClient, TransportKind,
-    TransportOptions, TransportServer, TransportSpec,
+    buffers_only, Addressing, CaseShape, EchoOutcome, Footprint, OwnObjects, Pattern, Reply,
+    TransportClient, TransportKind, TransportOptions, TransportServer, TransportSpec,
 };
 use crate::transport::stream::ring_depth;
 use crate::transport::wait::{
@@ -108,6 +108,7 @@ const SPEC: TransportSpec = TransportSpec {
         planted: planted_files,
     }),
     summary: "Eclipse iceoryx2 zero-copy publish-subscribe, a service each way",
+    footprint,
     supports: |workload| {
         one_request_at_a_time(workload, "one request at a time: each direction's subscriber buffers one sample, as in iceoryx2's benchmark")
     },
@@ -543,6 +544,23 @@ impl ChannelServer for Iceoryx2Server {
             held: None,
         })
     }
+}
+
+/// What a pair takes for `case`: both sides' buffers and iceoryx2's data segments in
+/// /dev/shm. A publisher's segment holds a sample of the service's largest slice for each one
+/// its subscriber may hold (its buffer and the one it borrows) and each one it may loan
+/// itself, plus one in hand: the request service's buffer is the ring's depth in a stream
+/// ([`Iceoryx2Server::create`]), the response service's one sample.
+fn footprint(case: &CaseShape) -> Footprint {
+    let capacity = payload_capacity(case.buffer_size) as u64;
+    let depth = match case.options.pattern {
+        Pattern::RoundTrip => 1,
+        Pattern::Stream => ring_depth(case.options.ring_depth, capacity as usize),
+    } as u64;
+    let samples_per_service = |buffered: u64| buffered + 3;
+    let request_bytes = samples_per_service(depth).saturating_mul(capacity);
+    let response_bytes = samples_per_service(1).saturating_mul(capacity + 1);
+    buffers_only(case).with_shared(request_bytes.saturating_add(response_bytes))
 }
 
 /// Creates the pattern's publish-subscribe service `what`: one publisher and one subscriber

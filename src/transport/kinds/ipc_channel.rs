@@ -12,6 +12,12 @@
 //! client checks the echo in the `Vec` the library made (no copy of ours); the server echoes
 //! the `Vec` it received.
 //!
+//! What the server reads before the library does: its receive allocates whatever size a
+//! message's first fragment announces, so before each request the server peeks at that header
+//! (one `recv` with `MSG_PEEK` on the receiving socket, the wait the receive's was) and refuses
+//! a message longer than its buffer without receiving it ([`receive_within`]): one system call
+//! more per request on the server's side, the price of a bounded allocation (issue 27, #9).
+//!
 //! Bounding the waits. `IpcBytesReceiver` has `recv` (blocks for ever) and `try_recv`
 //! (never blocks), no `try_recv_timeout` (only the serde `IpcReceiver<T>` has one, which would
 //! add a serialisation and a copy each way), and no descriptor to poll or give a timeout to;
@@ -456,6 +462,9 @@ struct IpcChannelServer {
     _endpoint: SocketFile,
     name: String,
     client: Option<Hello>,
+    /// The descriptor of the client's request channel, which [`receive_within`] peeks at:
+    /// read and checked once, when the client is accepted.
+    request_socket: c_int,
     /// The request handed out and not answered yet, in the buffer the library allocated.
     request: Option<Vec<u8>>,
     capacity: usize,
@@ -490,6 +499,7 @@ fn bind(
         _endpoint: endpoint,
         name,
         client: None,
+        request_socket: -1,
         request: None,
         capacity: payload_capacity(buffer_size),
         timeout: options.timeout,
@@ -512,6 +522,9 @@ impl IpcChannelServer {
         let (accepted, verdict) = self.watchdog.wait(bounds, || rendezvous.accept());
         match (accepted, verdict) {
             (Ok((_, hello)), _) => {
+                self.request_socket = receiving_socket(&hello.requests).map_err(|e| {
+                    TransportError::Protocol(format!("accepting a client at {}: {e}", self.name))
+                })?;
                 self.client = Some(hello);
                 Ok(true)
             }
@@ -528,6 +541,128 @@ impl IpcChannelServer {
         self.client = None;
         if failure.is_some() {
             self.dropped.failed = failure;
+        }
+    }
+}
+
+/// A message whose first fragment announces more than the server's buffer carries.
+struct TooLong;
+
+/// What ipc-channel's first fragment of a message starts with: its own size and the whole
+/// message's, each a `usize` (its `platform/unix` `send_first_fragment`). Its `recv` allocates
+/// the whole message's size as soon as it has read them, before the rest has come.
+const FRAGMENT_HEADER_LEN: usize = 2 * std::mem::size_of::<usize>();
+
+/// The next message of `requests` (whose socket is `socket`), or [`TooLong`] without
+/// receiving it when its first
+/// fragment announces more than `capacity` bytes: ipc-channel would allocate whatever a
+/// message announces (a 700 MB request made a server of a 2.5 MB buffer allocate 669 MiB
+/// before it refused the message: issue 27, #9). The wait is the peek's, bounded by the
+/// watchdog as the library's own receive was; the receive that follows finds the message there.
+fn receive_within(
+    requests: &IpcBytesReceiver,
+    socket: c_int,
+    capacity: usize,
+) -> Result<Result<Vec<u8>, TooLong>, IpcError> {
+    let announced = peek_announced_len(socket)?;
+    if announced.is_some_and(|len| len > capacity) {
+        refuse_message(socket);
+        return Ok(Err(TooLong));
+    }
+    requests.recv().map(Ok)
+}
+
+// ipc-channel (0.23, Linux) keeps nothing in an `IpcBytesReceiver` but its socket's descriptor
+// (`IpcBytesReceiver { os_receiver: OsIpcReceiver { fd: Cell<c_int> } }`), and its API has no
+// way to ask for it. A value the size of one c_int that holds a c_int holds it at offset 0 and
+// nothing else: so checked here, when this compiles, against the version built with.
+const _: () = assert!(std::mem::size_of::<IpcBytesReceiver>() == std::mem::size_of::<c_int>());
+
+/// The descriptor of the socket `receiver` receives on, checked to be the `SOCK_SEQPACKET`
+/// socket ipc-channel receives on, so that a different layout of a later version is an
+/// error and never a peek at some other descriptor.
+fn receiving_socket(receiver: &IpcBytesReceiver) -> Result<c_int, IpcError> {
+    // SAFETY: the receiver is exactly one c_int (asserted above), which its own code reads
+    // and writes only through `&mut` or its `Cell` on this thread; an unaligned or torn read is
+    // impossible for an aligned 4-byte value read while nothing writes it.
+    let fd = unsafe { std::ptr::read((receiver as *const IpcBytesReceiver).cast::<c_int>()) };
+    let mut kind: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: kind and len are valid for the call and sized as SO_TYPE's answer.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&raw mut kind).cast(),
+            &mut len,
+        )
+    };
+    match rc == 0 && kind == libc::SOCK_SEQPACKET {
+        true => Ok(fd),
+        false => Err(IpcError::Io(std::io::Error::other(
+            "ipc-channel's receiver is not the SOCK_SEQPACKET socket this version keeps: cannot bound what it allocates",
+        ))),
+    }
+}
+
+/// Waits for the next message on `fd` and reads, without taking it, the whole message's
+/// size that its first fragment announces; None for a message too short to announce one (the
+/// library's receive judges it) and at the end of the stream (the peer is gone).
+fn peek_announced_len(fd: c_int) -> Result<Option<usize>, IpcError> {
+    let mut header = [0u8; FRAGMENT_HEADER_LEN];
+    // SAFETY: header is writable for its whole length; MSG_PEEK leaves the message queued
+    // (and its descriptors with it, for the receive that follows).
+    let read = unsafe { libc::recv(fd, header.as_mut_ptr().cast(), header.len(), libc::MSG_PEEK) };
+    let read = usize::try_from(read).map_err(|_| IpcError::Io(std::io::Error::last_os_error()))?;
+    if read < FRAGMENT_HEADER_LEN {
+        return Ok(None);
+    }
+    let (_, total) = header.split_at(std::mem::size_of::<usize>());
+    Ok(total.try_into().ok().map(usize::from_ne_bytes))
+}
+
+/// The most descriptors ipc-channel sends with one message (its `MAX_FDS_IN_CMSG`).
+const MAX_FDS_IN_MESSAGE: usize = 64;
+
+/// Takes the peeked message's first fragment off `fd` without its bytes, and shuts down every
+/// socket it carried: among them the receiving end of the channel ipc-channel made for the
+/// rest of the message, so that the sender's next fragment fails (`EPIPE`) at once instead of
+/// waiting for a reader that will never come (the sender keeps a copy of that end open for
+/// the whole send, so closing ours alone would not do).
+fn refuse_message(fd: c_int) {
+    let mut header = [0u8; FRAGMENT_HEADER_LEN];
+    // u64s: a control buffer must be aligned for `cmsghdr`.
+    let mut control = [0u64; MAX_FDS_IN_MESSAGE / 2 + 4];
+    let mut part = libc::iovec {
+        iov_base: header.as_mut_ptr().cast(),
+        iov_len: header.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid; it points only to the locals above, which outlive
+    // the call, with their true lengths; the kernel writes no more than those into them, and
+    // the control messages are walked with the CMSG macros within `msg_controllen`.
+    unsafe {
+        let mut message: libc::msghdr = std::mem::zeroed();
+        message.msg_iov = &raw mut part;
+        message.msg_iovlen = 1;
+        message.msg_control = control.as_mut_ptr().cast();
+        message.msg_controllen = std::mem::size_of_val(&control);
+        let flags = libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC;
+        if libc::recvmsg(fd, &mut message, flags) < 0 {
+            return;
+        }
+        let mut header = libc::CMSG_FIRSTHDR(&message);
+        while !header.is_null() {
+            if (*header).cmsg_level == libc::SOL_SOCKET && (*header).cmsg_type == libc::SCM_RIGHTS {
+                let fds = libc::CMSG_DATA(header).cast::<c_int>();
+                let bytes = (*header).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                for index in 0..bytes / std::mem::size_of::<c_int>() {
+                    let carried = std::ptr::read_unaligned(fds.add(index));
+                    libc::shutdown(carried, libc::SHUT_RDWR);
+                    libc::close(carried);
+                }
+            }
+            header = libc::CMSG_NXTHDR(&message, header);
         }
     }
 }
@@ -556,14 +691,17 @@ impl TransportServer for IpcChannelServer {
                 timeout: None,
             };
             let requests = &client.requests;
-            let (received, verdict) = self.watchdog.wait(bounds, || requests.recv());
+            let (socket, capacity) = (self.request_socket, self.capacity);
+            let (received, verdict) =
+                (self.watchdog).wait(bounds, || receive_within(requests, socket, capacity));
             match (received, verdict) {
-                (Ok(request), _) if request.len() > self.capacity => {
-                    // As a framed server drops a client whose frame is too long.
+                (Ok(Err(TooLong)), _) => {
+                    // As a framed server drops a client whose frame is too long: before the
+                    // library has allocated anything for it.
                     self.dropped.oversized += 1;
                     self.end_client(None);
                 }
-                (Ok(request), _) => {
+                (Ok(Ok(request)), _) => {
                     let len = request.len();
                     self.request = Some(request);
                     return Ok(Some(len));

@@ -44,11 +44,11 @@ use crate::transport::blocks::payload::{
 use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::os::mqueue::{
-    msg_max, msgsize_max, stream_depth, MessageQueue, MAX_MESSAGES,
+    charged_bytes, msg_max, msgsize_max, stream_depth, MessageQueue, MAX_MESSAGES,
 };
 use crate::transport::spec::{
-    Addressing, EchoOutcome, MessageLimit, Pattern, Reply, TransportClient, TransportKind,
-    TransportOptions, TransportServer, TransportSpec,
+    buffers_only, Addressing, CaseShape, EchoOutcome, Footprint, MessageLimit, Pattern, Reply,
+    TransportClient, TransportKind, TransportOptions, TransportServer, TransportSpec,
 };
 use crate::transport::wait::{
     idle_until_request, ready_before, retry_until_created, PeerWatch, StopFlag, WaitBudget,
@@ -107,6 +107,20 @@ fn queue_depths(options: &TransportOptions) -> (mq_attr_member_t, mq_attr_member
     }
 }
 
+/// What a pair takes for `case`: both sides' buffers, and its two queues, which the kernel
+/// charges to the user's `RLIMIT_MSGQUEUE` (what ends many pairs' servers, not memory).
+fn footprint(case: &CaseShape) -> Footprint {
+    let message_size = queue_message_size(case.buffer_size).unwrap_or(0);
+    let (request_depth, response_depth) = queue_depths(&case.options);
+    let charged = |depth: mq_attr_member_t| {
+        charged_bytes(message_size, usize::try_from(depth).unwrap_or(usize::MAX))
+    };
+    Footprint {
+        message_queue_bytes: charged(request_depth).saturating_add(charged(response_depth)),
+        ..buffers_only(case)
+    }
+}
+
 pub const KIND: TransportKind = TransportKind::new(&SPEC);
 
 const SPEC: TransportSpec = TransportSpec {
@@ -129,6 +143,7 @@ const SPEC: TransportSpec = TransportSpec {
     max_message,
     summary: "two POSIX message queues (sizes up to msgsize_max)",
     supports,
+    footprint,
     ..TransportSpec::DEFAULTS
 };
 

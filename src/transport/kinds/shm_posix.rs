@@ -45,7 +45,7 @@ use crate::transport::names::{ChannelName, PosixObject};
 use crate::transport::os::semaphore::NamedSemaphore;
 use crate::transport::os::shm::{ObjectAccess, SharedBytes, SharedMemory};
 use crate::transport::spec::{
-    Addressing, EchoOutcome, Reply, TransportClient, TransportKind, TransportOptions,
+    buffers_only, Addressing, EchoOutcome, Reply, TransportClient, TransportKind, TransportOptions,
     TransportServer, TransportSpec,
 };
 use crate::transport::wait::{retry_until_created, PeerWatch, StopFlag, WaitBudget};
@@ -98,6 +98,8 @@ const SPEC: TransportSpec = TransportSpec {
     channel_objects,
     spin_budget: Some(Duration::ZERO),
     peer_buffer_size: Some(peer_buffer_size),
+    // A buffer of `--buffer-size` bytes each way, in /dev/shm.
+    footprint: |case| buffers_only(case).with_shared(2 * case.buffer_size as u64),
     summary: "shared memory + four named POSIX semaphores, byte-compatible with shm-rpc-bridge",
     supports: |workload| {
         one_request_at_a_time(

@@ -53,8 +53,8 @@ use crate::transport::blocks::ring::{
     check_acknowledgement, RingEntry, RingGeometry, RingWriter, Shape,
 };
 use crate::transport::blocks::segment::{
-    segment_objects, whole_pages, Segment, SegmentClient, SegmentEcho, SegmentLayout,
-    SegmentServer, Taken, SEGMENT_PAGE,
+    segment_footprint, segment_objects, whole_pages, Segment, SegmentClient, SegmentEcho,
+    SegmentLayout, SegmentServer, Taken, SEGMENT_PAGE,
 };
 use crate::transport::blocks::sequence::{SequenceSignal, SEQUENCE_SPIN_BUDGET};
 use crate::transport::error::TransportError;
@@ -78,6 +78,7 @@ const SPEC: TransportSpec = TransportSpec {
     connect: connect_on_channel::<ShmSpinClient>,
     bind: bind_on_channel::<ShmSpinServer>,
     channel_objects: segment_objects::<Lanes>,
+    footprint: segment_footprint::<Lanes>,
     spin_budget: Some(SEQUENCE_SPIN_BUDGET),
     summary: "one shared segment, atomic sequence numbers, spin then futex",
     supports: |workload| {

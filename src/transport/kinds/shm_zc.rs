@@ -74,8 +74,8 @@ use crate::transport::blocks::channel::{bind_on_channel, connect_on_channel, Cha
 use crate::transport::blocks::payload::{check_announced_len, check_message_fits};
 use crate::transport::blocks::ring::{RingEntry, RingGeometry, Shape};
 use crate::transport::blocks::segment::{
-    segment_objects, whole_pages, SegmentClient, SegmentEcho, SegmentLayout, SegmentServer, Slots,
-    Taken, SEGMENT_PAGE,
+    segment_footprint, segment_objects, whole_pages, SegmentClient, SegmentEcho, SegmentLayout,
+    SegmentServer, Slots, Taken, SEGMENT_PAGE,
 };
 use crate::transport::blocks::sequence::{SequenceSignal, SEQUENCE_SPIN_BUDGET};
 use crate::transport::error::TransportError;
@@ -106,6 +106,7 @@ const SPEC: TransportSpec = TransportSpec {
     connect: connect_on_channel::<ShmZcClient>,
     bind: bind_on_channel::<ShmZcServer>,
     channel_objects: segment_objects::<Lines>,
+    footprint: segment_footprint::<Lines>,
     spin_budget: Some(SEQUENCE_SPIN_BUDGET),
     summary: "zero-copy: requests written into loaned shared-memory slots",
     supports: |workload| {

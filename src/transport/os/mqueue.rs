@@ -1,5 +1,7 @@
 //! POSIX message queues (`mq_open`): an owner of one queue that unlinks it if it created it,
-//! timed sends and receives in slices, and the kernel's limits (`msgsize_max`, `msg_max`).
+//! timed sends and receives in slices, and the kernel's limits (`msgsize_max`, `msg_max`, and
+//! the per-user `RLIMIT_MSGQUEUE`, which a refusal names rather than `EMFILE`'s "too many open
+//! files").
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::time::Duration;
@@ -9,9 +11,9 @@ use nix::mqueue::{mq_attr_member_t, mq_getattr, mq_open, mq_unlink, MQ_OFlag, Mq
 use nix::sys::stat::Mode;
 
 use crate::transport::error::TransportError;
-use crate::transport::os::owner_lock;
 use crate::transport::os::readiness::readable_within;
 use crate::transport::os::semaphore::realtime_deadline_after;
+use crate::transport::os::{headroom, owner_lock};
 use crate::transport::wait::{PeerWatch, WaitBudget, WAIT_SLICE};
 
 /// Messages a queue of round trips holds without requests in flight: one, as a client waits
@@ -37,6 +39,24 @@ pub const MSGSIZE_MAX_FILE: &str = "/proc/sys/fs/mqueue/msgsize_max";
 
 /// Linux's default for that file, assumed when it cannot be read.
 pub const DEFAULT_MSGSIZE_MAX: usize = 8192;
+
+/// What the kernel keeps per message besides its bytes, charged with them to `RLIMIT_MSGQUEUE`:
+/// a `struct msg_msg` and a priority tree node (ipc/mqueue.c, 48 bytes each on 64-bit Linux).
+const KERNEL_BYTES_PER_MESSAGE: u64 = 96;
+
+/// What the kernel charges a queue of `depth` messages of `message_size` bytes against the
+/// user's `RLIMIT_MSGQUEUE`, at least (ipc/mqueue.c, `mqueue_get_inode`).
+pub fn charged_bytes(message_size: usize, depth: usize) -> u64 {
+    (depth as u64).saturating_mul((message_size as u64).saturating_add(KERNEL_BYTES_PER_MESSAGE))
+}
+
+/// The per-user limit on message queues' bytes (`RLIMIT_MSGQUEUE`, `ulimit -q`), or None where
+/// there is none (or it cannot be read).
+pub fn user_limit_bytes() -> Option<u64> {
+    let (soft, _hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_MSGQUEUE).ok()?;
+    (soft != nix::sys::resource::RLIM_INFINITY).then_some(soft)
+}
 
 /// What `/proc/sys/fs/mqueue/msgsize_max` allows.
 pub fn msgsize_max() -> usize {
@@ -114,7 +134,8 @@ impl MessageQueue {
         let mode = Mode::S_IRUSR | Mode::S_IWUSR;
         let sizes = format!("mq_msgsize {message_size}, mq_maxmsg {depth}");
         let queue = mq_open(name, flags, mode, Some(&attributes)).map_err(|e| {
-            TransportError::os(format!("creating message queue {name} ({sizes})"), e)
+            let queue_bytes = charged_bytes(message_size, usize::try_from(depth).unwrap_or(0));
+            creation_refused(name, sizes, queue_bytes, e)
         })?;
         let fd = owned(queue);
         // Proof of life for cleaners, where the kernel allows it; without it they fall back on
@@ -237,6 +258,24 @@ impl MessageQueue {
                 e,
             )),
         }
+    }
+}
+
+/// Why `mq_open` refused to create `name`: `EMFILE` is the per-user `RLIMIT_MSGQUEUE` when
+/// this process can still open a descriptor (else it is `ulimit -n`, as the errno says).
+fn creation_refused(name: &str, sizes: String, queue_bytes: u64, errno: Errno) -> TransportError {
+    let limit = user_limit_bytes();
+    match (errno, limit) {
+        (Errno::EMFILE, Some(limit_bytes)) if headroom::descriptor_refused().is_none() => {
+            TransportError::MessageQueueLimit {
+                name: name.to_string(),
+                sizes,
+                queue_bytes,
+                limit_bytes,
+                source: errno,
+            }
+        }
+        _ => TransportError::os(format!("creating message queue {name} ({sizes})"), errno),
     }
 }
 

@@ -1,0 +1,401 @@
+//! Memory checked before it is taken, and the libraries' own limits (issue 27: #2, #7, #15).
+//!
+//! - What a case will take (its transport's declared footprint times `--pairs`) is held
+//!   against `/dev/shm`, the memory this process can take and `RLIMIT_MSGQUEUE` before
+//!   anything starts: a run none of whose cases fits is a usage error (exit 2) naming the
+//!   figure and the limit; a case that does not fit among others is skipped with that reason.
+//!   The figures asked for here are far above any machine's (a TiB and more), so these tests
+//!   need no cgroup; the issue's own commands, whose 16 GiB fits a large machine, are run in a
+//!   3 GiB memory cgroup by an ignored test that CI runs as root.
+//! - ZeroMQ's high-water mark no longer drops requests at 4,096 in flight.
+//! - An ipc-channel server reads what a message announces before ipc-channel allocates it, and
+//!   refuses one longer than its buffer without allocating it.
+//! - A message-queue refusal names `RLIMIT_MSGQUEUE` (`ulimit -q`), not "too many open files":
+//!   the limit is set in the child, never on the test process.
+
+mod common {
+    pub mod driver;
+    pub mod process;
+    // Its `wait_for_line` only: the rest starts servers this file does not.
+    #[allow(dead_code)]
+    pub mod server;
+    pub mod usage;
+}
+
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::driver::Driver;
+use common::process::{bin, Spawned};
+use common::server::wait_for_line;
+use common::usage::assert_usage_error;
+
+#[test]
+fn sixty_four_pairs_of_half_a_gib_of_shared_memory_are_refused_before_anything_starts() {
+    assert_usage_error(
+        &[
+            "--pairs",
+            "64",
+            "--sizes",
+            "512MiB",
+            "--transports",
+            "shm-posix",
+        ],
+        "shm-posix at 512 MiB with --pairs 64 needs 64.0 GiB of",
+    );
+}
+
+#[test]
+fn four_thousand_replies_of_a_quarter_gib_in_flight_are_refused_before_anything_starts() {
+    assert_usage_error(
+        &[
+            "--in-flight",
+            "4096",
+            "--sizes",
+            "256MiB",
+            "--transports",
+            "unix-stream",
+        ],
+        "unix-stream at 256 MiB with --in-flight 4096 needs 1.0 TiB of memory",
+    );
+}
+
+/// A stream's ring of 4,096 slots of 64 MiB: 256 GiB, which no machine here has.
+const HUGE_RING: [&str; 6] = [
+    "--pattern",
+    "stream",
+    "--ring-depth",
+    "4096",
+    "--sizes",
+    "64MiB",
+];
+
+/// The issue's third command asks for 16 GiB of ring, which a large machine has (its own
+/// command is run in a 3 GiB cgroup below): 64 MiB slots make it 256 GiB, which none has.
+#[test]
+fn a_stream_ring_larger_than_dev_shm_is_refused_before_anything_starts() {
+    for transport in ["shm-spin", "shm-zc", "iceoryx2"] {
+        assert_usage_error(
+            &[&HUGE_RING[..], &["--transports", transport]].concat(),
+            &format!("{transport} at 64 MiB with --pattern stream --ring-depth 4096 needs"),
+        );
+    }
+}
+
+/// Among cases that fit, the one that does not is skipped with its figure and limit, and the
+/// rest run: the run is not refused for one case.
+#[test]
+fn a_case_without_room_among_others_is_skipped_with_the_reason_and_the_rest_run() {
+    let driver = Driver::start(
+        &[
+            &HUGE_RING[..],
+            &[
+                "--transports",
+                "shm-spin,tcp",
+                "--iterations",
+                "2",
+                "--warmup",
+                "0",
+                "--runs",
+                "1",
+                "--export-json",
+                "-",
+            ],
+        ]
+        .concat(),
+    );
+    let (status, stdout, stderr) = driver.finish_clean();
+    assert!(status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("the JSON report");
+    let results = report["results"].as_array().expect("results");
+    let of = |name: &str| {
+        (results.iter())
+            .find(|result| result["transport"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+    };
+    assert_eq!(of("tcp")["status"], "ok", "{stdout}");
+    assert_eq!(of("shm-spin")["status"], "skipped", "{stdout}");
+    let reason = of("shm-spin")["skip_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with(
+            "shm-spin at 64 MiB with --pattern stream --ring-depth 4096 needs 256.1 GiB of"
+        ),
+        "{reason}"
+    );
+}
+
+/// Requests in flight far past libzmq's default high-water mark (1,000): every reply comes
+/// back, none is dropped. Before, every run failed within a few thousand round trips, "the
+/// reply differs from the request at byte offset 0 (sequence number)".
+#[test]
+fn zeromq_carries_four_thousand_requests_in_flight_without_dropping_one() {
+    let driver = Driver::start(&[
+        "--in-flight",
+        "4096",
+        "--transports",
+        "zmq-ipc,zmq-tcp",
+        "--sizes",
+        "100",
+        "--iterations",
+        "100000",
+        "--warmup",
+        "5000",
+        "--runs",
+        "3",
+        "--export-json",
+        "-",
+    ]);
+    let (status, stdout, stderr) = driver.finish_clean();
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("differs"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("the JSON report");
+    let results = report["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2, "{stdout}");
+    for result in results {
+        assert_eq!(result["status"], "ok", "{result}");
+    }
+}
+
+/// The peak resident memory of process `pid` (`VmHWM`), in bytes.
+fn peak_resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find_map(|line| line.strip_prefix("VmHWM:"));
+    let kib: u64 = (line.and_then(|kib| kib.trim().strip_suffix("kB")))
+        .and_then(|kib| kib.trim().parse().ok())
+        .expect("VmHWM in kB");
+    kib * 1024
+}
+
+/// A hand-run ipc-channel server (2.5 MB buffer, the default) sent a 128 MiB request by
+/// `--connect`: it refuses the message having read only its announced length, so its peak
+/// memory stays far below the message (before, it allocated the whole message first: 669 MiB
+/// for the issue's 700 MB), and the client's send fails at once (a broken pipe), not at its
+/// timeout.
+#[test]
+fn an_ipc_channel_server_refuses_a_message_longer_than_its_buffer_before_allocating_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("ipc-channel://{}", dir.path().join("server").display());
+    let server = Spawned::start(Command::new(bin()).args([
+        "--server",
+        "--transport",
+        "ipc-channel",
+        "--endpoint",
+        &endpoint,
+    ]));
+    let ready = wait_for_line(&server, "READY");
+    let address = ready.trim().strip_prefix("READY ").expect("READY <name>");
+    let driver = Driver::start(&[
+        "--connect",
+        &format!("ipc-channel:{address}"),
+        "--sizes",
+        "128MiB",
+        "--iterations",
+        "2",
+        "--warmup",
+        "0",
+        "--runs",
+        "1",
+        "--timeout",
+        "60s",
+    ]);
+    let (status, stdout, _) = driver.finish_clean();
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("the ipc-channel to the peer closed"),
+        "{stdout}"
+    );
+    let peak = peak_resident_bytes(server.pid());
+    assert!(peak < 64 << 20, "the server's peak memory: {peak} bytes");
+    // SAFETY: kill has no memory preconditions; the pid is our own child's, not yet reaped.
+    unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGTERM) };
+    let (status, _, stderr) = server.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("dropped its client, whose message was longer than the 2499996-byte limit"),
+        "{stderr}"
+    );
+}
+
+/// Linux's default `RLIMIT_MSGQUEUE` (`ulimit -q`): 800 KiB per user.
+const DEFAULT_MSGQUEUE_LIMIT: u64 = 819_200;
+
+/// `command` with `RLIMIT_MSGQUEUE` set to `bytes` in the child before it runs.
+fn with_message_queue_limit(command: &mut Command, bytes: u64) -> &mut Command {
+    // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            match libc::setrlimit(libc::RLIMIT_MSGQUEUE, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        })
+    }
+}
+
+/// Before, this ran, and pair 48's server said "EMFILE: Too many open files".
+#[test]
+fn sixty_four_pairs_of_message_queues_are_refused_naming_the_per_user_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut command = Command::new(bin());
+    command
+        .args(["--pairs", "64", "--transports", "mqueue"])
+        .env("TMPDIR", tmp.path());
+    let output = with_message_queue_limit(&mut command, DEFAULT_MSGQUEUE_LIMIT)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("mqueue at 100 B with --pairs 64 needs at least 1.0 MiB of POSIX message queues (16.2 KiB a pair); the per-user limit RLIMIT_MSGQUEUE (ulimit -q) is 800.0 KiB"),
+        "{stderr}"
+    );
+    assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none());
+}
+
+/// A queue the kernel refuses for the user's limit (here set below one queue) is said to be
+/// refused for `RLIMIT_MSGQUEUE`, with its figure, not for open files.
+#[test]
+fn a_message_queue_refused_by_the_per_user_limit_is_said_so() {
+    let channel = format!("tb_limit_{}", std::process::id());
+    let mut command = Command::new(bin());
+    command.args(["--server", "--transport", "mqueue", "--channel", &channel]);
+    let output = with_message_queue_limit(&mut command, 1000)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("per-user limit RLIMIT_MSGQUEUE (ulimit -q) of 1,000 bytes"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("EMFILE"), "the errno is kept: {stderr}");
+    for direction in ["req", "resp"] {
+        let name = format!("/{channel}_{direction}");
+        assert!(!queue_exists(&name), "{name} left");
+    }
+}
+
+/// Whether a queue of this name exists (`/dev/mqueue` is not mounted everywhere).
+fn queue_exists(name: &str) -> bool {
+    let name = std::ffi::CString::new(name).unwrap();
+    // SAFETY: a valid C string; the descriptor, if any, is closed at once.
+    let fd = unsafe { libc::mq_open(name.as_ptr(), libc::O_RDONLY) };
+    if fd >= 0 {
+        // SAFETY: fd was just opened and is closed once.
+        unsafe { libc::mq_close(fd) };
+        return true;
+    }
+    std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOENT)
+}
+
+/// The issue's three commands, in a 3 GiB memory cgroup as it ran them: each refused as a
+/// usage error before anything starts (before, the driver was OOM-killed with no report).
+#[test]
+#[ignore = "needs root: a memory cgroup"]
+fn the_issues_three_commands_are_refused_in_a_three_gib_memory_cgroup() {
+    let cgroup = MemoryCgroup::new("tb-test-memory", 3 << 30);
+    let commands: [&[&str]; 3] = [
+        &[
+            "--pairs",
+            "64",
+            "--sizes",
+            "512MiB",
+            "--transports",
+            "shm-posix",
+        ],
+        &[
+            "--in-flight",
+            "4096",
+            "--sizes",
+            "256MiB",
+            "--transports",
+            "unix-stream",
+        ],
+        &[
+            "--pattern",
+            "stream",
+            "--ring-depth",
+            "4096",
+            "--sizes",
+            "4MiB",
+            "--transports",
+            "shm-spin",
+        ],
+    ];
+    for args in commands {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut command = Command::new(bin());
+        command.args(args).env("TMPDIR", tmp.path());
+        let output = cgroup.run(&mut command);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(" needs "), "{args:?}: {stderr}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut command = Command::new(bin());
+    command.args(commands[2]).env("TMPDIR", tmp.path());
+    let stderr = String::from_utf8_lossy(&cgroup.run(&mut command).stderr).into_owned();
+    assert!(
+        stderr.contains("needs 16.0 GiB of memory") && stderr.contains("memory cgroup"),
+        "the cgroup's limit is named: {stderr}"
+    );
+}
+
+/// A memory cgroup of this test's own, v2 or v1 (whichever the machine mounts), removed when
+/// dropped.
+struct MemoryCgroup {
+    dir: PathBuf,
+}
+
+impl MemoryCgroup {
+    fn new(name: &str, limit_bytes: u64) -> MemoryCgroup {
+        let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let (dir, limit_file) = match v2 {
+            true => (Path::new("/sys/fs/cgroup").join(name), "memory.max"),
+            false => (
+                Path::new("/sys/fs/cgroup/memory").join(name),
+                "memory.limit_in_bytes",
+            ),
+        };
+        std::fs::create_dir_all(&dir).expect("making a memory cgroup (as root)");
+        std::fs::write(dir.join(limit_file), limit_bytes.to_string()).unwrap();
+        MemoryCgroup { dir }
+    }
+
+    /// Runs `command` inside the cgroup: the child moves itself in before it starts (a 0
+    /// written to `cgroup.procs` moves the writer).
+    fn run(&self, command: &mut Command) -> std::process::Output {
+        let procs = self.dir.join("cgroup.procs").into_os_string().into_vec();
+        let procs = std::ffi::CString::new(procs).unwrap();
+        // SAFETY: between fork and exec the child calls only open, write and close, which are
+        // async-signal-safe, on a path made before the fork.
+        unsafe {
+            command.pre_exec(move || {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                libc::close(fd);
+                match written {
+                    1 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                }
+            });
+        }
+        command.output().expect("running the binary")
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        // Its processes have exited; an empty cgroup can be removed.
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
