@@ -5,6 +5,7 @@
 //! out. The events are read when something went wrong, or while a server is idle, never in a
 //! timed loop.
 
+use crate::transport::blocks::zmq_send::retry_interrupted;
 use crate::transport::error::TransportError;
 
 /// The events a monitor is asked for.
@@ -68,14 +69,14 @@ impl Monitor {
     ) -> Result<Monitor, TransportError> {
         let events = WATCHED.iter().fold(0, |all, &e| all | e as i32);
         let zmq_error = |op: &'static str| move |e| TransportError::zmq(op, e);
-        socket
-            .monitor(endpoint, events)
+        // A signal (the watchdog's, anyone's SIGURG) can fail these at libzmq's mailbox before
+        // they did anything: each is made again (a monitor asked for twice replaces the first).
+        retry_interrupted(|| socket.monitor(endpoint, events))
             .map_err(zmq_error("monitoring the socket"))?;
         let monitor = context
             .socket(zmq::PAIR)
             .map_err(zmq_error("creating the monitor socket"))?;
-        monitor
-            .connect(endpoint)
+        retry_interrupted(|| monitor.connect(endpoint))
             .map_err(zmq_error("connecting the monitor socket"))?;
         Ok(Monitor { socket: monitor })
     }

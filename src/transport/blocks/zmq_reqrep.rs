@@ -290,8 +290,9 @@ impl ZmqClient {
         }
         allow_ipv6_for(&socket, endpoint)?;
         let monitor = Monitor::attach(&context, &socket, CLIENT_MONITOR_ENDPOINT)?;
-        socket
-            .connect(endpoint)
+        // libzmq looks at its mailbox first, and a signal landing then fails the call before it
+        // did anything: it is made again.
+        retry_interrupted(|| socket.connect(endpoint))
             .map_err(|e| TransportError::zmq(format!("connecting to {endpoint}"), e))?;
         Ok(ZmqClient {
             socket: Some(socket),
@@ -700,8 +701,8 @@ impl ZmqServer {
         }
         allow_ipv6_for(&socket, endpoint)?;
         let monitor = Monitor::attach(&context, &socket, MONITOR_ENDPOINT)?;
-        socket
-            .bind(endpoint)
+        // As the client's connect: a signal at the mailbox fails the call before it bound.
+        retry_interrupted(|| socket.bind(endpoint))
             .map_err(|e| TransportError::zmq(format!("binding {endpoint}"), e))?;
         Ok(ZmqServer {
             socket,
