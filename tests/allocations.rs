@@ -27,8 +27,8 @@ use transport_bench::benchmark::measure::{
     EchoBuffers, LoopInput, MeasureConfig, ProgressSink, StopCheck, Watchers,
 };
 use transport_bench::benchmark::workload::timed_loop;
-use transport_bench::transport::Workload;
 use transport_bench::transport::kinds::{iceoryx2, ipc_channel};
+use transport_bench::transport::Workload;
 use transport_bench::transport::{payload_capacity, TransportClient, TransportKind};
 
 /// Counts the allocations of each thread; the test reads its own thread's count.

@@ -5,6 +5,7 @@
 
 pub mod cpu_time;
 pub mod machine;
+pub mod oom;
 pub mod placement;
 pub mod signals;
 pub mod threads;
