@@ -29,6 +29,7 @@ fn main() -> ExitCode {
     let code = match Mode::from_args(std::env::args_os().collect()) {
         Mode::Benchmark(options) => run_benchmark(&options),
         Mode::Server(options) => server::run(&options),
+        Mode::Client(args) => benchmark::client_mode::run(&args),
         Mode::Cleanup(scope) => cleanup::run(&scope),
         Mode::Plot(request) => replot::run(&request),
         Mode::Compare(request) => compare::run(&request),

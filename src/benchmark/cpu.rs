@@ -29,7 +29,7 @@ pub struct CpuMark {
 
 /// The CPU time both processes used between two marks; `server` is None for a server that is
 /// not ours (`--connect`) or whose clock could not be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CpuSpent {
     pub driver: Duration,
     pub server: Option<Duration>,

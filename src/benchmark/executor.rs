@@ -1,134 +1,37 @@
 //! What one run of a case needs from the outside world, behind [`Executor`] (as hyperfine's
 //! executor is), so that the scheduling logic can be tested without processes.
 //!
-//! [`ProcessExecutor`] is the real one: a fresh server process per run, readiness, warm-up, the
-//! timed loop, and an orderly teardown that checks the server left nothing behind.
+//! [`ProcessExecutor`] is the real one: a fresh server process per run, readiness, then a
+//! client process per pair (`clients.rs`) that warms up and runs the timed loop, and an orderly
+//! teardown that checks the server left nothing behind. The driver runs no transport code.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::Barrier;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use crate::benchmark::clients::{client_args, run_clients, Launch};
 use crate::benchmark::cpu::CpuWatch;
 use crate::benchmark::measure::ProgressSink;
 use crate::benchmark::measure::{
-    EchoBuffers, LoopInput, MeasureConfig, MeasureError, RunMeasurement, StopCheck, Watchers,
+    EchoBuffers, LoopInput, MeasureConfig, MeasureError, StopCheck, Watchers,
 };
+use crate::benchmark::outcome::{Case, RunError, RunOutcome};
 use crate::benchmark::placement::PlacementSampler;
 use crate::benchmark::workload::timed_loop;
 use crate::cli::options::Options;
 use crate::peer::cleanup::{self, IpcObject};
-use crate::peer::lease::{EndpointLease, LeaseError, RunNames};
+use crate::peer::lease::{EndpointLease, RunNames};
 use crate::peer::server_args::ServerArgs;
-use crate::peer::spawn::{DriverError, ServerProcess};
-use crate::report::size::MessageSize;
+use crate::peer::spawn::ServerProcess;
 use crate::system::placement::{self, PinError, Pinning};
 use crate::system::signals;
-use crate::system::threads::ThreadError;
 use crate::transport::{
-    payload_capacity, Endpoint, MessageLimit, TransportClient, TransportError, TransportKind,
+    payload_capacity, Endpoint, MessageLimit, TransportClient, TransportError, Workload,
 };
 
 /// How long a server whose case failed gets to exit on SIGTERM before it is killed.
 const TEARDOWN_GRACE: Duration = Duration::from_secs(1);
-
-/// One (size, transport) pair of the benchmark.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Case {
-    pub size: MessageSize,
-    pub transport: TransportKind,
-}
-
-/// Why a run failed. The text is what the summary and the exports show.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Lease(#[from] LeaseError),
-    #[error(transparent)]
-    Driver(#[from] DriverError),
-    #[error(transparent)]
-    Measure(#[from] MeasureError),
-    #[error("the server exited but left {} behind", .0.join(", "))]
-    Leftovers(Vec<String>),
-    /// What went wrong in one of several pairs (`--pairs`), counted from 1.
-    #[error("pair {pair}: {source}")]
-    Pair {
-        pair: usize,
-        #[source]
-        source: Box<RunError>,
-    },
-    #[error("cannot pin a pair's thread: {0}")]
-    Pin(#[source] PinError),
-    #[error("a pair's measuring thread panicked")]
-    Panicked,
-    /// A wait that ran out, and what the server said on its way out: the cause may be on its
-    /// side, where the client cannot see it (a connection libzmq could not accept).
-    #[error("{source} (the server said: {words})")]
-    ServerSaid {
-        #[source]
-        source: Box<RunError>,
-        words: String,
-    },
-    /// The system refused a thread the run needs (`ulimit -u`).
-    #[error(transparent)]
-    Thread(#[from] ThreadError),
-    /// A case not run against an external server whose channel an earlier case left in the
-    /// middle of an exchange (see `ExternalExecutor`).
-    #[error(
-        "not run: an earlier case left the channel mid-exchange ({earlier}); the server may \
-         still answer that request, and its reply would be taken for this case's: restart the \
-         server to measure again"
-    )]
-    ChannelOutOfStep { earlier: String },
-    /// Anything that went wrong with a server this tool did not start, named by its address.
-    #[error("external server {peer}: {source}")]
-    External {
-        peer: String,
-        #[source]
-        source: Box<RunError>,
-    },
-}
-
-impl From<TransportError> for RunError {
-    fn from(e: TransportError) -> RunError {
-        RunError::Measure(e.into())
-    }
-}
-
-impl RunError {
-    /// A stop signal (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT) ended the run, rather than a fault.
-    pub fn is_interrupt(&self) -> bool {
-        match self {
-            RunError::Measure(e) => e.is_interrupt(),
-            RunError::External { source, .. }
-            | RunError::Pair { source, .. }
-            | RunError::ServerSaid { source, .. } => source.is_interrupt(),
-            _ => false,
-        }
-    }
-
-    /// A wait ran out: the client saw no failure, only silence.
-    fn is_timeout(&self) -> bool {
-        matches!(self, RunError::Measure(MeasureError::Transport(e)) if e.is_timeout())
-    }
-}
-
-/// What one run produced: its measurement if the timed loop started, and why it ended early.
-#[derive(Default)]
-pub struct RunOutcome {
-    pub measurement: Option<RunMeasurement>,
-    pub error: Option<RunError>,
-}
-
-impl RunOutcome {
-    pub(crate) fn failed(error: impl Into<RunError>) -> RunOutcome {
-        RunOutcome {
-            measurement: None,
-            error: Some(error.into()),
-        }
-    }
-}
 
 /// What a client is measured against: the largest payload its server's buffer holds; the
 /// server's pid when it is ours, whose placement and CPU time are watched beside the driver's;
@@ -139,19 +42,32 @@ pub(crate) struct ServerSide<'a> {
     pub pairs: Option<PairsShare<'a>>,
 }
 
+/// The line every pair's timed run starts from (`--pairs`): each pair waits there once warmed
+/// up (or failed to), until all have come. The pairs are processes of their own, so the line
+/// is the driver's (`client_mode.rs`).
+pub(crate) trait StartLine {
+    fn wait(&self);
+}
+
 /// What the pairs of one run (`--pairs`) share: the line every pair's timed run starts from,
 /// and the flag set once one of them failed, which stops the others' loops.
 #[derive(Clone, Copy)]
 pub(crate) struct PairsShare<'a> {
-    pub start_line: &'a Barrier,
+    pub start_line: &'a dyn StartLine,
     pub failed: &'a AtomicBool,
 }
 
-/// Warms `client` up and measures `case` over it in the options' workload.
+/// What a client measures: the message size, the workload, and how.
+pub(crate) struct ClientPlan {
+    pub size_bytes: usize,
+    pub workload: Workload,
+    pub config: MeasureConfig,
+}
+
+/// Warms `client` up and measures over it as `plan` says.
 pub(crate) fn measure_client(
     client: &mut dyn TransportClient,
-    case: &Case,
-    options: &Options,
+    plan: &ClientPlan,
     server: ServerSide<'_>,
     progress: &mut dyn ProgressSink,
 ) -> RunOutcome {
@@ -159,19 +75,13 @@ pub(crate) fn measure_client(
         sampler: server.server_pid.map(PlacementSampler::start),
         cpu: CpuWatch::new(server.server_pid),
     };
-    let config = MeasureConfig {
-        warmup: options.warmup,
-        iterations: options.iterations,
-        verify_all: options.verify_all,
-        interval: options.interval,
-        duration: options.duration,
-    };
+    let config = plan.config;
     let offset = client.payload_page_offset();
-    let buffers = EchoBuffers::new(case.size.bytes, server.capacity, offset)
-        .map(|buffers| buffers.keeping_in_flight(options.workload.in_flight()));
+    let buffers = EchoBuffers::new(plan.size_bytes, server.capacity, offset)
+        .map(|buffers| buffers.keeping_in_flight(plan.workload.in_flight()));
     let no_other_pair = AtomicBool::new(false);
     let stop = StopCheck::new(server.pairs.map_or(&no_other_pair, |pairs| pairs.failed));
-    let timed_loop = timed_loop(options.workload);
+    let timed_loop = timed_loop(plan.workload);
     let warmed_up = buffers.and_then(|mut buffers| {
         let mut input = LoopInput {
             client: &mut *client,
@@ -229,6 +139,29 @@ pub struct ProcessExecutor<'a> {
     pub(super) allowed_cpus: Vec<usize>,
 }
 
+/// What a client's command line says of where it stands in its run.
+struct ClientArgsFor {
+    server_pid: Option<u32>,
+    cpu: Option<usize>,
+    start_line: bool,
+    reports_progress: bool,
+}
+
+impl ClientArgsFor {
+    fn apply(
+        self,
+        args: crate::peer::client_args::ClientArgs,
+    ) -> crate::peer::client_args::ClientArgs {
+        crate::peer::client_args::ClientArgs {
+            server_pid: self.server_pid,
+            cpu: self.cpu,
+            start_line: self.start_line,
+            reports_progress: self.reports_progress,
+            ..args
+        }
+    }
+}
+
 /// One client/server pair's server, and the endpoint it serves.
 pub(super) struct Pair {
     pub(super) lease: EndpointLease,
@@ -236,13 +169,10 @@ pub(super) struct Pair {
 }
 
 impl<'a> ProcessExecutor<'a> {
-    /// Pins the calling thread, which measures, to the driver's CPU if `--pin` asks; servers
-    /// pin themselves to theirs before they say READY.
+    /// Reads the CPUs this process may use, where `--pin` places the pairs. The driver itself
+    /// is not pinned: it only orchestrates, and each client process pins itself.
     pub fn new(options: &'a Options) -> Result<ProcessExecutor<'a>, PinError> {
         let allowed_cpus = placement::allowed_cpus()?;
-        if let Some(pin) = options.pin {
-            placement::pin_current_thread(pin.driver_cpu)?;
-        }
         Ok(ProcessExecutor {
             options,
             names: RunNames::new(),
@@ -302,49 +232,67 @@ impl<'a> ProcessExecutor<'a> {
         }
     }
 
-    /// Waits for the pair's server to say READY and connects a client to it.
-    pub(super) fn connect(
+    /// Waits for the pair's server to say READY, and makes the command line of the client
+    /// process that measures against it: pinned as `pin` says, at the start line if `pairs`
+    /// are measured at once, reporting progress if it is the first.
+    pub(super) fn launch<'p>(
         &self,
         case: &Case,
-        pair: &Pair,
-    ) -> Result<Box<dyn TransportClient>, RunError> {
+        pair: &'p Pair,
+        index: usize,
+        pin: Option<Pinning>,
+    ) -> Result<Launch<'p>, RunError> {
         let address = pair.server.wait_ready(self.options.timeout)?;
         let endpoint = pair.lease.client_endpoint(address.as_deref())?;
-        Ok(case.transport.connect(
-            &endpoint,
-            self.options.transport_options(case.transport),
-            pair.server.watch(),
-        )?)
-    }
-
-    /// What a client of `pair` is measured against, and what it shares with the other pairs.
-    pub(super) fn server_side<'l>(
-        &self,
-        pair: &Pair,
-        pairs: Option<PairsShare<'l>>,
-    ) -> ServerSide<'l> {
-        ServerSide {
-            capacity: payload_capacity(self.options.buffer_size),
-            server_pid: Some(pair.server.pid()),
-            pairs,
-        }
-    }
-
-    /// One run of one pair: start, connect, warm up, measure, tear down.
-    fn run_one(&mut self, case: &Case, progress: &mut dyn ProgressSink) -> RunOutcome {
-        let pair = match self.start_pair(case, self.options.pin) {
-            Ok(pair) => pair,
-            Err(e) => return RunOutcome::failed(e),
-        };
-        let mut outcome = match self.connect(case, &pair) {
-            Ok(mut client) => {
-                let server = self.server_side(&pair, None);
-                measure_client(client.as_mut(), case, self.options, server, progress)
+        let capacity = payload_capacity(self.options.buffer_size);
+        let mut args = client_args(self.options, case, &endpoint, capacity)?;
+        // An injected client fault strikes the first pair's client only: the others are
+        // then stopped by the driver, as when a pair fails of itself.
+        args.fault = args.fault.filter(|_| index == 0);
+        Ok(Launch {
+            args: ClientArgsFor {
+                server_pid: Some(pair.server.pid()),
+                cpu: pin.map(|pin| pin.driver_cpu),
+                start_line: self.options.pairs > 1,
+                reports_progress: index == 0,
             }
-            Err(e) => RunOutcome::failed(e),
-        };
-        self.tear_down(pair, &mut outcome);
-        outcome
+            .apply(args),
+            inherited: pair.lease.client_inherited_fds(),
+            server: Some(pair.server.watch()),
+        })
+    }
+
+    /// The clients of a run, one per pair started, each against its pair's server.
+    pub(super) fn run_clients(
+        &self,
+        case: &Case,
+        pairs: &[Pair],
+        progress: &mut dyn ProgressSink,
+    ) -> Vec<RunOutcome> {
+        let mut launches = Vec::with_capacity(pairs.len());
+        for (index, pair) in pairs.iter().enumerate() {
+            match self.launch(case, pair, index, self.pin_of_pair(index)) {
+                Ok(launch) => launches.push(launch),
+                Err(e) => {
+                    let mut outcomes: Vec<RunOutcome> = (0..index)
+                        .map(|_| RunOutcome::failed(MeasureError::AnotherPairFailed))
+                        .collect();
+                    outcomes.push(RunOutcome::failed(e));
+                    return outcomes;
+                }
+            }
+        }
+        let ended = run_clients(launches, progress, self.options.timeout);
+        ended.into_iter().map(|ended| ended.outcome).collect()
+    }
+
+    /// Where pair `index` runs under `--pin`: alone, where `--pin` says.
+    pub(super) fn pin_of_pair(&self, index: usize) -> Option<Pinning> {
+        let pin = self.options.pin?;
+        Some(match self.options.pairs {
+            1 => pin,
+            _ => pin.for_pair(index, &self.allowed_cpus),
+        })
     }
 
     /// A healthy server is asked to stop and must exit 0; a failed one gets a moment to clean
@@ -389,10 +337,7 @@ impl Executor for ProcessExecutor<'_> {
     }
 
     fn run(&mut self, case: &Case, progress: &mut dyn ProgressSink) -> RunOutcome {
-        match self.options.pairs {
-            1 => self.run_one(case, progress),
-            pairs => self.run_pairs(case, pairs, progress),
-        }
+        self.run_pairs(case, progress)
     }
 
     fn interrupted(&self) -> Option<Signal> {
@@ -405,6 +350,7 @@ mod tests {
     use super::*;
     use crate::cli::options::Mode;
     use crate::transport::kinds::{shm_posix, shm_spin, shm_zc, zmq_ipc};
+    use crate::transport::TransportKind;
 
     fn options(args: &[&str]) -> Options {
         let argv = ["transport-bench"].iter().chain(args).map(Into::into);

@@ -3,35 +3,21 @@
 //!
 //! Nothing is spawned, and nothing of the peer's is created, truncated or unlinked: the
 //! transports' clients only open what a server made, and this executor neither sweeps stale
-//! objects nor removes leftovers. Each run connects afresh and measures as a spawned server's
-//! run does, every echo verified. With no child to wait for, a dead peer shows as a connection
+//! objects nor removes leftovers. Each run's client is a process of its own (`clients.rs`),
+//! which connects afresh and measures as a spawned server's run does, every echo verified. With no child to wait for, a dead peer shows as a connection
 //! error or a timeout, and every error names the peer's address.
-
-use std::sync::Arc;
 
 use nix::sys::signal::Signal;
 
-use crate::benchmark::executor::{
-    measure_client, Case, Executor, RunError, RunOutcome, ServerSide,
-};
+use crate::benchmark::clients::{client_args, run_clients, Launch};
+use crate::benchmark::executor::Executor;
 use crate::benchmark::measure::ProgressSink;
+use crate::benchmark::outcome::{Case, RunError, RunOutcome};
 use crate::cli::options::Options;
 use crate::peer::cleanup::IpcObject;
 use crate::peer::external::ExternalPeer;
 use crate::system::signals;
-use crate::transport::{payload_capacity, Addressing, MessageLimit, PeerWatch, TransportError};
-
-/// Ends a client's waits on Ctrl-C; there is no child process to ask whether the peer lives.
-struct SignalWatch;
-
-impl PeerWatch for SignalWatch {
-    fn check(&self) -> Result<(), TransportError> {
-        match signals::received() {
-            Some(_) => Err(TransportError::Interrupted),
-            None => Ok(()),
-        }
-    }
-}
+use crate::transport::{payload_capacity, Addressing, MessageLimit};
 
 /// Runs every case against the one server `--connect` names.
 pub struct ExternalExecutor<'a> {
@@ -122,23 +108,21 @@ impl Executor for ExternalExecutor<'_> {
         self.read_peer_buffer_size();
         let buffer_size = self.buffer_size();
         let endpoint = self.peer.endpoint(buffer_size);
-        let watch: Arc<dyn PeerWatch> = Arc::new(SignalWatch);
-        let mut exchanged = false;
-        let mut outcome = match case.transport.connect(
-            &endpoint,
-            self.options.transport_options(self.peer.transport),
-            watch,
-        ) {
-            Ok(mut client) => {
-                exchanged = true;
-                let server = ServerSide {
-                    capacity: payload_capacity(buffer_size),
-                    server_pid: None,
-                    pairs: None,
-                };
-                measure_client(client.as_mut(), case, self.options, server, progress)
+        let launch =
+            client_args(self.options, case, &endpoint, payload_capacity(buffer_size)).map(|args| {
+                Launch {
+                    args,
+                    inherited: Vec::new(),
+                    server: None,
+                }
+            });
+        let (mut outcome, exchanged) = match launch {
+            Ok(launch) => {
+                let ended = run_clients(vec![launch], progress, self.options.timeout);
+                let ended = ended.into_iter().next().unwrap_or_default();
+                (ended.outcome, ended.connected)
             }
-            Err(e) => RunOutcome::failed(e),
+            Err(e) => (RunOutcome::failed(e), false),
         };
         if let Some(error) = outcome.error.as_ref().filter(|e| !e.is_interrupt()) {
             if keeps_state(case) && exchanged {

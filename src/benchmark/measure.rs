@@ -100,7 +100,10 @@ impl MeasureConfig {
     }
 }
 
-/// The outcome of one timed run; on failure, what was measured before it.
+/// The outcome of one timed run; on failure, what was measured before it. A client process
+/// hands it to the driver serialized; its error travels beside it, typed
+/// (`client_report::ReportedError`), and `per_pair` is the driver's to fill.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct RunMeasurement {
     /// Round-trip latencies; when paced, from each request's intended send time.
     pub latencies: LatencyRecorder,
@@ -118,7 +121,9 @@ pub struct RunMeasurement {
     /// A stream's messages sent and acknowledged (0 for round trips, which `latencies` counts).
     pub stream_messages: u64,
     /// With `--pairs`: each pair's own figures, the first pair's first; empty for one pair.
+    #[serde(skip)]
     pub per_pair: Vec<PairRun>,
+    #[serde(skip)]
     pub error: Option<MeasureError>,
 }
 

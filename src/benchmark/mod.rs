@@ -6,6 +6,9 @@
 //! tables and write exports.
 
 pub mod aligned;
+pub mod client_mode;
+pub mod client_report;
+pub mod clients;
 pub mod clock;
 pub mod confidence;
 pub mod cpu;
@@ -14,6 +17,7 @@ pub mod executor;
 pub mod external;
 pub mod in_flight;
 pub mod measure;
+pub mod outcome;
 pub mod pacing;
 pub mod pairs;
 pub mod placement;

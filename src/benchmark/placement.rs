@@ -12,7 +12,7 @@ use crate::system::placement::{current_cpu, last_cpu_of, ContextSwitches};
 pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Counts gathered during runs, mergeable across runs of a case.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PlacementTally {
     pub samples: u64,
     pub same_cpu_samples: u64,

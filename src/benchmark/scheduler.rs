@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::benchmark::executor::{Case, Executor, RunOutcome};
+use crate::benchmark::executor::Executor;
 use crate::benchmark::measure::{ProgressSink, RunMeasurement};
+use crate::benchmark::outcome::{Case, RunOutcome};
 use crate::benchmark::tally::CaseTally;
 use crate::cli::options::Options;
 use crate::export::events::{CaseRun, ReportError, Reporter, Reporters, RunEnd};
@@ -322,8 +323,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::benchmark::executor::RunError;
     use crate::benchmark::measure::{MeasureError, RunMeasurement};
+    use crate::benchmark::outcome::RunError;
     use crate::benchmark::stats::LatencyRecorder;
     use crate::export::Exports;
     use crate::peer::cleanup::IpcObject;
@@ -476,6 +477,7 @@ mod tests {
             verify_all: false,
             exports: Exports::default(),
             injected_fault: None,
+            injected_client_fault: None,
             pin: None,
             interval: None,
             spin_budget: None,

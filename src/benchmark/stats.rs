@@ -11,8 +11,10 @@ pub const CURVE_PERCENTILES: [f64; 14] = [
     0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 100.0,
 ];
 
-/// Collects round-trip latencies.
-#[derive(Clone)]
+/// Collects round-trip latencies. It crosses from a client process to the driver as
+/// [`RecorderWire`]: the whole histogram and the exact statistics beside it.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(into = "RecorderWire", try_from = "RecorderWire")]
 pub struct LatencyRecorder {
     histogram: Histogram<u64>,
     count: u64,
@@ -115,6 +117,48 @@ impl LatencyRecorder {
             .iter()
             .map(|&p| (p, self.percentile_ns(p)))
             .collect()
+    }
+}
+
+/// A [`LatencyRecorder`] as it travels between processes: the histogram in HdrHistogram's
+/// compressed V2 encoding (lossless), and the exact figures kept beside it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct RecorderWire {
+    histogram_v2: String,
+    count: u64,
+    mean_ns: f64,
+    m2: f64,
+    min_ns: u64,
+    max_ns: u64,
+}
+
+impl From<LatencyRecorder> for RecorderWire {
+    fn from(recorder: LatencyRecorder) -> RecorderWire {
+        RecorderWire {
+            histogram_v2: crate::report::hdr::encode_v2(&recorder.histogram),
+            count: recorder.count,
+            mean_ns: recorder.mean_ns,
+            m2: recorder.m2,
+            min_ns: recorder.min_ns,
+            max_ns: recorder.max_ns,
+        }
+    }
+}
+
+impl TryFrom<RecorderWire> for LatencyRecorder {
+    type Error = crate::report::hdr::HdrDecodeError;
+
+    fn try_from(wire: RecorderWire) -> Result<LatencyRecorder, Self::Error> {
+        let mut histogram = crate::report::hdr::decode_v2(&wire.histogram_v2)?;
+        histogram.auto(true);
+        Ok(LatencyRecorder {
+            histogram,
+            count: wire.count,
+            mean_ns: wire.mean_ns,
+            m2: wire.m2,
+            min_ns: wire.min_ns,
+            max_ns: wire.max_ns,
+        })
     }
 }
 

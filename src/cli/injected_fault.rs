@@ -2,6 +2,7 @@
 //! servers misbehave, and how. The fault's own syntax is [`Fault`]'s, which server mode reads
 //! too.
 
+use crate::peer::client_args::{ClientFault, ClientFaultError};
 use crate::peer::server::{Fault, FaultParseError};
 use crate::transport::TransportKind;
 use crate::values::{parse_transport, ValueError};
@@ -15,6 +16,18 @@ pub enum InjectedFaultError {
     Transport(#[from] ValueError),
     #[error(transparent)]
     Fault(#[from] FaultParseError),
+    #[error(transparent)]
+    ClientFault(#[from] ClientFaultError),
+}
+
+/// `--inject-client-fault TRANSPORT:FAULT`.
+pub fn parse_injected_client_fault(
+    text: &str,
+) -> Result<(TransportKind, ClientFault), InjectedFaultError> {
+    let (transport, fault) = text
+        .split_once(':')
+        .ok_or_else(|| InjectedFaultError::NotTransportFault(text.to_string()))?;
+    Ok((parse_transport(transport)?, fault.parse()?))
 }
 
 pub fn parse_injected_fault(text: &str) -> Result<(TransportKind, Fault), InjectedFaultError> {

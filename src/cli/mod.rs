@@ -16,6 +16,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
 
+use crate::peer::client_args::ClientFault;
 use crate::peer::external::ExternalPeer;
 use crate::peer::server::Fault;
 use crate::system::placement::PinMode;
@@ -26,7 +27,7 @@ use crate::values::{
     parse_run_duration, parse_runs, parse_runs_arg, parse_size_list, parse_spin_budget,
     parse_timeout, parse_transport, parse_transport_list, parse_u64, Runs, SizeList, TransportList,
 };
-use injected_fault::parse_injected_fault;
+use injected_fault::{parse_injected_client_fault, parse_injected_fault};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -244,6 +245,11 @@ pub struct BenchArgs {
     /// (faults: no-ready, exit@N, flip@N:OFFSET, bad-length@N).
     #[arg(long, hide = true, value_name = "TRANSPORT:FAULT", value_parser = parse_injected_fault)]
     pub inject_server_fault: Option<(TransportKind, Fault)>,
+
+    /// Testing aid: make the client process of one transport (the first pair's) die once its
+    /// timed run has begun, as TRANSPORT:FAULT (faults: abort, kill, bus).
+    #[arg(long, hide = true, value_name = "TRANSPORT:FAULT", value_parser = parse_injected_client_fault)]
+    pub inject_client_fault: Option<(TransportKind, ClientFault)>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,6 +17,7 @@ use crate::export::replot::PlotRequest;
 use crate::export::target::{Destination, STDOUT_PATH};
 use crate::export::{conflicts, ExportSet, Exports};
 use crate::peer::cleanup::CleanupScope;
+use crate::peer::client_args::{is_client_mode, ClientArgs, ClientFault};
 use crate::peer::external::ExternalPeer;
 use crate::peer::server::{Fault, ServerOptions};
 use crate::peer::server_args::{is_server_mode, ServerArgs};
@@ -37,6 +38,8 @@ use crate::values::{
 pub enum Mode {
     Benchmark(Box<Options>),
     Server(ServerOptions),
+    /// A client process of the driver's (hidden): one run of one pair.
+    Client(Box<ClientArgs>),
     Cleanup(CleanupScope),
     /// Draw the plot of a saved report.
     Plot(PlotRequest),
@@ -68,6 +71,8 @@ pub struct Options {
     pub verify_all: bool,
     pub exports: Exports,
     pub injected_fault: Option<(TransportKind, Fault)>,
+    /// `--inject-client-fault`: the client processes of one transport die on purpose.
+    pub injected_client_fault: Option<(TransportKind, ClientFault)>,
     /// The CPUs of driver and server, when pinned.
     pub pin: Option<Pinning>,
     /// Paced mode: one request every `interval`, instead of back to back.
@@ -117,6 +122,12 @@ impl Mode {
     /// a usage error and exits 2, before anything is started. Server mode has a command line
     /// of its own, so benchmark options given to a server are usage errors.
     pub fn from_args(args: Vec<OsString>) -> Mode {
+        if is_client_mode(&args) {
+            match ClientArgs::from_args(&args) {
+                Ok(client) => return Mode::Client(Box::new(client)),
+                Err(e) => usage_error(ErrorKind::ValueValidation, e.to_string()),
+            }
+        }
         if is_server_mode(&args) {
             return Mode::Server(ServerArgs::parse_from(args).into_options());
         }
@@ -209,6 +220,7 @@ fn benchmark_options(cli: Cli) -> Options {
         verify_all: args.verify_all,
         exports,
         injected_fault: args.inject_server_fault,
+        injected_client_fault: args.inject_client_fault,
         interval: args.interval,
         spin_budget: args.spin_budget,
         workload,

@@ -13,6 +13,7 @@
 
 use std::path::Path;
 
+use crate::peer::client_args::CLIENT_PIPE_FDS;
 use crate::peer::spawn::InheritedFd;
 use crate::system::pid_namespace;
 use crate::transport::os::owner_lock;
@@ -74,6 +75,25 @@ impl EndpointLease {
             .flatten()
             .map(|(fd, at)| InheritedFd { fd, at })
             .collect()
+    }
+
+    /// The descriptors a client process must inherit: the client's ends of the pipes, at the
+    /// numbers its command line names ([`CLIENT_PIPE_FDS`]).
+    pub fn client_inherited_fds(&self) -> Vec<InheritedFd<'_>> {
+        let Some(pipes) = &self.pipes else {
+            return Vec::new();
+        };
+        let [receive, send] = pipes.client_ends();
+        vec![
+            InheritedFd {
+                fd: receive,
+                at: CLIENT_PIPE_FDS.receive,
+            },
+            InheritedFd {
+                fd: send,
+                at: CLIENT_PIPE_FDS.send,
+            },
+        ]
     }
 
     /// Closes the driver's copies of the server's pipe ends, once the server was spawned with

@@ -9,8 +9,11 @@
 
 pub mod address;
 pub mod cleanup;
+pub mod client_args;
+pub mod client_process;
 pub mod external;
 pub mod lease;
+pub mod pid_watch;
 pub mod server;
 pub mod server_args;
 pub mod spawn;

@@ -8,14 +8,14 @@
 //! driver, and outlives the shell that started it.
 
 use std::fmt;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::system::stderr::say;
-use crate::system::{placement, signals};
+use crate::system::{placement, signals, threads};
 use crate::transport::stream::{StreamCheck, StreamFault, StreamStep};
 use crate::transport::{
     echo_one, EchoOutcome, Endpoint, Pattern, Reply, Tamper, TransportError, TransportKind,
@@ -24,6 +24,15 @@ use crate::transport::{
 
 /// The environment variable through which the driver tells its server its own pid.
 pub const DRIVER_PID_ENV: &str = "TRANSPORT_BENCH_DRIVER_PID";
+
+/// How long a server or client process whose driver died may take to wind up on the SIGTERM
+/// the kernel sends it (`PR_SET_PDEATHSIG`) before it exits regardless: one in the middle of
+/// something long (faulting in a buffer of hundreds of MiB) must not outlive its driver by
+/// more than about this, holding its memory.
+pub const ORPHAN_GRACE: Duration = Duration::from_millis(500);
+
+/// The exit code of a process that gave up on its dead driver (nobody reads it).
+pub const ORPHANED_EXIT: i32 = 3;
 
 /// Exit code of a server ended by an injected `exit@N` fault.
 pub const FAULT_EXIT_CODE: u8 = 3;
@@ -260,6 +269,7 @@ pub fn run(options: &ServerOptions) -> ExitCode {
     if let Err(code) = ready_process(options) {
         return code;
     }
+    exit_soon_after_the_driver(options.endpoint.clone());
     let name = options.transport.display_name();
     let transport_options = TransportOptions {
         timeout: options.timeout,
@@ -382,9 +392,9 @@ impl fmt::Display for Exposure {
     }
 }
 
-/// Why a server would not start serving.
+/// Why a server (or a client process) would not start.
 #[derive(Debug, thiserror::Error)]
-enum OrphanError {
+pub enum OrphanError {
     #[error("PR_SET_PDEATHSIG: {0}")]
     DeathSignal(#[source] nix::Error),
     #[error("the driver (pid {0}) is already gone; not starting")]
@@ -395,7 +405,7 @@ enum OrphanError {
 /// for SIGTERM when the driver exits, then checks the driver has not already gone (the request
 /// only covers deaths after it is made). A server started by hand has no driver to die with: a
 /// shell, `nohup` or `ssh` that started it may exit while it serves.
-fn die_with_driver() -> Result<(), OrphanError> {
+pub fn die_with_driver() -> Result<(), OrphanError> {
     let Ok(expected) = std::env::var(DRIVER_PID_ENV) else {
         return Ok(());
     };
@@ -406,6 +416,38 @@ fn die_with_driver() -> Result<(), OrphanError> {
         return Err(OrphanError::DriverGone(expected));
     }
     Ok(())
+}
+
+/// For a server the driver started, whose stdin is a pipe only the driver writes to: a thread
+/// waits for its end (the driver died, or dropped the server, which kills it anyway), then
+/// gives the clean exit on SIGTERM [`ORPHAN_GRACE`], then removes the endpoint's objects and
+/// exits. Blocked in `read`, it costs nothing while the server echoes.
+fn exit_soon_after_the_driver(endpoint: Endpoint) {
+    let stdin_is_a_pipe =
+        nix::sys::stat::fstat(0).is_ok_and(|stat| stat.st_mode & libc::S_IFMT == libc::S_IFIFO);
+    if std::env::var_os(DRIVER_PID_ENV).is_none() || !stdin_is_a_pipe {
+        return;
+    }
+    let watcher = threads::start("the driver's end", move || {
+        let mut byte = [0u8; 1];
+        let mut stdin = std::io::stdin();
+        loop {
+            match stdin.read(&mut byte) {
+                Ok(1..) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                _ => break,
+            }
+        }
+        std::thread::sleep(ORPHAN_GRACE);
+        endpoint.remove_leftovers();
+        // SAFETY: _exit ends the process at once, without running destructors that the
+        // serving thread may be inside of.
+        unsafe { libc::_exit(ORPHANED_EXIT) }
+    });
+    if let Err(e) = watcher {
+        // The SIGTERM of PR_SET_PDEATHSIG still comes; only the bound on it is lost.
+        eprintln!("warning: {e}");
+    }
 }
 
 #[cfg(test)]

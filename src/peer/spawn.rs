@@ -49,6 +49,9 @@ pub struct ServerProcess {
     pid: Pid,
     stdout_lines: Receiver<String>,
     stderr: Arc<Mutex<String>>,
+    /// The server's stdin, kept open until the server is dropped: its end, when the driver
+    /// dies, makes the server exit within a second (`server::exit_soon_after_the_driver`).
+    _driver_end: Option<std::process::ChildStdin>,
 }
 
 /// A descriptor a server inherits, at the number its command line names (a pipe end, at the
@@ -104,7 +107,8 @@ impl ServerProcess {
         let mut child = command
             .args(args.to_args())
             .env(DRIVER_PID_ENV, std::process::id().to_string())
-            .stdin(Stdio::null())
+            // Only the driver holds the other end: its end tells the server the driver died.
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Its own process group: a terminal Ctrl-C reaches only the driver, which then stops
@@ -113,6 +117,7 @@ impl ServerProcess {
             .spawn()
             .map_err(DriverError::Spawn)?;
         let pid = Pid::from_raw(child.id() as i32);
+        let driver_end = child.stdin.take();
         let readers = forward_lines(child.stdout.take())
             .and_then(|lines| Ok((lines, collect_text(child.stderr.take())?)));
         let (stdout_lines, stderr) = match readers {
@@ -129,6 +134,7 @@ impl ServerProcess {
             pid,
             stdout_lines,
             stderr,
+            _driver_end: driver_end,
         })
     }
 
@@ -229,7 +235,7 @@ fn forward_lines(pipe: Option<ChildStdout>) -> Result<Receiver<String>, ThreadEr
 /// `SA_RESTART`, and one sent from outside may pick any thread) ends a read with `EINTR`, which
 /// is retried: stopping there would close the pipe, and the server's next line on stderr would
 /// meet a broken pipe.
-fn collect_text(pipe: Option<ChildStderr>) -> Result<Arc<Mutex<String>>, ThreadError> {
+pub(crate) fn collect_text(pipe: Option<ChildStderr>) -> Result<Arc<Mutex<String>>, ThreadError> {
     let text = Arc::new(Mutex::new(String::new()));
     if let Some(mut pipe) = pipe {
         let sink = Arc::clone(&text);
@@ -306,7 +312,7 @@ impl PeerWatch for ServerWatch {
 }
 
 /// The last [`STDERR_TAIL_BYTES`] of a server's `stderr`, on one line.
-fn tail(stderr: &str) -> String {
+pub(crate) fn tail(stderr: &str) -> String {
     let start = stderr
         .char_indices()
         .map(|(i, _)| i)

@@ -79,7 +79,7 @@ fn any_thread_running(pid: u32) -> bool {
 /// by sampling: each timer tick charges the running task's mode, and the two are then scaled
 /// to the exact runtime. So the split is a sample of one tick per 4 ms of CPU, coarse below
 /// about a second of it; the figures say how much CPU time it rests on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ModeTicks {
     pub user: u64,
     pub system: u64,

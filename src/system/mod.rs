@@ -3,12 +3,13 @@
 //! PID namespaces a process can see ([`pid_namespace`]), the stop-signal handling (SIGINT,
 //! SIGTERM, SIGHUP, SIGQUIT) both processes share ([`signals`]), starting threads whose refusal
 //! is an error ([`threads`]), lines on stderr that never panic ([`stderr`]), standard output
-//! written so that a failed write is seen ([`stdout`]), and how much memory this process can
-//! still take ([`memory`]).
+//! written so that a failed write is seen ([`stdout`]), how much memory this process can
+//! still take ([`memory`]), and how many processes the OOM killer ended ([`oom`]).
 
 pub mod cpu_time;
 pub mod machine;
 pub mod memory;
+pub mod oom;
 pub mod pid_namespace;
 pub mod placement;
 pub mod signals;

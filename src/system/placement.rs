@@ -150,7 +150,7 @@ pub fn last_cpu_of(pid: u32) -> Option<usize> {
 }
 
 /// Voluntary and involuntary context switches so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContextSwitches {
     pub voluntary: u64,
     pub involuntary: u64,

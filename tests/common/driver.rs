@@ -75,8 +75,18 @@ pub fn processes_with(needle: &str) -> Vec<u32> {
 /// pipe server names no channel or directory): the driver puts its pid in each server's
 /// environment, which stays there even after a server outlived its driver.
 pub fn servers_of(driver_pid: u32) -> Vec<u32> {
+    children_of(driver_pid, "--server")
+}
+
+/// Client processes (`--client`) started by the driver with this pid, found as its servers are.
+pub fn clients_of(driver_pid: u32) -> Vec<u32> {
+    children_of(driver_pid, "--client")
+}
+
+/// Processes whose command line has `mode` and whose environment names the driver `driver_pid`.
+fn children_of(driver_pid: u32, mode: &str) -> Vec<u32> {
     let marker = format!("{DRIVER_PID_ENV}={driver_pid}");
-    let mut pids = processes_with("--server");
+    let mut pids = processes_with(mode);
     pids.retain(|&p| {
         std::fs::read(format!("/proc/{p}/environ"))
             .map(|env| env.split(|&b| b == 0).any(|var| var == marker.as_bytes()))
@@ -122,6 +132,7 @@ impl Driver {
 pub fn assert_nothing_left(driver_pid: u32, tmp: &Path) {
     // A server that was SIGKILLed may still be in the process of dying for a moment.
     eventually("the servers to exit", || servers_of(driver_pid).is_empty());
+    eventually("the clients to exit", || clients_of(driver_pid).is_empty());
     assert_eq!(
         driver_leftovers(driver_pid),
         Vec::<String>::new(),

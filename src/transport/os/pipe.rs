@@ -76,6 +76,11 @@ impl PipePair {
         self.server = None;
     }
 
+    /// The client's ends, receive then send, to hand down to a client process.
+    pub fn client_ends(&self) -> [BorrowedFd<'_>; 2] {
+        [self.client.0.as_fd(), self.client.1.as_fd()]
+    }
+
     /// Where, in this process, the client finds its ends. They stay open as long as `self`.
     pub fn client_fds(&self) -> PipeFds {
         PipeFds {

@@ -1,0 +1,177 @@
+//! What one run of a case comes to, in the words every part of the benchmark shares: the
+//! [`Case`], the run's [`RunOutcome`] and why it failed ([`RunError`]), including what a client
+//! process reported ([`ReportedError`]), typed, as it crossed the pipe to the driver.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::benchmark::measure::{MeasureError, RunMeasurement};
+use crate::peer::client_args::ClientArgsError;
+use crate::peer::client_process::ClientProcessError;
+use crate::peer::lease::LeaseError;
+use crate::peer::spawn::DriverError;
+use crate::report::size::MessageSize;
+use crate::transport::{PeerWatch, TransportError, TransportKind};
+
+/// One (size, transport) pair of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Case {
+    pub size: MessageSize,
+    pub transport: TransportKind,
+}
+
+/// Why a run failed. The text is what the summary and the exports show.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    #[error(transparent)]
+    Measure(#[from] MeasureError),
+    #[error("the server exited but left {} behind", .0.join(", "))]
+    Leftovers(Vec<String>),
+    /// What went wrong in one of several pairs (`--pairs`), counted from 1.
+    #[error("pair {pair}: {source}")]
+    Pair {
+        pair: usize,
+        #[source]
+        source: Box<RunError>,
+    },
+    /// A wait that ran out, and what the server said on its way out: the cause may be on its
+    /// side, where the client cannot see it (a connection libzmq could not accept).
+    #[error("{source} (the server said: {words})")]
+    ServerSaid {
+        #[source]
+        source: Box<RunError>,
+        words: String,
+    },
+    /// A client process that could not start, or died: how (its signal, out of memory) and
+    /// what it said.
+    #[error(transparent)]
+    Client(#[from] ClientProcessError),
+    /// What a client process reported went wrong, with its text.
+    #[error(transparent)]
+    InClient(ReportedError),
+    /// A client process that could not read its command line.
+    #[error(transparent)]
+    Args(#[from] ClientArgsError),
+    /// A case not run against an external server whose channel an earlier case left in the
+    /// middle of an exchange (see `ExternalExecutor`).
+    #[error(
+        "not run: an earlier case left the channel mid-exchange ({earlier}); the server may \
+         still answer that request, and its reply would be taken for this case's: restart the \
+         server to measure again"
+    )]
+    ChannelOutOfStep { earlier: String },
+    /// Anything that went wrong with a server this tool did not start, named by its address.
+    #[error("external server {peer}: {source}")]
+    External {
+        peer: String,
+        #[source]
+        source: Box<RunError>,
+    },
+}
+
+impl From<TransportError> for RunError {
+    fn from(e: TransportError) -> RunError {
+        RunError::Measure(e.into())
+    }
+}
+
+impl RunError {
+    /// A stop signal (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT) ended the run, rather than a fault.
+    pub fn is_interrupt(&self) -> bool {
+        match self {
+            RunError::Measure(e) => e.is_interrupt(),
+            RunError::External { source, .. }
+            | RunError::Pair { source, .. }
+            | RunError::ServerSaid { source, .. } => source.is_interrupt(),
+            _ => false,
+        }
+    }
+
+    /// A wait ran out: the client saw no failure, only silence.
+    pub(crate) fn is_timeout(&self) -> bool {
+        match self {
+            RunError::Measure(MeasureError::Transport(e)) => e.is_timeout(),
+            RunError::InClient(reported) => reported.kind == FailureKind::Timeout,
+            _ => false,
+        }
+    }
+}
+
+/// What one run produced: its measurement if the timed loop started, and why it ended early.
+#[derive(Default)]
+pub struct RunOutcome {
+    pub measurement: Option<RunMeasurement>,
+    pub error: Option<RunError>,
+}
+
+impl RunOutcome {
+    pub(crate) fn failed(error: impl Into<RunError>) -> RunOutcome {
+        RunOutcome {
+            measurement: None,
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// What kind of failure a client reported: the driver treats each as it treated the error
+/// itself when the client was a thread of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailureKind {
+    /// A stop signal ended the run.
+    Interrupted,
+    /// A wait ran out.
+    Timeout,
+    /// The server exited: the driver, which reaps it, says how.
+    PeerGone,
+    /// Another pair failed first.
+    AnotherPairFailed,
+    Other,
+}
+
+/// A client's error, typed and with its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{text}")]
+pub struct ReportedError {
+    pub kind: FailureKind,
+    pub text: String,
+}
+
+impl ReportedError {
+    /// `error` as a client reports it.
+    pub fn of(error: &RunError) -> ReportedError {
+        let kind = match error {
+            RunError::Measure(MeasureError::Transport(TransportError::Interrupted)) => {
+                FailureKind::Interrupted
+            }
+            RunError::Measure(MeasureError::Transport(e)) if e.is_timeout() => FailureKind::Timeout,
+            RunError::Measure(MeasureError::Transport(TransportError::PeerGone(_))) => {
+                FailureKind::PeerGone
+            }
+            RunError::Measure(MeasureError::AnotherPairFailed) => FailureKind::AnotherPairFailed,
+            _ => FailureKind::Other,
+        };
+        ReportedError {
+            kind,
+            text: error.to_string(),
+        }
+    }
+
+    /// The driver's error for it: the server's exit described by the driver's `server` watch,
+    /// which reaps it, where the client only saw it go.
+    pub fn into_run_error(self, server: Option<&Arc<dyn PeerWatch>>) -> RunError {
+        match self.kind {
+            FailureKind::Interrupted => RunError::from(TransportError::Interrupted),
+            FailureKind::AnotherPairFailed => RunError::Measure(MeasureError::AnotherPairFailed),
+            FailureKind::PeerGone => match server.map(|watch| watch.check()) {
+                Some(Err(gone @ TransportError::PeerGone(_))) => RunError::from(gone),
+                _ => RunError::InClient(self),
+            },
+            FailureKind::Timeout | FailureKind::Other => RunError::InClient(self),
+        }
+    }
+}

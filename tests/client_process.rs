@@ -1,0 +1,219 @@
+//! The driver runs no transport code: each run's client is a process of its own
+//! (`transport-bench --client`), so a client that aborts, is killed (as the OOM killer kills)
+//! or faults (as iceoryx2 does on truncated shared memory) fails its case, with the cause
+//! named, and every other case runs; the summary and the exports are complete. And the
+//! children die with the driver: a driver killed mid-case leaves no server, no client and no
+//! object for more than a moment.
+
+mod common {
+    pub mod driver;
+    pub mod process;
+}
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::driver::{clients_of, driver_leftovers, eventually, servers_of, Driver};
+use common::process::{bin, shm_entries, Spawned};
+
+/// Reads the JSON export at `path`.
+fn export(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The result of `transport` in the export `doc`.
+fn result<'a>(doc: &'a serde_json::Value, transport: &str) -> &'a serde_json::Value {
+    let results = doc["results"].as_array().unwrap();
+    (results.iter())
+        .find(|r| r["transport"] == transport)
+        .unwrap_or_else(|| panic!("no result for {transport}: {doc}"))
+}
+
+#[test]
+fn a_client_that_aborts_is_killed_or_faults_fails_only_its_case_naming_the_signal() {
+    for (fault, signal) in [("abort", "SIGABRT"), ("kill", "SIGKILL"), ("bus", "SIGBUS")] {
+        let out = tempfile::tempdir().unwrap();
+        let json = out.path().join("r.json");
+        let injected = format!("shm-posix:{fault}");
+        let driver = Driver::start(&[
+            "--transports",
+            "shm-posix,pipe",
+            "--sizes",
+            "small",
+            "--iterations",
+            "3000",
+            "--inject-client-fault",
+            &injected,
+            "--export-json",
+            json.to_str().unwrap(),
+        ]);
+        let (status, stdout, stderr) = driver.finish_clean();
+        assert_eq!(status.code(), Some(1), "{fault}: {stdout}\n{stderr}");
+        assert!(stdout.contains("OVERALL SUMMARY"), "{fault}: {stdout}");
+        let doc = export(&json);
+        assert_eq!(doc["state"], "complete", "{fault}: {doc}");
+        let failed = result(&doc, "shm-posix");
+        assert_eq!(failed["status"], "failed", "{fault}: {failed}");
+        let error = failed["error"].as_str().unwrap();
+        assert!(error.contains("client process"), "{fault}: {error}");
+        assert!(error.contains(signal), "{fault}: {error}");
+        assert!(error.contains("injected client fault"), "{fault}: {error}");
+        assert_eq!(result(&doc, "pipe")["status"], "ok", "{fault}: {doc}");
+    }
+}
+
+#[test]
+fn a_client_fault_in_one_pair_fails_the_run_and_stops_the_other_pairs() {
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("r.json");
+    // The first pair's client dies at its first progress report; the run lasts 10 minutes
+    // unless the other pairs are stopped, and `finish_clean` gives up long before that.
+    let driver = Driver::start(&[
+        "--transports",
+        "unix-stream",
+        "--sizes",
+        "small",
+        "--pairs",
+        "3",
+        "--duration",
+        "600s",
+        "--inject-client-fault",
+        "unix-stream:kill",
+        "--export-json",
+        json.to_str().unwrap(),
+    ]);
+    let (status, stdout, stderr) = driver.finish_clean();
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    let doc = export(&json);
+    let failed = result(&doc, "unix-stream");
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.starts_with("pair 1: the client process"), "{error}");
+    assert!(error.contains("SIGKILL"), "{error}");
+}
+
+/// Starts a driver on a case whose server holds `size` of `/dev/shm`, and returns it once its
+/// server and client are both running, the server's objects made.
+fn driver_mid_case(size: &str) -> (Driver, Vec<u32>) {
+    let driver = Driver::start(&[
+        "--transports",
+        "shm-posix",
+        "--sizes",
+        size,
+        "--duration",
+        "60s",
+        "--warmup",
+        "2",
+    ]);
+    let pid = driver.pid();
+    eventually("the server's objects and the client", || {
+        !driver_leftovers(pid).is_empty()
+            && servers_of(pid).len() == 1
+            && clients_of(pid).len() == 1
+    });
+    let children = [servers_of(pid), clients_of(pid)].concat();
+    (driver, children)
+}
+
+#[test]
+fn a_driver_killed_mid_case_takes_its_server_client_and_their_objects_with_it() {
+    let (mut driver, children) = driver_mid_case("256MiB");
+    let pid = driver.pid();
+    assert!(
+        !shm_entries(&format!("srb_tb_{pid}_")).is_empty(),
+        "the server holds its segments"
+    );
+    driver.spawned.child.kill().unwrap();
+    driver.spawned.child.wait().unwrap();
+    // Generous: a loaded machine may be slow to schedule them; a bound that holds a server
+    // for 25 s (issue 27) fails it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let alive = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .starts_with('Z')
+        })
+    };
+    while (children.iter().any(alive) || !driver_leftovers(pid).is_empty())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let living: Vec<&u32> = children.iter().filter(|pid| alive(pid)).collect();
+    assert!(
+        living.is_empty(),
+        "children outlived their driver: {living:?}"
+    );
+    assert_eq!(driver_leftovers(pid), Vec::<String>::new(), "objects left");
+}
+
+#[test]
+fn a_client_command_line_that_is_not_json_is_a_usage_error() {
+    let mut command = Command::new(bin());
+    command.args(["--client", "{"]);
+    let (status, _, stderr) = Spawned::start(&mut command).finish();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("client mode's JSON"), "{stderr}");
+}
+
+/// Defect 1 of issue 27: `/dev/shm` a 3 MiB tmpfs in a private mount namespace, and iceoryx2
+/// asked for 1 MB stream messages. Its shared memory cannot be had; the library faults (SIGBUS)
+/// or fails, in the client or the server, never in the driver: the case fails with its cause,
+/// the run completes with its summary and exports, and nothing is left in `/dev/shm` or
+/// `/tmp/iceoryx2`.
+#[test]
+#[ignore = "needs root: private mount namespace"]
+fn iceoryx2_on_a_full_dev_shm_fails_its_case_and_the_run_completes() {
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("r.json");
+    let before = iceoryx2_files();
+    let script = r#"
+        mount --make-rprivate / && mount -t tmpfs -o size=3m tmpfs /dev/shm || exit 99
+        "$0" "$@"
+        code=$?
+        echo "LEFT IN /dev/shm: [$(ls -A /dev/shm | tr '\n' ' ')]"
+        exit $code
+    "#;
+    let mut command = Command::new("unshare");
+    command
+        .args(["-m", "sh", "-c", script])
+        .arg(bin())
+        .args(["--transports", "iceoryx2,pipe", "--sizes", "1MB"])
+        .args(["--pattern", "stream", "--iterations", "200"])
+        .args(["--export-json", json.to_str().unwrap()]);
+    let (status, stdout, stderr) = Spawned::start(&mut command).finish();
+    assert_ne!(status.code(), Some(99), "cannot mount a tmpfs: {stderr}");
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("OVERALL SUMMARY"), "{stdout}");
+    assert!(stdout.contains("LEFT IN /dev/shm: []"), "{stdout}");
+    let doc = export(&json);
+    assert_eq!(doc["state"], "complete", "{doc}");
+    let failed = result(&doc, "iceoryx2");
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(!failed["error"].as_str().unwrap().is_empty(), "{failed}");
+    assert_eq!(result(&doc, "pipe")["status"], "ok", "{doc}");
+    assert_eq!(iceoryx2_files(), before, "files left in /tmp/iceoryx2");
+}
+
+/// The regular files under `/tmp/iceoryx2`, sorted.
+fn iceoryx2_files() -> Vec<String> {
+    fn walk(dir: &Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => walk(&path, found),
+                Ok(_) => found.push(path.display().to_string()),
+                Err(_) => {}
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(Path::new("/tmp/iceoryx2"), &mut found);
+    found.sort();
+    found
+}
