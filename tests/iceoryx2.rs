@@ -132,8 +132,14 @@ fn the_channel_sweep_removes_a_killed_iceoryx2_servers_dead_node() {
     signal(server.pid(), Signal::SIGKILL);
     let _ = server.finish();
     let removed = endpoint(&channel).remove_leftovers();
-    assert_eq!(removed.len(), 1, "one dead node: {removed:?}");
+    // The dead node, then the channel's node counter, which no node is left to use.
+    assert_eq!(removed.len(), 2, "one dead node, the counter: {removed:?}");
     assert!(removed[0].starts_with("iceoryx2 node "), "{removed:?}");
+    assert!(
+        removed[1].starts_with("iceoryx2's node counter /srb_"),
+        "{removed:?}"
+    );
+    assert!(removed[1].ends_with(".global_mgmt"), "{removed:?}");
     assert_channel_clean(&channel);
 }
 
@@ -154,6 +160,10 @@ fn cleanup_removes_a_killed_iceoryx2_servers_node_and_files() {
         stdout.contains("Removed iceoryx2 node ") && stdout.contains(&channel),
         "{stdout}"
     );
+    // The channel's node counter in /dev/shm goes too, and is said.
+    let counter = format!("Removed iceoryx2's node counter /srb_{channel}_");
+    assert!(stdout.contains(&counter), "{stdout}");
+    assert!(!stdout.contains("Nothing to remove"), "{stdout}");
     assert_channel_clean(&channel);
 }
 
@@ -282,4 +292,93 @@ fn cleanup_leaves_a_channel_with_a_planted_fifo_alone_and_returns_at_once() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Removed iceoryx2 node "), "{stdout}");
     assert_channel_clean(&channel);
+}
+
+/// A client that finds no server fails within its timeout and leaves nothing: neither its node
+/// nor the channel's node counter (`/dev/shm/srb_<channel>_<hash>_node.….global_mgmt`).
+#[test]
+fn a_client_with_no_server_leaves_no_node_counter_behind() {
+    let channel = unique_channel("ice_noserver");
+    let error = match connect(
+        iceoryx2::KIND,
+        &endpoint(&channel),
+        Duration::from_millis(300),
+    ) {
+        Ok(_) => panic!("connected to no server"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains("timed out"), "{error}");
+    assert_channel_clean(&channel);
+}
+
+/// An iceoryx2 server of `channel` run in a mount namespace of its own whose `/tmp` is a fresh
+/// tmpfs (so other tests' nodes never see the damage), after the shell `setup` ran there, as
+/// uid 65534 if `as_nobody`. Returns its stderr and what of the channel that namespace's
+/// `/tmp/iceoryx2` holds after it ended; asserts that it failed.
+fn failed_server_in_private_tmp(channel: &str, setup: &str, as_nobody: bool) -> (String, String) {
+    let args = server_args(iceoryx2::KIND, &endpoint(channel), PATIENCE)
+        .exchanging(Pattern::RoundTrip, None, true)
+        .to_args();
+    let run = match as_nobody {
+        true => "setpriv --reuid=65534 --regid=65534 --clear-groups /tmp/tb",
+        false => "/tmp/tb",
+    };
+    let script = format!(
+        "mount -t tmpfs tmpfs /tmp && cp \"$0\" /tmp/tb && chmod 755 /tmp/tb && {setup} && \
+         {run} \"$@\"; status=$?; echo LEFT: $(find /tmp/iceoryx2 -name 'srb_{channel}_*' 2>/dev/null); exit $status"
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .arg(bin())
+        .args(&args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    let left = stdout.lines().find_map(|line| line.strip_prefix("LEFT:"));
+    (
+        stderr,
+        left.expect("the namespace's listing").trim().to_string(),
+    )
+}
+
+/// Its message names the path and what is wrong; nothing of the channel is left in `/dev/shm`
+/// (iceoryx2's node counter was) or in `/tmp/iceoryx2`.
+fn assert_refused_cleanly(channel: &str, stderr: &str, left: &str, said: &str) {
+    let in_shm = channel_leftovers(channel);
+    endpoint(channel).remove_leftovers();
+    assert!(stderr.contains(said), "{stderr}");
+    assert!(!stderr.contains("InternalError"), "{stderr}");
+    assert_eq!(in_shm, Vec::<String>::new());
+    assert_eq!(left, "");
+}
+
+#[test]
+#[ignore = "needs root: a private mount namespace (unshare -m) with its own /tmp"]
+fn a_regular_file_at_iceoryx2s_root_is_named_and_nothing_leaks() {
+    let channel = unique_channel("ice_rootfile");
+    let (stderr, left) = failed_server_in_private_tmp(&channel, "touch /tmp/iceoryx2", false);
+    let said = "iceoryx2 node creation: /tmp/iceoryx2 is a regular file, not a directory";
+    assert_refused_cleanly(&channel, &stderr, &left, said);
+}
+
+#[test]
+#[ignore = "needs root: a private mount namespace (unshare -m), run as uid 65534 (setpriv)"]
+fn iceoryx2s_root_of_another_user_is_named_and_nothing_leaks() {
+    let channel = unique_channel("ice_rootowner");
+    let setup = "mkdir -m 0750 /tmp/iceoryx2";
+    let (stderr, left) = failed_server_in_private_tmp(&channel, setup, true);
+    let said = "/tmp/iceoryx2 is owned by uid 0, mode 0750: this user cannot write there";
+    assert_refused_cleanly(&channel, &stderr, &left, said);
+}
+
+#[test]
+#[ignore = "needs root: a private mount namespace (unshare -m) with /dev/shm bound read-only"]
+fn a_read_only_dev_shm_is_named_and_nothing_leaks() {
+    let channel = unique_channel("ice_roshm");
+    let setup = "mount --bind /dev/shm /dev/shm && mount -o remount,bind,ro /dev/shm";
+    let (stderr, left) = failed_server_in_private_tmp(&channel, setup, false);
+    let said = "/dev/shm is on a read-only file system";
+    assert_refused_cleanly(&channel, &stderr, &left, said);
 }

@@ -44,6 +44,13 @@
 //! is never handed to iceoryx2: no node of it is listed, removed or created, and `cleanup`
 //! says why it left it alone.
 //!
+//! **Before a node.** iceoryx2 says only "InternalError" when its root (`/tmp/iceoryx2`) is not a
+//! directory this user may write, or `/dev/shm` is read-only, after leaving the channel's node
+//! counter in `/dev/shm`. So what it needs is checked first (`check_setup`) and named with its
+//! path; a failure anyway is translated ([`SetupError`]) and what it made removed
+//! (`remove_failed_node`); each side's `Domain` guard removes the counter when it drops the
+//! channel's last node, also after a failure (a client that found no server).
+//!
 //! **Truncated memory.** iceoryx2 maps its segments itself, outside the tool's SIGBUS guard, so a
 //! process that truncates one kills the process that touches it (see docs/transports.md).
 //!
@@ -161,11 +168,203 @@ fn node(channel: &ChannelName) -> Result<Node<Ipc>, TransportError> {
             "{misplaced}: iceoryx2 would open it and could wait on it for ever; remove it"
         )));
     }
+    let refused = |source: SetupError| TransportError::Library {
+        library: LIBRARY,
+        op: "node creation".to_string(),
+        source: Box::new(source),
+    };
+    check_setup().map_err(refused)?;
     NodeBuilder::new()
         .config(&config)
         .signal_handling_mode(SignalHandlingMode::Disabled)
         .create::<Ipc>()
-        .map_err(failed("node creation"))
+        .map_err(|failure| {
+            // What iceoryx2 made before it failed (its node counter, a node's details) is
+            // nobody's: no node of this channel will remove it.
+            remove_failed_node(&config);
+            refused(SetupError::from_failure(failure, &config))
+        })
+}
+
+/// What keeps iceoryx2 from making a node here, in words that name the path: found before it
+/// is asked to (`check_setup`), or its own failure translated (`SetupError::from_failure`).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{} is {found}, not a directory", .path.display())]
+    NotADirectory { path: PathBuf, found: FileKind },
+    #[error("{} is owned by uid {uid}, mode {mode:04o}: this user cannot write there", .path.display())]
+    NotWritable { path: PathBuf, uid: u32, mode: u32 },
+    #[error("{} is on a read-only file system: iceoryx2 cannot make its files there", .path.display())]
+    ReadOnly { path: PathBuf },
+    #[error("{}: {source}", .path.display())]
+    Unusable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} ({}): iceoryx2 says {failure:?}", .path.display())]
+    Refused {
+        what: &'static str,
+        path: PathBuf,
+        failure: iceoryx2::node::NodeCreationFailure,
+    },
+}
+
+impl SetupError {
+    /// iceoryx2's own failure, with the path it concerns: its node id comes from a counter
+    /// segment in `/dev/shm`, the rest from files under its node directory.
+    fn from_failure(failure: iceoryx2::node::NodeCreationFailure, config: &Config) -> SetupError {
+        use iceoryx2::node::NodeCreationFailure as Failure;
+        let (what, path) = match failure {
+            Failure::UnableToGenerateUniqueNodeId => (
+                "making its node counter in /dev/shm failed",
+                PathBuf::from(SHM_DIR),
+            ),
+            _ => (
+                "making the node's files failed",
+                trimmed(config.global.node_dir().to_string()),
+            ),
+        };
+        SetupError::Refused {
+            what,
+            path,
+            failure,
+        }
+    }
+}
+
+/// A directory name of iceoryx2's configuration without its trailing `/`, as people write it.
+fn trimmed(dir: String) -> PathBuf {
+    PathBuf::from(dir.trim_end_matches('/'))
+}
+
+/// What iceoryx2 needs before it makes a node: its root directory (`/tmp/iceoryx2`) and its
+/// node and service directories, where they exist, directories this user can read, write and
+/// search (else its root's parent, where iceoryx2 makes it), and `/dev/shm` the same. iceoryx2
+/// itself says only "InternalError" of each, after leaving its node counter in `/dev/shm`.
+fn check_setup() -> Result<(), SetupError> {
+    let config = Config::default();
+    let root = trimmed(config.global.root_path().to_string());
+    if usable_dir(&root)? {
+        usable_dir(&trimmed(config.global.node_dir().to_string()))?;
+        usable_dir(&trimmed(config.global.service_dir().to_string()))?;
+    } else if let Some(parent) = root.parent() {
+        usable_dir(parent)?;
+    }
+    let shm = Path::new(SHM_DIR);
+    if !usable_dir(shm)? {
+        return Err(SetupError::Unusable {
+            path: shm.to_path_buf(),
+            source: std::io::ErrorKind::NotFound.into(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether `path` exists, and if it does, that it is a directory (not a link to one: whoever
+/// planted the link chose where it leads) this user may read, write and search.
+fn usable_dir(path: &Path) -> Result<bool, SetupError> {
+    use nix::unistd::{access, AccessFlags};
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => {
+            let path = path.to_path_buf();
+            return Err(SetupError::Unusable { path, source });
+        }
+        Ok(meta) => meta,
+    };
+    let found = FileKind::of_type(meta.file_type());
+    if found != FileKind::Directory {
+        let path = path.to_path_buf();
+        return Err(SetupError::NotADirectory { path, found });
+    }
+    let path = path.to_path_buf();
+    match access(
+        &path,
+        AccessFlags::R_OK | AccessFlags::W_OK | AccessFlags::X_OK,
+    ) {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::EROFS) => Err(SetupError::ReadOnly { path }),
+        Err(nix::errno::Errno::EACCES) => Err(SetupError::NotWritable {
+            path,
+            uid: meta.uid(),
+            mode: meta.mode() & 0o7777,
+        }),
+        Err(errno) => Err(SetupError::Unusable {
+            path,
+            source: errno.into(),
+        }),
+    }
+}
+
+/// After a node creation failed: removes the channel's node counter in `/dev/shm` once no node
+/// of the channel is alive (none is listed, or none can be: its node directory cannot be
+/// listed), and the directories of nodes that got their details file but never their monitor
+/// (iceoryx2 writes the details without owning them, so nothing else removes them).
+fn remove_failed_node(config: &Config) -> Vec<String> {
+    let prefix = config.global.prefix.to_string();
+    if !planted(&prefix).is_empty() {
+        return Vec::new();
+    }
+    let mut removed = remove_unmonitored_node_dirs(config, &prefix);
+    let mut alive = false;
+    let _ = Node::<Ipc>::list(config, |state| {
+        alive |= !matches!(state, NodeState::Dead(_));
+        CallbackProgression::Continue
+    });
+    if !alive {
+        removed.extend(remove_node_counter(config));
+    }
+    removed
+}
+
+/// The channel's node counter (`/dev/shm/srb_<channel>_<hash>_node.<version>.global_mgmt`),
+/// removed; its name, if there was one.
+fn remove_node_counter(config: &Config) -> Option<String> {
+    let prefix = config.global.prefix.to_string();
+    let counter = |name: &str| {
+        let rest = name.strip_prefix(&prefix)?;
+        (iceoryx2_named(rest) && rest.ends_with(".global_mgmt")).then(|| format!("/{name}"))
+    };
+    let before: Vec<String> = (std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten())
+        .filter_map(|entry| counter(entry.file_name().to_str()?))
+        .collect();
+    // SAFETY: iceoryx2 asks that no process use the domain meanwhile; both callers looked
+    // first, and no node of the channel (one server, its client) was alive.
+    let gone = unsafe { iceoryx2::testing::remove_global_mgmt_segment::<Ipc>(config) };
+    gone.is_ok_and(|removed| removed).then(|| {
+        let names = before.join(", ");
+        format!("iceoryx2's node counter {names}")
+    })
+}
+
+/// Node directories (`<node dir>/<node id>/`) holding files of `prefix` whose node has no
+/// monitor (`<node dir>/<prefix><node id>.node_monitor`): a node whose creation failed half-way.
+fn remove_unmonitored_node_dirs(config: &Config, prefix: &str) -> Vec<String> {
+    let nodes = trimmed(config.global.node_dir().to_string());
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(&nodes).into_iter().flatten().flatten() {
+        let id = entry.file_name().to_string_lossy().into_owned();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        let monitor = nodes.join(format!("{prefix}{id}.node_monitor"));
+        if !is_dir || std::fs::symlink_metadata(&monitor).is_ok() {
+            continue;
+        }
+        let dir = entry.path();
+        let inside: Vec<_> = (std::fs::read_dir(&dir).into_iter().flatten().flatten()).collect();
+        let ours = |e: &std::fs::DirEntry| e.file_name().to_string_lossy().starts_with(prefix);
+        if inside.is_empty() || !inside.iter().all(ours) {
+            continue;
+        }
+        inside
+            .iter()
+            .for_each(|e| drop(std::fs::remove_file(e.path())));
+        if std::fs::remove_dir(&dir).is_ok() {
+            removed.push(dir.display().to_string());
+        }
+    }
+    removed
 }
 
 /// A service's name in a channel: each pattern has its own, so a client of the other pattern
@@ -331,6 +530,9 @@ impl Iceoryx2Client {
         watch: Arc<dyn PeerWatch>,
     ) -> Result<Iceoryx2Client, TransportError> {
         let channel = ChannelName::new(channel)?;
+        // Declared before the node, dropped after it: a client that fails (no server came)
+        // removes the node counter its node made, if no server holds the channel.
+        let domain = Domain(channel_config(&channel)?);
         let node = node(&channel)?;
         let pattern = options.pattern;
         let mut budget = WaitBudget::new(options.timeout, watch.as_ref());
@@ -355,7 +557,6 @@ impl Iceoryx2Client {
         if pattern == Pattern::Stream {
             ports.greet(&mut budget)?;
         }
-        let domain = Domain(ports._node.config().clone());
         Ok(Iceoryx2Client {
             _domain: domain,
             ports,
@@ -510,6 +711,8 @@ impl ChannelServer for Iceoryx2Server {
         options: TransportOptions,
     ) -> Result<Iceoryx2Server, TransportError> {
         let channel = ChannelName::new(channel)?;
+        // Declared before the node, dropped after it, also when a service cannot be made.
+        let domain = Domain(channel_config(&channel)?);
         let node = node(&channel)?;
         let pattern = options.pattern;
         let capacity = payload_capacity(buffer_size);
@@ -536,7 +739,6 @@ impl ChannelServer for Iceoryx2Server {
             spin_budget: KIND.spin_budget_under(&options),
             _node: node,
         };
-        let domain = Domain(ports._node.config().clone());
         Ok(Iceoryx2Server {
             _domain: domain,
             ports,
@@ -715,7 +917,7 @@ pub fn remove_dead_nodes(channel: &ChannelName) -> Vec<String> {
 /// the nodes ever made, `/dev/shm/srb_<channel>_<hash>_node.<version>.global_mgmt`), what iceoryx2
 /// 0.10 does not remove for a dead node (a listener's socket), and what a process made before it
 /// failed half-way (the data segment of a publisher whose mapping failed). Returns the objects it
-/// removed besides the node counter, which is no leak.
+/// removed, the node counter among them: left alone it is a leak of one segment per channel.
 fn remove_unused_domain(config: &Config) -> Vec<String> {
     let prefix = config.global.prefix.to_string();
     if !planted(&prefix).is_empty() {
@@ -733,11 +935,11 @@ fn remove_unused_domain(config: &Config) -> Vec<String> {
     if listed.is_err() || in_use {
         return Vec::new();
     }
-    // SAFETY: iceoryx2 asks that no process use the domain meanwhile. The domain is one
-    // channel's, whose processes (one server, its client) have dropped their nodes or died:
-    // none is listed alive. A node made after the look opens or creates the segment anew.
-    let _ = unsafe { iceoryx2::testing::remove_global_mgmt_segment::<Ipc>(config) };
-    let mut removed = remove_event_sockets(&prefix);
+    // iceoryx2 asks that no process use the domain meanwhile. The domain is one channel's,
+    // whose processes (one server, its client) have dropped their nodes or died: none is
+    // listed alive. A node made after the look opens or creates the segment anew.
+    let mut removed: Vec<String> = remove_node_counter(config).into_iter().collect();
+    removed.extend(remove_event_sockets(&prefix));
     let shm = std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten();
     for entry in shm {
         let Ok(name) = entry.file_name().into_string() else {
@@ -881,9 +1083,19 @@ fn root_entries() -> Vec<(std::path::PathBuf, String)> {
 }
 
 /// The channels with iceoryx2 nodes, dead or alive, or listeners' sockets under iceoryx2's root:
-/// `nodes/srb_<channel>_<node id>.node_monitor` and `srb_<channel>_<port id>.event`. For
-/// `transport-bench cleanup`, which cannot tell the channels from iceoryx2's names otherwise.
+/// `nodes/srb_<channel>_<node id>.node_monitor` and `srb_<channel>_<port id>.event`, or a node
+/// counter in `/dev/shm` (`srb_<channel>_<hash>_node.<version>.global_mgmt`, all a failed node
+/// may leave). For `transport-bench cleanup`, which cannot tell the channels from iceoryx2's
+/// names otherwise.
 pub fn channels_with_nodes() -> Vec<ChannelName> {
+    let counters = (std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter_map(|name| {
+            let rest = name.strip_prefix("srb_")?.strip_suffix(".global_mgmt")?;
+            let (channel, hash) = rest.rsplit_once("_node.")?.0.rsplit_once('_')?;
+            let hashed = hash.len() == 40 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+            hashed.then(|| ChannelName::new(channel).ok())?
+        });
     let mut channels: Vec<ChannelName> = (root_entries().into_iter())
         .filter_map(|(_, name)| {
             let rest = name.strip_prefix("srb_")?;
@@ -893,6 +1105,7 @@ pub fn channels_with_nodes() -> Vec<ChannelName> {
             id.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
             ChannelName::new(channel).ok()
         })
+        .chain(counters)
         .collect();
     channels.sort();
     channels.dedup();
