@@ -161,11 +161,13 @@ fn a_client_command_line_that_is_not_json_is_a_usage_error() {
     assert!(stderr.contains("client mode's JSON"), "{stderr}");
 }
 
-/// Defect 1 of issue 27: `/dev/shm` a 3 MiB tmpfs in a private mount namespace, and iceoryx2
-/// asked for 1 MB stream messages. Its shared memory cannot be had; the library faults (SIGBUS)
-/// or fails, in the client or the server, never in the driver: the case fails with its cause,
-/// the run completes with its summary and exports, and nothing is left in `/dev/shm` or
-/// `/tmp/iceoryx2`.
+/// Defect 1 of issue 27: `/dev/shm` a private tmpfs, and iceoryx2 asked for 1 MB stream
+/// messages. The tmpfs has room when the run starts (so the check of what a case takes before
+/// anything starts lets the case run), and is filled to 3 MiB free while the pipe case before
+/// it runs (its server's appearance is the signal), as another program could fill it. iceoryx2's
+/// shared memory then cannot be had; the library faults (SIGBUS) or fails, in the client or the
+/// server, never in the driver: the case fails with its cause, the run completes with its
+/// summary and exports, and nothing is left in `/dev/shm` or `/tmp/iceoryx2`.
 #[test]
 #[ignore = "needs root: private mount namespace"]
 fn iceoryx2_on_a_full_dev_shm_fails_its_case_and_the_run_completes() {
@@ -173,9 +175,18 @@ fn iceoryx2_on_a_full_dev_shm_fails_its_case_and_the_run_completes() {
     let json = out.path().join("r.json");
     let before = iceoryx2_files();
     let script = r#"
-        mount --make-rprivate / && mount -t tmpfs -o size=3m tmpfs /dev/shm || exit 99
-        "$0" "$@"
+        mount --make-rprivate / && mount -t tmpfs -o size=120m tmpfs /dev/shm || exit 99
+        "$0" "$@" &
+        driver=$!
+        until pgrep -P "$driver" -f -- "--transport pipe" >/dev/null; do
+            kill -0 "$driver" 2>/dev/null || break
+            sleep 0.01
+        done
+        free_kib=$(df --output=avail -k /dev/shm | tail -n 1)
+        fallocate -l $(( (free_kib - 3072) * 1024 )) /dev/shm/filler || exit 98
+        wait "$driver"
         code=$?
+        rm -f /dev/shm/filler
         echo "LEFT IN /dev/shm: [$(ls -A /dev/shm | tr '\n' ' ')]"
         exit $code
     "#;
@@ -183,11 +194,12 @@ fn iceoryx2_on_a_full_dev_shm_fails_its_case_and_the_run_completes() {
     command
         .args(["-m", "sh", "-c", script])
         .arg(bin())
-        .args(["--transports", "iceoryx2,pipe", "--sizes", "1MB"])
-        .args(["--pattern", "stream", "--iterations", "200"])
+        .args(["--transports", "pipe,iceoryx2", "--sizes", "1MB"])
+        .args(["--pattern", "stream", "--iterations", "2000"])
         .args(["--export-json", json.to_str().unwrap()]);
     let (status, stdout, stderr) = Spawned::start(&mut command).finish();
     assert_ne!(status.code(), Some(99), "cannot mount a tmpfs: {stderr}");
+    assert_ne!(status.code(), Some(98), "cannot fill the tmpfs: {stderr}");
     assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("OVERALL SUMMARY"), "{stdout}");
     assert!(stdout.contains("LEFT IN /dev/shm: []"), "{stdout}");
