@@ -23,7 +23,7 @@ use crate::benchmark::outcome::{RunError, RunOutcome};
 use crate::peer::client_args::{ClientArgs, ClientFault};
 use crate::peer::client_process::{GO, STOP};
 use crate::peer::pid_watch::PidWatch;
-use crate::peer::server::{die_with_driver, ORPHANED_EXIT, ORPHAN_GRACE};
+use crate::peer::server::{die_with_driver, OrphanError, ORPHANED_EXIT, ORPHAN_GRACE};
 use crate::system::{placement, signals, threads};
 use crate::transport::PeerWatch;
 
@@ -170,12 +170,23 @@ pub fn run(args: &ClientArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Why the client process could not make itself ready to measure.
+#[derive(Debug, thiserror::Error)]
+enum NotReady {
+    #[error(transparent)]
+    Orphan(#[from] OrphanError),
+    #[error("installing signal handlers: {0}")]
+    Signals(#[source] nix::Error),
+    #[error(transparent)]
+    Pin(#[from] placement::PinError),
+}
+
 /// Dies with the driver, stops on the stop signals, runs where `--pin` puts it.
-fn ready_process(args: &ClientArgs) -> Result<(), String> {
-    die_with_driver().map_err(|e| e.to_string())?;
-    signals::install().map_err(|e| format!("installing signal handlers: {e}"))?;
+fn ready_process(args: &ClientArgs) -> Result<(), NotReady> {
+    die_with_driver()?;
+    signals::install().map_err(NotReady::Signals)?;
     if let Some(cpu) = args.cpu {
-        placement::pin_current_thread(cpu).map_err(|e| e.to_string())?;
+        placement::pin_current_thread(cpu)?;
     }
     Ok(())
 }
