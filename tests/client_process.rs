@@ -152,6 +152,45 @@ fn a_driver_killed_mid_case_takes_its_server_client_and_their_objects_with_it() 
     assert_eq!(driver_leftovers(pid), Vec::<String>::new(), "objects left");
 }
 
+/// A stop signal sent to a client alone (not to its driver) ends that case early: the case
+/// fails, saying so, and the run goes on and exits 1; it is never a short run reported as an
+/// interrupted one with its figures, with the run "complete" and exit 0.
+#[test]
+fn a_stop_signal_to_a_client_alone_fails_its_case() {
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("r.json");
+    let driver = Driver::start(&[
+        "--transports",
+        "shm-posix,pipe",
+        "--sizes",
+        "small",
+        "--duration",
+        "2s",
+        "--export-json",
+        json.to_str().unwrap(),
+    ]);
+    let pid = driver.pid();
+    eventually("the first case's client", || clients_of(pid).len() == 1);
+    let client = clients_of(pid)[0];
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(client as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let (status, stdout, stderr) = driver.finish_clean();
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    let doc = export(&json);
+    assert_eq!(doc["state"], "complete", "{doc}");
+    let failed = result(&doc, "shm-posix");
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("signal the driver did not receive"),
+        "{error}"
+    );
+    assert_eq!(result(&doc, "pipe")["status"], "ok", "{doc}");
+}
+
 #[test]
 fn a_client_command_line_that_is_not_json_is_a_usage_error() {
     let mut command = Command::new(bin());

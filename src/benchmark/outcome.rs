@@ -12,6 +12,7 @@ use crate::peer::client_process::ClientProcessError;
 use crate::peer::lease::LeaseError;
 use crate::peer::spawn::DriverError;
 use crate::report::size::MessageSize;
+use crate::system::signals;
 use crate::transport::{PeerWatch, TransportError, TransportKind};
 
 /// One (size, transport) pair of the benchmark.
@@ -165,7 +166,19 @@ impl ReportedError {
     /// which reaps it, where the client only saw it go.
     pub fn into_run_error(self, server: Option<&Arc<dyn PeerWatch>>) -> RunError {
         match self.kind {
-            FailureKind::Interrupted => RunError::from(TransportError::Interrupted),
+            // The driver passes its own stop signals on to its clients: only then is the run
+            // interrupted. A signal that reached a client alone ended that case early, which
+            // is a failure, never a short run reported as measured.
+            FailureKind::Interrupted if signals::received().is_some() => {
+                RunError::from(TransportError::Interrupted)
+            }
+            FailureKind::Interrupted => RunError::InClient(ReportedError {
+                text: format!(
+                    "the client process was stopped by a signal the driver did not receive ({})",
+                    self.text
+                ),
+                ..self
+            }),
             FailureKind::AnotherPairFailed => RunError::Measure(MeasureError::AnotherPairFailed),
             FailureKind::PeerGone => match server.map(|watch| watch.check()) {
                 Some(Err(gone @ TransportError::PeerGone(_))) => RunError::from(gone),
