@@ -9,16 +9,13 @@
 //! of the server's ends as soon as the server is spawned, so that a server that dies takes the
 //! last write end of the reply pipe with it and the client reads EOF at once.
 //!
-//! Waiting. Pipes have no `SO_RCVTIMEO`, so the framing's slices come from `poll`: both sides
-//! set their ends `O_NONBLOCK`; a read first polls for one slice (the server's idle slice of
-//! 100 ms, the client's 50 ms), then reads; a write is tried at once and polls only when the pipe
-//! is full. Polling before each read rather than reading first is the cheaper order here: in a
-//! request/response exchange the answer is almost never there yet when the reader asks, so
-//! reading first would cost a failed `readv` (EAGAIN) on top of the `poll` and the `readv`.
-//! So per round trip each side makes three system calls (`writev`, `poll`, `readv`), one more
-//! than a socket, whose timeout the kernel applies inside the read. And `poll` is never
-//! restarted after a signal handler (EINTR even under `SA_RESTART`, signal(7)), so SIGTERM ends
-//! an idle server's wait at once; the slice covers a signal that lands just before the `poll`.
+//! Waiting. Pipes have no `SO_RCVTIMEO`, so the ends are blocking and every blocking call runs
+//! under the wait watchdog, as the sockets' do: a call that lasts is cut by its signal (`EINTR`),
+//! which the framing takes as an empty slice; after it the server looks at its stop flag and the
+//! client asks its watch. Per round trip each side makes two system calls (`writev`, `readv`),
+//! as `perf bench sched pipe` does. Where the watchdog cannot watch, or the kernel refuses
+//! `RWF_NOWAIT` on a pipe, [`PipeStream`] falls back to `O_NONBLOCK` ends and a `poll` of one
+//! slice (the server's idle slice of 100 ms, the client's 50 ms) before each read.
 //!
 //! A one-way stream (`--pattern stream`) is the request pipe alone: each message is one
 //! `writev`, which polls only while the pipe is full, and the server reads on without writing
@@ -80,8 +77,8 @@ const SPEC: TransportSpec = TransportSpec {
 /// The requesting side: the reply pipe's read end and the request pipe's write end.
 type PipeClient = FramedClient<PipeStream>;
 
-/// Both ends are `O_NONBLOCK` already: the reads and writes that do not wait are the plain ones,
-/// without the poll of a slice before them.
+/// The reads and writes that must not wait: `RWF_NOWAIT` on the blocking ends (see
+/// [`PipeStream::read_now`]).
 impl NonBlockingStream for PipeStream {
     fn read_now(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         PipeStream::read_now(self, buf)
@@ -135,8 +132,8 @@ impl PipeServer {
         buffer_size: usize,
         options: TransportOptions,
     ) -> Result<PipeServer, TransportError> {
-        // The idle server's wait for a request is a poll of IDLE_SLICE, after which it looks at
-        // its stop flag (see the module's doc).
+        // The idle server's wait for a request is cut by the watchdog (or, without it, a poll
+        // of IDLE_SLICE), after which it looks at its stop flag (see the module's doc).
         let stream = PipeStream::open(fds, IDLE_SLICE)?;
         let sizes = PipeSizes::raise(&stream, buffer_size)?;
         Ok(PipeServer {

@@ -1,5 +1,5 @@
 //! Anonymous pipes: the pair the driver makes for each server ([`PipePair`]), checking the
-//! ends a server inherited ([`check_ends`]), a non-blocking end read and written in slices
+//! ends a server inherited ([`check_ends`]), an end read and written in slices
 //! ([`PipeStream`]), and the kernel's pipe sizes ([`PipeSizes`]).
 
 use std::fmt;
@@ -17,6 +17,7 @@ use crate::numbers::thousands;
 
 use crate::transport::error::{PipeEndError, TransportError};
 use crate::transport::names::{PipeFds, SERVER_FDS};
+use crate::transport::os::watchdog;
 
 /// The file holding the largest size an unprivileged process may give a pipe.
 pub const PIPE_MAX_SIZE_FILE: &str = "/proc/sys/fs/pipe-max-size";
@@ -102,7 +103,7 @@ pub fn duplicate(fd: RawFd) -> Result<OwnedFd, TransportError> {
 
 /// Makes reads and writes on `fd` fail with EAGAIN instead of blocking, so that every wait is a
 /// `poll` with a timeout.
-pub fn set_nonblocking(fd: &OwnedFd) -> Result<(), TransportError> {
+pub fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<(), TransportError> {
     let raw = fd.as_raw_fd();
     let set = |e| TransportError::os(format!("setting O_NONBLOCK on descriptor {raw}"), e);
     let flags = OFlag::from_bits_truncate(fcntl(raw, FcntlArg::F_GETFL).map_err(set)?);
@@ -110,13 +111,31 @@ pub fn set_nonblocking(fd: &OwnedFd) -> Result<(), TransportError> {
     Ok(())
 }
 
-/// One side's two pipe ends as one byte stream for `blocks::framing::FramedStream`, with the slices it
-/// expects: a read or a write that would block waits for one `slice` at most, then fails with
-/// `TimedOut` (or `Interrupted`, when a signal arrived).
+/// How a [`PipeStream`]'s waits are bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// Blocking ends, each blocking call under the wait [`watchdog`], whose signal cuts it
+    /// after one to two periods; the calls that must not wait pass `RWF_NOWAIT`.
+    Watchdog,
+    /// `O_NONBLOCK` ends, each wait a `poll` of one slice before the call: where the watchdog
+    /// cannot watch this thread, or the kernel refuses `RWF_NOWAIT` on a pipe.
+    Poll,
+}
+
+/// One side's two pipe ends as one byte stream for `blocks::framing::FramedStream`, with the
+/// slices it expects: a read or a write that would block waits for one slice at most, then
+/// fails with `Interrupted` (the watchdog's signal, or another) or `TimedOut` (a poll's slice).
+///
+/// **Why blocking ends.** A pipe has no `SO_RCVTIMEO`, so the waits used to be a `poll` of one
+/// slice before every read: three system calls per message and side where a socket makes two.
+/// Under the [`watchdog`] a read blocks in the kernel, as `perf bench sched pipe`'s does, and
+/// a wait that lasts is cut by its signal (`EINTR`), which the framing takes as an empty slice:
+/// two calls per message and side (`writev`, `readv`), four per round trip.
 pub struct PipeStream {
     receive: File,
     send: File,
     slice: PollTimeout,
+    bound: Bound,
 }
 
 impl PipeStream {
@@ -124,23 +143,36 @@ impl PipeStream {
     pub fn open(fds: PipeFds, slice: Duration) -> Result<PipeStream, TransportError> {
         check_ends(fds)?;
         let (receive, send) = (duplicate(fds.receive)?, duplicate(fds.send)?);
-        set_nonblocking(&receive)?;
-        set_nonblocking(&send)?;
+        set_blocking(receive.as_fd())?;
+        set_blocking(send.as_fd())?;
         Ok(PipeStream {
             receive: File::from(receive),
             send: File::from(send),
             slice: PollTimeout::try_from(slice).unwrap_or(PollTimeout::MAX),
+            bound: Bound::Watchdog,
         })
     }
 
     /// One read of whatever has arrived, without the slice's wait: `WouldBlock` when nothing
-    /// has (both ends are `O_NONBLOCK`).
+    /// has.
     pub fn read_now(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.bound == Bound::Watchdog {
+            match without_waiting(&self.receive, &mut [IoSliceMut::new(buf)], &[]) {
+                Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => self.poll_from_now()?,
+                done => return done,
+            }
+        }
         self.receive.read(buf)
     }
 
     /// One write of what fits, without the slice's wait: `WouldBlock` when nothing does.
     pub fn write_now(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        if self.bound == Bound::Watchdog {
+            match without_waiting(&self.send, &mut [], bufs) {
+                Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => self.poll_from_now()?,
+                done => return done,
+            }
+        }
         self.send.write_vectored(bufs)
     }
 
@@ -153,6 +185,65 @@ impl PipeStream {
     pub fn send_end(&self) -> BorrowedFd<'_> {
         self.send.as_fd()
     }
+
+    /// Whether the next blocking call may block: a watchdog watches it. Otherwise the ends
+    /// become `O_NONBLOCK` for good and every wait a poll.
+    #[inline]
+    fn may_block(&mut self) -> std::io::Result<Option<watchdog::WaitMark>> {
+        if self.bound == Bound::Watchdog {
+            if let Some(watched) = watchdog::begin() {
+                return Ok(Some(watched));
+            }
+            self.poll_from_now()?;
+        }
+        Ok(None)
+    }
+
+    #[cold]
+    fn poll_from_now(&mut self) -> std::io::Result<()> {
+        let io = |e: TransportError| std::io::Error::other(e.to_string());
+        set_nonblocking(self.receive.as_fd()).map_err(io)?;
+        set_nonblocking(self.send.as_fd()).map_err(io)?;
+        self.bound = Bound::Poll;
+        Ok(())
+    }
+}
+
+/// Clears `O_NONBLOCK` on `fd`: a copy may share its open file with one made non-blocking.
+fn set_blocking(fd: BorrowedFd<'_>) -> Result<(), TransportError> {
+    let raw = fd.as_raw_fd();
+    let set = |e| TransportError::os(format!("clearing O_NONBLOCK on descriptor {raw}"), e);
+    let flags = OFlag::from_bits_truncate(fcntl(raw, FcntlArg::F_GETFL).map_err(set)?);
+    if flags.contains(OFlag::O_NONBLOCK) {
+        fcntl(raw, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK)).map_err(set)?;
+    }
+    Ok(())
+}
+
+/// One `preadv2` into `read` or `pwritev2` of `write` on the blocking `end` with `RWF_NOWAIT`
+/// (Linux 5.x and later for pipes): what is there, or `WouldBlock`; `EOPNOTSUPP` where the
+/// kernel does not take the flag on a pipe.
+fn without_waiting(
+    end: &File,
+    read: &mut [IoSliceMut<'_>],
+    write: &[IoSlice<'_>],
+) -> std::io::Result<usize> {
+    let fd = end.as_raw_fd();
+    // SAFETY: the slices are valid for their lengths (IoSlice and IoSliceMut are iovecs by
+    // layout) and outlive the call; offset -1 is the file's current position, as read(2).
+    let done = unsafe {
+        if write.is_empty() {
+            let count = read.len().min(i32::MAX as usize) as libc::c_int;
+            libc::preadv2(fd, read.as_ptr().cast(), count, -1, libc::RWF_NOWAIT)
+        } else {
+            let count = write.len().min(i32::MAX as usize) as libc::c_int;
+            libc::pwritev2(fd, write.as_ptr().cast(), count, -1, libc::RWF_NOWAIT)
+        }
+    };
+    if done < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(done as usize)
 }
 
 /// Waits until `end` is ready for `events`, for one `slice` at most.
@@ -168,11 +259,13 @@ pub fn wait_for(end: &File, events: PollFlags, slice: PollTimeout) -> std::io::R
 
 impl Read for PipeStream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        wait_for(&self.receive, PollFlags::POLLIN, self.slice)?;
-        self.receive.read(buf)
+        self.read_vectored(&mut [IoSliceMut::new(buf)])
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> std::io::Result<usize> {
+        if let Some(_watched) = self.may_block()? {
+            return self.receive.read_vectored(bufs);
+        }
         wait_for(&self.receive, PollFlags::POLLIN, self.slice)?;
         self.receive.read_vectored(bufs)
     }
@@ -184,6 +277,10 @@ impl Write for PipeStream {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        if let Some(_watched) = self.may_block()? {
+            // A blocking write cut by the signal returns what it wrote before, or EINTR.
+            return self.send.write_vectored(bufs);
+        }
         match self.send.write_vectored(bufs) {
             // The pipe is full: wait one slice for the reader to make room, then try again.
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -292,6 +389,63 @@ impl fmt::Display for PipeSizes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client's stream over a fresh pair, and the pair, which keeps the server's ends open.
+    fn client_stream() -> (PipeStream, PipePair) {
+        let pipes = PipePair::new().unwrap();
+        let stream = PipeStream::open(pipes.client_fds(), Duration::from_millis(20)).unwrap();
+        (stream, pipes)
+    }
+
+    /// A read nobody answers blocks in the kernel until the watchdog's signal cuts it: the
+    /// ends stay blocking, no poll bounds it.
+    #[test]
+    fn a_blocking_read_nobody_answers_is_interrupted_by_the_watchdog() {
+        let (mut stream, _pipes) = client_stream();
+        let mut buf = [0u8; 8];
+        let error = stream.read(&mut buf).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Interrupted, "{error}");
+        assert_eq!(stream.bound, Bound::Watchdog);
+        let flags = fcntl(stream.receive.as_raw_fd(), FcntlArg::F_GETFL).unwrap();
+        assert!(!OFlag::from_bits_truncate(flags).contains(OFlag::O_NONBLOCK));
+    }
+
+    /// The calls that must not wait do not, on blocking ends: nothing to read, no room left.
+    #[test]
+    fn reads_and_writes_now_do_not_wait_on_blocking_ends() {
+        let (mut stream, _pipes) = client_stream();
+        let mut buf = [0u8; 8];
+        let nothing = stream.read_now(&mut buf).unwrap_err();
+        assert_eq!(nothing.kind(), ErrorKind::WouldBlock, "{nothing}");
+        let chunk = vec![7u8; 4096];
+        let mut written = 0;
+        let full = loop {
+            match stream.write_now(&[IoSlice::new(&chunk)]) {
+                Ok(n) => written += n,
+                Err(e) => break e,
+            }
+            assert!(written <= 64 << 20, "a pipe never filled up");
+        };
+        assert_eq!(full.kind(), ErrorKind::WouldBlock, "{full}");
+        assert!(
+            written >= 4096,
+            "wrote {written} bytes before the pipe was full"
+        );
+    }
+
+    /// Polling from now on: the ends become non-blocking and a wait is a poll of one slice.
+    #[test]
+    fn the_fallback_polls_in_slices_on_non_blocking_ends() {
+        let (mut stream, _pipes) = client_stream();
+        stream.poll_from_now().unwrap();
+        let mut buf = [0u8; 8];
+        let error = stream.read(&mut buf).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::TimedOut, "{error}");
+        let flags = fcntl(stream.receive.as_raw_fd(), FcntlArg::F_GETFL).unwrap();
+        assert!(OFlag::from_bits_truncate(flags).contains(OFlag::O_NONBLOCK));
+        let nothing = stream.read_now(&mut buf).unwrap_err();
+        assert_eq!(nothing.kind(), ErrorKind::WouldBlock, "{nothing}");
+    }
 
     #[test]
     fn the_ends_of_a_pair_are_checked_for_their_direction() {
