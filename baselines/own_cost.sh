@@ -17,6 +17,14 @@
 # The case pyzmq:SIZE compares zmq-ipc with the seed's loop in pyzmq (rt_pyzmq.py), from the
 # virtual environment that scripts/setup-python-compat.sh makes (.venv-compat).
 #
+# The case pipe:4 holds the pipe's round trip against `perf bench sched pipe` (Debian's
+# linux-perf), which sends 4 bytes each way: both on CPU 0; pipe_free:4 leaves both unpinned
+# (perf bench cannot pin its two processes apart). The cases tcp_stream:SIZE and
+# tcp_stream_same:SIZE hold the TCP stream (--pattern stream, 3 s per run) against iperf3
+# with the same block size (-l SIZE), client on CPU 0 and server on CPU 1 (iperf3 -A), or both
+# on CPU 0; their ratio is of throughputs (MB/s, transport-bench over iperf3: higher is ours
+# faster). They need perf and iperf3 on the PATH and say so when they are missing.
+#
 # It needs the release build (cargo build --release), whose libzmq it builds libzmq's own
 # perf/local_lat and perf/remote_lat against (from the zeromq-src crate's sources that cargo
 # fetched), so that both sides of the ZeroMQ comparison run the same libzmq.
@@ -64,6 +72,10 @@ theirs() { # mechanism size count
         wait "$server"
         ;;
     spin) "$build/rt_spin" "$2" "$3" -p split | awk '{ print $4 }' ;;
+    pipe | pipe_free)
+        [ "$2" = 4 ] || { echo "$0: perf bench sched pipe sends 4 bytes: use $1:4" >&2; exit 2; }
+        $pin perf bench sched pipe -l "$3" 2>&1 | awk '/usecs\/op/ { print $1 }'
+        ;;
     pyzmq) $pin "$python" "$here/rt_pyzmq.py" "$2" "$3" | awk '{ print $4 }' ;;
     *) $pin "$build/rt_$1" "$2" "$3" | awk '{ print $4 }' ;;
     esac
@@ -108,6 +120,39 @@ split_case() { # size
     }'
 }
 
+need() { # command
+    command -v "$1" >/dev/null || { echo "$0: $1 is not installed (Debian: apt install $2)" >&2; exit 2; }
+}
+
+# A TCP stream of SIZE-byte messages for 3 s: iperf3's and the tool's MB/s, in turn.
+stream_case() { # mechanism size
+    need iperf3 iperf3
+    mech=$1 size=$2 port=$((20000 + $$ % 20000))
+    case $mech in
+    tcp_stream) client_cpu=0 server_cpu=1 pin_arg="--pin split" ;;
+    *) client_cpu=0 server_cpu=0 pin_arg="--pin same" ;;
+    esac
+    figures=""
+    for round in $(seq "$rounds"); do
+        iperf3 -s -1 -p "$port" -A "$server_cpu" >/dev/null 2>&1 &
+        server=$!
+        sleep 0.3
+        i=$(iperf3 -c 127.0.0.1 -p "$port" -l "$size" -t 3 -A "$client_cpu" -J |
+            awk -F'[:,]' '/"sum_received"/ { on = 1 } on && /"bits_per_second"/ { printf "%.1f\n", $2 / 8e6; exit }')
+        wait "$server" || true
+        # shellcheck disable=SC2086 # $pin_arg is two words
+        "$tool" --transports tcp --pattern stream --sizes "$size" --duration 3s $pin_arg \
+            --export-csv "$build/run.csv" >/dev/null 2>&1 || { echo "$0: tcp stream failed" >&2; exit 1; }
+        o=$(awk -F, -v size="$size" 'NR == 2 { printf "%.1f\n", $6 * size / 1e6 }' "$build/run.csv")
+        echo "tcp stream $size ($mech) round $round: iperf3 $i MB/s, transport-bench $o MB/s"
+        figures="$figures $i $o"
+    done
+    echo "$figures" | awk -v name="tcp stream $size ($mech)" '{
+        for (i = 1; i <= NF; i += 2) { c += $i; o += $(i + 1) }
+        printf "%s: mean iperf3 %.1f MB/s, transport-bench %.1f MB/s, ratio of throughputs %.3f\n", name, c / (NF / 2), o / (NF / 2), o / c
+    }'
+}
+
 one_case() { # mechanism size
     mech=$1 size=$2
     count=${COUNT:-50000}
@@ -119,6 +164,8 @@ one_case() { # mechanism size
     zmq) transport=zmq-ipc ;;
     pyzmq) transport=zmq-ipc label=pyzmq ;;
     spin) transport=shm-spin pin="" pin_arg="--pin split" count=${COUNT:-200000} ;;
+    pipe) need perf linux-perf; transport=pipe label="perf bench" ;;
+    pipe_free) need perf linux-perf; transport=pipe pin="" label="perf bench" ;;
     *) echo "$0: no case $mech" >&2; exit 2 ;;
     esac
     figures=""
@@ -138,10 +185,11 @@ case ${CASES:-} in
 *pyzmq*) python=$("$root/scripts/setup-python-compat.sh") ;;
 esac
 
-cases=${CASES:-"shm_sem:100 shm_sem:10000 shm_sem:500000 shm_sem:2000000 unix:100 unix:10000 zmq:100 zmq:10000 spin:100"}
+cases=${CASES:-"shm_sem:100 shm_sem:10000 shm_sem:500000 shm_sem:2000000 unix:100 unix:10000 zmq:100 zmq:10000 spin:100 pipe:4 pipe_free:4 tcp_stream:1024 tcp_stream_same:1024 tcp_stream:131072"}
 for c in $cases; do
     case ${c%%:*} in
     split) split_case "${c#*:}" ;;
+    tcp_stream | tcp_stream_same) stream_case "${c%%:*}" "${c#*:}" ;;
     *) one_case "${c%%:*}" "${c#*:}" ;;
     esac
 done
