@@ -59,7 +59,7 @@ fn pinned_peers_run_where_they_were_put_and_the_exports_say_so() {
         assert_eq!(pin["mode"], mode);
         let (driver, server) = (pin["driver_cpu"].as_u64(), pin["server_cpu"].as_u64());
         let line = format!(
-            "Placement: driver on CPU {}, server on CPU {} (--pin {mode})",
+            "Placement: client on CPU {}, server on CPU {} (--pin {mode})",
             driver.unwrap(),
             server.unwrap()
         );

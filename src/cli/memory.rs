@@ -9,8 +9,9 @@
 //!
 //! Why a case and not the run: a run of several sizes or transports (a sweep, `--transports
 //! all`) measures the rest, as it does when a transport cannot carry a size, and the table
-//! says why the case is missing. The figures are floors (what the transports ask for, nothing
-//! of what the kernel and allocators add), so a case they refuse cannot run. Cases run one at
+//! says why the case is missing. The figures are the two processes' peaks as measured, with a
+//! margin (see [`Footprint`]), so a case they refuse might by that margin have got by, and one
+//! they pass may still run short (then it fails with its own error). Cases run one at
 //! a time, so each case is held against the room alone, not their sum. The cases the scheduler
 //! would skip anyway (a size the transport cannot carry, a workload it does not support) are
 //! not held against it. With `--connect` the server's side is not ours: its shared memory and

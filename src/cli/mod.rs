@@ -145,7 +145,7 @@ pub struct BenchArgs {
     pub timeout: Duration,
 
     /// Where the two processes run: none (wherever the scheduler puts them), same (one CPU),
-    /// split (two CPUs), or CPU numbers A,B (driver on A, server on B).
+    /// split (two CPUs), or CPU numbers A,B (client on A, server on B).
     #[arg(long, value_name = "MODE", default_value = "none", value_parser = parse_pin)]
     pub pin: PinMode,
 

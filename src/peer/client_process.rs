@@ -2,8 +2,9 @@
 //! it, forward each line it reports to one channel the driver reads for all its clients, tell
 //! it when to start and when to stop (one byte on its stdin: [`GO`], [`STOP`]; its stdin's end
 //! tells it the driver died), and, when it dies, say how: the signal's name, "killed: out of
-//! memory" when the kernel's OOM killer counted a kill meanwhile, and the last of its stderr,
-//! where a library says why it aborted. Dropping a [`ClientProcess`] kills and reaps it.
+//! memory" when the kernel says its OOM killer killed this client (by its pid in the kernel's
+//! log, or by its memory cgroup's count: [`OomWatch`]), and the last of its stderr, where a
+//! library says why it aborted. Dropping a [`ClientProcess`] kills and reaps it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -18,7 +19,7 @@ use nix::unistd::Pid;
 use crate::peer::client_args::ClientArgs;
 use crate::peer::server::DRIVER_PID_ENV;
 use crate::peer::spawn::{collect_text, describe_status, hand_down, tail, InheritedFd};
-use crate::system::oom;
+use crate::system::oom::{OomEvidence, OomWatch};
 use crate::system::threads::{self, ThreadError};
 
 /// The byte that releases a client waiting at the start line (`--pairs`).
@@ -56,8 +57,8 @@ pub struct ClientProcess {
     child: Child,
     commands: Option<ChildStdin>,
     stderr: Arc<Mutex<String>>,
-    /// The OOM kills counted before it started.
-    oom_kills_before: Option<u64>,
+    /// The OOM kills seen since it started.
+    oom_watch: OomWatch,
     /// Whether the driver itself killed it (its SIGKILL is then no OOM kill).
     killed_here: bool,
 }
@@ -74,7 +75,7 @@ impl ClientProcess {
         let exe = std::env::current_exe().map_err(ClientProcessError::CurrentExe)?;
         let mut command = Command::new(exe);
         hand_down(&mut command, inherited);
-        let oom_kills_before = oom::oom_kills();
+        let mut oom_watch = OomWatch::start();
         let mut child = command
             .args(args.to_args())
             .env(DRIVER_PID_ENV, std::process::id().to_string())
@@ -85,6 +86,7 @@ impl ClientProcess {
             .process_group(0)
             .spawn()
             .map_err(ClientProcessError::Spawn)?;
+        oom_watch.child_started(child.id());
         let readers = forward_lines(child.stdout.take(), index, lines)
             .and_then(|()| collect_text(child.stderr.take()));
         let stderr = match readers {
@@ -99,7 +101,7 @@ impl ClientProcess {
             commands: child.stdin.take(),
             child,
             stderr,
-            oom_kills_before,
+            oom_watch,
             killed_here: false,
         })
     }
@@ -145,20 +147,18 @@ impl ClientProcess {
 
     /// How a client that ended with `status` died, if it did not exit 0: None for a clean
     /// exit.
-    pub fn death(&self, status: ExitStatus) -> Option<ClientProcessError> {
+    pub fn death(&mut self, status: ExitStatus) -> Option<ClientProcessError> {
         if status.success() {
             return None;
         }
-        let oom_killed = status.signal() == Some(Signal::SIGKILL as i32)
-            && !self.killed_here
-            && self
-                .oom_kills_before
-                .zip(oom::oom_kills())
-                .is_some_and(|(a, b)| b > a);
-        let how = match oom_killed {
-            true => "was killed: out of memory (the kernel's OOM killer sent SIGKILL)".to_string(),
-            false if status.code().is_some() => format!("exited: {}", describe_status(status)),
-            false => format!("was {}", describe_status(status)),
+        let unexplained_kill = status.signal() == Some(Signal::SIGKILL as i32) && !self.killed_here;
+        let oom = unexplained_kill
+            .then(|| self.oom_watch.evidence(self.child.id()))
+            .flatten();
+        let how = match oom {
+            Some(evidence) => oom_death(&evidence),
+            None if status.code().is_some() => format!("exited: {}", describe_status(status)),
+            None => format!("was {}", describe_status(status)),
         };
         Some(ClientProcessError::Died {
             how,
@@ -173,6 +173,24 @@ impl ClientProcess {
             .map(|s| tail(s.trim()))
             .unwrap_or_default();
         (!said.is_empty()).then_some(said)
+    }
+}
+
+/// How a client the OOM killer may have killed died, in the words `evidence` allows.
+fn oom_death(evidence: &OomEvidence) -> String {
+    match evidence {
+        OomEvidence::KernelLog => {
+            "was killed: out of memory (the kernel's OOM killer sent SIGKILL; its log names this \
+             process)"
+                .to_string()
+        }
+        OomEvidence::Cgroup(dir) => format!(
+            "was killed: out of memory (SIGKILL, while its memory cgroup {} counted an OOM kill)",
+            dir.display()
+        ),
+        OomEvidence::SystemOnly => "was killed by signal 9 (SIGKILL); the system's OOM killer \
+                                    killed a process meanwhile, possibly this one"
+            .to_string(),
     }
 }
 

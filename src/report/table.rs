@@ -186,7 +186,7 @@ pub fn placement_line(config: &Config) -> String {
     match config.pin {
         None => "Placement: unpinned (the scheduler chose the CPUs; see --pin)".into(),
         Some(pin) => format!(
-            "Placement: driver on CPU {}, server on CPU {} (--pin {})",
+            "Placement: client on CPU {}, server on CPU {} (--pin {})",
             pin.driver_cpu, pin.server_cpu, pin.mode
         ),
     }

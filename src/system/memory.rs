@@ -62,13 +62,34 @@ fn mem_available_bytes() -> Option<u64> {
 }
 
 /// The memory cgroup directories this process is in, its own first, then each ancestor up to
-/// the mounted root: v2 where `/proc/self/cgroup` names a unified hierarchy, v1's memory
-/// controller where it names one.
+/// the mounted root.
 fn own_cgroup_dirs() -> Vec<PathBuf> {
     let Ok(membership) = fs::read_to_string("/proc/self/cgroup") else {
         return Vec::new();
     };
-    let mut dirs = Vec::new();
+    memory_cgroups(&membership)
+        .into_iter()
+        .flat_map(|(root, path)| dir_and_ancestors(Path::new(root), path))
+        .collect()
+}
+
+/// The memory cgroup directory process `pid` is in itself (not an ancestor's), where it is
+/// mounted here: v2's, or v1's memory controller's. None for a process that is gone, in a
+/// hierarchy's root, or whose cgroup is outside what is mounted (another cgroup namespace's).
+pub fn memory_cgroup_of(pid: u32) -> Option<PathBuf> {
+    let membership = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    memory_cgroups(&membership)
+        .into_iter()
+        .filter(|(_, path)| !path.trim_start_matches('/').is_empty())
+        .map(|(root, path)| Path::new(root).join(path.trim_start_matches('/')))
+        .find(|dir| dir.join("memory.events").is_file() || dir.join("memory.oom_control").is_file())
+}
+
+/// The hierarchies of a `/proc/PID/cgroup` text that can hold a memory cgroup, each with where
+/// it is mounted and the process's path in it: v2's unified one (an empty controller list)
+/// and v1's memory controller.
+fn memory_cgroups(membership: &str) -> Vec<(&'static str, &str)> {
+    let mut found = Vec::new();
     for line in membership.lines() {
         let mut fields = line.splitn(3, ':');
         let (Some(_id), Some(controllers), Some(path)) =
@@ -76,14 +97,15 @@ fn own_cgroup_dirs() -> Vec<PathBuf> {
         else {
             continue;
         };
-        let root = match controllers {
-            "" => CGROUP_V2_ROOT,
-            list if list.split(',').any(|c| c == "memory") => CGROUP_V1_MEMORY_ROOT,
-            _ => continue,
-        };
-        dirs.extend(dir_and_ancestors(Path::new(root), path));
+        match controllers {
+            "" => found.push((CGROUP_V2_ROOT, path)),
+            list if list.split(',').any(|c| c == "memory") => {
+                found.push((CGROUP_V1_MEMORY_ROOT, path))
+            }
+            _ => {}
+        }
     }
-    dirs
+    found
 }
 
 /// `root/path` and each directory above it up to `root`, those that exist. Without a cgroup
@@ -137,6 +159,16 @@ mod tests {
         let room = memory_room().expect("/proc/meminfo has MemAvailable");
         assert!(room.bytes > 0, "{room:?}");
         assert!(mem_available_bytes().unwrap() >= room.bytes);
+    }
+
+    #[test]
+    fn the_memory_hierarchies_are_v2s_and_v1s_memory_controller() {
+        let membership = "9:name=systemd:/\n4:cpu,memory:/a/b\n1:cpu:/x\n0::/c\n";
+        assert_eq!(
+            memory_cgroups(membership),
+            vec![(CGROUP_V1_MEMORY_ROOT, "/a/b"), (CGROUP_V2_ROOT, "/c")]
+        );
+        assert_eq!(memory_cgroup_of(u32::MAX), None, "no such process");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! SIGTERM, SIGHUP, SIGQUIT) both processes share ([`signals`]), starting threads whose refusal
 //! is an error ([`threads`]), lines on stderr that never panic ([`stderr`]), standard output
 //! written so that a failed write is seen ([`stdout`]), how much memory this process can
-//! still take ([`memory`]), and how many processes the OOM killer ended ([`oom`]).
+//! still take ([`memory`]), and whether the OOM killer killed a given child ([`oom`]).
 
 pub mod cpu_time;
 pub mod machine;

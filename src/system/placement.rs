@@ -11,7 +11,7 @@ use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
 use serde::Serialize;
 
-/// Where the driver and the server run, as `--pin` asks.
+/// Where the client and the server run, as `--pin` asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PinMode {
     /// Wherever the scheduler puts them.
@@ -20,11 +20,12 @@ pub enum PinMode {
     Same,
     /// On two different CPUs.
     Split,
-    /// Driver on the first CPU, server on the second.
+    /// The client on the first CPU, the server on the second.
     Cpus(usize, usize),
 }
 
-/// A `--pin` resolved to CPUs: which CPU the driver and the server are pinned to.
+/// A `--pin` resolved to CPUs: which CPU the client and the server are pinned to (the
+/// client's keeps its name from before the client left the driver's process: `driver_cpu`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Pinning {
     pub mode: &'static str,
