@@ -19,7 +19,8 @@ pub fn terminal_table(table: &SummaryTable, interactive: bool) -> String {
 
 /// The table for a terminal of `terminal_width` columns, or complete when None.
 fn render(summary: &SummaryTable, terminal_width: Option<u16>) -> String {
-    let rows = &summary.rows;
+    // A mean's interval on a line of its own: the row grows taller, not wider.
+    let rows = &summary.rows_with_interval("\n");
     let mut table = Table::new();
     let fits =
         terminal_width.is_none_or(|w| usize::from(w) >= natural_width(&summary.header, rows));
