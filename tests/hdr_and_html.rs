@@ -124,7 +124,14 @@ fn the_v2_histograms_decode_to_the_jsons_figures_and_each_case_has_its_hgrm_and_
     assert!(svg
         .descendants()
         .any(|n| n.has_tag_name("polyline") || n.has_tag_name("path")));
-    assert!(!page.contains("<script") && !page.contains("<link"));
+    // Nothing from elsewhere: one inline script (the table's sorting), no link.
+    let scripts: Vec<_> = (doc.descendants())
+        .filter(|n| n.has_tag_name("script"))
+        .collect();
+    assert_eq!(scripts.len(), 1);
+    assert_eq!(scripts[0].attribute("src"), None);
+    assert!(!page.contains("<link"));
+    assert_eq!(table.attribute("class"), Some("sortable"));
 }
 
 /// `.venv-compat`'s Python; the test that needs it fails without it.

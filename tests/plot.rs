@@ -88,6 +88,33 @@ fn write_json(path: &Path, document: &Value) {
     std::fs::write(path, serde_json::to_vec(document).unwrap()).unwrap();
 }
 
+/// One `<title>` per point of the plot of the report at `json`, on the point's marker: the
+/// latency (p50 and p99) and the throughput of each case against size, and each pair of its
+/// spectrum (two sizes: every size has a spectrum panel).
+fn assert_each_point_has_its_title(doc: &roxmltree::Document, json: &Path) {
+    let report: Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    let spectra: usize = (results.iter())
+        .map(|r| r["histogram"].as_array().unwrap().len())
+        .sum();
+    let titles: Vec<roxmltree::Node> = (doc.descendants())
+        .filter(|n| n.has_tag_name("title"))
+        .collect();
+    assert_eq!(titles.len(), 2 * results.len() + spectra);
+    for title in &titles {
+        let marker = title.parent().unwrap();
+        assert!(["circle", "polygon"].contains(&marker.tag_name().name()));
+        let text = title.text().unwrap();
+        let named = ["SHM POSIX, ", "Unix stream, "]
+            .iter()
+            .any(|t| text.starts_with(t));
+        assert!(
+            named && (text.ends_with(" µs") || text.ends_with(" MB/s")),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn a_saved_report_of_a_real_run_draws_the_svg_the_run_drew() {
     let dir = tempfile::tempdir().unwrap();
@@ -107,6 +134,7 @@ fn a_saved_report_of_a_real_run_draws_the_svg_the_run_drew() {
     for expected in ["SHM POSIX", "Unix stream", "100 B", "10 KB", "99.9%", "max"] {
         assert!(texts.contains(&expected), "{expected}: {texts:?}");
     }
+    assert_each_point_has_its_title(&doc, &json);
 
     // Without the fields the plot does not read (as a JSON of an older version, version 1 of
     // the schema without its `schema_version`): the same.

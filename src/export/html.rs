@@ -5,11 +5,10 @@
 //! well-formed XHTML (served as HTML, which parses it the same), so that an XML parser checks it.
 
 use super::svg_plot::{PlotData, SvgPlotExporter};
-use super::{ExportError, Exporter};
-use crate::printable;
+use super::{xml_escape as escape, ExportError, Exporter};
 use crate::report::format;
 use crate::report::header::setup_facts;
-use crate::report::result::Report;
+use crate::report::result::{BenchmarkResult, Report};
 use crate::report::size::format_bytes;
 use crate::report::table::{self, Alignment, SummaryTable};
 
@@ -20,24 +19,9 @@ table{border-collapse:collapse;margin:0.5em 0}\
 th,td{border:1px solid #bbb;padding:0.25em 0.6em}\
 th{background:#eee}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 ul.facts{list-style:none;padding-left:0}.warning{color:#8a3b00}\
-details{margin:0.3em 0}summary{cursor:pointer}";
-
-/// `text` with the five XML-special characters escaped, for text and attribute values, and the
-/// characters XML cannot hold at all (or a reader should not be shown) replaced: [`printable`].
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in printable::field(text).chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+details{margin:0.3em 0}summary{cursor:pointer}\
+table.js-sortable th{cursor:pointer}th[aria-sort=ascending]::after{content:\" \\25B2\"}\
+th[aria-sort=descending]::after{content:\" \\25BC\"}";
 
 /// The header's facts (what was measured, how, on which machine), as the terminal shows them.
 fn facts(report: &Report) -> String {
@@ -57,24 +41,83 @@ fn facts(report: &Report) -> String {
     out
 }
 
-fn summary_table(report: &Report) -> String {
-    let table = SummaryTable::new(report);
-    let mut out = String::from("<h2>Summary</h2>\n<table id=\"summary\">\n<thead><tr>");
-    for cell in table.header {
-        out.push_str(&format!("<th>{}</th>", escape(cell)));
+/// Sorts a table of class `sortable` by the column whose heading is clicked (again: the other
+/// way), by each cell's `data-sort`, else its text; numbers before words. Inline, so the page
+/// stays one file that opens offline; without JavaScript the table reads as it is. In CDATA,
+/// so that the page stays well-formed XML.
+const SORT_SCRIPT: &str = "//<![CDATA[
+document.querySelectorAll('table.sortable').forEach(function (table) {
+  table.classList.add('js-sortable');
+  table.querySelectorAll('th').forEach(function (th, column) {
+    th.tabIndex = 0;
+    th.title = 'Sort by this column';
+    function key(row) {
+      var cell = row.cells[column], text = cell.getAttribute('data-sort');
+      if (text === null) text = cell.textContent;
+      var number = parseFloat(text.replace(/,/g, ''));
+      return isNaN(number) ? text : number;
     }
-    out.push_str("</tr></thead>\n<tbody>\n");
-    for row in &table.rows {
+    function sort() {
+      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+      var up = th.getAttribute('aria-sort') !== 'ascending';
+      table.querySelectorAll('th').forEach(function (h) { h.removeAttribute('aria-sort'); });
+      th.setAttribute('aria-sort', up ? 'ascending' : 'descending');
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (typeof x !== typeof y) return typeof x === 'number' ? -1 : 1;
+        return (x < y ? -1 : x > y ? 1 : 0) * (up ? 1 : -1);
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    }
+    th.addEventListener('click', sort);
+    th.addEventListener('keydown', function (e) { if (e.key === 'Enter') sort(); });
+  });
+});
+//]]>";
+
+/// What a cell sorts by when its text does not say it as a leading number: a size in bytes,
+/// a total time in seconds, the change against the baseline as a signed percentage.
+fn sort_key(report: &Report, result: &BenchmarkResult, column: usize) -> Option<String> {
+    match column {
+        0 => Some(result.size_bytes.to_string()),
+        table::TOTAL_TIME_COLUMN => result.mean_us().map(|_| result.total_s.to_string()),
+        table::VERSUS_BASELINE_COLUMN => {
+            let mean = result.mean_us()?;
+            let base = report.baseline_for(result)?.mean_us()?;
+            Some((100.0 * (mean / base - 1.0)).to_string())
+        }
+        _ => None,
+    }
+}
+
+/// The summary's rows, each mean with its interval, numbers right-aligned, with sort keys.
+fn summary_rows(report: &Report, table: &SummaryTable) -> String {
+    let mut out = String::new();
+    for (row, result) in table.rows_with_interval(" ").iter().zip(&report.results) {
         out.push_str("<tr>");
         for (column, cell) in row.iter().enumerate() {
             let class = match SummaryTable::alignment(column) {
                 Alignment::Left => "",
                 Alignment::Right => " class=\"num\"",
             };
-            out.push_str(&format!("<td{class}>{}</td>", escape(cell)));
+            let key = sort_key(report, result, column)
+                .map_or(String::new(), |key| format!(" data-sort=\"{key}\""));
+            out.push_str(&format!("<td{class}{key}>{}</td>", escape(cell)));
         }
         out.push_str("</tr>\n");
     }
+    out
+}
+
+fn summary_table(report: &Report) -> String {
+    let table = SummaryTable::new(report);
+    let mut out =
+        String::from("<h2>Summary</h2>\n<table id=\"summary\" class=\"sortable\">\n<thead><tr>");
+    for cell in table.header {
+        out.push_str(&format!("<th>{}</th>", escape(cell)));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    out.push_str(&summary_rows(report, &table));
     out.push_str("</tbody>\n</table>\n<h3>Notes</h3>\n<ul id=\"notes\">\n");
     let config = &report.config;
     let notes = [
@@ -161,7 +204,9 @@ impl Exporter for HtmlExporter {
         page.push_str(&plot);
         page.push_str("\n</div>\n");
         page.push_str(&spectra(report));
-        page.push_str("</body>\n</html>\n");
+        page.push_str(&format!(
+            "<script>{SORT_SCRIPT}</script>\n</body>\n</html>\n"
+        ));
         Ok(page.into_bytes())
     }
 }
@@ -194,7 +239,11 @@ mod tests {
             .filter(|n| n.has_tag_name("details"))
             .count();
         assert_eq!(spectra, 4);
-        assert!(!text.contains("<script"));
+        let scripts: Vec<_> = (doc.descendants())
+            .filter(|n| n.has_tag_name("script"))
+            .collect();
+        assert_eq!(scripts.len(), 1, "the table's sorting, inline");
+        assert_eq!(scripts[0].attribute("src"), None);
         // The only addresses are the XML namespaces, which no browser fetches.
         let addresses = text.matches("http://").count() + text.matches("https://").count();
         assert_eq!(addresses, text.matches("xmlns=\"http://").count());
@@ -224,5 +273,36 @@ mod tests {
     #[test]
     fn text_is_escaped() {
         assert_eq!(escape("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
+    }
+
+    #[test]
+    fn the_summary_sorts_by_keys_that_numbers_in_text_cannot_give_and_shows_intervals() {
+        let mut report = sample();
+        report.results[0].runs = vec![40.0, 60.0, 50.0];
+        let text = String::from_utf8(HtmlExporter.serialize(&report).unwrap()).unwrap();
+        let options = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        };
+        let doc = roxmltree::Document::parse_with_options(&text, options).unwrap();
+        let table = (doc.descendants())
+            .find(|n| n.attribute("id") == Some("summary"))
+            .unwrap();
+        assert_eq!(table.attribute("class"), Some("sortable"));
+        let rows: Vec<Vec<roxmltree::Node>> = (table.descendants())
+            .filter(|n| n.has_tag_name("tr"))
+            .skip(1)
+            .map(|tr| tr.children().filter(|n| n.has_tag_name("td")).collect())
+            .collect();
+        let key = |row: usize, column: usize| rows[row][column].attribute("data-sort");
+        assert_eq!(key(0, 0), Some("100"));
+        assert_eq!(key(0, table::TOTAL_TIME_COLUMN), Some("0.01"));
+        assert_eq!(key(0, table::VERSUS_BASELINE_COLUMN), Some("0"));
+        assert_eq!(key(3, table::VERSUS_BASELINE_COLUMN), Some("200"));
+        // A failed case has nothing to sort by but its size: it sorts after the numbers.
+        assert_eq!(key(4, table::TOTAL_TIME_COLUMN), None);
+        let mean = rows[0][table::MEAN_COLUMN].text();
+        assert_eq!(mean, Some("50.5 ±49.7%"));
+        assert!(text.contains("<li>±: the 95% confidence interval of the Mean"));
     }
 }

@@ -27,13 +27,13 @@ impl Exporter for MarkdownExporter {
                 Alignment::Right => "---:",
             },
         )));
-        for row in &table.rows {
+        for row in &table.rows_with_interval(" ") {
             out.push_str(&table_line(row));
         }
         let what = report.config.workload().figures().markdown_heading;
         out.push_str(&format!(
-            "\n{what}, {} per case, relative to {}. {}.\n",
-            report.config.length_per_run("iterations"),
+            "\n{what}, {}, relative to {}. {}.\n",
+            table::runs_line(&report.config, "iterations"),
             report.config.baseline.display_name(),
             printable::field(&report.machine.cpu)
         ));
@@ -47,6 +47,9 @@ impl Exporter for MarkdownExporter {
         }
         if let Some(pacing) = table::pacing_line(&report.config) {
             out.push_str(&format!("{pacing}.\n"));
+        }
+        if let Some(note) = &table.interval_note {
+            out.push_str(&format!("{note}.\n"));
         }
         for note in report.results.iter().filter_map(table::skip_note) {
             out.push_str(&format!("{note}.\n"));
@@ -99,5 +102,18 @@ mod tests {
             text.contains("\nZeroMQ IPC at 64 KiB: skipped: larger than msgsize_max 8192.\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_footer_says_iterations_per_run_and_runs_and_each_mean_its_interval() {
+        let mut report = sample();
+        (report.config.iterations, report.config.runs) = (Some(5000), 3);
+        report.results[0].runs = vec![40.0, 60.0, 50.0];
+        let text = String::from_utf8(MarkdownExporter.serialize(&report).unwrap()).unwrap();
+        let footer = "5000 iterations per run, 3 runs per case (15,000 in all), relative to";
+        assert!(text.contains(footer), "{text}");
+        assert!(text.contains("| 100 B | SHM POSIX | "), "{text}");
+        assert!(text.contains(" | 50.5 ±49.7% | "), "{text}");
+        assert!(text.contains("\n±: the 95% confidence interval of the Mean"));
     }
 }

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use plotters::drawing::DrawingAreaErrorKind;
 
+use crate::printable;
 use crate::report::result::Report;
 use target::{Destination, ExportTarget, STDOUT_PATH};
 
@@ -28,6 +29,23 @@ pub use self::html::HtmlExporter;
 pub use self::json::JsonExporter;
 pub use self::markdown::MarkdownExporter;
 pub use self::svg_plot::{PlotData, SvgPlotExporter};
+
+/// `text` with the five XML-special characters escaped, for text and attribute values, and the
+/// characters XML cannot hold at all (or a reader should not be shown) replaced: [`printable`].
+pub(crate) fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in printable::field(text).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// Where to write results, if anywhere.
 #[derive(Debug, Clone, Default)]

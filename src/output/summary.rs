@@ -19,7 +19,8 @@ pub fn terminal_table(table: &SummaryTable, interactive: bool) -> String {
 
 /// The table for a terminal of `terminal_width` columns, or complete when None.
 fn render(summary: &SummaryTable, terminal_width: Option<u16>) -> String {
-    let rows = &summary.rows;
+    // A mean's interval on a line of its own: the row grows taller, not wider.
+    let rows = &summary.rows_with_interval("\n");
     let mut table = Table::new();
     let fits =
         terminal_width.is_none_or(|w| usize::from(w) >= natural_width(&summary.header, rows));
@@ -114,6 +115,22 @@ mod tests {
             "baseline",
         ] {
             assert!(text.contains(whole), "{whole} broken in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_means_interval_takes_a_line_of_its_own_and_no_column() {
+        let mut report = sample();
+        for result in &mut report.results {
+            result.runs = vec![40.0, 60.0, 50.0];
+        }
+        let table = SummaryTable::new(&report);
+        for width in [Some(80), None] {
+            let text = render(&table, width);
+            let lines: Vec<&str> = text.lines().collect();
+            let mean = lines.iter().position(|l| l.contains("50.5")).unwrap();
+            assert!(lines[mean + 1].contains("±49.7%"), "{text}");
+            assert!(lines.iter().all(|l| l.chars().count() <= 80) || width.is_none());
         }
     }
 }

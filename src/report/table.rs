@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::report::format;
+use crate::report::mean_interval::half_width_pct;
 use crate::report::result::{BenchmarkResult, Config, LatencyUs, Report, Status};
 use crate::report::size::format_bytes;
 use crate::transport::workload::{Figures, TABLE_COLUMNS};
@@ -16,8 +17,15 @@ pub const COLUMNS: usize = TABLE_COLUMNS;
 /// Index of "Total time": the compact terminal layout leaves it out.
 pub const TOTAL_TIME_COLUMN: usize = 2;
 
+/// Index of "Mean (µs/call)" (a stream's "Per message"): with two runs or more, the 95%
+/// confidence interval of the mean goes beside it ([`SummaryTable::rows_with_interval`]).
+pub const MEAN_COLUMN: usize = 5;
+
 /// Index of "CPU (µs/call)": the compact terminal layout leaves it out too.
 pub const CPU_COLUMN: usize = 9;
+
+/// Index of "vs baseline", the last.
+pub const VERSUS_BASELINE_COLUMN: usize = COLUMNS - 1;
 
 /// The first columns name the case; the others hold figures.
 const NAME_COLUMNS: usize = 2;
@@ -40,20 +48,48 @@ pub struct SummaryTable {
     pub rows: Vec<Row>,
     /// Lines under the table: noisy cases and failures, with their causes.
     pub notes: Vec<String>,
+    /// What the `±` beside a mean is, when any row has one (also among `notes`).
+    pub interval_note: Option<String>,
+    /// Each row's 95% confidence interval of the mean, `±1.2%`, from its run means; None
+    /// with fewer than two runs (and for a case that measured nothing).
+    pub mean_intervals: Vec<Option<String>>,
 }
 
 impl SummaryTable {
     pub fn new(report: &Report) -> SummaryTable {
         let figures = report.config.workload().figures();
+        let mean_intervals: Vec<Option<String>> =
+            report.results.iter().map(mean_interval).collect();
+        let interval_note = mean_intervals.iter().any(Option::is_some).then(|| {
+            format!(
+                "±: the 95% confidence interval of the {}, from each case's run means (Student's t)",
+                figures.table_header[MEAN_COLUMN]
+            )
+        });
         SummaryTable {
             figures,
             header: figures.table_header,
             rows: report.results.iter().map(|r| row(report, r)).collect(),
             notes: (figures.table_note.map(str::to_string).into_iter())
+                .chain(interval_note.clone())
                 .chain(external_peer_line(&report.config))
                 .chain(report.results.iter().flat_map(case_notes))
                 .collect(),
+            interval_note,
+            mean_intervals,
         }
+    }
+
+    /// The rows with each mean's interval after it, `separator` between: a space for one
+    /// line (Markdown, HTML), a line break where a taller row costs no width (the terminal).
+    pub fn rows_with_interval(&self, separator: &str) -> Vec<Row> {
+        let mut rows = self.rows.clone();
+        for (row, interval) in rows.iter_mut().zip(&self.mean_intervals) {
+            if let Some(interval) = interval {
+                row[MEAN_COLUMN] = format!("{}{separator}{interval}", row[MEAN_COLUMN]);
+            }
+        }
+        rows
     }
 
     /// What the CPU column counts, for the table's workload.
@@ -105,6 +141,14 @@ fn row(report: &Report, result: &BenchmarkResult) -> Row {
         cpu_cell(result),
         versus_baseline(report, result, mean),
     ]
+}
+
+/// `±1.2%`: the half width of the case's 95% confidence interval of the mean, in percent of
+/// it, when it has two run means or more and measured something.
+fn mean_interval(result: &BenchmarkResult) -> Option<String> {
+    result.mean_us()?;
+    let pct = half_width_pct(&result.runs)?;
+    Some(format!("±{}%", format::figure(pct)))
 }
 
 /// One percentile of the round trips, or `n/a` for a stream, which has none.
@@ -179,6 +223,32 @@ pub fn skip_note(result: &BenchmarkResult) -> Option<String> {
         result.transport.display_name(),
         format_bytes(result.size_bytes)
     ))
+}
+
+/// How much each case ran, in a line: `5000 iterations per run, 3 runs per case (15,000
+/// in all)`; with `--runs auto`, `2 to 10 runs per case, until the 95% confidence interval of
+/// the mean is within ±5%`.
+pub fn runs_line(config: &Config, unit: &str) -> String {
+    let per_run = config.length_per_run(unit);
+    if let Some(auto) = config.runs_auto {
+        return format!(
+            "{per_run} per run, {} to {} runs per case, until the 95% confidence interval of \
+             the mean is within ±{}%",
+            auto.min_runs, auto.max_runs, auto.ci_target_pct
+        );
+    }
+    let runs = match config.runs {
+        1 => "1 run per case".to_string(),
+        runs => format!("{runs} runs per case"),
+    };
+    let total = match (config.iterations, config.duration_s) {
+        (Some(count), None) if config.runs > 1 => format!(
+            " ({} in all)",
+            format::thousands(count * u64::from(config.runs))
+        ),
+        _ => String::new(),
+    };
+    format!("{per_run} per run, {runs}{total}")
 }
 
 /// Where the processes ran, in a line: `unpinned`, or the CPUs `--pin` chose.
@@ -331,10 +401,66 @@ mod tests {
         assert_eq!(
             table.notes,
             [
+                "±: the 95% confidence interval of the Mean (µs/call), from each case's run means (Student's t)",
                 "SHM POSIX at 100 B: noisy: run means 40.0–60.0 µs, median 50.0 (spread 40%)",
                 "ZeroMQ IPC at 500 KB: server exited: killed by signal 9 (SIGKILL), \"quoted\"",
             ]
         );
         assert_eq!(table.rows[1][TOTAL_TIME_COLUMN], "10.0 ms (interrupted)");
+    }
+
+    #[test]
+    fn a_case_with_two_runs_or_more_has_its_interval_beside_its_mean() {
+        let mut report = sample();
+        // Mean 50, sample stddev 10, three runs: t(0.975, 2) × 10 / √3 = 24.8 µs, 49.7%.
+        report.results[0].runs = vec![40.0, 60.0, 50.0];
+        let table = SummaryTable::new(&report);
+        assert_eq!(
+            table.rows[0][MEAN_COLUMN], "50.5",
+            "the plain rows stay plain"
+        );
+        let one_line = table.rows_with_interval(" ");
+        assert_eq!(one_line[0][MEAN_COLUMN], "50.5 ±49.7%");
+        assert_eq!(
+            table.rows_with_interval("\n")[0][MEAN_COLUMN],
+            "50.5\n±49.7%"
+        );
+        // One run, and a failed case, have none.
+        assert_eq!(one_line[1][MEAN_COLUMN], table.rows[1][MEAN_COLUMN]);
+        assert_eq!(one_line[4][MEAN_COLUMN], "");
+        assert!(table
+            .interval_note
+            .unwrap()
+            .starts_with("±: the 95% confidence interval"));
+        assert_eq!(SummaryTable::new(&sample()).interval_note, None);
+    }
+
+    #[test]
+    fn the_runs_line_says_the_length_of_a_run_and_how_many_runs() {
+        let mut config = sample().config;
+        assert_eq!(
+            runs_line(&config, "iterations"),
+            "100 iterations per run, 1 run per case"
+        );
+        (config.iterations, config.runs) = (Some(5000), 3);
+        assert_eq!(
+            runs_line(&config, "iterations"),
+            "5000 iterations per run, 3 runs per case (15,000 in all)"
+        );
+        (config.iterations, config.duration_s) = (None, Some(2.0));
+        assert_eq!(
+            runs_line(&config, "iterations"),
+            "2 s of iterations per run, 3 runs per case"
+        );
+        config.runs_auto = Some(crate::report::result::RunsAuto {
+            ci_target_pct: 5.0,
+            min_runs: 3,
+            max_runs: 10,
+        });
+        assert_eq!(
+            runs_line(&config, "iterations"),
+            "2 s of iterations per run, 3 to 10 runs per case, until the 95% confidence \
+             interval of the mean is within ±5%"
+        );
     }
 }

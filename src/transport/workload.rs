@@ -65,7 +65,7 @@ pub struct Figures {
     pub timing_note: &'static str,
     /// What the run measures, on the terminal's banner.
     pub banner: &'static str,
-    /// What the Markdown export's figures are, before "N iterations per case".
+    /// What the Markdown export's figures are, before "N iterations per run, R runs per case".
     pub markdown_heading: &'static str,
     /// What the plot's title counts per case.
     pub plot_count: &'static str,

@@ -76,6 +76,12 @@ struct SavedConfig {
     iterations: Option<u64>,
     #[serde(default)]
     duration_s: Option<f64>,
+    /// Absent in a report older than `--runs`: one run.
+    #[serde(default = "one_run")]
+    runs: u32,
+    /// Present (not null) with `--runs auto`, whose `runs` is the most.
+    #[serde(default)]
+    runs_auto: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     pattern: Pattern,
     transports: Vec<String>,
@@ -101,21 +107,31 @@ struct SavedResult {
     histogram: Vec<[f64; 2]>,
 }
 
-/// A run's `duration_s` and `iterations`, as its config says them.
-type RunLength = (Option<f64>, Option<u64>);
+fn one_run() -> u32 {
+    1
+}
 
-fn title(
-    cpu: &str,
-    cores: usize,
-    (duration_s, iterations): RunLength,
-    workload: Workload,
-) -> String {
-    let per_case = workload.figures().plot_count;
+/// How much each case ran, as its config says it: `duration_s` and `iterations` of each run,
+/// the runs (with `--runs auto`, the most), and whether they were `--runs auto`'s.
+struct RunLength {
+    duration_s: Option<f64>,
+    iterations: Option<u64>,
+    runs: u32,
+    runs_auto: bool,
+}
+
+fn title(cpu: &str, cores: usize, length: RunLength, workload: Workload) -> String {
+    let count = workload.figures().plot_count;
     // A report's CPU name is free text: XML 1.0 cannot hold control characters or
     // noncharacters at all (the SVG backend escapes markup, not them).
     let cpu = printable::field(cpu);
-    let per_run = length_per_run(duration_s, iterations, per_case);
-    format!("transport-bench: {cpu} ({cores} cores), {per_run} per case")
+    let per_run = length_per_run(length.duration_s, length.iterations, count);
+    let runs = match (length.runs, length.runs_auto) {
+        (_, true) => format!(" per run, up to {} runs", length.runs),
+        (1, false) => String::new(),
+        (runs, false) => format!(" per run, {runs} runs"),
+    };
+    format!("transport-bench: {cpu} ({cores} cores), {per_run}{runs} per case")
 }
 
 impl PlotData {
@@ -142,7 +158,12 @@ impl PlotData {
             title(
                 &machine.cpu,
                 machine.cores,
-                (report.config.duration_s, report.config.iterations),
+                RunLength {
+                    duration_s: report.config.duration_s,
+                    iterations: report.config.iterations,
+                    runs: report.config.runs,
+                    runs_auto: report.config.runs_auto.is_some(),
+                },
                 workload,
             ),
             workload,
@@ -218,7 +239,12 @@ impl SavedReport {
             title(
                 &machine.cpu,
                 machine.cores,
-                (self.config.duration_s, self.config.iterations),
+                RunLength {
+                    duration_s: self.config.duration_s,
+                    iterations: self.config.iterations,
+                    runs: self.config.runs,
+                    runs_auto: self.config.runs_auto.is_some(),
+                },
                 workload,
             ),
             workload,
@@ -367,5 +393,30 @@ mod tests {
         }
         json["results"][3]["size_bytes"] = 7.into();
         assert!(error_of(&json).starts_with("no case has a latency"));
+    }
+
+    #[test]
+    fn the_title_says_the_runs_of_each_case_live_and_saved() {
+        let mut report = sample();
+        assert!(PlotData::from_report(&report)
+            .title
+            .ends_with("(2 cores), 100 round trips per case"));
+        report.config.runs = 3;
+        let live = PlotData::from_report(&report).title;
+        assert!(
+            live.ends_with(", 100 round trips per run, 3 runs per case"),
+            "{live}"
+        );
+        let saved = PlotData::from_json(&JsonExporter.serialize(&report).unwrap()).unwrap();
+        assert_eq!(saved.title, live);
+        report.config.runs_auto = Some(crate::report::result::RunsAuto {
+            ci_target_pct: 5.0,
+            min_runs: 2,
+            max_runs: 3,
+        });
+        let live = PlotData::from_report(&report).title;
+        assert!(live.ends_with(", 100 round trips per run, up to 3 runs per case"));
+        let saved = PlotData::from_json(&JsonExporter.serialize(&report).unwrap()).unwrap();
+        assert_eq!(saved.title, live);
     }
 }
