@@ -94,6 +94,67 @@ fn unwritable_export_path_is_a_usage_error_before_anything_starts() {
     .stdout(predicate::str::is_empty());
 }
 
+/// The help as printed for a terminal `columns` wide (clap reads COLUMNS when its output is
+/// no terminal).
+fn help_at(flag: &str, columns: &str) -> String {
+    let output = tb().arg(flag).env("COLUMNS", columns).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn help_at_80_columns_fits_and_splits_no_word() {
+    for flag in ["-h", "--help"] {
+        let narrow = help_at(flag, "80");
+        for line in narrow.lines() {
+            assert!(line.chars().count() <= 80, "{flag}: {line:?}");
+        }
+        // A word broken across two lines (`shm` / `-posix`) would read as two words here.
+        let wide = help_at(flag, "1000");
+        let words = |text: &str| {
+            text.split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(words(&narrow), words(&wide), "{flag}:\n{narrow}");
+        assert!(
+            wide.lines().any(|line| line.chars().count() > 80),
+            "{flag} never wrapped"
+        );
+    }
+}
+
+#[test]
+fn help_groups_the_options_and_ends_with_examples() {
+    let help = help_at("--help", "80");
+    let headings = [
+        "What to measure:",
+        "How to measure:",
+        "Placement:",
+        "Output and exports:",
+        "Peers:",
+        "Examples:",
+        "Exit status:",
+    ];
+    let at: Vec<usize> = (headings.iter())
+        .map(|h| {
+            help.find(&format!("\n{h}\n"))
+                .unwrap_or_else(|| panic!("{h}:\n{help}"))
+        })
+        .collect();
+    assert!(at.windows(2).all(|pair| pair[0] < pair[1]), "{help}");
+    let section = |from: usize| &help[at[from]..at[from + 1]];
+    assert!(section(0).contains("--transports"), "{help}");
+    assert!(section(2).contains("--pin"), "{help}");
+    assert!(section(3).contains("--export-json"), "{help}");
+    assert!(section(4).contains("--connect"), "{help}");
+    assert!(
+        help.contains("transport-bench --transports all --sizes sweep"),
+        "{help}"
+    );
+    assert!(!help.contains("seed"), "{help}");
+}
+
 #[test]
 fn help_documents_options_and_hides_server_mode() {
     tb().arg("--help").assert().success().stdout(
