@@ -94,6 +94,19 @@ fn unwritable_export_path_is_a_usage_error_before_anything_starts() {
     .stdout(predicate::str::is_empty());
 }
 
+#[test]
+fn an_hgrm_directory_named_like_a_file_is_refused_and_not_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let slip = tmp.path().join("r.json");
+    tb().args(["--iterations", "10", "--export-hgrm"])
+        .arg(&slip)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("reads as a file"))
+        .stdout(predicate::str::is_empty());
+    assert!(!slip.exists(), "{} was made", slip.display());
+}
+
 /// The help as printed for a terminal `columns` wide (clap reads COLUMNS when its output is
 /// no terminal).
 fn help_at(flag: &str, columns: &str) -> String {
