@@ -64,9 +64,14 @@ pub fn summary(report: &Report, interrupted_by: Option<&str>, interactive: bool)
         return lines.join("\n");
     }
     let table = SummaryTable::new(report);
-    lines.push(summary::terminal_table(&table, interactive));
+    let drawn = summary::terminal_table(&table, interactive);
+    lines.push(drawn.text);
     lines.push(format!("{}.", table.timing_note()));
-    lines.push(table.cpu_note().into());
+    // A compact table has no CPU column to explain; it says what it left out instead.
+    lines.push(match drawn.compact {
+        true => summary::LEFT_OUT_NOTE.into(),
+        false => table.cpu_note().into(),
+    });
     lines.push(format!(
         "MB/s: payload per direction, 1 MB = 10^6 bytes. Relative to {}.",
         report.config.baseline.display_name()
