@@ -77,11 +77,7 @@ fn widest_line(template: &str, label: &str, count: Option<u64>) -> usize {
 
 /// The template and the label of the widest line that fits `width` columns (the narrowest
 /// when none does).
-fn fitting_line<'a>(
-    label: &'a RunLabel,
-    count: Option<u64>,
-    width: usize,
-) -> (&'static str, &'a str) {
+fn fitting_line(label: &RunLabel, count: Option<u64>, width: usize) -> (&'static str, &str) {
     let layouts = match count {
         Some(_) => [
             (LINE_TEMPLATE, label.full.as_str()),
