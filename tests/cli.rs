@@ -107,6 +107,59 @@ fn an_hgrm_directory_named_like_a_file_is_refused_and_not_made() {
     assert!(!slip.exists(), "{} was made", slip.display());
 }
 
+#[test]
+fn the_header_says_the_machine_in_one_line_and_verbose_gives_every_fact() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let json_arg = json.to_str().unwrap();
+    let run = ["--iterations", "20", "--warmup", "2", "--sizes", "100"];
+    let run = [
+        &run[..],
+        &["--transports", "tcp", "--export-json", json_arg],
+    ]
+    .concat();
+    let header = |extra: &[&str]| {
+        let (status, out, err) = Driver::start(&[&run[..], extra].concat()).finish_clean();
+        assert!(status.success(), "{out}\n{err}");
+        out.split("Cleaning up").next().unwrap().to_string()
+    };
+    let brief = header(&[]);
+    let machine_lines: Vec<&str> = (brief.lines())
+        .filter(|l| l.starts_with("CPUs:") || l.starts_with("CPU idle:"))
+        .collect();
+    assert_eq!(machine_lines.len(), 1, "{brief}");
+    assert!(machine_lines[0].contains(" usable"), "{brief}");
+    for raw in [
+        "guest_halt_poll",
+        "notsupported",
+        "siblings",
+        "transparent huge pages",
+    ] {
+        assert!(!brief.contains(raw), "{raw}: {brief}");
+    }
+    let verbose = header(&["--verbose"]);
+    assert!(
+        verbose.lines().any(|l| l.starts_with("CPU idle: driver ")),
+        "{verbose}"
+    );
+    assert!(verbose.contains("transparent huge pages"), "{verbose}");
+    // Every fact stays in the JSON, whatever the header shows.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for fact in [
+        "cpuidle_driver",
+        "haltpoll_parameters",
+        "smt_control",
+        "smt_siblings_of_cpu0",
+    ] {
+        assert!(
+            report["machine"].get(fact).is_some(),
+            "{fact}: {}",
+            report["machine"]
+        );
+    }
+}
+
 /// The help as printed for a terminal `columns` wide (clap reads COLUMNS when its output is
 /// no terminal).
 fn help_at(flag: &str, columns: &str) -> String {

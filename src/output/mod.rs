@@ -18,11 +18,12 @@ fn rule() -> String {
     "=".repeat(RULE_WIDTH)
 }
 
-/// The header: a title, then what is measured, how, and on what machine.
-pub fn header(report: &Report) -> String {
+/// The header: a title, then what is measured, how, and on what machine (every fact read of
+/// the machine when `verbose`).
+pub fn header(report: &Report, verbose: bool) -> String {
     [rule(), "Transport Layer Benchmark".into(), rule()]
         .into_iter()
-        .chain(setup_facts(report))
+        .chain(setup_facts(report, verbose))
         .chain([String::new()])
         .collect::<Vec<String>>()
         .join("\n")

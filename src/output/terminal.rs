@@ -13,14 +13,17 @@ use crate::report::size::{format_bytes, MessageSize};
 /// Prints to its console (errors always to stderr).
 pub struct TerminalReporter {
     console: Console,
+    /// `--verbose`: the header shows every fact read of the machine.
+    verbose: bool,
     /// The display of the run in progress.
     progress: Option<CaseProgress>,
 }
 
 impl TerminalReporter {
-    pub fn new(console: Console) -> TerminalReporter {
+    pub fn new(console: Console, verbose: bool) -> TerminalReporter {
         TerminalReporter {
             console,
+            verbose,
             progress: None,
         }
     }
@@ -46,7 +49,7 @@ fn label(run: &CaseRun) -> RunLabel {
 
 impl Reporter for TerminalReporter {
     fn run_started(&mut self, report: &Report) -> Result<(), ReportError> {
-        self.console.line(super::header(report));
+        self.console.line(super::header(report, self.verbose));
         Ok(())
     }
 
