@@ -85,15 +85,11 @@ fn is_directory(path: &Path) -> bool {
 }
 
 /// The `.hgrm` directory: a directory or nothing yet (a link to nothing is something), on no
-/// export's path, and holding no export named like its files.
+/// export's path, holding no export named like its files, and not a new one named like a file.
 fn check_hgrm_dir(dir: &Path, named: &[(&'static str, &PathBuf)]) -> Result<(), ExportConflict> {
     if let Some(found) = not_a_directory(dir) {
         let dir = dir.to_path_buf();
         return Err(ExportConflict::HgrmNotADirectory { dir, found });
-    }
-    if let Some(extension) = file_extension(dir) {
-        let dir = dir.to_path_buf();
-        return Err(ExportConflict::HgrmNamedLikeAFile { dir, extension });
     }
     let here = Destination::of(dir);
     for &(flag, path) in named {
@@ -106,7 +102,14 @@ fn check_hgrm_dir(dir: &Path, named: &[(&'static str, &PathBuf)]) -> Result<(), 
             return Err(ExportConflict::ExportAmongHgrmFiles { flag, path, dir });
         }
     }
-    Ok(())
+    // Last: an export on the same path is the likelier slip, and names both options.
+    match file_extension(dir) {
+        Some(extension) => Err(ExportConflict::HgrmNamedLikeAFile {
+            dir: dir.to_path_buf(),
+            extension,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The extensions of the files a run writes: a new `--export-hgrm` directory named so
