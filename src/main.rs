@@ -85,6 +85,6 @@ fn reporters(options: &Options) -> Reporters {
     };
     Reporters::new(vec![
         Box::new(ExportSet::new(&options.exports)),
-        Box::new(TerminalReporter::new(console)),
+        Box::new(TerminalReporter::new(console, options.verbose)),
     ])
 }

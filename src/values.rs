@@ -10,7 +10,7 @@ use crate::report::size::{parse_byte_count, parse_message_size, MessageSize, Siz
 use crate::system::placement::PinMode;
 use crate::transport::stream::MAX_RING_DEPTH;
 use crate::transport::wait::MAX_SPIN_BUDGET;
-use crate::transport::{TransportKind, HEADER_LEN};
+use crate::transport::{registry, TransportKind, HEADER_LEN};
 
 /// The buffer size the seed benchmark used, and our minimum default (the driver's and a
 /// server's).
@@ -76,8 +76,13 @@ pub enum ValueError {
     SizeTooLarge(String),
     #[error("{0} bytes is listed twice")]
     DuplicateSize(usize),
-    #[error("unknown transport '{name}'; known: {known}")]
-    UnknownTransport { name: String, known: String },
+    #[error("unknown transport '{name}'{did_you_mean}; known: {known}")]
+    UnknownTransport {
+        name: String,
+        /// " (did you mean ...?)", or empty when no name is close.
+        did_you_mean: String,
+        known: String,
+    },
     #[error("transport '{0}' is listed twice")]
     DuplicateTransport(String),
     #[error("'{0}' is more than the {MAX_RING_DEPTH} slots a ring may have")]
@@ -351,6 +356,7 @@ pub fn parse_transport(text: &str) -> Result<TransportKind, ValueError> {
         let known: Vec<&str> = TransportKind::all().iter().map(|k| k.name()).collect();
         ValueError::UnknownTransport {
             name: text.to_string(),
+            did_you_mean: registry::did_you_mean(text),
             known: known.join(", "),
         }
     })

@@ -95,6 +95,133 @@ fn unwritable_export_path_is_a_usage_error_before_anything_starts() {
 }
 
 #[test]
+fn an_hgrm_directory_named_like_a_file_is_refused_and_not_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let slip = tmp.path().join("r.json");
+    tb().args(["--iterations", "10", "--export-hgrm"])
+        .arg(&slip)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("reads as a file"))
+        .stdout(predicate::str::is_empty());
+    assert!(!slip.exists(), "{} was made", slip.display());
+}
+
+#[test]
+fn the_header_says_the_machine_in_one_line_and_verbose_gives_every_fact() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let json_arg = json.to_str().unwrap();
+    let run = ["--iterations", "20", "--warmup", "2", "--sizes", "100"];
+    let run = [
+        &run[..],
+        &["--transports", "tcp", "--export-json", json_arg],
+    ]
+    .concat();
+    let header = |extra: &[&str]| {
+        let (status, out, err) = Driver::start(&[&run[..], extra].concat()).finish_clean();
+        assert!(status.success(), "{out}\n{err}");
+        out.split("Cleaning up").next().unwrap().to_string()
+    };
+    let brief = header(&[]);
+    let machine_lines: Vec<&str> = (brief.lines())
+        .filter(|l| l.starts_with("CPUs:") || l.starts_with("CPU idle:"))
+        .collect();
+    assert_eq!(machine_lines.len(), 1, "{brief}");
+    assert!(machine_lines[0].contains(" usable"), "{brief}");
+    for raw in [
+        "guest_halt_poll",
+        "notsupported",
+        "siblings",
+        "transparent huge pages",
+    ] {
+        assert!(!brief.contains(raw), "{raw}: {brief}");
+    }
+    let verbose = header(&["--verbose"]);
+    assert!(
+        verbose.lines().any(|l| l.starts_with("CPU idle: driver ")),
+        "{verbose}"
+    );
+    assert!(verbose.contains("transparent huge pages"), "{verbose}");
+    // Every fact stays in the JSON, whatever the header shows.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for fact in [
+        "cpuidle_driver",
+        "haltpoll_parameters",
+        "smt_control",
+        "smt_siblings_of_cpu0",
+    ] {
+        assert!(
+            report["machine"].get(fact).is_some(),
+            "{fact}: {}",
+            report["machine"]
+        );
+    }
+}
+
+/// The help as printed for a terminal `columns` wide (clap reads COLUMNS when its output is
+/// no terminal).
+fn help_at(flag: &str, columns: &str) -> String {
+    let output = tb().arg(flag).env("COLUMNS", columns).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn help_at_80_columns_fits_and_splits_no_word() {
+    for flag in ["-h", "--help"] {
+        let narrow = help_at(flag, "80");
+        for line in narrow.lines() {
+            assert!(line.chars().count() <= 80, "{flag}: {line:?}");
+        }
+        // A word broken across two lines (`shm` / `-posix`) would read as two words here.
+        let wide = help_at(flag, "1000");
+        let words = |text: &str| {
+            text.split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(words(&narrow), words(&wide), "{flag}:\n{narrow}");
+        assert!(
+            wide.lines().any(|line| line.chars().count() > 80),
+            "{flag} never wrapped"
+        );
+    }
+}
+
+#[test]
+fn help_groups_the_options_and_ends_with_examples() {
+    let help = help_at("--help", "80");
+    let headings = [
+        "What to measure:",
+        "How to measure:",
+        "Placement:",
+        "Output and exports:",
+        "Peers:",
+        "Examples:",
+        "Exit status:",
+    ];
+    let at: Vec<usize> = (headings.iter())
+        .map(|h| {
+            help.find(&format!("\n{h}\n"))
+                .unwrap_or_else(|| panic!("{h}:\n{help}"))
+        })
+        .collect();
+    assert!(at.windows(2).all(|pair| pair[0] < pair[1]), "{help}");
+    let section = |from: usize| &help[at[from]..at[from + 1]];
+    assert!(section(0).contains("--transports"), "{help}");
+    assert!(section(2).contains("--pin"), "{help}");
+    assert!(section(3).contains("--export-json"), "{help}");
+    assert!(section(4).contains("--connect"), "{help}");
+    assert!(
+        help.contains("transport-bench --transports all --sizes sweep"),
+        "{help}"
+    );
+    assert!(!help.contains("seed"), "{help}");
+}
+
+#[test]
 fn help_documents_options_and_hides_server_mode() {
     tb().arg("--help").assert().success().stdout(
         predicate::str::contains("--iterations")

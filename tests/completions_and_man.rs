@@ -53,6 +53,20 @@ fn rendered(page: &[u8]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// What bash's programmable completion offers for `transport-bench WORDS… <TAB>`, in its order.
+fn completions_of(words: &str) -> Vec<String> {
+    let script = format!(
+        "words=(transport-bench {words})\n\
+         function=$(complete -p transport-bench | sed -E 's/.* -F ([^ ]+) .*/\\1/')\n\
+         COMP_WORDS=(\"${{words[@]}}\"); COMP_CWORD=$((${{#words[@]}} - 1))\n\
+         COMP_LINE=\"${{words[*]}}\"; COMP_POINT=${{#COMP_LINE}}\n\
+         \"$function\" transport-bench \"${{words[-1]}}\" \"${{words[-2]}}\"\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\""
+    );
+    let replies = in_bash_with_completions(&script);
+    replies.lines().map(str::to_string).collect()
+}
+
 #[test]
 fn the_bash_completion_loads_and_registers_the_binary() {
     let registered = in_bash_with_completions("complete -p transport-bench");
@@ -65,27 +79,38 @@ fn the_bash_completion_loads_and_registers_the_binary() {
 
 #[test]
 fn bash_completes_subcommands_flags_and_shells() {
-    // Completes `transport-bench WORDS… <TAB>` as bash's programmable completion would.
-    let complete = |words: &str| {
-        let script = format!(
-            "words=(transport-bench {words})\n\
-             function=$(complete -p transport-bench | sed -E 's/.* -F ([^ ]+) .*/\\1/')\n\
-             COMP_WORDS=(\"${{words[@]}}\"); COMP_CWORD=$((${{#words[@]}} - 1))\n\
-             COMP_LINE=\"${{words[*]}}\"; COMP_POINT=${{#COMP_LINE}}\n\
-             \"$function\" transport-bench \"${{words[-1]}}\" \"${{words[-2]}}\"\n\
-             printf '%s\\n' \"${{COMPREPLY[@]}}\""
-        );
-        let replies = in_bash_with_completions(&script);
-        replies.lines().map(str::to_string).collect::<Vec<String>>()
-    };
-    let subcommands = complete("comp");
+    let subcommands = completions_of("comp");
     assert_eq!(subcommands, ["compare", "completions"]);
-    let flags = complete("--export-");
+    let flags = completions_of("--export-");
     for flag in ["--export-json", "--export-csv", "--export-markdown"] {
         assert!(flags.contains(&flag.to_string()), "{flags:?}");
     }
-    assert_eq!(complete("completions p"), ["powershell"]);
-    assert_eq!(complete("compare --fail"), ["--fail-above"]);
+    assert_eq!(completions_of("completions p"), ["powershell"]);
+    assert_eq!(completions_of("compare --fail"), ["--fail-above"]);
+}
+
+#[test]
+fn bash_completes_the_values_of_transports_sizes_pattern_and_pin() {
+    let complete = |words: &str| {
+        let mut replies = completions_of(words);
+        replies.sort_unstable();
+        replies
+    };
+    assert_eq!(
+        complete("--transports sh"),
+        ["shm-posix", "shm-spin", "shm-zc"]
+    );
+    assert_eq!(complete("--transports a"), ["all"]);
+    // The item after the last comma completes, the ones before it kept.
+    assert_eq!(
+        complete("--iterations 10 --transports tcp,zmq-"),
+        ["tcp,zmq-ipc", "tcp,zmq-tcp"]
+    );
+    assert_eq!(complete("--sizes small,s"), ["small,small", "small,sweep"]);
+    assert_eq!(complete("--pattern s"), ["stream"]);
+    assert_eq!(complete("--pin s"), ["same", "split"]);
+    let transports = ["iceoryx2", "interprocess", "ipc-channel"];
+    assert_eq!(complete("--baseline i"), transports);
 }
 
 #[test]
@@ -108,9 +133,32 @@ fn the_man_page_renders_with_man_and_describes_every_option() {
     let page = tb().arg("man").output().unwrap();
     assert!(page.status.success());
     let text = rendered(&page.stdout);
-    for heading in ["NAME", "SYNOPSIS", "OPTIONS", "SUBCOMMANDS", "VERSION"] {
-        assert!(text.lines().any(|l| l == heading), "{heading}:\n{text}");
+    let headings = [
+        "NAME",
+        "SYNOPSIS",
+        "OPTIONS",
+        "SUBCOMMANDS",
+        "EXAMPLES",
+        "EXIT STATUS",
+        "VERSION",
+    ];
+    let mut at = Vec::new();
+    for heading in headings {
+        let found = text.lines().position(|l| l == heading);
+        at.push(found.unwrap_or_else(|| panic!("{heading}:\n{text}")));
     }
+    assert!(at.windows(2).all(|pair| pair[0] < pair[1]), "{text}");
+    assert!(!text.contains("EXTRA"), "{text}");
+    // The codes of src/main.rs, each at the start of its entry.
+    let exit_status = text.split("EXIT STATUS").nth(1).unwrap();
+    for code in ["0", "1", "2", "128+N"] {
+        let listed = (exit_status.lines()).any(|l| l.trim_start().starts_with(&format!("{code} ")));
+        assert!(listed, "{code}:\n{exit_status}");
+    }
+    assert!(
+        text.contains("transport-bench compare base.json new.json"),
+        "{text}"
+    );
     for option in ["--iterations", "--transports", "--export-json", "--connect"] {
         assert!(text.contains(option), "{option}:\n{text}");
     }

@@ -225,6 +225,27 @@ fn a_missing_peer_fails_within_the_timeout_naming_its_address() {
 }
 
 #[test]
+fn a_tcp_peer_that_refuses_the_connection_fails_every_case_saying_so() {
+    // A port that was just free: nothing listens there, so connecting is refused.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    for peer in [format!("tcp:{addr}"), format!("zmq-tcp:tcp://{addr}")] {
+        let (output, report) = run_driver(&peer, &["--sizes", "100,200"]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(1), "{stdout}");
+        let said = format!("external server {peer}: nothing listens at {addr}");
+        for size in ["100 B", "200 B"] {
+            let noted = (stdout.lines()).any(|l| l.contains(&format!(" at {size}: {said}")));
+            assert!(noted, "{size}: {stdout}");
+        }
+        assert!(!stdout.contains("timed out"), "{stdout}");
+        let failed = [(100, "failed".to_string()), (200, "failed".to_string())];
+        assert_eq!(statuses(&report), failed);
+    }
+}
+
+#[test]
 fn a_peer_killed_mid_run_fails_its_case_and_the_run_ends() {
     let endpoint = tcp::KIND.endpoint("unused", std::path::Path::new("/unused"), BUFFER);
     let reached = start_reachable(tcp::KIND, endpoint, SERVER_TIMEOUT, None);

@@ -7,6 +7,10 @@
 //! which connects afresh and measures as a spawned server's run does, every echo verified. With no child to wait for, a dead peer shows as a connection
 //! error or a timeout, and every error names the peer's address.
 
+use std::io;
+use std::net::TcpStream;
+use std::time::Duration;
+
 use nix::sys::signal::Signal;
 
 use crate::benchmark::clients::{client_args, run_clients, Launch};
@@ -17,7 +21,7 @@ use crate::cli::options::Options;
 use crate::peer::cleanup::IpcObject;
 use crate::peer::external::ExternalPeer;
 use crate::system::signals;
-use crate::transport::{payload_capacity, Addressing, MessageLimit};
+use crate::transport::{payload_capacity, Addressing, Endpoint, MessageLimit};
 
 /// Runs every case against the one server `--connect` names.
 pub struct ExternalExecutor<'a> {
@@ -76,6 +80,29 @@ fn keeps_state(case: &Case) -> bool {
     case.transport.addressing() == Addressing::Channel
 }
 
+/// A TCP peer (tcp, zmq-tcp) that refuses a connection is not running, and that is said at
+/// once: the client would retry until `--timeout` (it waits for a spawned server that is still
+/// starting) and libzmq retries without ever reporting. One connection is made and closed
+/// before the client's; a peer that does not answer within a second (an address beyond
+/// loopback) is left to the client and its timeout. Socket files and channels are still
+/// waited for within `--timeout`: a server a script started in the background makes them when
+/// it is ready, and the timeout's message names what was missing.
+fn refused_connection(endpoint: &Endpoint, timeout: Duration) -> Option<RunError> {
+    let Endpoint::Tcp { addr, .. } = endpoint else {
+        return None;
+    };
+    let probe_timeout = timeout.min(Duration::from_secs(1));
+    match TcpStream::connect_timeout(addr, probe_timeout) {
+        Err(source) if source.kind() == io::ErrorKind::ConnectionRefused => {
+            Some(RunError::Refused {
+                addr: *addr,
+                source,
+            })
+        }
+        _ => None,
+    }
+}
+
 impl Executor for ExternalExecutor<'_> {
     /// None: every object on the peer's side is the peer's, so nothing is swept.
     fn remove_stale_objects(&mut self) -> Option<Vec<IpcObject>> {
@@ -108,6 +135,9 @@ impl Executor for ExternalExecutor<'_> {
         self.read_peer_buffer_size();
         let buffer_size = self.buffer_size();
         let endpoint = self.peer.endpoint(buffer_size);
+        if let Some(refused) = refused_connection(&endpoint, self.options.timeout) {
+            return RunOutcome::failed(self.at_peer(refused));
+        }
         let launch =
             client_args(self.options, case, &endpoint, payload_capacity(buffer_size)).map(|args| {
                 Launch {

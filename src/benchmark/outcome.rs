@@ -66,6 +66,16 @@ pub enum RunError {
          server to measure again"
     )]
     ChannelOutOfStep { earlier: String },
+    /// A TCP peer that refused the connection: nothing listens at its address.
+    #[error(
+        "nothing listens at {addr} ({source}): --connect measures a server that is already \
+         running; start it first, or check the address"
+    )]
+    Refused {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     /// Anything that went wrong with a server this tool did not start, named by its address.
     #[error("external server {peer}: {source}")]
     External {

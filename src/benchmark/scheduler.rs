@@ -486,6 +486,7 @@ mod tests {
             ring_depth: None,
             pairs: 1,
             refused_for_room: Vec::new(),
+            verbose: false,
         }
     }
 

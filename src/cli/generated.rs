@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use super::Cli;
+use super::{completion_values, manual, Cli};
 use crate::export::directory::NamedFilesDir;
 use crate::system::stdout;
 
@@ -46,7 +46,10 @@ pub fn completion_script(shell: Shell) -> Vec<u8> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), BIN_NAME, &mut script);
     match shell {
-        Shell::Bash => repair_bash_subcommand_arms(script),
+        Shell::Bash => {
+            let script = repair_bash_subcommand_arms(script);
+            completion_values::comma_lists_in_bash(&String::from_utf8_lossy(&script)).into_bytes()
+        }
         _ => script,
     }
 }
@@ -67,11 +70,21 @@ fn repair_bash_subcommand_arms(script: Vec<u8>) -> Vec<u8> {
 
 /// The man page, in roff: the top-level command with its options and subcommands.
 pub fn man_page() -> Result<Vec<u8>, GenerateError> {
+    main_page(documented_command()).map_err(GenerateError::Render)
+}
+
+/// The main page: clap_mangen's, with EXAMPLES and EXIT STATUS ([`manual`]) before its VERSION
+/// section. clap_mangen would print `after_help` (the examples `--help` ends with) under a
+/// heading of its own, EXTRA, and has no EXIT STATUS: that text is left out of its page and
+/// the two sections are written by hand.
+fn main_page(command: clap::Command) -> io::Result<Vec<u8>> {
+    let command = command.after_help(None).after_long_help(None);
     let mut page = Vec::new();
-    clap_mangen::Man::new(documented_command())
-        .render(&mut page)
-        .map_err(GenerateError::Render)?;
-    Ok(page)
+    clap_mangen::Man::new(command).render(&mut page)?;
+    let mut text = String::from_utf8(page).map_err(io::Error::other)?;
+    let at = text.find("\n.SH VERSION\n").map_or(text.len(), |at| at + 1);
+    text.insert_str(at, &manual::man_sections());
+    Ok(text.into_bytes())
 }
 
 /// Writes `transport-bench.1` and a page per subcommand (`transport-bench-plot.1`, which the
@@ -94,21 +107,18 @@ pub fn write_man_pages(dir: &Path) -> Result<(), GenerateError> {
 
 /// Every page with its file name: the subcommands' (not hidden ones), then the main one.
 fn man_pages() -> io::Result<Vec<(String, Vec<u8>)>> {
-    fn add(command: clap::Command, pages: &mut Vec<(String, Vec<u8>)>) -> io::Result<()> {
-        let subcommands = command.get_subcommands().filter(|s| !s.is_hide_set());
-        for subcommand in subcommands.cloned().collect::<Vec<_>>() {
-            add(subcommand, pages)?;
-        }
-        let man = clap_mangen::Man::new(command);
-        let mut page = Vec::new();
-        man.render(&mut page)?;
-        pages.push((man.get_filename(), page));
-        Ok(())
-    }
     let mut command = documented_command();
     command.build();
     let mut pages = Vec::new();
-    add(command, &mut pages)?;
+    let subcommands = command.get_subcommands().filter(|s| !s.is_hide_set());
+    for subcommand in subcommands.cloned().collect::<Vec<_>>() {
+        let man = clap_mangen::Man::new(subcommand);
+        let mut page = Vec::new();
+        man.render(&mut page)?;
+        pages.push((man.get_filename(), page));
+    }
+    let name = clap_mangen::Man::new(command.clone()).get_filename();
+    pages.push((name, main_page(command)?));
     Ok(pages)
 }
 

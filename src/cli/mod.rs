@@ -5,8 +5,10 @@
 //! machine has. Server mode has a command line of its own,
 //! [`crate::peer::server_args::ServerArgs`].
 
+pub mod completion_values;
 pub mod generated;
 pub mod injected_fault;
+pub mod manual;
 pub mod memory;
 pub mod options;
 
@@ -27,6 +29,10 @@ use crate::values::{
     parse_run_duration, parse_runs, parse_runs_arg, parse_size_list, parse_spin_budget,
     parse_timeout, parse_transport, parse_transport_list, parse_u64, Runs, SizeList, TransportList,
 };
+use completion_values::{
+    parse_pattern, pattern_words, pin_words, size_list_words, transport_list_words,
+    transport_names, Completing,
+};
 use injected_fault::{parse_injected_client_fault, parse_injected_fault};
 
 #[derive(Debug, Parser)]
@@ -37,6 +43,8 @@ use injected_fault::{parse_injected_client_fault, parse_injected_fault};
     long_about = "Measures round-trip latency and throughput of IPC transports between two \
 processes on this host. For every (message size, transport) case it starts itself as an echo \
 server, sends fixed-size messages and times each full round trip (request + echo).",
+    after_help = manual::after_help(),
+    after_long_help = manual::after_long_help(),
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -51,7 +59,8 @@ pub struct Cli {
 fn transports_help() -> String {
     let names = |kinds: &[TransportKind]| -> Vec<&str> { kinds.iter().map(|k| k.name()).collect() };
     format!(
-        "Transports to compare, comma-separated: {}, or all. [default: {}, the seed benchmark's pair]",
+        "Transports to compare, comma-separated: {}, or all. [default: {}, the pair that shm-rpc-bridge's Python benchmark, which this tool \
+         began as a port of, compares]",
         names(TransportKind::all()).join(", "),
         names(registry::DEFAULT_TRANSPORTS).join(",")
     )
@@ -108,64 +117,85 @@ fn spin_budget_help() -> String {
     )
 }
 
+// The headings `--help` groups the options under. An option without one of its own (a new
+// export flag) falls under OUTPUT, the struct's heading.
+const MEASURE: &str = "What to measure";
+const HOW: &str = "How to measure";
+const PLACEMENT: &str = "Placement";
+const OUTPUT: &str = "Output and exports";
+const PEERS: &str = "Peers";
+
 #[derive(Debug, Args)]
+#[command(next_help_heading = OUTPUT)]
 pub struct BenchArgs {
     /// Timed round trips per case (and per run).
     #[arg(long, default_value = "50000", value_parser = parse_positive_u64, allow_negative_numbers = true)]
+    #[arg(help_heading = MEASURE)]
     pub iterations: u64,
 
     /// Time-bounded runs instead of counted ones (e.g. 5s, 500ms; 1 ms to 24 h): each run's
     /// timed loop starts round trips (or sends a stream's messages) until DURATION has passed,
     /// and the report counts what was done. Not with --iterations.
     #[arg(long, value_name = "DURATION", value_parser = parse_run_duration, conflicts_with = "iterations")]
+    #[arg(help_heading = MEASURE)]
     pub duration: Option<Duration>,
 
     /// Untimed round trips before the timed ones, each verified byte for byte.
     #[arg(long, default_value = "100", value_parser = parse_u64, allow_negative_numbers = true)]
+    #[arg(help_heading = MEASURE)]
     pub warmup: u64,
 
     /// Message sizes, comma-separated: small (100 B), medium (10 KB), large (500 KB), big (2 MB),
     /// or byte counts such as 4096, 64KiB (binary) or 1MB (decimal); or sweep (every power of
     /// two from 64 B to 4 MiB). [default: all four names]
-    #[arg(long, value_name = "LIST", value_parser = parse_size_list)]
+    #[arg(long, value_name = "LIST", value_parser = Completing::new(parse_size_list, size_list_words), hide_possible_values = true)]
+    #[arg(help_heading = MEASURE)]
     pub sizes: Option<SizeList>,
 
     // The help lists the transports of the registry, and its defaults.
-    #[arg(long, value_name = "LIST", value_parser = parse_transport_list, help = transports_help(),
+    #[arg(long, value_name = "LIST", value_parser = Completing::new(parse_transport_list, transport_list_words), hide_possible_values = true, help = transports_help(),
           long_help = transports_long_help())]
+    #[arg(help_heading = MEASURE)]
     pub transports: Option<TransportList>,
 
     /// Shared-memory buffer size per direction (a 4-byte header plus the payload).
     /// [default: max(2500000, largest size + 4)]
     #[arg(long, value_name = "BYTES", value_parser = parse_buffer_size, allow_negative_numbers = true)]
+    #[arg(help_heading = HOW)]
     pub buffer_size: Option<usize>,
 
     /// Longest any single wait may take before the case fails (e.g. 10s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
+    #[arg(help_heading = HOW)]
     pub timeout: Duration,
 
     /// Where the two processes run: none (wherever the scheduler puts them), same (one CPU),
     /// split (two CPUs), or CPU numbers A,B (client on A, server on B).
-    #[arg(long, value_name = "MODE", default_value = "none", value_parser = parse_pin)]
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = Completing::new(parse_pin, pin_words), hide_possible_values = true)]
+    #[arg(help_heading = PLACEMENT)]
     pub pin: PinMode,
 
     /// Paced mode: send one request every DURATION (e.g. 100us, 1ms) instead of back to back;
     /// latencies count from each request's intended send time.
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    #[arg(help_heading = HOW)]
     pub interval: Option<Duration>,
 
     // The help names the transports that spin, and their defaults, from the registry.
     #[arg(long, value_name = "DURATION", value_parser = parse_spin_budget, help = spin_budget_help())]
+    #[arg(help_heading = HOW)]
     pub spin_budget: Option<Duration>,
 
     /// What the two processes exchange: round-trip (a request and its echo, timed one by one)
     /// or stream (messages one way, back to back, acknowledged at the end: messages/s).
-    #[arg(long, value_name = "PATTERN", default_value = "round-trip")]
+    #[arg(long, value_name = "PATTERN", default_value = "round-trip", value_parser = Completing::new(parse_pattern, pattern_words), hide_possible_values = true)]
+    #[arg(help_heading = MEASURE)]
     pub pattern: Pattern,
 
     /// Slots in the ring a stream of shm-spin or shm-zc runs ahead in (at most 4096).
     /// [default: 64, fewer for large messages: at most 64 MiB of slots]
     #[arg(long, value_name = "SLOTS", value_parser = parse_ring_depth, allow_negative_numbers = true)]
+    #[arg(help_heading = HOW)]
     pub ring_depth: Option<usize>,
 
     /// Round trips the client keeps outstanding (at most 4096), each timed from its send to
@@ -173,72 +203,92 @@ pub struct BenchArgs {
     /// are skipped, with the reason. With --interval: requests leave on schedule, up to N
     /// outstanding.
     #[arg(long, value_name = "N", default_value = "1", value_parser = parse_in_flight, allow_negative_numbers = true)]
+    #[arg(help_heading = HOW)]
     pub in_flight: u32,
 
     /// Client/server pairs measured at once (at most 64), each with its own server process,
     /// endpoint and client thread: messages/s is their sum. --pin places pair i on CPUs 2i and
     /// 2i+1 (split) or on CPU i (same), sharing CPUs when there are too few.
     #[arg(long, value_name = "N", default_value = "1", value_parser = parse_pairs, allow_negative_numbers = true)]
+    #[arg(help_heading = PLACEMENT)]
     pub pairs: u32,
 
     /// Repeat each case this many times (at most 100), each with a fresh server process; or
     /// auto: until the 95% confidence interval of the mean of its run means is within
     /// --ci-target, from --min-runs to --max-runs runs.
     #[arg(long, value_name = "N|auto", default_value = "1", value_parser = parse_runs_arg, allow_negative_numbers = true)]
+    #[arg(help_heading = HOW)]
     pub runs: Runs,
 
     /// With --runs auto: stop repeating a case once the 95% confidence interval of its mean is
     /// within ±PERCENT of the mean (above 0, at most 100). [default: 5]
     #[arg(long, value_name = "PERCENT", value_parser = parse_ci_target, allow_negative_numbers = true)]
+    #[arg(help_heading = HOW)]
     pub ci_target: Option<f64>,
 
     /// With --runs auto: the fewest runs of each case (at least 2). [default: 3]
     #[arg(long, value_name = "N", value_parser = parse_min_runs, allow_negative_numbers = true)]
+    #[arg(help_heading = HOW)]
     pub min_runs: Option<u32>,
 
     /// With --runs auto: the most runs of each case (at most 100). [default: 30]
     #[arg(long, value_name = "N", value_parser = parse_runs, allow_negative_numbers = true)]
+    #[arg(help_heading = HOW)]
     pub max_runs: Option<u32>,
 
     /// The transport the relative column compares against. [default: shm-posix]
-    #[arg(long, value_name = "TRANSPORT", value_parser = parse_transport)]
+    #[arg(long, value_name = "TRANSPORT", value_parser = Completing::new(parse_transport, transport_names), hide_possible_values = true)]
+    #[arg(help_heading = OUTPUT)]
     pub baseline: Option<TransportKind>,
+
+    /// Say more: the header shows every setting of the machine that was read (each
+    /// cpuidle-haltpoll parameter, the raw SMT state), not only those that matter.
+    #[arg(long, short = 'v', help_heading = OUTPUT)]
+    pub verbose: bool,
 
     /// Compare every echo byte for byte (slower: adds a memcmp per round trip outside the
     /// timed region). By default the length and sequence number of every echo are checked,
     /// and every byte during warm-up and on the last round trip.
     #[arg(long)]
+    #[arg(help_heading = HOW)]
     pub verify_all: bool,
 
     /// Write all results as JSON.
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = OUTPUT)]
     pub export_json: Option<PathBuf>,
 
     /// Write one CSV row per case.
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = OUTPUT)]
     pub export_csv: Option<PathBuf>,
 
     /// Write the summary table as Markdown.
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = OUTPUT)]
     pub export_markdown: Option<PathBuf>,
 
     /// Draw latency and throughput against message size, and the latency spectrum of each
     /// size, as an SVG chart.
     #[arg(long, value_name = "FILE.svg")]
+    #[arg(help_heading = OUTPUT)]
     pub plot: Option<PathBuf>,
 
     /// Write the whole report as one self-contained HTML page: the setup, the summary table,
     /// the plot, each case's latency spectrum and the warnings.
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = OUTPUT)]
     pub export_html: Option<PathBuf>,
 
     /// Write one HdrHistogram percentile distribution (.hgrm, in µs) per round-trip case into
     /// DIR, created if missing: TRANSPORT_SIZEB_PATTERN.hgrm.
     #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = OUTPUT)]
     pub export_hgrm: Option<PathBuf>,
 
     // The help gives the address of every transport of the registry that can be reached.
     #[arg(long, value_name = "TRANSPORT:ADDRESS", help = connect_help())]
+    #[arg(help_heading = PEERS)]
     pub connect: Option<ExternalPeer>,
 
     /// Testing aid: make the servers of one transport misbehave, as TRANSPORT:FAULT
@@ -357,9 +407,13 @@ mod tests {
         let defaults: Vec<&str> = (registry::DEFAULT_TRANSPORTS.iter())
             .map(|k| k.name())
             .collect();
-        let default = format!("[default: {}, the seed", defaults.join(","));
+        let default = format!(
+            "[default: {}, the pair that shm-rpc-bridge's",
+            defaults.join(",")
+        );
         assert!(unwrapped.contains(&default), "{help}");
-        let long = Cli::command().render_long_help().to_string();
+        // Unwrapped (clap wraps at the terminal's width): a summary ends its line.
+        let long = Cli::command().term_width(0).render_long_help().to_string();
         for kind in TransportKind::all() {
             let listed = long.lines().any(|line| {
                 line.trim_start().starts_with(kind.name()) && line.ends_with(kind.summary())

@@ -90,6 +90,8 @@ pub struct Options {
     /// The cases the machine has no room for (checked before anything starts): skipped with
     /// the reason.
     pub refused_for_room: Vec<RoomRefusal>,
+    /// `--verbose`: the header shows every fact read of the machine.
+    pub verbose: bool,
 }
 
 impl Options {
@@ -228,6 +230,7 @@ fn benchmark_options(cli: Cli) -> Options {
         pairs: args.pairs as usize,
         connect: args.connect,
         refused_for_room: Vec::new(),
+        verbose: args.verbose,
         pin: args.pin.resolve().unwrap_or_else(|e| {
             usage_error(
                 ErrorKind::ValueValidation,

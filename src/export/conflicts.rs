@@ -27,6 +27,8 @@ pub enum ExportConflict {
     ExportIsADirectory { flag: &'static str, path: PathBuf },
     #[error("{HGRM_FLAG} {}: {} exists there; it needs a directory", dir.display(), found_words(*found))]
     HgrmNotADirectory { dir: PathBuf, found: FileKind },
+    #[error("{HGRM_FLAG} {}: a name ending in .{extension} reads as a file, but the .hgrm files go into a directory, made if missing; give a directory (for example hgrm/)", dir.display())]
+    HgrmNamedLikeAFile { dir: PathBuf, extension: String },
     #[error("{flag} {} and {HGRM_FLAG} {} are one path: the export needs a file, the .hgrm files a directory; give each its own", path.display(), dir.display())]
     HgrmOnAnExport {
         flag: &'static str,
@@ -83,7 +85,7 @@ fn is_directory(path: &Path) -> bool {
 }
 
 /// The `.hgrm` directory: a directory or nothing yet (a link to nothing is something), on no
-/// export's path, and holding no export named like its files.
+/// export's path, holding no export named like its files, and not a new one named like a file.
 fn check_hgrm_dir(dir: &Path, named: &[(&'static str, &PathBuf)]) -> Result<(), ExportConflict> {
     if let Some(found) = not_a_directory(dir) {
         let dir = dir.to_path_buf();
@@ -100,7 +102,27 @@ fn check_hgrm_dir(dir: &Path, named: &[(&'static str, &PathBuf)]) -> Result<(), 
             return Err(ExportConflict::ExportAmongHgrmFiles { flag, path, dir });
         }
     }
-    Ok(())
+    // Last: an export on the same path is the likelier slip, and names both options.
+    match file_extension(dir) {
+        Some(extension) => Err(ExportConflict::HgrmNamedLikeAFile {
+            dir: dir.to_path_buf(),
+            extension,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The extensions of the files a run writes: a new `--export-hgrm` directory named so
+/// (`--export-hgrm r.json`) is a slip for another export, which would quietly become a
+/// directory called `r.json`.
+const FILE_EXTENSIONS: [&str; 7] = ["json", "csv", "md", "svg", "html", "hgrm", "txt"];
+
+/// The extension of `dir`'s name when it is one of [`FILE_EXTENSIONS`] and no directory is
+/// there yet (one that exists was made on purpose, and is used as it is).
+fn file_extension(dir: &Path) -> Option<String> {
+    let extension = dir.extension()?.to_str()?.to_ascii_lowercase();
+    let is_file_like = FILE_EXTENSIONS.contains(&extension.as_str());
+    (is_file_like && !dir.is_dir()).then_some(extension)
 }
 
 /// What is at `dir` if it is not a directory (after links): None when it is one, or nothing
@@ -128,6 +150,30 @@ fn containing_dir(path: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_hgrm_directory_named_like_a_file_is_refused_and_an_existing_one_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let hgrm_only = |name: &str| Exports {
+            hgrm_dir: Some(tmp.path().join(name)),
+            ..Exports::default()
+        };
+        let refused = check(&hgrm_only("r.json")).unwrap_err();
+        assert!(
+            matches!(&refused, ExportConflict::HgrmNamedLikeAFile { extension, .. } if extension == "json")
+        );
+        assert!(refused.to_string().contains("reads as a file"), "{refused}");
+        assert!(check(&hgrm_only("R.SVG")).is_err());
+        assert_eq!(check(&hgrm_only("hgrm")), Ok(()));
+        assert_eq!(check(&hgrm_only("run.2026-12-07")), Ok(()));
+        std::fs::create_dir(tmp.path().join("old.md")).unwrap();
+        assert_eq!(check(&hgrm_only("old.md")), Ok(()));
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            1,
+            "nothing made"
+        );
+    }
 
     fn exports(dir: &Path, json: &str, hgrm: &str) -> Exports {
         Exports {

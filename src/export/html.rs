@@ -23,10 +23,11 @@ details{margin:0.3em 0}summary{cursor:pointer}\
 table.js-sortable th{cursor:pointer}th[aria-sort=ascending]::after{content:\" \\25B2\"}\
 th[aria-sort=descending]::after{content:\" \\25BC\"}";
 
-/// The header's facts (what was measured, how, on which machine), as the terminal shows them.
+/// The header's facts (what was measured, how, on which machine), as the terminal shows them
+/// with --verbose: the page is the run's record.
 fn facts(report: &Report) -> String {
     let mut out = String::from("<h2>Setup</h2>\n<ul class=\"facts\">\n");
-    for line in setup_facts(report)
+    for line in setup_facts(report, true)
         .iter()
         .filter(|line| !line.trim().is_empty())
     {

@@ -41,6 +41,17 @@ impl Console {
         }
     }
 
+    /// The width of its terminal in columns; None for a pipe or a file, or a terminal that
+    /// does not say (a pseudo-terminal without a window size says 0).
+    pub fn width(self) -> Option<u16> {
+        let size = match self {
+            Console::Stdout => terminal_size::terminal_size_of(std::io::stdout()),
+            Console::Stderr => terminal_size::terminal_size_of(std::io::stderr()),
+        };
+        size.map(|(width, _)| width.0)
+            .filter(|&columns| columns > 0)
+    }
+
     /// Where a spinner on this stream draws.
     pub fn draw_target(self) -> ProgressDrawTarget {
         match self {

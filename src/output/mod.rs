@@ -18,11 +18,12 @@ fn rule() -> String {
     "=".repeat(RULE_WIDTH)
 }
 
-/// The header: a title, then what is measured, how, and on what machine.
-pub fn header(report: &Report) -> String {
+/// The header: a title, then what is measured, how, and on what machine (every fact read of
+/// the machine when `verbose`).
+pub fn header(report: &Report, verbose: bool) -> String {
     [rule(), "Transport Layer Benchmark".into(), rule()]
         .into_iter()
-        .chain(setup_facts(report))
+        .chain(setup_facts(report, verbose))
         .chain([String::new()])
         .collect::<Vec<String>>()
         .join("\n")
@@ -64,9 +65,14 @@ pub fn summary(report: &Report, interrupted_by: Option<&str>, interactive: bool)
         return lines.join("\n");
     }
     let table = SummaryTable::new(report);
-    lines.push(summary::terminal_table(&table, interactive));
+    let drawn = summary::terminal_table(&table, interactive);
+    lines.push(drawn.text);
     lines.push(format!("{}.", table.timing_note()));
-    lines.push(table.cpu_note().into());
+    // A compact table has no CPU column to explain; it says what it left out instead.
+    lines.push(match drawn.compact {
+        true => summary::LEFT_OUT_NOTE.into(),
+        false => table.cpu_note().into(),
+    });
     lines.push(format!(
         "MB/s: payload per direction, 1 MB = 10^6 bytes. Relative to {}.",
         report.config.baseline.display_name()

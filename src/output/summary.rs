@@ -7,10 +7,23 @@ use crate::report::table::{Alignment, Row, SummaryTable, CPU_COLUMN, TOTAL_TIME_
 
 const MIN_TERMINAL_WIDTH: u16 = 80;
 
+/// The summary table as drawn, and whether columns were left out to fit the terminal.
+pub struct TerminalTable {
+    pub text: String,
+    /// The compact layout: Total time and CPU are not shown, and the footnotes say so.
+    pub compact: bool,
+}
+
+/// Said under a compact table instead of the CPU column's legend: what is missing, and where
+/// to see it.
+/// Two lines, each narrower than the 80 columns the compact table is drawn for.
+pub const LEFT_OUT_NOTE: &str = "Left out at this width: the Total time and CPU columns.\n\
+A wider terminal, a pipe (| less -S) or --export-markdown shows every column.";
+
 /// Renders the summary. Piped, it is complete. On a terminal too narrow for the complete table
 /// (at least 80 columns are assumed), it switches to a compact layout rather than wrapping
 /// numbers in the middle.
-pub fn terminal_table(table: &SummaryTable, interactive: bool) -> String {
+pub fn terminal_table(table: &SummaryTable, interactive: bool) -> TerminalTable {
     // A pty without a window size reports a width near zero.
     let terminal_width =
         interactive.then(|| Table::new().width().unwrap_or(0).max(MIN_TERMINAL_WIDTH));
@@ -18,7 +31,7 @@ pub fn terminal_table(table: &SummaryTable, interactive: bool) -> String {
 }
 
 /// The table for a terminal of `terminal_width` columns, or complete when None.
-fn render(summary: &SummaryTable, terminal_width: Option<u16>) -> String {
+fn render(summary: &SummaryTable, terminal_width: Option<u16>) -> TerminalTable {
     // A mean's interval on a line of its own: the row grows taller, not wider.
     let rows = &summary.rows_with_interval("\n");
     let mut table = Table::new();
@@ -49,7 +62,10 @@ fn render(summary: &SummaryTable, terminal_width: Option<u16>) -> String {
         table.set_content_arrangement(ContentArrangement::Dynamic);
         table.set_width(width);
     }
-    table.to_string()
+    TerminalTable {
+        text: table.to_string(),
+        compact: !fits,
+    }
 }
 
 /// Adds rows of the complete or compact layout; in both, the name columns come first.
@@ -89,14 +105,19 @@ mod tests {
 
     #[test]
     fn complete_table_when_piped() {
-        let text = render(&SummaryTable::new(&sample()), None);
+        let rendered = render(&SummaryTable::new(&sample()), None);
+        assert!(!rendered.compact);
+        let text = rendered.text;
         assert!(text.contains("Total time") && text.contains("Throughput (ops/s)"));
         assert!(text.contains("200.0% slower"), "{text}");
     }
 
     #[test]
     fn compact_table_fits_80_columns_without_breaking_numbers() {
-        let text = render(&SummaryTable::new(&sample()), Some(80));
+        let rendered = render(&SummaryTable::new(&sample()), Some(80));
+        assert!(rendered.compact);
+        assert!(LEFT_OUT_NOTE.lines().all(|line| line.chars().count() <= 80));
+        let text = rendered.text;
         for line in text.lines() {
             assert!(
                 line.chars().count() <= 80,

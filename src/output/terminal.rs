@@ -4,7 +4,7 @@
 use nix::sys::signal::Signal;
 
 use super::console::Console;
-use super::progress::{CaseProgress, INDENT};
+use super::progress::{CaseProgress, RunLabel, INDENT};
 use crate::export::events::{CaseRun, ReportError, Reporter, RunEnd};
 use crate::peer::cleanup::IpcObject;
 use crate::report::result::{BenchmarkResult, Report};
@@ -13,22 +13,25 @@ use crate::report::size::{format_bytes, MessageSize};
 /// Prints to its console (errors always to stderr).
 pub struct TerminalReporter {
     console: Console,
+    /// `--verbose`: the header shows every fact read of the machine.
+    verbose: bool,
     /// The display of the run in progress.
     progress: Option<CaseProgress>,
 }
 
 impl TerminalReporter {
-    pub fn new(console: Console) -> TerminalReporter {
+    pub fn new(console: Console, verbose: bool) -> TerminalReporter {
         TerminalReporter {
             console,
+            verbose,
             progress: None,
         }
     }
 }
 
-/// `[1/2] Running SHM POSIX benchmark (run 1/3)...`; the run number only when there are
-/// several; `(run 4, at most 30)` with `--runs auto`.
-fn label(run: &CaseRun) -> String {
+/// `[1/2] Running SHM POSIX benchmark (run 1/3)...`, or short `[1/2] SHM POSIX (run 1/3)`;
+/// the run number only when there are several; `(run 4, at most 30)` with `--runs auto`.
+fn label(run: &CaseRun) -> RunLabel {
     let runs = if run.until_confident {
         format!(" (run {}, at most {})", run.run, run.runs)
     } else if run.runs > 1 {
@@ -36,17 +39,17 @@ fn label(run: &CaseRun) -> String {
     } else {
         String::new()
     };
-    format!(
-        "[{}/{}] Running {} benchmark{runs}...",
-        run.transport_number,
-        run.transport_count,
-        run.transport.display_name()
-    )
+    let number = format!("[{}/{}]", run.transport_number, run.transport_count);
+    let name = run.transport.display_name();
+    RunLabel {
+        full: format!("{number} Running {name} benchmark{runs}..."),
+        short: format!("{number} {name}{runs}"),
+    }
 }
 
 impl Reporter for TerminalReporter {
     fn run_started(&mut self, report: &Report) -> Result<(), ReportError> {
-        self.console.line(super::header(report));
+        self.console.line(super::header(report, self.verbose));
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 //! ([`ExternalPeer::endpoint`]).
 
 use crate::peer::address::{self, AddressError, Written};
-use crate::transport::{Endpoint, TransportKind};
+use crate::transport::{registry, Endpoint, TransportKind};
 
 /// A running server the driver connects to: its transport and its address as the user gave it.
 #[derive(Debug, Clone)]
@@ -21,8 +21,8 @@ pub struct ExternalPeer {
 pub enum PeerAddressError {
     #[error("'{0}' is not TRANSPORT:ADDRESS (for example shm-posix:CHANNEL or tcp:HOST:PORT)")]
     Form(String),
-    #[error("unknown transport '{0}'")]
-    UnknownTransport(String),
+    #[error("unknown transport '{name}'{did_you_mean}")]
+    UnknownTransport { name: String, did_you_mean: String },
     #[error(
         "pipe cannot be reached from outside: its server inherits anonymous pipes from the \
 driver that spawns it"
@@ -46,8 +46,11 @@ impl std::str::FromStr for ExternalPeer {
             .split_once(':')
             .filter(|(_, address)| !address.is_empty())
             .ok_or_else(|| PeerAddressError::Form(text.to_string()))?;
-        let transport = TransportKind::from_name(name)
-            .ok_or_else(|| PeerAddressError::UnknownTransport(name.to_string()))?;
+        let transport =
+            TransportKind::from_name(name).ok_or_else(|| PeerAddressError::UnknownTransport {
+                name: name.to_string(),
+                did_you_mean: registry::did_you_mean(name),
+            })?;
         // The buffer size is each run's (`endpoint`); 0 until then.
         let endpoint = address::parse(transport, address, Written::ForClient, 0).map_err(
             |source| match source {

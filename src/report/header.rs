@@ -6,8 +6,10 @@ use crate::report::format;
 use crate::report::result::{Config, Report};
 use crate::report::table;
 
-/// The header's facts, one line each, in the order the terminal prints them.
-pub fn setup_facts(report: &Report) -> Vec<String> {
+/// The header's facts, one line each, in the order the terminal prints them. Of the machine's
+/// idle and CPU facts, one line says what bears on the figures; `verbose` gives every one read
+/// (each haltpoll parameter, the raw sysfs words), as the JSON has them.
+pub fn setup_facts(report: &Report, verbose: bool) -> Vec<String> {
     let config = &report.config;
     let machine = &report.machine;
     [
@@ -33,7 +35,10 @@ pub fn setup_facts(report: &Report) -> Vec<String> {
         ),
     ]
     .into_iter()
-    .chain(machine.idle.iter().flat_map(|facts| facts.header_lines()))
+    .chain(machine.idle.iter().flat_map(|facts| match verbose {
+        true => facts.header_lines(),
+        false => vec![facts.brief_line()],
+    }))
     .chain([table::placement_line(config)])
     .chain(table::external_peer_line(config))
     .chain(table::pacing_line(config))

@@ -162,6 +162,38 @@ impl MachineFacts {
         self.cpuidle_driver == "haltpoll" && poll_ns.is_some_and(|ns| ns == "0")
     }
 
+    /// The one line of these facts the header shows without `--verbose`: what bears on the
+    /// figures, in words (`CPUs: 2 usable of 2 online, no SMT; idle: haltpoll, halting
+    /// without polling (see --verbose)`). [`Self::header_lines`] has them all, the JSON too.
+    pub fn brief_line(&self) -> String {
+        let online = self.online_cpu_count.map(|n| format!(" of {n} online"));
+        let cpus = match self.allowed_cpus.len() {
+            0 => format!("CPUs: {}", self.online_cpus),
+            usable => format!("CPUs: {usable} usable{}", online.unwrap_or_default()),
+        };
+        let smt = match self.smt_control.as_str() {
+            "on" => format!(
+                "SMT on (cpu0 shares its core with {})",
+                self.smt_siblings_of_cpu0
+            ),
+            "off" | "forceoff" => "SMT off".into(),
+            "notsupported" => "no SMT".into(),
+            _ => "SMT unknown".into(),
+        };
+        let governor = (self.cpufreq_governor != UNKNOWN)
+            .then(|| format!(", governor {}", self.cpufreq_governor));
+        let idle = match self.cpuidle_driver.as_str() {
+            UNKNOWN => String::new(),
+            _ if self.halts_without_polling() => format!(
+                "; idle: {}, halting without polling (a cross-CPU wake-up waits for the host: \
+                 see --verbose)",
+                self.cpuidle_driver
+            ),
+            driver => format!("; idle: {driver}"),
+        };
+        format!("{cpus}, {smt}{}{idle}", governor.unwrap_or_default())
+    }
+
     /// The header's lines about these facts, the haltpoll warning last when it applies.
     pub fn header_lines(&self) -> Vec<String> {
         let haltpoll = if self.haltpoll_parameters.is_empty() {
@@ -340,6 +372,11 @@ mod tests {
             "CPUs: online 0-1 (2), usable by this process 0,1 (2); SMT notsupported (cpu0 siblings 0); governor unknown; transparent huge pages madvise"
         );
         assert_eq!(lines[2], HALTPOLL_NOTE);
+        assert_eq!(
+            facts.brief_line(),
+            "CPUs: 2 usable of 2 online, no SMT; idle: haltpoll, halting without polling (a \
+             cross-CPU wake-up waits for the host: see --verbose)"
+        );
     }
 
     #[test]
@@ -358,6 +395,7 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0], "CPU idle: driver unknown");
         assert!(lines[1].starts_with("CPUs: online unknown, usable by this process unknown;"));
+        assert_eq!(facts.brief_line(), "CPUs: unknown, SMT unknown");
     }
 
     #[test]

@@ -38,6 +38,27 @@ impl TransportKind {
     }
 }
 
+/// The names a mistyped transport name probably meant, closest first, at most three: those a
+/// letter or two away (`shm-posx`, `iceoryx`) and those it is part of (`shm`, `zmq`, `unix`).
+pub fn names_like(typed: &str) -> Vec<&'static str> {
+    let typed = typed.trim().to_ascii_lowercase();
+    let mut close: Vec<(usize, &'static str)> = (TRANSPORTS.iter())
+        .map(|kind| (strsim::levenshtein(&typed, kind.name()), kind.name()))
+        .filter(|&(distance, name)| distance <= 2 || (typed.len() >= 3 && name.contains(&typed)))
+        .collect();
+    close.sort_by_key(|&(distance, _)| distance);
+    close.into_iter().take(3).map(|(_, name)| name).collect()
+}
+
+/// " (did you mean shm-posix?)" after an unknown name, or nothing when no name is close.
+pub fn did_you_mean(typed: &str) -> String {
+    match names_like(typed).as_slice() {
+        [] => String::new(),
+        [one] => format!(" (did you mean {one}?)"),
+        [first @ .., last] => format!(" (did you mean {} or {last}?)", first.join(", ")),
+    }
+}
+
 /// The names of the transports that take a spin budget, for messages.
 pub fn spinning_transport_names() -> Vec<&'static str> {
     TRANSPORTS
@@ -165,6 +186,19 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mistyped_or_partial_name_is_matched_to_the_names_it_probably_meant() {
+        assert_eq!(names_like("shm-posx"), ["shm-posix"]);
+        assert_eq!(names_like("ICEORYX"), ["iceoryx2"]);
+        assert_eq!(names_like("unix"), ["unix-stream"]);
+        let mut zmq = names_like("zmq");
+        zmq.sort_unstable();
+        assert_eq!(zmq, ["zmq-ipc", "zmq-tcp"]);
+        assert!(names_like("carrier-pigeon").is_empty());
+        assert_eq!(did_you_mean("tpc"), " (did you mean tcp?)");
+        assert_eq!(did_you_mean("uds"), "");
+    }
 
     /// Every transport that spins is in the help's defaults once, with its own budget.
     #[test]
