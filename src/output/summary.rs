@@ -147,7 +147,7 @@ mod tests {
         }
         let table = SummaryTable::new(&report);
         for width in [Some(80), None] {
-            let text = render(&table, width);
+            let text = render(&table, width).text;
             let lines: Vec<&str> = text.lines().collect();
             let mean = lines.iter().position(|l| l.contains("50.5")).unwrap();
             assert!(lines[mean + 1].contains("±49.7%"), "{text}");
