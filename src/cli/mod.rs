@@ -292,9 +292,20 @@ pub enum Command {
         new: PathBuf,
 
         /// Exit 1 when any case's mean got slower by more than PERCENT and the change stands
-        /// out from the noise (a CI gate).
+        /// out from the noise (a CI gate). The gate fails closed: a case of BASE that failed,
+        /// was skipped or is missing in NEW, or whose change the test cannot judge (fewer than
+        /// 3 runs a side), fails it too, named with the reason.
         #[arg(long, value_name = "PERCENT", value_parser = parse_percent, allow_negative_numbers = true)]
         fail_above: Option<f64>,
+
+        /// With --fail-above: a case of BASE that NEW lacks or skipped does not fail the gate.
+        #[arg(long, requires = "fail_above")]
+        allow_missing: bool,
+
+        /// With --fail-above: a change the test cannot judge (too few runs, no spread, a case
+        /// BASE did not measure) does not fail the gate.
+        #[arg(long, requires = "fail_above")]
+        allow_unassessable: bool,
     },
     /// Print the completion script for SHELL on standard output (see the README for where
     /// each shell looks for it).

@@ -12,6 +12,7 @@ use clap_complete::Shell;
 
 use crate::cli::memory::{check_room, MachineRoom, NoRoom, RoomRefusal, RunShape};
 use crate::cli::{BenchArgs, Cli, Command};
+use crate::compare::gate::GatePolicy;
 use crate::compare::CompareRequest;
 use crate::export::replot::PlotRequest;
 use crate::export::target::{Destination, STDOUT_PATH};
@@ -145,6 +146,8 @@ impl Mode {
             base,
             new,
             fail_above,
+            allow_missing,
+            allow_unassessable,
         }) = &cli.command
         {
             if base == new && base == Path::new(STDIN_PATH) {
@@ -156,7 +159,11 @@ impl Mode {
             return Mode::Compare(CompareRequest {
                 base: base.clone(),
                 new: new.clone(),
-                fail_above_pct: *fail_above,
+                gate: fail_above.map(|threshold_pct| GatePolicy {
+                    threshold_pct,
+                    allow_missing: *allow_missing,
+                    allow_unassessable: *allow_unassessable,
+                }),
             });
         }
         match &cli.command {
