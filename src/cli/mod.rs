@@ -237,6 +237,26 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIR")]
     pub export_hgrm: Option<PathBuf>,
 
+    // Continuous benchmarking and provenance (issue 29): one block, kept together.
+    /// Write each case's mean latency (ns) and throughput (per second) in the Bencher Metric
+    /// Format, for `bencher run --adapter json --file FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub export_bencher: Option<PathBuf>,
+
+    /// Write each case's mean latency (ns) for github-action-benchmark's
+    /// customSmallerIsBetter tool.
+    #[arg(long, value_name = "FILE")]
+    pub export_benchmark_action: Option<PathBuf>,
+
+    /// Free text recorded in the JSON report's provenance (e.g. a CI job or a machine's role).
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+
+    /// Record this host's name in the JSON report's provenance (left out by default: a host
+    /// name can be private).
+    #[arg(long)]
+    pub record_hostname: bool,
+
     // The help gives the address of every transport of the registry that can be reached.
     #[arg(long, value_name = "TRANSPORT:ADDRESS", help = connect_help())]
     pub connect: Option<ExternalPeer>,
