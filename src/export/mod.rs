@@ -93,6 +93,8 @@ pub trait Exporter {
 pub enum ExportError {
     #[error("cannot serialize the JSON report: {0}")]
     Json(#[source] serde_json::Error),
+    #[error("cannot serialize the CSV report: {0}")]
+    Csv(#[source] ::csv::Error),
     #[error("drawing the plot: {0}")]
     Plot(#[from] DrawingAreaErrorKind<std::io::Error>),
     #[error("cannot write {}: {source}", path.display())]
