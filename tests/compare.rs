@@ -258,6 +258,36 @@ fn a_case_missing_from_new_fails_the_gate_unless_allowed() {
     }
 }
 
+/// A case skipped on both sides (a size beyond a transport's limit on both machines, as any
+/// `--transports all` run has) is no missing case; nor is one BASE skipped and NEW measured,
+/// which is new, as a case only NEW has.
+#[test]
+fn a_case_skipped_on_both_sides_or_only_in_base_passes_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let skip = |mut report: Value| {
+        report["results"][1]["status"] = "skipped".into();
+        report["results"][1]["skip_reason"] = "larger than msgsize_max 8192".into();
+        report["results"][1]["latency_us"] = Value::Null;
+        report
+    };
+    let base = write(
+        dir.path(),
+        "base.json",
+        &skip(read_fixture("compare-base.json")),
+    );
+    let both = write(
+        dir.path(),
+        "new.json",
+        &skip(read_fixture("compare-new.json")),
+    );
+    for new in [both, fixture("compare-new.json")] {
+        let output = compare(&base, &new, &["--fail-above", "10"]);
+        let (stdout, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+        assert!(stdout.contains("--fail-above 10%: passed"), "{stdout}");
+    }
+}
+
 #[test]
 fn the_relaxations_need_the_gate() {
     let base = fixture("compare-base.json");

@@ -134,26 +134,27 @@ impl Comparison {
 }
 
 /// Why a case both reports have, but one did not measure, fails the gate: NEW's failure
-/// first (it always fails), then NEW's skip, then a BASE that cannot be compared against.
+/// always; NEW's skip unless BASE skipped it too (the same limit on both sides, as a
+/// `--transports all` run has); a BASE that did not measure it, unless it skipped it (then the
+/// case is new in NEW, as one only NEW has).
 fn not_compared_failure(skipped: &NotCompared, policy: &GatePolicy) -> Option<GateFailure> {
     let side = |wanted: Side| skipped.why.iter().find(|(side, ..)| *side == wanted);
+    let base_skipped = side(Side::Base).is_some_and(|(_, status, _)| *status == Status::Skipped);
     match side(Side::New) {
-        Some((_, Status::Skipped, reason)) if !policy.allow_missing => {
-            return Some(GateFailure::SkippedInNew {
-                reason: reason.clone(),
+        Some((_, Status::Skipped, _)) if base_skipped || policy.allow_missing => None,
+        Some((_, Status::Skipped, reason)) => Some(GateFailure::SkippedInNew {
+            reason: reason.clone(),
+        }),
+        Some((_, status, reason)) => Some(GateFailure::FailedInNew {
+            status: *status,
+            reason: reason.clone(),
+        }),
+        None if base_skipped || policy.allow_unassessable => None,
+        None => {
+            let (_, status, reason) = side(Side::Base)?;
+            Some(GateFailure::NotComparable {
+                why: format!("{} in BASE{}", status_word(*status), reason_suffix(reason)),
             })
         }
-        Some((_, Status::Skipped, _)) => return None,
-        Some((_, status, reason)) => {
-            return Some(GateFailure::FailedInNew {
-                status: *status,
-                reason: reason.clone(),
-            })
-        }
-        None => {}
     }
-    let (_, status, reason) = side(Side::Base)?;
-    (!policy.allow_unassessable).then(|| GateFailure::NotComparable {
-        why: format!("{} in BASE{}", status_word(*status), reason_suffix(reason)),
-    })
 }
