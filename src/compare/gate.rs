@@ -49,6 +49,8 @@ pub enum GateFailure {
     Unassessable { reason: NotTestable },
     #[error("cannot be assessed: {why}{}", allow_hint("--allow-unassessable"))]
     NotComparable { why: String },
+    #[error("no case was measured in both reports: nothing was shown not to have got slower")]
+    NothingCompared,
 }
 
 /// One case that fails the gate, and why; `case` is None when no case was compared at all.
@@ -124,9 +126,7 @@ impl Comparison {
         if self.changes.is_empty() && failed.is_empty() {
             failed.push(FailedCase {
                 case: None,
-                why: GateFailure::NotComparable {
-                    why: "no case was measured in both reports".into(),
-                },
+                why: GateFailure::NothingCompared,
             });
         }
         failed

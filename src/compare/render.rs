@@ -201,12 +201,11 @@ fn gate(comparison: &Comparison, policy: &GatePolicy) -> String {
     }
     let mut text = String::new();
     for failure in failed {
-        let case = failure.case.map_or("nothing compared".into(), name);
-        let _ = writeln!(
-            text,
-            "--fail-above {threshold_pct}%: {case}: {}",
-            failure.why
-        );
+        // The case first, when the failure is one case's.
+        let case = failure
+            .case
+            .map_or(String::new(), |case| format!("{}: ", name(case)));
+        let _ = writeln!(text, "--fail-above {threshold_pct}%: {case}{}", failure.why);
     }
     text
 }
