@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::continuous::{completed_cases, CaseFigures};
+use super::continuous::{completed_cases, json_document, CaseFigures};
 use super::{ExportError, Exporter};
 use crate::report::result::Report;
 use crate::transport::Pattern;
@@ -57,9 +57,7 @@ impl Exporter for BencherExporter {
         let benchmarks: BTreeMap<String, Measures> = (completed_cases(report).iter())
             .map(|case| (case.name.clone(), measures(case)))
             .collect();
-        let mut bytes = serde_json::to_vec_pretty(&benchmarks).map_err(ExportError::Json)?;
-        bytes.push(b'\n');
-        Ok(bytes)
+        json_document(&benchmarks)
     }
 }
 

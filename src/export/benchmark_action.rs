@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::continuous::{completed_cases, CaseFigures, CONFIDENCE};
+use super::continuous::{completed_cases, json_document, CaseFigures, CONFIDENCE};
 use super::{ExportError, Exporter};
 use crate::report::result::Report;
 use crate::transport::Pattern;
@@ -60,9 +60,7 @@ fn entry(case: &CaseFigures) -> Entry {
 impl Exporter for BenchmarkActionExporter {
     fn serialize(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
         let entries: Vec<Entry> = completed_cases(report).iter().map(entry).collect();
-        let mut bytes = serde_json::to_vec_pretty(&entries).map_err(ExportError::Json)?;
-        bytes.push(b'\n');
-        Ok(bytes)
+        json_document(&entries)
     }
 }
 

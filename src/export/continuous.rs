@@ -3,6 +3,7 @@
 //! interrupted or skipped case is left out, never written as a value: a dashboard would draw
 //! it as a measurement (the run's own exit code, 1, says that a case failed).
 
+use super::ExportError;
 use crate::report::result::{BenchmarkResult, Report};
 use crate::report::student_t::mean_and_half_width;
 use crate::transport::Pattern;
@@ -27,6 +28,13 @@ pub struct CaseFigures {
     pub runs: usize,
     /// The median and the 99th percentile of the round trips, in ns; None for a stream.
     pub p50_p99_ns: Option<(f64, f64)>,
+}
+
+/// `value` as one pretty-printed JSON document, ending in a line break, as both formats are.
+pub fn json_document(value: &impl serde::Serialize) -> Result<Vec<u8>, ExportError> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(ExportError::Json)?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 /// A confidence interval, in ns.
