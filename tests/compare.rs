@@ -151,7 +151,7 @@ fn a_regression_that_stands_out_fails_the_gate() {
     assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
     let row = stdout.lines().find(|l| l.contains("unix-stream")).unwrap();
     assert!(row.contains("+900.0%") && row.contains("slower"), "{row}");
-    assert!(stdout.contains("--fail-above 5%: unix-stream at 100 B got slower by 900.0%"));
+    assert!(stdout.contains("--fail-above 5%: unix-stream at 100 B: got slower by 900.0%"));
     // Without the gate, or above the change, the same comparison passes; the other way round
     // it is faster, and passes too.
     assert_eq!(compare(&base, &new, &[]).status.code(), Some(0));
@@ -163,27 +163,138 @@ fn a_regression_that_stands_out_fails_the_gate() {
     assert!(stdout.contains("faster"), "{stdout}");
 }
 
+/// The default `--runs 1` on both sides used to pass any gate: nothing was testable, so
+/// nothing regressed. Now each case fails it, named, with the fix.
 #[test]
-fn single_runs_are_not_assessable_and_never_fail_the_gate() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut slower = read_fixture("compare-single-run.json");
-    for result in slower["results"].as_array_mut().unwrap() {
-        result["latency_us"]["mean"] = 1e6.into();
-    }
-    let new = write(dir.path(), "slower.json", &slower);
-    let output = compare(
-        &fixture("compare-single-run.json"),
-        &new,
-        &["--fail-above", "1"],
-    );
+fn single_runs_fail_the_gate_naming_the_fix_unless_allowed() {
+    let single = fixture("compare-single-run.json");
+    let output = compare(&single, &single, &["--fail-above", "10"]);
     let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
     let row = stdout.lines().find(|l| l.contains("shm-posix")).unwrap();
     assert!(row.contains("not assessable"), "{row}");
-    assert!(
-        stdout.contains("not assessable: shm-posix at 100 B: runs: 1 in BASE, 1 in NEW"),
-        "{stdout}"
+    for case in ["shm-posix", "unix-stream"] {
+        let line = format!(
+            "--fail-above 10%: {case} at 100 B: cannot be assessed: runs: 1 in BASE, 1 in NEW; \
+             the test needs at least 3 on each side: make both reports with --runs 5 or --runs auto; \
+             --allow-unassessable lets it pass"
+        );
+        assert!(stdout.contains(&line), "{line}\n{stdout}");
+    }
+    let allowed = compare(
+        &single,
+        &single,
+        &["--fail-above", "10", "--allow-unassessable"],
     );
+    let (stdout, stderr) = text(&allowed);
+    assert_eq!(allowed.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("--fail-above 10%: passed"), "{stdout}");
+    assert!(stdout.contains("--allow-unassessable: changes the test cannot judge were let pass"));
+    // Without the gate, single runs are shown, not judged, and exit 0 as before.
+    assert_eq!(compare(&single, &single, &[]).status.code(), Some(0));
+}
+
+/// A case that failed in NEW used to be "not compared" and pass; it fails the gate, with the
+/// reason NEW gives, and no relaxation lets it pass.
+#[test]
+fn a_case_that_failed_in_new_fails_the_gate_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut failed = read_fixture("compare-new.json");
+    failed["results"][0]["status"] = "failed".into();
+    failed["results"][0]["error"] = "server exited: killed by signal 9 (SIGKILL)".into();
+    let new = write(dir.path(), "failed.json", &failed);
+    let base = fixture("compare-base.json");
+    let relaxed = ["--allow-missing", "--allow-unassessable"];
+    for extra in [&[][..], &relaxed[..]] {
+        let mut args = vec!["--fail-above", "10"];
+        args.extend_from_slice(extra);
+        let output = compare(&base, &new, &args);
+        let (stdout, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{extra:?}: {stdout}{stderr}");
+        assert!(
+            stdout.contains(
+                "--fail-above 10%: shm-posix at 100 B: failed in NEW (server exited: killed by signal 9 (SIGKILL))"
+            ),
+            "{stdout}"
+        );
+        assert!(!stdout.contains("unix-stream at 100 B: "), "{stdout}");
+    }
+}
+
+/// A case of BASE that NEW lacks, or skipped, used to be listed and pass; it fails the gate
+/// unless `--allow-missing` says a smaller NEW is meant.
+#[test]
+fn a_case_missing_from_new_fails_the_gate_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = fixture("compare-base.json");
+    let mut lacking = read_fixture("compare-new.json");
+    (lacking["results"].as_array_mut().unwrap()).retain(|r| r["transport"] != "unix-stream");
+    let mut skipped = read_fixture("compare-new.json");
+    skipped["results"][1]["status"] = "skipped".into();
+    skipped["results"][1]["skip_reason"] = "larger than msgsize_max 8192".into();
+    skipped["results"][1]["latency_us"] = Value::Null;
+    for (name, report, expected) in [
+        (
+            "lacking.json",
+            lacking,
+            "unix-stream at 100 B: missing from NEW (it is in BASE)",
+        ),
+        (
+            "skipped.json",
+            skipped,
+            "unix-stream at 100 B: skipped in NEW (larger than msgsize_max 8192)",
+        ),
+    ] {
+        let new = write(dir.path(), name, &report);
+        let output = compare(&base, &new, &["--fail-above", "10"]);
+        let (stdout, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{name}: {stdout}{stderr}");
+        let line = format!("--fail-above 10%: {expected}; --allow-missing lets it pass");
+        assert!(stdout.contains(&line), "{line}\n{stdout}");
+        let allowed = compare(&base, &new, &["--fail-above", "10", "--allow-missing"]);
+        let (stdout, stderr) = text(&allowed);
+        assert_eq!(allowed.status.code(), Some(0), "{name}: {stdout}{stderr}");
+        assert!(stdout.contains("--fail-above 10%: passed"), "{stdout}");
+    }
+}
+
+/// A case skipped on both sides (a size beyond a transport's limit on both machines, as any
+/// `--transports all` run has) is no missing case; nor is one BASE skipped and NEW measured,
+/// which is new, as a case only NEW has.
+#[test]
+fn a_case_skipped_on_both_sides_or_only_in_base_passes_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let skip = |mut report: Value| {
+        report["results"][1]["status"] = "skipped".into();
+        report["results"][1]["skip_reason"] = "larger than msgsize_max 8192".into();
+        report["results"][1]["latency_us"] = Value::Null;
+        report
+    };
+    let base = write(
+        dir.path(),
+        "base.json",
+        &skip(read_fixture("compare-base.json")),
+    );
+    let both = write(
+        dir.path(),
+        "new.json",
+        &skip(read_fixture("compare-new.json")),
+    );
+    for new in [both, fixture("compare-new.json")] {
+        let output = compare(&base, &new, &["--fail-above", "10"]);
+        let (stdout, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+        assert!(stdout.contains("--fail-above 10%: passed"), "{stdout}");
+    }
+}
+
+#[test]
+fn the_relaxations_need_the_gate() {
+    let base = fixture("compare-base.json");
+    let base = base.to_str().unwrap();
+    for flag in ["--allow-missing", "--allow-unassessable"] {
+        assert_usage_error(&["compare", base, base, flag], "--fail-above");
+    }
 }
 
 /// Figures no measurement gives do not turn into a verdict: a BASE mean of 0.0 µs against
@@ -200,7 +311,20 @@ fn a_zero_mean_or_zero_run_means_are_not_assessed() {
     let base = write(dir.path(), "zero.json", &zero);
     let output = compare(&base, &fixture("compare-new.json"), &["--fail-above", "5"]);
     let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    // Neither can be judged, so the gate fails closed on both.
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "--fail-above 5%: shm-posix at 100 B: cannot be assessed: no latency in BASE"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "--fail-above 5%: unix-stream at 100 B: cannot be assessed: a run mean is 0 µs"
+        ),
+        "{stdout}"
+    );
     assert!(
         stdout.contains(
             "not compared: shm-posix at 100 B: no latency in BASE (its mean latency is 0 µs"
@@ -253,7 +377,8 @@ fn another_machine_is_named_and_failed_or_skipped_cases_are_not_compared() {
     let new = write(dir.path(), "other.json", &other);
     let output = compare(&fixture("compare-base.json"), &new, &["--fail-above", "0"]);
     let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    // The failed and the skipped case fail the gate (tested on their own below).
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stdout.contains("machine.cpu: \"AMD EPYC"), "{stdout}");
     assert!(stdout.contains("\"Some Other CPU\" in NEW"), "{stdout}");
     assert!(

@@ -35,7 +35,7 @@ use crate::cli::options::Options;
 use crate::system::machine;
 use crate::transport::TransportKind;
 
-use crate::report::result::{Config, ExternalServer, Report, RunsAuto};
+use crate::report::result::{Config, ExternalServer, Provenance, Report, RunsAuto};
 use crate::report::schema::SCHEMA_VERSION;
 
 /// The spin budget of each transport of the run that spins, in µs, by name.
@@ -46,6 +46,16 @@ fn spin_budgets_us(options: &Options) -> BTreeMap<&'static str, f64> {
         .collect()
 }
 
+/// Now, this process's command line, the build, and what the user asked to record.
+fn provenance(options: &Options) -> Provenance {
+    let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let command_line = (std::env::args_os())
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let hostname = options.record_hostname.then(machine::hostname).flatten();
+    Provenance::of_this_build(started_at, command_line, options.label.clone(), hostname)
+}
+
 /// The report of a run that has not started: its configuration, the machine and the cost of
 /// the clock, with no results yet.
 pub fn new_report(options: &Options) -> Report {
@@ -53,6 +63,7 @@ pub fn new_report(options: &Options) -> Report {
         tool: "transport-bench",
         schema_version: SCHEMA_VERSION,
         version: env!("CARGO_PKG_VERSION"),
+        provenance: provenance(options),
         config: Config {
             iterations: options.duration.is_none().then_some(options.iterations),
             duration_s: options.duration.map(|d| d.as_secs_f64()),

@@ -476,6 +476,8 @@ mod tests {
             baseline: shm_posix::KIND,
             verify_all: false,
             exports: Exports::default(),
+            label: None,
+            record_hostname: false,
             injected_fault: None,
             injected_client_fault: None,
             pin: None,

@@ -286,6 +286,26 @@ pub struct BenchArgs {
     #[arg(help_heading = OUTPUT)]
     pub export_hgrm: Option<PathBuf>,
 
+    // Continuous benchmarking and provenance (issue 29): one block, kept together.
+    /// Write each case's mean latency (ns) and throughput (per second) in the Bencher Metric
+    /// Format, for `bencher run --adapter json --file FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub export_bencher: Option<PathBuf>,
+
+    /// Write each case's mean latency (ns) for github-action-benchmark's
+    /// customSmallerIsBetter tool.
+    #[arg(long, value_name = "FILE")]
+    pub export_benchmark_action: Option<PathBuf>,
+
+    /// Free text recorded in the JSON report's provenance (e.g. a CI job or a machine's role).
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+
+    /// Record this host's name in the JSON report's provenance (left out by default: a host
+    /// name can be private).
+    #[arg(long)]
+    pub record_hostname: bool,
+
     // The help gives the address of every transport of the registry that can be reached.
     #[arg(long, value_name = "TRANSPORT:ADDRESS", help = connect_help())]
     #[arg(help_heading = PEERS)]
@@ -342,9 +362,20 @@ pub enum Command {
         new: PathBuf,
 
         /// Exit 1 when any case's mean got slower by more than PERCENT and the change stands
-        /// out from the noise (a CI gate).
+        /// out from the noise (a CI gate). The gate fails closed: a case of BASE that failed,
+        /// was skipped or is missing in NEW, or whose change the test cannot judge (fewer than
+        /// 3 runs a side), fails it too, named with the reason.
         #[arg(long, value_name = "PERCENT", value_parser = parse_percent, allow_negative_numbers = true)]
         fail_above: Option<f64>,
+
+        /// With --fail-above: a case of BASE that NEW lacks or skipped does not fail the gate.
+        #[arg(long, requires = "fail_above")]
+        allow_missing: bool,
+
+        /// With --fail-above: a change the test cannot judge (too few runs, no spread, a case
+        /// BASE did not measure) does not fail the gate.
+        #[arg(long, requires = "fail_above")]
+        allow_unassessable: bool,
     },
     /// Print the completion script for SHELL on standard output (see the README for where
     /// each shell looks for it).

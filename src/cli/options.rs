@@ -12,6 +12,7 @@ use clap_complete::Shell;
 
 use crate::cli::memory::{check_room, MachineRoom, NoRoom, RoomRefusal, RunShape};
 use crate::cli::{BenchArgs, Cli, Command};
+use crate::compare::gate::GatePolicy;
 use crate::compare::CompareRequest;
 use crate::export::replot::PlotRequest;
 use crate::export::target::{Destination, STDOUT_PATH};
@@ -70,6 +71,10 @@ pub struct Options {
     pub baseline: TransportKind,
     pub verify_all: bool,
     pub exports: Exports,
+    /// `--label`: free text recorded in the JSON report's provenance.
+    pub label: Option<String>,
+    /// `--record-hostname`: the host's name goes into the JSON report's provenance.
+    pub record_hostname: bool,
     pub injected_fault: Option<(TransportKind, Fault)>,
     /// `--inject-client-fault`: the client processes of one transport die on purpose.
     pub injected_client_fault: Option<(TransportKind, ClientFault)>,
@@ -143,23 +148,8 @@ impl Mode {
                 out: out.clone(),
             });
         }
-        if let Some(Command::Compare {
-            base,
-            new,
-            fail_above,
-        }) = &cli.command
-        {
-            if base == new && base == Path::new(STDIN_PATH) {
-                usage_error(
-                    ErrorKind::ArgumentConflict,
-                    "BASE and NEW are both - (standard input), which holds one report; name a file for one of them".into(),
-                );
-            }
-            return Mode::Compare(CompareRequest {
-                base: base.clone(),
-                new: new.clone(),
-                fail_above_pct: *fail_above,
-            });
+        if let Some(request) = cli.command.as_ref().and_then(compare_request) {
+            return Mode::Compare(request);
         }
         match &cli.command {
             Some(Command::Completions { shell }) => return Mode::Completions(*shell),
@@ -178,6 +168,35 @@ impl Mode {
         }
         Mode::Benchmark(Box::new(benchmark_options(cli)))
     }
+}
+
+/// `compare`'s request, checked, if `command` is `compare`.
+fn compare_request(command: &Command) -> Option<CompareRequest> {
+    let Command::Compare {
+        base,
+        new,
+        fail_above,
+        allow_missing,
+        allow_unassessable,
+    } = command
+    else {
+        return None;
+    };
+    if base == new && base == Path::new(STDIN_PATH) {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            "BASE and NEW are both - (standard input), which holds one report; name a file for one of them".into(),
+        );
+    }
+    Some(CompareRequest {
+        base: base.clone(),
+        new: new.clone(),
+        gate: fail_above.map(|threshold_pct| GatePolicy {
+            threshold_pct,
+            allow_missing: *allow_missing,
+            allow_unassessable: *allow_unassessable,
+        }),
+    })
 }
 
 fn benchmark_options(cli: Cli) -> Options {
@@ -221,6 +240,8 @@ fn benchmark_options(cli: Cli) -> Options {
         timeout: args.timeout,
         verify_all: args.verify_all,
         exports,
+        label: args.label,
+        record_hostname: args.record_hostname,
         injected_fault: args.inject_server_fault,
         injected_client_fault: args.inject_client_fault,
         interval: args.interval,
@@ -231,14 +252,15 @@ fn benchmark_options(cli: Cli) -> Options {
         connect: args.connect,
         refused_for_room: Vec::new(),
         verbose: args.verbose,
-        pin: args.pin.resolve().unwrap_or_else(|e| {
-            usage_error(
-                ErrorKind::ValueValidation,
-                format!("--pin {}: {e}", args.pin),
-            )
-        }),
+        pin: resolved_pin(&args.pin),
     };
     with_room_checked(options)
+}
+
+/// The CPUs `--pin` names, on this machine; a usage error when it has not got them.
+fn resolved_pin(pin: &PinMode) -> Option<Pinning> {
+    pin.resolve()
+        .unwrap_or_else(|e| usage_error(ErrorKind::ValueValidation, format!("--pin {pin}: {e}")))
 }
 
 /// `options` with the cases the machine has no room for, which the scheduler skips; a usage
@@ -471,6 +493,8 @@ fn exports(args: &BenchArgs) -> Exports {
         markdown: args.export_markdown.clone(),
         plot: args.plot.clone(),
         html: args.export_html.clone(),
+        bencher: args.export_bencher.clone(),
+        benchmark_action: args.export_benchmark_action.clone(),
         hgrm_dir: args.export_hgrm.clone(),
     };
     check_exports(&exports);

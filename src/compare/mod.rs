@@ -1,11 +1,13 @@
 //! `transport-bench compare BASE.json NEW.json`: the change of every case present in both saved
 //! reports (mean, p50, p99), whether it stands out from the run-to-run noise (Welch's t-test
 //! on the run means, [`welch`]), the cases only one report has, and what differs between the
-//! machines and configurations. With `--fail-above PERCENT` it is a CI gate.
+//! machines and configurations. With `--fail-above PERCENT` it is a CI gate that fails closed
+//! ([`gate`]).
 //!
 //! Data flows one way: both files are read and checked ([`saved`]), compared into a
 //! [`Comparison`] (no printing), which [`render`] turns into text.
 
+pub mod gate;
 pub mod render;
 pub mod saved;
 pub mod welch;
@@ -20,6 +22,7 @@ use crate::printable;
 use crate::report::result::Status;
 use crate::system::stdout;
 use crate::transport::{TransportKind, Workload};
+use gate::GatePolicy;
 use saved::{Latency, SavedCase, SavedRun};
 use welch::{welch_t_test, NotTestable, WelchTest};
 
@@ -28,8 +31,9 @@ use welch::{welch_t_test, NotTestable, WelchTest};
 pub struct CompareRequest {
     pub base: PathBuf,
     pub new: PathBuf,
-    /// Exit 1 when a case's mean got slower by more than this many percent, beyond the noise.
-    pub fail_above_pct: Option<f64>,
+    /// `--fail-above` and its relaxations: exit 1 when a case got slower beyond the noise, or
+    /// cannot be shown not to have (see [`gate`]).
+    pub gate: Option<GatePolicy>,
 }
 
 /// The fields of `machine` whose difference makes two reports' figures hard to compare.
@@ -207,13 +211,6 @@ impl Comparison {
             }),
         }
     }
-
-    /// The cases that fail the gate `--fail-above threshold_pct`.
-    pub fn regressions(&self, threshold_pct: f64) -> Vec<&CaseChange> {
-        (self.changes.iter())
-            .filter(|c| c.regressed_beyond(threshold_pct))
-            .collect()
-    }
 }
 
 fn key(case: &SavedCase) -> CaseKey {
@@ -306,8 +303,8 @@ fn differences(base: &SavedRun, new: &SavedRun) -> Vec<Difference> {
     found
 }
 
-/// Compares, prints, and exits: 2 for bad input, 1 when `--fail-above` finds a regression
-/// beyond the noise, 0 otherwise.
+/// Compares, prints, and exits: 2 for bad input, 1 when a case fails the `--fail-above` gate
+/// (a regression beyond the noise, or a case it cannot clear), 0 otherwise.
 pub fn run(request: &CompareRequest) -> ExitCode {
     let runs =
         SavedRun::read(&request.base).and_then(|base| Ok((base, SavedRun::read(&request.new)?)));
@@ -321,10 +318,10 @@ pub fn run(request: &CompareRequest) -> ExitCode {
     };
     let comparison = Comparison::new(&base, &new);
     // Both reports' text (a state, a kernel, a CPU name) is as anyone wrote it.
-    let rendered = render::render(&comparison, &base, &new, request.fail_above_pct);
+    let rendered = render::render(&comparison, &base, &new, request.gate.as_ref());
     stdout::print(printable::text(&rendered));
-    match request.fail_above_pct {
-        Some(threshold) if !comparison.regressions(threshold).is_empty() => ExitCode::FAILURE,
+    match &request.gate {
+        Some(policy) if !comparison.gate(policy).is_empty() => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,
     }
 }
@@ -370,6 +367,14 @@ mod tests {
         }
     }
 
+    fn strict(threshold_pct: f64) -> GatePolicy {
+        GatePolicy {
+            threshold_pct,
+            allow_missing: false,
+            allow_unassessable: false,
+        }
+    }
+
     #[test]
     fn only_a_slowdown_beyond_the_noise_and_the_threshold_fails_the_gate() {
         let base = run(
@@ -382,13 +387,48 @@ mod tests {
         );
         let comparison = Comparison::new(&base, &slower);
         assert_eq!(comparison.changes[0].mean_change_pct(), Some(100.0));
-        assert_eq!(comparison.regressions(50.0).len(), 1);
-        assert!(comparison.regressions(100.0).is_empty());
-        assert!(Comparison::new(&slower, &base).regressions(0.0).is_empty());
-        let untestable = run(json!({}), vec![case(shm_posix::KIND, 20.0, &[20.0])]);
-        let comparison = Comparison::new(&base, &untestable);
-        assert!(comparison.changes[0].test.is_err());
-        assert!(comparison.regressions(0.0).is_empty());
+        let failed = comparison.gate(&strict(50.0));
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].why, gate::GateFailure::Slower { pct: 100.0 });
+        assert!(comparison.gate(&strict(100.0)).is_empty());
+        assert!(Comparison::new(&slower, &base)
+            .gate(&strict(0.0))
+            .is_empty());
+    }
+
+    /// The gate fails closed: what it cannot judge fails it unless the user lets it pass.
+    #[test]
+    fn an_untestable_or_missing_case_fails_the_gate_unless_allowed() {
+        let base = run(
+            json!({}),
+            vec![
+                case(shm_posix::KIND, 10.0, &[9.5, 10.0, 10.5]),
+                case(shm_spin::KIND, 10.0, &[9.5, 10.0, 10.5]),
+            ],
+        );
+        let single = run(json!({}), vec![case(shm_posix::KIND, 20.0, &[20.0])]);
+        let comparison = Comparison::new(&base, &single);
+        let failed = comparison.gate(&strict(0.0));
+        assert_eq!(failed.len(), 2, "{failed:?}");
+        assert!(matches!(
+            failed[0].why,
+            gate::GateFailure::Unassessable {
+                reason: NotTestable::TooFewRuns { base: 3, new: 1 }
+            }
+        ));
+        assert_eq!(failed[1].why, gate::GateFailure::Missing);
+        let relaxed = GatePolicy {
+            allow_missing: true,
+            allow_unassessable: true,
+            ..strict(0.0)
+        };
+        assert!(comparison.gate(&relaxed).is_empty());
+        let nothing = Comparison::new(&run(json!({}), vec![]), &run(json!({}), vec![]));
+        assert_eq!(
+            nothing.gate(&relaxed).len(),
+            1,
+            "nothing compared passes nothing"
+        );
     }
 
     #[test]

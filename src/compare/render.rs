@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use comfy_table::{presets, Cell, CellAlignment, Table};
 
+use super::gate::GatePolicy;
 use super::saved::SavedRun;
 use super::welch::MIN_RUNS;
 use super::{change_pct, CaseChange, CaseKey, Comparison, Side};
@@ -28,7 +29,7 @@ pub fn render(
     comparison: &Comparison,
     base: &SavedRun,
     new: &SavedRun,
-    fail_above_pct: Option<f64>,
+    gate_policy: Option<&GatePolicy>,
 ) -> String {
     let mut text = format!(
         "BASE: {}\nNEW:  {}\nChange of NEW against BASE. Stands out: Welch's t-test on the run means, 95% two-sided (at least {MIN_RUNS} runs each).\n",
@@ -54,8 +55,8 @@ pub fn render(
         let _ = writeln!(text, "{}", table(&comparison.changes));
     }
     text.push_str(&notes(comparison));
-    if let Some(threshold) = fail_above_pct {
-        text.push_str(&gate(comparison, threshold));
+    if let Some(policy) = gate_policy {
+        text.push_str(&gate(comparison, policy));
     }
     text
 }
@@ -188,22 +189,35 @@ fn status_name(status: Status) -> &'static str {
     }
 }
 
-/// The verdict of `--fail-above`.
-fn gate(comparison: &Comparison, threshold_pct: f64) -> String {
-    let regressions = comparison.regressions(threshold_pct);
-    if regressions.is_empty() {
+/// The verdict of `--fail-above`: each case that fails it, with why, or that none does.
+fn gate(comparison: &Comparison, policy: &GatePolicy) -> String {
+    let threshold_pct = policy.threshold_pct;
+    let failed = comparison.gate(policy);
+    if failed.is_empty() {
         return format!(
-            "--fail-above {threshold_pct}%: no case got slower by more than that beyond the noise\n"
+            "--fail-above {threshold_pct}%: passed: no case got slower by more than that beyond the noise{}\n",
+            relaxations(policy)
         );
     }
     let mut text = String::new();
-    for change in regressions {
-        let pct = change.mean_change_pct().unwrap_or_default();
-        let _ = writeln!(
-            text,
-            "--fail-above {threshold_pct}%: {} got slower by {pct:.1}% (mean), beyond the noise",
-            name(change.case)
-        );
+    for failure in failed {
+        // The case first, when the failure is one case's.
+        let case = failure
+            .case
+            .map_or(String::new(), |case| format!("{}: ", name(case)));
+        let _ = writeln!(text, "--fail-above {threshold_pct}%: {case}{}", failure.why);
     }
     text
+}
+
+/// What the gate was told to let pass, for its verdict.
+fn relaxations(policy: &GatePolicy) -> &'static str {
+    match (policy.allow_missing, policy.allow_unassessable) {
+        (false, false) => "",
+        (true, false) => " (--allow-missing: cases missing from NEW were let pass)",
+        (false, true) => " (--allow-unassessable: changes the test cannot judge were let pass)",
+        (true, true) => {
+            " (--allow-missing and --allow-unassessable: cases missing from NEW and changes the test cannot judge were let pass)"
+        }
+    }
 }

@@ -3,7 +3,10 @@
 //! rename) so that an interrupted run keeps what it measured; standard output, FIFOs and
 //! devices get the final state once ([`target`] says why).
 
+mod bencher;
+mod benchmark_action;
 pub mod conflicts;
+pub mod continuous;
 mod csv;
 pub mod directory;
 pub mod events;
@@ -24,6 +27,8 @@ use crate::printable;
 use crate::report::result::Report;
 use target::{Destination, ExportTarget, STDOUT_PATH};
 
+pub use self::bencher::BencherExporter;
+pub use self::benchmark_action::BenchmarkActionExporter;
 pub use self::csv::CsvExporter;
 pub use self::html::HtmlExporter;
 pub use self::json::JsonExporter;
@@ -55,6 +60,10 @@ pub struct Exports {
     pub markdown: Option<PathBuf>,
     pub plot: Option<PathBuf>,
     pub html: Option<PathBuf>,
+    /// `--export-bencher`: the Bencher Metric Format.
+    pub bencher: Option<PathBuf>,
+    /// `--export-benchmark-action`: github-action-benchmark's customSmallerIsBetter.
+    pub benchmark_action: Option<PathBuf>,
     /// A directory for one `.hgrm` file per case (not a file: [`Exports::paths`] leaves it out).
     pub hgrm_dir: Option<PathBuf>,
 }
@@ -68,6 +77,8 @@ impl Exports {
             &self.markdown,
             &self.plot,
             &self.html,
+            &self.bencher,
+            &self.benchmark_action,
         ]
         .into_iter()
         .flatten()
@@ -81,6 +92,8 @@ impl Exports {
             ("--export-markdown", &self.markdown),
             ("--plot", &self.plot),
             ("--export-html", &self.html),
+            ("--export-bencher", &self.bencher),
+            ("--export-benchmark-action", &self.benchmark_action),
         ]
         .into_iter()
         .filter_map(|(flag, path)| Some((flag, path.as_ref()?)))
@@ -98,6 +111,8 @@ pub trait Exporter {
 pub enum ExportError {
     #[error("cannot serialize the JSON report: {0}")]
     Json(#[source] serde_json::Error),
+    #[error("cannot serialize the CSV report: {0}")]
+    Csv(#[source] ::csv::Error),
     #[error("drawing the plot: {0}")]
     Plot(#[from] DrawingAreaErrorKind<std::io::Error>),
     #[error("cannot write {}: {source}", path.display())]
@@ -127,12 +142,14 @@ pub struct ExportSet {
 
 impl ExportSet {
     pub fn new(exports: &Exports) -> ExportSet {
-        let wanted: [(&Option<PathBuf>, Box<dyn Exporter>); 5] = [
+        let wanted: [(&Option<PathBuf>, Box<dyn Exporter>); 7] = [
             (&exports.json, Box::new(JsonExporter)),
             (&exports.csv, Box::new(CsvExporter)),
             (&exports.markdown, Box::new(MarkdownExporter)),
             (&exports.plot, Box::new(SvgPlotExporter)),
             (&exports.html, Box::new(HtmlExporter)),
+            (&exports.bencher, Box::new(BencherExporter)),
+            (&exports.benchmark_action, Box::new(BenchmarkActionExporter)),
         ];
         let hgrm_dir = exports.hgrm_dir.clone();
         let exports = wanted

@@ -10,10 +10,10 @@
 //!   over it would replace a device node or a pipe with a plain file, and writing intermediate
 //!   states would hand its reader several documents.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -255,30 +255,37 @@ fn set_blocking(file: &File) -> io::Result<()> {
 }
 
 /// Writes a temporary file beside `path` and renames it over `path`.
+///
+/// The temporary file is `tempfile`'s: created with `O_CREAT | O_EXCL` under a random name, so
+/// nothing planted beside `path` (a link, a FIFO, a leftover) is followed, opened or waited on,
+/// and removed again if anything fails. It gets the mode of the file it replaces (a file kept
+/// private, 600, stays so), or 666 less the umask for a new one, as `File::create` gives; and
+/// its bytes reach the disk (fsync) before the rename, so that a crash leaves the previous
+/// export or the new one, never a renamed empty file.
 fn replace_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut temp_name = path.file_name().unwrap_or_default().to_os_string();
-    temp_name.push(format!(".tmp-{}", std::process::id()));
-    let temp = path.with_file_name(temp_name);
-    let written = create_new(&temp).and_then(|mut file| file.write_all(bytes));
-    written
-        .and_then(|()| std::fs::rename(&temp, path))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&temp);
-        })
-}
-
-/// Creates `path` exclusively (O_EXCL never follows a link planted there). A leftover of a
-/// crashed run with our pid is removed (unlinking a planted link is harmless) and the creation
-/// tried once more.
-fn create_new(path: &Path) -> io::Result<File> {
-    let open = || OpenOptions::new().write(true).create_new(true).open(path);
-    match open() {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            std::fs::remove_file(path)?;
-            open()
-        }
-        other => other,
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let replaced_mode = (std::fs::metadata(path).ok())
+        .filter(std::fs::Metadata::is_file)
+        .map(|meta| meta.permissions().mode() & 0o777);
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(path.file_name().unwrap_or_default());
+    prefix.push(".");
+    let mut temp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .permissions(Permissions::from_mode(replaced_mode.unwrap_or(0o666)))
+        .tempfile_in(dir)?;
+    if let Some(mode) = replaced_mode {
+        // The umask took bits away at creation; the replaced file had them.
+        temp.as_file()
+            .set_permissions(Permissions::from_mode(mode))?;
     }
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Standard output as a `File` of its own (a duplicate of descriptor 1), so that it is
@@ -311,6 +318,29 @@ mod tests {
         target.write(b"two").unwrap();
         assert_eq!(read(&path), "two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// A replaced export keeps its mode (600 stayed private until the rename reset it to
+    /// 644); a new one gets what `File::create` gives; nothing is left beside it.
+    #[test]
+    fn a_replaced_file_keeps_its_mode_and_a_new_one_gets_the_usual_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let private = dir.path().join("private.json");
+        std::fs::write(&private, "old").unwrap();
+        std::fs::set_permissions(&private, Permissions::from_mode(0o600)).unwrap();
+        let shared = dir.path().join("shared.json");
+        std::fs::write(&shared, "old").unwrap();
+        std::fs::set_permissions(&shared, Permissions::from_mode(0o664)).unwrap();
+        for (path, expected) in [(&private, 0o600), (&shared, 0o664)] {
+            ExportTarget::open(path).unwrap().write(b"new").unwrap();
+            assert_eq!((read(path), mode(path)), ("new".into(), expected));
+        }
+        let created = dir.path().join("created.json");
+        File::create(dir.path().join("reference")).unwrap();
+        ExportTarget::open(&created).unwrap().write(b"x").unwrap();
+        assert_eq!(mode(&created), mode(&dir.path().join("reference")));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Markdown and the HTML show beside the mean whenever a case has two runs or more. Here, in
 //! the report layer, so that the benchmark and every renderer compute it one way.
 
-use crate::report::student_t::student_t_quantile;
+use crate::report::student_t::mean_and_half_width;
 
 /// The confidence of the interval.
 pub const CONFIDENCE: f64 = 0.95;
@@ -11,19 +11,12 @@ pub const CONFIDENCE: f64 = 0.95;
 /// The half width of the 95% confidence interval of the mean of `run_means`, in percent of
 /// that mean; None with fewer than two, or when the mean is no positive time.
 pub fn half_width_pct(run_means: &[f64]) -> Option<f64> {
-    let n = run_means.len();
-    if n < 2 {
+    let (mean, half_width) = mean_and_half_width(run_means, CONFIDENCE)?;
+    if mean <= 0.0 {
         return None;
     }
-    let count = n as f64;
-    let mean = run_means.iter().sum::<f64>() / count;
-    if !(mean.is_finite() && mean > 0.0) {
-        return None;
-    }
-    let variance = run_means.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (count - 1.0);
-    let t = student_t_quantile(1.0 - (1.0 - CONFIDENCE) / 2.0, count - 1.0);
-    let half_width = 100.0 * t * (variance / count).sqrt() / mean;
-    half_width.is_finite().then_some(half_width)
+    let half_width_pct = 100.0 * half_width / mean;
+    half_width_pct.is_finite().then_some(half_width_pct)
 }
 
 #[cfg(test)]

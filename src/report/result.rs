@@ -19,12 +19,50 @@ pub struct Report {
     /// `version` is the tool's.
     pub schema_version: u32,
     pub version: &'static str,
+    /// When, by what command line and from which build the report was made.
+    pub provenance: Provenance,
     pub config: Config,
     pub machine: Machine,
     pub clock_overhead_ns: f64,
     /// "complete", or "interrupted by SIGINT" etc.
     pub state: String,
     pub results: Vec<BenchmarkResult>,
+}
+
+/// Where a report came from, so that a saved one can be traced to its run and build.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Provenance {
+    /// When the run started: RFC 3339, UTC, to the second (`2026-12-07T03:05:15Z`).
+    pub started_at: String,
+    /// The command line, as argv (the program's name first), each argument as text.
+    pub command_line: Vec<String>,
+    /// The git commit the binary was built from; null when it was not built from a checkout.
+    pub git_revision: Option<&'static str>,
+    /// Whether tracked files differed from `git_revision` when it was built; null without it.
+    pub git_dirty: Option<bool>,
+    /// `--label TEXT`, as given; null without it.
+    pub label: Option<String>,
+    /// This host's name, only with `--record-hostname` (a host name may be private).
+    pub hostname: Option<String>,
+}
+
+impl Provenance {
+    /// The git revision this binary was built from, as `build.rs` found it.
+    pub fn of_this_build(
+        started_at: String,
+        command_line: Vec<String>,
+        label: Option<String>,
+        hostname: Option<String>,
+    ) -> Provenance {
+        Provenance {
+            started_at,
+            command_line,
+            git_revision: option_env!("TRANSPORT_BENCH_GIT_REVISION"),
+            git_dirty: option_env!("TRANSPORT_BENCH_GIT_DIRTY").map(|dirty| dirty == "true"),
+            label,
+            hostname,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -7,8 +7,10 @@
 //! ever wrote stays readable: reports from before the field have none, and are version 1.
 
 /// The version this build writes. Raise it, and document the change in docs/json-schema.md,
-/// whenever a field is added, removed, renamed or given another meaning; the readers of
-/// `plot` and `compare` must then still read every earlier version.
+/// whenever a field is removed, renamed, given another type or meaning, or added such that a
+/// reader must know it; the readers of `plot` and `compare` must then still read every earlier
+/// version. A field readers may ignore is added without raising it (an older build would
+/// refuse the newer reports for nothing), and listed in docs/json-schema.md.
 ///
 /// - 1: every report written before the field existed (the fields added over time before it,
 ///   such as `pattern` or `cpu`, are absent from the oldest; the readers give them defaults).
@@ -17,7 +19,8 @@
 ///   `runs_hdr_histogram_v2`, `hdr_histogram_v2_note`, and `machine`'s idle and CPU facts):
 ///   compatible, since the readers ignore fields they do not read, so not a new version.
 /// - 3: `config.iterations` is null for a time-bounded run, beside the new `config.duration_s`;
-///   adds `config.runs_auto` and each result's `confidence` (`--runs auto`).
+///   adds `config.runs_auto` and each result's `confidence` (`--runs auto`). Later builds add
+///   `provenance`, which no reader needs: not a new version.
 pub const SCHEMA_VERSION: u32 = 3;
 
 /// The version of a report that has no `schema_version` field.

@@ -30,6 +30,21 @@ pub fn student_t_quantile(probability: f64, degrees_of_freedom: f64) -> f64 {
     (low + high) / 2.0
 }
 
+/// The mean of `samples` and the half width of its two-sided `confidence` interval (Student's
+/// t with n − 1 degrees of freedom, the samples taken as independent); None with fewer than two
+/// samples, or when either is not finite.
+pub fn mean_and_half_width(samples: &[f64], confidence: f64) -> Option<(f64, f64)> {
+    if samples.len() < 2 {
+        return None;
+    }
+    let count = samples.len() as f64;
+    let mean = samples.iter().sum::<f64>() / count;
+    let variance = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (count - 1.0);
+    let t = student_t_quantile(1.0 - (1.0 - confidence) / 2.0, count - 1.0);
+    let half_width = t * (variance / count).sqrt();
+    (mean.is_finite() && half_width.is_finite()).then_some((mean, half_width))
+}
+
 /// P(T ≤ t) for Student's t with `degrees_of_freedom`: the two tails together are
 /// I_{ν/(ν+t²)}(ν/2, 1/2).
 pub fn student_t_cdf(t: f64, degrees_of_freedom: f64) -> f64 {
@@ -131,6 +146,7 @@ mod tests {
             (5.0, 2.571),
             (10.0, 2.228),
             (30.0, 2.042),
+            (100.0, 1.984),
             (1e6, 1.960),
         ] {
             let quantile = student_t_quantile(0.975, df);
@@ -141,6 +157,34 @@ mod tests {
         assert!(close(student_t_quantile(0.90, 3.0), 1.638, 5e-4));
         assert!(close(student_t_quantile(0.025, 4.0), -2.776, 5e-4));
         assert!(close(student_t_quantile(0.5, 7.0), 0.0, 1e-9));
+    }
+
+    /// More of the published table (NIST/SEMATECH e-Handbook of Statistical Methods, 1.3.6.7.2,
+    /// "Critical values of the Student's t distribution", three decimals): upper tails 0.05 and
+    /// 0.01, so that this code is held to the table, not to itself.
+    #[test]
+    fn the_t_quantile_matches_the_one_sided_table() {
+        for (probability, df, expected) in [
+            (0.95, 5.0, 2.015),
+            (0.95, 100.0, 1.660),
+            (0.99, 30.0, 2.457),
+            (0.99, 100.0, 2.364),
+        ] {
+            let quantile = student_t_quantile(probability, df);
+            assert!(
+                close(quantile, expected, 5e-4),
+                "{probability} df {df}: {quantile}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_mean_and_its_interval_from_three_samples() {
+        // mean 10, sample variance 1, n 3: half width t(0.975, 2) * sqrt(1/3) = 4.303 * 0.57735.
+        let (mean, half_width) = mean_and_half_width(&[9.0, 10.0, 11.0], 0.95).unwrap();
+        assert!(close(mean, 10.0, 1e-12));
+        assert!(close(half_width, 2.484, 1e-3), "{half_width}");
+        assert_eq!(mean_and_half_width(&[5.0], 0.95), None);
     }
 
     #[test]

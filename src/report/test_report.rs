@@ -2,11 +2,23 @@
 //! from known samples as the benchmark tallies its cases.
 
 use crate::benchmark::tally::CaseTally;
-use crate::report::result::{Config, CpuUse, ModeSplit, Report, Status};
+use crate::report::result::{Config, CpuUse, ModeSplit, Provenance, Report, Status};
 use crate::report::schema::SCHEMA_VERSION;
 use crate::system::machine::Machine;
 use crate::transport::kinds::{shm_posix, zmq_ipc};
 use crate::transport::Pattern;
+
+/// A run of a build without git, neither label nor host name asked for.
+fn sample_provenance() -> Provenance {
+    Provenance {
+        started_at: "2026-12-07T03:05:15Z".into(),
+        command_line: vec!["transport-bench".into(), "--runs".into(), "1".into()],
+        git_revision: None,
+        git_dirty: None,
+        label: None,
+        hostname: None,
+    }
+}
 
 /// A two-transport, two-size report with one failed case, from known samples.
 pub fn sample() -> Report {
@@ -32,6 +44,7 @@ pub fn sample() -> Report {
         tool: "transport-bench",
         schema_version: SCHEMA_VERSION,
         version: "test",
+        provenance: sample_provenance(),
         config: Config {
             iterations: Some(100),
             duration_s: None,

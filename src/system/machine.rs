@@ -266,6 +266,12 @@ fn allowed_cpus() -> Vec<usize> {
     }
 }
 
+/// This host's name, as the kernel has it (`uname -n`); None when it cannot be read.
+pub fn hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    Some(name.trim().to_string()).filter(|name| !name.is_empty())
+}
+
 /// This machine, read from /proc/cpuinfo, uname and /etc/os-release ("unknown" where absent).
 pub fn describe() -> Machine {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
