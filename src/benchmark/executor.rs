@@ -25,6 +25,7 @@ use crate::peer::lease::{EndpointLease, RunNames};
 use crate::peer::server_args::ServerArgs;
 use crate::peer::spawn::ServerProcess;
 use crate::system::placement::{self, PinError, Pinning};
+use crate::system::process_state::{self, Stopped};
 use crate::system::signals;
 use crate::transport::{
     payload_capacity, Endpoint, MessageLimit, TransportClient, TransportError, Workload,
@@ -298,8 +299,16 @@ impl<'a> ProcessExecutor<'a> {
     /// A healthy server is asked to stop and must exit 0; a failed one gets a moment to clean
     /// up, then dropping it kills and reaps it. Either way, anything left at the endpoint is
     /// removed and, after a clean exit, reported: a server that leaks objects is a bug.
-    pub(super) fn tear_down(&self, Pair { lease, server }: Pair, outcome: &mut RunOutcome) {
-        let clean_exit = match outcome.error {
+    ///
+    /// A timeout is explained by its own pair's server (`pair`, counted from 1, when several
+    /// ran): that it was stopped (`kill -STOP`), or its last words.
+    pub(super) fn tear_down(
+        &self,
+        Pair { lease, server }: Pair,
+        pair: Option<usize>,
+        outcome: &mut RunOutcome,
+    ) {
+        let clean_exit = match outcome.error.take() {
             None => match server.stop(self.options.timeout) {
                 Ok(()) => true,
                 Err(e) => {
@@ -307,14 +316,17 @@ impl<'a> ProcessExecutor<'a> {
                     false
                 }
             },
-            Some(_) => {
-                let (_, words) = server.stop_and_hear(TEARDOWN_GRACE);
-                if let Some(words) =
-                    words.filter(|_| outcome.error.as_ref().is_some_and(RunError::is_timeout))
-                {
-                    let source = Box::new(outcome.error.take().expect("a failed outcome"));
-                    outcome.error = Some(RunError::ServerSaid { source, words });
-                }
+            Some(error) => {
+                let ours = error.is_timeout() && error.pair() == pair;
+                let stopped = process_state::stopped(server.pid()).filter(|_| ours);
+                let pid = server.pid();
+                // A stopped server cannot act on SIGTERM: it is killed at once.
+                let grace = match stopped {
+                    Some(_) => Duration::ZERO,
+                    None => TEARDOWN_GRACE,
+                };
+                let (_, words) = server.stop_and_hear(grace);
+                outcome.error = Some(explain_timeout(error, pid, stopped, words.filter(|_| ours)));
                 false
             }
         };
@@ -322,6 +334,28 @@ impl<'a> ProcessExecutor<'a> {
         if clean_exit && !leftovers.is_empty() {
             outcome.error = Some(RunError::Leftovers(leftovers));
         }
+    }
+}
+
+/// A timeout `error` with what its server `pid` tells of it: stopped (`how`), or its last
+/// `words`; any other error as it is.
+fn explain_timeout(
+    error: RunError,
+    pid: u32,
+    how: Option<Stopped>,
+    words: Option<String>,
+) -> RunError {
+    match (how, words) {
+        (Some(how), _) => error.within_pair(|source| RunError::ServerStopped {
+            pid,
+            how,
+            source: Box::new(source),
+        }),
+        (None, Some(words)) => error.within_pair(|source| RunError::ServerSaid {
+            source: Box::new(source),
+            words,
+        }),
+        (None, None) => error,
     }
 }
 
