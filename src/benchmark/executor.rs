@@ -28,7 +28,8 @@ use crate::system::placement::{self, PinError, Pinning};
 use crate::system::process_state::{self, Stopped};
 use crate::system::signals;
 use crate::transport::{
-    payload_capacity, Endpoint, MessageLimit, TransportClient, TransportError, Workload,
+    payload_capacity, ChannelName, Endpoint, MessageLimit, TransportClient, TransportError,
+    Workload,
 };
 
 /// How long a server whose case failed gets to exit on SIGTERM before it is killed.
@@ -129,12 +130,21 @@ pub trait Executor {
 
     /// The signal that asked the benchmark to stop, if one did.
     fn interrupted(&self) -> Option<Signal>;
+
+    /// What the runs since the last call removed before starting a server: objects an earlier
+    /// process with this driver's pid, in this PID namespace, left under the name the run was
+    /// about to use (`cleanup::remove_earlier_runs_objects`).
+    fn take_earlier_runs_objects(&mut self) -> Vec<IpcObject> {
+        Vec::new()
+    }
 }
 
 /// The real executor: each run spawns this executable as the echo server (one per pair).
 pub struct ProcessExecutor<'a> {
     pub(super) options: &'a Options,
     names: RunNames,
+    /// Objects removed from channels this run was about to use, not told yet.
+    earlier_runs_objects: Vec<IpcObject>,
     /// The CPUs this process may use, read before the measuring thread was pinned: where the
     /// pairs of `--pairs` are placed.
     pub(super) allowed_cpus: Vec<usize>,
@@ -177,6 +187,7 @@ impl<'a> ProcessExecutor<'a> {
         Ok(ProcessExecutor {
             options,
             names: RunNames::new(),
+            earlier_runs_objects: Vec::new(),
             allowed_cpus,
         })
     }
@@ -216,6 +227,12 @@ impl<'a> ProcessExecutor<'a> {
         let mut lease = self
             .names
             .next_endpoint(case.transport, self.options.buffer_size)?;
+        if let Endpoint::ShmChannel { channel, .. } = &lease.endpoint {
+            if let Ok(channel) = ChannelName::new(channel) {
+                let removed = cleanup::remove_earlier_runs_objects(&channel);
+                self.earlier_runs_objects.extend(removed);
+            }
+        }
         let spawned = self
             .server_args(case, &lease.endpoint, pin)
             .map_err(RunError::from)
@@ -376,6 +393,10 @@ impl Executor for ProcessExecutor<'_> {
 
     fn interrupted(&self) -> Option<Signal> {
         signals::received()
+    }
+
+    fn take_earlier_runs_objects(&mut self) -> Vec<IpcObject> {
+        std::mem::take(&mut self.earlier_runs_objects)
     }
 }
 
