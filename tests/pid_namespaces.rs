@@ -87,9 +87,11 @@ const KILLED_DRIVER_PID: u32 = 20;
 /// (`kill -KILL -1`, as when the namespace's init is killed) while their servers hold their
 /// objects, then a new run with that pid. A namespace's inode is reused once it is gone, so the
 /// same names meet a run in a new namespace just as they meet one here. First a mqueue run with
-/// two pairs (queues of channels 1 and 2), then a shm-posix run (its own start removes the
-/// queues of its channel 1 and leaves its shared memory); the last run's channel 1 is shm-posix
-/// and its channel 2 mqueue: each met EEXIST before.
+/// two pairs (queues of channels 1 and 2), an iceoryx2 run (its start removes the queues of
+/// its channel 1; it leaves its segments in `/dev/shm` and its node under `/tmp/iceoryx2`),
+/// then a shm-posix run (its start removes iceoryx2's dead node, which a sweep of `/dev/shm`
+/// alone would have cut off from its segments, and leaves its own shared memory); the last
+/// run's channel 1 is shm-posix and its channel 2 mqueue: each met EEXIST before.
 const KILLED_RUNS_SCRIPT: &str = r#"killed_run() {
         echo $((DRIVER_PID - 1)) > /proc/sys/kernel/ns_last_pid || exit 9
         "$TB" "$@" --sizes 100 --duration 600s --timeout 10s >/dev/null 2>&1 &
@@ -99,6 +101,7 @@ const KILLED_RUNS_SCRIPT: &str = r#"killed_run() {
     }
     echo "NAMESPACE $(stat -L -c %i /proc/self/ns/pid)"
     CLIENTS=2 killed_run --transports mqueue --pairs 2
+    CLIENTS=1 killed_run --transports iceoryx2
     CLIENTS=1 killed_run --transports shm-posix
     echo "LEFT BEFORE: $(ls /dev/shm | grep -c "srb_tb_${DRIVER_PID}_p")"
     echo $((DRIVER_PID - 1)) > /proc/sys/kernel/ns_last_pid || exit 9
@@ -143,8 +146,24 @@ fn a_run_removes_what_a_dead_run_with_its_pid_in_its_pid_namespace_left() {
         .map(|queue| queue.name().to_string())
         .collect();
     assert_eq!(queues, Vec::<String>::new());
-    assert_eq!(
-        shm_entries(&format!("srb_tb_{KILLED_DRIVER_PID}_p{namespace}_")),
-        Vec::<String>::new()
-    );
+    let prefix = format!("srb_tb_{KILLED_DRIVER_PID}_p{namespace}_");
+    assert_eq!(shm_entries(&prefix), Vec::<String>::new());
+    assert_eq!(files_under("/tmp/iceoryx2", &prefix), Vec::<String>::new());
+}
+
+/// The paths under `root` whose name contains `needle`.
+fn files_under(root: &str, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(root)];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                dirs.push(entry.path());
+            }
+            if entry.file_name().to_string_lossy().contains(needle) {
+                found.push(entry.path().display().to_string());
+            }
+        }
+    }
+    found
 }

@@ -28,8 +28,8 @@ use crate::system::placement::{self, PinError, Pinning};
 use crate::system::process_state::{self, Stopped};
 use crate::system::signals;
 use crate::transport::{
-    payload_capacity, ChannelName, Endpoint, MessageLimit, TransportClient, TransportError,
-    Workload,
+    payload_capacity, registry, ChannelName, Endpoint, MessageLimit, TransportClient,
+    TransportError, Workload,
 };
 
 /// How long a server whose case failed gets to exit on SIGTERM before it is killed.
@@ -378,6 +378,11 @@ fn explain_timeout(
 
 impl Executor for ProcessExecutor<'_> {
     fn remove_stale_objects(&mut self) -> Option<Vec<IpcObject>> {
+        // iceoryx2 first, as `cleanup` does: its segments in /dev/shm carry a driver's name
+        // too, and removed under a dead node they would leave the node's files under
+        // /tmp/iceoryx2 for good (seen with a dead run of this pid in this PID namespace).
+        // A node's creation removes its channel's dead nodes as silently.
+        let _ = registry::remove_every_dead_own_object();
         Some(cleanup::remove_all(&cleanup::stale_objects(
             &std::env::temp_dir(),
         )))
