@@ -191,6 +191,107 @@ fn a_stop_signal_to_a_client_alone_fails_its_case() {
     assert_eq!(result(&doc, "pipe")["status"], "ok", "{doc}");
 }
 
+/// Sends `signal` to `pid`.
+fn signal(pid: u32, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
+}
+
+/// A driver on shm-posix then pipe, 3 s each, with `extra` arguments; returned once the first
+/// case's clients (`clients` of them) are running, with the export's path.
+fn driver_in_first_case(extra: &[&str], clients: usize) -> (Driver, tempfile::TempDir) {
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("r.json");
+    let args = ["--transports", "shm-posix,pipe", "--sizes", "small"];
+    let args = [&args[..], &["--duration", "3s", "--timeout", "2s"], extra].concat();
+    let driver = Driver::start(&[&args[..], &["--export-json", json.to_str().unwrap()]].concat());
+    let pid = driver.pid();
+    eventually("the first case's clients", || {
+        clients_of(pid).len() == clients
+    });
+    (driver, out)
+}
+
+/// Issue 27: a client stopped with SIGSTOP sends nothing, and a pair that does not report
+/// progress sends nothing for its whole run either; the driver waited for ever. The kernel
+/// says the client is stopped: after `--timeout` of that, the case fails naming the client,
+/// which is killed with its server, and the next case runs.
+#[test]
+fn a_stopped_client_fails_its_case_naming_it_and_the_next_case_runs() {
+    let (driver, out) = driver_in_first_case(&["--pairs", "2"], 2);
+    // Either pair's; the second is spawned second.
+    let client = clients_of(driver.pid())[1];
+    signal(client, nix::sys::signal::Signal::SIGSTOP);
+    let (status, stdout, stderr) = driver.finish_clean();
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    let doc = export(&out.path().join("r.json"));
+    assert_eq!(doc["state"], "complete", "{doc}");
+    let failed = result(&doc, "shm-posix");
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    let expected = format!("client {client} stopped (SIGSTOP) for more than 2s; killed it");
+    assert!(
+        error.starts_with("pair ") && error.contains(&expected),
+        "{error}"
+    );
+    assert_eq!(result(&doc, "pipe")["status"], "ok", "{doc}");
+}
+
+/// A server stopped with SIGSTOP: its client's wait runs out at `--timeout`, and the driver,
+/// the server's parent, says why: the server is named as stopped; it is killed, its objects
+/// removed, and the next case runs.
+#[test]
+fn a_stopped_server_fails_its_case_naming_it_and_the_next_case_runs() {
+    let (driver, out) = driver_in_first_case(&[], 1);
+    let server = servers_of(driver.pid())[0];
+    signal(server, nix::sys::signal::Signal::SIGSTOP);
+    let (status, stdout, stderr) = driver.finish_clean();
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    let doc = export(&out.path().join("r.json"));
+    let failed = result(&doc, "shm-posix");
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    let expected = format!("server {server} stopped (SIGSTOP): timed out after 2s");
+    assert!(error.starts_with(&expected), "{error}");
+    assert_eq!(result(&doc, "pipe")["status"], "ok", "{doc}");
+}
+
+/// The same with `--pairs 2`: a pair's timeout is a timeout too (`RunError::is_timeout` did
+/// not look inside a pair's error), so the driver asks that pair's server why.
+#[test]
+fn a_stopped_server_of_one_pair_fails_the_run_naming_the_pair_and_the_server() {
+    let (driver, out) = driver_in_first_case(&["--pairs", "2"], 2);
+    let server = servers_of(driver.pid())[1];
+    signal(server, nix::sys::signal::Signal::SIGSTOP);
+    let (status, stdout, stderr) = driver.finish_clean();
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    let doc = export(&out.path().join("r.json"));
+    let failed = result(&doc, "shm-posix");
+    let error = failed["error"].as_str().unwrap();
+    let expected = format!(": server {server} stopped (SIGSTOP): timed out after 2s");
+    assert!(
+        error.starts_with("pair ") && error.contains(&expected),
+        "{error}"
+    );
+    assert_eq!(result(&doc, "pipe")["status"], "ok", "{doc}");
+}
+
+/// The driver stopped (Ctrl-Z, `kill -STOP`) for longer than `--timeout` mid-case, then
+/// continued: its clients and servers ran on meanwhile, and the run completes as if nothing
+/// had happened.
+#[test]
+fn a_driver_stopped_and_continued_completes_its_run() {
+    let (driver, out) = driver_in_first_case(&[], 1);
+    signal(driver.pid(), nix::sys::signal::Signal::SIGSTOP);
+    // Longer than --timeout: nothing may take the driver's pause for a peer's silence.
+    std::thread::sleep(Duration::from_secs(3));
+    signal(driver.pid(), nix::sys::signal::Signal::SIGCONT);
+    let (status, stdout, stderr) = driver.finish_clean();
+    assert_eq!(status.code(), Some(0), "{stdout}\n{stderr}");
+    let doc = export(&out.path().join("r.json"));
+    assert_eq!(result(&doc, "shm-posix")["status"], "ok", "{doc}");
+    assert_eq!(result(&doc, "pipe")["status"], "ok", "{doc}");
+}
+
 #[test]
 fn a_client_command_line_that_is_not_json_is_a_usage_error() {
     let mut command = Command::new(bin());

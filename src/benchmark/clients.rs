@@ -17,6 +17,7 @@ use crate::cli::options::Options;
 use crate::peer::client_args::ClientArgs;
 use crate::peer::client_process::{ClientLine, ClientProcess, ClientProcessError, GO, STOP};
 use crate::peer::spawn::InheritedFd;
+use crate::system::process_state::StopClock;
 use crate::system::signals;
 use crate::transport::{Endpoint, PeerWatch, TransportError, WAIT_SLICE};
 
@@ -80,6 +81,10 @@ struct Client {
     warmed: bool,
     ended: bool,
     outcome: Option<RunOutcome>,
+    /// How long it has been stopped (`kill -STOP`), at the driver's looks.
+    stop_clock: StopClock,
+    /// Killed for staying stopped: its run's error says so, not its SIGKILL.
+    killed_stopped: bool,
 }
 
 /// Runs every client of `launches` to its end; their outcomes, in order. `timeout` bounds how
@@ -103,6 +108,8 @@ pub(crate) fn run_clients(
                 warmed: false,
                 ended: false,
                 outcome: None,
+                stop_clock: StopClock::default(),
+                killed_stopped: false,
             }),
             Err(e) => return refused(clients, index, count, RunError::Client(e)),
         }
@@ -153,6 +160,7 @@ fn follow(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
+        stopped |= end_the_stopped(clients, timeout);
         if stopped {
             tell_the_living(clients, STOP);
         }
@@ -206,6 +214,8 @@ fn end(client: &mut Client, timeout: Duration) -> bool {
         Err(_) => None,
     };
     let death = match (death, &client.outcome) {
+        // Killed here for being stopped: the outcome already says so.
+        (Some(_), Some(_)) if client.killed_stopped => return false,
         (Some(death), _) => death,
         (None, Some(_)) => return false,
         (None, None) => ClientProcessError::NoReport {
@@ -219,6 +229,31 @@ fn end(client: &mut Client, timeout: Duration) -> bool {
     }
     outcome.error = Some(RunError::Client(death));
     true
+}
+
+/// Kills every client that has stayed stopped for longer than `timeout` (`kill -STOP`, a
+/// debugger), and fails its run saying so; true if there was one. A stopped client sends
+/// nothing, and a pair that does not report progress sends nothing for its whole run either:
+/// the kernel's word that it is stopped is what tells it from a slow one. Its server is then
+/// stopped by the run's teardown, as after any failure.
+fn end_the_stopped(clients: &mut [Client], timeout: Duration) -> bool {
+    let mut any = false;
+    for client in clients.iter_mut().filter(|client| !client.ended) {
+        let pid = client.process.pid();
+        let Some(how) = client.stop_clock.stopped_longer_than(pid, timeout) else {
+            continue;
+        };
+        client.process.kill_stopped();
+        client.killed_stopped = true;
+        let error = ClientProcessError::Stopped {
+            pid,
+            how,
+            limit: timeout,
+        };
+        client.outcome = Some(RunOutcome::failed(RunError::Client(error)));
+        any = true;
+    }
+    any
 }
 
 /// Writes `command` to every client still running.

@@ -25,9 +25,11 @@ use crate::peer::lease::{EndpointLease, RunNames};
 use crate::peer::server_args::ServerArgs;
 use crate::peer::spawn::ServerProcess;
 use crate::system::placement::{self, PinError, Pinning};
+use crate::system::process_state::{self, Stopped};
 use crate::system::signals;
 use crate::transport::{
-    payload_capacity, Endpoint, MessageLimit, TransportClient, TransportError, Workload,
+    payload_capacity, registry, ChannelName, Endpoint, MessageLimit, TransportClient,
+    TransportError, Workload,
 };
 
 /// How long a server whose case failed gets to exit on SIGTERM before it is killed.
@@ -128,12 +130,21 @@ pub trait Executor {
 
     /// The signal that asked the benchmark to stop, if one did.
     fn interrupted(&self) -> Option<Signal>;
+
+    /// What the runs since the last call removed before starting a server: objects an earlier
+    /// process with this driver's pid, in this PID namespace, left under the name the run was
+    /// about to use (`cleanup::remove_earlier_runs_objects`).
+    fn take_earlier_runs_objects(&mut self) -> Vec<IpcObject> {
+        Vec::new()
+    }
 }
 
 /// The real executor: each run spawns this executable as the echo server (one per pair).
 pub struct ProcessExecutor<'a> {
     pub(super) options: &'a Options,
     names: RunNames,
+    /// Objects removed from channels this run was about to use, not told yet.
+    earlier_runs_objects: Vec<IpcObject>,
     /// The CPUs this process may use, read before the measuring thread was pinned: where the
     /// pairs of `--pairs` are placed.
     pub(super) allowed_cpus: Vec<usize>,
@@ -176,6 +187,7 @@ impl<'a> ProcessExecutor<'a> {
         Ok(ProcessExecutor {
             options,
             names: RunNames::new(),
+            earlier_runs_objects: Vec::new(),
             allowed_cpus,
         })
     }
@@ -215,6 +227,12 @@ impl<'a> ProcessExecutor<'a> {
         let mut lease = self
             .names
             .next_endpoint(case.transport, self.options.buffer_size)?;
+        if let Endpoint::ShmChannel { channel, .. } = &lease.endpoint {
+            if let Ok(channel) = ChannelName::new(channel) {
+                let removed = cleanup::remove_earlier_runs_objects(&channel);
+                self.earlier_runs_objects.extend(removed);
+            }
+        }
         let spawned = self
             .server_args(case, &lease.endpoint, pin)
             .map_err(RunError::from)
@@ -298,8 +316,16 @@ impl<'a> ProcessExecutor<'a> {
     /// A healthy server is asked to stop and must exit 0; a failed one gets a moment to clean
     /// up, then dropping it kills and reaps it. Either way, anything left at the endpoint is
     /// removed and, after a clean exit, reported: a server that leaks objects is a bug.
-    pub(super) fn tear_down(&self, Pair { lease, server }: Pair, outcome: &mut RunOutcome) {
-        let clean_exit = match outcome.error {
+    ///
+    /// A timeout is explained by its own pair's server (`pair`, counted from 1, when several
+    /// ran): that it was stopped (`kill -STOP`), or its last words.
+    pub(super) fn tear_down(
+        &self,
+        Pair { lease, server }: Pair,
+        pair: Option<usize>,
+        outcome: &mut RunOutcome,
+    ) {
+        let clean_exit = match outcome.error.take() {
             None => match server.stop(self.options.timeout) {
                 Ok(()) => true,
                 Err(e) => {
@@ -307,14 +333,17 @@ impl<'a> ProcessExecutor<'a> {
                     false
                 }
             },
-            Some(_) => {
-                let (_, words) = server.stop_and_hear(TEARDOWN_GRACE);
-                if let Some(words) =
-                    words.filter(|_| outcome.error.as_ref().is_some_and(RunError::is_timeout))
-                {
-                    let source = Box::new(outcome.error.take().expect("a failed outcome"));
-                    outcome.error = Some(RunError::ServerSaid { source, words });
-                }
+            Some(error) => {
+                let ours = error.is_timeout() && error.pair() == pair;
+                let stopped = process_state::stopped(server.pid()).filter(|_| ours);
+                let pid = server.pid();
+                // A stopped server cannot act on SIGTERM: it is killed at once.
+                let grace = match stopped {
+                    Some(_) => Duration::ZERO,
+                    None => TEARDOWN_GRACE,
+                };
+                let (_, words) = server.stop_and_hear(grace);
+                outcome.error = Some(explain_timeout(error, pid, stopped, words.filter(|_| ours)));
                 false
             }
         };
@@ -325,8 +354,35 @@ impl<'a> ProcessExecutor<'a> {
     }
 }
 
+/// A timeout `error` with what its server `pid` tells of it: stopped (`how`), or its last
+/// `words`; any other error as it is.
+fn explain_timeout(
+    error: RunError,
+    pid: u32,
+    how: Option<Stopped>,
+    words: Option<String>,
+) -> RunError {
+    match (how, words) {
+        (Some(how), _) => error.within_pair(|source| RunError::ServerStopped {
+            pid,
+            how,
+            source: Box::new(source),
+        }),
+        (None, Some(words)) => error.within_pair(|source| RunError::ServerSaid {
+            source: Box::new(source),
+            words,
+        }),
+        (None, None) => error,
+    }
+}
+
 impl Executor for ProcessExecutor<'_> {
     fn remove_stale_objects(&mut self) -> Option<Vec<IpcObject>> {
+        // iceoryx2 first, as `cleanup` does: its segments in /dev/shm carry a driver's name
+        // too, and removed under a dead node they would leave the node's files under
+        // /tmp/iceoryx2 for good (seen with a dead run of this pid in this PID namespace).
+        // A node's creation removes its channel's dead nodes as silently.
+        let _ = registry::remove_every_dead_own_object();
         Some(cleanup::remove_all(&cleanup::stale_objects(
             &std::env::temp_dir(),
         )))
@@ -342,6 +398,10 @@ impl Executor for ProcessExecutor<'_> {
 
     fn interrupted(&self) -> Option<Signal> {
         signals::received()
+    }
+
+    fn take_earlier_runs_objects(&mut self) -> Vec<IpcObject> {
+        std::mem::take(&mut self.earlier_runs_objects)
     }
 }
 

@@ -12,6 +12,7 @@ use crate::peer::client_process::ClientProcessError;
 use crate::peer::lease::LeaseError;
 use crate::peer::spawn::DriverError;
 use crate::report::size::MessageSize;
+use crate::system::process_state::Stopped;
 use crate::system::signals;
 use crate::transport::{PeerWatch, TransportError, TransportKind};
 
@@ -47,6 +48,15 @@ pub enum RunError {
         #[source]
         source: Box<RunError>,
         words: String,
+    },
+    /// A wait that ran out because the server was stopped (`kill -STOP`, a debugger): the
+    /// client saw silence; the driver, the server's parent, sees why.
+    #[error("server {pid} {how}: {source}")]
+    ServerStopped {
+        pid: u32,
+        how: Stopped,
+        #[source]
+        source: Box<RunError>,
     },
     /// A client process that could not start, or died: how (its signal, out of memory) and
     /// what it said.
@@ -103,12 +113,37 @@ impl RunError {
         }
     }
 
-    /// A wait ran out: the client saw no failure, only silence.
+    /// A wait ran out: the client saw no failure, only silence. Said of one pair of several,
+    /// or of an external server, or with the server's last words, it is still a timeout.
     pub(crate) fn is_timeout(&self) -> bool {
         match self {
             RunError::Measure(MeasureError::Transport(e)) => e.is_timeout(),
             RunError::InClient(reported) => reported.kind == FailureKind::Timeout,
+            RunError::External { source, .. }
+            | RunError::Pair { source, .. }
+            | RunError::ServerSaid { source, .. }
+            | RunError::ServerStopped { source, .. } => source.is_timeout(),
             _ => false,
+        }
+    }
+
+    /// The pair (counted from 1) this error is of, when several pairs ran.
+    pub(crate) fn pair(&self) -> Option<usize> {
+        match self {
+            RunError::Pair { pair, .. } => Some(*pair),
+            _ => None,
+        }
+    }
+
+    /// This error with `wrap` applied to what it says of its pair: inside [`RunError::Pair`],
+    /// so that a pair's error keeps its `pair N:` first.
+    pub(crate) fn within_pair(self, wrap: impl FnOnce(RunError) -> RunError) -> RunError {
+        match self {
+            RunError::Pair { pair, source } => RunError::Pair {
+                pair,
+                source: Box::new(wrap(*source)),
+            },
+            other => wrap(other),
         }
     }
 }
@@ -196,5 +231,57 @@ impl ReportedError {
             },
             FailureKind::Timeout | FailureKind::Other => RunError::InClient(self),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn timeout() -> RunError {
+        RunError::from(TransportError::Timeout {
+            what: "the reply".into(),
+            timeout: Duration::from_secs(2),
+        })
+    }
+
+    #[test]
+    fn a_timeout_is_a_timeout_when_said_of_a_pair_an_external_server_or_with_words() {
+        let pair = |source| RunError::Pair {
+            pair: 2,
+            source: Box::new(source),
+        };
+        assert!(pair(timeout()).is_timeout());
+        assert_eq!(pair(timeout()).pair(), Some(2));
+        assert!(RunError::External {
+            peer: "tcp:127.0.0.1:9".into(),
+            source: Box::new(timeout()),
+        }
+        .is_timeout());
+        let said = RunError::ServerSaid {
+            source: Box::new(pair(timeout())),
+            words: "EMFILE".into(),
+        };
+        assert!(said.is_timeout());
+        assert!(!pair(RunError::Leftovers(vec!["x".into()])).is_timeout());
+        assert!(!pair(RunError::from(TransportError::Interrupted)).is_timeout());
+    }
+
+    #[test]
+    fn what_is_said_of_a_pairs_error_goes_after_its_pair_number() {
+        let pair = RunError::Pair {
+            pair: 2,
+            source: Box::new(timeout()),
+        };
+        let said = pair.within_pair(|source| RunError::ServerSaid {
+            source: Box::new(source),
+            words: "EMFILE".into(),
+        });
+        assert_eq!(
+            said.to_string(),
+            "pair 2: timed out after 2s waiting for the reply (the server said: EMFILE)"
+        );
+        assert!(said.is_timeout());
     }
 }

@@ -48,8 +48,9 @@ impl ProcessExecutor<'_> {
 
     /// Tears every started pair down, as `outcome` went.
     fn tear_down_all(&self, pairs: Vec<Pair>, mut outcome: RunOutcome) -> RunOutcome {
-        for pair in pairs {
-            self.tear_down(pair, &mut outcome);
+        let several = self.options.pairs > 1;
+        for (index, pair) in pairs.into_iter().enumerate() {
+            self.tear_down(pair, several.then_some(index + 1), &mut outcome);
         }
         outcome
     }

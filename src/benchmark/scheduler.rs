@@ -178,6 +178,11 @@ impl<'a, E: Executor> Scheduler<'a, E> {
         let cause = outcome.error.as_ref().map(ToString::to_string);
         let end = self.run_end(&outcome, cause.as_deref());
         self.reporters.case_run_finished(&case_run, &end);
+        // Told once the run's progress line is done with.
+        let removed = self.executor.take_earlier_runs_objects();
+        if !removed.is_empty() {
+            self.reporters.stale_objects_removed(&removed);
+        }
         match end {
             RunEnd::Completed { .. } => {
                 state.runs_completed += 1;

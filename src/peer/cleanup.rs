@@ -194,7 +194,16 @@ fn driver_queue_owner(bare_name: &str) -> Option<ChannelOwner> {
 /// [`pid_namespace::Visible::may_be_alive`]): a pid of another namespace means nothing here.
 /// This is the second of two tests: an object is stale only if nobody holds its owner lock
 /// either, which the kernel answers in any namespace.
+///
+/// A name of this process's own pid and namespace is an earlier process's, dead: a live process
+/// with this pid in this namespace is this one, and a cleaner (the driver at its start, or
+/// `cleanup`) has made nothing yet. That earlier process ran before this pid came round again,
+/// or in a PID namespace now gone whose inode this one reuses (`unshare -pf` killed with
+/// SIGKILL, then a new `unshare -pf`); its names are the ones this run is about to make.
 fn owner_may_be_alive(owner: ChannelOwner, namespaces: &pid_namespace::Visible) -> bool {
+    if owner.pid == std::process::id() && owner.pid_namespace == namespaces.own {
+        return false;
+    }
     match owner.pid_namespace {
         Some(namespace) if Some(namespace) != namespaces.own => namespaces.may_be_alive(namespace),
         _ => process_alive(owner.pid),
@@ -232,6 +241,24 @@ pub fn channel_objects(channel: &ChannelName) -> Findings {
     }
     found.sort();
     found
+}
+
+/// Removes what is already at `channel`, a channel this driver names (its pid, its PID
+/// namespace) and has not used yet, so that only an earlier process with this pid in this
+/// namespace can have made it (see [`owner_may_be_alive`]); returns what it removed. The
+/// start-up sweep finds such objects in `/dev/shm`; message queues it cannot find where
+/// `/dev/mqueue` is not mounted, so the driver asks for each channel by name before its server
+/// makes it. An object whose owner lock is held is left alone (someone alive chose the name by
+/// hand); a queue cannot be asked, and is removed.
+pub fn remove_earlier_runs_objects(channel: &ChannelName) -> Vec<IpcObject> {
+    let abandoned = |object: &IpcObject| match object {
+        IpcObject::MessageQueue(_) => true,
+        _ => owner_lock::liveness(&object.path(), FileKind::Regular) == Liveness::Abandoned,
+    };
+    let found: Vec<IpcObject> = (channel_objects(channel).objects.into_iter())
+        .filter(abandoned)
+        .collect();
+    remove_all(&found)
 }
 
 /// Objects and private directories left by runs that are over. An object counts as left only
@@ -476,8 +503,8 @@ mod tests {
     fn a_driver_of_another_namespace_is_judged_by_its_namespace_not_by_its_pid_here() {
         let own = pid_namespace::own().unwrap();
         let here = |pid_namespace| ChannelOwner {
-            // This process: alive here, whatever namespace the name claims.
-            pid: std::process::id(),
+            // This process's parent: alive here, whatever namespace the name claims.
+            pid: std::os::unix::process::parent_id(),
             pid_namespace,
         };
         let namespaces = pid_namespace::Visible::now();
@@ -487,5 +514,22 @@ mod tests {
         let unseen = here(Some(1));
         let sees_all = namespaces.own == Some(pid_namespace::INITIAL);
         assert_eq!(owner_may_be_alive(unseen, &namespaces), !sees_all);
+    }
+
+    #[test]
+    fn a_name_of_this_processs_own_pid_and_namespace_is_an_earlier_dead_processs() {
+        let namespaces = pid_namespace::Visible::now();
+        let mine = ChannelOwner {
+            pid: std::process::id(),
+            pid_namespace: namespaces.own,
+        };
+        assert!(!owner_may_be_alive(mine, &namespaces));
+        // The same pid named in another namespace is judged by that namespace.
+        let elsewhere = ChannelOwner {
+            pid_namespace: namespaces.own.map(|own| own + 1),
+            ..mine
+        };
+        let sees_all = namespaces.own == Some(pid_namespace::INITIAL);
+        assert_eq!(owner_may_be_alive(elsewhere, &namespaces), !sees_all);
     }
 }

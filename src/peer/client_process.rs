@@ -17,9 +17,11 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::peer::client_args::ClientArgs;
+use crate::peer::kept_stderr::KeptStderr;
 use crate::peer::server::DRIVER_PID_ENV;
 use crate::peer::spawn::{collect_text, describe_status, hand_down, tail, InheritedFd};
 use crate::system::oom::{OomEvidence, OomWatch};
+use crate::system::process_state::Stopped;
 use crate::system::threads::{self, ThreadError};
 
 /// The byte that releases a client waiting at the start line (`--pairs`).
@@ -44,6 +46,14 @@ pub enum ClientProcessError {
     /// driver could not read).
     #[error("the client process exited without reporting its run{}", .said.as_ref().map(|s| format!(" ({s})")).unwrap_or_default())]
     NoReport { said: Option<String> },
+    /// It stayed stopped (`kill -STOP`, a debugger) for longer than `--timeout`: it was killed,
+    /// as a client that can never finish.
+    #[error("client {pid} {how} for more than {}; killed it", humantime::format_duration(*.limit))]
+    Stopped {
+        pid: u32,
+        how: Stopped,
+        limit: Duration,
+    },
     /// It died before it said how its run went, or faulted after: how, and its last words.
     #[error("the client process {how}{}", .said.as_ref().map(|s| format!(" ({s})")).unwrap_or_default())]
     Died { how: String, said: Option<String> },
@@ -56,7 +66,7 @@ pub type ClientLine = (usize, Option<String>);
 pub struct ClientProcess {
     child: Child,
     commands: Option<ChildStdin>,
-    stderr: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<KeptStderr>>,
     /// The OOM kills seen since it started.
     oom_watch: OomWatch,
     /// Whether the driver itself killed it (its SIGKILL is then no OOM kill).
@@ -128,6 +138,12 @@ impl ClientProcess {
         let _ = kill(Pid::from_raw(self.child.id() as i32), signal);
     }
 
+    /// Kills the client, which was found stopped for too long; its SIGKILL is then no OOM kill.
+    pub fn kill_stopped(&mut self) {
+        self.killed_here = true;
+        let _ = self.child.kill();
+    }
+
     /// Waits up to `timeout` for the client to exit (its report pipe has ended, so it is
     /// exiting), then kills it; returns how it ended.
     pub fn wait_exit(&mut self, timeout: Duration) -> std::io::Result<ExitStatus> {
@@ -170,7 +186,7 @@ impl ClientProcess {
     pub fn last_words(&self) -> Option<String> {
         std::thread::sleep(Duration::from_millis(20));
         let said = (self.stderr.lock())
-            .map(|s| tail(s.trim()))
+            .map(|s| tail(s.text().trim()))
             .unwrap_or_default();
         (!said.is_empty()).then_some(said)
     }

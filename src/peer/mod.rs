@@ -12,6 +12,7 @@ pub mod cleanup;
 pub mod client_args;
 pub mod client_process;
 pub mod external;
+pub mod kept_stderr;
 pub mod lease;
 pub mod pid_watch;
 pub mod server;

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::system::signals;
+use crate::system::{process_state, signals};
 use crate::transport::{PeerWatch, TransportError};
 
 /// Fails a client's waits once its server has exited or a stop signal came.
@@ -55,13 +55,7 @@ impl Watched {
 
 /// Whether `/proc/PID/stat` says the process is gone or a zombie.
 fn process_gone(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return true;
-    };
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim().chars().next());
-    matches!(state, Some('Z' | 'X') | None)
+    matches!(process_state::state(pid), Some('Z' | 'X') | None)
 }
 
 impl PeerWatch for PidWatch {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::peer::kept_stderr::KeptStderr;
 use crate::peer::server::DRIVER_PID_ENV;
 use crate::peer::server_args::ServerArgs;
 use crate::system::signals;
@@ -48,7 +49,7 @@ pub struct ServerProcess {
     child: Arc<Mutex<Child>>,
     pid: Pid,
     stdout_lines: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<KeptStderr>>,
     /// The server's stdin, kept open until the server is dropped: its end, when the driver
     /// dies, makes the server exit within a second (`server::exit_soon_after_the_driver`).
     _driver_end: Option<std::process::ChildStdin>,
@@ -188,7 +189,10 @@ impl ServerProcess {
         while Arc::strong_count(&said) > 1 && budget.slice_expired("").is_ok() {
             std::thread::sleep(EXIT_POLL);
         }
-        let words = said.lock().map(|s| tail(s.trim())).unwrap_or_default();
+        let words = said
+            .lock()
+            .map(|s| tail(s.text().trim()))
+            .unwrap_or_default();
         (stopped, (!words.is_empty()).then_some(words))
     }
 
@@ -234,9 +238,12 @@ fn forward_lines(pipe: Option<ChildStdout>) -> Result<Receiver<String>, ThreadEr
 /// signal that lands on this thread (the wait watchdog's `SIGURG` has a handler without
 /// `SA_RESTART`, and one sent from outside may pick any thread) ends a read with `EINTR`, which
 /// is retried: stopping there would close the pipe, and the server's next line on stderr would
-/// meet a broken pipe.
-pub(crate) fn collect_text(pipe: Option<ChildStderr>) -> Result<Arc<Mutex<String>>, ThreadError> {
-    let text = Arc::new(Mutex::new(String::new()));
+/// meet a broken pipe. What it keeps is bounded ([`KeptStderr`]): a child that writes
+/// gigabytes costs the driver a few KiB.
+pub(crate) fn collect_text(
+    pipe: Option<ChildStderr>,
+) -> Result<Arc<Mutex<KeptStderr>>, ThreadError> {
+    let text = Arc::new(Mutex::new(KeptStderr::default()));
     if let Some(mut pipe) = pipe {
         let sink = Arc::clone(&text);
         threads::start("the server's stderr", move || {
@@ -249,7 +256,7 @@ pub(crate) fn collect_text(pipe: Option<ChildStderr>) -> Result<Arc<Mutex<String
                     Err(_) => break,
                 };
                 if let Ok(mut text) = sink.lock() {
-                    text.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    text.push(&buf[..n]);
                 }
             }
         })?;
@@ -270,7 +277,7 @@ impl Drop for ServerProcess {
 
 struct ServerWatch {
     child: Arc<Mutex<Child>>,
-    stderr: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<KeptStderr>>,
 }
 
 impl ServerWatch {
@@ -286,7 +293,7 @@ impl ServerWatch {
         let stderr = self
             .stderr
             .lock()
-            .map(|s| s.trim().to_string())
+            .map(|s| s.text().trim().to_string())
             .unwrap_or_default();
         if !stderr.is_empty() {
             text.push_str(&format!(" ({})", tail(&stderr)));
@@ -332,5 +339,42 @@ pub fn describe_status(status: ExitStatus) -> String {
             Err(_) => format!("killed by signal {n}"),
         },
         None => "unknown status".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::kept_stderr::{KEPT_HEAD_BYTES, KEPT_TAIL_BYTES};
+
+    /// A child that writes 20 MB on stderr costs the driver a few KiB: the beginning and the
+    /// end of what it said, and how much fell between them.
+    #[test]
+    fn a_child_flooding_stderr_is_kept_within_the_bound() {
+        let flood =
+            "printf FIRST >&2; head -c 20000000 /dev/zero | tr '\\0' x >&2; printf LAST >&2";
+        let mut child = Command::new("sh")
+            .args(["-c", flood])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let said = collect_text(child.stderr.take()).unwrap();
+        assert!(child.wait().unwrap().success());
+        // The reader drops its copy once it has read the pipe's end.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while Arc::strong_count(&said) > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(EXIT_POLL);
+        }
+        let said = said.lock().unwrap();
+        let dropped = 5 + 20_000_000 + 4 - (KEPT_HEAD_BYTES + KEPT_TAIL_BYTES) as u64;
+        assert_eq!(said.dropped_bytes(), dropped);
+        let text = said.text();
+        assert!(
+            text.len() < KEPT_HEAD_BYTES + KEPT_TAIL_BYTES + 100,
+            "{}",
+            text.len()
+        );
+        assert!(text.starts_with("FIRSTx") && text.ends_with("xLAST"));
+        assert!(tail(&text).ends_with("xLAST"));
     }
 }

@@ -4,7 +4,8 @@
 //! SIGTERM, SIGHUP, SIGQUIT) both processes share ([`signals`]), starting threads whose refusal
 //! is an error ([`threads`]), lines on stderr that never panic ([`stderr`]), standard output
 //! written so that a failed write is seen ([`stdout`]), how much memory this process can
-//! still take ([`memory`]), and whether the OOM killer killed a given child ([`oom`]).
+//! still take ([`memory`]), whether the OOM killer killed a given child ([`oom`]), and
+//! whether a process is stopped ([`process_state`]).
 
 pub mod cpu_time;
 pub mod machine;
@@ -12,6 +13,7 @@ pub mod memory;
 pub mod oom;
 pub mod pid_namespace;
 pub mod placement;
+pub mod process_state;
 pub mod signals;
 pub mod stderr;
 pub mod stdout;
