@@ -158,8 +158,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_spin_budget, help = spin_budget_help())]
     pub spin_budget: Option<Duration>,
 
-    /// What the two processes exchange: round-trip (a request and its echo, timed one by one)
-    /// or stream (messages one way, back to back, acknowledged at the end: messages/s).
+    /// What the two processes exchange: round-trip (a request and its echo, timed one by one),
+    /// stream (messages one way, back to back, acknowledged at the end: messages/s) or one-way
+    /// (the stream, each message's latency from its send to the server, on one clock).
     #[arg(long, value_name = "PATTERN", default_value = "round-trip")]
     pub pattern: Pattern,
 

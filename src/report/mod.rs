@@ -10,6 +10,7 @@
 pub mod format;
 pub mod hdr;
 pub mod header;
+pub mod latency;
 pub mod result;
 pub mod saved;
 pub mod schema;

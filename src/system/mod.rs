@@ -1,4 +1,5 @@
-//! Facts and controls of the machine the processes run on: what it is ([`machine`]), the CPU
+//! Facts and controls of the machine the processes run on: what it is ([`machine`]), the clock
+//! of one-way latencies and whether two processes share it ([`clock`]), the CPU
 //! time a process has used ([`cpu_time`]), which CPU each process runs on ([`placement`]), the
 //! PID namespaces a process can see ([`pid_namespace`]), the stop-signal handling (SIGINT,
 //! SIGTERM, SIGHUP, SIGQUIT) both processes share ([`signals`]), starting threads whose refusal
@@ -6,6 +7,7 @@
 //! written so that a failed write is seen ([`stdout`]), how much memory this process can
 //! still take ([`memory`]), and how many processes the OOM killer ended ([`oom`]).
 
+pub mod clock;
 pub mod cpu_time;
 pub mod machine;
 pub mod memory;
