@@ -250,3 +250,29 @@ fn one_way_keeps_no_requests_in_flight() {
         "a --pattern one-way has no replies to wait for",
     );
 }
+
+/// How the driver knows the server reads the client's clock: a process in another time
+/// namespace (whose `CLOCK_MONOTONIC` is offset) is told apart from one in the driver's.
+#[test]
+#[ignore = "needs root: unshare -T makes a time namespace"]
+fn a_process_in_another_time_namespace_does_not_share_the_clock() {
+    use transport_bench::system::clock::same_clock_as;
+    let mut unshare = std::process::Command::new("unshare")
+        .args(["-T", "--fork", "--monotonic", "1000", "sleep", "30"])
+        .spawn()
+        .expect("running unshare (util-linux) as root");
+    let children = format!("/proc/{0}/task/{0}/children", unshare.id());
+    let mut sleeper = None;
+    common::driver::eventually("unshare's child", || {
+        sleeper = std::fs::read_to_string(&children)
+            .ok()
+            .and_then(|text| text.split_whitespace().next()?.parse::<u32>().ok());
+        sleeper.is_some()
+    });
+    let sleeper = sleeper.unwrap();
+    let (theirs, ours) = (same_clock_as(sleeper), same_clock_as(unshare.id()));
+    let _ = kill(Pid::from_raw(sleeper as i32), Signal::SIGKILL);
+    let _ = unshare.wait();
+    assert!(!theirs.unwrap(), "a child in a new time namespace");
+    assert!(ours.unwrap(), "unshare itself stays in ours");
+}

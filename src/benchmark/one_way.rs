@@ -12,8 +12,8 @@
 //! delivered, the stream's wall time (the rate, messages/s) and the number of its end.
 //!
 //! Paced (`--interval`), each message leaves at its slot and its latency still runs from its
-//! actual send (the stamp): a one-way figure has no reply whose wait could hide a late send,
-//! and the messages that left late are counted (`behind_schedule`).
+//! actual send (the stamp), as the definition has it: unlike a paced round trip, a message
+//! that leaves after its slot is not charged the lateness.
 
 use std::time::Instant;
 
