@@ -1,7 +1,7 @@
 //! The driver's side of a server process: spawn it (handing down the descriptors its endpoint
 //! needs, [`hand_down`]), wait for `READY` (and, for a one-way run, the latencies it hands
-//! over on the same stdout: [`crate::peer::one_way`]), watch it while measuring, and stop it (SIGTERM, then
-//! SIGKILL after the timeout). Dropping a [`ServerProcess`] always kills and reaps the child,
+//! over on the same stdout: [`crate::peer::one_way`]), watch it while measuring, and stop it
+//! (SIGTERM, then SIGKILL after the timeout). Dropping a [`ServerProcess`] always kills and reaps the child,
 //! so no error path can leave a server behind.
 
 use std::io::{BufRead, BufReader, Read};
