@@ -15,9 +15,9 @@
 //! no object of the run and no server left): 1 B and the largest message are reported ok with
 //! the sizes sent, a 0-byte size and one byte over the largest are never ok, and injected
 //! faults and a killed server fail the case (exit 1), never ok; and every workload (round
-//! trips, requests in flight, a stream), with one pair and with two, runs ok on every
-//! transport whose spec supports it, and is skipped with the transport and the reason on the
-//! others.
+//! trips, requests in flight, a stream, one-way latencies), with one pair and with two, runs
+//! ok on every transport whose spec supports it, and is skipped with the transport and the
+//! reason on the others.
 //!
 //! Each transport's case runs on its own; a failure names the transport, and the others still
 //! run: the test then fails listing every transport that broke the contract.

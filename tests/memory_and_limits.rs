@@ -456,10 +456,7 @@ fn the_memory_check_counts_at_least_what_a_case_really_takes() {
         ("iceoryx2", small_stream),
     ] {
         let (size, depth) = (message_bytes.to_string(), in_flight.to_string());
-        let pattern_name = match pattern {
-            Pattern::RoundTrip => "round-trip",
-            Pattern::Stream => "stream",
-        };
+        let pattern_name = pattern.name();
         let args = [
             "--transports",
             transport,

@@ -335,6 +335,7 @@ fn a_client_of_the_other_pattern_is_refused_naming_both() {
             let served = match server {
                 Pattern::RoundTrip => Served::round_trips(kind, PAGE_BUFFER),
                 Pattern::Stream => Served::stream(kind, PAGE_BUFFER, Some(4), None),
+                Pattern::OneWay => unreachable!("a one-way run is a stream to the transport"),
             };
             let refused = connect_for(kind, &served.endpoint, client, HEALTHY, Arc::new(NoWatch))
                 .err()

@@ -74,6 +74,7 @@ mod tests {
             placement: None,
             cpu: None,
             stream_messages: 0,
+            one_way_end: None,
             per_pair: Vec::new(),
             error: None,
         };

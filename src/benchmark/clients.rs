@@ -45,7 +45,7 @@ pub(crate) fn client_args(
         buffer_size: crate::peer::address::buffer_size(endpoint),
         size_bytes: case.size.bytes,
         capacity,
-        pattern: transport.pattern,
+        pattern: options.workload.pattern(),
         in_flight: transport.in_flight,
         ring_depth: transport.ring_depth,
         warmup: options.warmup,

@@ -118,8 +118,13 @@ pub struct RunMeasurement {
     pub placement: Option<PlacementTally>,
     /// The CPU time both processes used over `elapsed`; None if the driver's clock failed.
     pub cpu: Option<CpuSpent>,
-    /// A stream's messages sent and acknowledged (0 for round trips, which `latencies` counts).
+    /// A stream's messages sent and acknowledged (0 for round trips, which `latencies` counts,
+    /// and for one-way latencies once the server's have replaced the stream's count).
     pub stream_messages: u64,
+    /// A one-way run's: the number of its stream's end, under which the server hands its
+    /// latencies to the driver (`peer::one_way`).
+    #[serde(default)]
+    pub one_way_end: Option<u64>,
     /// With `--pairs`: each pair's own figures, the first pair's first; empty for one pair.
     #[serde(skip)]
     pub per_pair: Vec<PairRun>,
@@ -279,6 +284,11 @@ impl EchoBuffers {
 
     pub(super) fn request(&self) -> &[u8] {
         &self.request
+    }
+
+    /// The request to write into before it is sent (a one-way message's send time).
+    pub(super) fn request_mut(&mut self) -> &mut [u8] {
+        &mut self.request
     }
 
     pub(super) fn request_len(&self) -> usize {
@@ -506,6 +516,7 @@ impl<'a> TimedRegion<'a> {
             progress_time: between.progress_time,
             cpu,
             stream_messages,
+            one_way_end: None,
             per_pair: Vec::new(),
             error,
         }

@@ -1,7 +1,8 @@
 //! Running the benchmark and computing its statistics; this module never prints.
 //!
 //! Data flows one way: options → cases ([`scheduler`]) → one run at a time ([`executor`]:
-//! server process, warm-up, timed loop in [`measure`]) → statistics ([`stats`], gathered per
+//! server process, warm-up, timed loop in [`measure`], and for one-way latencies the server's
+//! histogram taken in [`one_way_latencies`]) → statistics ([`stats`], gathered per
 //! case in [`tally`]) → the [`Report`] → events for the reporters ([`crate::export::events`]), which draw
 //! tables and write exports.
 
@@ -17,6 +18,8 @@ pub mod executor;
 pub mod external;
 pub mod in_flight;
 pub mod measure;
+pub mod one_way;
+pub mod one_way_latencies;
 pub mod outcome;
 pub mod pacing;
 pub mod pairs;

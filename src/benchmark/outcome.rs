@@ -86,6 +86,9 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// A one-way run whose server's latencies could not be had whole.
+    #[error("one-way latencies: {0}")]
+    OneWay(#[from] OneWayError),
     /// Anything that went wrong with a server this tool did not start, named by its address.
     #[error("external server {peer}: {source}")]
     External {
@@ -93,6 +96,22 @@ pub enum RunError {
         #[source]
         source: Box<RunError>,
     },
+}
+
+/// Why a one-way run has no latencies: the server's did not arrive whole, or do not fit the
+/// client's stream, or were taken on another clock.
+#[derive(Debug, thiserror::Error)]
+pub enum OneWayError {
+    #[error(transparent)]
+    HandOver(#[from] crate::peer::one_way::HandOverError),
+    #[error("the server timed {timed} messages, the client's stream delivered {delivered}")]
+    Count { timed: u64, delivered: u64 },
+    #[error("the server (pid {server}) runs in another time namespace, whose CLOCK_MONOTONIC is not the client's")]
+    OtherClock { server: u32 },
+    #[error("comparing the two processes' clocks: {0}")]
+    ClockCheck(#[from] crate::system::clock::ClockCheckError),
+    #[error("the client reported no stream end to take the server's latencies by")]
+    NoEnd,
 }
 
 impl From<TransportError> for RunError {

@@ -20,6 +20,7 @@ use crate::benchmark::cpu::CpuSpent;
 use crate::benchmark::executor::{Pair, ProcessExecutor};
 use crate::benchmark::measure::{MeasureError, PairRun, ProgressSink, RunMeasurement};
 use crate::benchmark::outcome::{Case, RunError, RunOutcome};
+use crate::transport::Workload;
 
 impl ProcessExecutor<'_> {
     /// One run of `case` with `--pairs` pairs (one by default).
@@ -39,6 +40,11 @@ impl ProcessExecutor<'_> {
             }
         }
         let mut outcomes = self.run_clients(case, &started, progress);
+        if self.options.workload == Workload::OneWay {
+            for (outcome, pair) in outcomes.iter_mut().zip(&started) {
+                self.take_one_way_latencies(pair, outcome);
+            }
+        }
         let outcome = match pairs {
             1 => outcomes.pop().unwrap_or_default(),
             _ => merge(outcomes),

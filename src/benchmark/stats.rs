@@ -1,172 +1,7 @@
-//! Latency statistics: an HdrHistogram for percentiles (3 significant digits, nanoseconds),
-//! plus exact count, mean, variance, min and max kept alongside it (the histogram's own are
-//! bucket-rounded).
+//! Latency statistics over what the recorders ([`LatencyRecorder`], in the report layer)
+//! hold: how repeated runs spread, and whether a distribution has two modes.
 
-use hdrhistogram::Histogram;
-
-use crate::report::result::LatencyStats;
-
-/// Percentiles exported as the `histogram` curve of a result.
-pub const CURVE_PERCENTILES: [f64; 14] = [
-    0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 100.0,
-];
-
-/// Collects round-trip latencies. It crosses from a client process to the driver as
-/// [`RecorderWire`]: the whole histogram and the exact statistics beside it.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
-#[serde(into = "RecorderWire", try_from = "RecorderWire")]
-pub struct LatencyRecorder {
-    histogram: Histogram<u64>,
-    count: u64,
-    mean_ns: f64,
-    /// Sum of squared deviations from the mean (Welford), for the variance.
-    m2: f64,
-    min_ns: u64,
-    max_ns: u64,
-}
-
-impl LatencyRecorder {
-    pub fn new() -> LatencyRecorder {
-        // 1 ns to 1 hour; auto-resize covers anything longer rather than failing a run.
-        let mut histogram = Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
-            .expect("constant histogram bounds are valid");
-        histogram.auto(true);
-        LatencyRecorder {
-            histogram,
-            count: 0,
-            mean_ns: 0.0,
-            m2: 0.0,
-            min_ns: u64::MAX,
-            max_ns: 0,
-        }
-    }
-
-    #[inline]
-    pub fn record(&mut self, latency_ns: u64) {
-        // With auto-resize on, recording cannot fail for any u64.
-        let _ = self.histogram.record(latency_ns.max(1));
-        self.count += 1;
-        let delta = latency_ns as f64 - self.mean_ns;
-        self.mean_ns += delta / self.count as f64;
-        self.m2 += delta * (latency_ns as f64 - self.mean_ns);
-        self.min_ns = self.min_ns.min(latency_ns);
-        self.max_ns = self.max_ns.max(latency_ns);
-    }
-
-    /// Adds another recorder's samples (Chan et al.'s parallel update for mean and variance).
-    pub fn merge(&mut self, other: &LatencyRecorder) {
-        if other.count == 0 {
-            return;
-        }
-        let _ = self.histogram.add(&other.histogram);
-        let total = self.count + other.count;
-        let delta = other.mean_ns - self.mean_ns;
-        self.m2 +=
-            other.m2 + delta * delta * (self.count as f64 * other.count as f64) / total as f64;
-        self.mean_ns += delta * other.count as f64 / total as f64;
-        self.count = total;
-        self.min_ns = self.min_ns.min(other.min_ns);
-        self.max_ns = self.max_ns.max(other.max_ns);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// The latency at `percentile` (0 to 100), kept within the exact min and max.
-    pub fn percentile_ns(&self, percentile: f64) -> u64 {
-        let value = self.histogram.value_at_percentile(percentile);
-        value.clamp(self.min_ns, self.max_ns)
-    }
-
-    /// The summary, or None if nothing was recorded.
-    pub fn stats(&self) -> Option<LatencyStats> {
-        if self.count == 0 {
-            return None;
-        }
-        let variance = if self.count > 1 {
-            self.m2 / (self.count - 1) as f64
-        } else {
-            0.0
-        };
-        Some(LatencyStats {
-            count: self.count,
-            mean_ns: self.mean_ns,
-            stddev_ns: variance.sqrt(),
-            min_ns: self.min_ns,
-            p50_ns: self.percentile_ns(50.0),
-            p90_ns: self.percentile_ns(90.0),
-            p99_ns: self.percentile_ns(99.0),
-            p999_ns: self.percentile_ns(99.9),
-            max_ns: self.max_ns,
-        })
-    }
-
-    /// The whole histogram (ns) in HdrHistogram's compressed V2 encoding, base64; None if
-    /// nothing was recorded.
-    pub fn hdr_v2(&self) -> Option<String> {
-        (self.count > 0).then(|| crate::report::hdr::encode_v2(&self.histogram))
-    }
-
-    /// `(percentile, latency in ns)` at each of [`CURVE_PERCENTILES`].
-    pub fn curve(&self) -> Vec<(f64, u64)> {
-        if self.count == 0 {
-            return Vec::new();
-        }
-        CURVE_PERCENTILES
-            .iter()
-            .map(|&p| (p, self.percentile_ns(p)))
-            .collect()
-    }
-}
-
-/// A [`LatencyRecorder`] as it travels between processes: the histogram in HdrHistogram's
-/// compressed V2 encoding (lossless), and the exact figures kept beside it.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub struct RecorderWire {
-    histogram_v2: String,
-    count: u64,
-    mean_ns: f64,
-    m2: f64,
-    min_ns: u64,
-    max_ns: u64,
-}
-
-impl From<LatencyRecorder> for RecorderWire {
-    fn from(recorder: LatencyRecorder) -> RecorderWire {
-        RecorderWire {
-            histogram_v2: crate::report::hdr::encode_v2(&recorder.histogram),
-            count: recorder.count,
-            mean_ns: recorder.mean_ns,
-            m2: recorder.m2,
-            min_ns: recorder.min_ns,
-            max_ns: recorder.max_ns,
-        }
-    }
-}
-
-impl TryFrom<RecorderWire> for LatencyRecorder {
-    type Error = crate::report::hdr::HdrDecodeError;
-
-    fn try_from(wire: RecorderWire) -> Result<LatencyRecorder, Self::Error> {
-        let mut histogram = crate::report::hdr::decode_v2(&wire.histogram_v2)?;
-        histogram.auto(true);
-        Ok(LatencyRecorder {
-            histogram,
-            count: wire.count,
-            mean_ns: wire.mean_ns,
-            m2: wire.m2,
-            min_ns: wire.min_ns,
-            max_ns: wire.max_ns,
-        })
-    }
-}
-
-impl Default for LatencyRecorder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub use crate::report::latency::{LatencyRecorder, RecorderWire, CURVE_PERCENTILES};
 
 /// How the means of repeated runs of one case spread.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -247,7 +82,7 @@ impl LatencyRecorder {
         if bins[valley] as f64 > MAX_VALLEY * bins[low].min(bins[high]) as f64 {
             return None;
         }
-        let fast = bins[..=valley].iter().sum::<u64>() as f64 / self.count as f64;
+        let fast = bins[..=valley].iter().sum::<u64>() as f64 / self.count() as f64;
         if fast < MIN_MODE_SHARE || 1.0 - fast < MIN_MODE_SHARE {
             return None;
         }
@@ -261,7 +96,7 @@ impl LatencyRecorder {
     /// Round trips per bin of [`BIN_DECADES`] on a log10 scale of nanoseconds.
     fn log_density(&self) -> Vec<u64> {
         let mut bins: Vec<u64> = Vec::new();
-        for value in self.histogram.iter_recorded() {
+        for value in self.histogram().iter_recorded() {
             let ns = value.value_iterated_to().max(1) as f64;
             let bin = (ns.log10() / BIN_DECADES) as usize;
             if bins.len() <= bin {

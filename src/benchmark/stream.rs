@@ -18,42 +18,54 @@ use crate::benchmark::measure::{
     TimedLoop, TimedRegion, Watchers,
 };
 use crate::benchmark::stats::LatencyRecorder;
-use crate::transport::stream::{is_end, next_end, sequence_of, FIRST_SEQUENCE};
+use crate::system::clock;
+use crate::transport::stream::{is_end, next_end, sequence_of, write_send_time, FIRST_SEQUENCE};
 use crate::transport::{TransportClient, TransportError};
 
 /// How many messages go between two looks at the clock, the progress and the signals.
-const CHECK_EVERY: u64 = 256;
+pub(super) const CHECK_EVERY: u64 = 256;
 
 impl EchoBuffers {
     /// Sends stream message `sequence` one way: stamped, and written into the transport's loan
-    /// when it lends one, where it is sent from without another copy.
-    fn send_message(
+    /// when it lends one, where it is sent from without another copy. With `send_time`, a
+    /// one-way message's: its `CLOCK_MONOTONIC` is written in last, into the loan after the
+    /// copy, or into the request just before `send` (whose copy into the kernel is sending).
+    pub(super) fn send_message(
         &mut self,
         client: &mut dyn TransportClient,
         sequence: u64,
+        send_time: bool,
     ) -> Result<(), TransportError> {
         self.stamp(sequence);
         let len = self.request_len();
         let loaned = match client.loan(len)? {
             Some(mut loan) => {
                 loan.copy_from_slice(self.request());
+                if send_time {
+                    write_send_time(&mut loan, clock::monotonic_ns());
+                }
                 loan.release()?;
                 true
             }
             None => false,
         };
         if loaned {
-            client.send_loaned(len)
-        } else {
-            client.send(self.request())
+            return client.send_loaned(len);
         }
+        if send_time {
+            write_send_time(self.request_mut(), clock::monotonic_ns());
+        }
+        client.send(self.request())
     }
 
     /// Ends the stream: its last message, numbered as no other stream's end, as a round trip,
     /// whose echo (checked byte for byte) is the server's acknowledgement of every message
     /// before it. The echo of another end is another stream's: a client that died waiting for
-    /// it left it where this one's was due.
-    fn acknowledge(&mut self, client: &mut dyn TransportClient) -> Result<(), MeasureError> {
+    /// it left it where this one's was due. Returns the end's number.
+    pub(super) fn acknowledge(
+        &mut self,
+        client: &mut dyn TransportClient,
+    ) -> Result<u64, MeasureError> {
         let end = next_end();
         self.prepare(client, end)?;
         let (request, reply) = self.round_trip(client);
@@ -64,7 +76,8 @@ impl EchoBuffers {
         if let Some(other) = other {
             return Err(MeasureError::OtherAcknowledgement { end, other });
         }
-        verdict.map_err(|problem| MeasureError::BadAcknowledgement { problem })
+        verdict.map_err(|problem| MeasureError::BadAcknowledgement { problem })?;
+        Ok(end)
     }
 }
 
@@ -99,12 +112,12 @@ fn stream(
             }
             looks.looked(now);
         }
-        if let Err(e) = buffers.send_message(client, sequence) {
+        if let Err(e) = buffers.send_message(client, sequence, false) {
             return (sent, Err(e.into()));
         }
         sent += 1;
     }
-    (sent, buffers.acknowledge(client))
+    (sent, buffers.acknowledge(client).map(|_end| ()))
 }
 
 /// A one-way stream ([`Workload::Stream`](crate::transport::Workload)), acknowledged at its

@@ -1,6 +1,7 @@
 //! Which loop measures a workload: [`timed_loop`] picks, for a [`Workload`], the
 //! implementation of [`TimedLoop`] in that workload's file: round trips in [`round_trip`],
-//! requests in flight in [`in_flight`], a one-way stream in [`stream`]. The trait and what the
+//! requests in flight in [`in_flight`], a one-way stream in [`stream`], one-way latencies in
+//! [`one_way`]. The trait and what the
 //! loops share are in [`crate::benchmark::measure`]; the value itself, with everything the
 //! reports say of it, sits in the transport vocabulary (`transport::workload`), where the
 //! transports name it too.
@@ -13,6 +14,7 @@
 
 use crate::benchmark::in_flight;
 use crate::benchmark::measure::TimedLoop;
+use crate::benchmark::one_way;
 use crate::benchmark::round_trip;
 use crate::benchmark::stream;
 use crate::transport::Workload;
@@ -23,5 +25,6 @@ pub fn timed_loop(workload: Workload) -> &'static dyn TimedLoop {
         Workload::RoundTrip => &round_trip::RoundTrips,
         Workload::InFlight(_) => &in_flight::InFlight,
         Workload::Stream => &stream::Stream,
+        Workload::OneWay => &one_way::OneWay,
     }
 }

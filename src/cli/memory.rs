@@ -185,8 +185,8 @@ fn describe(run: &RunShape, kind: TransportKind, size_bytes: usize) -> String {
     if run.workload.in_flight() > 1 {
         flags.push(format!("--in-flight {}", run.workload.in_flight()));
     }
-    if run.workload.pattern() == Pattern::Stream {
-        flags.push("--pattern stream".to_string());
+    if run.workload.pattern() != Pattern::RoundTrip {
+        flags.push(format!("--pattern {}", run.workload.pattern()));
     }
     if let Some(depth) = run.ring_depth {
         flags.push(format!("--ring-depth {depth}"));

@@ -186,8 +186,9 @@ pub struct BenchArgs {
     #[arg(help_heading = HOW)]
     pub spin_budget: Option<Duration>,
 
-    /// What the two processes exchange: round-trip (a request and its echo, timed one by one)
-    /// or stream (messages one way, back to back, acknowledged at the end: messages/s).
+    /// What the two processes exchange: round-trip (a request and its echo, timed one by one),
+    /// stream (messages one way, back to back, acknowledged at the end: messages/s) or one-way
+    /// (the stream, each message's latency from its send to the server, on one clock).
     #[arg(long, value_name = "PATTERN", default_value = "round-trip", value_parser = Completing::new(parse_pattern, pattern_words), hide_possible_values = true)]
     #[arg(help_heading = MEASURE)]
     pub pattern: Pattern,

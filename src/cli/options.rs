@@ -113,7 +113,7 @@ impl Options {
         TransportOptions {
             timeout: self.timeout,
             spin_budget: kind.spin_budget(self.spin_budget),
-            pattern: self.workload.pattern(),
+            pattern: self.workload.pattern().on_the_transport(),
             ring_depth: self.ring_depth,
             in_flight: self.workload.in_flight(),
         }
@@ -220,6 +220,7 @@ fn benchmark_options(cli: Cli) -> Options {
     check_spin_budget(args.spin_budget, &transports, args.timeout);
     if let Some(peer) = &args.connect {
         check_one_client_server(peer, runs, sizes.len());
+        check_one_way_peer(peer, workload);
     }
     if args.pairs > 1 && args.connect.is_some() {
         usage_error(
@@ -505,10 +506,10 @@ fn exports(args: &BenchArgs) -> Exports {
 /// one workload only.
 fn workload(args: &BenchArgs) -> Workload {
     check_pattern(args.pattern, args.interval, args.in_flight);
-    if args.ring_depth.is_some() && args.pattern != Pattern::Stream {
+    if args.ring_depth.is_some() && args.pattern.on_the_transport() != Pattern::Stream {
         usage_error(
             ErrorKind::ArgumentConflict,
-            "--ring-depth sizes a --pattern stream's ring; round trips use one slot per direction"
+            "--ring-depth sizes a --pattern stream's ring (or a one-way run's); round trips use one slot per direction"
                 .into(),
         );
     }
@@ -516,6 +517,7 @@ fn workload(args: &BenchArgs) -> Workload {
 }
 
 /// A stream runs back to back and one way: pacing and requests in flight are for round trips.
+/// One-way latencies may be paced (light load), and keep no requests in flight either.
 fn check_pattern(pattern: Pattern, interval: Option<Duration>, in_flight: u32) {
     if pattern == Pattern::Stream && interval.is_some() {
         usage_error(
@@ -523,10 +525,29 @@ fn check_pattern(pattern: Pattern, interval: Option<Duration>, in_flight: u32) {
             "--interval paces round trips; --pattern stream sends back to back".into(),
         );
     }
-    if pattern == Pattern::Stream && in_flight > 1 {
+    if pattern.on_the_transport() == Pattern::Stream && in_flight > 1 {
         usage_error(
             ErrorKind::ArgumentConflict,
-            "--in-flight keeps round trips outstanding; a --pattern stream has no replies to wait for".into(),
+            format!("--in-flight keeps round trips outstanding; a --pattern {pattern} has no replies to wait for"),
+        );
+    }
+}
+
+/// One-way latencies subtract the client's clock from the server's, so both must read the same
+/// `CLOCK_MONOTONIC`, and the server hands its histogram to the driver that started it. Of a
+/// server this tool did not start the driver knows neither: a TCP address can be another host,
+/// and so can a loopback port forwarded from one, and a server on this host can run in another
+/// time namespace, whose `CLOCK_MONOTONIC` is offset. Refused, naming the reason.
+fn check_one_way_peer(peer: &ExternalPeer, workload: Workload) {
+    if workload == Workload::OneWay {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            format!(
+                "--pattern one-way cannot measure --connect {peer}: one-way latency compares the \
+                 client's clock with the server's, and a server this tool did not start may run on \
+                 another host (a different clock) and cannot hand its histogram to the driver; \
+                 drop --connect to measure it against servers the tool starts on this host"
+            ),
         );
     }
 }

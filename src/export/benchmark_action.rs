@@ -31,6 +31,8 @@ fn entry(case: &CaseFigures) -> Entry {
     let (unit, per) = match case.pattern {
         Pattern::RoundTrip => ("ns", "round trips/s"),
         Pattern::Stream => ("ns/message", "messages/s"),
+        // The mean one-way latency of a message, from its send to the server.
+        Pattern::OneWay => ("ns one-way", "messages/s"),
     };
     let range = (case.interval_ns).map(|interval| format!("± {:.1}", interval.half_width));
     let mut extra = match case.interval_ns {

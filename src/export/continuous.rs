@@ -89,7 +89,7 @@ fn figures(report: &Report, result: &BenchmarkResult) -> Option<CaseFigures> {
         return None;
     }
     let mean_us = match result.pattern {
-        Pattern::RoundTrip => result.latency_us?.mean,
+        Pattern::RoundTrip | Pattern::OneWay => result.latency_us?.mean,
         Pattern::Stream => result.us_per_message?,
     };
     if !(mean_us.is_finite() && mean_us > 0.0) {

@@ -136,7 +136,7 @@ impl ClientArgs {
         TransportOptions {
             timeout: self.timeout,
             spin_budget: self.spin_budget,
-            pattern: self.pattern,
+            pattern: self.pattern.on_the_transport(),
             ring_depth: self.ring_depth,
             in_flight: self.in_flight,
         }

@@ -14,9 +14,13 @@ use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::peer::one_way::{hand_over_line, HandOverError};
+use crate::report::latency::LatencyRecorder;
 use crate::system::stderr::say;
-use crate::system::{placement, signals, threads};
-use crate::transport::stream::{StreamCheck, StreamFault, StreamStep};
+use crate::system::{clock, placement, signals, threads};
+use crate::transport::stream::{
+    send_time_of, sequence_of, StreamCheck, StreamFault, StreamStep, FIRST_SEQUENCE,
+};
 use crate::transport::{
     echo_one, EchoOutcome, Endpoint, Pattern, Reply, Tamper, TransportError, TransportKind,
     TransportOptions, TransportServer,
@@ -72,11 +76,15 @@ pub enum Fault {
     BadLengthAt(u64),
     /// Take nothing from request N on (a reader that stalls), until told to stop.
     StallAt(u64),
+    /// A one-way server: hand the driver no latencies at a stream's end.
+    LoseLatencies,
+    /// A one-way server: hand the driver its latencies' line cut in half.
+    CutLatencies,
 }
 
 /// A fault description that is not one of the known faults.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown fault '{0}': expected no-ready, exit@N, flip@N:OFFSET, bad-length@N or stall@N")]
+#[error("unknown fault '{0}': expected no-ready, exit@N, flip@N:OFFSET, bad-length@N, stall@N, lose-latencies or cut-latencies")]
 pub struct FaultParseError(String);
 
 impl FromStr for Fault {
@@ -85,8 +93,11 @@ impl FromStr for Fault {
     fn from_str(text: &str) -> Result<Fault, FaultParseError> {
         let usage = || FaultParseError(text.to_string());
         let number = |s: &str| s.parse::<u64>().map_err(|_| usage());
-        if text == "no-ready" {
-            return Ok(Fault::NoReady);
+        match text {
+            "no-ready" => return Ok(Fault::NoReady),
+            "lose-latencies" => return Ok(Fault::LoseLatencies),
+            "cut-latencies" => return Ok(Fault::CutLatencies),
+            _ => {}
         }
         let (kind, arg) = text.split_once('@').ok_or_else(usage)?;
         match kind {
@@ -110,6 +121,8 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fault::NoReady => write!(f, "no-ready"),
+            Fault::LoseLatencies => write!(f, "lose-latencies"),
+            Fault::CutLatencies => write!(f, "cut-latencies"),
             Fault::ExitAt(n) => write!(f, "exit@{n}"),
             Fault::FlipByteAt { request, offset } => write!(f, "flip@{request}:{offset}"),
             Fault::BadLengthAt(n) => write!(f, "bad-length@{n}"),
@@ -152,6 +165,23 @@ enum ServeError {
     Transport(#[from] TransportError),
     #[error("stream message {number} (counted from 1, warm-up included): {fault}")]
     Stream { number: u64, fault: StreamFault },
+    #[error("one-way message {number} was stamped at {sent_ns} ns, after the server received it at {received_ns} ns: the client's clock is not the server's")]
+    ClockBehind {
+        number: u64,
+        sent_ns: u64,
+        received_ns: u64,
+    },
+    #[error("handing over the one-way latencies: {0}")]
+    HandOver(#[from] HandOverError),
+    #[error("writing the one-way latencies to stdout: {0}")]
+    Write(#[source] std::io::Error),
+}
+
+/// What the server read of one message of a one-way stream.
+struct OneWayMessage {
+    step: StreamStep,
+    sequence: u64,
+    sent_ns: u64,
 }
 
 impl EchoServer {
@@ -159,6 +189,7 @@ impl EchoServer {
         match self.pattern {
             Pattern::RoundTrip => self.serve_round_trips(),
             Pattern::Stream => self.serve_stream(),
+            Pattern::OneWay => self.serve_one_way(),
         }
     }
 
@@ -219,6 +250,95 @@ impl EchoServer {
     }
 }
 
+impl EchoServer {
+    /// Takes a one-way stream: as [`serve_stream`](EchoServer::serve_stream), and each message's
+    /// one-way latency is its receipt on this process's `CLOCK_MONOTONIC`, read as soon as
+    /// [`next_request`](TransportServer::next_request) has the whole message, less the send
+    /// time the client stamped in it. The message is consumed (its slot freed for the client)
+    /// before the latency is recorded; recording into a histogram sized once costs no
+    /// allocation. At each end the stream's latencies go to the driver
+    /// ([`crate::peer::one_way`]) before the end is acknowledged, and the next stream starts
+    /// afresh, as it does at a new client's first message.
+    fn serve_one_way(&mut self) -> Result<ServeEnd, ServeError> {
+        let mut check = StreamCheck::one_way(self.verify_all);
+        let mut latencies = LatencyRecorder::new();
+        let mut number = 0u64;
+        loop {
+            number += 1;
+            if self.fault == Some(Fault::StallAt(number)) {
+                return Ok(stall());
+            }
+            if self.transport.next_request(&signals::STOP)?.is_none() {
+                return Ok(ServeEnd::Stopped);
+            }
+            let received_ns = clock::monotonic_ns();
+            if self.fault == Some(Fault::ExitAt(number)) {
+                return Ok(ServeEnd::FaultExit(number));
+            }
+            let message = self.take_one_way(&mut check, number)?;
+            if message.step == StreamStep::End {
+                hand_over(message.sequence, &latencies, self.fault)?;
+                latencies = LatencyRecorder::new();
+                if self.transport.reply(&signals::STOP, Reply::Echo)? == EchoOutcome::Stopped {
+                    return Ok(ServeEnd::Stopped);
+                }
+                continue;
+            }
+            self.transport.consume()?;
+            if message.sequence == FIRST_SEQUENCE {
+                latencies = LatencyRecorder::new();
+            }
+            let latency_ns = received_ns.checked_sub(message.sent_ns);
+            latencies.record(latency_ns.ok_or(ServeError::ClockBehind {
+                number,
+                sent_ns: message.sent_ns,
+                received_ns,
+            })?);
+        }
+    }
+
+    /// Checks one-way message `number` where it lies, and reads its number and send time.
+    fn take_one_way(
+        &mut self,
+        check: &mut StreamCheck,
+        number: u64,
+    ) -> Result<OneWayMessage, ServeError> {
+        let corrupt = Fault::tamper_for(self.fault, number);
+        let mut verdict = Ok(StreamStep::Message);
+        let (mut sequence, mut sent_ns) = (0, 0);
+        self.transport.inspect(&mut |message| {
+            verdict = check_as_received(check, message, corrupt);
+            sequence = sequence_of(message).unwrap_or(0);
+            sent_ns = send_time_of(message).unwrap_or(0);
+        })?;
+        let step = verdict.map_err(|fault| ServeError::Stream { number, fault })?;
+        Ok(OneWayMessage {
+            step,
+            sequence,
+            sent_ns,
+        })
+    }
+}
+
+/// Hands the latencies of the stream that ended with `end` to the driver, on stdout, unless an
+/// injected `fault` loses them or cuts the line (so that a test proves the driver fails the run).
+fn hand_over(
+    end: u64,
+    latencies: &LatencyRecorder,
+    fault: Option<Fault>,
+) -> Result<(), ServeError> {
+    let mut line = hand_over_line(end, latencies)?;
+    match fault {
+        Some(Fault::LoseLatencies) => return Ok(()),
+        Some(Fault::CutLatencies) => line.truncate(line.len() / 2),
+        _ => {}
+    }
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .map_err(ServeError::Write)
+}
+
 /// A stream's check of `message`, as if `corrupt` (an injected fault) had happened to it on
 /// the way: a flipped byte, checked on a copy, so that a test proves the check finds it.
 fn check_as_received(
@@ -274,7 +394,7 @@ pub fn run(options: &ServerOptions) -> ExitCode {
     let transport_options = TransportOptions {
         timeout: options.timeout,
         spin_budget: options.spin_budget,
-        pattern: options.pattern,
+        pattern: options.pattern.on_the_transport(),
         ring_depth: options.ring_depth,
         in_flight: options.in_flight,
     };
@@ -481,7 +601,15 @@ mod tests {
     #[test]
     fn faults_parse() {
         assert_eq!("no-ready".parse::<Fault>(), Ok(Fault::NoReady));
-        for text in ["no-ready", "exit@5", "bad-length@2", "flip@3:17", "stall@4"] {
+        for text in [
+            "no-ready",
+            "exit@5",
+            "bad-length@2",
+            "flip@3:17",
+            "stall@4",
+            "lose-latencies",
+            "cut-latencies",
+        ] {
             assert_eq!(text.parse::<Fault>().unwrap().to_string(), text);
         }
         assert_eq!("exit@5".parse::<Fault>(), Ok(Fault::ExitAt(5)));

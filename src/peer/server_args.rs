@@ -98,7 +98,8 @@ pub struct ServerArgs {
     #[arg(long, value_name = "N", default_value = "1", value_parser = parse_in_flight)]
     pub in_flight: u32,
 
-    /// Testing aid: misbehave on purpose (no-ready, exit@N, flip@N:OFFSET, bad-length@N).
+    /// Testing aid: misbehave on purpose (no-ready, exit@N, flip@N:OFFSET, bad-length@N, stall@N,
+    /// lose-latencies, cut-latencies).
     #[arg(long, hide = true, value_parser = str::parse::<Fault>)]
     pub fault: Option<Fault>,
 }

@@ -1,6 +1,7 @@
 //! The driver's side of a server process: spawn it (handing down the descriptors its endpoint
-//! needs, [`hand_down`]), wait for `READY`, watch it while measuring, and stop it (SIGTERM, then
-//! SIGKILL after the timeout). Dropping a [`ServerProcess`] always kills and reaps the child,
+//! needs, [`hand_down`]), wait for `READY` (and, for a one-way run, the latencies it hands
+//! over on the same stdout: [`crate::peer::one_way`]), watch it while measuring, and stop it
+//! (SIGTERM, then SIGKILL after the timeout). Dropping a [`ServerProcess`] always kills and reaps the child,
 //! so no error path can leave a server behind.
 
 use std::io::{BufRead, BufReader, Read};
@@ -9,14 +10,16 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::peer::kept_stderr::KeptStderr;
+use crate::peer::one_way::{parse_hand_over, HandOverError};
 use crate::peer::server::DRIVER_PID_ENV;
 use crate::peer::server_args::ServerArgs;
+use crate::report::latency::LatencyRecorder;
 use crate::system::signals;
 use crate::system::threads::{self, ThreadError};
 use crate::transport::{NoWatch, PeerWatch, TransportError, WaitBudget, WAIT_SLICE};
@@ -137,6 +140,33 @@ impl ServerProcess {
             stderr,
             _driver_end: driver_end,
         })
+    }
+
+    /// The latencies the server handed over for the stream that ended with `end`, waiting up
+    /// to `timeout` for them; the hand-overs of other streams (the warm-up's) are passed over.
+    pub fn one_way_latencies(
+        &self,
+        end: u64,
+        timeout: Duration,
+    ) -> Result<LatencyRecorder, HandOverError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.stdout_lines.recv_timeout(WAIT_SLICE) {
+                Ok(line) => match parse_hand_over(&line) {
+                    Some(Ok((number, latencies))) if number == end => return Ok(latencies),
+                    Some(Err(e)) => return Err(e),
+                    Some(Ok(_)) | None => {}
+                },
+                Err(RecvTimeoutError::Disconnected) => return Err(HandOverError::Closed { end }),
+                Err(RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
+                    return Err(HandOverError::Timeout {
+                        end,
+                        waited: timeout,
+                    })
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
     }
 
     /// Waits for the `READY` line and returns what follows it (an address the server chose),

@@ -10,6 +10,7 @@
 pub mod format;
 pub mod hdr;
 pub mod header;
+pub mod latency;
 pub mod mean_interval;
 pub mod result;
 pub mod saved;

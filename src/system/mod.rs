@@ -1,4 +1,5 @@
-//! Facts and controls of the machine the processes run on: what it is ([`machine`]), the CPU
+//! Facts and controls of the machine the processes run on: what it is ([`machine`]), the clock
+//! of one-way latencies and whether two processes share it ([`clock`]), the CPU
 //! time a process has used ([`cpu_time`]), which CPU each process runs on ([`placement`]), the
 //! PID namespaces a process can see ([`pid_namespace`]), the stop-signal handling (SIGINT,
 //! SIGTERM, SIGHUP, SIGQUIT) both processes share ([`signals`]), starting threads whose refusal
@@ -7,6 +8,7 @@
 //! still take ([`memory`]), whether the OOM killer killed a given child ([`oom`]), and
 //! whether a process is stopped ([`process_state`]).
 
+pub mod clock;
 pub mod cpu_time;
 pub mod machine;
 pub mod memory;

@@ -2,23 +2,35 @@
 //! errors: part of the shared vocabulary, so that it imports nothing of the crate (the error
 //! type names it, and so do the specs above it).
 
-/// What the two sides of a case exchange: round trips (a request and its echo), or a one-way
-/// stream of messages that the server acknowledges at its end.
+/// What the two sides of a case exchange: round trips (a request and its echo), a one-way
+/// stream of messages that the server acknowledges at its end, or the same stream with each
+/// message stamped with its send time, which the server turns into one-way latencies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub enum Pattern {
     #[default]
     RoundTrip,
     Stream,
+    OneWay,
 }
 
 impl Pattern {
-    pub const ALL: [Pattern; 2] = [Pattern::RoundTrip, Pattern::Stream];
+    pub const ALL: [Pattern; 3] = [Pattern::RoundTrip, Pattern::Stream, Pattern::OneWay];
 
     /// The name on the command line and in exports.
     pub fn name(self) -> &'static str {
         match self {
             Pattern::RoundTrip => "round-trip",
             Pattern::Stream => "stream",
+            Pattern::OneWay => "one-way",
+        }
+    }
+
+    /// What the transport carries: a one-way run is a stream to it (the stamp is payload,
+    /// the server's clock is the server loop's), so that no transport tells the two apart.
+    pub fn on_the_transport(self) -> Pattern {
+        match self {
+            Pattern::OneWay => Pattern::Stream,
+            other => other,
         }
     }
 }
@@ -31,7 +43,7 @@ impl std::fmt::Display for Pattern {
 
 /// A name that is no pattern's, on a command line or in a saved report.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown pattern '{0}': expected round-trip or stream")]
+#[error("unknown pattern '{0}': expected round-trip, stream or one-way")]
 pub struct UnknownPattern(pub String);
 
 impl std::str::FromStr for Pattern {

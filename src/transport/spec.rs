@@ -474,9 +474,10 @@ impl TransportKind {
         (self.0.footprint)(case)
     }
 
-    /// Whether the transport carries `workload`, and if not, why not.
+    /// Whether the transport carries `workload`, and if not, why not. One-way latencies are
+    /// asked as the stream they are on the wire: every transport that streams carries them.
     pub fn supports(self, workload: Workload) -> Result<(), Reason> {
-        (self.0.supports)(workload)
+        (self.0.supports)(workload.as_carried())
     }
 
     /// The spin budget the transport waits with when `asked` is what `--spin-budget` said (None:

@@ -11,6 +11,12 @@
 //!
 //! A message must hold its sequence number, so a stream's messages are at least
 //! [`MIN_STREAM_MESSAGE`] bytes.
+//!
+//! One-way latency (`--pattern one-way`) is the same stream with each message's send time
+//! after its sequence number: the sender's `CLOCK_MONOTONIC` in nanoseconds, 8 bytes
+//! little-endian ([`send_time_of`]), written just before the send. Those bytes are no longer
+//! the payload pattern, so the check of a one-way stream ([`StreamCheck::one_way`]) starts its
+//! payload after them; its messages are at least [`MIN_ONE_WAY_MESSAGE`] bytes.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,6 +67,23 @@ pub fn ring_depth(asked: Option<usize>, slot_bytes: usize) -> usize {
 /// The smallest message a stream carries: its sequence number.
 pub const MIN_STREAM_MESSAGE: usize = SEQUENCE_LEN;
 
+/// Bytes after the sequence number that carry a one-way message's send time.
+pub const SEND_TIME_LEN: usize = 8;
+
+/// The smallest message of a one-way stream: its sequence number and its send time.
+pub const MIN_ONE_WAY_MESSAGE: usize = SEQUENCE_LEN + SEND_TIME_LEN;
+
+/// The send time of a one-way message (ns on the sender's `CLOCK_MONOTONIC`), if it holds one.
+pub fn send_time_of(message: &[u8]) -> Option<u64> {
+    let bytes = message.get(SEQUENCE_LEN..MIN_ONE_WAY_MESSAGE)?;
+    Some(u64::from_le_bytes(bytes.try_into().ok()?))
+}
+
+/// Writes `send_time_ns` into a one-way message (at least [`MIN_ONE_WAY_MESSAGE`] bytes).
+pub fn write_send_time(message: &mut [u8], send_time_ns: u64) {
+    message[SEQUENCE_LEN..MIN_ONE_WAY_MESSAGE].copy_from_slice(&send_time_ns.to_le_bytes());
+}
+
 /// The byte at `offset` of every request and stream message before the sequence number is
 /// stamped over its first bytes: a pattern that varies with the offset, so that a shifted or
 /// stale copy does not pass a check.
@@ -77,7 +100,7 @@ pub fn sequence_of(message: &[u8]) -> Option<u64> {
 /// How a stream's message was wrong, as the server reports it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StreamFault {
-    #[error("a {len}-byte message carries no sequence number (a stream's messages are at least {MIN_STREAM_MESSAGE} bytes)")]
+    #[error("a {len}-byte message is too short for its header (a stream's messages carry an {SEQUENCE_LEN}-byte sequence number, a one-way stream's its {SEND_TIME_LEN}-byte send time too)")]
     TooShort { len: usize },
     #[error("message {sequence} has {got} bytes, the stream's first had {expected}")]
     Length {
@@ -124,6 +147,8 @@ impl fmt::Display for StreamStep {
 #[derive(Debug, Clone)]
 pub struct StreamCheck {
     every_byte: bool,
+    /// Where the payload pattern starts: after the sequence number, or after the send time.
+    payload_from: usize,
     /// The next number and the length due, once a stream has started.
     due: Option<(u64, usize)>,
 }
@@ -132,7 +157,17 @@ impl StreamCheck {
     pub fn new(every_byte: bool) -> StreamCheck {
         StreamCheck {
             every_byte,
+            payload_from: SEQUENCE_LEN,
             due: None,
+        }
+    }
+
+    /// The check of a one-way stream, whose messages carry their send time before the payload
+    /// (the end's bytes there are the client's to choose: it echoes them back and checks them).
+    pub fn one_way(every_byte: bool) -> StreamCheck {
+        StreamCheck {
+            payload_from: MIN_ONE_WAY_MESSAGE,
+            ..StreamCheck::new(every_byte)
         }
     }
 
@@ -141,9 +176,12 @@ impl StreamCheck {
     pub fn message(&mut self, message: &[u8]) -> Result<StreamStep, StreamFault> {
         let len = message.len();
         let sequence = sequence_of(message).ok_or(StreamFault::TooShort { len })?;
+        if len < self.payload_from {
+            return Err(StreamFault::TooShort { len });
+        }
         if is_end(sequence) {
             self.due = None;
-            check_payload(message, sequence)?;
+            check_payload(message, sequence, self.payload_from)?;
             return Ok(StreamStep::End);
         }
         if sequence == FIRST_SEQUENCE {
@@ -165,19 +203,19 @@ impl StreamCheck {
             }
         }
         if self.every_byte {
-            check_payload(message, sequence)?;
+            check_payload(message, sequence, self.payload_from)?;
         }
         self.due = Some((sequence.wrapping_add(1), len));
         Ok(StreamStep::Message)
     }
 }
 
-/// Every byte after the sequence number is the payload pattern.
-fn check_payload(message: &[u8], sequence: u64) -> Result<(), StreamFault> {
+/// Every byte from `payload_from` on is the payload pattern.
+fn check_payload(message: &[u8], sequence: u64, payload_from: usize) -> Result<(), StreamFault> {
     let bad = message
         .iter()
         .enumerate()
-        .skip(SEQUENCE_LEN)
+        .skip(payload_from)
         .find(|&(offset, &byte)| byte != payload_byte(offset));
     match bad {
         None => Ok(()),
@@ -279,6 +317,27 @@ mod tests {
             assert_eq!(check.message(&message(end, 100)), Ok(StreamStep::End));
         }
         assert!(!is_end(u64::from(u32::MAX) << 31));
+    }
+
+    #[test]
+    fn a_one_way_check_skips_the_send_time_and_refuses_a_message_without_one() {
+        let mut stamped = message(1, 40);
+        write_send_time(&mut stamped, 0x0102_0304_0506_0708);
+        assert_eq!(send_time_of(&stamped), Some(0x0102_0304_0506_0708));
+        assert!(StreamCheck::new(true).message(&stamped).is_err());
+        assert_eq!(
+            StreamCheck::one_way(true).message(&stamped),
+            Ok(StreamStep::Message)
+        );
+        assert_eq!(
+            StreamCheck::one_way(false).message(&message(1, MIN_ONE_WAY_MESSAGE - 1)),
+            Err(StreamFault::TooShort {
+                len: MIN_ONE_WAY_MESSAGE - 1
+            })
+        );
+        let mut corrupt = stamped.clone();
+        corrupt[MIN_ONE_WAY_MESSAGE] ^= 1;
+        assert!(StreamCheck::one_way(true).message(&corrupt).is_err());
     }
 
     #[test]

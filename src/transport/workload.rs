@@ -1,5 +1,5 @@
 //! What a case measures, as one value: round trips one at a time, round trips with N in
-//! flight, or a one-way stream ([`Workload`]); and why a transport cannot carry one
+//! flight, a one-way stream, or one-way latencies ([`Workload`]); and why a transport cannot carry one
 //! ([`Reason`]).
 //!
 //! It lives in the transport vocabulary layer, beside [`Pattern`], and imports nothing of the
@@ -15,7 +15,7 @@
 //! its loop's file under `benchmark/`, chosen in `benchmark::workload::timed_loop`.
 
 use crate::transport::pattern::Pattern;
-use crate::transport::stream::MIN_STREAM_MESSAGE;
+use crate::transport::stream::{MIN_ONE_WAY_MESSAGE, MIN_STREAM_MESSAGE};
 
 /// How many columns the summary table has, for every workload.
 pub const TABLE_COLUMNS: usize = 11;
@@ -33,6 +33,9 @@ pub enum Workload {
     InFlight(usize),
     /// Messages one way, back to back, acknowledged at the end (`--pattern stream`).
     Stream,
+    /// The same stream, each message stamped with its send time on `CLOCK_MONOTONIC`, which
+    /// the server subtracts from its own clock's when the message is whole (`--pattern one-way`).
+    OneWay,
 }
 
 /// Why a transport cannot carry a workload: named by the transport's spec, said by the table
@@ -149,6 +152,43 @@ const STREAM_FIGURES: Figures = Figures {
     timed_one_by_one: false,
 };
 
+/// One-way latencies have percentiles (the server's histogram) and a rate, as round trips do.
+const ONE_WAY_FIGURES: Figures = Figures {
+    unit: "message",
+    table_header: [
+        "Size",
+        "Transport",
+        "Total time",
+        "Throughput (msgs/s)",
+        "MB/s",
+        "Mean (µs one way)",
+        "p50 (µs)",
+        "p99 (µs)",
+        "p99.9 (µs)",
+        "CPU (µs/msg)",
+        "vs baseline",
+    ],
+    compact_header: [
+        "Size",
+        "Transport",
+        "msgs/s",
+        "MB/s",
+        "Mean\nµs",
+        "p50\nµs",
+        "p99\nµs",
+        "p99.9\nµs",
+        "vs\nbaseline",
+    ],
+    table_note: Some("One-way: each message stamped with CLOCK_MONOTONIC just before its send; the server reads the same clock when the message is whole. Percentiles are of that difference (the server's histogram); msgs/s is the stream's rate, from the first send to the acknowledgement of the last."),
+    cpu_note: "CPU: CPU time of both processes, all their threads, per message, in µs.",
+    timing_note: "Latencies are one way (send stamp to the server's receipt, on one clock), in µs",
+    banner: "One-way latency: each message stamped at its send, timed by the server on the same clock",
+    markdown_heading: "One-way latencies (send stamp to receipt)",
+    plot_count: "one-way messages",
+    nothing_measured: "no one-way message was timed and acknowledged",
+    timed_one_by_one: true,
+};
+
 impl Workload {
     /// The workload of `--pattern` with `--in-flight n`: round trips with one in flight (or
     /// none said) are plain round trips. A stream keeps no requests in flight.
@@ -157,6 +197,7 @@ impl Workload {
             (Pattern::RoundTrip, 0 | 1) => Workload::RoundTrip,
             (Pattern::RoundTrip, n) => Workload::InFlight(n),
             (Pattern::Stream, _) => Workload::Stream,
+            (Pattern::OneWay, _) => Workload::OneWay,
         }
     }
 
@@ -168,11 +209,12 @@ impl Workload {
 
     /// One of each workload, with `in_flight` requests outstanding for the one that keeps
     /// several: what a conformance test runs over every transport.
-    pub fn each(in_flight: usize) -> [Workload; 3] {
+    pub fn each(in_flight: usize) -> [Workload; 4] {
         [
             Workload::RoundTrip,
             Workload::InFlight(in_flight.max(2)),
             Workload::Stream,
+            Workload::OneWay,
         ]
     }
 
@@ -181,6 +223,7 @@ impl Workload {
         match self {
             Workload::RoundTrip | Workload::InFlight(_) => Pattern::RoundTrip,
             Workload::Stream => Pattern::Stream,
+            Workload::OneWay => Pattern::OneWay,
         }
     }
 
@@ -189,7 +232,7 @@ impl Workload {
     pub fn in_flight(self) -> usize {
         match self {
             Workload::InFlight(n) => n,
-            Workload::RoundTrip | Workload::Stream => 1,
+            Workload::RoundTrip | Workload::Stream | Workload::OneWay => 1,
         }
     }
 
@@ -206,15 +249,31 @@ impl Workload {
         match self.pattern() {
             Pattern::RoundTrip => &ROUND_TRIP_FIGURES,
             Pattern::Stream => &STREAM_FIGURES,
+            Pattern::OneWay => &ONE_WAY_FIGURES,
         }
     }
 
     /// Why a message of `size_bytes` cannot carry this workload, whatever the transport: a
-    /// stream's message holds its sequence number.
+    /// stream's message holds its sequence number, a one-way message its send time too.
     pub fn size_refusal(self, size_bytes: usize) -> Option<String> {
-        (self == Workload::Stream && size_bytes < MIN_STREAM_MESSAGE).then(|| {
-            format!("a stream's message carries its {MIN_STREAM_MESSAGE}-byte sequence number")
-        })
+        match self {
+            Workload::Stream if size_bytes < MIN_STREAM_MESSAGE => Some(format!(
+                "a stream's message carries its {MIN_STREAM_MESSAGE}-byte sequence number"
+            )),
+            Workload::OneWay if size_bytes < MIN_ONE_WAY_MESSAGE => Some(format!(
+                "a one-way message carries its sequence number and send time ({MIN_ONE_WAY_MESSAGE} bytes)"
+            )),
+            _ => None,
+        }
+    }
+
+    /// The workload a transport is asked about: one-way latencies are a stream to it, so a
+    /// transport that streams carries them, and one that cannot says why in a stream's words.
+    pub fn as_carried(self) -> Workload {
+        match self {
+            Workload::OneWay => Workload::Stream,
+            other => other,
+        }
     }
 }
 
@@ -234,7 +293,7 @@ pub fn any_workload(_workload: Workload) -> Result<(), Reason> {
 pub fn one_request_at_a_time(workload: Workload, why: &'static str) -> Result<(), Reason> {
     match workload {
         Workload::InFlight(_) => Err(Reason::Protocol(why)),
-        Workload::RoundTrip | Workload::Stream => Ok(()),
+        Workload::RoundTrip | Workload::Stream | Workload::OneWay => Ok(()),
     }
 }
 
@@ -264,6 +323,9 @@ mod tests {
         assert!(!Workload::Stream.figures().timed_one_by_one);
         assert_eq!(Workload::InFlight(4).name(), "4 in flight");
         assert_eq!(Workload::Stream.to_string(), "stream");
+        assert_eq!(Workload::OneWay.to_string(), "one-way");
+        assert!(Workload::OneWay.figures().timed_one_by_one);
+        assert_eq!(Workload::OneWay.as_carried(), Workload::Stream);
     }
 
     #[test]
@@ -272,6 +334,10 @@ mod tests {
             .size_refusal(MIN_STREAM_MESSAGE - 1)
             .is_some());
         assert_eq!(Workload::Stream.size_refusal(MIN_STREAM_MESSAGE), None);
+        assert!(Workload::OneWay
+            .size_refusal(MIN_ONE_WAY_MESSAGE - 1)
+            .is_some());
+        assert_eq!(Workload::OneWay.size_refusal(MIN_ONE_WAY_MESSAGE), None);
         assert_eq!(Workload::RoundTrip.size_refusal(1), None);
     }
 

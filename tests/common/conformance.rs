@@ -241,7 +241,7 @@ pub use transport_bench::transport::Workload;
 
 /// One of each workload the binary runs, with four requests for the one that keeps several in
 /// flight: the set runs each over every transport that supports it.
-pub fn workloads() -> [Workload; 3] {
+pub fn workloads() -> [Workload; 4] {
     Workload::each(4)
 }
 

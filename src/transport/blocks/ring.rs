@@ -89,10 +89,12 @@ impl Shape {
     pub fn asked(options: &TransportOptions, capacity: usize) -> Result<Shape, TransportError> {
         match options.pattern {
             Pattern::RoundTrip => Ok(Shape::RoundTrip),
-            Pattern::Stream => match ring_depth(options.ring_depth, whole_pages(capacity)) {
-                depth @ 1..=MAX_RING_DEPTH => Ok(Shape::Stream { depth }),
-                depth => Err(TransportError::RingDepth { depth }),
-            },
+            Pattern::Stream | Pattern::OneWay => {
+                match ring_depth(options.ring_depth, whole_pages(capacity)) {
+                    depth @ 1..=MAX_RING_DEPTH => Ok(Shape::Stream { depth }),
+                    depth => Err(TransportError::RingDepth { depth }),
+                }
+            }
         }
     }
 

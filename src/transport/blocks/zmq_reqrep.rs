@@ -215,7 +215,7 @@ enum Role {
 impl Role {
     fn for_options(options: &TransportOptions) -> Role {
         match options.pattern {
-            Pattern::Stream => Role::Stream,
+            Pattern::Stream | Pattern::OneWay => Role::Stream,
             Pattern::RoundTrip if options.in_flight > 1 => Role::InFlight,
             Pattern::RoundTrip => Role::Request,
         }

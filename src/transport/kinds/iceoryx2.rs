@@ -386,7 +386,8 @@ fn remove_unmonitored_node_dirs(config: &Config, prefix: &str) -> Vec<String> {
 fn service_name(pattern: Pattern, what: &str) -> Result<ServiceName, TransportError> {
     let pattern = match pattern {
         Pattern::RoundTrip => "round-trip",
-        Pattern::Stream => "stream",
+        // One-way latencies are a stream to the transport (`Pattern::on_the_transport`).
+        Pattern::Stream | Pattern::OneWay => "stream",
     };
     ServiceName::new(&format!("transport-bench/{pattern}/{what}")).map_err(failed("service name"))
 }
@@ -394,7 +395,7 @@ fn service_name(pattern: Pattern, what: &str) -> Result<ServiceName, TransportEr
 fn other(pattern: Pattern) -> Pattern {
     match pattern {
         Pattern::RoundTrip => Pattern::Stream,
-        Pattern::Stream => Pattern::RoundTrip,
+        Pattern::Stream | Pattern::OneWay => Pattern::RoundTrip,
     }
 }
 
@@ -732,7 +733,7 @@ impl ChannelServer for Iceoryx2Server {
         let capacity = payload_capacity(buffer_size);
         let depth = match pattern {
             Pattern::RoundTrip => 1,
-            Pattern::Stream => ring_depth(options.ring_depth, capacity),
+            Pattern::Stream | Pattern::OneWay => ring_depth(options.ring_depth, capacity),
         };
         let request = create_pubsub(&node, pattern, "request", depth)?;
         let response = create_pubsub(&node, pattern, "response", 1)?;
@@ -776,7 +777,7 @@ fn footprint(case: &CaseShape) -> Footprint {
     let capacity = payload_capacity(case.buffer_size);
     let depth = match case.options.pattern {
         Pattern::RoundTrip => 1,
-        Pattern::Stream => ring_depth(case.options.ring_depth, capacity),
+        Pattern::Stream | Pattern::OneWay => ring_depth(case.options.ring_depth, capacity),
     } as u64;
     let samples_per_service = |buffered: u64| buffered + 3;
     let samples = samples_per_service(depth).saturating_add(samples_per_service(1));

@@ -103,7 +103,7 @@ fn queue_depths(options: &TransportOptions) -> (mq_attr_member_t, mq_attr_member
         .max(MAX_MESSAGES);
     match options.pattern {
         Pattern::RoundTrip => (in_flight, in_flight),
-        Pattern::Stream => (stream_depth(), MAX_MESSAGES),
+        Pattern::Stream | Pattern::OneWay => (stream_depth(), MAX_MESSAGES),
     }
 }
 
