@@ -22,6 +22,10 @@ pub const TRANSPORTS: &[TransportKind] = &[
     kinds::ipc_channel::KIND,
     kinds::interprocess::KIND,
     kinds::iceoryx2::KIND,
+    kinds::tokio_unix::KIND,
+    kinds::tokio_unix::MULTI_THREAD_KIND,
+    kinds::tokio_tcp::KIND,
+    kinds::tokio_tcp::MULTI_THREAD_KIND,
 ];
 
 /// What runs without `--transports`: the seed benchmark's pair (a choice, not a count).

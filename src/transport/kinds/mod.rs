@@ -10,6 +10,8 @@ pub mod shm_posix;
 pub mod shm_spin;
 pub mod shm_zc;
 pub mod tcp;
+pub mod tokio_tcp;
+pub mod tokio_unix;
 pub mod unix_stream;
 pub mod zmq_ipc;
 pub mod zmq_tcp;

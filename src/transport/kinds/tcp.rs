@@ -50,14 +50,14 @@ const SPEC: TransportSpec = TransportSpec {
 };
 
 /// Readies a connected stream for framed messages: no Nagle delay.
-fn set_no_delay(stream: &TcpStream) -> Result<(), TransportError> {
+pub(crate) fn set_no_delay(stream: &TcpStream) -> Result<(), TransportError> {
     stream
         .set_nodelay(true)
         .map_err(|e| TransportError::io("setting TCP_NODELAY", e))
 }
 
 /// For [`retry_until_created`]: nobody listening at `addr` yet (or no answer within a slice).
-fn no_server_yet(addr: SocketAddr) -> impl Fn(&TransportError) -> Option<String> {
+pub(crate) fn no_server_yet(addr: SocketAddr) -> impl Fn(&TransportError) -> Option<String> {
     move |e| match e {
         TransportError::Io { source, .. }
             if matches!(

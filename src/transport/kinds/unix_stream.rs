@@ -31,7 +31,7 @@ use crate::transport::spec::{
 use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE};
 
 /// For [`retry_until_created`]: no socket file yet, or nobody listening on it yet.
-fn no_server_yet(path: &Path) -> impl Fn(&TransportError) -> Option<String> + '_ {
+pub(crate) fn no_server_yet(path: &Path) -> impl Fn(&TransportError) -> Option<String> + '_ {
     move |e| match e {
         TransportError::Io { source, .. }
             if matches!(

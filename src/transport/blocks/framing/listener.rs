@@ -46,18 +46,18 @@ pub trait Listener: AsFd + Send {
 pub struct ConnectionServer<L: Listener> {
     // Field order is drop order: the connection closes before the listener (and whatever the
     // listener owns, such as its socket file).
-    connection: Option<FramedStream<L::Stream>>,
-    buffer: Vec<u8>,
+    pub(super) connection: Option<FramedStream<L::Stream>>,
+    pub(super) buffer: Vec<u8>,
     /// The length of the request in `buffer` handed out and not answered yet.
-    pending: Option<usize>,
-    timeout: Duration,
-    dropped: DroppedClients,
-    listener: L,
+    pub(super) pending: Option<usize>,
+    pub(super) timeout: Duration,
+    pub(super) dropped: DroppedClients,
+    pub(super) listener: L,
 }
 
 /// The connections a server ended itself, by why.
 #[derive(Debug, Default)]
-struct DroppedClients {
+pub(super) struct DroppedClients {
     /// Their frame announced more than the server's capacity.
     oversized: u64,
     /// Their exchange failed otherwise (a stall beyond the timeout, a socket error).
@@ -66,7 +66,7 @@ struct DroppedClients {
 }
 
 impl DroppedClients {
-    fn record(&mut self, error: &TransportError) {
+    pub(super) fn record(&mut self, error: &TransportError) {
         match error {
             TransportError::BadLengthHeader { .. } => self.oversized += 1,
             other => {
@@ -193,7 +193,7 @@ pub fn pending_message(buffer: &[u8], pending: Option<usize>) -> Result<&[u8], T
 
 /// Accepts the next client of `listener` and readies it; None if `stop` was set while waiting
 /// for one.
-fn accept_unless_stopped<L: Listener>(
+pub(super) fn accept_unless_stopped<L: Listener>(
     listener: &L,
     stop: &AtomicBool,
 ) -> Result<Option<L::Stream>, TransportError> {

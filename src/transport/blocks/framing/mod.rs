@@ -42,8 +42,12 @@
 //! greeting); [`carried`] keeps the bytes that came ahead of their message; [`in_flight`] is the
 //! non-blocking write that reads replies while it waits; [`client`] is [`FramedClient`]; and
 //! [`listener`] is the one-connection [`ConnectionServer`]. This file is the stream itself and
-//! its receive.
+//! its receive. The tokio transports use the same frames and the same state (the partial read,
+//! the carried bytes, the reads ahead) with awaited waits: [`awaited`] is the async framing on a
+//! tokio socket, [`awaited_peers`] their client and server, one `block_on` per exchange.
 
+mod awaited;
+mod awaited_peers;
 mod carried;
 mod client;
 mod codec;
@@ -52,6 +56,8 @@ mod listener;
 mod partial_read;
 mod transfer;
 
+pub use awaited::{TokioIo, TokioSocket};
+pub use awaited_peers::{TokioClient, TokioRuntime, TokioServer};
 pub use client::FramedClient;
 pub use in_flight::NonBlockingStream;
 pub use listener::{client_waiting_unless_stopped, pending_message, ConnectionServer, Listener};
@@ -88,6 +94,28 @@ pub enum Arrival {
     Stopped,
     /// The peer closed or reset the connection (before a request, or in the middle of one).
     HungUp,
+}
+
+/// What the rest of a request that began came to: a stop or a hang-up meanwhile are arrivals,
+/// not errors.
+fn arrival(received: Result<usize, TransportError>) -> Result<Arrival, TransportError> {
+    match received {
+        Ok(len) => Ok(Arrival::Message(len)),
+        Err(TransportError::Interrupted) => Ok(Arrival::Stopped),
+        Err(TransportError::PeerGone(_)) => Ok(Arrival::HungUp),
+        Err(e) => Err(e),
+    }
+}
+
+/// What a reply's sending came to: a stop or a hang-up meanwhile end the exchange, not the
+/// server.
+fn exchange(sent: Result<(), TransportError>) -> Result<Exchange, TransportError> {
+    match sent {
+        Ok(()) => Ok(Exchange::Echoed),
+        Err(TransportError::Interrupted) => Ok(Exchange::Stopped),
+        Err(TransportError::PeerGone(_)) => Ok(Exchange::HungUp),
+        Err(e) => Err(e),
+    }
 }
 
 /// What became of one exchange on the server's side of a connection.
@@ -155,12 +183,7 @@ impl<S: Read + Write> FramedStream<S> {
                 .write_all(&encode_len(capacity + 1))
                 .map_err(|e| TransportError::io("sending the reply", e)),
         };
-        match sent {
-            Ok(()) => Ok(Exchange::Echoed),
-            Err(TransportError::Interrupted) => Ok(Exchange::Stopped),
-            Err(TransportError::PeerGone(_)) => Ok(Exchange::HungUp),
-            Err(e) => Err(e),
-        }
+        exchange(sent)
     }
 
     /// Receives one message into `payload`, whose length is the most the caller accepts, and
@@ -193,21 +216,28 @@ impl<S: Read + Write> FramedStream<S> {
             if stop.load(Ordering::Relaxed) {
                 return Ok(Arrival::Stopped);
             }
-            match incoming.read_from(&mut self.stream) {
-                Ok(0) => return Ok(Arrival::HungUp),
-                Ok(n) => self.account(&mut incoming, n)?,
-                Err(e) if is_timeout(&e) || e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if is_hang_up(&e) => return Ok(Arrival::HungUp),
-                Err(e) => return Err(TransportError::io("reading a request", e)),
+            if let Some(hung_up) = self.idle_read(&mut incoming)? {
+                return Ok(hung_up);
             }
         }
         let watch = StopFlag(stop);
         let mut budget = WaitBudget::new(timeout, &watch);
-        match self.receive_rest(&mut incoming, &mut budget, "a request") {
-            Ok(len) => Ok(Arrival::Message(len)),
-            Err(TransportError::Interrupted) => Ok(Arrival::Stopped),
-            Err(TransportError::PeerGone(_)) => Ok(Arrival::HungUp),
-            Err(e) => Err(e),
+        arrival(self.receive_rest(&mut incoming, &mut budget, "a request"))
+    }
+
+    /// One read of a request that has not begun, for an idle server: Some([`Arrival::HungUp`])
+    /// if the client left, None to look at the stop flag and read on (whether bytes came, or
+    /// the read's slice ran out, or it would have waited).
+    fn idle_read(
+        &mut self,
+        incoming: &mut Incoming<'_>,
+    ) -> Result<Option<Arrival>, TransportError> {
+        match incoming.read_from(&mut self.stream) {
+            Ok(0) => Ok(Some(Arrival::HungUp)),
+            Ok(n) => self.account(incoming, n).map(|()| None),
+            Err(e) if is_timeout(&e) || e.kind() == ErrorKind::Interrupted => Ok(None),
+            Err(e) if is_hang_up(&e) => Ok(Some(Arrival::HungUp)),
+            Err(e) => Err(TransportError::io("reading a request", e)),
         }
     }
 
