@@ -439,7 +439,7 @@ fn files_that_are_not_reports_are_refused_with_exit_2() {
     let big = dir.path().join("big.json");
     std::fs::File::create(&big)
         .unwrap()
-        .set_len((128 << 20) + 1)
+        .set_len((192 << 20) + 1)
         .unwrap();
     let not_json = dir.path().join("not.json");
     std::fs::write(&not_json, b"{\"tool\": \"transport-bench\", \"x\": NaN}").unwrap();
@@ -448,7 +448,7 @@ fn files_that_are_not_reports_are_refused_with_exit_2() {
         (dir.path().join("missing.json"), "cannot read"),
         (dir.path().to_path_buf(), "it is a directory"),
         (PathBuf::from("/dev/zero"), "it is a character device"),
-        (big, "larger than 128 MiB"),
+        (big, "larger than 192 MiB"),
         (not_json, "not JSON"),
         (hyperfine, "no \"tool\" field"),
     ] {

@@ -342,12 +342,12 @@ fn files_that_cannot_be_reports_exit_2() {
     let huge = dir.path().join("huge.json");
     std::fs::File::create(&huge)
         .unwrap()
-        .set_len((128 << 20) + 1)
+        .set_len((192 << 20) + 1)
         .unwrap();
     let cases: [(&Path, &str); 4] = [
         (&dir.path().join("missing.json"), "cannot read"),
         (dir.path(), "it is a directory"),
-        (&huge, "is larger than 128 MiB"),
+        (&huge, "is larger than 192 MiB"),
         (Path::new("/dev/zero"), "it is a character device"),
     ];
     for (input, needle) in cases {
@@ -538,11 +538,11 @@ fn a_report_on_standard_input_is_read_as_dash_within_the_size_cap() {
     let svg = String::from_utf8_lossy(&output.stdout);
     roxmltree::Document::parse(&svg).expect("the SVG is well-formed");
     // Standard input is capped as a file is: an endless stream is refused, not read forever.
-    let endless = vec![b' '; (128 << 20) + 1];
+    let endless = vec![b' '; (192 << 20) + 1];
     let output = plot_bounded(&[dash, Path::new("--out"), dash], &endless);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("- is larger than 128 MiB"),
+        stderr(&output).contains("- is larger than 192 MiB"),
         "{}",
         stderr(&output)
     );

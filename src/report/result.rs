@@ -398,9 +398,9 @@ impl BenchmarkResult {
 }
 
 /// The V2 histogram text one report holds at most, over all its cases and runs. The largest
-/// report the tool can write must stay within half of what `plot` and `compare` read back
-/// ([`crate::report::saved::MAX_REPORT_BYTES`], 128 MiB), and its other fields take about
-/// 55 MB of the 64 MiB (2,304 cases of 100 runs and 64 pairs each: the test in
+/// report the tool can write must stay within three quarters of what `plot` and `compare` read
+/// back ([`crate::report::saved::MAX_REPORT_BYTES`], 192 MiB), and its other fields take most of
+/// that (every transport at 256 sizes, each case with 100 runs and 64 pairs: the test in
 /// `export::json`); this is what fits beside them. A case's histogram takes a few KiB, so only
 /// a run of many cases with many runs each spends it: then the runs' histograms are left out
 /// first, the cases' next (each such result's `hdr_histogram_v2_note` says so).

@@ -30,7 +30,7 @@ use crate::transport::TransportKind;
 /// cases, each with its most runs and pairs: a test in `export/json.rs` writes one), and a
 /// `--transports all --sizes sweep` run is under 1 MiB; a larger file, or an endless one such
 /// as `/dev/zero`, is not a report.
-pub const MAX_REPORT_BYTES: u64 = 128 << 20;
+pub const MAX_REPORT_BYTES: u64 = 192 << 20;
 
 /// The path that means standard input.
 pub const STDIN_PATH: &str = "-";
@@ -349,7 +349,7 @@ mod tests {
         let error = read_file(&huge, parse_saved::<ToolOnly>).unwrap_err();
         assert!(error
             .to_string()
-            .ends_with("is larger than 128 MiB: not a transport-bench report"));
+            .ends_with("is larger than 192 MiB: not a transport-bench report"));
     }
 
     #[test]

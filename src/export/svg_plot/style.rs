@@ -1,12 +1,13 @@
-//! How each transport's series looks: one of twelve colours and one of twelve marker shapes,
-//! both by the transport's place in the run, so that the twelve transports of `--transports
-//! all` differ in colour AND in marker. No twelve colours stay distinct for every kind of colour
-//! vision, so the marker alone tells any two series apart, and the colour alone does for most
-//! readers.
+//! How each transport's series looks: one of sixteen colours and one of sixteen marker shapes,
+//! both by the transport's place in the run, so that the sixteen transports of `--transports
+//! all` differ in colour AND in marker. No sixteen colours stay distinct for every kind of
+//! colour vision, so the marker alone tells any two series apart, and the colour alone does for
+//! most readers.
 //!
 //! The colours: the eight of Okabe & Ito's "Color Universal Design" (2008), then four of Paul
 //! Tol's "muted" scheme (wine, indigo, olive; his schemes are built to survive the common
-//! colour blindnesses) and a mid grey, chosen as the ones furthest from the eight. (Before,
+//! colour blindnesses) and a mid grey, chosen as the ones furthest from the eight; then Tol's
+//! green, purple and sand and a brown, for the four tokio transports. (Before,
 //! colour was the index modulo 8: SHM POSIX and TCP were both blue.) The markers are written
 //! as SVG of our own, each with a `<title>` (plotters draws no tooltips): [`marker_svg`].
 
@@ -15,7 +16,7 @@ use plotters::style::RGBColor;
 /// Okabe–Ito in an order that puts the colours furthest apart first (a run of two or three
 /// transports gets blue, orange and green; yellow, the faintest on white, is the eighth), then
 /// Tol's wine, indigo and olive, and grey.
-pub const PALETTE: [RGBColor; 12] = [
+pub const PALETTE: [RGBColor; 16] = [
     RGBColor(0x00, 0x72, 0xB2), // Okabe–Ito blue
     RGBColor(0xE6, 0x9F, 0x00), // Okabe–Ito orange
     RGBColor(0x00, 0x9E, 0x73), // Okabe–Ito bluish green
@@ -28,10 +29,14 @@ pub const PALETTE: [RGBColor; 12] = [
     RGBColor(0x33, 0x22, 0x88), // Tol muted indigo
     RGBColor(0x99, 0x99, 0x33), // Tol muted olive
     RGBColor(0x88, 0x88, 0x88), // grey
+    RGBColor(0x11, 0x77, 0x33), // Tol muted green
+    RGBColor(0xAA, 0x44, 0x99), // Tol muted purple
+    RGBColor(0xDD, 0xCC, 0x77), // Tol muted sand
+    RGBColor(0x8C, 0x56, 0x4B), // brown
 ];
 
-/// Marker shapes, each recognisable at 10–12 px: five filled, a star, a cross and a plus, and
-/// four open (white inside, a coloured rim).
+/// Marker shapes, each recognisable at 10–12 px: six filled, a star, a cross and a plus, and
+/// seven open (white inside, a coloured rim).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Marker {
     Circle,
@@ -46,10 +51,14 @@ pub enum Marker {
     Plus,
     OpenTriangleUp,
     OpenDiamond,
+    OpenTriangleDown,
+    Hexagon,
+    OpenHexagon,
+    OpenStar,
 }
 
 /// In the palette's order: yellow (the eighth) gets a filled star, not a faint open rim.
-const MARKERS: [Marker; 12] = [
+const MARKERS: [Marker; 16] = [
     Marker::Circle,
     Marker::Square,
     Marker::TriangleUp,
@@ -62,6 +71,10 @@ const MARKERS: [Marker; 12] = [
     Marker::Plus,
     Marker::OpenTriangleUp,
     Marker::OpenDiamond,
+    Marker::OpenTriangleDown,
+    Marker::Hexagon,
+    Marker::OpenHexagon,
+    Marker::OpenStar,
 ];
 
 /// Half the width of a marker, in pixels.
@@ -75,8 +88,8 @@ pub struct SeriesStyle {
 }
 
 impl SeriesStyle {
-    /// The style of the series at `index` in the run; after twelve, the looks repeat (the
-    /// registry holds twelve transports, and a test fails when it holds more).
+    /// The style of the series at `index` in the run; after sixteen, the looks repeat (the
+    /// registry holds sixteen transports, and a test fails when it holds more).
     pub fn of_index(index: usize) -> SeriesStyle {
         SeriesStyle {
             color: PALETTE[index % PALETTE.len()],
@@ -122,7 +135,13 @@ impl Marker {
     fn is_open(self) -> bool {
         matches!(
             self,
-            Marker::OpenCircle | Marker::OpenSquare | Marker::OpenTriangleUp | Marker::OpenDiamond
+            Marker::OpenCircle
+                | Marker::OpenSquare
+                | Marker::OpenTriangleUp
+                | Marker::OpenDiamond
+                | Marker::OpenTriangleDown
+                | Marker::OpenHexagon
+                | Marker::OpenStar
         )
     }
 
@@ -136,11 +155,12 @@ impl Marker {
             Marker::Circle | Marker::OpenCircle => return None,
             Marker::Square | Marker::OpenSquare => vec![(-s, -s), (s, -s), (s, s), (-s, s)],
             Marker::TriangleUp | Marker::OpenTriangleUp => vec![(0.0, -r), (r, s), (-r, s)],
-            Marker::TriangleDown => vec![(-r, -s), (r, -s), (0.0, r)],
+            Marker::TriangleDown | Marker::OpenTriangleDown => vec![(-r, -s), (r, -s), (0.0, r)],
             Marker::Diamond | Marker::OpenDiamond => {
                 vec![(0.0, -d), (d, 0.0), (0.0, d), (-d, 0.0)]
             }
-            Marker::Star => star(d, d * 0.45),
+            Marker::Star | Marker::OpenStar => star(d, d * 0.45),
+            Marker::Hexagon | Marker::OpenHexagon => hexagon(r),
             Marker::Plus => plus(d, 1.6),
             Marker::Cross => rotate_eighth(plus(d, 1.6)),
         };
@@ -154,6 +174,16 @@ fn star(outer: f64, inner: f64) -> Vec<(f64, f64)> {
         .map(|i| {
             let radius = if i % 2 == 0 { outer } else { inner };
             let angle = std::f64::consts::PI * (f64::from(i) / 5.0 - 0.5);
+            (radius * angle.cos(), radius * angle.sin())
+        })
+        .collect()
+}
+
+/// A hexagon of `radius`, flat side up.
+fn hexagon(radius: f64) -> Vec<(f64, f64)> {
+    (0..6)
+        .map(|i| {
+            let angle = std::f64::consts::PI * f64::from(i) / 3.0;
             (radius * angle.cos(), radius * angle.sin())
         })
         .collect()
