@@ -26,6 +26,7 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::transport::blocks::framing::{ConnectionServer, FramedClient, Listener};
 use crate::transport::blocks::watched_socket::WatchedSocket;
@@ -50,14 +51,14 @@ const SPEC: TransportSpec = TransportSpec {
 };
 
 /// Readies a connected stream for framed messages: no Nagle delay.
-pub(crate) fn set_no_delay(stream: &TcpStream) -> Result<(), TransportError> {
+fn set_no_delay(stream: &TcpStream) -> Result<(), TransportError> {
     stream
         .set_nodelay(true)
         .map_err(|e| TransportError::io("setting TCP_NODELAY", e))
 }
 
 /// For [`retry_until_created`]: nobody listening at `addr` yet (or no answer within a slice).
-pub(crate) fn no_server_yet(addr: SocketAddr) -> impl Fn(&TransportError) -> Option<String> {
+fn no_server_yet(addr: SocketAddr) -> impl Fn(&TransportError) -> Option<String> {
     move |e| match e {
         TransportError::Io { source, .. }
             if matches!(
@@ -71,6 +72,28 @@ pub(crate) fn no_server_yet(addr: SocketAddr) -> impl Fn(&TransportError) -> Opt
     }
 }
 
+/// A connection to `addr` with `TCP_NODELAY`, retrying within `timeout` while nobody listens
+/// there yet: the socket under `tcp` and `tokio-tcp` alike.
+pub(crate) fn connect_stream(
+    addr: SocketAddr,
+    timeout: Duration,
+    watch: &dyn PeerWatch,
+) -> Result<TcpStream, TransportError> {
+    // One attempt waits one slice at most, so that the watch is asked between attempts
+    // even where a connection is not refused at once (an address beyond loopback).
+    let connect = || {
+        TcpStream::connect_timeout(&addr, WAIT_SLICE)
+            .map_err(|e| TransportError::io(format!("connecting to {addr}"), e))
+    };
+    let stream = retry_until_created(
+        &mut WaitBudget::new(timeout, watch),
+        connect,
+        no_server_yet(addr),
+    )?;
+    set_no_delay(&stream)?;
+    Ok(stream)
+}
+
 /// The requesting side: one connected stream.
 type TcpClient = FramedClient<WatchedSocket<TcpStream>>;
 
@@ -82,18 +105,7 @@ fn connect(
     watch: Arc<dyn PeerWatch>,
 ) -> Result<TcpClient, TransportError> {
     let (addr, buffer_size) = endpoint.tcp(KIND.name())?;
-    // One attempt waits one slice at most, so that the watch is asked between attempts
-    // even where a connection is not refused at once (an address beyond loopback).
-    let connect = || {
-        TcpStream::connect_timeout(&addr, WAIT_SLICE)
-            .map_err(|e| TransportError::io(format!("connecting to {addr}"), e))
-    };
-    let stream = retry_until_created(
-        &mut WaitBudget::new(options.timeout, watch.as_ref()),
-        connect,
-        no_server_yet(addr),
-    )?;
-    set_no_delay(&stream)?;
+    let stream = connect_stream(addr, options.timeout, watch.as_ref())?;
     // Slices of the watchdog's periods (or, without it, of WAIT_SLICE): between them the
     // watch asks waitpid whether the server died.
     Ok(FramedClient::new(

@@ -10,7 +10,7 @@
 //! as TCP's does; connecting and accepting are the standard library's, the sockets then handed
 //! to tokio (`from_std`), so only the exchanges are tokio's.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 
@@ -19,11 +19,11 @@ use crate::transport::blocks::framing::{
 };
 use crate::transport::endpoint::Endpoint;
 use crate::transport::error::TransportError;
-use crate::transport::kinds::tcp::{no_server_yet, set_no_delay};
+use crate::transport::kinds::tcp::connect_stream;
 use crate::transport::spec::{
     any_workload, Addressing, TransportKind, TransportOptions, TransportSpec,
 };
-use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, WAIT_SLICE};
+use crate::transport::wait::PeerWatch;
 
 /// On the current-thread runtime.
 pub const KIND: TransportKind = TransportKind::new(&SPEC);
@@ -96,16 +96,7 @@ fn connect(
     flavour: TokioRuntime,
 ) -> Result<TokioTcpClient, TransportError> {
     let (addr, buffer_size) = endpoint.tcp(kind(flavour).name())?;
-    let connect = || {
-        TcpStream::connect_timeout(&addr, WAIT_SLICE)
-            .map_err(|e| TransportError::io(format!("connecting to {addr}"), e))
-    };
-    let stream = retry_until_created(
-        &mut WaitBudget::new(options.timeout, watch.as_ref()),
-        connect,
-        no_server_yet(addr),
-    )?;
-    set_no_delay(&stream)?;
+    let stream = connect_stream(addr, options.timeout, watch.as_ref())?;
     TokioClient::new(stream, flavour, buffer_size, options.timeout, watch)
 }
 

@@ -15,7 +15,7 @@
 //! sockets are then handed to tokio (`from_std`), so only the exchanges are tokio's.
 
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 
 use crate::transport::blocks::framing::{
@@ -24,12 +24,11 @@ use crate::transport::blocks::framing::{
 use crate::transport::blocks::socket_file::SocketFile;
 use crate::transport::endpoint::Endpoint;
 use crate::transport::error::TransportError;
-use crate::transport::kinds::unix_stream::no_server_yet;
-use crate::transport::names::checked_path;
+use crate::transport::kinds::unix_stream::connect_stream;
 use crate::transport::spec::{
     any_workload, Addressing, TransportKind, TransportOptions, TransportSpec,
 };
-use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget};
+use crate::transport::wait::PeerWatch;
 
 /// On the current-thread runtime.
 pub const KIND: TransportKind = TransportKind::new(&SPEC);
@@ -102,16 +101,7 @@ fn connect(
     flavour: TokioRuntime,
 ) -> Result<TokioUnixClient, TransportError> {
     let (path, buffer_size) = endpoint.socket_file(kind(flavour).name())?;
-    checked_path(path)?;
-    let connect = || {
-        UnixStream::connect(path)
-            .map_err(|e| TransportError::io(format!("connecting to {}", path.display()), e))
-    };
-    let stream = retry_until_created(
-        &mut WaitBudget::new(options.timeout, watch.as_ref()),
-        connect,
-        no_server_yet(path),
-    )?;
+    let stream = connect_stream(path, options.timeout, watch.as_ref())?;
     TokioClient::new(stream, flavour, buffer_size, options.timeout, watch)
 }
 

@@ -18,6 +18,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::transport::blocks::framing::{ConnectionServer, FramedClient, Listener};
 use crate::transport::blocks::socket_file::SocketFile;
@@ -31,7 +32,7 @@ use crate::transport::spec::{
 use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE};
 
 /// For [`retry_until_created`]: no socket file yet, or nobody listening on it yet.
-pub(crate) fn no_server_yet(path: &Path) -> impl Fn(&TransportError) -> Option<String> + '_ {
+fn no_server_yet(path: &Path) -> impl Fn(&TransportError) -> Option<String> + '_ {
     move |e| match e {
         TransportError::Io { source, .. }
             if matches!(
@@ -58,6 +59,25 @@ const SPEC: TransportSpec = TransportSpec {
     ..TransportSpec::DEFAULTS
 };
 
+/// A connection to the socket file at `path`, retrying within `timeout` while the file or a
+/// listener on it is not there yet: the socket under `unix-stream` and `tokio-unix` alike.
+pub(crate) fn connect_stream(
+    path: &Path,
+    timeout: Duration,
+    watch: &dyn PeerWatch,
+) -> Result<UnixStream, TransportError> {
+    checked_path(path)?;
+    let connect = || {
+        UnixStream::connect(path)
+            .map_err(|e| TransportError::io(format!("connecting to {}", path.display()), e))
+    };
+    retry_until_created(
+        &mut WaitBudget::new(timeout, watch),
+        connect,
+        no_server_yet(path),
+    )
+}
+
 /// The requesting side: one connected stream.
 type UnixStreamClient = FramedClient<WatchedSocket<UnixStream>>;
 
@@ -69,16 +89,7 @@ fn connect(
     watch: Arc<dyn PeerWatch>,
 ) -> Result<UnixStreamClient, TransportError> {
     let (path, buffer_size) = endpoint.socket_file(KIND.name())?;
-    checked_path(path)?;
-    let connect = || {
-        UnixStream::connect(path)
-            .map_err(|e| TransportError::io(format!("connecting to {}", path.display()), e))
-    };
-    let stream = retry_until_created(
-        &mut WaitBudget::new(options.timeout, watch.as_ref()),
-        connect,
-        no_server_yet(path),
-    )?;
+    let stream = connect_stream(path, options.timeout, watch.as_ref())?;
     // Slices of the watchdog's periods (or, without it, of WAIT_SLICE): between them the
     // watch asks waitpid whether the server died.
     Ok(FramedClient::new(
