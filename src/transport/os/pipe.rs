@@ -101,13 +101,25 @@ pub fn duplicate(fd: RawFd) -> Result<OwnedFd, TransportError> {
     Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
-/// Makes reads and writes on `fd` fail with EAGAIN instead of blocking, so that every wait is a
-/// `poll` with a timeout.
-pub fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<(), TransportError> {
+/// Sets or clears `O_NONBLOCK` on `fd`: set, its reads and writes fail with EAGAIN instead of
+/// blocking, so that every wait is a `poll` with a timeout; cleared, they block (a copy may
+/// share its open file with one made non-blocking).
+fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> Result<(), TransportError> {
     let raw = fd.as_raw_fd();
-    let set = |e| TransportError::os(format!("setting O_NONBLOCK on descriptor {raw}"), e);
+    let set = |e| {
+        TransportError::os(
+            format!("setting O_NONBLOCK to {nonblocking} on descriptor {raw}"),
+            e,
+        )
+    };
     let flags = OFlag::from_bits_truncate(fcntl(raw, FcntlArg::F_GETFL).map_err(set)?);
-    fcntl(raw, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map_err(set)?;
+    let wanted = match nonblocking {
+        true => flags | OFlag::O_NONBLOCK,
+        false => flags - OFlag::O_NONBLOCK,
+    };
+    if wanted != flags {
+        fcntl(raw, FcntlArg::F_SETFL(wanted)).map_err(set)?;
+    }
     Ok(())
 }
 
@@ -143,8 +155,8 @@ impl PipeStream {
     pub fn open(fds: PipeFds, slice: Duration) -> Result<PipeStream, TransportError> {
         check_ends(fds)?;
         let (receive, send) = (duplicate(fds.receive)?, duplicate(fds.send)?);
-        set_blocking(receive.as_fd())?;
-        set_blocking(send.as_fd())?;
+        set_nonblocking(receive.as_fd(), false)?;
+        set_nonblocking(send.as_fd(), false)?;
         Ok(PipeStream {
             receive: File::from(receive),
             send: File::from(send),
@@ -201,23 +213,11 @@ impl PipeStream {
 
     #[cold]
     fn poll_from_now(&mut self) -> std::io::Result<()> {
-        let io = |e: TransportError| std::io::Error::other(e.to_string());
-        set_nonblocking(self.receive.as_fd()).map_err(io)?;
-        set_nonblocking(self.send.as_fd()).map_err(io)?;
+        set_nonblocking(self.receive.as_fd(), true).map_err(std::io::Error::other)?;
+        set_nonblocking(self.send.as_fd(), true).map_err(std::io::Error::other)?;
         self.bound = Bound::Poll;
         Ok(())
     }
-}
-
-/// Clears `O_NONBLOCK` on `fd`: a copy may share its open file with one made non-blocking.
-fn set_blocking(fd: BorrowedFd<'_>) -> Result<(), TransportError> {
-    let raw = fd.as_raw_fd();
-    let set = |e| TransportError::os(format!("clearing O_NONBLOCK on descriptor {raw}"), e);
-    let flags = OFlag::from_bits_truncate(fcntl(raw, FcntlArg::F_GETFL).map_err(set)?);
-    if flags.contains(OFlag::O_NONBLOCK) {
-        fcntl(raw, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK)).map_err(set)?;
-    }
-    Ok(())
 }
 
 /// One `preadv2` into `read` or `pwritev2` of `write` on the blocking `end` with `RWF_NOWAIT`
