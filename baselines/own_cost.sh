@@ -19,11 +19,17 @@
 #
 # The case pipe:4 holds the pipe's round trip against `perf bench sched pipe` (Debian's
 # linux-perf), which sends 4 bytes each way: both on CPU 0; pipe_free:4 leaves both unpinned
-# (perf bench cannot pin its two processes apart). The cases tcp_stream:SIZE and
-# tcp_stream_same:SIZE hold the TCP stream (--pattern stream, 3 s per run) against iperf3
-# with the same block size (-l SIZE), client on CPU 0 and server on CPU 1 (iperf3 -A), or both
-# on CPU 0; their ratio is of throughputs (MB/s, transport-bench over iperf3: higher is ours
-# faster). They need perf and iperf3 on the PATH and say so when they are missing.
+# (perf bench cannot pin its two processes apart).
+#
+# The cases NAME_stream:SIZE and NAME_stream_same:SIZE (NAME: tcp, pipe, unix) hold a one-way
+# stream (--pattern stream) against the classic tool for its mechanism: iperf3 with the same
+# block size (-l SIZE, 3 s per run) for TCP, the plain-C loops stream_pipe.c and
+# stream_socketpair.c (COUNT messages) for the others; the client on CPU 0 and the server on
+# CPU 1, or both on CPU 0 (_same). Their ratio is of throughputs (MB/s, transport-bench over
+# the other: higher is ours faster). The case wall:SIZE is the spinning round trip's
+# bookkeeping: the timed loop's wall time per round trip over its mean round trip (shm-spin
+# and shm-zc, --pin split). perf and iperf3 must be on the PATH for their cases, which say so
+# when they are missing.
 #
 # It needs the release build (cargo build --release), whose libzmq it builds libzmq's own
 # perf/local_lat and perf/remote_lat against (from the zeromq-src crate's sources that cargo
@@ -43,6 +49,10 @@ trap 'exit 130' INT TERM
 for mech in shm_sem unix spin; do
     "${CC:-cc}" -O2 -Wall -Wextra -pthread -o "$build/rt_$mech" "$here/rt_$mech.c"
 done
+for mech in pipe socketpair; do
+    "${CC:-cc}" -O2 -Wall -Wextra -pthread -o "$build/stream_$mech" "$here/stream_$mech.c"
+done
+ln -s stream_socketpair "$build/stream_unix"
 "${CC:-cc}" -O2 -Wall -Wextra -pthread -o "$build/echo_shm_sem" "$here/echo_shm_sem.c"
 libzmq=$(ls "$root"/target/release/build/zmq-sys-*/out/lib/libzmq.a | head -n 1)
 zmq_src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/zeromq-src-*/vendor | head -n 1)
@@ -124,33 +134,78 @@ need() { # command
     command -v "$1" >/dev/null || { echo "$0: $1 is not installed (Debian: apt install $2)" >&2; exit 2; }
 }
 
-# A TCP stream of SIZE-byte messages for 3 s: iperf3's and the tool's MB/s, in turn.
-stream_case() { # mechanism size
-    need iperf3 iperf3
-    mech=$1 size=$2 port=$((20000 + $$ % 20000))
-    case $mech in
-    tcp_stream) client_cpu=0 server_cpu=1 pin_arg="--pin split" ;;
-    *) client_cpu=0 server_cpu=0 pin_arg="--pin same" ;;
-    esac
-    figures=""
-    for round in $(seq "$rounds"); do
-        iperf3 -s -1 -p "$port" -A "$server_cpu" >/dev/null 2>&1 &
+# One stream run of iperf3 (3 s) or of the plain-C loop for the mechanism (COUNT messages),
+# placed as the case says: MB/s.
+their_stream() { # mechanism size count client_cpu server_cpu
+    case $1 in
+    tcp)
+        iperf3 -s -1 -p "$port" -A "$5" >/dev/null 2>&1 &
         server=$!
         sleep 0.3
-        i=$(iperf3 -c 127.0.0.1 -p "$port" -l "$size" -t 3 -A "$client_cpu" -J |
-            awk -F'[:,]' '/"sum_received"/ { on = 1 } on && /"bits_per_second"/ { printf "%.1f\n", $2 / 8e6; exit }')
+        iperf3 -c 127.0.0.1 -p "$port" -l "$2" -t 3 -A "$4" -J |
+            awk -F'[:,]' '/"sum_received"/ { on = 1 } on && /"bits_per_second"/ { printf "%.1f\n", $2 / 8e6; exit }'
         wait "$server" || true
-        # shellcheck disable=SC2086 # $pin_arg is two words
-        "$tool" --transports tcp --pattern stream --sizes "$size" --duration 3s $pin_arg \
-            --export-csv "$build/run.csv" >/dev/null 2>&1 || { echo "$0: tcp stream failed" >&2; exit 1; }
+        ;;
+    # stream_*.c pin themselves: -p split puts the client on CPU 0 and the server on CPU 1.
+    *) "$build/stream_$1" "$2" "$3" -p "$placement" | awk '{ print $6 }' ;;
+    esac
+}
+
+# A one-way stream of SIZE-byte messages (--pattern stream), in turn with the classic tool for
+# its mechanism: iperf3 with the same block size (-l SIZE) for TCP, stream_pipe.c and
+# stream_socketpair.c (one write per message, one readv per message) for the pipe and the Unix
+# stream. The client on CPU 0, the server on CPU 1 (NAME_stream), or both on CPU 0
+# (NAME_stream_same). The ratio is of throughputs (above 1: the tool moves more).
+stream_case() { # case size
+    case=$1 size=$2 port=$((20000 + $$ % 20000))
+    mech=${case%%_stream*}
+    case $case in
+    *_same) client_cpu=0 server_cpu=0 placement=same ;;
+    *) client_cpu=0 server_cpu=1 placement=split ;;
+    esac
+    case $mech in
+    tcp) need iperf3 iperf3; transport=tcp label=iperf3 length="--duration 3s" count=0 ;;
+    pipe) transport=pipe label=C ;;
+    unix) transport=unix-stream label=C ;;
+    *) echo "$0: no stream case $case" >&2; exit 2 ;;
+    esac
+    if [ "$mech" != tcp ]; then
+        count=${COUNT:-300000}
+        [ "$size" -gt 1024 ] && count=${COUNT:-100000}
+        [ "$size" -gt 10000 ] && count=${COUNT:-20000}
+        length="--iterations $count"
+    fi
+    figures=""
+    for round in $(seq "$rounds"); do
+        c=$(their_stream "$mech" "$size" "$count" "$client_cpu" "$server_cpu")
+        # shellcheck disable=SC2086 # $length is two words
+        "$tool" --transports "$transport" --pattern stream --sizes "$size" $length \
+            --pin "$placement" --export-csv "$build/run.csv" >/dev/null 2>&1 ||
+            { echo "$0: $transport stream failed" >&2; exit 1; }
         o=$(awk -F, -v size="$size" 'NR == 2 { printf "%.1f\n", $6 * size / 1e6 }' "$build/run.csv")
-        echo "tcp stream $size ($mech) round $round: iperf3 $i MB/s, transport-bench $o MB/s"
-        figures="$figures $i $o"
+        echo "$transport stream $size ($placement) round $round: $label $c MB/s, transport-bench $o MB/s"
+        figures="$figures $c $o"
     done
-    echo "$figures" | awk -v name="tcp stream $size ($mech)" '{
+    echo "$figures" | awk -v name="$transport stream $size ($placement)" -v label="$label" '{
         for (i = 1; i <= NF; i += 2) { c += $i; o += $(i + 1) }
-        printf "%s: mean iperf3 %.1f MB/s, transport-bench %.1f MB/s, ratio of throughputs %.3f\n", name, c / (NF / 2), o / (NF / 2), o / c
+        printf "%s: mean %s %.1f MB/s, transport-bench %.1f MB/s, ratio of throughputs %.3f\n", name, label, c / (NF / 2), o / (NF / 2), o / c
     }'
+}
+
+# The spinning round trip's bookkeeping: the timed loop's wall time per round trip
+# (total_s / iterations in the CSV) over its mean round trip, for shm-spin and shm-zc, --pin
+# split. docs/own-cost.md holds it to 1.10 (about 30 ns per iteration outside the region).
+wall_case() { # size
+    for round in $(seq "$rounds"); do
+        for transport in shm-spin shm-zc; do
+            "$tool" --transports "$transport" --sizes "$1" --iterations "${COUNT:-200000}" \
+                --pin split --export-csv "$build/run.csv" >/dev/null 2>&1 ||
+                { echo "$0: $transport failed" >&2; exit 1; }
+            awk -F, -v name="$transport $1 round $round" 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i }
+                NR == 2 { wall = $col["total_s"] * 1e6 / $col["iterations"]; mean = $col["mean_us"]
+                          printf "%s: mean %.3f µs, wall per round trip %.3f µs, ratio %.3f\n", name, mean, wall, wall / mean }' "$build/run.csv"
+        done
+    done
 }
 
 one_case() { # mechanism size
@@ -189,7 +244,8 @@ cases=${CASES:-"shm_sem:100 shm_sem:10000 shm_sem:500000 shm_sem:2000000 unix:10
 for c in $cases; do
     case ${c%%:*} in
     split) split_case "${c#*:}" ;;
-    tcp_stream | tcp_stream_same) stream_case "${c%%:*}" "${c#*:}" ;;
+    *_stream | *_stream_same) stream_case "${c%%:*}" "${c#*:}" ;;
+    wall) wall_case "${c#*:}" ;;
     *) one_case "${c%%:*}" "${c#*:}" ;;
     esac
 done

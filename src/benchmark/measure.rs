@@ -421,9 +421,13 @@ pub trait TimedLoop: Sync {
 pub(super) struct Between<'a> {
     pub(super) progress: &'a mut dyn ProgressSink,
     pub(super) progress_time: Duration,
-    last_update: Instant,
+    /// When progress is next updated, and the placement next sampled: kept as instants, so
+    /// that each round trip compares two clock readings instead of subtracting them (a
+    /// `Duration` built per round trip, twice, in the loop whose own cost docs/own-cost.md
+    /// holds to 1.10× of the round trip).
+    next_update: Instant,
     pub(super) sampler: Option<PlacementSampler>,
-    last_sample: Instant,
+    next_sample: Instant,
     pub(super) pacer: Option<Pacer>,
 }
 
@@ -438,9 +442,9 @@ impl<'a> Between<'a> {
         Between {
             progress,
             progress_time: Duration::ZERO,
-            last_update: start,
+            next_update: start + PROGRESS_INTERVAL,
             sampler,
-            last_sample: start,
+            next_sample: start + SAMPLE_INTERVAL,
             pacer: interval.map(Pacer::start),
         }
     }
@@ -448,15 +452,16 @@ impl<'a> Between<'a> {
     /// After a round trip that ended at `after`, with `done` timed round trips so far.
     pub(super) fn round_trip_done(&mut self, after: Instant, done: u64) {
         if let Some(sampler) = &mut self.sampler {
-            if after - self.last_sample >= SAMPLE_INTERVAL {
+            if after >= self.next_sample {
                 sampler.sample();
-                self.last_sample = after;
+                self.next_sample = after + SAMPLE_INTERVAL;
             }
         }
-        if after - self.last_update >= PROGRESS_INTERVAL {
+        if after >= self.next_update {
             self.progress.update(done);
-            self.last_update = Instant::now();
-            self.progress_time += self.last_update - after;
+            let updated = Instant::now();
+            self.next_update = updated + PROGRESS_INTERVAL;
+            self.progress_time += updated - after;
         }
     }
 }

@@ -232,7 +232,7 @@ impl<S: TokioSocket> FramedStream<TokioIo<S>> {
         budget: &mut WaitBudget<'_>,
         what: &'static str,
     ) -> Result<usize, TransportError> {
-        let mut incoming = Incoming::new(payload);
+        let mut incoming = self.incoming(payload);
         self.take_carried(&mut incoming)?;
         self.receive_rest_awaited(&mut incoming, budget, what).await
     }
@@ -255,6 +255,7 @@ impl<S: TokioSocket> FramedStream<TokioIo<S>> {
                 }
             }
         }
+        self.expected = incoming.payload_filled;
         Ok(incoming.payload_filled)
     }
 
@@ -267,7 +268,7 @@ impl<S: TokioSocket> FramedStream<TokioIo<S>> {
         stop: &AtomicBool,
         timeout: Duration,
     ) -> Result<Arrival, TransportError> {
-        let mut incoming = Incoming::new(payload);
+        let mut incoming = self.incoming(payload);
         self.take_carried(&mut incoming)?;
         while !incoming.has_begun() {
             if stop.load(Ordering::Relaxed) {

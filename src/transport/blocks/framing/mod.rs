@@ -14,8 +14,10 @@
 //! and nothing else, so it waits only while the kernel's buffer is full (the stream's flow
 //! control), in the same slices and within the same timeout as a round trip's write. The server
 //! takes each message as it takes a request, and [`consume`](TransportServer::consume) lets it
-//! go unanswered. Its `readv` then often takes several messages at once: the ones beyond the
-//! first are kept ([`FramedStream`]'s carried bytes) and handed out from there, in order.
+//! go unanswered. Its `readv` asks for one message of the last one's length, as iperf3 and a C
+//! loop read (see [`Incoming::read_from`] for why not all the socket holds); bytes beyond a
+//! message (the next ones, when sizes change) are kept ([`FramedStream`]'s carried bytes) and
+//! handed out from there, in order.
 //!
 //! Requests in flight (`--in-flight N`): [`submit`](TransportClient::submit) writes a request's
 //! frame and reads no reply, [`collect`](TransportClient::collect) receives the oldest reply,
@@ -72,7 +74,7 @@ use crate::transport::spec::Reply;
 use crate::transport::wait::{PeerWatch, StopFlag, WaitBudget};
 use crate::transport::wire::encode_len;
 use carried::Carried;
-use partial_read::Incoming;
+use partial_read::{Incoming, NO_EXPECTATION};
 use transfer::{is_hang_up, is_timeout, progress, Direction};
 
 /// A byte stream that carries framed messages both ways.
@@ -83,6 +85,9 @@ pub struct FramedStream<S> {
     /// one-way stream, often many messages; for a client with requests in flight, the replies
     /// it read while it sent ([`FramedStream::send_reading`]).
     carried: Carried,
+    /// The length of the last message received: how many payload bytes the next read asks for
+    /// before that message's header is in (see [`Incoming::read_from`]).
+    expected: usize,
 }
 
 /// What an idle server's wait for a request ended with.
@@ -132,7 +137,14 @@ impl<S: Read + Write> FramedStream<S> {
         FramedStream {
             stream,
             carried: Carried::default(),
+            expected: NO_EXPECTATION,
         }
+    }
+
+    /// The next message to come into `payload`, expected as long as the last one.
+    #[inline(always)]
+    fn incoming<'p>(&self, payload: &'p mut [u8]) -> Incoming<'p> {
+        Incoming::new(payload, self.expected)
     }
 
     /// The client's side of one exchange: sends `request`, receives the reply into `response`
@@ -195,7 +207,7 @@ impl<S: Read + Write> FramedStream<S> {
         budget: &mut WaitBudget<'_>,
         what: &str,
     ) -> Result<usize, TransportError> {
-        let mut incoming = Incoming::new(payload);
+        let mut incoming = self.incoming(payload);
         self.take_carried(&mut incoming)?;
         self.receive_rest(&mut incoming, budget, what)
     }
@@ -210,7 +222,7 @@ impl<S: Read + Write> FramedStream<S> {
         stop: &AtomicBool,
         timeout: Duration,
     ) -> Result<Arrival, TransportError> {
-        let mut incoming = Incoming::new(payload);
+        let mut incoming = self.incoming(payload);
         self.take_carried(&mut incoming)?;
         while !incoming.has_begun() {
             if stop.load(Ordering::Relaxed) {
@@ -262,6 +274,7 @@ impl<S: Read + Write> FramedStream<S> {
                 None => incoming.refuse_other_protocol(what)?,
             }
         }
+        self.expected = incoming.payload_filled;
         Ok(incoming.payload_filled)
     }
 
@@ -288,5 +301,62 @@ impl<S: Read + Write> FramedStream<S> {
         let taken = incoming.fill_from(rest)?;
         self.carried.take(taken);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::blocks::watched_socket::WatchedSocket;
+    use crate::transport::wait::NoWatch;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut bytes = encode_len(payload.len()).to_vec();
+        bytes.extend_from_slice(payload);
+        bytes
+    }
+
+    /// Bytes waiting in the socket, unread (FIONREAD).
+    fn queued(socket: &UnixStream) -> usize {
+        let mut n: libc::c_int = 0;
+        assert_eq!(
+            unsafe { libc::ioctl(socket.as_raw_fd(), libc::FIONREAD, &mut n) },
+            0
+        );
+        n as usize
+    }
+
+    /// After the first message, a receive reads one message of the last one's length, as
+    /// iperf3 and the C loops read, and leaves the rest in the socket; a longer or a shorter
+    /// message than expected still arrives whole and in order.
+    #[test]
+    fn a_receive_reads_one_message_of_the_last_ones_length() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let watched = ours.try_clone().unwrap();
+        let mut stream = FramedStream::new(WatchedSocket::new(watched, Duration::from_secs(1)));
+        let mut buffer = vec![0u8; 1 << 16];
+        let mut budget = WaitBudget::new(Duration::from_secs(30), &NoWatch);
+        let mut receive = |stream: &mut FramedStream<_>, buffer: &mut [u8]| {
+            let len = stream.receive(buffer, &mut budget, "a message").unwrap();
+            buffer[..len].to_vec()
+        };
+        theirs.write_all(&frame(&[1; 100])).unwrap();
+        assert_eq!(receive(&mut stream, &mut buffer), [1; 100]);
+        for byte in 2..=4 {
+            theirs.write_all(&frame(&[byte; 100])).unwrap();
+        }
+        assert_eq!(receive(&mut stream, &mut buffer), [2; 100]);
+        assert_eq!((stream.carried.unread().len(), queued(&ours)), (0, 2 * 104));
+        assert_eq!(receive(&mut stream, &mut buffer), [3; 100]);
+        assert_eq!(receive(&mut stream, &mut buffer), [4; 100]);
+        theirs.write_all(&frame(&[5; 300])).unwrap();
+        theirs.write_all(&frame(&[6; 10])).unwrap();
+        theirs.write_all(&frame(&[7; 10])).unwrap();
+        assert_eq!(receive(&mut stream, &mut buffer), [5; 300]);
+        assert_eq!(receive(&mut stream, &mut buffer), [6; 10]);
+        assert_eq!(receive(&mut stream, &mut buffer), [7; 10]);
+        assert_eq!((stream.carried.unread().len(), queued(&ours)), (0, 0));
     }
 }

@@ -13,6 +13,10 @@ use crate::transport::wire::HEADER_LEN;
 /// The first bytes of ZeroMQ's greeting: 0xFF, eight bytes of padding, 0x7F.
 const ZMTP_SIGNATURE_LEN: usize = 10;
 
+/// The expectation of a connection's first message: none, so its first read asks for the whole
+/// buffer.
+pub(super) const NO_EXPECTATION: usize = usize::MAX;
+
 /// Whether `start`, the first bytes a peer sent, is ZeroMQ's signature.
 fn is_zmtp_signature(start: &[u8]) -> bool {
     start.len() >= ZMTP_SIGNATURE_LEN && start[0] == 0xFF && start[9] == 0x7F
@@ -27,14 +31,20 @@ pub(super) struct Incoming<'p> {
     pub(super) payload_filled: usize,
     /// The payload's length, once the whole header is in (and checked against the buffer).
     pub(super) len: Option<usize>,
+    /// Payload bytes a read asks for while the length is still unknown (see
+    /// [`Incoming::read_from`]).
+    ahead: usize,
 }
 
 impl<'p> Incoming<'p> {
+    /// A message to come into `payload`, expected to be `expected` bytes long (the length of
+    /// the one before it, [`NO_EXPECTATION`] for a connection's first).
     #[inline(always)]
-    pub(super) fn new(payload: &'p mut [u8]) -> Incoming<'p> {
+    pub(super) fn new(payload: &'p mut [u8], expected: usize) -> Incoming<'p> {
         Incoming {
             header: [0; HEADER_LEN],
             header_filled: 0,
+            ahead: expected.min(payload.len()),
             payload,
             payload_filled: 0,
             len: None,
@@ -83,18 +93,22 @@ impl<'p> Incoming<'p> {
     /// One read of what is missing.
     ///
     /// Until the header is complete, the message's end is unknown, so this is one `readv` of
-    /// [rest of the header, the whole payload buffer]: the common case, a whole message in one
-    /// call. It may take bytes of the *next* message when the peer sent one before waiting for
-    /// our answer: the request/response protocol never does, but a pipelining or broken peer
-    /// may. [`Incoming::advance`] reports such bytes and [`FramedStream`] keeps them as the
-    /// start of its next receive (copied only in that case; the common case copies nothing).
-    /// Once the length is known, reads ask for exactly the missing bytes, never past the end.
+    /// [rest of the header, as many payload bytes as the last message had]: the common case,
+    /// a whole message in one call, and one message per call, as iperf3 and a C loop read
+    /// (`read` of the block size). Asking for the whole buffer instead would take as many
+    /// messages of a one-way stream as the socket holds; that reader drains the socket faster
+    /// than its peer fills it and sleeps after every drain, and each sleep costs the sender a
+    /// wake-up of another CPU (docs/own-cost.md measures both). A longer message takes one more
+    /// read; a shorter one leaves bytes of the *next* message, which [`Incoming::advance`]
+    /// reports and [`FramedStream`] keeps as the start of its next receive (copied only in that
+    /// case; the common case copies nothing). Once the length is known, reads ask for exactly
+    /// the missing bytes, never past the end.
     #[inline(always)]
     pub(super) fn read_from(&mut self, stream: &mut impl Read) -> std::io::Result<usize> {
         match self.len {
             None => stream.read_vectored(&mut [
                 IoSliceMut::new(&mut self.header[self.header_filled..]),
-                IoSliceMut::new(self.payload),
+                IoSliceMut::new(&mut self.payload[..self.ahead]),
             ]),
             Some(len) => stream.read(&mut self.payload[self.payload_filled..len]),
         }
