@@ -8,6 +8,8 @@
 #   COUNT  round trips per run (default 50000; 200000 for the spin pair, 5000 at 500 KB and
 #          2 MB)
 #   CASES  which cases, as "mechanism:size ..." (default: all of them, listed below)
+#   TOOL   the transport-bench binary (default: this checkout's target/release one), to hold
+#          an older build against the same tools in the same sitting
 #
 # The case split:SIZE splits SHM POSIX's cost between the tool's client and its server: per
 # round, the C ping-pong (rt_shm_sem), the tool's client (--connect) against a C echo server
@@ -39,8 +41,8 @@ set -eu
 rounds=${1:-3}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-tool="$root/target/release/transport-bench"
-[ -x "$tool" ] || { echo "$0: build first: cargo build --release" >&2; exit 2; }
+tool=${TOOL:-"$root/target/release/transport-bench"}
+[ -x "$tool" ] || { echo "$0: build first: cargo build --release (or TOOL=path)" >&2; exit 2; }
 
 build=$(mktemp -d "${TMPDIR:-/tmp}/tb-own-cost.XXXXXX")
 trap 'rm -rf "$build"' EXIT

@@ -21,6 +21,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Generous bound for anything a loaded 2-core machine should finish.
@@ -48,7 +49,13 @@ pub struct Spawned {
     pub child: Child,
     pub stdout: Arc<Mutex<String>>,
     pub stderr: Arc<Mutex<String>>,
+    /// The threads that read stdout and stderr: each ends at its pipe's end of file.
+    readers: Vec<JoinHandle<()>>,
 }
+
+/// How long [`Spawned::finish`] waits, after the exit, for the pipes' last bytes: a grandchild
+/// that inherited them (a server the driver failed to stop) can hold them open forever.
+const DRAIN_PATIENCE: Duration = Duration::from_secs(10);
 
 impl Spawned {
     pub fn start(command: &mut Command) -> Spawned {
@@ -61,7 +68,7 @@ impl Spawned {
         let stdout = Arc::new(Mutex::new(String::new()));
         let out = child.stdout.take().unwrap();
         let sink = Arc::clone(&stdout);
-        std::thread::spawn(move || {
+        let stdout_reader = std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 sink.lock().unwrap().push_str(&format!("{line}\n"));
             }
@@ -69,7 +76,7 @@ impl Spawned {
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut err = child.stderr.take().unwrap();
         let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             let mut text = String::new();
             let _ = err.read_to_string(&mut text);
             sink.lock().unwrap().push_str(&text);
@@ -78,6 +85,7 @@ impl Spawned {
             child,
             stdout,
             stderr,
+            readers: vec![stdout_reader, stderr_reader],
         }
     }
 
@@ -101,8 +109,12 @@ impl Spawned {
             }
             std::thread::sleep(Duration::from_millis(10));
         };
-        // Let the reader threads drain the pipes.
-        std::thread::sleep(Duration::from_millis(100));
+        // The reader threads have the output once they reach end of file: waited for, not
+        // guessed with a sleep, which a loaded machine can outlast.
+        let drained_by = Instant::now() + DRAIN_PATIENCE;
+        while !self.readers.iter().all(JoinHandle::is_finished) && Instant::now() < drained_by {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let out = self.stdout.lock().unwrap().clone();
         let err = self.stderr.lock().unwrap().clone();
         (status, out, err)
