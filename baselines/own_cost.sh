@@ -21,7 +21,10 @@
 #
 # The case pipe:4 holds the pipe's round trip against `perf bench sched pipe` (Debian's
 # linux-perf), which sends 4 bytes each way: both on CPU 0; pipe_free:4 leaves both unpinned
-# (perf bench cannot pin its two processes apart).
+# (perf bench cannot pin its two processes apart). pipe_framed:SIZE holds it against
+# rt_pipe.c, the same round trip in C with the tool's framing (SIZE at least 8), on CPU 0:
+# perf bench against rt_pipe is what the framing costs, rt_pipe against the tool what its loop
+# costs.
 #
 # The cases NAME_stream:SIZE and NAME_stream_same:SIZE (NAME: tcp, pipe, unix) hold a one-way
 # stream (--pattern stream) against the classic tool for its mechanism: iperf3 with the same
@@ -48,7 +51,7 @@ build=$(mktemp -d "${TMPDIR:-/tmp}/tb-own-cost.XXXXXX")
 trap 'rm -rf "$build"' EXIT
 trap 'exit 130' INT TERM
 
-for mech in shm_sem unix spin; do
+for mech in shm_sem unix spin pipe; do
     "${CC:-cc}" -O2 -Wall -Wextra -pthread -o "$build/rt_$mech" "$here/rt_$mech.c"
 done
 for mech in pipe socketpair; do
@@ -89,6 +92,7 @@ theirs() { # mechanism size count
         $pin perf bench sched pipe -l "$3" 2>&1 | awk '/usecs\/op/ { print $1 }'
         ;;
     pyzmq) $pin "$python" "$here/rt_pyzmq.py" "$2" "$3" | awk '{ print $4 }' ;;
+    pipe_framed) $pin "$build/rt_pipe" "$2" "$3" | awk '{ print $4 }' ;;
     *) $pin "$build/rt_$1" "$2" "$3" | awk '{ print $4 }' ;;
     esac
 }
@@ -223,6 +227,7 @@ one_case() { # mechanism size
     spin) transport=shm-spin pin="" pin_arg="--pin split" count=${COUNT:-200000} ;;
     pipe) need perf linux-perf; transport=pipe label="perf bench" ;;
     pipe_free) need perf linux-perf; transport=pipe pin="" label="perf bench" ;;
+    pipe_framed) transport=pipe ;;
     *) echo "$0: no case $mech" >&2; exit 2 ;;
     esac
     figures=""

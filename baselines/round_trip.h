@@ -17,6 +17,7 @@
 
 #include "common.h"
 #include <sys/mman.h>
+#include <sys/uio.h>
 
 /* One round trip: sends `len` bytes of `req`, receives the echo into `resp`, returns its length. */
 typedef size_t (*round_trip_fn)(const uint8_t *req, uint8_t *resp, size_t len);
@@ -71,6 +72,25 @@ static inline double run_round_trips(const struct opts *o, round_trip_fn rt, uin
     }
     return (clock_s(CLOCK_MONOTONIC) - start) / (double)o->count * 1e6;
 #endif
+}
+
+/* Sends one framed message (a 4-byte native-endian u32 length, then the payload) with one
+ * writev of [header, payload], as the Rust framing does; finishes a partial write. */
+static inline void send_framed(int fd, const uint8_t *msg, size_t len)
+{
+    uint32_t header = (uint32_t)len;
+    struct iovec iov[2] = {{&header, sizeof header}, {(void *)msg, len}};
+    ssize_t w;
+    while ((w = writev(fd, iov, 2)) < 0 && errno == EINTR)
+        ;
+    if (w < 0)
+        die_errno("writev");
+    size_t sent = (size_t)w; /* a partial write: the rest of the header, then of the payload */
+    if (sent < sizeof header) {
+        write_all(fd, (const uint8_t *)&header + sent, sizeof header - sent);
+        sent = sizeof header;
+    }
+    write_all(fd, msg + (sent - sizeof header), len - (sent - sizeof header));
 }
 
 /* Ends the server (it never exits on its own) and prints the result line. */

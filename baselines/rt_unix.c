@@ -12,26 +12,9 @@
 
 static int g_fd[2]; /* [0] the client's end, [1] the server's */
 
-static void send_message(int fd, const uint8_t *msg, size_t len)
-{
-    uint32_t header = (uint32_t)len;
-    struct iovec iov[2] = {{&header, sizeof header}, {(void *)msg, len}};
-    ssize_t w;
-    while ((w = writev(fd, iov, 2)) < 0 && errno == EINTR)
-        ;
-    if (w < 0)
-        die_errno("writev");
-    size_t sent = (size_t)w; /* a partial write: the rest of the header, then of the payload */
-    if (sent < sizeof header) {
-        write_all(fd, (const uint8_t *)&header + sent, sizeof header - sent);
-        sent = sizeof header;
-    }
-    write_all(fd, msg + (sent - sizeof header), len - (sent - sizeof header));
-}
-
 static size_t round_trip(const uint8_t *req, uint8_t *resp, size_t len)
 {
-    send_message(g_fd[0], req, len);
+    send_framed(g_fd[0], req, len);
     return read_message(g_fd[0], resp, len);
 }
 
@@ -40,7 +23,7 @@ static void serve(const struct opts *o)
     uint8_t *buf = buffer_at(o->size, 0);
     close(g_fd[0]);
     for (;;)
-        send_message(g_fd[1], buf, read_message(g_fd[1], buf, o->size));
+        send_framed(g_fd[1], buf, read_message(g_fd[1], buf, o->size));
 }
 
 int main(int argc, char **argv)
