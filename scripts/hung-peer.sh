@@ -5,6 +5,8 @@
 # within --timeout (default 2 s) plus a second. The wall time printed is the whole run's,
 # start-up and the 100 round trips included, so it overstates the time to report.
 #
+# TRANSPORTS="a b" checks only those (default: every transport the help lists).
+#
 # Needs the release build (cargo build --release). Exits 1 if any case took longer or did not
 # fail. The figures of docs/own-cost.md come from it.
 set -eu
@@ -17,11 +19,17 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/tb-hung-peer.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
-transports=$("$tool" --help | sed -n 's/.*comma-separated: \(.*\), or all\..*/\1/p' | tr -d ,)
+# Every transport, from the list under --transports in the help (one per line, indented
+# twelve spaces, its name then two or more spaces): the one-line list above it wraps.
+transports=${TRANSPORTS:-$("$tool" --help | sed -n '/^ *--transports /,/^ *--pattern /p' |
+    sed -n 's/^            \([a-z0-9][a-z0-9-]*\)  .*/\1/p')}
+# An empty list would check nothing and pass: it did, once the help began to wrap.
+[ -n "$transports" ] || { echo "$0: found no transports in --help" >&2; exit 2; }
+echo "transports: $(echo $transports)"
 late=0
 for transport in $transports; do
     for workload in "--sizes 100" "--sizes 2MB" "--sizes 100 --pattern stream" \
-        "--sizes 100 --in-flight 4"; do
+        "--sizes 100 --pattern one-way" "--sizes 100 --in-flight 4"; do
         start=$(date +%s.%N)
         # shellcheck disable=SC2086 # $workload is several words
         if "$tool" --transports "$transport" $workload --iterations 100000000 --warmup 0 \
