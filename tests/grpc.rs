@@ -1,0 +1,169 @@
+//! What is particular to `grpc-uds` (tonic over a Unix socket), through the real binary with its
+//! own TMPDIR, checked empty afterwards with no object and no process of the run left:
+//! - 100 B, 10 KB, 500 KB and 2 MB (past tonic's default 4 MiB decoding limit's neighbourhood
+//!   and HTTP/2's 64 KiB default window) in every workload: round trips (unary calls), four
+//!   requests in flight (four calls open on the one connection), a stream and one-way
+//!   latencies (one bidirectional call), every message verified;
+//! - a server killed in the middle of each workload fails its case with the signal;
+//! - a server that stops answering is reported as timed out, within `--timeout` and a slack for
+//!   a loaded machine, in every workload; a bound on a hang, not a measure;
+//! - an idle server, its client connected and silent, stops on SIGTERM (its stop flag, looked
+//!   at between slices, then tonic's shutdown), exit 0, its socket file gone.
+//!
+//! The conformance set (`tests/conformance.rs`) runs the rest of the contract over it.
+
+mod common {
+    pub mod bounded;
+    pub mod busy;
+    pub mod channel;
+    pub mod client;
+    pub mod driver;
+    pub mod process;
+    pub mod reached;
+    pub mod server;
+    pub mod signals;
+}
+
+use std::time::{Duration, Instant};
+
+use common::bounded::within;
+use common::busy::{wait_for_server, wait_until_busy};
+use common::channel::unique_channel;
+use common::client::connect;
+use common::driver::Driver;
+use common::process::PATIENCE;
+use common::reached::{start_reachable, ReachableServer};
+use common::signals::{signal, stop_server_clean};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use transport_bench::transport::kinds::grpc_uds;
+
+/// Each workload the binary runs, by its options.
+const WORKLOADS: [&[&str]; 4] = [
+    &["--pattern", "round-trip"],
+    &["--pattern", "round-trip", "--in-flight", "4"],
+    &["--pattern", "stream"],
+    &["--pattern", "one-way"],
+];
+
+/// Runs the binary with `args` and `--export-json -`, checks it left nothing behind, and
+/// returns its exit code, its JSON document and its human output.
+fn run(args: &[&str]) -> (Option<i32>, Value, String) {
+    let mut args = args.to_vec();
+    args.extend(["--export-json", "-"]);
+    let (status, stdout, stderr) = Driver::start(&args).finish_clean();
+    let doc = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{stdout}\n{stderr}"));
+    (status.code(), doc, stderr)
+}
+
+fn results(doc: &Value) -> &Vec<Value> {
+    doc["results"].as_array().expect("a results array")
+}
+
+#[test]
+fn grpc_carries_every_size_in_every_workload_verified_and_leaves_nothing() {
+    for workload in WORKLOADS {
+        let mut args = vec!["--transports", "grpc-uds", "--sizes", "100,10KB,500KB,2MB"];
+        args.extend(["--iterations", "8", "--warmup", "2", "--verify-all"]);
+        args.extend(["--timeout", "30s"]);
+        args.extend(workload);
+        let (code, doc, out) = run(&args);
+        assert_eq!(code, Some(0), "{workload:?}: {out}");
+        let results = results(&doc);
+        let sizes: Vec<&Value> = results.iter().map(|r| &r["size_bytes"]).collect();
+        assert_eq!(
+            sizes,
+            [100, 10_000, 500_000, 2_000_000],
+            "{workload:?}: {results:?}"
+        );
+        for result in results {
+            assert_eq!(result["transport"], "grpc-uds", "{workload:?}: {result}");
+            assert_eq!(result["status"], "ok", "{workload:?}: {result}");
+        }
+    }
+}
+
+#[test]
+fn a_grpc_server_killed_mid_run_fails_its_case_naming_the_signal_in_every_workload() {
+    for workload in WORKLOADS {
+        let mut args = vec!["--transports", "grpc-uds", "--sizes", "100"];
+        args.extend(["--iterations", "100000000", "--timeout", "20s"]);
+        args.extend(["--export-json", "-"]);
+        args.extend(workload);
+        let driver = Driver::start(&args);
+        let server = wait_for_server(&driver, "grpc-uds");
+        wait_until_busy(server);
+        signal(server, Signal::SIGKILL);
+        let (status, stdout, out) = driver.finish_clean();
+        assert_eq!(status.code(), Some(1), "{workload:?}: {out}");
+        let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+        let result = &results(&doc)[0];
+        assert_eq!(result["status"], "failed", "{workload:?}: {result}");
+        assert_eq!(
+            result["error"], "server exited: killed by signal 9 (SIGKILL)",
+            "{workload:?}: {result}"
+        );
+    }
+}
+
+#[test]
+fn a_grpc_server_that_stops_answering_is_reported_timed_out_within_the_timeout_and_a_slack() {
+    // The slack is for start-up, the 100 exchanges before the stall and a loaded machine: a
+    // wait the timeout did not bound would take as long as the 10^8 iterations, for ever.
+    let (timeout, slack) = (Duration::from_secs(2), Duration::from_secs(20));
+    for workload in WORKLOADS {
+        let mut args = vec!["--transports", "grpc-uds", "--sizes", "100"];
+        args.extend(["--iterations", "100000000", "--warmup", "0"]);
+        args.extend([
+            "--timeout",
+            "2s",
+            "--inject-server-fault",
+            "grpc-uds:stall@100",
+        ]);
+        args.extend(workload);
+        let what = format!("{workload:?}");
+        let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        let started = Instant::now();
+        let (code, doc, out) = within(timeout + slack, &what, move || {
+            run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        });
+        let took = started.elapsed();
+        assert_eq!(code, Some(1), "{what}: {out}");
+        let result = &results(&doc)[0];
+        assert_eq!(result["status"], "failed", "{what}: {result}");
+        let error = result["error"].as_str().unwrap_or_default();
+        assert!(error.contains("timed out"), "{what}: {error}");
+        assert!(took < timeout + slack, "{what}: reported after {took:?}");
+    }
+}
+
+/// Starts a `grpc-uds` server in `dir` as the driver would; returns it and its channel.
+fn start(dir: &tempfile::TempDir) -> (ReachableServer, String) {
+    let channel = unique_channel("grpc");
+    let endpoint = grpc_uds::KIND.endpoint(&channel, dir.path(), 4 * 1024 * 1024);
+    (
+        start_reachable(grpc_uds::KIND, endpoint, PATIENCE, None),
+        channel,
+    )
+}
+
+#[test]
+fn an_idle_grpc_server_stops_on_sigterm_with_its_client_connected_and_removes_its_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, channel) = start(&dir);
+    let mut client = connect(grpc_uds::KIND, &server.endpoint, PATIENCE).unwrap();
+    let mut reply = [0u8; 100];
+    assert_eq!(client.round_trip(&[7; 100], &mut reply).unwrap(), 100);
+    assert_eq!(reply, [7; 100]);
+    // The server now awaits the next call on the open connection: only its stop flag can end
+    // that wait.
+    let ReachableServer { server, lease, .. } = server;
+    within(PATIENCE, "grpc-uds", move || {
+        stop_server_clean(server, &channel)
+    });
+    drop(lease);
+    drop(client);
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "left {left:?}");
+}
