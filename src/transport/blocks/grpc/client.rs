@@ -15,6 +15,7 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::ErrorKind;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -66,10 +67,29 @@ pub struct GrpcClient {
     /// The last reply, where tonic decoded it: valid until the next call.
     reply: Bytes,
     capacity: usize,
+    // Last, so that its runtime is dropped after everything that runs on it.
+    waits: Waits,
+}
+
+/// Where the client's calls run and how long they may wait: apart from the calls' own state,
+/// so that a call can borrow that state while it runs here.
+struct Waits {
     timeout: Duration,
     watch: Arc<dyn PeerWatch>,
-    // Last, so that it is dropped after everything that runs on it.
     runtime: Runtime,
+}
+
+impl Waits {
+    /// Runs `call` to its end in one `block_on`, bounded by the timeout in slices that ask the
+    /// watch; a slice that runs out names `what` it waited for.
+    fn run<T>(
+        &self,
+        what: &'static str,
+        call: impl Future<Output = Result<T, TransportError>>,
+    ) -> Result<T, TransportError> {
+        let phase = Cell::new(what);
+        (self.runtime).block_on(bounded(call, self.timeout, self.watch.as_ref(), &phase))
+    }
 }
 
 impl GrpcClient {
@@ -85,10 +105,13 @@ impl GrpcClient {
     ) -> Result<GrpcClient, TransportError> {
         let capacity = payload_capacity(buffer_size);
         let runtime = TokioRuntime::MultiThread.start()?;
+        let waits = Waits {
+            timeout,
+            watch,
+            runtime,
+        };
         let window = window_bytes(encoded_limit(capacity + 1));
-        let phase = Cell::new("the gRPC connection");
-        let open = open_channel(connected, window);
-        let channel = runtime.block_on(bounded(open, timeout, watch.as_ref(), &phase))?;
+        let channel = waits.run("the gRPC connection", open_channel(connected, window))?;
         let grpc = Grpc::new(channel)
             .max_decoding_message_size(encoded_limit(capacity))
             .max_encoding_message_size(encoded_limit(capacity));
@@ -99,41 +122,8 @@ impl GrpcClient {
             in_flight: VecDeque::new(),
             reply: Bytes::new(),
             capacity,
-            timeout,
-            watch,
-            runtime,
+            waits,
         })
-    }
-
-    /// Runs `call` to its end in one `block_on`, bounded by the timeout.
-    fn run<T>(
-        &self,
-        what: &'static str,
-        call: impl std::future::Future<Output = Result<T, TransportError>>,
-    ) -> Result<T, TransportError> {
-        let phase = Cell::new(what);
-        (self.runtime).block_on(bounded(call, self.timeout, self.watch.as_ref(), &phase))
-    }
-
-    /// The `Stream` call, opened on first use.
-    fn open_stream(&mut self) -> Result<&mut OpenStream, TransportError> {
-        if self.stream.is_none() {
-            let (requests, outgoing) = mpsc::channel(STREAM_DEPTH);
-            let mut grpc = self.grpc.clone();
-            let open = async move {
-                ready(&mut grpc).await?;
-                let outgoing = Request::new(ReceiverStream::new(outgoing));
-                let path = PathAndQuery::from_static(STREAM_PATH);
-                let codec = ProstCodec::<Payload, Payload>::default();
-                let response = grpc.streaming(outgoing, path, codec).await;
-                Ok(response
-                    .map_err(|s| call_failed(s, "the stream"))?
-                    .into_inner())
-            };
-            let replies = self.run("the stream call", open)?;
-            self.stream = Some(OpenStream { requests, replies });
-        }
-        self.stream.as_mut().ok_or(TransportError::NoRequest)
     }
 
     /// One round trip: a unary `Echo`, or in a stream pattern an end and its echo on the
@@ -142,33 +132,57 @@ impl GrpcClient {
         check_message_fits(request.len(), self.capacity)?;
         let data = Bytes::copy_from_slice(request);
         let reply = if self.streams {
-            self.open_stream()?;
-            let Some(stream) = self.stream.as_mut() else {
-                return Err(stream_ended());
-            };
-            let (requests, replies) = (&stream.requests, &mut stream.replies);
+            let open = opened(&mut self.stream, &mut self.grpc, &self.waits)?;
+            let OpenStream { requests, replies } = open;
             let end = async {
-                requests
-                    .send(Payload { data })
-                    .await
-                    .map_err(|_| stream_ended())?;
+                let sent = requests.send(Payload { data }).await;
+                sent.map_err(|_| stream_ended())?;
                 match replies.message().await {
                     Ok(Some(reply)) => Ok(reply.data),
                     Ok(None) => Err(stream_ended()),
                     Err(status) => Err(call_failed(status, "the end of a stream")),
                 }
             };
-            let phase = Cell::new("the end of a stream's echo");
-            let (timeout, watch) = (self.timeout, self.watch.as_ref());
-            (self.runtime).block_on(bounded(end, timeout, watch, &phase))?
+            self.waits.run("the end of a stream's echo", end)?
         } else {
-            let mut grpc = self.grpc.clone();
-            self.run("the reply", async move { echo(&mut grpc, data).await })?
+            self.waits.run("the reply", echo(&mut self.grpc, data))?
         };
         check_reply_fits(reply.len(), self.capacity)?;
         self.reply = reply;
         Ok(&self.reply)
     }
+}
+
+/// The `Stream` call held in `stream`, opened on `grpc` on first use.
+fn opened<'a>(
+    stream: &'a mut Option<OpenStream>,
+    grpc: &mut Grpc<Channel>,
+    waits: &Waits,
+) -> Result<&'a mut OpenStream, TransportError> {
+    let open = match stream.take() {
+        Some(open) => open,
+        None => {
+            let (requests, outgoing) = mpsc::channel(STREAM_DEPTH);
+            let replies = waits.run("the stream call", open_stream(grpc, outgoing))?;
+            OpenStream { requests, replies }
+        }
+    };
+    Ok(stream.insert(open))
+}
+
+/// Opens the `Stream` call, whose request stream is what comes out of `outgoing`; returns its
+/// response stream once the server's response headers came.
+async fn open_stream(
+    grpc: &mut Grpc<Channel>,
+    outgoing: mpsc::Receiver<Payload>,
+) -> Result<Streaming<Payload>, TransportError> {
+    ready(grpc).await?;
+    let outgoing = Request::new(ReceiverStream::new(outgoing));
+    let path = PathAndQuery::from_static(STREAM_PATH);
+    let codec = ProstCodec::<Payload, Payload>::default();
+    let response = grpc.streaming(outgoing, path, codec).await;
+    let response = response.map_err(|s| call_failed(s, "the stream"))?;
+    Ok(response.into_inner())
 }
 
 /// Connects tonic's channel through `connected`, handed over once: a channel that loses its
@@ -259,9 +273,9 @@ impl TransportClient for GrpcClient {
     fn send(&mut self, message: &[u8]) -> Result<(), TransportError> {
         check_message_fits(message.len(), self.capacity)?;
         let data = Bytes::copy_from_slice(message);
-        let requests = self.open_stream()?.requests.clone();
-        let send = async move { requests.send(Payload { data }).await };
-        self.run("room in the stream", async {
+        let requests = &opened(&mut self.stream, &mut self.grpc, &self.waits)?.requests;
+        let send = async { requests.send(Payload { data }).await };
+        self.waits.run("room in the stream", async {
             send.await.map_err(|_| stream_ended())
         })
     }
@@ -271,6 +285,7 @@ impl TransportClient for GrpcClient {
         check_message_fits(request.len(), self.capacity)?;
         let (mut grpc, data) = (self.grpc.clone(), Bytes::copy_from_slice(request));
         let call = self
+            .waits
             .runtime
             .spawn(async move { echo(&mut grpc, data).await });
         self.in_flight.push_back(InFlight::Running(call));
@@ -284,7 +299,7 @@ impl TransportClient for GrpcClient {
             .ok_or(TransportError::NoRequest)?;
         let reply = match oldest {
             InFlight::Done(outcome) => outcome?,
-            InFlight::Running(call) => self.run("a reply", async { joined(call.await) })?,
+            InFlight::Running(call) => self.waits.run("a reply", async { joined(call.await) })?,
         };
         check_reply_fits(reply.len(), self.capacity.min(scratch.len()))?;
         self.reply = reply;
@@ -296,8 +311,8 @@ impl TransportClient for GrpcClient {
             .in_flight
             .front_mut()
             .ok_or(TransportError::NoRequest)?;
-        let (runtime, watch) = (&self.runtime, Arc::clone(&self.watch));
-        ready_before(until, watch.as_ref(), |slice| {
+        let (runtime, watch) = (&self.waits.runtime, self.waits.watch.as_ref());
+        ready_before(until, watch, |slice| {
             if let InFlight::Running(call) = oldest {
                 let replied = async { tokio::time::timeout(slice, &mut *call).await };
                 if let Ok(outcome) = runtime.block_on(replied) {

@@ -104,22 +104,35 @@ impl GrpcServer {
     }
 
     /// The next request the service hands over, waiting in slices of [`IDLE_SLICE`]: None
-    /// once `stop` is set first. tonic's server ending on its own (it cannot accept) is an error.
+    /// once `stop` is set first. tonic's server ending on its own (it cannot accept) is an
+    /// error, with tonic's.
     fn next_handed(&mut self, stop: &AtomicBool) -> Result<Option<Handed>, TransportError> {
         let (queue, serving) = (&mut self.queue, &self.serving);
-        self.runtime.block_on(async {
+        let waited = self.runtime.block_on(async {
             loop {
                 match tokio::time::timeout(IDLE_SLICE, queue.recv()).await {
-                    Ok(Some(handed)) => return Ok(Some(handed)),
-                    Ok(None) => return Err(ended()),
-                    Err(_) if stop.load(Ordering::Relaxed) => return Ok(None),
-                    Err(_) if serving.as_ref().is_some_and(JoinHandle::is_finished) => {
-                        return Err(ended())
-                    }
+                    Ok(Some(handed)) => return Some(Some(handed)),
+                    // Only tonic's server holds the service that sends: it ended.
+                    Ok(None) => return None,
+                    Err(_) if stop.load(Ordering::Relaxed) => return Some(None),
+                    Err(_) if serving.as_ref().is_some_and(JoinHandle::is_finished) => return None,
                     Err(_) => continue,
                 }
             }
-        })
+        });
+        waited.map_or_else(|| Err(self.why_serving_ended()), Ok)
+    }
+
+    /// Why tonic's server task ended, from its outcome.
+    fn why_serving_ended(&mut self) -> TransportError {
+        let Some(serving) = self.serving.take() else {
+            return TransportError::Protocol("tonic's server was shut down".into());
+        };
+        match self.runtime.block_on(serving) {
+            Ok(Err(e)) => TransportError::library("tonic", "serving gRPC", e),
+            Err(e) => TransportError::library("tokio", "tonic's server task", e),
+            Ok(Ok(())) => TransportError::Protocol("tonic's server ended unasked".into()),
+        }
     }
 
     /// The reply's payload as `reply` says: the request's own bytes (no copy), or a copy with
@@ -152,10 +165,6 @@ impl GrpcServer {
             let _ = self.runtime.block_on(ended);
         }
     }
-}
-
-fn ended() -> TransportError {
-    TransportError::Protocol("tonic's server ended: it stopped accepting connections".into())
 }
 
 impl TransportServer for GrpcServer {
