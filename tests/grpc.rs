@@ -6,8 +6,9 @@
 //!   verified;
 //! - 5 MB, past tonic's default 4 MiB decoding limit, in round trips, in flight and a stream;
 //! - a server killed in the middle of each workload fails its case with the signal;
-//! - a server that stops answering is reported as timed out, within `--timeout` and a slack for
-//!   a loaded machine, in every workload; a bound on a hang, not a measure;
+//! - a server that stops answering (the injected stall), or that is stopped with SIGSTOP, is
+//!   reported as timed out, within `--timeout` and a slack for a loaded machine, in every
+//!   workload; a bound on a hang, not a measure;
 //! - an idle server, its client connected and silent, stops on SIGTERM (its stop flag, looked
 //!   at between slices, then tonic's shutdown), exit 0, its socket file gone.
 //!
@@ -25,6 +26,8 @@ mod common {
     pub mod server;
     pub mod signals;
 }
+
+use std::time::{Duration, Instant};
 
 use common::bounded::within;
 use common::busy::{wait_for_server, wait_until_busy};
@@ -112,6 +115,33 @@ fn a_grpc_server_killed_mid_run_fails_its_case_naming_the_signal_in_every_worklo
 fn a_grpc_server_that_stops_answering_is_reported_timed_out_within_the_timeout_and_a_slack() {
     for workload in WORKLOADS {
         assert_stall_reported_in_time("grpc-uds", workload);
+    }
+}
+
+#[test]
+fn a_grpc_server_stopped_with_sigstop_is_reported_timed_out_within_the_timeout_and_a_slack() {
+    // The slack is for a loaded machine: a wait the timeout did not bound would last for ever.
+    let (timeout, slack) = (Duration::from_secs(2), Duration::from_secs(20));
+    for workload in WORKLOADS {
+        let mut args = vec!["--transports", "grpc-uds", "--sizes", "100"];
+        args.extend(["--iterations", "100000000", "--timeout", "2s"]);
+        args.extend(["--export-json", "-"]);
+        args.extend(workload);
+        let driver = Driver::start(&args);
+        let server = wait_for_server(&driver, "grpc-uds");
+        wait_until_busy(server);
+        signal(server, Signal::SIGSTOP);
+        let stopped = Instant::now();
+        let what = format!("{workload:?}");
+        let (status, stdout, out) = within(timeout + slack, &what, move || driver.finish_clean());
+        let took = stopped.elapsed();
+        assert_eq!(status.code(), Some(1), "{what}: {out}");
+        let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+        let result = &results(&doc)[0];
+        let error = result["error"].as_str().unwrap_or_default();
+        let expected = format!("server {server} stopped (SIGSTOP): timed out after 2s");
+        assert!(error.starts_with(&expected), "{what}: {error}");
+        assert!(took < timeout + slack, "{what}: reported after {took:?}");
     }
 }
 
