@@ -88,16 +88,23 @@ fn a_message_past_tonics_default_4_mib_limit_is_carried_verified() {
     }
 }
 
+/// A driver running `grpc-uds` at 100 B in `workload` for 10^8 iterations with `timeout`,
+/// exporting JSON to standard output, once its server is echoing; and the server's pid.
+fn busy_run(workload: &[&str], timeout: &str) -> (Driver, u32) {
+    let mut args = vec!["--transports", "grpc-uds", "--sizes", "100"];
+    args.extend(["--iterations", "100000000", "--timeout", timeout]);
+    args.extend(["--export-json", "-"]);
+    args.extend(workload);
+    let driver = Driver::start(&args);
+    let server = wait_for_server(&driver, "grpc-uds");
+    wait_until_busy(server);
+    (driver, server)
+}
+
 #[test]
 fn a_grpc_server_killed_mid_run_fails_its_case_naming_the_signal_in_every_workload() {
     for workload in WORKLOADS {
-        let mut args = vec!["--transports", "grpc-uds", "--sizes", "100"];
-        args.extend(["--iterations", "100000000", "--timeout", "20s"]);
-        args.extend(["--export-json", "-"]);
-        args.extend(workload);
-        let driver = Driver::start(&args);
-        let server = wait_for_server(&driver, "grpc-uds");
-        wait_until_busy(server);
+        let (driver, server) = busy_run(workload, "20s");
         signal(server, Signal::SIGKILL);
         let (status, stdout, out) = driver.finish_clean();
         assert_eq!(status.code(), Some(1), "{workload:?}: {out}");
@@ -123,13 +130,7 @@ fn a_grpc_server_stopped_with_sigstop_is_reported_timed_out_within_the_timeout_a
     // The slack is for a loaded machine: a wait the timeout did not bound would last for ever.
     let (timeout, slack) = (Duration::from_secs(2), Duration::from_secs(20));
     for workload in WORKLOADS {
-        let mut args = vec!["--transports", "grpc-uds", "--sizes", "100"];
-        args.extend(["--iterations", "100000000", "--timeout", "2s"]);
-        args.extend(["--export-json", "-"]);
-        args.extend(workload);
-        let driver = Driver::start(&args);
-        let server = wait_for_server(&driver, "grpc-uds");
-        wait_until_busy(server);
+        let (driver, server) = busy_run(workload, "2s");
         signal(server, Signal::SIGSTOP);
         let stopped = Instant::now();
         let what = format!("{workload:?}");
