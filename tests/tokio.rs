@@ -22,11 +22,10 @@ mod common {
     pub mod driver;
     pub mod process;
     pub mod reached;
+    pub mod reported;
     pub mod server;
     pub mod signals;
 }
-
-use std::time::{Duration, Instant};
 
 use common::bounded::within;
 use common::busy::{wait_for_server, wait_until_busy};
@@ -35,6 +34,7 @@ use common::client::connect;
 use common::driver::Driver;
 use common::process::PATIENCE;
 use common::reached::{start_reachable, ReachableServer};
+use common::reported::{assert_stall_reported_in_time, results, run_reported};
 use common::signals::{signal, stop_server_clean};
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -51,21 +51,6 @@ const WORKLOADS: [&[&str]; 3] = [
     &["--pattern", "stream"],
 ];
 
-/// Runs the binary with `args` and `--export-json -`, checks it left nothing behind, and
-/// returns its exit code, its JSON document and its human output.
-fn run(args: &[&str]) -> (Option<i32>, Value, String) {
-    let mut args = args.to_vec();
-    args.extend(["--export-json", "-"]);
-    let (status, stdout, stderr) = Driver::start(&args).finish_clean();
-    let doc = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{stdout}\n{stderr}"));
-    (status.code(), doc, stderr)
-}
-
-fn results(doc: &Value) -> &Vec<Value> {
-    doc["results"].as_array().expect("a results array")
-}
-
 #[test]
 fn both_runtimes_carry_every_size_in_every_workload_verified_and_leave_nothing() {
     let transports = TOKIO_TRANSPORTS.join(",");
@@ -74,7 +59,7 @@ fn both_runtimes_carry_every_size_in_every_workload_verified_and_leave_nothing()
         args.extend(["--iterations", "8", "--warmup", "2", "--verify-all"]);
         args.extend(["--timeout", "30s"]);
         args.extend(workload);
-        let (code, doc, out) = run(&args);
+        let (code, doc, out) = run_reported(&args);
         assert_eq!(code, Some(0), "{workload:?}: {out}");
         let results = results(&doc);
         assert_eq!(results.len(), 16, "{workload:?}: {results:?}");
@@ -119,36 +104,9 @@ fn a_server_killed_mid_stream_or_mid_requests_in_flight_fails_its_case_naming_th
 
 #[test]
 fn a_server_that_stops_answering_is_reported_timed_out_within_the_timeout_and_a_slack() {
-    // The slack is for start-up, the 100 exchanges before the stall and a loaded machine: a
-    // wait the timeout did not bound would take as long as the 10^8 iterations, for ever.
-    let (timeout, slack) = (Duration::from_secs(2), Duration::from_secs(20));
     for transport in TOKIO_TRANSPORTS {
         for workload in WORKLOADS {
-            let fault = format!("{transport}:stall@100");
-            let mut args = vec!["--transports", transport, "--sizes", "100"];
-            args.extend([
-                "--iterations",
-                "100000000",
-                "--warmup",
-                "0",
-                "--timeout",
-                "2s",
-            ]);
-            args.extend(["--inject-server-fault", &fault]);
-            args.extend(workload);
-            let what = format!("{transport} {workload:?}");
-            let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
-            let started = Instant::now();
-            let (code, doc, out) = within(timeout + slack, &what, move || {
-                run(&args.iter().map(String::as_str).collect::<Vec<_>>())
-            });
-            let took = started.elapsed();
-            assert_eq!(code, Some(1), "{what}: {out}");
-            let result = &results(&doc)[0];
-            assert_eq!(result["status"], "failed", "{what}: {result}");
-            let error = result["error"].as_str().unwrap_or_default();
-            assert!(error.contains("timed out"), "{what}: {error}");
-            assert!(took < timeout + slack, "{what}: reported after {took:?}");
+            assert_stall_reported_in_time(transport, workload);
         }
     }
 }

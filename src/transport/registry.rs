@@ -26,6 +26,7 @@ pub const TRANSPORTS: &[TransportKind] = &[
     kinds::tokio_unix::MULTI_THREAD_KIND,
     kinds::tokio_tcp::KIND,
     kinds::tokio_tcp::MULTI_THREAD_KIND,
+    kinds::grpc_uds::KIND,
 ];
 
 /// What runs without `--transports`: the seed benchmark's pair (a choice, not a count).
@@ -203,7 +204,9 @@ mod tests {
         assert_eq!(zmq, ["zmq-ipc", "zmq-tcp"]);
         assert!(names_like("carrier-pigeon").is_empty());
         assert_eq!(did_you_mean("tpc"), " (did you mean tcp?)");
-        assert_eq!(did_you_mean("uds"), "");
+        assert_eq!(did_you_mean("uds"), " (did you mean grpc-uds?)");
+        assert_eq!(did_you_mean("grpc"), " (did you mean grpc-uds?)");
+        assert_eq!(did_you_mean("ud"), "");
     }
 
     /// Every transport that spins is in the help's defaults once, with its own budget.

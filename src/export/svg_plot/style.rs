@@ -1,13 +1,13 @@
-//! How each transport's series looks: one of sixteen colours and one of sixteen marker shapes,
-//! both by the transport's place in the run, so that the sixteen transports of `--transports
-//! all` differ in colour AND in marker. No sixteen colours stay distinct for every kind of
+//! How each transport's series looks: one of seventeen colours and one of seventeen marker
+//! shapes, both by the transport's place in the run, so that the seventeen transports of
+//! `--transports all` differ in colour AND in marker. No seventeen colours stay distinct for every kind of
 //! colour vision, so the marker alone tells any two series apart, and the colour alone does for
 //! most readers.
 //!
 //! The colours: the eight of Okabe & Ito's "Color Universal Design" (2008), then four of Paul
 //! Tol's "muted" scheme (wine, indigo, olive; his schemes are built to survive the common
 //! colour blindnesses) and a mid grey, chosen as the ones furthest from the eight; then Tol's
-//! green, purple and sand and a brown, for the four tokio transports. (Before,
+//! green, purple and sand and a brown, for the four tokio transports, and Tol's rose for gRPC. (Before,
 //! colour was the index modulo 8: SHM POSIX and TCP were both blue.) The markers are written
 //! as SVG of our own, each with a `<title>` (plotters draws no tooltips): [`marker_svg`].
 
@@ -16,7 +16,7 @@ use plotters::style::RGBColor;
 /// Okabe–Ito in an order that puts the colours furthest apart first (a run of two or three
 /// transports gets blue, orange and green; yellow, the faintest on white, is the eighth), then
 /// Tol's wine, indigo and olive, and grey.
-pub const PALETTE: [RGBColor; 16] = [
+pub const PALETTE: [RGBColor; 17] = [
     RGBColor(0x00, 0x72, 0xB2), // Okabe–Ito blue
     RGBColor(0xE6, 0x9F, 0x00), // Okabe–Ito orange
     RGBColor(0x00, 0x9E, 0x73), // Okabe–Ito bluish green
@@ -33,10 +33,11 @@ pub const PALETTE: [RGBColor; 16] = [
     RGBColor(0xAA, 0x44, 0x99), // Tol muted purple
     RGBColor(0xDD, 0xCC, 0x77), // Tol muted sand
     RGBColor(0x8C, 0x56, 0x4B), // brown
+    RGBColor(0xCC, 0x66, 0x77), // Tol muted rose
 ];
 
 /// Marker shapes, each recognisable at 10–12 px: six filled, a star, a cross and a plus, and
-/// seven open (white inside, a coloured rim).
+/// eight open (white inside, a coloured rim).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Marker {
     Circle,
@@ -55,10 +56,11 @@ pub enum Marker {
     Hexagon,
     OpenHexagon,
     OpenStar,
+    OpenCross,
 }
 
 /// In the palette's order: yellow (the eighth) gets a filled star, not a faint open rim.
-const MARKERS: [Marker; 16] = [
+const MARKERS: [Marker; 17] = [
     Marker::Circle,
     Marker::Square,
     Marker::TriangleUp,
@@ -75,6 +77,7 @@ const MARKERS: [Marker; 16] = [
     Marker::Hexagon,
     Marker::OpenHexagon,
     Marker::OpenStar,
+    Marker::OpenCross,
 ];
 
 /// Half the width of a marker, in pixels.
@@ -88,8 +91,8 @@ pub struct SeriesStyle {
 }
 
 impl SeriesStyle {
-    /// The style of the series at `index` in the run; after sixteen, the looks repeat (the
-    /// registry holds sixteen transports, and a test fails when it holds more).
+    /// The style of the series at `index` in the run; after seventeen, the looks repeat (the
+    /// registry holds seventeen transports, and a test fails when it holds more).
     pub fn of_index(index: usize) -> SeriesStyle {
         SeriesStyle {
             color: PALETTE[index % PALETTE.len()],
@@ -142,6 +145,7 @@ impl Marker {
                 | Marker::OpenTriangleDown
                 | Marker::OpenHexagon
                 | Marker::OpenStar
+                | Marker::OpenCross
         )
     }
 
@@ -162,7 +166,7 @@ impl Marker {
             Marker::Star | Marker::OpenStar => star(d, d * 0.45),
             Marker::Hexagon | Marker::OpenHexagon => hexagon(r),
             Marker::Plus => plus(d, 1.6),
-            Marker::Cross => rotate_eighth(plus(d, 1.6)),
+            Marker::Cross | Marker::OpenCross => rotate_eighth(plus(d, 1.6)),
         };
         Some(corners)
     }

@@ -6,6 +6,7 @@
 
 pub mod channel;
 pub mod framing;
+pub mod grpc;
 pub mod payload;
 pub mod ring;
 pub mod segment;

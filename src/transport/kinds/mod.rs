@@ -1,6 +1,7 @@
 //! The transports, one file each. Each declares its [`TransportSpec`](super::TransportSpec) as
 //! the constant behind its `KIND`; the registry lists them.
 
+pub mod grpc_uds;
 pub mod iceoryx2;
 pub mod interprocess;
 pub mod ipc_channel;

@@ -58,7 +58,7 @@ mod listener;
 mod partial_read;
 mod transfer;
 
-pub use awaited::{TokioIo, TokioSocket};
+pub use awaited::{bounded, TokioIo, TokioSocket};
 pub use awaited_peers::{TokioClient, TokioRuntime, TokioServer};
 pub use client::FramedClient;
 pub use in_flight::NonBlockingStream;
