@@ -20,8 +20,10 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-/// The transports the relation is checked on: a socket, a spinning ring, a pipe.
-const TRANSPORTS: &str = "unix-stream,shm-spin,pipe";
+/// The transports the relation is checked on: a socket, a spinning ring, a pipe, and the two
+/// async stacks, tokio and gRPC (whose server loop takes each message from tonic's runtime
+/// threads, so that hand-off is part of its one-way latency).
+const TRANSPORTS: &str = "unix-stream,shm-spin,pipe,tokio-unix,grpc-uds";
 
 /// Runs the binary with `args`, its report written to a file (a file, not stdout: the harness
 /// reads stdout on a thread, which a loaded machine may not let finish in time), and checks
