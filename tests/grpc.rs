@@ -5,7 +5,8 @@
 //!   connection), a stream and one-way latencies (one bidirectional call), every message
 //!   verified;
 //! - 5 MB, past tonic's default 4 MiB decoding limit, in round trips, in flight and a stream;
-//! - a server killed in the middle of each workload fails its case with the signal;
+//! - a server killed in the middle of each workload fails its case with the signal; one sent
+//!   SIGTERM while busy stops (exit 0) and fails its case with that exit;
 //! - a server that stops answering (the injected stall), or that is stopped with SIGSTOP, is
 //!   reported as timed out, within `--timeout` and a slack for a loaded machine, in every
 //!   workload; a bound on a hang, not a measure;
@@ -91,7 +92,12 @@ fn a_message_past_tonics_default_4_mib_limit_is_carried_verified() {
 /// A driver running `grpc-uds` at 100 B in `workload` for 10^8 iterations with `timeout`,
 /// exporting JSON to standard output, once its server is echoing; and the server's pid.
 fn busy_run(workload: &[&str], timeout: &str) -> (Driver, u32) {
-    let mut args = vec!["--transports", "grpc-uds", "--sizes", "100"];
+    busy_run_at("100", workload, timeout)
+}
+
+/// [`busy_run`] at `size`.
+fn busy_run_at(size: &str, workload: &[&str], timeout: &str) -> (Driver, u32) {
+    let mut args = vec!["--transports", "grpc-uds", "--sizes", size];
     args.extend(["--iterations", "100000000", "--timeout", timeout]);
     args.extend(["--export-json", "-"]);
     args.extend(workload);
@@ -113,6 +119,27 @@ fn a_grpc_server_killed_mid_run_fails_its_case_naming_the_signal_in_every_worklo
         assert_eq!(result["status"], "failed", "{workload:?}: {result}");
         assert_eq!(
             result["error"], "server exited: killed by signal 9 (SIGKILL)",
+            "{workload:?}: {result}"
+        );
+    }
+}
+
+/// A server kept busy never waits a whole idle slice, so SIGTERM must be looked at before each
+/// request: it exits 0 and the driver fails the case with that exit, instead of the server
+/// echoing on until the run's 10^8 messages are done. 10 KB, so that the stream workloads run
+/// clear of h2's budget of small DATA frames (see docs/transports.md).
+#[test]
+fn a_busy_grpc_server_stops_on_sigterm_in_every_workload() {
+    for workload in WORKLOADS {
+        let (driver, server) = busy_run_at("10KB", workload, "20s");
+        signal(server, Signal::SIGTERM);
+        let (status, stdout, out) = within(PATIENCE, "grpc-uds", move || driver.finish_clean());
+        assert_eq!(status.code(), Some(1), "{workload:?}: {out}");
+        let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+        let result = &results(&doc)[0];
+        assert_eq!(result["status"], "failed", "{workload:?}: {result}");
+        assert_eq!(
+            result["error"], "server exited: exit code 0",
             "{workload:?}: {result}"
         );
     }

@@ -106,15 +106,21 @@ impl GrpcServer {
     /// The next request the service hands over, waiting in slices of [`IDLE_SLICE`]: None
     /// once `stop` is set first. tonic's server ending on its own (it cannot accept) is an
     /// error, with tonic's.
+    ///
+    /// `stop` is looked at before each request too, not only when a slice runs out: a client
+    /// that keeps sending never lets a slice run out, and SIGTERM would be held up until it
+    /// paused (as other transports' servers look at it before each request).
     fn next_handed(&mut self, stop: &AtomicBool) -> Result<Option<Handed>, TransportError> {
         let (queue, serving) = (&mut self.queue, &self.serving);
         let waited = self.runtime.block_on(async {
             loop {
+                if stop.load(Ordering::Relaxed) {
+                    return Some(None);
+                }
                 match tokio::time::timeout(IDLE_SLICE, queue.recv()).await {
                     Ok(Some(handed)) => return Some(Some(handed)),
                     // Only tonic's server holds the service that sends: it ended.
                     Ok(None) => return None,
-                    Err(_) if stop.load(Ordering::Relaxed) => return Some(None),
                     Err(_) if serving.as_ref().is_some_and(JoinHandle::is_finished) => return None,
                     Err(_) => continue,
                 }
