@@ -227,6 +227,16 @@ async fn echo(grpc: &mut Grpc<Channel>, data: Bytes) -> Result<Bytes, TransportE
     Ok(reply.into_inner().data)
 }
 
+/// Why the `Stream` call stopped taking messages: the server's status, when it ended the call
+/// with one (tonic then stops sending the request stream, and only the response stream says
+/// why), else that it ended.
+async fn why_the_stream_ended(replies: &mut Streaming<Payload>) -> TransportError {
+    match replies.message().await {
+        Err(status) => call_failed(status, "the stream"),
+        Ok(_) => stream_ended(),
+    }
+}
+
 fn stream_ended() -> TransportError {
     TransportError::PeerGone("the server ended the gRPC stream call".into())
 }
@@ -273,10 +283,13 @@ impl TransportClient for GrpcClient {
     fn send(&mut self, message: &[u8]) -> Result<(), TransportError> {
         check_message_fits(message.len(), self.capacity)?;
         let data = Bytes::copy_from_slice(message);
-        let requests = &opened(&mut self.stream, &mut self.grpc, &self.waits)?.requests;
-        let send = async { requests.send(Payload { data }).await };
+        let OpenStream { requests, replies } =
+            opened(&mut self.stream, &mut self.grpc, &self.waits)?;
         self.waits.run("room in the stream", async {
-            send.await.map_err(|_| stream_ended())
+            match requests.send(Payload { data }).await {
+                Ok(()) => Ok(()),
+                Err(_) => Err(why_the_stream_ended(replies).await),
+            }
         })
     }
 
