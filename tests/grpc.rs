@@ -126,8 +126,8 @@ fn a_grpc_server_killed_mid_run_fails_its_case_naming_the_signal_in_every_worklo
 
 /// A server kept busy never waits a whole idle slice, so SIGTERM must be looked at before each
 /// request: it exits 0 and the driver fails the case with that exit, instead of the server
-/// echoing on until the run's 10^8 messages are done. 10 KB, so that the stream workloads run
-/// clear of h2's budget of small DATA frames (see docs/transports.md).
+/// echoing on until the run's 10^8 messages are done. 10 KB, clear of the known failure of long
+/// streams of small messages (docs/transports.md, grpc-uds).
 #[test]
 fn a_busy_grpc_server_stops_on_sigterm_in_every_workload() {
     for workload in WORKLOADS {
