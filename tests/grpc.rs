@@ -202,3 +202,22 @@ fn an_idle_grpc_server_stops_on_sigterm_with_its_client_connected_and_removes_it
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
     assert!(left.is_empty(), "left {left:?}");
 }
+
+/// A long stream of small messages, which the server reads more slowly than they come, fills a
+/// stream window with small DATA frames: h2 fails a connection whose unread small frames
+/// overrun a budget of half the connection's window, which with both windows one message long
+/// it did within about a second (`h2 protocol error: error reading a body from connection`).
+/// The connection's window is now HTTP/2's largest, whose budget a stream window cannot reach.
+#[test]
+fn a_long_stream_of_small_messages_stays_within_h2s_small_frame_budget() {
+    for (pattern, pin) in [("stream", "same"), ("one-way", "split")] {
+        let mut args = vec!["--transports", "grpc-uds", "--sizes", "16"];
+        args.extend(["--pattern", pattern, "--pin", pin]);
+        args.extend(["--iterations", "300000", "--warmup", "0"]);
+        args.extend(["--timeout", "60s"]);
+        let (code, doc, out) = run_reported(&args);
+        assert_eq!(code, Some(0), "{pattern}: {out}");
+        let result = &results(&doc)[0];
+        assert_eq!(result["status"], "ok", "{pattern}: {result}");
+    }
+}

@@ -33,7 +33,9 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status, Streaming};
 use tonic_prost::ProstCodec;
 
-use super::service::{encoded_limit, window_bytes, Payload, ECHO_PATH, STREAM_PATH};
+use super::service::{
+    encoded_limit, window_bytes, Payload, CONNECTION_WINDOW, ECHO_PATH, STREAM_PATH,
+};
 use crate::transport::blocks::framing::{bounded, TokioRuntime};
 use crate::transport::blocks::payload::{check_message_fits, check_reply_fits};
 use crate::transport::error::TransportError;
@@ -204,7 +206,7 @@ async fn open_channel(connected: UnixStream, window: u32) -> Result<Channel, Tra
     });
     Endpoint::from_static("http://localhost")
         .initial_stream_window_size(window)
-        .initial_connection_window_size(window)
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .connect_with_connector(connector)
         .await
         .map_err(|e| TransportError::library("tonic", "opening the gRPC channel", e))

@@ -18,7 +18,9 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
 
-use super::service::{encoded_limit, window_bytes, Answer, EchoService, Handed, Limits, Payload};
+use super::service::{
+    encoded_limit, window_bytes, Answer, EchoService, Handed, Limits, Payload, CONNECTION_WINDOW,
+};
 use crate::transport::blocks::framing::{bounded, TokioRuntime};
 use crate::transport::blocks::socket_file::SocketFile;
 use crate::transport::error::TransportError;
@@ -83,7 +85,7 @@ impl GrpcServer {
                     let incoming = UnixListenerStream::new(listener);
                     let server = Server::builder()
                         .initial_stream_window_size(window)
-                        .initial_connection_window_size(window)
+                        .initial_connection_window_size(CONNECTION_WINDOW)
                         .serve_with_incoming_shutdown(service, incoming, async {
                             let _ = shutdown_signal.await;
                         });

@@ -54,14 +54,30 @@ pub fn encoded_limit(payload_bytes: usize) -> usize {
     1 + prost::encoding::encoded_len_varint(payload_bytes as u64) + payload_bytes
 }
 
-/// The HTTP/2 flow-control window, of a stream and of the connection, on both sides: one whole
-/// message of `encoded_bytes` (with gRPC's 5-byte prefix) may be on its way without waiting for
-/// a `WINDOW_UPDATE`, instead of 64 KiB (HTTP/2's default, which would make a 2 MB message wait
-/// for the peer's updates about 30 times). Kept within HTTP/2's largest window, 2^31 - 1.
+/// The HTTP/2 flow-control window of a stream, on both sides: one whole message of
+/// `encoded_bytes` (with gRPC's 5-byte prefix) may be on its way without waiting for a
+/// `WINDOW_UPDATE`, instead of 64 KiB (HTTP/2's default, which would make a 2 MB message wait
+/// for the peer's updates about 30 times); at most [`MAX_STREAM_WINDOW`].
 pub fn window_bytes(encoded_bytes: usize) -> u32 {
     let wanted = encoded_bytes.saturating_add(5).max(65_535);
-    u32::try_from(wanted.min(i32::MAX as usize)).unwrap_or(i32::MAX as u32)
+    u32::try_from(wanted.min(MAX_STREAM_WINDOW as usize)).unwrap_or(MAX_STREAM_WINDOW)
 }
+
+/// The connection's window, on both sides: HTTP/2's largest, 2^31 - 1. Not for throughput: h2
+/// (0.4.21) fails a connection whose peer has sent more small DATA frames (under 256 bytes)
+/// than the receiver has read, past a budget of half the connection's window, each frame
+/// costing 256 bytes less its own; hyper gives no way to set that budget. A one-way stream of
+/// small messages to a server that reads them more slowly than they come fills a stream window
+/// with such frames: with both windows one 2.5 MB message, 100 B messages (107-byte frames)
+/// overran the 1.25 MB budget within about a second (`--pattern stream --sizes 100`). Half of
+/// this window is 1 GiB, which [`MAX_STREAM_WINDOW`] of the smallest frames cannot reach.
+pub const CONNECTION_WINDOW: u32 = i32::MAX as u32;
+
+/// The largest stream window: what a stream of the smallest DATA frames (5 bytes: the gRPC
+/// prefix of an empty message, 251 bytes of budget each) may hold stays within the budget of
+/// [`CONNECTION_WINDOW`]: 20 MiB / 5 × 251 ≈ 1.05 × 10^9 < 2^30. A larger message waits for the
+/// peer's `WINDOW_UPDATE`s past 20 MiB, as HTTP/2 has it wait.
+pub const MAX_STREAM_WINDOW: u32 = 20 << 20;
 
 /// Where the answer to a request handed to the server's loop goes.
 pub enum Answer {
