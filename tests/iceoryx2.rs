@@ -313,7 +313,9 @@ fn a_client_with_no_server_leaves_no_node_counter_behind() {
 
 /// An iceoryx2 server of `channel` run in a mount namespace of its own whose `/tmp` is a fresh
 /// tmpfs (so other tests' nodes never see the damage), after the shell `setup` ran there, as
-/// uid 65534 if `as_nobody`. Returns its stderr and what of the channel that namespace's
+/// uid 65534 if `as_nobody`. The binary is opened before the tmpfs hides what `/tmp` held, and
+/// copied from that descriptor: a checkout under `/tmp` (a CI clone) would otherwise vanish
+/// under the mount before the copy. Returns its stderr and what of the channel that namespace's
 /// `/tmp/iceoryx2` holds after it ended; asserts that it failed.
 fn failed_server_in_private_tmp(channel: &str, setup: &str, as_nobody: bool) -> (String, String) {
     let args = server_args(iceoryx2::KIND, &endpoint(channel), PATIENCE)
@@ -324,7 +326,8 @@ fn failed_server_in_private_tmp(channel: &str, setup: &str, as_nobody: bool) -> 
         false => "/tmp/tb",
     };
     let script = format!(
-        "mount -t tmpfs tmpfs /tmp && cp \"$0\" /tmp/tb && chmod 755 /tmp/tb && {setup} && \
+        "exec 3<\"$0\" && mount -t tmpfs tmpfs /tmp && cat <&3 >/tmp/tb && exec 3<&- && \
+         chmod 755 /tmp/tb && {setup} && \
          {run} \"$@\"; status=$?; echo LEFT: $(find /tmp/iceoryx2 -name 'srb_{channel}_*' 2>/dev/null); exit $status"
     );
     let out = Command::new("unshare")
