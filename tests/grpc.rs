@@ -37,7 +37,9 @@ use common::client::connect;
 use common::driver::Driver;
 use common::process::PATIENCE;
 use common::reached::{start_reachable, ReachableServer};
-use common::reported::{assert_stall_reported_in_time, results, run_reported};
+use common::reported::{
+    assert_one_case_failed, assert_stall_reported_in_time, results, run_reported,
+};
 use common::signals::{signal, stop_server_clean};
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -112,36 +114,23 @@ fn a_grpc_server_killed_mid_run_fails_its_case_naming_the_signal_in_every_worklo
     for workload in WORKLOADS {
         let (driver, server) = busy_run(workload, "20s");
         signal(server, Signal::SIGKILL);
-        let (status, stdout, out) = driver.finish_clean();
-        assert_eq!(status.code(), Some(1), "{workload:?}: {out}");
-        let doc: Value = serde_json::from_str(&stdout).expect("JSON");
-        let result = &results(&doc)[0];
-        assert_eq!(result["status"], "failed", "{workload:?}: {result}");
-        assert_eq!(
-            result["error"], "server exited: killed by signal 9 (SIGKILL)",
-            "{workload:?}: {result}"
-        );
+        let what = format!("{workload:?}");
+        let killed = "server exited: killed by signal 9 (SIGKILL)";
+        assert_one_case_failed(driver.finish_clean(), &what, killed);
     }
 }
 
 /// A server kept busy never waits a whole idle slice, so SIGTERM must be looked at before each
 /// request: it exits 0 and the driver fails the case with that exit, instead of the server
-/// echoing on until the run's 10^8 messages are done. 10 KB, clear of the known failure of long
-/// streams of small messages (docs/transports.md, grpc-uds).
+/// echoing on until the run's 10^8 messages are done.
 #[test]
 fn a_busy_grpc_server_stops_on_sigterm_in_every_workload() {
     for workload in WORKLOADS {
         let (driver, server) = busy_run_at("10KB", workload, "20s");
         signal(server, Signal::SIGTERM);
-        let (status, stdout, out) = within(PATIENCE, "grpc-uds", move || driver.finish_clean());
-        assert_eq!(status.code(), Some(1), "{workload:?}: {out}");
-        let doc: Value = serde_json::from_str(&stdout).expect("JSON");
-        let result = &results(&doc)[0];
-        assert_eq!(result["status"], "failed", "{workload:?}: {result}");
-        assert_eq!(
-            result["error"], "server exited: exit code 0",
-            "{workload:?}: {result}"
-        );
+        let finished = within(PATIENCE, "grpc-uds", move || driver.finish_clean());
+        let what = format!("{workload:?}");
+        assert_one_case_failed(finished, &what, "server exited: exit code 0");
     }
 }
 

@@ -34,10 +34,11 @@ use common::client::connect;
 use common::driver::Driver;
 use common::process::PATIENCE;
 use common::reached::{start_reachable, ReachableServer};
-use common::reported::{assert_stall_reported_in_time, results, run_reported};
+use common::reported::{
+    assert_one_case_failed, assert_stall_reported_in_time, results, run_reported,
+};
 use common::signals::{signal, stop_server_clean};
 use nix::sys::signal::Signal;
-use serde_json::Value;
 use transport_bench::transport::kinds::{tcp, tokio_tcp, tokio_unix, unix_stream};
 use transport_bench::transport::{Endpoint, TransportKind};
 
@@ -88,16 +89,9 @@ fn a_server_killed_mid_stream_or_mid_requests_in_flight_fails_its_case_naming_th
             let server = wait_for_server(&driver, transport);
             wait_until_busy(server);
             signal(server, Signal::SIGKILL);
-            let (status, stdout, out) = driver.finish_clean();
             let what = format!("{transport} {workload:?}");
-            assert_eq!(status.code(), Some(1), "{what}: {out}");
-            let doc: Value = serde_json::from_str(&stdout).expect("JSON");
-            let result = &results(&doc)[0];
-            assert_eq!(result["status"], "failed", "{what}: {result}");
-            assert_eq!(
-                result["error"], "server exited: killed by signal 9 (SIGKILL)",
-                "{what}: {result}"
-            );
+            let killed = "server exited: killed by signal 9 (SIGKILL)";
+            assert_one_case_failed(driver.finish_clean(), &what, killed);
         }
     }
 }

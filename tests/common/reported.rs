@@ -2,6 +2,7 @@
 //! checked to leave nothing behind; and the check that a server that stops answering is
 //! reported as timed out within `--timeout` and a slack, not after the run's 10^8 iterations.
 
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -18,6 +19,18 @@ pub fn run_reported(args: &[&str]) -> (Option<i32>, Value, String) {
     let doc = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{stdout}\n{stderr}"));
     (status.code(), doc, stderr)
+}
+
+/// Asserts that a driver's run, `finished` as [`Driver::finish_clean`] returns it with its
+/// report on stdout (`--export-json -`), exited 1 with its one case failed saying `error`;
+/// `what` names the run in the messages.
+pub fn assert_one_case_failed(finished: (ExitStatus, String, String), what: &str, error: &str) {
+    let (status, stdout, said) = finished;
+    assert_eq!(status.code(), Some(1), "{what}: {said}");
+    let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+    let result = &results(&doc)[0];
+    assert_eq!(result["status"], "failed", "{what}: {result}");
+    assert_eq!(result["error"], error, "{what}: {result}");
 }
 
 /// The results of a report.
