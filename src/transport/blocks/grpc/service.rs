@@ -60,7 +60,7 @@ pub fn encoded_limit(payload_bytes: usize) -> usize {
 /// for the peer's updates about 30 times); at most [`MAX_STREAM_WINDOW`].
 pub fn window_bytes(encoded_bytes: usize) -> u32 {
     let wanted = encoded_bytes.saturating_add(5).max(65_535);
-    u32::try_from(wanted.min(MAX_STREAM_WINDOW as usize)).unwrap_or(MAX_STREAM_WINDOW)
+    wanted.min(MAX_STREAM_WINDOW as usize) as u32
 }
 
 /// The connection's window, on both sides: HTTP/2's largest, 2^31 - 1. Not for throughput: h2
