@@ -257,38 +257,60 @@ pub fn wait_for(end: &File, events: PollFlags, slice: PollTimeout) -> std::io::R
     }
 }
 
+impl PipeStream {
+    /// One read (`read` or `readv`, as `call` makes it), bounded by the watchdog or a poll.
+    #[inline]
+    fn read_with(
+        &mut self,
+        call: impl FnOnce(&mut File) -> std::io::Result<usize>,
+    ) -> std::io::Result<usize> {
+        if let Some(_watched) = self.may_block()? {
+            return call(&mut self.receive);
+        }
+        wait_for(&self.receive, PollFlags::POLLIN, self.slice)?;
+        call(&mut self.receive)
+    }
+
+    /// One write (`write` or `writev`, as `call` makes it), bounded by the watchdog or a poll.
+    #[inline]
+    fn write_with(
+        &mut self,
+        mut call: impl FnMut(&mut File) -> std::io::Result<usize>,
+    ) -> std::io::Result<usize> {
+        if let Some(_watched) = self.may_block()? {
+            // A blocking write cut by the signal returns what it wrote before, or EINTR.
+            return call(&mut self.send);
+        }
+        match call(&mut self.send) {
+            // The pipe is full: wait one slice for the reader to make room, then try again.
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                wait_for(&self.send, PollFlags::POLLOUT, self.slice)?;
+                call(&mut self.send)
+            }
+            written => written,
+        }
+    }
+}
+
+/// `read` and `write` are the system calls of their names, not a `readv` or `writev` of one
+/// part: the kernel takes one buffer without importing an iovec (docs/own-cost.md).
 impl Read for PipeStream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.read_vectored(&mut [IoSliceMut::new(buf)])
+        self.read_with(|end| end.read(buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> std::io::Result<usize> {
-        if let Some(_watched) = self.may_block()? {
-            return self.receive.read_vectored(bufs);
-        }
-        wait_for(&self.receive, PollFlags::POLLIN, self.slice)?;
-        self.receive.read_vectored(bufs)
+        self.read_with(|end| end.read_vectored(bufs))
     }
 }
 
 impl Write for PipeStream {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.write_vectored(&[IoSlice::new(buf)])
+        self.write_with(|end| end.write(buf))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
-        if let Some(_watched) = self.may_block()? {
-            // A blocking write cut by the signal returns what it wrote before, or EINTR.
-            return self.send.write_vectored(bufs);
-        }
-        match self.send.write_vectored(bufs) {
-            // The pipe is full: wait one slice for the reader to make room, then try again.
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                wait_for(&self.send, PollFlags::POLLOUT, self.slice)?;
-                self.send.write_vectored(bufs)
-            }
-            written => written,
-        }
+        self.write_with(|end| end.write_vectored(bufs))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

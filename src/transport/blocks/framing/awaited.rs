@@ -45,6 +45,7 @@ pub trait TokioSocket: AsFd + Send + Sized {
     fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>>;
     fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize>;
     fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> std::io::Result<usize>;
+    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize>;
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize>;
 }
 
@@ -67,6 +68,9 @@ macro_rules! tokio_socket {
             }
             fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> std::io::Result<usize> {
                 <$socket>::try_read_vectored(self, bufs)
+            }
+            fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+                <$socket>::try_write(self, buf)
             }
             fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
                 <$socket>::try_write_vectored(self, bufs)
@@ -101,7 +105,7 @@ impl<S: TokioSocket> Read for TokioIo<S> {
 
 impl<S: TokioSocket> Write for TokioIo<S> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.try_write_vectored(&[IoSlice::new(buf)])
+        self.0.try_write(buf)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
@@ -118,8 +122,12 @@ impl<S: TokioSocket> NonBlockingStream for TokioIo<S> {
         self.0.try_read(buf)
     }
 
+    /// One part (a staged frame) is a `write`, not a `writev` of one.
     fn write_now(&mut self, parts: &[IoSlice<'_>]) -> std::io::Result<usize> {
-        self.0.try_write_vectored(parts)
+        match parts {
+            [one] => self.0.try_write(one),
+            _ => self.0.try_write_vectored(parts),
+        }
     }
 
     fn ends(&self) -> (BorrowedFd<'_>, BorrowedFd<'_>) {
@@ -169,12 +177,18 @@ impl<S: TokioSocket> FramedStream<TokioIo<S>> {
         budget: &mut WaitBudget<'_>,
         what: &'static str,
     ) -> Result<(), TransportError> {
+        if let Some(staging) = self.stage(payload) {
+            let parts = &mut [IoSlice::new(&staging)];
+            let sent = self.write_awaited(parts, owed, budget, what).await;
+            self.staging = staging;
+            return sent;
+        }
         let header = encode_len(payload.len());
         let mut parts = [IoSlice::new(&header), IoSlice::new(payload)];
         self.write_awaited(&mut parts, owed, budget, what).await
     }
 
-    /// Writes all of `parts`: one `writev` of what is left per try.
+    /// Writes all of `parts`: one `write` (one part) or `writev` of what is left per try.
     async fn write_awaited(
         &mut self,
         mut parts: &mut [IoSlice<'_>],
