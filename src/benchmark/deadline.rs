@@ -11,7 +11,9 @@
 //! about [`LOOK_INTERVAL`] apart: a time-bounded stream overshoots its duration by about that
 //! (plus one message and the acknowledgement), and pays one clock read per interval.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::system::clock::Tick;
 
 /// How far apart a stream's looks at the clock are meant to be.
 pub const LOOK_INTERVAL: Duration = Duration::from_millis(1);
@@ -22,24 +24,23 @@ const MOST_BETWEEN_LOOKS: u64 = 1 << 16;
 /// When a time-bounded run's timed loop is over.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
-    at: Instant,
+    at: Tick,
 }
 
 impl Deadline {
     /// `duration` after `start` (the start of the timed region).
-    pub fn after(start: Instant, duration: Duration) -> Deadline {
+    pub fn after(start: Tick, duration: Duration) -> Deadline {
         Deadline {
-            // A duration is at most 24 h (checked when parsed): this always adds.
-            at: start.checked_add(duration).unwrap_or(start),
+            at: start.plus(duration),
         }
     }
 
     /// Whether the time is up at `now`.
-    pub fn passed(&self, now: Instant) -> bool {
+    pub fn passed(&self, now: Tick) -> bool {
         now >= self.at
     }
 
-    pub fn at(&self) -> Instant {
+    pub fn at(&self) -> Tick {
         self.at
     }
 
@@ -50,7 +51,7 @@ impl Deadline {
         const SLICE: Duration = Duration::from_millis(10);
         loop {
             interrupted()?;
-            let left = self.at.saturating_duration_since(Instant::now());
+            let left = self.at.since(Tick::now());
             if left.is_zero() {
                 return Ok(());
             }
@@ -66,13 +67,13 @@ pub struct Looks {
     every: u64,
     /// Messages before the next look.
     left: u64,
-    last_look: Instant,
+    last_look: Tick,
     adaptive: bool,
 }
 
 impl Looks {
     /// A look every `every` messages, the first before the first message.
-    pub fn every(every: u64, start: Instant) -> Looks {
+    pub fn every(every: u64, start: Tick) -> Looks {
         Looks {
             every: every.max(1),
             left: 0,
@@ -84,7 +85,7 @@ impl Looks {
     /// Looks about [`LOOK_INTERVAL`] apart, starting with one every message: the number
     /// doubles while looks come less than half the interval apart, and halves while they come
     /// more than twice the interval apart.
-    pub fn adapted(start: Instant) -> Looks {
+    pub fn adapted(start: Tick) -> Looks {
         Looks {
             adaptive: true,
             ..Looks::every(1, start)
@@ -104,9 +105,9 @@ impl Looks {
     }
 
     /// After a look at `now`: the next comes `every` messages on, `every` adapted first.
-    pub fn looked(&mut self, now: Instant) {
+    pub fn looked(&mut self, now: Tick) {
         if self.adaptive {
-            let gap = now.saturating_duration_since(self.last_look);
+            let gap = now.since(self.last_look);
             if gap < LOOK_INTERVAL / 2 && self.every < MOST_BETWEEN_LOOKS {
                 self.every *= 2;
             } else if gap > LOOK_INTERVAL * 2 && self.every > 1 {
@@ -129,7 +130,7 @@ mod tests {
 
     #[test]
     fn fixed_looks_come_every_n_messages_the_first_at_once() {
-        let start = Instant::now();
+        let start = Tick::now();
         let mut looks = Looks::every(3, start);
         let pattern: Vec<bool> = (0..7)
             .map(|_| {
@@ -145,33 +146,33 @@ mod tests {
 
     #[test]
     fn adapted_looks_grow_apart_when_fast_and_close_in_when_slow() {
-        let start = Instant::now();
+        let start = Tick::now();
         let mut looks = Looks::adapted(start);
         // Looks 1 µs apart: far too often, so the number doubles each time.
         for i in 1..=5 {
-            looks.looked(start + Duration::from_micros(i));
+            looks.looked(start.plus(Duration::from_micros(i)));
         }
         assert_eq!(looks.between(), 32);
         // Looks 10 ms apart: far too rare, so it halves.
-        let later = start + Duration::from_millis(10);
+        let later = start.plus(Duration::from_millis(10));
         looks.looked(later);
-        looks.looked(later + Duration::from_millis(10));
+        looks.looked(later.plus(Duration::from_millis(10)));
         assert_eq!(looks.between(), 8);
         // About the interval apart: it stays.
-        let then = later + Duration::from_millis(10);
-        looks.looked(then + LOOK_INTERVAL);
+        let then = later.plus(Duration::from_millis(10));
+        looks.looked(then.plus(LOOK_INTERVAL));
         assert_eq!(looks.between(), 8);
     }
 
     #[test]
     fn the_deadline_passes_at_its_moment() {
-        let start = Instant::now();
+        let start = Tick::now();
         let deadline = Deadline::after(start, Duration::from_millis(5));
         assert!(!deadline.passed(start));
-        assert!(deadline.passed(start + Duration::from_millis(5)));
-        assert_eq!(deadline.at(), start + Duration::from_millis(5));
+        assert!(deadline.passed(start.plus(Duration::from_millis(5))));
+        assert_eq!(deadline.at(), start.plus(Duration::from_millis(5)));
         deadline.wait_out(|| Ok::<(), ()>(())).unwrap();
-        assert!(deadline.passed(Instant::now()));
+        assert!(deadline.passed(Tick::now()));
         assert_eq!(deadline.wait_out(|| Err("stop")), Err("stop"));
     }
 }

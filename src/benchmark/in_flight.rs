@@ -17,7 +17,6 @@
 //! from the actual send, beside it), so a server that falls behind shows its queue.
 
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use crate::benchmark::deadline::Deadline;
 use crate::benchmark::measure::{
@@ -25,6 +24,7 @@ use crate::benchmark::measure::{
     Recorders, RunMeasurement, StopCheck, TimedLoop, TimedRegion, Watchers,
 };
 use crate::benchmark::pacing::Pacer;
+use crate::system::clock::Tick;
 use crate::transport::stream::SEQUENCE_LEN;
 use crate::transport::TransportClient;
 
@@ -33,8 +33,8 @@ use crate::transport::TransportClient;
 #[derive(Debug, Clone, Copy)]
 struct Outstanding {
     sequence: u64,
-    intended: Option<Instant>,
-    sent: Instant,
+    intended: Option<Tick>,
+    sent: Tick,
 }
 
 /// The requests of one run in flight, oldest first.
@@ -61,7 +61,7 @@ enum Next {
     /// Sends nothing more: a time-bounded run's next slot is past its deadline.
     TooLate,
     /// Sends the next request, meant to leave at this moment (None: unpaced, as soon as it can).
-    Send(Option<Instant>),
+    Send(Option<Tick>),
     /// Collects the oldest reply, which is there.
     Collect,
     /// Looks again: it waited until the next slot.
@@ -86,14 +86,14 @@ fn next_step(
     if deadline.is_some_and(|deadline| slot >= deadline.at()) {
         return Ok(Next::TooLate);
     }
-    if Instant::now() >= slot {
+    if Tick::now() >= slot {
         return Ok(Next::Send(Some(pacer.take_slot(!delayed))));
     }
     if window.outstanding.is_empty() {
         pacer.sleep_until_next_slot(|| stop.check())?;
         return Ok(Next::Waited);
     }
-    match client.await_reply_until(slot)? {
+    match client.await_reply_until(slot.instant())? {
         true => Ok(Next::Collect),
         false => Ok(Next::Waited),
     }
@@ -198,10 +198,10 @@ fn submit(
     buffers: &mut EchoBuffers,
     window: &mut Window,
     sequence: u64,
-    intended: Option<Instant>,
+    intended: Option<Tick>,
 ) -> Result<(), MeasureError> {
     buffers.stamp(sequence);
-    let sent = Instant::now();
+    let sent = Tick::now();
     client.submit(buffers.request())?;
     window.outstanding.push_back(Outstanding {
         sequence,
@@ -229,7 +229,7 @@ fn collect(
     };
     let (request, scratch) = buffers.request_and_scratch();
     let reply = client.collect(scratch)?;
-    let after = Instant::now();
+    let after = Tick::now();
     if next <= span.last && span.deadline.is_some_and(|d| d.passed(after)) {
         span.last = next - 1;
     }

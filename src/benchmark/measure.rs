@@ -15,7 +15,7 @@
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::benchmark::aligned::AlignedBuffer;
 use crate::benchmark::cpu::{CpuMark, CpuSpent, CpuWatch};
@@ -23,6 +23,7 @@ use crate::benchmark::deadline::Deadline;
 use crate::benchmark::pacing::Pacer;
 use crate::benchmark::placement::{PlacementSampler, PlacementTally, SAMPLE_INTERVAL};
 use crate::benchmark::stats::LatencyRecorder;
+use crate::system::clock::Tick;
 use crate::system::signals;
 use crate::transport::stream::{payload_byte, END_MARK};
 use crate::transport::{SharedBytes, TransportClient, TransportError};
@@ -176,6 +177,10 @@ pub struct EchoBuffers {
     response: AlignedBuffer,
     /// The request of the next round trip was written into the transport's loan.
     loaned: bool,
+    /// Whether to ask the transport for a loan: until it first says it lends none (a
+    /// transport lends for every message or for none), which spares every other transport a
+    /// call per message.
+    ask_for_loans: bool,
     /// Requests kept in flight (`--in-flight`).
     in_flight: usize,
 }
@@ -231,6 +236,7 @@ impl EchoBuffers {
             request,
             response,
             loaned: false,
+            ask_for_loans: true,
             in_flight: 1,
         })
     }
@@ -250,15 +256,33 @@ impl EchoBuffers {
         sequence: u64,
     ) -> Result<(), TransportError> {
         self.stamp(sequence);
-        self.loaned = match client.loan(self.request.len())? {
+        self.loaned = self.write_into_loan(client, |_| ())?;
+        Ok(())
+    }
+
+    /// Writes the request into the transport's loan, if it lends one, then `finish`es it
+    /// there (a one-way message's send time goes in last); whether it did.
+    #[inline]
+    pub(super) fn write_into_loan(
+        &mut self,
+        client: &mut dyn TransportClient,
+        finish: impl FnOnce(&mut [u8]),
+    ) -> Result<bool, TransportError> {
+        if !self.ask_for_loans {
+            return Ok(false);
+        }
+        match client.loan(self.request.len())? {
             Some(mut loan) => {
                 loan.copy_from_slice(&self.request);
+                finish(&mut loan);
                 loan.release()?;
-                true
+                Ok(true)
             }
-            None => false,
-        };
-        Ok(())
+            None => {
+                self.ask_for_loans = false;
+                Ok(false)
+            }
+        }
     }
 
     /// One round trip with the request as prepared; returns the reply wherever the transport
@@ -421,13 +445,14 @@ pub trait TimedLoop: Sync {
 pub(super) struct Between<'a> {
     pub(super) progress: &'a mut dyn ProgressSink,
     pub(super) progress_time: Duration,
-    /// When progress is next updated, and the placement next sampled: kept as instants, so
-    /// that each round trip compares two clock readings instead of subtracting them (a
-    /// `Duration` built per round trip, twice, in the loop whose own cost docs/own-cost.md
-    /// holds to 1.10× of the round trip).
-    next_update: Instant,
+    /// When progress is next updated, and the placement next sampled: kept as moments, so
+    /// that a round trip compares clock readings instead of subtracting them.
+    next_update: Tick,
     pub(super) sampler: Option<PlacementSampler>,
-    next_sample: Instant,
+    next_sample: Tick,
+    /// The earlier of the two: all that a round trip compares its end with, one comparison
+    /// in the loop whose own cost docs/own-cost.md holds to 1.10× of the round trip.
+    next_look: Tick,
     pub(super) pacer: Option<Pacer>,
 }
 
@@ -437,32 +462,49 @@ impl<'a> Between<'a> {
         progress: &'a mut dyn ProgressSink,
         sampler: Option<PlacementSampler>,
         interval: Option<Duration>,
-        start: Instant,
+        start: Tick,
     ) -> Between<'a> {
+        let next_update = start.plus(PROGRESS_INTERVAL);
+        // Without a sampler, never: the look is then the progress's alone.
+        let next_sample = match sampler {
+            Some(_) => start.plus(SAMPLE_INTERVAL),
+            None => start.plus(Duration::MAX),
+        };
         Between {
             progress,
             progress_time: Duration::ZERO,
-            next_update: start + PROGRESS_INTERVAL,
+            next_update,
             sampler,
-            next_sample: start + SAMPLE_INTERVAL,
+            next_sample,
+            next_look: next_update.min(next_sample),
             pacer: interval.map(Pacer::start),
         }
     }
 
     /// After a round trip that ended at `after`, with `done` timed round trips so far.
-    pub(super) fn round_trip_done(&mut self, after: Instant, done: u64) {
+    #[inline]
+    pub(super) fn round_trip_done(&mut self, after: Tick, done: u64) {
+        if after >= self.next_look {
+            self.look(after, done);
+        }
+    }
+
+    /// Samples the placement and updates the progress, each when it is due.
+    #[cold]
+    fn look(&mut self, after: Tick, done: u64) {
         if let Some(sampler) = &mut self.sampler {
             if after >= self.next_sample {
                 sampler.sample();
-                self.next_sample = after + SAMPLE_INTERVAL;
+                self.next_sample = after.plus(SAMPLE_INTERVAL);
             }
         }
         if after >= self.next_update {
             self.progress.update(done);
-            let updated = Instant::now();
-            self.next_update = updated + PROGRESS_INTERVAL;
-            self.progress_time += updated - after;
+            let updated = Tick::now();
+            self.next_update = updated.plus(PROGRESS_INTERVAL);
+            self.progress_time += updated.since(after);
         }
+        self.next_look = self.next_update.min(self.next_sample);
     }
 }
 
@@ -472,7 +514,7 @@ impl<'a> Between<'a> {
 pub(super) struct TimedRegion<'a> {
     cpu: CpuWatch,
     cpu_start: CpuMark,
-    start: Instant,
+    start: Tick,
     pub(super) between: Between<'a>,
 }
 
@@ -483,7 +525,7 @@ impl<'a> TimedRegion<'a> {
         interval: Option<Duration>,
     ) -> TimedRegion<'a> {
         let cpu_start = cpu.mark_start();
-        let start = Instant::now();
+        let start = Tick::now();
         TimedRegion {
             cpu,
             cpu_start,
@@ -545,11 +587,12 @@ impl Recorders {
     }
 
     /// A round trip that ended at `after`, meant to leave at `intended` (paced) and sent at `sent`.
-    pub(super) fn record(&mut self, intended: Option<Instant>, sent: Instant, after: Instant) {
+    #[inline]
+    pub(super) fn record(&mut self, intended: Option<Tick>, sent: Tick, after: Tick) {
         let from = intended.unwrap_or(sent);
-        self.latencies.record((after - from).as_nanos() as u64);
+        self.latencies.record(after.ns_since(from));
         if let Some(service) = &mut self.service {
-            service.record((after - sent).as_nanos() as u64);
+            service.record(after.ns_since(sent));
         }
     }
 }

@@ -15,8 +15,6 @@
 //! actual send (the stamp), as the definition has it: unlike a paced round trip, a message
 //! that leaves after its slot is not charged the lateness.
 
-use std::time::Instant;
-
 use crate::benchmark::deadline::{Deadline, Looks};
 use crate::benchmark::measure::{
     wait_out_if_paced, Between, LoopInput, MeasureError, ProgressSink, RunMeasurement, StopCheck,
@@ -24,6 +22,7 @@ use crate::benchmark::measure::{
 };
 use crate::benchmark::stats::LatencyRecorder;
 use crate::benchmark::stream::CHECK_EVERY;
+use crate::system::clock::Tick;
 use crate::transport::stream::FIRST_SEQUENCE;
 
 /// Whether the run is over at this look: a signal or another pair's failure (an error), or
@@ -36,7 +35,7 @@ fn look(
     sent: u64,
 ) -> Result<bool, MeasureError> {
     stop.check()?;
-    let now = Instant::now();
+    let now = Tick::now();
     let Some(between) = between else {
         return Ok(deadline.is_some_and(|d| d.passed(now)));
     };
@@ -58,7 +57,7 @@ fn one_way(
 ) -> (u64, Result<u64, MeasureError>) {
     let (client, buffers, stop) = (&mut *input.client, &mut *input.buffers, input.stop);
     let paced = between.as_ref().is_some_and(|b| b.pacer.is_some());
-    let start = Instant::now();
+    let start = Tick::now();
     let mut looks = match deadline {
         Some(_) => Looks::adapted(start),
         None => Looks::every(CHECK_EVERY, start),
@@ -69,7 +68,7 @@ fn one_way(
             match look(stop, between.as_deref_mut(), deadline, sent) {
                 Err(e) => return (sent, Err(e)),
                 Ok(true) => break,
-                Ok(false) => looks.looked(Instant::now()),
+                Ok(false) => looks.looked(Tick::now()),
             }
         }
         if let Some(pacer) = between.as_deref_mut().and_then(|b| b.pacer.as_mut()) {

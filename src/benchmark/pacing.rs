@@ -6,19 +6,18 @@
 //! caller would have seen. Measuring from the actual send would hide it (coordinated
 //! omission); the service time (from the actual send) is recorded beside it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::time::TimeSpec;
-use nix::time::{clock_gettime, clock_nanosleep, ClockId, ClockNanosleepFlags};
+use nix::time::{clock_nanosleep, ClockId, ClockNanosleepFlags};
+
+use crate::system::clock::Tick;
 
 /// Sends on a fixed timeline: slot `k` is `start + k × interval`.
 pub struct Pacer {
     interval: Duration,
-    start: Instant,
-    /// The same moment as `start`, as a CLOCK_MONOTONIC timespec for absolute sleeps (Instant
-    /// is CLOCK_MONOTONIC on Linux; the two reads are adjacent).
-    start_ts: TimeSpec,
+    /// On `CLOCK_MONOTONIC`, which the absolute sleeps until a slot take as it is.
+    start: Tick,
     next_slot: u32,
     behind: u64,
 }
@@ -29,30 +28,26 @@ impl Pacer {
     pub fn start(interval: Duration) -> Pacer {
         // SAFETY: prctl with PR_SET_TIMERSLACK takes one integer argument and touches no memory.
         unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
-        let start_ts = clock_gettime(ClockId::CLOCK_MONOTONIC).unwrap_or(TimeSpec::new(0, 0));
         Pacer {
             interval,
-            start: Instant::now(),
-            start_ts,
+            start: Tick::now(),
             next_slot: 0,
             behind: 0,
         }
     }
 
     /// When the next request is meant to leave.
-    pub fn next_slot(&self) -> Instant {
-        self.start + self.interval.saturating_mul(self.next_slot)
+    pub fn next_slot(&self) -> Tick {
+        self.start
+            .plus(self.interval.saturating_mul(self.next_slot))
     }
 
     /// Sleeps until the next slot and returns the moment the request was meant to leave. A
     /// slot already past is not slept for, and counts as the sender being behind schedule. A
     /// signal that cuts the sleep short is put to `interrupted`: an error from it ends the
     /// wait (nothing is sent early), else the sleep goes on.
-    pub fn wait_for_slot<E>(
-        &mut self,
-        interrupted: impl Fn() -> Result<(), E>,
-    ) -> Result<Instant, E> {
-        let on_time = Instant::now() < self.next_slot();
+    pub fn wait_for_slot<E>(&mut self, interrupted: impl Fn() -> Result<(), E>) -> Result<Tick, E> {
+        let on_time = Tick::now() < self.next_slot();
         if on_time {
             self.sleep_until_next_slot(interrupted)?;
         }
@@ -65,9 +60,8 @@ impl Pacer {
         &self,
         interrupted: impl Fn() -> Result<(), E>,
     ) -> Result<(), E> {
-        let offset = self.interval.saturating_mul(self.next_slot);
-        let wake_at = self.start_ts + TimeSpec::from_duration(offset);
-        while Instant::now() < self.next_slot() {
+        let wake_at = self.next_slot().timespec();
+        while Tick::now() < self.next_slot() {
             let slept = clock_nanosleep(
                 ClockId::CLOCK_MONOTONIC,
                 ClockNanosleepFlags::TIMER_ABSTIME,
@@ -85,7 +79,7 @@ impl Pacer {
 
     /// Takes the next slot and returns its moment; `on_time` is false when the request
     /// leaves later than the slot because the sender was busy (or its window full) when it came.
-    pub fn take_slot(&mut self, on_time: bool) -> Instant {
+    pub fn take_slot(&mut self, on_time: bool) -> Tick {
         let intended = self.next_slot();
         self.next_slot = self.next_slot.saturating_add(1);
         self.behind += u64::from(!on_time);

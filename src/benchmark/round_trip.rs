@@ -12,13 +12,12 @@
 //! producer's one write of its message), and the echo is checked where it lies, after the clock
 //! stopped. The timed region then holds the hand-over of the slot and of its echo, and no copy.
 
-use std::time::Instant;
-
 use crate::benchmark::deadline::Deadline;
 use crate::benchmark::measure::{
     check_reply, wait_out_if_paced, Between, LoopInput, MeasureError, ProgressSink, Recorders,
     RunMeasurement, TimedLoop, TimedRegion, Watchers,
 };
+use crate::system::clock::Tick;
 
 /// Round trips one at a time ([`Workload::RoundTrip`](crate::transport::Workload)), each
 /// timed from its send to its echo.
@@ -82,9 +81,9 @@ fn round_trips(
             .as_mut()
             .map(|p| p.wait_for_slot(|| stop.check()));
         let intended = slot.transpose()?;
-        let before = Instant::now();
+        let before = Tick::now();
         let (request, result) = buffers.round_trip(client);
-        let after = Instant::now();
+        let after = Tick::now();
         let reply = result?;
         recorders.record(intended, before, after);
         let time_up = deadline.is_some_and(|d| d.passed(after));

@@ -144,6 +144,22 @@ mod tests {
     }
 
     #[test]
+    fn a_narrow_spread_on_a_long_mean_keeps_its_variance() {
+        // 1 s ± 10 ns, a million times: a float sum of squares would cancel to noise.
+        let mut recorder = LatencyRecorder::new();
+        for i in 0..1_000_000u64 {
+            recorder.record(1_000_000_000 + if i % 2 == 0 { 10 } else { 0 } - 5);
+        }
+        let stats = recorder.stats().unwrap();
+        assert_eq!(stats.mean_ns, 1_000_000_000.0);
+        assert!((stats.stddev_ns - 5.0).abs() < 1e-3, "{}", stats.stddev_ns);
+        // And the recorder survives its trip between processes whole.
+        let json = serde_json::to_string(&recorder).unwrap();
+        let back: LatencyRecorder = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.stats(), Some(stats));
+    }
+
+    #[test]
     fn percentiles_match_hand_computed_values() {
         // 0.1 µs, 0.2 µs, ... 1000 µs: nearest rank puts the p-th percentile at p * 10 µs.
         // (10,000 samples keep every rank far from a float rounding edge.)

@@ -10,15 +10,13 @@
 //! by time (`--duration`), as often as [`Looks::adapted`] finds, for its deadline too. When
 //! the time is up, the next message is the end, and its echo acknowledges all before it.
 
-use std::time::Instant;
-
 use crate::benchmark::deadline::{Deadline, Looks};
 use crate::benchmark::measure::{
     verify_echo, Between, EchoBuffers, LoopInput, MeasureError, ProgressSink, RunMeasurement,
     TimedLoop, TimedRegion, Watchers,
 };
 use crate::benchmark::stats::LatencyRecorder;
-use crate::system::clock;
+use crate::system::clock::{self, Tick};
 use crate::transport::stream::{is_end, next_end, sequence_of, write_send_time, FIRST_SEQUENCE};
 use crate::transport::{TransportClient, TransportError};
 
@@ -38,17 +36,11 @@ impl EchoBuffers {
     ) -> Result<(), TransportError> {
         self.stamp(sequence);
         let len = self.request_len();
-        let loaned = match client.loan(len)? {
-            Some(mut loan) => {
-                loan.copy_from_slice(self.request());
-                if send_time {
-                    write_send_time(&mut loan, clock::monotonic_ns());
-                }
-                loan.release()?;
-                true
+        let loaned = self.write_into_loan(client, |loan| {
+            if send_time {
+                write_send_time(loan, clock::monotonic_ns());
             }
-            None => false,
-        };
+        })?;
         if loaned {
             return client.send_loaned(len);
         }
@@ -92,7 +84,7 @@ fn stream(
 ) -> (u64, Result<(), MeasureError>) {
     let (client, buffers) = (&mut *input.client, &mut *input.buffers);
     let stop = input.stop;
-    let start = Instant::now();
+    let start = Tick::now();
     let mut looks = match deadline {
         Some(_) => Looks::adapted(start),
         None => Looks::every(CHECK_EVERY, start),
@@ -103,7 +95,7 @@ fn stream(
             if let Err(e) = stop.check() {
                 return (sent, Err(e));
             }
-            let now = Instant::now();
+            let now = Tick::now();
             if let Some(between) = between.as_deref_mut() {
                 between.round_trip_done(now, sent);
             }

@@ -48,7 +48,9 @@ pub trait TransportClient: Send {
     /// A zero-copy transport lends the caller `len` bytes of its shared memory to write the
     /// next request into, where the server will find it: no staging buffer, no copy on the way.
     /// Send it with [`round_trip_loaned`](TransportClient::round_trip_loaned). The default,
-    /// None, is for transports that carry copies of a caller's buffer: use `round_trip`.
+    /// None, is for transports that carry copies of a caller's buffer: use `round_trip`. A
+    /// transport lends for every message or for none: once it has answered None, the timed
+    /// loops stop asking.
     fn loan(&mut self, _len: usize) -> Result<Option<SharedBytes<'_>>, TransportError> {
         Ok(None)
     }
