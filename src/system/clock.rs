@@ -1,6 +1,7 @@
-//! The clock one-way latency is measured on: `CLOCK_MONOTONIC`, read as nanoseconds, which
-//! both processes of a pair read (the client when it stamps a message, the server when the
-//! message is whole), and whether another process reads the same one.
+//! The clock every latency is measured on: `CLOCK_MONOTONIC`, read as nanoseconds: as a
+//! [`Tick`] around each round trip by the timed loops, and for one-way latency by both
+//! processes of a pair (the client when it stamps a message, the server when the message is
+//! whole); and whether another process reads the same one.
 //!
 //! On one host every process reads the same `CLOCK_MONOTONIC` (PID, network and mount
 //! namespaces do not touch it), unless it runs in another time namespace (Linux 5.6 and later),

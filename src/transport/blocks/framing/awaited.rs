@@ -259,7 +259,7 @@ impl<S: TokioSocket> FramedStream<TokioIo<S>> {
         what: &'static str,
     ) -> Result<usize, TransportError> {
         while !incoming.is_complete() {
-            match incoming.read_from(&mut self.stream) {
+            match incoming.read_from(&mut self.stream, &mut self.staging_in) {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable().await?,
                 read => {
                     let progressed = progress(read, budget, Direction::Receive, what);

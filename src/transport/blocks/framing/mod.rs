@@ -73,7 +73,7 @@ use crate::transport::blocks::payload::check_message_fits;
 use crate::transport::error::TransportError;
 use crate::transport::spec::Reply;
 use crate::transport::wait::{PeerWatch, StopFlag, WaitBudget};
-use crate::transport::wire::encode_len;
+use crate::transport::wire::{encode_len, HEADER_LEN};
 use carried::Carried;
 use partial_read::{Incoming, NO_EXPECTATION};
 use transfer::{is_hang_up, is_timeout, progress, Direction};
@@ -92,6 +92,9 @@ pub struct FramedStream<S> {
     /// A small frame's header and payload, copied together to go out in one `write`
     /// ([`codec`]).
     staging: Vec<u8>,
+    /// Where a small message's one `read` lands before its bytes go where a `readv` would have
+    /// put them ([`Incoming::read_from`]).
+    staging_in: Box<[u8]>,
 }
 
 /// What an idle server's wait for a request ended with.
@@ -143,6 +146,7 @@ impl<S: Read + Write> FramedStream<S> {
             carried: Carried::default(),
             expected: NO_EXPECTATION,
             staging: Vec::new(),
+            staging_in: vec![0; HEADER_LEN + codec::STAGED_MAX].into_boxed_slice(),
         }
     }
 
@@ -249,7 +253,7 @@ impl<S: Read + Write> FramedStream<S> {
         &mut self,
         incoming: &mut Incoming<'_>,
     ) -> Result<Option<Arrival>, TransportError> {
-        match incoming.read_from(&mut self.stream) {
+        match incoming.read_from(&mut self.stream, &mut self.staging_in) {
             Ok(0) => Ok(Some(Arrival::HungUp)),
             Ok(n) => self.account(incoming, n).map(|()| None),
             Err(e) if is_timeout(&e) || e.kind() == ErrorKind::Interrupted => Ok(None),
@@ -266,7 +270,7 @@ impl<S: Read + Write> FramedStream<S> {
         what: &str,
     ) -> Result<usize, TransportError> {
         while !incoming.is_complete() {
-            let read = incoming.read_from(&mut self.stream);
+            let read = incoming.read_from(&mut self.stream, &mut self.staging_in);
             let progressed = progress(read, budget, Direction::Receive, what);
             match progressed.map_err(|e| incoming.explain(e, what))? {
                 Some(n) => {
@@ -314,6 +318,7 @@ mod tests {
     use super::*;
     use crate::transport::blocks::watched_socket::WatchedSocket;
     use crate::transport::wait::NoWatch;
+    use std::io::IoSliceMut;
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
 
@@ -363,5 +368,103 @@ mod tests {
         assert_eq!(receive(&mut stream, &mut buffer), [6; 10]);
         assert_eq!(receive(&mut stream, &mut buffer), [7; 10]);
         assert_eq!((stream.carried.unread().len(), queued(&ours)), (0, 0));
+    }
+
+    /// A stream that hands out `bytes` as they are asked for and keeps which call asked:
+    /// "read" or "readv".
+    struct Feeder {
+        bytes: Vec<u8>,
+        calls: Vec<&'static str>,
+    }
+
+    impl Feeder {
+        fn give(&mut self, into: &mut [u8]) -> usize {
+            let n = into.len().min(self.bytes.len());
+            into[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes.drain(..n);
+            n
+        }
+    }
+
+    impl Read for Feeder {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.calls.push("read");
+            Ok(self.give(buf))
+        }
+
+        fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> std::io::Result<usize> {
+            self.calls.push("readv");
+            Ok(bufs.iter_mut().map(|buf| self.give(buf)).sum())
+        }
+    }
+
+    impl Write for Feeder {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Once a message is expected to be small, its header and payload come in one `read`
+    /// (staged, then copied where a `readv` would have put them); a large one, or a
+    /// connection's first, in a `readv` straight into the caller's buffer. Bytes of the next
+    /// message that the staged read took are kept for it.
+    #[test]
+    fn a_small_message_is_read_with_one_read_and_a_large_one_with_one_readv() {
+        let big = codec::STAGED_MAX + 1;
+        let mut bytes = Vec::new();
+        for (len, byte) in [(100, 1), (100, 2), (10, 3), (10, 4), (big, 5), (big, 6)] {
+            bytes.extend_from_slice(&frame(&vec![byte; len]));
+        }
+        let feeder = Feeder {
+            bytes,
+            calls: Vec::new(),
+        };
+        let mut stream = FramedStream::new(feeder);
+        let mut buffer = vec![0u8; 1 << 16];
+        let mut budget = WaitBudget::new(Duration::from_secs(30), &NoWatch);
+        let mut received = Vec::new();
+        for _ in 0..6 {
+            let len = stream
+                .receive(&mut buffer, &mut budget, "a message")
+                .unwrap();
+            received.push((
+                len,
+                buffer[0],
+                buffer[..len].iter().all(|&b| b == buffer[0]),
+            ));
+        }
+        let want = [(100, 1), (100, 2), (10, 3), (10, 4), (big, 5), (big, 6)];
+        let want: Vec<_> = want.iter().map(|&(len, byte)| (len, byte, true)).collect();
+        assert_eq!(received, want);
+        // The first: a readv of [header, all the buffer] (it takes everything). The rest came
+        // from the carried bytes, so nothing more was read.
+        assert_eq!(stream.stream.calls, ["readv"]);
+
+        let mut stream = FramedStream::new(Feeder {
+            bytes: Vec::new(),
+            calls: Vec::new(),
+        });
+        let mut receive_one = |stream: &mut FramedStream<Feeder>, len: usize, byte: u8| {
+            stream.stream.bytes = frame(&vec![byte; len]);
+            let got = stream
+                .receive(&mut buffer, &mut budget, "a message")
+                .unwrap();
+            assert_eq!((got, buffer[..got].iter().all(|&b| b == byte)), (len, true));
+        };
+        receive_one(&mut stream, 100, 7);
+        receive_one(&mut stream, 100, 8);
+        receive_one(&mut stream, 40, 9);
+        receive_one(&mut stream, big, 10);
+        receive_one(&mut stream, big, 11);
+        // 100 B after 100 B: one read; 40 B after 100: one read; 513 B after 40: a read of 44
+        // bytes, then a read of the rest; 513 after 513: one readv.
+        assert_eq!(
+            stream.stream.calls,
+            ["readv", "read", "read", "read", "read", "readv"]
+        );
     }
 }

@@ -90,7 +90,7 @@ impl<'p> Incoming<'p> {
         self.len == Some(self.payload_filled)
     }
 
-    /// One read of what is missing.
+    /// One read of what is missing; `staging` is where a small message's read lands first.
     ///
     /// Until the header is complete, the message's end is unknown, so this is one `readv` of
     /// [rest of the header, as many payload bytes as the last message had]: the common case,
@@ -103,9 +103,25 @@ impl<'p> Incoming<'p> {
     /// reports and [`FramedStream`] keeps as the start of its next receive (copied only in that
     /// case; the common case copies nothing). Once the length is known, reads ask for exactly
     /// the missing bytes, never past the end.
+    ///
+    /// A message expected to be small (its header and payload fit `staging`) is read with one
+    /// `read` into `staging`, then copied where the `readv` would have put its bytes: a
+    /// `readv` makes the kernel import an iovec, which costs more than that copy (the same
+    /// trade as a small frame's write, [`super::codec::STAGED_MAX`]).
     #[inline(always)]
-    pub(super) fn read_from(&mut self, stream: &mut impl Read) -> std::io::Result<usize> {
+    pub(super) fn read_from(
+        &mut self,
+        stream: &mut impl Read,
+        staging: &mut [u8],
+    ) -> std::io::Result<usize> {
         match self.len {
+            None if self.header_filled == 0 && HEADER_LEN + self.ahead <= staging.len() => {
+                let n = stream.read(&mut staging[..HEADER_LEN + self.ahead])?;
+                let (header, payload) = staging[..n].split_at(n.min(HEADER_LEN));
+                self.header[..header.len()].copy_from_slice(header);
+                self.payload[..payload.len()].copy_from_slice(payload);
+                Ok(n)
+            }
             None => stream.read_vectored(&mut [
                 IoSliceMut::new(&mut self.header[self.header_filled..]),
                 IoSliceMut::new(&mut self.payload[..self.ahead]),
