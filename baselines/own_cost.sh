@@ -10,6 +10,9 @@
 #   CASES  which cases, as "mechanism:size ..." (default: all of them, listed below)
 #   TOOL   the transport-bench binary (default: this checkout's target/release one), to hold
 #          an older build against the same tools in the same sitting
+#   CFLAGS added to the C programs' build: -DVECTORED sends and receives every message of
+#          rt_pipe.c and rt_unix.c with writev/readv of [header, payload], as the tool did
+#          before it staged messages up to 512 bytes (round_trip.h)
 #
 # The case split:SIZE splits SHM POSIX's cost between the tool's client and its server: per
 # round, the C ping-pong (rt_shm_sem), the tool's client (--connect) against a C echo server
@@ -52,10 +55,10 @@ trap 'rm -rf "$build"' EXIT
 trap 'exit 130' INT TERM
 
 for mech in shm_sem unix spin pipe; do
-    "${CC:-cc}" -O2 -Wall -Wextra -pthread -o "$build/rt_$mech" "$here/rt_$mech.c"
+    "${CC:-cc}" -O2 -Wall -Wextra -pthread ${CFLAGS:-} -o "$build/rt_$mech" "$here/rt_$mech.c"
 done
 for mech in pipe socketpair; do
-    "${CC:-cc}" -O2 -Wall -Wextra -pthread -o "$build/stream_$mech" "$here/stream_$mech.c"
+    "${CC:-cc}" -O2 -Wall -Wextra -pthread ${CFLAGS:-} -o "$build/stream_$mech" "$here/stream_$mech.c"
 done
 ln -s stream_socketpair "$build/stream_unix"
 "${CC:-cc}" -O2 -Wall -Wextra -pthread -o "$build/echo_shm_sem" "$here/echo_shm_sem.c"

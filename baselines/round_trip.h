@@ -74,11 +74,32 @@ static inline double run_round_trips(const struct opts *o, round_trip_fn rt, uin
 #endif
 }
 
-/* Sends one framed message (a 4-byte native-endian u32 length, then the payload) with one
- * writev of [header, payload], as the Rust framing does; finishes a partial write. */
+/* Payloads up to this many bytes are staged, as the Rust framing stages them
+ * (src/transport/blocks/framing/codec.rs): copied behind their header into one buffer, sent
+ * with one write and received with one read into one buffer, then copied out. Built with
+ * -DVECTORED, every message goes out with one writev of [header, payload] and comes in with one
+ * readv of [header, buffer], as the Rust framing did before it staged small messages: the
+ * difference is what the kernel's iovec import costs (docs/own-cost.md). */
+#define STAGED_MAX 512
+
+#ifndef VECTORED
+static uint8_t g_frame[sizeof(uint32_t) + STAGED_MAX] __attribute__((unused));
+#endif
+
+/* Sends one framed message (a 4-byte native-endian u32 length, then the payload), as the Rust
+ * framing does: staged up to STAGED_MAX bytes, else one writev of [header, payload]; finishes
+ * a partial write. */
 static inline void send_framed(int fd, const uint8_t *msg, size_t len)
 {
     uint32_t header = (uint32_t)len;
+#ifndef VECTORED
+    if (len <= STAGED_MAX) {
+        memcpy(g_frame, &header, sizeof header);
+        memcpy(g_frame + sizeof header, msg, len);
+        write_all(fd, g_frame, sizeof header + len);
+        return;
+    }
+#endif
     struct iovec iov[2] = {{&header, sizeof header}, {(void *)msg, len}};
     ssize_t w;
     while ((w = writev(fd, iov, 2)) < 0 && errno == EINTR)
@@ -91,6 +112,35 @@ static inline void send_framed(int fd, const uint8_t *msg, size_t len)
         sent = sizeof header;
     }
     write_all(fd, msg + (sent - sizeof header), len - (sent - sizeof header));
+}
+
+/* Receives one framed message of `size` bytes (a round trip's sizes never change) into `buf`, as
+ * the Rust framing does: up to STAGED_MAX bytes one read of the whole frame into one buffer
+ * (looping on partial reads), copied out; above, read_message's readv of [header, buffer]. */
+static inline size_t receive_framed(int fd, uint8_t *buf, size_t size)
+{
+#ifndef VECTORED
+    if (size <= STAGED_MAX) {
+        size_t want = sizeof(uint32_t) + size, got = 0;
+        while (got < want) {
+            ssize_t r = read(fd, g_frame + got, want - got);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                die_errno("read");
+            if (r == 0)
+                die("the peer closed the stream (it exited?)");
+            got += (size_t)r;
+        }
+        uint32_t len;
+        memcpy(&len, g_frame, sizeof len);
+        if (len != size)
+            die("a message of another size than the round trip's");
+        memcpy(buf, g_frame + sizeof len, size);
+        return size;
+    }
+#endif
+    return read_message(fd, buf, size);
 }
 
 /* Ends the server (it never exits on its own) and prints the result line. */

@@ -1,6 +1,7 @@
 /* rt_pipe.c: round trips over two pipes (one each way), with the Rust tool's framing: a
- * 4-byte native-endian u32 length, then the payload, sent with one writev of [header, payload]
- * and received with one readv of [header, buffer], as transport-bench's pipe does. Against
+ * 4-byte native-endian u32 length, then the payload, sent and received as transport-bench's
+ * pipe does (round_trip.h: one write and one read of a staged frame up to 512 bytes, one
+ * writev and one readv of [header, payload] above, or always with -DVECTORED). Against
  * `perf bench sched pipe` (a bare 4-byte write and read each way), the difference is what the
  * framing costs the kernel; against transport-bench, what the tool's own loop costs.
  *
@@ -12,7 +13,7 @@ static int g_req[2], g_resp[2]; /* [0] read end, [1] write end */
 static size_t round_trip(const uint8_t *req, uint8_t *resp, size_t len)
 {
     send_framed(g_req[1], req, len);
-    return read_message(g_resp[0], resp, len);
+    return receive_framed(g_resp[0], resp, len);
 }
 
 static void serve(const struct opts *o)
@@ -21,7 +22,7 @@ static void serve(const struct opts *o)
     close(g_req[1]);
     close(g_resp[0]);
     for (;;)
-        send_framed(g_resp[1], buf, read_message(g_req[0], buf, o->size));
+        send_framed(g_resp[1], buf, receive_framed(g_req[0], buf, o->size));
 }
 
 int main(int argc, char **argv)

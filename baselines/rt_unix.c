@@ -1,8 +1,9 @@
 /* rt_unix.c: round trips over a connected Unix stream socket (socketpair(AF_UNIX,
  * SOCK_STREAM): the socket kind of transport-bench's unix-stream, which connects through a
  * socket file), with the Rust tool's framing: a 4-byte native-endian u32 length, then the
- * payload. A message goes out with one writev of [header, payload] and comes in with one readv
- * of [header, buffer] (looping on partial reads), on both sides, as the Rust framing does.
+ * payload, sent and received as the Rust framing does (round_trip.h: a staged frame up to 512
+ * bytes in one write and one read, else one writev of [header, payload] and one readv of
+ * [header, buffer], looping on partial reads; always the vectored calls with -DVECTORED).
  * Plain blocking calls; built with -DTIMED_WAIT, both sockets get SO_RCVTIMEO 50 ms, as the
  * Rust transport's slices: what a timeout per blocking receive costs.
  *
@@ -15,7 +16,7 @@ static int g_fd[2]; /* [0] the client's end, [1] the server's */
 static size_t round_trip(const uint8_t *req, uint8_t *resp, size_t len)
 {
     send_framed(g_fd[0], req, len);
-    return read_message(g_fd[0], resp, len);
+    return receive_framed(g_fd[0], resp, len);
 }
 
 static void serve(const struct opts *o)
@@ -23,7 +24,7 @@ static void serve(const struct opts *o)
     uint8_t *buf = buffer_at(o->size, 0);
     close(g_fd[0]);
     for (;;)
-        send_framed(g_fd[1], buf, read_message(g_fd[1], buf, o->size));
+        send_framed(g_fd[1], buf, receive_framed(g_fd[1], buf, o->size));
 }
 
 int main(int argc, char **argv)
