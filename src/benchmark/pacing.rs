@@ -18,7 +18,8 @@ pub struct Pacer {
     interval: Duration,
     /// On `CLOCK_MONOTONIC`, which the absolute sleeps until a slot take as it is.
     start: Tick,
-    next_slot: u32,
+    /// A `u64`: 1 µs slots pass 2^32 after 72 minutes, and `--duration` allows 24 hours.
+    next_slot: u64,
     behind: u64,
 }
 
@@ -38,8 +39,7 @@ impl Pacer {
 
     /// When the next request is meant to leave.
     pub fn next_slot(&self) -> Tick {
-        self.start
-            .plus(self.interval.saturating_mul(self.next_slot))
+        self.start.plus_times(self.interval, self.next_slot)
     }
 
     /// Sleeps until the next slot and returns the moment the request was meant to leave. A
@@ -89,5 +89,30 @@ impl Pacer {
     /// How many requests could not leave on time.
     pub fn behind_schedule(&self) -> u64 {
         self.behind
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Slot 2^32 and on keep their places on the timeline: counted in a `u32`, the slot index
+    /// stopped there, and every later request was "meant" to leave at the same moment (a run
+    /// of `--interval 1us` longer than 72 minutes), its latency growing with the run.
+    #[test]
+    fn slots_past_two_to_the_thirty_second_keep_the_interval() {
+        let interval = Duration::from_micros(1);
+        let start = Tick::now();
+        let mut pacer = Pacer {
+            interval,
+            start,
+            next_slot: u32::MAX.into(),
+            behind: 0,
+        };
+        let last_of_u32 = pacer.take_slot(true);
+        let after_it = pacer.take_slot(true);
+        assert_eq!(last_of_u32.since(start), interval * u32::MAX);
+        assert_eq!(after_it.since(last_of_u32), interval);
+        assert_eq!(pacer.next_slot().since(after_it), interval);
     }
 }

@@ -159,6 +159,26 @@ mod tests {
         assert_eq!(back.stats(), Some(stats));
     }
 
+    /// Squares that add up past a u128 (here 2^62 ns and 0, sixteen times each: 2^128) give
+    /// the histogram's spread, not the spread of a sum that wrapped to 0 (which read 0).
+    #[test]
+    fn squares_past_the_exact_sums_range_keep_their_spread() {
+        let mut recorder = LatencyRecorder::new();
+        for _ in 0..16 {
+            recorder.record(1 << 62);
+            recorder.record(0);
+        }
+        let stats = recorder.stats().unwrap();
+        // Half at 2^62, half at 0: a sample deviation of 2^61·√(32/31).
+        let exact = 2f64.powi(61) * (32.0f64 / 31.0).sqrt();
+        assert!(
+            (stats.stddev_ns / exact - 1.0).abs() < 0.01,
+            "{} instead of {exact}",
+            stats.stddev_ns
+        );
+        assert_eq!(stats.mean_ns, 2f64.powi(61));
+    }
+
     #[test]
     fn percentiles_match_hand_computed_values() {
         // 0.1 µs, 0.2 µs, ... 1000 µs: nearest rank puts the p-th percentile at p * 10 µs.

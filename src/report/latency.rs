@@ -55,7 +55,8 @@ impl LatencyRecorder {
         self.count += 1;
         let ns = u128::from(latency_ns);
         self.sum_ns += ns;
-        self.sum_squares += ns * ns;
+        // Unchecked, to stay two additions: `variance` tells when the sum may have wrapped.
+        self.sum_squares = self.sum_squares.wrapping_add(ns * ns);
         self.min_ns = self.min_ns.min(latency_ns);
         self.max_ns = self.max_ns.max(latency_ns);
     }
@@ -108,11 +109,19 @@ impl LatencyRecorder {
 
     /// The sample variance, from the exact sums: n·Σx² − (Σx)² is the sum of squared
     /// deviations times n, computed in integers so that nothing cancels (a 10 ns spread on a
-    /// 1 s mean survives), and in floating point only should it overflow.
+    /// 1 s mean survives), and in floating point only should it overflow. Where the sum of
+    /// squares may itself have wrapped (n·max² past a u128: five million latencies of 100
+    /// days, the uptime a one-way latency from a stamp of 0 would read), the histogram's
+    /// spread, to its three significant digits, not a wrapped sum's.
     fn variance(&self) -> f64 {
         let n = u128::from(self.count);
         if n < 2 {
             return 0.0;
+        }
+        let max = u128::from(self.max_ns);
+        if (max * max).checked_mul(n).is_none() {
+            let spread = self.histogram.stdev();
+            return spread * spread * n as f64 / (n - 1) as f64;
         }
         let scaled = n
             .checked_mul(self.sum_squares)

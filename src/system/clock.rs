@@ -64,6 +64,15 @@ impl Tick {
         Tick(self.0.saturating_add(ns))
     }
 
+    /// This moment, `times` × `interval` later (at the end of the clock's range if beyond it):
+    /// a paced slot's moment, whose count a `u32` (`Duration::saturating_mul`) would cap at
+    /// 2^32 slots, 72 minutes of 1 µs slots.
+    #[inline]
+    pub fn plus_times(self, interval: Duration, times: u64) -> Tick {
+        let ns = interval.as_nanos().saturating_mul(u128::from(times));
+        Tick(self.0.saturating_add(u64::try_from(ns).unwrap_or(u64::MAX)))
+    }
+
     /// The same moment as an `Instant`, for an API that takes one (a transport's wait for a
     /// reply until a paced slot): read off both clocks now, so within the nanoseconds between
     /// two reads. A moment already past is now.
@@ -131,6 +140,10 @@ mod tests {
         assert_eq!(b.since(a), Duration::from_nanos(2_500));
         assert_eq!(a.plus(Duration::from_micros(2)), Tick(3_000));
         assert_eq!(b.plus(Duration::MAX), Tick(u64::MAX));
+        let slot = |k| a.plus_times(Duration::from_micros(1), k);
+        assert_eq!(slot(1 << 32), Tick(1_000 + (1 << 32) * 1_000));
+        assert_eq!(slot(u64::MAX), Tick(u64::MAX));
+        assert_eq!(a.plus_times(Duration::MAX, 0), a);
         assert!(a < b && Tick::now() > a);
         let ts = Tick(5_000_000_123).timespec();
         assert_eq!((ts.tv_sec(), ts.tv_nsec()), (5, 123));
