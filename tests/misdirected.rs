@@ -16,7 +16,7 @@ use common::server::{server_args, start_server, wait_for_line};
 use common::usage::assert_usage_error;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use transport_bench::transport::kinds::{tcp, zmq_tcp};
+use transport_bench::transport::kinds::{grpc_uds, tcp, unix_stream, zmq_tcp};
 use transport_bench::transport::{Endpoint, TransportKind};
 
 /// A standalone `kind` server on loopback, given `timeout`, and the address it reported.
@@ -80,6 +80,41 @@ fn a_plain_tcp_server_says_a_zeromq_client_greeted_it() {
     connect_fails(&format!("zmq-tcp:tcp://{address}"));
     let stderr = stop(server);
     assert!(stderr.contains("ZeroMQ's greeting"), "{stderr}");
+}
+
+/// A standalone `kind` server on a socket file in `dir`, given `timeout`; returns its path.
+fn standalone_on_file(
+    kind: TransportKind,
+    dir: &std::path::Path,
+    timeout: Duration,
+) -> (Spawned, String) {
+    let path = dir.join("echo.sock");
+    let endpoint = Endpoint::SocketFile {
+        path: path.clone(),
+        buffer_size: 4096,
+    };
+    let server = start_server(&server_args(kind, &endpoint, timeout), &[]);
+    (server, path.to_str().unwrap().to_string())
+}
+
+#[test]
+fn a_unix_stream_client_of_a_grpc_server_is_told_it_got_an_http2_settings_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, path) = standalone_on_file(grpc_uds::KIND, dir.path(), PATIENCE);
+    let out = connect_fails(&format!("unix-stream:{path}"));
+    // Its first four bytes, read as a length, announce 68,288,512 bytes.
+    assert!(out.contains("an HTTP/2 SETTINGS frame"), "{out}");
+    assert!(out.contains("an HTTP/2 server (grpc-uds)"), "{out}");
+    stop(server);
+}
+
+#[test]
+fn a_unix_stream_server_says_an_http2_client_sent_its_preface() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, path) = standalone_on_file(unix_stream::KIND, dir.path(), PATIENCE);
+    connect_fails(&format!("grpc-uds:{path}"));
+    let stderr = stop(server);
+    assert!(stderr.contains("HTTP/2's connection preface"), "{stderr}");
 }
 
 #[test]

@@ -264,7 +264,7 @@ impl<S: TokioSocket> FramedStream<TokioIo<S>> {
                 read => {
                     let progressed = progress(read, budget, Direction::Receive, what);
                     if let Some(n) = progressed.map_err(|e| incoming.explain(e, what))? {
-                        self.account(incoming, n)?;
+                        (self.account(incoming, n)).map_err(|e| incoming.explain(e, what))?;
                     }
                 }
             }

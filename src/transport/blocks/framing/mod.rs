@@ -255,7 +255,9 @@ impl<S: Read + Write> FramedStream<S> {
     ) -> Result<Option<Arrival>, TransportError> {
         match incoming.read_from(&mut self.stream, &mut self.staging_in) {
             Ok(0) => Ok(Some(Arrival::HungUp)),
-            Ok(n) => self.account(incoming, n).map(|()| None),
+            Ok(n) => (self.account(incoming, n))
+                .map_err(|e| incoming.explain(e, "a request"))
+                .map(|()| None),
             Err(e) if is_timeout(&e) || e.kind() == ErrorKind::Interrupted => Ok(None),
             Err(e) if is_hang_up(&e) => Ok(Some(Arrival::HungUp)),
             Err(e) => Err(TransportError::io("reading a request", e)),
@@ -274,7 +276,7 @@ impl<S: Read + Write> FramedStream<S> {
             let progressed = progress(read, budget, Direction::Receive, what);
             match progressed.map_err(|e| incoming.explain(e, what))? {
                 Some(n) => {
-                    self.account(incoming, n)?;
+                    (self.account(incoming, n)).map_err(|e| incoming.explain(e, what))?;
                     if !incoming.is_complete() {
                         budget.made_progress(what)?;
                     }

@@ -1,7 +1,8 @@
 //! The partial-read state machine of a framed message: the header's bytes, then the payload's,
 //! straight into the caller's buffer, with bytes that ran past the message's end reported for
-//! the carried bytes; and, when a read stalls, whether what came is ZeroMQ's greeting instead
-//! of a frame.
+//! the carried bytes; and, when a read stalls or announces more than the buffer holds, whether
+//! what came is another protocol's opening instead of a frame (ZeroMQ's greeting, HTTP/2's
+//! preface or its SETTINGS frame: a zmq or grpc-uds peer on a framed transport's socket).
 
 use std::io::{IoSliceMut, Read};
 use std::ops::Range;
@@ -20,6 +21,35 @@ pub(super) const NO_EXPECTATION: usize = usize::MAX;
 /// Whether `start`, the first bytes a peer sent, is ZeroMQ's signature.
 fn is_zmtp_signature(start: &[u8]) -> bool {
     start.len() >= ZMTP_SIGNATURE_LEN && start[0] == 0xFF && start[9] == 0x7F
+}
+
+/// Whether `start` is an HTTP/2 SETTINGS frame's 9-byte header, what an HTTP/2 server sends
+/// first: a 24-bit length that is a multiple of 6 (one setting each), type 0x4, flags 0 or
+/// ACK, stream 0. Read as this framing's length, its first four bytes announce 67–84 MB.
+fn is_http2_settings(start: &[u8]) -> bool {
+    matches!(start, [0, high, low, 0x04, 0 | 1, 0, 0, 0, 0, ..]
+        if u16::from_be_bytes([*high, *low]) % 6 == 0)
+}
+
+/// Which other protocol `start`, the first bytes a peer sent, opens with, and whose peer that
+/// is, if it is one the tool's other transports speak.
+fn other_protocol(start: &[u8]) -> Option<(&'static str, &'static str)> {
+    if is_zmtp_signature(start) {
+        return Some((
+            "ZeroMQ's greeting (ZMTP: 0xFF … 0x7F)",
+            "a ZeroMQ peer (zmq-tcp or zmq-ipc)",
+        ));
+    }
+    if start.starts_with(b"PRI ") {
+        return Some((
+            "HTTP/2's connection preface (\"PRI * HTTP/2.0\")",
+            "an HTTP/2 client (grpc-uds)",
+        ));
+    }
+    if is_http2_settings(start) {
+        return Some(("an HTTP/2 SETTINGS frame", "an HTTP/2 server (grpc-uds)"));
+    }
+    None
 }
 
 /// One message on its way in: its header, the caller's buffer for the payload, and how much
@@ -56,9 +86,10 @@ impl<'p> Incoming<'p> {
         self.header_filled > 0
     }
 
-    /// `failed`, or what the bytes in so far say instead: a message that never completes may be
-    /// another protocol's, whose first bytes read as a length (ZeroMQ's greeting, `0xFF`, eight
-    /// bytes, `0x7F`, reads as 255 bytes to come, which never do).
+    /// `failed`, or what the bytes in so far say instead: a message that never completes, or
+    /// announces more than the buffer holds, may be another protocol's, whose first bytes read
+    /// as a length (ZeroMQ's greeting, `0xFF`, eight bytes, `0x7F`, reads as 255 bytes to come,
+    /// which never do; HTTP/2's preface, `PRI `, as 541,676,112).
     pub(super) fn explain(&self, failed: TransportError, what: &str) -> TransportError {
         match failed {
             TransportError::Interrupted => failed,
@@ -66,23 +97,24 @@ impl<'p> Incoming<'p> {
         }
     }
 
-    /// Fails if the bytes in so far, stalled, are ZeroMQ's greeting: the peer is waiting for
-    /// ours, and no length-framed message will come. Only asked when a read slice ran out, so
-    /// that a real message whose first bytes happen to match, arriving whole, is never refused.
+    /// Fails if the bytes in so far, stalled or announcing too much, are another protocol's
+    /// opening: the peer is waiting for ours, and no length-framed message will come. Only
+    /// asked when a read slice ran out or the length was refused, so that a real message whose
+    /// first bytes happen to match, arriving whole, is never refused.
     pub(super) fn refuse_other_protocol(&self, what: &str) -> Result<(), TransportError> {
         let mut start = self.header[..self.header_filled].to_vec();
         let payload_in = self.payload_filled.min(ZMTP_SIGNATURE_LEN - HEADER_LEN);
         if self.header_filled == HEADER_LEN {
             start.extend_from_slice(&self.payload[..payload_in]);
         }
-        if is_zmtp_signature(&start) {
-            return Err(TransportError::OtherProtocol {
+        match other_protocol(&start) {
+            Some((protocol, peer)) => Err(TransportError::OtherProtocol {
                 what: what.to_string(),
-                protocol: "ZeroMQ's greeting (ZMTP: 0xFF … 0x7F)",
-                peer: "a ZeroMQ peer (zmq-tcp or zmq-ipc)",
-            });
+                protocol,
+                peer,
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     #[inline(always)]
@@ -144,10 +176,13 @@ impl<'p> Incoming<'p> {
         if self.header_filled < HEADER_LEN {
             return Ok(0..0);
         }
-        let len = decode_len(self.header, self.payload.len())?;
-        self.len = Some(len);
         // The header was incomplete before this read, so its payload bytes start at 0.
         let into_payload = n - into_header;
+        let len = decode_len(self.header, self.payload.len()).inspect_err(|_| {
+            // What came with the refused header, for `explain` to look at.
+            self.payload_filled = into_payload.min(self.payload.len());
+        })?;
+        self.len = Some(len);
         self.payload_filled = into_payload.min(len);
         Ok(self.payload_filled..into_payload)
     }
@@ -168,5 +203,32 @@ impl<'p> Incoming<'p> {
             taken += more;
         }
         Ok(taken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http2_openings_are_named_and_a_frame_that_only_begins_like_one_is_not() {
+        let settings = [0, 0, 18, 4, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            other_protocol(&settings).map(|(_, peer)| peer),
+            Some("an HTTP/2 server (grpc-uds)")
+        );
+        let ack = [0, 0, 0, 4, 1, 0, 0, 0, 0];
+        assert!(other_protocol(&ack).is_some(), "a SETTINGS acknowledgement");
+        let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        assert_eq!(
+            other_protocol(preface).map(|(_, peer)| peer),
+            Some("an HTTP/2 client (grpc-uds)")
+        );
+        // The same four bytes, then a payload that is no frame header's: not HTTP/2.
+        assert_eq!(other_protocol(&[0, 0, 18, 4, 7, 0, 0, 0, 0]), None);
+        assert_eq!(other_protocol(&[0, 0, 18, 4, 0, 0, 0, 0, 1]), None);
+        // A length no SETTINGS frame has (not a multiple of 6), or too few bytes to tell.
+        assert_eq!(other_protocol(&[0, 0, 17, 4, 0, 0, 0, 0, 0]), None);
+        assert_eq!(other_protocol(&[0, 0, 18, 4]), None);
     }
 }
