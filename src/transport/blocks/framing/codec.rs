@@ -1,9 +1,10 @@
 //! A frame on its way out: the 4-byte length header, then the payload, in one write when the
 //! kernel takes it all: a small payload copied behind its header and sent with `write`
-//! ([`STAGED_MAX`]), a larger one with a `writev` of the two. [`FramedStream::send`] (a blocking write in slices) and
-//! [`FramedStream::send_reading`](super::in_flight) (a write that never waits, reading replies
-//! meanwhile) differ only in how one write is tried; [`FramedStream::write_frame`] is their
-//! common body, inlined into each, so neither pays a call for sharing it.
+//! ([`STAGED_MAX`]), a larger one with a `writev` of the two. [`FramedStream::send`] (a
+//! blocking write in slices) and [`FramedStream::send_reading`](super::in_flight) (a write that
+//! never waits, reading replies meanwhile) differ only in how one write is tried;
+//! [`FramedStream::write_frame`] is their common body, inlined into each, so neither pays a
+//! call for sharing it.
 
 use std::io::{IoSlice, Read, Write};
 
@@ -36,8 +37,8 @@ impl<'w, S, F> WriteSome<'w, S> for F where
 /// and written with one `write`, as a C loop writes a frame it built in place. A `writev` of
 /// two parts makes the kernel import an iovec, which costs more than copying a small payload
 /// once: measured against the C loops (docs/own-cost.md), staging lifted a 100 B pipe stream
-/// on one CPU from 0.69–0.72 to 0.76–0.80 of C and a 256 B one from 0.75–0.83 to 0.86–0.97,
-/// and cost a 1 KiB one about 5%.
+/// on one CPU from 0.69–0.72 to 0.76–0.80 of C and a 256 B one from 0.75–0.83 to 0.86–0.97;
+/// at 1 KiB the two were within the noise of each other, so the line is drawn below it.
 pub(super) const STAGED_MAX: usize = 512;
 
 impl<S> FramedStream<S> {

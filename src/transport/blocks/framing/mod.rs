@@ -4,11 +4,13 @@
 //! connection at a time from their [`Listener`] ([`ConnectionServer`]).
 //!
 //! It is written for the syscall floor of a stream: a message goes out in one `writev` of
-//! [header, payload] (up to 512 bytes, one `write` of both copied together, which costs less
-//! than the kernel's import of a two-part iovec: [`codec`]) and, in the common case, comes in
-//! with one `readv` of [header, the caller's buffer], straight into that buffer, so per round
-//! trip each side makes two system calls and adds no copy above 512 bytes. Reads loop only when a message arrives in parts (above the socket buffer size,
-//! or from a peer that writes in pieces).
+//! [header, payload] and, in the common case, comes in with one `readv` of [header, the
+//! caller's buffer], straight into that buffer, so per round trip each side makes two system
+//! calls and adds no copy. Up to 512 bytes a message is staged instead: one `write` of its
+//! header and payload copied together ([`codec`]), one `read` into a small buffer copied out
+//! ([`Incoming::read_from`]), because the kernel's import of a two-part iovec costs more than
+//! copying that little. Reads loop only when a message arrives in parts (above the socket
+//! buffer size, or from a peer that writes in pieces).
 //!
 //! A one-way stream ([`Pattern::Stream`](crate::transport::spec::Pattern)) is the same frames
 //! without the answers: the client's [`send`](TransportClient::send) is the request's `writev`
