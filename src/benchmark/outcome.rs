@@ -14,6 +14,7 @@ use crate::peer::spawn::DriverError;
 use crate::report::size::MessageSize;
 use crate::system::process_state::Stopped;
 use crate::system::signals;
+use crate::transport::wait::{objection_within, EXIT_SEEN_GRACE};
 use crate::transport::{PeerWatch, TransportError, TransportKind};
 
 /// One (size, transport) pair of the benchmark.
@@ -244,12 +245,22 @@ impl ReportedError {
                 ..self
             }),
             FailureKind::AnotherPairFailed => RunError::Measure(MeasureError::AnotherPairFailed),
-            FailureKind::PeerGone => match server.map(|watch| watch.check()) {
-                Some(Err(gone @ TransportError::PeerGone(_))) => RunError::from(gone),
-                _ => RunError::InClient(self),
+            FailureKind::PeerGone => match server.and_then(exit_seen_within) {
+                Some(gone) => RunError::from(gone),
+                None => RunError::InClient(self),
             },
             FailureKind::Timeout | FailureKind::Other => RunError::InClient(self),
         }
+    }
+}
+
+/// The server's exit as `watch` describes it, once seen: a client that saw its server go may
+/// report it before the driver can see the exit (see [`objection_within`]), the more so on a
+/// loaded machine, so the driver gives it a moment, as a client's transport does.
+fn exit_seen_within(watch: &Arc<dyn PeerWatch>) -> Option<TransportError> {
+    match objection_within(watch.as_ref(), EXIT_SEEN_GRACE) {
+        Some(gone @ TransportError::PeerGone(_)) => Some(gone),
+        _ => None,
     }
 }
 

@@ -45,6 +45,28 @@ impl PeerWatch for StopFlag<'_> {
     }
 }
 
+/// How long a broken connection waits for a watch that follows the peer's process to say why.
+pub const EXIT_SEEN_GRACE: Duration = Duration::from_millis(100);
+
+/// The connection to the peer broke: what `watch` objects to within `grace`, if it follows
+/// the peer's process (a dead server is seen from its pidfd or `/proc`, which may lag the
+/// socket's news: the kernel closes an exiting process's sockets before its exit can be seen,
+/// and a server's other threads may answer for it while it exits). Asked once otherwise: a
+/// watch of nothing but a flag has nothing to add, and not waiting keeps a server from pausing
+/// for every client that hangs up mid-message.
+pub fn objection_within(watch: &dyn PeerWatch, grace: Duration) -> Option<TransportError> {
+    let deadline = Instant::now() + grace;
+    loop {
+        match watch.check() {
+            Err(e) => return Some(e),
+            Ok(()) if watch.follows_a_process() && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Ok(()) => return None,
+        }
+    }
+}
+
 /// How long one slice of a bounded wait blocks before the [`PeerWatch`] is asked again.
 pub const WAIT_SLICE: Duration = Duration::from_millis(50);
 
@@ -231,6 +253,60 @@ mod tests {
         let mut budget = WaitBudget::new(Duration::ZERO, &NoWatch);
         let err = budget.slice_expired("the reply").unwrap_err();
         assert_eq!(err.to_string(), "timed out after 0s waiting for the reply");
+    }
+
+    /// A watch of a process that exits after `lag` checks, as a server whose socket closed a
+    /// moment before its exit could be seen.
+    struct ExitsAfter {
+        lag: u32,
+        checks: std::sync::atomic::AtomicU32,
+        follows: bool,
+    }
+
+    impl PeerWatch for ExitsAfter {
+        fn check(&self) -> Result<(), TransportError> {
+            match self.checks.fetch_add(1, Ordering::Relaxed) >= self.lag {
+                true => Err(TransportError::PeerGone(
+                    "server exited: exit code 3".into(),
+                )),
+                false => Ok(()),
+            }
+        }
+
+        fn follows_a_process(&self) -> bool {
+            self.follows
+        }
+    }
+
+    fn exits_after(lag: u32, follows: bool) -> ExitsAfter {
+        let checks = std::sync::atomic::AtomicU32::new(0);
+        ExitsAfter {
+            lag,
+            checks,
+            follows,
+        }
+    }
+
+    #[test]
+    fn a_watch_of_a_process_is_given_the_grace_to_see_its_exit() {
+        let watch = exits_after(3, true);
+        let seen = objection_within(&watch, Duration::from_secs(60));
+        assert_eq!(seen.unwrap().to_string(), "server exited: exit code 3");
+        assert_eq!(watch.checks.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn a_watch_of_no_process_is_asked_once_and_the_grace_is_bounded() {
+        let flag_only = exits_after(1, false);
+        assert!(objection_within(&flag_only, Duration::from_secs(60)).is_none());
+        assert_eq!(flag_only.checks.load(Ordering::Relaxed), 1);
+        let never = exits_after(u32::MAX, true);
+        let started = Instant::now();
+        assert!(objection_within(&never, Duration::from_millis(20)).is_none());
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the grace did not end"
+        );
     }
 
     #[test]

@@ -57,7 +57,10 @@ use crate::transport::spec::{
     Addressing, EchoOutcome, Reply, TransportClient, TransportKind, TransportOptions,
     TransportServer, TransportSpec,
 };
-use crate::transport::wait::{retry_until_created, PeerWatch, WaitBudget, IDLE_SLICE, WAIT_SLICE};
+use crate::transport::wait::{
+    objection_within, retry_until_created, PeerWatch, WaitBudget, EXIT_SEEN_GRACE, IDLE_SLICE,
+    WAIT_SLICE,
+};
 use crate::transport::wire::payload_capacity;
 use crate::transport::workload::one_request_at_a_time;
 
@@ -287,17 +290,12 @@ fn judge(wait: &mut Wait, watch: Option<&dyn PeerWatch>) -> Option<TransportErro
     }
 }
 
-/// The channel to the peer broke: give a watch that follows the peer's process a moment to
-/// say why (a dead server is reported from waitpid, which may lag the socket's news).
+/// The channel to the peer broke: give the watch a moment to say why (a dead server), else
+/// report the channel's own words.
 fn peer_gone(watch: &dyn PeerWatch, how: &str) -> TransportError {
-    let pauses = if watch.follows_a_process() { 10 } else { 0 };
-    for _ in 0..pauses {
-        if let Err(e) = watch.check() {
-            return e;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    TransportError::PeerGone(format!("the ipc-channel to the peer closed: {how}"))
+    objection_within(watch, EXIT_SEEN_GRACE).unwrap_or_else(|| {
+        TransportError::PeerGone(format!("the ipc-channel to the peer closed: {how}"))
+    })
 }
 
 fn is_hang_up(e: &std::io::Error) -> bool {

@@ -3,10 +3,9 @@
 //! by the watch when it knows why.
 
 use std::io::ErrorKind;
-use std::time::Duration;
 
 use crate::transport::error::TransportError;
-use crate::transport::wait::WaitBudget;
+use crate::transport::wait::{objection_within, WaitBudget, EXIT_SEEN_GRACE};
 
 /// Which way a transfer moves bytes, for its error texts.
 #[derive(Clone, Copy)]
@@ -59,21 +58,12 @@ fn no_progress(
     }
 }
 
-/// The connection broke: give the watch a moment to say why (a dead server is reported from
-/// waitpid, which may lag the socket's news by a moment), else report the socket's own words.
+/// The connection broke: give the watch a moment to say why (a dead server), else report the
+/// socket's own words.
 pub(super) fn peer_gone(budget: &WaitBudget<'_>, how: &str) -> TransportError {
-    let pauses = if budget.watch().follows_a_process() {
-        10
-    } else {
-        0
-    };
-    for _ in 0..pauses {
-        if let Err(e) = budget.watch().check() {
-            return e;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    TransportError::PeerGone(format!("the connection to the peer broke: {how}"))
+    objection_within(budget.watch(), EXIT_SEEN_GRACE).unwrap_or_else(|| {
+        TransportError::PeerGone(format!("the connection to the peer broke: {how}"))
+    })
 }
 
 pub(super) fn is_hang_up(e: &std::io::Error) -> bool {
