@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -81,6 +83,52 @@ static inline void fail(int with_errno, const char *fmt, ...)
 }
 #define die(...) fail(0, __VA_ARGS__)
 #define die_errno(...) fail(1, __VA_ARGS__)
+
+/* Where the framed baselines keep a payload, in bytes past a page boundary: as transport-bench's
+ * byte streams do (PAYLOAD_PAGE_OFFSET, src/transport/blocks/framing/mod.rs). The kernel copies
+ * a message to and from buffers that start a page (a pipe's fresh page, a socket buffer's head
+ * and page fragments), so a payload behind its 4-byte header sits at 4 or 0 past a page; on AMD
+ * Zen a copy whose destination is 1 to 15 bytes ahead of its source modulo a page runs several
+ * times slower. 64 bytes past the header keeps every such copy clear of it; the malloc'd or
+ * page-aligned buffers these programs used before did not (docs/own-cost.md). */
+#define FRAMED_PAYLOAD_OFFSET 68
+
+/* transport-bench's default buffer (DEFAULT_BUFFER_SIZE, src/values.rs), towards which its pipe
+ * raises both of its pipes whatever the message size. */
+#define TOOL_BUFFER_SIZE 2500000
+
+/* Raises the pipe behind `fd` as transport-bench's pipe raises its two (src/transport/os/pipe.rs):
+ * towards its buffer, TOOL_BUFFER_SIZE or a whole `message` if larger, capped by
+ * /proc/sys/fs/pipe-max-size (which root could pass); never shrinks it. A refusal (EPERM: the
+ * user's pipe pages) leaves the default, as in the tool. With the same room in the pipe, a
+ * stream has as many messages in flight in both, and a large one crosses in as many wake-ups. */
+static inline void raise_pipe(int fd, size_t message)
+{
+    size_t bytes = message > TOOL_BUFFER_SIZE ? message : TOOL_BUFFER_SIZE;
+    FILE *f = fopen("/proc/sys/fs/pipe-max-size", "r");
+    unsigned long limit;
+    if (f && fscanf(f, "%lu", &limit) == 1 && limit < bytes)
+        bytes = limit;
+    if (f)
+        fclose(f);
+    int current = fcntl(fd, F_GETPIPE_SZ);
+    if (current < 0)
+        die_errno("F_GETPIPE_SZ");
+    if (bytes > (size_t)current && bytes <= INT32_MAX && fcntl(fd, F_SETPIPE_SZ, (int)bytes) < 0 &&
+        errno != EPERM)
+        die_errno("F_SETPIPE_SZ");
+}
+
+/* A buffer of `size` bytes that starts `offset` bytes past a page boundary, never freed (the
+ * process ends with the run). */
+static inline uint8_t *buffer_at(size_t size, size_t offset)
+{
+    uint8_t *page = mmap(NULL, size + offset + 4096, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED)
+        die_errno("mmap");
+    return page + offset;
+}
 
 __attribute__((noreturn)) static inline void usage(void)
 {

@@ -12,7 +12,7 @@
 #          an older build against the same tools in the same sitting
 #   CFLAGS added to the C programs' build: -DVECTORED sends and receives every message of
 #          rt_pipe.c and rt_unix.c with writev/readv of [header, payload], as the tool did
-#          before it staged messages up to 512 bytes (round_trip.h)
+#          before it staged messages up to 4096 bytes (round_trip.h)
 #
 # The case split:SIZE splits SHM POSIX's cost between the tool's client and its server: per
 # round, the C ping-pong (rt_shm_sem), the tool's client (--connect) against a C echo server

@@ -6,9 +6,10 @@
  * little-endian), and its echo, which the client checks: its length and sequence number, every
  * byte with -v (as transport-bench checks an echo: length and sequence always, every byte with
  * --verify-all). WARMUP round trips untimed, then COUNT timed as one region with
- * CLOCK_MONOTONIC: no clock per round trip, nothing recorded per round trip. The client buffers
- * sit at the page offset the program asks for, as transport-bench puts its buffers at the
- * transport's payload offset, so that no copy meets glibc's misaligned-memcpy slow path.
+ * CLOCK_MONOTONIC: no clock per round trip, nothing recorded per round trip. The buffers sit
+ * at the page offset the program asks for (buffer_at, common.h), as transport-bench puts its
+ * buffers at the transport's payload offset, so that no copy meets AMD Zen's slow path for a
+ * copy 1-15 bytes ahead of its source modulo a page, in glibc's memcpy or in the kernel's.
  *
  * Output, one line: mechanism size count mean_us. At the end the client kills and reaps the
  * server; named objects are unlinked as soon as they are made, so nothing is left behind. */
@@ -16,21 +17,10 @@
 #define BASELINES_ROUND_TRIP_H
 
 #include "common.h"
-#include <sys/mman.h>
 #include <sys/uio.h>
 
 /* One round trip: sends `len` bytes of `req`, receives the echo into `resp`, returns its length. */
 typedef size_t (*round_trip_fn)(const uint8_t *req, uint8_t *resp, size_t len);
-
-/* A buffer of `size` bytes that starts `offset` bytes past a page boundary. */
-static inline uint8_t *buffer_at(size_t size, size_t offset)
-{
-    uint8_t *page = mmap(NULL, size + offset + 4096, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (page == MAP_FAILED)
-        die_errno("mmap");
-    return page + offset;
-}
 
 static inline void check_echo(const uint8_t *req, const uint8_t *resp, size_t len,
                               const struct opts *o, uint64_t seq)
@@ -80,7 +70,7 @@ static inline double run_round_trips(const struct opts *o, round_trip_fn rt, uin
  * -DVECTORED, every message goes out with one writev of [header, payload] and comes in with one
  * readv of [header, buffer], as the Rust framing did before it staged small messages: the
  * difference is what the kernel's iovec import costs (docs/own-cost.md). */
-#define STAGED_MAX 512
+#define STAGED_MAX 4096
 
 #ifndef VECTORED
 static uint8_t g_frame[sizeof(uint32_t) + STAGED_MAX] __attribute__((unused));

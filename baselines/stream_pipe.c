@@ -16,11 +16,10 @@ static int g_req[2], g_resp[2]; /* [0] read end, [1] write end */
 /* The server: two streams (warm-up, timed), each ended and acknowledged by its END. */
 static void serve(const struct opts *o)
 {
-    uint8_t *msg = malloc(o->size);
-    uint8_t *out = malloc(sizeof(uint32_t) + o->size);
+    /* The payloads at transport-bench's offset (FRAMED_PAYLOAD_OFFSET), headers before them. */
+    uint8_t *msg = buffer_at(o->size, FRAMED_PAYLOAD_OFFSET);
+    uint8_t *out = buffer_at(sizeof(uint32_t) + o->size, FRAMED_PAYLOAD_OFFSET - sizeof(uint32_t));
     struct stream_check check = {0};
-    if (!msg || !out)
-        die("out of memory");
     close(g_req[1]);
     close(g_resp[0]);
     for (int stream = 0; stream < 2; stream++) {
@@ -37,8 +36,6 @@ static void serve(const struct opts *o)
             }
         }
     }
-    free(msg);
-    free(out);
 }
 
 /* The client's side of one stream: `count` messages, the END, then wait for its echo. */
@@ -64,9 +61,10 @@ int main(int argc, char **argv)
         die_errno("pipe");
     if (pipe(g_resp) != 0)
         die_errno("pipe");
-    uint8_t *frame = malloc(sizeof(uint32_t) + o.size), *ack = malloc(o.size);
-    if (!frame || !ack)
-        die("out of memory");
+    raise_pipe(g_req[1], sizeof(uint32_t) + o.size);
+    raise_pipe(g_resp[1], sizeof(uint32_t) + o.size);
+    uint8_t *frame = buffer_at(sizeof(uint32_t) + o.size, FRAMED_PAYLOAD_OFFSET - sizeof(uint32_t));
+    uint8_t *ack = buffer_at(o.size, FRAMED_PAYLOAD_OFFSET);
     uint32_t hdr = (uint32_t)o.size;
     memcpy(frame, &hdr, sizeof hdr);
     fill_pattern(frame + sizeof hdr, o.size);
@@ -82,7 +80,5 @@ int main(int argc, char **argv)
     report("pipe", &o, &t);
     close(g_req[1]);
     close(g_resp[0]);
-    free(frame);
-    free(ack);
     return 0;
 }

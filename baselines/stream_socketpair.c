@@ -16,11 +16,10 @@ static int g_fd[2]; /* [0] the client's end, [1] the server's */
 /* The server: two streams (warm-up, timed), each ended and acknowledged by its END. */
 static void serve(const struct opts *o)
 {
-    uint8_t *msg = malloc(o->size);
-    uint8_t *out = malloc(sizeof(uint32_t) + o->size);
+    /* The payloads at transport-bench's offset (FRAMED_PAYLOAD_OFFSET), headers before them. */
+    uint8_t *msg = buffer_at(o->size, FRAMED_PAYLOAD_OFFSET);
+    uint8_t *out = buffer_at(sizeof(uint32_t) + o->size, FRAMED_PAYLOAD_OFFSET - sizeof(uint32_t));
     struct stream_check check = {0};
-    if (!msg || !out)
-        die("out of memory");
     close(g_fd[0]);
     for (int stream = 0; stream < 2; stream++) {
         uint64_t count = stream == 0 ? WARMUP : o->count;
@@ -36,8 +35,6 @@ static void serve(const struct opts *o)
             }
         }
     }
-    free(msg);
-    free(out);
 }
 
 /* The client's side of one stream: `count` messages, the END, then wait for its echo. */
@@ -61,9 +58,8 @@ int main(int argc, char **argv)
     parse_args(argc, argv, &o, MAX_SIZE);
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, g_fd) != 0)
         die_errno("socketpair");
-    uint8_t *frame = malloc(sizeof(uint32_t) + o.size), *ack = malloc(o.size);
-    if (!frame || !ack)
-        die("out of memory");
+    uint8_t *frame = buffer_at(sizeof(uint32_t) + o.size, FRAMED_PAYLOAD_OFFSET - sizeof(uint32_t));
+    uint8_t *ack = buffer_at(o.size, FRAMED_PAYLOAD_OFFSET);
     uint32_t hdr = (uint32_t)o.size;
     memcpy(frame, &hdr, sizeof hdr);
     fill_pattern(frame + sizeof hdr, o.size);
@@ -77,7 +73,5 @@ int main(int argc, char **argv)
     t.server_cpu = finish_server();
     report("socketpair", &o, &t);
     close(g_fd[0]);
-    free(frame);
-    free(ack);
     return 0;
 }

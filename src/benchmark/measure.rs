@@ -17,7 +17,6 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::benchmark::aligned::AlignedBuffer;
 use crate::benchmark::cpu::{CpuMark, CpuSpent, CpuWatch};
 use crate::benchmark::deadline::Deadline;
 use crate::benchmark::pacing::Pacer;
@@ -25,6 +24,7 @@ use crate::benchmark::placement::{PlacementSampler, PlacementTally, SAMPLE_INTER
 use crate::benchmark::stats::LatencyRecorder;
 use crate::system::clock::Tick;
 use crate::system::signals;
+use crate::transport::blocks::aligned::AlignedBuffer;
 use crate::transport::stream::{payload_byte, END_MARK};
 use crate::transport::{SharedBytes, TransportClient, TransportError};
 
@@ -217,7 +217,7 @@ impl Reply<'_> {
 impl EchoBuffers {
     /// `response_capacity` bounds what a reply may be; a longer one is an error, not truncation.
     /// Both buffers start `page_offset` bytes past a page boundary: where the transport keeps
-    /// payloads in shared memory (see [`crate::benchmark::aligned`] for why it matters).
+    /// payloads in shared memory (see [`crate::transport::blocks::aligned`] for why it matters).
     /// Fails, rather than aborting, when the memory cannot be had.
     pub fn new(
         size_bytes: usize,
@@ -649,7 +649,7 @@ mod tests {
     fn both_buffers_sit_at_the_transports_page_offset() {
         // SHM POSIX keeps its payload 4 bytes into a page: copies to and from it are then
         // 0 mod 4096 apart, whatever the allocator did.
-        for offset in [0, 4, 256] {
+        for offset in [0, 4, 68, 256] {
             let buffers = EchoBuffers::new(500_000, 2_499_996, offset).unwrap();
             assert_eq!(buffers.page_offsets(), (offset, offset));
         }

@@ -6,7 +6,6 @@
 //! case in [`tally`]) → the [`Report`] → events for the reporters ([`crate::export::events`]), which draw
 //! tables and write exports.
 
-pub mod aligned;
 pub mod client_mode;
 pub mod client_report;
 pub mod clients;

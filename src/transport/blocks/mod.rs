@@ -1,9 +1,10 @@
-//! What several transports are built from, so that they agree on it: the checks on a message's
-//! length, the framing of byte streams and their one-connection server loop, the sequence signal
+//! What several transports are built from, so that they agree on it: buffers at a page offset,
+//! the checks on a message's length, the framing of byte streams and their one-connection server loop, the sequence signal
 //! of the spinning transports, the skeleton of their segment and a stream's ring of slots in it,
 //! socket files, sockets bounded by the wait watchdog, and ZeroMQ's sockets (REQ/REP, and a stream's DEALER/ROUTER) and their sends that a signal
 //! does not end.
 
+pub mod aligned;
 pub mod channel;
 pub mod framing;
 pub mod grpc;

@@ -41,10 +41,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::transport::blocks::aligned::AlignedBuffer;
 use crate::transport::blocks::framing::{
     pending_message, Arrival, Exchange, FramedClient, FramedStream, NonBlockingStream,
+    PAYLOAD_PAGE_OFFSET,
 };
-use crate::transport::blocks::payload::zeroed_buffer;
 use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::names::PipeFds;
 use crate::transport::os::pipe::{PipeSizes, PipeStream};
@@ -114,7 +115,7 @@ fn connect(
 /// The echoing side: its inherited ends, and one reusable buffer.
 pub struct PipeServer {
     pipes: FramedStream<PipeStream>,
-    buffer: Vec<u8>,
+    buffer: AlignedBuffer,
     /// The length of the request in `buffer` handed out and not answered yet.
     pending: Option<usize>,
     timeout: Duration,
@@ -138,7 +139,12 @@ impl PipeServer {
         let sizes = PipeSizes::raise(&stream, buffer_size)?;
         Ok(PipeServer {
             pipes: FramedStream::new(stream),
-            buffer: zeroed_buffer("request buffer", payload_capacity(buffer_size))?,
+            // Where the client keeps its payloads too (see PAYLOAD_PAGE_OFFSET).
+            buffer: AlignedBuffer::zeroed(
+                "request buffer",
+                payload_capacity(buffer_size),
+                PAYLOAD_PAGE_OFFSET,
+            )?,
             pending: None,
             timeout: options.timeout,
             sizes,

@@ -21,7 +21,7 @@ use tokio::runtime::{Builder, Runtime};
 
 use super::awaited::{bounded, Phase, TokioIo, TokioSocket};
 use super::listener::accept_unless_stopped;
-use super::{Arrival, ConnectionServer, Exchange, FramedStream, Listener};
+use super::{Arrival, ConnectionServer, Exchange, FramedStream, Listener, PAYLOAD_PAGE_OFFSET};
 use crate::transport::blocks::payload::check_message_fits;
 use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::spec::{EchoOutcome, Reply, TransportClient, TransportServer};
@@ -129,6 +129,11 @@ impl<S: TokioSocket> TokioClient<S> {
 }
 
 impl<S: TokioSocket> TransportClient for TokioClient<S> {
+    /// Away from the kernel's page-led buffers (see [`PAYLOAD_PAGE_OFFSET`]).
+    fn payload_page_offset(&self) -> usize {
+        PAYLOAD_PAGE_OFFSET
+    }
+
     /// One `block_on` of "write the frame, read the echo".
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
         check_message_fits(request.len(), self.capacity)?;

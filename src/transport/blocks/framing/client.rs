@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::in_flight::NonBlockingStream;
-use super::FramedStream;
+use super::{FramedStream, PAYLOAD_PAGE_OFFSET};
 use crate::transport::blocks::payload::check_message_fits;
 use crate::transport::error::TransportError;
 use crate::transport::os::readiness::readable_within;
@@ -54,6 +54,11 @@ impl<S> FramedClient<S> {
 }
 
 impl<S: Read + Write + NonBlockingStream + Send> TransportClient for FramedClient<S> {
+    /// Away from the kernel's page-led buffers (see [`PAYLOAD_PAGE_OFFSET`]).
+    fn payload_page_offset(&self) -> usize {
+        PAYLOAD_PAGE_OFFSET
+    }
+
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
         self.connection.round_trip(
             request,

@@ -37,9 +37,11 @@ impl<'w, S, F> WriteSome<'w, S> for F where
 /// and written with one `write`, as a C loop writes a frame it built in place. A `writev` of
 /// two parts makes the kernel import an iovec, which costs more than copying a small payload
 /// once: measured against the C loops (docs/own-cost.md), staging lifted a 100 B pipe stream
-/// on one CPU from 0.69–0.72 to 0.76–0.80 of C and a 256 B one from 0.75–0.83 to 0.86–0.97;
-/// at 1 KiB the two were within the noise of each other, so the line is drawn below it.
-pub(super) const STAGED_MAX: usize = 512;
+/// on one CPU from 0.69–0.72 to 0.76–0.80 of C, a 1 KiB Unix stream from 0.83 to 0.95–0.96 and
+/// a 4 KiB one from 0.82–0.86 to 0.90–0.91; at 10 KB it made no difference. Below 10 KB too, a
+/// copy stays clear of glibc's slow `memcpy` on AMD Zen for sources and destinations 1–15
+/// bytes apart modulo a page (which a 4-byte header makes likely), measured from about 10 KB.
+pub(super) const STAGED_MAX: usize = 4096;
 
 impl<S> FramedStream<S> {
     /// Writes `payload` behind its length header: `write_some` tries one write of what is left

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::{Arrival, Exchange, FramedStream};
-use crate::transport::blocks::payload::zeroed_buffer;
+use super::{Arrival, Exchange, FramedStream, PAYLOAD_PAGE_OFFSET};
+use crate::transport::blocks::aligned::AlignedBuffer;
 use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::spec::{EchoOutcome, Reply, TransportServer};
 use crate::transport::wait::{idle_until_request, IDLE_SLICE};
@@ -47,7 +47,7 @@ pub struct ConnectionServer<L: Listener> {
     // Field order is drop order: the connection closes before the listener (and whatever the
     // listener owns, such as its socket file).
     pub(super) connection: Option<FramedStream<L::Stream>>,
-    pub(super) buffer: Vec<u8>,
+    pub(super) buffer: AlignedBuffer,
     /// The length of the request in `buffer` handed out and not answered yet.
     pub(super) pending: Option<usize>,
     pub(super) timeout: Duration,
@@ -105,7 +105,12 @@ impl<L: Listener> ConnectionServer<L> {
     ) -> Result<ConnectionServer<L>, TransportError> {
         Ok(ConnectionServer {
             connection: None,
-            buffer: zeroed_buffer("request buffer", payload_capacity(buffer_size))?,
+            // Where the client keeps its payloads too (see PAYLOAD_PAGE_OFFSET).
+            buffer: AlignedBuffer::zeroed(
+                "request buffer",
+                payload_capacity(buffer_size),
+                PAYLOAD_PAGE_OFFSET,
+            )?,
             pending: None,
             timeout,
             dropped: DroppedClients::default(),
