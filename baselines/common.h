@@ -1,4 +1,5 @@
-/* common.h: what the four one-way stream baselines share.
+/* common.h: what the four one-way stream baselines share, and the buffers (buffer_at) and
+ * pipe sizes (raise_pipe) the round-trip baselines (round_trip.h) use too.
  *
  * The protocol (the same as transport-bench's --pattern stream): the client (the parent)
  * sends COUNT messages of SIZE bytes one way, back to back. Each message starts with its

@@ -72,9 +72,17 @@ static inline double run_round_trips(const struct opts *o, round_trip_fn rt, uin
  * difference is what the kernel's iovec import costs (docs/own-cost.md). */
 #define STAGED_MAX 4096
 
-#ifndef VECTORED
-static uint8_t g_frame[sizeof(uint32_t) + STAGED_MAX] __attribute__((unused));
-#endif
+/* The staging buffer, its payload at FRAMED_PAYLOAD_OFFSET as the Rust framing's (glibc copies
+ * 2 KiB and more with rep movsb where the CPU has FSRM: placed as the caller's buffers, the
+ * copies in and out run at a distance of 0 mod a page). One serves both directions: a process
+ * sends and receives in turn. */
+static inline uint8_t *staging_frame(void)
+{
+    static uint8_t *frame;
+    if (!frame)
+        frame = buffer_at(sizeof(uint32_t) + STAGED_MAX, FRAMED_PAYLOAD_OFFSET - sizeof(uint32_t));
+    return frame;
+}
 
 /* Sends one framed message (a 4-byte native-endian u32 length, then the payload), as the Rust
  * framing does: staged up to STAGED_MAX bytes, else one writev of [header, payload]; finishes
@@ -84,9 +92,10 @@ static inline void send_framed(int fd, const uint8_t *msg, size_t len)
     uint32_t header = (uint32_t)len;
 #ifndef VECTORED
     if (len <= STAGED_MAX) {
-        memcpy(g_frame, &header, sizeof header);
-        memcpy(g_frame + sizeof header, msg, len);
-        write_all(fd, g_frame, sizeof header + len);
+        uint8_t *frame = staging_frame();
+        memcpy(frame, &header, sizeof header);
+        memcpy(frame + sizeof header, msg, len);
+        write_all(fd, frame, sizeof header + len);
         return;
     }
 #endif
@@ -111,9 +120,10 @@ static inline size_t receive_framed(int fd, uint8_t *buf, size_t size)
 {
 #ifndef VECTORED
     if (size <= STAGED_MAX) {
+        uint8_t *frame = staging_frame();
         size_t want = sizeof(uint32_t) + size, got = 0;
         while (got < want) {
-            ssize_t r = read(fd, g_frame + got, want - got);
+            ssize_t r = read(fd, frame + got, want - got);
             if (r < 0 && errno == EINTR)
                 continue;
             if (r < 0)
@@ -123,10 +133,10 @@ static inline size_t receive_framed(int fd, uint8_t *buf, size_t size)
             got += (size_t)r;
         }
         uint32_t len;
-        memcpy(&len, g_frame, sizeof len);
+        memcpy(&len, frame, sizeof len);
         if (len != size)
             die("a message of another size than the round trip's");
-        memcpy(buf, g_frame + sizeof len, size);
+        memcpy(buf, frame + sizeof len, size);
         return size;
     }
 #endif

@@ -5,8 +5,9 @@
  * Framing as in the Rust tool: a 4-byte native-endian u32 length, then the message. The
  * client sends each message with one write(2) of header+message from one buffer; the server
  * reads each one with one readv(2) of [header, its own buffer] (looping on partial reads)
- * and checks it. The pipes keep their default capacity (64 KiB on Linux); the descriptors
- * stay blocking (the Rust tool's are O_NONBLOCK with poll, for its timeouts).
+ * and checks it. The pipes are raised as the tool raises its own (raise_pipe, common.h), the
+ * payloads placed as its are (buffer_at); the descriptors stay blocking (the tool bounds its
+ * waits with its wait watchdog).
  *
  * usage: stream_pipe SIZE COUNT [-p same|split] [-v]                                      */
 #include "common.h"

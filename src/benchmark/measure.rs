@@ -216,8 +216,8 @@ impl Reply<'_> {
 
 impl EchoBuffers {
     /// `response_capacity` bounds what a reply may be; a longer one is an error, not truncation.
-    /// Both buffers start `page_offset` bytes past a page boundary: where the transport keeps
-    /// payloads in shared memory (see [`crate::transport::blocks::aligned`] for why it matters).
+    /// Both buffers start `page_offset` bytes past a page boundary: where the transport asks
+    /// (see [`crate::transport::blocks::aligned`] for why it matters).
     /// Fails, rather than aborting, when the memory cannot be had.
     pub fn new(
         size_bytes: usize,

@@ -39,8 +39,9 @@ pub trait TransportClient: Send {
         Ok(&scratch[..len])
     }
 
-    /// How far past a page boundary the transport keeps payloads in shared memory, so that the
-    /// caller can put its buffers at the same offset and every copy runs page-aligned.
+    /// How far past a page boundary the caller should keep its payloads: where the transport
+    /// keeps them in shared memory, so that every copy runs 0 mod a page apart, or (a byte
+    /// stream) clear of the kernel's page-led buffers (see [`crate::transport::blocks::aligned`]).
     fn payload_page_offset(&self) -> usize {
         0
     }

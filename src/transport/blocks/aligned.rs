@@ -1,9 +1,11 @@
 //! Buffers placed at a chosen offset from a page boundary.
 //!
-//! On AMD Zen (measured on Zen 4 and Zen 5, `rep movsb` with FSRM), a copy of 10 KB to 1.5 MB
-//! runs about ten times slower when `(destination − source) mod 4096` is between 1 and 15:
-//! glibc's `memcpy` in user space, and the kernel's copies between a process and a socket
-//! buffer or a pipe page too. A payload behind a 4-byte header sits 4 bytes past a page
+//! On AMD Zen (`rep movsb` with FSRM), a copy of about 10 KB and more runs slower when
+//! `(destination − source) mod 4096` is between 1 and 15: glibc's `memcpy` in user space (15×
+//! once, on a host whose machine was not recorded; at most 1.4× on another: docs/
+//! reading-results.md), and the kernel's copies between a process and a socket buffer or a
+//! pipe page too (on an AMD EPYC Zen 4 VM, a 10 KB pipe round trip 1.7× and a 100 KB one 2.4×
+//! the same loop placed: docs/own-cost.md). A payload behind a 4-byte header sits 4 bytes past a page
 //! boundary wherever the header starts a page: a page-aligned shared mapping, a pipe's page,
 //! the head of a socket buffer. A buffer wherever the allocator put it (a large one at 16 bytes
 //! past a page, where glibc's `mmap` chunks start) copies to and from it at whatever distance
@@ -13,7 +15,7 @@
 //! It is a transport building block because both sides use it: the driver's echo buffers
 //! (at [`payload_page_offset`](crate::transport::spec::TransportClient::payload_page_offset)),
 //! and the framed servers' request buffer, so that their reads and writes land as the C loops'
-//! do (docs/own-cost.md, "Where a 10 KB copy lands").
+//! do (docs/own-cost.md, "Where a large copy lands (AMD EPYC)").
 
 use std::ops::{Deref, DerefMut};
 
@@ -23,7 +25,9 @@ use crate::transport::TransportError;
 /// The page size the copies are aligned to.
 pub const PAGE: usize = 4096;
 
-/// `len` zeroed bytes starting `offset` (mod [`PAGE`]) bytes past a page boundary.
+/// `len` zeroed bytes starting `offset` (mod [`PAGE`]) bytes past a page boundary. The
+/// default is empty.
+#[derive(Default)]
 pub struct AlignedBuffer {
     storage: Vec<u8>,
     start: usize,
@@ -46,13 +50,24 @@ impl AlignedBuffer {
             },
             other => other,
         })?;
+        Ok(AlignedBuffer::placed(storage, len, offset))
+    }
+
+    /// A small buffer (a few KiB), allocated as any small `Vec` is: the process aborts if even
+    /// that cannot be had, as it would for the next allocation anyway.
+    pub fn small(len: usize, offset: usize) -> AlignedBuffer {
+        AlignedBuffer::placed(vec![0; len + PAGE], len, offset)
+    }
+
+    /// `len` bytes of `storage` (a page longer) from `offset` past a page boundary.
+    fn placed(storage: Vec<u8>, len: usize, offset: usize) -> AlignedBuffer {
         let address = storage.as_ptr() as usize;
         let start = (offset % PAGE + PAGE - address % PAGE) % PAGE;
-        Ok(AlignedBuffer {
+        AlignedBuffer {
             storage,
             start,
             len,
-        })
+        }
     }
 
     /// Where the first byte sits, modulo [`PAGE`].
@@ -89,6 +104,15 @@ mod tests {
             Err(other) => panic!("another error: {other}"),
             Ok(_) => panic!("{len} bytes allocated"),
         }
+    }
+
+    #[test]
+    fn small_buffers_sit_at_the_offset_asked_for_and_the_default_is_empty() {
+        for offset in [0, 64, 4095] {
+            let buffer = AlignedBuffer::small(4100, offset);
+            assert_eq!((buffer.len(), buffer.page_offset()), (4100, offset));
+        }
+        assert!(AlignedBuffer::default().is_empty());
     }
 
     #[test]

@@ -177,10 +177,10 @@ impl<S: TokioSocket> FramedStream<TokioIo<S>> {
         budget: &mut WaitBudget<'_>,
         what: &'static str,
     ) -> Result<(), TransportError> {
-        if let Some(staging) = self.stage(payload) {
-            let parts = &mut [IoSlice::new(&staging)];
+        if let Some(staged) = self.stage(payload) {
+            let parts = &mut [staged.frame()];
             let sent = self.write_awaited(parts, owed, budget, what).await;
-            self.staging = staging;
+            self.staging = staged.buffer;
             return sent;
         }
         let header = encode_len(payload.len());

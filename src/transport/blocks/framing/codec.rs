@@ -10,9 +10,10 @@ use std::io::{IoSlice, Read, Write};
 
 use super::transfer::{progress, Direction};
 use super::FramedStream;
+use crate::transport::blocks::aligned::AlignedBuffer;
 use crate::transport::error::TransportError;
 use crate::transport::wait::WaitBudget;
-use crate::transport::wire::encode_len;
+use crate::transport::wire::{encode_len, HEADER_LEN};
 
 /// How one write of a frame's parts is tried: says how many bytes went (None: none, try again).
 pub(super) trait WriteSome<'w, S>:
@@ -38,10 +39,24 @@ impl<'w, S, F> WriteSome<'w, S> for F where
 /// two parts makes the kernel import an iovec, which costs more than copying a small payload
 /// once: measured against the C loops (docs/own-cost.md), staging lifted a 100 B pipe stream
 /// on one CPU from 0.69–0.72 to 0.76–0.80 of C, a 1 KiB Unix stream from 0.83 to 0.95–0.96 and
-/// a 4 KiB one from 0.82–0.86 to 0.90–0.91; at 10 KB it made no difference. Below 10 KB too, a
-/// copy stays clear of glibc's slow `memcpy` on AMD Zen for sources and destinations 1–15
-/// bytes apart modulo a page (which a 4-byte header makes likely), measured from about 10 KB.
+/// a 4 KiB one from 0.82–0.86 to 0.90–0.91; at 10 KB it made no difference. The staging
+/// buffers keep their payloads where the caller's are ([`PAYLOAD_PAGE_OFFSET`](super::PAYLOAD_PAGE_OFFSET)): glibc
+/// copies from 2 KiB up with `rep movsb` where the CPU has FSRM, which is slow on AMD Zen for a
+/// destination 1–15 bytes ahead of its source modulo a page.
 pub(super) const STAGED_MAX: usize = 4096;
+
+/// A staged frame: the stream's staging buffer, taken while the frame in its first
+/// `frame_len` bytes is written, then put back.
+pub(super) struct Staged {
+    pub(super) buffer: AlignedBuffer,
+    frame_len: usize,
+}
+
+impl Staged {
+    pub(super) fn frame(&self) -> IoSlice<'_> {
+        IoSlice::new(&self.buffer[..self.frame_len])
+    }
+}
 
 impl<S> FramedStream<S> {
     /// Writes `payload` behind its length header: `write_some` tries one write of what is left
@@ -54,9 +69,9 @@ impl<S> FramedStream<S> {
         what: &str,
         write_some: impl WriteSome<'w, S>,
     ) -> Result<(), TransportError> {
-        if let Some(staging) = self.stage(payload) {
-            let sent = self.write_parts(&mut [IoSlice::new(&staging)], budget, what, write_some);
-            self.staging = staging;
+        if let Some(staged) = self.stage(payload) {
+            let sent = self.write_parts(&mut [staged.frame()], budget, what, write_some);
+            self.staging = staged.buffer;
             return sent;
         }
         let header = encode_len(payload.len());
@@ -68,15 +83,15 @@ impl<S> FramedStream<S> {
     /// taken from the stream (so that the stream can be written while it is borrowed): the
     /// caller puts it back. None for a larger payload.
     #[inline(always)]
-    pub(super) fn stage(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
+    pub(super) fn stage(&mut self, payload: &[u8]) -> Option<Staged> {
         if payload.len() > STAGED_MAX {
             return None;
         }
-        let mut staging = std::mem::take(&mut self.staging);
-        staging.clear();
-        staging.extend_from_slice(&encode_len(payload.len()));
-        staging.extend_from_slice(payload);
-        Some(staging)
+        let mut buffer = std::mem::take(&mut self.staging);
+        let frame_len = HEADER_LEN + payload.len();
+        buffer[..HEADER_LEN].copy_from_slice(&encode_len(payload.len()));
+        buffer[HEADER_LEN..frame_len].copy_from_slice(payload);
+        Some(Staged { buffer, frame_len })
     }
 
     #[inline(always)]

@@ -71,6 +71,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::transport::blocks::aligned::AlignedBuffer;
 use crate::transport::blocks::payload::check_message_fits;
 use crate::transport::error::TransportError;
 use crate::transport::spec::Reply;
@@ -92,6 +93,15 @@ use transfer::{is_hang_up, is_timeout, progress, Direction};
 /// cache line's stride.
 pub const PAYLOAD_PAGE_OFFSET: usize = HEADER_LEN + 64;
 
+/// A staging buffer: a header and a payload of up to [`codec::STAGED_MAX`] bytes, the payload
+/// at [`PAYLOAD_PAGE_OFFSET`].
+fn staging_buffer() -> AlignedBuffer {
+    AlignedBuffer::small(
+        HEADER_LEN + codec::STAGED_MAX,
+        PAYLOAD_PAGE_OFFSET - HEADER_LEN,
+    )
+}
+
 /// A byte stream that carries framed messages both ways.
 pub struct FramedStream<S> {
     stream: S,
@@ -104,11 +114,13 @@ pub struct FramedStream<S> {
     /// before that message's header is in (see [`Incoming::read_from`]).
     expected: usize,
     /// A small frame's header and payload, copied together to go out in one `write`
-    /// ([`codec`]).
-    staging: Vec<u8>,
+    /// ([`codec`]). Both staging buffers start a header before [`PAYLOAD_PAGE_OFFSET`], so that
+    /// their payloads sit where the caller's do: glibc copies 2 KiB and more with `rep movsb`
+    /// where the CPU has FSRM, and meets AMD's slow path as the kernel's copies do.
+    staging: AlignedBuffer,
     /// Where a small message's one `read` lands before its bytes go where a `readv` would have
     /// put them ([`Incoming::read_from`]).
-    staging_in: Box<[u8]>,
+    staging_in: AlignedBuffer,
 }
 
 /// What an idle server's wait for a request ended with.
@@ -159,8 +171,8 @@ impl<S: Read + Write> FramedStream<S> {
             stream,
             carried: Carried::default(),
             expected: NO_EXPECTATION,
-            staging: Vec::new(),
-            staging_in: vec![0; HEADER_LEN + codec::STAGED_MAX].into_boxed_slice(),
+            staging: staging_buffer(),
+            staging_in: staging_buffer(),
         }
     }
 
