@@ -43,8 +43,8 @@ use std::time::Duration;
 
 use crate::transport::blocks::aligned::AlignedBuffer;
 use crate::transport::blocks::framing::{
-    pending_message, Arrival, Exchange, FramedClient, FramedStream, NonBlockingStream,
-    PAYLOAD_PAGE_OFFSET,
+    pending_message, request_buffer, Arrival, Exchange, FramedClient, FramedStream,
+    NonBlockingStream,
 };
 use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::names::PipeFds;
@@ -54,7 +54,6 @@ use crate::transport::spec::{
     TransportSpec,
 };
 use crate::transport::wait::{idle_until_request, PeerWatch, IDLE_SLICE, WAIT_SLICE};
-use crate::transport::wire::payload_capacity;
 
 pub const KIND: TransportKind = TransportKind::new(&SPEC);
 
@@ -139,12 +138,7 @@ impl PipeServer {
         let sizes = PipeSizes::raise(&stream, buffer_size)?;
         Ok(PipeServer {
             pipes: FramedStream::new(stream),
-            // Where the client keeps its payloads too (see PAYLOAD_PAGE_OFFSET).
-            buffer: AlignedBuffer::zeroed(
-                "request buffer",
-                payload_capacity(buffer_size),
-                PAYLOAD_PAGE_OFFSET,
-            )?,
+            buffer: request_buffer(buffer_size)?,
             pending: None,
             timeout: options.timeout,
             sizes,

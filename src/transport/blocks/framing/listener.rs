@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::{Arrival, Exchange, FramedStream, PAYLOAD_PAGE_OFFSET};
+use super::{request_buffer, Arrival, Exchange, FramedStream};
 use crate::transport::blocks::aligned::AlignedBuffer;
 use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::spec::{EchoOutcome, Reply, TransportServer};
 use crate::transport::wait::{idle_until_request, IDLE_SLICE};
-use crate::transport::wire::payload_capacity;
 
 /// The listening socket of a transport served by a [`ConnectionServer`]: how it accepts a
 /// client and readies the stream, and what the server's ready line says.
@@ -105,12 +104,7 @@ impl<L: Listener> ConnectionServer<L> {
     ) -> Result<ConnectionServer<L>, TransportError> {
         Ok(ConnectionServer {
             connection: None,
-            // Where the client keeps its payloads too (see PAYLOAD_PAGE_OFFSET).
-            buffer: AlignedBuffer::zeroed(
-                "request buffer",
-                payload_capacity(buffer_size),
-                PAYLOAD_PAGE_OFFSET,
-            )?,
+            buffer: request_buffer(buffer_size)?,
             pending: None,
             timeout,
             dropped: DroppedClients::default(),

@@ -76,7 +76,7 @@ use crate::transport::blocks::payload::check_message_fits;
 use crate::transport::error::TransportError;
 use crate::transport::spec::Reply;
 use crate::transport::wait::{PeerWatch, StopFlag, WaitBudget};
-use crate::transport::wire::{encode_len, HEADER_LEN};
+use crate::transport::wire::{encode_len, payload_capacity, HEADER_LEN};
 use carried::Carried;
 use partial_read::{Incoming, NO_EXPECTATION};
 use transfer::{is_hang_up, is_timeout, progress, Direction};
@@ -99,6 +99,16 @@ fn staging_buffer() -> AlignedBuffer {
     AlignedBuffer::small(
         HEADER_LEN + codec::STAGED_MAX,
         PAYLOAD_PAGE_OFFSET - HEADER_LEN,
+    )
+}
+
+/// A server's request buffer: the payload capacity of a `buffer_size`-byte buffer, where the
+/// client keeps its payloads too ([`PAYLOAD_PAGE_OFFSET`]).
+pub fn request_buffer(buffer_size: usize) -> Result<AlignedBuffer, TransportError> {
+    AlignedBuffer::zeroed(
+        "request buffer",
+        payload_capacity(buffer_size),
+        PAYLOAD_PAGE_OFFSET,
     )
 }
 
