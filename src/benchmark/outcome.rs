@@ -3,6 +3,7 @@
 //! process reported ([`ReportedError`]), typed, as it crossed the pipe to the driver.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +15,7 @@ use crate::peer::spawn::DriverError;
 use crate::report::size::MessageSize;
 use crate::system::process_state::Stopped;
 use crate::system::signals;
-use crate::transport::wait::{objection_within, EXIT_SEEN_GRACE};
+use crate::transport::wait::objection_within;
 use crate::transport::{PeerWatch, TransportError, TransportKind};
 
 /// One (size, transport) pair of the benchmark.
@@ -254,11 +255,17 @@ impl ReportedError {
     }
 }
 
+/// How long the driver waits to see the exit of a server its client saw go: longer than a
+/// client's own wait
+/// ([`EXIT_SEEN_GRACE`](crate::transport::wait::EXIT_SEEN_GRACE)), since a stopping gRPC server says GOAWAY first and
+/// exits after its shutdown grace (200 ms, `grpc/server.rs`). Only a failed run waits.
+const SERVER_EXIT_GRACE: Duration = Duration::from_millis(500);
+
 /// The server's exit as `watch` describes it, once seen: a client that saw its server go may
 /// report it before the driver can see the exit (see [`objection_within`]), the more so on a
 /// loaded machine, so the driver gives it a moment, as a client's transport does.
 fn exit_seen_within(watch: &Arc<dyn PeerWatch>) -> Option<TransportError> {
-    match objection_within(watch.as_ref(), EXIT_SEEN_GRACE) {
+    match objection_within(watch.as_ref(), SERVER_EXIT_GRACE) {
         Some(gone @ TransportError::PeerGone(_)) => Some(gone),
         _ => None,
     }
@@ -267,7 +274,51 @@ fn exit_seen_within(watch: &Arc<dyn PeerWatch>) -> Option<TransportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A server seen to exit at the `lag`-th check, or never.
+    struct Exits {
+        lag: u32,
+        checks: AtomicU32,
+    }
+
+    impl PeerWatch for Exits {
+        fn check(&self) -> Result<(), TransportError> {
+            match self.checks.fetch_add(1, Ordering::Relaxed) >= self.lag {
+                true => Err(TransportError::PeerGone(
+                    "server exited: exit code 0".into(),
+                )),
+                false => Ok(()),
+            }
+        }
+
+        fn follows_a_process(&self) -> bool {
+            true
+        }
+    }
+
+    fn gone_from_the_client() -> ReportedError {
+        ReportedError {
+            kind: FailureKind::PeerGone,
+            text: "the server sent GOAWAY".into(),
+        }
+    }
+
+    #[test]
+    fn a_client_that_saw_its_server_go_is_told_how_once_the_driver_sees_the_exit() {
+        let later: Arc<dyn PeerWatch> = Arc::new(Exits {
+            lag: 5,
+            checks: AtomicU32::new(0),
+        });
+        let error = gone_from_the_client().into_run_error(Some(&later));
+        assert_eq!(error.to_string(), "server exited: exit code 0");
+        let never: Arc<dyn PeerWatch> = Arc::new(Exits {
+            lag: u32::MAX,
+            checks: AtomicU32::new(0),
+        });
+        let error = gone_from_the_client().into_run_error(Some(&never));
+        assert!(error.to_string().contains("GOAWAY"), "{error}");
+    }
 
     fn timeout() -> RunError {
         RunError::from(TransportError::Timeout {

@@ -244,15 +244,33 @@ fn stream_ended() -> TransportError {
 }
 
 /// A failed call's status: the peer gone where it says the connection went (how tonic reports
-/// a closed or reset HTTP/2 connection), else tonic's error with the status as its source.
+/// a closed or reset HTTP/2 connection, or the server's GOAWAY as it stops), else tonic's error
+/// with the status as its source.
 fn call_failed(status: Status, what: &str) -> TransportError {
     match status.code() {
         Code::Unavailable | Code::Unknown | Code::Cancelled | Code::Aborted => {
             let message = status.message();
             TransportError::PeerGone(format!("the gRPC call for {what} failed: {message}"))
         }
+        Code::Internal if sent_away(&status) => TransportError::PeerGone(format!(
+            "the gRPC call for {what} failed: the server sent GOAWAY (it is stopping)"
+        )),
         _ => TransportError::library("tonic", format!("the gRPC call for {what}"), status),
     }
+}
+
+/// Whether the call failed on the server's GOAWAY: a server that stops mid-call (SIGTERM) says
+/// so, and tonic reports it as an internal error ("h2 protocol error") unless the connection
+/// closed first, a race a loaded machine decides either way.
+fn sent_away(status: &Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if let Some(h2) = error.downcast_ref::<h2::Error>() {
+            return h2.is_go_away() && h2.is_remote();
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// The outcome of a request in flight's task.
@@ -336,5 +354,25 @@ impl TransportClient for GrpcClient {
             }
             Ok(matches!(oldest, InFlight::Done(_)))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_is_the_peer_gone_only_on_the_servers_goaway() {
+        // A reset of the call (an h2 error, but not a GOAWAY) and a bare internal error stay
+        // tonic's errors; the GOAWAY itself comes only from a real connection (tests/grpc.rs).
+        let reset = Status::from_error(Box::new(h2::Error::from(h2::Reason::PROTOCOL_ERROR)));
+        assert_eq!(reset.code(), Code::Internal, "{reset:?}");
+        for status in [Status::internal("a fault"), reset] {
+            assert!(!sent_away(&status), "{status:?}");
+            let error = call_failed(status, "an echo");
+            assert!(!matches!(error, TransportError::PeerGone(_)), "{error}");
+        }
+        let closed = call_failed(Status::unavailable("closed"), "an echo");
+        assert!(matches!(closed, TransportError::PeerGone(_)), "{closed}");
     }
 }
