@@ -274,28 +274,7 @@ fn exit_seen_within(watch: &Arc<dyn PeerWatch>) -> Option<TransportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    /// A server seen to exit at the `lag`-th check, or never.
-    struct Exits {
-        lag: u32,
-        checks: AtomicU32,
-    }
-
-    impl PeerWatch for Exits {
-        fn check(&self) -> Result<(), TransportError> {
-            match self.checks.fetch_add(1, Ordering::Relaxed) >= self.lag {
-                true => Err(TransportError::PeerGone(
-                    "server exited: exit code 0".into(),
-                )),
-                false => Ok(()),
-            }
-        }
-
-        fn follows_a_process(&self) -> bool {
-            true
-        }
-    }
+    use crate::transport::wait::ExitsAfter;
 
     fn gone_from_the_client() -> ReportedError {
         ReportedError {
@@ -306,16 +285,10 @@ mod tests {
 
     #[test]
     fn a_client_that_saw_its_server_go_is_told_how_once_the_driver_sees_the_exit() {
-        let later: Arc<dyn PeerWatch> = Arc::new(Exits {
-            lag: 5,
-            checks: AtomicU32::new(0),
-        });
+        let later: Arc<dyn PeerWatch> = Arc::new(ExitsAfter::new(5, true));
         let error = gone_from_the_client().into_run_error(Some(&later));
-        assert_eq!(error.to_string(), "server exited: exit code 0");
-        let never: Arc<dyn PeerWatch> = Arc::new(Exits {
-            lag: u32::MAX,
-            checks: AtomicU32::new(0),
-        });
+        assert_eq!(error.to_string(), "server exited: exit code 3");
+        let never: Arc<dyn PeerWatch> = Arc::new(ExitsAfter::new(u32::MAX, true));
         let error = gone_from_the_client().into_run_error(Some(&never));
         assert!(error.to_string().contains("GOAWAY"), "{error}");
     }

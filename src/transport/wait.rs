@@ -238,6 +238,50 @@ fn spin_for<T>(budget: Duration, mut poll: impl FnMut() -> Option<T>) -> Option<
     }
 }
 
+/// A watch for tests: of a process seen to exit at its `lag`-th check (never, at `u32::MAX`),
+/// as a server whose connection broke a moment before its exit could be seen.
+#[cfg(test)]
+pub(crate) struct ExitsAfter {
+    lag: u32,
+    checks: std::sync::atomic::AtomicU32,
+    follows: bool,
+}
+
+#[cfg(test)]
+impl ExitsAfter {
+    /// The text of the exit it reports.
+    pub(crate) const EXIT: &'static str = "server exited: exit code 3";
+
+    /// `follows`: whether it follows a process ([`PeerWatch::follows_a_process`]).
+    pub(crate) fn new(lag: u32, follows: bool) -> ExitsAfter {
+        let checks = std::sync::atomic::AtomicU32::new(0);
+        ExitsAfter {
+            lag,
+            checks,
+            follows,
+        }
+    }
+
+    /// How many times it was asked.
+    pub(crate) fn checks(&self) -> u32 {
+        self.checks.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+impl PeerWatch for ExitsAfter {
+    fn check(&self) -> Result<(), TransportError> {
+        match self.checks.fetch_add(1, Ordering::Relaxed) >= self.lag {
+            true => Err(TransportError::PeerGone(ExitsAfter::EXIT.into())),
+            false => Ok(()),
+        }
+    }
+
+    fn follows_a_process(&self) -> bool {
+        self.follows
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,52 +299,20 @@ mod tests {
         assert_eq!(err.to_string(), "timed out after 0s waiting for the reply");
     }
 
-    /// A watch of a process that exits after `lag` checks, as a server whose socket closed a
-    /// moment before its exit could be seen.
-    struct ExitsAfter {
-        lag: u32,
-        checks: std::sync::atomic::AtomicU32,
-        follows: bool,
-    }
-
-    impl PeerWatch for ExitsAfter {
-        fn check(&self) -> Result<(), TransportError> {
-            match self.checks.fetch_add(1, Ordering::Relaxed) >= self.lag {
-                true => Err(TransportError::PeerGone(
-                    "server exited: exit code 3".into(),
-                )),
-                false => Ok(()),
-            }
-        }
-
-        fn follows_a_process(&self) -> bool {
-            self.follows
-        }
-    }
-
-    fn exits_after(lag: u32, follows: bool) -> ExitsAfter {
-        let checks = std::sync::atomic::AtomicU32::new(0);
-        ExitsAfter {
-            lag,
-            checks,
-            follows,
-        }
-    }
-
     #[test]
     fn a_watch_of_a_process_is_given_the_grace_to_see_its_exit() {
-        let watch = exits_after(3, true);
+        let watch = ExitsAfter::new(3, true);
         let seen = objection_within(&watch, Duration::from_secs(60));
         assert_eq!(seen.unwrap().to_string(), "server exited: exit code 3");
-        assert_eq!(watch.checks.load(Ordering::Relaxed), 4);
+        assert_eq!(watch.checks(), 4);
     }
 
     #[test]
     fn a_watch_of_no_process_is_asked_once_and_the_grace_is_bounded() {
-        let flag_only = exits_after(1, false);
+        let flag_only = ExitsAfter::new(1, false);
         assert!(objection_within(&flag_only, Duration::from_secs(60)).is_none());
-        assert_eq!(flag_only.checks.load(Ordering::Relaxed), 1);
-        let never = exits_after(u32::MAX, true);
+        assert_eq!(flag_only.checks(), 1);
+        let never = ExitsAfter::new(u32::MAX, true);
         let started = Instant::now();
         assert!(objection_within(&never, Duration::from_millis(20)).is_none());
         assert!(

@@ -523,8 +523,8 @@ mod tests {
         receive_one(&mut stream, 40, 9);
         receive_one(&mut stream, big, 10);
         receive_one(&mut stream, big, 11);
-        // 100 B after 100 B: one read; 40 B after 100: one read; 513 B after 40: a read of 44
-        // bytes, then a read of the rest; 513 after 513: one readv.
+        // 100 B after 100 B: one read; 40 B after 100: one read; STAGED_MAX + 1 after 40: a
+        // read of 44 bytes, then a read of the rest; STAGED_MAX + 1 after it: one readv.
         assert_eq!(
             stream.stream.calls,
             ["readv", "read", "read", "read", "read", "readv"]
