@@ -19,6 +19,12 @@
 # with the library's names (echo_shm_sem), and the tool's client against its own standalone
 # server (--server), all on CPU 0.
 #
+# The case spin_split:SIZE does the same for shm-spin, each side on a CPU of its own: per round,
+# rt_spin timed as one region, rt_spin with a clock read around each round trip as the tool
+# times (-DPER_RT_CLOCK), that and shm-spin's publish fence on both sides (-DFENCE), the tool's
+# client (--connect) against a C echo server with the tool's segment (echo_spin), and the
+# tool's client against its own standalone server; the client on CPU 0, the server on CPU 1.
+#
 # The case pyzmq:SIZE compares zmq-ipc with the seed's loop in pyzmq (rt_pyzmq.py), from the
 # virtual environment that scripts/setup-python-compat.sh makes (.venv-compat).
 #
@@ -61,6 +67,10 @@ for mech in pipe socketpair; do
     "${CC:-cc}" -O2 -Wall -Wextra -pthread ${CFLAGS:-} -o "$build/stream_$mech" "$here/stream_$mech.c"
 done
 ln -s stream_socketpair "$build/stream_unix"
+"${CC:-cc}" -O2 -Wall -Wextra -pthread -DPER_RT_CLOCK -o "$build/rt_spin_clock" "$here/rt_spin.c"
+"${CC:-cc}" -O2 -Wall -Wextra -pthread -DPER_RT_CLOCK -DFENCE -o "$build/rt_spin_fence" \
+    "$here/rt_spin.c"
+"${CC:-cc}" -O2 -Wall -Wextra -o "$build/echo_spin" "$here/echo_spin.c"
 "${CC:-cc}" -O2 -Wall -Wextra -pthread -o "$build/echo_shm_sem" "$here/echo_shm_sem.c"
 libzmq=$(ls "$root"/target/release/build/zmq-sys-*/out/lib/libzmq.a | head -n 1)
 zmq_src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/zeromq-src-*/vendor | head -n 1)
@@ -100,18 +110,19 @@ theirs() { # mechanism size count
     esac
 }
 
-# Starts an echo server (the command line given) on CPU 0, waits for its READY, runs the tool's
-# client against shm-posix channel $channel, prints its mean round trip, and stops the server.
-against() { # size count server-command...
-    size=$1 count=$2
-    shift 2
-    taskset -c 0 "$@" >"$build/ready" 2>/dev/null &
+# Starts an echo server (the command line given) on CPU echo_cpu, waits for its READY, runs the
+# tool's client on CPU 0 against channel $channel of the transport, prints its mean round trip,
+# and stops the server.
+against() { # echo_cpu transport size count server-command...
+    echo_cpu=$1 against_transport=$2 size=$3 count=$4
+    shift 4
+    taskset -c "$echo_cpu" "$@" >"$build/ready" 2>/dev/null &
     server=$!
     until grep -q READY "$build/ready" 2>/dev/null; do
         kill -0 "$server" 2>/dev/null || { echo "$0: the echo server did not start" >&2; exit 1; }
         sleep 0.01
     done
-    taskset -c 0 "$tool" --connect "shm-posix:$channel" --sizes "$size" --iterations "$count" \
+    taskset -c 0 "$tool" --connect "$against_transport:$channel" --sizes "$size" --iterations "$count" \
         --export-csv "$build/run.csv" >/dev/null 2>&1 || { echo "$0: --connect failed" >&2; exit 1; }
     kill "$server"
     wait "$server" || true
@@ -125,9 +136,9 @@ split_case() { # size
     for round in $(seq "$rounds"); do
         channel="tb_split_$$_c$round"
         c=$(taskset -c 0 "$build/rt_shm_sem" "$size" "$count" | awk '{ print $4 }')
-        cs=$(against "$size" "$count" "$build/echo_shm_sem" "$channel" 2500000)
+        cs=$(against 0 shm-posix "$size" "$count" "$build/echo_shm_sem" "$channel" 2500000)
         channel="tb_split_$$_r$round"
-        os=$(against "$size" "$count" "$tool" --server --transport shm-posix \
+        os=$(against 0 shm-posix "$size" "$count" "$tool" --server --transport shm-posix \
             --channel "$channel" --buffer-size 2500000)
         echo "shm-posix $size round $round: C both sides $c µs, tool client + C server $cs µs, tool both sides $os µs"
         all="$all $c $cs $os"
@@ -136,6 +147,29 @@ split_case() { # size
         for (i = 1; i <= NF; i += 3) { c += $i; cs += $(i + 1); os += $(i + 2) }
         n = NF / 3
         printf "shm-posix %s split: means C %.3f, tool client + C server %.3f (%.3f), tool both %.3f (%.3f) µs\n", size, c / n, cs / n, cs / c, os / n, os / c
+    }'
+}
+
+spin_split_case() { # size
+    size=$1 count=${COUNT:-200000}
+    all=""
+    for round in $(seq "$rounds"); do
+        c=$("$build/rt_spin" "$size" "$count" -p split | awk '{ print $4 }')
+        k=$("$build/rt_spin_clock" "$size" "$count" -p split | awk '{ print $4 }')
+        f=$("$build/rt_spin_fence" "$size" "$count" -p split | awk '{ print $4 }')
+        channel="tb_spin_split_$$_c$round"
+        cs=$(against 1 shm-spin "$size" "$count" "$build/echo_spin" \
+            "$channel" 2500000)
+        channel="tb_spin_split_$$_r$round"
+        os=$(against 1 shm-spin "$size" "$count" "$tool" --server \
+            --transport shm-spin --channel "$channel" --buffer-size 2500000)
+        echo "shm-spin $size round $round: C $c µs, C clock per round trip $k, and fences $f, tool client + C server $cs, tool both sides $os"
+        all="$all $c $k $f $cs $os"
+    done
+    echo "$all" | awk -v size="$size" '{
+        for (i = 1; i <= NF; i += 5) { c += $i; k += $(i + 1); f += $(i + 2); cs += $(i + 3); os += $(i + 4) }
+        n = NF / 5
+        printf "shm-spin %s split: means C %.3f, clock %.3f (%.3f), fences %.3f (%.3f), tool client + C server %.3f (%.3f), tool both %.3f (%.3f) µs\n", size, c / n, k / n, k / c, f / n, f / c, cs / n, cs / c, os / n, os / c
     }'
 }
 
@@ -254,6 +288,7 @@ cases=${CASES:-"shm_sem:100 shm_sem:10000 shm_sem:500000 shm_sem:2000000 unix:10
 for c in $cases; do
     case ${c%%:*} in
     split) split_case "${c#*:}" ;;
+    spin_split) spin_split_case "${c#*:}" ;;
     *_stream | *_stream_same) stream_case "${c%%:*}" "${c#*:}" ;;
     wall) wall_case "${c#*:}" ;;
     *) one_case "${c%%:*}" "${c#*:}" ;;

@@ -7,6 +7,11 @@
  * area, publishes; the client spins, copies the echo out. Three copies, as shm-spin makes.
  * Give it -p split: on one CPU two spinners only take turns at the scheduler's tick.
  *
+ * Built with -DFENCE, each side follows its publish with a sequentially consistent fence and a
+ * load of the same line, as shm-spin's publish does (the fence keeps a futex sleeper from
+ * missing the number; rt_spin never sleeps, so it needs none): the difference is what the
+ * fence costs. -DPER_RT_CLOCK (round_trip.h) times each round trip between two clock reads.
+ *
  * usage: rt_spin SIZE COUNT [-p same|split] [-v]                                         */
 #include "round_trip.h"
 #include <stdatomic.h>
@@ -24,6 +29,17 @@ static struct segment *g_seg;
 static uint8_t *g_req_area, *g_resp_area;
 static uint64_t g_seq;
 
+/* Publishes `seq` on `line`; with -DFENCE, as shm-spin's publish: a full fence, then a look at
+ * the line (where shm-spin reads its waiter count). */
+static void publish(struct line *line, uint64_t seq)
+{
+    atomic_store_explicit(&line->seq, seq, memory_order_release);
+#ifdef FENCE
+    atomic_thread_fence(memory_order_seq_cst);
+    __asm__ volatile("" ::"r"(*(volatile uint64_t *)&line->len));
+#endif
+}
+
 static uint64_t await_change(_Atomic uint64_t *seq, uint64_t last)
 {
     uint64_t now;
@@ -39,7 +55,7 @@ static size_t round_trip(const uint8_t *req, uint8_t *resp, size_t len)
 {
     memcpy(g_req_area, req, len);
     g_seg->request.len = len;
-    atomic_store_explicit(&g_seg->request.seq, ++g_seq, memory_order_release);
+    publish(&g_seg->request, ++g_seq);
     await_change(&g_seg->response.seq, g_seq - 1);
     size_t back = g_seg->response.len;
     memcpy(resp, g_resp_area, back);
@@ -54,7 +70,7 @@ static void serve(const struct opts *o)
         size_t len = g_seg->request.len;
         memcpy(g_resp_area, g_req_area, len);
         g_seg->response.len = len;
-        atomic_store_explicit(&g_seg->response.seq, seen, memory_order_release);
+        publish(&g_seg->response, seen);
     }
 }
 

@@ -1,0 +1,105 @@
+/* echo_spin.c: a plain-C echo server for transport-bench's shm-spin client, with the tool's
+ * segment and its layout (src/transport/kinds/shm_spin.rs), so that `transport-bench --connect
+ * shm-spin:CHANNEL` measures the tool's client against a server with no cost of the tool's
+ * own. Beside rt_spin.c (C both sides) and the tool's own standalone server, it splits the
+ * spinning round trip's cost between the tool's client and its server (docs/own-cost.md).
+ *
+ * Segment /srb_CHANNEL_spin of 4096 + 2 lanes (a lane: BUFFER_SIZE - 4 rounded up to a page):
+ * a zero header (round trips), the request line at 64 and the response line at 128 (seq,
+ * waiters, len: u32 each), the request payload at 4096, the response payload a lane later.
+ * Each request is copied once, straight into the response, as the tool's server does. After
+ * publishing, it wakes the client's futex if the client says it sleeps, behind the same
+ * sequentially consistent fence as the tool's (without it a sleeping client could miss the
+ * reply); build with -DNO_FENCE to drop both and see what they cost. It prints READY once the
+ * segment exists, and on SIGTERM or SIGINT unlinks it and exits.
+ *
+ * usage: echo_spin CHANNEL BUFFER_SIZE                                                     */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define PAGE 4096u
+#define HEADER 4u
+
+struct line {
+    _Atomic uint32_t seq, waiters, len;
+};
+
+static char g_name[128];
+static volatile sig_atomic_t g_stop = 0;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void die(const char *what)
+{
+    perror(what);
+    shm_unlink(g_name);
+    exit(1);
+}
+
+static void publish(struct line *line, uint32_t seq)
+{
+    atomic_store_explicit(&line->seq, seq, memory_order_release);
+#ifndef NO_FENCE
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&line->waiters, memory_order_relaxed) != 0)
+        syscall(SYS_futex, &line->seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+#endif
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s CHANNEL BUFFER_SIZE\n", argv[0]);
+        return 2;
+    }
+    size_t capacity = strtoul(argv[2], NULL, 10) - HEADER;
+    size_t lane = (capacity + PAGE - 1) / PAGE * PAGE;
+    size_t size = PAGE + 2 * lane;
+    snprintf(g_name, sizeof g_name, "/srb_%s_spin", argv[1]);
+    struct sigaction stop = {.sa_handler = on_stop};
+    sigaction(SIGTERM, &stop, NULL);
+    sigaction(SIGINT, &stop, NULL);
+    int fd = shm_open(g_name, O_CREAT | O_EXCL | O_RDWR, 0600);
+    if (fd < 0)
+        die("shm_open");
+    if (ftruncate(fd, (off_t)size) != 0)
+        die("ftruncate");
+    uint8_t *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (mem == MAP_FAILED)
+        die("mmap");
+    close(fd);
+    struct line *request = (struct line *)(mem + 64), *response = (struct line *)(mem + 128);
+    uint8_t *request_data = mem + PAGE, *response_data = mem + PAGE + lane;
+    printf("READY\n");
+    fflush(stdout);
+    for (uint32_t seen = 0; !g_stop;) {
+        uint32_t now = atomic_load_explicit(&request->seq, memory_order_acquire);
+        if (now == seen) {
+            __builtin_ia32_pause();
+            continue;
+        }
+        seen = now;
+        uint32_t len = atomic_load_explicit(&request->len, memory_order_relaxed);
+        if (len > capacity)
+            len = capacity;
+        memcpy(response_data, request_data, len);
+        atomic_store_explicit(&response->len, len, memory_order_relaxed);
+        publish(response, seen);
+    }
+    shm_unlink(g_name);
+    return 0;
+}

@@ -1,0 +1,99 @@
+//! The C echo servers of `baselines/` speak the tool's own layouts: the tool's client reaches
+//! each with `--connect` and every echo checks out, which `baselines/own_cost.sh`'s split cases
+//! rely on to hold the tool's client against a server with no cost of the tool's own. Should
+//! a transport's layout change, the server that copies it fails here, not in a figure. Each
+//! server, stopped with SIGTERM, exits 0 and leaves nothing of its channel behind.
+
+mod common {
+    pub mod channel;
+    pub mod process;
+    // For wait_for_line alone: the rest of it starts the tool's own servers.
+    #[allow(dead_code)]
+    pub mod server;
+    pub mod signals;
+}
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::channel::unique_channel;
+use common::process::{bin, Spawned};
+use common::server::wait_for_line;
+use common::signals::stop_server_clean;
+
+/// The buffer size both sides are given (the tool's default for the four named sizes).
+const BUFFER: &str = "2500000";
+
+/// Builds `baselines/NAME.c` into `dir` with the warnings own_cost.sh builds with, as errors.
+fn compile(name: &str, dir: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("baselines")
+        .join(format!("{name}.c"));
+    let program = dir.join(name);
+    let output = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
+        .arg(&program)
+        .arg(&source)
+        .output()
+        .expect("running the C compiler (the crate's build needs one too)");
+    assert!(
+        output.status.success(),
+        "{name}.c does not build: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    program
+}
+
+/// Starts the C echo server `name` on a fresh channel, measures it with the tool's `transport`
+/// client at 100 B and 10 KB, and stops it.
+fn the_tools_client_measures(name: &str, transport: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let program = compile(name, dir.path());
+    let channel = unique_channel(name);
+    let server = Spawned::start(Command::new(&program).args([channel.as_str(), BUFFER]));
+    wait_for_line(&server, "READY");
+    let json = dir.path().join("report.json");
+    let output = Command::new(bin())
+        .arg("--connect")
+        .arg(format!("{transport}:{channel}"))
+        .args([
+            "--sizes",
+            "100,10000",
+            "--iterations",
+            "300",
+            "--warmup",
+            "10",
+        ])
+        .args(["--buffer-size", BUFFER, "--timeout", "30s", "--export-json"])
+        .arg(&json)
+        .output()
+        .expect("running the driver");
+    // Stopped before anything is asserted, so that a failed case leaves no segment behind.
+    stop_server_clean(server, &channel);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(
+        output.status.success(),
+        "{name}: driver failed:\n{stdout}\n{stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{name}: {report}");
+    for result in results {
+        assert_eq!(result["status"], "ok", "{name}: {result}");
+        assert_eq!(result["iterations"], 300, "{name}: {result}");
+    }
+}
+
+#[test]
+fn echo_spin_speaks_shm_spin() {
+    the_tools_client_measures("echo_spin", "shm-spin");
+}
+
+#[test]
+fn echo_shm_sem_speaks_shm_posix() {
+    the_tools_client_measures("echo_shm_sem", "shm-posix");
+}
