@@ -38,7 +38,11 @@
 # The cases NAME_stream:SIZE and NAME_stream_same:SIZE (NAME: tcp, pipe, unix) hold a one-way
 # stream (--pattern stream) against the classic tool for its mechanism: iperf3 with the same
 # block size (-l SIZE, 3 s per run) for TCP, the plain-C loops stream_pipe.c and
-# stream_socketpair.c (COUNT messages) for the others; the client on CPU 0 and the server on
+# stream_socketpair.c (COUNT messages) for the others; NAME tcpn holds TCP against iperf3 -N
+# (TCP_NODELAY, which the tool's tcp transport sets: without it Nagle's algorithm joins small
+# writes into larger segments), and NAME tcpc against
+# stream_socketpair.c built for a TCP connection on loopback (-DTCP_LOOPBACK), which reads as
+# the tool reads, one message per read; the client on CPU 0 and the server on
 # CPU 1, or both on CPU 0 (_same). Their ratio is of throughputs (MB/s, transport-bench over
 # the other: higher is ours faster). The case wall:SIZE is the spinning round trip's
 # bookkeeping: the timed loop's wall time per round trip over its mean round trip (shm-spin
@@ -67,6 +71,8 @@ for mech in pipe socketpair; do
     "${CC:-cc}" -O2 -Wall -Wextra -pthread ${CFLAGS:-} -o "$build/stream_$mech" "$here/stream_$mech.c"
 done
 ln -s stream_socketpair "$build/stream_unix"
+"${CC:-cc}" -O2 -Wall -Wextra -pthread -DTCP_LOOPBACK -o "$build/stream_tcpc" \
+    "$here/stream_socketpair.c"
 "${CC:-cc}" -O2 -Wall -Wextra -pthread -DPER_RT_CLOCK -o "$build/rt_spin_clock" "$here/rt_spin.c"
 "${CC:-cc}" -O2 -Wall -Wextra -pthread -DPER_RT_CLOCK -DFENCE -o "$build/rt_spin_fence" \
     "$here/rt_spin.c"
@@ -181,11 +187,14 @@ need() { # command
 # placed as the case says: MB/s.
 their_stream() { # mechanism size count client_cpu server_cpu
     case $1 in
-    tcp)
+    tcp | tcpn)
+        nodelay=""
+        [ "$1" = tcpn ] && nodelay=-N
         iperf3 -s -1 -p "$port" -A "$5" >/dev/null 2>&1 &
         server=$!
         sleep 0.3
-        iperf3 -c 127.0.0.1 -p "$port" -l "$2" -t 3 -A "$4" -J |
+        # shellcheck disable=SC2086 # $nodelay is zero or one word
+        iperf3 -c 127.0.0.1 -p "$port" -l "$2" -t 3 -A "$4" $nodelay -J |
             awk -F'[:,]' '/"sum_received"/ { on = 1 } on && /"bits_per_second"/ { printf "%.1f\n", $2 / 8e6; exit }'
         wait "$server" || true
         ;;
@@ -200,7 +209,7 @@ their_stream() { # mechanism size count client_cpu server_cpu
 # stream. The client on CPU 0, the server on CPU 1 (NAME_stream), or both on CPU 0
 # (NAME_stream_same). The ratio is of throughputs (above 1: the tool moves more).
 stream_case() { # case size
-    case=$1 size=$2 port=$((20000 + $$ % 20000))
+    case=$1 size=$2 port=$((20000 + $$ % 20000)) length=""
     mech=${case%%_stream*}
     case $case in
     *_same) client_cpu=0 server_cpu=0 placement=same ;;
@@ -208,11 +217,13 @@ stream_case() { # case size
     esac
     case $mech in
     tcp) need iperf3 iperf3; transport=tcp label=iperf3 length="--duration 3s" count=0 ;;
+    tcpn) need iperf3 iperf3; transport=tcp label="iperf3 -N" length="--duration 3s" count=0 ;;
+    tcpc) transport=tcp label=C ;;
     pipe) transport=pipe label=C ;;
     unix) transport=unix-stream label=C ;;
     *) echo "$0: no stream case $case" >&2; exit 2 ;;
     esac
-    if [ "$mech" != tcp ]; then
+    if [ "$length" != "--duration 3s" ]; then
         count=${COUNT:-300000}
         [ "$size" -gt 1024 ] && count=${COUNT:-100000}
         [ "$size" -gt 10000 ] && count=${COUNT:-20000}
@@ -284,7 +295,7 @@ case ${CASES:-} in
 *pyzmq*) python=$("$root/scripts/setup-python-compat.sh") ;;
 esac
 
-cases=${CASES:-"shm_sem:100 shm_sem:10000 shm_sem:500000 shm_sem:2000000 unix:100 unix:10000 zmq:100 zmq:10000 spin:100 pipe:4 pipe_free:4 tcp_stream:1024 tcp_stream_same:1024 tcp_stream:131072"}
+cases=${CASES:-"shm_sem:100 shm_sem:10000 shm_sem:500000 shm_sem:2000000 unix:100 unix:10000 zmq:100 zmq:10000 spin:100 pipe:4 pipe_free:4 tcp_stream:1024 tcpn_stream:1024 tcpc_stream:1024 tcp_stream_same:1024 tcp_stream:131072"}
 for c in $cases; do
     case ${c%%:*} in
     split) split_case "${c#*:}" ;;

@@ -7,9 +7,23 @@
  * reads each one with one readv(2) of [header, its own buffer] (looping on partial reads)
  * and checks it. The END message is echoed back over the same socket.
  *
+ * Built with -DTCP_LOOPBACK (as stream_tcp), the two ends are a TCP connection on 127.0.0.1
+ * instead, with TCP_NODELAY as transport-bench's tcp transport sets it: the tcp transport's
+ * mechanism read as the tool reads it, one message per read, where iperf3 polls before each
+ * read (docs/own-cost.md). -DPOLL_FIRST makes the server poll(2) before each read, as
+ * iperf3's receiver selects before each: a reader one system call slower per message.
+ *
  * usage: stream_socketpair SIZE COUNT [-p same|split] [-v]                                */
 #include "common.h"
 #include <sys/socket.h>
+#ifdef POLL_FIRST
+#include <poll.h>
+#endif
+#ifdef TCP_LOOPBACK
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#endif
 
 static int g_fd[2]; /* [0] the client's end, [1] the server's */
 
@@ -24,6 +38,11 @@ static void serve(const struct opts *o)
     for (int stream = 0; stream < 2; stream++) {
         uint64_t count = stream == 0 ? WARMUP : o->count;
         for (;;) {
+#ifdef POLL_FIRST
+            struct pollfd ready = {.fd = g_fd[1], .events = POLLIN};
+            if (poll(&ready, 1, -1) < 0)
+                die_errno("poll");
+#endif
             size_t len = read_message(g_fd[1], msg, o->size);
             if (check_message(&check, msg, len, o, count)) {
                 uint32_t hdr = (uint32_t)len; /* echo the END: header + message, one write */
@@ -51,13 +70,40 @@ static void send_stream(const struct opts *o, uint8_t *frame, uint8_t *ack, uint
     check_ack(ack, read_message(g_fd[0], ack, o->size), o);
 }
 
+/* The connected pair: a socketpair, or (-DTCP_LOOPBACK) a TCP connection over loopback. */
+static void connect_ends(void)
+{
+#ifdef TCP_LOOPBACK
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t addr_len = sizeof addr;
+    int one = 1;
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        listen(listener, 1) != 0 ||
+        getsockname(listener, (struct sockaddr *)&addr, &addr_len) != 0)
+        die_errno("listening on 127.0.0.1");
+    g_fd[0] = socket(AF_INET, SOCK_STREAM, 0);
+    if (g_fd[0] < 0 || connect(g_fd[0], (struct sockaddr *)&addr, sizeof addr) != 0)
+        die_errno("connecting");
+    g_fd[1] = accept(listener, NULL, NULL);
+    if (g_fd[1] < 0)
+        die_errno("accept");
+    close(listener);
+    for (int i = 0; i < 2; i++)
+        if (setsockopt(g_fd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+            die_errno("TCP_NODELAY");
+#else
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, g_fd) != 0)
+        die_errno("socketpair");
+#endif
+}
+
 int main(int argc, char **argv)
 {
     struct opts o;
     struct timed t;
     parse_args(argc, argv, &o, MAX_SIZE);
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, g_fd) != 0)
-        die_errno("socketpair");
+    connect_ends();
     uint8_t *frame = buffer_at(sizeof(uint32_t) + o.size, FRAMED_PAYLOAD_OFFSET - sizeof(uint32_t));
     uint8_t *ack = buffer_at(o.size, FRAMED_PAYLOAD_OFFSET);
     uint32_t hdr = (uint32_t)o.size;
@@ -71,7 +117,11 @@ int main(int argc, char **argv)
     send_stream(&o, frame, ack, o.count);
     timed_end(&t);
     t.server_cpu = finish_server();
+#ifdef TCP_LOOPBACK
+    report("tcp", &o, &t);
+#else
     report("socketpair", &o, &t);
+#endif
     close(g_fd[0]);
     return 0;
 }
