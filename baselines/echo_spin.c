@@ -10,11 +10,14 @@
  * Each request is copied once, straight into the response, as the tool's server does. After
  * publishing, it wakes the client's futex if the client says it sleeps, behind the same
  * sequentially consistent fence as the tool's (without it a sleeping client could miss the
- * reply); build with -DNO_FENCE to drop both and see what they cost. It prints READY once the
- * segment exists, and on SIGTERM or SIGINT unlinks it and exits.
+ * reply); build with -DNO_FENCE to drop both and see what they cost. It never sleeps: it
+ * spins on its CPU until stopped. It prints READY once the segment exists, and on SIGTERM or
+ * SIGINT unlinks it and exits; a request longer than the lane (which the tool's server
+ * refuses too) ends it with exit 1, the segment unlinked.
  *
- * usage: echo_spin CHANNEL BUFFER_SIZE                                                     */
+ * usage: echo_spin CHANNEL BUFFER_SIZE      (BUFFER_SIZE: 5 bytes or more, as the tool's)   */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
@@ -30,11 +33,20 @@
 #define PAGE 4096u
 #define HEADER 4u
 
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
 struct line {
     _Atomic uint32_t seq, waiters, len;
 };
 
 static char g_name[128];
+static int g_created = 0; /* the segment is ours to unlink */
 static volatile sig_atomic_t g_stop = 0;
 
 static void on_stop(int sig)
@@ -46,7 +58,8 @@ static void on_stop(int sig)
 static void die(const char *what)
 {
     perror(what);
-    shm_unlink(g_name);
+    if (g_created)
+        shm_unlink(g_name);
     exit(1);
 }
 
@@ -66,7 +79,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s CHANNEL BUFFER_SIZE\n", argv[0]);
         return 2;
     }
-    size_t capacity = strtoul(argv[2], NULL, 10) - HEADER;
+    char *end;
+    errno = 0;
+    unsigned long long buffer_size = strtoull(argv[2], &end, 10);
+    if (errno != 0 || end == argv[2] || *end != '\0' || argv[2][0] == '-' ||
+        buffer_size <= HEADER || buffer_size > (1ull << 40)) {
+        fprintf(stderr, "%s: BUFFER_SIZE must be a byte count from %u to 2^40, not %s\n",
+                argv[0], HEADER + 1, argv[2]);
+        return 2;
+    }
+    size_t capacity = (size_t)buffer_size - HEADER;
     size_t lane = (capacity + PAGE - 1) / PAGE * PAGE;
     size_t size = PAGE + 2 * lane;
     snprintf(g_name, sizeof g_name, "/srb_%s_spin", argv[1]);
@@ -76,6 +98,7 @@ int main(int argc, char **argv)
     int fd = shm_open(g_name, O_CREAT | O_EXCL | O_RDWR, 0600);
     if (fd < 0)
         die("shm_open");
+    g_created = 1;
     if (ftruncate(fd, (off_t)size) != 0)
         die("ftruncate");
     uint8_t *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -89,13 +112,17 @@ int main(int argc, char **argv)
     for (uint32_t seen = 0; !g_stop;) {
         uint32_t now = atomic_load_explicit(&request->seq, memory_order_acquire);
         if (now == seen) {
-            __builtin_ia32_pause();
+            cpu_relax();
             continue;
         }
         seen = now;
         uint32_t len = atomic_load_explicit(&request->len, memory_order_relaxed);
-        if (len > capacity)
-            len = capacity;
+        if (len > capacity) {
+            fprintf(stderr, "%s: a %u-byte request does not fit the %zu-byte lane\n", argv[0],
+                    len, capacity);
+            shm_unlink(g_name);
+            return 1;
+        }
         memcpy(response_data, request_data, len);
         atomic_store_explicit(&response->len, len, memory_order_relaxed);
         publish(response, seen);

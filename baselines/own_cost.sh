@@ -122,8 +122,13 @@ theirs() { # mechanism size count
 against() { # echo_cpu transport size count server-command...
     echo_cpu=$1 against_transport=$2 size=$3 count=$4
     shift 4
+    rm -f "$build/ready"
     taskset -c "$echo_cpu" "$@" >"$build/ready" 2>/dev/null &
     server=$!
+    # Runs in $(...), which has none of the script's traps: a server that spins must not
+    # outlive a failure here (SIGTERM lets it unlink its objects).
+    trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null' EXIT
+    trap 'exit 130' INT TERM
     until grep -q READY "$build/ready" 2>/dev/null; do
         kill -0 "$server" 2>/dev/null || { echo "$0: the echo server did not start" >&2; exit 1; }
         sleep 0.01
@@ -132,6 +137,7 @@ against() { # echo_cpu transport size count server-command...
         --export-csv "$build/run.csv" >/dev/null 2>&1 || { echo "$0: --connect failed" >&2; exit 1; }
     kill "$server"
     wait "$server" || true
+    trap - EXIT
     awk -F, 'NR == 2 { print $8 }' "$build/run.csv"
 }
 

@@ -63,9 +63,9 @@ static sem_t *new_semaphore(const char *what)
 /* The server: two streams (warm-up, timed), each ended and acknowledged by its END. */
 static void serve(const struct opts *o)
 {
-    /* Four bytes past a page, as a slot's message lies (behind its length): every copy
-     * between them is 0 mod a page apart, clear of AMD Zen's slow path for a copy 1-15
-     * bytes ahead of its source (docs/own-cost.md). */
+    /* Four bytes past a page, as a request slot's message lies (behind its length): each
+     * message's copy is 0 mod a page apart, clear of AMD Zen's slow path for a copy 1-15
+     * bytes ahead of its source (docs/own-cost.md). (The END's echo slot is not placed.) */
     uint8_t *msg = buffer_at(o->size, sizeof(uint32_t));
     struct stream_check check = {0};
     for (int stream = 0; stream < 2; stream++) {

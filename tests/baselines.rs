@@ -6,6 +6,7 @@
 
 mod common {
     pub mod channel;
+    pub mod cleanup;
     pub mod process;
     // For wait_for_line alone: the rest of it starts the tool's own servers.
     #[allow(dead_code)]
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::channel::unique_channel;
+use common::cleanup::remove_objects;
 use common::process::{bin, Spawned};
 use common::server::wait_for_line;
 use common::signals::stop_server_clean;
@@ -44,12 +46,24 @@ fn compile(name: &str, dir: &Path) -> PathBuf {
     program
 }
 
+/// Unlinks a channel's objects when dropped: a server killed by an unwinding test (dropping
+/// its [`Spawned`] kills it with SIGKILL) cannot unlink them itself.
+struct Sweep(String);
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        remove_objects(&self.0);
+    }
+}
+
 /// Starts the C echo server `name` on a fresh channel, measures it with the tool's `transport`
-/// client at 100 B and 10 KB, and stops it.
-fn the_tools_client_measures(name: &str, transport: &str) {
+/// client at 100 B and 10 KB, every byte of every echo checked, with `extra` options, and stops
+/// it.
+fn the_tools_client_measures(name: &str, transport: &str, extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let program = compile(name, dir.path());
     let channel = unique_channel(name);
+    let _sweep = Sweep(channel.clone());
     let server = Spawned::start(Command::new(&program).args([channel.as_str(), BUFFER]));
     wait_for_line(&server, "READY");
     let json = dir.path().join("report.json");
@@ -64,7 +78,9 @@ fn the_tools_client_measures(name: &str, transport: &str) {
             "--warmup",
             "10",
         ])
-        .args(["--buffer-size", BUFFER, "--timeout", "30s", "--export-json"])
+        .args(["--buffer-size", BUFFER, "--timeout", "30s", "--verify-all"])
+        .args(extra)
+        .arg("--export-json")
         .arg(&json)
         .output()
         .expect("running the driver");
@@ -90,10 +106,19 @@ fn the_tools_client_measures(name: &str, transport: &str) {
 
 #[test]
 fn echo_spin_speaks_shm_spin() {
-    the_tools_client_measures("echo_spin", "shm-spin");
+    the_tools_client_measures("echo_spin", "shm-spin", &[]);
+}
+
+/// With no spin budget the tool's client sleeps on its futex for every reply, so each reply
+/// goes through echo_spin's wake. A lost wake would not fail this (the client's slices, 50 ms
+/// each, end every sleep): it checks that the path carries every echo intact, and the time it
+/// takes is no test's business.
+#[test]
+fn echo_spin_wakes_a_client_that_sleeps() {
+    the_tools_client_measures("echo_spin", "shm-spin", &["--spin-budget", "0"]);
 }
 
 #[test]
 fn echo_shm_sem_speaks_shm_posix() {
-    the_tools_client_measures("echo_shm_sem", "shm-posix");
+    the_tools_client_measures("echo_shm_sem", "shm-posix", &[]);
 }
