@@ -5,6 +5,7 @@
 //! client process per pair (`clients.rs`) that warms up and runs the timed loop, and an orderly
 //! teardown that checks the server left nothing behind. The driver runs no transport code.
 
+use crate::peer::library_dirs::LibraryDirs;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -148,6 +149,9 @@ pub struct ProcessExecutor<'a> {
     /// The CPUs this process may use, read before the measuring thread was pinned: where the
     /// pairs of `--pairs` are placed.
     pub(super) allowed_cpus: Vec<usize>,
+    /// The library directories (`/tmp/iceoryx2`) this run did not find: removed, if empty,
+    /// when the executor is dropped at the run's end.
+    _library_dirs: LibraryDirs,
 }
 
 /// What a client's command line says of where it stands in its run.
@@ -189,6 +193,7 @@ impl<'a> ProcessExecutor<'a> {
             names: RunNames::new(),
             earlier_runs_objects: Vec::new(),
             allowed_cpus,
+            _library_dirs: LibraryDirs::note_missing(&options.transports),
         })
     }
 

@@ -15,6 +15,7 @@ pub mod client_process;
 pub mod external;
 pub mod kept_stderr;
 pub mod lease;
+pub mod library_dirs;
 pub mod one_way;
 pub mod pid_watch;
 pub mod server;

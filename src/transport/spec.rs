@@ -406,6 +406,10 @@ pub struct OwnObjects {
     /// or a link someone planted), which the library would open blindly: `remove_dead` leaves
     /// such a channel alone, and `cleanup` says why with these lines.
     pub planted: fn(&ChannelName) -> Vec<String>,
+    /// The directories its library makes and shares between channels (iceoryx2's root, its
+    /// node and service directories), parents first: a run that did not find one removes it at
+    /// its end if it is empty then, so that the run leaves the machine as it found it.
+    pub dirs: fn() -> Vec<std::path::PathBuf>,
 }
 
 /// A transport's own limit on message size, and why larger messages are skipped.
@@ -452,6 +456,14 @@ impl TransportKind {
     pub fn planted_own_objects(self, channel: &ChannelName) -> Vec<String> {
         (self.0.own_objects)
             .map(|own| (own.planted)(channel))
+            .unwrap_or_default()
+    }
+
+    /// The directories the transport's library shares between channels, parents first (see
+    /// [`OwnObjects::dirs`]).
+    pub fn library_dirs(self) -> Vec<std::path::PathBuf> {
+        (self.0.own_objects)
+            .map(|own| (own.dirs)())
             .unwrap_or_default()
     }
 

@@ -114,6 +114,7 @@ const SPEC: TransportSpec = TransportSpec {
         channels: channels_with_nodes,
         remove_dead: remove_dead_nodes,
         planted: planted_files,
+        dirs: library_dirs,
     }),
     summary: "Eclipse iceoryx2 zero-copy publish-subscribe, a service each way",
     footprint,
@@ -245,6 +246,17 @@ impl SetupError {
             failure,
         }
     }
+}
+
+/// iceoryx2's root (`/tmp/iceoryx2`), then its node and service directories: what it makes on
+/// its first node and never removes.
+fn library_dirs() -> Vec<PathBuf> {
+    let config = Config::default();
+    vec![
+        trimmed(config.global.root_path().to_string()),
+        trimmed(config.global.node_dir().to_string()),
+        trimmed(config.global.service_dir().to_string()),
+    ]
 }
 
 /// A directory name of iceoryx2's configuration without its trailing `/`, as people write it.
