@@ -46,6 +46,15 @@
 #define SEQ_LEN 8u             /* bytes of the sequence number; the smallest message */
 #define MAX_SIZE (64u << 20)   /* the largest SIZE any of the programs accepts */
 
+/* What a spinning wait does between two looks at shared memory: `pause` (or the CPU's like). */
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
 enum placement { UNPINNED, SAME, SPLIT };
 
 struct opts {

@@ -16,30 +16,13 @@
  * refuses too) ends it with exit 1, the segment unlinked.
  *
  * usage: echo_spin CHANNEL BUFFER_SIZE      (BUFFER_SIZE: 5 bytes or more, as the tool's)   */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
+#include "common.h"
 #include <linux/futex.h>
-#include <signal.h>
 #include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
-#include <unistd.h>
 
 #define PAGE 4096u
 #define HEADER 4u
-
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield")
-#else
-#define cpu_relax() ((void)0)
-#endif
 
 struct line {
     _Atomic uint32_t seq, waiters, len;
@@ -55,7 +38,8 @@ static void on_stop(int sig)
     g_stop = 1;
 }
 
-static void die(const char *what)
+/* perror, and the segment unlinked if it is ours. */
+static void die_unlinking(const char *what)
 {
     perror(what);
     if (g_created)
@@ -97,13 +81,13 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &stop, NULL);
     int fd = shm_open(g_name, O_CREAT | O_EXCL | O_RDWR, 0600);
     if (fd < 0)
-        die("shm_open");
+        die_unlinking("shm_open");
     g_created = 1;
     if (ftruncate(fd, (off_t)size) != 0)
-        die("ftruncate");
+        die_unlinking("ftruncate");
     uint8_t *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (mem == MAP_FAILED)
-        die("mmap");
+        die_unlinking("mmap");
     close(fd);
     struct line *request = (struct line *)(mem + 64), *response = (struct line *)(mem + 128);
     uint8_t *request_data = mem + PAGE, *response_data = mem + PAGE + lane;

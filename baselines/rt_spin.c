@@ -44,7 +44,7 @@ static uint64_t await_change(_Atomic uint64_t *seq, uint64_t last)
 {
     uint64_t now;
     while ((now = atomic_load_explicit(seq, memory_order_acquire)) == last) {
-        __builtin_ia32_pause();
+        cpu_relax();
         if (g_child_died)
             die("the server died");
     }

@@ -24,14 +24,6 @@
 #define SLOT_BYTES 4096
 #define SLOT_PAYLOAD (SLOT_BYTES - sizeof(uint32_t))
 
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield")
-#else
-#define cpu_relax() ((void)0)
-#endif
-
 struct slot {
     uint32_t len;
     uint8_t data[SLOT_PAYLOAD];

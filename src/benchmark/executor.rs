@@ -5,7 +5,6 @@
 //! client process per pair (`clients.rs`) that warms up and runs the timed loop, and an orderly
 //! teardown that checks the server left nothing behind. The driver runs no transport code.
 
-use crate::peer::library_dirs::LibraryDirs;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -23,6 +22,7 @@ use crate::benchmark::workload::timed_loop;
 use crate::cli::options::Options;
 use crate::peer::cleanup::{self, IpcObject};
 use crate::peer::lease::{EndpointLease, RunNames};
+use crate::peer::library_dirs::LibraryDirs;
 use crate::peer::server_args::ServerArgs;
 use crate::peer::spawn::ServerProcess;
 use crate::system::placement::{self, PinError, Pinning};
