@@ -67,6 +67,16 @@ pub fn objection_within(watch: &dyn PeerWatch, grace: Duration) -> Option<Transp
     }
 }
 
+/// Whether an I/O error says the peer hung up: its end reset or closed, or the stream ended
+/// mid-message. What [`objection_within`] is then asked to explain.
+pub fn is_hang_up(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof
+    )
+}
+
 /// How long one slice of a bounded wait blocks before the [`PeerWatch`] is asked again.
 pub const WAIT_SLICE: Duration = Duration::from_millis(50);
 

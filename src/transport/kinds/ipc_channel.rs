@@ -58,8 +58,8 @@ use crate::transport::spec::{
     TransportServer, TransportSpec,
 };
 use crate::transport::wait::{
-    objection_within, retry_until_created, PeerWatch, WaitBudget, EXIT_SEEN_GRACE, IDLE_SLICE,
-    WAIT_SLICE,
+    is_hang_up, objection_within, retry_until_created, PeerWatch, WaitBudget, EXIT_SEEN_GRACE,
+    IDLE_SLICE, WAIT_SLICE,
 };
 use crate::transport::wire::payload_capacity;
 use crate::transport::workload::one_request_at_a_time;
@@ -296,14 +296,6 @@ fn peer_gone(watch: &dyn PeerWatch, how: &str) -> TransportError {
     objection_within(watch, EXIT_SEEN_GRACE).unwrap_or_else(|| {
         TransportError::PeerGone(format!("the ipc-channel to the peer closed: {how}"))
     })
-}
-
-fn is_hang_up(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind;
-    matches!(
-        e.kind(),
-        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof
-    )
 }
 
 /// The requesting side: the request channel's sender, the reply channel's receiver, and the

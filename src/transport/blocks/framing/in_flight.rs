@@ -10,11 +10,11 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::transfer::{is_hang_up, peer_gone, progress, Direction};
+use super::transfer::{peer_gone, progress, Direction};
 use super::FramedStream;
 use crate::transport::blocks::payload::decode_len;
 use crate::transport::error::TransportError;
-use crate::transport::wait::{WaitBudget, WAIT_SLICE};
+use crate::transport::wait::{is_hang_up, WaitBudget, WAIT_SLICE};
 use crate::transport::wire::HEADER_LEN;
 
 /// What a client with requests in flight needs of its stream beyond `Read + Write`: a read and a

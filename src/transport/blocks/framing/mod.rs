@@ -75,11 +75,11 @@ use crate::transport::blocks::aligned::AlignedBuffer;
 use crate::transport::blocks::payload::check_message_fits;
 use crate::transport::error::TransportError;
 use crate::transport::spec::Reply;
-use crate::transport::wait::{PeerWatch, StopFlag, WaitBudget};
+use crate::transport::wait::{is_hang_up, PeerWatch, StopFlag, WaitBudget};
 use crate::transport::wire::{encode_len, payload_capacity, HEADER_LEN};
 use carried::Carried;
 use partial_read::{Incoming, NO_EXPECTATION};
-use transfer::{is_hang_up, is_timeout, progress, Direction};
+use transfer::{is_timeout, progress, Direction};
 
 /// Where both ends keep a payload, in bytes past a page boundary: 64 bytes past where a payload
 /// behind its header starts a page. The kernel copies a message between a process and a buffer

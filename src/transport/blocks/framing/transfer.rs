@@ -5,7 +5,7 @@
 use std::io::ErrorKind;
 
 use crate::transport::error::TransportError;
-use crate::transport::wait::{objection_within, WaitBudget, EXIT_SEEN_GRACE};
+use crate::transport::wait::{is_hang_up, objection_within, WaitBudget, EXIT_SEEN_GRACE};
 
 /// Which way a transfer moves bytes, for its error texts.
 #[derive(Clone, Copy)]
@@ -64,13 +64,6 @@ pub(super) fn peer_gone(budget: &WaitBudget<'_>, how: &str) -> TransportError {
     objection_within(budget.watch(), EXIT_SEEN_GRACE).unwrap_or_else(|| {
         TransportError::PeerGone(format!("the connection to the peer broke: {how}"))
     })
-}
-
-pub(super) fn is_hang_up(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof
-    )
 }
 
 /// A slice of the stream's own timeout ran out.
