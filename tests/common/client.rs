@@ -38,6 +38,7 @@ pub fn connect_with(
     pattern: Pattern,
     in_flight: usize,
 ) -> Result<Box<dyn TransportClient>, TransportError> {
+    super::process::leave_library_dirs_as_found();
     let options = TransportOptions {
         timeout,
         spin_budget: None,

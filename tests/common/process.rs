@@ -20,15 +20,42 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use transport_bench::peer::library_dirs::LibraryDirs;
+use transport_bench::transport::TransportKind;
 
 /// Generous bound for anything a loaded 2-core machine should finish.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_transport-bench"))
+}
+
+/// Makes this test process leave the transports' library directories (iceoryx2's
+/// `/tmp/iceoryx2`) as it found them: those missing at its first call are removed, once empty,
+/// when the process exits. The driver does this for its own run; a test that starts servers or
+/// clients itself is what makes them otherwise. At exit, not when a test ends: the tests of one
+/// file run in parallel threads, and removing a directory between another test's library
+/// making it and making its node there would fail that node.
+pub fn leave_library_dirs_as_found() {
+    static NOTED: Mutex<Option<LibraryDirs>> = Mutex::new(None);
+    static ONCE: Once = Once::new();
+    extern "C" fn remove_noted() {
+        // Dropping the note removes them; a poisoned lock (a test panicked holding it) keeps
+        // them rather than panic in an exit handler.
+        if let Ok(mut noted) = NOTED.lock() {
+            noted.take();
+        }
+    }
+    ONCE.call_once(|| {
+        *NOTED.lock().unwrap() = Some(LibraryDirs::note_missing(TransportKind::all()));
+        // SAFETY: `remove_noted` is a plain function that neither unwinds nor returns a value;
+        // libtest ends with `exit` whether tests passed or failed, which runs it.
+        unsafe { libc::atexit(remove_noted) };
+    });
 }
 
 /// `/dev/shm` entries (shared memory and `sem.` semaphores) whose name contains `needle`.
@@ -59,6 +86,7 @@ const DRAIN_PATIENCE: Duration = Duration::from_secs(10);
 
 impl Spawned {
     pub fn start(command: &mut Command) -> Spawned {
+        leave_library_dirs_as_found();
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
