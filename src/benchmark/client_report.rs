@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::benchmark::measure::RunMeasurement;
-use crate::benchmark::outcome::{ReportedError, RunOutcome};
+use crate::benchmark::outcome::{ReportedError, RunOutcome, ServerExitGrace};
 use crate::transport::PeerWatch;
 
 /// One line of a client's report.
@@ -41,11 +41,16 @@ impl FinishedRun {
         }
     }
 
-    /// The outcome the driver takes from it.
-    pub fn into_outcome(self, server: Option<&Arc<dyn PeerWatch>>) -> RunOutcome {
+    /// The outcome the driver takes from it; the run's `grace` bounds how long it waits to
+    /// see the `server` exit.
+    pub fn into_outcome(
+        self,
+        server: Option<&Arc<dyn PeerWatch>>,
+        grace: &mut ServerExitGrace,
+    ) -> RunOutcome {
         RunOutcome {
             measurement: self.measurement,
-            error: self.error.map(|e| e.into_run_error(server)),
+            error: self.error.map(|e| e.into_run_error(server, grace)),
         }
     }
 }
@@ -87,7 +92,7 @@ mod tests {
         let ClientMessage::Finished(back) = serde_json::from_str(&line.unwrap()).unwrap() else {
             panic!("not a finished run");
         };
-        let back = back.into_outcome(None);
+        let back = back.into_outcome(None, &mut Default::default());
         // The interrupt crosses as one; whether it interrupts the run is the driver's to say
         // (`ReportedError::into_run_error`: only if the driver received a stop signal itself).
         match back.error.unwrap() {
@@ -110,10 +115,10 @@ mod tests {
         let reported = ReportedError::of(&timeout);
         assert_eq!(reported.kind, FailureKind::Timeout);
         assert_eq!(reported.text, timeout.to_string());
-        let back = reported.into_run_error(None);
+        let back = reported.into_run_error(None, &mut Default::default());
         assert_eq!(back.to_string(), timeout.to_string());
         let other = RunError::Measure(MeasureError::AnotherPairFailed);
-        let back = ReportedError::of(&other).into_run_error(None);
+        let back = ReportedError::of(&other).into_run_error(None, &mut Default::default());
         assert!(matches!(
             back,
             RunError::Measure(MeasureError::AnotherPairFailed)

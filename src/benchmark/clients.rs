@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::benchmark::client_report::ClientMessage;
 use crate::benchmark::measure::{MeasureError, ProgressSink};
-use crate::benchmark::outcome::{Case, FailureKind, RunError, RunOutcome};
+use crate::benchmark::outcome::{Case, FailureKind, RunError, RunOutcome, ServerExitGrace};
 use crate::cli::options::Options;
 use crate::peer::client_args::ClientArgs;
 use crate::peer::client_process::{ClientLine, ClientProcess, ClientProcessError, GO, STOP};
@@ -150,10 +150,11 @@ fn follow(
     let mut released = !start_line;
     let mut stopped = false;
     let mut signalled: Option<Instant> = None;
+    let mut exit_grace = ServerExitGrace::default();
     while clients.iter().any(|client| !client.ended) {
         match lines.recv_timeout(WAIT_SLICE) {
             Ok((index, Some(line))) => {
-                let failed = take_line(&mut clients[index], &line, progress);
+                let failed = take_line(&mut clients[index], &line, progress, &mut exit_grace);
                 stopped |= failed;
             }
             Ok((index, None)) => stopped |= end(&mut clients[index], timeout),
@@ -172,8 +173,14 @@ fn follow(
     }
 }
 
-/// Takes one report line of `client`; true if it reported a failure of its own.
-fn take_line(client: &mut Client, line: &str, progress: &mut dyn ProgressSink) -> bool {
+/// Takes one report line of `client`; true if it reported a failure of its own. A server its
+/// client saw go is given what is left of the run's `exit_grace` to be seen exiting.
+fn take_line(
+    client: &mut Client,
+    line: &str,
+    progress: &mut dyn ProgressSink,
+    exit_grace: &mut ServerExitGrace,
+) -> bool {
     match serde_json::from_str::<ClientMessage>(line) {
         Ok(ClientMessage::Connected) => {
             client.connected = true;
@@ -196,7 +203,7 @@ fn take_line(client: &mut Client, line: &str, progress: &mut dyn ProgressSink) -
                     FailureKind::Interrupted | FailureKind::AnotherPairFailed
                 )
             });
-            client.outcome = Some(run.into_outcome(client.server.as_ref()));
+            client.outcome = Some(run.into_outcome(client.server.as_ref(), exit_grace));
             failed
         }
         // Not a report line: something in the client wrote to its report pipe. Ignored; its

@@ -3,7 +3,7 @@
 //! process reported ([`ReportedError`]), typed, as it crossed the pipe to the driver.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +15,7 @@ use crate::peer::spawn::DriverError;
 use crate::report::size::MessageSize;
 use crate::system::process_state::Stopped;
 use crate::system::signals;
-use crate::transport::wait::objection_within;
+use crate::transport::wait::objection_until;
 use crate::transport::{PeerWatch, TransportError, TransportKind};
 
 /// One (size, transport) pair of the benchmark.
@@ -229,8 +229,12 @@ impl ReportedError {
     }
 
     /// The driver's error for it: the server's exit described by the driver's `server` watch,
-    /// which reaps it, where the client only saw it go.
-    pub fn into_run_error(self, server: Option<&Arc<dyn PeerWatch>>) -> RunError {
+    /// which reaps it, where the client only saw it go, if seen within the run's `grace`.
+    pub fn into_run_error(
+        self,
+        server: Option<&Arc<dyn PeerWatch>>,
+        grace: &mut ServerExitGrace,
+    ) -> RunError {
         match self.kind {
             // The driver passes its own stop signals on to its clients: only then is the run
             // interrupted. A signal that reached a client alone ended that case early, which
@@ -246,7 +250,7 @@ impl ReportedError {
                 ..self
             }),
             FailureKind::AnotherPairFailed => RunError::Measure(MeasureError::AnotherPairFailed),
-            FailureKind::PeerGone => match server.and_then(exit_seen_within) {
+            FailureKind::PeerGone => match server.and_then(|w| exit_seen_until(w, grace.end())) {
                 Some(gone) => RunError::from(gone),
                 None => RunError::InClient(self),
             },
@@ -257,15 +261,31 @@ impl ReportedError {
 
 /// How long the driver waits to see the exit of a server its client saw go: longer than a
 /// client's own wait
-/// ([`EXIT_SEEN_GRACE`](crate::transport::wait::EXIT_SEEN_GRACE)), since a stopping gRPC server says GOAWAY first and
-/// exits after its shutdown grace (200 ms, `grpc/server.rs`). Only a failed run waits.
+/// ([`EXIT_SEEN_GRACE`](crate::transport::wait::EXIT_SEEN_GRACE)), since a stopping gRPC
+/// server says GOAWAY first and exits after its shutdown grace (200 ms, `grpc/server.rs`).
+/// Only a failed run waits.
 const SERVER_EXIT_GRACE: Duration = Duration::from_millis(500);
 
-/// The server's exit as `watch` describes it, once seen: a client that saw its server go may
-/// report it before the driver can see the exit (see [`objection_within`]), the more so on a
-/// loaded machine, so the driver gives it a moment, as a client's transport does.
-fn exit_seen_within(watch: &Arc<dyn PeerWatch>) -> Option<TransportError> {
-    match objection_within(watch.as_ref(), SERVER_EXIT_GRACE) {
+/// One [`SERVER_EXIT_GRACE`] for a whole run, from the first report of a server gone: the
+/// servers of `--pairs N` that all hang up without exiting cost the driver one grace, not N
+/// in turn (64 pairs were 32 s past the clients' reports).
+#[derive(Debug, Default)]
+pub struct ServerExitGrace {
+    end: Option<Instant>,
+}
+
+impl ServerExitGrace {
+    /// When the run's grace ends; started by the first call.
+    fn end(&mut self) -> Instant {
+        *(self.end).get_or_insert_with(|| Instant::now() + SERVER_EXIT_GRACE)
+    }
+}
+
+/// The server's exit as `watch` describes it, once seen before `end`: a client that saw its
+/// server go may report it before the driver can see the exit (see [`objection_until`]), the
+/// more so on a loaded machine, so the driver gives it a moment, as a client's transport does.
+fn exit_seen_until(watch: &Arc<dyn PeerWatch>, end: Instant) -> Option<TransportError> {
+    match objection_until(watch.as_ref(), end) {
         Some(gone @ TransportError::PeerGone(_)) => Some(gone),
         _ => None,
     }
@@ -286,11 +306,26 @@ mod tests {
     #[test]
     fn a_client_that_saw_its_server_go_is_told_how_once_the_driver_sees_the_exit() {
         let later: Arc<dyn PeerWatch> = Arc::new(ExitsAfter::new(5, true));
-        let error = gone_from_the_client().into_run_error(Some(&later));
+        let error = gone_from_the_client().into_run_error(Some(&later), &mut Default::default());
         assert_eq!(error.to_string(), "server exited: exit code 3");
         let never: Arc<dyn PeerWatch> = Arc::new(ExitsAfter::new(u32::MAX, true));
-        let error = gone_from_the_client().into_run_error(Some(&never));
+        let error = gone_from_the_client().into_run_error(Some(&never), &mut Default::default());
         assert!(error.to_string().contains("GOAWAY"), "{error}");
+    }
+
+    #[test]
+    fn the_pairs_of_a_run_share_one_grace_to_see_their_servers_exit() {
+        let mut grace = ServerExitGrace::default();
+        let never: Arc<dyn PeerWatch> = Arc::new(ExitsAfter::new(u32::MAX, true));
+        let error = gone_from_the_client().into_run_error(Some(&never), &mut grace);
+        assert!(error.to_string().contains("GOAWAY"), "{error}");
+        // The grace is spent: the next pair's server is asked once, not given a grace of its
+        // own.
+        let second = Arc::new(ExitsAfter::new(u32::MAX, true));
+        let watch: Arc<dyn PeerWatch> = second.clone();
+        let error = gone_from_the_client().into_run_error(Some(&watch), &mut grace);
+        assert!(error.to_string().contains("GOAWAY"), "{error}");
+        assert_eq!(second.checks(), 1);
     }
 
     fn timeout() -> RunError {

@@ -55,7 +55,12 @@ pub const EXIT_SEEN_GRACE: Duration = Duration::from_millis(100);
 /// watch of nothing but a flag has nothing to add, and not waiting keeps a server from pausing
 /// for every client that hangs up mid-message.
 pub fn objection_within(watch: &dyn PeerWatch, grace: Duration) -> Option<TransportError> {
-    let deadline = Instant::now() + grace;
+    objection_until(watch, Instant::now() + grace)
+}
+
+/// [`objection_within`] a grace that ends at `deadline`, shared by several waits: asked once if
+/// it has passed.
+pub fn objection_until(watch: &dyn PeerWatch, deadline: Instant) -> Option<TransportError> {
     loop {
         match watch.check() {
             Err(e) => return Some(e),
