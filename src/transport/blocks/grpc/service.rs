@@ -70,7 +70,9 @@ pub fn window_bytes(encoded_bytes: usize) -> u32 {
 /// small messages to a server that reads them more slowly than they come fills a stream window
 /// with such frames: with both windows one 2.5 MB message, 100 B messages (107-byte frames)
 /// overran the 1.25 MB budget within about a second (`--pattern stream --sizes 100`). Half of
-/// this window is 1 GiB, which [`MAX_STREAM_WINDOW`] of the smallest frames cannot reach.
+/// this window is 1 GiB, which [`MAX_STREAM_WINDOW`] of the smallest frames cannot reach
+/// (`tests/grpc.rs`: 16 B messages to a server that reads none end in the timeout, where the
+/// windows made equal end in h2's error).
 pub const CONNECTION_WINDOW: u32 = i32::MAX as u32;
 
 /// The largest stream window: what a stream of the smallest DATA frames (5 bytes: the gRPC
