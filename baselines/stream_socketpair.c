@@ -12,10 +12,38 @@
  * mechanism read as the tool reads it, one message per read, where iperf3 polls before each
  * read (docs/own-cost.md). -DPOLL_FIRST makes the server poll(2) before each read, as
  * iperf3's receiver selects before each: a reader one system call slower per message.
+ * Two more, each a way the tool differs, to measure what it costs: -DWRITEV sends each
+ * message with one writev(2) of [header, message], as the tool does above 4 KiB, instead of
+ * one write(2); -DHELPER_THREAD starts an idle thread in the client and in the server, as the
+ * tool's processes hold helper threads (the watch for their driver's death, the report), so
+ * that their descriptor table is shared and each system call on a descriptor counts a
+ * reference to its file (fdget/fput), which a single-threaded process skips.
  *
  * usage: stream_socketpair SIZE COUNT [-p same|split] [-v]                                */
 #include "common.h"
 #include <sys/socket.h>
+#ifdef WRITEV
+#include <sys/uio.h>
+#endif
+#ifdef HELPER_THREAD
+#include <pthread.h>
+
+/* A thread that only waits, as the tool's helpers do while a stream runs. */
+static void *idle_helper(void *unused)
+{
+    (void)unused;
+    for (;;)
+        pause();
+    return NULL;
+}
+
+static void start_helper_thread(void)
+{
+    pthread_t helper;
+    if (pthread_create(&helper, NULL, idle_helper, NULL) != 0)
+        die("pthread_create");
+}
+#endif
 #ifdef POLL_FIRST
 #include <poll.h>
 #endif
@@ -35,6 +63,9 @@ static void serve(const struct opts *o)
     uint8_t *out = buffer_at(sizeof(uint32_t) + o->size, FRAMED_PAYLOAD_OFFSET - sizeof(uint32_t));
     struct stream_check check = {0};
     close(g_fd[0]);
+#ifdef HELPER_THREAD
+    start_helper_thread();
+#endif
     for (int stream = 0; stream < 2; stream++) {
         uint64_t count = stream == 0 ? WARMUP : o->count;
         for (;;) {
@@ -56,6 +87,25 @@ static void serve(const struct opts *o)
     }
 }
 
+/* Sends one framed message: one write of header+message, or (-DWRITEV) one writev of the
+ * two, as the tool; either way the rest of a partial write goes out with write_all. */
+static void send_frame(const uint8_t *frame, size_t frame_len)
+{
+#ifdef WRITEV
+    struct iovec parts[2] = {{(void *)frame, sizeof(uint32_t)},
+                             {(void *)(frame + sizeof(uint32_t)), frame_len - sizeof(uint32_t)}};
+    ssize_t sent = writev(g_fd[0], parts, 2);
+    if (sent < 0 && errno != EINTR)
+        die_errno("writev");
+    if (sent < 0)
+        sent = 0;
+    if ((size_t)sent < frame_len)
+        write_all(g_fd[0], frame + sent, frame_len - (size_t)sent);
+#else
+    write_all(g_fd[0], frame, frame_len);
+#endif
+}
+
 /* The client's side of one stream: `count` messages, the END, then wait for its echo. */
 static void send_stream(const struct opts *o, uint8_t *frame, uint8_t *ack, uint64_t count)
 {
@@ -63,10 +113,10 @@ static void send_stream(const struct opts *o, uint8_t *frame, uint8_t *ack, uint
     size_t frame_len = sizeof(uint32_t) + o->size;
     for (uint64_t seq = 1; seq <= count; seq++) {
         stamp_seq(msg, seq);
-        write_all(g_fd[0], frame, frame_len);
+        send_frame(frame, frame_len);
     }
     stamp_seq(msg, STREAM_END);
-    write_all(g_fd[0], frame, frame_len);
+    send_frame(frame, frame_len);
     check_ack(ack, read_message(g_fd[0], ack, o->size), o);
 }
 
@@ -112,6 +162,9 @@ int main(int argc, char **argv)
 
     start_server(&o, serve);
     close(g_fd[1]);
+#ifdef HELPER_THREAD
+    start_helper_thread();
+#endif
     send_stream(&o, frame, ack, WARMUP); /* untimed */
     timed_begin(&t);
     send_stream(&o, frame, ack, o.count);

@@ -28,12 +28,19 @@ const BUFFER: &str = "2500000";
 
 /// Builds `baselines/NAME.c` into `dir` with the warnings own_cost.sh builds with, as errors.
 fn compile(name: &str, dir: &Path) -> PathBuf {
+    compile_with(name, dir, &[])
+}
+
+/// [`compile`] with `defines` (`-DWRITEV`, for example).
+fn compile_with(name: &str, dir: &Path, defines: &[&str]) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("baselines")
         .join(format!("{name}.c"));
     let program = dir.join(name);
     let output = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
+        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-pthread"])
+        .args(defines)
+        .arg("-o")
         .arg(&program)
         .arg(&source)
         .output()
@@ -121,4 +128,36 @@ fn echo_spin_wakes_a_client_that_sleeps() {
 #[test]
 fn echo_shm_sem_speaks_shm_posix() {
     the_tools_client_measures("echo_shm_sem", "shm-posix", &[]);
+}
+
+/// The Unix stream baseline in each build docs/own-cost.md compares (plain, with the tool's
+/// `writev`, with helper threads, with both) carries every message whole and in order, every
+/// byte checked (`-v`): a wrong frame ends its server, and the program, with an error.
+#[test]
+fn the_socketpair_stream_carries_every_byte_in_each_build_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let builds: [&[&str]; 4] = [
+        &[],
+        &["-DWRITEV"],
+        &["-DHELPER_THREAD"],
+        &["-DWRITEV", "-DHELPER_THREAD"],
+    ];
+    for defines in builds {
+        let program = compile_with("stream_socketpair", dir.path(), defines);
+        for size in ["100", "10000"] {
+            let output = Command::new(&program)
+                .args([size, "2000", "-v"])
+                .output()
+                .expect("running stream_socketpair");
+            let said = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "{defines:?} {size}: {said}");
+            let report = String::from_utf8_lossy(&output.stdout);
+            let fields: Vec<&str> = report.split_whitespace().collect();
+            assert_eq!(
+                fields[..3],
+                ["socketpair", size, "2000"],
+                "{defines:?}: {report}"
+            );
+        }
+    }
 }
