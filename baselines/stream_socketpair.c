@@ -15,7 +15,8 @@
  * Two more, each a way the tool differs, to measure what it costs: -DWRITEV sends each
  * message with one writev(2) of [header, message], as the tool does above 4 KiB, instead of
  * one write(2); -DHELPER_THREAD starts an idle thread in the client and in the server, as the
- * tool's processes hold helper threads (the watch for their driver's death, the report), so
+ * tool's processes hold helper threads (the one that reads the driver's commands and sees its
+ * end, and the wait watchdog), so
  * that their descriptor table is shared and each system call on a descriptor counts a
  * reference to its file (fdget/fput), which a single-threaded process skips.
  *
@@ -27,7 +28,17 @@
 #endif
 #ifdef HELPER_THREAD
 #include <pthread.h>
+#endif
+#ifdef POLL_FIRST
+#include <poll.h>
+#endif
+#ifdef TCP_LOOPBACK
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#endif
 
+#ifdef HELPER_THREAD
 /* A thread that only waits, as the tool's helpers do while a stream runs. */
 static void *idle_helper(void *unused)
 {
@@ -43,14 +54,6 @@ static void start_helper_thread(void)
     if (pthread_create(&helper, NULL, idle_helper, NULL) != 0)
         die("pthread_create");
 }
-#endif
-#ifdef POLL_FIRST
-#include <poll.h>
-#endif
-#ifdef TCP_LOOPBACK
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #endif
 
 static int g_fd[2]; /* [0] the client's end, [1] the server's */
@@ -95,6 +98,8 @@ static void send_frame(const uint8_t *frame, size_t frame_len)
     struct iovec parts[2] = {{(void *)frame, sizeof(uint32_t)},
                              {(void *)(frame + sizeof(uint32_t)), frame_len - sizeof(uint32_t)}};
     ssize_t sent = writev(g_fd[0], parts, 2);
+    if (sent < 0 && (errno == EPIPE || errno == ECONNRESET))
+        die("the peer closed the stream (it exited?)");
     if (sent < 0 && errno != EINTR)
         die_errno("writev");
     if (sent < 0)

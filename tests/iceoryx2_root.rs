@@ -1,8 +1,8 @@
 //! A run leaves iceoryx2's root (`/tmp/iceoryx2`, with its `nodes` and `services`) as it found
 //! it: gone again if it was not there. So does a test process that starts iceoryx2 servers and
-//! clients itself (`common::process::leave_library_dirs_as_found`), at its exit. A file of its
-//! own because the other iceoryx2 tests (`tests/iceoryx2.rs`) run in parallel threads of one
-//! process and keep the root in use; its two checks take turns for the same reason.
+//! clients itself (`common::process::leave_library_dirs_as_found`), at its normal exit. A file
+//! of its own because the other iceoryx2 tests (`tests/iceoryx2.rs`) run in parallel threads
+//! of one process and keep the root in use; its checks take turns for the same reason.
 
 mod common {
     pub mod channel;
@@ -68,6 +68,9 @@ fn a_run_that_found_no_iceoryx2_root_leaves_none() {
 #[test]
 #[ignore = "the child process of a_test_process_that_found_no_iceoryx2_root_leaves_none"]
 fn an_iceoryx2_server_started_by_a_test_echoes_to_its_client() {
+    // Alone in its child process; in turn with the others where all run together
+    // (`--include-ignored`).
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let channel = unique_channel("ice_root");
     let endpoint = Endpoint::ShmChannel {
         channel: channel.clone(),
@@ -79,10 +82,8 @@ fn an_iceoryx2_server_started_by_a_test_echoes_to_its_client() {
     let mut reply = [0; 64];
     let len = client.round_trip(b"ping", &mut reply).expect("an echo");
     assert_eq!(&reply[..len], b"ping");
-    assert!(
-        Path::new(ROOT).join("nodes").is_dir(),
-        "iceoryx2 made {ROOT}"
-    );
+    let nodes = Path::new(ROOT).join("nodes");
+    assert!(nodes.is_dir(), "iceoryx2 did not make {}", nodes.display());
     drop(client);
     stop_server_clean(server, &channel);
 }
@@ -99,6 +100,6 @@ fn a_test_process_that_found_no_iceoryx2_root_leaves_none() {
     assert_succeeded(&output);
     // It ran, and alone: a filter that matched nothing passes too.
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("1 passed"), "{stdout}");
+    assert!(stdout.contains("test result: ok. 1 passed"), "{stdout}");
     assert!(!Path::new(ROOT).exists(), "the test process left {ROOT}");
 }

@@ -287,7 +287,7 @@ fn a_round_trip_client_refuses_to_send(kind: TransportKind) {
 
 /// A stream server bound in this process, on `endpoint` (the server's side).
 fn bind_stream_server(kind: TransportKind, endpoint: &Endpoint) -> Box<dyn TransportServer> {
-    common::process::leave_library_dirs_as_found();
+    common::process::leave_library_dirs_as_found(kind);
     let options = TransportOptions {
         timeout: PATIENCE,
         spin_budget: None,

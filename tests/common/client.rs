@@ -38,7 +38,7 @@ pub fn connect_with(
     pattern: Pattern,
     in_flight: usize,
 ) -> Result<Box<dyn TransportClient>, TransportError> {
-    super::process::leave_library_dirs_as_found();
+    super::process::leave_library_dirs_as_found(kind);
     let options = TransportOptions {
         timeout,
         spin_budget: None,

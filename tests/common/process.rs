@@ -34,27 +34,34 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_transport-bench"))
 }
 
-/// Makes this test process leave the transports' library directories (iceoryx2's
-/// `/tmp/iceoryx2`) as it found them: those missing at its first call are removed, once empty,
-/// when the process exits. The driver does this for its own run; a test that starts servers or
-/// clients itself is what makes them otherwise. At exit, not when a test ends: the tests of one
-/// file run in parallel threads, and removing a directory between another test's library
-/// making it and making its node there would fail that node.
-pub fn leave_library_dirs_as_found() {
+/// Makes this test process leave `kind`'s library directories (iceoryx2's `/tmp/iceoryx2`) as
+/// it found them, for a test that starts a `kind` server or client itself (the driver does
+/// this for its own run): those missing at the first call for a transport that has any are
+/// removed, once empty, when the process exits normally. At exit, not when a test ends: the
+/// tests of one file run in parallel threads, and removing a directory between another test's
+/// library making it and making its node there would fail that node. Not for a process that
+/// never used such a transport: it would remove what another process is making.
+// Called from `server`, `client`, `spinning` and `streaming`: a file without them has no use.
+#[allow(dead_code)]
+pub fn leave_library_dirs_as_found(kind: TransportKind) {
     static NOTED: Mutex<Option<LibraryDirs>> = Mutex::new(None);
     static ONCE: Once = Once::new();
     extern "C" fn remove_noted() {
-        // Dropping the note removes them; a poisoned lock (a test panicked holding it) keeps
-        // them rather than panic in an exit handler.
-        if let Ok(mut noted) = NOTED.lock() {
+        // Dropping the note removes them. A lock held elsewhere (a thread still running at
+        // exit) or poisoned keeps them, rather than wait or panic in an exit handler.
+        if let Ok(mut noted) = NOTED.try_lock() {
             noted.take();
         }
     }
+    if kind.library_dirs().is_empty() {
+        return;
+    }
     ONCE.call_once(|| {
         *NOTED.lock().unwrap() = Some(LibraryDirs::note_missing(TransportKind::all()));
-        // SAFETY: `remove_noted` is a plain function that neither unwinds nor returns a value;
-        // libtest ends with `exit` whether tests passed or failed, which runs it.
-        unsafe { libc::atexit(remove_noted) };
+        // SAFETY: `remove_noted` takes no arguments, returns nothing and cannot unwind (it
+        // only try-locks and drops), as an exit handler must.
+        let registered = unsafe { libc::atexit(remove_noted) } == 0;
+        assert!(registered, "atexit refused the handler");
     });
 }
 
@@ -86,7 +93,6 @@ const DRAIN_PATIENCE: Duration = Duration::from_secs(10);
 
 impl Spawned {
     pub fn start(command: &mut Command) -> Spawned {
-        leave_library_dirs_as_found();
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -40,6 +40,7 @@ pub fn server_args(kind: TransportKind, endpoint: &Endpoint, timeout: Duration) 
 /// A server started directly (`--server`), handed `inherited` descriptors (a pipe server's
 /// ends) as the driver hands them down, ready; killed on drop.
 pub fn start_server(args: &ServerArgs, inherited: &[InheritedFd<'_>]) -> Spawned {
+    super::process::leave_library_dirs_as_found(args.transport);
     let mut command = Command::new(bin());
     command.args(args.to_args());
     hand_down(&mut command, inherited);

@@ -29,7 +29,7 @@ pub fn connect_spinning(
     timeout: Duration,
     spin_budget: Option<Duration>,
 ) -> Result<Box<dyn TransportClient>, TransportError> {
-    super::process::leave_library_dirs_as_found();
+    super::process::leave_library_dirs_as_found(kind);
     let options = TransportOptions {
         timeout,
         spin_budget,

@@ -41,7 +41,7 @@ pub fn connect_for(
     timeout: Duration,
     watch: Arc<dyn PeerWatch>,
 ) -> Result<Box<dyn TransportClient>, TransportError> {
-    super::process::leave_library_dirs_as_found();
+    super::process::leave_library_dirs_as_found(kind);
     let options = TransportOptions {
         timeout,
         spin_budget: None,
