@@ -4,13 +4,10 @@
 //! whole measurement (the histogram, the exact statistics, CPU and placement figures, counts)
 //! and its error as a typed value with its text ([`ReportedError`]).
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 
 use crate::benchmark::measure::RunMeasurement;
-use crate::benchmark::outcome::{ReportedError, RunOutcome, ServerExitGrace};
-use crate::transport::PeerWatch;
+use crate::benchmark::outcome::{ReportedError, RunOutcome};
 
 /// One line of a client's report.
 #[derive(Serialize, Deserialize)]
@@ -41,16 +38,11 @@ impl FinishedRun {
         }
     }
 
-    /// The outcome the driver takes from it; the run's `grace` bounds how long it waits to
-    /// see the `server` exit.
-    pub fn into_outcome(
-        self,
-        server: Option<&Arc<dyn PeerWatch>>,
-        grace: &mut ServerExitGrace,
-    ) -> RunOutcome {
+    /// The outcome the driver takes from it.
+    pub fn into_outcome(self) -> RunOutcome {
         RunOutcome {
             measurement: self.measurement,
-            error: self.error.map(|e| e.into_run_error(server, grace)),
+            error: self.error.map(ReportedError::into_run_error),
         }
     }
 }
@@ -92,7 +84,7 @@ mod tests {
         let ClientMessage::Finished(back) = serde_json::from_str(&line.unwrap()).unwrap() else {
             panic!("not a finished run");
         };
-        let back = back.into_outcome(None, &mut Default::default());
+        let back = back.into_outcome();
         // The interrupt crosses as one; whether it interrupts the run is the driver's to say
         // (`ReportedError::into_run_error`: only if the driver received a stop signal itself).
         match back.error.unwrap() {
@@ -115,10 +107,10 @@ mod tests {
         let reported = ReportedError::of(&timeout);
         assert_eq!(reported.kind, FailureKind::Timeout);
         assert_eq!(reported.text, timeout.to_string());
-        let back = reported.into_run_error(None, &mut Default::default());
+        let back = reported.into_run_error();
         assert_eq!(back.to_string(), timeout.to_string());
         let other = RunError::Measure(MeasureError::AnotherPairFailed);
-        let back = ReportedError::of(&other).into_run_error(None, &mut Default::default());
+        let back = ReportedError::of(&other).into_run_error();
         assert!(matches!(
             back,
             RunError::Measure(MeasureError::AnotherPairFailed)

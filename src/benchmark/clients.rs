@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::benchmark::client_report::ClientMessage;
 use crate::benchmark::measure::{MeasureError, ProgressSink};
-use crate::benchmark::outcome::{Case, FailureKind, RunError, RunOutcome, ServerExitGrace};
+use crate::benchmark::outcome::{Case, FailureKind, RunError, RunOutcome};
 use crate::cli::options::Options;
 use crate::peer::client_args::ClientArgs;
 use crate::peer::client_process::{ClientLine, ClientProcess, ClientProcessError, GO, STOP};
@@ -81,6 +81,8 @@ struct Client {
     warmed: bool,
     ended: bool,
     outcome: Option<RunOutcome>,
+    /// When its report came: a server it saw go has a grace from then to be seen exiting.
+    reported_at: Option<Instant>,
     /// How long it has been stopped (`kill -STOP`), at the driver's looks.
     stop_clock: StopClock,
     /// Killed for staying stopped: its run's error says so, not its SIGKILL.
@@ -108,6 +110,7 @@ pub(crate) fn run_clients(
                 warmed: false,
                 ended: false,
                 outcome: None,
+                reported_at: None,
                 stop_clock: StopClock::default(),
                 killed_stopped: false,
             }),
@@ -116,6 +119,9 @@ pub(crate) fn run_clients(
     }
     drop(lines_tx);
     follow(&mut clients, &lines, progress, start_line, timeout);
+    for client in &mut clients {
+        client.tell_server_exit();
+    }
     clients
         .into_iter()
         .map(|client| Ended {
@@ -150,11 +156,10 @@ fn follow(
     let mut released = !start_line;
     let mut stopped = false;
     let mut signalled: Option<Instant> = None;
-    let mut exit_grace = ServerExitGrace::default();
     while clients.iter().any(|client| !client.ended) {
         match lines.recv_timeout(WAIT_SLICE) {
             Ok((index, Some(line))) => {
-                let failed = take_line(&mut clients[index], &line, progress, &mut exit_grace);
+                let failed = take_line(&mut clients[index], &line, progress);
                 stopped |= failed;
             }
             Ok((index, None)) => stopped |= end(&mut clients[index], timeout),
@@ -173,14 +178,8 @@ fn follow(
     }
 }
 
-/// Takes one report line of `client`; true if it reported a failure of its own. A server its
-/// client saw go is given what is left of the run's `exit_grace` to be seen exiting.
-fn take_line(
-    client: &mut Client,
-    line: &str,
-    progress: &mut dyn ProgressSink,
-    exit_grace: &mut ServerExitGrace,
-) -> bool {
+/// Takes one report line of `client`; true if it reported a failure of its own.
+fn take_line(client: &mut Client, line: &str, progress: &mut dyn ProgressSink) -> bool {
     match serde_json::from_str::<ClientMessage>(line) {
         Ok(ClientMessage::Connected) => {
             client.connected = true;
@@ -203,12 +202,25 @@ fn take_line(
                     FailureKind::Interrupted | FailureKind::AnotherPairFailed
                 )
             });
-            client.outcome = Some(run.into_outcome(client.server.as_ref(), exit_grace));
+            client.outcome = Some(run.into_outcome());
+            client.reported_at = Some(Instant::now());
             failed
         }
         // Not a report line: something in the client wrote to its report pipe. Ignored; its
         // end or its report says how the run went.
         Err(_) => false,
+    }
+}
+
+impl Client {
+    /// Its report that the server went, in the words of the server's exit if the driver sees
+    /// it within a grace of the report ([`RunOutcome::tell_server_exit`]).
+    fn tell_server_exit(&mut self) {
+        if let (Some(outcome), Some(server), Some(at)) =
+            (&mut self.outcome, &self.server, self.reported_at)
+        {
+            outcome.tell_server_exit(server, at);
+        }
     }
 }
 

@@ -228,13 +228,9 @@ impl ReportedError {
         }
     }
 
-    /// The driver's error for it: the server's exit described by the driver's `server` watch,
-    /// which reaps it, where the client only saw it go, if seen within the run's `grace`.
-    pub fn into_run_error(
-        self,
-        server: Option<&Arc<dyn PeerWatch>>,
-        grace: &mut ServerExitGrace,
-    ) -> RunError {
+    /// The driver's error for it. A server the client saw go stays in the client's words
+    /// until [`RunOutcome::tell_server_exit`] puts it in the exit's.
+    pub fn into_run_error(self) -> RunError {
         match self.kind {
             // The driver passes its own stop signals on to its clients: only then is the run
             // interrupted. A signal that reached a client alone ended that case early, which
@@ -250,11 +246,9 @@ impl ReportedError {
                 ..self
             }),
             FailureKind::AnotherPairFailed => RunError::Measure(MeasureError::AnotherPairFailed),
-            FailureKind::PeerGone => match server.and_then(|w| exit_seen_until(w, grace.end())) {
-                Some(gone) => RunError::from(gone),
-                None => RunError::InClient(self),
-            },
-            FailureKind::Timeout | FailureKind::Other => RunError::InClient(self),
+            FailureKind::PeerGone | FailureKind::Timeout | FailureKind::Other => {
+                RunError::InClient(self)
+            }
         }
     }
 }
@@ -266,28 +260,24 @@ impl ReportedError {
 /// Only a failed run waits.
 const SERVER_EXIT_GRACE: Duration = Duration::from_millis(500);
 
-/// One [`SERVER_EXIT_GRACE`] for a whole run, from the first report of a server gone: the
-/// servers of `--pairs N` that all hang up without exiting cost the driver one grace, not N
-/// in turn (64 pairs were 32 s past the clients' reports).
-#[derive(Debug, Default)]
-pub struct ServerExitGrace {
-    end: Option<Instant>,
-}
-
-impl ServerExitGrace {
-    /// When the run's grace ends; started by the first call.
-    fn end(&mut self) -> Instant {
-        *(self.end).get_or_insert_with(|| Instant::now() + SERVER_EXIT_GRACE)
-    }
-}
-
-/// The server's exit as `watch` describes it, once seen before `end`: a client that saw its
-/// server go may report it before the driver can see the exit (see [`objection_until`]), the
-/// more so on a loaded machine, so the driver gives it a moment, as a client's transport does.
-fn exit_seen_until(watch: &Arc<dyn PeerWatch>, end: Instant) -> Option<TransportError> {
-    match objection_until(watch.as_ref(), end) {
-        Some(gone @ TransportError::PeerGone(_)) => Some(gone),
-        _ => None,
+impl RunOutcome {
+    /// A client's report, made `reported_at`, that its server went: put in the words of the
+    /// server's exit as the driver's `server` watch (which reaps it) describes it, if seen
+    /// within [`SERVER_EXIT_GRACE`] of the report. A client may see its server go before the
+    /// driver can see the exit (see [`objection_until`]), the more so on a loaded machine.
+    /// Asked once all of a run's clients have ended: each server has the grace from its own
+    /// client's report, the waits overlap, and none holds up the run's other pairs.
+    pub(crate) fn tell_server_exit(&mut self, server: &Arc<dyn PeerWatch>, reported_at: Instant) {
+        let Some(RunError::InClient(reported)) = &self.error else {
+            return;
+        };
+        if reported.kind != FailureKind::PeerGone {
+            return;
+        }
+        let end = reported_at + SERVER_EXIT_GRACE;
+        if let Some(gone @ TransportError::PeerGone(_)) = objection_until(server.as_ref(), end) {
+            self.error = Some(RunError::from(gone));
+        }
     }
 }
 
@@ -303,29 +293,44 @@ mod tests {
         }
     }
 
+    /// `reported`'s outcome once the driver has told it `server`'s exit, `ago` after the report.
+    fn told(reported: ReportedError, server: &Arc<dyn PeerWatch>, ago: Duration) -> RunError {
+        let mut outcome = RunOutcome::failed(reported.into_run_error());
+        let reported_at = Instant::now().checked_sub(ago).unwrap();
+        outcome.tell_server_exit(server, reported_at);
+        outcome.error.unwrap()
+    }
+
     #[test]
     fn a_client_that_saw_its_server_go_is_told_how_once_the_driver_sees_the_exit() {
         let later: Arc<dyn PeerWatch> = Arc::new(ExitsAfter::new(5, true));
-        let error = gone_from_the_client().into_run_error(Some(&later), &mut Default::default());
+        let error = told(gone_from_the_client(), &later, Duration::ZERO);
         assert_eq!(error.to_string(), "server exited: exit code 3");
         let never: Arc<dyn PeerWatch> = Arc::new(ExitsAfter::new(u32::MAX, true));
-        let error = gone_from_the_client().into_run_error(Some(&never), &mut Default::default());
+        let error = told(gone_from_the_client(), &never, Duration::ZERO);
         assert!(error.to_string().contains("GOAWAY"), "{error}");
     }
 
     #[test]
-    fn the_pairs_of_a_run_share_one_grace_to_see_their_servers_exit() {
-        let mut grace = ServerExitGrace::default();
-        let never: Arc<dyn PeerWatch> = Arc::new(ExitsAfter::new(u32::MAX, true));
-        let error = gone_from_the_client().into_run_error(Some(&never), &mut grace);
+    fn each_report_has_the_grace_from_its_own_arrival_and_no_more() {
+        // Reported a second ago: its grace is over, the server is asked once.
+        let late = Arc::new(ExitsAfter::new(u32::MAX, true));
+        let watch: Arc<dyn PeerWatch> = late.clone();
+        let error = told(gone_from_the_client(), &watch, Duration::from_secs(1));
         assert!(error.to_string().contains("GOAWAY"), "{error}");
-        // The grace is spent: the next pair's server is asked once, not given a grace of its
-        // own.
-        let second = Arc::new(ExitsAfter::new(u32::MAX, true));
-        let watch: Arc<dyn PeerWatch> = second.clone();
-        let error = gone_from_the_client().into_run_error(Some(&watch), &mut grace);
-        assert!(error.to_string().contains("GOAWAY"), "{error}");
-        assert_eq!(second.checks(), 1);
+        assert_eq!(late.checks(), 1);
+        // Only a server gone is told so: a timeout stays the client's, the server not asked.
+        let asked = Arc::new(ExitsAfter::new(0, true));
+        let watch: Arc<dyn PeerWatch> = asked.clone();
+        let timed_out = ReportedError {
+            kind: FailureKind::Timeout,
+            text: "timed out".into(),
+        };
+        assert_eq!(
+            told(timed_out, &watch, Duration::ZERO).to_string(),
+            "timed out"
+        );
+        assert_eq!(asked.checks(), 0);
     }
 
     fn timeout() -> RunError {
