@@ -85,6 +85,8 @@ pub struct Spawned {
     pub stderr: Arc<Mutex<String>>,
     /// The threads that read stdout and stderr: each ends at its pipe's end of file.
     readers: Vec<JoinHandle<()>>,
+    /// Its command line, to name it if it does not exit.
+    command: String,
 }
 
 /// How long [`Spawned::finish`] waits, after the exit, for the pipes' last bytes: a grandchild
@@ -93,6 +95,7 @@ const DRAIN_PATIENCE: Duration = Duration::from_secs(10);
 
 impl Spawned {
     pub fn start(command: &mut Command) -> Spawned {
+        let described = format!("{command:?}");
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -120,6 +123,7 @@ impl Spawned {
             stdout,
             stderr,
             readers: vec![stdout_reader, stderr_reader],
+            command: described,
         }
     }
 
@@ -135,10 +139,14 @@ impl Spawned {
                 break status;
             }
             if Instant::now() > deadline {
+                // Where each of its threads waits, read before the kill: what a hang is.
+                let threads = threads_of(self.pid());
                 let _ = self.child.kill();
                 panic!(
-                    "process did not exit; stdout:\n{}",
-                    self.stdout.lock().unwrap()
+                    "process did not exit: {}\nits threads:\n{threads}stdout:\n{}stderr:\n{}",
+                    self.command,
+                    self.stdout.lock().unwrap(),
+                    self.stderr.lock().unwrap()
                 );
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -153,6 +161,23 @@ impl Spawned {
         let err = self.stderr.lock().unwrap().clone();
         (status, out, err)
     }
+}
+
+/// Each thread of process `pid`: its name, its state and the kernel function it waits in.
+fn threads_of(pid: u32) -> String {
+    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    let mut lines = String::new();
+    for task in tasks.flatten().map(|entry| entry.path()) {
+        let stat = read(task.join("stat"));
+        // The state is the field after the name, which is in parentheses.
+        let state = stat.rsplit_once(") ").map_or("?", |(_, rest)| &rest[..1]);
+        let (name, wchan) = (read(task.join("comm")), read(task.join("wchan")));
+        lines.push_str(&format!("  {} {state} {wchan}\n", name.trim()));
+    }
+    lines
 }
 
 impl Drop for Spawned {
