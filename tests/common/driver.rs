@@ -1,18 +1,16 @@
 //! A benchmark run of the real binary with its own TMPDIR, and the checks that it left nothing
 //! behind: no IPC object, no socket directory, no server process.
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use transport_bench::peer::lease::channel_name;
 use transport_bench::peer::server::DRIVER_PID_ENV;
 use transport_bench::system::pid_namespace;
 use transport_bench::transport::{channel_objects, ChannelName, PosixObject};
 
-use super::process::{bin, shm_entries, Spawned, PATIENCE};
+use super::process::{bin, shm_entries, with_stop_signals_at_default, Spawned, PATIENCE};
 
 /// More channels than any test's driver makes: its message queues are looked for by name.
 const MOST_CHANNELS_PER_DRIVER: u32 = 256;
@@ -111,25 +109,9 @@ impl Driver {
     }
 
     /// A driver run by `command` (with limits or a user of its own), with `tmp` as its TMPDIR,
-    /// and the stop signals at their defaults, as a terminal starts a program: a test runner
-    /// started under `nohup` hands SIGHUP down ignored, and the tool keeps an ignored SIGHUP
-    /// ignored (a server under nohup must), so a test's SIGHUP would never reach it.
+    /// and the stop signals at their defaults ([`with_stop_signals_at_default`]).
     pub fn start_command(command: &mut Command, tmp: tempfile::TempDir) -> Driver {
-        // SAFETY: only sigaction between fork and exec, which is async-signal-safe.
-        unsafe {
-            command.pre_exec(|| {
-                let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-                for signal in [
-                    Signal::SIGHUP,
-                    Signal::SIGINT,
-                    Signal::SIGQUIT,
-                    Signal::SIGTERM,
-                ] {
-                    sigaction(signal, &default)?;
-                }
-                Ok(())
-            })
-        };
+        with_stop_signals_at_default(command);
         let spawned = Spawned::start(command.env("TMPDIR", tmp.path()));
         Driver { spawned, tmp }
     }

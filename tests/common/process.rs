@@ -65,6 +65,33 @@ pub fn leave_library_dirs_as_found(kind: TransportKind) {
     });
 }
 
+/// Starts `command` with the stop signals at their defaults, as a terminal starts a program. A
+/// test runner started under `nohup`, or as a background job of a script (which ignores
+/// SIGINT and SIGQUIT), hands them down ignored, and the tool keeps an ignored SIGHUP or
+/// SIGQUIT ignored (a server under nohup must): a test's signal would never reach it, and the
+/// test would wait out its patience (seen: `.ci/run` started with `&` from a script).
+// Called from `driver` and `server`: a file without them has no use.
+#[allow(dead_code)]
+pub fn with_stop_signals_at_default(command: &mut Command) -> &mut Command {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only sigaction between fork and exec, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+            for signal in [
+                Signal::SIGHUP,
+                Signal::SIGINT,
+                Signal::SIGQUIT,
+                Signal::SIGTERM,
+            ] {
+                sigaction(signal, &default)?;
+            }
+            Ok(())
+        })
+    }
+}
+
 /// `/dev/shm` entries (shared memory and `sem.` semaphores) whose name contains `needle`.
 pub fn shm_entries(needle: &str) -> Vec<String> {
     std::fs::read_dir("/dev/shm")

@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::process::{bin, Spawned, PATIENCE};
+use super::process::{bin, with_stop_signals_at_default, Spawned, PATIENCE};
 use transport_bench::peer::server_args::ServerArgs;
 use transport_bench::peer::spawn::{hand_down, InheritedFd};
 use transport_bench::transport::{Endpoint, TransportKind};
@@ -42,7 +42,8 @@ pub fn server_args(kind: TransportKind, endpoint: &Endpoint, timeout: Duration) 
 pub fn start_server(args: &ServerArgs, inherited: &[InheritedFd<'_>]) -> Spawned {
     super::process::leave_library_dirs_as_found(args.transport);
     let mut command = Command::new(bin());
-    command.args(args.to_args());
+    // As a person starts it, from a terminal: the stop signals a test sends must reach it.
+    with_stop_signals_at_default(command.args(args.to_args()));
     hand_down(&mut command, inherited);
     let server = Spawned::start(&mut command);
     wait_for_line(&server, "READY");
