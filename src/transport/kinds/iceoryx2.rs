@@ -250,13 +250,18 @@ impl SetupError {
 
 /// iceoryx2's root (`/tmp/iceoryx2`), then its node and service directories: what it makes on
 /// its first node and never removes.
-fn library_dirs() -> Vec<PathBuf> {
+fn own_dirs() -> [PathBuf; 3] {
     let config = Config::default();
-    vec![
+    [
         trimmed(config.global.root_path().to_string()),
         trimmed(config.global.node_dir().to_string()),
         trimmed(config.global.service_dir().to_string()),
     ]
+}
+
+/// [`own_dirs`], for the spec ([`OwnObjects::dirs`]).
+fn library_dirs() -> Vec<PathBuf> {
+    own_dirs().to_vec()
 }
 
 /// A directory name of iceoryx2's configuration without its trailing `/`, as people write it.
@@ -269,11 +274,10 @@ fn trimmed(dir: String) -> PathBuf {
 /// search (else its root's parent, where iceoryx2 makes it), and `/dev/shm` the same. iceoryx2
 /// itself says only "InternalError" of each, after leaving its node counter in `/dev/shm`.
 fn check_setup() -> Result<(), SetupError> {
-    let config = Config::default();
-    let root = trimmed(config.global.root_path().to_string());
+    let [root, nodes, services] = own_dirs();
     if usable_dir(&root)? {
-        usable_dir(&trimmed(config.global.node_dir().to_string()))?;
-        usable_dir(&trimmed(config.global.service_dir().to_string()))?;
+        usable_dir(&nodes)?;
+        usable_dir(&services)?;
     } else if let Some(parent) = root.parent() {
         usable_dir(parent)?;
     }
@@ -1011,10 +1015,7 @@ pub fn planted_files(channel: &ChannelName) -> Vec<String> {
 /// leads it anywhere), so no node of a channel with such a file is listed, removed or created.
 /// Looked at with `lstat` only; a file swapped in after this look is iceoryx2's to meet.
 fn planted(prefix: &str) -> Vec<Misplaced> {
-    let config = Config::default();
-    let root = PathBuf::from(config.global.root_path().to_string());
-    let nodes = PathBuf::from(config.global.node_dir().to_string());
-    let services = PathBuf::from(config.global.service_dir().to_string());
+    let [root, nodes, services] = own_dirs();
     let regular = |name: &str| name.starts_with(prefix).then_some(FileKind::Regular);
     let in_root = |name: &str| {
         let socket = name.ends_with(".event");
@@ -1109,12 +1110,8 @@ fn remove_event_sockets(prefix: &str) -> Vec<String> {
 
 /// The entries of iceoryx2's root directory and of its node directory, with their names.
 fn root_entries() -> Vec<(std::path::PathBuf, String)> {
-    let config = Config::default();
-    let dirs = [
-        config.global.root_path().to_string(),
-        config.global.node_dir().to_string(),
-    ];
-    (dirs.iter())
+    let [root, nodes, _] = own_dirs();
+    ([root, nodes].iter())
         .filter_map(|dir| std::fs::read_dir(dir).ok())
         .flat_map(|entries| entries.flatten())
         .filter_map(|entry| Some((entry.path(), entry.file_name().into_string().ok()?)))
