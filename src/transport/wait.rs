@@ -58,8 +58,8 @@ pub fn objection_within(watch: &dyn PeerWatch, grace: Duration) -> Option<Transp
     objection_until(watch, Instant::now() + grace)
 }
 
-/// [`objection_within`] a grace that ends at `deadline`, shared by several waits: asked once if
-/// it has passed.
+/// [`objection_within`] a grace that ends at `deadline`, fixed before the wait (the driver's:
+/// a client's report plus its grace): asked once if it has passed.
 pub fn objection_until(watch: &dyn PeerWatch, deadline: Instant) -> Option<TransportError> {
     loop {
         match watch.check() {

@@ -41,7 +41,8 @@ pub fn bin() -> PathBuf {
 /// tests of one file run in parallel threads, and removing a directory between another test's
 /// library making it and making its node there would fail that node. Not for a process that
 /// never used such a transport: it would remove what another process is making.
-// Called from `server`, `client`, `spinning` and `streaming`: a file without them has no use.
+// Called from `server`, `client`, `spinning`, `streaming` and tests/stream.rs: a file without
+// them has no use.
 #[allow(dead_code)]
 pub fn leave_library_dirs_as_found(kind: TransportKind) {
     static NOTED: Mutex<Option<LibraryDirs>> = Mutex::new(None);
