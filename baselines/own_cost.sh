@@ -64,20 +64,26 @@ build=$(mktemp -d "${TMPDIR:-/tmp}/tb-own-cost.XXXXXX")
 trap 'rm -rf "$build"' EXIT
 trap 'exit 130' INT TERM
 
+# Builds baselines/SOURCE.c into $build/NAME with the given defines, and CFLAGS.
+build_c() { # name source [defines...]
+    name=$1 source=$2
+    shift 2
+    # shellcheck disable=SC2086 # CFLAGS is words
+    "${CC:-cc}" -O2 -Wall -Wextra -pthread ${CFLAGS:-} "$@" -o "$build/$name" "$here/$source.c"
+}
+
 for mech in shm_sem unix spin pipe; do
-    "${CC:-cc}" -O2 -Wall -Wextra -pthread ${CFLAGS:-} -o "$build/rt_$mech" "$here/rt_$mech.c"
+    build_c "rt_$mech" "rt_$mech"
 done
 for mech in pipe socketpair; do
-    "${CC:-cc}" -O2 -Wall -Wextra -pthread ${CFLAGS:-} -o "$build/stream_$mech" "$here/stream_$mech.c"
+    build_c "stream_$mech" "stream_$mech"
 done
 ln -s stream_socketpair "$build/stream_unix"
-"${CC:-cc}" -O2 -Wall -Wextra -pthread -DTCP_LOOPBACK -o "$build/stream_tcpc" \
-    "$here/stream_socketpair.c"
-"${CC:-cc}" -O2 -Wall -Wextra -pthread -DPER_RT_CLOCK -o "$build/rt_spin_clock" "$here/rt_spin.c"
-"${CC:-cc}" -O2 -Wall -Wextra -pthread -DPER_RT_CLOCK -DFENCE -o "$build/rt_spin_fence" \
-    "$here/rt_spin.c"
-"${CC:-cc}" -O2 -Wall -Wextra -o "$build/echo_spin" "$here/echo_spin.c"
-"${CC:-cc}" -O2 -Wall -Wextra -pthread -o "$build/echo_shm_sem" "$here/echo_shm_sem.c"
+build_c stream_tcpc stream_socketpair -DTCP_LOOPBACK
+build_c rt_spin_clock rt_spin -DPER_RT_CLOCK
+build_c rt_spin_fence rt_spin -DPER_RT_CLOCK -DFENCE
+build_c echo_spin echo_spin
+build_c echo_shm_sem echo_shm_sem
 libzmq=$(ls "$root"/target/release/build/zmq-sys-*/out/lib/libzmq.a | head -n 1)
 zmq_src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/zeromq-src-*/vendor | head -n 1)
 for side in local_lat remote_lat; do
