@@ -16,6 +16,7 @@ mod common {
     pub mod signals;
 }
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -28,6 +29,7 @@ use common::process::{bin, Spawned, PATIENCE};
 use common::server::{server_args, start_server};
 use common::signals::{signal, stop_server_clean};
 use nix::sys::signal::Signal;
+use transport_bench::peer::lease;
 use transport_bench::transport::kinds::iceoryx2;
 use transport_bench::transport::stream::{payload_byte, SEQUENCE_LEN};
 use transport_bench::transport::{Endpoint, Pattern, TransportClient};
@@ -292,6 +294,118 @@ fn cleanup_leaves_a_channel_with_a_planted_fifo_alone_and_returns_at_once() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Removed iceoryx2 node "), "{stdout}");
     assert_channel_clean(&channel);
+}
+
+/// A killed server's node, made to look as if the kill came while it began on one more
+/// service: the service's tag in its node directory, still as it is while being written (empty
+/// and read-write, where a finished one is read-only), and the node not yet among the service's
+/// (iceoryx2 writes the tag first). iceoryx2 0.10's own cleanup of a dead node skips such a tag.
+fn a_node_killed_while_it_made_a_tag(channel: &str) {
+    let server = start(channel, Pattern::RoundTrip);
+    signal(server.pid(), Signal::SIGKILL);
+    let _ = server.finish();
+    let details = (iceoryx2_leftovers(&format!("srb_{channel}_")).into_iter())
+        .find(|path| path.ends_with("_node.details"))
+        .expect("a killed server leaves its node's details");
+    let node_dir = Path::new(&details).parent().unwrap();
+    let hash = "0123456789abcdef0123456789abcdef01234567";
+    let tag = node_dir.join(format!("srb_{channel}_{hash}.service_tag"));
+    std::fs::write(&tag, b"").unwrap();
+    std::fs::set_permissions(&tag, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+fn assert_cleanup_removes_the_node(channel: &str) {
+    let out = assert_cmd::Command::new(bin())
+        .args(["cleanup", "--channel", channel])
+        .timeout(PATIENCE)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("Removed iceoryx2 node "), "{stdout}");
+    assert_channel_clean(channel);
+}
+
+/// The state a run killed as its client started left in CI (`tests/pid_namespaces.rs`): iceoryx2
+/// removes what it can and gives up; the rest is removed as iceoryx2's cleaner would.
+#[test]
+fn cleanup_removes_a_node_killed_while_it_made_a_tag() {
+    let channel = unique_channel("ice_tag");
+    a_node_killed_while_it_made_a_tag(&channel);
+    assert_cleanup_removes_the_node(&channel);
+}
+
+/// What a version of this tool before the fix left for good, made by iceoryx2's own cleanup: the
+/// node listed dead without its details, for which iceoryx2 then looks under its default prefix.
+#[test]
+fn cleanup_removes_what_iceoryx2_left_of_a_node_killed_while_it_made_a_tag() {
+    use ::iceoryx2::prelude::*;
+    let channel = unique_channel("ice_tagleft");
+    a_node_killed_while_it_made_a_tag(&channel);
+    let mut config = Config::default();
+    config.global.prefix = FileName::new(format!("srb_{channel}_").as_bytes()).unwrap();
+    let mut cleaned = Vec::new();
+    Node::<ipc_threadsafe::Service>::list(&config, |state| {
+        if let NodeState::Dead(view) = state {
+            cleaned.push(view.try_remove_stale_resources().is_ok());
+        }
+        CallbackProgression::Continue
+    })
+    .unwrap();
+    assert_eq!(cleaned, [false], "iceoryx2 gives up on the one dead node");
+    let left = iceoryx2_leftovers(&format!("srb_{channel}_"));
+    assert!(
+        !left.iter().any(|path| path.ends_with("_node.details")),
+        "{left:?}"
+    );
+    assert!(
+        left.iter().any(|path| path.ends_with(".node_monitor")),
+        "{left:?}"
+    );
+    assert_cleanup_removes_the_node(&channel);
+}
+
+/// A node killed while iceoryx2 made it: its details written, its monitor not yet, as iceoryx2
+/// leaves it under `nodes/<node id>/`. It is never listed, and a node being made right now
+/// looks the same, so `cleanup` removes it only when the run the channel is named after is over.
+#[test]
+fn cleanup_removes_a_node_killed_while_it_was_made_once_its_run_is_over() {
+    common::process::leave_library_dirs_as_found(iceoryx2::KIND);
+    let namespace = transport_bench::system::pid_namespace::own();
+    let mut reaped = Command::new("true").spawn().unwrap();
+    let over = lease::channel_name(reaped.id(), namespace, 1);
+    reaped.wait().unwrap();
+    let running = lease::channel_name(std::process::id(), namespace, 1);
+    let half_made = |channel: &str, id: u128| {
+        let dir = Path::new(ICEORYX2_ROOT).join("nodes").join(id.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        let details = dir.join(format!("srb_{channel}_node.details"));
+        std::fs::write(&details, b"executable = \"transport-bench\"\n").unwrap();
+        std::fs::set_permissions(&details, std::fs::Permissions::from_mode(0o400)).unwrap();
+        dir
+    };
+    let unique = u128::from(std::process::id()) << 64;
+    let over_dir = half_made(&over, unique + 1);
+    let running_dir = half_made(&running, unique + 2);
+    let cleanup = |channel: &str| {
+        let out = assert_cmd::Command::new(bin())
+            .args(["cleanup", "--channel", channel])
+            .timeout(PATIENCE)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = cleanup(&over);
+    assert!(said.contains(&over_dir.display().to_string()), "{said}");
+    assert!(!over_dir.exists());
+    let said = cleanup(&running);
+    assert!(said.contains("Nothing to remove"), "{said}");
+    assert!(
+        running_dir.exists(),
+        "a node of a run that may be running is left alone"
+    );
+    std::fs::remove_dir_all(&running_dir).unwrap();
 }
 
 /// A client that finds no server fails within its timeout and leaves nothing: neither its node

@@ -9,16 +9,17 @@
 //! where a kernel that refuses the namespace is a failure, not a skip.
 
 mod common {
-    // Only `bin` and `shm_entries` are needed here; the rest serves the files that spawn
-    // servers.
+    // Only `bin`, `shm_entries` and `leave_library_dirs_as_found` are needed here; the rest
+    // serves the files that spawn servers.
     #[allow(dead_code)]
     pub mod process;
 }
 
 use std::process::{Child, Command, Stdio};
 
-use common::process::{bin, shm_entries};
+use common::process::{bin, leave_library_dirs_as_found, shm_entries};
 use transport_bench::peer::lease::channel_name;
+use transport_bench::transport::kinds::iceoryx2;
 use transport_bench::transport::{channel_objects, ChannelName, PosixObject};
 
 /// The pid of both drivers, each in its own namespace.
@@ -57,6 +58,7 @@ fn run_in_a_pid_namespace(id: &str, work: &std::path::Path) -> Child {
 #[test]
 #[ignore = "needs root: PID namespaces (.ci/run runs it)"]
 fn two_runs_with_the_same_pid_in_two_pid_namespaces_at_once_both_succeed() {
+    leave_library_dirs_as_found(iceoryx2::KIND);
     let work = tempfile::tempdir().unwrap();
     let runs = [
         run_in_a_pid_namespace("a", work.path()),
@@ -111,6 +113,8 @@ const KILLED_RUNS_SCRIPT: &str = r#"killed_run() {
 #[test]
 #[ignore = "needs root: PID namespaces (.ci/run runs it)"]
 fn a_run_removes_what_a_dead_run_with_its_pid_in_its_pid_namespace_left() {
+    // Killed runs cannot remove iceoryx2's directories they made.
+    leave_library_dirs_as_found(iceoryx2::KIND);
     let output = Command::new("unshare")
         .args(["--pid", "--fork", "--mount", "--mount-proc"])
         .args(["sh", "-c", KILLED_RUNS_SCRIPT])

@@ -387,7 +387,7 @@ impl Executor for ProcessExecutor<'_> {
         // too, and removed under a dead node they would leave the node's files under
         // /tmp/iceoryx2 for good (seen with a dead run of this pid in this PID namespace).
         // A node's creation removes its channel's dead nodes as silently.
-        let _ = registry::remove_every_dead_own_object();
+        let _ = registry::remove_every_dead_own_object(&cleanup::channel_run_seen_from_here());
         Some(cleanup::remove_all(&cleanup::stale_objects(
             &std::env::temp_dir(),
         )))

@@ -30,7 +30,7 @@ use crate::transport::os::mqueue::{queue_exists, unlink_queue, MQUEUE_DIR};
 use crate::transport::os::owner_lock::{self, Liveness};
 use crate::transport::os::semaphore::unlink_semaphore;
 use crate::transport::os::shm::{unlink_shared_memory, SHM_DIR};
-use crate::transport::{self, registry, ChannelName, PosixObject, SOCKET_FILE_NAME};
+use crate::transport::{self, registry, ChannelName, ChannelRun, PosixObject, SOCKET_FILE_NAME};
 
 const SEM_FILE_PREFIX: &str = "sem.";
 /// Every shm-rpc-bridge object name starts with this (after the leading slash).
@@ -207,6 +207,17 @@ fn owner_may_be_alive(owner: ChannelOwner, namespaces: &pid_namespace::Visible) 
     match owner.pid_namespace {
         Some(namespace) if Some(namespace) != namespaces.own => namespaces.may_be_alive(namespace),
         _ => process_alive(owner.pid),
+    }
+}
+
+/// Whether the run that made a channel is over, as far as this process can tell (see
+/// [`owner_may_be_alive`]): for the cleaners of objects transports name themselves. A channel
+/// not named after a driver may be anybody's, in use.
+pub fn channel_run_seen_from_here() -> impl Fn(&ChannelName) -> ChannelRun {
+    let namespaces = pid_namespace::Visible::now();
+    move |channel| match channel_owner(channel.as_str()) {
+        Some(owner) if !owner_may_be_alive(owner, &namespaces) => ChannelRun::Over,
+        _ => ChannelRun::MayBeRunning,
     }
 }
 
@@ -429,9 +440,12 @@ fn show(line: fmt::Arguments<'_>) {
 pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
     // A transport that names its objects itself (iceoryx2, under /tmp/iceoryx2 too) finds
     // those its dead processes left.
+    let run_of = channel_run_seen_from_here();
     let own_objects = match scope {
-        CleanupScope::Channel(channel) => registry::remove_dead_own_objects(channel),
-        CleanupScope::Stale | CleanupScope::All => registry::remove_every_dead_own_object(),
+        CleanupScope::Channel(channel) => {
+            registry::remove_dead_own_objects(channel, run_of(channel))
+        }
+        CleanupScope::Stale | CleanupScope::All => registry::remove_every_dead_own_object(&run_of),
     };
     for object in &own_objects {
         show(format_args!("Removed {object}"));

@@ -48,8 +48,8 @@ pub use names::{
 pub use os::shm::SharedBytes;
 pub use registry::{channel_objects, unlink_channel_objects};
 pub use spec::{
-    buffers_only, echo_one, Addressing, BindFn, CaseShape, ConnectFn, EchoOutcome, Footprint,
-    MessageLimit, OwnObjects, Pattern, Reply, Tamper, TransportClient, TransportKind,
+    buffers_only, echo_one, Addressing, BindFn, CaseShape, ChannelRun, ConnectFn, EchoOutcome,
+    Footprint, MessageLimit, OwnObjects, Pattern, Reply, Tamper, TransportClient, TransportKind,
     TransportOptions, TransportServer, TransportSpec,
 };
 pub use wait::{NoWatch, PeerWatch, StopFlag, WaitBudget, WAIT_SLICE};

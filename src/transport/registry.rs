@@ -6,7 +6,7 @@
 use crate::transport::endpoint::Endpoint;
 use crate::transport::kinds;
 use crate::transport::names::{ChannelName, PosixObject};
-use crate::transport::spec::TransportKind;
+use crate::transport::spec::{ChannelRun, TransportKind};
 
 /// Every transport, in the order in which they run and print: a transport's one line.
 pub const TRANSPORTS: &[TransportKind] = &[
@@ -125,26 +125,28 @@ pub fn unlink_channel_objects(channel: &ChannelName) -> Vec<String> {
         .filter(PosixObject::unlink)
         .map(|object| object.name().to_string())
         .collect();
-    removed.extend(remove_dead_own_objects(channel));
+    // Whoever unlinks every object of the channel says that nobody uses it.
+    removed.extend(remove_dead_own_objects(channel, ChannelRun::Over));
     removed
 }
 
 /// Removes what processes no longer running left of `channel` among the objects transports
 /// name themselves (which no channel name tells); returns what it removed, for people.
-pub fn remove_dead_own_objects(channel: &ChannelName) -> Vec<String> {
+pub fn remove_dead_own_objects(channel: &ChannelName, run: ChannelRun) -> Vec<String> {
     TRANSPORTS
         .iter()
-        .flat_map(|kind| kind.remove_dead_own_objects(channel))
+        .flat_map(|kind| kind.remove_dead_own_objects(channel, run))
         .collect()
 }
 
 /// [`remove_dead_own_objects`] on every channel that has objects a transport names itself:
 /// `cleanup` without a channel cannot tell those channels from their names otherwise.
-pub fn remove_every_dead_own_object() -> Vec<String> {
+/// `run_of` says what the caller knows of the run that made each channel.
+pub fn remove_every_dead_own_object(run_of: &dyn Fn(&ChannelName) -> ChannelRun) -> Vec<String> {
     let mut removed = Vec::new();
     for kind in TRANSPORTS {
         for channel in kind.channels_with_own_objects() {
-            removed.extend(kind.remove_dead_own_objects(&channel));
+            removed.extend(kind.remove_dead_own_objects(&channel, run_of(&channel)));
         }
     }
     removed

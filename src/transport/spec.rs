@@ -400,8 +400,10 @@ pub struct OwnObjects {
     /// without a channel asks each of them.
     pub channels: fn() -> Vec<ChannelName>,
     /// Removes the objects of `channel` that no live process holds; returns what it removed,
-    /// for people. Safe on any channel (another transport's, one with live processes).
-    pub remove_dead: fn(&ChannelName) -> Vec<String>,
+    /// for people. Safe on any channel (another transport's, one with live processes); with
+    /// [`ChannelRun::Over`], also what a process killed while it set the channel up left,
+    /// which looks the same as what a live one is setting up at that moment.
+    pub remove_dead: fn(&ChannelName, ChannelRun) -> Vec<String>,
     /// The files of `channel` that are not what the transport's library keeps there (a FIFO
     /// or a link someone planted), which the library would open blindly: `remove_dead` leaves
     /// such a channel alone, and `cleanup` says why with these lines.
@@ -410,6 +412,16 @@ pub struct OwnObjects {
     /// node and service directories), parents first: a run that did not find one removes it at
     /// its end if it is empty then, so that the run leaves the machine as it found it.
     pub dirs: fn() -> Vec<std::path::PathBuf>,
+}
+
+/// What the caller of a cleaner knows of the run that made a channel: whether one of its
+/// processes may still be setting up the channel's objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelRun {
+    /// Its driver may be running (or the channel is not named after a driver).
+    MayBeRunning,
+    /// Its driver is gone, so its servers and clients, which end with it, are too.
+    Over,
 }
 
 /// A transport's own limit on message size, and why larger messages are skipped.
@@ -445,9 +457,9 @@ impl TransportKind {
 
     /// Removes what processes no longer running left of `channel` among the objects the
     /// transport names itself; returns what it removed, for people.
-    pub fn remove_dead_own_objects(self, channel: &ChannelName) -> Vec<String> {
+    pub fn remove_dead_own_objects(self, channel: &ChannelName, run: ChannelRun) -> Vec<String> {
         (self.0.own_objects)
-            .map(|own| (own.remove_dead)(channel))
+            .map(|own| (own.remove_dead)(channel, run))
             .unwrap_or_default()
     }
 

@@ -39,10 +39,10 @@ pub fn bin() -> PathBuf {
 /// this for its own run): those missing at the first call for a transport that has any are
 /// removed, once empty, when the process exits normally. At exit, not when a test ends: the
 /// tests of one file run in parallel threads, and removing a directory between another test's
-/// library making it and making its node there would fail that node. Not for a process that
-/// never used such a transport: it would remove what another process is making.
-// Called from `server`, `client`, `spinning`, `streaming` and tests/stream.rs: a file without
-// them has no use.
+/// library making it and making its node there would fail that node. Not for a process whose
+/// tests never use such a transport: it would remove what another process is making.
+// Called from `server`, `client`, `spinning`, `streaming`, tests/stream.rs, tests/iceoryx2.rs
+// and tests/pid_namespaces.rs (whose runs it kills): a file without them has no use.
 #[allow(dead_code)]
 pub fn leave_library_dirs_as_found(kind: TransportKind) {
     static NOTED: Mutex<Option<LibraryDirs>> = Mutex::new(None);

@@ -85,10 +85,11 @@ use crate::transport::blocks::slots::{whole_pages, SEGMENT_PAGE};
 use crate::transport::error::{HeldRequest, TransportError};
 use crate::transport::names::ChannelName;
 use crate::transport::os::file_kind::{misplaced_entries, FileKind, Misplaced};
+use crate::transport::os::record_lock;
 use crate::transport::os::shm::{unlink_shared_memory, SHM_DIR};
 use crate::transport::spec::{
-    buffers_only, Addressing, CaseShape, EchoOutcome, Footprint, OwnObjects, Pattern, Reply,
-    TransportClient, TransportKind, TransportOptions, TransportServer, TransportSpec,
+    buffers_only, Addressing, CaseShape, ChannelRun, EchoOutcome, Footprint, OwnObjects, Pattern,
+    Reply, TransportClient, TransportKind, TransportOptions, TransportServer, TransportSpec,
 };
 use crate::transport::stream::ring_depth;
 use crate::transport::wait::{
@@ -931,7 +932,11 @@ impl TransportServer for Iceoryx2Server {
 /// file's lock, and each dead node's `try_remove_stale_resources` removes its ports, its files
 /// and every service it was the last owner of. Then, if no node of the channel is left, whatever
 /// else carries its prefix ([`remove_unused_domain`]). Returns what it removed, for people.
-pub fn remove_dead_nodes(channel: &ChannelName) -> Vec<String> {
+///
+/// A node killed while it was being made has its details but no monitor yet, and is never
+/// listed; one being made right now looks the same. So its directory is removed only when the
+/// channel's run is [`ChannelRun::Over`].
+pub fn remove_dead_nodes(channel: &ChannelName, run: ChannelRun) -> Vec<String> {
     let Ok(config) = channel_config(channel) else {
         return Vec::new();
     };
@@ -945,14 +950,71 @@ pub fn remove_dead_nodes(channel: &ChannelName) -> Vec<String> {
     let _ = Node::<Ipc>::list(&config, |state| {
         if let NodeState::Dead(view) = state {
             let id = view.id().value();
-            if view.try_remove_stale_resources().is_ok() {
+            // Whatever iceoryx2 says, what it could not remove of an unfinished node is left.
+            let removed_by_iceoryx2 = view.try_remove_stale_resources().is_ok();
+            if remove_unfinished_node(&config, id) || removed_by_iceoryx2 {
                 removed.push(format!("iceoryx2 node {id} of channel {channel}"));
             }
         }
         CallbackProgression::Continue
     });
+    if run == ChannelRun::Over {
+        removed.extend(remove_unmonitored_node_dirs(&config, &prefix));
+    }
     removed.extend(remove_unused_domain(&config));
     removed
+}
+
+/// A dead node that iceoryx2 0.10 cannot remove: one killed while it made a tag in its node
+/// directory (a service's or a port's). A tag being made keeps its first permissions, which
+/// iceoryx2's listing skips, so its cleanup removes the node's details, fails on the directory
+/// the tag keeps, and leaves the node's monitor; from then on the node is listed dead without
+/// details, and iceoryx2 looks for its monitor under its default prefix, never this channel's.
+/// Seen with a run killed 30 ms after its client made its node (tests/pid_namespaces.rs, one
+/// time in ten with a second test beside it): its monitor and tag stayed under /tmp/iceoryx2.
+///
+/// So a dead node of `config` without details is removed here as iceoryx2's cleaner would,
+/// holding the monitor's owner lock as it does, so that no other cleaner starts meanwhile: the
+/// channel's files in the node's directory, the directory, then the monitor's files. True if
+/// it removed the node; false if the node has details (iceoryx2's to remove), another cleaner
+/// holds it, or its directory holds what is not the channel's.
+fn remove_unfinished_node(config: &Config, id: u128) -> bool {
+    let prefix = config.global.prefix.to_string();
+    let nodes = trimmed(config.global.node_dir().to_string());
+    let node_dir = nodes.join(id.to_string());
+    let details = node_dir.join(format!(
+        "{prefix}node{}",
+        config.global.node.static_config_suffix
+    ));
+    let monitor = nodes.join(format!("{prefix}{id}{}", config.global.node.monitor_suffix));
+    let [owner_lock, context] = ["_owner_lock", "_context"].map(|suffix| {
+        let mut path = monitor.clone().into_os_string();
+        path.push(suffix);
+        PathBuf::from(path)
+    });
+    if std::fs::symlink_metadata(&details).is_ok() {
+        return false;
+    }
+    let Ok(Some(_cleaner)) = record_lock::try_write_locked(&owner_lock) else {
+        return false;
+    };
+    let inside = std::fs::read_dir(&node_dir).into_iter().flatten().flatten();
+    for entry in inside {
+        let ours = entry.file_name().to_string_lossy().starts_with(&prefix);
+        if ours && entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    match std::fs::remove_dir(&node_dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return false,
+        _ => {}
+    }
+    // iceoryx2's order: while the context is there without the other two, the node reads as
+    // being cleaned up, never as alive or dead.
+    for path in [&monitor, &owner_lock, &context] {
+        let _ = std::fs::remove_file(path);
+    }
+    true
 }
 
 /// Once no node of the channel is left, nothing of its domain is in use, and whatever carries
@@ -1068,17 +1130,34 @@ fn node_dirs(nodes: &Path, prefix: &str, found: &mut Vec<Misplaced>) -> Vec<Path
 }
 
 /// Whether anything iceoryx2 names with `prefix` exists: a node monitor or listener's socket
-/// under its root, or an object in `/dev/shm`.
+/// under its root, a file in a node's directory, or an object in `/dev/shm`.
 fn has_iceoryx2_names(prefix: &str) -> bool {
     let in_root = root_entries()
         .iter()
         .any(|(_, name)| name.starts_with(prefix));
+    let in_node_dirs = || node_dir_names().iter().any(|name| name.starts_with(prefix));
     let in_shm = (std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten()).any(|entry| {
         (entry.file_name().to_str())
             .and_then(|name| name.strip_prefix(prefix))
             .is_some_and(iceoryx2_named)
     });
-    in_root || in_shm
+    in_root || in_shm || in_node_dirs()
+}
+
+/// The names in the nodes' own directories (`nodes/<node id>/`): their details and tags.
+fn node_dir_names() -> Vec<String> {
+    let [_, nodes, _] = own_dirs();
+    let node_dirs = std::fs::read_dir(nodes).into_iter().flatten().flatten();
+    node_dirs
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .flat_map(|entry| {
+            std::fs::read_dir(entry.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect()
 }
 
 /// Whether what follows a channel's prefix is a name iceoryx2 makes in `/dev/shm`: a 40-digit
@@ -1119,10 +1198,11 @@ fn root_entries() -> Vec<(std::path::PathBuf, String)> {
 }
 
 /// The channels with iceoryx2 nodes, dead or alive, or listeners' sockets under iceoryx2's root:
-/// `nodes/srb_<channel>_<node id>.node_monitor` and `srb_<channel>_<port id>.event`, or a node
-/// counter in `/dev/shm` (`srb_<channel>_<hash>_node.<version>.global_mgmt`, all a failed node
-/// may leave). For `transport-bench cleanup`, which cannot tell the channels from iceoryx2's
-/// names otherwise.
+/// `nodes/srb_<channel>_<node id>.node_monitor` and `srb_<channel>_<port id>.event`, a node's
+/// details without its monitor (`nodes/<node id>/srb_<channel>_node.details`, a node killed
+/// while it was made), or a node counter in `/dev/shm`
+/// (`srb_<channel>_<hash>_node.<version>.global_mgmt`, all a failed node may leave). For
+/// `transport-bench cleanup`, which cannot tell the channels from iceoryx2's names otherwise.
 pub fn channels_with_nodes() -> Vec<ChannelName> {
     let counters = (std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten())
         .filter_map(|entry| entry.file_name().into_string().ok())
@@ -1142,10 +1222,21 @@ pub fn channels_with_nodes() -> Vec<ChannelName> {
             ChannelName::new(channel).ok()
         })
         .chain(counters)
+        .chain(channels_with_node_details())
         .collect();
     channels.sort();
     channels.dedup();
     channels
+}
+
+/// The channels of the nodes' details files, `nodes/<node id>/srb_<channel>_node.details`.
+fn channels_with_node_details() -> Vec<ChannelName> {
+    (node_dir_names().into_iter())
+        .filter_map(|name| {
+            let channel = name.strip_prefix("srb_")?.strip_suffix("_node.details")?;
+            ChannelName::new(channel).ok()
+        })
+        .collect()
 }
 
 /// Dropped after a side's ports and node: removes the channel's domain segment once the last

@@ -10,6 +10,7 @@ pub mod object;
 pub mod owner_lock;
 pub mod pipe;
 pub mod readiness;
+pub mod record_lock;
 pub mod semaphore;
 pub mod shm;
 pub mod sigbus;
