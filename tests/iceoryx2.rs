@@ -56,6 +56,17 @@ fn iceoryx2_leftovers(prefix: &str) -> Vec<String> {
     found
 }
 
+/// Held by each test that leaves a dead node for a cleaner to find, and by the one that runs
+/// drivers: a driver's start-up sweep removes every dead node it sees (what `cleanup` is then
+/// asked to remove and to name), and iceoryx2 lets one thread of a process clean up dead nodes
+/// at a time (another is told that someone else is at it).
+fn one_cleaner_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static CLEANERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    CLEANERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn endpoint(channel: &str) -> Endpoint {
     Endpoint::ShmChannel {
         channel: channel.to_string(),
@@ -108,6 +119,7 @@ fn a_sigtermed_iceoryx2_server_removes_everything_it_made_itself() {
 
 #[test]
 fn a_client_of_a_killed_iceoryx2_server_times_out_and_nothing_is_left_after_the_sweep() {
+    let _cleaner = one_cleaner_at_a_time();
     let channel = unique_channel("ice_kill");
     let server = start(&channel, Pattern::RoundTrip);
     let mut client = connect(iceoryx2::KIND, &endpoint(&channel), Duration::from_secs(1)).unwrap();
@@ -129,6 +141,7 @@ fn a_client_of_a_killed_iceoryx2_server_times_out_and_nothing_is_left_after_the_
 
 #[test]
 fn the_channel_sweep_removes_a_killed_iceoryx2_servers_dead_node() {
+    let _cleaner = one_cleaner_at_a_time();
     let channel = unique_channel("ice_sweep");
     let server = start(&channel, Pattern::RoundTrip);
     signal(server.pid(), Signal::SIGKILL);
@@ -147,6 +160,7 @@ fn the_channel_sweep_removes_a_killed_iceoryx2_servers_dead_node() {
 
 #[test]
 fn cleanup_removes_a_killed_iceoryx2_servers_node_and_files() {
+    let _cleaner = one_cleaner_at_a_time();
     let channel = unique_channel("ice_cleanup");
     let server = start(&channel, Pattern::RoundTrip);
     signal(server.pid(), Signal::SIGKILL);
@@ -171,6 +185,7 @@ fn cleanup_removes_a_killed_iceoryx2_servers_node_and_files() {
 
 #[test]
 fn a_driver_over_iceoryx2_leaves_nothing_after_round_trips_streams_and_a_killed_server() {
+    let _cleaner = one_cleaner_at_a_time();
     for pattern in ["round-trip", "stream"] {
         let driver = Driver::start(&[
             "--transports",
@@ -262,6 +277,7 @@ fn a_round_trip_client_is_refused_by_a_stream_server() {
 /// gone it is cleaned as usual.
 #[test]
 fn cleanup_leaves_a_channel_with_a_planted_fifo_alone_and_returns_at_once() {
+    let _cleaner = one_cleaner_at_a_time();
     let channel = unique_channel("ice_fifo");
     let server = start(&channel, Pattern::RoundTrip);
     signal(server.pid(), Signal::SIGKILL);
@@ -330,6 +346,7 @@ fn assert_cleanup_removes_the_node(channel: &str) {
 /// removes what it can and gives up; the rest is removed as iceoryx2's cleaner would.
 #[test]
 fn cleanup_removes_a_node_killed_while_it_made_a_tag() {
+    let _cleaner = one_cleaner_at_a_time();
     let channel = unique_channel("ice_tag");
     a_node_killed_while_it_made_a_tag(&channel);
     assert_cleanup_removes_the_node(&channel);
@@ -339,6 +356,7 @@ fn cleanup_removes_a_node_killed_while_it_made_a_tag() {
 /// node listed dead without its details, for which iceoryx2 then looks under its default prefix.
 #[test]
 fn cleanup_removes_what_iceoryx2_left_of_a_node_killed_while_it_made_a_tag() {
+    let _cleaner = one_cleaner_at_a_time();
     use ::iceoryx2::prelude::*;
     let channel = unique_channel("ice_tagleft");
     a_node_killed_while_it_made_a_tag(&channel);
@@ -347,7 +365,7 @@ fn cleanup_removes_what_iceoryx2_left_of_a_node_killed_while_it_made_a_tag() {
     let mut cleaned = Vec::new();
     Node::<ipc_threadsafe::Service>::list(&config, |state| {
         if let NodeState::Dead(view) = state {
-            cleaned.push(view.try_remove_stale_resources().is_ok());
+            cleaned.push(view.blocking_remove_stale_resources(PATIENCE).is_ok());
         }
         CallbackProgression::Continue
     })
@@ -368,8 +386,10 @@ fn cleanup_removes_what_iceoryx2_left_of_a_node_killed_while_it_made_a_tag() {
 /// A node killed while iceoryx2 made it: its details written, its monitor not yet, as iceoryx2
 /// leaves it under `nodes/<node id>/`. It is never listed, and a node being made right now
 /// looks the same, so `cleanup` removes it only when the run the channel is named after is over.
+/// Plain `cleanup` finds the channel from the details file alone.
 #[test]
 fn cleanup_removes_a_node_killed_while_it_was_made_once_its_run_is_over() {
+    let _cleaner = one_cleaner_at_a_time();
     common::process::leave_library_dirs_as_found(iceoryx2::KIND);
     let namespace = transport_bench::system::pid_namespace::own();
     let mut reaped = Command::new("true").spawn().unwrap();
@@ -387,19 +407,20 @@ fn cleanup_removes_a_node_killed_while_it_was_made_once_its_run_is_over() {
     let unique = u128::from(std::process::id()) << 64;
     let over_dir = half_made(&over, unique + 1);
     let running_dir = half_made(&running, unique + 2);
-    let cleanup = |channel: &str| {
+    let cleanup = |args: &[&str]| {
         let out = assert_cmd::Command::new(bin())
-            .args(["cleanup", "--channel", channel])
+            .arg("cleanup")
+            .args(args)
             .timeout(PATIENCE)
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let said = cleanup(&over);
+    let said = cleanup(&[]);
     assert!(said.contains(&over_dir.display().to_string()), "{said}");
     assert!(!over_dir.exists());
-    let said = cleanup(&running);
+    let said = cleanup(&["--channel", &running]);
     assert!(said.contains("Nothing to remove"), "{said}");
     assert!(
         running_dir.exists(),

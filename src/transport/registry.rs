@@ -125,7 +125,8 @@ pub fn unlink_channel_objects(channel: &ChannelName) -> Vec<String> {
         .filter(PosixObject::unlink)
         .map(|object| object.name().to_string())
         .collect();
-    // Whoever unlinks every object of the channel says that nobody uses it.
+    // Whoever unlinks every object of the channel says that its processes have ended, or make
+    // nothing new of it (a server whose driver is gone, removing what it made).
     removed.extend(remove_dead_own_objects(channel, ChannelRun::Over));
     removed
 }

@@ -420,7 +420,9 @@ pub struct OwnObjects {
 pub enum ChannelRun {
     /// Its driver may be running (or the channel is not named after a driver).
     MayBeRunning,
-    /// Its driver is gone, so its servers and clients, which end with it, are too.
+    /// Its driver is gone, or the caller ended the channel's processes itself. A driver's
+    /// servers and clients end soon after it (they are stopped when it dies), and none of them
+    /// makes anything new of the channel by then.
     Over,
 }
 

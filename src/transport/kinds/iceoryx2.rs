@@ -33,7 +33,9 @@
 //! has its own node, which removes all it made when dropped (a SIGTERM'd server drops it). A
 //! killed process cannot: iceoryx2 tells a dead node from a live one by the lock on its monitor
 //! file, and [`remove_dead_nodes`] removes a dead node's resources as iceoryx2 does itself
-//! (`Node::list`, then `try_remove_stale_resources` of each dead node). The spec declares it
+//! (`Node::list`, then `try_remove_stale_resources` of each dead node), and finishes what
+//! iceoryx2 0.10 gives up on ([`finish_abandoned_cleanup`], a node killed while it wrote a tag;
+//! a node killed before its monitor once its run is over). The spec declares it
 //! and [`channels_with_nodes`] as its own objects, which the driver's sweep of a channel and
 //! `transport-bench cleanup` run through the registry. iceoryx2's own signal handling is
 //! off: the server's SIGTERM is the tool's.
@@ -338,6 +340,8 @@ fn remove_failed_node(config: &Config) -> Vec<String> {
     if !planted(&prefix).is_empty() {
         return Vec::new();
     }
+    // No peer can be making a node of the channel now: a server makes its node before it says
+    // it is ready, a client after.
     let mut removed = remove_unmonitored_node_dirs(config, &prefix);
     let mut alive = false;
     let _ = Node::<Ipc>::list(config, |state| {
@@ -370,32 +374,81 @@ fn remove_node_counter(config: &Config) -> Option<String> {
     })
 }
 
-/// Node directories (`<node dir>/<node id>/`) holding files of `prefix` whose node has no
-/// monitor (`<node dir>/<prefix><node id>.node_monitor`): a node whose creation failed half-way.
+/// Node directories (`<node dir>/<node id>/`) holding this channel's node details, and only
+/// files of `prefix`, whose node has no monitor (`<node dir>/<prefix><node id>.node_monitor`):
+/// a node whose creation failed half-way, or was killed half-way. (The details file's exact
+/// name keeps the nodes of a channel whose name merely starts with this one's out.)
 fn remove_unmonitored_node_dirs(config: &Config, prefix: &str) -> Vec<String> {
     let nodes = trimmed(config.global.node_dir().to_string());
     let mut removed = Vec::new();
     for entry in std::fs::read_dir(&nodes).into_iter().flatten().flatten() {
-        let id = entry.file_name().to_string_lossy().into_owned();
+        let Ok(id) = entry.file_name().to_string_lossy().parse::<u128>() else {
+            continue;
+        };
+        let files = NodeFiles::of(config, id);
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        let monitor = nodes.join(format!("{prefix}{id}.node_monitor"));
-        if !is_dir || std::fs::symlink_metadata(&monitor).is_ok() {
+        if !is_dir || exists(&files.monitor) || !exists(&files.details) {
             continue;
         }
-        let dir = entry.path();
-        let inside: Vec<_> = (std::fs::read_dir(&dir).into_iter().flatten().flatten()).collect();
+        let inside: Vec<_> = (std::fs::read_dir(&files.dir)
+            .into_iter()
+            .flatten()
+            .flatten())
+        .collect();
         let ours = |e: &std::fs::DirEntry| e.file_name().to_string_lossy().starts_with(prefix);
-        if inside.is_empty() || !inside.iter().all(ours) {
+        if !inside.iter().all(ours) {
             continue;
         }
         inside
             .iter()
             .for_each(|e| drop(std::fs::remove_file(e.path())));
-        if std::fs::remove_dir(&dir).is_ok() {
-            removed.push(dir.display().to_string());
+        if std::fs::remove_dir(&files.dir).is_ok() {
+            removed.push(files.dir.display().to_string());
         }
     }
     removed
+}
+
+/// The paths of one node's files, as iceoryx2 0.10 names them for a configuration.
+struct NodeFiles {
+    /// `<node dir>/<node id>/`: its details and its tags.
+    dir: PathBuf,
+    /// `<dir>/<prefix>node.details`, written first when the node is made.
+    details: PathBuf,
+    /// `<node dir>/<prefix><node id>.node_monitor`: the state file its process keeps locked.
+    monitor: PathBuf,
+    /// The monitor's `_owner_lock`, which a cleaner keeps locked.
+    owner_lock: PathBuf,
+    /// The monitor's `_context`, which names the node's process.
+    context: PathBuf,
+}
+
+impl NodeFiles {
+    fn of(config: &Config, id: u128) -> NodeFiles {
+        let prefix = config.global.prefix.to_string();
+        let node = &config.global.node;
+        let nodes = trimmed(config.global.node_dir().to_string());
+        let dir = nodes.join(id.to_string());
+        let monitor = nodes.join(format!("{prefix}{id}{}", node.monitor_suffix));
+        // The suffixes of iceoryx2-bb-posix's process_state.rs, which it does not export.
+        let [owner_lock, context] = ["_owner_lock", "_context"].map(|suffix| {
+            let mut path = monitor.clone().into_os_string();
+            path.push(suffix);
+            PathBuf::from(path)
+        });
+        NodeFiles {
+            details: dir.join(format!("{prefix}node{}", node.static_config_suffix)),
+            dir,
+            monitor,
+            owner_lock,
+            context,
+        }
+    }
+}
+
+/// Whether anything has the name `path` (a name this process cannot look at counts as there).
+fn exists(path: &Path) -> bool {
+    !matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// A service's name in a channel: each pattern has its own, so a client of the other pattern
@@ -950,9 +1003,9 @@ pub fn remove_dead_nodes(channel: &ChannelName, run: ChannelRun) -> Vec<String> 
     let _ = Node::<Ipc>::list(&config, |state| {
         if let NodeState::Dead(view) = state {
             let id = view.id().value();
-            // Whatever iceoryx2 says, what it could not remove of an unfinished node is left.
+            // Whether or not iceoryx2 succeeded, remove what it could not.
             let removed_by_iceoryx2 = view.try_remove_stale_resources().is_ok();
-            if remove_unfinished_node(&config, id) || removed_by_iceoryx2 {
+            if finish_abandoned_cleanup(&config, id) || removed_by_iceoryx2 {
                 removed.push(format!("iceoryx2 node {id} of channel {channel}"));
             }
         }
@@ -973,45 +1026,44 @@ pub fn remove_dead_nodes(channel: &ChannelName, run: ChannelRun) -> Vec<String> 
 /// Seen with a run killed 30 ms after its client made its node (tests/pid_namespaces.rs, one
 /// time in ten with a second test beside it): its monitor and tag stayed under /tmp/iceoryx2.
 ///
-/// So a dead node of `config` without details is removed here as iceoryx2's cleaner would,
-/// holding the monitor's owner lock as it does, so that no other cleaner starts meanwhile: the
-/// channel's files in the node's directory, the directory, then the monitor's files. True if
-/// it removed the node; false if the node has details (iceoryx2's to remove), another cleaner
-/// holds it, or its directory holds what is not the channel's.
-fn remove_unfinished_node(config: &Config, id: u128) -> bool {
-    let prefix = config.global.prefix.to_string();
-    let nodes = trimmed(config.global.node_dir().to_string());
-    let node_dir = nodes.join(id.to_string());
-    let details = node_dir.join(format!(
-        "{prefix}node{}",
-        config.global.node.static_config_suffix
-    ));
-    let monitor = nodes.join(format!("{prefix}{id}{}", config.global.node.monitor_suffix));
-    let [owner_lock, context] = ["_owner_lock", "_context"].map(|suffix| {
-        let mut path = monitor.clone().into_os_string();
-        path.push(suffix);
-        PathBuf::from(path)
-    });
-    if std::fs::symlink_metadata(&details).is_ok() {
+/// So the cleanup of a dead node of `config` without details is finished here as iceoryx2's
+/// cleaner would: holding the monitor's owner lock, as it does, so that no cleaner of another
+/// process starts meanwhile, and only while the monitor's state file is there (else the node
+/// is being dropped or cleaned up by someone else); then the channel's files in the node's
+/// directory, the directory, and the monitor's files. True if it removed the node.
+fn finish_abandoned_cleanup(config: &Config, id: u128) -> bool {
+    let files = NodeFiles::of(config, id);
+    if exists(&files.details) {
         return false;
     }
-    let Ok(Some(_cleaner)) = record_lock::try_write_locked(&owner_lock) else {
+    // A record lock is this process's, not a thread's: one of iceoryx2's cleaners in another
+    // thread of this process is not kept out, and loses its lock when this file is closed.
+    // Only dead nodes come here, and the server's orphan watch is the one such caller.
+    let Ok(Some(_cleaner)) = record_lock::try_write_locked(&files.owner_lock) else {
         return false;
     };
-    let inside = std::fs::read_dir(&node_dir).into_iter().flatten().flatten();
+    let is_dir = std::fs::symlink_metadata(&files.dir).map(|meta| meta.is_dir());
+    if !exists(&files.monitor) || matches!(is_dir, Ok(false)) {
+        return false;
+    }
+    let prefix = config.global.prefix.to_string();
+    let inside = std::fs::read_dir(&files.dir)
+        .into_iter()
+        .flatten()
+        .flatten();
     for entry in inside {
         let ours = entry.file_name().to_string_lossy().starts_with(&prefix);
         if ours && entry.file_type().is_ok_and(|kind| kind.is_file()) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
-    match std::fs::remove_dir(&node_dir) {
+    match std::fs::remove_dir(&files.dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return false,
         _ => {}
     }
     // iceoryx2's order: while the context is there without the other two, the node reads as
     // being cleaned up, never as alive or dead.
-    for path in [&monitor, &owner_lock, &context] {
+    for path in [&files.monitor, &files.owner_lock, &files.context] {
         let _ = std::fs::remove_file(path);
     }
     true
@@ -1231,9 +1283,13 @@ pub fn channels_with_nodes() -> Vec<ChannelName> {
 
 /// The channels of the nodes' details files, `nodes/<node id>/srb_<channel>_node.details`.
 fn channels_with_node_details() -> Vec<ChannelName> {
+    let details = format!(
+        "_node{}",
+        Config::default().global.node.static_config_suffix
+    );
     (node_dir_names().into_iter())
         .filter_map(|name| {
-            let channel = name.strip_prefix("srb_")?.strip_suffix("_node.details")?;
+            let channel = name.strip_prefix("srb_")?.strip_suffix(details.as_str())?;
             ChannelName::new(channel).ok()
         })
         .collect()

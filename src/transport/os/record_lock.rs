@@ -45,8 +45,10 @@ mod tests {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
 
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
     use nix::sys::wait::waitpid;
-    use nix::unistd::{fork, ForkResult};
+    use nix::unistd::{fork, mkfifo, pipe2, ForkResult};
 
     use super::*;
 
@@ -54,8 +56,9 @@ mod tests {
     /// its other pipe closes. Only system calls after the fork: the test runner has threads.
     fn hold_in_a_child(path: &Path) -> (nix::unistd::Pid, std::os::fd::OwnedFd) {
         let name = CString::new(path.as_os_str().as_bytes()).unwrap();
-        let (said_read, said_write) = nix::unistd::pipe().unwrap();
-        let (hold_read, hold_write) = nix::unistd::pipe().unwrap();
+        // Close-on-exec: a process another test spawns meanwhile must not keep `hold` open.
+        let (said_read, said_write) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (hold_read, hold_write) = pipe2(OFlag::O_CLOEXEC).unwrap();
         // SAFETY: the child makes only async-signal-safe calls, then _exit.
         match unsafe { fork() }.unwrap() {
             ForkResult::Child => unsafe {
@@ -93,13 +96,18 @@ mod tests {
     }
 
     #[test]
-    fn a_link_a_directory_or_nothing_is_refused_not_locked() {
+    fn a_link_a_fifo_a_directory_or_nothing_is_refused_not_locked() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("target");
         std::fs::write(&target, b"").unwrap();
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&target, &link).unwrap();
         assert!(try_write_locked(&link).is_err());
+        // Opened without waiting for a reader, then refused for what it is.
+        let fifo = dir.path().join("fifo");
+        mkfifo(&fifo, Mode::S_IRWXU).unwrap();
+        let refused = try_write_locked(&fifo).unwrap_err();
+        assert!(refused.to_string().ends_with("is a FIFO"), "{refused}");
         assert!(try_write_locked(dir.path()).is_err());
         assert!(try_write_locked(&dir.path().join("missing")).is_err());
     }
