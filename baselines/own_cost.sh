@@ -46,8 +46,9 @@
 # CPU 1, or both on CPU 0 (_same). Their ratio is of throughputs (MB/s, transport-bench over
 # the other: higher is ours faster). The case wall:SIZE is the spinning round trip's
 # bookkeeping: the timed loop's wall time per round trip over its mean round trip (shm-spin
-# and shm-zc, --pin split). perf and iperf3 must be on the PATH for their cases, which say so
-# when they are missing.
+# and shm-zc, --pin split); the case clock (no size) what one read of each clock a timed loop
+# could use costs (clock_cost.c: CLOCK_MONOTONIC, and on x86-64 rdtsc, lfence;rdtsc, rdtscp).
+# perf and iperf3 must be on the PATH for their cases, which say so when they are missing.
 #
 # It needs the release build (cargo build --release), whose libzmq it builds libzmq's own
 # perf/local_lat and perf/remote_lat against (from the zeromq-src crate's sources that cargo
@@ -84,6 +85,7 @@ build_c rt_spin_clock rt_spin -DPER_RT_CLOCK
 build_c rt_spin_fence rt_spin -DPER_RT_CLOCK -DFENCE
 build_c echo_spin echo_spin
 build_c echo_shm_sem echo_shm_sem
+build_c clock_cost clock_cost
 libzmq=$(ls "$root"/target/release/build/zmq-sys-*/out/lib/libzmq.a | head -n 1)
 zmq_src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/zeromq-src-*/vendor | head -n 1)
 for side in local_lat remote_lat; do
@@ -314,6 +316,7 @@ for c in $cases; do
     spin_split) spin_split_case "${c#*:}" ;;
     *_stream | *_stream_same) stream_case "${c%%:*}" "${c#*:}" ;;
     wall) wall_case "${c#*:}" ;;
+    clock) "$build/clock_cost" ;;
     *) one_case "${c%%:*}" "${c#*:}" ;;
     esac
 done

@@ -133,6 +133,36 @@ fn echo_shm_sem_speaks_shm_posix() {
 /// The Unix stream baseline in each build docs/own-cost.md compares (plain, with the tool's
 /// `writev`, with helper threads, with both) carries every message whole and in order, every
 /// byte checked (`-v`): a wrong frame ends its server, and the program, with an error.
+/// clock_cost.c builds without a warning and says what each read costs, in three rounds.
+#[test]
+fn the_clock_cost_program_prices_every_clock_in_each_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = compile("clock_cost", dir.path());
+    let output = Command::new(&program).arg("100000").output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report = String::from_utf8_lossy(&output.stdout);
+    let clocks: &[&str] = if cfg!(target_arch = "x86_64") {
+        &["clock_gettime", "rdtsc", "lfence;rdtsc", "rdtscp"]
+    } else {
+        &["clock_gettime"]
+    };
+    let rounds: Vec<&str> = report.lines().collect();
+    assert_eq!(rounds.len(), 3, "{report}");
+    for (n, line) in rounds.iter().enumerate() {
+        assert!(line.starts_with(&format!("round {}: ", n + 1)), "{line}");
+        for clock in clocks {
+            let figure = line
+                .split(&format!(" {clock} "))
+                .nth(1)
+                .and_then(|rest| rest.split(" ns").next())
+                .and_then(|ns| ns.parse::<f64>().ok());
+            assert!(figure.is_some_and(|ns| ns > 0.0), "{clock}: {line}");
+        }
+    }
+    let refused = Command::new(&program).arg("0").output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+}
+
 #[test]
 fn the_socketpair_stream_carries_every_byte_in_each_build_compared() {
     let dir = tempfile::tempdir().unwrap();
