@@ -17,7 +17,7 @@ mod common {
 }
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -34,8 +34,11 @@ use transport_bench::transport::kinds::iceoryx2;
 use transport_bench::transport::stream::{payload_byte, SEQUENCE_LEN};
 use transport_bench::transport::{Endpoint, Pattern, TransportClient};
 
-/// iceoryx2's root directory (its default configuration's).
-const ICEORYX2_ROOT: &str = "/tmp/iceoryx2";
+/// iceoryx2's root directory (`/tmp/iceoryx2`, its default configuration's), as the tool names
+/// it: the first of its library directories, parents first.
+fn iceoryx2_root() -> PathBuf {
+    iceoryx2::KIND.library_dirs().remove(0)
+}
 
 /// Every entry under iceoryx2's root whose name carries `prefix` (`srb_<channel>_`).
 fn iceoryx2_leftovers(prefix: &str) -> Vec<String> {
@@ -51,7 +54,7 @@ fn iceoryx2_leftovers(prefix: &str) -> Vec<String> {
         }
     }
     let mut found = Vec::new();
-    walk(Path::new(ICEORYX2_ROOT), prefix, &mut found);
+    walk(&iceoryx2_root(), prefix, &mut found);
     found.sort();
     found
 }
@@ -107,7 +110,8 @@ fn a_sigtermed_iceoryx2_server_removes_everything_it_made_itself() {
     let server = start(&channel, Pattern::RoundTrip);
     assert!(
         !iceoryx2_leftovers(&format!("srb_{channel}_")).is_empty(),
-        "a running server has its node under {ICEORYX2_ROOT}"
+        "a running server has its node under {}",
+        iceoryx2_root().display()
     );
     let mut client = connect(iceoryx2::KIND, &endpoint(&channel), PATIENCE).unwrap();
     echo(client.as_mut(), b"ping");
@@ -397,7 +401,7 @@ fn cleanup_removes_a_node_killed_while_it_was_made_once_its_run_is_over() {
     reaped.wait().unwrap();
     let running = lease::channel_name(std::process::id(), namespace, 1);
     let half_made = |channel: &str, id: u128| {
-        let dir = Path::new(ICEORYX2_ROOT).join("nodes").join(id.to_string());
+        let dir = iceoryx2_root().join("nodes").join(id.to_string());
         std::fs::create_dir_all(&dir).unwrap();
         let details = dir.join(format!("srb_{channel}_node.details"));
         std::fs::write(&details, b"executable = \"transport-bench\"\n").unwrap();

@@ -12,7 +12,7 @@ mod common {
     pub mod signals;
 }
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
@@ -24,7 +24,11 @@ use common::signals::stop_server_clean;
 use transport_bench::transport::kinds::iceoryx2;
 use transport_bench::transport::{Endpoint, Pattern};
 
-const ROOT: &str = "/tmp/iceoryx2";
+/// iceoryx2's root directory (`/tmp/iceoryx2`), as the tool names it: the first of its
+/// library directories, parents first.
+fn root() -> PathBuf {
+    iceoryx2::KIND.library_dirs().remove(0)
+}
 
 /// One check at a time: each needs the root missing when it starts and is what makes it.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -32,12 +36,13 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// Removes the root if it is empty (`rmdir`: whatever another process keeps there stays, and
 /// then the test cannot run and says so).
 fn assert_no_root_to_start_with() {
-    for dir in ["nodes", "services", ""] {
-        let _ = std::fs::remove_dir(Path::new(ROOT).join(dir));
+    for dir in iceoryx2::KIND.library_dirs().iter().rev() {
+        let _ = std::fs::remove_dir(dir);
     }
     assert!(
-        !Path::new(ROOT).exists(),
-        "{ROOT} holds another process's files: this test needs a machine without it"
+        !root().exists(),
+        "{} holds another process's files: this test needs a machine without it",
+        root().display()
     );
 }
 
@@ -60,7 +65,7 @@ fn a_run_that_found_no_iceoryx2_root_leaves_none() {
         .output()
         .expect("running the driver");
     assert_succeeded(&output);
-    assert!(!Path::new(ROOT).exists(), "the run left {ROOT}");
+    assert!(!root().exists(), "the run left {}", root().display());
 }
 
 /// Run by [`a_test_process_that_found_no_iceoryx2_root_leaves_none`] as a process of its own
@@ -82,7 +87,7 @@ fn an_iceoryx2_server_started_by_a_test_echoes_to_its_client() {
     let mut reply = [0; 64];
     let len = client.round_trip(b"ping", &mut reply).expect("an echo");
     assert_eq!(&reply[..len], b"ping");
-    let nodes = Path::new(ROOT).join("nodes");
+    let nodes = root().join("nodes");
     assert!(nodes.is_dir(), "iceoryx2 did not make {}", nodes.display());
     drop(client);
     stop_server_clean(server, &channel);
@@ -101,5 +106,9 @@ fn a_test_process_that_found_no_iceoryx2_root_leaves_none() {
     // It ran, and alone: a filter that matched nothing passes too.
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("test result: ok. 1 passed"), "{stdout}");
-    assert!(!Path::new(ROOT).exists(), "the test process left {ROOT}");
+    assert!(
+        !root().exists(),
+        "the test process left {}",
+        root().display()
+    );
 }
