@@ -422,7 +422,12 @@ fn cleanup_removes_a_node_killed_while_it_was_made_once_its_run_is_over() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let said = cleanup(&[]);
-    assert!(said.contains(&over_dir.display().to_string()), "{said}");
+    let removed = format!(
+        "Removed iceoryx2 node {} of channel {over}, never finished ({})",
+        unique + 1,
+        over_dir.display()
+    );
+    assert!(said.contains(&removed), "{said}");
     assert!(!over_dir.exists());
     let said = cleanup(&["--channel", &running]);
     assert!(said.contains("Nothing to remove"), "{said}");

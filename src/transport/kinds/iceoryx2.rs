@@ -377,7 +377,8 @@ fn remove_node_counter(config: &Config) -> Option<String> {
 /// Node directories (`<node dir>/<node id>/`) holding this channel's node details, and only
 /// files of `prefix`, whose node has no monitor (`<node dir>/<prefix><node id>.node_monitor`):
 /// a node whose creation failed half-way, or was killed half-way. (The details file's exact
-/// name keeps the nodes of a channel whose name merely starts with this one's out.)
+/// name keeps the nodes of a channel whose name merely starts with this one's out.) Returns
+/// them, for people, with their channel.
 fn remove_unmonitored_node_dirs(config: &Config, prefix: &str) -> Vec<String> {
     let nodes = trimmed(config.global.node_dir().to_string());
     let mut removed = Vec::new();
@@ -403,7 +404,11 @@ fn remove_unmonitored_node_dirs(config: &Config, prefix: &str) -> Vec<String> {
             .iter()
             .for_each(|e| drop(std::fs::remove_file(e.path())));
         if std::fs::remove_dir(&files.dir).is_ok() {
-            removed.push(files.dir.display().to_string());
+            let channel = prefix.trim_start_matches("srb_").trim_end_matches('_');
+            let dir = files.dir.display();
+            removed.push(format!(
+                "iceoryx2 node {id} of channel {channel}, never finished ({dir})"
+            ));
         }
     }
     removed
