@@ -119,6 +119,25 @@ pub fn open_expecting(
     expected: FileKind,
     links: Links,
 ) -> Result<File, OpenKindError> {
+    open_checked(path, expected, links, false)
+}
+
+/// [`open_expecting`] for reading and writing (a write lock needs it): a regular file only,
+/// since a directory cannot be opened for writing.
+pub fn open_expecting_writable(
+    path: &Path,
+    expected: FileKind,
+    links: Links,
+) -> Result<File, OpenKindError> {
+    open_checked(path, expected, links, true)
+}
+
+fn open_checked(
+    path: &Path,
+    expected: FileKind,
+    links: Links,
+    write: bool,
+) -> Result<File, OpenKindError> {
     let meta = match links {
         Links::Refuse => std::fs::symlink_metadata(path)?,
         Links::Follow => std::fs::metadata(path)?,
@@ -137,6 +156,7 @@ pub fn open_expecting(
     // std adds O_CLOEXEC itself.
     let file = OpenOptions::new()
         .read(true)
+        .write(write)
         .custom_flags(libc::O_NONBLOCK | no_follow)
         .open(path)?;
     // The name may have been replaced since lstat: what counts is what was opened.

@@ -2,29 +2,26 @@
 //! live apart from the `flock` locks of [`owner_lock`](super::owner_lock): neither sees the
 //! other, so a lock that must exclude iceoryx2's own cleaner has to be of this kind.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use crate::transport::os::file_kind::FileKind;
+use crate::transport::os::file_kind::{self, FileKind, Links, OpenKindError};
 
 /// The regular file at `path`, opened for writing (a write lock needs it) without following a
 /// link or waiting on a FIFO, with a write lock on the whole of it: None when another process
 /// holds a lock on it. The lock goes when the file is closed, and with the process; closing any
 /// other descriptor of the same file in this process drops it too, as with every record lock.
 pub fn try_write_locked(path: &Path) -> io::Result<Option<File>> {
-    // std adds O_CLOEXEC itself.
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open(path)?;
-    let kind = FileKind::of_fd(&file).map_err(io::Error::from)?;
-    if kind != FileKind::Regular {
-        return Err(io::Error::other(format!("{} is {kind}", path.display())));
-    }
+    let file = file_kind::open_expecting_writable(path, FileKind::Regular, Links::Refuse).map_err(
+        |error| match error {
+            OpenKindError::WrongKind { found, .. } => {
+                io::Error::other(format!("{} is {found}", path.display()))
+            }
+            OpenKindError::Io(error) => error,
+        },
+    )?;
     // SAFETY: an all-zero flock is a valid value; the fields that matter are set below.
     let mut whole_file: libc::flock = unsafe { std::mem::zeroed() };
     whole_file.l_type = libc::F_WRLCK as libc::c_short;
