@@ -295,23 +295,13 @@ fn cleanup_leaves_a_channel_with_a_planted_fifo_alone_and_returns_at_once() {
     std::fs::copy(&context, &kept).unwrap();
     std::fs::remove_file(&context).unwrap();
     nix::unistd::mkfifo(context.as_str(), nix::sys::stat::Mode::S_IRWXU).unwrap();
-    let cleanup = || {
-        assert_cmd::Command::new(bin())
-            .args(["cleanup", "--channel", &channel])
-            .timeout(PATIENCE)
-            .output()
-            .unwrap()
-    };
-    let out = cleanup();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let stdout = cleanup(&["--channel", &channel]);
     let left_alone = format!("Left alone: {context} is a FIFO, not a regular file");
     assert!(stdout.contains(&left_alone), "{stdout}");
     assert!(!stdout.contains("Removed iceoryx2 node"), "{stdout}");
     std::fs::remove_file(&context).unwrap();
     std::fs::copy(&kept, &context).unwrap();
-    let out = cleanup();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = cleanup(&["--channel", &channel]);
     assert!(stdout.contains("Removed iceoryx2 node "), "{stdout}");
     assert_channel_clean(&channel);
 }
@@ -334,14 +324,21 @@ fn a_node_killed_while_it_made_a_tag(channel: &str) {
     std::fs::set_permissions(&tag, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-fn assert_cleanup_removes_the_node(channel: &str) {
+/// `transport-bench cleanup` with `args`, which must succeed within [`PATIENCE`]; what it says.
+fn cleanup(args: &[&str]) -> String {
     let out = assert_cmd::Command::new(bin())
-        .args(["cleanup", "--channel", channel])
+        .arg("cleanup")
+        .args(args)
         .timeout(PATIENCE)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{stdout}");
+    stdout
+}
+
+fn assert_cleanup_removes_the_node(channel: &str) {
+    let stdout = cleanup(&["--channel", channel]);
     assert!(stdout.contains("Removed iceoryx2 node "), "{stdout}");
     assert_channel_clean(channel);
 }
@@ -411,16 +408,6 @@ fn cleanup_removes_a_node_killed_while_it_was_made_once_its_run_is_over() {
     let unique = u128::from(std::process::id()) << 64;
     let over_dir = half_made(&over, unique + 1);
     let running_dir = half_made(&running, unique + 2);
-    let cleanup = |args: &[&str]| {
-        let out = assert_cmd::Command::new(bin())
-            .arg("cleanup")
-            .args(args)
-            .timeout(PATIENCE)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
     let said = cleanup(&[]);
     let removed = format!(
         "Removed iceoryx2 node {} of channel {over}, never finished ({})",

@@ -199,7 +199,7 @@ fn node(channel: &ChannelName) -> Result<Node<Ipc>, TransportError> {
         .map_err(|failure| {
             // What iceoryx2 made before it failed (its node counter, a node's details) is
             // nobody's: no node of this channel will remove it.
-            remove_failed_node(&config);
+            remove_failed_node(channel, &config);
             refused(SetupError::from_failure(failure, &config))
         })
 }
@@ -335,14 +335,14 @@ fn usable_dir(path: &Path) -> Result<bool, SetupError> {
 /// of the channel is alive (none is listed, or none can be: its node directory cannot be
 /// listed), and the directories of nodes that got their details file but never their monitor
 /// (iceoryx2 writes the details without owning them, so nothing else removes them).
-fn remove_failed_node(config: &Config) -> Vec<String> {
+fn remove_failed_node(channel: &ChannelName, config: &Config) -> Vec<String> {
     let prefix = config.global.prefix.to_string();
     if !planted(&prefix).is_empty() {
         return Vec::new();
     }
     // No peer can be making a node of the channel now: a server makes its node before it says
     // it is ready, a client after.
-    let mut removed = remove_unmonitored_node_dirs(config, &prefix);
+    let mut removed = remove_unmonitored_node_dirs(channel, config);
     let mut alive = false;
     let _ = Node::<Ipc>::list(config, |state| {
         alive |= !matches!(state, NodeState::Dead(_));
@@ -379,7 +379,8 @@ fn remove_node_counter(config: &Config) -> Option<String> {
 /// a node whose creation failed half-way, or was killed half-way. (The details file's exact
 /// name keeps the nodes of a channel whose name merely starts with this one's out.) Returns
 /// them, for people, with their channel.
-fn remove_unmonitored_node_dirs(config: &Config, prefix: &str) -> Vec<String> {
+fn remove_unmonitored_node_dirs(channel: &ChannelName, config: &Config) -> Vec<String> {
+    let prefix = config.global.prefix.to_string();
     let nodes = trimmed(config.global.node_dir().to_string());
     let mut removed = Vec::new();
     for entry in std::fs::read_dir(&nodes).into_iter().flatten().flatten() {
@@ -391,20 +392,15 @@ fn remove_unmonitored_node_dirs(config: &Config, prefix: &str) -> Vec<String> {
         if !is_dir || exists(&files.monitor) || !exists(&files.details) {
             continue;
         }
-        let inside: Vec<_> = (std::fs::read_dir(&files.dir)
+        let inside = std::fs::read_dir(&files.dir)
             .into_iter()
             .flatten()
-            .flatten())
-        .collect();
-        let ours = |e: &std::fs::DirEntry| e.file_name().to_string_lossy().starts_with(prefix);
-        if !inside.iter().all(ours) {
+            .flatten();
+        let ours = |e: std::fs::DirEntry| e.file_name().to_string_lossy().starts_with(&prefix);
+        if !inside.into_iter().all(ours) {
             continue;
         }
-        inside
-            .iter()
-            .for_each(|e| drop(std::fs::remove_file(e.path())));
-        if std::fs::remove_dir(&files.dir).is_ok() {
-            let channel = prefix.trim_start_matches("srb_").trim_end_matches('_');
+        if remove_node_dir(&files.dir, &prefix).is_ok() {
             let dir = files.dir.display();
             removed.push(format!(
                 "iceoryx2 node {id} of channel {channel}, never finished ({dir})"
@@ -453,7 +449,20 @@ impl NodeFiles {
 
 /// Whether anything has the name `path` (a name this process cannot look at counts as there).
 fn exists(path: &Path) -> bool {
-    !matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    !matches!(FileKind::of_name(path), Ok(None))
+}
+
+/// Removes a node's directory `dir` with the files in it named with `prefix` (regular files:
+/// what iceoryx2 writes there; a channel with anything else there is planted, and never comes
+/// here). The directory's removal is the result: something else in it keeps it.
+fn remove_node_dir(dir: &Path, prefix: &str) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let ours = entry.file_name().to_string_lossy().starts_with(prefix);
+        if ours && entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    std::fs::remove_dir(dir)
 }
 
 /// A service's name in a channel: each pattern has its own, so a client of the other pattern
@@ -1017,7 +1026,7 @@ pub fn remove_dead_nodes(channel: &ChannelName, run: ChannelRun) -> Vec<String> 
         CallbackProgression::Continue
     });
     if run == ChannelRun::Over {
-        removed.extend(remove_unmonitored_node_dirs(&config, &prefix));
+        removed.extend(remove_unmonitored_node_dirs(channel, &config));
     }
     removed.extend(remove_unused_domain(&config));
     removed
@@ -1051,18 +1060,7 @@ fn finish_abandoned_cleanup(config: &Config, id: u128) -> bool {
     if !exists(&files.monitor) || matches!(is_dir, Ok(false)) {
         return false;
     }
-    let prefix = config.global.prefix.to_string();
-    let inside = std::fs::read_dir(&files.dir)
-        .into_iter()
-        .flatten()
-        .flatten();
-    for entry in inside {
-        let ours = entry.file_name().to_string_lossy().starts_with(&prefix);
-        if ours && entry.file_type().is_ok_and(|kind| kind.is_file()) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-    match std::fs::remove_dir(&files.dir) {
+    match remove_node_dir(&files.dir, &config.global.prefix.to_string()) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return false,
         _ => {}
     }
