@@ -411,6 +411,26 @@ static inline void write_all(int fd, const void *buf, size_t n)
     }
 }
 
+/* Writes a 4-byte header and a payload from two buffers with one writev, as the Rust framing
+ * sends a message above STAGED_MAX, then the rest of a partial write with write_all. */
+static inline void writev_frame(int fd, const uint32_t *header, const uint8_t *msg, size_t len)
+{
+    struct iovec iov[2] = {{(void *)header, sizeof *header}, {(void *)msg, len}};
+    ssize_t w;
+    while ((w = writev(fd, iov, 2)) < 0 && errno == EINTR)
+        ;
+    if (w < 0 && (errno == EPIPE || errno == ECONNRESET))
+        die("the peer closed the stream (it exited?)");
+    if (w < 0)
+        die_errno("writev");
+    size_t sent = (size_t)w; /* a partial write: the rest of the header, then of the payload */
+    if (sent < sizeof *header) {
+        write_all(fd, (const uint8_t *)header + sent, sizeof *header - sent);
+        sent = sizeof *header;
+    }
+    write_all(fd, msg + (sent - sizeof *header), len - (sent - sizeof *header));
+}
+
 /* Reads one framed message of the expected size: a 4-byte native-endian length, then the
  * payload straight into buf. One readv of [header, buf] in the common case (it never reads
  * past this message), looping on partial reads. Returns the length the header announced. */

@@ -99,18 +99,7 @@ static inline void send_framed(int fd, const uint8_t *msg, size_t len)
         return;
     }
 #endif
-    struct iovec iov[2] = {{&header, sizeof header}, {(void *)msg, len}};
-    ssize_t w;
-    while ((w = writev(fd, iov, 2)) < 0 && errno == EINTR)
-        ;
-    if (w < 0)
-        die_errno("writev");
-    size_t sent = (size_t)w; /* a partial write: the rest of the header, then of the payload */
-    if (sent < sizeof header) {
-        write_all(fd, (const uint8_t *)&header + sent, sizeof header - sent);
-        sent = sizeof header;
-    }
-    write_all(fd, msg + (sent - sizeof header), len - (sent - sizeof header));
+    writev_frame(fd, &header, msg, len);
 }
 
 /* Receives one framed message of `size` bytes (a round trip's sizes never change) into `buf`, as

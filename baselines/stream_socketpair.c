@@ -23,9 +23,6 @@
  * usage: stream_socketpair SIZE COUNT [-p same|split] [-v]                                */
 #include "common.h"
 #include <sys/socket.h>
-#ifdef WRITEV
-#include <sys/uio.h>
-#endif
 #ifdef HELPER_THREAD
 #include <pthread.h>
 #endif
@@ -91,21 +88,12 @@ static void serve(const struct opts *o)
 }
 
 /* Sends one framed message: one write of header+message, or (-DWRITEV) one writev of the
- * two, as the tool; either way the rest of a partial write goes out with write_all. */
+ * two, as the tool. */
 static void send_frame(const uint8_t *frame, size_t frame_len)
 {
 #ifdef WRITEV
-    struct iovec parts[2] = {{(void *)frame, sizeof(uint32_t)},
-                             {(void *)(frame + sizeof(uint32_t)), frame_len - sizeof(uint32_t)}};
-    ssize_t sent = writev(g_fd[0], parts, 2);
-    if (sent < 0 && (errno == EPIPE || errno == ECONNRESET))
-        die("the peer closed the stream (it exited?)");
-    if (sent < 0 && errno != EINTR)
-        die_errno("writev");
-    if (sent < 0)
-        sent = 0;
-    if ((size_t)sent < frame_len)
-        write_all(g_fd[0], frame + sent, frame_len - (size_t)sent);
+    const uint32_t *header = (const uint32_t *)frame;
+    writev_frame(g_fd[0], header, frame + sizeof *header, frame_len - sizeof *header);
 #else
     write_all(g_fd[0], frame, frame_len);
 #endif
