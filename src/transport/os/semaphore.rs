@@ -2,16 +2,23 @@
 //! unlinks the name it created, waits bounded by a [`WaitBudget`] and optionally spinning on
 //! `sem_trywait` first, and the realtime deadlines `sem_timedwait` takes.
 
+use std::fs::File;
+use std::io::Write;
+use std::mem::MaybeUninit;
+use std::os::fd::FromRawFd;
 use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::linkat;
 
 use crate::transport::error::TransportError;
 use crate::transport::names::PosixObject;
-use crate::transport::os::file_kind::{self, FileKind, Links};
+use crate::transport::os::file_kind::FileKind;
 use crate::transport::os::owner_lock;
 use crate::transport::os::shm::{c_name, ObjectAccess, SHM_DIR};
 use crate::transport::os::sigbus::{self, Registration};
@@ -38,20 +45,24 @@ pub struct NamedSemaphore {
 
 impl NamedSemaphore {
     /// Creates the semaphore exclusively (0600) with `initial` as its value.
+    ///
+    /// Not with glibc's `sem_open(O_CREAT)`, which writes the semaphore into a file of a random
+    /// name (`sem.XXXXXX`) and then links it to its own: a creator killed in between (a server
+    /// torn down while it makes its semaphores) leaves a file that no cleaner can tell from
+    /// anyone's. Here the file has no name until it is whole ([`make_semaphore_file`]), and
+    /// glibc then opens it by name as it opens any semaphore.
     pub fn create(name: &str, initial: u32) -> Result<NamedSemaphore, TransportError> {
         let cname = c_name(name)?;
-        let mode: libc::c_uint = 0o600;
-        // SAFETY: cname is a valid C string; O_CREAT takes exactly the mode and value varargs.
-        let sem = unsafe {
-            libc::sem_open(
-                cname.as_ptr(),
-                libc::O_CREAT | libc::O_EXCL,
-                mode,
-                initial as libc::c_uint,
-            )
-        };
+        let owner_file = make_semaphore_file(name, initial)?;
+        // SAFETY: cname is a valid C string; without O_CREAT no varargs are read.
+        let sem = unsafe { libc::sem_open(cname.as_ptr(), 0) };
+        if sem.is_null() || sem == libc::SEM_FAILED {
+            let opening = TransportError::os(format!("creating semaphore {name}"), Errno::last());
+            unlink_semaphore(name);
+            return Err(opening);
+        }
         let mut semaphore = Self::from_raw(name, sem, true, "creating")?;
-        semaphore._owner_file = lock_semaphore_file(name);
+        semaphore._owner_file = Some(owner_file);
         Ok(semaphore)
     }
 
@@ -294,16 +305,53 @@ fn close_semaphore(sem: NonNull<libc::sem_t>, unlink: Option<&str>) {
     }
 }
 
-/// Takes the owner lock on a semaphore's file, where glibc keeps it (`/dev/shm/sem.<name>`).
-/// Without it (another C library), cleaners fall back on the pid in the name.
-fn lock_semaphore_file(name: &str) -> Option<std::fs::File> {
+/// Makes the file of a new semaphore `name`, holding `initial`, and returns it with its owner
+/// lock held: written and locked while it has no name (`O_TMPFILE` in `/dev/shm`), then given
+/// the semaphore's name, which fails if anything has it (a link is not followed). A creator
+/// killed at any moment leaves either nothing or the whole semaphore under its own name, which
+/// the channel's cleaners know.
+fn make_semaphore_file(name: &str, initial: u32) -> Result<File, TransportError> {
+    let creating = |errno| TransportError::os(format!("creating semaphore {name}"), errno);
+    // As glibc refuses it: a name is one file of /dev/shm, never a path through a directory.
+    let bare = name.trim_start_matches('/');
+    if bare.is_empty() || bare.contains('/') {
+        return Err(creating(Errno::EINVAL));
+    }
+    let flags = OFlag::O_TMPFILE | OFlag::O_RDWR | OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::open(SHM_DIR, flags, Mode::S_IRUSR | Mode::S_IWUSR).map_err(creating)?;
+    // SAFETY: open returned a new descriptor that nothing else owns.
+    let mut file = unsafe { File::from_raw_fd(fd) };
+    owner_lock::hold(&file).map_err(creating)?;
+    let bytes = semaphore_bytes(initial).map_err(creating)?;
+    file.write_all(&bytes)
+        .map_err(|e| creating(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    // The descriptor's own entry in /proc names the unnamed file (open(2) on O_TMPFILE).
+    let unnamed = format!("/proc/self/fd/{fd}");
     let path = semaphore_path(name);
-    // Ours, just made exclusively; opened as any name in /dev/shm is, all the same.
-    let file =
-        file_kind::open_expecting(Path::new(&path), FileKind::Regular, Links::Refuse).ok()?;
-    owner_lock::hold(&file).ok()?;
-    Some(file)
+    linkat(
+        None,
+        unnamed.as_str(),
+        None,
+        path.as_str(),
+        AtFlags::AT_SYMLINK_FOLLOW,
+    )
+    .map_err(creating)?;
+    Ok(file)
 }
+
+/// The bytes of a process-shared semaphore holding `initial`: what this C library's `sem_init`
+/// makes of one, which is what its `sem_open` writes into a new semaphore's file (glibc: the
+/// value, then the shared flag; the rest zero).
+fn semaphore_bytes(initial: u32) -> Result<[u8; SEM_SIZE], Errno> {
+    let mut sem = MaybeUninit::<libc::sem_t>::zeroed();
+    // SAFETY: sem is writable memory of a sem_t's size; pshared 1 asks for a shared semaphore.
+    Errno::result(unsafe { libc::sem_init(sem.as_mut_ptr(), 1, initial) })?;
+    // SAFETY: zeroed, then initialised by sem_init: every byte is set. A sem_t holds no
+    // resource (sem_destroy frees nothing), so a copy of its bytes is all there is.
+    Ok(unsafe { std::mem::transmute::<libc::sem_t, [u8; SEM_SIZE]>(sem.assume_init()) })
+}
+
+const SEM_SIZE: usize = std::mem::size_of::<libc::sem_t>();
 
 /// Where glibc keeps a semaphore: `/dev/shm/sem.<name>`.
 fn semaphore_path(name: &str) -> String {
@@ -316,5 +364,131 @@ pub fn unlink_semaphore(name: &str) -> bool {
         // SAFETY: cname is a valid C string.
         Ok(cname) => unsafe { libc::sem_unlink(cname.as_ptr()) == 0 },
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CString;
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::transport::os::owner_lock::{liveness, Liveness};
+
+    /// A semaphore name of this test process that no driver's cleaner takes for its own.
+    fn unique_name(tag: &str) -> String {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        format!("/tbtest_sem_{}_{tag}_{n}", std::process::id())
+    }
+
+    fn file_of(name: &str) -> std::path::PathBuf {
+        Path::new(&semaphore_path(name)).to_path_buf()
+    }
+
+    /// glibc's own `sem_open(O_CREAT | O_EXCL)` of `name`, closed again: its file stays.
+    fn glibc_creates(name: &str, initial: u32) {
+        let cname = CString::new(name).unwrap();
+        // SAFETY: a valid C string; O_CREAT takes exactly the mode and value varargs.
+        let sem = unsafe {
+            libc::sem_open(
+                cname.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL,
+                0o600 as libc::c_uint,
+                initial as libc::c_uint,
+            )
+        };
+        assert!(
+            !sem.is_null() && sem != libc::SEM_FAILED,
+            "{}",
+            Errno::last()
+        );
+        // SAFETY: sem came from sem_open just now.
+        unsafe { libc::sem_close(sem) };
+    }
+
+    #[test]
+    fn a_new_semaphore_file_is_byte_for_byte_what_sem_open_makes() {
+        for initial in [0, 1, 2, 65_537] {
+            let (ours, glibcs) = (unique_name("ours"), unique_name("glibc"));
+            let semaphore = NamedSemaphore::create(&ours, initial).unwrap();
+            glibc_creates(&glibcs, initial);
+            let theirs = std::fs::read(file_of(&glibcs)).unwrap();
+            unlink_semaphore(&glibcs);
+            let made = std::fs::read(file_of(&ours)).unwrap();
+            drop(semaphore);
+            assert_eq!(made.len(), SEM_SIZE);
+            assert_eq!(made, theirs, "initial value {initial}");
+        }
+    }
+
+    #[test]
+    fn a_new_semaphore_counts_from_its_value_and_is_held_until_its_creator_drops_it() {
+        let name = unique_name("count");
+        let created = NamedSemaphore::create(&name, 2).unwrap();
+        let opened = NamedSemaphore::open(&name).unwrap();
+        let taken: Vec<bool> = (0..3).map(|_| opened.try_wait().unwrap()).collect();
+        assert_eq!(taken, [true, true, false]);
+        created.post().unwrap();
+        assert!(
+            opened.try_wait().unwrap(),
+            "a post through the creator's mapping counts"
+        );
+        assert_eq!(liveness(&file_of(&name), FileKind::Regular), Liveness::Held);
+        drop(opened);
+        drop(created);
+        assert_eq!(liveness(&file_of(&name), FileKind::Regular), Liveness::Gone);
+    }
+
+    #[test]
+    fn creating_over_a_taken_name_fails_and_leaves_what_is_there() {
+        let elsewhere = tempfile::tempdir().unwrap();
+        let target = elsewhere.path().join("never-made");
+        for tag in ["file", "link", "fifo"] {
+            let name = unique_name(tag);
+            let path = file_of(&name);
+            match tag {
+                "file" => std::fs::write(&path, b"someone's").unwrap(),
+                "link" => std::os::unix::fs::symlink(&target, &path).unwrap(),
+                _ => nix::unistd::mkfifo(&path, Mode::S_IRWXU).unwrap(),
+            }
+            let before = std::fs::symlink_metadata(&path).unwrap();
+            let error = NamedSemaphore::create(&name, 1)
+                .err()
+                .map(|e| e.to_string());
+            let after = std::fs::symlink_metadata(&path).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            let error = error.unwrap_or_else(|| panic!("created over a {tag}"));
+            assert!(
+                error.contains(&format!("creating semaphore {name}")),
+                "{error}"
+            );
+            assert!(error.contains("File exists"), "{error}");
+            assert_eq!(after.ino(), before.ino(), "the {tag} is the same");
+            assert_eq!(after.len(), before.len(), "the {tag} is untouched");
+        }
+        assert!(!target.exists(), "the link was not followed");
+    }
+
+    #[test]
+    fn a_name_that_is_a_path_is_refused_before_anything_is_made() {
+        let dir = unique_name("dir");
+        std::fs::create_dir(file_of(&dir)).unwrap();
+        let through = format!("{dir}/inside");
+        let error = NamedSemaphore::create(&through, 1)
+            .err()
+            .map(|e| e.to_string());
+        let made = std::fs::read_dir(file_of(&dir)).unwrap().count();
+        std::fs::remove_dir_all(file_of(&dir)).unwrap();
+        assert_eq!(made, 0);
+        let error = error.expect("a name through a directory was taken");
+        assert!(error.contains("Invalid argument"), "{error}");
+        for name in ["/", ""] {
+            assert!(
+                NamedSemaphore::create(name, 1).is_err(),
+                "'{name}' was taken"
+            );
+        }
     }
 }
