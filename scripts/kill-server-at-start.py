@@ -40,7 +40,7 @@ for i in range(kills):
     time.sleep(random.uniform(low, high))
     server.kill()
     server.wait()
-    made = sum(channel in f for f in os.listdir("/dev/shm"))
+    made = sum(f"srb_{channel}_" in f for f in os.listdir("/dev/shm"))
     found_at_kill[made] = found_at_kill.get(made, 0) + 1
     subprocess.run([binary, "cleanup", "--channel", channel],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)

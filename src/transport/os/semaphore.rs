@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::mem::MaybeUninit;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicBool;
@@ -58,7 +58,8 @@ impl NamedSemaphore {
         let sem = unsafe { libc::sem_open(cname.as_ptr(), 0) };
         if sem.is_null() || sem == libc::SEM_FAILED {
             let opening = TransportError::os(format!("creating semaphore {name}"), Errno::last());
-            unlink_semaphore(name);
+            // The name this process just linked (glibc's own unlink might resolve it otherwise).
+            let _ = std::fs::remove_file(semaphore_path(name));
             return Err(opening);
         }
         let mut semaphore = Self::from_raw(name, sem, true, "creating")?;
@@ -307,9 +308,9 @@ fn close_semaphore(sem: NonNull<libc::sem_t>, unlink: Option<&str>) {
 
 /// Makes the file of a new semaphore `name`, holding `initial`, and returns it with its owner
 /// lock held: written and locked while it has no name (`O_TMPFILE` in `/dev/shm`), then given
-/// the semaphore's name, which fails if anything has it (a link is not followed). A creator
-/// killed at any moment leaves either nothing or the whole semaphore under its own name, which
-/// the channel's cleaners know.
+/// the semaphore's name ([`give_name`]), which fails if anything has it. A creator killed at
+/// any moment leaves either nothing or the whole semaphore under its own name, which the
+/// channel's cleaners know.
 fn make_semaphore_file(name: &str, initial: u32) -> Result<File, TransportError> {
     let creating = |errno| TransportError::os(format!("creating semaphore {name}"), errno);
     // As glibc refuses it: a name is one file of /dev/shm, never a path through a directory.
@@ -317,31 +318,61 @@ fn make_semaphore_file(name: &str, initial: u32) -> Result<File, TransportError>
     if bare.is_empty() || bare.contains('/') {
         return Err(creating(Errno::EINVAL));
     }
+    let bytes = semaphore_bytes(initial).map_err(creating)?;
     let flags = OFlag::O_TMPFILE | OFlag::O_RDWR | OFlag::O_CLOEXEC;
     let fd = nix::fcntl::open(SHM_DIR, flags, Mode::S_IRUSR | Mode::S_IWUSR).map_err(creating)?;
     // SAFETY: open returned a new descriptor that nothing else owns.
     let mut file = unsafe { File::from_raw_fd(fd) };
     owner_lock::hold(&file).map_err(creating)?;
-    let bytes = semaphore_bytes(initial).map_err(creating)?;
     file.write_all(&bytes)
         .map_err(|e| creating(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
-    // The descriptor's own entry in /proc names the unnamed file (open(2) on O_TMPFILE).
-    let unnamed = format!("/proc/self/fd/{fd}");
-    let path = semaphore_path(name);
-    linkat(
-        None,
-        unnamed.as_str(),
-        None,
-        path.as_str(),
-        AtFlags::AT_SYMLINK_FOLLOW,
-    )
-    .map_err(creating)?;
+    give_name(&file, &semaphore_path(name)).map_err(|(how, errno)| {
+        TransportError::os(format!("creating semaphore {name}{how}"), errno)
+    })?;
     Ok(file)
 }
 
+/// Links the unnamed `file` at `path`, which fails if anything is there (a link is not
+/// followed). Through the descriptor itself (`AT_EMPTY_PATH`: Linux lets the file's opener do
+/// it since 6.10, before only a process with CAP_DAC_READ_SEARCH), else through its entry in
+/// `/proc/self/fd` (open(2) on `O_TMPFILE`). What got the name is then checked to be this
+/// file, which a `/proc` other than the kernel's could make another; if not, the name is taken
+/// back. The error says how it was named when that is what failed.
+fn give_name(file: &File, path: &str) -> Result<(), (String, Errno)> {
+    let fd = file.as_raw_fd();
+    match linkat(Some(fd), "", None, path, AtFlags::AT_EMPTY_PATH) {
+        Err(Errno::ENOENT | Errno::EPERM) => link_through_proc(file, path)?,
+        other => other.map_err(|errno| (String::new(), errno))?,
+    }
+    match nix::sys::stat::fstat(fd) {
+        Ok(stat) if stat.st_nlink == 1 => Ok(()),
+        checked => {
+            let _ = nix::unistd::unlink(path);
+            Err(match checked {
+                Err(errno) => (" (checking the name it was given)".to_string(), errno),
+                Ok(_) => (
+                    ": /proc/self/fd named another file".to_string(),
+                    Errno::EXDEV,
+                ),
+            })
+        }
+    }
+}
+
+/// Links the unnamed `file` at `path` through its entry in `/proc/self/fd`.
+fn link_through_proc(file: &File, path: &str) -> Result<(), (String, Errno)> {
+    let entry = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let linked = linkat(None, entry.as_str(), None, path, AtFlags::AT_SYMLINK_FOLLOW);
+    linked.map_err(|errno| match errno {
+        Errno::EEXIST => (String::new(), errno),
+        _ => (format!(" (naming it through {entry})"), errno),
+    })
+}
+
 /// The bytes of a process-shared semaphore holding `initial`: what this C library's `sem_init`
-/// makes of one, which is what its `sem_open` writes into a new semaphore's file (glibc: the
-/// value, then the shared flag; the rest zero).
+/// makes of one, which is what its `sem_open` writes into a new semaphore's file (glibc on
+/// x86_64: an 8-byte word, the value in its low half and the waiters in its high half, then a
+/// 4-byte word holding 128, `FUTEX_SHARED`, then zeros).
 fn semaphore_bytes(initial: u32) -> Result<[u8; SEM_SIZE], Errno> {
     let mut sem = MaybeUninit::<libc::sem_t>::zeroed();
     // SAFETY: sem is writable memory of a sem_t's size; pshared 1 asks for a shared semaphore.
@@ -449,7 +480,10 @@ mod tests {
             let name = unique_name(tag);
             let path = file_of(&name);
             match tag {
-                "file" => std::fs::write(&path, b"someone's").unwrap(),
+                "file" => (std::fs::OpenOptions::new().write(true).create_new(true))
+                    .open(&path)
+                    .and_then(|mut file| file.write_all(b"someone's"))
+                    .unwrap(),
                 "link" => std::os::unix::fs::symlink(&target, &path).unwrap(),
                 _ => nix::unistd::mkfifo(&path, Mode::S_IRWXU).unwrap(),
             }
@@ -469,6 +503,34 @@ mod tests {
             assert_eq!(after.len(), before.len(), "the {tag} is untouched");
         }
         assert!(!target.exists(), "the link was not followed");
+    }
+
+    #[test]
+    fn a_value_past_the_largest_is_refused_before_anything_is_made() {
+        let name = unique_name("toolarge");
+        let error = NamedSemaphore::create(&name, u32::MAX)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(FileKind::of_name(&file_of(&name)).unwrap(), None);
+        let error = error.expect("a value past SEM_VALUE_MAX was taken");
+        assert!(error.contains("Invalid argument"), "{error}");
+    }
+
+    /// The way kernels before 6.10 leave an unprivileged creator (this kernel may take the
+    /// direct way first, so this one is tried on its own).
+    #[test]
+    fn an_unnamed_file_is_named_through_proc_as_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let flags = OFlag::O_TMPFILE | OFlag::O_RDWR | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::open(dir.path(), flags, Mode::S_IRUSR | Mode::S_IWUSR).unwrap();
+        // SAFETY: a new descriptor that nothing else owns.
+        let file = unsafe { File::from_raw_fd(fd) };
+        let path = dir.path().join("named");
+        link_through_proc(&file, path.to_str().unwrap()).unwrap();
+        let (named, opened) = (std::fs::metadata(&path).unwrap(), file.metadata().unwrap());
+        assert_eq!((named.dev(), named.ino()), (opened.dev(), opened.ino()));
+        let again = link_through_proc(&file, path.to_str().unwrap()).unwrap_err();
+        assert_eq!(again, (String::new(), Errno::EEXIST));
     }
 
     #[test]
