@@ -25,6 +25,7 @@ use crate::peer::client_process::{GO, STOP};
 use crate::peer::pid_watch::PidWatch;
 use crate::peer::server::{die_with_driver, OrphanError, ORPHANED_EXIT, ORPHAN_GRACE};
 use crate::system::{placement, signals, threads};
+use crate::transport::os::descriptor_table::{self, STDERR, STDIN};
 use crate::transport::PeerWatch;
 
 /// Set once the driver said stop, or is gone: the loop stops at its next look.
@@ -120,6 +121,7 @@ fn strike(fault: ClientFault) {
 fn listen_to_driver() -> Result<Receiver<()>, threads::ThreadError> {
     let (go_tx, go) = mpsc::channel();
     threads::start("the driver's commands", move || {
+        descriptor_table::leave_shared(&[STDIN, STDERR]);
         let mut stdin = std::io::stdin();
         let mut byte = [0u8; 1];
         loop {

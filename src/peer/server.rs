@@ -18,6 +18,7 @@ use crate::peer::one_way::{hand_over_line, HandOverError};
 use crate::report::latency::LatencyRecorder;
 use crate::system::stderr::say;
 use crate::system::{clock, placement, signals, threads};
+use crate::transport::os::descriptor_table::{self, STDERR, STDIN};
 use crate::transport::stream::{
     send_time_of, sequence_of, StreamCheck, StreamFault, StreamStep, FIRST_SEQUENCE,
 };
@@ -549,6 +550,7 @@ fn exit_soon_after_the_driver(endpoint: Endpoint) {
         return;
     }
     let watcher = threads::start("the driver's end", move || {
+        descriptor_table::leave_shared(&[STDIN, STDERR]);
         let mut byte = [0u8; 1];
         let mut stdin = std::io::stdin();
         loop {

@@ -2,6 +2,7 @@
 //! and, if so, removes it when dropped. This layer names no transport; it imports only the
 //! shared vocabulary (`names`, `wire`, `error`, `wait`).
 
+pub mod descriptor_table;
 pub mod file_kind;
 pub mod futex;
 pub mod headroom;

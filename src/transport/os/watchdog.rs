@@ -44,6 +44,8 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::transport::os::descriptor_table::{self, STDERR};
+
 /// How often the watchdog looks: a wait is interrupted after one to two periods.
 pub const PERIOD: Duration = Duration::from_millis(25);
 
@@ -219,6 +221,8 @@ fn start_watchdog() -> bool {
 /// The watchdog's loop: each period, signals every thread seen in the same wait as at the look
 /// before.
 fn watch_forever() {
+    // Of its descriptors it needs stderr alone, should it panic.
+    descriptor_table::leave_shared(&[STDERR]);
     let mut seen = [0u64; SLOTS];
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
