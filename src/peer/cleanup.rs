@@ -14,6 +14,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
@@ -353,11 +354,25 @@ fn foreign_entry(dir: &Path) -> Option<OsString> {
 
 /// Removes a private directory the way it was filled: its socket by name, then the directory
 /// itself, which `rmdir` removes only if nothing else is inside (whatever came since the look).
+/// The socket is looked at and removed through the directory, opened without following a link:
+/// whoever can swap the directory's name for a link after the looks (its owner, in a shared
+/// temporary directory) must not make this remove a socket somewhere else.
 fn remove_private_dir(dir: &Path) -> bool {
-    let socket = dir.join(SOCKET_FILE_NAME);
-    if FileKind::of_name(&socket).ok().flatten() == Some(FileKind::Socket) {
-        let _ = std::fs::remove_file(&socket);
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::{fstatat, Mode, SFlag};
+    use nix::unistd::{unlinkat, UnlinkatFlags};
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let Ok(fd) = nix::fcntl::open(dir, flags, Mode::empty()) else {
+        return false;
+    };
+    // SAFETY: open returned a new descriptor that nothing else owns; the OwnedFd closes it.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let raw = Some(fd.as_raw_fd());
+    let socket = fstatat(raw, SOCKET_FILE_NAME, AtFlags::AT_SYMLINK_NOFOLLOW);
+    if socket.is_ok_and(|stat| stat.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFSOCK.bits()) {
+        let _ = unlinkat(raw, SOCKET_FILE_NAME, UnlinkatFlags::NoRemoveDir);
     }
+    // By name: a link there now is not removed (rmdir refuses anything but a directory).
     std::fs::remove_dir(dir).is_ok()
 }
 
@@ -497,6 +512,32 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The second half of a race another user can run on a private directory in a shared
+    /// temporary directory: its name swapped for a link to a directory with a socket of the
+    /// same name, after the looks. The link's target keeps its socket.
+    #[test]
+    fn a_private_directory_swapped_for_a_link_leads_nothing_to_be_removed_elsewhere() {
+        let tmp = tempfile::tempdir().unwrap();
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let socket = elsewhere.join(SOCKET_FILE_NAME);
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let private = tmp.path().join("transport-bench-999993-race");
+        std::os::unix::fs::symlink(&elsewhere, &private).unwrap();
+        assert!(!remove_private_dir(&private));
+        assert!(socket.exists(), "the socket the link leads to is left");
+        assert!(
+            std::fs::symlink_metadata(&private).is_ok(),
+            "the link is left"
+        );
+        // The directory itself, unswapped, goes with its socket.
+        std::fs::remove_file(&private).unwrap();
+        std::fs::create_dir(&private).unwrap();
+        let _own = std::os::unix::net::UnixListener::bind(private.join(SOCKET_FILE_NAME)).unwrap();
+        assert!(remove_private_dir(&private));
+        assert!(!private.exists());
+    }
 
     #[test]
     fn queues_of_a_drivers_channels_are_traced_to_the_driver() {
