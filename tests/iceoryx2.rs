@@ -508,6 +508,65 @@ fn iceoryx2s_root_of_another_user_is_named_and_nothing_leaks() {
 }
 
 #[test]
+#[ignore = "needs root: a private mount namespace (unshare -m) with its own /tmp"]
+fn an_iceoryx2_root_of_another_user_is_refused_even_to_root() {
+    let channel = unique_channel("ice_othersroot");
+    let setup = "mkdir -m 0777 /tmp/iceoryx2 && chown 65534 /tmp/iceoryx2";
+    let (stderr, left) = failed_server_in_private_tmp(&channel, setup, false);
+    let said =
+        "/tmp/iceoryx2 belongs to uid 65534, who could swap this run's files there for links";
+    assert_refused_cleanly(&channel, &stderr, &left, said);
+}
+
+/// A killed server's node in a private `/tmp`, its tree then given to uid 65534: root's
+/// `cleanup` leaves it and says why (its owner could swap a node's directory for a link while
+/// it is emptied: a hostile test made root's cleanup remove a live run's shared memory so);
+/// given back to root, the same `cleanup` removes it.
+#[test]
+#[ignore = "needs root: a private mount namespace (unshare -m) with its own /tmp"]
+fn cleanup_leaves_an_iceoryx2_tree_of_another_user_alone_and_says_so() {
+    let channel = unique_channel("ice_otherstree");
+    let args = server_args(iceoryx2::KIND, &endpoint(&channel), PATIENCE)
+        .exchanging(Pattern::RoundTrip, None, true)
+        .to_args();
+    let count = format!("find /tmp/iceoryx2 -name 'srb_{channel}_*' | wc -l");
+    let script = format!(
+        "exec 3<\"$0\" && mount -t tmpfs tmpfs /tmp && cat <&3 >/tmp/tb && exec 3<&- && \
+         chmod 755 /tmp/tb && (/tmp/tb \"$@\" >/tmp/out 2>&1 & echo $! >/tmp/pid) && \
+         for i in $(seq 600); do grep -q READY /tmp/out && break; sleep 0.05; done && \
+         kill -9 $(cat /tmp/pid) && sleep 0.2 && chown -R 65534 /tmp/iceoryx2 && \
+         echo FIRST: && /tmp/tb cleanup --channel {channel}; echo KEPT: $({count}) && \
+         chown -R 0 /tmp/iceoryx2 && /tmp/tb cleanup --channel {channel}; echo LEFT: $({count})"
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .arg(bin())
+        .args(&args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let in_shm = channel_leftovers(&channel);
+    endpoint(&channel).remove_leftovers();
+    let line = |tag: &str| -> String {
+        let found = stdout.lines().find_map(|line| line.strip_prefix(tag));
+        found
+            .unwrap_or_else(|| panic!("no {tag} in {stdout}"))
+            .trim()
+            .to_string()
+    };
+    let first =
+        &stdout[stdout.find("FIRST:").expect(&stdout)..stdout.find("KEPT:").expect(&stdout)];
+    assert!(
+        first.contains("/tmp/iceoryx2 belongs to uid 65534"),
+        "{stdout}"
+    );
+    assert!(!first.contains("Removed"), "{stdout}");
+    assert_ne!(line("KEPT:"), "0", "{stdout}");
+    assert_eq!(line("LEFT:"), "0", "{stdout}");
+    assert_eq!(in_shm, Vec::<String>::new(), "{stdout}");
+}
+
+#[test]
 #[ignore = "needs root: a private mount namespace (unshare -m) with /dev/shm bound read-only"]
 fn a_read_only_dev_shm_is_named_and_nothing_leaks() {
     let channel = unique_channel("ice_roshm");

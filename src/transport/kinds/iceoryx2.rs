@@ -214,6 +214,8 @@ pub enum SetupError {
     NotWritable { path: PathBuf, uid: u32, mode: u32 },
     #[error("{} is on a read-only file system: iceoryx2 cannot make its files there", .path.display())]
     ReadOnly { path: PathBuf },
+    #[error("{} belongs to uid {uid}, who could swap this run's files there for links: remove it, or run as that user", .path.display())]
+    OthersDir { path: PathBuf, uid: u32 },
     #[error("{}: {source}", .path.display())]
     Unusable {
         path: PathBuf,
@@ -313,6 +315,10 @@ fn usable_dir(path: &Path) -> Result<bool, SetupError> {
         return Err(SetupError::NotADirectory { path, found });
     }
     let path = path.to_path_buf();
+    if !trusted_owner(meta.uid()) {
+        let uid = meta.uid();
+        return Err(SetupError::OthersDir { path, uid });
+    }
     match access(
         &path,
         AccessFlags::R_OK | AccessFlags::W_OK | AccessFlags::X_OK,
@@ -331,13 +337,40 @@ fn usable_dir(path: &Path) -> Result<bool, SetupError> {
     }
 }
 
+/// Whether a directory of `uid` may hold this process's files: its own, or root's (who can
+/// do anything to them anyway). Whoever owns a directory can swap its entries for links between
+/// a look and a removal, so a directory of another user's is neither used nor cleaned.
+fn trusted_owner(uid: u32) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    uid == 0 || uid == unsafe { libc::geteuid() }
+}
+
+/// iceoryx2's directories (its root, `nodes`, `services`) that exist and that this process
+/// must not clean: one that is not a directory (a link leads wherever its maker chose) or that
+/// belongs to another user ([`trusted_owner`]). Found by a hostile test: with `/tmp/iceoryx2`
+/// made by another user first, that user swapped a dead node's directory for a link to
+/// `/dev/shm` while root's `cleanup` emptied it, and a live run's shared memory went.
+fn untrusted_dirs() -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let untrusted = |dir: &PathBuf| {
+        let meta = std::fs::symlink_metadata(dir).ok()?;
+        let kind = FileKind::of_type(meta.file_type());
+        match kind {
+            FileKind::Directory if trusted_owner(meta.uid()) => None,
+            FileKind::Directory => Some(format!("{} belongs to uid {}", dir.display(), meta.uid())),
+            _ => Some(format!("{} is {kind}, not a directory", dir.display())),
+        }
+    };
+    own_dirs().iter().filter_map(untrusted).collect()
+}
+
 /// After a node creation failed: removes the channel's node counter in `/dev/shm` once no node
 /// of the channel is alive (none is listed, or none can be: its node directory cannot be
 /// listed), and the directories of nodes that got their details file but never their monitor
 /// (iceoryx2 writes the details without owning them, so nothing else removes them).
 fn remove_failed_node(channel: &ChannelName, config: &Config) -> Vec<String> {
     let prefix = config.global.prefix.to_string();
-    if !planted(&prefix).is_empty() {
+    if !planted(&prefix).is_empty() || !untrusted_dirs().is_empty() {
         return Vec::new();
     }
     // No peer can be making a node of the channel now: a server makes its node before it says
@@ -1012,6 +1045,9 @@ pub fn remove_dead_nodes(channel: &ChannelName, run: ChannelRun) -> Vec<String> 
     if !has_iceoryx2_names(&prefix) || !planted(&prefix).is_empty() {
         return Vec::new();
     }
+    if !untrusted_dirs().is_empty() {
+        return Vec::new();
+    }
     set_log_level(LogLevel::Fatal);
     let mut removed = Vec::new();
     let _ = Node::<Ipc>::list(&config, |state| {
@@ -1122,8 +1158,12 @@ pub fn planted_files(channel: &ChannelName) -> Vec<String> {
         return Vec::new();
     };
     let planted = planted(&config.global.prefix.to_string());
+    let untrusted = untrusted_dirs().into_iter().map(|why| {
+        format!("{why} (iceoryx2 channel {channel}, not cleaned: its owner could swap its files for links)")
+    });
     (planted.iter())
         .map(|misplaced| format!("{misplaced} (iceoryx2 channel {channel}, not cleaned)"))
+        .chain(untrusted)
         .collect()
 }
 
