@@ -218,7 +218,8 @@ pub fn channel_run_seen_from_here() -> impl Fn(&ChannelName) -> ChannelRun {
     let namespaces = pid_namespace::Visible::now();
     move |channel| match channel_owner(channel.as_str()) {
         Some(owner) if !owner_may_be_alive(owner, &namespaces) => ChannelRun::Over,
-        _ => ChannelRun::MayBeRunning,
+        Some(_) => ChannelRun::DriverAlive,
+        None => ChannelRun::NoDriver,
     }
 }
 

@@ -418,8 +418,10 @@ pub struct OwnObjects {
 /// processes may still be setting up the channel's objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelRun {
-    /// Its driver may be running (or the channel is not named after a driver).
-    MayBeRunning,
+    /// The channel is named after a driver that may be running, as far as the caller can tell.
+    DriverAlive,
+    /// The channel is not named after a driver: it may be anybody's, in use or not.
+    NoDriver,
     /// Its driver is gone, or the caller ended the channel's processes itself. A driver's
     /// servers and clients end soon after it (they are stopped when it dies), and none of them
     /// makes anything new of the channel by then.
