@@ -324,3 +324,26 @@ fn cleanup_of_one_channel_removes_its_objects_but_not_a_fifo_under_its_name() {
     assert!(out.contains(&line), "{out}");
     assert_eq!(left, [format!("srb_{channel}_resp")], "{out}");
 }
+
+/// What `cleanup` cannot remove it names, one line each, and it fails; run as uid 65534 against
+/// root's object (a sticky `/dev/shm` lets only its owner remove it).
+#[test]
+#[ignore = "needs root: runs cleanup as uid 65534 (setpriv) against an object of root's"]
+fn cleanup_names_each_object_it_cannot_remove() {
+    let channel = unique_channel("notmine");
+    let path = format!("/dev/shm/srb_{channel}_req");
+    std::fs::write(&path, b"").unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin())
+        .args(["cleanup", "--channel", &channel])
+        .output()
+        .unwrap();
+    let still_there = std::path::Path::new(&path).exists();
+    let _ = std::fs::remove_file(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(still_there);
+    let named = format!("error: shared memory /srb_{channel}_req could not be removed");
+    assert!(stderr.contains(&named), "{stderr}");
+}

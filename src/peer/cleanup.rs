@@ -108,6 +108,14 @@ impl IpcObject {
         }
     }
 
+    /// Whether something still has the object's name (a look without following a link).
+    fn still_there(&self) -> bool {
+        match self {
+            IpcObject::MessageQueue(_) => self.exists_as_queue(),
+            _ => std::fs::symlink_metadata(self.path()).is_ok(),
+        }
+    }
+
     /// For a message queue: whether it exists, asked by name (no `/dev/mqueue` needed).
     fn exists_as_queue(&self) -> bool {
         matches!(self, IpcObject::MessageQueue(name) if queue_exists(name))
@@ -500,14 +508,21 @@ pub fn run(scope: &CleanupScope) -> std::process::ExitCode {
     for object in &removed {
         show(format_args!("Removed {object}"));
     }
-    let failed = objects.len() - removed.len();
-    if failed > 0 {
-        eprintln!(
-            "error: {failed} object(s) could not be removed (already gone, or not ours to remove)"
-        );
-        return std::process::ExitCode::FAILURE;
+    // One that went meanwhile (its server removed it as it stopped) is where cleanup wants it.
+    let (stuck, gone): (Vec<&IpcObject>, Vec<&IpcObject>) = (objects.iter())
+        .filter(|object| !removed.contains(object))
+        .partition(|object| object.still_there());
+    for object in gone {
+        show(format_args!("Already gone: {object}"));
     }
-    std::process::ExitCode::SUCCESS
+    for object in &stuck {
+        let line = format!("error: {object} could not be removed (another user's?)");
+        eprintln!("{}", printable::text(&line));
+    }
+    match stuck.is_empty() {
+        true => std::process::ExitCode::SUCCESS,
+        false => std::process::ExitCode::FAILURE,
+    }
 }
 
 #[cfg(test)]
