@@ -454,6 +454,30 @@ fn cleanup_leaves_the_node_counter_of_a_running_drivers_channel() {
     assert_channel_clean(&channel);
 }
 
+/// A server started by hand on a channel named after a driver that is gone (a hostile test
+/// used `tb_999999_1`): its segments carry no owner lock and the pid in their name is dead, but
+/// its node is alive, so plain `cleanup` leaves them, and a client still gets its echo (before,
+/// `cleanup` and every driver's start-up sweep removed all seven, and the client failed).
+#[test]
+fn cleanup_leaves_a_live_server_on_a_channel_named_after_a_dead_driver() {
+    let _cleaner = one_cleaner_at_a_time();
+    let namespace = transport_bench::system::pid_namespace::own();
+    let mut reaped = Command::new("true").spawn().unwrap();
+    let channel = lease::channel_name(reaped.id(), namespace, 7);
+    reaped.wait().unwrap();
+    let server = start(&channel, Pattern::RoundTrip);
+    let before = channel_leftovers(&channel);
+    let said = cleanup(&[]);
+    let after = channel_leftovers(&channel);
+    let mut client = connect(iceoryx2::KIND, &endpoint(&channel), PATIENCE).unwrap();
+    echo(client.as_mut(), b"ping");
+    drop(client);
+    stop_server_clean(server, &channel);
+    assert!(!said.contains(&channel), "{said}");
+    assert_eq!(after, before);
+    assert_channel_clean(&channel);
+}
+
 /// A client that finds no server fails within its timeout and leaves nothing: neither its node
 /// nor the channel's node counter (`/dev/shm/srb_<channel>_<hash>_node.….global_mgmt`).
 #[test]

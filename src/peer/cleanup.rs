@@ -295,7 +295,11 @@ pub fn stale(temp_dir: &Path) -> Findings {
     let dead = |owner: Option<ChannelOwner>| {
         owner.is_some_and(|owner| !owner_may_be_alive(owner, &namespaces))
     };
-    let candidates = shm_objects(|name| dead(srb_owner(name)));
+    // Segments a transport names itself (iceoryx2's, which carry no owner lock) are its own
+    // cleaner's to judge: a live node of a hand-named channel such as `tb_999999_1` is alive
+    // whatever the pid in its name says.
+    let ours = |name: &str| dead(srb_owner(name)) && !registry::named_by_a_transport_itself(name);
+    let candidates = shm_objects(ours);
     let queues = mqueue_objects(|name| driver_queue_owner(name).is_some());
     let mut found = Findings {
         objects: Vec::new(),

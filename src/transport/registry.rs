@@ -153,6 +153,12 @@ pub fn remove_every_dead_own_object(run_of: &dyn Fn(&ChannelName) -> ChannelRun)
     removed
 }
 
+/// Whether `name`, in `/dev/shm`, is an object a transport names itself and judges itself
+/// (see [`OwnObjects::names_in_shm`](crate::transport::OwnObjects)).
+pub fn named_by_a_transport_itself(name: &str) -> bool {
+    TRANSPORTS.iter().any(|kind| kind.names_in_shm(name))
+}
+
 /// What is planted among the objects transports name themselves, of `channel` or (None) of
 /// every channel that has such objects; `cleanup` leaves those channels alone and says why.
 pub fn planted_own_objects(channel: Option<&ChannelName>) -> Vec<String> {

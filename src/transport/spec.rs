@@ -412,6 +412,11 @@ pub struct OwnObjects {
     /// node and service directories), parents first: a run that did not find one removes it at
     /// its end if it is empty then, so that the run leaves the machine as it found it.
     pub dirs: fn() -> Vec<std::path::PathBuf>,
+    /// Whether a name in `/dev/shm` is one of these objects: the generic sweep of `/dev/shm`
+    /// (which judges an object by its owner lock and the driver in its name) leaves such names
+    /// to `remove_dead`, which asks the library whether their processes live (iceoryx2 takes
+    /// no owner lock on its segments).
+    pub names_in_shm: fn(&str) -> bool,
 }
 
 /// What the caller of a cleaner knows of the run that made a channel: whether one of its
@@ -481,6 +486,12 @@ impl TransportKind {
         (self.0.own_objects)
             .map(|own| (own.dirs)())
             .unwrap_or_default()
+    }
+
+    /// Whether `name`, in `/dev/shm`, is an object the transport names itself (see
+    /// [`OwnObjects::names_in_shm`]).
+    pub fn names_in_shm(self, name: &str) -> bool {
+        (self.0.own_objects).is_some_and(|own| (own.names_in_shm)(name))
     }
 
     /// The channels that have objects the transport names itself, alive or left over.

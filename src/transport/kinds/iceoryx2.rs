@@ -118,6 +118,7 @@ const SPEC: TransportSpec = TransportSpec {
         remove_dead: remove_dead_nodes,
         planted: planted_files,
         dirs: library_dirs,
+        names_in_shm: iceoryx2_segment,
     }),
     summary: "Eclipse iceoryx2 zero-copy publish-subscribe, a service each way",
     footprint,
@@ -1262,6 +1263,19 @@ fn node_dir_names() -> Vec<String> {
         .collect()
 }
 
+/// Whether a name in `/dev/shm` is one iceoryx2 makes for a channel: `srb_<channel>_`, then
+/// what [`iceoryx2_named`] accepts. (The channel may hold `_`: any split will do.)
+pub fn iceoryx2_segment(name: &str) -> bool {
+    segment_channel(name).is_some()
+}
+
+/// The channel of a segment iceoryx2 made in `/dev/shm` ([`iceoryx2_segment`]).
+fn segment_channel(name: &str) -> Option<ChannelName> {
+    let rest = name.strip_prefix("srb_")?;
+    let (at, _) = (rest.match_indices('_')).find(|(at, _)| iceoryx2_named(&rest[at + 1..]))?;
+    ChannelName::new(&rest[..at]).ok()
+}
+
 /// Whether what follows a channel's prefix is a name iceoryx2 makes in `/dev/shm`: a 40-digit
 /// hex hash, `_`, then a port id or `node` and a suffix. The other transports' objects of the
 /// channel (`_req`, `_resp`, `_spin`, `_zc`) are not.
@@ -1325,10 +1339,19 @@ pub fn channels_with_nodes() -> Vec<ChannelName> {
         })
         .chain(counters)
         .chain(channels_with_node_details())
+        .chain(channels_with_segments())
         .collect();
     channels.sort();
     channels.dedup();
     channels
+}
+
+/// The channels of iceoryx2's segments in `/dev/shm` (a data segment left by a process that
+/// failed half-way may be all there is of a channel).
+fn channels_with_segments() -> Vec<ChannelName> {
+    (std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten())
+        .filter_map(|entry| segment_channel(entry.file_name().to_str()?))
+        .collect()
 }
 
 /// The channels of the nodes' details files, `nodes/<node id>/srb_<channel>_node.details`.
