@@ -54,11 +54,11 @@ mod tests {
         let fd = file.as_raw_fd();
         let open = |fd: RawFd| nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_ok();
         let highest = fd + 16;
-        let helper = std::thread::spawn(move || {
+        let helper = std::thread::Builder::new().spawn(move || {
             leave_shared(&[2]);
             (0..=highest).filter(|&fd| open(fd)).collect::<Vec<RawFd>>()
         });
-        let helpers = helper.join().unwrap();
+        let helpers = helper.unwrap().join().unwrap();
         assert_eq!(
             helpers,
             [2],
