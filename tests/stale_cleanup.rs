@@ -330,6 +330,8 @@ fn cleanup_of_one_channel_removes_its_objects_but_not_a_fifo_under_its_name() {
 #[test]
 #[ignore = "needs root: runs cleanup as uid 65534 (setpriv) against an object of root's"]
 fn cleanup_names_each_object_it_cannot_remove() {
+    // The `cleanup --all` of the test beside it would remove the object first.
+    let _guard = lock();
     let channel = unique_channel("notmine");
     let path = format!("/dev/shm/srb_{channel}_req");
     std::fs::write(&path, b"").unwrap();
