@@ -14,7 +14,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
@@ -26,7 +26,7 @@ use crate::peer::lease::{channel_owner, dir_owner_pid, ChannelOwner};
 use crate::printable;
 use crate::system::pid_namespace;
 use crate::system::stdout;
-use crate::transport::os::file_kind::FileKind;
+use crate::transport::os::file_kind::{self, FileKind, Links};
 use crate::transport::os::mqueue::{queue_exists, unlink_queue, MQUEUE_DIR};
 use crate::transport::os::owner_lock::{self, Liveness};
 use crate::transport::os::semaphore::unlink_semaphore;
@@ -371,19 +371,15 @@ fn foreign_entry(dir: &Path) -> Option<OsString> {
 /// whoever can swap the directory's name for a link after the looks (its owner, in a shared
 /// temporary directory) must not make this remove a socket somewhere else.
 fn remove_private_dir(dir: &Path) -> bool {
-    use nix::fcntl::{AtFlags, OFlag};
-    use nix::sys::stat::{fstatat, Mode, SFlag};
+    use nix::fcntl::AtFlags;
     use nix::unistd::{unlinkat, UnlinkatFlags};
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let Ok(fd) = nix::fcntl::open(dir, flags, Mode::empty()) else {
+    let Ok(opened) = file_kind::open_expecting(dir, FileKind::Directory, Links::Refuse) else {
         return false;
     };
-    // SAFETY: open returned a new descriptor that nothing else owns; the OwnedFd closes it.
-    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-    let raw = Some(fd.as_raw_fd());
-    let socket = fstatat(raw, SOCKET_FILE_NAME, AtFlags::AT_SYMLINK_NOFOLLOW);
-    if socket.is_ok_and(|stat| stat.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFSOCK.bits()) {
-        let _ = unlinkat(raw, SOCKET_FILE_NAME, UnlinkatFlags::NoRemoveDir);
+    let fd = Some(opened.as_raw_fd());
+    let socket = nix::sys::stat::fstatat(fd, SOCKET_FILE_NAME, AtFlags::AT_SYMLINK_NOFOLLOW);
+    if socket.is_ok_and(|stat| FileKind::of_mode(stat.st_mode) == FileKind::Socket) {
+        let _ = unlinkat(fd, SOCKET_FILE_NAME, UnlinkatFlags::NoRemoveDir);
     }
     // By name: a link there now is not removed (rmdir refuses anything but a directory).
     std::fs::remove_dir(dir).is_ok()
