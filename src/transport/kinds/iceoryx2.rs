@@ -302,24 +302,10 @@ fn check_setup() -> Result<(), SetupError> {
 fn usable_dir(path: &Path) -> Result<bool, SetupError> {
     use nix::unistd::{access, AccessFlags};
     use std::os::unix::fs::MetadataExt;
-    let meta = match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(source) => {
-            let path = path.to_path_buf();
-            return Err(SetupError::Unusable { path, source });
-        }
-        Ok(meta) => meta,
+    let Some(meta) = trusted_dir(path)? else {
+        return Ok(false);
     };
-    let found = FileKind::of_type(meta.file_type());
-    if found != FileKind::Directory {
-        let path = path.to_path_buf();
-        return Err(SetupError::NotADirectory { path, found });
-    }
     let path = path.to_path_buf();
-    if !trusted_owner(meta.uid()) {
-        let uid = meta.uid();
-        return Err(SetupError::OthersDir { path, uid });
-    }
     match access(
         &path,
         AccessFlags::R_OK | AccessFlags::W_OK | AccessFlags::X_OK,
@@ -338,6 +324,30 @@ fn usable_dir(path: &Path) -> Result<bool, SetupError> {
     }
 }
 
+/// `path`'s metadata if it is a directory (not a link to one) of a [`trusted_owner`]; None if
+/// nothing has the name.
+fn trusted_dir(path: &Path) -> Result<Option<std::fs::Metadata>, SetupError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            let path = path.to_path_buf();
+            return Err(SetupError::Unusable { path, source });
+        }
+        Ok(meta) => meta,
+    };
+    let found = FileKind::of_type(meta.file_type());
+    let path = path.to_path_buf();
+    match found {
+        FileKind::Directory if trusted_owner(meta.uid()) => Ok(Some(meta)),
+        FileKind::Directory => Err(SetupError::OthersDir {
+            path,
+            uid: meta.uid(),
+        }),
+        _ => Err(SetupError::NotADirectory { path, found }),
+    }
+}
+
 /// Whether a directory of `uid` may hold this process's files: its own, or root's (who can
 /// do anything to them anyway). Whoever owns a directory can swap its entries for links between
 /// a look and a removal, so a directory of another user's is neither used nor cleaned.
@@ -352,15 +362,11 @@ fn trusted_owner(uid: u32) -> bool {
 /// made by another user first, that user swapped a dead node's directory for a link to
 /// `/dev/shm` while root's `cleanup` emptied it, and a live run's shared memory went.
 fn untrusted_dirs() -> Vec<String> {
-    use std::os::unix::fs::MetadataExt;
-    let untrusted = |dir: &PathBuf| {
-        let meta = std::fs::symlink_metadata(dir).ok()?;
-        let kind = FileKind::of_type(meta.file_type());
-        match kind {
-            FileKind::Directory if trusted_owner(meta.uid()) => None,
-            FileKind::Directory => Some(format!("{} belongs to uid {}", dir.display(), meta.uid())),
-            _ => Some(format!("{} is {kind}, not a directory", dir.display())),
+    let untrusted = |dir: &PathBuf| match trusted_dir(dir) {
+        Err(why @ (SetupError::NotADirectory { .. } | SetupError::OthersDir { .. })) => {
+            Some(why.to_string())
         }
+        _ => None,
     };
     own_dirs().iter().filter_map(untrusted).collect()
 }
@@ -1166,12 +1172,9 @@ pub fn planted_files(channel: &ChannelName) -> Vec<String> {
         return Vec::new();
     };
     let planted = planted(&config.global.prefix.to_string());
-    let untrusted = untrusted_dirs().into_iter().map(|why| {
-        format!("{why} (iceoryx2 channel {channel}, not cleaned: its owner could swap its files for links)")
-    });
-    (planted.iter())
-        .map(|misplaced| format!("{misplaced} (iceoryx2 channel {channel}, not cleaned)"))
-        .chain(untrusted)
+    (planted.iter().map(Misplaced::to_string))
+        .chain(untrusted_dirs())
+        .map(|why| format!("{why} (iceoryx2 channel {channel}, not cleaned)"))
         .collect()
 }
 
@@ -1316,18 +1319,10 @@ fn root_entries() -> Vec<(std::path::PathBuf, String)> {
 /// The channels with iceoryx2 nodes, dead or alive, or listeners' sockets under iceoryx2's root:
 /// `nodes/srb_<channel>_<node id>.node_monitor` and `srb_<channel>_<port id>.event`, a node's
 /// details without its monitor (`nodes/<node id>/srb_<channel>_node.details`, a node killed
-/// while it was made), or a node counter in `/dev/shm`
-/// (`srb_<channel>_<hash>_node.<version>.global_mgmt`, all a failed node may leave). For
+/// while it was made), or a segment in `/dev/shm` (its node counter,
+/// `srb_<channel>_<hash>_node.<version>.global_mgmt`, may be all a failed node leaves). For
 /// `transport-bench cleanup`, which cannot tell the channels from iceoryx2's names otherwise.
 pub fn channels_with_nodes() -> Vec<ChannelName> {
-    let counters = (std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten())
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter_map(|name| {
-            let rest = name.strip_prefix("srb_")?.strip_suffix(".global_mgmt")?;
-            let (channel, hash) = rest.rsplit_once("_node.")?.0.rsplit_once('_')?;
-            let hashed = hash.len() == 40 && hash.bytes().all(|b| b.is_ascii_hexdigit());
-            hashed.then(|| ChannelName::new(channel).ok())?
-        });
     let mut channels: Vec<ChannelName> = (root_entries().into_iter())
         .filter_map(|(_, name)| {
             let rest = name.strip_prefix("srb_")?;
@@ -1337,7 +1332,6 @@ pub fn channels_with_nodes() -> Vec<ChannelName> {
             id.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
             ChannelName::new(channel).ok()
         })
-        .chain(counters)
         .chain(channels_with_node_details())
         .chain(channels_with_segments())
         .collect();
@@ -1346,8 +1340,9 @@ pub fn channels_with_nodes() -> Vec<ChannelName> {
     channels
 }
 
-/// The channels of iceoryx2's segments in `/dev/shm` (a data segment left by a process that
-/// failed half-way may be all there is of a channel).
+/// The channels of iceoryx2's segments in `/dev/shm`: its node counters
+/// (`srb_<channel>_<hash>_node.<version>.global_mgmt`) and the rest (a data segment left by a
+/// process that failed half-way may be all there is of a channel).
 fn channels_with_segments() -> Vec<ChannelName> {
     (std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten())
         .filter_map(|entry| segment_channel(entry.file_name().to_str()?))
