@@ -13,9 +13,8 @@ mod common {
 }
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::process::shm_entries;
+use common::process::{dead_pid, shm_entries};
 use common::subcommand::run_bounded;
 use serde_json::Value;
 
@@ -89,12 +88,7 @@ fn plot_of_a_report_whose_cpu_name_holds_noncharacters_is_well_formed_xml() {
 /// `cleanup` names what it removes from `/dev/shm`, where anyone names files as they like.
 #[test]
 fn cleanup_names_a_leftover_whose_name_holds_an_escape_sequence_without_it() {
-    let dead = {
-        let mut child = Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        pid
-    };
+    let dead = dead_pid();
     let name = format!("srb_tb_{dead}_1_req\u{1b}[2J\u{9b}0m");
     let path = Path::new("/dev/shm").join(&name);
     std::fs::write(&path, b"").unwrap();

@@ -25,7 +25,7 @@ use common::busy::{wait_for_server, wait_until_busy};
 use common::channel::{channel_leftovers, unique_channel};
 use common::client::{connect, connect_for};
 use common::driver::Driver;
-use common::process::{bin, Spawned, PATIENCE};
+use common::process::{bin, dead_pid, Spawned, PATIENCE};
 use common::server::{server_args, start_server};
 use common::signals::{signal, stop_server_clean};
 use nix::sys::signal::Signal;
@@ -393,9 +393,7 @@ fn cleanup_removes_a_node_killed_while_it_was_made_once_its_run_is_over() {
     let _cleaner = one_cleaner_at_a_time();
     common::process::leave_library_dirs_as_found(iceoryx2::KIND);
     let namespace = transport_bench::system::pid_namespace::own();
-    let mut reaped = Command::new("true").spawn().unwrap();
-    let over = lease::channel_name(reaped.id(), namespace, 1);
-    reaped.wait().unwrap();
+    let over = lease::channel_name(dead_pid(), namespace, 1);
     let running = lease::channel_name(std::process::id(), namespace, 1);
     let half_made = |channel: &str, id: u128| {
         let dir = iceoryx2_root().join("nodes").join(id.to_string());
@@ -462,9 +460,7 @@ fn cleanup_leaves_the_node_counter_of_a_running_drivers_channel() {
 fn cleanup_leaves_a_live_server_on_a_channel_named_after_a_dead_driver() {
     let _cleaner = one_cleaner_at_a_time();
     let namespace = transport_bench::system::pid_namespace::own();
-    let mut reaped = Command::new("true").spawn().unwrap();
-    let channel = lease::channel_name(reaped.id(), namespace, 7);
-    reaped.wait().unwrap();
+    let channel = lease::channel_name(dead_pid(), namespace, 7);
     let server = start(&channel, Pattern::RoundTrip);
     let before = channel_leftovers(&channel);
     let said = cleanup(&[]);

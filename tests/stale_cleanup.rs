@@ -20,7 +20,7 @@ use common::channel::*;
 use common::cleanup::remove_objects;
 use common::driver::Driver;
 use common::planted::{Planted, What};
-use common::process::{bin, Spawned};
+use common::process::{bin, dead_pid, Spawned};
 use common::shm::start_shm_server;
 use common::signals::stop_server_clean;
 use std::ffi::CString;
@@ -35,13 +35,6 @@ fn lock() -> std::sync::MutexGuard<'static, ()> {
     MACHINE_WIDE
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn dead_pid() -> u32 {
-    let mut child = Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    child.wait().unwrap();
-    pid
 }
 
 /// Leaves objects behind on purpose, as a crashed program would: names in /dev/shm that no

@@ -93,6 +93,16 @@ pub fn with_stop_signals_at_default(command: &mut Command) -> &mut Command {
     }
 }
 
+/// The pid of a process that has ended and been reaped: one no live process has (until the
+/// kernel hands it out again, far later), as a gone driver's in a channel's name.
+#[allow(dead_code)]
+pub fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
 /// `/dev/shm` entries (shared memory and `sem.` semaphores) whose name contains `needle`.
 pub fn shm_entries(needle: &str) -> Vec<String> {
     std::fs::read_dir("/dev/shm")
