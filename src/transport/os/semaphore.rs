@@ -324,8 +324,8 @@ fn make_semaphore_file(name: &str, initial: u32) -> Result<File, TransportError>
     // SAFETY: open returned a new descriptor that nothing else owns.
     let mut file = unsafe { File::from_raw_fd(fd) };
     owner_lock::hold(&file).map_err(creating)?;
-    file.write_all(&bytes)
-        .map_err(|e| creating(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    (file.write_all(&bytes))
+        .map_err(|e| TransportError::io(format!("creating semaphore {name}"), e))?;
     give_name(&file, &semaphore_path(name)).map_err(|(how, errno)| {
         TransportError::os(format!("creating semaphore {name}{how}"), errno)
     })?;
