@@ -371,13 +371,19 @@ fn untrusted_dirs() -> Vec<String> {
     own_dirs().iter().filter_map(untrusted).collect()
 }
 
+/// Whether the files of channels with `prefix` may be removed at all: nothing planted among
+/// them ([`planted`]) and iceoryx2's directories this user's or root's ([`untrusted_dirs`]).
+/// Every cleaner of iceoryx2's files asks first.
+fn safe_to_clean(prefix: &str) -> bool {
+    planted(prefix).is_empty() && untrusted_dirs().is_empty()
+}
+
 /// After a node creation failed: removes the channel's node counter in `/dev/shm` once no node
 /// of the channel is alive (none is listed, or none can be: its node directory cannot be
 /// listed), and the directories of nodes that got their details file but never their monitor
 /// (iceoryx2 writes the details without owning them, so nothing else removes them).
 fn remove_failed_node(channel: &ChannelName, config: &Config) -> Vec<String> {
-    let prefix = config.global.prefix.to_string();
-    if !planted(&prefix).is_empty() || !untrusted_dirs().is_empty() {
+    if !safe_to_clean(&config.global.prefix.to_string()) {
         return Vec::new();
     }
     // No peer can be making a node of the channel now: a server makes its node before it says
@@ -1050,10 +1056,7 @@ pub fn remove_dead_nodes(channel: &ChannelName, run: ChannelRun) -> Vec<String> 
     };
     // The sweep of every other transport's channel comes here too: leave iceoryx2 out of it.
     let prefix = config.global.prefix.to_string();
-    if !has_iceoryx2_names(&prefix) || !planted(&prefix).is_empty() {
-        return Vec::new();
-    }
-    if !untrusted_dirs().is_empty() {
+    if !has_iceoryx2_names(&prefix) || !safe_to_clean(&prefix) {
         return Vec::new();
     }
     set_log_level(LogLevel::Fatal);
@@ -1130,7 +1133,7 @@ fn finish_abandoned_cleanup(config: &Config, id: u128) -> bool {
 /// removed, the node counter among them: left alone it is a leak of one segment per channel.
 fn remove_unused_domain(config: &Config) -> Vec<String> {
     let prefix = config.global.prefix.to_string();
-    if !planted(&prefix).is_empty() {
+    if !safe_to_clean(&prefix) {
         return Vec::new();
     }
     let mut in_use = false;
