@@ -179,6 +179,89 @@ fn every_transport_refuses_one_byte_more_than_the_largest_message_and_goes_on_ec
     });
 }
 
+/// A round trip with work of the caller's to run `meanwhile` (the timed loop's recording of
+/// the round trip before, where the client spins for its replies): every transport runs it
+/// once and echoes byte for byte, and runs it before it waits for the reply: the server is
+/// stopped (SIGSTOP) until `meanwhile` resumes it, so a client that ran it after its wait
+/// would time out. A transport that lends its memory does the same with a loan.
+#[test]
+fn every_transport_runs_a_round_trips_meanwhile_once_before_it_waits_for_the_reply() {
+    for_every_transport(|kind| {
+        let largest = largest_message(kind, BUFFER);
+        let peer = Peer::start(kind, None);
+        let pid = peer.pid();
+        peer.with_client(GIVE_UP, move |client| {
+            for len in [1, 100, largest] {
+                let request = pattern(len);
+                let mut scratch = vec![0u8; largest];
+                let mut ran = 0;
+                stop_and_wait_until_stopped(pid);
+                let mut resume = || {
+                    ran += 1;
+                    signal(pid, Signal::SIGCONT);
+                };
+                let outcome =
+                    (client.round_trip_in_place_meanwhile(&request, &mut scratch, &mut resume))
+                        .map(|reply| reply.to_vec());
+                signal(pid, Signal::SIGCONT);
+                let reply = outcome.unwrap_or_else(|e| {
+                    panic!(
+                        "{kind:?}: a {len}-byte round trip with work meanwhile: {}",
+                        describe(&e)
+                    )
+                });
+                assert_eq!(ran, 1, "{kind:?}: `meanwhile` ran {ran} times");
+                assert!(reply == request, "{kind:?}: the echo of {len} B differs");
+                assert_loaned_meanwhile(kind, client, pid, len);
+            }
+        });
+        peer.stop();
+    });
+}
+
+/// [`every_transport_runs_a_round_trips_meanwhile_once_before_it_waits_for_the_reply`] with
+/// a loan, where the transport lends one.
+fn assert_loaned_meanwhile(
+    kind: TransportKind,
+    client: &mut dyn TransportClient,
+    pid: u32,
+    len: usize,
+) {
+    let request = pattern(len);
+    match client.loan(len) {
+        Ok(Some(mut loan)) => {
+            loan.copy_from_slice(&request);
+            loan.release().expect("the loan");
+        }
+        Ok(None) => return,
+        Err(e) => panic!("{kind:?}: a loan of {len} B: {}", describe(&e)),
+    }
+    let mut ran = 0;
+    stop_and_wait_until_stopped(pid);
+    let mut resume = || {
+        ran += 1;
+        signal(pid, Signal::SIGCONT);
+    };
+    let outcome = client
+        .round_trip_loaned_meanwhile(len, &mut resume)
+        .map(|reply| {
+            let echo = reply.to_vec();
+            reply.release().map(|()| echo)
+        });
+    signal(pid, Signal::SIGCONT);
+    let reply = outcome.and_then(|echo| echo).unwrap_or_else(|e| {
+        panic!(
+            "{kind:?}: a loaned {len}-byte round trip with work meanwhile: {}",
+            describe(&e)
+        )
+    });
+    assert_eq!(ran, 1, "{kind:?}: `meanwhile` ran {ran} times with a loan");
+    assert!(
+        reply == request,
+        "{kind:?}: the loaned echo of {len} B differs"
+    );
+}
+
 #[test]
 fn every_transport_times_out_on_a_server_that_answers_nothing() {
     for_every_transport_at_once(|kind| {

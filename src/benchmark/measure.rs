@@ -306,6 +306,29 @@ impl EchoBuffers {
         (request, reply)
     }
 
+    /// [`round_trip`](EchoBuffers::round_trip) that runs `meanwhile` while the reply is on
+    /// its way, where the client overlaps its wait
+    /// ([`TransportClient::round_trip_in_place_meanwhile`]).
+    pub(super) fn round_trip_meanwhile<'a>(
+        &'a mut self,
+        client: &'a mut dyn TransportClient,
+        meanwhile: &mut dyn FnMut(),
+    ) -> (&'a [u8], Result<Reply<'a>, TransportError>) {
+        let EchoBuffers {
+            request,
+            response,
+            loaned,
+            ..
+        } = self;
+        let reply = if *loaned {
+            (client.round_trip_loaned_meanwhile(request.len(), meanwhile)).map(Reply::InPlace)
+        } else {
+            (client.round_trip_in_place_meanwhile(request, response, meanwhile))
+                .map(Reply::Received)
+        };
+        (request, reply)
+    }
+
     pub(super) fn request(&self) -> &[u8] {
         &self.request
     }
@@ -570,6 +593,15 @@ impl<'a> TimedRegion<'a> {
     }
 }
 
+/// A round trip's times: when it was meant to leave (paced), when it was sent, when its echo
+/// was back.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timed {
+    pub(super) intended: Option<Tick>,
+    pub(super) sent: Tick,
+    pub(super) after: Tick,
+}
+
 /// What a timed loop records per round trip.
 pub(super) struct Recorders {
     /// From the intended send time when paced, else from the actual one.
@@ -584,6 +616,12 @@ impl Recorders {
             latencies: LatencyRecorder::new(),
             service: paced.then(LatencyRecorder::new),
         }
+    }
+
+    /// A round trip as [`record`](Recorders::record) takes it.
+    #[inline]
+    pub(super) fn record_timed(&mut self, timed: Timed) {
+        self.record(timed.intended, timed.sent, timed.after);
     }
 
     /// A round trip that ended at `after`, meant to leave at `intended` (paced) and sent at `sent`.

@@ -4,7 +4,12 @@
 //! The timed region holds nothing but the round trip. Stamping the sequence number, checking
 //! the echo and updating progress happen outside it, and progress is updated at most every
 //! [`PROGRESS_INTERVAL`](crate::benchmark::measure::PROGRESS_INTERVAL) (reusing the clock read
-//! the timing already made).
+//! the timing already made). Recording a latency does too, except where the client spins for
+//! its replies ([`TransportClient::overlaps_reply_wait`]): there each round trip's latency is
+//! recorded during the next one, while the server answers, which takes longer than the
+//! recording; the loop's wall time per round trip then carries less of the tool's own work.
+//!
+//! [`TransportClient::overlaps_reply_wait`]: crate::transport::TransportClient::overlaps_reply_wait
 //!
 //! A zero-copy transport lends the request's memory
 //! ([`TransportClient::loan`](crate::transport::TransportClient::loan)): the whole request,
@@ -15,7 +20,7 @@
 use crate::benchmark::deadline::Deadline;
 use crate::benchmark::measure::{
     check_reply, wait_out_if_paced, Between, LoopInput, MeasureError, ProgressSink, Recorders,
-    RunMeasurement, TimedLoop, TimedRegion, Watchers,
+    RunMeasurement, Timed, TimedLoop, TimedRegion, Watchers,
 };
 use crate::system::clock::Tick;
 
@@ -58,15 +63,35 @@ impl TimedLoop for RoundTrips {
 /// The round trips themselves; the first failure ends them, and so does the `deadline` of a
 /// time-bounded run (read off the clock reading that ends each round trip, so it costs no
 /// read of its own; a paced run stops when its next slot is past it). The timed region is the
-/// round trip between `before` and `after`, nothing else.
+/// round trip between `before` and `after` (and, where the client overlaps its wait, the
+/// recording of the latency before, while the server answers). A latency left unrecorded by a client that overlaps its wait (the last one, or the one
+/// before a round trip that failed) is recorded after the loop.
 fn round_trips(
     input: &mut LoopInput<'_>,
     deadline: Option<Deadline>,
     recorders: &mut Recorders,
     between: &mut Between<'_>,
 ) -> Result<(), MeasureError> {
+    let mut unrecorded = None;
+    let outcome = timed_round_trips(input, deadline, recorders, &mut unrecorded, between);
+    if let Some(timed) = unrecorded {
+        recorders.record_timed(timed);
+    }
+    outcome
+}
+
+/// The loop of [`round_trips`]; `unrecorded` holds the latency that waits for the next round
+/// trip's `meanwhile`.
+fn timed_round_trips(
+    input: &mut LoopInput<'_>,
+    deadline: Option<Deadline>,
+    recorders: &mut Recorders,
+    unrecorded: &mut Option<Timed>,
+    between: &mut Between<'_>,
+) -> Result<(), MeasureError> {
     let (client, buffers) = (&mut *input.client, &mut *input.buffers);
     let (config, stop) = (input.config, input.stop);
+    let overlapped = client.overlaps_reply_wait();
     let last = config.last_sequence();
     for sequence in config.warmup + 1..=last {
         stop.check()?;
@@ -82,10 +107,29 @@ fn round_trips(
             .map(|p| p.wait_for_slot(|| stop.check()));
         let intended = slot.transpose()?;
         let before = Tick::now();
-        let (request, result) = buffers.round_trip(client);
+        let (request, result) = if overlapped {
+            let mut record_the_last = || {
+                if let Some(timed) = unrecorded.take() {
+                    recorders.record_timed(timed);
+                }
+            };
+            buffers.round_trip_meanwhile(client, &mut record_the_last)
+        } else {
+            buffers.round_trip(client)
+        };
         let after = Tick::now();
         let reply = result?;
-        recorders.record(intended, before, after);
+        let timed = Timed {
+            intended,
+            sent: before,
+            after,
+        };
+        if !overlapped {
+            recorders.record_timed(timed);
+        } else if let Some(earlier) = unrecorded.replace(timed) {
+            // A client that did not run its `meanwhile` loses nothing: recorded now.
+            recorders.record_timed(earlier);
+        }
         let time_up = deadline.is_some_and(|d| d.passed(after));
         let full = config.verify_all || sequence == last || time_up;
         check_reply(request, reply, full, sequence)?;

@@ -63,6 +63,45 @@ pub trait TransportClient: Send {
         Err(TransportError::NotLoaned { len })
     }
 
+    /// Whether this client runs a round trip's `meanwhile` while the reply is on its way
+    /// ([`round_trip_in_place_meanwhile`], [`round_trip_loaned_meanwhile`]): one that spins for
+    /// its replies says so. The timed loop then does its bookkeeping of the round trip before
+    /// (recording its latency, progress) while the peer answers, where it costs no time as long
+    /// as the answer takes longer; elsewhere it does it between round trips, outside the timed
+    /// region, so that a blocking round trip on one CPU does not carry it.
+    ///
+    /// [`round_trip_in_place_meanwhile`]: TransportClient::round_trip_in_place_meanwhile
+    /// [`round_trip_loaned_meanwhile`]: TransportClient::round_trip_loaned_meanwhile
+    fn overlaps_reply_wait(&self) -> bool {
+        false
+    }
+
+    /// [`round_trip_in_place`](TransportClient::round_trip_in_place) that runs `meanwhile`
+    /// once before the reply is taken: between handing the request over and waiting for its
+    /// echo where the client [`overlaps_reply_wait`](TransportClient::overlaps_reply_wait),
+    /// first of all (the default) elsewhere. If the request cannot be handed over, `meanwhile`
+    /// may not run: the caller does whatever it left undone after the call.
+    fn round_trip_in_place_meanwhile<'a>(
+        &'a mut self,
+        request: &[u8],
+        scratch: &'a mut [u8],
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<&'a [u8], TransportError> {
+        meanwhile();
+        self.round_trip_in_place(request, scratch)
+    }
+
+    /// [`round_trip_loaned`](TransportClient::round_trip_loaned) that runs `meanwhile` as
+    /// [`round_trip_in_place_meanwhile`](TransportClient::round_trip_in_place_meanwhile) does.
+    fn round_trip_loaned_meanwhile(
+        &mut self,
+        len: usize,
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<SharedBytes<'_>, TransportError> {
+        meanwhile();
+        self.round_trip_loaned(len)
+    }
+
     /// One message of a one-way stream ([`Pattern::Stream`], see [`crate::transport::stream`]):
     /// hands `message` to the transport and returns without a reply, waiting (within the
     /// timeout) only where the transport's own flow control makes it wait: a full socket

@@ -206,6 +206,18 @@ pub fn kill_and_wait_until_dead(pid: u32) {
     });
 }
 
+/// SIGSTOPs process `pid` and waits until it is stopped: from then on it takes no request.
+pub fn stop_and_wait_until_stopped(pid: u32) {
+    signal(pid, Signal::SIGSTOP);
+    eventually(&format!("process {pid} to stop"), || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('T'))
+        })
+    });
+}
+
 /// One round trip of `request` into a reply buffer of `reply_capacity` bytes: the reply, or
 /// the error as [`describe`] puts it.
 pub fn round_trip(

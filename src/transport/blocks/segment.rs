@@ -190,6 +190,13 @@ impl<L: SegmentLayout> SegmentClient<L> {
         seq
     }
 
+    /// Whether its waits for a reply spin before they sleep (a spin budget above zero): what
+    /// [`TransportClient::overlaps_reply_wait`](crate::transport::TransportClient::overlaps_reply_wait)
+    /// says for a segment's round trips.
+    pub fn spins_for_replies(&self) -> bool {
+        !self.spin_budget.is_zero() && self.stream.is_none()
+    }
+
     /// Waits, within `access`, until the response number differs from `previous` (read before
     /// the request was published) and returns it: spins for the spin budget, then sleeps in
     /// `WAIT_SLICE`s, each bounded by the timeout and the peer watch.

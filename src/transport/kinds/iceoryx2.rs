@@ -775,12 +775,18 @@ fn node_has(node: &Node<Ipc>, name: &ServiceName) -> Result<bool, TransportError
 }
 
 impl Iceoryx2Client {
-    /// Sends `request` and waits for its echo, kept in `self.reply`.
-    fn exchange(&mut self, request: &[u8]) -> Result<&[u8], TransportError> {
+    /// Sends `request`, runs `meanwhile` while the server answers, and waits for the echo,
+    /// kept in `self.reply`.
+    fn exchange(
+        &mut self,
+        request: &[u8],
+        meanwhile: impl FnOnce(),
+    ) -> Result<&[u8], TransportError> {
         // The last reply's sample goes back to the server's publisher first.
         self.reply = None;
         check_message_fits(request.len(), self.capacity)?;
         self.ports.publish(request).map_err(|e| self.explained(e))?;
+        meanwhile();
         let mut budget = WaitBudget::new(self.timeout, self.watch.as_ref());
         let reply = self.ports.await_sample(&mut budget, "the iceoryx2 reply")?;
         check_announced_len(reply.payload().len(), self.capacity)?;
@@ -798,7 +804,7 @@ impl Iceoryx2Client {
 
 impl TransportClient for Iceoryx2Client {
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
-        let reply = self.exchange(request)?;
+        let reply = self.exchange(request, || ())?;
         let len = check_announced_len(reply.len(), response.len())?;
         response[..len].copy_from_slice(reply);
         Ok(len)
@@ -810,7 +816,20 @@ impl TransportClient for Iceoryx2Client {
         request: &[u8],
         _scratch: &'a mut [u8],
     ) -> Result<&'a [u8], TransportError> {
-        self.exchange(request)
+        self.exchange(request, || ())
+    }
+
+    fn overlaps_reply_wait(&self) -> bool {
+        !self.ports.spin_budget.is_zero()
+    }
+
+    fn round_trip_in_place_meanwhile<'a>(
+        &'a mut self,
+        request: &[u8],
+        _scratch: &'a mut [u8],
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<&'a [u8], TransportError> {
+        self.exchange(request, meanwhile)
     }
 
     /// One message of a stream: loaned, written and published on the request service; a full

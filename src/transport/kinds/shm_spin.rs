@@ -178,7 +178,49 @@ type ShmSpinClient = SegmentClient<Lanes>;
 
 impl TransportClient for ShmSpinClient {
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
+        self.exchange(request, response, || ())
+    }
+
+    fn overlaps_reply_wait(&self) -> bool {
+        self.spins_for_replies()
+    }
+
+    fn round_trip_in_place_meanwhile<'a>(
+        &'a mut self,
+        request: &[u8],
+        scratch: &'a mut [u8],
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<&'a [u8], TransportError> {
+        let len = self.exchange(request, scratch, meanwhile)?;
+        Ok(&scratch[..len])
+    }
+
+    /// Copies `message` into the ring's next free slot (waiting for one while the ring is
+    /// full) and publishes it.
+    fn send(&mut self, message: &[u8]) -> Result<(), TransportError> {
+        let ring = self.stream_writer()?;
+        check_message_fits(message.len(), self.segment.capacity)?;
+        let access = self.segment.memory.access();
+        let slot = self.reserve_slot(ring, &access)?;
+        // SAFETY: the message fits the slot, which is the client's until it publishes it
+        // (the ring's ownership rule): the server has freed it and reads it only after that.
+        unsafe { copy_into_slot(ring, slot, message) };
+        ring.publish(&self.segment.layout.request.signal, message.len(), &access)?;
+        Ok(())
+    }
+}
+
+impl ShmSpinClient {
+    /// A round trip (or a stream's end) that runs `meanwhile` once the request is published,
+    /// while the server answers, before the reply is awaited.
+    fn exchange(
+        &mut self,
+        request: &[u8],
+        response: &mut [u8],
+        meanwhile: impl FnOnce(),
+    ) -> Result<usize, TransportError> {
         if let Some(ring) = self.streaming() {
+            meanwhile();
             return self.end_stream(ring, request, response);
         }
         check_message_fits(request.len(), self.segment.capacity)?;
@@ -200,27 +242,11 @@ impl TransportClient for ShmSpinClient {
         unsafe { std::ptr::copy_nonoverlapping(request.as_ptr(), out.data, request.len()) };
         out.len().store(request.len() as u32, Ordering::Relaxed);
         access.checked(out.signal.publish(seq))?;
-
+        meanwhile();
         self.await_reply(previous, &access)?;
         copy_reply(back, *capacity, response, &access)
     }
 
-    /// Copies `message` into the ring's next free slot (waiting for one while the ring is
-    /// full) and publishes it.
-    fn send(&mut self, message: &[u8]) -> Result<(), TransportError> {
-        let ring = self.stream_writer()?;
-        check_message_fits(message.len(), self.segment.capacity)?;
-        let access = self.segment.memory.access();
-        let slot = self.reserve_slot(ring, &access)?;
-        // SAFETY: the message fits the slot, which is the client's until it publishes it
-        // (the ring's ownership rule): the server has freed it and reads it only after that.
-        unsafe { copy_into_slot(ring, slot, message) };
-        ring.publish(&self.segment.layout.request.signal, message.len(), &access)?;
-        Ok(())
-    }
-}
-
-impl ShmSpinClient {
     /// A stream's end: copied into the ring as its last message, and acknowledged on the
     /// response lane under the write index past it.
     fn end_stream(

@@ -331,19 +331,21 @@ impl ShmZcClient {
         }
         Ok(len)
     }
-}
 
-impl TransportClient for ShmZcClient {
-    fn loan(&mut self, len: usize) -> Result<Option<SharedBytes<'_>>, TransportError> {
-        self.lend(len).map(Some)
-    }
-
-    fn round_trip_loaned(&mut self, len: usize) -> Result<SharedBytes<'_>, TransportError> {
+    /// A round trip (or a stream's end) of the first `len` bytes of the loan, that runs
+    /// `meanwhile` once the request is handed over, while the server answers, before the reply
+    /// is awaited.
+    fn exchange(
+        &mut self,
+        len: usize,
+        meanwhile: impl FnOnce(),
+    ) -> Result<SharedBytes<'_>, TransportError> {
         let loan = match self.loan.take() {
             Some(loan) if len <= loan.len => loan,
             _ => return Err(TransportError::NotLoaned { len }),
         };
         if self.client.streaming().is_some() {
+            meanwhile();
             return self.end_stream(loan, len);
         }
         let seq = self.client.take_seq();
@@ -351,6 +353,7 @@ impl TransportClient for ShmZcClient {
         let segment = &self.client.segment;
         let access = segment.memory.access();
         let previous = self.publish_request(&access, loan, seq, len)?;
+        meanwhile();
         let reply_len = self.await_reply(&access, loan, seq, previous)?;
         self.next_slot = (loan.slot + 1) % SLOTS;
         // SAFETY: reply_len <= capacity, inside the slot, which is the client's again: the
@@ -359,12 +362,18 @@ impl TransportClient for ShmZcClient {
     }
 
     /// The copying round trip, for callers whose request is in a buffer of their own: one copy
-    /// into the loan and one out of the echo, as SHM spin makes.
-    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
+    /// into the loan and one out of the echo, as SHM spin makes; `meanwhile` runs as in
+    /// [`exchange`](ShmZcClient::exchange).
+    fn copying_exchange(
+        &mut self,
+        request: &[u8],
+        response: &mut [u8],
+        meanwhile: impl FnOnce(),
+    ) -> Result<usize, TransportError> {
         let mut loan = self.lend(request.len())?;
         loan.copy_from_slice(request);
         loan.release()?;
-        let reply = self.round_trip_loaned(request.len())?;
+        let reply = self.exchange(request.len(), meanwhile)?;
         let fits = check_announced_len(reply.len(), response.len());
         if let Ok(len) = fits {
             response[..len].copy_from_slice(&reply[..len]);
@@ -372,6 +381,43 @@ impl TransportClient for ShmZcClient {
         // A truncation explains whatever else went wrong.
         reply.release()?;
         fits
+    }
+}
+
+impl TransportClient for ShmZcClient {
+    fn loan(&mut self, len: usize) -> Result<Option<SharedBytes<'_>>, TransportError> {
+        self.lend(len).map(Some)
+    }
+
+    fn round_trip_loaned(&mut self, len: usize) -> Result<SharedBytes<'_>, TransportError> {
+        self.exchange(len, || ())
+    }
+
+    fn overlaps_reply_wait(&self) -> bool {
+        self.client.spins_for_replies()
+    }
+
+    fn round_trip_loaned_meanwhile(
+        &mut self,
+        len: usize,
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<SharedBytes<'_>, TransportError> {
+        self.exchange(len, meanwhile)
+    }
+
+    /// The copying round trip ([`copying_exchange`](ShmZcClient::copying_exchange)).
+    fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
+        self.copying_exchange(request, response, || ())
+    }
+
+    fn round_trip_in_place_meanwhile<'a>(
+        &'a mut self,
+        request: &[u8],
+        scratch: &'a mut [u8],
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<&'a [u8], TransportError> {
+        let len = self.copying_exchange(request, scratch, meanwhile)?;
+        Ok(&scratch[..len])
     }
 
     /// Publishes the first `len` bytes of the loan, the ring's next slot, one way.
