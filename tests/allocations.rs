@@ -79,6 +79,7 @@ fn allocations_of_a_timed_run(client: &mut dyn TransportClient, iterations: u64)
         verify_all: true,
         interval: None,
         duration: None,
+        peers_share_a_cpu: false,
     };
     let mut buffers =
         EchoBuffers::new(1000, payload_capacity(BUFFER), client.payload_page_offset()).unwrap();

@@ -189,21 +189,21 @@ fn every_transport_runs_a_round_trips_meanwhile_once_before_it_waits_for_the_rep
     for_every_transport(|kind| {
         let largest = largest_message(kind, BUFFER);
         let peer = Peer::start(kind, None);
-        let pid = peer.pid();
+        let server = Signalled::new(peer.pid());
         peer.with_client(GIVE_UP, move |client| {
             for len in [1, 100, largest] {
                 let request = pattern(len);
                 let mut scratch = vec![0u8; largest];
                 let mut ran = 0;
-                stop_and_wait_until_stopped(pid);
+                stop_and_wait_until_stopped(&server);
                 let mut resume = || {
                     ran += 1;
-                    signal(pid, Signal::SIGCONT);
+                    server.send(Signal::SIGCONT);
                 };
                 let outcome =
                     (client.round_trip_in_place_meanwhile(&request, &mut scratch, &mut resume))
                         .map(|reply| reply.to_vec());
-                signal(pid, Signal::SIGCONT);
+                server.send(Signal::SIGCONT);
                 let reply = outcome.unwrap_or_else(|e| {
                     panic!(
                         "{kind:?}: a {len}-byte round trip with work meanwhile: {}",
@@ -212,7 +212,7 @@ fn every_transport_runs_a_round_trips_meanwhile_once_before_it_waits_for_the_rep
                 });
                 assert_eq!(ran, 1, "{kind:?}: `meanwhile` ran {ran} times");
                 assert!(reply == request, "{kind:?}: the echo of {len} B differs");
-                assert_loaned_meanwhile(kind, client, pid, len);
+                assert_loaned_meanwhile(kind, client, &server, len);
             }
         });
         peer.stop();
@@ -224,7 +224,7 @@ fn every_transport_runs_a_round_trips_meanwhile_once_before_it_waits_for_the_rep
 fn assert_loaned_meanwhile(
     kind: TransportKind,
     client: &mut dyn TransportClient,
-    pid: u32,
+    server: &Signalled,
     len: usize,
 ) {
     let request = pattern(len);
@@ -237,19 +237,19 @@ fn assert_loaned_meanwhile(
         Err(e) => panic!("{kind:?}: a loan of {len} B: {}", describe(&e)),
     }
     let mut ran = 0;
-    stop_and_wait_until_stopped(pid);
+    stop_and_wait_until_stopped(server);
     let mut resume = || {
         ran += 1;
-        signal(pid, Signal::SIGCONT);
+        server.send(Signal::SIGCONT);
     };
     let outcome = client
         .round_trip_loaned_meanwhile(len, &mut resume)
-        .map(|reply| {
+        .and_then(|reply| {
             let echo = reply.to_vec();
             reply.release().map(|()| echo)
         });
-    signal(pid, Signal::SIGCONT);
-    let reply = outcome.and_then(|echo| echo).unwrap_or_else(|e| {
+    server.send(Signal::SIGCONT);
+    let reply = outcome.unwrap_or_else(|e| {
         panic!(
             "{kind:?}: a loaned {len}-byte round trip with work meanwhile: {}",
             describe(&e)

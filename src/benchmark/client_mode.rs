@@ -214,6 +214,7 @@ fn connect_and_measure(args: &ClientArgs, report: &ReportPipe, go: Receiver<()>)
             verify_all: args.verify_all,
             interval: args.interval,
             duration: args.duration,
+            peers_share_a_cpu: args.shares_a_cpu_with_server(),
         },
     };
     let line = DriverStartLine {

@@ -57,6 +57,7 @@ pub(crate) fn client_args(
         spin_budget: transport.spin_budget,
         server_pid: None,
         cpu: None,
+        server_cpu: None,
         start_line: false,
         reports_progress: true,
         fault: (options.injected_client_fault)

@@ -158,6 +158,7 @@ pub struct ProcessExecutor<'a> {
 struct ClientArgsFor {
     server_pid: Option<u32>,
     cpu: Option<usize>,
+    server_cpu: Option<usize>,
     start_line: bool,
     reports_progress: bool,
 }
@@ -170,6 +171,7 @@ impl ClientArgsFor {
         crate::peer::client_args::ClientArgs {
             server_pid: self.server_pid,
             cpu: self.cpu,
+            server_cpu: self.server_cpu,
             start_line: self.start_line,
             reports_progress: self.reports_progress,
             ..args
@@ -276,6 +278,7 @@ impl<'a> ProcessExecutor<'a> {
             args: ClientArgsFor {
                 server_pid: Some(pair.server.pid()),
                 cpu: pin.map(|pin| pin.driver_cpu),
+                server_cpu: pin.map(|pin| pin.server_cpu),
                 start_line: self.options.pairs > 1,
                 reports_progress: index == 0,
             }

@@ -87,6 +87,9 @@ pub struct MeasureConfig {
     pub interval: Option<Duration>,
     /// `--duration`: the timed loop lasts this long, and `iterations` does not count.
     pub duration: Option<Duration>,
+    /// The client and its server run on one CPU: no reply can come while the client works,
+    /// so none of the loop's work is done while a reply is awaited.
+    pub peers_share_a_cpu: bool,
 }
 
 impl MeasureConfig {

@@ -1,13 +1,16 @@
 //! Round trips one at a time ([`Workload::RoundTrip`](crate::transport::Workload)): warm-up,
 //! then timed round trips, each verified.
 //!
-//! The timed region holds nothing but the round trip. Stamping the sequence number, checking
+//! The timed region holds the round trip and none of the tool's own work, except the recording
+//! of a latency where it runs while the server answers. Stamping the sequence number, checking
 //! the echo and updating progress happen outside it, and progress is updated at most every
 //! [`PROGRESS_INTERVAL`](crate::benchmark::measure::PROGRESS_INTERVAL) (reusing the clock read
 //! the timing already made). Recording a latency does too, except where the client spins for
-//! its replies ([`TransportClient::overlaps_reply_wait`]): there each round trip's latency is
-//! recorded during the next one, while the server answers, which takes longer than the
-//! recording; the loop's wall time per round trip then carries less of the tool's own work.
+//! its replies ([`TransportClient::overlaps_reply_wait`]) and the two sides may run at once
+//! (not pinned to one CPU, not paced): there each round trip's latency is recorded during the
+//! next one, between handing its request over and waiting for the reply, while the server
+//! answers, which takes longer than the recording; the loop's wall time per round trip then
+//! carries less of the tool's own work.
 //!
 //! [`TransportClient::overlaps_reply_wait`]: crate::transport::TransportClient::overlaps_reply_wait
 //!
@@ -91,7 +94,10 @@ fn timed_round_trips(
 ) -> Result<(), MeasureError> {
     let (client, buffers) = (&mut *input.client, &mut *input.buffers);
     let (config, stop) = (input.config, input.stop);
-    let overlapped = client.overlaps_reply_wait();
+    // Paced, the loop waits between round trips anyway; on one CPU the server cannot answer
+    // while the client records.
+    let overlapped =
+        client.overlaps_reply_wait() && !config.peers_share_a_cpu && config.interval.is_none();
     let last = config.last_sequence();
     for sequence in config.warmup + 1..=last {
         stop.check()?;

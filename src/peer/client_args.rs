@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::peer::address::{self, AddressError, Written};
+use crate::system::placement;
 use crate::transport::{Endpoint, PipeFds, TransportError, TransportKind, TransportOptions};
 use crate::transport::{Pattern, Workload};
 use crate::values::{parse_transport, ValueError};
@@ -57,6 +58,8 @@ pub struct ClientArgs {
     pub server_pid: Option<u32>,
     /// The CPU the client pins itself to (`--pin`).
     pub cpu: Option<usize>,
+    /// The CPU its server is pinned to (`--pin`): with `cpu`, whether the two share one.
+    pub server_cpu: Option<usize>,
     /// With `--pairs`: the client waits at the start line the driver keeps for all pairs.
     pub start_line: bool,
     /// Only this client's progress is forwarded (the first pair's stands for all).
@@ -90,6 +93,16 @@ impl ClientArgs {
     pub fn from_args(args: &[OsString]) -> Result<ClientArgs, ClientArgsError> {
         let json = args.get(2).and_then(|arg| arg.to_str());
         Ok(serde_json::from_str(json.ok_or(ClientArgsError::Missing)?)?)
+    }
+
+    /// Whether the client and its server run on one CPU: pinned to the same one, or, not
+    /// pinned, with one CPU allowed to the client (an external server's CPU is not known).
+    pub fn shares_a_cpu_with_server(&self) -> bool {
+        match (self.cpu, self.server_cpu) {
+            (Some(client), Some(server)) => client == server,
+            (Some(_), None) => false,
+            (None, _) => placement::allowed_cpus().is_ok_and(|cpus| cpus.len() == 1),
+        }
     }
 
     /// The transport this client measures.
@@ -211,6 +224,7 @@ mod tests {
             spin_budget: Some(Duration::from_nanos(1500)),
             server_pid: Some(42),
             cpu: Some(1),
+            server_cpu: Some(0),
             start_line: true,
             reports_progress: false,
             fault: Some(ClientFault::Abort),
@@ -251,5 +265,22 @@ mod tests {
         ));
         let argv: Vec<OsString> = vec!["tb".into(), CLIENT_FLAG.into(), "{".into()];
         assert!(ClientArgs::from_args(&argv).is_err());
+    }
+
+    #[test]
+    fn a_client_shares_a_cpu_with_its_server_when_both_are_pinned_to_it() {
+        let kind = TransportKind::all()[0];
+        let endpoint = kind.endpoint("tb_1_1", std::path::Path::new("/tmp/tb-1-x"), 4096);
+        let args = |cpu, server_cpu| ClientArgs {
+            cpu,
+            server_cpu,
+            ..sample(kind, &endpoint)
+        };
+        assert!(args(Some(1), Some(1)).shares_a_cpu_with_server());
+        assert!(!args(Some(0), Some(1)).shares_a_cpu_with_server());
+        // An external server (`--connect`): its CPU is not known.
+        assert!(!args(Some(0), None).shares_a_cpu_with_server());
+        let one_cpu = placement::allowed_cpus().unwrap().len() == 1;
+        assert_eq!(args(None, None).shares_a_cpu_with_server(), one_cpu);
     }
 }

@@ -66,9 +66,10 @@ pub trait TransportClient: Send {
     /// Whether this client runs a round trip's `meanwhile` while the reply is on its way
     /// ([`round_trip_in_place_meanwhile`], [`round_trip_loaned_meanwhile`]): one that spins for
     /// its replies says so. The timed loop then does its bookkeeping of the round trip before
-    /// (recording its latency, progress) while the peer answers, where it costs no time as long
-    /// as the answer takes longer; elsewhere it does it between round trips, outside the timed
-    /// region, so that a blocking round trip on one CPU does not carry it.
+    /// (recording its latency) while the peer answers, where it costs no time as long
+    /// as the answer takes longer; elsewhere (and where the loop knows both sides share a CPU,
+    /// or is paced) it does it between round trips, outside the timed region, so that a round
+    /// trip the client's work would hold up does not carry it.
     ///
     /// [`round_trip_in_place_meanwhile`]: TransportClient::round_trip_in_place_meanwhile
     /// [`round_trip_loaned_meanwhile`]: TransportClient::round_trip_loaned_meanwhile

@@ -8,6 +8,7 @@
 //! asked of the kernel by name), and anything in its private directory (a socket file). If a
 //! test fails half-way, dropping the peer still kills its server and removes its objects.
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::ExitStatus;
 use std::time::Duration;
 
@@ -206,9 +207,54 @@ pub fn kill_and_wait_until_dead(pid: u32) {
     });
 }
 
-/// SIGSTOPs process `pid` and waits until it is stopped: from then on it takes no request.
-pub fn stop_and_wait_until_stopped(pid: u32) {
-    signal(pid, Signal::SIGSTOP);
+/// A process signalled through a pidfd, opened while it is the test's live child: once it is
+/// reaped (a test that gave up on its client thread, whose peer was then killed), a signal
+/// fails instead of reaching whatever process gets its pid next.
+pub struct Signalled {
+    pid: u32,
+    pidfd: OwnedFd,
+}
+
+impl Signalled {
+    pub fn new(pid: u32) -> Signalled {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        assert!(
+            fd >= 0,
+            "pidfd_open({pid}): {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: a non-negative result is a descriptor the call has just made for us.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        Signalled { pid, pidfd }
+    }
+
+    /// Sends `signal`; panics if the process is gone.
+    pub fn send(&self, signal: Signal) {
+        // SAFETY: pidfd_send_signal takes a pidfd, a signal, no siginfo and no flags.
+        let sent = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                signal as libc::c_int,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        assert_eq!(
+            sent,
+            0,
+            "{signal:?} to {}: {}",
+            self.pid,
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// SIGSTOPs `process` and waits until it is stopped: from then on it takes no request.
+pub fn stop_and_wait_until_stopped(process: &Signalled) {
+    process.send(Signal::SIGSTOP);
+    let pid = process.pid;
     eventually(&format!("process {pid} to stop"), || {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
             stat.rsplit(')')

@@ -308,15 +308,44 @@ impl TransportClient for ShmPosixClient {
     /// In a stream, `request` (the end) first waits for `req_empty` like every request: the
     /// server's signal that it took the last one-way message.
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
-        let watch = self.watch.as_ref();
-        self.request.send(request, self.timeout, watch)?;
-        self.response.receive_into(response, self.timeout, watch)
+        self.exchange(request, response, || ())
+    }
+
+    /// With `--spin-budget` above zero, its wait for the reply spins on `sem_trywait` first.
+    fn overlaps_reply_wait(&self) -> bool {
+        self.response.full.spins()
+    }
+
+    fn round_trip_in_place_meanwhile<'a>(
+        &'a mut self,
+        request: &[u8],
+        scratch: &'a mut [u8],
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<&'a [u8], TransportError> {
+        let len = self.exchange(request, scratch, meanwhile)?;
+        Ok(&scratch[..len])
     }
 
     /// A round trip's request without its reply: waits (within the timeout) for `req_empty`,
     /// which the server posts once it has taken the message before, writes, posts `req_full`.
     fn send(&mut self, message: &[u8]) -> Result<(), TransportError> {
         (self.request).send(message, self.timeout, self.watch.as_ref())
+    }
+}
+
+impl ShmPosixClient {
+    /// A round trip that runs `meanwhile` once the request is posted, while the server
+    /// answers, before the reply is awaited.
+    fn exchange(
+        &mut self,
+        request: &[u8],
+        response: &mut [u8],
+        meanwhile: impl FnOnce(),
+    ) -> Result<usize, TransportError> {
+        let watch = self.watch.as_ref();
+        self.request.send(request, self.timeout, watch)?;
+        meanwhile();
+        self.response.receive_into(response, self.timeout, watch)
     }
 }
 

@@ -126,6 +126,11 @@ impl NamedSemaphore {
         self
     }
 
+    /// Whether its waits spin before they block (a spin budget above zero).
+    pub fn spins(&self) -> bool {
+        !self.spin_budget.is_zero()
+    }
+
     /// Begins a semaphore call: every sem_* call goes under one of these.
     #[inline(always)]
     fn access(&self) -> ObjectAccess<'_> {
