@@ -423,6 +423,205 @@ fn cleanup_removes_a_node_killed_while_it_was_made_once_its_run_is_over() {
     std::fs::remove_dir_all(&running_dir).unwrap();
 }
 
+/// A node killed while iceoryx2 made its monitor: the monitor's context (made first) and maybe
+/// its state file, both with the permissions iceoryx2 makes them with (owner write), and its
+/// details. iceoryx2 reads such a node as starting, never as dead (5 of 300 servers killed as
+/// they started left one). Plain `cleanup` finds the channel from the context alone and removes
+/// all of it once the run the channel is named after is over; of a run that may be running (a
+/// monitor being made right now looks the same) it is left.
+#[test]
+fn cleanup_removes_a_node_killed_while_its_monitor_was_made_once_its_run_is_over() {
+    let _cleaner = one_cleaner_at_a_time();
+    common::process::leave_library_dirs_as_found(iceoryx2::KIND);
+    let namespace = transport_bench::system::pid_namespace::own();
+    let over = lease::channel_name(dead_pid(), namespace, 4);
+    let over_bare = lease::channel_name(dead_pid(), namespace, 5);
+    let running = lease::channel_name(std::process::id(), namespace, 4);
+    let nodes = iceoryx2_root().join("nodes");
+    let unstarted = |channel: &str, id: u128, files: &[&str]| {
+        let mut made = Vec::new();
+        for suffix in files {
+            let path = nodes.join(format!("srb_{channel}_{id}.node_monitor{suffix}"));
+            std::fs::write(&path, b"").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o200)).unwrap();
+            made.push(path);
+        }
+        let dir = nodes.join(id.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        let details = dir.join(format!("srb_{channel}_node.details"));
+        std::fs::write(&details, b"executable = \"transport-bench\"\n").unwrap();
+        made.push(details);
+        made.push(dir);
+        made
+    };
+    let unique = u128::from(std::process::id()) << 64;
+    let over_files = unstarted(&over, unique + 11, &["_context", ""]);
+    let bare = nodes.join(format!(
+        "srb_{over_bare}_{}.node_monitor_context",
+        unique + 12
+    ));
+    std::fs::write(&bare, b"").unwrap();
+    std::fs::set_permissions(&bare, std::fs::Permissions::from_mode(0o200)).unwrap();
+    let running_files = unstarted(&running, unique + 13, &["_context", ""]);
+    // A node killed before its details leaves its directory empty; its id holds its maker's pid.
+    let empty_dir = |pid: u32| {
+        let dir = nodes.join(((u128::from(pid) << 64) + 14).to_string());
+        std::fs::create_dir(&dir).unwrap();
+        dir
+    };
+    let (gone_empty, alive_empty) = (empty_dir(dead_pid()), empty_dir(std::process::id()));
+    let said = cleanup(&[]);
+    let sees_the_host = namespace == Some(transport_bench::system::pid_namespace::INITIAL);
+    assert_eq!(gone_empty.exists(), !sees_the_host, "{said}");
+    assert!(alive_empty.exists(), "{said}");
+    std::fs::remove_dir(&alive_empty).unwrap();
+    let _ = std::fs::remove_dir(&gone_empty);
+    for (channel, id) in [(&over, unique + 11), (&over_bare, unique + 12)] {
+        let removed =
+            format!("iceoryx2 node {id} of channel {channel}, killed as its monitor was made");
+        assert!(said.contains(&removed), "{said}");
+    }
+    let left: Vec<_> = (over_files.iter().chain([&bare]))
+        .filter(|path| path.exists())
+        .collect();
+    assert!(left.is_empty(), "{left:?} {said}");
+    let said = cleanup(&["--channel", &running]);
+    assert!(said.contains("Nothing to remove"), "{said}");
+    let gone: Vec<_> = running_files.iter().filter(|path| !path.exists()).collect();
+    assert!(
+        gone.is_empty(),
+        "a node of a run that may be running is left alone: {gone:?}"
+    );
+    for path in &running_files[..2] {
+        std::fs::remove_file(path).unwrap();
+    }
+    std::fs::remove_dir_all(&running_files[3]).unwrap();
+    assert_channel_clean(&over);
+    assert_channel_clean(&running);
+}
+
+/// A server killed between creating one of its services' dynamic segments and sizing it leaves
+/// the segment at size 0 (with the permissions it is made with, owner write): iceoryx2 0.10
+/// opens such a segment in a loop with no deadline, so the cleanup of the dead node hung (as
+/// root, who opens it whatever its permissions: 2 of 350 servers killed as they started). Plain
+/// `cleanup` removes the segment first once the run the channel is named after is over, then
+/// the node; of a run that may be running (a segment being made right now is unsized too) it
+/// leaves the channel, says why, and returns.
+#[test]
+fn cleanup_neither_hangs_on_a_segment_never_sized_nor_leaves_it_once_its_run_is_over() {
+    let _cleaner = one_cleaner_at_a_time();
+    common::process::leave_library_dirs_as_found(iceoryx2::KIND);
+    let namespace = transport_bench::system::pid_namespace::own();
+    let over = lease::channel_name(dead_pid(), namespace, 6);
+    let running = lease::channel_name(std::process::id(), namespace, 6);
+    let killed_unsized = |channel: &str| {
+        let server = start(channel, Pattern::RoundTrip);
+        signal(server.pid(), Signal::SIGKILL);
+        let _ = server.finish();
+        let mut dynamic: Vec<PathBuf> = (std::fs::read_dir("/dev/shm").unwrap().flatten())
+            .map(|entry| entry.path())
+            .filter(|path| {
+                let name = path.file_name().unwrap().to_string_lossy();
+                name.starts_with(&format!("srb_{channel}_")) && name.ends_with(".dynamic")
+            })
+            .collect();
+        dynamic.sort();
+        assert!(
+            !dynamic.is_empty(),
+            "a killed server's services have dynamic segments"
+        );
+        let segment = dynamic.swap_remove(0);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        std::fs::set_permissions(&segment, std::fs::Permissions::from_mode(0o200)).unwrap();
+        segment
+    };
+    let over_segment = killed_unsized(&over);
+    let running_segment = killed_unsized(&running);
+    let said = cleanup(&["--channel", &over]);
+    let name = over_segment.file_name().unwrap().to_string_lossy();
+    assert!(
+        said.contains(&format!("Removed iceoryx2's segment never sized (/{name})")),
+        "{said}"
+    );
+    assert!(said.contains("Removed iceoryx2 node "), "{said}");
+    assert_channel_clean(&over);
+    let said = cleanup(&["--channel", &running]);
+    let left = format!(
+        "Left alone: {} (a segment never sized",
+        running_segment.display()
+    );
+    assert!(said.contains(&left), "{said}");
+    assert!(running_segment.exists(), "{said}");
+    std::fs::remove_file(&running_segment).unwrap();
+    let said = cleanup(&["--channel", &running]);
+    assert!(said.contains("Removed iceoryx2 node "), "{said}");
+    // The node counter of a running driver's channel is its own to remove (as the driver's
+    // end does, through the channel's leftovers).
+    endpoint(&running).remove_leftovers();
+    assert_channel_clean(&running);
+}
+
+/// A server killed while iceoryx2 made one of its services leaves the service's file, as
+/// iceoryx2 makes it first (empty, 0600), and no node that names it (6 of 210 servers killed as
+/// they started, a hostile test); a server of the channel then fails (`AlreadyExists`). Plain
+/// `cleanup` finds the channel from the file alone and removes it once the run the channel is
+/// named after is over; a server then starts and echoes. Of a run that may be running (a
+/// service being made right now looks the same) the file is left.
+#[test]
+fn cleanup_removes_a_service_never_finished_once_its_run_is_over() {
+    let _cleaner = one_cleaner_at_a_time();
+    common::process::leave_library_dirs_as_found(iceoryx2::KIND);
+    let namespace = transport_bench::system::pid_namespace::own();
+    let over = lease::channel_name(dead_pid(), namespace, 3);
+    let running = lease::channel_name(std::process::id(), namespace, 3);
+    let services = iceoryx2_root().join("services");
+    // The services' files a server of a channel makes (their names do not depend on it).
+    let server = start(&over, Pattern::RoundTrip);
+    let made: Vec<String> = iceoryx2_leftovers(&format!("srb_{over}_"))
+        .into_iter()
+        .filter(|path| path.starts_with(&*services.to_string_lossy()) && path.ends_with(".service"))
+        .collect();
+    stop_server_clean(server, &over);
+    assert_eq!(made.len(), 4, "{made:?}");
+    let half_made = |channel: &str| {
+        let name = Path::new(&made[0])
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let path = services.join(name.replace(over.as_str(), channel));
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    };
+    let (over_file, running_file) = (half_made(&over), half_made(&running));
+    let args = server_args(iceoryx2::KIND, &endpoint(&over), PATIENCE);
+    let refused = Command::new(bin()).args(args.to_args()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("AlreadyExists"), "{stderr}");
+    let said = cleanup(&[]);
+    let removed = format!(
+        "iceoryx2's file of a service never finished ({})",
+        over_file.display()
+    );
+    assert!(said.contains(&removed), "{said}");
+    assert!(!over_file.exists());
+    assert!(running_file.exists(), "{said}");
+    std::fs::remove_file(&running_file).unwrap();
+    let server = start(&over, Pattern::RoundTrip);
+    let mut client = connect(iceoryx2::KIND, &endpoint(&over), PATIENCE).unwrap();
+    echo(client.as_mut(), b"ping");
+    drop(client);
+    stop_server_clean(server, &over);
+    assert_channel_clean(&over);
+    assert_channel_clean(&running);
+}
+
 /// A channel of a driver that is running: between its cases no node of it is listed, and its
 /// domain (the node counter in `/dev/shm`) is the next case's. Plain `cleanup` removes a dead
 /// node of it and leaves the counter (a hostile test's `cleanup` in a loop beside a run removed

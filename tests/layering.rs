@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&str] = &[
     "printable",
     "numbers",
-    "transport",
     "system",
+    "transport",
     "report",
     "values",
     "peer",

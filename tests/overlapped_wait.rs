@@ -26,6 +26,7 @@ mod common {
     pub mod signals;
 }
 
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -362,8 +363,15 @@ fn with_observed_client(body: impl FnOnce(&mut Observed)) {
         round_trips: 0,
         with_work_meanwhile: 0,
     };
-    body(&mut observed);
+    let outcome = catch_unwind(AssertUnwindSafe(|| body(&mut observed)));
     drop(observed);
+    if let Err(panic) = outcome {
+        // Dropped, the server is killed; its channel's objects are removed here, so that a
+        // failed test leaves nothing in /dev/shm.
+        drop(reachable.server);
+        reachable.lease.endpoint.remove_leftovers();
+        resume_unwind(panic);
+    }
     stop_server_clean(reachable.server, &channel);
     drop(reachable.lease);
     assert_eq!(channel_leftovers(&channel), Vec::<String>::new());

@@ -18,13 +18,10 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
-
 use crate::peer::lease::{channel_owner, dir_owner_pid, ChannelOwner};
 use crate::printable;
 use crate::system::pid_namespace;
+use crate::system::process_state::process_alive;
 use crate::system::stdout;
 use crate::transport::os::file_kind::{self, FileKind, Links};
 use crate::transport::os::mqueue::{queue_exists, unlink_queue, MQUEUE_DIR};
@@ -426,14 +423,6 @@ fn mqueue_objects(keep: impl Fn(&str) -> bool) -> Vec<IpcObject> {
         .collect();
     queues.sort();
     queues
-}
-
-/// True unless the kernel says no such process exists (EPERM means it exists, as someone else's).
-pub fn process_alive(pid: u32) -> bool {
-    match i32::try_from(pid) {
-        Ok(pid) if pid > 0 => !matches!(kill(Pid::from_raw(pid), None), Err(Errno::ESRCH)),
-        _ => false,
-    }
 }
 
 /// Removes `objects`, returning those that were actually removed.

@@ -23,6 +23,17 @@ fn state_in(stat: &str) -> Option<char> {
     rest.trim_start().chars().next()
 }
 
+/// True unless the kernel says no such process exists (EPERM means it exists, as someone else's).
+pub fn process_alive(pid: u32) -> bool {
+    match i32::try_from(pid) {
+        Ok(pid) if pid > 0 => !matches!(
+            nix::sys::signal::kill(Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        ),
+        _ => false,
+    }
+}
+
 /// How a process is stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stopped {

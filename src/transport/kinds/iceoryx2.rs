@@ -60,7 +60,7 @@
 //! between threads (`Send`); it protects iceoryx2's port state with an uncontended mutex.
 
 use std::mem::MaybeUninit;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -79,6 +79,8 @@ use iceoryx2::sample_mut_uninit::SampleMutUninit;
 use iceoryx2::service::port_factory::event::PortFactory as EventFactory;
 use iceoryx2::service::port_factory::publish_subscribe::PortFactory as PubSubFactory;
 
+use crate::system::pid_namespace;
+use crate::system::process_state::process_alive;
 use crate::transport::blocks::channel::{bind_on_channel, connect_on_channel};
 use crate::transport::blocks::channel::{ChannelClient, ChannelServer};
 use crate::transport::blocks::payload::{check_announced_len, check_message_fits};
@@ -450,6 +452,85 @@ fn remove_unmonitored_node_dirs(channel: &ChannelName, config: &Config) -> Vec<S
             let dir = files.dir.display();
             removed.push(format!(
                 "iceoryx2 node {id} of channel {channel}, never finished ({dir})"
+            ));
+        }
+    }
+    removed
+}
+
+/// The permissions iceoryx2 0.10 gives a node monitor's files while it makes them (its
+/// `process_state.rs` `INIT_PERMISSION`, owner write only): a context file still so marks a
+/// monitor whose process never finished it.
+const MONITOR_INIT_PERMISSION: u32 = 0o200;
+
+/// Node monitors of the channel whose process was killed while it made them: the monitor's
+/// context (`<node dir>/<prefix><node id>.node_monitor_context`, made first) still has the
+/// permissions it is made with, and iceoryx2 reads such a node as starting, never as dead, so
+/// its own cleaner never comes to it. Seen 5 times in 300 iceoryx2 servers killed as they
+/// started (scripts/kill-server-at-start.py, 2026-12-08). Removed with the node's directory,
+/// in the reverse of the order they are made, so that a cleanup cut short leaves a monitor
+/// that still reads as unstarted. Only once the channel's run is over: a process of a live run
+/// may be making its node now. Returns what it removed, for people.
+fn remove_unstarted_monitors(channel: &ChannelName, config: &Config) -> Vec<String> {
+    let prefix = config.global.prefix.to_string();
+    let nodes = trimmed(config.global.node_dir().to_string());
+    let context_suffix = format!("{}_context", config.global.node.monitor_suffix);
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(&nodes).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let id = (name.strip_prefix(&prefix))
+            .and_then(|rest| rest.strip_suffix(context_suffix.as_str()))
+            .and_then(|id| id.parse::<u128>().ok());
+        let unstarted = entry.metadata().is_ok_and(|meta| {
+            meta.is_file() && meta.permissions().mode() & 0o7777 == MONITOR_INIT_PERMISSION
+        });
+        let Some(id) = id.filter(|_| unstarted) else {
+            continue;
+        };
+        let files = NodeFiles::of(config, id);
+        if std::fs::symlink_metadata(&files.dir).is_ok_and(|meta| meta.is_dir()) {
+            let _ = remove_node_dir(&files.dir, &prefix);
+        }
+        for path in [&files.monitor, &files.owner_lock, &files.context] {
+            let _ = std::fs::remove_file(path);
+        }
+        if !exists(&files.context) {
+            removed.push(format!(
+                "iceoryx2 node {id} of channel {channel}, killed as its monitor was made"
+            ));
+        }
+    }
+    removed
+}
+
+/// A node killed between making its directory (`<node dir>/<node id>/`) and writing its
+/// details in it leaves the directory empty: it names no channel, and iceoryx2 never looks at
+/// it again (7 of 1,000 iceoryx2 servers killed as they started, 2026-12-08). Its name is the
+/// node's id, which holds the host pid of its maker (iceoryx2-bb-posix's `UniqueSystemId`:
+/// seconds, nanoseconds, pid and a counter, 32 bits each from the lowest). Removed when this
+/// user's (or root's) and that process is gone, as seen from the initial PID namespace (from any other,
+/// the host's pids cannot be looked up); a pid reused since keeps it. `rmdir` removes only an
+/// empty directory, so a node's details written meanwhile keep theirs. Returns what it removed.
+fn remove_empty_node_dirs_of_gone_processes(config: &Config) -> Vec<String> {
+    if pid_namespace::own() != Some(pid_namespace::INITIAL) {
+        return Vec::new();
+    }
+    let nodes = trimmed(config.global.node_dir().to_string());
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(&nodes).into_iter().flatten().flatten() {
+        let Ok(id) = entry.file_name().to_string_lossy().parse::<u128>() else {
+            continue;
+        };
+        let pid = (id >> 64) as u32;
+        let own_dir =
+            (entry.metadata()).is_ok_and(|meta| meta.is_dir() && trusted_owner(meta.uid()));
+        let empty =
+            || std::fs::read_dir(entry.path()).is_ok_and(|mut inside| inside.next().is_none());
+        if own_dir && empty() && !process_alive(pid) && std::fs::remove_dir(entry.path()).is_ok() {
+            let dir = entry.path();
+            removed.push(format!(
+                "iceoryx2's empty node directory of process {pid}, which is gone ({})",
+                dir.display()
             ));
         }
     }
@@ -1080,6 +1161,14 @@ pub fn remove_dead_nodes(channel: &ChannelName, run: ChannelRun) -> Vec<String> 
     }
     set_log_level(LogLevel::Fatal);
     let mut removed = Vec::new();
+    if run == ChannelRun::Over {
+        removed.extend(remove_unsized_segments(&prefix));
+    }
+    if !unsized_segments_settled(&prefix) {
+        // iceoryx2 would wait for ever for the segment to be sized: leave the channel to a
+        // cleanup once its run is over (`planted_files` says so meanwhile).
+        return removed;
+    }
     let _ = Node::<Ipc>::list(&config, |state| {
         if let NodeState::Dead(view) = state {
             let id = view.id().value();
@@ -1092,7 +1181,10 @@ pub fn remove_dead_nodes(channel: &ChannelName, run: ChannelRun) -> Vec<String> 
         CallbackProgression::Continue
     });
     if run == ChannelRun::Over {
+        removed.extend(remove_unstarted_monitors(channel, &config));
+        removed.extend(remove_empty_node_dirs_of_gone_processes(&config));
         removed.extend(remove_unmonitored_node_dirs(channel, &config));
+        removed.extend(remove_abandoned_services(&config));
     }
     // A live driver's processes make and drop their nodes as its cases come and go: between
     // them no node is listed, and a domain removed then fails the next node made (a hostile
@@ -1100,6 +1192,55 @@ pub fn remove_dead_nodes(channel: &ChannelName, run: ChannelRun) -> Vec<String> 
     // its channels' domains itself as each pair ends.
     if run != ChannelRun::DriverAlive {
         removed.extend(remove_unused_domain(&config));
+    }
+    removed
+}
+
+/// How long a segment iceoryx2 is making stays without a size: a process that made it sizes
+/// it within microseconds, so one still unsized after this was left by a process killed in
+/// between (or stopped there).
+const SEGMENT_SIZING_SETTLE: Duration = Duration::from_millis(50);
+
+/// The channel's segments in `/dev/shm` that iceoryx2 made and never sized (regular files of
+/// size 0): a process killed between creating a segment and sizing it leaves one. iceoryx2
+/// 0.10 opens a segment of size 0 in a loop with no deadline (`posix_shared_memory.rs`,
+/// `MappingSizeIsZero`), so a dead node whose service's dynamic segment is such a one makes
+/// `try_remove_stale_resources`, and `cleanup`, wait for ever: 2 of 350 servers killed as they
+/// started (scripts/kill-server-at-start.py, 2026-12-08) left one, and `cleanup` hung on it.
+fn unsized_segments(prefix: &str) -> Vec<PathBuf> {
+    (std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten())
+        .filter(|entry| {
+            let named = (entry.file_name().to_str())
+                .and_then(|name| name.strip_prefix(prefix))
+                .is_some_and(iceoryx2_named);
+            named
+                && entry
+                    .metadata()
+                    .is_ok_and(|meta| meta.is_file() && meta.len() == 0)
+        })
+        .map(|entry| entry.path())
+        .collect()
+}
+
+/// Whether no segment of the channel is left unsized ([`unsized_segments`]): at once, or after
+/// [`SEGMENT_SIZING_SETTLE`] if one was being made just now.
+fn unsized_segments_settled(prefix: &str) -> bool {
+    if unsized_segments(prefix).is_empty() {
+        return true;
+    }
+    std::thread::sleep(SEGMENT_SIZING_SETTLE);
+    unsized_segments(prefix).is_empty()
+}
+
+/// Removes the channel's segments never sized ([`unsized_segments`]), once its run is over and
+/// none of its processes makes anything any more. Returns what it removed, for people.
+fn remove_unsized_segments(prefix: &str) -> Vec<String> {
+    let mut removed = Vec::new();
+    for path in unsized_segments(prefix) {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if unlink_shared_memory(&format!("/{name}")) {
+            removed.push(format!("iceoryx2's segment never sized (/{name})"));
+        }
     }
     removed
 }
@@ -1152,19 +1293,7 @@ fn finish_abandoned_cleanup(config: &Config, id: u128) -> bool {
 /// removed, the node counter among them: left alone it is a leak of one segment per channel.
 fn remove_unused_domain(config: &Config) -> Vec<String> {
     let prefix = config.global.prefix.to_string();
-    if !safe_to_clean(&prefix) {
-        return Vec::new();
-    }
-    let mut in_use = false;
-    let listed = Node::<Ipc>::list(config, |state| {
-        in_use = !matches!(state, NodeState::Dead(_));
-        if in_use {
-            CallbackProgression::Stop
-        } else {
-            CallbackProgression::Continue
-        }
-    });
-    if listed.is_err() || in_use {
+    if !safe_to_clean(&prefix) || domain_in_use(config) {
         return Vec::new();
     }
     // iceoryx2 asks that no process use the domain meanwhile. The domain is one channel's,
@@ -1186,6 +1315,72 @@ fn remove_unused_domain(config: &Config) -> Vec<String> {
     removed
 }
 
+/// Whether a node of `config`'s domain is listed alive (or being cleaned up), or the nodes
+/// cannot be listed: then nothing of the domain may be removed.
+fn domain_in_use(config: &Config) -> bool {
+    let mut in_use = false;
+    let listed = Node::<Ipc>::list(config, |state| {
+        in_use = !matches!(state, NodeState::Dead(_));
+        if in_use {
+            CallbackProgression::Stop
+        } else {
+            CallbackProgression::Continue
+        }
+    });
+    listed.is_err() || in_use
+}
+
+/// A server killed while iceoryx2 made one of its services leaves the service's file,
+/// `services/srb_<channel>_<40 hex digits>.service`, before the node's tag that names it: no
+/// dead node leads iceoryx2's cleaner to it, and a server of the channel then fails to make the
+/// service (`AlreadyExists`). Seen 6 times in 210 servers killed as they started (a hostile
+/// test, 2026-12-07). Removed once the channel's run is over and no node of it is alive, when
+/// no process of the run is making anything of it any more. Returns the files removed.
+fn remove_abandoned_services(config: &Config) -> Vec<String> {
+    let prefix = config.global.prefix.to_string();
+    if !safe_to_clean(&prefix) || domain_in_use(config) {
+        return Vec::new();
+    }
+    let [_, _, services] = own_dirs();
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(&services).into_iter().flatten().flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let ours = name.strip_prefix(&prefix).is_some_and(service_file_named);
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        if ours && regular && std::fs::remove_file(entry.path()).is_ok() {
+            removed.push(format!(
+                "iceoryx2's file of a service never finished ({})",
+                entry.path().display()
+            ));
+        }
+    }
+    removed
+}
+
+/// Whether what follows a channel's prefix in iceoryx2's `services` directory is a service's
+/// file: a 40-digit hex hash, then `.service`.
+fn service_file_named(rest: &str) -> bool {
+    rest.strip_suffix(".service")
+        .is_some_and(|hash| hash.len() == 40 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The channels of the services' files, `services/srb_<channel>_<40 hex digits>.service`: a
+/// service never finished may be all a run killed as it started leaves.
+fn channels_with_services() -> Vec<ChannelName> {
+    let [_, _, services] = own_dirs();
+    (std::fs::read_dir(services).into_iter().flatten().flatten())
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let rest = name.strip_prefix("srb_")?;
+            let (channel, tail) = rest.rsplit_once('_')?;
+            service_file_named(tail).then_some(())?;
+            ChannelName::new(channel).ok()
+        })
+        .collect()
+}
+
 /// The files of `channel` under iceoryx2's root and in `/dev/shm` that are not what iceoryx2
 /// keeps there (a FIFO, a link or a device planted by whoever can write `/tmp/iceoryx2`), for
 /// `cleanup` to say why it leaves the channel alone.
@@ -1193,8 +1388,15 @@ pub fn planted_files(channel: &ChannelName) -> Vec<String> {
     let Ok(config) = channel_config(channel) else {
         return Vec::new();
     };
-    let planted = planted(&config.global.prefix.to_string());
+    let prefix = config.global.prefix.to_string();
+    let planted = planted(&prefix);
+    let never_sized = unsized_segments(&prefix).into_iter().map(|path| {
+        let why = "a segment never sized, which iceoryx2 would wait for for ever: a process of \
+            the channel was killed as it made it, or is making it now";
+        format!("{} ({why})", path.display())
+    });
     (planted.iter().map(Misplaced::to_string))
+        .chain(never_sized)
         .chain(untrusted_dirs())
         .map(|why| format!("{why} (iceoryx2 channel {channel}, not cleaned)"))
         .collect()
@@ -1258,7 +1460,7 @@ fn node_dirs(nodes: &Path, prefix: &str, found: &mut Vec<Misplaced>) -> Vec<Path
 }
 
 /// Whether anything iceoryx2 names with `prefix` exists: a node monitor or listener's socket
-/// under its root, a file in a node's directory, or an object in `/dev/shm`.
+/// under its root, a file in a node's directory, a service's file, or an object in `/dev/shm`.
 fn has_iceoryx2_names(prefix: &str) -> bool {
     let in_root = root_entries()
         .iter()
@@ -1269,7 +1471,15 @@ fn has_iceoryx2_names(prefix: &str) -> bool {
             .and_then(|name| name.strip_prefix(prefix))
             .is_some_and(iceoryx2_named)
     });
-    in_root || in_shm || in_node_dirs()
+    let in_services = || {
+        let [_, _, services] = own_dirs();
+        (std::fs::read_dir(services).into_iter().flatten().flatten()).any(|entry| {
+            (entry.file_name().to_str())
+                .and_then(|name| name.strip_prefix(prefix))
+                .is_some_and(service_file_named)
+        })
+    };
+    in_root || in_shm || in_node_dirs() || in_services()
 }
 
 /// The names in the nodes' own directories (`nodes/<node id>/`): their details and tags.
@@ -1339,23 +1549,27 @@ fn root_entries() -> Vec<(std::path::PathBuf, String)> {
 }
 
 /// The channels with iceoryx2 nodes, dead or alive, or listeners' sockets under iceoryx2's root:
-/// `nodes/srb_<channel>_<node id>.node_monitor` and `srb_<channel>_<port id>.event`, a node's
+/// `nodes/srb_<channel>_<node id>.node_monitor` (or only its `_context`, the monitor's first
+/// file, of a node killed as it was made) and `srb_<channel>_<port id>.event`, a node's
 /// details without its monitor (`nodes/<node id>/srb_<channel>_node.details`, a node killed
-/// while it was made), or a segment in `/dev/shm` (its node counter,
-/// `srb_<channel>_<hash>_node.<version>.global_mgmt`, may be all a failed node leaves). For
+/// while it was made), a segment in `/dev/shm` (its node counter,
+/// `srb_<channel>_<hash>_node.<version>.global_mgmt`, may be all a failed node leaves), or a
+/// service's file (`services/srb_<channel>_<hash>.service`, one never finished). For
 /// `transport-bench cleanup`, which cannot tell the channels from iceoryx2's names otherwise.
 pub fn channels_with_nodes() -> Vec<ChannelName> {
     let mut channels: Vec<ChannelName> = (root_entries().into_iter())
         .filter_map(|(_, name)| {
             let rest = name.strip_prefix("srb_")?;
-            let rest =
-                (rest.strip_suffix(".node_monitor")).or_else(|| rest.strip_suffix(".event"))?;
+            let rest = [".node_monitor", ".node_monitor_context", ".event"]
+                .into_iter()
+                .find_map(|suffix| rest.strip_suffix(suffix))?;
             let (channel, id) = rest.rsplit_once('_')?;
             id.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
             ChannelName::new(channel).ok()
         })
         .chain(channels_with_node_details())
         .chain(channels_with_segments())
+        .chain(channels_with_services())
         .collect();
     channels.sort();
     channels.dedup();
