@@ -566,6 +566,52 @@ fn cleanup_neither_hangs_on_a_segment_never_sized_nor_leaves_it_once_its_run_is_
     assert_channel_clean(&running);
 }
 
+/// A channel longer than iceoryx2's listeners' socket paths leave room for (43 bytes) is
+/// refused by name before anything is made; one of 58 bytes used to fail inside iceoryx2
+/// (`ResourceCreationFailed`) after its node and services were made.
+#[test]
+fn a_channel_too_long_for_iceoryx2s_socket_paths_is_refused_by_name() {
+    let channel = format!("{:x<44}", unique_channel("ice_long"));
+    let args = server_args(iceoryx2::KIND, &endpoint(&channel), PATIENCE);
+    let refused = assert_cmd::Command::new(bin())
+        .args(args.to_args())
+        .timeout(PATIENCE)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("iceoryx2 channel names are at most 43 bytes long"),
+        "{stderr}"
+    );
+    assert_channel_clean(&channel);
+}
+
+/// A channel named as another channel, `_`, and a hash: iceoryx2's names of the longer one
+/// (`srb_<short>_<hash>_<hash>_<id>.dynamic`) begin as the shorter one's do, and
+/// `cleanup --channel <short>` removed the live longer channel's segments (a hostile test).
+/// The longer channel's server keeps them, and a client then gets its echo.
+#[test]
+fn cleanup_of_a_channel_leaves_a_live_channel_named_after_it_and_a_hash() {
+    let _cleaner = one_cleaner_at_a_time();
+    // The longest channel iceoryx2 takes (43 bytes) leaves two for the shorter one's name.
+    let short = format!(
+        "q{}",
+        char::from_digit(std::process::id() % 36, 36).unwrap()
+    );
+    let long = format!("{short}_9204dd183d1c4d8e1ff592a30766ffa6765aa8b5");
+    let server = start(&long, Pattern::RoundTrip);
+    let before = channel_leftovers(&long);
+    let said = cleanup(&["--channel", &short]);
+    assert!(said.contains("Nothing to remove"), "{said}");
+    assert_eq!(channel_leftovers(&long), before, "{said}");
+    let mut client = connect(iceoryx2::KIND, &endpoint(&long), PATIENCE).unwrap();
+    echo(client.as_mut(), b"ping");
+    drop(client);
+    stop_server_clean(server, &long);
+    assert_channel_clean(&long);
+}
+
 /// A server killed while iceoryx2 made one of its services leaves the service's file, as
 /// iceoryx2 makes it first (empty, 0600), and no node that names it (6 of 210 servers killed as
 /// they started, a hostile test); a server of the channel then fails (`AlreadyExists`). Plain

@@ -130,9 +130,13 @@ const SPEC: TransportSpec = TransportSpec {
     ..TransportSpec::DEFAULTS
 };
 
-/// The longest channel name iceoryx2's file names leave room for (a file name holds 255 bytes:
-/// the prefix, a hash or a port id, and a suffix).
-const MAX_ICEORYX2_CHANNEL: usize = 100;
+/// The longest channel name iceoryx2's names leave room for. The tightest is a listener's
+/// socket, `/tmp/iceoryx2/srb_<channel>_<port id>.event`, whose path must fit a Unix socket
+/// address (107 bytes and a NUL) with a port id of up to 39 digits (a `u128`): a longer channel
+/// made a server fail with iceoryx2's `ResourceCreationFailed` (a channel of 58 bytes, found by
+/// a test, 2026-12-08; the limit was 100, from the 255 bytes of a file name).
+const MAX_ICEORYX2_CHANNEL: usize =
+    107 - "/tmp/iceoryx2/".len() - "srb__".len() - 39 - ".event".len();
 
 /// The event a stream's client sends once its publisher exists, and the server sends back once
 /// its subscriber has attached to that publisher (`receive` attaches new publishers). Until then
@@ -161,7 +165,7 @@ const MAX_BORROWED_SAMPLES: usize = 1;
 fn channel_config(channel: &ChannelName) -> Result<Config, TransportError> {
     if channel.as_str().len() > MAX_ICEORYX2_CHANNEL {
         return Err(TransportError::Protocol(format!(
-            "iceoryx2 channel names are at most {MAX_ICEORYX2_CHANNEL} bytes long (its file names carry them)"
+            "iceoryx2 channel names are at most {MAX_ICEORYX2_CHANNEL} bytes long (its listeners' socket paths carry them)"
         )));
     }
     let mut config = Config::default();
@@ -1512,12 +1516,27 @@ fn segment_channel(name: &str) -> Option<ChannelName> {
 }
 
 /// Whether what follows a channel's prefix is a name iceoryx2 makes in `/dev/shm`: a 40-digit
-/// hex hash, `_`, then a port id or `node` and a suffix. The other transports' objects of the
-/// channel (`_req`, `_resp`, `_spin`, `_zc`) are not.
+/// hex hash, `_`, then `node` or an id (two joined by `_` for a connection: iceoryx2's
+/// `naming_scheme.rs`), `.` and a suffix. The other transports' objects of the channel (`_req`,
+/// `_resp`, `_spin`, `_zc`) are not, nor is a segment of a longer channel that starts with
+/// this one and a hash (channel `hx` and channel `hx_<40 hex digits>`): an id is a `u128` as
+/// Rust writes it, never 40 digits long.
 fn iceoryx2_named(rest: &str) -> bool {
-    rest.split_once('_').is_some_and(|(hash, tail)| {
-        hash.len() == 40 && hash.bytes().all(|b| b.is_ascii_hexdigit()) && tail.contains('.')
-    })
+    let Some((hash, tail)) = rest.split_once('_') else {
+        return false;
+    };
+    let Some((stem, _suffix)) = tail.split_once('.') else {
+        return false;
+    };
+    let ids = stem.split('_');
+    let by_id = ids.clone().count() <= 2 && ids.into_iter().all(written_u128);
+    hash.len() == 40 && hash.bytes().all(|b| b.is_ascii_hexdigit()) && (stem == "node" || by_id)
+}
+
+/// Whether `text` is a `u128` as `to_string` writes it: decimal digits, no leading zero.
+fn written_u128(text: &str) -> bool {
+    let canonical = text == "0" || !text.starts_with('0');
+    canonical && text.bytes().all(|b| b.is_ascii_digit()) && text.parse::<u128>().is_ok()
 }
 
 /// A listener's wake-up socket, `<root>/srb_<channel>_<port id>.event`, is not among the
@@ -1625,6 +1644,45 @@ mod tests {
                 ring_depth: None,
                 in_flight: 1,
             },
+        }
+    }
+
+    /// The names iceoryx2 0.10 made in `/dev/shm` for a channel (copied from a listing), and
+    /// the same names of a channel that starts with this one and a hash, which are not this
+    /// one's: `cleanup --channel hx` removed the segments of a live channel `hx_<hash>`.
+    #[test]
+    fn iceoryx2_names_are_told_from_those_of_a_longer_channel() {
+        let hash = "112437a14a36c452eeea7e2aefc2af954fc5a3f2";
+        let made = [
+            format!("{hash}_237684863785892192097266565770.dynamic"),
+            format!("{hash}_396141261327156129889477723636.data"),
+            format!("{hash}_633825757984221997590042904116.event_mgmt"),
+            format!(
+                "{hash}_158456701271624893544678818442_79228538757357621706787652234.connection"
+            ),
+            format!("{hash}_node.0_10_0.global_mgmt"),
+        ];
+        for rest in &made {
+            assert!(iceoryx2_named(rest), "{rest}");
+            let of_longer = format!("{}_{rest}", "9204dd183d1c4d8e1ff592a30766ffa6765aa8b5");
+            assert!(!iceoryx2_named(&of_longer), "{of_longer}");
+            let name = format!("srb_hx_9204dd183d1c4d8e1ff592a30766ffa6765aa8b5_{rest}");
+            let channel = segment_channel(&name).map(|c| c.as_str().to_string());
+            assert_eq!(
+                channel.as_deref(),
+                Some("hx_9204dd183d1c4d8e1ff592a30766ffa6765aa8b5")
+            );
+        }
+        for other in [
+            "req",
+            "resp",
+            "spin",
+            "zc",
+            &format!("{hash}_012.dynamic"),
+            &format!("{hash}_1_2_3.data"),
+            &format!("{hash}_{}.data", "9".repeat(40)),
+        ] {
+            assert!(!iceoryx2_named(other), "{other}");
         }
     }
 
