@@ -612,6 +612,75 @@ fn cleanup_of_a_channel_leaves_a_live_channel_named_after_it_and_a_hash() {
     assert_channel_clean(&long);
 }
 
+/// A server killed as it sized a segment (strace injects SIGKILL at its `when`-th
+/// `ftruncate`) leaves it at size 0: its node counter at the first, a service's dynamic segment
+/// at the second. iceoryx2 0.10 waits for ever for such a segment when the next node of the
+/// channel is made (it opens the counter, and cleans up the dead node through its dynamic
+/// segment): the next server on the channel hung (a hostile test). Now it is refused at once,
+/// naming the segment (not hung: the test's patience would kill it); with `cleanup` of the run,
+/// once over, nothing of the channel is left, and a server then echoes.
+#[test]
+#[ignore = "needs strace (CI installs it)"]
+fn a_server_killed_as_it_sized_a_segment_leaves_the_next_refused_not_hung() {
+    let _cleaner = one_cleaner_at_a_time();
+    common::process::leave_library_dirs_as_found(iceoryx2::KIND);
+    let namespace = transport_bench::system::pid_namespace::own();
+    for when in [1, 2] {
+        let channel = lease::channel_name(dead_pid(), namespace, 20 + when);
+        let args = server_args(iceoryx2::KIND, &endpoint(&channel), PATIENCE).to_args();
+        let inject = format!("inject=ftruncate:signal=KILL:when={when}");
+        let killed = assert_cmd::Command::new("strace")
+            .args([
+                "-f",
+                "-qq",
+                "-o",
+                "/dev/null",
+                "-e",
+                "trace=ftruncate",
+                "-e",
+                &inject,
+            ])
+            .arg(bin())
+            .args(&args)
+            .timeout(PATIENCE)
+            .output()
+            .expect("strace (CI installs it)");
+        assert!(!killed.status.success(), "{killed:?}");
+        let zero_size: Vec<String> = (channel_leftovers(&channel).into_iter())
+            .filter(|name| {
+                std::fs::metadata(format!("/dev/shm/{name}")).is_ok_and(|m| m.len() == 0)
+            })
+            .collect();
+        assert_eq!(
+            zero_size.len(),
+            1,
+            "when={when}: {:?}",
+            channel_leftovers(&channel)
+        );
+        let refused = assert_cmd::Command::new(bin())
+            .args(&args)
+            .timeout(PATIENCE)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "when={when}: {stderr}");
+        assert!(
+            stderr.contains(&zero_size[0]) && stderr.contains("never sized"),
+            "{stderr}"
+        );
+        // The refused server's own exit may have removed the channel's segments (no node of it
+        // was alive); what is left, `cleanup` removes.
+        cleanup(&["--channel", &channel]);
+        assert_channel_clean(&channel);
+        let server = start(&channel, Pattern::RoundTrip);
+        let mut client = connect(iceoryx2::KIND, &endpoint(&channel), PATIENCE).unwrap();
+        echo(client.as_mut(), b"ping");
+        drop(client);
+        stop_server_clean(server, &channel);
+        assert_channel_clean(&channel);
+    }
+}
+
 /// A server killed while iceoryx2 made one of its services leaves the service's file, as
 /// iceoryx2 makes it first (empty, 0600), and no node that names it (6 of 210 servers killed as
 /// they started, a hostile test); a server of the channel then fails (`AlreadyExists`). Plain

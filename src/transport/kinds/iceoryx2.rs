@@ -59,7 +59,7 @@
 //! The `ipc_threadsafe` service variant is used because the tool moves clients and servers
 //! between threads (`Send`); it protects iceoryx2's port state with an uncontended mutex.
 
-use std::mem::MaybeUninit;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -199,6 +199,10 @@ fn node(channel: &ChannelName) -> Result<Node<Ipc>, TransportError> {
         source: Box::new(source),
     };
     check_setup().map_err(refused)?;
+    // A node's creation opens the channel's node counter and its dead nodes' segments.
+    if let Some(stuck) = stuck_segments(&config.global.prefix.to_string()).first() {
+        return Err(never_sized(stuck, channel));
+    }
     NodeBuilder::new()
         .config(&config)
         .signal_handling_mode(SignalHandlingMode::Disabled)
@@ -485,10 +489,11 @@ fn remove_unstarted_monitors(channel: &ChannelName, config: &Config) -> Vec<Stri
         let id = (name.strip_prefix(&prefix))
             .and_then(|rest| rest.strip_suffix(context_suffix.as_str()))
             .and_then(|id| id.parse::<u128>().ok());
-        let unstarted = entry.metadata().is_ok_and(|meta| {
+        let unstarted = |meta: &std::fs::Metadata| {
             meta.is_file() && meta.permissions().mode() & 0o7777 == MONITOR_INIT_PERMISSION
-        });
-        let Some(id) = id.filter(|_| unstarted) else {
+        };
+        // A monitor being made right now is unstarted too, for microseconds.
+        let Some(id) = id.filter(|_| still_so_once_settled(&entry.path(), unstarted)) else {
             continue;
         };
         let files = NodeFiles::of(config, id);
@@ -526,11 +531,14 @@ fn remove_empty_node_dirs_of_gone_processes(config: &Config) -> Vec<String> {
             continue;
         };
         let pid = (id >> 64) as u32;
-        let own_dir =
-            (entry.metadata()).is_ok_and(|meta| meta.is_dir() && trusted_owner(meta.uid()));
-        let empty =
-            || std::fs::read_dir(entry.path()).is_ok_and(|mut inside| inside.next().is_none());
-        if own_dir && empty() && !process_alive(pid) && std::fs::remove_dir(entry.path()).is_ok() {
+        let path = entry.path();
+        let empty = || std::fs::read_dir(&path).is_ok_and(|mut inside| inside.next().is_none());
+        let own_empty_dir =
+            |meta: &std::fs::Metadata| meta.is_dir() && trusted_owner(meta.uid()) && empty();
+        // A node being made right now has an empty directory too, for microseconds (and its
+        // pid may be another PID namespace's, where a container has its own `/proc`).
+        let settled = || still_so_once_settled(&path, own_empty_dir);
+        if !process_alive(pid) && settled() && std::fs::remove_dir(&path).is_ok() {
             let dir = entry.path();
             removed.push(format!(
                 "iceoryx2's empty node directory of process {pid}, which is gone ({})",
@@ -726,7 +734,8 @@ impl Ports {
 pub struct Iceoryx2Client {
     /// The last reply, where iceoryx2 received it, until the next call.
     reply: Option<Sample<Ipc, [u8], ()>>,
-    ports: Ports,
+    /// Dropped by [`release`], or left.
+    ports: ManuallyDrop<Ports>,
     capacity: usize,
     pattern: Pattern,
     timeout: Duration,
@@ -789,7 +798,7 @@ impl Iceoryx2Client {
         }
         Ok(Iceoryx2Client {
             _domain: domain,
-            ports,
+            ports: ManuallyDrop::new(ports),
             capacity,
             pattern,
             timeout: options.timeout,
@@ -945,7 +954,8 @@ impl TransportClient for Iceoryx2Client {
 pub struct Iceoryx2Server {
     /// The request handed out and not answered or consumed yet.
     held: Option<Sample<Ipc, [u8], ()>>,
-    ports: Ports,
+    /// Dropped by [`release`], or left.
+    ports: ManuallyDrop<Ports>,
     capacity: usize,
     // Fields drop in order: the request, the ports and the node, then the domain.
     _domain: Domain,
@@ -990,7 +1000,7 @@ impl ChannelServer for Iceoryx2Server {
         };
         Ok(Iceoryx2Server {
             _domain: domain,
-            ports,
+            ports: ManuallyDrop::new(ports),
             capacity,
             held: None,
         })
@@ -1168,9 +1178,10 @@ pub fn remove_dead_nodes(channel: &ChannelName, run: ChannelRun) -> Vec<String> 
     if run == ChannelRun::Over {
         removed.extend(remove_unsized_segments(&prefix));
     }
-    if !unsized_segments_settled(&prefix) {
+    if !unsized_segments(&prefix).is_empty() {
         // iceoryx2 would wait for ever for the segment to be sized: leave the channel to a
-        // cleanup once its run is over (`planted_files` says so meanwhile).
+        // cleanup once its run is over (`planted_files` says so meanwhile), or to the next
+        // look (one being made now).
         return removed;
     }
     let _ = Node::<Ipc>::list(&config, |state| {
@@ -1201,52 +1212,95 @@ pub fn remove_dead_nodes(channel: &ChannelName, run: ChannelRun) -> Vec<String> 
 }
 
 /// How long a segment iceoryx2 is making stays without a size: a process that made it sizes
-/// it within microseconds, so one still unsized after this was left by a process killed in
-/// between (or stopped there).
+/// it within microseconds, so one still unsized this long after it was made was left by a
+/// process killed in between (or stopped there).
 const SEGMENT_SIZING_SETTLE: Duration = Duration::from_millis(50);
 
 /// The channel's segments in `/dev/shm` that iceoryx2 made and never sized (regular files of
-/// size 0): a process killed between creating a segment and sizing it leaves one. iceoryx2
-/// 0.10 opens a segment of size 0 in a loop with no deadline (`posix_shared_memory.rs`,
-/// `MappingSizeIsZero`), so a dead node whose service's dynamic segment is such a one makes
-/// `try_remove_stale_resources`, and `cleanup`, wait for ever: 2 of 350 servers killed as they
-/// started (scripts/kill-server-at-start.py, 2026-12-08) left one, and `cleanup` hung on it.
-fn unsized_segments(prefix: &str) -> Vec<PathBuf> {
+/// size 0), with how long ago they were made or last changed: a process killed between
+/// creating a segment and sizing it leaves one. iceoryx2 0.10 opens such a segment in a loop
+/// with no deadline (`posix_shared_memory.rs`, `MappingSizeIsZero`): a dead node's dynamic
+/// segment made `try_remove_stale_resources` and `cleanup` wait for ever (2 of 350 servers
+/// killed as they started, scripts/kill-server-at-start.py, 2026-12-08), a node counter or a
+/// dead node's dynamic segment the next node's creation, and a connection the drop of a live
+/// server's ports (a hostile test). A data segment (`.data`) is opened otherwise and fails at
+/// once, so it is left out.
+fn unsized_segments(prefix: &str) -> Vec<(PathBuf, Duration)> {
     (std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten())
-        .filter(|entry| {
-            let named = (entry.file_name().to_str())
-                .and_then(|name| name.strip_prefix(prefix))
-                .is_some_and(iceoryx2_named);
-            named
-                && entry
-                    .metadata()
-                    .is_ok_and(|meta| meta.is_file() && meta.len() == 0)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let rest = name.strip_prefix(prefix)?;
+            (iceoryx2_named(rest) && !rest.ends_with(".data")).then_some(())?;
+            let meta = entry.metadata().ok()?;
+            (meta.is_file() && meta.len() == 0).then_some(())?;
+            let changed = meta.modified().ok()?;
+            let age = changed.elapsed().unwrap_or_default();
+            Some((entry.path(), age))
         })
-        .map(|entry| entry.path())
         .collect()
 }
 
-/// Whether no segment of the channel is left unsized ([`unsized_segments`]): at once, or after
-/// [`SEGMENT_SIZING_SETTLE`] if one was being made just now.
-fn unsized_segments_settled(prefix: &str) -> bool {
-    if unsized_segments(prefix).is_empty() {
-        return true;
-    }
-    std::thread::sleep(SEGMENT_SIZING_SETTLE);
-    unsized_segments(prefix).is_empty()
+/// The channel's segments left unsized ([`unsized_segments`]) at least
+/// [`SEGMENT_SIZING_SETTLE`] after they were made: a younger one is waited for once, for the
+/// rest of that time (so that a plain `cleanup` over many channels, or a `/dev/shm` planted
+/// with old ones, costs no wait per channel).
+fn stuck_segments(prefix: &str) -> Vec<PathBuf> {
+    let found = unsized_segments(prefix);
+    let youngest = found.iter().map(|(_, age)| *age).min();
+    let found = match youngest {
+        Some(age) if age < SEGMENT_SIZING_SETTLE => {
+            std::thread::sleep(SEGMENT_SIZING_SETTLE - age);
+            unsized_segments(prefix)
+        }
+        _ => found,
+    };
+    (found.into_iter())
+        .filter(|(_, age)| *age >= SEGMENT_SIZING_SETTLE)
+        .map(|(path, _)| path)
+        .collect()
 }
 
-/// Removes the channel's segments never sized ([`unsized_segments`]), once its run is over and
+/// Removes the channel's segments never sized ([`stuck_segments`]), once its run is over and
 /// none of its processes makes anything any more. Returns what it removed, for people.
 fn remove_unsized_segments(prefix: &str) -> Vec<String> {
     let mut removed = Vec::new();
-    for path in unsized_segments(prefix) {
+    for path in stuck_segments(prefix) {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         if unlink_shared_memory(&format!("/{name}")) {
             removed.push(format!("iceoryx2's segment never sized (/{name})"));
         }
     }
     removed
+}
+
+/// Whether `holds` is true of `path` (not followed if a link) once [`SEGMENT_SIZING_SETTLE`]
+/// has passed since it last changed: at once for an older one; else after waiting out the rest
+/// of that time, looking again. What a live process is making holds for microseconds only.
+fn still_so_once_settled(path: &Path, holds: impl Fn(&std::fs::Metadata) -> bool) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    let age = (meta.modified().ok()).and_then(|changed| changed.elapsed().ok());
+    match age {
+        _ if !holds(&meta) => false,
+        Some(age) if age >= SEGMENT_SIZING_SETTLE => true,
+        age => {
+            std::thread::sleep(SEGMENT_SIZING_SETTLE - age.unwrap_or_default());
+            std::fs::symlink_metadata(path).is_ok_and(|meta| holds(&meta))
+        }
+    }
+}
+
+/// The refusal of a node (or of dropping one) while `stuck` is a segment of the channel that
+/// was never sized: iceoryx2 would wait for it for ever.
+fn never_sized(stuck: &Path, channel: &ChannelName) -> TransportError {
+    TransportError::Protocol(format!(
+        "{}: a segment of iceoryx2 channel {channel} never sized (its maker was killed as it \
+         made it), which iceoryx2 would wait for for ever; it goes with the channel's other \
+         objects once no process of the channel runs (`transport-bench cleanup --channel \
+         {channel}`)",
+        stuck.display()
+    ))
 }
 
 /// A dead node that iceoryx2 0.10 cannot remove: one killed while it made a tag in its node
@@ -1394,7 +1448,7 @@ pub fn planted_files(channel: &ChannelName) -> Vec<String> {
     };
     let prefix = config.global.prefix.to_string();
     let planted = planted(&prefix);
-    let never_sized = unsized_segments(&prefix).into_iter().map(|path| {
+    let never_sized = unsized_segments(&prefix).into_iter().map(|(path, _)| {
         let why = "a segment never sized, which iceoryx2 would wait for for ever: a process of \
             the channel was killed as it made it, or is making it now";
         format!("{} ({why})", path.display())
@@ -1616,6 +1670,33 @@ fn channels_with_node_details() -> Vec<ChannelName> {
             ChannelName::new(channel).ok()
         })
         .collect()
+}
+
+impl Drop for Iceoryx2Client {
+    fn drop(&mut self) {
+        self.reply = None;
+        release(&mut self.ports, &self._domain.0);
+    }
+}
+
+impl Drop for Iceoryx2Server {
+    fn drop(&mut self) {
+        self.held = None;
+        release(&mut self.ports, &self._domain.0);
+    }
+}
+
+/// Drops a side's ports and node, unless a segment of the channel was never sized: iceoryx2's
+/// drop removes a dead peer's stale connection, and would wait for such a one for ever (a
+/// hostile test: a client killed as it connected left a server that never exited after its
+/// SIGTERM). Then they are left as a killed process's are, for `cleanup` to remove once the
+/// run is over.
+fn release(ports: &mut ManuallyDrop<Ports>, config: &Config) {
+    if stuck_segments(&config.global.prefix.to_string()).is_empty() {
+        // SAFETY: called once, from the drop of the side that owns `ports`, which is never
+        // used after it.
+        unsafe { ManuallyDrop::drop(ports) };
+    }
 }
 
 /// Dropped after a side's ports and node: removes the channel's domain segment once the last
