@@ -686,7 +686,7 @@ fn a_server_killed_as_it_sized_a_segment_leaves_the_next_refused_not_hung() {
 /// they started, a hostile test); a server of the channel then fails (`AlreadyExists`). Plain
 /// `cleanup` finds the channel from the file alone and removes it once the run the channel is
 /// named after is over; a server then starts and echoes. Of a run that may be running (a
-/// service being made right now looks the same) the file is left.
+/// service being made right now looks the same) the file is left, and named.
 #[test]
 fn cleanup_removes_a_service_never_finished_once_its_run_is_over() {
     let _cleaner = one_cleaner_at_a_time();
@@ -710,7 +710,10 @@ fn cleanup_removes_a_service_never_finished_once_its_run_is_over() {
             .to_string_lossy()
             .into_owned();
         let path = services.join(name.replace(over.as_str(), channel));
-        std::fs::write(&path, b"").unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        // Made a second ago: one younger may be a service being made right now.
+        let made = std::time::SystemTime::now() - Duration::from_secs(1);
+        file.set_modified(made).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         path
     };
@@ -727,6 +730,12 @@ fn cleanup_removes_a_service_never_finished_once_its_run_is_over() {
     assert!(said.contains(&removed), "{said}");
     assert!(!over_file.exists());
     assert!(running_file.exists(), "{said}");
+    // Left, and named with what to do.
+    let named = format!(
+        "Left alone: {} (a service's file never finished",
+        running_file.display()
+    );
+    assert!(said.contains(&named), "{said}");
     std::fs::remove_file(&running_file).unwrap();
     let server = start(&over, Pattern::RoundTrip);
     let mut client = connect(iceoryx2::KIND, &endpoint(&over), PATIENCE).unwrap();

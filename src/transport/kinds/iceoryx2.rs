@@ -1417,6 +1417,35 @@ fn remove_abandoned_services(config: &Config) -> Vec<String> {
     removed
 }
 
+/// The channel's services' files left with the permissions iceoryx2 makes them with (0600,
+/// its `static_storage/file.rs` `INIT_PERMISSIONS`; a finished one is made read-only) for at
+/// least [`SEGMENT_SIZING_SETTLE`], while no node of the channel is alive: what a server killed
+/// as it made a service leaves (empty, or written and not yet made read-only), for `cleanup`
+/// to name where it may not remove it.
+fn unfinished_services(config: &Config) -> Vec<PathBuf> {
+    const SERVICE_INIT_PERMISSION: u32 = 0o600;
+    let prefix = config.global.prefix.to_string();
+    let [_, _, services] = own_dirs();
+    let found: Vec<PathBuf> = (std::fs::read_dir(&services).into_iter().flatten().flatten())
+        .filter(|entry| {
+            let ours = (entry.file_name().to_str())
+                .and_then(|name| name.strip_prefix(&prefix))
+                .is_some_and(service_file_named);
+            let old_and_empty = entry.metadata().is_ok_and(|meta| {
+                let age = (meta.modified().ok()).and_then(|changed| changed.elapsed().ok());
+                let unfinished = meta.permissions().mode() & 0o7777 == SERVICE_INIT_PERMISSION;
+                meta.is_file() && unfinished && age >= Some(SEGMENT_SIZING_SETTLE)
+            });
+            ours && old_and_empty
+        })
+        .map(|entry| entry.path())
+        .collect();
+    if found.is_empty() || domain_in_use(config) {
+        return Vec::new();
+    }
+    found
+}
+
 /// Whether what follows a channel's prefix in iceoryx2's `services` directory is a service's
 /// file: a 40-digit hex hash, then `.service`.
 fn service_file_named(rest: &str) -> bool {
@@ -1453,8 +1482,16 @@ pub fn planted_files(channel: &ChannelName) -> Vec<String> {
             the channel was killed as it made it, or is making it now";
         format!("{} ({why})", path.display())
     });
+    let unfinished = unfinished_services(&config).into_iter().map(|path| {
+        let why = "a service's file never finished: a server of the channel was killed as it \
+            made it, and the channel's next server fails (AlreadyExists) until it is gone; \
+            `cleanup` removes it once the run the channel is named after is over, never on a \
+            channel not named after a driver: remove it by hand";
+        format!("{} ({why})", path.display())
+    });
     (planted.iter().map(Misplaced::to_string))
         .chain(never_sized)
+        .chain(unfinished)
         .chain(untrusted_dirs())
         .map(|why| format!("{why} (iceoryx2 channel {channel}, not cleaned)"))
         .collect()
