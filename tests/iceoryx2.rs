@@ -59,6 +59,25 @@ fn iceoryx2_leftovers(prefix: &str) -> Vec<String> {
     found
 }
 
+/// A channel named as a driver names its own (`n` its number), after a driver that is gone:
+/// its run is over.
+fn channel_of_a_run_over(n: u64) -> String {
+    lease::channel_name(dead_pid(), transport_bench::system::pid_namespace::own(), n)
+}
+
+/// A channel named after this test process, which plays a driver that may still be running.
+fn channel_of_a_running_run(n: u64) -> String {
+    let namespace = transport_bench::system::pid_namespace::own();
+    lease::channel_name(std::process::id(), namespace, n)
+}
+
+/// Writes `contents` to `path` with the permissions `mode`, as iceoryx2 leaves a file of a
+/// process killed while it made it.
+fn plant(path: &Path, contents: &[u8], mode: u32) {
+    std::fs::write(path, contents).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
 /// Held by each test that leaves a dead node for a cleaner to find, and by the one that runs
 /// drivers: a driver's start-up sweep removes every dead node it sees (what `cleanup` is then
 /// asked to remove and to name), and iceoryx2 lets one thread of a process clean up dead nodes
@@ -320,8 +339,7 @@ fn a_node_killed_while_it_made_a_tag(channel: &str) {
     let node_dir = Path::new(&details).parent().unwrap();
     let hash = "0123456789abcdef0123456789abcdef01234567";
     let tag = node_dir.join(format!("srb_{channel}_{hash}.service_tag"));
-    std::fs::write(&tag, b"").unwrap();
-    std::fs::set_permissions(&tag, std::fs::Permissions::from_mode(0o600)).unwrap();
+    plant(&tag, b"", 0o600);
 }
 
 /// `transport-bench cleanup` with `args`, which must succeed within [`PATIENCE`]; what it says.
@@ -392,15 +410,12 @@ fn cleanup_removes_what_iceoryx2_left_of_a_node_killed_while_it_made_a_tag() {
 fn cleanup_removes_a_node_killed_while_it_was_made_once_its_run_is_over() {
     let _cleaner = one_cleaner_at_a_time();
     common::process::leave_library_dirs_as_found(iceoryx2::KIND);
-    let namespace = transport_bench::system::pid_namespace::own();
-    let over = lease::channel_name(dead_pid(), namespace, 1);
-    let running = lease::channel_name(std::process::id(), namespace, 1);
+    let (over, running) = (channel_of_a_run_over(1), channel_of_a_running_run(1));
     let half_made = |channel: &str, id: u128| {
         let dir = iceoryx2_root().join("nodes").join(id.to_string());
         std::fs::create_dir_all(&dir).unwrap();
         let details = dir.join(format!("srb_{channel}_node.details"));
-        std::fs::write(&details, b"executable = \"transport-bench\"\n").unwrap();
-        std::fs::set_permissions(&details, std::fs::Permissions::from_mode(0o400)).unwrap();
+        plant(&details, b"executable = \"transport-bench\"\n", 0o400);
         dir
     };
     let unique = u128::from(std::process::id()) << 64;
@@ -434,16 +449,14 @@ fn cleanup_removes_a_node_killed_while_its_monitor_was_made_once_its_run_is_over
     let _cleaner = one_cleaner_at_a_time();
     common::process::leave_library_dirs_as_found(iceoryx2::KIND);
     let namespace = transport_bench::system::pid_namespace::own();
-    let over = lease::channel_name(dead_pid(), namespace, 4);
-    let over_bare = lease::channel_name(dead_pid(), namespace, 5);
-    let running = lease::channel_name(std::process::id(), namespace, 4);
+    let (over, running) = (channel_of_a_run_over(4), channel_of_a_running_run(4));
+    let over_bare = channel_of_a_run_over(5);
     let nodes = iceoryx2_root().join("nodes");
     let unstarted = |channel: &str, id: u128, files: &[&str]| {
         let mut made = Vec::new();
         for suffix in files {
             let path = nodes.join(format!("srb_{channel}_{id}.node_monitor{suffix}"));
-            std::fs::write(&path, b"").unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o200)).unwrap();
+            plant(&path, b"", 0o200);
             made.push(path);
         }
         let dir = nodes.join(id.to_string());
@@ -460,8 +473,7 @@ fn cleanup_removes_a_node_killed_while_its_monitor_was_made_once_its_run_is_over
         "srb_{over_bare}_{}.node_monitor_context",
         unique + 12
     ));
-    std::fs::write(&bare, b"").unwrap();
-    std::fs::set_permissions(&bare, std::fs::Permissions::from_mode(0o200)).unwrap();
+    plant(&bare, b"", 0o200);
     let running_files = unstarted(&running, unique + 13, &["_context", ""]);
     // A node killed before its details leaves its directory empty; its id holds its maker's pid.
     let empty_dir = |pid: u32| {
@@ -511,9 +523,7 @@ fn cleanup_removes_a_node_killed_while_its_monitor_was_made_once_its_run_is_over
 fn cleanup_neither_hangs_on_a_segment_never_sized_nor_leaves_it_once_its_run_is_over() {
     let _cleaner = one_cleaner_at_a_time();
     common::process::leave_library_dirs_as_found(iceoryx2::KIND);
-    let namespace = transport_bench::system::pid_namespace::own();
-    let over = lease::channel_name(dead_pid(), namespace, 6);
-    let running = lease::channel_name(std::process::id(), namespace, 6);
+    let (over, running) = (channel_of_a_run_over(6), channel_of_a_running_run(6));
     let killed_unsized = |channel: &str| {
         let server = start(channel, Pattern::RoundTrip);
         signal(server.pid(), Signal::SIGKILL);
@@ -624,9 +634,8 @@ fn cleanup_of_a_channel_leaves_a_live_channel_named_after_it_and_a_hash() {
 fn a_server_killed_as_it_sized_a_segment_leaves_the_next_refused_not_hung() {
     let _cleaner = one_cleaner_at_a_time();
     common::process::leave_library_dirs_as_found(iceoryx2::KIND);
-    let namespace = transport_bench::system::pid_namespace::own();
     for when in [1, 2] {
-        let channel = lease::channel_name(dead_pid(), namespace, 20 + when);
+        let channel = channel_of_a_run_over(20 + when);
         let args = server_args(iceoryx2::KIND, &endpoint(&channel), PATIENCE).to_args();
         let inject = format!("inject=ftruncate:signal=KILL:when={when}");
         let killed = assert_cmd::Command::new("strace")
@@ -691,9 +700,7 @@ fn a_server_killed_as_it_sized_a_segment_leaves_the_next_refused_not_hung() {
 fn cleanup_removes_a_service_never_finished_once_its_run_is_over() {
     let _cleaner = one_cleaner_at_a_time();
     common::process::leave_library_dirs_as_found(iceoryx2::KIND);
-    let namespace = transport_bench::system::pid_namespace::own();
-    let over = lease::channel_name(dead_pid(), namespace, 3);
-    let running = lease::channel_name(std::process::id(), namespace, 3);
+    let (over, running) = (channel_of_a_run_over(3), channel_of_a_running_run(3));
     let services = iceoryx2_root().join("services");
     // The services' files a server of a channel makes (their names do not depend on it).
     let server = start(&over, Pattern::RoundTrip);
@@ -753,9 +760,8 @@ fn cleanup_removes_a_service_never_finished_once_its_run_is_over() {
 #[test]
 fn cleanup_leaves_the_node_counter_of_a_running_drivers_channel() {
     let _cleaner = one_cleaner_at_a_time();
-    let namespace = transport_bench::system::pid_namespace::own();
     // This test process plays the driver: alive, and named in the channel as a driver is.
-    let channel = lease::channel_name(std::process::id(), namespace, 9);
+    let channel = channel_of_a_running_run(9);
     let server = start(&channel, Pattern::RoundTrip);
     signal(server.pid(), Signal::SIGKILL);
     let _ = server.finish();
@@ -782,8 +788,7 @@ fn cleanup_leaves_the_node_counter_of_a_running_drivers_channel() {
 #[test]
 fn cleanup_leaves_a_live_server_on_a_channel_named_after_a_dead_driver() {
     let _cleaner = one_cleaner_at_a_time();
-    let namespace = transport_bench::system::pid_namespace::own();
-    let channel = lease::channel_name(dead_pid(), namespace, 7);
+    let channel = channel_of_a_run_over(7);
     let server = start(&channel, Pattern::RoundTrip);
     let before = channel_leftovers(&channel);
     let said = cleanup(&[]);

@@ -414,12 +414,9 @@ fn remove_failed_node(channel: &ChannelName, config: &Config) -> Vec<String> {
 /// removed; its name, if there was one.
 fn remove_node_counter(config: &Config) -> Option<String> {
     let prefix = config.global.prefix.to_string();
-    let counter = |name: &str| {
-        let rest = name.strip_prefix(&prefix)?;
-        (iceoryx2_named(rest) && rest.ends_with(".global_mgmt")).then(|| format!("/{name}"))
-    };
-    let before: Vec<String> = (std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten())
-        .filter_map(|entry| counter(entry.file_name().to_str()?))
+    let before: Vec<String> = (channel_segments(&prefix).into_iter())
+        .filter(|(_, name)| name.ends_with(".global_mgmt"))
+        .map(|(_, name)| format!("/{name}"))
         .collect();
     // SAFETY: iceoryx2 asks that no process use the domain meanwhile; both callers looked
     // first, and no node of the channel (one server, its client) was alive.
@@ -1226,18 +1223,32 @@ const SEGMENT_SIZING_SETTLE: Duration = Duration::from_millis(50);
 /// server's ports (a hostile test). A data segment (`.data`) is opened otherwise and fails at
 /// once, so it is left out.
 fn unsized_segments(prefix: &str) -> Vec<(PathBuf, Duration)> {
+    (channel_segments(prefix).into_iter())
+        .filter(|(_, name)| !name.ends_with(".data"))
+        .filter_map(|(entry, _)| {
+            let meta = entry.metadata().ok()?;
+            (meta.is_file() && meta.len() == 0).then_some(())?;
+            Some((entry.path(), age(&meta)?))
+        })
+        .collect()
+}
+
+/// The channel's entries in `/dev/shm` named as iceoryx2 names its segments ([`iceoryx2_named`]
+/// after `prefix`), of any kind, with their names.
+fn channel_segments(prefix: &str) -> Vec<(std::fs::DirEntry, String)> {
     (std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten())
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
-            let rest = name.strip_prefix(prefix)?;
-            (iceoryx2_named(rest) && !rest.ends_with(".data")).then_some(())?;
-            let meta = entry.metadata().ok()?;
-            (meta.is_file() && meta.len() == 0).then_some(())?;
-            let changed = meta.modified().ok()?;
-            let age = changed.elapsed().unwrap_or_default();
-            Some((entry.path(), age))
+            let named = name.strip_prefix(prefix).is_some_and(iceoryx2_named);
+            named.then_some((entry, name))
         })
         .collect()
+}
+
+/// How long ago the file of `meta` last changed (none for a time ahead of the clock); None
+/// where the file system keeps no such time.
+fn age(meta: &std::fs::Metadata) -> Option<Duration> {
+    (meta.modified().ok()).map(|changed| changed.elapsed().unwrap_or_default())
 }
 
 /// The channel's segments left unsized ([`unsized_segments`]) at least
@@ -1280,8 +1291,7 @@ fn still_so_once_settled(path: &Path, holds: impl Fn(&std::fs::Metadata) -> bool
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return false;
     };
-    let age = (meta.modified().ok()).and_then(|changed| changed.elapsed().ok());
-    match age {
+    match age(&meta) {
         _ if !holds(&meta) => false,
         Some(age) if age >= SEGMENT_SIZING_SETTLE => true,
         age => {
@@ -1359,14 +1369,9 @@ fn remove_unused_domain(config: &Config) -> Vec<String> {
     // listed alive. A node made after the look opens or creates the segment anew.
     let mut removed: Vec<String> = remove_node_counter(config).into_iter().collect();
     removed.extend(remove_event_sockets(&prefix));
-    let shm = std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten();
-    for entry in shm {
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
+    for (entry, name) in channel_segments(&prefix) {
         let regular = entry.file_type().is_ok_and(|t| t.is_file());
-        let named_by_iceoryx2 = name.strip_prefix(&prefix).is_some_and(iceoryx2_named);
-        if named_by_iceoryx2 && regular && unlink_shared_memory(&format!("/{name}")) {
+        if regular && unlink_shared_memory(&format!("/{name}")) {
             removed.push(format!("/{name}"));
         }
     }
@@ -1399,15 +1404,10 @@ fn remove_abandoned_services(config: &Config) -> Vec<String> {
     if !safe_to_clean(&prefix) || domain_in_use(config) {
         return Vec::new();
     }
-    let [_, _, services] = own_dirs();
     let mut removed = Vec::new();
-    for entry in std::fs::read_dir(&services).into_iter().flatten().flatten() {
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        let ours = name.strip_prefix(&prefix).is_some_and(service_file_named);
+    for entry in channel_service_files(&prefix) {
         let regular = entry.file_type().is_ok_and(|t| t.is_file());
-        if ours && regular && std::fs::remove_file(entry.path()).is_ok() {
+        if regular && std::fs::remove_file(entry.path()).is_ok() {
             removed.push(format!(
                 "iceoryx2's file of a service never finished ({})",
                 entry.path().display()
@@ -1425,18 +1425,12 @@ fn remove_abandoned_services(config: &Config) -> Vec<String> {
 fn unfinished_services(config: &Config) -> Vec<PathBuf> {
     const SERVICE_INIT_PERMISSION: u32 = 0o600;
     let prefix = config.global.prefix.to_string();
-    let [_, _, services] = own_dirs();
-    let found: Vec<PathBuf> = (std::fs::read_dir(&services).into_iter().flatten().flatten())
+    let found: Vec<PathBuf> = (channel_service_files(&prefix).into_iter())
         .filter(|entry| {
-            let ours = (entry.file_name().to_str())
-                .and_then(|name| name.strip_prefix(&prefix))
-                .is_some_and(service_file_named);
-            let old_and_empty = entry.metadata().is_ok_and(|meta| {
-                let age = (meta.modified().ok()).and_then(|changed| changed.elapsed().ok());
+            entry.metadata().is_ok_and(|meta| {
                 let unfinished = meta.permissions().mode() & 0o7777 == SERVICE_INIT_PERMISSION;
-                meta.is_file() && unfinished && age >= Some(SEGMENT_SIZING_SETTLE)
-            });
-            ours && old_and_empty
+                meta.is_file() && unfinished && age(&meta) >= Some(SEGMENT_SIZING_SETTLE)
+            })
         })
         .map(|entry| entry.path())
         .collect();
@@ -1444,6 +1438,19 @@ fn unfinished_services(config: &Config) -> Vec<PathBuf> {
         return Vec::new();
     }
     found
+}
+
+/// The channel's entries in iceoryx2's `services` directory named as a service's file
+/// ([`service_file_named`] after `prefix`), of any kind.
+fn channel_service_files(prefix: &str) -> Vec<std::fs::DirEntry> {
+    let [_, _, services] = own_dirs();
+    (std::fs::read_dir(services).into_iter().flatten().flatten())
+        .filter(|entry| {
+            (entry.file_name().to_str())
+                .and_then(|name| name.strip_prefix(prefix))
+                .is_some_and(service_file_named)
+        })
+        .collect()
 }
 
 /// Whether what follows a channel's prefix in iceoryx2's `services` directory is a service's
@@ -1561,19 +1568,8 @@ fn has_iceoryx2_names(prefix: &str) -> bool {
         .iter()
         .any(|(_, name)| name.starts_with(prefix));
     let in_node_dirs = || node_dir_names().iter().any(|name| name.starts_with(prefix));
-    let in_shm = (std::fs::read_dir(SHM_DIR).into_iter().flatten().flatten()).any(|entry| {
-        (entry.file_name().to_str())
-            .and_then(|name| name.strip_prefix(prefix))
-            .is_some_and(iceoryx2_named)
-    });
-    let in_services = || {
-        let [_, _, services] = own_dirs();
-        (std::fs::read_dir(services).into_iter().flatten().flatten()).any(|entry| {
-            (entry.file_name().to_str())
-                .and_then(|name| name.strip_prefix(prefix))
-                .is_some_and(service_file_named)
-        })
-    };
+    let in_shm = !channel_segments(prefix).is_empty();
+    let in_services = || !channel_service_files(prefix).is_empty();
     in_root || in_shm || in_node_dirs() || in_services()
 }
 
