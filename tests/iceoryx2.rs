@@ -115,6 +115,16 @@ fn echo(client: &mut dyn TransportClient, request: &[u8]) {
     assert_eq!(&reply[..len], request);
 }
 
+/// A server on `channel` starts, echoes a client's request, and leaves nothing once stopped.
+fn assert_a_server_echoes_and_leaves_nothing(channel: &str) {
+    let server = start(channel, Pattern::RoundTrip);
+    let mut client = connect(iceoryx2::KIND, &endpoint(channel), PATIENCE).unwrap();
+    echo(client.as_mut(), b"ping");
+    drop(client);
+    stop_server_clean(server, channel);
+    assert_channel_clean(channel);
+}
+
 fn assert_channel_clean(channel: &str) {
     assert_eq!(channel_leftovers(channel), Vec::<String>::new());
     assert_eq!(
@@ -681,12 +691,7 @@ fn a_server_killed_as_it_sized_a_segment_leaves_the_next_refused_not_hung() {
         // was alive); what is left, `cleanup` removes.
         cleanup(&["--channel", &channel]);
         assert_channel_clean(&channel);
-        let server = start(&channel, Pattern::RoundTrip);
-        let mut client = connect(iceoryx2::KIND, &endpoint(&channel), PATIENCE).unwrap();
-        echo(client.as_mut(), b"ping");
-        drop(client);
-        stop_server_clean(server, &channel);
-        assert_channel_clean(&channel);
+        assert_a_server_echoes_and_leaves_nothing(&channel);
     }
 }
 
@@ -744,12 +749,7 @@ fn cleanup_removes_a_service_never_finished_once_its_run_is_over() {
     );
     assert!(said.contains(&named), "{said}");
     std::fs::remove_file(&running_file).unwrap();
-    let server = start(&over, Pattern::RoundTrip);
-    let mut client = connect(iceoryx2::KIND, &endpoint(&over), PATIENCE).unwrap();
-    echo(client.as_mut(), b"ping");
-    drop(client);
-    stop_server_clean(server, &over);
-    assert_channel_clean(&over);
+    assert_a_server_echoes_and_leaves_nothing(&over);
     assert_channel_clean(&running);
 }
 
