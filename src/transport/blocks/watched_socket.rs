@@ -15,13 +15,13 @@
 
 use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use crate::transport::blocks::framing::NonBlockingStream;
 use crate::transport::os::socket::{receive_now, send_now};
-use crate::transport::os::watchdog;
+use crate::transport::os::{raw_io, watchdog};
 
 /// A connected stream socket that can be given kernel timeouts: the fallback's slices.
 pub trait TimeoutSocket: Read + Write + AsFd {
@@ -44,6 +44,9 @@ timeout_socket!(UnixStream, TcpStream);
 /// `socket`, whose blocking calls are watched; see the module's doc.
 pub struct WatchedSocket<S> {
     socket: S,
+    /// The socket's descriptor, which it owns as long as `self` lives: each call is made on it
+    /// without asking the socket (a call into the standard library per message).
+    fd: RawFd,
     fallback_slice: Duration,
     /// The socket has its own timeouts: some call found no watchdog for its thread.
     timed: bool,
@@ -53,6 +56,7 @@ impl<S: TimeoutSocket> WatchedSocket<S> {
     /// Wraps `socket`, which must have no timeouts of its own (a socket's default).
     pub fn new(socket: S, fallback_slice: Duration) -> WatchedSocket<S> {
         WatchedSocket {
+            fd: socket.as_fd().as_raw_fd(),
             socket,
             fallback_slice,
             timed: false,
@@ -64,8 +68,9 @@ impl<S: TimeoutSocket> WatchedSocket<S> {
     }
 
     /// Runs one blocking `call` on the socket, bounded by the watchdog or, without one, by
-    /// the socket's own timeouts (set the first time).
-    #[inline]
+    /// the socket's own timeouts (set the first time). The watched call is all a message's
+    /// read or write runs, so it is inlined into the framing; the other stays out of line.
+    #[inline(always)]
     fn bounded<T>(
         &mut self,
         call: impl FnOnce(&mut S) -> std::io::Result<T>,
@@ -73,6 +78,14 @@ impl<S: TimeoutSocket> WatchedSocket<S> {
         if let Some(_watched) = watchdog::begin() {
             return call(&mut self.socket);
         }
+        self.bounded_by_timeouts(call)
+    }
+
+    #[inline(never)]
+    fn bounded_by_timeouts<T>(
+        &mut self,
+        call: impl FnOnce(&mut S) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
         self.fall_back()?;
         call(&mut self.socket)
     }
@@ -87,23 +100,34 @@ impl<S: TimeoutSocket> WatchedSocket<S> {
     }
 }
 
+/// Each call is the system call itself on the socket's descriptor ([`raw_io`]: not glibc's
+/// cancellation points), the calls the standard library makes: `recvfrom`, `sendto` with
+/// `MSG_NOSIGNAL`, `readv`, `writev`.
 impl<S: TimeoutSocket> Read for WatchedSocket<S> {
+    #[inline(always)]
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.bounded(|socket| socket.read(buf))
+        let fd = self.fd;
+        self.bounded(|_| raw_io::receive(fd, buf))
     }
 
+    #[inline(always)]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> std::io::Result<usize> {
-        self.bounded(|socket| socket.read_vectored(bufs))
+        let fd = self.fd;
+        self.bounded(|_| raw_io::read_vectored(fd, bufs))
     }
 }
 
 impl<S: TimeoutSocket> Write for WatchedSocket<S> {
+    #[inline(always)]
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.bounded(|socket| socket.write(buf))
+        let fd = self.fd;
+        self.bounded(|_| raw_io::send(fd, buf))
     }
 
+    #[inline(always)]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
-        self.bounded(|socket| socket.write_vectored(bufs))
+        let fd = self.fd;
+        self.bounded(|_| raw_io::write_vectored(fd, bufs))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -159,6 +159,26 @@ fn idle_until_stopped(stop: &AtomicBool) -> Result<(), TransportError> {
     .map(drop)
 }
 
+impl PipeServer {
+    /// Sends the answer to the `len`-byte request in the buffer. Once the client has closed
+    /// its ends there is nothing left to serve: it waits for the stop.
+    #[inline(always)]
+    fn answer(
+        &mut self,
+        len: usize,
+        stop: &AtomicBool,
+        reply: Reply,
+    ) -> Result<EchoOutcome, TransportError> {
+        match (self.pipes).reply(&mut self.buffer, len, stop, self.timeout, reply)? {
+            Exchange::Echoed => return Ok(EchoOutcome::Echoed),
+            Exchange::Stopped => return Ok(EchoOutcome::Stopped),
+            Exchange::HungUp => self.hung_up = true,
+        }
+        idle_until_stopped(stop)?;
+        Ok(EchoOutcome::Stopped)
+    }
+}
+
 impl TransportServer for PipeServer {
     fn next_request(&mut self, stop: &AtomicBool) -> Result<Option<usize>, TransportError> {
         self.pending = None;
@@ -178,13 +198,20 @@ impl TransportServer for PipeServer {
 
     fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
         let len = self.pending.take().or_no_request()?;
-        match (self.pipes).reply(&mut self.buffer, len, stop, self.timeout, reply)? {
-            Exchange::Echoed => return Ok(EchoOutcome::Echoed),
-            Exchange::Stopped => return Ok(EchoOutcome::Stopped),
-            Exchange::HungUp => self.hung_up = true,
+        self.answer(len, stop, reply)
+    }
+
+    /// [`next_request`](TransportServer::next_request) and [`reply`](TransportServer::reply)
+    /// in one call, with no request handed out between them: the server's loop per round trip
+    /// (callgrind: about 25 instructions fewer than the two calls, docs/own-cost.md).
+    fn echo(&mut self, stop: &AtomicBool) -> Result<EchoOutcome, TransportError> {
+        match self.next_request(stop)? {
+            Some(len) => {
+                self.pending = None;
+                self.answer(len, stop, Reply::Echo)
+            }
+            None => Ok(EchoOutcome::Stopped),
         }
-        idle_until_stopped(stop)?;
-        Ok(EchoOutcome::Stopped)
     }
 
     fn inspect(&mut self, look: &mut dyn FnMut(&[u8])) -> Result<(), TransportError> {

@@ -10,6 +10,7 @@ pub mod mqueue;
 pub mod object;
 pub mod owner_lock;
 pub mod pipe;
+pub mod raw_io;
 pub mod readiness;
 pub mod record_lock;
 pub mod semaphore;

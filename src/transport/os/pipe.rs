@@ -17,7 +17,7 @@ use crate::numbers::thousands;
 
 use crate::transport::error::{PipeEndError, TransportError};
 use crate::transport::names::{PipeFds, SERVER_FDS};
-use crate::transport::os::watchdog;
+use crate::transport::os::{raw_io, watchdog};
 
 /// The file holding the largest size an unprivileged process may give a pipe.
 pub const PIPE_MAX_SIZE_FILE: &str = "/proc/sys/fs/pipe-max-size";
@@ -259,58 +259,95 @@ pub fn wait_for(end: &File, events: PollFlags, slice: PollTimeout) -> std::io::R
 
 impl PipeStream {
     /// One read (`read` or `readv`, as `call` makes it), bounded by the watchdog or a poll.
-    #[inline]
+    /// The watched call is all a message's read runs, so it is inlined into the framing (it
+    /// was a call of about 40 instructions, callgrind, docs/own-cost.md); the polled one
+    /// stays out of line.
+    #[inline(always)]
     fn read_with(
         &mut self,
-        call: impl FnOnce(&mut File) -> std::io::Result<usize>,
+        call: impl FnOnce(RawFd) -> std::io::Result<usize>,
     ) -> std::io::Result<usize> {
-        if let Some(_watched) = self.may_block()? {
-            return call(&mut self.receive);
+        if self.bound == Bound::Watchdog {
+            if let Some(_watched) = watchdog::begin() {
+                return call(self.receive.as_raw_fd());
+            }
         }
-        wait_for(&self.receive, PollFlags::POLLIN, self.slice)?;
-        call(&mut self.receive)
+        self.read_polled(call)
     }
 
-    /// One write (`write` or `writev`, as `call` makes it), bounded by the watchdog or a poll.
-    #[inline]
-    fn write_with(
+    #[inline(never)]
+    fn read_polled(
         &mut self,
-        mut call: impl FnMut(&mut File) -> std::io::Result<usize>,
+        call: impl FnOnce(RawFd) -> std::io::Result<usize>,
     ) -> std::io::Result<usize> {
         if let Some(_watched) = self.may_block()? {
-            // A blocking write cut by the signal returns what it wrote before, or EINTR.
-            return call(&mut self.send);
+            return call(self.receive.as_raw_fd());
         }
-        match call(&mut self.send) {
+        wait_for(&self.receive, PollFlags::POLLIN, self.slice)?;
+        call(self.receive.as_raw_fd())
+    }
+
+    /// One write (`write` or `writev`, as `call` makes it), bounded by the watchdog or a poll;
+    /// inlined as [`PipeStream::read_with`] is.
+    #[inline(always)]
+    fn write_with(
+        &mut self,
+        call: impl FnMut(RawFd) -> std::io::Result<usize>,
+    ) -> std::io::Result<usize> {
+        if self.bound == Bound::Watchdog {
+            if let Some(_watched) = watchdog::begin() {
+                // A blocking write cut by the signal returns what it wrote before, or EINTR.
+                let mut call = call;
+                return call(self.send.as_raw_fd());
+            }
+        }
+        self.write_polled(call)
+    }
+
+    #[inline(never)]
+    fn write_polled(
+        &mut self,
+        mut call: impl FnMut(RawFd) -> std::io::Result<usize>,
+    ) -> std::io::Result<usize> {
+        if let Some(_watched) = self.may_block()? {
+            return call(self.send.as_raw_fd());
+        }
+        match call(self.send.as_raw_fd()) {
             // The pipe is full: wait one slice for the reader to make room, then try again.
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 wait_for(&self.send, PollFlags::POLLOUT, self.slice)?;
-                call(&mut self.send)
+                call(self.send.as_raw_fd())
             }
             written => written,
         }
     }
 }
 
-/// `read` and `write` are the system calls of their names, not a `readv` or `writev` of one
-/// part: the kernel takes one buffer without importing an iovec (docs/own-cost.md).
+/// Each call is the system call itself on the descriptor ([`raw_io`]: not glibc's
+/// cancellation points, nor `std::fs::File`'s layer). `read` and `write` stay the calls of
+/// their names, not a `readv` or `writev` of one part: the kernel takes one buffer without
+/// importing an iovec (docs/own-cost.md).
 impl Read for PipeStream {
+    #[inline]
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.read_with(|end| end.read(buf))
+        self.read_with(|fd| raw_io::read(fd, buf))
     }
 
+    #[inline]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> std::io::Result<usize> {
-        self.read_with(|end| end.read_vectored(bufs))
+        self.read_with(|fd| raw_io::read_vectored(fd, bufs))
     }
 }
 
 impl Write for PipeStream {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.write_with(|end| end.write(buf))
+        self.write_with(|fd| raw_io::write(fd, buf))
     }
 
+    #[inline]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
-        self.write_with(|end| end.write_vectored(bufs))
+        self.write_with(|fd| raw_io::write_vectored(fd, bufs))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -113,6 +113,32 @@ impl<L: Listener> ConnectionServer<L> {
     }
 }
 
+impl<L: Listener> ConnectionServer<L> {
+    /// Answers the `len`-byte request in the buffer on the current connection. If that
+    /// connection ends meanwhile (a hang-up, an error), it ends only that connection:
+    /// [`EchoOutcome::PeerLeft`], and the exchange goes on with the next request, on the next
+    /// connection.
+    #[inline(always)]
+    fn answer(
+        &mut self,
+        len: usize,
+        stop: &AtomicBool,
+        reply: Reply,
+    ) -> Result<EchoOutcome, TransportError> {
+        let Some(connection) = self.connection.as_mut() else {
+            return Err(TransportError::NoRequest);
+        };
+        match connection.reply(&mut self.buffer, len, stop, self.timeout, reply) {
+            Ok(Exchange::Echoed) => return Ok(EchoOutcome::Echoed),
+            Ok(Exchange::Stopped) => return Ok(EchoOutcome::Stopped),
+            Ok(Exchange::HungUp) => {}
+            Err(e) => self.dropped.record(&e),
+        }
+        self.connection = None;
+        Ok(EchoOutcome::PeerLeft)
+    }
+}
+
 impl<L: Listener> TransportServer for ConnectionServer<L> {
     /// Waits for the next request, first accepting a connection when there is none, waiting
     /// for one as long as it takes (None once `stop` was set meanwhile). An error of the
@@ -145,22 +171,23 @@ impl<L: Listener> TransportServer for ConnectionServer<L> {
         }
     }
 
-    /// Answers the request on the current connection. If that connection ends meanwhile (a
-    /// hang-up, an error), it ends only that connection: [`EchoOutcome::PeerLeft`], and the
-    /// exchange goes on with the next request, on the next connection.
+    /// Answers the request handed out, on the current connection ([`ConnectionServer::answer`]).
     fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
         let len = self.pending.take().or_no_request()?;
-        let Some(connection) = self.connection.as_mut() else {
-            return Err(TransportError::NoRequest);
-        };
-        match connection.reply(&mut self.buffer, len, stop, self.timeout, reply) {
-            Ok(Exchange::Echoed) => return Ok(EchoOutcome::Echoed),
-            Ok(Exchange::Stopped) => return Ok(EchoOutcome::Stopped),
-            Ok(Exchange::HungUp) => {}
-            Err(e) => self.dropped.record(&e),
+        self.answer(len, stop, reply)
+    }
+
+    /// [`next_request`](TransportServer::next_request) and [`reply`](TransportServer::reply)
+    /// in one call, with no request handed out between them: the server's loop per round trip
+    /// (callgrind: about 25 instructions fewer than the two calls, docs/own-cost.md).
+    fn echo(&mut self, stop: &AtomicBool) -> Result<EchoOutcome, TransportError> {
+        match self.next_request(stop)? {
+            Some(len) => {
+                self.pending = None;
+                self.answer(len, stop, Reply::Echo)
+            }
+            None => Ok(EchoOutcome::Stopped),
         }
-        self.connection = None;
-        Ok(EchoOutcome::PeerLeft)
     }
 
     fn inspect(&mut self, look: &mut dyn FnMut(&[u8])) -> Result<(), TransportError> {

@@ -1,0 +1,147 @@
+//! Reads and writes of a message's bytes made with `syscall(2)` rather than through glibc's
+//! wrappers of the same calls.
+//!
+//! **Why.** glibc's `read`, `write`, `readv`, `writev`, `recvfrom` and `sendto` are
+//! cancellation points: in a process of more than one thread they switch asynchronous
+//! cancellation on before the call and off after it. Every client and server process of the
+//! tool holds helper threads (the one that reads the driver's commands or waits for its end,
+//! and the wait watchdog), so each call paid about 30 instructions that a single-threaded C
+//! loop skips: callgrind counted 62 per round trip and side in `__pthread_enable_asynccancel`
+//! and `__pthread_disable_asynccancel` (docs/own-cost.md). Nothing in the tool is ever
+//! cancelled. The calls keep their names (a `read` is a `read`, a socket's `recvfrom` and
+//! `sendto` are what the standard library's `recv` and `send` make), so `strace` counts the same
+//! calls as before; a socket's `sendto` passes `MSG_NOSIGNAL`, as the standard library's does.
+
+use std::io::{IoSlice, IoSliceMut, Result};
+use std::os::fd::RawFd;
+
+/// The most parts the kernel takes in one vectored call (`UIO_MAXIOV`, glibc's `IOV_MAX`);
+/// the framing passes two.
+const MOST_PARTS: usize = 1024;
+
+/// What a call returned, as `std::io` says it: the bytes moved, or the `errno` it set.
+#[inline(always)]
+fn moved(returned: libc::c_long) -> Result<usize> {
+    if returned < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(returned as usize)
+}
+
+/// How many of `count` parts one vectored call passes.
+#[inline(always)]
+fn parts(count: usize) -> libc::c_long {
+    count.min(MOST_PARTS) as libc::c_long
+}
+
+/// `read(2)` of what `fd` holds into `buf`.
+#[inline(always)]
+pub fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize> {
+    let (fd, at, len) = (libc::c_long::from(fd), buf.as_mut_ptr(), buf.len());
+    // SAFETY: `buf` is valid for writes of its length for the call's duration.
+    moved(unsafe { libc::syscall(libc::SYS_read, fd, at, len) })
+}
+
+/// `write(2)` of `buf` to `fd`.
+#[inline(always)]
+pub fn write(fd: RawFd, buf: &[u8]) -> Result<usize> {
+    let (fd, at, len) = (libc::c_long::from(fd), buf.as_ptr(), buf.len());
+    // SAFETY: `buf` is valid for reads of its length for the call's duration.
+    moved(unsafe { libc::syscall(libc::SYS_write, fd, at, len) })
+}
+
+/// `readv(2)` into `bufs`.
+#[inline(always)]
+pub fn read_vectored(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> Result<usize> {
+    let (fd, at, count) = (libc::c_long::from(fd), bufs.as_mut_ptr(), parts(bufs.len()));
+    // SAFETY: an IoSliceMut is an iovec by layout, each valid for writes of its length.
+    moved(unsafe { libc::syscall(libc::SYS_readv, fd, at, count) })
+}
+
+/// `writev(2)` of `bufs`.
+#[inline(always)]
+pub fn write_vectored(fd: RawFd, bufs: &[IoSlice<'_>]) -> Result<usize> {
+    let (fd, at, count) = (libc::c_long::from(fd), bufs.as_ptr(), parts(bufs.len()));
+    // SAFETY: an IoSlice is an iovec by layout, each valid for reads of its length.
+    moved(unsafe { libc::syscall(libc::SYS_writev, fd, at, count) })
+}
+
+/// `recvfrom(2)` on a connected socket into `buf`, no flags, no address: the standard
+/// library's `recv`.
+#[inline(always)]
+pub fn receive(socket: RawFd, buf: &mut [u8]) -> Result<usize> {
+    let (fd, at, len) = (libc::c_long::from(socket), buf.as_mut_ptr(), buf.len());
+    let none = std::ptr::null_mut::<libc::c_void>();
+    // SAFETY: `buf` is valid for writes of its length; no address is asked for.
+    moved(unsafe {
+        libc::syscall(
+            libc::SYS_recvfrom,
+            fd,
+            at,
+            len,
+            0 as libc::c_long,
+            none,
+            none,
+        )
+    })
+}
+
+/// `sendto(2)` of `buf` on a connected socket with `MSG_NOSIGNAL` (a peer that is gone is an
+/// `EPIPE`, never a `SIGPIPE`), no address: the standard library's `send`.
+#[inline(always)]
+pub fn send(socket: RawFd, buf: &[u8]) -> Result<usize> {
+    let (fd, at, len) = (libc::c_long::from(socket), buf.as_ptr(), buf.len());
+    let flags = libc::c_long::from(libc::MSG_NOSIGNAL);
+    let none = std::ptr::null::<libc::c_void>();
+    // SAFETY: `buf` is valid for reads of its length; no address is given.
+    moved(unsafe {
+        libc::syscall(
+            libc::SYS_sendto,
+            fd,
+            at,
+            len,
+            flags,
+            none,
+            0 as libc::c_long,
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn each_call_moves_its_bytes_and_says_how_many() {
+        let (a, b) = UnixStream::pair().unwrap();
+        assert_eq!(send(a.as_raw_fd(), b"ping").unwrap(), 4);
+        let mut buf = [0u8; 8];
+        assert_eq!(receive(b.as_raw_fd(), &mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"ping");
+        assert_eq!(write(b.as_raw_fd(), b"pong!").unwrap(), 5);
+        assert_eq!(read(a.as_raw_fd(), &mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"pong!");
+        let sent = write_vectored(a.as_raw_fd(), &[IoSlice::new(b"he"), IoSlice::new(b"llo")]);
+        assert_eq!(sent.unwrap(), 5);
+        let (mut head, mut tail) = ([0u8; 1], [0u8; 4]);
+        let parts = &mut [IoSliceMut::new(&mut head), IoSliceMut::new(&mut tail)];
+        assert_eq!(read_vectored(b.as_raw_fd(), parts).unwrap(), 5);
+        assert_eq!((&head, &tail), (b"h", b"ello"));
+    }
+
+    #[test]
+    fn a_failed_call_is_its_errno_and_a_gone_peer_no_signal() {
+        let mut buf = [0u8; 4];
+        let error = read(-1, &mut buf).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(libc::EBADF), "{error}");
+        let (a, b) = UnixStream::pair().unwrap();
+        drop(b);
+        // With SIGPIPE at its default this test's process would die here, not fail.
+        let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        let sent = send(a.as_raw_fd(), b"nobody");
+        unsafe { libc::signal(libc::SIGPIPE, previous) };
+        assert_eq!(sent.unwrap_err().raw_os_error(), Some(libc::EPIPE));
+    }
+}
