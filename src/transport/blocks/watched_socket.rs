@@ -45,7 +45,8 @@ timeout_socket!(UnixStream, TcpStream);
 pub struct WatchedSocket<S> {
     socket: S,
     /// The socket's descriptor, which it owns as long as `self` lives: each call is made on it
-    /// without asking the socket (a call into the standard library per message).
+    /// without asking the socket (a call into the standard library per message); see
+    /// [`WatchedSocket::fd`].
     fd: RawFd,
     fallback_slice: Duration,
     /// The socket has its own timeouts: some call found no watchdog for its thread.
@@ -63,6 +64,14 @@ impl<S: TimeoutSocket> WatchedSocket<S> {
         }
     }
 
+    /// The socket's descriptor, borrowed for one call.
+    #[inline(always)]
+    fn fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: `self.socket` owns the descriptor, is never replaced (no method hands it out
+        // mutably or takes it), and outlives the borrow, which is tied to `self`.
+        unsafe { BorrowedFd::borrow_raw(self.fd) }
+    }
+
     pub fn get_ref(&self) -> &S {
         &self.socket
     }
@@ -73,10 +82,10 @@ impl<S: TimeoutSocket> WatchedSocket<S> {
     #[inline(always)]
     fn bounded<T>(
         &mut self,
-        call: impl FnOnce(&mut S) -> std::io::Result<T>,
+        call: impl FnOnce(BorrowedFd<'_>) -> std::io::Result<T>,
     ) -> std::io::Result<T> {
         if let Some(_watched) = watchdog::begin() {
-            return call(&mut self.socket);
+            return call(self.fd());
         }
         self.bounded_by_timeouts(call)
     }
@@ -84,10 +93,10 @@ impl<S: TimeoutSocket> WatchedSocket<S> {
     #[inline(never)]
     fn bounded_by_timeouts<T>(
         &mut self,
-        call: impl FnOnce(&mut S) -> std::io::Result<T>,
+        call: impl FnOnce(BorrowedFd<'_>) -> std::io::Result<T>,
     ) -> std::io::Result<T> {
         self.fall_back()?;
-        call(&mut self.socket)
+        call(self.fd())
     }
 
     #[cold]
@@ -106,28 +115,24 @@ impl<S: TimeoutSocket> WatchedSocket<S> {
 impl<S: TimeoutSocket> Read for WatchedSocket<S> {
     #[inline(always)]
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let fd = self.fd;
-        self.bounded(|_| raw_io::receive(fd, buf))
+        self.bounded(|fd| raw_io::receive(fd, buf))
     }
 
     #[inline(always)]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> std::io::Result<usize> {
-        let fd = self.fd;
-        self.bounded(|_| raw_io::read_vectored(fd, bufs))
+        self.bounded(|fd| raw_io::read_vectored(fd, bufs))
     }
 }
 
 impl<S: TimeoutSocket> Write for WatchedSocket<S> {
     #[inline(always)]
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let fd = self.fd;
-        self.bounded(|_| raw_io::send(fd, buf))
+        self.bounded(|fd| raw_io::send(fd, buf))
     }
 
     #[inline(always)]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
-        let fd = self.fd;
-        self.bounded(|_| raw_io::write_vectored(fd, bufs))
+        self.bounded(|fd| raw_io::write_vectored(fd, bufs))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -265,11 +265,11 @@ impl PipeStream {
     #[inline(always)]
     fn read_with(
         &mut self,
-        call: impl FnOnce(RawFd) -> std::io::Result<usize>,
+        call: impl FnOnce(BorrowedFd<'_>) -> std::io::Result<usize>,
     ) -> std::io::Result<usize> {
         if self.bound == Bound::Watchdog {
             if let Some(_watched) = watchdog::begin() {
-                return call(self.receive.as_raw_fd());
+                return call(self.receive.as_fd());
             }
         }
         self.read_polled(call)
@@ -278,13 +278,13 @@ impl PipeStream {
     #[inline(never)]
     fn read_polled(
         &mut self,
-        call: impl FnOnce(RawFd) -> std::io::Result<usize>,
+        call: impl FnOnce(BorrowedFd<'_>) -> std::io::Result<usize>,
     ) -> std::io::Result<usize> {
         if let Some(_watched) = self.may_block()? {
-            return call(self.receive.as_raw_fd());
+            return call(self.receive.as_fd());
         }
         wait_for(&self.receive, PollFlags::POLLIN, self.slice)?;
-        call(self.receive.as_raw_fd())
+        call(self.receive.as_fd())
     }
 
     /// One write (`write` or `writev`, as `call` makes it), bounded by the watchdog or a poll;
@@ -292,13 +292,13 @@ impl PipeStream {
     #[inline(always)]
     fn write_with(
         &mut self,
-        call: impl FnMut(RawFd) -> std::io::Result<usize>,
+        call: impl FnMut(BorrowedFd<'_>) -> std::io::Result<usize>,
     ) -> std::io::Result<usize> {
         if self.bound == Bound::Watchdog {
             if let Some(_watched) = watchdog::begin() {
                 // A blocking write cut by the signal returns what it wrote before, or EINTR.
                 let mut call = call;
-                return call(self.send.as_raw_fd());
+                return call(self.send.as_fd());
             }
         }
         self.write_polled(call)
@@ -307,16 +307,16 @@ impl PipeStream {
     #[inline(never)]
     fn write_polled(
         &mut self,
-        mut call: impl FnMut(RawFd) -> std::io::Result<usize>,
+        mut call: impl FnMut(BorrowedFd<'_>) -> std::io::Result<usize>,
     ) -> std::io::Result<usize> {
         if let Some(_watched) = self.may_block()? {
-            return call(self.send.as_raw_fd());
+            return call(self.send.as_fd());
         }
-        match call(self.send.as_raw_fd()) {
+        match call(self.send.as_fd()) {
             // The pipe is full: wait one slice for the reader to make room, then try again.
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 wait_for(&self.send, PollFlags::POLLOUT, self.slice)?;
-                call(self.send.as_raw_fd())
+                call(self.send.as_fd())
             }
             written => written,
         }

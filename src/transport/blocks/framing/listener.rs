@@ -171,7 +171,7 @@ impl<L: Listener> TransportServer for ConnectionServer<L> {
         }
     }
 
-    /// Answers the request handed out, on the current connection ([`ConnectionServer::answer`]).
+    /// Answers the request handed out, on the current connection (see `answer`).
     fn reply(&mut self, stop: &AtomicBool, reply: Reply) -> Result<EchoOutcome, TransportError> {
         let len = self.pending.take().or_no_request()?;
         self.answer(len, stop, reply)
