@@ -25,6 +25,7 @@ use crate::benchmark::stats::LatencyRecorder;
 use crate::system::clock::Tick;
 use crate::system::signals;
 use crate::transport::blocks::aligned::AlignedBuffer;
+use crate::transport::request_room::RequestWithRoom;
 use crate::transport::stream::{payload_byte, END_MARK};
 use crate::transport::{SharedBytes, TransportClient, TransportError};
 
@@ -304,7 +305,8 @@ impl EchoBuffers {
         let reply = if *loaned {
             client.round_trip_loaned(request.len()).map(Reply::InPlace)
         } else {
-            (client.round_trip_in_place(request, response)).map(Reply::Received)
+            (client.round_trip_with_room(request.with_room_in_front(), response))
+                .map(Reply::Received)
         };
         (request, reply)
     }
@@ -334,6 +336,11 @@ impl EchoBuffers {
 
     pub(super) fn request(&self) -> &[u8] {
         &self.request
+    }
+
+    /// The request with the room in front of it, to send.
+    pub(super) fn request_with_room(&mut self) -> RequestWithRoom<'_> {
+        self.request.with_room_in_front()
     }
 
     /// The request to write into before it is sent (a one-way message's send time).

@@ -47,7 +47,7 @@ impl EchoBuffers {
         if send_time {
             write_send_time(self.request_mut(), clock::monotonic_ns());
         }
-        client.send(self.request())
+        client.send_with_room(self.request_with_room())
     }
 
     /// Ends the stream: its last message, numbered as no other stream's end, as a round trip,

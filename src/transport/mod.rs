@@ -33,6 +33,7 @@ pub mod names;
 pub mod os;
 pub mod pattern;
 pub mod registry;
+pub mod request_room;
 pub mod spec;
 pub mod stream;
 pub mod wait;

@@ -17,6 +17,7 @@ pub use crate::transport::footprint::Footprint;
 use crate::transport::names::{ChannelName, PosixObject, SERVER_FDS, SOCKET_FILE_NAME};
 use crate::transport::os::shm::SharedBytes;
 pub use crate::transport::pattern::Pattern;
+pub use crate::transport::request_room::RequestWithRoom;
 use crate::transport::wait::PeerWatch;
 pub use crate::transport::workload::{any_workload, one_request_at_a_time, Reason, Workload};
 
@@ -37,6 +38,18 @@ pub trait TransportClient: Send {
     ) -> Result<&'a [u8], TransportError> {
         let len = self.round_trip(request, scratch)?;
         Ok(&scratch[..len])
+    }
+
+    /// [`round_trip_in_place`](TransportClient::round_trip_in_place) of a request with free
+    /// bytes in front of it, where a transport that frames its messages may write the header,
+    /// so that a large frame leaves in one write instead of a `writev` of header and payload
+    /// (docs/own-cost.md). The default ignores the room.
+    fn round_trip_with_room<'a>(
+        &'a mut self,
+        request: RequestWithRoom<'_>,
+        scratch: &'a mut [u8],
+    ) -> Result<&'a [u8], TransportError> {
+        self.round_trip_in_place(request.message(), scratch)
     }
 
     /// How far past a page boundary the caller should keep its payloads: where the transport
@@ -147,6 +160,13 @@ pub trait TransportClient: Send {
         Err(TransportError::NotImplemented {
             operation: "a wait for a reply with a deadline",
         })
+    }
+
+    /// [`send`](TransportClient::send) of a request with free bytes in front of it, as in
+    /// [`round_trip_with_room`](TransportClient::round_trip_with_room). The default ignores the
+    /// room.
+    fn send_with_room(&mut self, request: RequestWithRoom<'_>) -> Result<(), TransportError> {
+        self.send(request.message())
     }
 
     /// [`send`](TransportClient::send) for a zero-copy transport: sends the first `len` bytes

@@ -20,6 +20,7 @@
 use std::ops::{Deref, DerefMut};
 
 use crate::transport::blocks::payload::zeroed_buffer;
+use crate::transport::request_room::RequestWithRoom;
 use crate::transport::TransportError;
 
 /// The page size the copies are aligned to.
@@ -68,6 +69,12 @@ impl AlignedBuffer {
             start,
             len,
         }
+    }
+
+    /// The buffer's bytes with all the storage in front of them, and how many bytes that is:
+    /// the room a framing may write a header into ([`RequestWithRoom`]).
+    pub fn with_room_in_front(&mut self) -> RequestWithRoom<'_> {
+        RequestWithRoom::new(&mut self.storage[..self.start + self.len], self.start)
     }
 
     /// Where the first byte sits, modulo [`PAGE`].

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::in_flight::NonBlockingStream;
-use super::{FramedStream, PAYLOAD_PAGE_OFFSET};
+use super::{FramedStream, Outgoing, PAYLOAD_PAGE_OFFSET};
 use crate::transport::blocks::payload::check_message_fits;
 use crate::transport::error::TransportError;
 use crate::transport::os::readiness::readable_within;
+use crate::transport::request_room::RequestWithRoom;
 use crate::transport::spec::TransportClient;
 use crate::transport::wait::{ready_before, PeerWatch, WaitBudget};
 use crate::transport::wire::{payload_capacity, HEADER_LEN};
@@ -45,6 +46,15 @@ impl<S: Read + Write> FramedClient<S> {
     }
 }
 
+impl<S: Read + Write> FramedClient<S> {
+    /// One message of a one-way stream: its frame and nothing read.
+    fn send_one_way(&mut self, message: Outgoing<'_>) -> Result<(), TransportError> {
+        check_message_fits(message.message().len(), self.capacity)?;
+        let mut budget = WaitBudget::new(self.timeout, self.watch.as_ref());
+        (self.connection).send_outgoing(message, &mut budget, "a stream message")
+    }
+}
+
 impl<S> FramedClient<S> {
     /// The most the replies to the requests in flight can add up to: what a read ahead of
     /// them may take.
@@ -61,7 +71,7 @@ impl<S: Read + Write + NonBlockingStream + Send> TransportClient for FramedClien
 
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
         self.connection.round_trip(
-            request,
+            Outgoing::Bare(request),
             response,
             self.capacity,
             self.timeout,
@@ -69,14 +79,32 @@ impl<S: Read + Write + NonBlockingStream + Send> TransportClient for FramedClien
         )
     }
 
+    /// A large request leaves with its header, written into the room, in one `write`.
+    fn round_trip_with_room<'a>(
+        &'a mut self,
+        request: RequestWithRoom<'_>,
+        scratch: &'a mut [u8],
+    ) -> Result<&'a [u8], TransportError> {
+        let len = self.connection.round_trip(
+            Outgoing::WithRoom(request),
+            scratch,
+            self.capacity,
+            self.timeout,
+            self.watch.as_ref(),
+        )?;
+        Ok(&scratch[..len])
+    }
+
     /// The request's half of a round trip: the framed message goes out and nothing is read.
     /// A full kernel buffer makes the write wait, in slices that ask the watch, at most the
     /// timeout, as a round trip's write does.
     fn send(&mut self, message: &[u8]) -> Result<(), TransportError> {
-        check_message_fits(message.len(), self.capacity)?;
-        let mut budget = WaitBudget::new(self.timeout, self.watch.as_ref());
-        self.connection
-            .send(message, &mut budget, "a stream message")
+        self.send_one_way(Outgoing::Bare(message))
+    }
+
+    /// A large message leaves with its header, written into the room, in one `write`.
+    fn send_with_room(&mut self, request: RequestWithRoom<'_>) -> Result<(), TransportError> {
+        self.send_one_way(Outgoing::WithRoom(request))
     }
 
     /// The request's frame goes out whole, reading the replies that arrive while the kernel has

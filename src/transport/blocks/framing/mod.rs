@@ -64,6 +64,7 @@ mod transfer;
 pub use awaited::{bounded, TokioIo, TokioSocket};
 pub use awaited_peers::{TokioClient, TokioRuntime, TokioServer};
 pub use client::FramedClient;
+pub use codec::Outgoing;
 pub use in_flight::NonBlockingStream;
 pub use listener::{client_waiting_unless_stopped, pending_message, ConnectionServer, Listener};
 
@@ -197,15 +198,15 @@ impl<S: Read + Write> FramedStream<S> {
     /// longer than `response`; every wait is bounded by `timeout`, in slices that ask `watch`.
     pub fn round_trip(
         &mut self,
-        request: &[u8],
+        request: Outgoing<'_>,
         response: &mut [u8],
         capacity: usize,
         timeout: Duration,
         watch: &dyn PeerWatch,
     ) -> Result<usize, TransportError> {
-        check_message_fits(request.len(), capacity)?;
+        check_message_fits(request.message().len(), capacity)?;
         let mut budget = WaitBudget::new(timeout, watch);
-        self.send(request, &mut budget, "the request")?;
+        self.send_outgoing(request, &mut budget, "the request")?;
         let accepted = capacity.min(response.len());
         self.receive(&mut response[..accepted], &mut budget, "the reply")
     }
