@@ -536,10 +536,9 @@ fn remove_empty_node_dirs_of_gone_processes(config: &Config) -> Vec<String> {
         // pid may be another PID namespace's, where a container has its own `/proc`).
         let settled = || still_so_once_settled(&path, own_empty_dir);
         if !process_alive(pid) && settled() && std::fs::remove_dir(&path).is_ok() {
-            let dir = entry.path();
             removed.push(format!(
                 "iceoryx2's empty node directory of process {pid}, which is gone ({})",
-                dir.display()
+                path.display()
             ));
         }
     }

@@ -198,19 +198,6 @@ impl PipeStream {
         self.send.as_fd()
     }
 
-    /// Whether the next blocking call may block: a watchdog watches it. Otherwise the ends
-    /// become `O_NONBLOCK` for good and every wait a poll.
-    #[inline]
-    fn may_block(&mut self) -> std::io::Result<Option<watchdog::WaitMark>> {
-        if self.bound == Bound::Watchdog {
-            if let Some(watched) = watchdog::begin() {
-                return Ok(Some(watched));
-            }
-            self.poll_from_now()?;
-        }
-        Ok(None)
-    }
-
     #[cold]
     fn poll_from_now(&mut self) -> std::io::Result<()> {
         set_nonblocking(self.receive.as_fd(), true).map_err(std::io::Error::other)?;
@@ -275,13 +262,16 @@ impl PipeStream {
         self.read_polled(call)
     }
 
+    /// A read with no watchdog for this thread: the ends become `O_NONBLOCK` for good (the
+    /// watchdog found none for it once, and never will: see [`watchdog::begin`]) and every
+    /// wait a poll of one slice.
     #[inline(never)]
     fn read_polled(
         &mut self,
         call: impl FnOnce(BorrowedFd<'_>) -> std::io::Result<usize>,
     ) -> std::io::Result<usize> {
-        if let Some(_watched) = self.may_block()? {
-            return call(self.receive.as_fd());
+        if self.bound == Bound::Watchdog {
+            self.poll_from_now()?;
         }
         wait_for(&self.receive, PollFlags::POLLIN, self.slice)?;
         call(self.receive.as_fd())
@@ -304,13 +294,14 @@ impl PipeStream {
         self.write_polled(call)
     }
 
+    /// A write with no watchdog for this thread, as [`PipeStream::read_polled`].
     #[inline(never)]
     fn write_polled(
         &mut self,
         mut call: impl FnMut(BorrowedFd<'_>) -> std::io::Result<usize>,
     ) -> std::io::Result<usize> {
-        if let Some(_watched) = self.may_block()? {
-            return call(self.send.as_fd());
+        if self.bound == Bound::Watchdog {
+            self.poll_from_now()?;
         }
         match call(self.send.as_fd()) {
             // The pipe is full: wait one slice for the reader to make room, then try again.

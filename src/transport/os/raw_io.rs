@@ -30,52 +30,53 @@ fn moved(returned: libc::c_long) -> Result<usize> {
 
 /// How many of `count` parts one vectored call passes.
 #[inline(always)]
-fn parts(count: usize) -> libc::c_long {
-    count.min(MOST_PARTS) as libc::c_long
+fn parts(count: usize) -> usize {
+    count.min(MOST_PARTS)
+}
+
+/// The system call `number` on `fd` with a buffer (or an array of iovecs) at `at` and its
+/// length (or their number): `read`, `write`, `readv`, `writev`.
+///
+/// # Safety
+/// `at` must be valid, for the call's duration, for what `number` does with `len` of it.
+#[inline(always)]
+unsafe fn transfer<T>(
+    number: libc::c_long,
+    fd: BorrowedFd<'_>,
+    at: *const T,
+    len: usize,
+) -> Result<usize> {
+    let fd = libc::c_long::from(fd.as_raw_fd());
+    // SAFETY: the caller's; the descriptor is open (borrowed), and every argument is a word.
+    moved(unsafe { libc::syscall(number, fd, at, len) })
 }
 
 /// `read(2)` of what `fd` holds into `buf`.
 #[inline(always)]
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize> {
-    let (fd, at, len) = (
-        libc::c_long::from(fd.as_raw_fd()),
-        buf.as_mut_ptr(),
-        buf.len(),
-    );
     // SAFETY: `buf` is valid for writes of its length for the call's duration.
-    moved(unsafe { libc::syscall(libc::SYS_read, fd, at, len) })
+    unsafe { transfer(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len()) }
 }
 
 /// `write(2)` of `buf` to `fd`.
 #[inline(always)]
 pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize> {
-    let (fd, at, len) = (libc::c_long::from(fd.as_raw_fd()), buf.as_ptr(), buf.len());
     // SAFETY: `buf` is valid for reads of its length for the call's duration.
-    moved(unsafe { libc::syscall(libc::SYS_write, fd, at, len) })
+    unsafe { transfer(libc::SYS_write, fd, buf.as_ptr(), buf.len()) }
 }
 
 /// `readv(2)` into `bufs`.
 #[inline(always)]
 pub fn read_vectored(fd: BorrowedFd<'_>, bufs: &mut [IoSliceMut<'_>]) -> Result<usize> {
-    let (fd, at, count) = (
-        libc::c_long::from(fd.as_raw_fd()),
-        bufs.as_mut_ptr(),
-        parts(bufs.len()),
-    );
     // SAFETY: an IoSliceMut is an iovec by layout, each valid for writes of its length.
-    moved(unsafe { libc::syscall(libc::SYS_readv, fd, at, count) })
+    unsafe { transfer(libc::SYS_readv, fd, bufs.as_mut_ptr(), parts(bufs.len())) }
 }
 
 /// `writev(2)` of `bufs`.
 #[inline(always)]
 pub fn write_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> Result<usize> {
-    let (fd, at, count) = (
-        libc::c_long::from(fd.as_raw_fd()),
-        bufs.as_ptr(),
-        parts(bufs.len()),
-    );
     // SAFETY: an IoSlice is an iovec by layout, each valid for reads of its length.
-    moved(unsafe { libc::syscall(libc::SYS_writev, fd, at, count) })
+    unsafe { transfer(libc::SYS_writev, fd, bufs.as_ptr(), parts(bufs.len())) }
 }
 
 /// `recvfrom(2)` on a connected socket into `buf`, no flags, no address: the standard

@@ -47,6 +47,16 @@ impl<S: Read + Write> FramedClient<S> {
 }
 
 impl<S: Read + Write> FramedClient<S> {
+    /// One round trip: `request` out, the reply into `response`; the reply's length.
+    fn exchange(
+        &mut self,
+        request: Outgoing<'_>,
+        response: &mut [u8],
+    ) -> Result<usize, TransportError> {
+        let (capacity, timeout, watch) = (self.capacity, self.timeout, self.watch.as_ref());
+        (self.connection).round_trip(request, response, capacity, timeout, watch)
+    }
+
     /// One message of a one-way stream: its frame and nothing read.
     fn send_one_way(&mut self, message: Outgoing<'_>) -> Result<(), TransportError> {
         check_message_fits(message.message().len(), self.capacity)?;
@@ -70,13 +80,7 @@ impl<S: Read + Write + NonBlockingStream + Send> TransportClient for FramedClien
     }
 
     fn round_trip(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
-        self.connection.round_trip(
-            Outgoing::Bare(request),
-            response,
-            self.capacity,
-            self.timeout,
-            self.watch.as_ref(),
-        )
+        self.exchange(Outgoing::Bare(request), response)
     }
 
     /// A large request leaves with its header, written into the room, in one `write`.
@@ -85,13 +89,7 @@ impl<S: Read + Write + NonBlockingStream + Send> TransportClient for FramedClien
         request: RequestWithRoom<'_>,
         scratch: &'a mut [u8],
     ) -> Result<&'a [u8], TransportError> {
-        let len = self.connection.round_trip(
-            Outgoing::WithRoom(request),
-            scratch,
-            self.capacity,
-            self.timeout,
-            self.watch.as_ref(),
-        )?;
+        let len = self.exchange(Outgoing::WithRoom(request), scratch)?;
         Ok(&scratch[..len])
     }
 

@@ -114,6 +114,34 @@ impl<L: Listener> ConnectionServer<L> {
 }
 
 impl<L: Listener> ConnectionServer<L> {
+    /// Drops a request handed out and not answered, and waits for the next one, first
+    /// accepting a connection when there is none, waiting for one as long as it takes (None
+    /// once `stop` was set meanwhile). An error of the connection, or its hang-up, ends it, not
+    /// the server, which goes on to the next; errors of accepting end the server.
+    fn take_request(&mut self, stop: &AtomicBool) -> Result<Option<usize>, TransportError> {
+        self.pending = None;
+        loop {
+            if self.connection.is_none() {
+                match accept_unless_stopped(&self.listener, stop)? {
+                    Some(stream) => self.connection = Some(FramedStream::new(stream)),
+                    None => return Ok(None),
+                }
+            }
+            let Some(connection) = self.connection.as_mut() else {
+                continue;
+            };
+            match connection.receive_request(&mut self.buffer, stop, self.timeout) {
+                Ok(Arrival::Message(len)) => return Ok(Some(len)),
+                Ok(Arrival::Stopped) => return Ok(None),
+                Ok(Arrival::HungUp) => self.connection = None,
+                Err(e) => {
+                    self.dropped.record(&e);
+                    self.connection = None;
+                }
+            }
+        }
+    }
+
     /// Answers the `len`-byte request in the buffer on the current connection. If that
     /// connection ends meanwhile (a hang-up, an error), it ends only that connection:
     /// [`EchoOutcome::PeerLeft`], and the exchange goes on with the next request, on the next
@@ -140,35 +168,11 @@ impl<L: Listener> ConnectionServer<L> {
 }
 
 impl<L: Listener> TransportServer for ConnectionServer<L> {
-    /// Waits for the next request, first accepting a connection when there is none, waiting
-    /// for one as long as it takes (None once `stop` was set meanwhile). An error of the
-    /// connection, or its hang-up, ends it, not the server, which goes on to the next; errors
-    /// of accepting end the server.
+    /// Waits for the next request ([`ConnectionServer::take_request`]) and holds it until the
+    /// reply.
     fn next_request(&mut self, stop: &AtomicBool) -> Result<Option<usize>, TransportError> {
-        self.pending = None;
-        loop {
-            if self.connection.is_none() {
-                match accept_unless_stopped(&self.listener, stop)? {
-                    Some(stream) => self.connection = Some(FramedStream::new(stream)),
-                    None => return Ok(None),
-                }
-            }
-            let Some(connection) = self.connection.as_mut() else {
-                continue;
-            };
-            match connection.receive_request(&mut self.buffer, stop, self.timeout) {
-                Ok(Arrival::Message(len)) => {
-                    self.pending = Some(len);
-                    return Ok(Some(len));
-                }
-                Ok(Arrival::Stopped) => return Ok(None),
-                Ok(Arrival::HungUp) => self.connection = None,
-                Err(e) => {
-                    self.dropped.record(&e);
-                    self.connection = None;
-                }
-            }
-        }
+        self.pending = self.take_request(stop)?;
+        Ok(self.pending)
     }
 
     /// Answers the request handed out, on the current connection (see `answer`).
@@ -178,14 +182,12 @@ impl<L: Listener> TransportServer for ConnectionServer<L> {
     }
 
     /// [`next_request`](TransportServer::next_request) and [`reply`](TransportServer::reply)
-    /// in one call, with no request handed out between them: the server's loop per round trip
-    /// (callgrind: about 25 instructions fewer than the two calls, docs/own-cost.md).
+    /// in one call, with no request handed out between them, as SHM POSIX's: the server's loop
+    /// per round trip (callgrind: about 25 instructions fewer than the two calls,
+    /// docs/own-cost.md).
     fn echo(&mut self, stop: &AtomicBool) -> Result<EchoOutcome, TransportError> {
-        match self.next_request(stop)? {
-            Some(len) => {
-                self.pending = None;
-                self.answer(len, stop, Reply::Echo)
-            }
+        match self.take_request(stop)? {
+            Some(len) => self.answer(len, stop, Reply::Echo),
             None => Ok(EchoOutcome::Stopped),
         }
     }
